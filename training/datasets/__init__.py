@@ -1,0 +1,1 @@
+"""NSynth-format datasets: reading, rendering from SoundFonts, a synthetic generator, and features."""

@@ -1,0 +1,137 @@
+"""The features folder: normalised log-mels of an NSynth-format folder, ready for memory-mapped training.
+
+Layout of ``DIR``:
+
+- ``features.npy``: float32 array of shape (N, n_mels, frames), loadable with ``np.load(..., mmap_mode="r")``;
+- ``index.json``: ``{"rows": [{"note_str": ..., <examples.json metadata>}, ...]}`` in row order;
+- ``spectrogram.json``: the contract the rows were computed with (:mod:`synth.spectrogram`);
+- ``splits.json``: ``{"rule": "instrument"|"random", "seed": int, "train": [rows], "valid": [rows],
+  "test": [rows]}``;
+- ``checksums.json``: SHA-256 of ``features.npy``, checked on load so a corrupt file is caught.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synth.errors import DataError
+from synth.spectrogram import SpectrogramParams
+
+__all__ = ["Features", "load_features", "sha256_file", "SPLIT_NAMES"]
+
+SPLIT_NAMES = ("train", "valid", "test")
+
+
+def sha256_file(path: str | Path, *, chunk: int = 1 << 22) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class Features:
+    """A loaded features folder.
+
+    ``x`` is the memory-mapped (N, n_mels, frames) float32 array; ``rows`` the metadata per row;
+    ``splits`` maps "train"/"valid"/"test" to sorted row-index arrays.
+    """
+
+    path: Path
+    x: np.ndarray
+    rows: list[dict[str, Any]]
+    splits: dict[str, np.ndarray]
+    split_rule: str
+    split_seed: int
+    params: SpectrogramParams
+
+    def subset(self, split: str) -> np.ndarray:
+        """Row indices of ``split``; an empty split is an error."""
+        idx = self.splits[split]
+        if idx.size == 0:
+            raise DataError(f"{self.path}: the {split!r} split is empty")
+        return idx
+
+    def description(self) -> dict[str, Any]:
+        """A JSON-ready description for run folders and bundles."""
+        families = sorted({r.get("instrument_family_str", "?") for r in self.rows})
+        return {
+            "path": str(self.path),
+            "notes": len(self.rows),
+            "split_rule": self.split_rule,
+            "split_seed": self.split_seed,
+            "split_sizes": {k: int(v.size) for k, v in self.splits.items()},
+            "families": families,
+            "pitches": sorted({int(r.get("pitch", -1)) for r in self.rows}),
+            "sources": sorted({str(r.get("dataset_source", "nsynth")) for r in self.rows}),
+        }
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{path}: missing (not a features folder?)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: not valid JSON ({exc})") from None
+
+
+def load_features(path: str | Path, *, verify: bool = True) -> Features:
+    """Open a features folder written by ``melsynth dataset features``.
+
+    Parameters
+    ----------
+    path : folder holding features.npy, index.json, spectrogram.json, splits.json, checksums.json
+    verify : check the SHA-256 of features.npy (reads the whole file once) and scan for NaN/Inf
+
+    Raises
+    ------
+    DataError
+        for a missing, malformed, corrupt or inconsistent folder; the message names the file.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise DataError(f"{path}: no such features folder")
+    params = SpectrogramParams.load(path / "spectrogram.json")
+    index = _read_json(path / "index.json")
+    rows = index.get("rows") if isinstance(index, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and "note_str" in r for r in rows):
+        raise DataError(f"{path / 'index.json'}: expected {{'rows': [{{'note_str': ...}}, ...]}}")
+    npy = path / "features.npy"
+    if not npy.is_file():
+        raise DataError(f"{npy}: missing")
+    if verify:
+        sums = _read_json(path / "checksums.json")
+        expected = sums.get("features.npy") if isinstance(sums, dict) else None
+        actual = sha256_file(npy)
+        if expected != actual:
+            raise DataError(f"{npy}: checksum mismatch (file is corrupt or was changed after it was written)")
+    try:
+        x = np.load(npy, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{npy}: not a readable .npy array ({exc})") from None
+    want = (len(rows), params.n_mels, params.frames)
+    if x.shape != want or x.dtype != np.float32:
+        raise DataError(f"{npy}: expected float32 array of shape {want}, got {x.dtype} {x.shape}")
+    if verify:
+        for start in range(0, len(x), 256):
+            if not np.all(np.isfinite(x[start : start + 256])):
+                raise DataError(f"{npy}: contains NaN or Inf (rows {start}..{start + 255})")
+    splits_doc = _read_json(path / "splits.json")
+    try:
+        splits = {k: np.asarray(sorted(splits_doc[k]), dtype=np.int64) for k in SPLIT_NAMES}
+        rule, seed = str(splits_doc["rule"]), int(splits_doc["seed"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"{path / 'splits.json'}: malformed ({exc})") from None
+    for name, idx in splits.items():
+        if idx.size and (idx.min() < 0 or idx.max() >= len(rows)):
+            raise DataError(f"{path / 'splits.json'}: split {name!r} names rows outside 0..{len(rows) - 1}")
+    return Features(path, x, rows, splits, rule, seed, params)
