@@ -1,0 +1,316 @@
+"""Streaming sinusoidal resynthesis of mel frames (the paper's own inversion, its reference [15]).
+
+Per mel frame: local maxima of the mel levels become partials; each partial's frequency and amplitude are
+refined by how a unit sinusoid spreads over the neighbouring bands through the Blackman window
+(:mod:`synth.inversion.partial_table`); partials are tracked from frame to frame by nearest frequency (within
+3 %); an oscillator bank at the output rate renders them, with the phase of every track carried over between
+frames and calls, amplitudes ramped linearly over the block, births faded in and deaths faded out over one
+hop.
+
+Timing: the block written for frame k ramps every partial from its frame k-1 values to its frame k values,
+so frame k's parameters are reached at the end of that block: ``latency_samples`` is one hop at the output
+rate, and one frame of silence (``tail_frames``) fades out the last real frame.
+
+The per-frame work is one numba function (peak picking, refinement, tracking, rendering) on preallocated
+state arrays; its inner oscillator loop runs over partials innermost so that it vectorises.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from synth.errors import ParameterError
+from synth.inversion.partial_table import partial_table
+from synth.spectrogram import SpectrogramParams
+
+__all__ = ["SinusoidalInverter"]
+
+_TWO_PI = 2.0 * math.pi
+
+
+@njit(cache=True, nogil=True)
+def _pick_peaks(u, floor_u, range_u, max_partials, pk_band, pk_value):
+    """Local maxima of ``u`` above both thresholds; at most ``max_partials``, the loudest kept. Returns count."""
+    n = u.shape[0]
+    top = u[0]
+    for m in range(1, n):
+        if u[m] > top:
+            top = u[m]
+    threshold = max(floor_u, top - range_u)
+    count = 0
+    for m in range(n):
+        v = u[m]
+        if v < threshold:
+            continue
+        if m > 0 and not v > u[m - 1]:
+            continue
+        if m < n - 1 and v < u[m + 1]:
+            continue
+        if count < max_partials:
+            pk_band[count] = m
+            pk_value[count] = v
+            count += 1
+        else:
+            # Full: replace the weakest kept peak if this one is louder (max_partials is small).
+            weakest = 0
+            for j in range(1, count):
+                if pk_value[j] < pk_value[weakest]:
+                    weakest = j
+            if v > pk_value[weakest]:
+                pk_band[weakest] = m
+                pk_value[weakest] = v
+    return count
+
+
+@njit(cache=True, nogil=True)
+def _refine(u, db_min, db_range, pk_band, count, d_start, d_step, lut_freq, lut_gain_db, new_f, new_a):
+    n = u.shape[0]
+    points = lut_freq.shape[1]
+    for i in range(count):
+        m = pk_band[i]
+        lo = m - 1 if m > 0 else 0
+        hi = m + 1 if m < n - 1 else n - 1
+        d = (u[hi] - u[lo]) * db_range
+        t = (d - d_start[m]) / d_step[m]
+        if t < 0.0:
+            t = 0.0
+        elif t > points - 1.0:
+            t = points - 1.0
+        k = int(t)
+        if k > points - 2:
+            k = points - 2
+        frac = t - k
+        f = lut_freq[m, k] * (1.0 - frac) + lut_freq[m, k + 1] * frac
+        g = lut_gain_db[m, k] * (1.0 - frac) + lut_gain_db[m, k + 1] * frac
+        level_db = db_min + u[m] * db_range
+        new_f[i] = f
+        new_a[i] = 10.0 ** ((level_db - g) / 20.0)
+
+
+@njit(cache=True, nogil=True)
+def _match(tr_f, n_tr, new_f, new_a, count, tolerance, match_of_new, taken):
+    """Greedy nearest-neighbour tracking, loudest new peak first. match_of_new[i] = old track or -1."""
+    for j in range(n_tr):
+        taken[j] = False
+    for i in range(count):
+        match_of_new[i] = -1
+    for _ in range(count):
+        # The loudest still unassigned peak picks first.
+        best_i = -1
+        for i in range(count):
+            if match_of_new[i] == -1 and (best_i == -1 or new_a[i] > new_a[best_i]):
+                best_i = i
+        best_j = -1
+        best_dist = tolerance
+        f = new_f[best_i]
+        for j in range(n_tr):
+            if taken[j]:
+                continue
+            dist = abs(f - tr_f[j]) / max(tr_f[j], 1e-9)
+            if dist <= best_dist:
+                best_dist = dist
+                best_j = j
+        if best_j >= 0:
+            taken[best_j] = True
+        match_of_new[best_i] = best_j if best_j >= 0 else -2  # -2: unmatched (a birth)
+    for i in range(count):
+        if match_of_new[i] == -2:
+            match_of_new[i] = -1
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _oscillators(out, n_osc, zr, zi, cr, ci, amp, damp):
+    """Sum of ramped recursive oscillators into out; partials innermost so the loop vectorises."""
+    for n in range(out.shape[0]):
+        s = np.float32(0.0)
+        for p in range(n_osc):
+            s += amp[p] * zr[p]
+            amp[p] += damp[p]
+            t = zr[p] * cr[p] - zi[p] * ci[p]
+            zi[p] = zr[p] * ci[p] + zi[p] * cr[p]
+            zr[p] = t
+        out[n] = s
+
+
+@njit(cache=True, nogil=True)
+def _render(
+    tr_f, tr_a, tr_ph, n_tr, new_f, new_a, count, match_of_new, taken,
+    ratio_prev, ratio, nyquist, rate, birth_state,
+    nx_f, nx_a, nx_ph, zr, zi, cr, ci, amp, damp, out,
+):
+    """Render one block and build the next track list. Returns (next track count, next birth_state)."""
+    n_samples = out.shape[0]
+    inv_n = 1.0 / n_samples if n_samples > 0 else 0.0
+    n_osc = 0
+    n_next = 0
+    # Continuing tracks and births, in new-peak order.
+    for i in range(count):
+        j = match_of_new[i]
+        f1 = new_f[i] * ratio
+        a1 = new_a[i] if f1 < nyquist else 0.0
+        if j >= 0:
+            f0 = tr_f[j] * ratio_prev
+            a0 = tr_a[j]
+            phase = tr_ph[j]
+        else:
+            f0 = f1
+            a0 = 0.0
+            # Births start at a deterministic pseudo-random phase (a sum of harmonics all starting at phase
+            # 0 is needlessly peaky); the sequence restarts on reset().
+            birth_state = (birth_state * 6364136223846793005 + 1442695040888963407) & 0x7FFFFFFFFFFFFFFF
+            phase = _TWO_PI * ((birth_state >> 11) / 4503599627370496.0)
+        if f0 >= nyquist:
+            a0 = 0.0
+        # Constant frequency over the block at the mean of both ends: the phase it reaches at the end is
+        # exactly that of a linear glide, so the next block continues without a phase jump.
+        f = 0.5 * (f0 + f1)
+        w = _TWO_PI * f / rate
+        if f < nyquist and (a0 > 0.0 or a1 > 0.0):
+            zr[n_osc] = math.cos(phase)
+            zi[n_osc] = math.sin(phase)
+            cr[n_osc] = math.cos(w)
+            ci[n_osc] = math.sin(w)
+            amp[n_osc] = a0
+            damp[n_osc] = (a1 - a0) * inv_n
+            n_osc += 1
+        nx_f[n_next] = new_f[i]
+        nx_a[n_next] = a1
+        nx_ph[n_next] = (phase + w * n_samples) % _TWO_PI
+        n_next += 1
+    # Deaths: fade out at the old frequency.
+    for j in range(n_tr):
+        if taken[j]:
+            continue
+        f = tr_f[j] * ratio_prev
+        if f < nyquist and tr_a[j] > 0.0:
+            w = _TWO_PI * f / rate
+            zr[n_osc] = math.cos(tr_ph[j])
+            zi[n_osc] = math.sin(tr_ph[j])
+            cr[n_osc] = math.cos(w)
+            ci[n_osc] = math.sin(w)
+            amp[n_osc] = tr_a[j]
+            damp[n_osc] = -tr_a[j] * inv_n
+            n_osc += 1
+    _oscillators(out, n_osc, zr, zi, cr, ci, amp, damp)
+    return n_next, birth_state
+
+
+_BIRTH_SEED = 0x2545F4914F6CDD1D
+
+
+class SinusoidalInverter:
+    """Streaming sinusoidal resynthesis of unit-scale mel frames at ``output_rate``.
+
+    Parameters
+    ----------
+    params : SpectrogramParams, the contract the frames follow
+    output_rate : int, output sample rate (Hz); partials at or above its Nyquist are dropped
+    max_partials : int, the loudest peaks kept per frame (1 .. n_mels)
+    range_db : float, peaks more than this below the frame's loudest band are ignored
+    floor_db : float or None, peaks below this absolute mel level (dB) are ignored; default ``db_min + 10``
+    tolerance : float, relative frequency distance within which a peak continues a track (0.03 = 3 %)
+    """
+
+    tail_frames = 1
+
+    def __init__(
+        self,
+        *,
+        params: SpectrogramParams,
+        output_rate: int,
+        max_partials: int = 64,
+        range_db: float = 70.0,
+        floor_db: float | None = None,
+        tolerance: float = 0.03,
+    ) -> None:
+        if not isinstance(output_rate, (int, np.integer)) or isinstance(output_rate, bool) or output_rate <= 0:
+            raise ParameterError(f"SinusoidalInverter: output_rate must be a positive int, got {output_rate!r}")
+        if not 1 <= int(max_partials) <= params.n_mels:
+            raise ParameterError(
+                f"SinusoidalInverter: max_partials must be in 1..{params.n_mels}, got {max_partials!r}"
+            )
+        if not (range_db > 0 and tolerance > 0):
+            raise ParameterError("SinusoidalInverter: range_db and tolerance must be positive")
+        self.params = params
+        self.output_rate = int(output_rate)
+        self.max_partials = int(max_partials)
+        db_range = params.db_max - params.db_min
+        self._db_range = float(db_range)
+        self._range_u = float(range_db / db_range)
+        floor = params.db_min + 10.0 if floor_db is None else float(floor_db)
+        self._floor_u = float((floor - params.db_min) / db_range)
+        self._tolerance = float(tolerance)
+        self._nyquist = self.output_rate / 2.0
+        hop_out = params.hop_length * self.output_rate / params.sample_rate
+        self.latency_samples = int(round(hop_out))
+
+        table = partial_table(params)
+        self._d_start, self._d_step = table.d_start, table.d_step
+        self._lut_freq, self._lut_gain = table.freq, table.gain_db
+
+        p = self.max_partials
+        self._u = np.zeros(params.n_mels, dtype=np.float64)
+        self._pk_band = np.zeros(p, dtype=np.int64)
+        self._pk_value = np.zeros(p, dtype=np.float64)
+        self._new_f = np.zeros(p, dtype=np.float64)
+        self._new_a = np.zeros(p, dtype=np.float64)
+        self._match = np.zeros(p, dtype=np.int64)
+        self._taken = np.zeros(p, dtype=np.bool_)
+        self._tracks = [np.zeros(p, dtype=np.float64) for _ in range(3)]  # f, a, phase
+        self._next = [np.zeros(p, dtype=np.float64) for _ in range(3)]
+        # Oscillator state: at most p continuing/born plus p dying partials in one block.
+        self._osc = [np.zeros(2 * p, dtype=np.float32) for _ in range(6)]
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the state of a fresh object: no tracks, the birth-phase sequence restarted."""
+        self._n_tracks = 0
+        self._ratio_prev = 1.0
+        self._birth_state = _BIRTH_SEED
+        for arr in self._tracks:
+            arr.fill(0.0)
+
+    @property
+    def n_partials(self) -> int:
+        """Partials alive after the last frame."""
+        return self._n_tracks
+
+    def process_frame(self, mel_frame: np.ndarray, *, pitch_ratio: float, out: np.ndarray) -> None:
+        """Render the block of one mel frame.
+
+        Parameters
+        ----------
+        mel_frame : np.ndarray [shape=(n_mels,), float, unit scale]
+        pitch_ratio : float > 0, multiplies every partial frequency
+        out : np.ndarray [shape=(n,), float32, writable], filled with exactly n samples
+        """
+        if mel_frame.shape != (self.params.n_mels,):
+            raise ParameterError(
+                f"process_frame: mel_frame must have shape ({self.params.n_mels},), got {mel_frame.shape}"
+            )
+        if out.ndim != 1 or out.dtype != np.float32:
+            raise ParameterError(f"process_frame: out must be 1-D float32, got {out.dtype} {out.shape}")
+        if not pitch_ratio > 0 or not math.isfinite(pitch_ratio):
+            raise ParameterError(f"process_frame: pitch_ratio must be positive and finite, got {pitch_ratio!r}")
+        u = self._u
+        u[:] = mel_frame
+        count = _pick_peaks(u, self._floor_u, self._range_u, self.max_partials, self._pk_band, self._pk_value)
+        _refine(
+            u, self.params.db_min, self._db_range, self._pk_band, count,
+            self._d_start, self._d_step, self._lut_freq, self._lut_gain, self._new_f, self._new_a,
+        )
+        tr_f, tr_a, tr_ph = self._tracks
+        _match(tr_f, self._n_tracks, self._new_f, self._new_a, count, self._tolerance, self._match, self._taken)
+        nx_f, nx_a, nx_ph = self._next
+        zr, zi, cr, ci, amp, damp = self._osc
+        n_next, self._birth_state = _render(
+            tr_f, tr_a, tr_ph, self._n_tracks, self._new_f, self._new_a, count, self._match, self._taken,
+            self._ratio_prev, float(pitch_ratio), self._nyquist, float(self.output_rate), self._birth_state,
+            nx_f, nx_a, nx_ph, zr, zi, cr, ci, amp, damp, out,
+        )
+        self._tracks, self._next = self._next, self._tracks
+        self._n_tracks = n_next
+        self._ratio_prev = float(pitch_ratio)
