@@ -1,0 +1,66 @@
+"""Tiny features folders for the training tests, written by a small writer that follows the layout of
+training/datasets/features.py (features.npy, index.json, spectrogram.json, splits.json, checksums.json)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from synth.spectrogram import SpectrogramParams
+from training.datasets.features import sha256_file
+
+__all__ = ["SMALL_PARAMS", "write_features", "synthetic_notes", "small_config"]
+
+# 64 x 64 inputs keep every model tiny; with 3 stages the downsampling is 64 (latent 1 x 1 x F).
+SMALL_PARAMS = SpectrogramParams(n_mels=64, frames=64)
+
+
+def synthetic_notes(n: int, *, params: SpectrogramParams = SMALL_PARAMS, seed: int = 0) -> np.ndarray:
+    """(n, n_mels, frames) float32 in [0, 1]: harmonic stripes with a decay and a little noise."""
+    rng = np.random.default_rng(seed)
+    mels = np.arange(params.n_mels)[:, None]
+    frames = np.arange(params.frames)[None, :]
+    out = np.empty((n, params.n_mels, params.frames), np.float32)
+    for i in range(n):
+        f0 = rng.integers(2, 8)
+        stripes = np.exp(-0.5 * ((mels % (2 * f0) - f0) / 1.2) ** 2)
+        decay = np.exp(-frames / rng.uniform(10, 60))
+        out[i] = np.clip(0.8 * stripes * decay + 0.05 * rng.random((params.n_mels, params.frames)), 0, 1)
+    return out
+
+
+def write_features(
+    path: Path,
+    x: np.ndarray,
+    *,
+    params: SpectrogramParams = SMALL_PARAMS,
+    splits: dict[str, list[int]] | None = None,
+) -> Path:
+    """Write a features folder holding ``x`` (N, n_mels, frames); default split 60/20/20 in row order."""
+    path.mkdir(parents=True, exist_ok=True)
+    n = len(x)
+    np.save(path / "features.npy", np.asarray(x, dtype=np.float32))
+    rows = [
+        {"note_str": f"synth_lead_synthetic_{i:03d}-060-100", "pitch": 60, "velocity": 100,
+         "instrument_str": f"synth_lead_synthetic_{i:03d}", "instrument_family_str": "synth_lead"}
+        for i in range(n)
+    ]
+    (path / "index.json").write_text(json.dumps({"rows": rows}))
+    params.save(path / "spectrogram.json")
+    if splits is None:
+        a, b = int(n * 0.6), int(n * 0.8)
+        splits = {"train": list(range(a)), "valid": list(range(a, b)), "test": list(range(b, n))}
+    (path / "splits.json").write_text(json.dumps({"rule": "random", "seed": 0, **splits}))
+    (path / "checksums.json").write_text(json.dumps({"features.npy": sha256_file(path / "features.npy")}))
+    return path
+
+
+def small_config(name: str = "no_dense", **changes):
+    """A named variant shrunk for tests (few filters, small batch, few epochs)."""
+    from training.model.config import variant
+
+    base = dict(filters=(4, 8, 16), batch_size=8, max_epochs=2)
+    base.update(changes)
+    return variant(name).replace(**base)

@@ -1,0 +1,65 @@
+"""``melsynth train``: fit an autoencoder variant on a features folder into a resumable run folder.
+
+Examples::
+
+    melsynth train --data features/soundfont --variant no_dense --out runs/no_dense
+    melsynth train --data features/soundfont --config my.json --out runs/mine --max-epochs 50 --limit 500
+    melsynth train --data features/soundfont --out runs/no_dense --resume      # continue after a kill
+"""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, metavar="FEATURES_DIR", help="features folder to train on")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--config", metavar="CONFIG.json", help="a ModelConfig JSON file (every field)")
+    which.add_argument("--variant", metavar="NAME", help="a named row of the paper's tables (default no_dense)")
+    parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder to write (e.g. runs/NAME)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    mode.add_argument("--force", action="store_true", help="replace an existing run folder")
+    parser.add_argument("--max-epochs", type=int, metavar="N", help="override the config's epoch bound")
+    parser.add_argument("--limit", type=int, metavar="N", help="train on at most N notes (a seeded subset)")
+    parser.add_argument("--mixed-precision", action="store_true", help="mixed_float16 compute (GPU only)")
+    parser.add_argument("--seed", type=int, metavar="N", help="override the config's seed")
+    parser.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from synth.errors import ParameterError
+    from training.model.config import ModelConfig, default_config, variant
+
+    config: ModelConfig | None
+    if args.config:
+        config = ModelConfig.load(args.config)
+    elif args.variant:
+        config = variant(args.variant)
+    elif args.resume:
+        config = None  # the run's own config.json
+    else:
+        config = default_config()
+    if args.seed is not None:
+        if config is None:
+            raise ParameterError("--seed cannot change a resumed run's seed")
+        config = config.replace(seed=args.seed)
+
+    from training.fit import fit
+
+    out = fit(
+        features=args.data, config=config, out=args.out, resume=args.resume, force=args.force,
+        max_epochs=args.max_epochs, limit=args.limit, mixed_precision=args.mixed_precision,
+        verbose=2 if args.quiet else 1,
+    )
+    import json
+
+    status = json.loads((out / "status.json").read_text())
+    print(
+        f"melsynth train: {out}: {status['epochs_done']} epochs, best epoch {status['best_epoch']} "
+        f"(val loss {status['best_val_loss']:.5f}), stopped by {status['stopped']}"
+    )
+    return 0

@@ -1,0 +1,467 @@
+"""Fit one autoencoder variant on a features folder, into a resumable run folder.
+
+Run folder layout (``out``)::
+
+    config.json          {"format", "config": ModelConfig, "spectrogram": contract, "data": features
+                          description, "fit": {limit, mixed_precision, train_notes, devices, ...}}
+    history.csv          epoch, loss, val_loss, seconds (one row per finished epoch)
+    best.weights.h5      autoencoder weights of the best validation epoch (Keras .weights.h5)
+    status.json          epochs_done, best_epoch, best_val_loss, stopped ("running", "early_stopping",
+                          "max_epochs", "non_finite_loss"), best_weights_sha256, seconds_per_epoch
+    checkpoints/epoch-NNNN/   weights.weights.h5, optimizer.npz, state.json, checksums.json
+                          (the last ``KEEP_CHECKPOINTS`` epochs; each folder appears atomically)
+    metrics.json         test-split metrics from synth.metrics.summary, when that module is available
+
+Exact resume: a checkpoint holds the weights, every optimizer variable (Adam moments and step count), the
+epoch, the early-stopping state and the history. The rest of the randomness is a pure function of
+(seed, epoch): each epoch's shuffle order is drawn from ``numpy.random.default_rng([seed, epoch])`` and every
+dropout layer's seed generator is reset to (its seed, epoch) at the start of the epoch. So a run stopped or
+killed after epoch k and resumed ends with the same weights as an uninterrupted run with the same seed on
+CPU, where TensorFlow's op determinism is switched on (it is left off on GPU, where it costs speed).
+
+Input: per epoch a tf.data pipeline of shuffled row-index batches whose rows are read from the
+memory-mapped ``features.npy`` by a parallel ``numpy_function`` and prefetched, so only a few batches are
+in RAM at a time.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synth.atomic import atomic_directory, atomic_write_text
+from synth.errors import DataError, ParameterError
+from synth.spectrogram import SpectrogramParams
+from training.datasets.features import Features, load_features, sha256_file
+from training.model.config import ModelConfig
+
+__all__ = ["fit", "RUN_FORMAT", "KEEP_CHECKPOINTS", "latest_checkpoint", "read_checkpoint_state"]
+
+RUN_FORMAT = "melsynth-run/1"
+KEEP_CHECKPOINTS = 2
+_CKPT_FILES = ("weights.weights.h5", "optimizer.npz", "state.json")
+
+
+# ---------------------------------------------------------------------------------------------- small helpers
+def _json_dump(path: Path, doc: Any) -> None:
+    atomic_write_text(path, json.dumps(doc, indent=2) + "\n")
+
+
+def _read_json(path: Path, *, what: str) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{path}: missing ({what})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: not valid JSON ({what}: {exc})") from None
+
+
+def _save_weights_atomic(model: Any, path: Path) -> str:
+    """Save ``model``'s weights to ``path`` (a .weights.h5 name) atomically; return its SHA-256."""
+    tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        tmp = tmpdir / path.name
+        model.save_weights(tmp)
+        digest = sha256_file(tmp)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    return digest
+
+
+def _write_history(path: Path, history: list[dict[str, float]]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=["epoch", "loss", "val_loss", "seconds"], lineterminator="\n")
+    writer.writeheader()
+    for row in history:
+        writer.writerow({k: row[k] for k in writer.fieldnames})
+    atomic_write_text(path, buf.getvalue())
+
+
+# ---------------------------------------------------------------------------------------------- checkpoints
+def latest_checkpoint(run: str | Path) -> Path | None:
+    """The newest ``checkpoints/epoch-NNNN`` folder of a run, or None."""
+    folder = Path(run) / "checkpoints"
+    if not folder.is_dir():
+        return None
+    found = sorted(p for p in folder.glob("epoch-[0-9][0-9][0-9][0-9]") if p.is_dir())
+    return found[-1] if found else None
+
+
+def read_checkpoint_state(ckpt: Path) -> dict[str, Any]:
+    """Verify a checkpoint folder's SHA-256 sums and return its state.json; DataError if corrupt."""
+    sums = _read_json(ckpt / "checksums.json", what="checkpoint checksums")
+    if not isinstance(sums, dict):
+        raise DataError(f"{ckpt / 'checksums.json'}: expected an object of SHA-256 sums")
+    for name in _CKPT_FILES:
+        path = ckpt / name
+        if not path.is_file():
+            raise DataError(f"checkpoint {ckpt}: {name} is missing")
+        if sums.get(name) != sha256_file(path):
+            raise DataError(f"checkpoint {ckpt}: {name} fails its SHA-256 check (corrupt or changed)")
+    state = _read_json(ckpt / "state.json", what="checkpoint state")
+    keys = ("epochs_done", "best_val_loss", "best_epoch", "wait", "history", "n_optimizer_variables")
+    if not isinstance(state, dict) or any(k not in state for k in keys):
+        raise DataError(f"{ckpt / 'state.json'}: malformed checkpoint state (needs {list(keys)})")
+    return state
+
+
+def _write_checkpoint(run: Path, model: Any, optimizer: Any, state: dict[str, Any]) -> None:
+    folder = run / "checkpoints"
+    folder.mkdir(exist_ok=True)
+    target = folder / f"epoch-{state['epochs_done']:04d}"
+    with atomic_directory(target, overwrite=True) as tmp:
+        model.save_weights(tmp / "weights.weights.h5")
+        arrays = {f"v{i:04d}": np.asarray(v.numpy()) for i, v in enumerate(optimizer.variables)}
+        np.savez(tmp / "optimizer.npz", **arrays)
+        state = dict(state, n_optimizer_variables=len(arrays))
+        (tmp / "state.json").write_text(json.dumps(state, indent=2) + "\n")
+        sums = {name: sha256_file(tmp / name) for name in _CKPT_FILES}
+        (tmp / "checksums.json").write_text(json.dumps(sums, indent=2) + "\n")
+    for old in sorted(p for p in folder.glob("epoch-[0-9][0-9][0-9][0-9]") if p.is_dir())[:-KEEP_CHECKPOINTS]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _restore_checkpoint(ckpt: Path, model: Any, optimizer: Any) -> dict[str, Any]:
+    state = read_checkpoint_state(ckpt)
+    try:
+        model.load_weights(ckpt / "weights.weights.h5")
+    except (ValueError, OSError) as exc:
+        raise DataError(f"checkpoint {ckpt}: weights do not fit this model ({exc})") from None
+    try:
+        with np.load(ckpt / "optimizer.npz", allow_pickle=False) as data:
+            arrays = [data[f"v{i:04d}"] for i in range(len(data.files))]
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(f"checkpoint {ckpt}: optimizer.npz unreadable ({exc})") from None
+    variables = list(optimizer.variables)
+    if len(arrays) != len(variables) or any(tuple(a.shape) != tuple(v.shape) for a, v in zip(arrays, variables, strict=False)):
+        raise DataError(f"checkpoint {ckpt}: optimizer state does not fit this model/optimizer")
+    for v, a in zip(variables, arrays, strict=True):
+        v.assign(a)
+    return state
+
+
+# ---------------------------------------------------------------------------------------------- data
+def _make_dataset(x: np.ndarray, rows: np.ndarray, *, batch_size: int, params: SpectrogramParams) -> Any:
+    """A tf.data pipeline yielding (batch, batch) float32 pairs of rows ``rows`` of memmap ``x`` in order."""
+    import tensorflow as tf
+
+    def read(batch_rows: np.ndarray) -> np.ndarray:
+        # Sorted reads are sequential on disk; the order inside a batch does not change the mean loss.
+        return np.ascontiguousarray(x[np.sort(batch_rows)], dtype=np.float32)
+
+    def load(batch_rows: Any) -> tuple[Any, Any]:
+        arr = tf.numpy_function(read, [batch_rows], tf.float32, stateful=False)
+        arr.set_shape([None, params.n_mels, params.frames])
+        return arr, arr
+
+    ds = tf.data.Dataset.from_tensor_slices(rows.astype(np.int64)).batch(batch_size)
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def epoch_order(rows: np.ndarray, *, seed: int, epoch: int) -> np.ndarray:
+    """The training rows of ``epoch`` in their shuffled order (a pure function of seed and epoch)."""
+    return rows[np.random.default_rng([seed, epoch]).permutation(len(rows))]
+
+
+def _dropout_layers(models: tuple[Any, ...]) -> list[Any]:
+    import keras
+
+    return [layer for m in models for layer in m.layers if isinstance(layer, keras.layers.Dropout)]
+
+
+def _reset_dropout_rngs(layers: list[Any], base: list[int], epoch: int) -> None:
+    # Each epoch's dropout masks depend only on (layer seed, epoch): resumable without saving RNG state.
+    for layer, seed in zip(layers, base, strict=True):
+        state = layer.seed_generator.state
+        state.assign(np.asarray([seed, epoch * (1 << 24)], dtype=state.dtype))
+
+
+# ---------------------------------------------------------------------------------------------- the run
+def _check_positive(name: str, value: int | None) -> None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+        raise ParameterError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _data_signature(description: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in description.items() if k != "path"}
+
+
+def _load_existing(out: Path) -> dict[str, Any]:
+    doc = _read_json(out / "config.json", what="run config")
+    if not isinstance(doc, dict) or doc.get("format") != RUN_FORMAT:
+        raise DataError(f"{out / 'config.json'}: not a melsynth run config (format {RUN_FORMAT!r} expected)")
+    for key in ("config", "spectrogram", "data", "fit"):
+        if key not in doc:
+            raise DataError(f"{out / 'config.json'}: missing {key!r}")
+    return doc
+
+
+def fit(
+    *,
+    features: str | Path | Features,
+    config: ModelConfig | None,
+    out: str | Path,
+    resume: bool = False,
+    force: bool = False,
+    max_epochs: int | None = None,
+    limit: int | None = None,
+    mixed_precision: bool = False,
+    verbose: int = 1,
+    strategy: Any = None,
+) -> Path:
+    """Train ``config`` on the features folder ``features`` and write the run folder ``out``.
+
+    Parameters
+    ----------
+    features : a features folder (see :mod:`training.datasets.features`) or an already loaded Features
+    config : the variant to fit; with ``resume`` it may be None (the run's own config is used), otherwise it
+        must equal the run's config apart from ``max_epochs``
+    out : the run folder; must not exist unless ``resume`` (continue it) or ``force`` (replace it)
+    max_epochs : overrides ``config.max_epochs`` (also on resume, to extend a run)
+    limit : use at most this many training notes (a seeded random subset), for small budgets
+    mixed_precision : mixed_float16 compute on GPU (the output layer stays float32); refused on CPU with a
+        ParameterError, because float16 on CPU is slower and would silently change the numerics
+    verbose : Keras progress output (0 silent, 1 progress bar, 2 one line per epoch)
+    strategy : a tf.distribute strategy; default MirroredStrategy when more than one GPU is visible
+
+    Returns
+    -------
+    Path of the run folder.
+
+    Raises
+    ------
+    ParameterError for bad arguments, an existing run folder without resume/force, a shape the architecture
+    cannot divide; ContractError for features from another spectrogram contract than the run's;
+    DataError for a bad features folder (NaN, checksum, empty split) or a corrupt checkpoint.
+    Nothing in ``out`` is written or removed before all of these checks pass.
+    """
+    _check_positive("max_epochs", max_epochs)
+    _check_positive("limit", limit)
+    if resume and force:
+        raise ParameterError("resume and force exclude each other (resume continues a run, force replaces it)")
+    out = Path(out)
+    existing: dict[str, Any] | None = None
+    if resume:
+        if not out.is_dir():
+            raise ParameterError(f"{out}: no run folder to resume")
+        existing = _load_existing(out)
+        saved = ModelConfig.from_dict(existing["config"], source=f"{out / 'config.json'} config")
+        if config is not None and config.replace(max_epochs=saved.max_epochs) != saved:
+            raise ParameterError(
+                f"{out}: the given config differs from the run's own config.json; resume without a config or "
+                "start a new run"
+            )
+        config = saved
+        if limit is not None and limit != existing["fit"].get("limit"):
+            raise ParameterError(f"{out}: limit {limit} differs from the run's {existing['fit'].get('limit')}")
+        limit = existing["fit"].get("limit")
+        if bool(mixed_precision) != bool(existing["fit"].get("mixed_precision", False)):
+            raise ParameterError(f"{out}: mixed_precision must match the run's ({existing['fit'].get('mixed_precision')})")
+    else:
+        if config is None:
+            raise ParameterError("a model config is needed for a new run")
+        if out.exists() and not force:
+            raise ParameterError(f"{out} already exists; resume it (--resume) or replace it (--force)")
+    if not isinstance(config, ModelConfig):
+        raise ParameterError(f"config must be a ModelConfig, got {type(config).__name__}")
+    if max_epochs is not None:
+        config = config.replace(max_epochs=max_epochs)
+
+    feats = features if isinstance(features, Features) else load_features(features)
+    params = feats.params
+    if existing is not None:
+        saved_params = SpectrogramParams.from_dict(existing["spectrogram"], source=f"{out / 'config.json'}")
+        saved_params.require_equal(params, what=f"features folder {feats.path} (resuming {out})")
+        if _data_signature(existing["data"]) != _data_signature(feats.description()):
+            raise DataError(f"features folder {feats.path} is not the data run {out} was started on")
+
+    from training.model.build import build_models, check_input_shape
+
+    check_input_shape(config, params=params)
+    train_rows, valid_rows, test_rows = (feats.subset(s) for s in ("train", "valid", "test"))
+    if limit is not None and limit < len(train_rows):
+        pick = np.random.default_rng([config.seed, 7919]).choice(len(train_rows), size=limit, replace=False)
+        train_rows = np.sort(train_rows[pick])
+
+    import keras
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if mixed_precision and not gpus:
+        raise ParameterError("mixed precision needs a GPU (none is visible); train without it on the CPU")
+    if strategy is None:
+        strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+    deterministic = not gpus
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+    # ------------------------------------------------------------------ all checks passed: touch the run folder
+    if not resume:
+        if out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+    doc = {
+        "format": RUN_FORMAT,
+        "config": config.to_dict(),
+        "spectrogram": params.to_dict(),
+        "data": feats.description(),
+        "fit": {
+            "limit": limit,
+            "train_notes": int(len(train_rows)),
+            "valid_notes": int(len(valid_rows)),
+            "test_notes": int(len(test_rows)),
+            "mixed_precision": bool(mixed_precision),
+            "replicas": int(strategy.num_replicas_in_sync),
+            "devices": f"GPU x {len(gpus)}" if gpus else "CPU",
+            "deterministic": deterministic,
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "keep_checkpoints": KEEP_CHECKPOINTS,
+        },
+    }
+    _json_dump(out / "config.json", doc)
+
+    old_policy = keras.mixed_precision.global_policy()
+    try:
+        if mixed_precision:
+            keras.mixed_precision.set_global_policy("mixed_float16")
+        keras.utils.set_random_seed(config.seed)
+        with strategy.scope():
+            autoencoder, encoder, decoder = build_models(config, params=params)
+            optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
+            autoencoder.compile(optimizer=optimizer, loss="mse")
+            optimizer.build(autoencoder.trainable_variables)
+        return _train(
+            out=out, feats=feats, config=config, params=params, models=(autoencoder, encoder, decoder),
+            optimizer=optimizer, rows=(train_rows, valid_rows, test_rows), resume=resume, verbose=verbose,
+        )
+    finally:
+        keras.mixed_precision.set_global_policy(old_policy)
+
+
+def _train(
+    *, out: Path, feats: Features, config: ModelConfig, params: SpectrogramParams, models: tuple[Any, Any, Any],
+    optimizer: Any, rows: tuple[np.ndarray, np.ndarray, np.ndarray], resume: bool, verbose: int,
+) -> Path:
+    import keras
+
+    autoencoder = models[0]
+    train_rows, valid_rows, test_rows = rows
+    state: dict[str, Any] = {"epochs_done": 0, "best_val_loss": None, "best_epoch": None, "wait": 0, "history": []}
+    ckpt = latest_checkpoint(out) if resume else None
+    if ckpt is not None:
+        state = _restore_checkpoint(ckpt, autoencoder, optimizer)
+        if verbose:
+            print(f"melsynth train: resuming {out} after epoch {state['epochs_done']} ({ckpt.name})")
+    best_path = out / "best.weights.h5"
+    if resume and state["best_epoch"] is not None and not best_path.is_file():
+        raise DataError(f"{best_path}: missing although checkpoint {ckpt} names a best epoch")
+    status = _read_status(out) if resume else {}
+    stopped = "running"
+    if status.get("stopped") in ("early_stopping", "non_finite_loss") and status.get("epochs_done") == state["epochs_done"]:
+        stopped = status["stopped"]
+
+    drops = _dropout_layers(models[1:])
+    drop_seeds = [int(layer.seed_generator.state.numpy()[0]) for layer in drops]
+    valid_ds = _make_dataset(feats.x, valid_rows, batch_size=config.batch_size, params=params)
+
+    class _OneEpoch(keras.callbacks.Callback):
+        # fit() runs one epoch per call (so shuffling and RNG are per-epoch functions), yet the progress
+        # bar shows "Epoch e/max_epochs".
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            self.model.stop_training = True
+
+    epoch = state["epochs_done"]
+    while stopped == "running" and epoch < config.max_epochs:
+        _reset_dropout_rngs(drops, drop_seeds, epoch)
+        order = epoch_order(train_rows, seed=config.seed, epoch=epoch)
+        train_ds = _make_dataset(feats.x, order, batch_size=config.batch_size, params=params)
+        t0 = time.perf_counter()
+        hist = autoencoder.fit(
+            train_ds, validation_data=valid_ds, epochs=config.max_epochs, initial_epoch=epoch,
+            verbose=verbose, callbacks=[_OneEpoch()], shuffle=False,
+        )
+        seconds = time.perf_counter() - t0
+        loss, val_loss = float(hist.history["loss"][-1]), float(hist.history["val_loss"][-1])
+        epoch += 1
+        state["history"].append({"epoch": epoch, "loss": loss, "val_loss": val_loss, "seconds": round(seconds, 3)})
+        if not (math.isfinite(loss) and math.isfinite(val_loss)):
+            stopped = "non_finite_loss"
+            warnings.warn(f"{out}: loss became {loss} / {val_loss} at epoch {epoch}; stopping", stacklevel=2)
+        elif state["best_val_loss"] is None or val_loss < state["best_val_loss"]:
+            state.update(best_val_loss=val_loss, best_epoch=epoch, wait=0)
+            _save_weights_atomic(autoencoder, best_path)
+        else:
+            state["wait"] += 1
+            if state["wait"] >= config.patience:
+                stopped = "early_stopping"
+        state["epochs_done"] = epoch
+        _write_history(out / "history.csv", state["history"])
+        _write_checkpoint(out, autoencoder, optimizer, state)
+        _write_status(out, state, "running" if stopped == "running" else stopped)
+    if stopped == "running":
+        stopped = "max_epochs"
+    _write_history(out / "history.csv", state["history"])
+    _write_status(out, state, stopped)
+    if state["best_epoch"] is None:
+        raise DataError(f"{out}: no epoch finished with a finite loss; nothing to keep")
+
+    # Like EarlyStopping(restore_best_weights=True): the models end with the best epoch's weights.
+    autoencoder.load_weights(best_path)
+    _write_metrics(out, feats, autoencoder, test_rows, config=config, params=params, verbose=verbose)
+    return out
+
+
+def _read_status(out: Path) -> dict[str, Any]:
+    path = out / "status.json"
+    if not path.is_file():
+        return {}
+    doc = _read_json(path, what="run status")
+    return doc if isinstance(doc, dict) else {}
+
+
+def _write_status(out: Path, state: dict[str, Any], stopped: str) -> None:
+    best = out / "best.weights.h5"
+    secs = [row["seconds"] for row in state["history"]]
+    _json_dump(out / "status.json", {
+        "epochs_done": state["epochs_done"],
+        "best_epoch": state["best_epoch"],
+        "best_val_loss": state["best_val_loss"],
+        "wait": state["wait"],
+        "stopped": stopped,
+        "best_weights_sha256": sha256_file(best) if best.is_file() else None,
+        "seconds_per_epoch_median": float(np.median(secs)) if secs else None,
+    })
+
+
+def _write_metrics(
+    out: Path, feats: Features, autoencoder: Any, test_rows: np.ndarray, *, config: ModelConfig,
+    params: SpectrogramParams, verbose: int,
+) -> None:
+    try:
+        from synth.metrics import summary
+    except ImportError as exc:
+        warnings.warn(f"synth.metrics is not available ({exc}); {out}/metrics.json not written", stacklevel=3)
+        return
+    ds = _make_dataset(feats.x, test_rows, batch_size=config.batch_size, params=params).map(lambda a, b: a)
+    recon = np.asarray(autoencoder.predict(ds, verbose=0), dtype=np.float32)
+    originals = np.asarray(feats.x[test_rows], dtype=np.float32)
+    result = summary(originals, recon, params=params)
+    result = {k: (float(v) if isinstance(v, (np.floating, float)) else v) for k, v in dict(result).items()}
+    _json_dump(out / "metrics.json", dict(result, split="test"))
+    if verbose:
+        print("melsynth train: test metrics " + ", ".join(
+            f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in result.items()))

@@ -1,0 +1,157 @@
+"""Keras models of a :class:`~training.model.config.ModelConfig`: autoencoder, encoder and decoder.
+
+Shapes (``params`` is the spectrogram contract, S = ``config.stages``, F = ``config.filters[-1]``)::
+
+    encoder     (batch, n_mels, frames)            -> latent
+    decoder     latent                              -> (batch, n_mels, frames)
+    autoencoder (batch, n_mels, frames)             -> (batch, n_mels, frames)   = decoder(encoder(x))
+    latent      (batch, n_mels/d, frames/d, F)  without a dense layer (d = config.downsampling; 2 x 8 x 128)
+                (batch, config.dense)           with one
+
+The autoencoder calls the encoder and decoder models, so the three share their weights: training the
+autoencoder trains both halves, and each half can be exported on its own.
+
+Decoder choice: each encoder stage (stride-2 conv, then 2x2 pool) is mirrored by UpSampling2D(2) followed
+by a stride-2 Conv2DTranspose, i.e. the pool is undone by an upsampling and the strided conv by a strided
+transposed conv. This keeps the decoder the exact mirror of the encoder (same number of layers, same
+filters in reverse, same spatial factors), as in the paper's Fig. 1, and it is what the measured prototype
+in ../shared/REFERENCE.md used. With ``pooling="none"`` the extra stride-2 conv is mirrored by a second
+stride-2 Conv2DTranspose instead of the upsampling.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from synth.errors import ParameterError
+from synth.spectrogram import SpectrogramParams
+from training.model.config import ModelConfig
+
+__all__ = ["build_models", "latent_shape", "check_input_shape"]
+
+
+def check_input_shape(config: ModelConfig, *, params: SpectrogramParams) -> None:
+    """Raise :class:`ParameterError` unless n_mels and frames are divisible by the total downsampling."""
+    d = config.downsampling
+    bad = [f"{name}={value}" for name, value in (("n_mels", params.n_mels), ("frames", params.frames))
+           if value % d]
+    if bad:
+        raise ParameterError(
+            f"model {config.name!r}: input {params.n_mels} x {params.frames} cannot be divided by the "
+            f"architecture's total downsampling {d} ({config.stages} stages); {', '.join(bad)} is not a "
+            f"multiple of {d}"
+        )
+
+
+def latent_shape(config: ModelConfig, *, params: SpectrogramParams) -> tuple[int, ...]:
+    """Shape of one latent vector (no batch axis): (n_mels/d, frames/d, filters[-1]) or (dense,)."""
+    check_input_shape(config, params=params)
+    if config.dense is not None:
+        return (config.dense,)
+    d = config.downsampling
+    return (params.n_mels // d, params.frames // d, config.filters[-1])
+
+
+def _regularizer(config: ModelConfig, part: str) -> Any:
+    import keras
+
+    if config.regularizer == "none" or part not in config.regularizer_where:
+        return None
+    cls = keras.regularizers.L1 if config.regularizer_norm == "l1" else keras.regularizers.L2
+    return cls(config.regularizer_weight)
+
+
+def _layer_regularizers(config: ModelConfig, part: str) -> dict[str, Any]:
+    reg = _regularizer(config, part)
+    if reg is None:
+        return {}
+    if config.regularizer == "kernel":
+        return {"kernel_regularizer": reg}
+    return {"activity_regularizer": reg}
+
+
+def build_models(config: ModelConfig, *, params: SpectrogramParams) -> tuple[Any, Any, Any]:
+    """Build ``(autoencoder, encoder, decoder)`` Keras models for ``config`` on inputs shaped by ``params``.
+
+    Layers are created under the current Keras dtype policy (``mixed_float16`` when fitting with mixed
+    precision), except the output layer, which is always float32. Call after
+    ``keras.utils.set_random_seed`` for reproducible initial weights.
+
+    Raises
+    ------
+    ParameterError
+        if n_mels or frames is not divisible by ``config.downsampling``.
+    """
+    import keras
+    from keras import layers
+
+    check_input_shape(config, params=params)
+    n_mels, frames = params.n_mels, params.frames
+    k, s, act = config.kernel_size, config.strides, config.activation
+    seed = [config.seed]
+
+    def dropout(part: str) -> list[Any]:
+        if part not in config.dropout_where:
+            return []
+        seed[0] += 1
+        return [layers.Dropout(config.dropout_rate, seed=seed[0] + 1000)]
+
+    # ---------------------------------------------------------------- encoder
+    enc_reg = _layer_regularizers(config, "E")
+    x_in = keras.Input(shape=(n_mels, frames), name="log_mel")
+    h = layers.Reshape((n_mels, frames, 1), name="add_channel")(x_in)
+    for i, f in enumerate(config.filters):
+        h = layers.Conv2D(f, k, strides=s, padding="same", activation=act, name=f"enc_conv{i}", **enc_reg)(h)
+        if config.pooling == "max":
+            h = layers.MaxPooling2D(2, name=f"enc_pool{i}")(h)
+        elif config.pooling == "avg":
+            h = layers.AveragePooling2D(2, name=f"enc_pool{i}")(h)
+        else:
+            h = layers.Conv2D(f, k, strides=s, padding="same", activation=act, name=f"enc_down{i}", **enc_reg)(h)
+        for layer in dropout("E"):
+            h = layer(h)
+    conv_shape = tuple(int(v) for v in h.shape[1:])
+    if config.dense is not None:
+        h = layers.Flatten(name="flatten")(h)
+        h = layers.Dense(config.dense, activation="tanh", name="bottleneck", **enc_reg)(h)
+        for layer in dropout("E"):
+            h = layer(h)
+    encoder = keras.Model(x_in, h, name="encoder")
+
+    # ---------------------------------------------------------------- decoder
+    dec_reg = _layer_regularizers(config, "D")
+    z_in = keras.Input(shape=latent_shape(config, params=params), name="latent")
+    h = z_in
+    if config.dense is not None:
+        units = conv_shape[0] * conv_shape[1] * conv_shape[2]
+        h = layers.Dense(units, activation="tanh", name="expand", **dec_reg)(h)
+        h = layers.Reshape(conv_shape, name="unflatten")(h)
+        for layer in dropout("D"):
+            h = layer(h)
+    for i in reversed(range(config.stages)):
+        f = config.filters[i]
+        if config.pooling == "none":
+            h = layers.Conv2DTranspose(f, k, strides=s, padding="same", activation=act, name=f"dec_up{i}",
+                                       **dec_reg)(h)
+        else:
+            h = layers.UpSampling2D(2, name=f"dec_unpool{i}")(h)
+        h = layers.Conv2DTranspose(f, k, strides=s, padding="same", activation=act, name=f"dec_conv{i}",
+                                   **dec_reg)(h)
+        for layer in dropout("D"):
+            h = layer(h)
+    if config.output_activation == "sigmoid":
+        h = layers.Conv2D(1, k, padding="same", activation="sigmoid", dtype="float32", name="output",
+                          **dec_reg)(h)
+        out = layers.Reshape((n_mels, frames), dtype="float32", name="drop_channel")(h)
+    else:
+        # The paper's "softmax": over a single channel it is 1.0 everywhere, so it is taken over the mel axis
+        # (each frame sums to 1). Kept only so the paper's text can be reproduced; see REFERENCE.md.
+        h = layers.Conv2D(1, k, padding="same", dtype="float32", name="output", **dec_reg)(h)
+        h = layers.Reshape((n_mels, frames), dtype="float32", name="drop_channel")(h)
+        out = layers.Softmax(axis=1, dtype="float32", name="softmax_mel")(h)
+    decoder = keras.Model(z_in, out, name="decoder")
+
+    # ---------------------------------------------------------------- both, sharing weights
+    a_in = keras.Input(shape=(n_mels, frames), name="log_mel")
+    autoencoder = keras.Model(a_in, decoder(encoder(a_in)), name=f"autoencoder_{config.name}")
+    return autoencoder, encoder, decoder

@@ -1,0 +1,227 @@
+"""The one description of every autoencoder variant of the paper (Tables I-IV), saved as JSON in each run.
+
+A :class:`ModelConfig` holds the architecture (pooling, filters, kernel, dense bottleneck, dropout,
+regularizers, output activation) and the fitting hyper-parameters (learning rate, batch, patience, epoch
+bound, seed). It never holds the input shape: that comes from the spectrogram contract
+(:class:`synth.spectrogram.SpectrogramParams`) the model is trained on, which the run folder records beside it.
+
+Choices the paper does not publish, and what we chose:
+
+- ``filters`` (32, 64, 128): three stride-2 conv + 2x2 pool stages take 128 x 512 to 2 x 8 x 128 = 2048
+  values, the paper's "3%" latent of the no-dense model (../shared/REFERENCE.md).
+- ``regularizer_weight`` 1e-4: the strength of the L1/L2 kernel or activity penalty. Keras's own default
+  (0.01) added to a loss of ~0.005 MSE would swamp it for kernel penalties, whereas the paper reports kernel
+  regularisation as a mild improvement; 1e-4 keeps a kernel penalty of the order of the MSE. Activity
+  penalties are summed over each example's activations (Keras divides by the batch only), so even 1e-4
+  dominates on the full-resolution decoder layers: that matches the paper's collapsed "AR ... D" rows.
+- ``output_activation`` "sigmoid": the paper's "softmax" over a one-channel output is 1.0 everywhere
+  (see REFERENCE.md); "softmax" is kept only as an explicit option (a softmax over the mel axis).
+- ``pooling`` "none": each pooling layer is replaced by one more stride-2 convolution with the same
+  filters (the paper's "three additional convolutional layers"), so the latent shape matches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from synth.atomic import atomic_write_text
+from synth.errors import ParameterError
+
+__all__ = ["ModelConfig", "VARIANT_NAMES", "variant", "default_config"]
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "pooling": ("max", "avg", "none"),
+    "activation": ("tanh", "relu", "elu", "sigmoid", "linear"),
+    "dropout_where": ("none", "E", "D", "ED"),
+    "regularizer": ("none", "kernel", "activity"),
+    "regularizer_norm": ("l1", "l2"),
+    "regularizer_where": ("E", "D", "ED"),
+    "output_activation": ("sigmoid", "softmax"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """One autoencoder variant and how to fit it.
+
+    Architecture: ``len(filters)`` encoder stages of Conv2D(filters[i], kernel_size, strides, same,
+    activation) followed by ``pooling`` (2x2) or, with ``pooling="none"``, by a second stride-2 Conv2D;
+    optionally a Dense(``dense``, tanh) bottleneck; a mirrored decoder; a final Conv2D(1) with
+    ``output_activation``. Dropout (``dropout_rate``) follows each stage of the encoder ("E"), decoder ("D")
+    or both ("ED"). ``regularizer`` ("kernel" or "activity", ``regularizer_norm`` l1/l2 with
+    ``regularizer_weight``) applies to every conv/dense layer of the encoder, decoder or both
+    (``regularizer_where``).
+
+    Fitting: Adam(``learning_rate``), MSE, ``batch_size``, early stopping after ``patience`` epochs without
+    a better validation loss (best weights restored), at most ``max_epochs`` epochs, ``seed`` for
+    initialisation, shuffling and dropout.
+    """
+
+    name: str = "no_dense"
+    pooling: str = "max"
+    filters: tuple[int, ...] = (32, 64, 128)
+    kernel_size: int = 4
+    strides: int = 2
+    activation: str = "tanh"
+    dense: int | None = None
+    dropout_where: str = "none"
+    dropout_rate: float = 0.3
+    regularizer: str = "none"
+    regularizer_norm: str = "l2"
+    regularizer_where: str = "D"
+    regularizer_weight: float = 1e-4
+    output_activation: str = "sigmoid"
+    learning_rate: float = 1e-3
+    batch_size: int = 64
+    patience: int = 10
+    max_epochs: int = 300
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ParameterError(f"model config: name must be a non-empty string, got {self.name!r}")
+        for key, choices in _CHOICES.items():
+            if getattr(self, key) not in choices:
+                raise ParameterError(f"model config: {key}={getattr(self, key)!r} is not one of {choices}")
+        filters = self.filters
+        if isinstance(filters, list):
+            filters = tuple(filters)
+            object.__setattr__(self, "filters", filters)
+        if (
+            not isinstance(filters, tuple)
+            or not filters
+            or not all(isinstance(f, int) and not isinstance(f, bool) and f > 0 for f in filters)
+        ):
+            raise ParameterError(f"model config: filters must be a non-empty list of positive ints, got {filters!r}")
+        for key in ("kernel_size", "strides", "batch_size", "patience", "max_epochs"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ParameterError(f"model config: {key} must be a positive int, got {value!r}")
+        if self.dense is not None and (not isinstance(self.dense, int) or isinstance(self.dense, bool) or self.dense <= 0):
+            raise ParameterError(f"model config: dense must be null or a positive int, got {self.dense!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ParameterError(f"model config: seed must be a non-negative int, got {self.seed!r}")
+        for key, low, high in (("dropout_rate", 0.0, 1.0), ("regularizer_weight", 0.0, float("inf")),
+                               ("learning_rate", 0.0, float("inf"))):
+            value = getattr(self, key)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value < high:
+                raise ParameterError(f"model config: {key} must be a number in [{low}, {high}), got {value!r}")
+            object.__setattr__(self, key, float(value))
+        if self.learning_rate <= 0:
+            raise ParameterError(f"model config: learning_rate must be positive, got {self.learning_rate}")
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def stages(self) -> int:
+        """Number of encoder stages (conv + pool, or conv + conv)."""
+        return len(self.filters)
+
+    @property
+    def downsampling(self) -> int:
+        """Total factor by which the encoder shrinks each of the mel and frame axes.
+
+        Each stage is a stride-``strides`` conv followed by a 2x2 pool, or (``pooling="none"``) by a second
+        stride-``strides`` conv.
+        """
+        second = self.strides if self.pooling == "none" else 2
+        return (self.strides * second) ** self.stages
+
+    def replace(self, **changes: Any) -> ModelConfig:
+        """A copy with ``changes`` applied (validated)."""
+        unknown = [k for k in changes if k not in _FIELD_NAMES]
+        if unknown:
+            raise ParameterError(f"model config: unknown keys {unknown}")
+        return dataclasses.replace(self, **changes)
+
+    # ------------------------------------------------------------------ JSON
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict with every field (filters as a list)."""
+        out = {f: getattr(self, f) for f in _FIELD_NAMES}
+        out["filters"] = list(self.filters)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any, *, source: str = "model config") -> ModelConfig:
+        """Build from a dict with exactly the fields of :class:`ModelConfig`; ``source`` names it in errors."""
+        if not isinstance(data, dict):
+            raise ParameterError(f"{source}: expected a JSON object, got {type(data).__name__}")
+        missing = [k for k in _FIELD_NAMES if k not in data]
+        unknown = [k for k in data if k not in _FIELD_NAMES]
+        if missing or unknown:
+            raise ParameterError(f"{source}: missing keys {missing}, unknown keys {unknown}")
+        values = dict(data)
+        if isinstance(values["filters"], list):
+            values["filters"] = tuple(values["filters"])
+        try:
+            return cls(**values)
+        except ParameterError as exc:
+            raise ParameterError(f"{source}: {exc}") from None
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    def save(self, path: str | Path) -> None:
+        """Write the config as JSON, atomically."""
+        atomic_write_text(Path(path), self.to_json())
+
+    @classmethod
+    def load(cls, path: str | Path) -> ModelConfig:
+        """Read a config written by :meth:`save` (or by hand: every field is required)."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ParameterError(f"{path}: no such model config file") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ParameterError(f"{path}: not a readable JSON file ({exc})") from None
+        return cls.from_dict(data, source=str(path))
+
+
+_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(ModelConfig))
+
+# The paper's baseline: max pooling and a dense bottleneck of 8192, no regularisation but early stopping.
+_BASELINE = ModelConfig(name="no_reg", pooling="max", dense=8192)
+
+
+def _variants() -> dict[str, ModelConfig]:
+    out: dict[str, ModelConfig] = {"no_reg": _BASELINE}
+    # Table I: dropout, kernel and activity regularisers on the baseline.
+    for where in ("E", "D", "ED"):
+        out[f"dropout_{where}"] = _BASELINE.replace(name=f"dropout_{where}", dropout_where=where)
+    for kind, prefix in (("kernel", "kr"), ("activity", "ar")):
+        for norm in ("l1", "l2"):
+            for where in ("E", "D", "ED"):
+                name = f"{prefix}_{norm}_{where}"
+                out[name] = _BASELINE.replace(
+                    name=name, regularizer=kind, regularizer_norm=norm, regularizer_where=where
+                )
+    # Table II: pooling (all with the baseline's dense 8192).
+    for pooling in ("max", "avg", "none"):
+        out[f"pool_{pooling}"] = _BASELINE.replace(name=f"pool_{pooling}", pooling=pooling)
+    # Table III: the dense latent size.
+    for size in (8192, 4096, 2048):
+        out[f"latent_{size}"] = _BASELINE.replace(name=f"latent_{size}", dense=size)
+    # Table IV: dense (the baseline) against no dense layer (the paper's best model).
+    out["dense"] = _BASELINE.replace(name="dense")
+    out["no_dense"] = ModelConfig(name="no_dense", pooling="max", dense=None)
+    return out
+
+
+_VARIANTS = _variants()
+VARIANT_NAMES: tuple[str, ...] = tuple(_VARIANTS)
+
+
+def variant(name: str) -> ModelConfig:
+    """The :class:`ModelConfig` of one row of the paper's Tables I-IV (see :data:`VARIANT_NAMES`)."""
+    try:
+        return _VARIANTS[name]
+    except KeyError:
+        raise ParameterError(f"unknown model variant {name!r}; known: {', '.join(VARIANT_NAMES)}") from None
+
+
+def default_config() -> ModelConfig:
+    """The paper's best model: no dense layer, latent = last conv stage (2 x 8 x 128 at 128 x 512)."""
+    return _VARIANTS["no_dense"]

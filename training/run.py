@@ -1,0 +1,91 @@
+"""Open a finished (or interrupted) run folder written by :func:`training.fit.fit`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from synth.errors import DataError
+from synth.spectrogram import SpectrogramParams
+from training.datasets.features import sha256_file
+from training.model.config import ModelConfig
+
+__all__ = ["Run", "load_run"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """A run folder: its resolved ``config``, spectrogram contract ``params``, ``data`` description,
+    ``fit`` settings and ``status`` (epochs, best epoch, why it stopped)."""
+
+    path: Path
+    config: ModelConfig
+    params: SpectrogramParams
+    data: dict[str, Any]
+    fit: dict[str, Any]
+    status: dict[str, Any]
+
+    @property
+    def best_weights(self) -> Path:
+        return self.path / "best.weights.h5"
+
+    def models(self) -> tuple[Any, Any, Any]:
+        """``(autoencoder, encoder, decoder)`` built from the config with the best weights loaded (float32).
+
+        Raises DataError if the best weights are missing, fail their SHA-256 check or do not fit.
+        """
+        from training.model.build import build_models
+
+        weights = self.best_weights
+        if not weights.is_file():
+            raise DataError(f"{weights}: missing (the run has not finished an epoch)")
+        expected = self.status.get("best_weights_sha256")
+        if expected and sha256_file(weights) != expected:
+            raise DataError(f"{weights}: fails its SHA-256 check (corrupt or changed after training)")
+        import keras
+
+        old = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy("float32")
+        try:
+            autoencoder, encoder, decoder = build_models(self.config, params=self.params)
+        finally:
+            keras.mixed_precision.set_global_policy(old)
+        try:
+            autoencoder.load_weights(weights)
+        except (ValueError, OSError) as exc:
+            raise DataError(f"{weights}: does not fit the model of {self.path / 'config.json'} ({exc})") from None
+        return autoencoder, encoder, decoder
+
+
+def _read(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{path}: missing ({what}); is {path.parent} a run folder?") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: not valid JSON ({what}: {exc})") from None
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a run folder's config.json and status.json; DataError for a missing or corrupt run."""
+    from training.fit import RUN_FORMAT
+
+    path = Path(path)
+    if not path.is_dir():
+        raise DataError(f"{path}: no such run folder")
+    doc = _read(path / "config.json", "run config")
+    if not isinstance(doc, dict) or doc.get("format") != RUN_FORMAT:
+        raise DataError(f"{path / 'config.json'}: not a melsynth run config (format {RUN_FORMAT!r} expected)")
+    try:
+        config = ModelConfig.from_dict(doc["config"], source=f"{path / 'config.json'} config")
+        params = SpectrogramParams.from_dict(doc["spectrogram"], source=f"{path / 'config.json'} spectrogram")
+        data, fit = dict(doc["data"]), dict(doc["fit"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"{path / 'config.json'}: malformed ({exc})") from None
+    status_path = path / "status.json"
+    status = _read(status_path, "run status") if status_path.is_file() else {}
+    if not isinstance(status, dict):
+        raise DataError(f"{status_path}: expected a JSON object")
+    return Run(path, config, params, data, fit, status)
