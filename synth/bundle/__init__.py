@@ -1,0 +1,38 @@
+"""Model bundles: ONNX decoder/encoder, spectrogram contract, macros and presets, loaded without TensorFlow.
+
+See :mod:`synth.bundle.bundle` for the folder layout and the checks :func:`load_bundle` makes.
+"""
+
+from synth.bundle.bundle import BUNDLE_FORMAT, BUNDLE_JSON, Bundle, load_bundle
+from synth.bundle.hashing import bundle_hash_of, sha256_bytes
+from synth.bundle.macros import Macros, load_macros, save_macros
+from synth.bundle.presets import (
+    PRESETS_DIR,
+    Preset,
+    load_preset_file,
+    preset_from_dict,
+    save_preset,
+    validate_preset_name,
+)
+from synth.bundle.runtime import Decoder, Encoder, default_providers
+
+__all__ = [
+    "BUNDLE_FORMAT",
+    "BUNDLE_JSON",
+    "PRESETS_DIR",
+    "Bundle",
+    "Decoder",
+    "Encoder",
+    "Macros",
+    "Preset",
+    "bundle_hash_of",
+    "default_providers",
+    "load_bundle",
+    "load_macros",
+    "load_preset_file",
+    "preset_from_dict",
+    "save_macros",
+    "save_preset",
+    "sha256_bytes",
+    "validate_preset_name",
+]

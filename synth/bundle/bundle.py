@@ -1,0 +1,401 @@
+"""The model bundle: a folder that carries one trained autoencoder as ONNX, checked before use.
+
+Layout of a bundle folder::
+
+    bundle.json     the description below
+    decoder.onnx    input "latent" [batch, *latent_shape] -> output "mel" [batch, n_mels, frames], float32
+    encoder.onnx    input "mel" [batch, n_mels, frames] -> output "latent" [batch, *latent_shape], float32
+    macros.npz      mean latent, principal components and their stds (:mod:`synth.bundle.macros`)
+    presets/*.json  named latents (:mod:`synth.bundle.presets`)
+
+``bundle.json`` keys: ``format`` ("melsynth.bundle/1"), ``spectrogram`` (the contract,
+:class:`~synth.spectrogram.SpectrogramParams`), ``latent_shape``, ``decoder``, ``encoder`` and ``macros``
+(file names inside the folder), ``sha256`` (file name -> hex SHA-256 of each ONNX file), ``base_pitch``
+(MIDI pitch of the notes the model was trained on) and descriptive keys the loader passes through:
+``training_config``, ``data``, ``metrics``, ``parity``.
+
+:func:`load_bundle` checks all of it (format version, hashes, ONNX input/output names, types and shapes
+against ``latent_shape`` and the contract, macros, presets) and raises :class:`BundleError` on the first
+problem, so nothing half-valid ever reaches the audio path. Nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synth.bundle.hashing import bundle_hash_of, is_sha256, sha256_bytes
+from synth.bundle.macros import Macros, load_macros
+from synth.bundle.presets import (
+    PRESETS_DIR,
+    Preset,
+    load_preset_file,
+    preset_from_dict,
+    validate_preset_name,
+)
+from synth.bundle.runtime import Decoder, Encoder
+from synth.errors import BundleError, ContractError, PresetError
+from synth.spectrogram import SpectrogramParams
+
+__all__ = ["Bundle", "load_bundle", "BUNDLE_FORMAT", "BUNDLE_JSON", "REQUIRED_KEYS"]
+
+BUNDLE_FORMAT = "melsynth.bundle/1"
+BUNDLE_JSON = "bundle.json"
+REQUIRED_KEYS = (
+    "format",
+    "spectrogram",
+    "latent_shape",
+    "decoder",
+    "encoder",
+    "macros",
+    "sha256",
+    "base_pitch",
+)
+_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}")
+_MAX_JSON_BYTES = 16 * 1024 * 1024
+
+
+class Bundle:
+    """A loaded, fully checked model bundle. Build it with :func:`load_bundle`.
+
+    Attributes: ``path``, ``params`` (the contract), ``latent_shape``, ``latent_size``, ``base_pitch``,
+    ``bundle_hash``, ``metadata`` (the whole bundle.json), ``presets`` (name -> :class:`Preset`),
+    ``macros`` (:class:`Macros`), ``sha256`` (file name -> digest).
+    """
+
+    def __init__(
+        self,
+        *,
+        path: Path,
+        metadata: dict[str, Any],
+        params: SpectrogramParams,
+        latent_shape: tuple[int, ...],
+        base_pitch: int,
+        models: dict[str, bytes],
+        sha256: dict[str, str],
+        macros: Macros,
+    ) -> None:
+        self.path = path
+        self.metadata = metadata
+        self.params = params
+        self.latent_shape = latent_shape
+        self.latent_size = math.prod(latent_shape)
+        self.base_pitch = base_pitch
+        self.sha256 = sha256
+        self.bundle_hash = bundle_hash_of(
+            decoder_sha256=sha256[metadata["decoder"]], encoder_sha256=sha256[metadata["encoder"]]
+        )
+        self.macros = macros
+        # The hash-checked bytes are kept so a session is built from exactly what was verified.
+        self._models = models
+        self.presets: dict[str, Preset] = {}
+
+    @property
+    def mel_shape(self) -> tuple[int, int]:
+        """``(n_mels, frames)`` of the contract."""
+        return (self.params.n_mels, self.params.frames)
+
+    @property
+    def presets_dir(self) -> Path:
+        return self.path / PRESETS_DIR
+
+    # ------------------------------------------------------------------ networks
+    def decoder(self, *, providers: Sequence[str] | None = None, threads: int | None = None) -> Decoder:
+        """A new onnxruntime decoder session (CUDA when available, else CPU; see ``.provider``)."""
+        return Decoder(
+            self._models["decoder"],
+            name=f"{self.path.name}/{self.metadata['decoder']}",
+            input_name="latent",
+            output_name="mel",
+            input_shape=self.latent_shape,
+            output_shape=self.mel_shape,
+            providers=providers,
+            threads=threads,
+        )
+
+    def encoder(self, *, providers: Sequence[str] | None = None, threads: int | None = None) -> Encoder:
+        """A new onnxruntime encoder session (CUDA when available, else CPU; see ``.provider``)."""
+        return Encoder(
+            self._models["encoder"],
+            name=f"{self.path.name}/{self.metadata['encoder']}",
+            input_name="mel",
+            output_name="latent",
+            input_shape=self.mel_shape,
+            output_shape=self.latent_shape,
+            providers=providers,
+            threads=threads,
+        )
+
+    # ------------------------------------------------------------------ presets
+    def preset(self, name: str) -> Preset:
+        """The preset called ``name``.
+
+        The name is validated first (so ``../../etc/passwd`` never reaches the file system); a preset saved
+        after loading is read from ``<bundle>/presets/<name>.json``. Raises :class:`PresetError`.
+        """
+        validate_preset_name(name)
+        found = self.presets.get(name)
+        if found is not None:
+            return found
+        path = self.presets_dir / f"{name}.json"
+        if not path.is_file():
+            known = ", ".join(sorted(self.presets)[:20]) or "none"
+            raise PresetError(f"unknown preset {name!r} in {self.path} (known: {known})")
+        found = self._load_preset_path(path)
+        self.presets[name] = found
+        return found
+
+    def make_preset(self, name: str, latent: np.ndarray, *, source: dict[str, Any]) -> Preset:
+        """A checked :class:`Preset` of this bundle (not saved; see :func:`synth.bundle.save_preset`)."""
+        flat = np.asarray(latent, dtype=np.float32).reshape(-1)
+        return preset_from_dict(
+            {"name": name, "latent": flat.tolist(), "source": source, "bundle_hash": self.bundle_hash},
+            latent_shape=self.latent_shape,
+            bundle_hash=self.bundle_hash,
+        )
+
+    def reload_presets(self) -> dict[str, Preset]:
+        """Re-read every preset file; raises :class:`BundleError` naming a bad file."""
+        presets: dict[str, Preset] = {}
+        directory = self.presets_dir
+        if directory.exists():
+            if not directory.is_dir() or directory.is_symlink():
+                raise BundleError(f"{directory}: not a folder")
+            for path in sorted(directory.glob("*.json")):
+                if path.name.startswith("."):
+                    continue  # temporary files of atomic writes
+                try:
+                    preset = self._load_preset_path(path)
+                except PresetError as exc:
+                    raise BundleError(f"bad preset in bundle: {exc}") from None
+                presets[preset.name] = preset
+        self.presets = presets
+        return presets
+
+    def _load_preset_path(self, path: Path) -> Preset:
+        # Only regular files directly inside presets/: a symlink out of the folder is not followed.
+        if path.is_symlink() or not path.is_file():
+            raise PresetError(f"{path}: not a regular file")
+        preset = load_preset_file(path, bundle=self)
+        if preset.name != path.stem:
+            raise PresetError(f"{path}: file name does not match the preset name {preset.name!r}")
+        return preset
+
+    # ------------------------------------------------------------------ description
+    def describe(self) -> dict[str, Any]:
+        """A JSON-ready summary (what ``melsynth info --json`` prints, less the provider)."""
+        return {
+            "path": str(self.path),
+            "format": self.metadata["format"],
+            "spectrogram": self.params.to_dict(),
+            "latent_shape": list(self.latent_shape),
+            "latent_size": self.latent_size,
+            "base_pitch": self.base_pitch,
+            "bundle_hash": self.bundle_hash,
+            "sha256": dict(self.sha256),
+            "metrics": self.metadata.get("metrics"),
+            "parity": self.metadata.get("parity"),
+            "macros": {"components": self.macros.count, "stds": [float(s) for s in self.macros.stds]},
+            "presets": {name: p.source for name, p in sorted(self.presets.items())},
+            "training_config": self.metadata.get("training_config"),
+            "data": self.metadata.get("data"),
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"Bundle({str(self.path)!r}, latent_shape={self.latent_shape}, base_pitch={self.base_pitch}, "
+            f"presets={len(self.presets)}, hash={self.bundle_hash[:12]})"
+        )
+
+
+# ---------------------------------------------------------------------- loading and checks
+def _read_bundle_json(path: Path) -> dict[str, Any]:
+    file = path / BUNDLE_JSON
+    try:
+        if file.stat().st_size > _MAX_JSON_BYTES:
+            raise BundleError(f"{file}: too large for a bundle description")
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BundleError(f"{path}: not a model bundle (no {BUNDLE_JSON})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{file}: not readable JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise BundleError(f"{file}: expected a JSON object")
+    return data
+
+
+def _file_name(meta: dict[str, Any], key: str, *, source: Path) -> str:
+    name = meta[key]
+    # A plain name inside the bundle folder: bundle.json cannot make the loader read other files.
+    if not isinstance(name, str) or not _FILE_NAME.fullmatch(name) or ".." in name:
+        raise BundleError(f"{source}: {key!r} must be a plain file name inside the bundle, got {name!r}")
+    return name
+
+
+def _latent_shape(value: Any, *, source: Path) -> tuple[int, ...]:
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+    ):
+        raise BundleError(
+            f"{source}: latent_shape must be a non-empty list of positive integers, got {value!r}"
+        )
+    return tuple(value)
+
+
+def _dims(value_info) -> tuple[int | None, ...] | None:
+    """Declared dims of an ONNX value (None per unknown or symbolic dim); None when the rank is unknown."""
+    tensor = value_info.type.tensor_type
+    if not tensor.HasField("shape"):
+        return None
+    return tuple(d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim)
+
+
+def _check_onnx(
+    model_bytes: bytes,
+    *,
+    source: str,
+    input_name: str,
+    input_shape: tuple[int, ...],
+    output_name: str,
+    output_shape: tuple[int, ...],
+) -> None:
+    import onnx
+
+    try:
+        model = onnx.load_model_from_string(model_bytes)
+    except Exception as exc:  # protobuf's DecodeError and friends; all mean "not an ONNX model"
+        raise BundleError(f"{source}: not a readable ONNX model ({exc})") from None
+    graph = model.graph
+    initializers = {t.name for t in graph.initializer}
+    inputs = [v for v in graph.input if v.name not in initializers]
+    outputs = list(graph.output)
+    for kind, values, name, shape in (
+        ("input", inputs, input_name, input_shape),
+        ("output", outputs, output_name, output_shape),
+    ):
+        if [v.name for v in values] != [name]:
+            raise BundleError(
+                f"{source}: expected one {kind} named {name!r}, found {[v.name for v in values]}"
+            )
+        value = values[0]
+        if value.type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
+            raise BundleError(f"{source}: {kind} {name!r} must be float32")
+        dims = _dims(value)
+        expected = (None, *shape)
+        if dims is None:
+            if kind == "input":
+                raise BundleError(f"{source}: input {name!r} has no declared shape")
+            continue  # an undeclared output shape is checked by running the model (runtime probe)
+        if len(dims) != len(expected):
+            raise BundleError(
+                f"{source}: {kind} {name!r} has rank {len(dims)}, expected [batch, {', '.join(map(str, shape))}]"
+            )
+        if dims[0] is not None:
+            raise BundleError(
+                f"{source}: {kind} {name!r} has a fixed batch size {dims[0]}; it must be dynamic"
+            )
+        for axis, (got, want) in enumerate(zip(dims[1:], shape, strict=True), start=1):
+            if got is None and kind == "input":
+                raise BundleError(f"{source}: input {name!r} leaves axis {axis} undeclared (expected {want})")
+            if got is not None and got != want:
+                shown = ["batch"] + ["?" if d is None else str(d) for d in dims[1:]]
+                raise BundleError(
+                    f"{source}: {kind} {name!r} has shape [{', '.join(shown)}], bundle.json and the contract "
+                    f"say [batch, {', '.join(map(str, shape))}]"
+                )
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """Load and check a model bundle folder.
+
+    Checks, in order: bundle.json is a JSON object with :data:`REQUIRED_KEYS`; ``format`` is
+    :data:`BUNDLE_FORMAT`; the spectrogram contract; ``latent_shape``; ``base_pitch``; each ONNX file exists
+    and matches its SHA-256; each ONNX graph's input/output names, float32 types and shapes agree with
+    ``latent_shape`` and the contract's ``n_mels``/``frames``; macros.npz; every preset file.
+    Raises :class:`BundleError` on any problem. Sessions are created later by ``.decoder()``/``.encoder()``.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise BundleError(f"{path}: no such bundle folder")
+    meta = _read_bundle_json(path)
+    source = path / BUNDLE_JSON
+    fmt = meta.get("format")
+    if fmt != BUNDLE_FORMAT:
+        raise BundleError(
+            f"{source}: bundle format {fmt!r} is not supported (this melsynth reads {BUNDLE_FORMAT!r})"
+        )
+    missing = [k for k in REQUIRED_KEYS if k not in meta]
+    if missing:
+        raise BundleError(f"{source}: missing keys {missing}")
+    try:
+        params = SpectrogramParams.from_dict(meta["spectrogram"], source=f"{source} 'spectrogram'")
+    except ContractError as exc:
+        raise BundleError(str(exc)) from None
+    latent_shape = _latent_shape(meta["latent_shape"], source=source)
+    base_pitch = meta["base_pitch"]
+    if not isinstance(base_pitch, int) or isinstance(base_pitch, bool) or not 0 <= base_pitch <= 127:
+        raise BundleError(f"{source}: base_pitch must be a MIDI pitch 0..127, got {base_pitch!r}")
+    hashes = meta["sha256"]
+    if not isinstance(hashes, dict):
+        raise BundleError(f"{source}: 'sha256' must map file names to hex digests")
+
+    models: dict[str, bytes] = {}
+    digests: dict[str, str] = {}
+    mel_shape = (params.n_mels, params.frames)
+    for role, in_name, in_shape, out_name, out_shape in (
+        ("decoder", "latent", latent_shape, "mel", mel_shape),
+        ("encoder", "mel", mel_shape, "latent", latent_shape),
+    ):
+        name = _file_name(meta, role, source=source)
+        file = path / name
+        expected = hashes.get(name)
+        if not is_sha256(expected):
+            raise BundleError(f"{source}: no valid sha256 for {name!r}")
+        try:
+            if file.is_symlink():
+                raise BundleError(f"{file}: the {role} must be a regular file inside the bundle, not a link")
+            data = file.read_bytes()
+        except FileNotFoundError:
+            raise BundleError(f"{path}: the {role} file {name!r} is missing") from None
+        except OSError as exc:
+            raise BundleError(f"{file}: cannot read the {role} ({exc})") from None
+        actual = sha256_bytes(data)
+        if actual != expected:
+            raise BundleError(
+                f"{file}: SHA-256 mismatch (file {actual[:12]}..., bundle.json {expected[:12]}...): "
+                "the file was changed or corrupted after export"
+            )
+        _check_onnx(
+            data,
+            source=str(file),
+            input_name=in_name,
+            input_shape=in_shape,
+            output_name=out_name,
+            output_shape=out_shape,
+        )
+        models[role] = data
+        digests[name] = actual
+
+    macros_name = _file_name(meta, "macros", source=source)
+    macros = load_macros(path / macros_name, latent_shape=latent_shape)
+
+    bundle = Bundle(
+        path=path,
+        metadata=meta,
+        params=params,
+        latent_shape=latent_shape,
+        base_pitch=base_pitch,
+        models=models,
+        sha256=digests,
+        macros=macros,
+    )
+    bundle.reload_presets()
+    return bundle

@@ -1,0 +1,132 @@
+"""Macros: the principal axes of a bundle's latent space, for performers' knobs.
+
+``macros.npz`` holds three arrays (loaded with ``allow_pickle=False``):
+
+- ``mean`` [shape=latent_shape]: the mean latent of the training notes;
+- ``components`` [shape=(K, *latent_shape)]: the first K principal directions, orthonormal when flattened;
+- ``stds`` [shape=(K,)]: the standard deviation of the training latents along each direction.
+
+A knob value ``w_k`` in standard deviations maps to ``mean + sum_k w_k * stds[k] * components[k]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from pathlib import Path
+
+import numpy as np
+
+from synth.errors import BundleError, ParameterError
+
+__all__ = ["Macros", "load_macros", "save_macros", "MACRO_KEYS"]
+
+MACRO_KEYS = ("mean", "components", "stds")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Macros:
+    """The mean latent, K orthonormal principal components and their standard deviations (read-only)."""
+
+    mean: np.ndarray
+    components: np.ndarray
+    stds: np.ndarray
+
+    @property
+    def count(self) -> int:
+        """Number of components K."""
+        return int(self.components.shape[0])
+
+    def latent(self, weights: np.ndarray) -> np.ndarray:
+        """Latent at ``weights`` standard deviations along the first ``len(weights)`` components.
+
+        Parameters
+        ----------
+        weights : np.ndarray [shape=(k,), k <= K]
+
+        Returns
+        -------
+        np.ndarray [shape=latent_shape, dtype=float32]
+        """
+        w = np.asarray(weights, dtype=np.float64).reshape(-1)
+        if w.size > self.count:
+            raise ParameterError(f"macros: {w.size} weights given, the bundle has {self.count} components")
+        scaled = w * self.stds[: w.size]
+        flat = self.components[: w.size].reshape(w.size, -1)
+        out = self.mean.reshape(-1) + scaled @ flat
+        return out.reshape(self.mean.shape).astype(np.float32)
+
+    def coordinates(self, latent: np.ndarray) -> np.ndarray:
+        """Position of ``latent`` along each component, in standard deviations.
+
+        Returns
+        -------
+        np.ndarray [shape=(K,), dtype=float64]
+        """
+        z = np.asarray(latent, dtype=np.float64).reshape(-1)
+        if z.size != self.mean.size:
+            raise ParameterError(f"macros: latent has {z.size} values, expected {self.mean.size}")
+        proj = self.components.reshape(self.count, -1) @ (z - self.mean.reshape(-1))
+        return proj / np.where(self.stds > 0, self.stds, 1.0)
+
+
+def _check(arrays: dict[str, np.ndarray], *, latent_shape: tuple[int, ...], source: str) -> Macros:
+    missing = [k for k in MACRO_KEYS if k not in arrays]
+    if missing:
+        raise BundleError(f"{source}: missing arrays {missing}")
+    mean, components, stds = (np.asarray(arrays[k]) for k in MACRO_KEYS)
+    for key, arr in zip(MACRO_KEYS, (mean, components, stds), strict=True):
+        if not np.issubdtype(arr.dtype, np.floating):
+            raise BundleError(f"{source}: {key} must be floating point, got {arr.dtype}")
+        if not np.all(np.isfinite(arr)):
+            raise BundleError(f"{source}: {key} contains NaN or Inf")
+    if mean.shape != latent_shape:
+        raise BundleError(f"{source}: mean has shape {mean.shape}, expected latent shape {latent_shape}")
+    if components.ndim != 1 + len(latent_shape) or components.shape[1:] != latent_shape:
+        raise BundleError(
+            f"{source}: components have shape {components.shape}, expected (K, {', '.join(map(str, latent_shape))})"
+        )
+    k = components.shape[0]
+    if k < 1:
+        raise BundleError(f"{source}: no components")
+    if stds.shape != (k,) or np.any(stds < 0):
+        raise BundleError(f"{source}: stds must be {k} non-negative values, got shape {stds.shape}")
+    flat = components.reshape(k, -1).astype(np.float64)
+    gram = flat @ flat.T
+    err = float(np.max(np.abs(gram - np.eye(k))))
+    if err > 1e-3:
+        raise BundleError(f"{source}: components are not orthonormal (max |C C^T - I| = {err:.2g})")
+    out = []
+    for arr in (mean, components, stds):
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
+        arr.setflags(write=False)
+        out.append(arr)
+    return Macros(*out)
+
+
+def load_macros(path: str | Path, *, latent_shape: tuple[int, ...]) -> Macros:
+    """Load and check ``macros.npz`` (no pickle). Raises :class:`BundleError` on any problem."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except FileNotFoundError:
+        raise BundleError(f"{path}: macros file is missing") from None
+    except (OSError, ValueError, EOFError) as exc:
+        # ValueError covers both a corrupt archive and an object array that would need pickle.
+        raise BundleError(f"{path}: not a readable pickle-free .npz ({exc})") from None
+    return _check(arrays, latent_shape=tuple(latent_shape), source=str(path))
+
+
+def save_macros(path: str | Path, macros_or_arrays: Macros | dict[str, np.ndarray]) -> None:
+    """Write ``macros.npz`` (uncompressed, float32) atomically; the arrays are checked first."""
+    from synth.atomic import atomic_write_bytes
+
+    if isinstance(macros_or_arrays, Macros):
+        arrays = {k: getattr(macros_or_arrays, k) for k in MACRO_KEYS}
+    else:
+        arrays = dict(macros_or_arrays)
+    checked = _check(arrays, latent_shape=tuple(np.shape(arrays.get("mean", ()))), source=str(path))
+    buf = io.BytesIO()
+    np.savez(buf, **{k: getattr(checked, k) for k in MACRO_KEYS})
+    atomic_write_bytes(path, buf.getvalue())

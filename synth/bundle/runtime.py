@@ -1,0 +1,185 @@
+"""onnxruntime sessions for a bundle's decoder and encoder.
+
+The CUDA provider is used when onnxruntime lists it, else the CPU provider; ``.provider`` says which one
+the session really runs on (onnxruntime silently falls back to CPU when a listed CUDA provider cannot start,
+e.g. the GPU build on a machine without a GPU).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from synth.errors import BundleError, ParameterError
+
+__all__ = ["Decoder", "Encoder", "cuda_usable", "default_providers", "make_session"]
+
+log = logging.getLogger("melsynth.bundle")
+
+_CPU = "CPUExecutionProvider"
+_CUDA = "CUDAExecutionProvider"
+
+
+@functools.lru_cache(maxsize=1)
+def cuda_usable() -> bool:
+    """True when onnxruntime lists the CUDA provider and a session really starts on it.
+
+    The GPU build lists CUDA on every machine; without a GPU (or its libraries) a session falls back to
+    CPU after printing errors. One tiny probe session, with onnxruntime's logging silenced, finds out once
+    per process.
+    """
+    import onnxruntime as ort
+
+    if _CUDA not in ort.get_available_providers():
+        return False
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "probe",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    ort.set_default_logger_severity(4)
+    try:
+        session = ort.InferenceSession(model.SerializeToString(), providers=[_CUDA, _CPU])
+        return _CUDA in session.get_providers()
+    except Exception:  # any failure to start CUDA means: not usable
+        return False
+    finally:
+        ort.set_default_logger_severity(2)  # onnxruntime's default (warnings)
+
+
+def default_providers() -> list[str]:
+    """``[CUDA, CPU]`` when the CUDA provider is usable (:func:`cuda_usable`), else ``[CPU]``."""
+    return [_CUDA, _CPU] if cuda_usable() else [_CPU]
+
+
+def make_session(
+    model: bytes, *, name: str, providers: Sequence[str] | None = None, threads: int | None = None
+):
+    """An ``onnxruntime.InferenceSession`` over the model bytes (already hash-checked by the loader).
+
+    ``threads`` sets intra-op threads (None: onnxruntime's default, one per core).
+    """
+    import onnxruntime as ort
+
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+        raise ParameterError(f"threads must be a positive integer, got {threads!r}")
+    chosen = list(providers) if providers is not None else default_providers()
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # the CPU fallback of the GPU build is expected, not a warning to show
+    options.inter_op_num_threads = 1
+    if threads is not None:
+        options.intra_op_num_threads = threads
+    try:
+        session = ort.InferenceSession(model, sess_options=options, providers=chosen)
+    except Exception as exc:  # onnxruntime raises its own non-exported exception types
+        raise BundleError(f"{name}: onnxruntime cannot open the model ({exc})") from None
+    return session
+
+
+class _Network:
+    """Shared part of :class:`Decoder` and :class:`Encoder`: one session, one input, one output."""
+
+    _role = "network"
+
+    def __init__(
+        self,
+        model: bytes,
+        *,
+        name: str,
+        input_name: str,
+        output_name: str,
+        input_shape: tuple[int, ...],
+        output_shape: tuple[int, ...],
+        providers: Sequence[str] | None,
+        threads: int | None,
+    ) -> None:
+        self.name = name
+        self.input_shape = input_shape
+        self.output_shape = output_shape
+        self._input_name = input_name
+        self._output_name = output_name
+        self._session = make_session(model, name=name, providers=providers, threads=threads)
+        self.provider: str = self._session.get_providers()[0]
+        log.info("%s runs on %s", name, self.provider)
+        # One probe run: proves the graph really maps input_shape to output_shape (an ONNX file may leave
+        # output dimensions undeclared) and takes the first-call cost out of the audio path.
+        probe = self._run(np.zeros((1, *input_shape), dtype=np.float32))
+        if probe.shape != (1, *output_shape):
+            raise BundleError(
+                f"{name}: maps {list(input_shape)} to {list(probe.shape[1:])}, expected {list(output_shape)}"
+            )
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        out = self._session.run([self._output_name], {self._input_name: x})[0]
+        return np.asarray(out, dtype=np.float32)
+
+    def _check(self, x: np.ndarray, *, what: str) -> np.ndarray:
+        x = np.asarray(x)
+        if x.ndim != 1 + len(self.input_shape) or x.shape[1:] != self.input_shape:
+            raise ParameterError(
+                f"{self._role}: {what} must have shape (batch, {', '.join(map(str, self.input_shape))}), "
+                f"got {x.shape}"
+            )
+        if x.shape[0] == 0:
+            raise ParameterError(f"{self._role}: empty batch")
+        if not np.issubdtype(x.dtype, np.floating) and not np.issubdtype(x.dtype, np.integer):
+            raise ParameterError(f"{self._role}: {what} must be numeric, got {x.dtype}")
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if not np.all(np.isfinite(x)):
+            raise ParameterError(f"{self._role}: {what} contains NaN or Inf")
+        return x
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, provider={self.provider!r})"
+
+
+class Decoder(_Network):
+    """Latents -> unit-scale log-mel spectrograms."""
+
+    _role = "decoder"
+
+    def decode(self, latents: np.ndarray) -> np.ndarray:
+        """Decode a batch of latents.
+
+        Parameters
+        ----------
+        latents : np.ndarray [shape=(B, *latent_shape), finite]
+
+        Returns
+        -------
+        np.ndarray [shape=(B, n_mels, frames), dtype=float32], unit scale (the model's sigmoid keeps it in
+        [0, 1]; values are returned as the network made them, not clipped).
+        """
+        return self._run(self._check(latents, what="latents"))
+
+    @property
+    def latent_size(self) -> int:
+        return math.prod(self.input_shape)
+
+
+class Encoder(_Network):
+    """Unit-scale log-mel spectrograms -> latents."""
+
+    _role = "encoder"
+
+    def encode(self, mels: np.ndarray) -> np.ndarray:
+        """Encode a batch of spectrograms.
+
+        Parameters
+        ----------
+        mels : np.ndarray [shape=(B, n_mels, frames), finite, unit scale]
+
+        Returns
+        -------
+        np.ndarray [shape=(B, *latent_shape), dtype=float32]
+        """
+        return self._run(self._check(mels, what="mels"))

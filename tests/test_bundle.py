@@ -1,0 +1,392 @@
+"""Tests of synth.bundle: loading, validation, sessions, presets and macros, on real synthetic bundles."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bundle_factory import PRESET_RECIPES, make_synthetic_bundle
+
+from synth.bundle import (
+    BUNDLE_FORMAT,
+    Bundle,
+    load_bundle,
+    load_preset_file,
+    save_preset,
+    validate_preset_name,
+)
+from synth.bundle.macros import load_macros
+from synth.errors import BundleError, ParameterError, PresetError
+from synth.spectrogram import SpectrogramParams
+
+SMALL = SpectrogramParams(n_mels=32, frames=64, n_fft=256, win_length=200, hop_length=125)
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory) -> Path:
+    return make_synthetic_bundle(tmp_path_factory.mktemp("bundles") / "synthetic", n_presets=8)
+
+
+@pytest.fixture(scope="module")
+def bundle(made) -> Bundle:
+    return load_bundle(made)
+
+
+@pytest.fixture(scope="module")
+def decoder(bundle):
+    return bundle.decoder(threads=1)
+
+
+@pytest.fixture
+def copy(made, tmp_path) -> Path:
+    """A private copy of the synthetic bundle to tamper with."""
+    return Path(shutil.copytree(made, tmp_path / "copy"))
+
+
+def _edit_json(path: Path, **changes) -> None:
+    data = json.loads(path.read_text())
+    data.update(changes)
+    path.write_text(json.dumps(data))
+
+
+# ---------------------------------------------------------------------- loading and decoding
+def test_synthetic_bundle_loads(bundle):
+    assert bundle.latent_shape == (2, 8, 128)
+    assert bundle.latent_size == 2048
+    assert bundle.base_pitch == 60
+    assert bundle.params == SpectrogramParams()
+    assert bundle.metadata["format"] == BUNDLE_FORMAT
+    assert len(bundle.bundle_hash) == 64
+    assert sorted(bundle.presets) == sorted(PRESET_RECIPES)
+    assert bundle.macros.components.shape == (16, 2, 8, 128)
+
+
+def test_decoder_decodes_batches(bundle, decoder):
+    assert decoder.provider in ("CPUExecutionProvider", "CUDAExecutionProvider")
+    z = np.stack([bundle.preset("bright").latent, bundle.preset("dark").latent, np.zeros((2, 8, 128))])
+    mel = decoder.decode(z)
+    assert mel.shape == (3, 128, 512) and mel.dtype == np.float32
+    assert 0.0 <= mel.min() and mel.max() <= 1.0
+    # One at a time gives the same as the batch.
+    np.testing.assert_allclose(decoder.decode(z[1:2])[0], mel[1], atol=1e-6)
+
+
+def test_presets_decode_to_distinct_spectra(bundle, decoder):
+    names = sorted(bundle.presets)
+    mels = decoder.decode(np.stack([bundle.presets[n].latent for n in names]))
+    # Mean dB difference over the sounding part (first 3 s), per pair: every pair differs audibly.
+    db = mels[:, :, :380] * (bundle.params.db_max - bundle.params.db_min)
+    for i in range(len(names)):
+        for j in range(i + 1, len(names)):
+            diff = float(np.mean(np.abs(db[i] - db[j])))
+            assert diff > 1.5, (names[i], names[j], diff)
+    # bright is brighter than dark: more energy in the top quarter of the bands relative to the bottom.
+    bright, dark = (mels[names.index(n)] for n in ("bright", "dark"))
+    tilt = lambda m: m[96:, :380].mean() - m[:32, :380].mean()  # noqa: E731
+    assert tilt(bright) > tilt(dark) + 0.1
+
+
+def test_encoder_inverts_decoder_on_presets(bundle, decoder):
+    encoder = bundle.encoder(threads=1)
+    z = np.stack([bundle.preset(n).latent for n in ("bright", "hollow", "soft")])
+    back = encoder.encode(decoder.decode(z))
+    assert back.shape == z.shape and back.dtype == np.float32
+    # Some top bands clip, so the inverse is close, not exact.
+    assert np.max(np.abs(back - z)) < 0.02 * np.max(np.abs(z)) + 1e-3
+
+
+def test_decode_rejects_bad_input(decoder):
+    with pytest.raises(ParameterError, match="shape"):
+        decoder.decode(np.zeros((1, 2048), np.float32))
+    with pytest.raises(ParameterError, match="shape"):
+        decoder.decode(np.zeros((2, 8, 128), np.float32))
+    bad = np.zeros((1, 2, 8, 128), np.float32)
+    bad[0, 0, 0, 0] = np.nan
+    with pytest.raises(ParameterError, match="NaN"):
+        decoder.decode(bad)
+
+
+def test_factory_is_deterministic(made, tmp_path):
+    again = load_bundle(make_synthetic_bundle(tmp_path / "again", n_presets=8))
+    assert again.bundle_hash == load_bundle(made).bundle_hash
+    other = load_bundle(make_synthetic_bundle(tmp_path / "other", seed=1))
+    assert other.bundle_hash != again.bundle_hash
+
+
+def test_small_contract_bundle(tmp_path):
+    path = make_synthetic_bundle(tmp_path / "small", params=SMALL, latent_shape=(2, 2, 8), base_pitch=48)
+    b = load_bundle(path)
+    assert b.params == SMALL and b.latent_shape == (2, 2, 8) and b.base_pitch == 48
+    mel = b.decoder().decode(b.preset("bright").latent[None])
+    assert mel.shape == (1, 32, 64)
+
+
+def test_more_presets_get_unique_names(tmp_path):
+    b = load_bundle(
+        make_synthetic_bundle(tmp_path / "many", n_presets=11, latent_shape=(2, 2, 8), params=SMALL)
+    )
+    assert len(b.presets) == 11 and {"mix_08", "mix_10"} <= set(b.presets)
+
+
+def test_bundle_hash_is_over_the_two_onnx_digests(bundle):
+    import hashlib
+
+    sha = bundle.metadata["sha256"]
+    expected = hashlib.sha256(
+        bytes.fromhex(sha["decoder.onnx"]) + bytes.fromhex(sha["encoder.onnx"])
+    ).hexdigest()
+    assert bundle.bundle_hash == expected
+
+
+# ---------------------------------------------------------------------- validation
+def test_rejects_tampered_onnx(copy):
+    data = bytearray((copy / "decoder.onnx").read_bytes())
+    data[-5] ^= 0xFF
+    (copy / "decoder.onnx").write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="SHA-256 mismatch"):
+        load_bundle(copy)
+
+
+def test_rejects_wrong_hash_in_bundle_json(copy):
+    meta = json.loads((copy / "bundle.json").read_text())
+    meta["sha256"]["encoder.onnx"] = "0" * 64
+    (copy / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match="encoder.onnx: SHA-256 mismatch"):
+        load_bundle(copy)
+
+
+def test_rejects_onnx_of_another_shape(copy, tmp_path):
+    other = make_synthetic_bundle(tmp_path / "narrow", latent_shape=(2, 8, 64))
+    shutil.copy(other / "decoder.onnx", copy / "decoder.onnx")
+    meta = json.loads((copy / "bundle.json").read_text())
+    meta["sha256"]["decoder.onnx"] = json.loads((other / "bundle.json").read_text())["sha256"]["decoder.onnx"]
+    (copy / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match=r"input 'latent' has shape \[batch, 2, 8, 64\]"):
+        load_bundle(copy)
+
+
+def test_rejects_latent_shape_disagreeing_with_onnx(copy):
+    _edit_json(copy / "bundle.json", latent_shape=[4, 8, 64])
+    with pytest.raises(BundleError, match="shape"):
+        load_bundle(copy)
+
+
+def test_rejects_contract_disagreeing_with_onnx(copy):
+    meta = json.loads((copy / "bundle.json").read_text())
+    meta["spectrogram"]["frames"] = 256
+    (copy / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match=r"output 'mel' has shape \[batch, 128, 512\].*\[batch, 128, 256\]"):
+        load_bundle(copy)
+
+
+def test_rejects_bad_contract(copy):
+    meta = json.loads((copy / "bundle.json").read_text())
+    del meta["spectrogram"]["hop_length"]
+    (copy / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match="hop_length"):
+        load_bundle(copy)
+
+
+@pytest.mark.parametrize("fmt", ["melsynth.bundle/2", "melsynth.bundle/0", None, 1])
+def test_rejects_unknown_format(copy, fmt):
+    _edit_json(copy / "bundle.json", format=fmt)
+    with pytest.raises(BundleError, match=r"bundle format .* is not supported .*melsynth\.bundle/1"):
+        load_bundle(copy)
+
+
+@pytest.mark.parametrize("name", ["decoder.onnx", "encoder.onnx", "macros.npz", "bundle.json"])
+def test_rejects_missing_file(copy, name):
+    (copy / name).unlink()
+    with pytest.raises(BundleError, match="missing|no bundle.json"):
+        load_bundle(copy)
+
+
+def test_rejects_missing_folder(tmp_path):
+    with pytest.raises(BundleError, match="no such bundle folder"):
+        load_bundle(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("key", ["latent_shape", "sha256", "base_pitch", "macros"])
+def test_rejects_missing_key(copy, key):
+    meta = json.loads((copy / "bundle.json").read_text())
+    del meta[key]
+    (copy / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match=key):
+        load_bundle(copy)
+
+
+@pytest.mark.parametrize("value", ["../decoder.onnx", "/etc/passwd", "sub/decoder.onnx", ".hidden", 3])
+def test_rejects_file_names_outside_the_bundle(copy, value):
+    _edit_json(copy / "bundle.json", decoder=value)
+    with pytest.raises(BundleError, match="plain file name"):
+        load_bundle(copy)
+
+
+@pytest.mark.parametrize("value", [128, -1, 60.0, True, "60"])
+def test_rejects_bad_base_pitch(copy, value):
+    _edit_json(copy / "bundle.json", base_pitch=value)
+    with pytest.raises(BundleError, match="base_pitch"):
+        load_bundle(copy)
+
+
+def test_rejects_invalid_bundle_json(copy):
+    (copy / "bundle.json").write_text("{not json")
+    with pytest.raises(BundleError, match="not readable JSON"):
+        load_bundle(copy)
+
+
+def test_rejects_onnx_that_is_not_onnx(copy):
+    junk = b"definitely not a protobuf \xff\xff\xff"
+    (copy / "encoder.onnx").write_bytes(junk)
+    import hashlib
+
+    meta = json.loads((copy / "bundle.json").read_text())
+    meta["sha256"]["encoder.onnx"] = hashlib.sha256(junk).hexdigest()
+    (copy / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match="encoder.onnx"):
+        load_bundle(copy)
+
+
+# ---------------------------------------------------------------------- macros
+def test_macros_refuse_pickled_arrays(copy):
+    arrays = dict(np.load(copy / "macros.npz"))
+    arrays["mean"] = np.array([object()] * 2048, dtype=object).reshape(2, 8, 128)
+    np.savez(copy / "macros.npz", **arrays)
+    with pytest.raises(BundleError, match="pickle"):
+        load_bundle(copy)
+
+
+def test_macros_must_be_orthonormal_and_shaped(copy):
+    arrays = dict(np.load(copy / "macros.npz"))
+    arrays["components"] = arrays["components"] * 2
+    np.savez(copy / "macros.npz", **arrays)
+    with pytest.raises(BundleError, match="orthonormal"):
+        load_bundle(copy)
+    arrays["components"] = arrays["components"][:, :1]
+    np.savez(copy / "macros.npz", **arrays)
+    with pytest.raises(BundleError, match="components have shape"):
+        load_macros(copy / "macros.npz", latent_shape=(2, 8, 128))
+
+
+def test_macro_latent_and_coordinates_round_trip(bundle):
+    m = bundle.macros
+    w = np.array([1.0, -0.5, 2.0])
+    z = m.latent(w)
+    assert z.shape == bundle.latent_shape and z.dtype == np.float32
+    np.testing.assert_allclose(m.coordinates(z)[:3], w, atol=1e-3)
+    np.testing.assert_allclose(m.coordinates(z)[3:], 0.0, atol=1e-3)
+    with pytest.raises(ParameterError):
+        m.latent(np.zeros(17))
+
+
+# ---------------------------------------------------------------------- presets
+def test_preset_from_another_bundle_is_refused(bundle, tmp_path, copy):
+    other = make_synthetic_bundle(tmp_path / "other", seed=1)
+    with pytest.raises(PresetError, match="made for another bundle"):
+        load_preset_file(other / "presets" / "bright.json", bundle=bundle)
+    shutil.copy(other / "presets" / "dark.json", copy / "presets" / "dark.json")
+    with pytest.raises(BundleError, match="dark.json.*another bundle"):
+        load_bundle(copy)
+
+
+def test_preset_with_wrong_latent_size_is_refused(bundle, made, tmp_path):
+    data = json.loads((made / "presets" / "bright.json").read_text())
+    data["latent"] = data["latent"][:-1]
+    (tmp_path / "short.json").write_text(json.dumps(data))
+    with pytest.raises(PresetError, match="2047 values.*2048"):
+        load_preset_file(tmp_path / "short.json", bundle=bundle)
+
+
+@pytest.mark.parametrize(
+    "text", ["{", "[]", '{"name": "x"}', "\xff\xfe", '{"name": "x", "latent": "abc", "bundle_hash": "h"}']
+)
+def test_invalid_preset_json_is_refused(bundle, tmp_path, text):
+    path = tmp_path / "bad.json"
+    path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(PresetError):
+        load_preset_file(path, bundle=bundle)
+
+
+def test_preset_with_nan_is_refused(bundle, made, tmp_path):
+    text = (made / "presets" / "bright.json").read_text()
+    data = json.loads(text)
+    data["latent"][3] = float("nan")
+    (tmp_path / "nan.json").write_text(json.dumps(data))
+    with pytest.raises(PresetError, match="NaN"):
+        load_preset_file(tmp_path / "nan.json", bundle=bundle)
+
+
+def test_preset_file_name_must_match(copy):
+    shutil.copy(copy / "presets" / "bright.json", copy / "presets" / "brighter.json")
+    with pytest.raises(BundleError, match="does not match"):
+        load_bundle(copy)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../../etc/passwd", "..", ".", "a/b", "a\\b", "", ".hidden", "x" * 101, "ümlaut", "a b", "a..b", 5],
+)
+def test_bad_preset_names_are_refused(bundle, name):
+    with pytest.raises(PresetError):
+        validate_preset_name(name)
+    with pytest.raises(PresetError):
+        bundle.preset(name)
+
+
+@pytest.mark.parametrize("name", ["bright", "guitar_acoustic_fluidr3_v100", "A-1.b_2", "x" * 100])
+def test_good_preset_names_pass(name):
+    assert validate_preset_name(name) == name
+
+
+def test_unknown_preset_names_the_known_ones(bundle):
+    with pytest.raises(PresetError, match="unknown preset 'nope'.*bright"):
+        bundle.preset("nope")
+
+
+def test_saved_preset_is_found_and_decodes(copy):
+    b = load_bundle(copy)
+    latent = b.macros.latent(np.array([1.5, -1.0]))
+    preset = b.make_preset("my_knobs", latent, source={"description": "macro 0 +1.5, macro 1 -1"})
+    path = save_preset(b, preset)
+    assert path == copy / "presets" / "my_knobs.json"
+    with pytest.raises(PresetError, match="already exists"):
+        save_preset(b, preset)
+    # Found by name after loading, and by a fresh load.
+    np.testing.assert_array_equal(b.preset("my_knobs").latent, latent)
+    again = load_bundle(copy)
+    assert "my_knobs" in again.presets
+    assert again.decoder().decode(again.preset("my_knobs").latent[None]).shape == (1, 128, 512)
+
+
+def test_preset_symlink_is_not_followed(copy, tmp_path):
+    target = tmp_path / "outside.json"
+    shutil.copy(copy / "presets" / "bright.json", target)
+    data = json.loads(target.read_text())
+    data["name"] = "linked"
+    target.write_text(json.dumps(data))
+    (copy / "presets" / "linked.json").symlink_to(target)
+    with pytest.raises(BundleError, match="not a regular file"):
+        load_bundle(copy)
+
+
+def test_preset_of_another_bundle_cannot_be_made(bundle, tmp_path):
+    other = load_bundle(make_synthetic_bundle(tmp_path / "o", params=SMALL, latent_shape=(2, 2, 8)))
+    with pytest.raises(PresetError, match="values"):
+        bundle.make_preset("x", other.preset("bright").latent, source={})
+
+
+# ---------------------------------------------------------------------- import hygiene
+def test_bundle_loader_does_not_import_tensorflow(made):
+    code = (
+        "import sys; from synth.bundle import load_bundle; b = load_bundle(sys.argv[1]); b.decoder(); "
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules; print('ok')"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(made)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+    assert "CUDA" not in out.stderr  # the GPU build's failed CUDA start is not shown as an error
