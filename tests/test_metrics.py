@@ -272,3 +272,19 @@ def test_wrong_number_of_bands_and_bad_options():
         harmonic_counts(y, y, params=P, tolerance=-0.1)
     with pytest.raises(ParameterError, match="threshold_db"):
         harmonic_counts(y, y, params=P, threshold_db=0)
+
+
+def test_accumulated_batches_equal_one_summary():
+    from synth.metrics import MetricsAccumulator
+
+    rng = np.random.default_rng(4)
+    x = rng.random((5, P.n_mels, 24)).astype(np.float32)
+    y = np.clip(x + rng.normal(0, 0.05, x.shape), 0, 1).astype(np.float32)
+    acc = MetricsAccumulator(params=P)
+    acc.add(x[:2], y[:2])
+    acc.add(x[2:], y[2:])
+    whole = summary(x, y, params=P)
+    assert acc.result() == pytest.approx(whole)
+    acc.reset()
+    with pytest.raises(ParameterError):
+        acc.result()

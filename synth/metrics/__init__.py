@@ -21,7 +21,7 @@ from synth.metrics.harmonic import (
     peak_frequencies,
 )
 from synth.metrics.structural import ssim, ssim_per_note
-from synth.metrics.summary import SUMMARY_KEYS, summary
+from synth.metrics.summary import SUMMARY_KEYS, MetricsAccumulator, summary
 
 __all__ = [
     "rmse",
@@ -37,4 +37,5 @@ __all__ = [
     "FrameMatch",
     "summary",
     "SUMMARY_KEYS",
+    "MetricsAccumulator",
 ]
