@@ -1,0 +1,137 @@
+"""The performer's control state (latent, XY pad, macros, method, gain) and its immutable snapshot.
+
+Only the engine's own thread mutates a :class:`ControlState`; other threads read the
+:class:`ControlSnapshot` it publishes (a frozen object swapped by one attribute assignment).
+
+The latent the decoder sees is ``base + sum_k macro[k] * stds[k] * components[k]``: the base comes from the
+last ``/synth/latent``, ``/synth/preset``, ``/synth/morph`` or ``/synth/xy`` (``/synth/latent/set`` edits
+it), and the macros are offsets on top of it that persist across base changes (0 = the base as it is).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from synth.engine.commands import (
+    Command,
+    Morph,
+    SetCorners,
+    SetLatent,
+    SetLatentValue,
+    SetMacro,
+    SetPreset,
+    SetXY,
+)
+
+__all__ = ["ControlState", "ControlSnapshot"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ControlSnapshot:
+    """What the controls are set to (for status replies; never mutated)."""
+
+    preset: str
+    corners: tuple[str, str, str, str]
+    xy: tuple[float, float]
+    macros: tuple[float, ...]
+    method: str
+    gain: float
+
+
+class ControlState:
+    """Latent controls of one engine.
+
+    Parameters
+    ----------
+    presets : dict name -> float32 array [shape=latent_shape]
+    latent_shape : tuple of int
+    components : np.ndarray [shape=(K, *latent_shape)] or None; stds : np.ndarray [shape=(K,)] or None
+    initial : str | None  the preset to start from (None: the first preset, or zeros without presets)
+    """
+
+    def __init__(
+        self,
+        *,
+        presets: dict[str, np.ndarray],
+        latent_shape: tuple[int, ...],
+        components: np.ndarray | None,
+        stds: np.ndarray | None,
+        initial: str | None = None,
+    ) -> None:
+        self._presets = {name: np.asarray(v, dtype=np.float64).reshape(-1) for name, v in presets.items()}
+        self.latent_shape = tuple(latent_shape)
+        size = int(np.prod(self.latent_shape))
+        if components is not None and stds is not None and len(stds) > 0:
+            self._directions = np.asarray(components, dtype=np.float64).reshape(len(stds), size) * np.asarray(
+                stds, dtype=np.float64
+            ).reshape(-1, 1)
+        else:
+            self._directions = np.zeros((0, size))
+        self.macros = np.zeros(self._directions.shape[0])
+        names = list(self._presets)
+        if initial is None:
+            initial = names[0] if names else None
+        if initial is not None:
+            self.base = self._presets[initial].copy()
+            self.preset_label = initial
+        else:
+            self.base = np.zeros(size)
+            self.preset_label = "zeros"
+        corners = (names * 4)[:4] if names else []
+        self.corners: tuple[str, ...] = tuple(corners)
+        self.xy = (0.5, 0.5)
+
+    def apply(self, command: Command) -> bool:
+        """Apply a latent command; True when the decoded latent changed (commands are pre-validated)."""
+        if isinstance(command, SetLatent):
+            self.base = np.asarray(command.values, dtype=np.float64).reshape(-1).copy()
+            self.preset_label = "latent"
+        elif isinstance(command, SetLatentValue):
+            self.base = self.base.copy()
+            self.base[command.index] = command.value
+            self.preset_label = "latent"
+        elif isinstance(command, SetPreset):
+            self.base = self._presets[command.name].copy()
+            self.preset_label = command.name
+        elif isinstance(command, Morph):
+            a, b = self._presets[command.a], self._presets[command.b]
+            self.base = (1.0 - command.t) * a + command.t * b
+            self.preset_label = f"morph:{command.a},{command.b},{command.t:.3f}"
+        elif isinstance(command, SetCorners):
+            self.corners = (command.a, command.b, command.c, command.d)
+            self._blend_corners()
+        elif isinstance(command, SetXY):
+            self.xy = (command.x, command.y)
+            if len(self.corners) != 4:
+                return False
+            self._blend_corners()
+        elif isinstance(command, SetMacro):
+            self.macros = self.macros.copy()
+            self.macros[command.k] = command.value
+        else:
+            return False
+        return True
+
+    def _blend_corners(self) -> None:
+        x, y = self.xy
+        a, b, c, d = (self._presets[n] for n in self.corners)
+        self.base = (1 - x) * (1 - y) * a + x * (1 - y) * b + (1 - x) * y * c + x * y * d
+        self.preset_label = f"xy:{x:.3f},{y:.3f}"
+
+    def latent(self) -> np.ndarray:
+        """The latent to decode: base plus macro offsets, float32 [shape=latent_shape]."""
+        z = self.base + self.macros @ self._directions if self._directions.shape[0] else self.base
+        return z.reshape(self.latent_shape).astype(np.float32)
+
+    def snapshot(self, *, method: str, gain: float) -> ControlSnapshot:
+        corners = tuple(self.corners) if len(self.corners) == 4 else ("", "", "", "")
+        return ControlSnapshot(
+            preset=self.preset_label,
+            corners=corners,  # type: ignore[arg-type]
+            xy=self.xy,
+            macros=tuple(float(v) for v in self.macros),
+            method=method,
+            gain=gain,
+        )

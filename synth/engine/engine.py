@@ -1,0 +1,375 @@
+"""The engine: voices, latent state, inversion and limiter, driven by sample time.
+
+:class:`Engine` is deterministic and single-threaded. Time is the count of output samples rendered; the
+output is cut into frames on the model's frame clock (frame ``g`` covers samples
+``[round(g*H), round((g+1)*H))``, ``H = hop_length * output_rate / sample_rate``), and every event scheduled
+at sample ``s`` is applied before the first frame that starts at or after ``s``. So how the caller chunks
+:meth:`Engine.render` never changes the audio, and the same schedule always gives the same samples.
+
+The live engine (:mod:`synth.engine.live`) and the offline renderer drive the very same object; they differ
+only in how latents are decoded (``live=False``: inline at the event's frame; ``live=True``: on a
+:class:`~synth.engine.decoding.DecodeWorker`, applied at the first frame after the decode finishes).
+"""
+
+from __future__ import annotations
+
+import collections
+import heapq
+import itertools
+import statistics
+
+import numpy as np
+
+from synth.engine.allocation import VoicePool
+from synth.engine.commands import (
+    LATENT_COMMANDS,
+    METHODS,
+    Command,
+    ControlSpec,
+    NoteOff,
+    NoteOn,
+    Panic,
+    SetGain,
+    SetMethod,
+)
+from synth.engine.control import ControlSnapshot, ControlState
+from synth.engine.decoding import DecodeResult, DecodeWorker, InlineDecoding, decode_timbre
+from synth.engine.limiter import Limiter
+from synth.engine.timbre import Timbre, blend_timbres
+from synth.engine.voice import Voice
+from synth.errors import BundleError, ParameterError
+
+__all__ = ["Engine", "TIMBRE_XFADE_FRAMES", "DEFAULT_GAIN"]
+
+# Frames over which a new latent's spectrogram crossfades in (in dB): ~47 ms at 128 frames/s.
+TIMBRE_XFADE_FRAMES = 6
+# Output gain by default: one loud note peaks near -6 dBFS, chords lean on the limiter less.
+DEFAULT_GAIN = 0.5
+
+
+def _default_inverter_factory():
+    try:
+        from synth.inversion import make_inverter
+    except ImportError:  # the package may export it only from its interface module
+        from synth.inversion.base import make_inverter
+    return make_inverter
+
+
+class Engine:
+    """The synthesizer core.
+
+    Parameters
+    ----------
+    bundle : synth.bundle.Bundle  (``params``, ``latent_shape``, ``base_pitch``, ``presets``, ``macros``,
+        ``decoder()``)
+    output_rate : int  output sample rate (Hz), e.g. the device's 48000
+    method : "sinusoidal" | "griffinlim"
+    max_voices : int  polyphony (the oldest voice is stolen beyond it)
+    gain : float  output gain before the limiter
+    live : bool  False: decode inline (deterministic); True: decode on a worker thread
+    decoder : object with ``decode(latents) -> mels`` and ``provider``; None: ``bundle.decoder()``
+    inverter_factory : ``f(method, *, params, output_rate) -> StreamingInverter``; None:
+        :func:`synth.inversion.make_inverter`
+    initial_preset : str | None  the preset sounding at start (None: the bundle's first preset)
+    methods : the methods to build inverters for (the start method must be among them)
+    """
+
+    def __init__(
+        self,
+        bundle,
+        *,
+        output_rate: int = 48000,
+        method: str = "sinusoidal",
+        max_voices: int = 16,
+        gain: float = DEFAULT_GAIN,
+        live: bool = False,
+        decoder=None,
+        inverter_factory=None,
+        initial_preset: str | None = None,
+        methods: tuple[str, ...] = METHODS,
+    ) -> None:
+        if isinstance(output_rate, bool) or not isinstance(output_rate, int) or not 8000 <= output_rate <= 384000:
+            raise ParameterError(f"output rate must be an integer 8000..384000 Hz, got {output_rate!r}")
+        if method not in methods or any(m not in METHODS for m in methods):
+            raise ParameterError(f"method must be one of {', '.join(methods)}, got {method!r}")
+        if isinstance(max_voices, bool) or not isinstance(max_voices, int) or not 1 <= max_voices <= 256:
+            raise ParameterError(f"max voices must be an integer 1..256, got {max_voices!r}")
+        self.params = params = bundle.params
+        self.output_rate = output_rate
+        self.base_pitch = int(bundle.base_pitch)
+        macros = getattr(bundle, "macros", None)
+        self.spec = ControlSpec(
+            base_pitch=self.base_pitch,
+            latent_shape=tuple(bundle.latent_shape),
+            presets=tuple(bundle.presets),
+            macro_count=int(len(macros.stds)) if macros is not None else 0,
+        )
+        self.spec.check(SetGain(float(gain)))
+        if initial_preset is not None and initial_preset not in bundle.presets:
+            raise ParameterError(f"unknown preset {initial_preset!r}")
+        self._control = ControlState(
+            presets={name: p.latent for name, p in bundle.presets.items()},
+            latent_shape=self.spec.latent_shape,
+            components=None if macros is None else macros.components,
+            stds=None if macros is None else macros.stds,
+            initial=initial_preset,
+        )
+        if not bundle.presets and macros is not None:
+            self._control.base = np.asarray(macros.mean, dtype=np.float64).reshape(-1).copy()
+            self._control.preset_label = "mean"
+
+        self._decoder = decoder if decoder is not None else bundle.decoder()
+        self.provider = str(getattr(self._decoder, "provider", "unknown"))
+        timbre, error, _ = decode_timbre(self._decoder, self._control.latent(), params=params)
+        if timbre is None:
+            raise BundleError(f"cannot decode the initial latent ({self._control.preset_label}): {error}")
+        self._timbre: Timbre = timbre
+        self._prev_timbre: Timbre | None = None
+        self._xf = 0
+        self._decoding = (
+            DecodeWorker(self._decoder, params=params) if live else InlineDecoding(self._decoder, params=params)
+        )
+
+        if inverter_factory is None:
+            inverter_factory = _default_inverter_factory()
+        self.hop_samples = params.hop_length * output_rate / params.sample_rate
+        self._num = params.hop_length * output_rate  # frame g starts at floor(g*num/den + 1/2)
+        self._den = params.sample_rate
+        self.max_frame_samples = self._frame_start(1) + 2
+        self.method = method
+        self.methods = tuple(methods)
+
+        def make_voice() -> Voice:
+            inverters = {
+                m: inverter_factory(m, params=params, output_rate=output_rate) for m in self.methods
+            }
+            return Voice(
+                inverters, n_mels=params.n_mels, max_frame_samples=self.max_frame_samples,
+                hop_samples=self.hop_samples,
+            )
+
+        self.pool = VoicePool(max_voices=max_voices, make_voice=make_voice)
+        self.latency_samples = {m: int(self.pool.slots[0].inverters[m].latency_samples) for m in self.methods}
+        self.limiter = Limiter(rate=output_rate, max_samples=self.max_frame_samples)
+        self.limiter.set_gain(gain)
+        self.limiter.reset()
+        self.gain = float(gain)
+
+        self.frame = 0  # next frame to generate
+        self.position = 0  # samples handed out by render()
+        self._mix = np.zeros(self.max_frame_samples, dtype=np.float32)
+        self._frame_len = 0
+        self._frame_read = 0
+        self._events: list = []
+        self._seq = itertools.count()
+        # Observability (for status replies and benches).
+        self.applied: collections.deque = collections.deque(maxlen=4096)  # (token, sample) of applied events
+        self.events_applied = 0
+        self.late_events = 0
+        self.decode_errors = 0
+        self.last_decode_error = ""
+        self.latent_changes = 0
+        self._snapshot = self._control.snapshot(method=method, gain=self.gain)
+
+    # ------------------------------------------------------------------ clock
+    def _frame_start(self, g: int) -> int:
+        return (2 * g * self._num + self._den) // (2 * self._den)
+
+    def frame_start(self, g: int) -> int:
+        """First output sample of frame ``g``."""
+        return self._frame_start(g)
+
+    @property
+    def next_frame_sample(self) -> int:
+        """First sample of the next frame to be generated (where an event scheduled now would land)."""
+        return self._frame_start(self.frame)
+
+    # ------------------------------------------------------------------ control
+    def schedule(self, command: Command, at_sample: int | None = None, *, token=None) -> None:
+        """Apply ``command`` at the first frame that starts at or after ``at_sample``.
+
+        ``at_sample=None`` means the next frame not yet generated. Commands are checked here
+        (:class:`~synth.errors.ParameterError` for anything the engine cannot apply). ``token``, if given, is
+        recorded with the sample where the change first sounds in :attr:`applied` (for latency figures).
+        Events at the same sample apply in the order they were scheduled.
+        """
+        self.spec.check(command)
+        if at_sample is None:
+            at_sample = self.next_frame_sample
+        elif isinstance(at_sample, bool) or not isinstance(at_sample, (int, np.integer)):
+            raise ParameterError(f"at_sample must be an integer sample time, got {at_sample!r}")
+        at = int(at_sample)
+        if at < self.next_frame_sample:
+            self.late_events += 1
+            at = self.next_frame_sample
+        heapq.heappush(self._events, (at, next(self._seq), command, token))
+
+    @property
+    def pending_events(self) -> int:
+        return len(self._events)
+
+    def _apply(self, command: Command, token, sample: int) -> None:
+        self.events_applied += 1
+        if isinstance(command, NoteOn):
+            if command.velocity <= 0:
+                self.pool.note_off(command.note)
+            else:
+                ratio = 2.0 ** ((command.note - self.base_pitch) / 12.0)
+                self.pool.note_on(note=command.note, velocity=command.velocity, pitch_ratio=ratio, method=self.method)
+        elif isinstance(command, NoteOff):
+            self.pool.note_off(command.note)
+        elif isinstance(command, Panic):
+            self.pool.panic()
+        elif isinstance(command, SetMethod):
+            if command.method not in self.methods:
+                raise ParameterError(f"method {command.method} was not built into this engine")
+            if command.method != self.method:
+                self.method = command.method
+                self.pool.switch_method(command.method)
+        elif isinstance(command, SetGain):
+            self.gain = float(command.gain)
+            self.limiter.set_gain(self.gain)
+        elif isinstance(command, LATENT_COMMANDS):
+            if self._control.apply(command):
+                tokens = (token,) if token is not None else ()
+                result = self._decoding.request(self._control.latent(), tokens)
+                if result is not None:
+                    self._take(result, sample)
+            elif token is not None:
+                self.applied.append((token, sample))
+            token = None
+        if token is not None:
+            self.applied.append((token, sample))
+        self._snapshot = self._control.snapshot(method=self.method, gain=self.gain)
+
+    def _take(self, result: DecodeResult, sample: int) -> None:
+        if result.timbre is None:
+            self.decode_errors += 1
+            self.last_decode_error = result.error
+        else:
+            self.latent_changes += 1
+            if self._prev_timbre is not None:
+                # A newer latent interrupts a crossfade: freeze what is sounding now as the start point.
+                self._prev_timbre = blend_timbres(self._prev_timbre, self._timbre, self._xf / TIMBRE_XFADE_FRAMES)
+            else:
+                self._prev_timbre = self._timbre
+            self._timbre = result.timbre
+            self._xf = 0
+        for token in result.tokens:
+            self.applied.append((token, sample))
+
+    # ------------------------------------------------------------------ audio
+    def _render_frame(self) -> None:
+        g = self.frame
+        start = self._frame_start(g)
+        n = self._frame_start(g + 1) - start
+        if self._decoding.live:
+            result = self._decoding.collect()
+            if result is not None:
+                self._take(result, start)
+        events = self._events
+        while events and events[0][0] <= start:
+            _, _, command, token = heapq.heappop(events)
+            self._apply(command, token, start)
+        mix = self._mix[:n]
+        mix[:] = 0.0
+        if self._prev_timbre is not None:
+            weight = (self._xf + 1) / TIMBRE_XFADE_FRAMES
+        else:
+            weight = 1.0
+        for voice in self.pool.slots:
+            if voice.active:
+                voice.render_frame(mix, current=self._timbre, previous=self._prev_timbre, weight=weight)
+        if self._prev_timbre is not None:
+            self._xf += 1
+            if self._xf >= TIMBRE_XFADE_FRAMES:
+                self._prev_timbre = None
+                self._xf = 0
+        self.limiter.process(mix)
+        self._frame_len = n
+        self._frame_read = 0
+        self.frame = g + 1
+
+    def render_into(self, out: np.ndarray) -> None:
+        """Fill ``out`` (1-D float32) with the next ``len(out)`` samples."""
+        n = len(out)
+        i = 0
+        while i < n:
+            if self._frame_read >= self._frame_len:
+                self._render_frame()
+            take = min(n - i, self._frame_len - self._frame_read)
+            out[i : i + take] = self._mix[self._frame_read : self._frame_read + take]
+            self._frame_read += take
+            i += take
+        self.position += n
+
+    def render(self, n_samples: int) -> np.ndarray:
+        """The next ``n_samples`` samples of output.
+
+        Returns
+        -------
+        np.ndarray [shape=(n_samples,), dtype=float32, |x| <= limiter ceiling]
+        """
+        if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 0:
+            raise ParameterError(f"n_samples must be a non-negative integer, got {n_samples!r}")
+        out = np.empty(int(n_samples), dtype=np.float32)
+        self.render_into(out)
+        return out
+
+    # ------------------------------------------------------------------ state
+    @property
+    def sounding_voices(self) -> int:
+        """Voices producing sound (including ones fading out or ringing in their release)."""
+        return sum(1 for v in self.pool.slots if v.active)
+
+    @property
+    def idle(self) -> bool:
+        """No voice sounding and no event pending."""
+        return not self._events and self.sounding_voices == 0
+
+    @property
+    def controls(self) -> ControlSnapshot:
+        """The current control settings (an immutable snapshot, safe to read from any thread)."""
+        return self._snapshot
+
+    @property
+    def timbre(self) -> Timbre:
+        """The spectrogram layout voices currently play (the target of any crossfade in progress)."""
+        return self._timbre
+
+    def decode_ms(self) -> float:
+        """Median of the recent decode times (ms), 0.0 before any decode."""
+        times = list(self._decoding.decode_ms)
+        return float(statistics.median(times)) if times else 0.0
+
+    def decoding_idle(self) -> bool:
+        """True when no decode is pending or unapplied (always true offline)."""
+        return not self._decoding.live or self._decoding.idle()
+
+    def stats(self) -> dict:
+        """Counters of this engine (plain numbers; safe to read from another thread)."""
+        return {
+            "frames": self.frame,
+            "samples": self.position,
+            "voices": self.sounding_voices,
+            "notes": self.pool.notes_started,
+            "voices_stolen": self.pool.voices_stolen,
+            "events": self.events_applied,
+            "late_events": self.late_events,
+            "latent_changes": self.latent_changes,
+            "decode_errors": self.decode_errors,
+            "decode_ms": self.decode_ms(),
+            "coalesced": getattr(self._decoding, "coalesced", 0),
+            "limited_frames": self.limiter.limited_frames,
+            "nonfinite_frames": self.limiter.nonfinite_frames,
+        }
+
+    def close(self) -> None:
+        """Stop the decode worker (live engines)."""
+        self._decoding.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

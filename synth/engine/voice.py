@@ -1,0 +1,210 @@
+"""One voice: a note playing a :class:`~synth.engine.timbre.Timbre` frame by frame through an inverter.
+
+A voice is a reusable slot. Its state moves through::
+
+    IDLE -> HOLD (frames 0.. of the hold part) -> SUSTAIN (frozen frame, while the key is down)
+         -> RELEASE (release part, entered from wherever the voice is, crossfaded) -> TAIL -> IDLE
+
+TAIL feeds silent frames until the inverter has flushed what it still holds (``tail_frames``). A stolen or
+panicked voice fades its audio to zero over a few frames and goes IDLE. A method switch runs the old and the
+new inverter side by side on the same frames and crossfades their audio once the new one has filled its
+latency. All state is explicit; nothing here depends on block sizes, only on frames.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from synth.engine.timbre import Timbre
+
+__all__ = ["Voice", "IDLE", "HOLD", "SUSTAIN", "RELEASE", "TAIL"]
+
+IDLE, HOLD, SUSTAIN, RELEASE, TAIL = range(5)
+PHASE_NAMES = ("idle", "hold", "sustain", "release", "tail")
+
+# Frames over which a release crossfades from where the voice was into the release part.
+RELEASE_XFADE_FRAMES = 4
+# Frames of the audio crossfade between two inversion methods.
+METHOD_XFADE_FRAMES = 4
+
+
+class Voice:
+    """A voice slot with one streaming inverter per method.
+
+    Parameters
+    ----------
+    inverters : dict method name -> StreamingInverter (built for the engine's output rate)
+    n_mels : int
+    max_frame_samples : int  the longest frame at the output rate (``ceil(H)``)
+    hop_samples : float  H, output samples per frame
+    """
+
+    def __init__(self, inverters: dict, *, n_mels: int, max_frame_samples: int, hop_samples: float) -> None:
+        self.inverters = inverters
+        self.hop_samples = hop_samples
+        self.phase = IDLE
+        self.note = -1
+        self.order = -1  # start order, for stealing the oldest
+        self.held = False
+        self.amp = 0.0
+        self.pitch_ratio = 1.0
+        self.method = ""
+        self._inv = None
+        self._old_inv = None
+        self._xf_wait = 0
+        self._xf_pos = 0
+        self._pos = 0  # frame index in the hold part, or in the release part
+        self._src_phase = HOLD  # where a release crossfades from
+        self._src_pos = 0
+        self._tail_left = 0
+        self._fade_left = 0  # frames left of a steal fade (0: not fading)
+        self._fade_total = 0
+        self._mel = np.zeros(n_mels, dtype=np.float32)
+        self._mel_b = np.zeros(n_mels, dtype=np.float32)
+        self._buf = np.zeros(max_frame_samples, dtype=np.float32)
+        self._buf_old = np.zeros(max_frame_samples, dtype=np.float32)
+        self._ramp = np.arange(max_frame_samples + 1, dtype=np.float32)
+
+    # ------------------------------------------------------------------ control
+    @property
+    def active(self) -> bool:
+        return self.phase != IDLE
+
+    @property
+    def stealing(self) -> bool:
+        return self._fade_left > 0
+
+    def start(self, *, note: int, velocity: float, pitch_ratio: float, method: str, order: int) -> None:
+        """Start a note at frame 0 of the hold part (the slot must be idle)."""
+        self.phase = HOLD
+        self.note = note
+        self.order = order
+        self.held = True
+        self.amp = float(velocity) / 127.0
+        self.pitch_ratio = pitch_ratio
+        self.method = method
+        self._inv = self.inverters[method]
+        self._inv.reset()
+        self._old_inv = None
+        self._pos = 0
+        self._fade_left = 0
+
+    def release(self) -> None:
+        """Key up: cross into the release part from wherever the voice is."""
+        if self.phase in (HOLD, SUSTAIN):
+            self._src_phase, self._src_pos = self.phase, self._pos
+            self.phase = RELEASE
+            self._pos = 0
+        self.held = False
+
+    def fade_out(self, frames: int) -> None:
+        """Fade the audio to silence over ``frames`` frames, then go idle (stealing, panic)."""
+        if self.phase == IDLE or self._fade_left:
+            return
+        self.held = False
+        self._fade_left = self._fade_total = max(1, frames)
+
+    def switch_method(self, method: str) -> None:
+        """Crossfade to ``method``'s inverter once it has produced its first samples."""
+        if method == self.method or self.phase == IDLE:
+            return
+        new = self.inverters[method]
+        new.reset()
+        self._old_inv = self._inv
+        self._inv = new
+        self.method = method
+        self._xf_wait = int(math.ceil(new.latency_samples / self.hop_samples))
+        self._xf_pos = 0
+
+    def kill(self) -> None:
+        self.phase = IDLE
+        self.held = False
+        self._old_inv = None
+        self._fade_left = 0
+
+    # ------------------------------------------------------------------ frames
+    def _frame_of(self, timbre: Timbre, phase: int, pos: int, out: np.ndarray) -> None:
+        if phase == HOLD:
+            out[:] = timbre.held[pos]
+        elif phase == SUSTAIN:
+            out[:] = timbre.sustain
+        else:
+            out[:] = timbre.release[pos]
+
+    def _mel_for(self, timbre: Timbre, out: np.ndarray) -> None:
+        if self.phase == TAIL:
+            out[:] = 0.0
+        elif self.phase == RELEASE and self._pos < RELEASE_XFADE_FRAMES:
+            w = np.float32((self._pos + 1) / (RELEASE_XFADE_FRAMES + 1))
+            self._frame_of(timbre, self._src_phase, self._src_pos, out)
+            out *= 1 - w
+            out += w * timbre.release[self._pos]
+        else:
+            self._frame_of(timbre, self.phase, self._pos, out)
+
+    def render_frame(self, mix: np.ndarray, *, current: Timbre, previous: Timbre | None, weight: float) -> None:
+        """Add this voice's next frame to ``mix`` (len(mix) = this frame's samples) and advance one frame.
+
+        ``previous``/``weight``: a latent crossfade in progress, the frame is ``(1-weight)*previous +
+        weight*current`` in the unit (dB) scale.
+        """
+        n = len(mix)
+        mel = self._mel
+        self._mel_for(current, mel)
+        if previous is not None and weight < 1.0:
+            self._mel_for(previous, self._mel_b)
+            w = np.float32(weight)
+            mel *= w
+            mel += (1 - w) * self._mel_b
+        buf = self._buf[:n]
+        self._inv.process_frame(mel, pitch_ratio=self.pitch_ratio, out=buf)
+        if self._old_inv is not None:
+            old = self._buf_old[:n]
+            self._old_inv.process_frame(mel, pitch_ratio=self.pitch_ratio, out=old)
+            if self._xf_wait > 0:
+                self._xf_wait -= 1
+                buf[:] = old
+            else:
+                a = self._xf_pos / METHOD_XFADE_FRAMES
+                b = (self._xf_pos + 1) / METHOD_XFADE_FRAMES
+                ramp = self._ramp[:n] * np.float32((b - a) / n) + np.float32(a)
+                buf -= old
+                buf *= ramp
+                buf += old
+                self._xf_pos += 1
+                if self._xf_pos >= METHOD_XFADE_FRAMES:
+                    self._old_inv = None
+        if self._fade_left:
+            a = self._fade_left / self._fade_total
+            b = (self._fade_left - 1) / self._fade_total
+            ramp = self._ramp[:n] * np.float32((b - a) / n) + np.float32(a)
+            buf *= ramp
+            self._fade_left -= 1
+            if self._fade_left == 0:
+                mix += np.float32(self.amp) * buf
+                self.kill()
+                return
+        mix += np.float32(self.amp) * buf
+        self._advance(current)
+
+    def _advance(self, timbre: Timbre) -> None:
+        if self.phase == HOLD:
+            self._pos += 1
+            if self._pos >= timbre.sustain_start:
+                self.phase = SUSTAIN
+        elif self.phase == RELEASE:
+            self._pos += 1
+            if self._pos >= timbre.release_frames:
+                self.phase = TAIL
+                tails = [self._inv.tail_frames]
+                if self._old_inv is not None:
+                    tails.append(self._old_inv.tail_frames)
+                self._tail_left = max(tails)
+                if self._tail_left <= 0:
+                    self.kill()
+        elif self.phase == TAIL:
+            self._tail_left -= 1
+            if self._tail_left <= 0:
+                self.kill()
