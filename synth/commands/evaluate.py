@@ -1,0 +1,370 @@
+"""``melsynth evaluate``: the paper's metrics (RMSE, SSIM, harmonic precision/recall/F1) of a run or a bundle.
+
+Two sources, the same metrics (:func:`synth.metrics.summary`, batch by batch):
+
+- ``--run RUN_DIR [--data FEATURES_DIR] [--split test]``: a training run's best weights through Keras
+  (TensorFlow is imported only then), on a split of its features folder (default: the folder recorded in the
+  run's config.json);
+- ``--bundle DIR --data NSYNTH_DIR [--split ...]``: an exported bundle through onnxruntime, no TensorFlow.
+  The features are computed by the bundle's contract (:func:`synth.spectrogram.log_mel`) from the
+  NSynth-format folder's ``examples.json`` and ``audio/*.wav``. ``NSYNTH_DIR`` is either one such folder or a
+  folder holding ``nsynth-train``, ``nsynth-valid``, ``nsynth-test``. For one folder, ``--split`` selects the
+  notes by the split rule and seed recorded in the bundle's data description (the same rows
+  ``melsynth dataset features`` put in that split), and ``--split all`` takes every note; without a recorded
+  split the default is all notes. Only notes at the bundle's ``base_pitch`` are measured unless
+  ``--all-pitches`` (the model was trained on that pitch alone).
+
+``--json`` prints one JSON object with exactly the keys rmse, ssim, precision, recall, f1, notes (NaN, which
+JSON lacks, is written as null); otherwise a table beside the paper's best model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synth.errors import DataError, ParameterError
+
+__all__ = ["add_arguments", "run", "evaluate_run", "evaluate_bundle", "format_table", "PAPER_BEST", "SPLITS"]
+
+SPLITS = ("test", "valid", "train", "all")
+# The paper's best model (Table IV, "No Dense"), for the readable table.
+PAPER_BEST = {"rmse": 0.063, "ssim": 0.861, "recall": 0.856, "precision": 0.859, "f1": 0.855}
+_LABELS = (("rmse", "RMSE"), ("ssim", "SSIM"), ("recall", "recall"), ("precision", "precision"), ("f1", "F1"))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", type=Path, metavar="RUN_DIR", help="a training run folder (uses TensorFlow)")
+    source.add_argument(
+        "--bundle", type=Path, metavar="DIR", help="an exported model bundle (onnxruntime only)"
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        metavar="DIR",
+        help="with --run: a features folder (default: the run's own); with --bundle: an NSynth-format folder",
+    )
+    parser.add_argument(
+        "--split",
+        choices=SPLITS,
+        default=None,
+        help="which notes: test (default), valid, train or all (see the module help for bundles)",
+    )
+    parser.add_argument(
+        "--all-pitches", action="store_true", help="with --bundle: do not keep only base_pitch"
+    )
+    parser.add_argument("--batch-size", type=int, default=16, help="notes per model call (default 16)")
+    parser.add_argument(
+        "--pictures",
+        action="store_true",
+        help="with --run: also write reconstruction.png, peaks.png, history.png into the run",
+    )
+    parser.add_argument("--json", action="store_true", help="print only a JSON object of the metrics")
+
+
+# ---------------------------------------------------------------------------------------------- shared
+def _batches(n: int, size: int, *, desc: str, progress: bool) -> Iterator[slice]:
+    from tqdm import tqdm
+
+    with tqdm(total=n, desc=desc, unit="note", disable=not progress, file=sys.stderr, leave=False) as bar:
+        for start in range(0, n, size):
+            stop = min(start + size, n)
+            yield slice(start, stop)
+            bar.update(stop - start)
+
+
+def _measure(
+    originals: Callable[[slice], np.ndarray],
+    reconstruct: Callable[[np.ndarray], np.ndarray],
+    n: int,
+    *,
+    params: Any,
+    batch_size: int,
+    desc: str,
+    progress: bool,
+) -> dict[str, float | int]:
+    from synth.metrics import MetricsAccumulator
+
+    if batch_size < 1:
+        raise ParameterError(f"batch size must be positive, got {batch_size}")
+    if n == 0:
+        raise DataError("no notes to evaluate")
+    acc = MetricsAccumulator(params=params)
+    for part in _batches(n, batch_size, desc=desc, progress=progress):
+        x = np.ascontiguousarray(originals(part), dtype=np.float32)
+        y = np.asarray(reconstruct(x), dtype=np.float32)
+        # The sigmoid keeps outputs in [0, 1]; float rounding in ONNX/Keras may step a hair outside.
+        acc.add(x, np.clip(y, 0.0, 1.0))
+    return acc.result()
+
+
+# ---------------------------------------------------------------------------------------------- a run
+def _split_rows(feats: Any, split: str) -> np.ndarray:
+    if split == "all":
+        return np.arange(len(feats.rows))
+    return feats.subset(split)
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    *,
+    data: str | Path | None = None,
+    split: str = "test",
+    batch_size: int = 16,
+    progress: bool = True,
+) -> dict[str, float | int]:
+    """Metrics of a run's best weights on a split of a features folder (imports TensorFlow).
+
+    Parameters
+    ----------
+    run_dir : a run folder written by :func:`training.fit.fit`
+    data : a features folder with the run's spectrogram contract; default the one recorded in the run
+    split : "test", "valid", "train" or "all"
+
+    Returns
+    -------
+    The dict of :func:`synth.metrics.summary`.
+    """
+    from training.datasets.features import load_features
+    from training.run import load_run
+
+    if split not in SPLITS:
+        raise ParameterError(f"split {split!r}: expected one of {SPLITS}")
+    the_run = load_run(run_dir)
+    path = data if data is not None else the_run.data.get("path")
+    if not path:
+        raise DataError(f"{the_run.path}: config.json records no features folder; pass --data")
+    if not Path(path).is_dir():
+        raise DataError(
+            f"features folder {path} (recorded in {the_run.path / 'config.json'}) not found; pass --data"
+        )
+    feats = load_features(path)
+    the_run.params.require_equal(feats.params, what=f"features folder {feats.path}")
+    rows = _split_rows(feats, split)
+    autoencoder, _, _ = the_run.models()
+
+    def reconstruct(x: np.ndarray) -> np.ndarray:
+        return np.asarray(autoencoder(x, training=False))
+
+    return _measure(
+        lambda part: feats.x[np.sort(rows[part])],
+        reconstruct,
+        len(rows),
+        params=the_run.params,
+        batch_size=batch_size,
+        desc=f"evaluate {the_run.path.name}",
+        progress=progress,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- a bundle
+def _read_examples(folder: Path) -> dict[str, dict[str, Any]]:
+    path = folder / "examples.json"
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{path}: missing (an NSynth-format folder holds examples.json and audio/)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or not data:
+        raise DataError(f"{path}: expected a non-empty JSON object keyed by note_str")
+    for key, record in data.items():
+        if not isinstance(record, dict) or record.get("note_str") != key:
+            raise DataError(f"{path}: entry {key!r} is not an example object with note_str {key!r}")
+        if "/" in key or "\\" in key or key.startswith("."):
+            raise DataError(f"{path}: entry {key!r} is not a valid note name")
+    return data
+
+
+def _bundle_notes(
+    folder: Path, *, split: str | None, data_description: Any
+) -> tuple[list[tuple[Path, dict[str, Any]]], str]:
+    """(audio path, example) of the notes to measure, and a phrase saying which notes they are."""
+    nested = {s: folder / f"nsynth-{s}" for s in ("train", "valid", "test")}
+    if not (folder / "examples.json").is_file() and any(
+        (p / "examples.json").is_file() for p in nested.values()
+    ):
+        split = split or "test"
+        names = ("train", "valid", "test") if split == "all" else (split,)
+        notes = []
+        for name in names:
+            sub = nested[name]
+            if not (sub / "examples.json").is_file():
+                raise DataError(f"{sub}: missing (no {name} split in {folder})")
+            examples = _read_examples(sub)
+            notes += [(sub / "audio" / f"{k}.wav", examples[k]) for k in sorted(examples)]
+        return notes, f"{split} split of {folder}"
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such NSynth-format folder")
+    examples = _read_examples(folder)
+    names = sorted(examples)  # the row order of `melsynth dataset features`
+    rule = data_description.get("split_rule") if isinstance(data_description, dict) else None
+    seed = data_description.get("split_seed") if isinstance(data_description, dict) else None
+    if split is None:
+        split = "test" if rule is not None else "all"
+    if split == "all":
+        return [(folder / "audio" / f"{k}.wav", examples[k]) for k in names], f"all notes of {folder}"
+    if rule is None or seed is None:
+        raise ParameterError(
+            f"the bundle records no split rule, so the {split!r} split of {folder} is unknown; use --split all "
+            "or a folder holding nsynth-train/valid/test"
+        )
+    from training.datasets.splits import make_splits  # numpy only: the very rule the features used
+
+    rows = [dict(examples[k]) for k in names]
+    for row in rows:
+        row.setdefault("instrument_str", row["note_str"].rsplit("-", 2)[0])
+    chosen = make_splits(rows, rule=str(rule), seed=int(seed))[split]
+    return (
+        [(folder / "audio" / f"{names[i]}.wav", examples[names[i]]) for i in chosen],
+        f"{split} split of {folder} (rule {rule}, seed {seed})",
+    )
+
+
+def _note_features(path: Path, params: Any) -> np.ndarray:
+    import soundfile as sf
+
+    from synth.spectrogram import log_mel
+
+    try:
+        y, sr = sf.read(path, dtype="float64", always_2d=True)
+    except FileNotFoundError:
+        raise DataError(f"{path}: missing audio file") from None
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        raise DataError(f"{path}: unreadable audio ({exc})") from None
+    if sr != params.sample_rate:
+        raise DataError(f"{path}: sample rate {sr} Hz, the bundle's contract says {params.sample_rate} Hz")
+    if y.shape[0] == 0:
+        raise DataError(f"{path}: empty audio file")
+    return log_mel(y.mean(axis=1), params=params, name=str(path))
+
+
+def evaluate_bundle(
+    bundle_dir: str | Path,
+    *,
+    data: str | Path,
+    split: str | None = None,
+    all_pitches: bool = False,
+    batch_size: int = 16,
+    progress: bool = True,
+) -> tuple[dict[str, float | int], str]:
+    """Metrics of a bundle's encoder + decoder (onnxruntime) on notes of an NSynth-format folder.
+
+    Parameters
+    ----------
+    bundle_dir : a bundle folder (:func:`synth.bundle.load_bundle` checks it)
+    data : an NSynth-format folder, or a folder of nsynth-{train,valid,test} folders
+    split : see the module docstring; None picks the default
+    all_pitches : measure every note, not only those at the bundle's base_pitch
+
+    Returns
+    -------
+    (the dict of :func:`synth.metrics.summary`, a phrase describing the notes measured)
+    """
+    from synth.bundle import load_bundle
+
+    if split is not None and split not in SPLITS:
+        raise ParameterError(f"split {split!r}: expected one of {SPLITS}")
+    bundle = load_bundle(bundle_dir)
+    params = bundle.params
+    notes, what = _bundle_notes(Path(data), split=split, data_description=bundle.metadata.get("data"))
+    if not all_pitches:
+        kept = [n for n in notes if n[1].get("pitch") == bundle.base_pitch]
+        if not kept:
+            raise DataError(
+                f"no note of the {what} is at the bundle's base pitch {bundle.base_pitch}; use --all-pitches"
+            )
+        if len(kept) < len(notes):
+            what += f", pitch {bundle.base_pitch} only ({len(notes) - len(kept)} other notes skipped)"
+        notes = kept
+    encoder, decoder = bundle.encoder(), bundle.decoder()
+
+    def originals(part: slice) -> np.ndarray:
+        return np.stack([_note_features(path, params) for path, _ in notes[part]])
+
+    def reconstruct(x: np.ndarray) -> np.ndarray:
+        return decoder.decode(encoder.encode(x))
+
+    result = _measure(
+        originals,
+        reconstruct,
+        len(notes),
+        params=params,
+        batch_size=batch_size,
+        desc=f"evaluate {Path(bundle_dir).name}",
+        progress=progress,
+    )
+    return result, what
+
+
+# ---------------------------------------------------------------------------------------------- output
+def _json_ready(result: dict[str, Any]) -> dict[str, Any]:
+    from synth.metrics import SUMMARY_KEYS
+
+    out: dict[str, Any] = {}
+    for key in SUMMARY_KEYS:
+        value = result[key]
+        if key == "notes":
+            out[key] = int(value)
+        else:
+            out[key] = float(value) if math.isfinite(value) else None
+    return out
+
+
+def format_table(result: dict[str, Any], *, what: str) -> str:
+    """A readable table of one result beside the paper's best model."""
+    lines = [f"{what}: {result['notes']} notes", f"  {'metric':<10} {'ours':>8} {'paper best':>11}"]
+    for key, label in _LABELS:
+        value = result[key]
+        ours = f"{value:.4f}" if math.isfinite(value) else "n/a"
+        lines.append(f"  {label:<10} {ours:>8} {PAPER_BEST[key]:>11.3f}")
+    lines.append(
+        "  (paper best: Table IV 'No Dense', NSynth subset at one pitch; lower RMSE, higher others better)"
+    )
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    progress = sys.stderr.isatty()
+    if args.run is not None:
+        if args.all_pitches:
+            raise ParameterError("--all-pitches applies to --bundle only")
+        split = args.split or "test"
+        result = evaluate_run(
+            args.run, data=args.data, split=split, batch_size=args.batch_size, progress=progress
+        )
+        what = f"run {args.run}, {split} split"
+        if args.pictures:
+            from training.plots import write_run_pictures
+
+            for path in write_run_pictures(
+                args.run, data=args.data, split="test" if split == "all" else split
+            ):
+                print(f"wrote {path}", file=sys.stderr)
+    else:
+        if args.data is None:
+            raise ParameterError("--bundle needs --data NSYNTH_DIR (an NSynth-format folder)")
+        if args.pictures:
+            raise ParameterError("--pictures applies to --run only")
+        result, notes = evaluate_bundle(
+            args.bundle,
+            data=args.data,
+            split=args.split,
+            all_pitches=args.all_pitches,
+            batch_size=args.batch_size,
+            progress=progress,
+        )
+        what = f"bundle {args.bundle}, {notes}"
+    if args.json:
+        print(json.dumps(_json_ready(result)))
+    else:
+        print(format_table(result, what=what))
+    return 0
