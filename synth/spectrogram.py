@@ -278,8 +278,26 @@ def fit_frames(x: np.ndarray, *, frames: int, fill: float = 0.0) -> np.ndarray:
     return np.pad(x, pad, constant_values=fill)
 
 
+@functools.lru_cache(maxsize=16)
+def _analysis_window(params: SpectrogramParams) -> np.ndarray:
+    from scipy.signal import get_window
+
+    # librosa.filters.get_window(..., fftbins=True) is scipy's periodic window, centred in n_fft.
+    win = get_window(params.window, params.win_length, fftbins=True)
+    lpad = (params.n_fft - params.win_length) // 2
+    full = np.zeros(params.n_fft)
+    full[lpad : lpad + params.win_length] = win
+    full.setflags(write=False)
+    return full
+
+
 def mel_power(y: np.ndarray, *, params: SpectrogramParams, name: str = "audio") -> np.ndarray:
-    """Mel power spectrogram of ``y`` by the contract (librosa's melspectrogram, power 2).
+    """Mel power spectrogram of ``y`` by the contract.
+
+    Computes exactly what ``librosa.feature.melspectrogram(..., power=2.0)`` computes with the contract's
+    parameters (zero padding when centred, librosa 0.10+'s default), in float64 with numpy's FFT: it is
+    an order of magnitude faster to start and to run than librosa's, and ``tests/test_spectrogram.py``
+    checks it against librosa itself.
 
     Parameters
     ----------
@@ -287,26 +305,18 @@ def mel_power(y: np.ndarray, *, params: SpectrogramParams, name: str = "audio") 
 
     Returns
     -------
-    np.ndarray [shape=(n_mels, 1 + n // hop_length) when centred]
+    np.ndarray [shape=(n_mels, 1 + n // hop_length) when centred, dtype=float64]
     """
-    import librosa
-
-    y = _check_audio(y, name=name)
-    return librosa.feature.melspectrogram(
-        y=y,
-        sr=params.sample_rate,
-        n_fft=params.n_fft,
-        hop_length=params.hop_length,
-        win_length=params.win_length,
-        window=params.window,
-        center=params.center,
-        power=2.0,
-        n_mels=params.n_mels,
-        fmin=params.fmin,
-        fmax=params.fmax,
-        htk=params.htk,
-        norm=params.mel_norm,
-    )
+    y = _check_audio(y, name=name).astype(np.float64)
+    n_fft, hop = params.n_fft, params.hop_length
+    if params.center:
+        y = np.pad(y, n_fft // 2, mode="constant")
+    if y.size < n_fft:
+        raise ParameterError(f"{name}: {y.size} samples is shorter than one frame ({n_fft})")
+    frames = np.lib.stride_tricks.sliding_window_view(y, n_fft)[::hop]
+    spectrum = np.fft.rfft(frames * _analysis_window(params), axis=-1)
+    power = spectrum.real**2 + spectrum.imag**2
+    return mel_basis(params=params).astype(np.float64) @ power.T
 
 
 def power_to_unit(power: np.ndarray, *, params: SpectrogramParams) -> np.ndarray:

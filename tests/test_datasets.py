@@ -1,0 +1,201 @@
+"""Datasets: NSynth-format folders and TFRecords, SoundFont rendering, synthetic notes, features and splits."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import librosa
+import numpy as np
+import pytest
+import soundfile as sf
+
+from synth.errors import DataError, ExternalToolError
+from synth.spectrogram import SpectrogramParams
+from training.datasets.compute_features import compute_features
+from training.datasets.features import load_features
+from training.datasets.nsynth import select_nsynth
+from training.datasets.soundfont import render_soundfont_dataset
+from training.datasets.splits import make_splits
+from training.datasets.synthetic import make_synthetic_dataset
+
+SMALL = SpectrogramParams(n_mels=64, frames=128)  # fast features for tests; the contract travels with them
+
+
+@pytest.fixture(scope="module")
+def nsynth_folder(tmp_path_factory):
+    return make_synthetic_dataset(out=tmp_path_factory.mktemp("ds") / "nsynth-test", instruments=6)
+
+
+@pytest.fixture(scope="module")
+def features(nsynth_folder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("feat") / "features"
+    return compute_features(nsynth_folder, out=out, params=SMALL, workers=1, progress=False)
+
+
+def melsynth(*args):
+    return subprocess.run([sys.executable, "-m", "synth.cli", *map(str, args)], capture_output=True, text=True)
+
+
+def test_features_folder_layout_and_loader(features, nsynth_folder):
+    f = load_features(features)
+    examples = json.loads((nsynth_folder / "examples.json").read_text())
+    assert f.x.shape == (30, 64, 128) and f.x.dtype == np.float32
+    assert isinstance(f.x, np.memmap)
+    assert [r["note_str"] for r in f.rows] == sorted(examples)
+    assert f.params == SMALL
+    assert sorted(np.concatenate(list(f.splits.values())).tolist()) == list(range(30))
+    assert f.description()["split_sizes"] == {k: len(v) for k, v in f.splits.items()}
+
+
+def test_features_match_an_independent_librosa_computation(features, nsynth_folder):
+    """Anyone with librosa and spectrogram.json reproduces the rows to 1e-5."""
+    d = json.loads((features / "spectrogram.json").read_text())
+    f = load_features(features)
+    for row in (0, 17):
+        y, sr = sf.read(nsynth_folder / "audio" / f"{f.rows[row]['note_str']}.wav", dtype="float32")
+        M = librosa.feature.melspectrogram(
+            y=y, sr=sr, n_fft=d["n_fft"], hop_length=d["hop_length"], win_length=d["win_length"],
+            window=d["window"], center=d["center"], power=2.0, n_mels=d["n_mels"], fmin=d["fmin"],
+            fmax=d["fmax"], htk=d["htk"], norm=d["mel_norm"])
+        x = np.clip((10 * np.log10(np.maximum(M, d["amin"])) - d["db_min"]) / (d["db_max"] - d["db_min"]), 0, 1)
+        np.testing.assert_allclose(f.x[row], x[:, : d["frames"]], atol=1e-5)
+
+
+def test_instrument_split_never_shares_an_instrument_and_is_reproducible(features):
+    f = load_features(features)
+    owners = {}
+    for split, rows in f.splits.items():
+        for i in rows:
+            owners.setdefault(f.rows[i]["instrument_str"], set()).add(split)
+    assert all(len(s) == 1 for s in owners.values())
+    rows = [{"instrument_str": f"i{i // 5}"} for i in range(100)]
+    a, b = make_splits(rows, seed=3), make_splits(rows, seed=3)
+    assert a == b and make_splits(rows, seed=4) != a
+    assert [len(a[k]) for k in ("train", "valid", "test")] == [80, 10, 10]
+
+
+def test_random_split_is_the_papers_80_10_10():
+    rows = [{"instrument_str": "same"} for _ in range(200)]
+    s = make_splits(rows, rule="random", seed=0)
+    assert [len(s[k]) for k in ("train", "valid", "test")] == [160, 20, 20]
+
+
+def test_corrupt_features_are_detected(features, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(features, copy)
+    with open(copy / "features.npy", "r+b") as fh:
+        fh.seek(-4, 2)
+        fh.write(b"\x00\x00\xc0\x7f")  # a NaN in the last value
+    with pytest.raises(DataError, match="checksum mismatch"):
+        load_features(copy)
+
+
+def test_tfrecord_selection(tmp_path):
+    tf = pytest.importorskip("tensorflow")
+    path = tmp_path / "nsynth-test.tfrecord"
+    with tf.io.TFRecordWriter(str(path)) as w:
+        for pitch, vel in ((60, 100), (61, 100), (60, 25)):
+            name = f"guitar_acoustic_001-{pitch:03d}-{vel:03d}"
+            ints = {"note": 1, "instrument": 1, "pitch": pitch, "velocity": vel, "sample_rate": 16000,
+                    "instrument_family": 3, "instrument_source": 0}
+            strs = {"note_str": name, "instrument_str": "guitar_acoustic_001", "instrument_family_str": "guitar",
+                    "instrument_source_str": "acoustic"}
+            feat = {k: tf.train.Feature(int64_list=tf.train.Int64List(value=[v])) for k, v in ints.items()}
+            feat |= {k: tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode()])) for k, v in strs.items()}
+            feat["qualities"] = tf.train.Feature(int64_list=tf.train.Int64List(value=[0] * 10))
+            audio = 0.3 * np.sin(2 * np.pi * 261.6 * np.arange(64000) / 16000)
+            feat["audio"] = tf.train.Feature(float_list=tf.train.FloatList(value=audio.tolist()))
+            w.write(tf.train.Example(features=tf.train.Features(feature=feat)).SerializeToString())
+    n = select_nsynth(path, out=tmp_path / "sel", pitch=60, velocities=[100])
+    assert n == 1
+    ex = json.loads((tmp_path / "sel" / "examples.json").read_text())
+    assert list(ex) == ["guitar_acoustic_001-060-100"]
+    y, sr = sf.read(tmp_path / "sel" / "audio" / "guitar_acoustic_001-060-100.wav")
+    assert sr == 16000 and y.shape == (64000,)
+
+
+def test_folder_selection_by_family_and_velocity(nsynth_folder, tmp_path):
+    n = select_nsynth(nsynth_folder, out=tmp_path / "sel", families=["bass", "brass"], velocities=[127])
+    assert n == 2
+    with pytest.raises(DataError, match="no note matches"):
+        select_nsynth(nsynth_folder, out=tmp_path / "none", pitch=61)
+    assert not (tmp_path / "none").exists()
+
+
+@pytest.mark.skipif(shutil.which("fluidsynth") is None or not Path("/usr/share/sounds/sf2/TimGM6mb.sf2").exists(),
+                    reason="needs fluidsynth and timgm6mb-soundfont (installed by .ci/run)")
+def test_soundfont_render_is_nsynth_format(tmp_path):
+    fonts = [Path("/usr/share/sounds/sf2/TimGM6mb.sf2")]
+    if Path("/usr/share/sounds/sf2/FluidR3_GM.sf2").exists():
+        fonts.append(Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"))
+    report = render_soundfont_dataset(fonts=fonts, out=tmp_path / "sf", programs=[0, 43, 56], velocities=[50, 127],
+                                      progress=False)
+    ex = json.loads((tmp_path / "sf" / "examples.json").read_text())
+    assert report.rendered == len(ex) > 0
+    # FluidR3_GM has no contrabass sample at key 60: skipped and reported, not fatal.
+    if len(fonts) == 2:
+        assert {s["program"] for s in report.skipped} == {43}
+    rec = ex["brass_acoustic_000-060-127"]
+    assert rec["soundfont"] == "TimGM6mb.sf2" and rec["program"] == 56 and rec["instrument_family"] == 1
+    y, sr = sf.read(tmp_path / "sf" / "audio" / "brass_acoustic_000-060-127.wav")
+    info = sf.info(tmp_path / "sf" / "audio" / "brass_acoustic_000-060-127.wav")
+    assert sr == 16000 and y.shape == (64000,) and info.subtype == "PCM_16"
+    # held 3 s, then released: the last half second is much quieter than the held part
+    held, tail = np.abs(y[16000:44000]).max(), np.abs(y[-8000:]).max()
+    assert held > 0.01 and tail < held / 10
+
+
+def test_soundfont_bad_inputs(tmp_path, monkeypatch):
+    with pytest.raises(DataError, match="nope.sf2: SoundFont not found"):
+        render_soundfont_dataset(fonts=[tmp_path / "nope.sf2"], out=tmp_path / "o", progress=False)
+    fake = tmp_path / "fake.sf2"
+    fake.write_bytes(b"not a soundfont")
+    with pytest.raises(DataError, match="not a SoundFont 2 file"):
+        render_soundfont_dataset(fonts=[fake], out=tmp_path / "o", progress=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ExternalToolError, match="fluidsynth: program not found"):
+        render_soundfont_dataset(fonts=[fake], out=tmp_path / "o", progress=False)
+    assert not (tmp_path / "o").exists()
+
+
+def _copy(folder, tmp_path):
+    dst = tmp_path / "copy"
+    shutil.copytree(folder, dst)
+    return dst
+
+
+def _edit_note(folder, fn):
+    name = sorted(json.loads((folder / "examples.json").read_text()))[3]
+    fn(folder / "audio" / f"{name}.wav")
+    return name
+
+
+@pytest.mark.parametrize("damage, fragment", [
+    (lambda d: (d / "examples.json").write_text("{broken"), "examples.json: not valid JSON"),
+    (lambda d: (d / "examples.json").unlink(), "examples.json: missing"),
+    (lambda d: _edit_note(d, lambda p: sf.write(p, np.zeros(64000) + 0.1, 22050)), "sample rate 22050 Hz, expected 16000"),
+    (lambda d: _edit_note(d, lambda p: sf.write(p, np.full(64000, np.nan), 16000, subtype="FLOAT")), "NaN"),
+    (lambda d: _edit_note(d, lambda p: sf.write(p, np.zeros(64000), 16000)), "silent note"),
+    (lambda d: _edit_note(d, lambda p: p.unlink()), "missing audio file"),
+    (lambda d: _edit_note(d, lambda p: p.write_bytes(b"RIFF....WAVEjunk")), "unreadable audio"),
+])
+def test_bad_dataset_inputs_fail_cleanly(nsynth_folder, tmp_path, damage, fragment):
+    src = _copy(nsynth_folder, tmp_path)
+    damage(src)
+    out = tmp_path / "features"
+    with pytest.raises(DataError, match=fragment):
+        compute_features(src, out=out, params=SMALL, workers=1, progress=False)
+    assert not out.exists() and not list(tmp_path.glob(".features.*"))
+
+
+def test_cli_reports_one_line_error_and_nonzero_exit(tmp_path):
+    r = melsynth("dataset", "features", tmp_path / "missing", "--out", tmp_path / "f")
+    assert r.returncode == 1
+    assert r.stderr.strip() == f"melsynth: error: {tmp_path / 'missing'}: no such dataset folder"
+
+
+def test_cli_refuses_to_overwrite(features, nsynth_folder):
+    r = melsynth("dataset", "features", nsynth_folder, "--out", features)
+    assert r.returncode == 1 and "already exists (use --force" in r.stderr

@@ -1,0 +1,94 @@
+"""``melsynth dataset``: make NSynth-format folders and their features."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _strs(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="dataset_command", metavar="KIND", required=True)
+
+    p = sub.add_parser("nsynth", help="select notes of a real NSynth split (folder or .tfrecord)")
+    p.add_argument("src", type=Path, help="nsynth-{split} folder or nsynth-{split}.tfrecord")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--pitch", type=int, default=60, help="MIDI pitch to keep (default 60; -1 keeps all)")
+    p.add_argument("--family", type=_strs, default=None, help="comma-separated families, e.g. guitar,brass")
+    p.add_argument("--source", type=_strs, default=None, help="comma-separated sources, e.g. acoustic")
+    p.add_argument("--velocity", type=_ints, default=None, help="comma-separated velocities")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+
+    p = sub.add_parser("soundfont", help="render an NSynth-format folder from General MIDI SoundFonts")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--font", type=Path, action="append", default=None,
+                   help="SoundFont file (repeatable; default: FluidR3_GM.sf2 and TimGM6mb.sf2)")
+    p.add_argument("--pitch", type=int, default=60)
+    p.add_argument("--velocities", type=_ints, default=[25, 50, 75, 100, 127])
+    p.add_argument("--programs", type=_ints, default=None, help="GM programs 0..127 (default all)")
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--force", action="store_true")
+
+    p = sub.add_parser("synthetic", help="write a small synthetic NSynth-format folder (for tests)")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--instruments", type=int, default=10)
+    p.add_argument("--pitch", type=int, default=60)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true")
+
+    p = sub.add_parser("features", help="compute normalised log-mels of an NSynth-format folder")
+    p.add_argument("src", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--split", choices=["instrument", "random"], default="instrument",
+                   help="instrument: no instrument in two splits (NSynth's rule, default); random: the paper's")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--spectrogram", type=Path, default=None, help="a spectrogram.json contract (default: the paper's)")
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--force", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    import time
+
+    kind = args.dataset_command
+    start = time.perf_counter()
+    if kind == "nsynth":
+        from training.datasets.nsynth import select_nsynth
+
+        n = select_nsynth(args.src, out=args.out, pitch=None if args.pitch < 0 else args.pitch,
+                          families=args.family, sources=args.source, velocities=args.velocity, force=args.force)
+        print(f"selected {n} notes into {args.out} in {time.perf_counter() - start:.1f} s")
+    elif kind == "soundfont":
+        from training.datasets.soundfont import DEFAULT_FONTS, render_soundfont_dataset
+
+        report = render_soundfont_dataset(
+            fonts=args.font or DEFAULT_FONTS, out=args.out, pitch=args.pitch, velocities=args.velocities,
+            programs=args.programs, workers=args.workers, force=args.force,
+        )
+        print(f"rendered {report.rendered} notes into {args.out} in {report.seconds:.1f} s; "
+              f"skipped {len(report.skipped)} silent notes (listed in {args.out / 'render_report.json'})")
+    elif kind == "synthetic":
+        from training.datasets.synthetic import make_synthetic_dataset
+
+        make_synthetic_dataset(out=args.out, instruments=args.instruments, pitch=args.pitch, seed=args.seed,
+                               force=args.force)
+        print(f"wrote {args.instruments * 5} synthetic notes into {args.out}")
+    else:
+        from synth.spectrogram import SpectrogramParams
+        from training.datasets.compute_features import compute_features
+
+        params = SpectrogramParams.load(args.spectrogram) if args.spectrogram else SpectrogramParams()
+        compute_features(args.src, out=args.out, params=params, split=args.split, seed=args.seed,
+                         workers=args.workers, force=args.force)
+        print(f"wrote features of {args.src} into {args.out} in {time.perf_counter() - start:.1f} s")
+    return 0
