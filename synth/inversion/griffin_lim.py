@@ -43,21 +43,59 @@ BLACKMAN_GAMMA = 0.17954  # gamma / win_length**2 of the Gaussian closest to a B
 _LOG_FLOOR = math.log(1e-10)
 
 
-@njit(cache=True, nogil=True, fastmath=True)
-def _warp(lin, ratio, mag, logmag):
-    """mag[b] = lin(b / ratio) (linear interpolation, 0 beyond the top bin), logmag = log(max(mag, 1e-10))."""
+@njit(cache=True, nogil=True)
+def _log_magnitude(lin, logmag):
+    """logmag = log(max(lin, 1e-10))."""
+    for b in range(lin.shape[0]):
+        v = lin[b]
+        logmag[b] = math.log(v) if v > 1e-10 else _LOG_FLOOR
+
+
+@njit(cache=True, nogil=True)
+def _gradients(s_prev, s_cur, s_next, use_centred, a_m, t_scale, f_scale, tgrad, fgrad):
+    """Phase gradients of the current frame from log-magnitudes (source grid): per hop and per bin."""
+    n = s_cur.shape[0]
+    for m in range(n):
+        if m == 0:
+            dsdm = s_cur[1] - s_cur[0]
+        elif m == n - 1:
+            dsdm = s_cur[n - 1] - s_cur[n - 2]
+        else:
+            dsdm = 0.5 * (s_cur[m + 1] - s_cur[m - 1])
+        tgrad[m] = a_m * m + t_scale * dsdm
+        if use_centred:
+            dsdn = 0.5 * (s_next[m] - s_prev[m])
+        else:
+            dsdn = s_cur[m] - s_prev[m]
+        fgrad[m] = -f_scale * dsdn - math.pi
+
+
+@njit(cache=True, nogil=True)
+def _warp(ratio, a_m, lin, s_src, tg_src, fg_src, mag, s_out, tg_out, fg_out):
+    """Move everything to bin b from source position b / ratio (linear interpolation).
+
+    The magnitude and log-magnitude move with the peaks; the phase advance per hop is multiplied by the
+    ratio (the partial now turns ratio times faster); the phase step per bin (where in the frame the energy
+    sits) is unchanged. Beyond the source's top bin: silence.
+    """
     n = lin.shape[0]
     inv = 1.0 / ratio
     for b in range(n):
         x = b * inv
         i = int(x)
         if i >= n - 1:
-            v = lin[n - 1] if (i == n - 1 and x == n - 1) else 0.0
-        else:
-            frac = x - i
-            v = lin[i] * (1.0 - frac) + lin[i + 1] * frac
-        mag[b] = v
-        logmag[b] = math.log(v) if v > 1e-10 else _LOG_FLOOR
+            if i == n - 1 and x == n - 1:
+                mag[b], s_out[b] = lin[i], s_src[i]
+                tg_out[b], fg_out[b] = ratio * tg_src[i], fg_src[i]
+            else:
+                mag[b], s_out[b] = 0.0, _LOG_FLOOR
+                tg_out[b], fg_out[b] = ratio * a_m * x, -math.pi
+            continue
+        frac = x - i
+        mag[b] = lin[i] * (1.0 - frac) + lin[i + 1] * frac
+        s_out[b] = s_src[i] * (1.0 - frac) + s_src[i + 1] * frac
+        tg_out[b] = ratio * (tg_src[i] * (1.0 - frac) + tg_src[i + 1] * frac)
+        fg_out[b] = fg_src[i] * (1.0 - frac) + fg_src[i + 1] * frac
 
 
 @njit(cache=True, nogil=True)
@@ -99,39 +137,18 @@ def _heap_pop(heap_val, heap_idx, size):
 
 
 @njit(cache=True, nogil=True)
-def _pghi(
-    s_prev, s_cur, s_next, use_centred, tgrad_prev, phase_prev, tgrad, phase,
-    a_m, t_scale, f_scale, log_tol, done, heap_val, heap_idx,
-):
-    """Phase of the current frame from the previous frame's phase and the log-magnitude gradients."""
+def _integrate(s_prev, s_cur, tgrad_prev, tgrad, fgrad, phase_prev, phase, log_tol, done, heap_val, heap_idx):
+    """Heap integration: phase of the current frame from the previous frame's phase and the gradients."""
     n = s_cur.shape[0]
     two_pi = 2.0 * math.pi
-    # Phase gradients of the current frame.
     top = _LOG_FLOOR
     for m in range(n):
-        if m == 0:
-            dsdm = s_cur[1] - s_cur[0]
-        elif m == n - 1:
-            dsdm = s_cur[n - 1] - s_cur[n - 2]
-        else:
-            dsdm = 0.5 * (s_cur[m + 1] - s_cur[m - 1])
-        tgrad[m] = a_m * m + t_scale * dsdm
         if s_cur[m] > top:
             top = s_cur[m]
         if s_prev[m] > top:
             top = s_prev[m]
-    threshold = top + log_tol
-    # ds/dn goes into the frequency-direction step; stored temporarily in phase[] (overwritten below).
-    for m in range(n):
-        if use_centred:
-            dsdn = 0.5 * (s_next[m] - s_prev[m])
-        else:
-            dsdn = s_cur[m] - s_prev[m]
-        phase[m] = -f_scale * dsdn - math.pi  # fgrad, moved to heap_val's upper half below
         done[m] = False
-    fgrad = heap_val[2 * n :]
-    for m in range(n):
-        fgrad[m] = phase[m]
+    threshold = top + log_tol
     size = 0
     remaining = 0
     for m in range(n):
@@ -180,9 +197,10 @@ def _pghi(
 
 
 @njit(cache=True, nogil=True, fastmath=True)
-def _spectrum(mag, phase, spec):
+def _spectrum(mag, phase, gain, spec):
     for m in range(mag.shape[0]):
-        spec[m] = complex(mag[m] * math.cos(phase[m]), mag[m] * math.sin(phase[m]))
+        v = gain * mag[m]
+        spec[m] = complex(v * math.cos(phase[m]), v * math.sin(phase[m]))
 
 
 @njit(cache=True, nogil=True, fastmath=True)
@@ -287,6 +305,8 @@ class GriffinLimInverter:
         for i in range(win_len):
             sq[i % hop] += window[i] ** 2
         self._win_lo = (n_fft - win_len) // 2
+        self._window = window
+        self._gain_ratio, self._gain = 1.0, 1.0
         self._dual = (window / sq[(np.arange(win_len) + self._win_lo) % hop]).astype(np.float32)
         if not np.all(sq > 0):
             raise ParameterError("GriffinLimInverter: the window does not cover every sample at this hop")
@@ -300,14 +320,19 @@ class GriffinLimInverter:
         n_bins = params.n_bins
         self._u = np.zeros(params.n_mels, dtype=np.float32)
         self._lin = np.zeros(n_bins, dtype=np.float32)
-        self._mags = [np.zeros(n_bins, dtype=np.float64) for _ in range(2)]  # mag of frames n, n+1
-        self._logs = [np.zeros(n_bins, dtype=np.float64) for _ in range(3)]  # s of n-1, n, n+1
-        self._tgrad_prev = np.zeros(n_bins)
-        self._tgrad = np.zeros(n_bins)
-        self._phase_prev = np.zeros(n_bins)
-        self._phase = np.zeros(n_bins)
+        # Source grid (the contract's bins): magnitudes of frames n, n+1 and log-magnitudes of n-1, n, n+1.
+        self._lins = [np.zeros(n_bins) for _ in range(2)]
+        self._logs = [np.zeros(n_bins) for _ in range(3)]
+        self._tg_src = np.zeros(n_bins)
+        self._fg_src = np.zeros(n_bins)
+        # Output grid (after the pitch warp): this frame's and the previous frame's.
+        self._mag_out = np.zeros(n_bins)
+        self._s_out = [np.zeros(n_bins) for _ in range(2)]  # previous, current
+        self._tg_out = [np.zeros(n_bins) for _ in range(2)]
+        self._phase = [np.zeros(n_bins) for _ in range(2)]
+        self._fg_out = np.zeros(n_bins)
         self._done = np.zeros(n_bins, dtype=np.bool_)
-        self._heap_val = np.zeros(3 * n_bins)
+        self._heap_val = np.zeros(2 * n_bins)
         self._heap_idx = np.zeros(2 * n_bins, dtype=np.int64)
         self._spec = np.zeros(n_bins, dtype=np.complex128)
 
@@ -324,6 +349,22 @@ class GriffinLimInverter:
         self._fifo = _Fifo(self._prefill + 2 * self._res_out.shape[0] + 8 * int(self._hop_out + 2))
         self.underflows = 0
         self.reset()
+
+    def _warp_gain(self, ratio: float) -> float:
+        """Level correction of the frequency warp for a sinusoid.
+
+        Warping by r makes a partial's spectral lobe r times wider, so its inverse FFT is the window
+        compressed r times and scaled by r; overlap-added through the synthesis window that gives
+        ``r * sum(w(r t) w(t)) / sum(w(t)^2)`` of the original level (0.34 at r = 1/4, 1.38 at r = 4).
+        """
+        if ratio == self._gain_ratio:
+            return self._gain
+        w = self._window
+        t = np.arange(w.size) - (w.size - 1) / 2.0
+        compressed = np.interp(ratio * t, t, w, left=0.0, right=0.0)
+        self._gain_ratio = ratio
+        self._gain = float(np.dot(w, w) / (ratio * np.dot(compressed, w)))
+        return self._gain
 
     # ------------------------------------------------------------------ resampling
     def _new_soxr(self):
@@ -362,12 +403,10 @@ class GriffinLimInverter:
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
         """Back to the state of a fresh object: silence before the first frame, phases 0, buffers empty."""
-        for arr in self._mags:
+        for arr in (*self._lins, self._mag_out, *self._tg_out, *self._phase, self._acc):
             arr.fill(0.0)
-        for arr in self._logs:
+        for arr in (*self._logs, *self._s_out):
             arr.fill(_LOG_FLOOR)
-        for arr in (self._tgrad_prev, self._tgrad, self._phase_prev, self._phase, self._acc):
-            arr.fill(0.0)
         if self.resampler == "sinc":
             self._sinc.reset()
         else:
@@ -401,28 +440,40 @@ class GriffinLimInverter:
         np.matmul(self._pinv, u, out=self._lin)
         np.maximum(self._lin, 0.0, out=self._lin)
         np.sqrt(self._lin, out=self._lin)
-        # Rotate the frame ring: the newest frame goes into the last slot.
-        s_prev, s_cur, s_next = self._logs
-        mag_cur, mag_next = self._mags
+        ratio = float(pitch_ratio)
+        # Rotate the source ring; the newest frame goes into the recycled slot.
         if self.look_ahead == 1:
-            self._logs = [s_cur, s_next, s_prev]
-            self._mags = [mag_next, mag_cur]
-            _warp(self._lin, float(pitch_ratio), mag_cur, s_prev)  # newest into the recycled slots
             s_prev, s_cur, s_next = self._logs
-            mag_synth = self._mags[0]
+            self._logs = [s_cur, s_next, s_prev]
+            lin_cur, lin_next = self._lins
+            self._lins = [lin_next, lin_cur]
+            newest_s, newest_lin = self._logs[2], self._lins[1]
         else:
-            self._logs = [s_cur, s_prev, s_next]
-            s_prev, s_cur = self._logs[0], self._logs[1]
-            _warp(self._lin, float(pitch_ratio), mag_cur, s_cur)
-            mag_synth = mag_cur
-        _pghi(
-            s_prev, s_cur, s_next, self.look_ahead == 1, self._tgrad_prev, self._phase_prev,
-            self._tgrad, self._phase, self._a_m, self._t_scale, self._f_scale, self._log_tol,
+            s_prev, s_cur, _ = self._logs
+            self._logs = [s_cur, s_prev, _]
+            newest_s, newest_lin = self._logs[1], self._lins[0]
+        newest_lin[:] = self._lin
+        _log_magnitude(newest_lin, newest_s)
+        s_prev, s_cur, s_next = self._logs
+        _gradients(
+            s_prev, s_cur, s_next, self.look_ahead == 1, self._a_m, self._t_scale, self._f_scale,
+            self._tg_src, self._fg_src,
+        )
+        s_out_prev, s_out = self._s_out
+        tg_prev, tg = self._tg_out
+        phase_prev, phase = self._phase
+        _warp(
+            ratio, self._a_m, self._lins[0], s_cur, self._tg_src, self._fg_src,
+            self._mag_out, s_out, tg, self._fg_out,
+        )
+        _integrate(
+            s_out_prev, s_out, tg_prev, tg, self._fg_out, phase_prev, phase, self._log_tol,
             self._done, self._heap_val, self._heap_idx,
         )
-        self._tgrad_prev, self._tgrad = self._tgrad, self._tgrad_prev
-        self._phase_prev, self._phase = self._phase, self._phase_prev
-        _spectrum(mag_synth, self._phase_prev, self._spec)
+        self._s_out = [s_out, s_out_prev]
+        self._tg_out = [tg, tg_prev]
+        self._phase = [phase, phase_prev]
+        _spectrum(self._mag_out, phase, self._warp_gain(ratio), self._spec)
         frame = np.fft.irfft(self._spec, n=self._n_fft)
         acc = self._acc
         _overlap_add(frame, self._dual, self._win_lo, acc, self._ola_offset)
