@@ -459,7 +459,8 @@ def ranking_sentence(table: Table, rows: dict[str, dict[str, Any]]) -> str:
     if not swapped:
         return f"Our F1 ranking agrees with the paper's{partial}: {_order(ours, labels)}."
     detail = "; ".join(
-        f"{labels[a]} {'above' if ours[a] > ours[b] else 'below'} {labels[b]}" for a, b in swapped[:6]
+        f"{labels[a]} above {labels[b]}" if ours[a] > ours[b] else f"{labels[b]} above {labels[a]}"
+        for a, b in swapped[:6]
     )
     more = f" and {len(swapped) - 6} more" if len(swapped) > 6 else ""
     best = (

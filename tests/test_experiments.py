@@ -1,0 +1,234 @@
+"""The Tables I-IV sweep: table writer on fake rows, skip-existing logic, and a tiny real sweep."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from synth.errors import DataError, ParameterError
+from training.experiments import (
+    PAPER,
+    ROW_FORMAT,
+    ROW_NAMES,
+    TABLES,
+    load_rows,
+    ranking_sentence,
+    render_tables,
+    row_groups,
+    write_tables,
+)
+
+DATA = {
+    "path": "/x/features/soundfont",
+    "notes": 1200,
+    "split_rule": "instrument",
+    "split_seed": 0,
+    "split_sizes": {"train": 960, "valid": 120, "test": 120},
+    "families": ["bass", "organ"],
+    "pitches": [60],
+    "sources": ["soundfont"],
+}
+
+
+def fake_row(name: str, f1: float, *, rmse: float = 0.05, epochs: int = 7) -> dict:
+    return {
+        "format": ROW_FORMAT,
+        "name": name,
+        "run": name,
+        "metrics": {"rmse": rmse, "ssim": 0.8, "precision": f1, "recall": f1, "f1": f1, "notes": 120},
+        "epochs": epochs,
+        "best_epoch": epochs - 1,
+        "stopped": "max_epochs",
+        "wall_s": 60.0,
+        "budget": {"max_epochs": epochs, "limit": 500, "patience": 10},
+        "hardware": {"cpu": "Test CPU 3000", "cores": 2, "gpus": []},
+        "data": DATA,
+    }
+
+
+def write_rows(out: Path, rows: dict[str, dict]) -> None:
+    (out / "rows").mkdir(parents=True, exist_ok=True)
+    for name, doc in rows.items():
+        (out / "rows" / f"{name}.json").write_text(json.dumps(doc))
+
+
+def test_paper_numbers_cover_every_row_and_match_the_tables():
+    assert set(PAPER) == set(ROW_NAMES)
+    assert PAPER["no_dense"] == {
+        "rmse": 0.063,
+        "ssim": 0.861,
+        "recall": 0.856,
+        "precision": 0.859,
+        "f1": 0.855,
+    }
+    assert PAPER["kr_l2_D"]["f1"] == 0.817 and PAPER["ar_l1_D"]["f1"] == 0.0
+    assert PAPER["latent_2048"]["precision"] == 0.837
+    # The baseline appears once per table with the same numbers.
+    assert PAPER["no_reg"] == PAPER["pool_max"] == PAPER["latent_8192"] == PAPER["dense"]
+    assert [len(t.rows) for t in TABLES] == [16, 3, 3, 2]
+
+
+def test_identical_rows_share_one_run():
+    groups = row_groups()
+    assert ["no_reg", "pool_max", "latent_8192", "dense"] in groups
+    assert sum(len(g) for g in groups) == len(ROW_NAMES) and len(groups) == len(ROW_NAMES) - 3
+    assert row_groups(["dense"]) == [["no_reg", "pool_max", "latent_8192", "dense"]]
+    with pytest.raises(ParameterError, match="unknown table rows"):
+        row_groups(["no_such_row"])
+
+
+def test_tables_show_ours_beside_the_papers_and_not_run(tmp_path):
+    write_rows(tmp_path, {"no_dense": fake_row("no_dense", 0.91), "dense": fake_row("dense", 0.70)})
+    path = write_tables(tmp_path)
+    text = path.read_text()
+    assert "## Table IV" in text and "## Table I:" in text
+    assert (
+        "| No Dense | 0.050 (0.063) | 0.800 (0.861) | 0.910 (0.856) | 0.910 (0.859) | 0.910 (0.855) |" in text
+    )
+    assert "| Dropout E | not run (0.097)" in text
+    assert "1200 notes (train 960, valid 120, test 120)" in text
+    assert "Test CPU 3000, 2 cores, no GPU" in text
+    assert "at most 7 epochs, early stopping patience 10, at most 500 training notes" in text
+    assert "Split measured**: test (120 notes)" in text
+    assert "Our F1 ranking agrees with the paper's: No Dense > Dense." in text
+
+
+def test_ranking_sentence_names_the_disagreements():
+    table = TABLES[1]  # max, average, no pooling: the paper has max > avg > none
+    rows = {
+        "pool_max": fake_row("pool_max", 0.70),
+        "pool_avg": fake_row("pool_avg", 0.75),
+        "pool_none": fake_row("pool_none", 0.60),
+    }
+    text = ranking_sentence(table, rows)
+    assert "differs from the paper's in 1 of 3 pairs" in text
+    assert "Average Pooling above Max Pooling" in text
+    assert "Best row: ours Average Pooling, the paper's Max Pooling." in text
+    # Ties on our side are not disagreements; too few rows cannot be ranked.
+    rows["pool_avg"] = fake_row("pool_avg", 0.70)
+    assert "agrees" in ranking_sentence(table, rows)
+    assert "too few" in ranking_sentence(table, {"pool_max": fake_row("pool_max", 0.7)})
+
+
+def test_ranking_over_a_partial_table_says_so():
+    rows = {"kr_l2_D": fake_row("kr_l2_D", 0.8), "no_reg": fake_row("no_reg", 0.7)}
+    assert "(over the 2 rows measured)" in ranking_sentence(TABLES[0], rows)
+
+
+def test_nan_metrics_and_empty_results(tmp_path):
+    doc = fake_row("no_reg", 0.5)
+    doc["metrics"]["f1"] = float("nan")
+    text = render_tables({"no_reg": doc})
+    assert "n/a (0.772)" in text
+    assert "not run" in render_tables({}) and "no row run yet" in render_tables({})
+
+
+def test_foreign_row_files_are_refused(tmp_path):
+    (tmp_path / "rows").mkdir()
+    (tmp_path / "rows" / "no_reg.json").write_text("{not json")
+    with pytest.raises(DataError, match="not valid JSON"):
+        load_rows(tmp_path)
+    (tmp_path / "rows" / "no_reg.json").write_text(json.dumps({"format": "other"}))
+    with pytest.raises(DataError, match="not a melsynth experiment row"):
+        load_rows(tmp_path)
+
+
+def test_rows_already_there_are_skipped_without_training(tmp_path):
+    fixtures = pytest.importorskip("training_fixtures")
+    pytest.importorskip("training.fit")
+    from training.experiments import run_experiments
+
+    data = fixtures.write_features(tmp_path / "features", fixtures.synthetic_notes(10))
+    write_rows(tmp_path / "out", {"no_dense": fake_row("no_dense", 0.9)})
+    lines: list[str] = []
+    path = run_experiments(
+        data=data, out=tmp_path / "out", runs=tmp_path / "runs", rows=["no_dense"], log=lines.append
+    )
+    assert "1 already done" in lines[0]
+    assert not (tmp_path / "runs").exists()
+    assert "| No Dense | 0.050 (0.063)" in path.read_text()
+
+
+def test_cli_list_and_tables_only(tmp_path, capsys):
+    from synth.cli import main
+
+    assert main(["experiments", "--list"]) == 0
+    assert "run no_reg: rows no_reg, pool_max, latent_8192, dense" in capsys.readouterr().out
+    write_rows(tmp_path, {"dense": fake_row("dense", 0.7)})
+    assert main(["experiments", "--out", str(tmp_path), "--tables-only"]) == 0
+    assert (tmp_path / "tables.md").is_file()
+    assert main(["experiments", "--out", str(tmp_path)]) == 1
+    assert "--data" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------- a real sweep
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """Two tiny real runs (the baseline group and no_dense), one epoch each, 64 x 64 notes."""
+    fixtures = pytest.importorskip("training_fixtures")
+    pytest.importorskip("training.fit")
+    pytest.importorskip("tensorflow")
+    from training.experiments import run_experiments
+
+    root = tmp_path_factory.mktemp("sweep")
+    data = fixtures.write_features(root / "features", fixtures.synthetic_notes(12))
+    lines: list[str] = []
+    kwargs = dict(
+        data=data,
+        out=root / "out",
+        runs=root / "runs",
+        rows=["dense", "no_dense"],
+        max_epochs=1,
+        overrides={"filters": (4, 8, 16), "batch_size": 8},
+        verbose=0,
+        log=lines.append,
+    )
+    path = run_experiments(**kwargs)
+    return {"root": root, "data": data, "tables": path, "lines": lines, "kwargs": kwargs}
+
+
+def test_tiny_sweep_writes_rows_tables_and_skips_on_rerun(sweep):
+    root = sweep["root"]
+    rows = load_rows(root / "out")
+    assert set(rows) == {"no_reg", "pool_max", "latent_8192", "dense", "no_dense"}
+    assert sorted(p.name for p in (root / "runs").iterdir()) == ["no_dense", "no_reg"]
+    doc = rows["dense"]
+    assert doc["run"] == "no_reg" and doc["epochs"] == 1 and doc["budget"]["max_epochs"] == 1
+    assert doc["metrics"]["notes"] == 3 and 0 <= doc["metrics"]["f1"] <= 1
+    assert doc["hardware"]["cores"] >= 1 and doc["hardware"]["cpu"]
+    assert doc["config"]["filters"] == [4, 8, 16]
+    text = sweep["tables"].read_text()
+    assert (
+        "| Dropout E | not run" in text
+        and "| No Dense | " in text
+        and "not run" not in text.split("| No Dense |")[1].split("\n")[0]
+    )
+    assert any("ETA" in line for line in sweep["lines"]) and any("done in" in line for line in sweep["lines"])
+    # A rerun trains nothing.
+    from training.experiments import run_experiments
+
+    before = {p: p.stat().st_mtime_ns for p in (root / "runs").rglob("*.h5")}
+    lines: list[str] = []
+    run_experiments(**dict(sweep["kwargs"], log=lines.append))
+    assert "2 already done" in lines[0]
+    assert before == {p: p.stat().st_mtime_ns for p in (root / "runs").rglob("*.h5")}
+
+
+def test_evaluate_a_run_and_its_pictures(sweep, capsys):
+    from synth.cli import main
+    from synth.metrics import SUMMARY_KEYS
+
+    run_dir = sweep["root"] / "runs" / "no_dense"
+    assert main(["evaluate", "--run", str(run_dir), "--json", "--pictures"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert tuple(out) == SUMMARY_KEYS and out["notes"] == 3
+    # The fit's own metrics.json (test split) and evaluate agree.
+    fit_metrics = json.loads((run_dir / "metrics.json").read_text())
+    for key in ("rmse", "ssim", "f1"):
+        assert out[key] == pytest.approx(fit_metrics[key], abs=1e-5)
+    for name in ("reconstruction.png", "peaks.png", "history.png"):
+        assert (run_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["evaluate", "--run", str(run_dir), "--split", "all", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["notes"] == 12
