@@ -1,0 +1,164 @@
+"""``melsynth serve``: the real-time engine, OSC in and audio out, until Ctrl-C (or ``--duration``).
+
+With no audio output device (a headless machine), it says so on one line and plays into the null output
+(paced by the clock) while recording to ``melsynth-take.wav``, so the result can still be heard afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["add_arguments", "run", "DEFAULT_TAKE"]
+
+DEFAULT_TAKE = "melsynth-take.wav"
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from synth.osc.vocabulary import DEFAULT_PORT
+
+    parser.add_argument("--bundle", required=True, help="model bundle folder (e.g. presets/default)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"UDP port for OSC (default {DEFAULT_PORT})")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; others need --allow)")
+    parser.add_argument("--allow", nargs="+", default=[], metavar="ADDR", help="accept OSC only from these addresses")
+    parser.add_argument(
+        "--output", choices=("auto", "sounddevice", "null"), default="auto",
+        help="audio output: a sound device, null (no device, paced by the clock), or auto (default: a device if "
+        "there is one, else null with a recording)",
+    )
+    parser.add_argument("--device", default=None, help="output device index or name (see melsynth devices)")
+    parser.add_argument("--samplerate", type=int, default=None, help="output rate in Hz (default: the device's, or 48000)")
+    parser.add_argument("--blocksize", type=int, default=256, help="samples per audio block (default 256)")
+    parser.add_argument("--ahead", type=int, default=3, help="blocks rendered ahead of the output (default 3)")
+    parser.add_argument("--record", default=None, metavar="FILE.wav", help="record everything played to this WAV file")
+    parser.add_argument("--method", choices=("sinusoidal", "griffinlim"), default="sinusoidal", help="inversion method")
+    parser.add_argument("--preset", default=None, help="preset sounding at start (default: the bundle's first)")
+    parser.add_argument("--voices", type=int, default=16, help="polyphony (default 16)")
+    parser.add_argument("--gain", type=float, default=None, help="output gain before the limiter (default 0.5)")
+    parser.add_argument("--log-osc", default=None, metavar="FILE.json", help="write every valid message as a score")
+    parser.add_argument("--duration", type=_positive_float, default=None, metavar="SECONDS", help="stop after this long")
+
+
+def _print_figures(stats: dict, server, recorded, log_path) -> None:
+    print(
+        f"melsynth: played {stats['seconds']:.1f} s: {stats['notes']} notes, {stats['underflows']} underflows, "
+        f"{stats['device_xruns']} device xruns; control latency p50 {stats['latency_ms']:.1f} ms, "
+        f"p99 {stats['latency_ms_p99']:.1f} ms beyond the {stats['device_latency_ms']:.1f} ms device buffer "
+        f"({stats['latency_count']} events); decode {stats['decode_ms']:.1f} ms; "
+        f"{server.messages} messages, {server.errors} errors, {server.dropped} dropped"
+    )
+    if stats["decode_errors"]:
+        print(f"melsynth: {stats['decode_errors']} decodes failed; the previous sound was kept")
+    if recorded is not None:
+        print(f"melsynth: recorded {recorded}")
+    if log_path is not None:
+        print(f"melsynth: OSC log {log_path}")
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+    import signal
+    import sys
+    import time
+
+    from synth.bundle import load_bundle
+    from synth.engine import Engine
+    from synth.engine.engine import DEFAULT_GAIN
+    from synth.engine.live import LiveEngine
+    from synth.engine.output import resolve_device
+    from synth.errors import AudioDeviceError, ParameterError
+    from synth.osc.server import OscServer
+
+    if not 16 <= args.blocksize <= 8192:
+        raise ParameterError(f"--blocksize must be 16..8192, got {args.blocksize}")
+    if not 0 <= args.port <= 65535:
+        raise ParameterError(f"--port must be 0..65535, got {args.port}")
+    bundle = load_bundle(args.bundle)
+
+    output = args.output
+    device = None
+    record = args.record
+    if output in ("auto", "sounddevice"):
+        try:
+            device = resolve_device(args.device)
+            output = "sounddevice"
+        except AudioDeviceError as exc:
+            if args.output == "sounddevice" or args.device is not None:
+                raise
+            record = record or DEFAULT_TAKE
+            print(f"melsynth: {exc}: playing to the null output and recording to {record}")
+            output = "null"
+    rate = args.samplerate or (int(device["default_samplerate"]) if device else 48000)
+    channels = min(2, device["channels"]) if device else 1
+
+    engine = Engine(
+        bundle,
+        output_rate=rate,
+        method=args.method,
+        max_voices=args.voices,
+        gain=DEFAULT_GAIN if args.gain is None else args.gain,
+        live=True,
+        initial_preset=args.preset,
+    )
+    live = server = None
+    try:
+        live = LiveEngine(
+            engine, output=output, device=device, blocksize=args.blocksize, ahead_blocks=args.ahead,
+            record=record, channels=channels,
+        )
+        server = OscServer(live, host=args.host, port=args.port, allow=args.allow, log_path=args.log_osc)
+    except BaseException:
+        if live is not None and live.recorder is not None:
+            live.recorder.close()
+        engine.close()
+        raise
+
+    def _terminate(signum, frame):  # SIGTERM stops as cleanly as Ctrl-C
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    live.start()
+    server.start()
+    allow = f", accepting {', '.join(sorted(server.allow))}" if server.allow else ""
+    print(
+        f"melsynth: listening for OSC on {args.host}:{server.port}{allow}; bundle {args.bundle} "
+        f"(latent {engine.spec.latent_size}, base pitch {engine.base_pitch}, {len(engine.spec.presets)} presets, "
+        f"decoder on {engine.provider})"
+    )
+    print(
+        f"melsynth: output {live.output.device_name} at {rate} Hz, {args.blocksize}-sample blocks, "
+        f"{live.stats()['buffer_ms']:.1f} ms ahead; method {args.method}"
+        + (f"; recording {record}" if record else "")
+        + ("" if args.duration else "; Ctrl-C to stop"),
+        flush=True,
+    )
+    started = time.monotonic()
+    try:
+        while not live.wait(0.2):
+            if args.duration is not None and time.monotonic() - started >= args.duration:
+                break
+    except KeyboardInterrupt:
+        pass
+    log_path = server.stop()
+    stats = live.stop()
+    _print_figures(stats, server, live.recorded_path, log_path)
+    if live.recorder is not None and live.recorder.error:
+        print(f"melsynth: error: the recording failed: {live.recorder.error}", file=sys.stderr)
+    if live.failure:
+        print(f"melsynth: error: {live.failure}", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        if output == "sounddevice":
+            # PortAudio's JACK host aborts the process when it terminates after its server died:
+            # everything is written, so leave without running its exit handler.
+            os._exit(1)
+        return 1
+    return 0  # Ctrl-C is the normal way to stop a server

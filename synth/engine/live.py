@@ -1,0 +1,216 @@
+"""Live playing: the :class:`~synth.engine.Engine` on a synthesis thread, a bounded buffer, an output.
+
+Threads::
+
+    OSC receive thread --submit()--> inbox (SimpleQueue of checked commands)
+    decode worker (onnxruntime) <--> Engine (latent requests / finished timbres)
+    synthesis thread: inbox -> Engine.schedule; Engine.render_into(block) -> SampleRing, a few blocks ahead
+    output (sounddevice callback or null clock): SampleRing -> device; zero-fill and count on shortfall
+
+Timetags are turned into ring sample positions with the output's :class:`PlayClock`, so a bundle for time T
+sounds when the sample for T goes out, without anyone sleeping until T.
+"""
+
+from __future__ import annotations
+
+import collections
+import queue
+import statistics
+import threading
+import time
+
+import numpy as np
+
+from synth.engine.commands import Command
+from synth.engine.engine import Engine
+from synth.engine.output import NullOutput, SoundDeviceOutput
+from synth.engine.recorder import Recorder
+from synth.engine.ring import SampleRing
+from synth.errors import ParameterError
+
+__all__ = ["LiveEngine"]
+
+
+def _percentile(values, q: float) -> float:
+    if not values:
+        return 0.0
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
+
+
+class LiveEngine:
+    """Run ``engine`` (built with ``live=True``) in real time.
+
+    Parameters
+    ----------
+    engine : Engine
+    output : "null" | "sounddevice"
+    device : dict from :func:`synth.engine.output.resolve_device` (sounddevice only)
+    blocksize : int  samples per output block
+    ahead_blocks : int  blocks the synthesis thread keeps rendered ahead of the output
+    record : path of a WAV file recording everything played, or None
+    channels : output channels (mono is copied to each)
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        output: str = "null",
+        device: dict | None = None,
+        blocksize: int = 256,
+        ahead_blocks: int = 3,
+        record=None,
+        channels: int = 1,
+    ) -> None:
+        if isinstance(blocksize, bool) or not isinstance(blocksize, int) or not 16 <= blocksize <= 8192:
+            raise ParameterError(f"blocksize must be an integer 16..8192, got {blocksize!r}")
+        if not isinstance(ahead_blocks, int) or not 1 <= ahead_blocks <= 64:
+            raise ParameterError(f"ahead_blocks must be an integer 1..64, got {ahead_blocks!r}")
+        self.engine = engine
+        self.rate = engine.output_rate
+        self.blocksize = blocksize
+        self.ahead = ahead_blocks * blocksize
+        # Room for the lead plus whatever size of callback PortAudio may ask for.
+        self.ring = SampleRing(capacity=max(8 * blocksize, self.ahead + 4 * blocksize, 16384), channels=channels)
+        if output == "null":
+            self.output = NullOutput(self.ring, rate=self.rate, blocksize=blocksize)
+        elif output == "sounddevice":
+            if device is None:
+                raise ParameterError("the sounddevice output needs a device")
+            self.output = SoundDeviceOutput(self.ring, rate=self.rate, blocksize=blocksize, device=device)
+        else:
+            raise ParameterError(f"output must be 'null' or 'sounddevice', got {output!r}")
+        self.recorder = Recorder(record, rate=self.rate) if record is not None else None
+        self._inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._block = np.zeros(blocksize, dtype=np.float32)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="melsynth-synthesis", daemon=True)
+        self._pending_latency: collections.deque = collections.deque()
+        self.control_latency_ms: collections.deque[float] = collections.deque(maxlen=100000)
+        self.render_ms: collections.deque[float] = collections.deque(maxlen=4096)
+        self.failure = ""
+        self.started_at = 0.0
+        self.running = False
+        self.recorded_path = None
+
+    # ------------------------------------------------------------------ control (any thread)
+    def submit(self, command: Command, *, at_time: float | None = None, received: float | None = None) -> int:
+        """Queue a checked command, at once (``at_time=None``) or at wall time ``at_time`` (``time.time()``).
+
+        Returns the sample time it is scheduled for (an estimate for immediate commands), in the engine's
+        sample clock, which starts at 0 when the engine starts.
+        """
+        self.engine.spec.check(command)
+        received = time.time() if received is None else received
+        at_sample = None if at_time is None else max(0, self.output.clock.sample_at(at_time))
+        self._inbox.put((command, at_sample, received))
+        return self.engine.next_frame_sample if at_sample is None else at_sample
+
+    def sample_now(self) -> int:
+        """The sample being handed to the output now."""
+        return self.output.clock.sample_at(time.time())
+
+    # ------------------------------------------------------------------ run
+    def start(self) -> None:
+        """Pre-fill the buffer, start the output and the synthesis thread."""
+        while self.ring.available() < self.ahead:
+            self._render_block()
+        self.started_at = time.time()
+        self.output.start()
+        self.running = True
+        self._thread.start()
+
+    def _render_block(self) -> None:
+        t0 = time.perf_counter()
+        self.engine.render_into(self._block)
+        self.render_ms.append((time.perf_counter() - t0) * 1e3)
+        self.ring.write(self._block)
+        if self.recorder is not None:
+            self.recorder.put(self._block)
+
+    def _drain_inbox(self) -> None:
+        while True:
+            try:
+                command, at_sample, received = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                self.engine.schedule(command, at_sample, token=received)
+            except ParameterError:
+                pass  # checked in submit(); kept so that no command can ever stop the synthesis thread
+
+    def _resolve_latencies(self) -> None:
+        applied = self.engine.applied
+        while applied:
+            self._pending_latency.append(applied.popleft())
+        played = self.ring.read
+        while self._pending_latency and self._pending_latency[0][1] < played:
+            received, sample = self._pending_latency.popleft()
+            t = self.output.clock.time_of(sample)
+            if t is not None:
+                self.control_latency_ms.append((t - received) * 1e3)
+
+    def _run(self) -> None:
+        period = self.blocksize / self.rate
+        last_check = 0.0
+        try:
+            while not self._stop.is_set():
+                self._drain_inbox()
+                if self.ring.available() < self.ahead and self.ring.space() >= self.blocksize:
+                    self._render_block()
+                    continue
+                now = time.perf_counter()
+                if now - last_check > 0.05:
+                    last_check = now
+                    self._resolve_latencies()
+                    failure = self.output.failure()
+                    if failure:
+                        self.failure = failure
+                        self._stop.set()
+                        break
+                time.sleep(period / 4)
+        except Exception as exc:  # an engine bug must end the run with a message, not a silent hang
+            self.failure = f"synthesis thread failed: {type(exc).__name__}: {exc}"
+            self._stop.set()
+        finally:
+            self.running = False
+
+    def wait(self, seconds: float | None = None) -> bool:
+        """Block until stopped or failed (True) or until ``seconds`` have passed (False)."""
+        return self._stop.wait(seconds)
+
+    def stop(self) -> dict:
+        """Stop everything, finish the recording, and return :meth:`stats`."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5.0)
+        self.output.stop()
+        self.engine.close()
+        self._resolve_latencies()
+        if self.recorder is not None:
+            self.recorded_path = self.recorder.close()
+        return self.stats()
+
+    # ------------------------------------------------------------------ figures
+    def stats(self) -> dict:
+        """Figures of the run so far: engine counters plus underflows, latency and timing."""
+        s = self.engine.stats()
+        lat = list(self.control_latency_ms)
+        rend = list(self.render_ms)
+        s.update(
+            {
+                "seconds": (time.time() - self.started_at) if self.started_at else 0.0,
+                "underflows": self.ring.underflows,
+                "device_xruns": self.output.device_xruns,
+                "callbacks": self.output.callbacks,
+                "buffer_ms": self.ahead / self.rate * 1e3,
+                "device_latency_ms": float(self.output.latency) * 1e3,
+                "latency_ms": float(statistics.median(lat)) if lat else 0.0,
+                "latency_ms_p99": _percentile(lat, 99),
+                "latency_count": len(lat),
+                "render_ms_p99": _percentile(rend, 99),
+                "output": self.output.device_name,
+                "failure": self.failure,
+            }
+        )
+        return s

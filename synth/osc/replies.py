@@ -1,0 +1,58 @@
+"""Replies the server sends back: ``/synth/status``, ``/synth/info`` and ``/synth/error``."""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["build_message", "status_reply", "info_reply", "STATUS_KEYS"]
+
+STATUS_KEYS = (
+    "voices", "underflows", "latency_ms", "decode_ms", "method", "provider", "preset", "messages", "errors",
+    "dropped", "decode_errors", "notes",
+)
+
+
+def build_message(address: str, args) -> bytes:
+    """One OSC message as bytes (ints as i, floats as f, strings as s)."""
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    builder = OscMessageBuilder(address=address)
+    for a in args:
+        if isinstance(a, bool):
+            a = int(a)
+        if isinstance(a, float) and not math.isfinite(a):
+            a = 0.0
+        builder.add_arg(a)
+    return builder.build().dgram
+
+
+def status_reply(server) -> bytes:
+    """``/synth/status`` followed by key, value pairs (see :data:`STATUS_KEYS`)."""
+    live = server.live
+    engine = live.engine
+    s = live.stats()
+    controls = engine.controls
+    values = {
+        "voices": int(engine.sounding_voices),
+        "underflows": int(s["underflows"]),
+        "latency_ms": float(s["latency_ms"]),
+        "decode_ms": float(s["decode_ms"]),
+        "method": controls.method,
+        "provider": engine.provider,
+        "preset": controls.preset,
+        "messages": int(server.messages),
+        "errors": int(server.errors),
+        "dropped": int(server.dropped),
+        "decode_errors": int(s["decode_errors"]),
+        "notes": int(s["notes"]),
+    }
+    args: list = []
+    for key in STATUS_KEYS:
+        args += [key, values[key]]
+    return build_message("/synth/status", args)
+
+
+def info_reply(engine) -> bytes:
+    """``/synth/info latent_size N base_pitch P presets name1 name2 ...``."""
+    args = ["latent_size", engine.spec.latent_size, "base_pitch", engine.base_pitch, "presets", *engine.spec.presets]
+    return build_message("/synth/info", args)

@@ -1,0 +1,205 @@
+"""The OSC server: a UDP receive thread that validates packets and hands commands to a live engine.
+
+python-osc's ``Dispatcher`` is not used for dispatch: it does not pass a bundle's timetag to handlers (with
+``strict_timing=True`` it sleeps in the receive thread instead), and it swallows malformed packets without a
+trace. This server parses each datagram with python-osc's ``OscPacket``, maps a future timetag to a sample on
+the audio clock, and answers every bad message with ``/synth/error address reason``. Nothing a packet
+contains can raise out of the receive loop: every failure is counted and answered.
+
+Security: it binds 127.0.0.1 unless told otherwise; a non-loopback bind needs an ``allow`` list, and
+packets from addresses not on the list (when one is given) are dropped and counted. Error replies are rate
+limited so that the server cannot be used to flood someone else.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+
+from synth.errors import ParameterError
+from synth.osc.replies import build_message, info_reply, status_reply
+from synth.osc.vocabulary import DEFAULT_PORT, parse_message
+
+__all__ = ["OscServer", "DEFAULT_PORT"]
+
+MAX_DATAGRAM = 65536
+ERROR_REPLIES_PER_SECOND = 200
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+class OscServer:
+    """Receive OSC on UDP ``host:port`` for a :class:`~synth.engine.live.LiveEngine`.
+
+    Parameters
+    ----------
+    live : LiveEngine (``submit``, ``engine``, ``stats``)
+    host : address to bind (default loopback); anything else requires ``allow``
+    port : UDP port (0: any free port, see :attr:`port`)
+    allow : addresses whose packets are accepted (empty: all, only allowed on loopback)
+    log_path : write every valid control message as a score (JSON list) there on :meth:`stop`
+    """
+
+    def __init__(
+        self,
+        live,
+        *,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        allow: tuple[str, ...] | list[str] = (),
+        log_path: str | Path | None = None,
+    ) -> None:
+        allowed = set()
+        for a in allow:
+            try:
+                allowed.add(str(ipaddress.ip_address(a)))
+            except ValueError:
+                raise ParameterError(f"--allow {a!r} is not an IP address") from None
+        if not _is_loopback(host) and not allowed:
+            raise ParameterError(
+                f"listening on {host} would let any machine on the network play this engine: "
+                "name the senders with --allow ADDR (e.g. --allow 192.168.1.20)"
+            )
+        self.live = live
+        self.engine = live.engine
+        self.host = host
+        self.allow = frozenset(allowed)
+        self.log_path = Path(log_path) if log_path is not None else None
+        self.log: list[dict] = []
+        self.packets = 0
+        self.messages = 0
+        self.errors = 0
+        self.dropped = 0
+        self.replies = 0
+        self._tokens = float(ERROR_REPLIES_PER_SECOND)
+        self._token_time = time.monotonic()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            self._sock.bind((host, port))
+        except (OSError, OverflowError) as exc:
+            self._sock.close()
+            raise ParameterError(f"cannot listen for OSC on {host}:{port}: {getattr(exc, 'strerror', None) or exc}") from None
+        self._sock.settimeout(0.1)
+        self.port = self._sock.getsockname()[1]
+        if self.log_path is not None:
+            self._check_log_path()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="melsynth-osc", daemon=True)
+
+    def _check_log_path(self) -> None:
+        from synth.atomic import atomic_path
+
+        try:
+            with atomic_path(self.log_path, suffix=".json") as tmp:
+                tmp.write_text("[]\n")
+        except OSError as exc:
+            self._sock.close()
+            raise ParameterError(f"cannot write the OSC log {self.log_path}: {exc.strerror or exc}") from None
+
+    # ------------------------------------------------------------------ loop
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, addr = self._sock.recvfrom(MAX_DATAGRAM)
+            except TimeoutError:
+                continue
+            except OSError:
+                if self._stop.is_set():
+                    return
+                continue
+            self.packets += 1
+            if self.allow and addr[0] not in self.allow:
+                self.dropped += 1
+                continue
+            try:
+                self.handle_datagram(data, addr)
+            except Exception as exc:  # the engine never dies from a packet
+                self.errors += 1
+                self._reply_error(addr, "", f"malformed packet ({type(exc).__name__})")
+
+    def handle_datagram(self, data: bytes, addr) -> None:
+        """Parse one datagram and act on each message in it (public so tests can feed raw bytes)."""
+        from pythonosc.osc_packet import OscPacket, ParseError
+
+        received = time.time()
+        try:
+            packet = OscPacket(data)
+        except ParseError as exc:
+            self.errors += 1
+            self._reply_error(addr, "", f"malformed packet: {str(exc)[:100]}")
+            return
+        for timed in packet.messages:
+            message = timed.message
+            address = message.address
+            at_time = timed.time if timed.time > received + 1e-3 else None
+            try:
+                result = parse_message(address, message.params, spec=self.engine.spec)
+            except ParameterError as exc:
+                self.errors += 1
+                self._reply_error(addr, address, str(exc))
+                continue
+            self.messages += 1
+            if result == "/synth/status":
+                self._send(addr, status_reply(self))
+            elif result == "/synth/info":
+                self._send(addr, info_reply(self.engine))
+            else:
+                at_sample = self.live.submit(result, at_time=at_time, received=received)
+                if self.log_path is not None:
+                    self.log.append(
+                        {"time": at_sample / self.engine.output_rate, "address": address, "args": list(message.params)}
+                    )
+
+    # ------------------------------------------------------------------ replies
+    def _send(self, addr, dgram: bytes) -> None:
+        try:
+            self._sock.sendto(dgram, addr)
+            self.replies += 1
+        except OSError:
+            pass  # a sender that went away does not concern the engine
+
+    def _reply_error(self, addr, address: str, reason: str) -> None:
+        now = time.monotonic()
+        self._tokens = min(float(ERROR_REPLIES_PER_SECOND), self._tokens + (now - self._token_time) * ERROR_REPLIES_PER_SECOND)
+        self._token_time = now
+        if self._tokens < 1.0:
+            return
+        self._tokens -= 1.0
+        safe_address = address if isinstance(address, str) else ""
+        self._send(addr, build_message("/synth/error", [safe_address[:200], reason[:300]]))
+
+    # ------------------------------------------------------------------ stop
+    def stop(self) -> Path | None:
+        """Stop receiving, and write the OSC log (if asked); returns the log's path."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2.0)
+        self._sock.close()
+        if self.log_path is not None:
+            from synth.atomic import atomic_write_text
+
+            atomic_write_text(self.log_path, json.dumps(self.log, indent=1) + "\n")
+            return self.log_path
+        return None
+
+    def counters(self) -> dict:
+        return {
+            "packets": self.packets,
+            "messages": self.messages,
+            "errors": self.errors,
+            "dropped": self.dropped,
+            "replies": self.replies,
+        }
