@@ -5,7 +5,7 @@ See :mod:`synth.bundle.bundle` for the folder layout and the checks :func:`load_
 
 from synth.bundle.bundle import BUNDLE_FORMAT, BUNDLE_JSON, Bundle, load_bundle
 from synth.bundle.hashing import bundle_hash_of, sha256_bytes
-from synth.bundle.macros import Macros, load_macros, save_macros
+from synth.bundle.macros import Macros, load_macros, macros_from_latents, save_macros
 from synth.bundle.presets import (
     PRESETS_DIR,
     Preset,
@@ -29,6 +29,7 @@ __all__ = [
     "default_providers",
     "load_bundle",
     "load_macros",
+    "macros_from_latents",
     "load_preset_file",
     "preset_from_dict",
     "save_macros",

@@ -19,7 +19,7 @@ import numpy as np
 
 from synth.errors import BundleError, ParameterError
 
-__all__ = ["Macros", "load_macros", "save_macros", "MACRO_KEYS"]
+__all__ = ["Macros", "load_macros", "save_macros", "macros_from_latents", "MACRO_KEYS"]
 
 MACRO_KEYS = ("mean", "components", "stds")
 
@@ -130,3 +130,48 @@ def save_macros(path: str | Path, macros_or_arrays: Macros | dict[str, np.ndarra
     buf = io.BytesIO()
     np.savez(buf, **{k: getattr(checked, k) for k in MACRO_KEYS})
     atomic_write_bytes(path, buf.getvalue())
+
+
+def macros_from_latents(latents: np.ndarray, *, count: int = 16) -> Macros:
+    """PCA of a set of latents: their mean, the first ``count`` principal directions and the standard
+    deviation of the latents along each.
+
+    Parameters
+    ----------
+    latents : np.ndarray [shape=(N, *latent_shape), N >= 2, finite]
+    count : number of components K (at most N - 1 and the latent size)
+
+    Returns
+    -------
+    :class:`Macros` with ``components`` of shape (K, *latent_shape), orthonormal, by decreasing std.
+    """
+    z = np.asarray(latents, dtype=np.float64)
+    if z.ndim < 2 or z.shape[0] < 2:
+        raise ParameterError(f"macros: need at least 2 latents of shape (N, ...), got {z.shape}")
+    if not np.all(np.isfinite(z)):
+        raise ParameterError("macros: latents contain NaN or Inf")
+    n, shape = z.shape[0], z.shape[1:]
+    flat = z.reshape(n, -1)
+    mean = flat.mean(axis=0)
+    centred = flat - mean
+    k = min(count, n - 1, flat.shape[1])
+    # The SVD of the (N, N) Gram matrix when N is the smaller side: same directions, much cheaper.
+    if n < flat.shape[1]:
+        eigval, eigvec = np.linalg.eigh(centred @ centred.T)
+        order = np.argsort(eigval)[::-1][:k]
+        s = np.sqrt(np.maximum(eigval[order], 0.0))
+        directions = (centred.T @ eigvec[:, order]).T
+        directions /= np.maximum(np.linalg.norm(directions, axis=1, keepdims=True), 1e-30)
+    else:
+        _, s_all, vt = np.linalg.svd(centred, full_matrices=False)
+        s, directions = s_all[:k], vt[:k]
+    stds = s / np.sqrt(n - 1)
+    return _check(
+        {
+            "mean": mean.reshape(shape),
+            "components": directions.reshape(k, *shape),
+            "stds": stds,
+        },
+        latent_shape=tuple(shape),
+        source="macros",
+    )

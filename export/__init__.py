@@ -1,0 +1,19 @@
+"""Export a trained run to a model bundle (TensorFlow, tf2onnx): ``melsynth export``.
+
+- :mod:`export.onnx_convert`: a Keras model -> ONNX bytes (tf2onnx, opset 17, dynamic batch axis);
+- :mod:`export.parity`: ONNX against Keras on real and random inputs;
+- :mod:`export.preset_notes`: which real notes become presets, and their names;
+- :mod:`export.bundle_writer`: the whole export, written atomically and checked with the loader;
+- :mod:`export.commands`: the console subcommand.
+
+The bundle format itself is owned by :mod:`synth.bundle` (no TensorFlow there).
+"""
+
+__all__ = ["export_run"]
+
+
+def export_run(*args, **kwargs):
+    """See :func:`export.bundle_writer.export_run` (imported lazily: it needs TensorFlow)."""
+    from export.bundle_writer import export_run as _export_run
+
+    return _export_run(*args, **kwargs)

@@ -1,0 +1,297 @@
+"""The export: a run folder -> a checked model bundle folder (see :mod:`synth.bundle.bundle`).
+
+Steps, each printed: load the run's Keras models and its features folder; convert encoder and decoder
+with tf2onnx; check parity (ONNX vs Keras, real and random inputs, max |diff| <= 1e-4) and stop if it
+fails; encode the training split with the ONNX encoder for the macros (mean, 16 principal components and
+their stds); encode the chosen real notes for the presets; take the test metrics (the run's metrics.json,
+else measured now through onnxruntime); write everything into a temporary folder, load it with
+:func:`synth.bundle.load_bundle` (the engine's own checks), and only then rename it into place.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from export.onnx_convert import OPSET, keras_to_onnx
+from export.parity import PARITY_TOLERANCE, check_parity
+from export.preset_notes import choose_preset_notes
+from synth.atomic import atomic_directory
+from synth.bundle import (
+    BUNDLE_FORMAT,
+    BUNDLE_JSON,
+    PRESETS_DIR,
+    Decoder,
+    Encoder,
+    bundle_hash_of,
+    load_bundle,
+    macros_from_latents,
+    sha256_bytes,
+)
+from synth.errors import BundleError, DataError, ParameterError
+
+__all__ = ["export_run", "MACRO_COUNT"]
+
+MACRO_COUNT = 16
+_BATCH = 16
+
+
+def _sessions(
+    decoder_bytes: bytes, encoder_bytes: bytes, *, latent_shape, mel_shape
+) -> tuple[Decoder, Encoder]:
+    # Parity and encoding run on the CPU provider: the numbers recorded must not depend on a GPU's kernels.
+    cpu = ["CPUExecutionProvider"]
+    dec = Decoder(
+        decoder_bytes,
+        name="decoder.onnx",
+        input_name="latent",
+        output_name="mel",
+        input_shape=latent_shape,
+        output_shape=mel_shape,
+        providers=cpu,
+        threads=None,
+    )
+    enc = Encoder(
+        encoder_bytes,
+        name="encoder.onnx",
+        input_name="mel",
+        output_name="latent",
+        input_shape=mel_shape,
+        output_shape=latent_shape,
+        providers=cpu,
+        threads=None,
+    )
+    return dec, enc
+
+
+def _encode_rows(encoder: Encoder, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    out = [
+        encoder.encode(np.asarray(x[rows[i : i + _BATCH]], dtype=np.float32))
+        for i in range(0, len(rows), _BATCH)
+    ]
+    return np.concatenate(out)
+
+
+def _base_pitch(rows: list[dict[str, Any]], train: np.ndarray, *, given: int | None, log) -> int:
+    if given is not None:
+        if not isinstance(given, int) or not 0 <= given <= 127:
+            raise ParameterError(f"--base-pitch must be a MIDI pitch 0..127, got {given!r}")
+        return given
+    counts = collections.Counter(int(rows[i]["pitch"]) for i in train.tolist() if "pitch" in rows[i])
+    if not counts:
+        raise DataError("the training notes carry no pitch; give --base-pitch")
+    pitch, n = counts.most_common(1)[0]
+    if len(counts) > 1:
+        log(
+            f"  training notes span pitches {sorted(counts)}; base pitch {pitch} ({n} of {sum(counts.values())} notes)"
+        )
+    return pitch
+
+
+def _metrics(run_path: Path, *, features, decoder: Decoder, encoder: Encoder, log) -> tuple[dict | None, str]:
+    path = run_path / "metrics.json"
+    if path.is_file():
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DataError(f"{path}: not valid JSON ({exc})") from None
+        if isinstance(doc, dict):
+            return doc, f"{path.name} of the run"
+    try:
+        from synth.metrics import summary
+    except ImportError as exc:
+        log(f"  no metrics: {path} is missing and synth.metrics is not available ({exc})")
+        return None, "none"
+    test = features.splits["test"]
+    if test.size == 0:
+        return None, "none (empty test split)"
+    log(f"  measuring test metrics through onnxruntime on {test.size} notes")
+    originals = np.asarray(features.x[test], dtype=np.float32)
+    recon = np.concatenate(
+        [decoder.decode(encoder.encode(originals[i : i + _BATCH])) for i in range(0, len(originals), _BATCH)]
+    )
+    result = summary(originals, recon, params=features.params)
+    return dict(result, split="test"), "measured at export through onnxruntime"
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+
+
+def _versions() -> dict[str, str]:
+    import onnxruntime
+    import tensorflow as tf
+    import tf2onnx
+
+    import synth
+
+    return {
+        "melsynth": synth.__version__,
+        "tensorflow": tf.__version__,
+        "tf2onnx": tf2onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
+
+
+def export_run(
+    run: str | Path,
+    out: str | Path,
+    *,
+    force: bool = False,
+    base_pitch: int | None = None,
+    presets_per_family: int = 2,
+    features: str | Path | None = None,
+    parity_tolerance: float = PARITY_TOLERANCE,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Export the run folder ``run`` to the bundle folder ``out``; returns ``out``.
+
+    Parameters
+    ----------
+    force : replace an existing ``out`` (otherwise an existing folder is refused before any work)
+    base_pitch : override the pitch of the training notes (their most common pitch)
+    presets_per_family : instruments per family made into presets (each at velocities 127 and 50, nearest)
+    features : the features folder, if it moved since training (default: the run's recorded path)
+    parity_tolerance : largest accepted |Keras - ONNX|; the bundle is not written when exceeded
+
+    Raises :class:`BundleError` (conversion, parity, a bundle the loader refuses), :class:`DataError`
+    (run or features missing or corrupt), :class:`ParameterError` (bad arguments, ``out`` exists).
+    """
+    from training.datasets.features import load_features
+    from training.run import load_run
+
+    out = Path(out)
+    if out.exists() and not force:
+        raise ParameterError(f"{out} already exists (use --force to replace it)")
+    if not isinstance(presets_per_family, int) or presets_per_family < 1:
+        raise ParameterError(f"--presets-per-family must be a positive integer, got {presets_per_family!r}")
+
+    log(f"melsynth export: run {run}")
+    the_run = load_run(run)
+    feats_path = Path(features) if features is not None else Path(str(the_run.data.get("path", "")))
+    if not feats_path.is_dir():
+        raise DataError(f"features folder {feats_path} of the run is missing (give --features DIR)")
+    feats = load_features(feats_path)
+    the_run.params.require_equal(feats.params, what=f"features folder {feats_path}")
+    params = the_run.params
+    mel_shape = (params.n_mels, params.frames)
+    train = feats.subset("train")
+    pitch = _base_pitch(feats.rows, train, given=base_pitch, log=log)
+
+    log("  loading the Keras models (best weights)")
+    _, keras_encoder, keras_decoder = the_run.models()
+    latent_shape = tuple(int(d) for d in keras_encoder.output.shape[1:])
+    if tuple(int(d) for d in keras_decoder.input.shape[1:]) != latent_shape:
+        raise BundleError(
+            f"encoder output {latent_shape} and decoder input {keras_decoder.input.shape} differ"
+        )
+
+    log(f"  converting with tf2onnx (opset {OPSET})")
+    name = Path(the_run.path).name
+    decoder_bytes = keras_to_onnx(
+        keras_decoder,
+        input_name="latent",
+        input_shape=latent_shape,
+        output_name="mel",
+        doc=f"melsynth decoder of run {name}",
+    )
+    encoder_bytes = keras_to_onnx(
+        keras_encoder,
+        input_name="mel",
+        input_shape=mel_shape,
+        output_name="latent",
+        doc=f"melsynth encoder of run {name}",
+    )
+    decoder, encoder = _sessions(decoder_bytes, encoder_bytes, latent_shape=latent_shape, mel_shape=mel_shape)
+
+    log("  checking parity (ONNX vs Keras)")
+    check_rows = feats.splits["test"] if feats.splits["test"].size else train
+    check_rows = check_rows[np.linspace(0, len(check_rows) - 1, min(16, len(check_rows))).astype(int)]
+    parity = check_parity(
+        keras_encoder=keras_encoder,
+        keras_decoder=keras_decoder,
+        onnx_encoder=encoder,
+        onnx_decoder=decoder,
+        notes=np.asarray(feats.x[np.unique(check_rows)], dtype=np.float32),
+        tolerance=parity_tolerance,
+        log=log,
+    )
+
+    log(f"  encoding {train.size} training notes for the macros")
+    macros = macros_from_latents(_encode_rows(encoder, feats.x, train), count=MACRO_COUNT)
+
+    peaks = np.array([float(np.max(feats.x[i])) for i in range(len(feats.rows))])
+    notes = choose_preset_notes(feats.rows, peaks, feats.splits, per_family=presets_per_family, pitch=pitch)
+    if not notes:
+        raise DataError(f"{feats_path}: no audible note to make a preset from")
+    latents = _encode_rows(encoder, feats.x, np.array([n.row for n in notes]))
+    families = sorted({n.note.get("instrument_family_str", "?") for n in notes})
+    log(f"  {len(notes)} presets from {len(families)} families: {', '.join(families)}")
+
+    metrics, metrics_source = _metrics(
+        Path(the_run.path), features=feats, decoder=decoder, encoder=encoder, log=log
+    )
+    digests = {"decoder.onnx": sha256_bytes(decoder_bytes), "encoder.onnx": sha256_bytes(encoder_bytes)}
+    bundle_hash = bundle_hash_of(
+        decoder_sha256=digests["decoder.onnx"], encoder_sha256=digests["encoder.onnx"]
+    )
+    meta = {
+        "format": BUNDLE_FORMAT,
+        "spectrogram": params.to_dict(),
+        "latent_shape": list(latent_shape),
+        "decoder": "decoder.onnx",
+        "encoder": "encoder.onnx",
+        "macros": "macros.npz",
+        "sha256": digests,
+        "base_pitch": pitch,
+        "training_config": the_run.config.to_dict(),
+        "training_run": {"path": str(the_run.path), "fit": the_run.fit, "status": the_run.status},
+        "data": the_run.data,
+        "metrics": metrics,
+        "metrics_source": metrics_source,
+        "parity": parity,
+        "presets": len(notes),
+        "exported": {
+            "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "onnx_opset": OPSET,
+            **_versions(),
+        },
+    }
+    try:
+        with atomic_directory(out, overwrite=force) as tmp:
+            (tmp / "decoder.onnx").write_bytes(decoder_bytes)
+            (tmp / "encoder.onnx").write_bytes(encoder_bytes)
+            buf = io.BytesIO()
+            np.savez(buf, mean=macros.mean, components=macros.components, stds=macros.stds)
+            (tmp / "macros.npz").write_bytes(buf.getvalue())
+            (tmp / PRESETS_DIR).mkdir()
+            for note, latent in zip(notes, latents, strict=True):
+                doc = {
+                    "name": note.name,
+                    "latent": [float(v) for v in latent.reshape(-1)],
+                    "latent_shape": list(latent_shape),
+                    "source": _jsonable(dict(note.note, split=note.split, row=note.row)),
+                    "bundle_hash": bundle_hash,
+                }
+                (tmp / PRESETS_DIR / f"{note.name}.json").write_text(json.dumps(doc) + "\n")
+            (tmp / BUNDLE_JSON).write_text(json.dumps(_jsonable(meta), indent=2) + "\n")
+            # The engine's own checks, before the folder appears under its name.
+            check = load_bundle(tmp)
+            check.decoder(providers=["CPUExecutionProvider"]).decode(
+                np.stack([p.latent for p in check.presets.values()])[:4]
+            )
+    except FileExistsError:
+        raise ParameterError(f"{out} already exists (use --force to replace it)") from None
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    log(
+        f"melsynth export: wrote {out} ({size / 1e6:.1f} MB, {len(notes)} presets, bundle hash {bundle_hash[:12]}, "
+        f"parity max |diff| {parity['max_abs']:.1e})"
+    )
+    return out

@@ -1,0 +1,51 @@
+"""A Keras model -> ONNX bytes with named input/output and a dynamic batch axis (tf2onnx)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from synth.errors import BundleError
+
+__all__ = ["keras_to_onnx", "OPSET"]
+
+OPSET = 17
+
+
+def keras_to_onnx(
+    model: Any, *, input_name: str, input_shape: tuple[int, ...], output_name: str, doc: str = ""
+) -> bytes:
+    """Convert ``model`` (one input of shape (batch, *input_shape), one float32 output) to ONNX.
+
+    The graph's input is called ``input_name`` with shape ``[batch, *input_shape]`` and its output
+    ``output_name``; the batch axis is a named dynamic dimension "batch". Opset :data:`OPSET`.
+    """
+    import tensorflow as tf
+    import tf2onnx
+
+    spec = tf.TensorSpec([None, *input_shape], tf.float32, name=input_name)
+
+    # A dict output gives the ONNX output its name; training=False freezes dropout/batch-norm behaviour.
+    @tf.function(input_signature=[spec])
+    def forward(x):
+        return {output_name: model(x, training=False)}
+
+    try:
+        proto, _ = tf2onnx.convert.from_function(forward, input_signature=[spec], opset=OPSET)
+    except Exception as exc:  # tf2onnx raises many unrelated types for unsupported graphs
+        raise BundleError(
+            f"tf2onnx could not convert {getattr(model, 'name', 'the model')} ({exc})"
+        ) from None
+    for value in (*proto.graph.input, *proto.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if dims and not dims[0].HasField("dim_value"):
+            dims[0].dim_param = "batch"
+    names_in = [v.name for v in proto.graph.input]
+    names_out = [v.name for v in proto.graph.output]
+    if names_in != [input_name] or names_out != [output_name]:
+        raise BundleError(
+            f"converted graph has inputs {names_in} and outputs {names_out}, expected "
+            f"[{input_name!r}] and [{output_name!r}]"
+        )
+    proto.producer_name = "melsynth.export"
+    proto.doc_string = doc
+    return proto.SerializeToString(deterministic=True)
