@@ -1,0 +1,195 @@
+"""Shared helpers for the engine, voice, OSC, audio-out and Pd tests.
+
+- :class:`ToneInverter`: a tiny inverter obeying the streaming protocol (a sine at the loudest band's
+  frequency times the pitch ratio, level from that band), for voice logic tests that must not depend on the
+  real inverters' details.
+- :func:`synthetic_bundle_path`: one real synthetic bundle per test process.
+- :func:`f0_of`: fundamental of a harmonic signal (Hz), by the harmonic sum spectrum, for pitch checks.
+- :class:`OscClient`: a UDP socket that sends python-osc messages/bundles and reads replies.
+- :func:`live_session`: a LiveEngine (null output, recording) + OscServer on a free loopback port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from synth.spectrogram import SpectrogramParams, mel_band_frequencies
+
+
+class ToneInverter:
+    """A protocol-conforming inverter: one sine per frame, phase carried across frames."""
+
+    def __init__(self, method: str = "tone", *, params: SpectrogramParams, output_rate: int, latency: int = 0,
+                 tail: int = 1) -> None:
+        self.output_rate = output_rate
+        self.tail_frames = tail
+        self.latency_samples = latency
+        self._freqs = mel_band_frequencies(params=params)
+        self._params = params
+        self.frames = 0
+        self.reset()
+
+    def reset(self) -> None:
+        self._phase = 0.0
+        self.frames = 0
+
+    def process_frame(self, mel_frame, *, pitch_ratio: float, out) -> None:
+        k = int(np.argmax(mel_frame))
+        level = float(mel_frame[k])
+        amp = 0.0 if level <= 0.0 else 10 ** ((level - 1.0) * 130.0 / 40.0)  # unit -> dB/2 -> amplitude
+        w = 2 * math.pi * self._freqs[k] * pitch_ratio / self.output_rate
+        n = np.arange(len(out))
+        out[:] = (amp * np.sin(self._phase + w * n)).astype(np.float32)
+        self._phase = (self._phase + w * len(out)) % (2 * math.pi)
+        self.frames += 1
+
+
+def tone_factory(method, *, params, output_rate):
+    return ToneInverter(method, params=params, output_rate=output_rate)
+
+
+@functools.lru_cache(maxsize=1)
+def synthetic_bundle_path() -> Path:
+    from bundle_factory import make_synthetic_bundle
+
+    root = Path(tempfile.mkdtemp(prefix="melsynth-engine-tests-"))
+    return make_synthetic_bundle(root / "bundle")
+
+
+@functools.lru_cache(maxsize=1)
+def synthetic_bundle():
+    from synth.bundle import load_bundle
+
+    return load_bundle(synthetic_bundle_path())
+
+
+def f0_of(y: np.ndarray, *, rate: int, fmin: float = 40.0, fmax: float = 2000.0) -> float:
+    """Fundamental frequency of a harmonic signal: the candidate whose first 5 harmonics hold the most energy."""
+    y = np.asarray(y, dtype=np.float64)
+    n = len(y)
+    spec = np.abs(np.fft.rfft(y * np.hanning(n), n=4 * n))
+    freqs = np.fft.rfftfreq(4 * n, 1 / rate)
+    cands = np.exp(np.linspace(np.log(fmin), np.log(fmax), 4000))
+    score = np.zeros_like(cands)
+    for h in range(1, 6):
+        score += np.interp(cands * h, freqs, spec) / h
+    f = cands[np.argmax(score)]
+    # Refine on the strongest partial near the chosen fundamental's harmonics (parabolic peak).
+    best = None
+    for h in range(1, 6):
+        i = int(round(f * h / (freqs[1])))
+        lo, hi = max(i - 8, 1), min(i + 9, len(spec) - 1)
+        j = lo + int(np.argmax(spec[lo:hi]))
+        if best is None or spec[j] > best[0]:
+            a, b, c = spec[j - 1], spec[j], spec[j + 1]
+            off = 0.5 * (a - c) / (a - 2 * b + c) if (a - 2 * b + c) != 0 else 0.0
+            best = (spec[j], (j + off) * freqs[1] / h)
+    return float(best[1])
+
+
+def cents(f: float, ref: float) -> float:
+    return 1200.0 * math.log2(f / ref)
+
+
+def midi_hz(note: float) -> float:
+    return 440.0 * 2 ** ((note - 69) / 12)
+
+
+def highband_peak(y: np.ndarray, *, rate: int, cutoff: float) -> np.ndarray:
+    """|y| after a steep high-pass at ``cutoff`` (FFT brickwall, per 1024-sample hop with overlap)."""
+    from scipy.signal import butter, sosfiltfilt
+
+    sos = butter(10, cutoff, btype="highpass", fs=rate, output="sos")
+    return np.abs(sosfiltfilt(sos, np.asarray(y, dtype=np.float64)))
+
+
+class OscClient:
+    """Send OSC over UDP to ``port`` from ``source`` and read replies."""
+
+    def __init__(self, port: int, *, host: str = "127.0.0.1", source: str = "127.0.0.1") -> None:
+        self.target = (host, port)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((source, 0))
+        self.sock.settimeout(2.0)
+
+    def send(self, address: str, *args) -> None:
+        from pythonosc.osc_message_builder import OscMessageBuilder
+
+        b = OscMessageBuilder(address=address)
+        for a in args:
+            b.add_arg(a)
+        self.sock.sendto(b.build().dgram, self.target)
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendto(data, self.target)
+
+    def send_bundle(self, at_time: float, messages: list[tuple]) -> None:
+        from pythonosc.osc_bundle_builder import OscBundleBuilder
+        from pythonosc.osc_message_builder import OscMessageBuilder
+
+        bb = OscBundleBuilder(at_time)
+        for address, *args in messages:
+            mb = OscMessageBuilder(address=address)
+            for a in args:
+                mb.add_arg(a)
+            bb.add_content(mb.build())
+        self.sock.sendto(bb.build().dgram, self.target)
+
+    def receive(self, timeout: float = 2.0):
+        """The next reply as ``(address, [args])`` (raises TimeoutError)."""
+        from pythonosc.osc_message import OscMessage
+
+        self.sock.settimeout(timeout)
+        data, _ = self.sock.recvfrom(65536)
+        m = OscMessage(data)
+        return m.address, list(m.params)
+
+    def drain(self) -> list:
+        out = []
+        while True:
+            try:
+                out.append(self.receive(timeout=0.05))
+            except (TimeoutError, OSError):
+                return out
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@contextlib.contextmanager
+def live_session(*, record: Path | None = None, log_path: Path | None = None, allow=(), host="127.0.0.1",
+                 rate: int = 48000, method: str = "sinusoidal", output: str = "null", device=None,
+                 channels: int = 1, blocksize: int = 256, ahead_blocks: int = 3):
+    """A running LiveEngine + OscServer; yields ``(live, server)`` and stops both afterwards."""
+    from synth.engine import Engine
+    from synth.engine.live import LiveEngine
+    from synth.osc.server import OscServer
+
+    engine = Engine(synthetic_bundle(), output_rate=rate, method=method, live=True)
+    live = LiveEngine(engine, output=output, device=device, blocksize=blocksize, ahead_blocks=ahead_blocks,
+                      record=record, channels=channels)
+    server = OscServer(live, host=host, port=0, allow=allow, log_path=log_path)
+    live.start()
+    server.start()
+    try:
+        yield live, server
+    finally:
+        server.stop()
+        live.stop()
+
+
+def wait_for(predicate, timeout: float = 5.0, interval: float = 0.01) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
