@@ -398,7 +398,9 @@ class GriffinLimInverter:
         for k in range(frames):
             produced += self._resample(zeros).shape[0]
             deficit = max(deficit, int(wanted[k]) - produced)
-        return deficit
+        # Two samples more, so a caller whose rounding of the frame clock differs by a sample or two from
+        # frame_lengths() is served from the same stream instead of underflowing.
+        return deficit + 2
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:

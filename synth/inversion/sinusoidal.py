@@ -209,7 +209,8 @@ class SinusoidalInverter:
     params : SpectrogramParams, the contract the frames follow
     output_rate : int, output sample rate (Hz); partials at or above its Nyquist are dropped
     max_partials : int, the loudest peaks kept per frame (1 .. n_mels)
-    range_db : float, peaks more than this below the frame's loudest band are ignored
+    range_db : float, peaks more than this below the frame's loudest band are ignored (55: below that sit
+        the Blackman window's own sidelobes, about 60 dB down, which would become false partials)
     floor_db : float or None, peaks below this absolute mel level (dB) are ignored; default ``db_min + 10``
     tolerance : float, relative frequency distance within which a peak continues a track (0.03 = 3 %)
     """
@@ -222,7 +223,7 @@ class SinusoidalInverter:
         params: SpectrogramParams,
         output_rate: int,
         max_partials: int = 64,
-        range_db: float = 70.0,
+        range_db: float = 55.0,
         floor_db: float | None = None,
         tolerance: float = 0.03,
     ) -> None:
