@@ -32,9 +32,7 @@ import csv
 import io
 import json
 import math
-import os
 import shutil
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -42,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from synth.atomic import atomic_directory, atomic_write_text
+from synth.atomic import atomic_directory, atomic_path, atomic_write_text
 from synth.errors import DataError, ParameterError
 from synth.spectrogram import SpectrogramParams
 from training.datasets.features import Features, load_features, sha256_file
@@ -69,17 +67,10 @@ def _read_json(path: Path, *, what: str) -> Any:
         raise DataError(f"{path}: not valid JSON ({what}: {exc})") from None
 
 
-def _save_weights_atomic(model: Any, path: Path) -> str:
-    """Save ``model``'s weights to ``path`` (a .weights.h5 name) atomically; return its SHA-256."""
-    tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        tmp = tmpdir / path.name
-        model.save_weights(tmp)
-        digest = sha256_file(tmp)
-        os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
-    return digest
+def _copy_atomic(src: Path, dst: Path) -> None:
+    """Copy ``src`` onto ``dst`` so that ``dst`` is always either the old or the complete new file."""
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
 
 
 def _write_history(path: Path, history: list[dict[str, float]]) -> None:
@@ -119,20 +110,46 @@ def read_checkpoint_state(ckpt: Path) -> dict[str, Any]:
     return state
 
 
-def _write_checkpoint(run: Path, model: Any, optimizer: Any, state: dict[str, Any]) -> None:
+def _write_checkpoint(run: Path, model: Any, optimizer: Any, state: dict[str, Any], *, improved: bool) -> Path:
+    """Write ``checkpoints/epoch-NNNN`` atomically (pruning older ones); with ``improved`` its weights become
+    ``best.weights.h5`` too. The checkpoint is written first and records the best weights' SHA-256, so a kill
+    between the two steps is repaired on resume (:func:`_check_best`)."""
     folder = run / "checkpoints"
     folder.mkdir(exist_ok=True)
     target = folder / f"epoch-{state['epochs_done']:04d}"
     with atomic_directory(target, overwrite=True) as tmp:
         model.save_weights(tmp / "weights.weights.h5")
+        weights_sha = sha256_file(tmp / "weights.weights.h5")
+        if improved:
+            state["best_weights_sha256"] = weights_sha
         arrays = {f"v{i:04d}": np.asarray(v.numpy()) for i, v in enumerate(optimizer.variables)}
         np.savez(tmp / "optimizer.npz", **arrays)
-        state = dict(state, n_optimizer_variables=len(arrays))
-        (tmp / "state.json").write_text(json.dumps(state, indent=2) + "\n")
+        doc = dict(state, n_optimizer_variables=len(arrays))
+        (tmp / "state.json").write_text(json.dumps(doc, indent=2) + "\n")
         sums = {name: sha256_file(tmp / name) for name in _CKPT_FILES}
         (tmp / "checksums.json").write_text(json.dumps(sums, indent=2) + "\n")
+    if improved:
+        _copy_atomic(target / "weights.weights.h5", run / "best.weights.h5")
     for old in sorted(p for p in folder.glob("epoch-[0-9][0-9][0-9][0-9]") if p.is_dir())[:-KEEP_CHECKPOINTS]:
         shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def _check_best(run: Path, ckpt: Path, state: dict[str, Any]) -> None:
+    """Make sure best.weights.h5 is the one the checkpoint names; repair the one gap a kill can leave."""
+    best = run / "best.weights.h5"
+    want = state.get("best_weights_sha256")
+    if state.get("best_epoch") is None or want is None:
+        return
+    if best.is_file() and sha256_file(best) == want:
+        return
+    if state["best_epoch"] == state["epochs_done"]:
+        # Killed after writing this checkpoint but before copying its weights to best.weights.h5.
+        _copy_atomic(ckpt / "weights.weights.h5", best)
+        return
+    raise DataError(
+        f"{best}: missing or not the best weights that checkpoint {ckpt} records (corrupt or changed)"
+    )
 
 
 def _restore_checkpoint(ckpt: Path, model: Any, optimizer: Any) -> dict[str, Any]:
@@ -370,12 +387,10 @@ def _train(
         if verbose:
             print(f"melsynth train: resuming {out} after epoch {state['epochs_done']} ({ckpt.name})")
     best_path = out / "best.weights.h5"
-    if resume and state["best_epoch"] is not None and not best_path.is_file():
-        raise DataError(f"{best_path}: missing although checkpoint {ckpt} names a best epoch")
-    status = _read_status(out) if resume else {}
-    stopped = "running"
-    if status.get("stopped") in ("early_stopping", "non_finite_loss") and status.get("epochs_done") == state["epochs_done"]:
-        stopped = status["stopped"]
+    if ckpt is not None:
+        _check_best(out, ckpt, state)
+    # A run that already stopped for good stays stopped; one stopped by max_epochs may be extended.
+    stopped = state.get("stopped") if state.get("stopped") in ("early_stopping", "non_finite_loss") else "running"
 
     drops = _dropout_layers(models[1:])
     drop_seeds = [int(layer.seed_generator.state.numpy()[0]) for layer in drops]
@@ -400,20 +415,22 @@ def _train(
         seconds = time.perf_counter() - t0
         loss, val_loss = float(hist.history["loss"][-1]), float(hist.history["val_loss"][-1])
         epoch += 1
+        improved = False
         state["history"].append({"epoch": epoch, "loss": loss, "val_loss": val_loss, "seconds": round(seconds, 3)})
         if not (math.isfinite(loss) and math.isfinite(val_loss)):
             stopped = "non_finite_loss"
             warnings.warn(f"{out}: loss became {loss} / {val_loss} at epoch {epoch}; stopping", stacklevel=2)
         elif state["best_val_loss"] is None or val_loss < state["best_val_loss"]:
             state.update(best_val_loss=val_loss, best_epoch=epoch, wait=0)
-            _save_weights_atomic(autoencoder, best_path)
+            improved = True
         else:
             state["wait"] += 1
             if state["wait"] >= config.patience:
                 stopped = "early_stopping"
         state["epochs_done"] = epoch
+        state["stopped"] = stopped
         _write_history(out / "history.csv", state["history"])
-        _write_checkpoint(out, autoencoder, optimizer, state)
+        _write_checkpoint(out, autoencoder, optimizer, state, improved=improved)
         _write_status(out, state, "running" if stopped == "running" else stopped)
     if stopped == "running":
         stopped = "max_epochs"
@@ -428,16 +445,7 @@ def _train(
     return out
 
 
-def _read_status(out: Path) -> dict[str, Any]:
-    path = out / "status.json"
-    if not path.is_file():
-        return {}
-    doc = _read_json(path, what="run status")
-    return doc if isinstance(doc, dict) else {}
-
-
 def _write_status(out: Path, state: dict[str, Any], stopped: str) -> None:
-    best = out / "best.weights.h5"
     secs = [row["seconds"] for row in state["history"]]
     _json_dump(out / "status.json", {
         "epochs_done": state["epochs_done"],
@@ -445,7 +453,7 @@ def _write_status(out: Path, state: dict[str, Any], stopped: str) -> None:
         "best_val_loss": state["best_val_loss"],
         "wait": state["wait"],
         "stopped": stopped,
-        "best_weights_sha256": sha256_file(best) if best.is_file() else None,
+        "best_weights_sha256": state.get("best_weights_sha256"),
         "seconds_per_epoch_median": float(np.median(secs)) if secs else None,
     })
 
