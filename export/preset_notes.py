@@ -11,7 +11,14 @@ import numpy as np
 
 from synth.bundle import validate_preset_name
 
-__all__ = ["PresetNote", "choose_preset_notes", "preset_name", "TARGET_VELOCITIES", "MIN_PEAK"]
+__all__ = [
+    "PresetNote",
+    "choose_preset_notes",
+    "display_name",
+    "preset_name",
+    "TARGET_VELOCITIES",
+    "MIN_PEAK",
+]
 
 # A loud and a soft version of each chosen instrument: NSynth's top velocity and a quiet one.
 TARGET_VELOCITIES = (127, 50)
@@ -38,6 +45,16 @@ def preset_name(instrument: str, velocity: int, *, taken: set[str]) -> str:
         name, n = f"{base}_{n}", n + 1
     taken.add(validate_preset_name(name))
     return name
+
+
+def display_name(row: dict[str, Any]) -> str:
+    """What a preset is called before its velocity: ``<program_name>_<font>`` for SoundFont notes
+    (``acoustic_guitar_nylon_fluidr3``), else the instrument (``guitar_acoustic_010``)."""
+    program, font = row.get("program_name"), row.get("soundfont")
+    if isinstance(program, str) and program and isinstance(font, str) and font:
+        tag = font.rsplit(".", 1)[0].lower().replace("_gm", "")
+        return f"{program}_{tag}"
+    return str(row.get("instrument_str") or row["note_str"].rsplit("-", 2)[0])
 
 
 def _spread(items: list[str], count: int) -> list[str]:
@@ -101,7 +118,7 @@ def choose_preset_notes(
                 velocity = int(rows[best].get("velocity", 0))
                 chosen.append(
                     PresetNote(
-                        name=preset_name(instrument, velocity, taken=taken),
+                        name=preset_name(display_name(rows[best]), velocity, taken=taken),
                         row=best,
                         split=split_of.get(best, "none"),
                         note=dict(rows[best]),

@@ -16,33 +16,11 @@ tf = pytest.importorskip("tensorflow")
 pytest.importorskip("tf2onnx")
 training_fixtures = pytest.importorskip("training_fixtures")
 
+from test_export_presets import FAMILIES, rows_of  # noqa: E402
+
 from export.bundle_writer import export_run  # noqa: E402
-from export.preset_notes import choose_preset_notes, preset_name  # noqa: E402
 from synth.bundle import load_bundle  # noqa: E402
 from synth.errors import BundleError, DataError, ParameterError  # noqa: E402
-
-FAMILIES = ("bass", "guitar", "organ")
-VELOCITIES = (25, 75, 100, 127)
-
-
-def _rows(n: int) -> list[dict]:
-    """Metadata of n notes: 3 families x 2 instruments x 4 velocities, at pitch 60."""
-    rows = []
-    for i in range(n):
-        family = FAMILIES[i % 3]
-        instrument = f"{family}_acoustic_{(i // 3) % 2:03d}"
-        velocity = VELOCITIES[(i // 6) % 4]
-        rows.append(
-            {
-                "note_str": f"{instrument}-060-{velocity:03d}",
-                "pitch": 60,
-                "velocity": velocity,
-                "instrument_str": instrument,
-                "instrument_family_str": family,
-                "instrument_source_str": "acoustic",
-            }
-        )
-    return rows
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +32,7 @@ def tiny_run(tmp_path_factory) -> Path:
     # Louder notes so none is skipped as silent.
     x = np.clip(x * 1.2 + 0.1, 0, 1).astype(np.float32)
     feats = training_fixtures.write_features(root / "features", x)
-    (feats / "index.json").write_text(json.dumps({"rows": _rows(len(x))}))
+    (feats / "index.json").write_text(json.dumps({"rows": rows_of(len(x))}))
     config = training_fixtures.small_config(max_epochs=1)
     return fit(features=feats, config=config, out=root / "run", verbose=0)
 
@@ -178,35 +156,3 @@ def test_export_command_with_force_replaces_and_refuses_without(tiny_run, tmp_pa
     bundle = load_bundle(out)
     assert not (out / "stale.txt").exists()
     assert len(bundle.presets) == 6 and bundle.base_pitch == 61
-
-
-# ---------------------------------------------------------------------- preset choice (no TensorFlow needed)
-def test_preset_names_are_valid_and_unique():
-    taken: set[str] = set()
-    assert preset_name("guitar_acoustic_000", 100, taken=taken) == "guitar_acoustic_000_v100"
-    assert preset_name("guitar_acoustic_000", 100, taken=taken) == "guitar_acoustic_000_v100_2"
-    assert preset_name("../etc/pass wd", 50, taken=taken) == "_etc_pass_wd_v50"
-    assert len(preset_name("x" * 300, 1, taken=taken)) <= 100
-
-
-def test_choose_preset_notes_skips_silent_and_picks_nearest_velocity():
-    rows = _rows(24)
-    peaks = np.ones(24)
-    peaks[
-        [
-            i
-            for i, r in enumerate(rows)
-            if r["velocity"] == 127 and r["instrument_str"] == "organ_acoustic_000"
-        ]
-    ] = 0
-    chosen = choose_preset_notes(rows, peaks, {"train": np.arange(24)}, per_family=1)
-    by_name = {c.name: c for c in chosen}
-    assert set(by_name) == {
-        "bass_acoustic_000_v127",
-        "bass_acoustic_000_v75",
-        "guitar_acoustic_000_v127",
-        "guitar_acoustic_000_v75",
-        "organ_acoustic_000_v100",
-        "organ_acoustic_000_v75",
-    }
-    assert all(c.split == "train" for c in chosen)
