@@ -1,0 +1,154 @@
+"""The autoencoder family: config JSON, named variants, shapes, shared weights, and a training step each."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from training_fixtures import SMALL_PARAMS, small_config, synthetic_notes
+
+from synth.errors import ParameterError
+from synth.spectrogram import SpectrogramParams
+from training.model.config import VARIANT_NAMES, ModelConfig, default_config, variant
+
+keras = pytest.importorskip("keras")
+from training.model.build import build_models, latent_shape  # noqa: E402
+
+PAPER = SpectrogramParams()
+
+
+# ---------------------------------------------------------------------------------------------- config
+def test_config_json_round_trip(tmp_path):
+    for name in VARIANT_NAMES:
+        config = variant(name)
+        assert ModelConfig.from_dict(json.loads(config.to_json())) == config
+    path = tmp_path / "c.json"
+    variant("kr_l2_D").save(path)
+    assert ModelConfig.load(path) == variant("kr_l2_D")
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"bogus": 1}, "unknown keys \\['bogus'\\]"),
+        ({"pooling": "median"}, "pooling='median'"),
+        ({"filters": []}, "filters"),
+        ({"dense": 0}, "dense"),
+        ({"dense": True}, "dense"),
+        ({"dropout_rate": 1.5}, "dropout_rate"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"regularizer_norm": "l3"}, "regularizer_norm"),
+        ({"output_activation": "relu"}, "output_activation"),
+        ({"seed": -1}, "seed"),
+    ],
+)
+def test_config_rejects_bad_dicts(change, message):
+    data = default_config().to_dict()
+    data.update(change)
+    with pytest.raises(ParameterError, match=message):
+        ModelConfig.from_dict(data, source="test.json")
+
+
+def test_config_rejects_missing_key_and_bad_files(tmp_path):
+    data = default_config().to_dict()
+    del data["patience"]
+    with pytest.raises(ParameterError, match="missing keys \\['patience'\\]"):
+        ModelConfig.from_dict(data)
+    with pytest.raises(ParameterError, match="no such model config"):
+        ModelConfig.load(tmp_path / "nope.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ParameterError, match="not a readable JSON"):
+        ModelConfig.load(tmp_path / "bad.json")
+
+
+def test_variants_match_the_papers_tables():
+    assert len(VARIANT_NAMES) == 24 and len(set(VARIANT_NAMES)) == 24
+    assert default_config() == variant("no_dense") and default_config().dense is None
+    base = variant("no_reg")
+    assert (base.pooling, base.dense, base.regularizer, base.dropout_where) == ("max", 8192, "none", "none")
+    assert variant("dense").replace(name="no_reg") == base
+    assert variant("latent_2048").dense == 2048 and variant("pool_avg").pooling == "avg"
+    assert variant("pool_none").dense == 8192
+    ar = variant("ar_l1_ED")
+    assert (ar.regularizer, ar.regularizer_norm, ar.regularizer_where) == ("activity", "l1", "ED")
+    assert variant("dropout_D").dropout_where == "D"
+    with pytest.raises(ParameterError, match="unknown model variant 'nope'"):
+        variant("nope")
+
+
+# ---------------------------------------------------------------------------------------------- shapes
+def test_latent_shapes_at_the_papers_input():
+    assert latent_shape(default_config(), params=PAPER) == (2, 8, 128)  # 2048 values, 3.1% of 128 x 512
+    assert latent_shape(variant("pool_none"), params=PAPER) == (8192,)
+    assert latent_shape(variant("no_dense").replace(pooling="none"), params=PAPER) == (2, 8, 128)
+
+
+def test_default_model_has_the_prototypes_size():
+    autoencoder, encoder, decoder = build_models(default_config(), params=PAPER)
+    assert tuple(encoder.output.shape[1:]) == (2, 8, 128)
+    assert tuple(decoder.output.shape[1:]) == (128, 512)
+    assert tuple(autoencoder.input.shape[1:]) == (128, 512)
+    # REFERENCE.md's prototype decoder had 0.43 M parameters.
+    assert decoder.count_params() == 426_721
+    assert autoencoder.count_params() == encoder.count_params() + decoder.count_params()
+
+
+def test_indivisible_input_is_refused():
+    odd = SpectrogramParams(n_mels=96, frames=64)  # 96 is not a multiple of 64
+    with pytest.raises(ParameterError, match="n_mels=96 is not a multiple of 64"):
+        build_models(small_config(), params=odd)
+    with pytest.raises(ParameterError, match="cannot be divided"):
+        latent_shape(default_config(), params=SpectrogramParams(frames=500))
+
+
+def test_encoder_then_decoder_equals_autoencoder():
+    x = synthetic_notes(3)
+    for name in ("no_dense", "no_reg"):
+        autoencoder, encoder, decoder = build_models(small_config(name), params=SMALL_PARAMS)
+        whole = np.asarray(autoencoder(x, training=False))
+        halves = np.asarray(decoder(encoder(x, training=False), training=False))
+        assert whole.shape == x.shape
+        np.testing.assert_array_equal(whole, halves)
+        # Shared weights: changing the decoder changes the autoencoder.
+        w = decoder.get_layer("output").kernel
+        w.assign(w.numpy() * 0.0)
+        np.testing.assert_allclose(np.asarray(autoencoder(x, training=False)), 0.5, atol=1e-6)
+
+
+def test_output_activations():
+    x = synthetic_notes(2)
+    autoencoder, _, _ = build_models(small_config(), params=SMALL_PARAMS)
+    y = np.asarray(autoencoder(x))
+    assert y.min() >= 0 and y.max() <= 1
+    autoencoder, _, _ = build_models(small_config(output_activation="softmax"), params=SMALL_PARAMS)
+    y = np.asarray(autoencoder(x))
+    np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-5)  # softmax over the mel axis
+
+
+def test_mixed_precision_keeps_the_output_float32():
+    old = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        autoencoder, encoder, decoder = build_models(small_config(), params=SMALL_PARAMS)
+    finally:
+        keras.mixed_precision.set_global_policy(old)
+    assert decoder.get_layer("dec_conv0").compute_dtype == "float16"
+    assert decoder.output.dtype == "float32"
+
+
+@pytest.mark.parametrize("name", VARIANT_NAMES)
+def test_every_variant_builds_and_trains_a_step(name):
+    config = small_config(name)
+    autoencoder, encoder, decoder = build_models(config, params=SMALL_PARAMS)
+    assert tuple(encoder.output.shape[1:]) == latent_shape(config, params=SMALL_PARAMS)
+    # Eager steps: the models are tiny and tracing would dominate the test's time.
+    autoencoder.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse", run_eagerly=True)
+    x = synthetic_notes(4)
+    before = [w.copy() for w in autoencoder.get_weights()]
+    loss = float(autoencoder.train_on_batch(x, x))
+    assert np.isfinite(loss)
+    changed = [not np.array_equal(a, b) for a, b in zip(before, autoencoder.get_weights(), strict=True)]
+    assert all(changed), f"{name}: some weights did not move"
+    if config.regularizer != "none" and config.regularizer_where:
+        assert autoencoder.losses, f"{name}: no regularisation loss"
