@@ -232,3 +232,11 @@ def test_evaluate_a_run_and_its_pictures(sweep, capsys):
         assert (run_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["evaluate", "--run", str(run_dir), "--split", "all", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["notes"] == 12
+
+
+def test_overall_sentence_names_our_best_row():
+    from training.experiments import overall_sentence
+
+    rows = {"kr_l2_D": fake_row("kr_l2_D", 0.8), "no_dense": fake_row("no_dense", 0.7)}
+    assert overall_sentence(rows).startswith("Our best row by F1 is KR L2 D (the paper's best is No Dense)")
+    assert overall_sentence({}) == "No row measured yet."
