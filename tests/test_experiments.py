@@ -240,3 +240,29 @@ def test_overall_sentence_names_our_best_row():
     rows = {"kr_l2_D": fake_row("kr_l2_D", 0.8), "no_dense": fake_row("no_dense", 0.7)}
     assert overall_sentence(rows).startswith("Our best row by F1 is KR L2 D (the paper's best is No Dense)")
     assert overall_sentence({}) == "No row measured yet."
+
+
+# ---------------------------------------------------------------------------------------------- pictures
+def test_pictures_from_arrays(tmp_path):
+    import numpy as np
+
+    from synth.spectrogram import SpectrogramParams
+    from training.plots import plot_history, plot_peaks, plot_reconstruction
+
+    params = SpectrogramParams(n_mels=64, frames=64)
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 64)).astype(np.float32)
+    y = np.clip(x + 0.05 * rng.standard_normal(x.shape), 0, 1)
+    png = b"\x89PNG\r\n\x1a\n"
+    assert plot_reconstruction(x, y, params=params, path=tmp_path / "r.png").read_bytes()[:8] == png
+    assert plot_peaks(x, y, params=params, frame=10, path=tmp_path / "p.png").read_bytes()[:8] == png
+    (tmp_path / "h.csv").write_text("epoch,loss,val_loss,seconds\n1,0.02,0.03,1.5\n2,0.01,0.02,1.4\n")
+    assert plot_history(tmp_path / "h.csv", tmp_path / "h.png").read_bytes()[:8] == png
+    with pytest.raises(ParameterError, match="frame"):
+        plot_peaks(x, y, params=params, frame=64, path=tmp_path / "bad.png")
+    with pytest.raises(ParameterError, match="shape"):
+        plot_reconstruction(x[:10], y[:10], params=params, path=tmp_path / "bad.png")
+    with pytest.raises(DataError, match="missing"):
+        plot_history(tmp_path / "none.csv", tmp_path / "bad.png")
+    assert not (tmp_path / "bad.png").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.csv", "h.png", "p.png", "r.png"]  # no temp files
