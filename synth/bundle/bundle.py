@@ -14,6 +14,10 @@ Layout of a bundle folder::
 (MIDI pitch of the notes the model was trained on) and descriptive keys the loader passes through:
 ``training_config``, ``data``, ``metrics``, ``parity``.
 
+The bundle hash (``Bundle.bundle_hash``, written into every preset) is
+``sha256(bytes.fromhex(sha256[decoder]) + bytes.fromhex(sha256[encoder]))`` in hex: it names the pair of
+networks, so presets survive edits of the descriptive fields but not a re-export (:mod:`.hashing`).
+
 :func:`load_bundle` checks all of it (format version, hashes, ONNX input/output names, types and shapes
 against ``latent_shape`` and the contract, macros, presets) and raises :class:`BundleError` on the first
 problem, so nothing half-valid ever reaches the audio path. Nothing is unpickled.

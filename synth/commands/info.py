@@ -26,7 +26,8 @@ def bundle_info(path: str) -> dict[str, Any]:
 
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:.4f}"
+        # Parity differences are ~1e-7: fixed-point would show them as 0.0000.
+        return f"{value:.2e}" if 0 < abs(value) < 1e-3 else f"{value:.4f}"
     return str(value)
 
 
