@@ -154,6 +154,7 @@ class Engine:
         self.limiter.set_gain(gain)
         self.limiter.reset()
         self.gain = float(gain)
+        self._warm_up()
 
         self.frame = 0  # next frame to generate
         self.position = 0  # samples handed out by render()
@@ -170,6 +171,17 @@ class Engine:
         self.last_decode_error = ""
         self.latent_changes = 0
         self._snapshot = self._control.snapshot(method=method, gain=self.gain)
+
+    def _warm_up(self) -> None:
+        """Run every inverter kind over a few frames once, so that first-use costs (JIT compilation, lazy
+        tables) are paid here and not by the first note of a live performance."""
+        out = np.zeros(self.max_frame_samples, dtype=np.float32)
+        n = self._frame_start(1)
+        for inverter in self.pool.slots[0].inverters.values():
+            for k in range(8):
+                frame = self._timbre.held[min(k, self._timbre.sustain_start - 1)]
+                inverter.process_frame(frame, pitch_ratio=1.5, out=out[:n])
+            inverter.reset()
 
     # ------------------------------------------------------------------ clock
     def _frame_start(self, g: int) -> int:

@@ -14,6 +14,7 @@ sounds when the sample for T goes out, without anyone sleeping until T.
 from __future__ import annotations
 
 import collections
+import gc
 import queue
 import statistics
 import threading
@@ -103,7 +104,8 @@ class LiveEngine:
         self.engine.spec.check(command)
         received = time.time() if received is None else received
         at_sample = None if at_time is None else max(0, self.output.clock.sample_at(at_time))
-        self._inbox.put((command, at_sample, received))
+        # Control latency is measured on immediate commands only (a timetag asks for a delay).
+        self._inbox.put((command, at_sample, received if at_time is None else None))
         return self.engine.next_frame_sample if at_sample is None else at_sample
 
     def sample_now(self) -> int:
@@ -115,6 +117,10 @@ class LiveEngine:
         """Pre-fill the buffer, start the output and the synthesis thread."""
         while self.ring.available() < self.ahead:
             self._render_block()
+        # Everything loaded so far (numpy, onnxruntime, librosa: ~10^6 objects) goes out of the garbage
+        # collector's sight: a full collection over it holds the GIL for tens of ms, longer than the buffer.
+        gc.collect()
+        gc.freeze()
         self.started_at = time.time()
         self.output.start()
         self.running = True

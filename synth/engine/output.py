@@ -90,6 +90,9 @@ class NullOutput:
             due += period
             if now - due > 0.5:  # the process was suspended: resume at the current time, do not burst
                 due = now
+            # Catching up after a late wake-up, let the synthesis thread run between blocks (a sound card
+            # takes blocks at a steady rate; a burst holding the GIL would starve the producer).
+            time.sleep(0)
 
     def failure(self) -> str:
         return ""

@@ -51,7 +51,9 @@ def make_inverter(method: str, *, params: SpectrogramParams, output_rate: int, *
     raise ParameterError(f"unknown inversion method {method!r}; expected one of {', '.join(METHODS)}")
 
 
-def frame_lengths(n_frames: int, *, params: SpectrogramParams, output_rate: int, start: int = 0) -> np.ndarray:
+def frame_lengths(
+    n_frames: int, *, params: SpectrogramParams, output_rate: int, start: int = 0
+) -> np.ndarray:
     """Output samples owned by frames ``start .. start + n_frames - 1``: ``round((k+1)H) - round(kH)``.
 
     Returns

@@ -137,8 +137,13 @@ def _heap_pop(heap_val, heap_idx, size):
 
 
 @njit(cache=True, nogil=True)
-def _integrate(s_prev, s_cur, tgrad_prev, tgrad, fgrad, phase_prev, phase, log_tol, done, heap_val, heap_idx):
-    """Heap integration: phase of the current frame from the previous frame's phase and the gradients."""
+def _integrate(
+    s_prev, s_cur, tgrad_prev, tgrad, fgrad, phase_prev, phase, log_tol, log_floor, done, heap_val, heap_idx
+):
+    """Heap integration: phase of the current frame from the previous frame's phase and the gradients.
+
+    Bins below ``max(loudest + log_tol, log_floor)`` take the time-direction estimate only.
+    """
     n = s_cur.shape[0]
     two_pi = 2.0 * math.pi
     top = _LOG_FLOOR
@@ -148,7 +153,7 @@ def _integrate(s_prev, s_cur, tgrad_prev, tgrad, fgrad, phase_prev, phase, log_t
         if s_prev[m] > top:
             top = s_prev[m]
         done[m] = False
-    threshold = top + log_tol
+    threshold = max(top + log_tol, log_floor)
     size = 0
     remaining = 0
     for m in range(n):
@@ -207,6 +212,40 @@ def _spectrum(mag, phase, gain, spec):
 def _overlap_add(frame, dual, win_lo, acc, offset):
     for j in range(dual.shape[0]):
         acc[offset + j] += frame[win_lo + j] * dual[j]
+
+
+@njit(cache=True, nogil=True)
+def _phase_frame(lin_new, look_ahead, ratio, gain, consts, logs, lins, src, grid, phases, done, heaps, heap_idx, spec):
+    """One frame of RTPGHI in a single call (numba's dispatch costs about a microsecond per argument).
+
+    State rows (float64, n bins each), shifted by one frame here:
+    logs (3, n): source log-magnitude of frames n-1, n, n+1 (look_ahead 1) or n-1, n (look_ahead 0);
+    lins (2, n): source magnitude of frames n, n+1 (look_ahead 1) or n (look_ahead 0);
+    src (2, n): scratch source gradients; grid (6, n): warped magnitude, previous and current warped
+    log-magnitude, previous and current warped time gradient, warped frequency gradient;
+    phases (2, n): previous and current phase. consts: a_m, t_scale, f_scale, log_tol, log_floor.
+    Writes the frame's complex spectrum into ``spec``.
+    """
+    a_m, t_scale, f_scale, log_tol, log_floor = consts[0], consts[1], consts[2], consts[3], consts[4]
+    logs[0, :] = logs[1]
+    if look_ahead == 1:
+        logs[1, :] = logs[2]
+        lins[0, :] = lins[1]
+        lins[1, :] = lin_new
+        _log_magnitude(lins[1], logs[2])
+    else:
+        lins[0, :] = lin_new
+        _log_magnitude(lins[0], logs[1])
+    _gradients(logs[0], logs[1], logs[2], look_ahead == 1, a_m, t_scale, f_scale, src[0], src[1])
+    _warp(ratio, a_m, lins[0], logs[1], src[0], src[1], grid[0], grid[2], grid[4], grid[5])
+    _integrate(
+        grid[1], grid[2], grid[3], grid[4], grid[5], phases[0], phases[1], log_tol, log_floor,
+        done, heaps, heap_idx,
+    )
+    _spectrum(grid[0], phases[1], gain, spec)
+    grid[1, :] = grid[2]
+    grid[3, :] = grid[4]
+    phases[0, :] = phases[1]
 
 
 class _Fifo:
@@ -269,8 +308,14 @@ class GriffinLimInverter:
         tol_db: float = 60.0,
         resampler: str = "sinc",
     ) -> None:
-        if not isinstance(output_rate, (int, np.integer)) or isinstance(output_rate, bool) or output_rate <= 0:
-            raise ParameterError(f"GriffinLimInverter: output_rate must be a positive int, got {output_rate!r}")
+        if (
+            not isinstance(output_rate, (int, np.integer))
+            or isinstance(output_rate, bool)
+            or output_rate <= 0
+        ):
+            raise ParameterError(
+                f"GriffinLimInverter: output_rate must be a positive int, got {output_rate!r}"
+            )
         if look_ahead not in (0, 1):
             raise ParameterError(f"GriffinLimInverter: look_ahead must be 0 or 1, got {look_ahead!r}")
         if params.window != "blackman":
@@ -288,12 +333,16 @@ class GriffinLimInverter:
         n_fft, hop, win_len = params.n_fft, params.hop_length, params.win_length
         self._n_fft, self._hop = n_fft, hop
         gamma = BLACKMAN_GAMMA * win_len**2
-        self._a_m = 2.0 * math.pi * hop / n_fft
-        self._t_scale = hop * n_fft / gamma
-        self._f_scale = gamma / (hop * n_fft)
-        self._log_tol = -float(tol_db) * math.log(10.0) / 20.0
+        log_tol = -float(tol_db) * math.log(10.0) / 20.0
 
         self._pinv = np.ascontiguousarray(mel_pseudo_inverse(params=params))
+        # Absolute floor of the heap integration: 20 dB above what an all-silent mel frame (unit 0) maps to,
+        # so silence and the floor's smear do not cost a heap walk over every bin.
+        silent = np.sqrt(np.maximum(self._pinv.astype(np.float64) @ np.full(params.n_mels, params.amin), 0))
+        log_floor = math.log(max(float(silent.max()), 1e-10)) + 20.0 * math.log(10.0) / 20.0
+        self._consts = np.array(
+            [2.0 * math.pi * hop / n_fft, hop * n_fft / gamma, gamma / (hop * n_fft), log_tol, log_floor]
+        )
         db_range = params.db_max - params.db_min
         self._mel_scale = np.float32(db_range * math.log(10.0) / 10.0)
         self._mel_offset = np.float32(params.db_min * math.log(10.0) / 10.0)
@@ -320,17 +369,11 @@ class GriffinLimInverter:
         n_bins = params.n_bins
         self._u = np.zeros(params.n_mels, dtype=np.float32)
         self._lin = np.zeros(n_bins, dtype=np.float32)
-        # Source grid (the contract's bins): magnitudes of frames n, n+1 and log-magnitudes of n-1, n, n+1.
-        self._lins = [np.zeros(n_bins) for _ in range(2)]
-        self._logs = [np.zeros(n_bins) for _ in range(3)]
-        self._tg_src = np.zeros(n_bins)
-        self._fg_src = np.zeros(n_bins)
-        # Output grid (after the pitch warp): this frame's and the previous frame's.
-        self._mag_out = np.zeros(n_bins)
-        self._s_out = [np.zeros(n_bins) for _ in range(2)]  # previous, current
-        self._tg_out = [np.zeros(n_bins) for _ in range(2)]
-        self._phase = [np.zeros(n_bins) for _ in range(2)]
-        self._fg_out = np.zeros(n_bins)
+        self._logs = np.zeros((3, n_bins))
+        self._lins = np.zeros((2, n_bins))
+        self._src = np.zeros((2, n_bins))
+        self._grid = np.zeros((6, n_bins))
+        self._phases = np.zeros((2, n_bins))
         self._done = np.zeros(n_bins, dtype=np.bool_)
         self._heap_val = np.zeros(2 * n_bins)
         self._heap_idx = np.zeros(2 * n_bins, dtype=np.int64)
@@ -370,7 +413,9 @@ class GriffinLimInverter:
     def _new_soxr(self):
         import soxr
 
-        return soxr.ResampleStream(self.params.sample_rate, self.output_rate, 1, dtype="float32", quality="HQ")
+        return soxr.ResampleStream(
+            self.params.sample_rate, self.output_rate, 1, dtype="float32", quality="HQ"
+        )
 
     def _resample(self, block: np.ndarray) -> np.ndarray:
         if self.resampler == "sinc":
@@ -405,10 +450,10 @@ class GriffinLimInverter:
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
         """Back to the state of a fresh object: silence before the first frame, phases 0, buffers empty."""
-        for arr in (*self._lins, self._mag_out, *self._tg_out, *self._phase, self._acc):
+        for arr in (self._lins, self._src, self._grid, self._phases, self._acc):
             arr.fill(0.0)
-        for arr in (*self._logs, *self._s_out):
-            arr.fill(_LOG_FLOOR)
+        self._logs.fill(_LOG_FLOOR)
+        self._grid[1:3].fill(_LOG_FLOOR)
         if self.resampler == "sinc":
             self._sinc.reset()
         else:
@@ -434,7 +479,9 @@ class GriffinLimInverter:
         if out.ndim != 1 or out.dtype != np.float32:
             raise ParameterError(f"process_frame: out must be 1-D float32, got {out.dtype} {out.shape}")
         if not pitch_ratio > 0 or not math.isfinite(pitch_ratio):
-            raise ParameterError(f"process_frame: pitch_ratio must be positive and finite, got {pitch_ratio!r}")
+            raise ParameterError(
+                f"process_frame: pitch_ratio must be positive and finite, got {pitch_ratio!r}"
+            )
         u = self._u
         np.multiply(mel_frame, self._mel_scale, out=u)
         u += self._mel_offset
@@ -443,39 +490,10 @@ class GriffinLimInverter:
         np.maximum(self._lin, 0.0, out=self._lin)
         np.sqrt(self._lin, out=self._lin)
         ratio = float(pitch_ratio)
-        # Rotate the source ring; the newest frame goes into the recycled slot.
-        if self.look_ahead == 1:
-            s_prev, s_cur, s_next = self._logs
-            self._logs = [s_cur, s_next, s_prev]
-            lin_cur, lin_next = self._lins
-            self._lins = [lin_next, lin_cur]
-            newest_s, newest_lin = self._logs[2], self._lins[1]
-        else:
-            s_prev, s_cur, _ = self._logs
-            self._logs = [s_cur, s_prev, _]
-            newest_s, newest_lin = self._logs[1], self._lins[0]
-        newest_lin[:] = self._lin
-        _log_magnitude(newest_lin, newest_s)
-        s_prev, s_cur, s_next = self._logs
-        _gradients(
-            s_prev, s_cur, s_next, self.look_ahead == 1, self._a_m, self._t_scale, self._f_scale,
-            self._tg_src, self._fg_src,
+        _phase_frame(
+            self._lin, self.look_ahead, ratio, self._warp_gain(ratio), self._consts, self._logs, self._lins,
+            self._src, self._grid, self._phases, self._done, self._heap_val, self._heap_idx, self._spec,
         )
-        s_out_prev, s_out = self._s_out
-        tg_prev, tg = self._tg_out
-        phase_prev, phase = self._phase
-        _warp(
-            ratio, self._a_m, self._lins[0], s_cur, self._tg_src, self._fg_src,
-            self._mag_out, s_out, tg, self._fg_out,
-        )
-        _integrate(
-            s_out_prev, s_out, tg_prev, tg, self._fg_out, phase_prev, phase, self._log_tol,
-            self._done, self._heap_val, self._heap_idx,
-        )
-        self._s_out = [s_out, s_out_prev]
-        self._tg_out = [tg, tg_prev]
-        self._phase = [phase, phase_prev]
-        _spectrum(self._mag_out, phase, self._warp_gain(ratio), self._spec)
         frame = np.fft.irfft(self._spec, n=self._n_fft)
         acc = self._acc
         _overlap_add(frame, self._dual, self._win_lo, acc, self._ola_offset)

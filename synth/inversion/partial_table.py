@@ -101,7 +101,9 @@ def partial_table(params: SpectrogramParams) -> PartialTable:
                 centres = mel_band_frequencies(params=params)
             f0 = float(centres[m])
             freq[m] = f0
-            gain_db[m] = 10.0 * np.log10(max(unit_sinusoid_mel_power(np.array([f0]), params=params)[0, m], 1e-30))
+            gain_db[m] = 10.0 * np.log10(
+                max(unit_sinusoid_mel_power(np.array([f0]), params=params)[0, m], 1e-30)
+            )
             continue
         lo, hi = max(m - 1, 0), min(m + 1, n_mels - 1)
         d = response_db[rows, hi] - response_db[rows, lo]

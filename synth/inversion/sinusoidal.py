@@ -137,9 +137,30 @@ def _oscillators(out, n_osc, zr, zi, cr, ci, amp, damp):
 
 @njit(cache=True, nogil=True)
 def _render(
-    tr_f, tr_a, tr_ph, n_tr, new_f, new_a, count, match_of_new, taken,
-    ratio_prev, ratio, nyquist, rate, birth_state,
-    nx_f, nx_a, nx_ph, zr, zi, cr, ci, amp, damp, out,
+    tr_f,
+    tr_a,
+    tr_ph,
+    n_tr,
+    new_f,
+    new_a,
+    count,
+    match_of_new,
+    taken,
+    ratio_prev,
+    ratio,
+    nyquist,
+    rate,
+    birth_state,
+    nx_f,
+    nx_a,
+    nx_ph,
+    zr,
+    zi,
+    cr,
+    ci,
+    amp,
+    damp,
+    out,
 ):
     """Render one block and build the next track list. Returns (next track count, next birth_state)."""
     n_samples = out.shape[0]
@@ -198,6 +219,30 @@ def _render(
     return n_next, birth_state
 
 
+@njit(cache=True, nogil=True)
+def _process(u, thresholds, lut_d, lut_freq, lut_gain, ints, floats, tracks, n_tr, ratios, birth_state, osc, out):
+    """One frame in a single numba call (dispatch costs about a microsecond per array argument).
+
+    thresholds: floor_u, range_u, db_min, db_range, tolerance; lut_d: (2, n_mels) d_start, d_step;
+    ints: (3, P) peak band, match, taken; floats: (3, P) peak value, frequency, amplitude;
+    tracks: (6, P) current f, a, phase then next f, a, phase; ratios: previous ratio, ratio, nyquist,
+    rate; osc: (6, 2P) float32 oscillator scratch. Returns (partials alive, birth_state).
+    """
+    p = ints.shape[1]
+    count = _pick_peaks(u, thresholds[0], thresholds[1], p, ints[0], floats[0])
+    _refine(u, thresholds[2], thresholds[3], ints[0], count, lut_d[0], lut_d[1], lut_freq, lut_gain,
+            floats[1], floats[2])
+    taken = ints[2]
+    _match(tracks[0], n_tr, floats[1], floats[2], count, thresholds[4], ints[1], taken)
+    n_next, birth_state = _render(
+        tracks[0], tracks[1], tracks[2], n_tr, floats[1], floats[2], count, ints[1], taken,
+        ratios[0], ratios[1], ratios[2], ratios[3], birth_state,
+        tracks[3], tracks[4], tracks[5], osc[0], osc[1], osc[2], osc[3], osc[4], osc[5], out,
+    )
+    tracks[0:3, :n_next] = tracks[3:6, :n_next]
+    return n_next, birth_state
+
+
 _BIRTH_SEED = 0x2545F4914F6CDD1D
 
 
@@ -227,8 +272,14 @@ class SinusoidalInverter:
         floor_db: float | None = None,
         tolerance: float = 0.03,
     ) -> None:
-        if not isinstance(output_rate, (int, np.integer)) or isinstance(output_rate, bool) or output_rate <= 0:
-            raise ParameterError(f"SinusoidalInverter: output_rate must be a positive int, got {output_rate!r}")
+        if (
+            not isinstance(output_rate, (int, np.integer))
+            or isinstance(output_rate, bool)
+            or output_rate <= 0
+        ):
+            raise ParameterError(
+                f"SinusoidalInverter: output_rate must be a positive int, got {output_rate!r}"
+            )
         if not 1 <= int(max_partials) <= params.n_mels:
             raise ParameterError(
                 f"SinusoidalInverter: max_partials must be in 1..{params.n_mels}, got {max_partials!r}"
@@ -249,30 +300,29 @@ class SinusoidalInverter:
         self.latency_samples = int(round(hop_out))
 
         table = partial_table(params)
-        self._d_start, self._d_step = table.d_start, table.d_step
-        self._lut_freq, self._lut_gain = table.freq, table.gain_db
+        self._lut_d = np.ascontiguousarray(np.stack([table.d_start, table.d_step]))
+        self._lut_freq = np.ascontiguousarray(table.freq)
+        self._lut_gain = np.ascontiguousarray(table.gain_db)
+        self._thresholds = np.array(
+            [self._floor_u, self._range_u, params.db_min, self._db_range, self._tolerance]
+        )
 
         p = self.max_partials
         self._u = np.zeros(params.n_mels, dtype=np.float64)
-        self._pk_band = np.zeros(p, dtype=np.int64)
-        self._pk_value = np.zeros(p, dtype=np.float64)
-        self._new_f = np.zeros(p, dtype=np.float64)
-        self._new_a = np.zeros(p, dtype=np.float64)
-        self._match = np.zeros(p, dtype=np.int64)
-        self._taken = np.zeros(p, dtype=np.bool_)
-        self._tracks = [np.zeros(p, dtype=np.float64) for _ in range(3)]  # f, a, phase
-        self._next = [np.zeros(p, dtype=np.float64) for _ in range(3)]
-        # Oscillator state: at most p continuing/born plus p dying partials in one block.
-        self._osc = [np.zeros(2 * p, dtype=np.float32) for _ in range(6)]
+        self._ints = np.zeros((3, p), dtype=np.int64)  # peak band, match, taken
+        self._floats = np.zeros((3, p), dtype=np.float64)  # peak value, frequency, amplitude
+        self._tracks = np.zeros((6, p), dtype=np.float64)  # f, a, phase now; f, a, phase next
+        self._ratios = np.array([1.0, 1.0, self._nyquist, float(self.output_rate)])
+        # Oscillator scratch: at most p continuing/born plus p dying partials in one block.
+        self._osc = np.zeros((6, 2 * p), dtype=np.float32)
         self.reset()
 
     def reset(self) -> None:
         """Back to the state of a fresh object: no tracks, the birth-phase sequence restarted."""
         self._n_tracks = 0
-        self._ratio_prev = 1.0
+        self._ratios[0] = 1.0
         self._birth_state = _BIRTH_SEED
-        for arr in self._tracks:
-            arr.fill(0.0)
+        self._tracks.fill(0.0)
 
     @property
     def n_partials(self) -> int:
@@ -295,23 +345,13 @@ class SinusoidalInverter:
         if out.ndim != 1 or out.dtype != np.float32:
             raise ParameterError(f"process_frame: out must be 1-D float32, got {out.dtype} {out.shape}")
         if not pitch_ratio > 0 or not math.isfinite(pitch_ratio):
-            raise ParameterError(f"process_frame: pitch_ratio must be positive and finite, got {pitch_ratio!r}")
-        u = self._u
-        u[:] = mel_frame
-        count = _pick_peaks(u, self._floor_u, self._range_u, self.max_partials, self._pk_band, self._pk_value)
-        _refine(
-            u, self.params.db_min, self._db_range, self._pk_band, count,
-            self._d_start, self._d_step, self._lut_freq, self._lut_gain, self._new_f, self._new_a,
+            raise ParameterError(
+                f"process_frame: pitch_ratio must be positive and finite, got {pitch_ratio!r}"
+            )
+        self._u[:] = mel_frame
+        self._ratios[1] = pitch_ratio
+        self._n_tracks, self._birth_state = _process(
+            self._u, self._thresholds, self._lut_d, self._lut_freq, self._lut_gain, self._ints, self._floats,
+            self._tracks, self._n_tracks, self._ratios, self._birth_state, self._osc, out,
         )
-        tr_f, tr_a, tr_ph = self._tracks
-        _match(tr_f, self._n_tracks, self._new_f, self._new_a, count, self._tolerance, self._match, self._taken)
-        nx_f, nx_a, nx_ph = self._next
-        zr, zi, cr, ci, amp, damp = self._osc
-        n_next, self._birth_state = _render(
-            tr_f, tr_a, tr_ph, self._n_tracks, self._new_f, self._new_a, count, self._match, self._taken,
-            self._ratio_prev, float(pitch_ratio), self._nyquist, float(self.output_rate), self._birth_state,
-            nx_f, nx_a, nx_ph, zr, zi, cr, ci, amp, damp, out,
-        )
-        self._tracks, self._next = self._next, self._tracks
-        self._n_tracks = n_next
-        self._ratio_prev = float(pitch_ratio)
+        self._ratios[0] = pitch_ratio

@@ -141,6 +141,10 @@ class OscServer:
             self.errors += 1
             self._reply_error(addr, "", f"malformed packet: {str(exc)[:100]}")
             return
+        except Exception as exc:  # python-osc lets some garbage through as other errors (RecursionError ...)
+            self.errors += 1
+            self._reply_error(addr, "", f"malformed packet ({type(exc).__name__})")
+            return
         for timed in packet.messages:
             message = timed.message
             address = message.address

@@ -1,0 +1,277 @@
+"""OSC control over real UDP on loopback, with the null output, checking the recorded audio."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+from engine_fixtures import (
+    OscClient,
+    cents,
+    f0_of,
+    highband_peak,
+    live_session,
+    midi_hz,
+    synthetic_bundle,
+    wait_for,
+)
+
+from synth.engine import NoteOn, SetPreset
+from synth.errors import ParameterError
+from synth.osc.replies import STATUS_KEYS
+from synth.osc.vocabulary import command_to_message, parse_message
+
+RATE = 48000
+FRAME = 375
+
+
+# ---------------------------------------------------------------------------------------------- vocabulary
+def spec():
+    from synth.engine import Engine
+
+    return Engine.__new__(Engine) if False else _spec()
+
+
+def _spec():
+    from synth.engine.commands import ControlSpec
+
+    b = synthetic_bundle()
+    return ControlSpec(base_pitch=b.base_pitch, latent_shape=tuple(b.latent_shape), presets=tuple(b.presets),
+                       macro_count=len(b.macros.stds))
+
+
+@pytest.mark.parametrize(
+    "address,args",
+    [
+        ("/synth/note/on", [60]), ("/synth/note/on", [60.0, 90.5]), ("/synth/note/off", [84]),
+        ("/synth/panic", []), ("/synth/latent/set", [2047, -0.5]), ("/synth/preset", ["dark"]),
+        ("/synth/morph", ["bright", "dark", 0.25]), ("/synth/corners", ["bright", "dark", "hollow", "soft"]),
+        ("/synth/xy", [0, 1.0]), ("/synth/macro", [15, -3]), ("/synth/method", ["griffinlim"]),
+        ("/synth/gain", [1]), ("/synth/latent", [0.0] * 2048),
+    ],
+)
+def test_valid_messages_round_trip(address, args):
+    command = parse_message(address, args, spec=_spec())
+    address2, args2 = command_to_message(command)
+    assert address2 == address
+    command2 = parse_message(address2, args2, spec=_spec())
+    assert type(command2) is type(command)
+
+
+@pytest.mark.parametrize(
+    "address,args,reason",
+    [
+        ("/synth/nope", [], "unknown address"), ("/synth/note/on", [], "expected 1 to 2"),
+        ("/synth/note/on", [60, 100, 1], "expected 1 to 2"), ("/synth/note/on", ["C4"], "must be a number"),
+        ("/synth/note/on", [60.5], "whole number"), ("/synth/note/on", [float("nan")], "finite"),
+        ("/synth/note/on", [float("inf"), 1], "finite"), ("/synth/note/on", [-5], "out of range"),
+        ("/synth/note/on", [10**9], "out of range"), ("/synth/note/on", [True], "must be a number"),
+        ("/synth/note/on", [60, 128], "out of range"), ("/synth/preset", ["../../etc/passwd"], "unknown preset"),
+        ("/synth/preset", [3], "must be a string"), ("/synth/latent", [0.0] * 2047, "expected 2048"),
+        ("/synth/latent", [0.0] * 2047 + [float("nan")], "NaN"), ("/synth/latent/set", [2048, 0], "out of range"),
+        ("/synth/xy", [0.5, -0.1], "out of range"), ("/synth/macro", [16, 0], "out of range"),
+        ("/synth/macro", [0, 11], "out of range"), ("/synth/method", ["fft"], "unknown method"),
+        ("/synth/gain", [5], "out of range"), ("/synth/morph", ["bright", "zzz", 0.5], "unknown preset"),
+        ("/synth/status", [1], "expected 0"),
+    ],
+)
+def test_bad_messages_are_refused_with_a_reason(address, args, reason):
+    with pytest.raises(ParameterError, match=reason):
+        parse_message(address, args, spec=_spec())
+
+
+# ---------------------------------------------------------------------------------------------- a live take
+@pytest.fixture(scope="module")
+def take(tmp_path_factory):
+    """One scripted performance over UDP; returns what the tests below look at."""
+    root = tmp_path_factory.mktemp("take")
+    record, log_path = root / "take.wav", root / "take.json"
+    out: dict = {}
+    with live_session(record=record, log_path=log_path) as (live, server):
+        client = OscClient(server.port)
+        client.send("/synth/info")
+        out["info"] = client.receive()
+        client.send("/synth/note/on", 60, 100)
+        time.sleep(0.6)
+        client.send("/synth/preset", "dark")
+        time.sleep(0.6)
+        client.send("/synth/note/off", 60)
+        time.sleep(1.6)  # the release (1 s) and a silent gap
+        # A bundle half a second in the future, and bad input of every kind.
+        when = time.time() + 0.5
+        client.send_bundle(when, [("/synth/note/on", 72, 100)])
+        client.send_bundle(when + 0.4, [("/synth/note/off", 72)])
+        bad = [("/synth/bogus", 1), ("/synth/note/on",), ("/synth/note/on", float("nan")), ("/synth/note/on", 7),
+               ("/synth/preset", "../../etc/passwd"), ("/synth/xy", 2.0, 0.0), ("/synth/latent", 1.0, 2.0)]
+        for msg in bad:
+            client.send(*msg)
+        client.send_raw(b"\x00garbage, not OSC")
+        client.send_raw(b"#bundle\x00" + b"\xff" * 7)
+        errors = []
+        for _ in range(len(bad) + 2):
+            errors.append(client.receive())
+        out["errors"] = errors
+        out["bad"] = bad
+        time.sleep(1.2)
+        client.send("/synth/status")
+        out["status"] = client.receive()
+        out["when_sample"] = live.output.clock.sample_at(when)
+        out["counters"] = server.counters()
+        client.close()
+    out["audio"], rate = sf.read(record, dtype="float32")
+    assert rate == RATE
+    out["log"] = json.loads(log_path.read_text())
+    return out
+
+
+def rms(y):
+    return float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
+
+
+def onset(y, start, threshold=1e-3):
+    idx = np.flatnonzero(np.abs(y[start:]) > threshold)
+    return start + int(idx[0]) if idx.size else None
+
+
+def test_note_on_sounds_at_its_pitch(take):
+    y = take["audio"]
+    first = onset(y, 0)
+    assert first is not None
+    seg = y[first + RATE // 5 : first + RATE // 2]
+    assert rms(seg) > 0.01
+    assert abs(cents(f0_of(seg, rate=RATE), midi_hz(60))) < 10
+
+
+def test_preset_change_is_audible_and_does_not_click(take):
+    y = take["audio"]
+    first = onset(y, 0)
+    before, after = y[first + int(0.3 * RATE) : first + int(0.55 * RATE)], y[first + int(0.8 * RATE) : first + int(1.1 * RATE)]
+
+    def centroid(s):
+        spec = np.abs(np.fft.rfft(s * np.hanning(len(s))))
+        return float((spec * np.fft.rfftfreq(len(s), 1 / RATE)).sum() / spec.sum())
+
+    assert abs(math.log2(centroid(before) / centroid(after))) > 0.2
+    hf = highband_peak(y[: first + int(1.6 * RATE)], rate=RATE, cutoff=14000)
+    assert hf[first + RATE // 10 :].max() < 1e-4
+
+
+def test_silence_after_release(take):
+    y = take["audio"]
+    first = onset(y, 0)
+    off = first + int(1.2 * RATE)  # note-off came ~1.2 s after the note
+    assert rms(y[off - RATE // 10 : off]) > 0.005
+    gap = y[off + int(1.25 * RATE) : take["when_sample"] - RATE // 10]
+    assert gap.size > RATE // 10
+    assert np.abs(gap).max() < 1e-4
+
+
+def test_timetagged_bundle_lands_on_time(take):
+    y = take["audio"]
+    expected = take["when_sample"]
+    got = onset(y, expected - RATE // 5, threshold=1e-4)
+    # The event applies at the next frame boundary; the sinusoidal inverter's first frame fades in.
+    assert got is not None and 0 <= got - expected <= 2 * FRAME + 100, got - expected
+    assert abs(cents(f0_of(y[got + RATE // 10 : got + int(0.35 * RATE)], rate=RATE), midi_hz(72))) < 10
+
+
+def test_bad_messages_get_an_error_reply_and_change_nothing(take):
+    errors = take["errors"]
+    assert all(address == "/synth/error" for address, _ in errors)
+    replied_for = [args[0] for _, args in errors]
+    for msg in take["bad"]:
+        assert msg[0] in replied_for
+    reasons = dict((args[0], args[1]) for _, args in errors)
+    assert "unknown address" in reasons["/synth/bogus"]
+    assert "out of range" in reasons["/synth/xy"]
+    assert sum(1 for a in replied_for if a == "") == 2  # the two unparsable packets
+    assert take["counters"]["errors"] == len(take["bad"]) + 2
+
+
+def test_status_and_info_replies(take):
+    address, args = take["info"]
+    b = synthetic_bundle()
+    assert address == "/synth/info"
+    assert args[:5] == ["latent_size", 2048, "base_pitch", b.base_pitch, "presets"]
+    assert args[5:] == list(b.presets)
+    address, args = take["status"]
+    assert address == "/synth/status"
+    status = dict(zip(args[0::2], args[1::2], strict=True))
+    assert tuple(args[0::2]) == STATUS_KEYS
+    assert status["preset"] == "dark" and status["method"] == "sinusoidal"
+    assert status["provider"] == "CPUExecutionProvider"
+    assert status["errors"] == len(take["bad"]) + 2 and status["messages"] >= 6
+    assert status["notes"] == 2 and status["voices"] <= 1
+    assert status["decode_ms"] > 0
+
+
+def test_osc_log_is_a_score_of_the_valid_messages(take):
+    log = take["log"]
+    assert [e["address"] for e in log] == [
+        "/synth/note/on", "/synth/preset", "/synth/note/off", "/synth/note/on", "/synth/note/off"]
+    times = [e["time"] for e in log]
+    assert times == sorted(times)
+    assert abs(times[3] - take["when_sample"] / RATE) < 0.01
+    assert log[1]["args"] == ["dark"]
+
+
+# ---------------------------------------------------------------------------------------------- security, faults
+def test_allow_list_drops_other_senders():
+    with live_session(allow=("127.0.0.1",)) as (live, server):
+        stranger = OscClient(server.port, source="127.0.0.2")
+        friend = OscClient(server.port)
+        stranger.send("/synth/note/on", 60, 100)
+        stranger.send("/synth/status")
+        assert wait_for(lambda: server.dropped == 2, timeout=2)
+        assert stranger.drain() == []
+        friend.send("/synth/status")
+        address, args = friend.receive()
+        assert address == "/synth/status"
+        assert dict(zip(args[0::2], args[1::2], strict=True))["dropped"] == 2
+        assert live.engine.stats()["notes"] == 0
+        stranger.close()
+        friend.close()
+
+
+def test_listening_beyond_loopback_needs_an_allow_list():
+    from synth.engine.live import LiveEngine
+    from synth.osc.server import OscServer
+
+    class Dummy:
+        engine = None
+
+    with pytest.raises(ParameterError, match="--allow"):
+        OscServer(Dummy(), host="0.0.0.0", port=0)
+    assert LiveEngine  # imported to show the server needs nothing else to refuse
+
+
+def test_garbage_datagrams_never_raise():
+    """Random and truncated packets straight into the handler (no sockets): all counted, none raise."""
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    with live_session() as (live, server):
+        rng = np.random.default_rng(0)
+        valid = OscMessageBuilder("/synth/note/on")
+        valid.add_arg(60)
+        valid.add_arg(100)
+        dgram = valid.build().dgram
+        nested = dgram
+        for _ in range(2000):  # deeply nested bundles: #bundle, timetag "immediately", size, content
+            nested = b"#bundle\x00" + (1).to_bytes(8, "big") + len(nested).to_bytes(4, "big") + nested
+        packets = [rng.bytes(int(rng.integers(0, 200))) for _ in range(300)]
+        packets += [dgram[:k] for k in range(len(dgram))] + [nested, b"/synth/note/on\x00\x00,ffff\x00"]
+        before = server.errors
+        for p in packets:
+            try:
+                server.handle_datagram(p, ("127.0.0.1", 9))
+            except Exception as exc:  # what the receive loop would count
+                pytest.fail(f"{p[:30]!r} raised {exc!r}")
+        assert server.errors - before >= len(packets) - 2
+        assert live.engine.stats()["notes"] <= 2
+        live.submit(NoteOn(60, 100))
+        live.submit(SetPreset("soft"))
+        assert wait_for(lambda: live.engine.controls.preset == "soft")
