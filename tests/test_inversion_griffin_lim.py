@@ -66,10 +66,15 @@ def test_variants_keep_pitch_level_and_timing(mel, look_ahead, resampler):
 
 
 def test_latency_of_the_soxr_path_matches_the_sinc_path(mel):
-    a = invert(mel, method=GriffinLimInverter(params=PARAMS, output_rate=48000), params=PARAMS,
-               output_rate=48000)
-    b = invert(mel, method=GriffinLimInverter(params=PARAMS, output_rate=48000, resampler="soxr"),
-               params=PARAMS, output_rate=48000)
+    a = invert(
+        mel, method=GriffinLimInverter(params=PARAMS, output_rate=48000), params=PARAMS, output_rate=48000
+    )
+    b = invert(
+        mel,
+        method=GriffinLimInverter(params=PARAMS, output_rate=48000, resampler="soxr"),
+        params=PARAMS,
+        output_rate=48000,
+    )
     xc = np.correlate(a[12000:36000], b[12000 - 20 : 36000 + 20], mode="valid")
     assert abs(int(np.argmax(xc)) - 20) <= 1
 

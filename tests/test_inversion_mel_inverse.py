@@ -22,7 +22,9 @@ def test_pseudo_inverse_shape_and_read_only():
 
 def test_unit_to_mel_power_matches_the_contract():
     x = np.linspace(0, 1, 128, dtype=np.float32)
-    np.testing.assert_allclose(unit_to_mel_power(x, params=PARAMS), unit_to_power(x, params=PARAMS), rtol=1e-4)
+    np.testing.assert_allclose(
+        unit_to_mel_power(x, params=PARAMS), unit_to_power(x, params=PARAMS), rtol=1e-4
+    )
 
 
 @pytest.mark.parametrize("freq", [220.0, 1000.0, 4000.0])

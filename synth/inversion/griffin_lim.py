@@ -215,7 +215,9 @@ def _overlap_add(frame, dual, win_lo, acc, offset):
 
 
 @njit(cache=True, nogil=True)
-def _phase_frame(lin_new, look_ahead, ratio, gain, consts, logs, lins, src, grid, phases, done, heaps, heap_idx, spec):
+def _phase_frame(
+    lin_new, look_ahead, ratio, gain, consts, logs, lins, src, grid, phases, done, heaps, heap_idx, spec
+):
     """One frame of RTPGHI in a single call (numba's dispatch costs about a microsecond per argument).
 
     State rows (float64, n bins each), shifted by one frame here:
@@ -239,8 +241,18 @@ def _phase_frame(lin_new, look_ahead, ratio, gain, consts, logs, lins, src, grid
     _gradients(logs[0], logs[1], logs[2], look_ahead == 1, a_m, t_scale, f_scale, src[0], src[1])
     _warp(ratio, a_m, lins[0], logs[1], src[0], src[1], grid[0], grid[2], grid[4], grid[5])
     _integrate(
-        grid[1], grid[2], grid[3], grid[4], grid[5], phases[0], phases[1], log_tol, log_floor,
-        done, heaps, heap_idx,
+        grid[1],
+        grid[2],
+        grid[3],
+        grid[4],
+        grid[5],
+        phases[0],
+        phases[1],
+        log_tol,
+        log_floor,
+        done,
+        heaps,
+        heap_idx,
     )
     _spectrum(grid[0], phases[1], gain, spec)
     grid[1, :] = grid[2]
@@ -491,8 +503,20 @@ class GriffinLimInverter:
         np.sqrt(self._lin, out=self._lin)
         ratio = float(pitch_ratio)
         _phase_frame(
-            self._lin, self.look_ahead, ratio, self._warp_gain(ratio), self._consts, self._logs, self._lins,
-            self._src, self._grid, self._phases, self._done, self._heap_val, self._heap_idx, self._spec,
+            self._lin,
+            self.look_ahead,
+            ratio,
+            self._warp_gain(ratio),
+            self._consts,
+            self._logs,
+            self._lins,
+            self._src,
+            self._grid,
+            self._phases,
+            self._done,
+            self._heap_val,
+            self._heap_idx,
+            self._spec,
         )
         frame = np.fft.irfft(self._spec, n=self._n_fft)
         acc = self._acc

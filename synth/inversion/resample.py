@@ -114,7 +114,9 @@ class SincResampler:
         hist = self._hist
         hist[self._n_hist : self._n_hist + n] = x
         self._n_hist += n
-        count = _resample_block(hist, self._n_hist, self._table, self.up, self.down, self._state, self._base, out)
+        count = _resample_block(
+            hist, self._n_hist, self._table, self.up, self.down, self._state, self._base, out
+        )
         # Keep only the input the next outputs can still need.
         keep_from = int(self._state[1]) - self.half_taps + 1 - self._base
         keep_from = max(0, min(keep_from, self._n_hist))

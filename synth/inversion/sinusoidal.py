@@ -220,7 +220,9 @@ def _render(
 
 
 @njit(cache=True, nogil=True)
-def _process(u, thresholds, lut_d, lut_freq, lut_gain, ints, floats, tracks, n_tr, ratios, birth_state, osc, out):
+def _process(
+    u, thresholds, lut_d, lut_freq, lut_gain, ints, floats, tracks, n_tr, ratios, birth_state, osc, out
+):
     """One frame in a single numba call (dispatch costs about a microsecond per array argument).
 
     thresholds: floor_u, range_u, db_min, db_range, tolerance; lut_d: (2, n_mels) d_start, d_step;
@@ -230,14 +232,46 @@ def _process(u, thresholds, lut_d, lut_freq, lut_gain, ints, floats, tracks, n_t
     """
     p = ints.shape[1]
     count = _pick_peaks(u, thresholds[0], thresholds[1], p, ints[0], floats[0])
-    _refine(u, thresholds[2], thresholds[3], ints[0], count, lut_d[0], lut_d[1], lut_freq, lut_gain,
-            floats[1], floats[2])
+    _refine(
+        u,
+        thresholds[2],
+        thresholds[3],
+        ints[0],
+        count,
+        lut_d[0],
+        lut_d[1],
+        lut_freq,
+        lut_gain,
+        floats[1],
+        floats[2],
+    )
     taken = ints[2]
     _match(tracks[0], n_tr, floats[1], floats[2], count, thresholds[4], ints[1], taken)
     n_next, birth_state = _render(
-        tracks[0], tracks[1], tracks[2], n_tr, floats[1], floats[2], count, ints[1], taken,
-        ratios[0], ratios[1], ratios[2], ratios[3], birth_state,
-        tracks[3], tracks[4], tracks[5], osc[0], osc[1], osc[2], osc[3], osc[4], osc[5], out,
+        tracks[0],
+        tracks[1],
+        tracks[2],
+        n_tr,
+        floats[1],
+        floats[2],
+        count,
+        ints[1],
+        taken,
+        ratios[0],
+        ratios[1],
+        ratios[2],
+        ratios[3],
+        birth_state,
+        tracks[3],
+        tracks[4],
+        tracks[5],
+        osc[0],
+        osc[1],
+        osc[2],
+        osc[3],
+        osc[4],
+        osc[5],
+        out,
     )
     tracks[0:3, :n_next] = tracks[3:6, :n_next]
     return n_next, birth_state
@@ -351,7 +385,18 @@ class SinusoidalInverter:
         self._u[:] = mel_frame
         self._ratios[1] = pitch_ratio
         self._n_tracks, self._birth_state = _process(
-            self._u, self._thresholds, self._lut_d, self._lut_freq, self._lut_gain, self._ints, self._floats,
-            self._tracks, self._n_tracks, self._ratios, self._birth_state, self._osc, out,
+            self._u,
+            self._thresholds,
+            self._lut_d,
+            self._lut_freq,
+            self._lut_gain,
+            self._ints,
+            self._floats,
+            self._tracks,
+            self._n_tracks,
+            self._ratios,
+            self._birth_state,
+            self._osc,
+            out,
         )
         self._ratios[0] = pitch_ratio
