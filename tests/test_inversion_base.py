@@ -139,6 +139,18 @@ def test_random_frames_give_finite_bounded_audio(method):
         assert np.abs(audio).max() < 1e3
 
 
+def test_nan_and_out_of_range_frames_do_not_poison_the_voice(method, note):
+    _, mel = note
+    inv = make_inverter(method, params=PARAMS, output_rate=48000)
+    frames = np.ascontiguousarray(mel.T).copy()
+    frames[20, 5:40] = np.nan
+    frames[21, :] = np.inf
+    frames[22, 60:] = -3.0
+    audio = _drive(inv, frames, frame_lengths(len(frames), params=PARAMS, output_rate=48000))
+    assert np.all(np.isfinite(audio))
+    assert np.abs(audio[-9000:]).max() > 0.05  # still playing the note afterwards
+
+
 def test_a_steady_tone_has_no_jumps_at_frame_boundaries(method):
     # A pure 440 Hz tone: any phase discontinuity at a frame boundary makes a sample step far above the
     # tone's own largest step (amplitude * 2 pi f / rate).

@@ -33,7 +33,7 @@ import numpy as np
 from numba import njit
 
 from synth.errors import ParameterError
-from synth.inversion.mel_inverse import mel_pseudo_inverse
+from synth.inversion.mel_inverse import mel_pseudo_inverse, sanitize_unit
 from synth.inversion.resample import SincResampler
 from synth.spectrogram import SpectrogramParams
 
@@ -495,15 +495,19 @@ class GriffinLimInverter:
                 f"process_frame: pitch_ratio must be positive and finite, got {pitch_ratio!r}"
             )
         u = self._u
-        np.multiply(mel_frame, self._mel_scale, out=u)
+        sanitize_unit(mel_frame, out=u)
+        u *= self._mel_scale
         u += self._mel_offset
         np.exp(u, out=u)
         np.matmul(self._pinv, u, out=self._lin)
         np.maximum(self._lin, 0.0, out=self._lin)
         np.sqrt(self._lin, out=self._lin)
-        ratio = float(pitch_ratio)
+        self._push_magnitude(self._lin, float(pitch_ratio), out)
+
+    def _push_magnitude(self, lin: np.ndarray, ratio: float, out: np.ndarray) -> None:
+        """The rest of a frame once its linear magnitude ``lin`` (n_bins, float32) is known."""
         _phase_frame(
-            self._lin,
+            lin,
             self.look_ahead,
             ratio,
             self._warp_gain(ratio),

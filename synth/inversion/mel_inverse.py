@@ -20,7 +20,18 @@ import numpy as np
 from synth.errors import ParameterError
 from synth.spectrogram import SpectrogramParams, mel_basis
 
-__all__ = ["mel_pseudo_inverse", "mel_to_magnitude", "unit_to_mel_power"]
+__all__ = ["mel_pseudo_inverse", "mel_to_magnitude", "sanitize_unit", "unit_to_mel_power"]
+
+
+def sanitize_unit(mel_frame: np.ndarray, *, out: np.ndarray) -> np.ndarray:
+    """Copy a unit-scale frame into ``out`` with NaN mapped to 0 and everything clipped to [0, 1].
+
+    The streaming inverters carry state from frame to frame: one NaN from a decoder would otherwise
+    poison every later frame of the voice (and an out-of-range value would index past a lookup table).
+    """
+    np.fmax(mel_frame, 0.0, out=out)  # fmax/fmin return the non-NaN operand: NaN -> 0, no allocation
+    np.fmin(out, 1.0, out=out)
+    return out
 
 
 @functools.lru_cache(maxsize=8)

@@ -23,6 +23,7 @@ import numpy as np
 from numba import njit
 
 from synth.errors import ParameterError
+from synth.inversion.mel_inverse import sanitize_unit
 from synth.inversion.partial_table import partial_table
 from synth.spectrogram import SpectrogramParams
 
@@ -382,7 +383,7 @@ class SinusoidalInverter:
             raise ParameterError(
                 f"process_frame: pitch_ratio must be positive and finite, got {pitch_ratio!r}"
             )
-        self._u[:] = mel_frame
+        sanitize_unit(mel_frame, out=self._u)
         self._ratios[1] = pitch_ratio
         self._n_tracks, self._birth_state = _process(
             self._u,
