@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from synth.engine.engine import DEFAULT_GAIN
     from synth.engine.live import LiveEngine
     from synth.engine.output import resolve_device
+    from synth.engine.recorder import Recorder
     from synth.errors import AudioDeviceError, ParameterError
     from synth.osc.server import OscServer
 
@@ -99,26 +100,33 @@ def run(args: argparse.Namespace) -> int:
             output = "null"
     rate = args.samplerate or (int(device["default_samplerate"]) if device else 48000)
     channels = min(2, device["channels"]) if device else 1
+    # Opened before the (slow) engine is built, so an unwritable path is reported at once.
+    recorder = Recorder(record, rate=rate) if record else None
 
-    engine = Engine(
-        bundle,
-        output_rate=rate,
-        method=args.method,
-        max_voices=args.voices,
-        gain=DEFAULT_GAIN if args.gain is None else args.gain,
-        live=True,
-        initial_preset=args.preset,
-    )
+    try:
+        engine = Engine(
+            bundle,
+            output_rate=rate,
+            method=args.method,
+            max_voices=args.voices,
+            gain=DEFAULT_GAIN if args.gain is None else args.gain,
+            live=True,
+            initial_preset=args.preset,
+        )
+    except BaseException:
+        if recorder is not None:
+            recorder.discard()
+        raise
     live = server = None
     try:
         live = LiveEngine(
             engine, output=output, device=device, blocksize=args.blocksize, ahead_blocks=args.ahead,
-            record=record, channels=channels,
+            record=recorder, channels=channels,
         )
         server = OscServer(live, host=args.host, port=args.port, allow=args.allow, log_path=args.log_osc)
     except BaseException:
-        if live is not None and live.recorder is not None:
-            live.recorder.close()
+        if recorder is not None:
+            recorder.discard()
         engine.close()
         raise
 

@@ -48,7 +48,7 @@ class LiveEngine:
     device : dict from :func:`synth.engine.output.resolve_device` (sounddevice only)
     blocksize : int  samples per output block
     ahead_blocks : int  blocks the synthesis thread keeps rendered ahead of the output
-    record : path of a WAV file recording everything played, or None
+    record : path of a WAV file recording everything played (or an open Recorder), or None
     channels : output channels (mono is copied to each)
     """
 
@@ -81,7 +81,10 @@ class LiveEngine:
             self.output = SoundDeviceOutput(self.ring, rate=self.rate, blocksize=blocksize, device=device)
         else:
             raise ParameterError(f"output must be 'null' or 'sounddevice', got {output!r}")
-        self.recorder = Recorder(record, rate=self.rate) if record is not None else None
+        if record is None or isinstance(record, Recorder):
+            self.recorder = record
+        else:
+            self.recorder = Recorder(record, rate=self.rate)
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._block = np.zeros(blocksize, dtype=np.float32)
         self._stop = threading.Event()

@@ -78,3 +78,13 @@ class Recorder:
             return None
         os.replace(self._tmp, self.path)
         return self.path
+
+    def discard(self) -> None:
+        """Stop and delete the unfinished file (startup failed before anything played)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        self._thread.join()
+        self._file.close()
+        self._tmp.unlink(missing_ok=True)
