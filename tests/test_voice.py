@@ -1,0 +1,129 @@
+"""Voice logic with a tiny protocol-conforming inverter (engine_fixtures.ToneInverter): the hold, sustain,
+release and tail phases, the timbre layout, method crossfades that wait for the new inverter's latency."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from engine_fixtures import ToneInverter, synthetic_bundle, tone_factory
+
+from synth.engine import Engine, NoteOff, NoteOn, SetMethod
+from synth.engine.timbre import SUSTAIN_GUARD_FRAMES, SUSTAIN_WINDOW_FRAMES, make_timbre
+from synth.engine.voice import HOLD, IDLE, METHOD_XFADE_FRAMES, RELEASE, SUSTAIN, TAIL, Voice
+
+RATE = 16000  # frames of exactly 125 samples
+HOP = 125
+
+
+def timbre():
+    b = synthetic_bundle()
+    return make_timbre(b.decoder().decode(b.presets["bright"].latent[None])[0], params=b.params)
+
+
+def test_timbre_layout():
+    b = synthetic_bundle()
+    spec = b.decoder().decode(b.presets["bright"].latent[None])[0]
+    t = make_timbre(spec, params=b.params)
+    hold = b.params.frame_of(3.0)
+    start = hold - SUSTAIN_GUARD_FRAMES
+    assert t.sustain_start == start and t.release_frames == b.params.frames - hold
+    np.testing.assert_allclose(t.sustain, spec[:, start - SUSTAIN_WINDOW_FRAMES : start].mean(axis=1), atol=1e-6)
+    np.testing.assert_array_equal(t.held[:100], spec[:, :100].T)  # the attack is untouched
+    np.testing.assert_allclose(t.held[-1], t.sustain, atol=1e-6)  # reaching the sustain is smooth
+    np.testing.assert_array_equal(t.release[:50], spec[:, hold : hold + 50].T)
+    assert np.all(t.release[-1] <= spec[:, -1])  # the end is faded out
+    assert not t.held.flags.writeable
+
+
+def make_voice(**kw):
+    b = synthetic_bundle()
+    inverters = {"a": ToneInverter(params=b.params, output_rate=RATE, **kw),
+                 "b": ToneInverter(params=b.params, output_rate=RATE, latency=3 * HOP)}
+    return Voice(inverters, n_mels=b.params.n_mels, max_frame_samples=HOP + 2, hop_samples=float(HOP))
+
+
+def test_voice_phases_from_hold_to_idle():
+    t = timbre()
+    v = make_voice(tail=2)
+    v.start(note=60, velocity=127, pitch_ratio=1.0, method="a", order=1)
+    mix = np.zeros(HOP, dtype=np.float32)
+    for _ in range(t.sustain_start):
+        assert v.phase == HOLD
+        v.render_frame(mix, current=t, previous=None, weight=1.0)
+    assert v.phase == SUSTAIN
+    for _ in range(500):
+        v.render_frame(mix, current=t, previous=None, weight=1.0)
+    assert v.phase == SUSTAIN
+    v.release()
+    for _ in range(t.release_frames):
+        assert v.phase == RELEASE
+        v.render_frame(mix, current=t, previous=None, weight=1.0)
+    assert v.phase == TAIL
+    v.render_frame(mix, current=t, previous=None, weight=1.0)
+    v.render_frame(mix, current=t, previous=None, weight=1.0)
+    assert v.phase == IDLE and not v.active
+
+
+def test_early_release_goes_straight_to_the_release_part():
+    t = timbre()
+    v = make_voice()
+    v.start(note=60, velocity=100, pitch_ratio=1.0, method="a", order=1)
+    mix = np.zeros(HOP, dtype=np.float32)
+    for _ in range(10):
+        v.render_frame(mix, current=t, previous=None, weight=1.0)
+    v.release()
+    assert v.phase == RELEASE
+    frames = 0
+    while v.active:
+        v.render_frame(mix, current=t, previous=None, weight=1.0)
+        frames += 1
+    assert frames == t.release_frames + 1  # release part plus the tone inverter's 1 tail frame
+
+
+def test_fade_out_silences_within_its_frames():
+    t = timbre()
+    v = make_voice()
+    v.start(note=60, velocity=127, pitch_ratio=1.0, method="a", order=1)
+    mix = np.zeros(HOP, dtype=np.float32)
+    for _ in range(50):
+        v.render_frame(mix, current=t, previous=None, weight=1.0)
+    v.fade_out(2)
+    levels = []
+    for _ in range(2):
+        mix[:] = 0
+        v.render_frame(mix, current=t, previous=None, weight=1.0)
+        levels.append(np.abs(mix).max())
+    assert not v.active
+    assert abs(mix[-1]) < 0.01 * levels[0] + 1e-6
+
+
+def test_method_switch_waits_for_the_new_inverters_latency():
+    t = timbre()
+    v = make_voice()
+    v.start(note=60, velocity=127, pitch_ratio=1.0, method="a", order=1)
+    mix = np.zeros(HOP, dtype=np.float32)
+    for _ in range(20):
+        v.render_frame(mix, current=t, previous=None, weight=1.0)
+    old, new = v.inverters["a"], v.inverters["b"]
+    v.switch_method("b")
+    frames_old = old.frames
+    for _ in range(3 + METHOD_XFADE_FRAMES):
+        v.render_frame(mix, current=t, previous=None, weight=1.0)
+    assert old.frames == frames_old + 3 + METHOD_XFADE_FRAMES  # both ran through the wait and the fade
+    assert new.frames == 3 + METHOD_XFADE_FRAMES
+    v.render_frame(mix, current=t, previous=None, weight=1.0)
+    assert old.frames == frames_old + 3 + METHOD_XFADE_FRAMES  # the old one is let go
+
+
+def test_engine_with_tone_inverter_is_exactly_periodic_per_frame():
+    """Engine plumbing with the tone inverter: the note's pitch ratio reaches the inverter."""
+    engine = Engine(synthetic_bundle(), output_rate=RATE, max_voices=2, methods=("sinusoidal", "griffinlim"),
+                    inverter_factory=tone_factory)
+    engine.schedule(NoteOn(72, 127), 0)
+    engine.schedule(SetMethod("griffinlim"), 4000)
+    engine.schedule(NoteOff(72), 8000)
+    y = engine.render(RATE * 2)
+    voice = next(v for v in engine.pool.slots if v.order == 1)
+    assert voice.pitch_ratio == pytest.approx(2.0)
+    assert np.abs(y[:8000]).max() > 0.01
+    assert engine.sounding_voices == 0
