@@ -98,48 +98,50 @@ def _warp(ratio, a_m, lin, s_src, tg_src, fg_src, mag, s_out, tg_out, fg_out):
         fg_out[b] = fg_src[i] * (1.0 - frac) + fg_src[i + 1] * frac
 
 
+# Heap entries are single int64 keys: the log-magnitude above the floor in 2**-24 steps, shifted left by
+# 11 bits, or'ed with the entry's index (< 2048: bins of two frames). One array, one comparison per step.
+_KEY_SCALE = float(1 << 24)
+_IDX_BITS = 11
+_IDX_MASK = (1 << _IDX_BITS) - 1
+
+
 @njit(cache=True, nogil=True)
-def _heap_push(heap_val, heap_idx, size, val, idx):
+def _heap_push(heap, size, val, idx):
+    key = (np.int64((val - _LOG_FLOOR) * _KEY_SCALE) << _IDX_BITS) | idx
     i = size
-    heap_val[i] = val
-    heap_idx[i] = idx
     while i > 0:
         parent = (i - 1) >> 1
-        if heap_val[parent] >= heap_val[i]:
+        if heap[parent] >= key:
             break
-        heap_val[i], heap_val[parent] = heap_val[parent], heap_val[i]
-        heap_idx[i], heap_idx[parent] = heap_idx[parent], heap_idx[i]
+        heap[i] = heap[parent]
         i = parent
+    heap[i] = key
     return size + 1
 
 
 @njit(cache=True, nogil=True)
-def _heap_pop(heap_val, heap_idx, size):
-    """Remove the top; returns (new size, its index)."""
-    top = heap_idx[0]
+def _heap_pop(heap, size):
+    """Remove the largest entry; returns (new size, its index)."""
+    top = heap[0] & _IDX_MASK
     size -= 1
-    heap_val[0] = heap_val[size]
-    heap_idx[0] = heap_idx[size]
+    key = heap[size]
     i = 0
     while True:
-        left = 2 * i + 1
-        if left >= size:
+        child = 2 * i + 1
+        if child >= size:
             break
-        child = left
-        if left + 1 < size and heap_val[left + 1] > heap_val[left]:
-            child = left + 1
-        if heap_val[i] >= heap_val[child]:
+        if child + 1 < size and heap[child + 1] > heap[child]:
+            child += 1
+        if key >= heap[child]:
             break
-        heap_val[i], heap_val[child] = heap_val[child], heap_val[i]
-        heap_idx[i], heap_idx[child] = heap_idx[child], heap_idx[i]
+        heap[i] = heap[child]
         i = child
+    heap[i] = key
     return size, top
 
 
 @njit(cache=True, nogil=True)
-def _integrate(
-    s_prev, s_cur, tgrad_prev, tgrad, fgrad, phase_prev, phase, log_tol, log_floor, done, heap_val, heap_idx
-):
+def _integrate(s_prev, s_cur, tgrad_prev, tgrad, fgrad, phase_prev, phase, log_tol, log_floor, done, heap):
     """Heap integration: phase of the current frame from the previous frame's phase and the gradients.
 
     Bins below ``max(loudest + log_tol, log_floor)`` take the time-direction estimate only.
@@ -164,7 +166,7 @@ def _integrate(
             phase[m] = phase_prev[m] + 0.5 * (tgrad_prev[m] + tgrad[m])
             done[m] = True
         if s_prev[m] > threshold:
-            size = _heap_push(heap_val, heap_idx, size, s_prev[m], m)
+            size = _heap_push(heap, size, s_prev[m], m)
     while remaining > 0:
         if size == 0:
             # No significant bin of the previous frame leads here (an onset): seed at the loudest bin left.
@@ -175,28 +177,28 @@ def _integrate(
             phase[best] = phase_prev[best] + 0.5 * (tgrad_prev[best] + tgrad[best])
             done[best] = True
             remaining -= 1
-            size = _heap_push(heap_val, heap_idx, size, s_cur[best], best + n)
+            size = _heap_push(heap, size, s_cur[best], best + n)
             continue
-        size, idx = _heap_pop(heap_val, heap_idx, size)
+        size, idx = _heap_pop(heap, size)
         if idx < n:
             m = idx  # previous frame: hand the phase forward in time
             if not done[m]:
                 phase[m] = phase_prev[m] + 0.5 * (tgrad_prev[m] + tgrad[m])
                 done[m] = True
                 remaining -= 1
-                size = _heap_push(heap_val, heap_idx, size, s_cur[m], m + n)
+                size = _heap_push(heap, size, s_cur[m], m + n)
         else:
             m = idx - n  # current frame: hand the phase to the neighbours in frequency
             if m + 1 < n and not done[m + 1]:
                 phase[m + 1] = phase[m] + 0.5 * (fgrad[m] + fgrad[m + 1])
                 done[m + 1] = True
                 remaining -= 1
-                size = _heap_push(heap_val, heap_idx, size, s_cur[m + 1], m + 1 + n)
+                size = _heap_push(heap, size, s_cur[m + 1], m + 1 + n)
             if m > 0 and not done[m - 1]:
                 phase[m - 1] = phase[m] - 0.5 * (fgrad[m] + fgrad[m - 1])
                 done[m - 1] = True
                 remaining -= 1
-                size = _heap_push(heap_val, heap_idx, size, s_cur[m - 1], m - 1 + n)
+                size = _heap_push(heap, size, s_cur[m - 1], m - 1 + n)
     for m in range(n):
         phase[m] = phase[m] % two_pi
 
@@ -215,9 +217,7 @@ def _overlap_add(frame, dual, win_lo, acc, offset):
 
 
 @njit(cache=True, nogil=True)
-def _phase_frame(
-    lin_new, look_ahead, ratio, gain, consts, logs, lins, src, grid, phases, done, heaps, heap_idx, spec
-):
+def _phase_frame(lin_new, look_ahead, ratio, gain, consts, logs, lins, src, grid, phases, done, heap, spec):
     """One frame of RTPGHI in a single call (numba's dispatch costs about a microsecond per argument).
 
     State rows (float64, n bins each), shifted by one frame here:
@@ -251,8 +251,7 @@ def _phase_frame(
         log_tol,
         log_floor,
         done,
-        heaps,
-        heap_idx,
+        heap,
     )
     _spectrum(grid[0], phases[1], gain, spec)
     grid[1, :] = grid[2]
@@ -387,8 +386,7 @@ class GriffinLimInverter:
         self._grid = np.zeros((6, n_bins))
         self._phases = np.zeros((2, n_bins))
         self._done = np.zeros(n_bins, dtype=np.bool_)
-        self._heap_val = np.zeros(2 * n_bins)
-        self._heap_idx = np.zeros(2 * n_bins, dtype=np.int64)
+        self._heap = np.zeros(2 * n_bins, dtype=np.int64)
         self._spec = np.zeros(n_bins, dtype=np.complex128)
 
         sr = params.sample_rate
@@ -518,8 +516,7 @@ class GriffinLimInverter:
             self._grid,
             self._phases,
             self._done,
-            self._heap_val,
-            self._heap_idx,
+            self._heap,
             self._spec,
         )
         frame = np.fft.irfft(self._spec, n=self._n_fft)
