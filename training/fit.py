@@ -152,8 +152,8 @@ def _check_best(run: Path, ckpt: Path, state: dict[str, Any]) -> None:
     )
 
 
-def _restore_checkpoint(ckpt: Path, model: Any, optimizer: Any) -> dict[str, Any]:
-    state = read_checkpoint_state(ckpt)
+def _restore_checkpoint(ckpt: Path, state: dict[str, Any], model: Any, optimizer: Any) -> None:
+    """Load a checkpoint already verified by :func:`read_checkpoint_state` into ``model`` and ``optimizer``."""
     try:
         model.load_weights(ckpt / "weights.weights.h5")
     except (ValueError, OSError) as exc:
@@ -168,7 +168,6 @@ def _restore_checkpoint(ckpt: Path, model: Any, optimizer: Any) -> dict[str, Any
         raise DataError(f"checkpoint {ckpt}: optimizer state does not fit this model/optimizer")
     for v, a in zip(variables, arrays, strict=True):
         v.assign(a)
-    return state
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -328,6 +327,11 @@ def fit(
     if deterministic:
         tf.config.experimental.enable_op_determinism()
 
+    ckpt, ckpt_state = (latest_checkpoint(out) if resume else None), None
+    if ckpt is not None:
+        ckpt_state = read_checkpoint_state(ckpt)
+        _check_best(out, ckpt, ckpt_state)
+
     # ------------------------------------------------------------------ all checks passed: touch the run folder
     if not resume:
         if out.exists():
@@ -362,11 +366,15 @@ def fit(
         with strategy.scope():
             autoencoder, encoder, decoder = build_models(config, params=params)
             optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
-            autoencoder.compile(optimizer=optimizer, loss="mse")
+            # XLA: measured 3.7x faster train steps on these CPUs (4.5 s vs 16.7 s for 16 notes of the
+            # paper-size model); left to Keras's default under a multi-replica strategy.
+            jit = True if strategy.num_replicas_in_sync == 1 else "auto"
+            autoencoder.compile(optimizer=optimizer, loss="mse", jit_compile=jit)
             optimizer.build(autoencoder.trainable_variables)
         return _train(
             out=out, feats=feats, config=config, params=params, models=(autoencoder, encoder, decoder),
-            optimizer=optimizer, rows=(train_rows, valid_rows, test_rows), resume=resume, verbose=verbose,
+            optimizer=optimizer, rows=(train_rows, valid_rows, test_rows), ckpt=ckpt, ckpt_state=ckpt_state,
+            verbose=verbose,
         )
     finally:
         keras.mixed_precision.set_global_policy(old_policy)
@@ -374,21 +382,20 @@ def fit(
 
 def _train(
     *, out: Path, feats: Features, config: ModelConfig, params: SpectrogramParams, models: tuple[Any, Any, Any],
-    optimizer: Any, rows: tuple[np.ndarray, np.ndarray, np.ndarray], resume: bool, verbose: int,
+    optimizer: Any, rows: tuple[np.ndarray, np.ndarray, np.ndarray], ckpt: Path | None,
+    ckpt_state: dict[str, Any] | None, verbose: int,
 ) -> Path:
     import keras
 
     autoencoder = models[0]
     train_rows, valid_rows, test_rows = rows
     state: dict[str, Any] = {"epochs_done": 0, "best_val_loss": None, "best_epoch": None, "wait": 0, "history": []}
-    ckpt = latest_checkpoint(out) if resume else None
-    if ckpt is not None:
-        state = _restore_checkpoint(ckpt, autoencoder, optimizer)
+    if ckpt is not None and ckpt_state is not None:
+        _restore_checkpoint(ckpt, ckpt_state, autoencoder, optimizer)
+        state = ckpt_state
         if verbose:
             print(f"melsynth train: resuming {out} after epoch {state['epochs_done']} ({ckpt.name})")
     best_path = out / "best.weights.h5"
-    if ckpt is not None:
-        _check_best(out, ckpt, state)
     # A run that already stopped for good stays stopped; one stopped by max_epochs may be extended.
     stopped = state.get("stopped") if state.get("stopped") in ("early_stopping", "non_finite_loss") else "running"
 

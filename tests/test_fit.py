@@ -1,0 +1,246 @@
+"""Fitting: the run folder, exact resume, early stopping, corrupt checkpoints, bad input, the distributed path."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from training_fixtures import SMALL_PARAMS, small_config, synthetic_notes, write_features
+
+from synth.errors import ContractError, DataError, ParameterError
+from synth.spectrogram import SpectrogramParams
+
+keras = pytest.importorskip("keras")
+from training.fit import fit, latest_checkpoint  # noqa: E402
+from training.run import load_run  # noqa: E402
+
+N_NOTES = 20  # 12 train / 4 valid / 4 test; batch 8 -> a full and a partial batch per epoch
+
+
+@pytest.fixture(scope="module")
+def features(tmp_path_factory) -> Path:
+    return write_features(tmp_path_factory.mktemp("features") / "feat", synthetic_notes(N_NOTES))
+
+
+# Dropout makes the resume test check that the dropout RNG resumes too; patience never fires in 2 epochs.
+RUN_CONFIG = small_config("dropout_ED", max_epochs=2, patience=50)
+
+
+@pytest.fixture(scope="module")
+def finished_run(features, tmp_path_factory) -> Path:
+    """An uninterrupted 2-epoch run (each fit traces a new model, so the tests share this one)."""
+    out = tmp_path_factory.mktemp("runs") / "run"
+    return fit(features=features, config=RUN_CONFIG, out=out, verbose=0)
+
+
+def _weights(path: Path, config) -> list[np.ndarray]:
+    from training.model.build import build_models
+
+    autoencoder, _, _ = build_models(config, params=SMALL_PARAMS)
+    autoencoder.load_weights(path)
+    return autoencoder.get_weights()
+
+
+def _tree(path: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+# ---------------------------------------------------------------------------------------------- the run folder
+def test_run_folder_contents(finished_run, features):
+    files = _tree(finished_run)
+    for name in ("config.json", "history.csv", "best.weights.h5", "status.json"):
+        assert name in files
+    doc = json.loads(files["config.json"])
+    assert doc["config"] == RUN_CONFIG.to_dict()
+    assert doc["spectrogram"] == SMALL_PARAMS.to_dict()
+    assert doc["data"]["notes"] == N_NOTES and doc["fit"]["train_notes"] == 12
+    history = files["history.csv"].decode().splitlines()
+    assert history[0] == "epoch,loss,val_loss,seconds" and len(history) == 3
+    status = json.loads(files["status.json"])
+    assert status["epochs_done"] == 2 and status["stopped"] == "max_epochs"
+    assert status["best_epoch"] in (1, 2)
+    assert sorted(p.name for p in (finished_run / "checkpoints").iterdir()) == ["epoch-0001", "epoch-0002"]
+
+    run = load_run(finished_run)
+    assert run.config == RUN_CONFIG and run.params == SMALL_PARAMS
+    autoencoder, encoder, decoder = run.models()
+    # The best epoch's checkpoint holds exactly the weights the run restored.
+    best_ckpt = finished_run / "checkpoints" / f"epoch-{status['best_epoch']:04d}" / "weights.weights.h5"
+    for a, b in zip(autoencoder.get_weights(), _weights(best_ckpt, run.config), strict=True):
+        np.testing.assert_array_equal(a, b)
+    x = synthetic_notes(2, seed=5)
+    np.testing.assert_array_equal(np.asarray(autoencoder(x)), np.asarray(decoder(encoder(x))))
+    try:
+        import synth.metrics  # noqa: F401
+    except ImportError:
+        return
+    metrics = json.loads(files["metrics.json"])
+    assert {"rmse", "ssim", "precision", "recall", "f1", "notes"} <= set(metrics)
+    assert metrics["notes"] == 4
+
+
+# ---------------------------------------------------------------------------------------------- resume
+def test_resume_after_a_kill_ends_with_the_same_weights(finished_run, features, tmp_path):
+    whole = finished_run
+    part = fit(features=features, config=RUN_CONFIG, out=tmp_path / "part", max_epochs=1, verbose=0)
+    # What a kill during epoch 2 leaves behind: a half-written checkpoint folder and a "running" status.
+    (part / "checkpoints" / ".epoch-0002.abc.tmp").mkdir()
+    (part / "checkpoints" / ".epoch-0002.abc.tmp" / "weights.weights.h5").write_bytes(b"partial")
+    status = json.loads((part / "status.json").read_text())
+    (part / "status.json").write_text(json.dumps(dict(status, stopped="running")))
+    fit(features=features, config=None, out=part, resume=True, max_epochs=2, verbose=0)
+
+    for name in ("best.weights.h5", "checkpoints/epoch-0002/weights.weights.h5"):
+        for a, b in zip(_weights(whole / name, RUN_CONFIG), _weights(part / name, RUN_CONFIG), strict=True):
+            np.testing.assert_array_equal(a, b)
+    ckpt = "checkpoints/epoch-0002/optimizer.npz"
+    with np.load(whole / ckpt) as a, np.load(part / ckpt) as b:
+        assert a.files == b.files
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key])
+    assert (whole / "history.csv").read_text().splitlines()[2].split(",")[:3] == \
+        (part / "history.csv").read_text().splitlines()[2].split(",")[:3]
+    assert json.loads((part / "status.json").read_text())["epochs_done"] == 2
+
+
+def test_early_stopping_and_limit(features, tmp_path):
+    # A learning rate so small that Adam's steps vanish in float32: the validation loss never improves.
+    config = small_config(learning_rate=1e-30, patience=2, max_epochs=10)
+    out = fit(features=features, config=config, out=tmp_path / "r", limit=5, verbose=0)
+    assert json.loads((out / "config.json").read_text())["fit"]["train_notes"] == 5
+    status = json.loads((out / "status.json").read_text())
+    assert (status["stopped"], status["epochs_done"], status["best_epoch"]) == ("early_stopping", 3, 1)
+    # Resuming a run that stopped early does not train further.
+    fit(features=features, config=None, out=out, resume=True, verbose=0)
+    assert json.loads((out / "status.json").read_text())["epochs_done"] == 3
+
+
+# ---------------------------------------------------------------------------------------------- corruption
+def test_corrupt_checkpoint_is_detected(finished_run, features, tmp_path):
+    run = shutil.copytree(finished_run, tmp_path / "run")
+    weights = latest_checkpoint(run) / "weights.weights.h5"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    before = _tree(run)
+    with pytest.raises(DataError, match="weights.weights.h5 fails its SHA-256 check"):
+        fit(features=features, config=None, out=run, resume=True, max_epochs=3, verbose=0)
+    assert _tree(run) == before
+
+
+def test_corrupt_or_missing_run_is_detected(finished_run, tmp_path):
+    run = shutil.copytree(finished_run, tmp_path / "run")
+    best = run / "best.weights.h5"
+    best.write_bytes(best.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(DataError, match="SHA-256"):
+        load_run(run).models()
+    with pytest.raises(DataError, match="no such run folder"):
+        load_run(tmp_path / "nothing")
+    (run / "config.json").write_text("{")
+    with pytest.raises(DataError, match="not valid JSON"):
+        load_run(run)
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+def test_existing_run_folder_is_not_overwritten(finished_run, features, tmp_path):
+    before = _tree(finished_run)
+    with pytest.raises(ParameterError, match="already exists"):
+        fit(features=features, config=small_config(), out=finished_run, verbose=0)
+    with pytest.raises(ParameterError, match="exclude each other"):
+        fit(features=features, config=small_config(), out=finished_run, resume=True, force=True, verbose=0)
+    with pytest.raises(ParameterError, match="differs from the run's own config"):
+        fit(features=features, config=small_config(seed=3), out=finished_run, resume=True, verbose=0)
+    assert _tree(finished_run) == before
+
+
+def test_features_of_another_contract_are_refused_on_resume(finished_run, tmp_path):
+    other = SpectrogramParams(n_mels=64, frames=64, db_min=-90.0)
+    feats = write_features(tmp_path / "other", synthetic_notes(N_NOTES), params=other)
+    before = _tree(finished_run)
+    with pytest.raises(ContractError, match="db_min"):
+        fit(features=feats, config=None, out=finished_run, resume=True, max_epochs=3, verbose=0)
+    assert _tree(finished_run) == before
+
+
+@pytest.mark.parametrize("problem", ["nan", "indivisible", "empty_split", "mixed_precision_on_cpu"])
+def test_bad_input_is_refused_before_anything_is_written(problem, tmp_path):
+    x = synthetic_notes(N_NOTES)
+    kwargs: dict = {}
+    if problem == "nan":
+        x[3, 5, 7] = np.nan
+        feats, error, match = write_features(tmp_path / "f", x), DataError, "NaN"
+    elif problem == "indivisible":
+        params = SpectrogramParams(n_mels=64, frames=96)
+        feats = write_features(tmp_path / "f", synthetic_notes(N_NOTES, params=params), params=params)
+        error, match = ParameterError, "frames=96 is not a multiple of 64"
+    elif problem == "empty_split":
+        splits = {"train": list(range(16)), "valid": [], "test": list(range(16, 20))}
+        feats, error, match = write_features(tmp_path / "f", x, splits=splits), DataError, "'valid' split is empty"
+    else:
+        import tensorflow as tf
+
+        if tf.config.list_physical_devices("GPU"):
+            pytest.skip("a GPU is visible")
+        feats, error, match = write_features(tmp_path / "f", x), ParameterError, "needs a GPU"
+        kwargs["mixed_precision"] = True
+    with pytest.raises(error, match=match):
+        fit(features=feats, config=small_config(), out=tmp_path / "run", verbose=0, **kwargs)
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_command(features, tmp_path):
+    from synth.cli import main
+
+    config = tmp_path / "c.json"
+    small_config(max_epochs=1).save(config)
+    out = tmp_path / "run"
+    args = ["train", "--data", str(features), "--config", str(config), "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    assert json.loads((out / "status.json").read_text())["epochs_done"] == 1
+    assert main(args) == 1  # exists: needs --resume or --force
+    assert main(["train", "--data", str(features), "--variant", "nope", "--out", str(tmp_path / "x")]) == 1
+
+
+# ---------------------------------------------------------------------------------------------- distributed
+DISTRIBUTED = textwrap.dedent(
+    """
+    import json, sys
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    sys.path.insert(0, sys.argv[3])
+    from training_fixtures import small_config
+    from training.fit import fit
+    from training.run import load_run
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    out = fit(features=sys.argv[1], config=small_config(max_epochs=2), out=sys.argv[2], strategy=strategy,
+              verbose=0)
+    doc = json.loads((out / "config.json").read_text())
+    status = json.loads((out / "status.json").read_text())
+    autoencoder, encoder, decoder = load_run(out).models()
+    print("RESULT", json.dumps({"replicas": doc["fit"]["replicas"], "status": status}))
+    """
+)
+
+
+def test_distributed_fit_on_two_logical_cpus(features, tmp_path):
+    # Logical devices must be configured before TensorFlow initialises: a fresh process.
+    script = tmp_path / "distributed.py"
+    script.write_text(DISTRIBUTED)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    proc = subprocess.run(
+        [sys.executable, str(script), str(features), str(tmp_path / "run"), str(Path(__file__).parent)],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT "))
+    result = json.loads(line[len("RESULT "):])
+    assert result["replicas"] == 2
+    assert result["status"]["epochs_done"] == 2 and np.isfinite(result["status"]["best_val_loss"])
