@@ -167,13 +167,13 @@ class OscClient:
 @contextlib.contextmanager
 def live_session(*, record: Path | None = None, log_path: Path | None = None, allow=(), host="127.0.0.1",
                  rate: int = 48000, method: str = "sinusoidal", output: str = "null", device=None,
-                 channels: int = 1, blocksize: int = 256, ahead_blocks: int = 3):
+                 channels: int = 1, blocksize: int = 256, ahead_blocks: int = 3, max_voices: int = 4):
     """A running LiveEngine + OscServer; yields ``(live, server)`` and stops both afterwards."""
     from synth.engine import Engine
     from synth.engine.live import LiveEngine
     from synth.osc.server import OscServer
 
-    engine = Engine(synthetic_bundle(), output_rate=rate, method=method, live=True)
+    engine = Engine(synthetic_bundle(), output_rate=rate, method=method, live=True, max_voices=max_voices)
     live = LiveEngine(engine, output=output, device=device, blocksize=blocksize, ahead_blocks=ahead_blocks,
                       record=record, channels=channels)
     server = OscServer(live, host=host, port=0, allow=allow, log_path=log_path)

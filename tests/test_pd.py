@@ -111,3 +111,23 @@ def test_pure_data_plays_the_engine(tmp_path):
     assert loud.size
     start = loud[0]
     assert abs(cents(f0_of(y[start + RATE // 5 : start + RATE // 2], rate=RATE), midi_hz(60))) < 10
+
+
+def test_max_patch_is_well_formed_and_speaks_the_address_space():
+    import json
+    import re
+
+    from synth.osc.vocabulary import CONTROL_ADDRESSES, QUERY_ADDRESSES
+
+    patch = json.loads((EXAMPLES / "melsynth.maxpat").read_text())["patcher"]
+    ids = {b["box"]["id"]: b["box"] for b in patch["boxes"]}
+    for line in patch["lines"]:
+        src, dst = line["patchline"]["source"], line["patchline"]["destination"]
+        assert src[1] < ids[src[0]]["numoutlets"] and dst[1] < ids[dst[0]]["numinlets"]
+    addresses = {m for b in ids.values() for m in re.findall(r"/synth/[a-z/]+", b.get("text", ""))}
+    assert addresses <= set(CONTROL_ADDRESSES) | set(QUERY_ADDRESSES)
+    assert {"/synth/note/on", "/synth/preset", "/synth/xy", "/synth/corners", "/synth/macro"} <= addresses
+    pd_text = (EXAMPLES / "melsynth.pd").read_text()
+    pd_addresses = {"/" + "/".join(m.split()) for m in re.findall(r"oscformat ([a-z ]+);", pd_text)}
+    assert pd_addresses <= set(CONTROL_ADDRESSES) | set(QUERY_ADDRESSES)
+    assert {"/synth/note/on", "/synth/preset", "/synth/xy", "/synth/corners", "/synth/macro"} <= pd_addresses
