@@ -3,6 +3,12 @@
 The engine's synthesis thread calls ``process_frame`` once per mel frame and voice. Frame k owns output
 samples ``[round(k * H), round((k + 1) * H))`` with ``H = hop_length * output_rate / sample_rate`` (fractional
 at 44.1 kHz), so ``len(out)`` may vary by one sample from call to call; :func:`frame_lengths` computes them.
+
+Use one inverter object per voice and method. One object is not thread-safe (it is a state machine), but
+separate objects share only read-only tables, and their per-frame work runs in numba with the GIL released,
+so voices can be stepped from several threads. ``process_frame`` does not allocate in the sinusoidal
+method and allocates one 1024-sample FFT output in the Griffin-Lim method. Inputs are sanitised (NaN -> 0,
+clipped to [0, 1]) so a bad decode cannot poison a voice's phases.
 """
 
 from __future__ import annotations
