@@ -5,12 +5,20 @@ over a whole spectrogram offline; ``spectral_convergence`` scores the result aga
 The numba-compiled methods are imported only when built.
 """
 
-from synth.inversion.base import METHODS, StreamingInverter, frame_lengths, invert, make_inverter
+from synth.inversion.base import (
+    METHODS,
+    DelayedInverter,
+    StreamingInverter,
+    frame_lengths,
+    invert,
+    make_inverter,
+)
 from synth.inversion.mel_inverse import mel_pseudo_inverse, mel_to_magnitude
 from synth.inversion.quality import spectral_convergence
 
 __all__ = [
     "METHODS",
+    "DelayedInverter",
     "StreamingInverter",
     "frame_lengths",
     "invert",
