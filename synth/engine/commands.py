@@ -158,6 +158,7 @@ class ControlSpec:
     latent_shape: tuple[int, ...]
     presets: tuple[str, ...]
     macro_count: int
+    methods: tuple[str, ...] = METHODS
 
     @property
     def latent_size(self) -> int:
@@ -230,8 +231,8 @@ class ControlSpec:
                 fail(f"macro {command.k} out of range 0..{self.macro_count - 1}")
             number("macro value", command.value, -MACRO_LIMIT, MACRO_LIMIT)
         elif isinstance(command, SetMethod):
-            if command.method not in METHODS:
-                fail(f"unknown method {str(command.method)[:40]!r} (use {' or '.join(METHODS)})")
+            if command.method not in self.methods:
+                fail(f"unknown method {str(command.method)[:40]!r} (use {' or '.join(self.methods)})")
         elif isinstance(command, SetGain):
             number("gain", command.gain, 0.0, GAIN_LIMIT)
         return command

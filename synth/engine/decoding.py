@@ -110,9 +110,10 @@ class DecodeWorker:
         return result
 
     def idle(self) -> bool:
-        """True when nothing is pending, being decoded or waiting to be collected."""
+        """True when no request is waiting or being decoded (a finished result may still wait for
+        :meth:`collect`, which the engine calls at its next frame)."""
         with self._cond:
-            return self._pending is None and not self.busy and self._result is None
+            return self._pending is None and not self.busy
 
     def _run(self) -> None:
         while True:

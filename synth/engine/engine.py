@@ -103,6 +103,7 @@ class Engine:
             latent_shape=tuple(bundle.latent_shape),
             presets=tuple(bundle.presets),
             macro_count=int(len(macros.stds)) if macros is not None else 0,
+            methods=tuple(methods),
         )
         self.spec.check(SetGain(float(gain)))
         if initial_preset is not None and initial_preset not in bundle.presets:
@@ -355,7 +356,8 @@ class Engine:
         return float(statistics.median(times)) if times else 0.0
 
     def decoding_idle(self) -> bool:
-        """True when no decode is pending or unapplied (always true offline)."""
+        """True when no decode is waiting or running (always true offline); a finished one is applied at the
+        next frame rendered."""
         return not self._decoding.live or self._decoding.idle()
 
     def stats(self) -> dict:

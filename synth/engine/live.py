@@ -43,7 +43,8 @@ class LiveEngine:
 
     Parameters
     ----------
-    engine : Engine
+    engine : Engine (``live=True`` decodes on a worker; ``live=False`` decodes inline on the synthesis
+        thread, which makes a null-output run equal to an offline render of the same sample times)
     output : "null" | "sounddevice"
     device : dict from :func:`synth.engine.output.resolve_device` (sounddevice only)
     blocksize : int  samples per output block
@@ -98,18 +99,29 @@ class LiveEngine:
         self.recorded_path = None
 
     # ------------------------------------------------------------------ control (any thread)
-    def submit(self, command: Command, *, at_time: float | None = None, received: float | None = None) -> int:
-        """Queue a checked command, at once (``at_time=None``) or at wall time ``at_time`` (``time.time()``).
+    def submit(
+        self,
+        command: Command,
+        *,
+        at_time: float | None = None,
+        at_sample: int | None = None,
+        received: float | None = None,
+    ) -> int:
+        """Queue a checked command: at once, at wall time ``at_time`` (``time.time()`` seconds, e.g. an OSC
+        timetag), or at engine sample ``at_sample`` (scripted tests: the same sample times as an offline
+        render give the same audio when the engine decodes inline).
 
         Returns the sample time it is scheduled for (an estimate for immediate commands), in the engine's
         sample clock, which starts at 0 when the engine starts.
         """
         self.engine.spec.check(command)
         received = time.time() if received is None else received
-        at_sample = None if at_time is None else max(0, self.output.clock.sample_at(at_time))
+        immediate = at_time is None and at_sample is None
+        if at_sample is None and at_time is not None:
+            at_sample = max(0, self.output.clock.sample_at(at_time))
         # Control latency is measured on immediate commands only (a timetag asks for a delay).
-        self._inbox.put((command, at_sample, received if at_time is None else None))
-        return self.engine.next_frame_sample if at_sample is None else at_sample
+        self._inbox.put((command, at_sample, received if immediate else None))
+        return self.engine.next_frame_sample if at_sample is None else int(at_sample)
 
     def sample_now(self) -> int:
         """The sample being handed to the output now."""

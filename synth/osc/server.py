@@ -28,6 +28,7 @@ __all__ = ["OscServer", "DEFAULT_PORT"]
 
 MAX_DATAGRAM = 65536
 ERROR_REPLIES_PER_SECOND = 200
+MAX_SCHEDULE_AHEAD = 60.0  # seconds
 
 
 def _is_loopback(host: str) -> bool:
@@ -149,6 +150,11 @@ class OscServer:
             message = timed.message
             address = message.address
             at_time = timed.time if timed.time > received + 1e-3 else None
+            if at_time is not None and at_time - received > MAX_SCHEDULE_AHEAD:
+                # Far-future events would pile up unplayed (and could be used to fill memory).
+                self.errors += 1
+                self._reply_error(addr, address, f"timetag more than {MAX_SCHEDULE_AHEAD:g} s in the future")
+                continue
             try:
                 result = parse_message(address, message.params, spec=self.engine.spec)
             except ParameterError as exc:

@@ -1,0 +1,66 @@
+"""``melsynth serve`` end to end: headless fallback to the null output with a recording, OSC in, the OSC log,
+and Ctrl-C stopping cleanly with the figures of the run."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from engine_fixtures import OscClient, synthetic_bundle_path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_serve_headless_plays_records_logs_and_stops_on_ctrl_c(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "synth.cli", "serve", "--bundle", str(synthetic_bundle_path()), "--port", "0",
+         "--log-osc", "take.json", "--voices", "4"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+    )
+    try:
+        lines = []
+        port = None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            m = re.search(r"listening for OSC on 127\.0\.0\.1:(\d+)", line)
+            port = int(m.group(1)) if m else port
+            if line.startswith("melsynth: output"):
+                break
+        assert port, lines
+        headless = "no audio output device" in lines[0]
+        client = OscClient(port)
+        client.send("/synth/note/on", 60, 100)
+        client.send("/synth/preset", "dark")
+        time.sleep(0.5)
+        client.send("/synth/note/off", 60)
+        client.send("/synth/note/on", 500)
+        assert client.receive()[0] == "/synth/error"
+        time.sleep(0.3)
+        client.close()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    figures = "".join(lines) + out
+    assert re.search(r"played [\d.]+ s: 1 notes, \d+ underflows", figures), figures
+    assert "3 messages, 1 errors, 0 dropped" in figures
+    log = json.loads((tmp_path / "take.json").read_text())
+    assert [e["address"] for e in log] == ["/synth/note/on", "/synth/preset", "/synth/note/off"]
+    if headless:
+        assert "playing to the null output and recording to melsynth-take.wav" in lines[0]
+        y, rate = sf.read(tmp_path / "melsynth-take.wav", dtype="float32")
+        assert rate == 48000 and np.abs(y).max() > 0.01
