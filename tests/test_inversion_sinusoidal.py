@@ -63,6 +63,14 @@ def test_partials_at_or_above_nyquist_are_dropped():
     assert np.abs(audio[:-500]).max() == 0.0  # the abrupt end of the tone is broadband: skip it
 
 
+def test_partials_below_the_lowest_frequency_are_dropped():
+    mel = note_mel(_tone(80.0))
+    audio = invert(mel, method="sinusoidal", params=PARAMS, output_rate=48000, pitch_ratio=0.2)  # 16 Hz
+    assert np.abs(audio[:-1500]).max() < 1e-3  # only the attack's faint spread remains
+    audio = invert(mel, method="sinusoidal", params=PARAMS, output_rate=48000, pitch_ratio=0.3)  # 24 Hz
+    assert np.abs(audio[:-1500]).max() > 0.4
+
+
 def test_max_partials_caps_the_bank():
     rng = np.random.default_rng(3)
     inv = SinusoidalInverter(params=PARAMS, output_rate=48000, max_partials=8)

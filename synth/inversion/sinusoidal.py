@@ -151,6 +151,7 @@ def _render(
     ratio,
     nyquist,
     rate,
+    lowest,
     birth_state,
     nx_f,
     nx_a,
@@ -172,7 +173,7 @@ def _render(
     for i in range(count):
         j = match_of_new[i]
         f1 = new_f[i] * ratio
-        a1 = new_a[i] if f1 < nyquist else 0.0
+        a1 = new_a[i] if lowest <= f1 < nyquist else 0.0
         if j >= 0:
             f0 = tr_f[j] * ratio_prev
             a0 = tr_a[j]
@@ -184,7 +185,7 @@ def _render(
             # 0 is needlessly peaky); the sequence restarts on reset().
             birth_state = (birth_state * 6364136223846793005 + 1442695040888963407) & 0x7FFFFFFFFFFFFFFF
             phase = _TWO_PI * ((birth_state >> 11) / 4503599627370496.0)
-        if f0 >= nyquist:
+        if f0 >= nyquist or f0 < lowest:
             a0 = 0.0
         # Constant frequency over the block at the mean of both ends: the phase it reaches at the end is
         # exactly that of a linear glide, so the next block continues without a phase jump.
@@ -229,7 +230,7 @@ def _process(
     thresholds: floor_u, range_u, db_min, db_range, tolerance; lut_d: (2, n_mels) d_start, d_step;
     ints: (3, P) peak band, match, taken; floats: (3, P) peak value, frequency, amplitude;
     tracks: (6, P) current f, a, phase then next f, a, phase; ratios: previous ratio, ratio, nyquist,
-    rate; osc: (6, 2P) float32 oscillator scratch. Returns (partials alive, birth_state).
+    rate, lowest frequency; osc: (6, 2P) float32 oscillator scratch. Returns (partials alive, birth_state).
     """
     p = ints.shape[1]
     count = _pick_peaks(u, thresholds[0], thresholds[1], p, ints[0], floats[0])
@@ -262,6 +263,7 @@ def _process(
         ratios[1],
         ratios[2],
         ratios[3],
+        ratios[4],
         birth_state,
         tracks[3],
         tracks[4],
@@ -293,6 +295,8 @@ class SinusoidalInverter:
         the Blackman window's own sidelobes, about 60 dB down, which would become false partials)
     floor_db : float or None, peaks below this absolute mel level (dB) are ignored; default ``db_min + 10``
     tolerance : float, relative frequency distance within which a peak continues a track (0.03 = 3 %)
+    lowest_hz : float, partials below this (after the pitch ratio) are dropped: a peak in the lowest mel
+        band (0..32 Hz) would otherwise become a DC-like offset
     """
 
     tail_frames = 1
@@ -306,6 +310,7 @@ class SinusoidalInverter:
         range_db: float = 55.0,
         floor_db: float | None = None,
         tolerance: float = 0.03,
+        lowest_hz: float = 20.0,
     ) -> None:
         if (
             not isinstance(output_rate, (int, np.integer))
@@ -319,8 +324,10 @@ class SinusoidalInverter:
             raise ParameterError(
                 f"SinusoidalInverter: max_partials must be in 1..{params.n_mels}, got {max_partials!r}"
             )
-        if not (range_db > 0 and tolerance > 0):
-            raise ParameterError("SinusoidalInverter: range_db and tolerance must be positive")
+        if not (range_db > 0 and tolerance > 0 and lowest_hz >= 0):
+            raise ParameterError(
+                "SinusoidalInverter: range_db and tolerance must be positive, lowest_hz non-negative"
+            )
         self.params = params
         self.output_rate = int(output_rate)
         self.max_partials = int(max_partials)
@@ -347,7 +354,7 @@ class SinusoidalInverter:
         self._ints = np.zeros((3, p), dtype=np.int64)  # peak band, match, taken
         self._floats = np.zeros((3, p), dtype=np.float64)  # peak value, frequency, amplitude
         self._tracks = np.zeros((6, p), dtype=np.float64)  # f, a, phase now; f, a, phase next
-        self._ratios = np.array([1.0, 1.0, self._nyquist, float(self.output_rate)])
+        self._ratios = np.array([1.0, 1.0, self._nyquist, float(self.output_rate), float(lowest_hz)])
         # Oscillator scratch: at most p continuing/born plus p dying partials in one block.
         self._osc = np.zeros((6, 2 * p), dtype=np.float32)
         self.reset()
