@@ -16,7 +16,7 @@ import functools
 
 import numpy as np
 
-from synth.spectrogram import SpectrogramParams, mel_basis
+from synth.spectrogram import SpectrogramParams, mel_band_frequencies, mel_basis
 
 __all__ = ["PartialTable", "partial_table", "unit_sinusoid_mel_power"]
 
@@ -89,16 +89,12 @@ def partial_table(params: SpectrogramParams) -> PartialTable:
     d_step = np.ones(n_mels)
     freq = np.zeros((n_mels, _LUT_POINTS))
     gain_db = np.zeros((n_mels, _LUT_POINTS))
-    centres = None
+    centres = mel_band_frequencies(params=params)
     for m in range(n_mels):
         rows = np.flatnonzero(loudest == m)
         if rows.size == 0:
             # A band never loudest for any sinusoid (does not happen with the contract's Slaney bands):
             # fall back to its centre frequency and its own gain there.
-            if centres is None:
-                from synth.spectrogram import mel_band_frequencies
-
-                centres = mel_band_frequencies(params=params)
             f0 = float(centres[m])
             freq[m] = f0
             gain_db[m] = 10.0 * np.log10(
