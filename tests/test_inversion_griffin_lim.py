@@ -49,8 +49,9 @@ def test_asking_for_too_much_is_zero_filled_and_counted():
     inv = GriffinLimInverter(params=PARAMS, output_rate=48000)
     out = np.full(5000, np.nan, dtype=np.float32)
     inv.process_frame(np.zeros(128, dtype=np.float32), pitch_ratio=1.0, out=out)
-    assert np.all(out == 0.0)
-    assert inv.underflows > 0
+    assert np.all(out[-4000:] == 0.0)  # a frame yields ~375 samples (plus the prefill): the rest is zeros
+    assert np.abs(out).max() < 1e-4
+    assert inv.underflows > 4000
 
 
 @pytest.mark.parametrize("look_ahead", [0, 1])
