@@ -23,7 +23,6 @@ import numpy as np
 from numba import njit
 
 from synth.errors import ParameterError
-from synth.inversion.mel_inverse import sanitize_unit
 from synth.inversion.partial_table import partial_table
 from synth.spectrogram import SpectrogramParams
 
@@ -223,15 +222,33 @@ def _render(
 
 @njit(cache=True, nogil=True)
 def _process(
-    u, thresholds, lut_d, lut_freq, lut_gain, ints, floats, tracks, n_tr, ratios, birth_state, osc, out
+    mel_frame,
+    u,
+    thresholds,
+    lut_d,
+    lut_freq,
+    lut_gain,
+    ints,
+    floats,
+    tracks,
+    n_tr,
+    ratios,
+    birth_state,
+    osc,
+    out,
 ):
     """One frame in a single numba call (dispatch costs about a microsecond per array argument).
 
+    mel_frame is copied into u with NaN -> 0 and values clipped to [0, 1] (a bad decode must not index
+    past the lookup tables or poison the tracks).
     thresholds: floor_u, range_u, db_min, db_range, tolerance; lut_d: (2, n_mels) d_start, d_step;
     ints: (3, P) peak band, match, taken; floats: (3, P) peak value, frequency, amplitude;
     tracks: (6, P) current f, a, phase then next f, a, phase; ratios: previous ratio, ratio, nyquist,
     rate, lowest frequency; osc: (6, 2P) float32 oscillator scratch. Returns (partials alive, birth_state).
     """
+    for m in range(u.shape[0]):
+        v = mel_frame[m]
+        u[m] = 0.0 if not v > 0.0 else (1.0 if v > 1.0 else v)  # NaN fails v > 0
     p = ints.shape[1]
     count = _pick_peaks(u, thresholds[0], thresholds[1], p, ints[0], floats[0])
     _refine(
@@ -390,9 +407,12 @@ class SinusoidalInverter:
             raise ParameterError(
                 f"process_frame: pitch_ratio must be positive and finite, got {pitch_ratio!r}"
             )
-        sanitize_unit(mel_frame, out=self._u)
         self._ratios[1] = pitch_ratio
+        # One numba specialisation only (float32, contiguous): a new dtype or layout would compile on first
+        # use, in the synthesis thread. A no-op for the usual float32 row.
+        frame = np.ascontiguousarray(mel_frame, dtype=np.float32)
         self._n_tracks, self._birth_state = _process(
+            frame,
             self._u,
             self._thresholds,
             self._lut_d,
