@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     path = save_preset(bundle, preset, overwrite=args.force)
     for f, rmse in zip(encoding.files, encoding.rmse, strict=True):
         channels = {1: "mono", 2: "stereo"}.get(f.channels, f"{f.channels} channels")
-        onset = f", onset at {f.onset_seconds:.3f} s" if f.onset_seconds > 0 else ""
+        onset = f", onset at {f.onset_seconds:.3f} s" if f.onset_seconds >= 0.0005 else ""
         print(f"read {f.path}: {f.sample_rate} Hz {channels}, {f.seconds:.2f} s{onset}; "
               f"reconstruction RMSE {rmse:.4f} (unit scale)")
     how = f"the mean latent of {len(encoding.files)} files" if len(encoding.files) > 1 else "its latent"

@@ -3,8 +3,9 @@
 Each file is read, mixed to mono (the mean of its channels), resampled to the bundle's rate with soxr,
 started at its onset (leading samples more than 60 dB below the file's peak are dropped: the model's notes
 start at time 0), then trimmed or zero-padded to the contract's 4 s and turned into the contract's log-mel.
-Levels are kept as they are, as in the training data (no normalisation). The encoder maps each log-mel to a
-latent; several files give the mean of their latents.
+Levels are kept as they are, as in the training data (no normalisation). Only the first
+:data:`MAX_READ_SECONDS` of a file are read. The encoder maps each log-mel to a latent; several files give
+the mean of their latents.
 """
 
 from __future__ import annotations
