@@ -21,6 +21,9 @@ keras = pytest.importorskip("keras")
 from training.fit import fit, latest_checkpoint  # noqa: E402
 from training.run import load_run  # noqa: E402
 
+# Eager Keras: tracing a new model costs ~10 s per fit on the busy 2-core machine, the tiny eager steps far
+# less. The graph (XLA) path is covered by the train-command and distributed tests.
+EAGER = True
 N_NOTES = 20  # 12 train / 4 valid / 4 test; batch 8 -> a full and a partial batch per epoch
 
 
@@ -37,7 +40,7 @@ RUN_CONFIG = small_config("dropout_ED", max_epochs=2, patience=50)
 def finished_run(features, tmp_path_factory) -> Path:
     """An uninterrupted 2-epoch run (each fit traces a new model, so the tests share this one)."""
     out = tmp_path_factory.mktemp("runs") / "run"
-    return fit(features=features, config=RUN_CONFIG, out=out, verbose=0)
+    return fit(features=features, config=RUN_CONFIG, out=out, verbose=0, run_eagerly=EAGER)
 
 
 def _weights(path: Path, config) -> list[np.ndarray]:
@@ -89,13 +92,13 @@ def test_run_folder_contents(finished_run, features):
 # ---------------------------------------------------------------------------------------------- resume
 def test_resume_after_a_kill_ends_with_the_same_weights(finished_run, features, tmp_path):
     whole = finished_run
-    part = fit(features=features, config=RUN_CONFIG, out=tmp_path / "part", max_epochs=1, verbose=0)
+    part = fit(features=features, config=RUN_CONFIG, out=tmp_path / "part", max_epochs=1, verbose=0, run_eagerly=EAGER)
     # What a kill during epoch 2 leaves behind: a half-written checkpoint folder and a "running" status.
     (part / "checkpoints" / ".epoch-0002.abc.tmp").mkdir()
     (part / "checkpoints" / ".epoch-0002.abc.tmp" / "weights.weights.h5").write_bytes(b"partial")
     status = json.loads((part / "status.json").read_text())
     (part / "status.json").write_text(json.dumps(dict(status, stopped="running")))
-    fit(features=features, config=None, out=part, resume=True, max_epochs=2, verbose=0)
+    fit(features=features, config=None, out=part, resume=True, max_epochs=2, verbose=0, run_eagerly=EAGER)
 
     for name in ("best.weights.h5", "checkpoints/epoch-0002/weights.weights.h5"):
         for a, b in zip(_weights(whole / name, RUN_CONFIG), _weights(part / name, RUN_CONFIG), strict=True):
@@ -113,12 +116,12 @@ def test_resume_after_a_kill_ends_with_the_same_weights(finished_run, features, 
 def test_early_stopping_and_limit(features, tmp_path):
     # A learning rate so small that Adam's steps vanish in float32: the validation loss never improves.
     config = small_config(learning_rate=1e-30, patience=2, max_epochs=10)
-    out = fit(features=features, config=config, out=tmp_path / "r", limit=5, verbose=0)
+    out = fit(features=features, config=config, out=tmp_path / "r", limit=5, verbose=0, run_eagerly=EAGER)
     assert json.loads((out / "config.json").read_text())["fit"]["train_notes"] == 5
     status = json.loads((out / "status.json").read_text())
     assert (status["stopped"], status["epochs_done"], status["best_epoch"]) == ("early_stopping", 3, 1)
     # Resuming a run that stopped early does not train further.
-    fit(features=features, config=None, out=out, resume=True, verbose=0)
+    fit(features=features, config=None, out=out, resume=True, verbose=0, run_eagerly=EAGER)
     assert json.loads((out / "status.json").read_text())["epochs_done"] == 3
 
 
@@ -131,7 +134,7 @@ def test_corrupt_checkpoint_is_detected(finished_run, features, tmp_path):
     weights.write_bytes(bytes(data))
     before = _tree(run)
     with pytest.raises(DataError, match="weights.weights.h5 fails its SHA-256 check"):
-        fit(features=features, config=None, out=run, resume=True, max_epochs=3, verbose=0)
+        fit(features=features, config=None, out=run, resume=True, max_epochs=3, verbose=0, run_eagerly=EAGER)
     assert _tree(run) == before
 
 
@@ -152,11 +155,11 @@ def test_corrupt_or_missing_run_is_detected(finished_run, tmp_path):
 def test_existing_run_folder_is_not_overwritten(finished_run, features, tmp_path):
     before = _tree(finished_run)
     with pytest.raises(ParameterError, match="already exists"):
-        fit(features=features, config=small_config(), out=finished_run, verbose=0)
+        fit(features=features, config=small_config(), out=finished_run, verbose=0, run_eagerly=EAGER)
     with pytest.raises(ParameterError, match="exclude each other"):
-        fit(features=features, config=small_config(), out=finished_run, resume=True, force=True, verbose=0)
+        fit(features=features, config=small_config(), out=finished_run, resume=True, force=True, verbose=0, run_eagerly=EAGER)
     with pytest.raises(ParameterError, match="differs from the run's own config"):
-        fit(features=features, config=small_config(seed=3), out=finished_run, resume=True, verbose=0)
+        fit(features=features, config=small_config(seed=3), out=finished_run, resume=True, verbose=0, run_eagerly=EAGER)
     assert _tree(finished_run) == before
 
 
@@ -165,7 +168,7 @@ def test_features_of_another_contract_are_refused_on_resume(finished_run, tmp_pa
     feats = write_features(tmp_path / "other", synthetic_notes(N_NOTES), params=other)
     before = _tree(finished_run)
     with pytest.raises(ContractError, match="db_min"):
-        fit(features=feats, config=None, out=finished_run, resume=True, max_epochs=3, verbose=0)
+        fit(features=feats, config=None, out=finished_run, resume=True, max_epochs=3, verbose=0, run_eagerly=EAGER)
     assert _tree(finished_run) == before
 
 
@@ -191,7 +194,7 @@ def test_bad_input_is_refused_before_anything_is_written(problem, tmp_path):
         feats, error, match = write_features(tmp_path / "f", x), ParameterError, "needs a GPU"
         kwargs["mixed_precision"] = True
     with pytest.raises(error, match=match):
-        fit(features=feats, config=small_config(), out=tmp_path / "run", verbose=0, **kwargs)
+        fit(features=feats, config=small_config(), out=tmp_path / "run", verbose=0, run_eagerly=EAGER, **kwargs)
     assert not (tmp_path / "run").exists()
 
 
