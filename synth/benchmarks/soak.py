@@ -53,6 +53,7 @@ def soak_messages(*, presets, note_range, latent_size: int, macro_count: int, ra
                   chord_seconds: float = 2.0, seed: int = 0):
     """Yield an endless stream of valid OSC datagrams, one per ``1/rate`` seconds of the soak."""
     rng = np.random.default_rng(seed)
+    presets = [str(p) for p in presets]
     lo, hi = note_range
     held: list[int] = []
     pending: list[bytes] = []
