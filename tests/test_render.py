@@ -206,6 +206,18 @@ def test_a_bad_preset_file_inside_the_bundle_is_named(tmp_path, kind):
     assert not (tmp_path / "x.wav").exists()
 
 
+def test_a_preset_saved_after_loading_renders(tmp_path):
+    from synth.bundle import load_bundle
+    from synth.render.note import BundleView
+
+    path = fresh_bundle(tmp_path / "bundle", n_presets=2)
+    view = BundleView(load_bundle(path))
+    (path / "presets" / "late.json").write_text(
+        (path / "presets" / "dark.json").read_text().replace('"name": "dark"', '"name": "late"'))
+    r = render_note(view, preset="late", hold=0.3)
+    assert r.preset == "late" and "late" in view.presets and np.abs(r.audio).max() > 0.01
+
+
 def test_a_good_preset_file_renders_like_the_bundle_preset(tmp_path):
     (tmp_path / "p.json").write_text(_preset_json(name="elsewhere"))
     rc, stdout, err = melsynth("render", "--bundle", render_bundle_path(), "--preset-file", tmp_path / "p.json",
@@ -219,7 +231,8 @@ def test_a_good_preset_file_renders_like_the_bundle_preset(tmp_path):
     [(["--preset", "bright", "--all"], "--preset goes with"), (["--all", "--score", "s.json"], "choose one of"),
      ([], "say what to render"), (["--score", "s.json", "--plot"], "--plot draws"),
      (["--preset", "bright", "--note", "100"], "out of range"), (["--preset", "bright", "--release-after", "1"],
-                                                                 "--release-after applies")],
+                                                                 "--release-after applies"),
+     (["--preset", "bright", "--voices", "4"], "--voices applies")],
 )
 def test_contradictory_arguments(tmp_path, args, message):
     rc, stdout, err = melsynth("render", "--bundle", render_bundle_path(), *args, "--out", tmp_path / "x.wav")

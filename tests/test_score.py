@@ -112,6 +112,7 @@ def test_every_bad_entry_is_reported_together():
     "text, reason",
     [("[{\"time\": 0, \"address\": \"/synth/panic\"},\n  oops]", "not valid JSON at line 2 column 3"),
      ("{\"notes\": []}", "needs a 'messages' list"),
+     ("{\"messages\": []}", "has no messages"),
      ("42", "a score is a list")],
 )
 def test_malformed_score_files(tmp_path, text, reason):

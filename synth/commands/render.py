@@ -62,7 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="pcm24 (24-bit PCM, default) or float (32-bit float)")
     out.add_argument("--gain", type=_number(float, lo=0, hi=4), default=None,
                      help="output gain before the limiter (default: the live engine's 0.5)")
-    out.add_argument("--voices", type=_number(int, lo=1, hi=256), default=16, help="polyphony for a score (default 16)")
+    out.add_argument("--voices", type=_number(int, lo=1, hi=256), default=None,
+                     help="polyphony for a score (default 16)")
     out.add_argument("--release-after", type=_number(float, lo=0, hi=3600), default=None, metavar="SECONDS",
                      help="release notes still held this long after a score's last message (default 2.0)")
     out.add_argument("--plot", action="store_true",
@@ -83,8 +84,9 @@ def _check_modes(args: argparse.Namespace) -> None:
         raise ParameterError("say what to render: --preset NAME, --preset-file FILE.json, --all or --score FILE.json")
     if args.score and args.plot:
         raise ParameterError("--plot draws a preset's decoded note beside its render; a score has no single note")
-    if not args.score and args.release_after is not None:
-        raise ParameterError("--release-after applies to --score renders")
+    for flag, value in (("--release-after", args.release_after), ("--voices", args.voices)):
+        if not args.score and value is not None:
+            raise ParameterError(f"{flag} applies to --score renders")
 
 
 def _db(peak: float) -> str:
@@ -145,7 +147,8 @@ def _score_render(args, bundle, initial) -> int:
     out = check_output_path(args.out, force=args.force)
     engine = score_engine(
         bundle, score, method=args.method, output_rate=args.samplerate,
-        gain=DEFAULT_GAIN if args.gain is None else args.gain, max_voices=args.voices, initial_preset=initial,
+        gain=DEFAULT_GAIN if args.gain is None else args.gain,
+        max_voices=16 if args.voices is None else args.voices, initial_preset=initial,
     )
     figures = TimelineResult()
     release_after = RELEASE_AFTER if args.release_after is None else args.release_after

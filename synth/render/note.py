@@ -46,6 +46,13 @@ class BundleView:
     def decoder(self, **kw):
         return self._bundle.decoder(**kw)
 
+    def preset(self, name: str):
+        """The named preset (one of this view's, or one saved in the bundle's folder after loading)."""
+        found = self.presets.get(name)
+        if found is None:
+            found = self.presets[name] = self._bundle.preset(name)
+        return found
+
 
 @dataclasses.dataclass(frozen=True)
 class NoteRender:

@@ -141,6 +141,8 @@ def parse_score(data: Any, *, spec: ControlSpec, source: str = "score") -> Score
         data = data["messages"]
     if not isinstance(data, list):
         raise ScoreError(f"{source}: a score is a list of messages, got {type(data).__name__}")
+    if not data:
+        raise ScoreError(f"{source}: the score has no messages")
     entries: list[ScoreEntry] = []
     problems: list[str] = []
     n_bad = 0

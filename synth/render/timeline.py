@@ -61,11 +61,14 @@ def iter_timeline(
     release_after: float = RELEASE_AFTER,
     result: TimelineResult | None = None,
 ) -> Iterator[np.ndarray]:
-    """Schedule ``events`` (``(sample, command)``, checked by the engine) and yield the audio in blocks.
+    """Schedule ``events`` (``(sample, command)``, checked by the engine) and return the audio in blocks.
+
+    Everything is checked and scheduled before this returns (a bad event raises
+    :class:`~synth.errors.ParameterError` here, before any audio exists); the returned iterator renders.
 
     Parameters
     ----------
-    engine : a fresh :class:`~synth.engine.Engine` (position 0), built with ``live=False``
+    engine : a fresh :class:`~synth.engine.Engine` (nothing rendered yet), built with ``live=False``
     events : (sample, command) pairs; events at the same sample apply in the given order
     block : samples per yielded block (the last one may be shorter); it does not change the audio
     release_after : seconds after the last event at which still-held notes are released
@@ -81,16 +84,19 @@ def iter_timeline(
         raise ParameterError(f"release_after must be a finite number >= 0, got {release_after!r}")
     if engine.position != 0:
         raise ParameterError("iter_timeline needs a fresh engine (nothing rendered yet)")
-    result = result if result is not None else TimelineResult()
-    rate = engine.output_rate
     last = 0
     for sample, command in events:
         engine.schedule(command, int(sample))
         last = max(last, int(sample))
-    release_at = last + sample_of(release_after, rate=rate)
-    give_up = release_at + sample_of(MAX_TAIL_SECONDS, rate=rate)
-    released = False
+    return _blocks(
+        engine, last=last, release_at=last + sample_of(release_after, rate=engine.output_rate), block=block,
+        result=result if result is not None else TimelineResult(),
+    )
 
+
+def _blocks(engine, *, last: int, release_at: int, block: int, result: TimelineResult) -> Iterator[np.ndarray]:
+    give_up = release_at + sample_of(MAX_TAIL_SECONDS, rate=engine.output_rate)
+    released = False
     clock = time.perf_counter()
     buf = np.empty(block, dtype=np.float32)
     filled = 0
@@ -108,10 +114,9 @@ def iter_timeline(
         if start >= give_up:
             result.cut_short = True
             break
-        # One whole frame per call: the end is then decided on the frame grid, whatever the block size.
-        n = engine.frame_start(engine.frame + 1) - start if engine.position == engine.next_frame_sample else 0
-        if n <= 0:  # only a fresh engine or one stopped exactly on a frame edge is ever used here
-            raise ParameterError("the engine is not on a frame boundary")
+        # One whole frame per call (the engine starts, and so stays, on a frame edge): the end is then
+        # decided on the frame grid, whatever the block size.
+        n = engine.frame_start(engine.frame + 1) - start
         out = frame[:n]
         engine.render_into(out)
         pos = 0
