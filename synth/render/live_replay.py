@@ -17,6 +17,7 @@ LiveEngine equals the offline render for any score.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Iterable
 
@@ -83,7 +84,10 @@ def replay_live(
     """
     from synth.engine.live import LiveEngine
 
-    live = LiveEngine(engine, output="null", blocksize=blocksize, ahead_blocks=ahead_blocks)
+    options = {}
+    if "realtime" in inspect.signature(LiveEngine).parameters:
+        options["realtime"] = False  # nothing here is paced by a clock: no reason to ask for real-time priority
+    live = LiveEngine(engine, output="null", blocksize=blocksize, ahead_blocks=ahead_blocks, **options)
     live.output = SteppedOutput(live.ring, rate=live.rate, blocksize=blocksize)
     # How far ahead of the output a message must be submitted to be on time: the ring's lead, the block
     # being rendered while it waits in the inbox, and the frame the engine may already have made.
