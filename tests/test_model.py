@@ -152,3 +152,14 @@ def test_every_variant_builds_and_trains_a_step(name):
     assert all(changed), f"{name}: some weights did not move"
     if config.regularizer != "none" and config.regularizer_where:
         assert autoencoder.losses, f"{name}: no regularisation loss"
+
+
+def test_runs_written_before_output_layer_existed_read_as_conv():
+    data = default_config().to_dict()
+    del data["output_layer"]
+    assert ModelConfig.from_dict(data).output_layer == "conv"
+    for layer in ("conv", "conv_transpose"):
+        _, _, decoder = build_models(small_config(output_layer=layer), params=SMALL_PARAMS)
+        cls = "Conv2DTranspose" if layer == "conv_transpose" else "Conv2D"
+        assert type(decoder.get_layer("output")).__name__ == cls
+        assert decoder.get_layer("output").kernel.shape[:2] == (4, 4)
