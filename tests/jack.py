@@ -22,20 +22,23 @@ def jack_server(*, rate: int = 48000, period: int = 256, reinit_portaudio: bool 
     """Run ``jackd -n NAME -d dummy -r RATE -p PERIOD``; yields ``(name, process)``. Skips without jackd."""
     if shutil.which("jackd") is None or shutil.which("jack_lsp") is None:
         pytest.skip("jackd (Debian jackd2) is not installed")
-    name = f"melsynth-test-{os.getpid()}-{time.monotonic_ns() % 100000}"
+    # Short: longer server names (about 22+ characters here) make jackd fail to come up.
+    name = f"mst{os.getpid() % 100000}{time.monotonic_ns() % 1000}"
     env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1")
     proc = subprocess.Popen(
         ["jackd", "-n", name, "-d", "dummy", "-r", str(rate), "-p", str(period)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
     )
+    probe_env = dict(os.environ, JACK_NO_START_SERVER="1")
     previous = os.environ.get("JACK_DEFAULT_SERVER")
     os.environ["JACK_DEFAULT_SERVER"] = name
     sd = None
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30  # a loaded machine starts jackd slowly
         ready = False
         while not ready and time.monotonic() < deadline and proc.poll() is None:
-            ready = subprocess.run(["jack_lsp", "-s", name], capture_output=True).returncode == 0
+            # JACK_NO_START_SERVER: a client must not autostart its own server while ours is starting.
+            ready = subprocess.run(["jack_lsp", "-s", name], capture_output=True, env=probe_env).returncode == 0
             if not ready:
                 time.sleep(0.2)
         if not ready:

@@ -72,6 +72,8 @@ class Engine:
         :func:`synth.inversion.make_inverter`
     initial_preset : str | None  the preset sounding at start (None: the bundle's first preset)
     methods : the methods to build inverters for (the start method must be among them)
+    decoder_threads : onnxruntime intra-op threads for ``bundle.decoder()`` (None: 1 when live, else
+        onnxruntime's default)
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class Engine:
         inverter_factory=None,
         initial_preset: str | None = None,
         methods: tuple[str, ...] = METHODS,
+        decoder_threads: int | None = None,
     ) -> None:
         if isinstance(output_rate, bool) or not isinstance(output_rate, int) or not 8000 <= output_rate <= 384000:
             raise ParameterError(f"output rate must be an integer 8000..384000 Hz, got {output_rate!r}")
@@ -119,7 +122,11 @@ class Engine:
             self._control.base = np.asarray(macros.mean, dtype=np.float64).reshape(-1).copy()
             self._control.preset_label = "mean"
 
-        self._decoder = decoder if decoder is not None else bundle.decoder()
+        if decoder is None:
+            # Live: one intra-op thread. onnxruntime's thread pool spin-waits after each run, which on a
+            # small machine takes the core the synthesis thread and the audio callback need.
+            decoder = bundle.decoder(threads=decoder_threads if decoder_threads is not None else (1 if live else None))
+        self._decoder = decoder
         self.provider = str(getattr(self._decoder, "provider", "unknown"))
         timbre, error, _ = decode_timbre(self._decoder, self._control.latent(), params=params)
         if timbre is None:
@@ -177,10 +184,11 @@ class Engine:
         """Run every inverter kind over a few frames once, so that first-use costs (JIT compilation, lazy
         tables) are paid here and not by the first note of a live performance."""
         out = np.zeros(self.max_frame_samples, dtype=np.float32)
+        frame = np.zeros(self.params.n_mels, dtype=np.float32)  # writable, like a voice's (JIT types differ)
         n = self._frame_start(1)
         for inverter in self.pool.slots[0].inverters.values():
             for k in range(8):
-                frame = self._timbre.held[min(k, self._timbre.sustain_start - 1)]
+                frame[:] = self._timbre.held[min(k, self._timbre.sustain_start - 1)]
                 inverter.process_frame(frame, pitch_ratio=1.5, out=out[:n])
             inverter.reset()
 

@@ -17,6 +17,7 @@ import collections
 import gc
 import queue
 import statistics
+import sys
 import threading
 import time
 
@@ -29,7 +30,30 @@ from synth.engine.recorder import Recorder
 from synth.engine.ring import SampleRing
 from synth.errors import ParameterError
 
-__all__ = ["LiveEngine"]
+__all__ = ["LiveEngine", "SWITCH_INTERVAL", "raise_thread_priority"]
+
+SWITCH_INTERVAL = 0.0005  # seconds
+
+
+REALTIME_PRIORITY = 10  # below JACK's own threads (their default is 10 for the server, +1..+5 clients)
+
+
+def raise_thread_priority(priority: int = REALTIME_PRIORITY) -> bool:
+    """Put the calling thread under SCHED_FIFO at ``priority``; False where that is not allowed.
+
+    On a busy machine an ordinary thread can be held off the CPU for tens of ms by other processes, longer
+    than the audio buffer; a real-time thread is not. Our threads sleep between blocks, so they cannot
+    starve the machine.
+    """
+    import os
+
+    if not hasattr(os, "sched_setscheduler"):
+        return False
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except (PermissionError, OSError):
+        return False
+    return True
 
 
 def _percentile(values, q: float) -> float:
@@ -51,6 +75,8 @@ class LiveEngine:
     ahead_blocks : int  blocks the synthesis thread keeps rendered ahead of the output
     record : path of a WAV file recording everything played (or an open Recorder), or None
     channels : output channels (mono is copied to each)
+    realtime : ask for real-time (SCHED_FIFO) priority for the synthesis thread, as audio programs do; it
+        is granted to root or to users with an rtprio limit (``/etc/security/limits.d``), else ignored
     """
 
     def __init__(
@@ -63,6 +89,7 @@ class LiveEngine:
         ahead_blocks: int = 3,
         record=None,
         channels: int = 1,
+        realtime: bool = True,
     ) -> None:
         if isinstance(blocksize, bool) or not isinstance(blocksize, int) or not 16 <= blocksize <= 8192:
             raise ParameterError(f"blocksize must be an integer 16..8192, got {blocksize!r}")
@@ -93,7 +120,11 @@ class LiveEngine:
         self._pending_latency: collections.deque = collections.deque()
         self.control_latency_ms: collections.deque[float] = collections.deque(maxlen=100000)
         self.render_ms: collections.deque[float] = collections.deque(maxlen=4096)
+        self.render_cpu_s = 0.0  # CPU time the synthesis thread spent rendering
+        self.stolen_ms_max = 0.0
         self.failure = ""
+        self._want_realtime = realtime
+        self.realtime = False
         self.started_at = 0.0
         self.running = False
         self.recorded_path = None
@@ -136,6 +167,9 @@ class LiveEngine:
         # collector's sight: a full collection over it holds the GIL for tens of ms, longer than the buffer.
         gc.collect()
         gc.freeze()
+        # The audio callback needs the GIL: with the default 5 ms switch interval it can wait most of a
+        # 256-sample period (5.3 ms at 48 kHz) for a busy thread to let go. Process-wide, kept after stop.
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
         self.started_at = time.time()
         self.output.start()
         self.running = True
@@ -143,8 +177,14 @@ class LiveEngine:
 
     def _render_block(self) -> None:
         t0 = time.perf_counter()
+        c0 = time.thread_time()
         self.engine.render_into(self._block)
-        self.render_ms.append((time.perf_counter() - t0) * 1e3)
+        wall = time.perf_counter() - t0
+        cpu = time.thread_time() - c0
+        self.render_ms.append(wall * 1e3)
+        self.render_cpu_s += cpu
+        # Wall time beyond this thread's own CPU time: the OS or other threads held us off.
+        self.stolen_ms_max = max(self.stolen_ms_max, (wall - cpu) * 1e3)
         self.ring.write(self._block)
         if self.recorder is not None:
             self.recorder.put(self._block)
@@ -172,6 +212,7 @@ class LiveEngine:
                 self.control_latency_ms.append((t - received) * 1e3)
 
     def _run(self) -> None:
+        self.realtime = raise_thread_priority() if self._want_realtime else False
         period = self.blocksize / self.rate
         last_check = 0.0
         try:
@@ -230,6 +271,10 @@ class LiveEngine:
                 "latency_ms_p99": _percentile(lat, 99),
                 "latency_count": len(lat),
                 "render_ms_p99": _percentile(rend, 99),
+                # CPU load of rendering (1.0 = all of one core) and the longest wait inside one block.
+                "render_load": self.render_cpu_s / (self.engine.position / self.rate) if self.engine.position else 0.0,
+                "stolen_ms_max": self.stolen_ms_max,
+                "realtime": self.realtime,
                 "output": self.output.device_name,
                 "failure": self.failure,
             }
