@@ -373,6 +373,9 @@ def fit(
             # paper-size model); left to Keras's default under a multi-replica strategy.
             jit = False if run_eagerly else True if strategy.num_replicas_in_sync == 1 else "auto"
             autoencoder.compile(optimizer=optimizer, loss="mse", jit_compile=jit, run_eagerly=run_eagerly)
+            # Under mixed_float16 Keras wraps Adam in a LossScaleOptimizer whose scale is optimizer state
+            # too: checkpoint the wrapper's variables.
+            optimizer = autoencoder.optimizer
             optimizer.build(autoencoder.trainable_variables)
         return _train(
             out=out, feats=feats, config=config, params=params, models=(autoencoder, encoder, decoder),
