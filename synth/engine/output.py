@@ -173,6 +173,7 @@ class SoundDeviceOutput:
         self.clock = PlayClock(rate=rate)
         self.callbacks = 0
         self.device_xruns = 0
+        self.xrun_callbacks = np.zeros(64, dtype=np.int64)  # callback index of the first xruns (diagnosis)
         self.device_name = f"{device['index']}: {device['name']} ({device['hostapi']})"
         self._finished = False
         self._started_at = 0.0
@@ -193,6 +194,8 @@ class SoundDeviceOutput:
 
     def _callback(self, outdata, frames, time_info, status) -> None:
         if status.output_underflow:
+            if self.device_xruns < len(self.xrun_callbacks):
+                self.xrun_callbacks[self.device_xruns] = self.callbacks
             self.device_xruns += 1
         self.clock.mark(time.time(), self.ring.read)
         self.ring.read_into(outdata)
