@@ -26,6 +26,7 @@ import numpy as np
 from synth.engine.commands import Command
 from synth.engine.engine import Engine
 from synth.engine.output import NullOutput, SoundDeviceOutput
+from synth.engine.priority import raise_thread_priority
 from synth.engine.recorder import Recorder
 from synth.engine.ring import SampleRing
 from synth.errors import ParameterError
@@ -33,27 +34,6 @@ from synth.errors import ParameterError
 __all__ = ["LiveEngine", "SWITCH_INTERVAL", "raise_thread_priority"]
 
 SWITCH_INTERVAL = 0.0005  # seconds
-
-
-REALTIME_PRIORITY = 10  # below JACK's own threads (their default is 10 for the server, +1..+5 clients)
-
-
-def raise_thread_priority(priority: int = REALTIME_PRIORITY) -> bool:
-    """Put the calling thread under SCHED_FIFO at ``priority``; False where that is not allowed.
-
-    On a busy machine an ordinary thread can be held off the CPU for tens of ms by other processes, longer
-    than the audio buffer; a real-time thread is not. Our threads sleep between blocks, so they cannot
-    starve the machine.
-    """
-    import os
-
-    if not hasattr(os, "sched_setscheduler"):
-        return False
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
-    except (PermissionError, OSError):
-        return False
-    return True
 
 
 def _percentile(values, q: float) -> float:

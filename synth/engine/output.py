@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from synth.engine.priority import raise_thread_priority
 from synth.engine.ring import SampleRing
 from synth.errors import AudioDeviceError
 
@@ -77,14 +78,17 @@ class NullOutput:
         self._thread.start()
 
     def _run(self) -> None:
+        raise_thread_priority()
         period = self.blocksize / self.rate
         due = time.perf_counter()
+        wall_offset = time.time() - due
         while not self._stop.is_set():
             now = time.perf_counter()
             if now < due:
                 time.sleep(due - now)
                 continue
-            self.clock.mark(time.time(), self.ring.read)
+            # The block's due time, not the (jittery) wake-up time: an ideal sound card's clock.
+            self.clock.mark(due + wall_offset, self.ring.read)
             self.ring.read_into(self._scratch)
             self.callbacks += 1
             due += period
