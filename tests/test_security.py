@@ -96,7 +96,9 @@ def test_no_file_is_opened_because_of_an_osc_message(tmp_path):
     watching = threading.Event()
 
     def hook(event, args):
-        if watching.is_set() and event == "open" and args and isinstance(args[0], (str, bytes, Path)):
+        # The test's own client runs on the main thread; the server, decoder and synthesis threads do not.
+        if (watching.is_set() and event == "open" and args and isinstance(args[0], (str, bytes, Path))
+                and threading.current_thread() is not threading.main_thread()):
             opened.append((threading.current_thread().name, str(args[0])))
 
     sys.addaudithook(hook)  # cannot be removed: it only records while `watching` is set
