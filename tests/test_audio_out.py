@@ -124,7 +124,7 @@ def test_jack_server_dying_mid_stream_ends_serve_cleanly(tmp_path):
         env = dict(os.environ, JACK_DEFAULT_SERVER=name)
         serve = subprocess.Popen(
             [sys.executable, "-m", "synth.cli", "serve", "--bundle", str(synthetic_bundle_path()), "--output",
-             "sounddevice", "--device", "system", "--port", "0",
+             "sounddevice", "--device", "system", "--port", "0", "--voices", "2",
              "--record", str(tmp_path / "take.wav")],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
         )
