@@ -260,10 +260,13 @@ def test_garbage_datagrams_never_raise():
         valid.add_arg(100)
         dgram = valid.build().dgram
         nested = dgram
-        for _ in range(2000):  # deeply nested bundles: #bundle, timetag "immediately", size, content
+        # Deeply nested bundles (#bundle, timetag "immediately", size, content), and an element of size -4
+        # (python-osc 1.10.2 alone loops forever on that one).
+        for _ in range(2000):
             nested = b"#bundle\x00" + (1).to_bytes(8, "big") + len(nested).to_bytes(4, "big") + nested
         packets = [rng.bytes(int(rng.integers(0, 200))) for _ in range(300)]
-        packets += [dgram[:k] for k in range(len(dgram))] + [nested, b"/synth/note/on\x00\x00,ffff\x00"]
+        negative = b"#bundle\x00" + (1).to_bytes(8, "big") + (-4).to_bytes(4, "big", signed=True) + dgram
+        packets += [dgram[:k] for k in range(len(dgram))] + [nested, negative, b"/synth/note/on\x00\x00,ffff\x00"]
         before = server.errors
         for p in packets:
             try:

@@ -24,11 +24,43 @@ from synth.errors import ParameterError
 from synth.osc.replies import build_message, info_reply, status_reply
 from synth.osc.vocabulary import DEFAULT_PORT, parse_message
 
-__all__ = ["OscServer", "DEFAULT_PORT"]
+__all__ = ["OscServer", "DEFAULT_PORT", "bundle_problem"]
 
 MAX_DATAGRAM = 65536
 ERROR_REPLIES_PER_SECOND = 200
 MAX_SCHEDULE_AHEAD = 60.0  # seconds
+
+
+_BUNDLE = b"#bundle\x00"
+MAX_BUNDLE_DEPTH = 8
+
+
+def bundle_problem(dgram: bytes, depth: int = 0) -> str:
+    """Why a bundle's framing is unsafe to parse ("" when fine, or when ``dgram`` is not a bundle).
+
+    python-osc 1.10.2 trusts element sizes: a negative size makes its parser step back onto the size field
+    and loop forever, and deep nesting recurses without a bound. Every element size is checked here first:
+    positive, a multiple of 4, inside the datagram; nesting at most :data:`MAX_BUNDLE_DEPTH` deep.
+    """
+    if not dgram.startswith(_BUNDLE):
+        return ""
+    if depth > MAX_BUNDLE_DEPTH:
+        return f"bundles nested more than {MAX_BUNDLE_DEPTH} deep"
+    if len(dgram) < 16:
+        return "truncated bundle header"
+    i, n = 16, len(dgram)
+    while i < n:
+        if i + 4 > n:
+            return "truncated bundle element size"
+        size = int.from_bytes(dgram[i : i + 4], "big", signed=True)
+        i += 4
+        if size <= 0 or size % 4 or i + size > n:
+            return f"bad bundle element size {size}"
+        inner = bundle_problem(dgram[i : i + size], depth + 1)
+        if inner:
+            return inner
+        i += size
+    return ""
 
 
 def _is_loopback(host: str) -> bool:
@@ -136,6 +168,11 @@ class OscServer:
         from pythonosc.osc_packet import OscPacket, ParseError
 
         received = time.time()
+        problem = bundle_problem(data)
+        if problem:
+            self.errors += 1
+            self._reply_error(addr, "", f"malformed packet: {problem}")
+            return
         try:
             packet = OscPacket(data)
         except ParseError as exc:
