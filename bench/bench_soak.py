@@ -1,0 +1,125 @@
+"""The soak: `melsynth serve` plays for --minutes (default 60) through the JACK dummy server (null output
+when jackd is missing) while random valid control arrives at 200 messages/s: continuous morphing, 16-voice
+chords every 2 s, latent values, macros, XY, gain. Reports underflows, device xruns, NaN, peak, and the
+server's resident memory at start, after 10 minutes, and at the end; the figures at the 10-minute mark are
+the issue's 10-minute soak.
+
+Usage: .venv/bin/python bench/bench_soak.py [--minutes M] [--output jack|null] [--json] [--bundle DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import REPO, emit, jack_server, resolve_bundle  # noqa: E402
+
+__all__ = ["run_soak_bench"]
+
+
+def _status(sock, port) -> dict:
+    from pythonosc.osc_message import OscMessage
+
+    from synth.benchmarks.fuzz import osc_message
+
+    sock.sendto(osc_message("/synth/status", "", []), ("127.0.0.1", port))
+    while True:
+        data, _ = sock.recvfrom(65536)
+        m = OscMessage(data)
+        if m.address == "/synth/status":
+            args = list(m.params)
+            return dict(zip(args[::2], args[1::2], strict=True))
+
+
+def run_soak_bench(*, minutes: float = 60.0, output: str = "jack", bundle: str | None = None,
+                   rate: float = 200.0) -> dict:
+    import socket
+
+    from synth.benchmarks.soak import rss_mb, run_soak, scan_wav
+    from synth.bundle import load_bundle
+    from synth.engine.commands import NOTE_SPAN
+
+    path, which = resolve_bundle(bundle)
+    b = load_bundle(path)
+    with tempfile.TemporaryDirectory() as tmp, jack_server() as jack:
+        take = Path(tmp) / "soak.wav"
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        args = [sys.executable, "-m", "synth.cli", "serve", "--bundle", str(path), "--port", "0", "--voices", "16",
+                "--record", str(take)]
+        used = output
+        if output == "jack" and jack is not None:
+            env["JACK_DEFAULT_SERVER"] = jack
+            args += ["--output", "sounddevice", "--device", "system", "--ahead", "4"]
+        else:
+            used = "null"
+            args += ["--output", "null"]
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+        try:
+            port = None
+            for line in proc.stdout:
+                m = re.search(r"listening for OSC on [^ ]+:(\d+)", line)
+                port = int(m.group(1)) if m else port
+                if line.startswith("melsynth: output"):
+                    break
+            if port is None:
+                raise RuntimeError(f"serve did not start: {proc.stderr.read()}")
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.settimeout(10.0)
+            rss_start = rss_mb(proc.pid)
+            t0 = time.monotonic()
+
+            def sample():
+                s = _status(sock, port)
+                return {"t": time.monotonic() - t0, "rss_mb": rss_mb(proc.pid), "underflows": s["underflows"],
+                        "voices": s["voices"], "errors": s["errors"]}
+
+            result = run_soak(port, seconds=minutes * 60.0, presets=tuple(b.presets),
+                              note_range=(b.base_pitch - NOTE_SPAN, b.base_pitch + NOTE_SPAN),
+                              latent_size=b.latent_size, macro_count=len(b.macros.stds), rate=rate, sample=sample,
+                              sample_every=10.0)
+            end = sample()
+            sock.close()
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        played = re.search(r"(\d+) underflows, (\d+) device xruns", out or "")
+        samples = result["samples"]
+        at10 = next((s for s in samples if s["t"] >= 600), None)
+        scan = scan_wav(take) if take.exists() else {"samples": 0, "nan": -1, "peak": float("nan")}
+    return {
+        "soak_bundle": which, "soak_output": used, "soak_minutes": minutes, "soak_messages": result["messages"],
+        "soak_rate": result["messages"] / result["seconds"],
+        "soak_underflows": int(played.group(1)) if played else end["underflows"],
+        "soak_device_xruns": int(played.group(2)) if played else None,
+        "soak_errors": end["errors"], "soak_max_voices": max(s["voices"] for s in samples + [end]),
+        "soak_nan": scan["nan"], "soak_peak": scan["peak"], "soak_seconds_played": scan["samples"] / 48000,
+        "rss_start_mb": rss_start, "rss_end_mb": end["rss_mb"], "rss_max_mb": max(s["rss_mb"] for s in samples + [end]),
+        "soak_10min_underflows": at10["underflows"] if at10 else None, "rss_10min_mb": at10["rss_mb"] if at10 else None,
+        "serve_summary": (out or "").strip().splitlines()[-3:],
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=60.0, help="soak length (default 60)")
+    parser.add_argument("--output", choices=("jack", "null"), default="jack")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--bundle", default=None)
+    args = parser.parse_args(argv)
+    emit(run_soak_bench(minutes=args.minutes, output=args.output, bundle=args.bundle), as_json=args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Shared helpers of the bench/ scripts: paths, the bundle to measure, a JACK dummy server, JSON output."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_BUNDLE = REPO / "presets" / "default"
+
+for _p in (REPO, REPO / "bench"):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
+
+
+@functools.cache
+def resolve_bundle(path: str | None = None) -> tuple[Path, str]:
+    """The bundle to measure and a sentence saying which: ``path``, else presets/default, else the synthetic
+    test bundle (a tiny linear ONNX graph: its decode time says nothing about a trained model)."""
+    if path is not None:
+        return Path(path), f"the bundle {path}"
+    if (DEFAULT_BUNDLE / "bundle.json").exists():
+        return DEFAULT_BUNDLE, "the default bundle presets/default (the trained model)"
+    sys.path.insert(0, str(REPO / "tests"))
+    from bundle_factory import make_synthetic_bundle
+
+    root = Path(tempfile.mkdtemp(prefix="melsynth-bench-"))
+    return make_synthetic_bundle(root / "bundle"), (
+        "the synthetic test bundle from tests/bundle_factory.py (presets/default does not exist yet): engine "
+        "figures are real, its decoder is a tiny linear graph"
+    )
+
+
+@contextlib.contextmanager
+def jack_server(*, rate: int = 48000, period: int = 256):
+    """``jackd -d dummy`` under its own name; yields the name (set JACK_DEFAULT_SERVER for clients), or None
+    when jackd is not installed or does not start."""
+    if shutil.which("jackd") is None or shutil.which("jack_lsp") is None:
+        yield None
+        return
+    name = f"melsynth-bench-{os.getpid()}"
+    proc = subprocess.Popen(["jackd", "-n", name, "-d", "dummy", "-r", str(rate), "-p", str(period)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=dict(os.environ, JACK_NO_AUDIO_RESERVATION="1"))
+    try:
+        deadline = time.monotonic() + 10
+        ready = False
+        while not ready and time.monotonic() < deadline and proc.poll() is None:
+            ready = subprocess.run(["jack_lsp", "-s", name], capture_output=True).returncode == 0
+            time.sleep(0.2)
+        yield name if ready else None
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def emit(result: dict, *, as_json: bool) -> None:
+    """Print ``result`` as JSON or as ``key: value`` lines."""
+    if as_json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        for key, value in result.items():
+            print(f"{key}: {value}")

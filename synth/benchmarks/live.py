@@ -1,0 +1,109 @@
+"""Live-engine figures with the null output (paced by the clock like a device): control latency from OSC
+packet to the first output sample carrying the change, and the most voices held without underflow."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import numpy as np
+
+from synth.benchmarks.fuzz import osc_message
+
+__all__ = ["engine_session", "control_latency", "max_voices"]
+
+
+@contextlib.contextmanager
+def engine_session(bundle, *, rate: int = 48000, blocksize: int = 256, ahead_blocks: int = 3, max_voices: int = 16,
+                   method: str = "sinusoidal", record=None):
+    """A running LiveEngine (null output) + OscServer on a free loopback port, as `melsynth serve` builds
+    them; yields ``(live, server)``."""
+    from synth.engine import Engine
+    from synth.engine.live import LiveEngine
+    from synth.osc.server import OscServer
+
+    engine = Engine(bundle, output_rate=rate, method=method, live=True, max_voices=max_voices)
+    live = LiveEngine(engine, output="null", blocksize=blocksize, ahead_blocks=ahead_blocks, record=record)
+    server = OscServer(live, port=0)
+    live.start()
+    server.start()
+    try:
+        yield live, server
+    finally:
+        server.stop()
+        live.stop()
+
+
+def control_latency(live, server, *, seconds: float, rate: float = 20.0, seed: int = 0) -> dict:
+    """Send ``/synth/latent/set`` changes over UDP at ``rate`` a second for ``seconds`` while a note plays.
+
+    The engine stamps each packet when its receive thread gets it and resolves the stamp when the output
+    sample that carries the change leaves (see ``LiveEngine.control_latency_ms``). Returns ms p50/p99/max,
+    the count, and the output buffer the figure includes.
+    """
+    import socket
+
+    rng = np.random.default_rng(seed)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    target = ("127.0.0.1", server.port)
+    spec = live.engine.spec
+    before = len(live.control_latency_ms)
+    sock.sendto(osc_message("/synth/note/on", "ii", [spec.base_pitch, 100]), target)
+    time.sleep(0.3)
+    start = time.monotonic()
+    n = 0
+    while time.monotonic() - start < seconds:
+        index = int(rng.integers(0, spec.latent_size))
+        sock.sendto(osc_message("/synth/latent/set", "if", [index, float(rng.normal(0, 0.5))]), target)
+        n += 1
+        time.sleep(max(0.0, start + n / rate - time.monotonic()))
+    sock.sendto(osc_message("/synth/note/off", "i", [spec.base_pitch]), target)
+    sock.close()
+    time.sleep(0.3)
+    live._resolve_latencies()  # noqa: SLF001 (the synthesis thread does this every 50 ms)
+    lat = np.asarray(list(live.control_latency_ms)[before:], dtype=np.float64)
+    stats = live.stats()
+    return {
+        "control_latency_ms_p50": float(np.percentile(lat, 50)) if lat.size else float("nan"),
+        "control_latency_ms_p99": float(np.percentile(lat, 99)) if lat.size else float("nan"),
+        "control_latency_ms_max": float(lat.max()) if lat.size else float("nan"),
+        "control_events": int(lat.size),
+        "sent": n,
+        "buffer_ms": stats["buffer_ms"],
+        "underflows": stats["underflows"],
+    }
+
+
+def max_voices(live, *, counts=(4, 8, 12, 16, 20, 24, 32, 40, 48), hold: float = 3.0, settle: float = 0.5) -> dict:
+    """Hold chords of growing size; the largest with no underflow while held (stops at the first failure).
+
+    Submits commands straight to the live engine (the OSC path is measured by :func:`control_latency`).
+    Returns ``{"max_voices", "tried": {count: underflows}}``.
+    """
+    from synth.engine import NoteOn, Panic
+
+    spec = live.engine.spec
+    lo, hi = spec.note_range
+    notes = list(range(lo, hi + 1))
+    best = 0
+    tried = {}
+    for count in counts:
+        if count > len(notes) or count > live.engine.pool.max_voices:
+            break
+        chord = notes[:: max(1, len(notes) // count)][:count]
+        if len(chord) < count:
+            break
+        for note in chord:
+            live.submit(NoteOn(note, 100))
+        time.sleep(settle)
+        u0 = live.ring.underflows
+        time.sleep(hold)
+        under = live.ring.underflows - u0
+        playing = live.engine.pool.playing_count()
+        tried[count] = {"underflows": int(under), "playing": int(playing)}
+        live.submit(Panic())
+        time.sleep(0.4)
+        if under or playing < count:
+            break
+        best = count
+    return {"max_voices": best, "tried": tried}
