@@ -63,6 +63,10 @@ def test_ten_thousand_bad_packets_change_nothing_and_a_note_still_sounds(tmp_pat
         assert counters["packets"] == N_PACKETS + len(VALID)
 
         client = OscClient(server.port)
+        # A bundle far in the future would sit in memory unplayed: refused with a reason.
+        client.send_bundle(time.time() + 120, [("/synth/gain", 0.1)])
+        address, args = client.receive(timeout=5.0)
+        assert address == "/synth/error" and args[0] == "/synth/gain" and "in the future" in args[1], args
         status = status_of(client)
         assert (status["preset"], status["method"]) == ("dark", "sinusoidal")
         assert abs(live.engine.gain - 0.4) < 1e-6
