@@ -77,17 +77,26 @@ def run_soak_bench(*, minutes: float = 60.0, output: str = "jack", bundle: str |
             t0 = time.monotonic()
 
             def sample():
-                s = _status(sock, port)
-                return {"t": time.monotonic() - t0, "rss_mb": rss_mb(proc.pid), "underflows": s["underflows"],
+                try:
+                    s = _status(sock, port)
+                except (TimeoutError, OSError):  # a starved or dead server: recorded, the soak goes on
+                    s = {"underflows": None, "voices": 0, "errors": None}
+                try:
+                    rss = rss_mb(proc.pid)
+                except OSError:
+                    rss = None
+                return {"t": time.monotonic() - t0, "rss_mb": rss, "underflows": s["underflows"],
                         "voices": s["voices"], "errors": s["errors"]}
 
             result = run_soak(port, seconds=minutes * 60.0, presets=tuple(b.presets),
                               note_range=(b.base_pitch - NOTE_SPAN, b.base_pitch + NOTE_SPAN),
                               latent_size=b.latent_size, macro_count=len(b.macros.stds), rate=rate, sample=sample,
-                              sample_every=10.0)
+                              sample_every=10.0, should_stop=lambda: proc.poll() is not None)
             end = sample()
             sock.close()
-            proc.send_signal(signal.SIGTERM)
+            exit_early = proc.poll()
+            if exit_early is None:
+                proc.send_signal(signal.SIGTERM)
             out, err = proc.communicate(timeout=60)
         finally:
             if proc.poll() is None:
@@ -102,9 +111,13 @@ def run_soak_bench(*, minutes: float = 60.0, output: str = "jack", bundle: str |
         "soak_rate": result["messages"] / result["seconds"],
         "soak_underflows": int(played.group(1)) if played else end["underflows"],
         "soak_device_xruns": int(played.group(2)) if played else None,
-        "soak_errors": end["errors"], "soak_max_voices": max(s["voices"] for s in samples + [end]),
+        "soak_errors": max((s["errors"] for s in samples + [end] if s["errors"] is not None), default=None), "soak_max_voices": max(s["voices"] for s in samples + [end]),
         "soak_nan": scan["nan"], "soak_peak": scan["peak"], "soak_seconds_played": scan["samples"] / 48000,
-        "rss_start_mb": rss_start, "rss_end_mb": end["rss_mb"], "rss_max_mb": max(s["rss_mb"] for s in samples + [end]),
+        "rss_start_mb": rss_start, "rss_end_mb": end["rss_mb"] if end["rss_mb"] is not None else samples[-1]["rss_mb"],
+        "rss_max_mb": max(s["rss_mb"] for s in samples + [end] if s["rss_mb"] is not None),
+        "soak_serve_ended_early": exit_early is not None, "soak_status_timeouts": sum(
+            1 for s in samples + [end] if s["errors"] is None),
+        "soak_serve_stderr": (err or "").strip().splitlines()[-2:],
         "soak_10min_underflows": at10["underflows"] if at10 else None, "rss_10min_mb": at10["rss_mb"] if at10 else None,
         "serve_summary": (out or "").strip().splitlines()[-3:],
     }

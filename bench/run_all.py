@@ -50,10 +50,6 @@ def run_all(*, quick: bool = False, soak_minutes: float = 60.0, fuzz_packets: in
     def want(name):
         return not only or name in only
 
-    if want("decode"):
-        from bench_decode import run_decode_bench
-
-        _section("decode", lambda: run_decode_bench(quick=quick, keras=keras), results, timings)
     if want("inversion"):
         from bench_inversion import run_inversion_bench
 
@@ -69,13 +65,6 @@ def run_all(*, quick: bool = False, soak_minutes: float = 60.0, fuzz_packets: in
             results["render"] = {"error": f"bench/bench_render.py is not available: {exc}"}
         else:
             _section("render", lambda: run_render_bench(quick=quick), results, timings)
-    if want("training"):
-        try:
-            from bench_training import run_training_bench
-        except ImportError as exc:
-            results["training"] = {"error": f"bench/bench_training.py is not available: {exc}"}
-        else:
-            _section("training", lambda: run_training_bench(quick=quick), results, timings)
     if want("fuzz"):
         from bench_fuzz import run_fuzz_bench
 
@@ -84,6 +73,18 @@ def run_all(*, quick: bool = False, soak_minutes: float = 60.0, fuzz_packets: in
         from bench_soak import run_soak_bench
 
         _section("soak", lambda: run_soak_bench(minutes=soak_minutes), results, timings)
+    # TensorFlow last: once imported it stays in this process's memory and threads.
+    if want("decode"):
+        from bench_decode import run_decode_bench
+
+        _section("decode", lambda: run_decode_bench(quick=quick, keras=keras), results, timings)
+    if want("training"):
+        try:
+            from bench_training import run_training_bench
+        except ImportError as exc:
+            results["training"] = {"error": f"bench/bench_training.py is not available: {exc}"}
+        else:
+            _section("training", lambda: run_training_bench(quick=quick), results, timings)
     machine["load_average_end"] = [round(v, 2) for v in __import__("os").getloadavg()]
     return {
         "machine": machine,
@@ -213,7 +214,9 @@ def write_markdown(run: dict, path: Path) -> None:
             f"- Most voices held without underflow: sinusoidal {e.get('max_voices')}, Griffin-Lim "
             f"{e.get('max_voices_griffinlim', 'n/a')} (target 16 on 2 cores). Tried: {e.get('max_voices_tried')}; "
             f"Griffin-Lim {e.get('max_voices_griffinlim_tried', 'n/a')}.",
-            f"- Resident memory of the engine process once started: {_f(e.get('engine_rss_start_mb'))} MiB.", "",
+            f"- Resident memory of the bench process with the engine started: {_f(e.get('engine_rss_start_mb'))} MiB "
+            "(it also holds librosa and numba from the inversion bench; `melsynth serve`'s own figure is in the "
+            "soak section).", "",
         ]
 
     if "soak" in r and "error" not in r["soak"]:
@@ -233,7 +236,10 @@ def write_markdown(run: dict, path: Path) -> None:
             f"| RSS at start | {_f(k['rss_start_mb'])} MiB | < 500 MiB |",
             f"| RSS at 10 minutes | {_f(k.get('rss_10min_mb'))} MiB | flat |",
             f"| RSS at the end | {_f(k['rss_end_mb'])} MiB (max {_f(k['rss_max_mb'])}) | flat, < 500 MiB |",
-            "", "serve's own summary: " + " / ".join(k.get("serve_summary", [])), "",
+            f"| status queries unanswered within 10 s | {k.get('soak_status_timeouts')} | 0 |",
+            f"| serve ended before the soak did | {_f(k.get('soak_serve_ended_early'))} | no |",
+            "", "serve's own summary: " + " / ".join(k.get("serve_summary", [])),
+            "", "serve's stderr (last lines): " + " / ".join(k.get("soak_serve_stderr", [])), "",
         ]
 
     if "fuzz" in r and "error" not in r["fuzz"]:

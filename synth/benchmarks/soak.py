@@ -91,11 +91,12 @@ def soak_messages(*, presets, note_range, latent_size: int, macro_count: int, ra
 
 def run_soak(port: int, *, seconds: float, presets, note_range, latent_size: int, macro_count: int,
              rate: float = 200.0, chord: int = 16, chord_seconds: float = 2.0, seed: int = 0,
-             host: str = "127.0.0.1", sample=None, sample_every: float = 1.0) -> dict:
+             host: str = "127.0.0.1", sample=None, sample_every: float = 1.0, should_stop=None) -> dict:
     """Play the soak at ``host:port`` for ``seconds``; returns ``{"messages", "seconds", "samples"}``.
 
     ``sample()`` (optional) is called about every ``sample_every`` seconds and its results are returned in
-    order under ``"samples"`` (e.g. RSS, voices, underflows over time). The sender keeps its own clock
+    order under ``"samples"`` (e.g. RSS, voices, underflows over time); ``should_stop()`` (optional, checked
+    with each sample) ends the soak early, e.g. when the engine's process has died. The sender keeps its own clock
     (messages due by now are sent at once), so a slow moment does not lower the average rate.
     """
     messages = soak_messages(presets=presets, note_range=note_range, latent_size=latent_size,
@@ -115,8 +116,11 @@ def run_soak(port: int, *, seconds: float, presets, note_range, latent_size: int
             while sent < due:
                 sock.sendto(next(messages), (host, port))
                 sent += 1
-            if sample is not None and now >= next_sample:
-                samples.append(sample())
+            if now >= next_sample:
+                if should_stop is not None and should_stop():
+                    break
+                if sample is not None:
+                    samples.append(sample())
                 next_sample += sample_every
             time.sleep(max(0.0, start + sent / rate - time.monotonic()))
         sock.sendto(osc_message("/synth/panic", "", []), (host, port))
