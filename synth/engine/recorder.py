@@ -29,10 +29,15 @@ class Recorder:
         self.path = Path(path)
         if self.path.suffix.lower() != ".wav":
             raise ParameterError(f"recording {self.path}: the file name must end in .wav")
+        if not self.path.parent.is_dir():
+            # A typo in a folder name should not silently create folders: say so before any audio starts.
+            raise ParameterError(f"cannot write the recording {self.path}: no such folder {self.path.parent}")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".wav.tmp", dir=self.path.parent)
             os.close(fd)
+            mask = os.umask(0)
+            os.umask(mask)
+            os.chmod(tmp, 0o666 & ~mask)  # mkstemp's 0600 would make the take private
         except OSError as exc:
             raise ParameterError(f"cannot write the recording {self.path}: {exc.strerror or exc}") from None
         self._tmp = Path(tmp)
