@@ -171,6 +171,8 @@ class Engine:
         self._frame_read = 0
         self._events: list = []
         self._seq = itertools.count()
+        self._latent_dirty = False
+        self._latent_tokens: list = []
         # Observability (for status replies and benches).
         self.applied: collections.deque = collections.deque(maxlen=4096)  # (token, sample) of applied events
         self.events_applied = 0
@@ -252,16 +254,21 @@ class Engine:
             self.limiter.set_gain(self.gain)
         elif isinstance(command, LATENT_COMMANDS):
             if self._control.apply(command):
-                tokens = (token,) if token is not None else ()
-                result = self._decoding.request(self._control.latent(), tokens)
-                if result is not None:
-                    self._take(result, sample)
-            elif token is not None:
-                self.applied.append((token, sample))
-            token = None
+                # Decoded once per frame, after every event of the frame (see _request_latent): a burst of
+                # control messages costs one decode, not one each.
+                self._latent_dirty = True
+                if token is not None:
+                    self._latent_tokens.append(token)
+                token = None
         if token is not None:
             self.applied.append((token, sample))
-        self._snapshot = self._control.snapshot(method=self.method, gain=self.gain)
+
+    def _request_latent(self, sample: int) -> None:
+        tokens, self._latent_tokens = tuple(self._latent_tokens), []
+        self._latent_dirty = False
+        result = self._decoding.request(self._control.latent(), tokens)
+        if result is not None:
+            self._take(result, sample)
 
     def _take(self, result: DecodeResult, sample: int) -> None:
         if result.timbre is None:
@@ -289,9 +296,13 @@ class Engine:
             if result is not None:
                 self._take(result, start)
         events = self._events
-        while events and events[0][0] <= start:
-            _, _, command, token = heapq.heappop(events)
-            self._apply(command, token, start)
+        if events and events[0][0] <= start:
+            while events and events[0][0] <= start:
+                _, _, command, token = heapq.heappop(events)
+                self._apply(command, token, start)
+            if self._latent_dirty:
+                self._request_latent(start)
+            self._snapshot = self._control.snapshot(method=self.method, gain=self.gain)
         mix = self._mix[:n]
         mix[:] = 0.0
         if self._prev_timbre is not None:
