@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from synth.benchmarks.pitch import f0_of  # noqa: F401  (re-exported for the engine tests)
 from synth.spectrogram import SpectrogramParams, mel_band_frequencies
 
 
@@ -71,28 +72,6 @@ def synthetic_bundle():
     return load_bundle(synthetic_bundle_path())
 
 
-def f0_of(y: np.ndarray, *, rate: int, fmin: float = 40.0, fmax: float = 2000.0) -> float:
-    """Fundamental frequency of a harmonic signal: the candidate whose first 5 harmonics hold the most energy."""
-    y = np.asarray(y, dtype=np.float64)
-    n = len(y)
-    spec = np.abs(np.fft.rfft(y * np.hanning(n), n=4 * n))
-    freqs = np.fft.rfftfreq(4 * n, 1 / rate)
-    cands = np.exp(np.linspace(np.log(fmin), np.log(fmax), 4000))
-    score = np.zeros_like(cands)
-    for h in range(1, 6):
-        score += np.interp(cands * h, freqs, spec) / h
-    f = cands[np.argmax(score)]
-    # Refine on the strongest partial near the chosen fundamental's harmonics (parabolic peak).
-    best = None
-    for h in range(1, 6):
-        i = int(round(f * h / (freqs[1])))
-        lo, hi = max(i - 8, 1), min(i + 9, len(spec) - 1)
-        j = lo + int(np.argmax(spec[lo:hi]))
-        if best is None or spec[j] > best[0]:
-            a, b, c = spec[j - 1], spec[j], spec[j + 1]
-            off = 0.5 * (a - c) / (a - 2 * b + c) if (a - 2 * b + c) != 0 else 0.0
-            best = (spec[j], (j + off) * freqs[1] / h)
-    return float(best[1])
 
 
 def cents(f: float, ref: float) -> float:
