@@ -13,8 +13,25 @@ import os
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
+
+
+def _clear_stale_jack_shm() -> None:
+    """Remove JACK's shared-memory files when no jackd runs at all.
+
+    A server killed with SIGKILL (as the fault tests do) leaves /dev/shm/jack* behind, and enough of them
+    make the next jackd fail with "Failed to open server" (seen here). With no jackd running they belong to
+    no one, so removing them cannot disturb anybody's JACK session.
+    """
+    if subprocess.run(["pgrep", "-x", "jackd"], capture_output=True).returncode == 0:
+        return
+    shm = Path("/dev/shm")
+    for entry in shm.glob("jack*") if shm.is_dir() else ():
+        if entry.is_file():
+            with contextlib.suppress(OSError):
+                entry.unlink()
 
 
 @contextlib.contextmanager
@@ -22,6 +39,7 @@ def jack_server(*, rate: int = 48000, period: int = 256, reinit_portaudio: bool 
     """Run ``jackd -n NAME -d dummy -r RATE -p PERIOD``; yields ``(name, process)``. Skips without jackd."""
     if shutil.which("jackd") is None or shutil.which("jack_lsp") is None:
         pytest.skip("jackd (Debian jackd2) is not installed")
+    _clear_stale_jack_shm()
     # Short: longer server names (about 22+ characters here) make jackd fail to come up.
     name = f"mst{os.getpid() % 100000}{time.monotonic_ns() % 1000}"
     env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1")
