@@ -166,28 +166,13 @@ def evaluate_run(
 
 
 # ---------------------------------------------------------------------------------------------- a bundle
-def _read_examples(folder: Path) -> dict[str, dict[str, Any]]:
-    path = folder / "examples.json"
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path}: missing (an NSynth-format folder holds examples.json and audio/)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict) or not data:
-        raise DataError(f"{path}: expected a non-empty JSON object keyed by note_str")
-    for key, record in data.items():
-        if not isinstance(record, dict) or record.get("note_str") != key:
-            raise DataError(f"{path}: entry {key!r} is not an example object with note_str {key!r}")
-        if "/" in key or "\\" in key or key.startswith("."):
-            raise DataError(f"{path}: entry {key!r} is not a valid note name")
-    return data
-
-
 def _bundle_notes(
     folder: Path, *, split: str | None, data_description: Any
 ) -> tuple[list[tuple[Path, dict[str, Any]]], str]:
     """(audio path, example) of the notes to measure, and a phrase saying which notes they are."""
+    # numpy/json only, like the split rule below: the same reader and checks as `melsynth dataset features`
+    from training.datasets.nsynth_format import read_examples as _read_examples
+
     nested = {s: folder / f"nsynth-{s}" for s in ("train", "valid", "test")}
     if not (folder / "examples.json").is_file() and any(
         (p / "examples.json").is_file() for p in nested.values()
