@@ -45,6 +45,26 @@ def test_a_pure_tone_becomes_one_partial_at_its_frequency_and_amplitude(freq):
     assert inv.n_partials == 1
 
 
+@pytest.mark.parametrize("ratio", [1.0, 2 ** (7 / 12), 2 ** (-12 / 12)])
+def test_harmonic_f0_tunes_a_mistuned_fundamental_onto_the_base_pitch(ratio):
+    # 70 cents sharp, as the default model's blurred fundamental comes out: within the mel resolution of
+    # C4, so with harmonic_f0=C4 it lands on C4 (times the pitch ratio); without, it stays sharp.
+    sharp = C4 * 2 ** (70 / 1200)
+    mel = note_mel(_tone(sharp))
+    for f0, expected in ((C4, C4), (None, sharp)):
+        inv = SinusoidalInverter(params=PARAMS, output_rate=48000, harmonic_f0=f0)
+        steady = invert(mel, method=inv, params=PARAMS, output_rate=48000, pitch_ratio=ratio)[4800:-4800]
+        assert abs(cents(peak_frequency(steady, rate=48000, near=expected * ratio), expected * ratio)) < 3.0
+
+
+def test_harmonic_f0_leaves_partials_away_from_the_harmonics():
+    # 1.5 x C4 (G4) lies half a harmonic spacing from both neighbours, many mel bands away: kept as it is.
+    freq = 1.5 * C4
+    inv = SinusoidalInverter(params=PARAMS, output_rate=48000, harmonic_f0=C4)
+    steady = invert(note_mel(_tone(freq)), method=inv, params=PARAMS, output_rate=48000)[4800:-4800]
+    assert abs(cents(peak_frequency(steady, rate=48000, near=freq), freq)) < 3.0
+
+
 @pytest.mark.parametrize("f0, bound", [(C4, -15.0), (2 * C4, -25.0)])
 def test_harmonic_note_converges_well(f0, bound):
     # Harmonics up to 7.5 kHz: above ~3 kHz those of C4 are less than two mel bands apart and merge (the
@@ -102,6 +122,9 @@ def test_a_varying_block_size_keeps_the_phase_continuous():
         ({"output_rate": 0}, "output_rate"),
         ({"output_rate": 48000.0}, "output_rate"),
         ({"tolerance": 0.0}, "tolerance"),
+        ({"harmonic_f0": 0.0}, "harmonic_f0"),
+        ({"harmonic_f0": float("nan")}, "harmonic_f0"),
+        ({"harmonic_f0": C4, "harmonic_snap": -1.0}, "harmonic_snap"),
     ],
 )
 def test_bad_arguments(kwargs, match):

@@ -38,6 +38,7 @@ from synth.engine.limiter import Limiter
 from synth.engine.timbre import Timbre, blend_timbres
 from synth.engine.voice import Voice
 from synth.errors import BundleError, ParameterError
+from synth.spectrogram import SpectrogramParams
 
 __all__ = ["Engine", "TIMBRE_XFADE_FRAMES", "DEFAULT_GAIN"]
 
@@ -47,12 +48,16 @@ TIMBRE_XFADE_FRAMES = 6
 DEFAULT_GAIN = 0.5
 
 
-def _default_inverter_factory():
-    try:
-        from synth.inversion import make_inverter
-    except ImportError:  # the package may export it only from its interface module
-        from synth.inversion.base import make_inverter
-    return make_inverter
+def _default_inverter_factory(*, harmonic_f0: float | None):
+    from synth.inversion import make_inverter
+
+    def factory(method: str, *, params: SpectrogramParams, output_rate: int):
+        # The model knows one pitch: the sinusoidal method tunes partials near its harmonics onto them
+        # (SinusoidalInverter.harmonic_f0), which corrects a decoder that blurs a low fundamental.
+        extra = {"harmonic_f0": harmonic_f0} if method == "sinusoidal" and harmonic_f0 is not None else {}
+        return make_inverter(method, params=params, output_rate=output_rate, **extra)
+
+    return factory
 
 
 class Engine:
@@ -70,6 +75,9 @@ class Engine:
     decoder : object with ``decode(latents) -> mels`` and ``provider``; None: ``bundle.decoder()``
     inverter_factory : ``f(method, *, params, output_rate) -> StreamingInverter``; None:
         :func:`synth.inversion.make_inverter`
+    tune_partials : bool, with the default inverters: sinusoidal partials within the mel resolution of a
+        harmonic of the base pitch are moved onto it (in tune; see ``SinusoidalInverter.harmonic_f0``).
+        False keeps every partial where the mel peak puts it (inharmonic presets keep their upper partials).
     initial_preset : str | None  the preset sounding at start (None: the bundle's first preset)
     methods : the methods to build inverters for (the start method must be among them)
     decoder_threads : onnxruntime intra-op threads for ``bundle.decoder()`` (None: 1 when live, else
@@ -87,6 +95,7 @@ class Engine:
         live: bool = False,
         decoder=None,
         inverter_factory=None,
+        tune_partials: bool = True,
         initial_preset: str | None = None,
         methods: tuple[str, ...] = METHODS,
         decoder_threads: int | None = None,
@@ -139,7 +148,8 @@ class Engine:
         )
 
         if inverter_factory is None:
-            inverter_factory = _default_inverter_factory()
+            base_hz = 440.0 * 2.0 ** ((self.base_pitch - 69) / 12.0)
+            inverter_factory = _default_inverter_factory(harmonic_f0=base_hz if tune_partials else None)
         self.hop_samples = params.hop_length * output_rate / params.sample_rate
         self._num = params.hop_length * output_rate  # frame g starts at floor(g*num/den + 1/2)
         self._den = params.sample_rate

@@ -24,7 +24,7 @@ from numba import njit
 
 from synth.errors import ParameterError
 from synth.inversion.partial_table import partial_table
-from synth.spectrogram import SpectrogramParams
+from synth.spectrogram import SpectrogramParams, mel_band_frequencies
 
 __all__ = ["SinusoidalInverter"]
 
@@ -66,7 +66,9 @@ def _pick_peaks(u, floor_u, range_u, max_partials, pk_band, pk_value):
 
 
 @njit(cache=True, nogil=True)
-def _refine(u, db_min, db_range, pk_band, count, d_start, d_step, lut_freq, lut_gain_db, new_f, new_a):
+def _refine(
+    u, db_min, db_range, pk_band, count, d_start, d_step, snap_tol, snap_f0, lut_freq, lut_gain_db, new_f, new_a
+):
     n = u.shape[0]
     points = lut_freq.shape[1]
     for i in range(count):
@@ -85,6 +87,10 @@ def _refine(u, db_min, db_range, pk_band, count, d_start, d_step, lut_freq, lut_
         frac = t - k
         f = lut_freq[m, k] * (1.0 - frac) + lut_freq[m, k + 1] * frac
         g = lut_gain_db[m, k] * (1.0 - frac) + lut_gain_db[m, k + 1] * frac
+        if snap_f0 > 0.0:
+            h = math.floor(f / snap_f0 + 0.5)
+            if h >= 1.0 and abs(f - h * snap_f0) <= snap_tol[m]:
+                f = h * snap_f0
         level_db = db_min + u[m] * db_range
         new_f[i] = f
         new_a[i] = 10.0 ** ((level_db - g) / 20.0)
@@ -241,7 +247,8 @@ def _process(
 
     mel_frame is copied into u with NaN -> 0 and values clipped to [0, 1] (a bad decode must not index
     past the lookup tables or poison the tracks).
-    thresholds: floor_u, range_u, db_min, db_range, tolerance; lut_d: (2, n_mels) d_start, d_step;
+    thresholds: floor_u, range_u, db_min, db_range, tolerance, harmonic f0 (0: off); lut_d: (3, n_mels)
+    d_start, d_step, harmonic snap distance (Hz);
     ints: (3, P) peak band, match, taken; floats: (3, P) peak value, frequency, amplitude;
     tracks: (6, P) current f, a, phase then next f, a, phase; ratios: previous ratio, ratio, nyquist,
     rate, lowest frequency; osc: (6, 2P) float32 oscillator scratch. Returns (partials alive, birth_state).
@@ -259,6 +266,8 @@ def _process(
         count,
         lut_d[0],
         lut_d[1],
+        lut_d[2],
+        thresholds[5],
         lut_freq,
         lut_gain,
         floats[1],
@@ -314,6 +323,14 @@ class SinusoidalInverter:
     tolerance : float, relative frequency distance within which a peak continues a track (0.03 = 3 %)
     lowest_hz : float, partials below this (after the pitch ratio) are dropped: a peak in the lowest mel
         band (0..32 Hz) would otherwise become a DC-like offset
+    harmonic_f0 : float or None, the fundamental (Hz, before the pitch ratio) of the note the frames are
+        supposed to hold, e.g. the model's base pitch; None: partials keep their refined frequencies
+    harmonic_snap : float, with ``harmonic_f0``: a refined partial within this many local mel-band spacings
+        of a harmonic ``h * harmonic_f0`` (h >= 1) is moved onto it. Why: the mel bands near a low fundamental
+        are 20-30 Hz apart, and a decoder that blurs the fundamental across two bands puts the refined
+        frequency up to a band's width off (the default model: 60-90 cents sharp at C4). The note's pitch
+        is known, so the partial that is within the mel resolution of a harmonic is taken to be that
+        harmonic. Partials further away (inharmonic sounds, noise) keep their frequency. 0 turns it off.
     """
 
     tail_frames = 1
@@ -328,6 +345,8 @@ class SinusoidalInverter:
         floor_db: float | None = None,
         tolerance: float = 0.03,
         lowest_hz: float = 20.0,
+        harmonic_f0: float | None = None,
+        harmonic_snap: float = 0.75,
     ) -> None:
         if (
             not isinstance(output_rate, (int, np.integer))
@@ -345,8 +364,16 @@ class SinusoidalInverter:
             raise ParameterError(
                 "SinusoidalInverter: range_db and tolerance must be positive, lowest_hz non-negative"
             )
+        if harmonic_f0 is not None and not (math.isfinite(harmonic_f0) and 0 < harmonic_f0 < params.sample_rate / 2):
+            raise ParameterError(
+                f"SinusoidalInverter: harmonic_f0 must be a frequency in (0, {params.sample_rate / 2:g}) Hz or "
+                f"None, got {harmonic_f0!r}"
+            )
+        if not (math.isfinite(harmonic_snap) and 0 <= harmonic_snap <= 2):
+            raise ParameterError(f"SinusoidalInverter: harmonic_snap must be in 0..2 band spacings, got {harmonic_snap!r}")
         self.params = params
         self.output_rate = int(output_rate)
+        self.harmonic_f0 = None if harmonic_f0 is None or harmonic_snap == 0 else float(harmonic_f0)
         self.max_partials = int(max_partials)
         db_range = params.db_max - params.db_min
         self._db_range = float(db_range)
@@ -359,11 +386,16 @@ class SinusoidalInverter:
         self.latency_samples = int(round(hop_out))
 
         table = partial_table(params)
-        self._lut_d = np.ascontiguousarray(np.stack([table.d_start, table.d_step]))
+        centres = mel_band_frequencies(params=params)
+        spacing = np.gradient(centres)  # local distance between neighbouring band centres (Hz)
+        self._lut_d = np.ascontiguousarray(
+            np.stack([table.d_start, table.d_step, harmonic_snap * spacing]).astype(np.float64)
+        )
         self._lut_freq = np.ascontiguousarray(table.freq)
         self._lut_gain = np.ascontiguousarray(table.gain_db)
         self._thresholds = np.array(
-            [self._floor_u, self._range_u, params.db_min, self._db_range, self._tolerance]
+            [self._floor_u, self._range_u, params.db_min, self._db_range, self._tolerance,
+             0.0 if self.harmonic_f0 is None else self.harmonic_f0]
         )
 
         p = self.max_partials
