@@ -8,6 +8,11 @@ latest value), and the synthesis thread picks the newest finished result up at i
 
 A decode that fails, or a model output with NaN/Inf, yields a result with ``timbre=None`` and an ``error``:
 the engine keeps the previous sound and counts it.
+
+Both keep a :class:`TimbreCache` of recent decodes keyed by the latent: a latent decoded before (a preset
+played earlier, a morph back to an end point) is answered from it at once, so it reaches the voices at the
+next frame instead of after a decode (35-60 ms on a 2-core CPU). The live worker also decodes the presets
+into it in idle time after start (:meth:`DecodeWorker.prefetch`), so every preset switch is immediate.
 """
 
 from __future__ import annotations
@@ -22,11 +27,17 @@ import numpy as np
 from synth.engine.timbre import Timbre, make_timbre
 from synth.spectrogram import SpectrogramParams
 
-__all__ = ["DecodeResult", "InlineDecoding", "DecodeWorker", "decode_timbre"]
+__all__ = ["DecodeResult", "InlineDecoding", "DecodeWorker", "TimbreCache", "decode_timbre"]
+
+# Decoded timbres kept (each ~260 KB for a 128 x 512 model: 64 is ~17 MB, room for every default preset).
+CACHE_TIMBRES = 64
 
 
 @dataclasses.dataclass(frozen=True)
 class DecodeResult:
+    """One answered request. ``timbre`` None with an ``error``: the decode failed; None with no error: it was
+    superseded by a newer request answered from the cache (only its ``tokens`` still count as applied)."""
+
     seq: int
     timbre: Timbre | None
     error: str
@@ -51,25 +62,77 @@ def decode_timbre(decoder, latent: np.ndarray, *, params: SpectrogramParams) -> 
     return make_timbre(spec[0], params=params), "", ms
 
 
+class TimbreCache:
+    """Decoded timbres by latent (its float32 bytes), the least recently used dropped beyond ``capacity``.
+
+    Shared by the synthesis thread (look-ups) and the decode worker (inserts), hence the lock; never touched
+    by the audio callback.
+    """
+
+    def __init__(self, capacity: int = CACHE_TIMBRES) -> None:
+        self.capacity = int(capacity)
+        self._items: collections.OrderedDict[bytes, Timbre] = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+
+    @staticmethod
+    def key(latent: np.ndarray) -> bytes:
+        return np.ascontiguousarray(latent, dtype=np.float32).tobytes()
+
+    def get(self, key: bytes) -> Timbre | None:
+        with self._lock:
+            timbre = self._items.get(key)
+            if timbre is not None:
+                self._items.move_to_end(key)
+                self.hits += 1
+            return timbre
+
+    def __contains__(self, key: bytes) -> bool:
+        with self._lock:
+            return key in self._items
+
+    def put(self, key: bytes, timbre: Timbre) -> None:
+        if self.capacity <= 0:
+            return
+        with self._lock:
+            self._items[key] = timbre
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 class InlineDecoding:
     """Decode synchronously inside ``request`` (offline rendering, deterministic tests)."""
 
     live = False
 
-    def __init__(self, decoder, *, params: SpectrogramParams) -> None:
+    def __init__(self, decoder, *, params: SpectrogramParams, cache: TimbreCache | None = None) -> None:
         self._decoder = decoder
         self._params = params
         self._seq = 0
+        self.cache = TimbreCache() if cache is None else cache
         self.decode_ms: collections.deque[float] = collections.deque(maxlen=256)
 
     def request(self, latent: np.ndarray, tokens: tuple = ()) -> DecodeResult:
         self._seq += 1
+        key = self.cache.key(latent)
+        timbre = self.cache.get(key)
+        if timbre is not None:  # the same decoder gives the same timbre: offline output is unchanged
+            return DecodeResult(self._seq, timbre, "", 0.0, tokens)
         timbre, error, ms = decode_timbre(self._decoder, latent, params=self._params)
         self.decode_ms.append(ms)
+        if timbre is not None:
+            self.cache.put(key, timbre)
         return DecodeResult(self._seq, timbre, error, ms, tokens)
 
     def collect(self) -> DecodeResult | None:
         return None
+
+    def prefetch(self, latents) -> None:
+        """Offline rendering decodes on demand (prefetching would only cost time)."""
 
     def close(self) -> None:
         pass
@@ -80,13 +143,16 @@ class DecodeWorker:
 
     live = True
 
-    def __init__(self, decoder, *, params: SpectrogramParams) -> None:
+    def __init__(self, decoder, *, params: SpectrogramParams, cache: TimbreCache | None = None) -> None:
         self._decoder = decoder
         self._params = params
+        self.cache = TimbreCache() if cache is None else cache
         self._cond = threading.Condition()
         self._pending: tuple[int, np.ndarray, tuple] | None = None
         self._result: DecodeResult | None = None
+        self._prefetch: collections.deque[np.ndarray] = collections.deque()
         self._seq = 0
+        self._answered = 0  # requests up to this seq were answered from the cache: older decodes are stale
         self._stop = False
         self.coalesced = 0
         self.busy = False
@@ -94,9 +160,22 @@ class DecodeWorker:
         self._thread = threading.Thread(target=self._run, name="melsynth-decode", daemon=True)
         self._thread.start()
 
-    def request(self, latent: np.ndarray, tokens: tuple = ()) -> None:
+    def request(self, latent: np.ndarray, tokens: tuple = ()) -> DecodeResult | None:
+        """Ask for ``latent``: answered at once from the cache (returns the result), else queued (None)."""
+        timbre = self.cache.get(self.cache.key(latent))
         with self._cond:
             self._seq += 1
+            if timbre is not None:
+                # Newer than anything queued, decoding or uncollected: those are superseded, and their
+                # tokens ride on this answer.
+                if self._pending is not None:
+                    tokens = self._pending[2] + tokens
+                    self._pending = None
+                if self._result is not None:
+                    tokens = self._result.tokens + tokens
+                    self._result = None
+                self._answered = self._seq
+                return DecodeResult(self._seq, timbre, "", 0.0, tokens)
             if self._pending is not None:
                 self.coalesced += 1
                 tokens = self._pending[2] + tokens
@@ -109,6 +188,12 @@ class DecodeWorker:
             result, self._result = self._result, None
         return result
 
+    def prefetch(self, latents) -> None:
+        """Decode these latents into the cache when no request is waiting (presets, at start)."""
+        with self._cond:
+            self._prefetch.extend(np.array(z, dtype=np.float32) for z in latents)
+            self._cond.notify()
+
     def idle(self) -> bool:
         """True when no request is waiting or being decoded (a finished result may still wait for
         :meth:`collect`, which the engine calls at its next frame)."""
@@ -118,17 +203,32 @@ class DecodeWorker:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while self._pending is None and not self._stop:
+                while self._pending is None and not self._prefetch and not self._stop:
                     self._cond.wait()
                 if self._stop:
                     return
-                seq, latent, tokens = self._pending
-                self._pending = None
-                self.busy = True
+                if self._pending is None:  # idle: warm the cache, one latent at a time
+                    latent = self._prefetch.popleft()
+                    seq = -1
+                else:
+                    seq, latent, tokens = self._pending
+                    self._pending = None
+                    self.busy = True
+            key = self.cache.key(latent)
+            if seq < 0:
+                if key not in self.cache:
+                    timbre, _, _ = decode_timbre(self._decoder, latent, params=self._params)
+                    if timbre is not None:
+                        self.cache.put(key, timbre)
+                continue
             timbre, error, ms = decode_timbre(self._decoder, latent, params=self._params)
             self.decode_ms.append(ms)
+            if timbre is not None:
+                self.cache.put(key, timbre)
             with self._cond:
                 self.busy = False
+                if seq <= self._answered:  # a newer latent was answered from the cache meanwhile
+                    timbre, error = None, ""
                 if self._result is not None:
                     tokens = self._result.tokens + tokens  # an uncollected older result is superseded
                 self._result = DecodeResult(seq, timbre, error, ms, tokens)

@@ -33,7 +33,7 @@ from synth.engine.commands import (
     SetMethod,
 )
 from synth.engine.control import ControlSnapshot, ControlState
-from synth.engine.decoding import DecodeResult, DecodeWorker, InlineDecoding, decode_timbre
+from synth.engine.decoding import DecodeResult, DecodeWorker, InlineDecoding, TimbreCache, decode_timbre
 from synth.engine.limiter import Limiter
 from synth.engine.timbre import Timbre, blend_timbres
 from synth.engine.voice import Voice
@@ -137,15 +137,22 @@ class Engine:
             decoder = bundle.decoder(threads=decoder_threads if decoder_threads is not None else (1 if live else None))
         self._decoder = decoder
         self.provider = str(getattr(self._decoder, "provider", "unknown"))
-        timbre, error, _ = decode_timbre(self._decoder, self._control.latent(), params=params)
+        initial = self._control.latent()
+        timbre, error, _ = decode_timbre(self._decoder, initial, params=params)
         if timbre is None:
             raise BundleError(f"cannot decode the initial latent ({self._control.preset_label}): {error}")
         self._timbre: Timbre = timbre
         self._prev_timbre: Timbre | None = None
         self._xf = 0
+        cache = TimbreCache()
+        cache.put(cache.key(initial), timbre)
         self._decoding = (
-            DecodeWorker(self._decoder, params=params) if live else InlineDecoding(self._decoder, params=params)
+            DecodeWorker(self._decoder, params=params, cache=cache)
+            if live
+            else InlineDecoding(self._decoder, params=params, cache=cache)
         )
+        # Live: every preset decoded in idle time after start, so a preset switch needs no decode.
+        self._decoding.prefetch(p.latent for p in bundle.presets.values())
 
         if inverter_factory is None:
             base_hz = 440.0 * 2.0 ** ((self.base_pitch - 69) / 12.0)
@@ -282,8 +289,9 @@ class Engine:
 
     def _take(self, result: DecodeResult, sample: int) -> None:
         if result.timbre is None:
-            self.decode_errors += 1
-            self.last_decode_error = result.error
+            if result.error:  # (no error: superseded by a newer latent answered from the cache)
+                self.decode_errors += 1
+                self.last_decode_error = result.error
         else:
             self.latent_changes += 1
             if self._prev_timbre is not None:
@@ -403,6 +411,7 @@ class Engine:
             "decode_errors": self.decode_errors,
             "decode_ms": self.decode_ms(),
             "coalesced": getattr(self._decoding, "coalesced", 0),
+            "cache_hits": self._decoding.cache.hits,
             "limited_frames": self.limiter.limited_frames,
             "nonfinite_frames": self.limiter.nonfinite_frames,
         }

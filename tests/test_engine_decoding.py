@@ -1,0 +1,135 @@
+"""Latent -> timbre decoding: the timbre cache, the live worker's coalescing, cache answers that supersede a
+decode in flight, and preset prefetching, with the real synthetic bundle's onnxruntime decoder."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from engine_fixtures import synthetic_bundle
+
+from synth.engine import Engine, NoteOn, SetPreset
+from synth.engine.decoding import DecodeWorker, InlineDecoding, TimbreCache
+
+RATE = 48000
+
+
+class CountingDecoder:
+    """The bundle's real decoder, counting calls; ``gate`` (when set) holds each decode until released."""
+
+    def __init__(self, decoder, gate: threading.Event | None = None) -> None:
+        self._decoder = decoder
+        self.provider = decoder.provider
+        self.calls = 0
+        self.gate = gate
+
+    def decode(self, latents):
+        self.calls += 1
+        if self.gate is not None:
+            self.gate.wait(10.0)
+        return self._decoder.decode(latents)
+
+
+def _wait(predicate, timeout: float = 10.0) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            raise TimeoutError("condition not reached")
+        time.sleep(0.005)
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return synthetic_bundle()
+
+
+def _latent(bundle, name: str) -> np.ndarray:
+    return np.asarray(bundle.presets[name].latent, dtype=np.float32)
+
+
+def test_cache_drops_the_least_recently_used(bundle):
+    cache = TimbreCache(capacity=2)
+    a, b, c = (cache.key(_latent(bundle, n)) for n in ("bright", "dark", "soft"))
+    timbre = object()
+    cache.put(a, timbre)
+    cache.put(b, timbre)
+    assert cache.get(a) is timbre  # a is now the most recent
+    cache.put(c, timbre)
+    assert a in cache and c in cache and b not in cache
+    assert cache.hits == 1
+
+
+def test_inline_decoding_answers_a_repeated_latent_from_the_cache_with_the_same_timbre(bundle):
+    decoder = CountingDecoder(bundle.decoder(threads=1))
+    decoding = InlineDecoding(decoder, params=bundle.params)
+    first = decoding.request(_latent(bundle, "dark"), ("t1",))
+    second = decoding.request(_latent(bundle, "dark"), ("t2",))
+    assert decoder.calls == 1
+    assert second.timbre is first.timbre and second.tokens == ("t2",) and second.decode_ms == 0.0
+
+
+def test_worker_answers_a_cached_latent_at_once_and_drops_the_older_decode_in_flight(bundle):
+    gate = threading.Event()
+    decoder = CountingDecoder(bundle.decoder(threads=1), gate=gate)
+    worker = DecodeWorker(decoder, params=bundle.params)
+    try:
+        gate.set()
+        assert worker.request(_latent(bundle, "dark"), ("dark",)) is None  # not cached: queued
+        _wait(worker.idle)
+        decoded = worker.collect()
+        assert decoded is not None and decoded.timbre is not None and decoded.tokens == ("dark",)
+
+        gate.clear()  # the next decode hangs until released
+        assert worker.request(_latent(bundle, "soft"), ("soft",)) is None
+        _wait(lambda: decoder.calls == 2)
+        answered = worker.request(_latent(bundle, "dark"), ("dark again",))
+        assert answered is not None and answered.timbre is decoded.timbre
+        gate.set()
+        _wait(worker.idle)
+        stale = worker.collect()
+        # The soft decode landed after the newer (cached) dark: it must not replace it, and it is no error.
+        assert stale is not None and stale.timbre is None and stale.error == "" and stale.tokens == ("soft",)
+        # ... but it is kept for later.
+        assert worker.request(_latent(bundle, "soft"), ()) is not None
+    finally:
+        gate.set()
+        worker.close()
+
+
+def test_worker_coalesces_queued_requests_to_the_newest(bundle):
+    gate = threading.Event()
+    decoder = CountingDecoder(bundle.decoder(threads=1), gate=gate)
+    worker = DecodeWorker(decoder, params=bundle.params)
+    try:
+        worker.request(_latent(bundle, "bright"), ("a",))
+        _wait(lambda: decoder.calls == 1)
+        worker.request(_latent(bundle, "dark"), ("b",))
+        worker.request(_latent(bundle, "soft"), ("c",))
+        gate.set()
+        _wait(lambda: worker.idle() and decoder.calls == 2)
+        result = worker.collect()
+        assert worker.coalesced == 1 and result.tokens == ("a", "b", "c")
+        assert result.timbre is worker.request(_latent(bundle, "soft"), ()).timbre
+    finally:
+        gate.set()
+        worker.close()
+
+
+def test_live_engine_prefetches_presets_so_a_preset_switch_lands_at_the_next_frame(bundle):
+    engine = Engine(bundle, output_rate=RATE, live=True, methods=("sinusoidal",), max_voices=2)
+    try:
+        cache = engine._decoding.cache  # noqa: SLF001
+        keys = [cache.key(_latent(bundle, name)) for name in bundle.presets]
+        _wait(lambda: all(k in cache for k in keys))
+        engine.schedule(NoteOn(60, 100), 0)
+        engine.render(2000)
+        before = engine.timbre
+        engine.schedule(SetPreset("dark"), engine.position)
+        engine.render(engine.max_frame_samples)  # one frame: no waiting for a decode
+        assert engine.timbre is not before and engine.latent_changes == 1
+        assert engine.timbre is cache.get(cache.key(_latent(bundle, "dark")))
+        assert engine.stats()["cache_hits"] >= 1
+    finally:
+        engine.close()
