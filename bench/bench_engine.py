@@ -1,6 +1,6 @@
 """Live-engine figures with the null output (paced by the clock like a 48 kHz device, 256-sample blocks):
 control latency from OSC packet to the first output sample carrying the change (p50/p99, which includes
-the engine's output buffer, also reported), the most voices held without underflow for each inversion
+the engine's output buffer, also reported) for latent changes, preset switches and notes, the most voices held without underflow for each inversion
 method, and the engine's resident memory once started.
 
 Usage: .venv/bin/python bench/bench_engine.py [--quick] [--json] [--bundle DIR]
@@ -33,6 +33,13 @@ def run_engine_bench(*, quick: bool, bundle: str | None = None) -> dict:
         lat = control_latency(live, server, seconds=3.0 if quick else 20.0)
         out.update(lat)
         out["latency_underflows"] = out.pop("underflows")
+        # Preset switches (answered from the timbre cache) and notes (no decode) against the latent changes
+        # above (one decode each): the same path, with and without the decoder in it.
+        for kind in ("preset", "note"):
+            lat = control_latency(live, server, seconds=2.0 if quick else 10.0, kind=kind)
+            for stat in ("p50", "p99", "max"):
+                out[f"{kind}_latency_ms_{stat}"] = lat[f"control_latency_ms_{stat}"]
+            out[f"{kind}_latency_events"] = lat["control_events"]
         voices = max_voices(live, counts=counts, hold=hold)
         out["max_voices"] = voices["max_voices"]
         out["max_voices_tried"] = voices["tried"]

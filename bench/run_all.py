@@ -106,8 +106,8 @@ def quick_figures() -> dict:
     inv = run_inversion_bench(quick=True)
     out.update({k: inv[k] for k in ("sinusoidal_rtf", "griffinlim_rtf", "librosa_griffinlim_rtf") if k in inv})
     eng = run_engine_bench(quick=True)
-    out.update({k: eng[k] for k in ("control_latency_ms_p50", "control_latency_ms_p99", "buffer_ms", "max_voices",
-                                    "engine_rss_start_mb")})
+    out.update({k: eng[k] for k in ("control_latency_ms_p50", "control_latency_ms_p99", "preset_latency_ms_p99",
+                                    "note_latency_ms_p99", "buffer_ms", "max_voices", "engine_rss_start_mb")})
     import os
 
     out["load_average"] = [round(v, 2) for v in os.getloadavg()]
@@ -210,7 +210,13 @@ def write_markdown(run: dict, path: Path) -> None:
             f"{_f(e.get('control_latency_ms_p50'))} ms, p99 {_f(e.get('control_latency_ms_p99'))} ms, max "
             f"{_f(e.get('control_latency_ms_max'))} ms over {e.get('control_events')} changes; this includes the "
             f"engine's {_f(e.get('buffer_ms'))} ms output buffer and the frame clock (7.8 ms frames); the null "
-            "output adds no device buffer. Target: p99 under 20 ms beyond the device buffer.",
+            "output adds no device buffer. Target: p99 under 20 ms beyond the device buffer. These are "
+            "`/synth/latent/set` changes with random values: each needs a decode.",
+            f"- The same path without a decode: preset switches (answered from the timbre cache, every preset "
+            f"decoded after start) p50 {_f(e.get('preset_latency_ms_p50'))} ms, p99 "
+            f"{_f(e.get('preset_latency_ms_p99'))} ms over {e.get('preset_latency_events')}; notes p50 "
+            f"{_f(e.get('note_latency_ms_p50'))} ms, p99 {_f(e.get('note_latency_ms_p99'))} ms over "
+            f"{e.get('note_latency_events')}.",
             f"- Most voices held without underflow: sinusoidal {e.get('max_voices')}, Griffin-Lim "
             f"{e.get('max_voices_griffinlim', 'n/a')} (target 16 on 2 cores). Tried: {e.get('max_voices_tried')}; "
             f"Griffin-Lim {e.get('max_voices_griffinlim_tried', 'n/a')}.",

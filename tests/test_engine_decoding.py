@@ -120,9 +120,8 @@ def test_worker_coalesces_queued_requests_to_the_newest(bundle):
 def test_live_engine_prefetches_presets_so_a_preset_switch_lands_at_the_next_frame(bundle):
     engine = Engine(bundle, output_rate=RATE, live=True, methods=("sinusoidal",), max_voices=2)
     try:
+        _wait(engine.presets_decoded)
         cache = engine._decoding.cache  # noqa: SLF001
-        keys = [cache.key(_latent(bundle, name)) for name in bundle.presets]
-        _wait(lambda: all(k in cache for k in keys))
         engine.schedule(NoteOn(60, 100), 0)
         engine.render(2000)
         before = engine.timbre

@@ -34,30 +34,48 @@ def engine_session(bundle, *, rate: int = 48000, blocksize: int = 256, ahead_blo
         live.stop()
 
 
-def control_latency(live, server, *, seconds: float, rate: float = 20.0, seed: int = 0) -> dict:
-    """Send ``/synth/latent/set`` changes over UDP at ``rate`` a second for ``seconds`` while a note plays.
+def control_latency(live, server, *, seconds: float, rate: float = 20.0, seed: int = 0, kind: str = "latent") -> dict:
+    """Send control changes over UDP at ``rate`` a second for ``seconds`` while a note plays.
 
-    The engine stamps each packet when its receive thread gets it and resolves the stamp when the output
-    sample that carries the change leaves (see ``LiveEngine.control_latency_ms``). Returns ms p50/p99/max,
-    the count, and the output buffer the figure includes.
+    ``kind``: ``"latent"`` sends ``/synth/latent/set`` with random values (each needs a decode);
+    ``"preset"`` cycles ``/synth/preset`` through the bundle's presets (answered from the engine's timbre
+    cache once prefetched); ``"note"`` plays short notes (no decode at all). The engine stamps each packet
+    when its receive thread gets it and resolves the stamp when the output sample that carries the change
+    leaves (see ``LiveEngine.control_latency_ms``). Returns ms p50/p99/max, the count, and the output
+    buffer the figure includes.
     """
     import socket
 
+    if kind not in ("latent", "preset", "note"):
+        raise ValueError(f"kind must be latent, preset or note, got {kind!r}")
     rng = np.random.default_rng(seed)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     target = ("127.0.0.1", server.port)
     spec = live.engine.spec
+    presets = list(spec.presets)
+    if kind == "preset":
+        if len(presets) < 2:
+            raise ValueError("preset latency needs a bundle with at least two presets")
+        _wait_for_prefetch(live)
     before = len(live.control_latency_ms)
-    sock.sendto(osc_message("/synth/note/on", "ii", [spec.base_pitch, 100]), target)
+    held = spec.base_pitch
+    sock.sendto(osc_message("/synth/note/on", "ii", [held, 100]), target)
     time.sleep(0.3)
     start = time.monotonic()
     n = 0
     while time.monotonic() - start < seconds:
-        index = int(rng.integers(0, spec.latent_size))
-        sock.sendto(osc_message("/synth/latent/set", "if", [index, float(rng.normal(0, 0.5))]), target)
+        if kind == "latent":
+            index = int(rng.integers(0, spec.latent_size))
+            sock.sendto(osc_message("/synth/latent/set", "if", [index, float(rng.normal(0, 0.5))]), target)
+        elif kind == "preset":
+            sock.sendto(osc_message("/synth/preset", "s", [presets[n % len(presets)]]), target)
+        else:
+            note = held + 1 + n % 12
+            sock.sendto(osc_message("/synth/note/on", "ii", [note, 90]), target)
+            sock.sendto(osc_message("/synth/note/off", "i", [note]), target)
         n += 1
         time.sleep(max(0.0, start + n / rate - time.monotonic()))
-    sock.sendto(osc_message("/synth/note/off", "i", [spec.base_pitch]), target)
+    sock.sendto(osc_message("/synth/note/off", "i", [held]), target)
     sock.close()
     time.sleep(0.3)
     live._resolve_latencies()  # noqa: SLF001 (the synthesis thread does this every 50 ms)
@@ -72,6 +90,13 @@ def control_latency(live, server, *, seconds: float, rate: float = 20.0, seed: i
         "buffer_ms": stats["buffer_ms"],
         "underflows": stats["underflows"],
     }
+
+
+def _wait_for_prefetch(live, timeout: float = 30.0) -> None:
+    """Until the live engine's decode worker has every preset in its cache (it decodes them after start)."""
+    end = time.monotonic() + timeout
+    while not live.engine.presets_decoded() and time.monotonic() < end:
+        time.sleep(0.05)
 
 
 def max_voices(live, *, counts=(4, 8, 12, 16, 20, 24, 32, 40, 48), hold: float = 3.0, settle: float = 0.5) -> dict:

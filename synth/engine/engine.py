@@ -152,6 +152,7 @@ class Engine:
             else InlineDecoding(self._decoder, params=params, cache=cache)
         )
         # Live: every preset decoded in idle time after start, so a preset switch needs no decode.
+        self._preset_keys = tuple(cache.key(p.latent) for p in bundle.presets.values())
         self._decoding.prefetch(p.latent for p in bundle.presets.values())
 
         if inverter_factory is None:
@@ -391,6 +392,12 @@ class Engine:
         """Median of the recent decode times (ms), 0.0 before any decode."""
         times = list(self._decoding.decode_ms)
         return float(statistics.median(times)) if times else 0.0
+
+    def presets_decoded(self) -> bool:
+        """True once every preset's timbre is in the cache (a live engine decodes them in idle time after
+        start; until then a preset switch waits for its decode)."""
+        cache = self._decoding.cache
+        return all(key in cache for key in self._preset_keys)
 
     def decoding_idle(self) -> bool:
         """True when no decode is waiting or running (always true offline); a finished one is applied at the
