@@ -161,12 +161,15 @@ def run(args: argparse.Namespace) -> int:
     _print_figures(stats, server, live.recorded_path, log_path)
     if live.recorder is not None and live.recorder.error:
         print(f"melsynth: error: the recording failed: {live.recorder.error}", file=sys.stderr)
+    code = 0  # Ctrl-C is the normal way to stop a server
     if live.failure:
         print(f"melsynth: error: {live.failure}", file=sys.stderr, flush=True)
+        code = 1
+    if output == "sounddevice":
+        # Everything is written. PortAudio's exit handler (Pa_Terminate) aborts the process, or blocks
+        # forever, when its JACK server has died: seen both after a detected failure and after Ctrl-C or
+        # SIGTERM soon after the server stopped. Leave without running it.
         sys.stdout.flush()
-        if output == "sounddevice":
-            # PortAudio's JACK host aborts the process when it terminates after its server died:
-            # everything is written, so leave without running its exit handler.
-            os._exit(1)
-        return 1
-    return 0  # Ctrl-C is the normal way to stop a server
+        sys.stderr.flush()
+        os._exit(code)
+    return code

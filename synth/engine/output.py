@@ -232,9 +232,19 @@ class SoundDeviceOutput:
         return ""
 
     def stop(self) -> None:
-        """Stop and close the stream (only while the device is alive: closing a dead JACK stream hangs)."""
+        """Stop and close the stream, only while the device is alive: PortAudio's JACK host hangs or aborts
+        the process (an assertion in CleanUpStream) when it closes a stream whose server has died. A stream
+        left open is reclaimed when the process exits."""
         if self.failure():
             return
+        # The server may have died a moment ago, before failure() could tell: a callback from now on proves
+        # it alive (one block away while it plays).
+        count = self.clock.count
+        deadline = time.perf_counter() + self.STALL_SECONDS
+        while self.clock.count == count:
+            if time.perf_counter() > deadline or self.failure():
+                return
+            time.sleep(0.002)
         try:
             self._stream.stop()
             self._stream.close()
