@@ -118,63 +118,55 @@ def test_plays_through_jack_without_underflows(tmp_path):
     assert stats_end["device_xruns"] <= 5, stats_end
 
 
-def _serve_on_jack(name, tmp_path):
-    env = dict(os.environ, JACK_DEFAULT_SERVER=name)
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "synth.cli", "serve", "--bundle", str(synthetic_bundle_path()), "--output",
-         "sounddevice", "--device", "system", "--port", "0", "--voices", "2",
-         "--record", str(tmp_path / "take.wav")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
-    )
-    deadline = time.monotonic() + 90
-    lines = []
-    while time.monotonic() < deadline:
-        line = serve.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if line.startswith("melsynth: output"):
-            break
-    return serve, lines
-
-
-@pytest.mark.jack
-def test_stopping_serve_right_after_its_jack_server_stopped_does_not_hang(tmp_path):
-    # PortAudio's exit handler blocked forever here (Pa_Terminate waiting on the dead JACK server) when
-    # serve was stopped before it noticed the server had gone: serve must leave without it.
+def _stop_jack_under_serve(tmp_path, *, and_serve: bool) -> tuple[int, str, str]:
+    """Start serve on a JACK dummy server, SIGTERM the server (and serve at once with ``and_serve``); returns
+    serve's exit code, stdout and stderr (serve is killed if it is still there after 20 s)."""
     with jack_server(rate=48000, period=256, reinit_portaudio=False) as (name, jackd):
-        serve, lines = _serve_on_jack(name, tmp_path)
+        env = dict(os.environ, JACK_DEFAULT_SERVER=name)
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "synth.cli", "serve", "--bundle", str(synthetic_bundle_path()), "--output",
+             "sounddevice", "--device", "system", "--port", "0", "--voices", "2",
+             "--record", str(tmp_path / "take.wav")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+        )
         try:
+            deadline = time.monotonic() + 90
+            lines = []
+            while time.monotonic() < deadline:
+                line = serve.stdout.readline()
+                if not line:
+                    break
+                lines.append(line)
+                if line.startswith("melsynth: output"):
+                    break
             assert any("output 0: system" in x or "JACK" in x for x in lines), lines
             time.sleep(0.5)
             jackd.send_signal(signal.SIGTERM)
-            serve.send_signal(signal.SIGTERM)
+            if and_serve:
+                serve.send_signal(signal.SIGTERM)
             jackd.wait(timeout=10)
             out, err = serve.communicate(timeout=20)
         finally:
             if serve.poll() is None:
                 serve.kill()
                 serve.wait()
-    assert serve.returncode in (0, 1), err
+    return serve.returncode, out, err
+
+
+@pytest.mark.jack
+def test_stopping_serve_right_after_its_jack_server_stopped_does_not_hang(tmp_path):
+    # PortAudio hung forever in its exit handler, or aborted closing the stream, when serve was stopped
+    # before it noticed that its JACK server had gone.
+    code, out, err = _stop_jack_under_serve(tmp_path, and_serve=True)
+    assert code in (0, 1), err
     assert "played" in out
     assert (tmp_path / "take.wav").exists()
 
 
 @pytest.mark.jack
 def test_jack_server_dying_mid_stream_ends_serve_cleanly(tmp_path):
-    with jack_server(rate=48000, period=256, reinit_portaudio=False) as (name, jackd):
-        serve, lines = _serve_on_jack(name, tmp_path)
-        try:
-            assert any("output 0: system" in x or "JACK" in x for x in lines), lines
-            time.sleep(0.5)
-            jackd.send_signal(signal.SIGTERM)
-            jackd.wait(timeout=10)
-            out, err = serve.communicate(timeout=20)
-        finally:
-            if serve.poll() is None:
-                serve.kill()
-                serve.wait()
-    assert serve.returncode == 1
+    code, out, err = _stop_jack_under_serve(tmp_path, and_serve=False)
+    assert code == 1
     assert "stopped" in err, err
     assert (tmp_path / "take.wav").exists()  # what was played is kept
     assert "played" in out
