@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import socket
@@ -143,26 +142,12 @@ class OscClient:
         self.sock.close()
 
 
-@contextlib.contextmanager
-def live_session(*, record: Path | None = None, log_path: Path | None = None, allow=(), host="127.0.0.1",
-                 rate: int = 48000, method: str = "sinusoidal", output: str = "null", device=None,
-                 channels: int = 1, blocksize: int = 256, ahead_blocks: int = 3, max_voices: int = 4):
-    """A running LiveEngine + OscServer; yields ``(live, server)`` and stops both afterwards."""
-    from synth.engine import Engine
-    from synth.engine.live import LiveEngine
-    from synth.osc.server import OscServer
+def live_session(*, max_voices: int = 4, **kw):
+    """A running LiveEngine + OscServer on the synthetic bundle (4 voices unless told); yields ``(live, server)``
+    and stops both afterwards (see :func:`synth.benchmarks.live.engine_session` for the keywords)."""
+    from synth.benchmarks.live import engine_session
 
-    engine = Engine(synthetic_bundle(), output_rate=rate, method=method, live=True, max_voices=max_voices)
-    live = LiveEngine(engine, output=output, device=device, blocksize=blocksize, ahead_blocks=ahead_blocks,
-                      record=record, channels=channels)
-    server = OscServer(live, host=host, port=0, allow=allow, log_path=log_path)
-    live.start()
-    server.start()
-    try:
-        yield live, server
-    finally:
-        server.stop()
-        live.stop()
+    return engine_session(synthetic_bundle(), max_voices=max_voices, **kw)
 
 
 def wait_for(predicate, timeout: float = 5.0, interval: float = 0.01) -> bool:

@@ -217,7 +217,8 @@ class DecodeWorker:
             key = self.cache.key(latent)
             if seq < 0:
                 if key not in self.cache:
-                    timbre, _, _ = decode_timbre(self._decoder, latent, params=self._params)
+                    timbre, _, ms = decode_timbre(self._decoder, latent, params=self._params)
+                    self.decode_ms.append(ms)  # a real decode: it tells the decoder's speed as well
                     if timbre is not None:
                         self.cache.put(key, timbre)
                 continue
