@@ -25,12 +25,13 @@ from export.parity import PARITY_TOLERANCE, check_parity
 from export.preset_notes import choose_preset_notes
 from synth.atomic import atomic_directory
 from synth.bundle import (
-    BUNDLE_FORMAT,
     BUNDLE_JSON,
     PRESETS_DIR,
     Decoder,
     Encoder,
+    Preset,
     bundle_hash_of,
+    bundle_metadata,
     load_bundle,
     macros_from_latents,
     sha256_bytes,
@@ -242,28 +243,24 @@ def export_run(
     bundle_hash = bundle_hash_of(
         decoder_sha256=digests["decoder.onnx"], encoder_sha256=digests["encoder.onnx"]
     )
-    meta = {
-        "format": BUNDLE_FORMAT,
-        "spectrogram": params.to_dict(),
-        "latent_shape": list(latent_shape),
-        "decoder": "decoder.onnx",
-        "encoder": "encoder.onnx",
-        "macros": "macros.npz",
-        "sha256": digests,
-        "base_pitch": pitch,
-        "training_config": the_run.config.to_dict(),
-        "training_run": {"path": str(the_run.path), "fit": the_run.fit, "status": the_run.status},
-        "data": the_run.data,
-        "metrics": metrics,
-        "metrics_source": metrics_source,
-        "parity": parity,
-        "presets": len(notes),
-        "exported": {
+    meta = bundle_metadata(
+        params=params,
+        latent_shape=latent_shape,
+        base_pitch=pitch,
+        sha256=digests,
+        training_config=the_run.config.to_dict(),
+        data=the_run.data,
+        metrics=metrics,
+        parity=parity,
+        training_run={"path": str(the_run.path), "fit": the_run.fit, "status": the_run.status},
+        metrics_source=metrics_source,
+        presets=len(notes),
+        exported={
             "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "onnx_opset": OPSET,
             **_versions(),
         },
-    }
+    )
     try:
         with atomic_directory(out, overwrite=force) as tmp:
             (tmp / "decoder.onnx").write_bytes(decoder_bytes)
@@ -273,13 +270,12 @@ def export_run(
             (tmp / "macros.npz").write_bytes(buf.getvalue())
             (tmp / PRESETS_DIR).mkdir()
             for note, latent in zip(notes, latents, strict=True):
-                doc = {
-                    "name": note.name,
-                    "latent": [float(v) for v in latent.reshape(-1)],
-                    "latent_shape": list(latent_shape),
-                    "source": _jsonable(dict(note.note, split=note.split, row=note.row)),
-                    "bundle_hash": bundle_hash,
-                }
+                doc = Preset(
+                    name=note.name,
+                    latent=np.asarray(latent, dtype=np.float32).reshape(latent_shape),
+                    source=_jsonable(dict(note.note, split=note.split, row=note.row)),
+                    bundle_hash=bundle_hash,
+                ).to_dict()
                 (tmp / PRESETS_DIR / f"{note.name}.json").write_text(json.dumps(doc) + "\n")
             (tmp / BUNDLE_JSON).write_text(json.dumps(_jsonable(meta), indent=2) + "\n")
             # The engine's own checks, before the folder appears under its name.

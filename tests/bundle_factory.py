@@ -263,7 +263,7 @@ def make_synthetic_bundle(
 
     Returns the bundle path. Deterministic: same arguments, same bytes.
     """
-    from synth.bundle import BUNDLE_FORMAT, bundle_hash_of, sha256_bytes
+    from synth.bundle import Preset, bundle_hash_of, bundle_metadata, sha256_bytes
 
     params = SpectrogramParams() if params is None else params
     latent_shape = tuple(int(v) for v in latent_shape)
@@ -296,32 +296,27 @@ def make_synthetic_bundle(
     for index, name in enumerate(names):
         coef = preset_coefficients(name, index=index, seed=seed)
         latent = (p.astype(np.float64) @ coef).astype(np.float32)
-        preset = {
-            "name": name,
-            "latent": [float(v) for v in latent],
-            "latent_shape": list(latent_shape),
-            "source": {
+        preset = Preset(
+            name=name,
+            latent=latent.reshape(latent_shape),
+            source={
                 "note_str": f"synthetic_{name}",
                 "description": "synthetic spectral shape coefficients",
                 "coefficients": {s: float(c) for s, c in zip(SHAPES, coef, strict=True) if c != 0.0},
             },
-            "bundle_hash": bundle_hash,
-        }
+            bundle_hash=bundle_hash,
+        ).to_dict()
         (path / "presets" / f"{name}.json").write_text(json.dumps(preset) + "\n")
 
-    meta = {
-        "format": BUNDLE_FORMAT,
-        "spectrogram": params.to_dict(),
-        "latent_shape": list(latent_shape),
-        "decoder": "decoder.onnx",
-        "encoder": "encoder.onnx",
-        "macros": "macros.npz",
-        "base_pitch": base_pitch,
-        "sha256": digests,
-        "training_config": {"synthetic": True, "seed": seed, "shapes": list(SHAPES)},
-        "data": {"description": f"synthetic harmonic note at pitch {base_pitch}"},
-        "metrics": None,
-        "parity": None,
-    }
+    meta = bundle_metadata(
+        params=params,
+        latent_shape=latent_shape,
+        base_pitch=base_pitch,
+        sha256=digests,
+        training_config={"synthetic": True, "seed": seed, "shapes": list(SHAPES)},
+        data={"description": f"synthetic harmonic note at pitch {base_pitch}"},
+        metrics=None,
+        parity=None,
+    )
     (path / "bundle.json").write_text(json.dumps(meta, indent=2) + "\n")
     return path

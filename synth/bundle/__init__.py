@@ -3,7 +3,7 @@
 See :mod:`synth.bundle.bundle` for the folder layout and the checks :func:`load_bundle` makes.
 """
 
-from synth.bundle.bundle import BUNDLE_FORMAT, BUNDLE_JSON, Bundle, load_bundle
+from synth.bundle.bundle import BUNDLE_FORMAT, BUNDLE_JSON, Bundle, bundle_metadata, load_bundle
 from synth.bundle.hashing import bundle_hash_of, sha256_bytes
 from synth.bundle.macros import Macros, load_macros, macros_from_latents, save_macros
 from synth.bundle.presets import (
@@ -26,6 +26,7 @@ __all__ = [
     "Macros",
     "Preset",
     "bundle_hash_of",
+    "bundle_metadata",
     "default_providers",
     "load_bundle",
     "load_macros",

@@ -47,7 +47,7 @@ from synth.bundle.runtime import Decoder, Encoder
 from synth.errors import BundleError, ContractError, PresetError
 from synth.spectrogram import SpectrogramParams
 
-__all__ = ["Bundle", "load_bundle", "BUNDLE_FORMAT", "BUNDLE_JSON", "REQUIRED_KEYS"]
+__all__ = ["Bundle", "load_bundle", "bundle_metadata", "BUNDLE_FORMAT", "BUNDLE_JSON", "REQUIRED_KEYS"]
 
 BUNDLE_FORMAT = "melsynth.bundle/1"
 BUNDLE_JSON = "bundle.json"
@@ -219,6 +219,37 @@ class Bundle:
 
 
 # ---------------------------------------------------------------------- loading and checks
+def bundle_metadata(
+    *,
+    params: SpectrogramParams,
+    latent_shape: tuple[int, ...],
+    base_pitch: int,
+    sha256: dict[str, str],
+    training_config: dict[str, Any],
+    data: dict[str, Any],
+    metrics: dict[str, Any] | None,
+    parity: dict[str, Any] | None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The bundle.json object every writer produces (export, the tests' synthetic bundle): the fields the
+    loader checks, under the file names it expects, then ``extra``."""
+    return {
+        "format": BUNDLE_FORMAT,
+        "spectrogram": params.to_dict(),
+        "latent_shape": list(latent_shape),
+        "decoder": "decoder.onnx",
+        "encoder": "encoder.onnx",
+        "macros": "macros.npz",
+        "sha256": dict(sha256),
+        "base_pitch": int(base_pitch),
+        "training_config": training_config,
+        "data": data,
+        "metrics": metrics,
+        "parity": parity,
+        **extra,
+    }
+
+
 def _read_bundle_json(path: Path) -> dict[str, Any]:
     file = path / BUNDLE_JSON
     try:
