@@ -80,6 +80,22 @@ def test_latency_of_the_soxr_path_matches_the_sinc_path(mel):
     assert abs(int(np.argmax(xc)) - 20) <= 1
 
 
+@pytest.mark.parametrize("ratio", [1.0, 2 ** (7 / 12)])
+def test_harmonic_f0_tunes_a_mistuned_fundamental_onto_the_base_pitch(ratio):
+    # 70 cents sharp, as the default model's blurred fundamental comes out: with harmonic_f0=C4 the partial
+    # is redrawn at C4 (times the pitch ratio); without, it stays sharp.
+    sharp = C4 * 2 ** (70 / 1200)
+    t = np.arange(16000) / 16000
+    mel = note_mel((0.5 * np.minimum(1.0, t / 0.02) * np.cos(2 * np.pi * sharp * t)).astype(np.float32))
+    heard = {}
+    for f0 in (C4, None):
+        inv = GriffinLimInverter(params=PARAMS, output_rate=48000, harmonic_f0=f0)
+        steady = invert(mel, method=inv, params=PARAMS, output_rate=48000, pitch_ratio=ratio)[9600:-9600]
+        heard[f0] = cents(peak_frequency(steady, rate=48000, near=C4 * ratio), C4 * ratio)
+    assert abs(heard[C4]) < 5.0
+    assert heard[None] > 50.0
+
+
 def test_bad_arguments():
     with pytest.raises(ParameterError, match="look_ahead"):
         GriffinLimInverter(params=PARAMS, output_rate=48000, look_ahead=3)
@@ -89,3 +105,7 @@ def test_bad_arguments():
         GriffinLimInverter(params=PARAMS, output_rate=0)
     with pytest.raises(ParameterError, match="Blackman"):
         GriffinLimInverter(params=dataclasses.replace(PARAMS, window="hann"), output_rate=48000)
+    with pytest.raises(ParameterError, match="harmonic_f0"):
+        GriffinLimInverter(params=PARAMS, output_rate=48000, harmonic_f0=-1.0)
+    with pytest.raises(ParameterError, match="harmonic_snap"):
+        GriffinLimInverter(params=PARAMS, output_rate=48000, harmonic_f0=C4, harmonic_snap=3.0)

@@ -52,9 +52,9 @@ def _default_inverter_factory(*, harmonic_f0: float | None):
     from synth.inversion import make_inverter
 
     def factory(method: str, *, params: SpectrogramParams, output_rate: int):
-        # The model knows one pitch: the sinusoidal method tunes partials near its harmonics onto them
-        # (SinusoidalInverter.harmonic_f0), which corrects a decoder that blurs a low fundamental.
-        extra = {"harmonic_f0": harmonic_f0} if method == "sinusoidal" and harmonic_f0 is not None else {}
+        # The model knows one pitch: both methods tune partials near its harmonics onto them
+        # (``harmonic_f0`` of each inverter), which corrects a decoder that blurs a low fundamental.
+        extra = {"harmonic_f0": harmonic_f0} if harmonic_f0 is not None else {}
         return make_inverter(method, params=params, output_rate=output_rate, **extra)
 
     return factory
@@ -75,9 +75,9 @@ class Engine:
     decoder : object with ``decode(latents) -> mels`` and ``provider``; None: ``bundle.decoder()``
     inverter_factory : ``f(method, *, params, output_rate) -> StreamingInverter``; None:
         :func:`synth.inversion.make_inverter`
-    tune_partials : bool, with the default inverters: sinusoidal partials within the mel resolution of a
-        harmonic of the base pitch are moved onto it (in tune; see ``SinusoidalInverter.harmonic_f0``).
-        False keeps every partial where the mel peak puts it (inharmonic presets keep their upper partials).
+    tune_partials : bool, with the default inverters: partials within the mel resolution of a harmonic of the
+        base pitch are moved onto it (in tune; see ``harmonic_f0`` of both inverters). False keeps every
+        partial where the mel peak puts it (inharmonic presets keep their upper partials).
     initial_preset : str | None  the preset sounding at start (None: the bundle's first preset)
     methods : the methods to build inverters for (the start method must be among them)
     decoder_threads : onnxruntime intra-op threads for ``bundle.decoder()`` (None: 1 when live, else
