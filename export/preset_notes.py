@@ -18,12 +18,17 @@ __all__ = [
     "preset_name",
     "TARGET_VELOCITIES",
     "MIN_PEAK",
+    "UNPITCHED_PROGRAMS",
 ]
 
 # A loud and a soft version of each chosen instrument: NSynth's top velocity and a quiet one.
 TARGET_VELOCITIES = (127, 50)
 # Notes whose loudest mel bin is below this (unit scale; 0.3 = -61 dB) are treated as silent renders.
 MIN_PEAK = 0.3
+# General MIDI programs without a steady pitch: orchestra hit (55), the percussive programs 112-119 and the
+# sound effects 120-127 (gunshot, telephone ring, ...). A performer's presets should play in tune, so these
+# are picked only for a family that has nothing else.
+UNPITCHED_PROGRAMS = frozenset({55, *range(112, 128)})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +70,11 @@ def _spread(items: list[str], count: int) -> list[str]:
     return [items[i] for i in dict.fromkeys(picks)]
 
 
+def _unpitched(row: dict[str, Any]) -> bool:
+    program = row.get("program")
+    return isinstance(program, int) and program in UNPITCHED_PROGRAMS
+
+
 def choose_preset_notes(
     rows: list[dict[str, Any]],
     peaks: np.ndarray,
@@ -81,7 +91,8 @@ def choose_preset_notes(
     rows : the features' metadata rows (note_str, instrument_str, instrument_family_str, velocity, pitch)
     peaks : np.ndarray [shape=(len(rows),)] loudest unit-scale value of each row (silent renders skipped)
     splits : split name -> row indices (recorded in each preset's source)
-    per_family : instruments per family, evenly spread over the family's sorted instrument names
+    per_family : instruments per family, evenly spread over the family's sorted instrument names (General
+        MIDI programs without a steady pitch, :data:`UNPITCHED_PROGRAMS`, only when a family has no other)
     pitch : prefer notes at this pitch (the bundle's base pitch)
     velocities : target velocities; the nearest available one is taken (ties: the louder); duplicates merge
 
@@ -98,7 +109,9 @@ def choose_preset_notes(
     chosen: list[PresetNote] = []
     taken: set[str] = set()
     for family in sorted(by_instrument):
-        for instrument in _spread(sorted(by_instrument[family]), per_family):
+        instruments = sorted(by_instrument[family])
+        pitched = [name for name in instruments if not _unpitched(rows[by_instrument[family][name][0]])]
+        for instrument in _spread(pitched or instruments, per_family):
             candidates = by_instrument[family][instrument]
             if pitch is not None and any(int(rows[i].get("pitch", -1)) == pitch for i in candidates):
                 candidates = [i for i in candidates if int(rows[i].get("pitch", -1)) == pitch]

@@ -61,6 +61,20 @@ def test_choose_preset_notes_skips_silent_and_picks_nearest_velocity():
     assert all(c.split == "train" for c in chosen)
 
 
+def test_unpitched_general_midi_programs_become_presets_only_when_a_family_has_nothing_else():
+    rows = []
+    for family, instrument, program in (
+        ("synth_lead", "synth_lead_000", 127),  # gunshot
+        ("synth_lead", "synth_lead_001", 80),  # square lead
+        ("synth_lead", "synth_lead_002", 124),  # telephone ring
+        ("vocal", "vocal_000", 126),  # applause, alone in its family
+    ):
+        rows.append({"note_str": f"{instrument}-060-127", "pitch": 60, "velocity": 127, "program": program,
+                     "instrument_str": instrument, "instrument_family_str": family})
+    chosen = choose_preset_notes(rows, np.ones(len(rows)), {"train": np.arange(len(rows))}, per_family=2)
+    assert sorted(c.note["instrument_str"] for c in chosen) == ["synth_lead_001", "vocal_000"]
+
+
 def test_soundfont_notes_are_named_by_program_and_font():
     row = {
         "note_str": "guitar_acoustic_000-060-100",
