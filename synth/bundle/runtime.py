@@ -76,6 +76,10 @@ def make_session(
     options = ort.SessionOptions()
     options.log_severity_level = 3  # the CPU fallback of the GPU build is expected, not a warning to show
     options.inter_op_num_threads = 1
+    # onnxruntime's memory pattern preallocates every intermediate tensor of a run at once: 34 MiB more
+    # resident memory for the default decoder (serve: 407 -> 374 MiB after a minute of playing), for a
+    # decode about 8 % faster (measured interleaved on a loaded 2-core machine).
+    options.enable_mem_pattern = False
     if threads is not None:
         options.intra_op_num_threads = threads
     try:
