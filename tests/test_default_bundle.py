@@ -1,0 +1,54 @@
+"""The committed default instrument (presets/default): it loads with its hashes and shapes checked, stays
+small, carries the presets the issue asks for, decodes every preset to a finite spectrogram, and `melsynth
+info` describes it. (Its evaluate figures need the SoundFont set, which is not committed.)"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from synth.bundle import load_bundle
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT = REPO / "presets" / "default"
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return load_bundle(DEFAULT)
+
+
+def test_it_is_the_papers_best_architecture_and_small(bundle):
+    meta = json.loads((DEFAULT / "bundle.json").read_text())
+    assert meta["training_config"]["dense"] is None  # no dense layer
+    assert tuple(bundle.latent_shape) == (2, 8, 128)
+    size = sum(p.stat().st_size for p in DEFAULT.rglob("*") if p.is_file())
+    assert size < 20 * 1024 * 1024
+    assert set(meta["metrics"]) >= {"rmse", "ssim", "precision", "recall", "f1", "notes"}
+
+
+def test_presets_cover_every_family_of_its_data(bundle):
+    meta = json.loads((DEFAULT / "bundle.json").read_text())
+    assert len(bundle.presets) >= 24
+    families = {p.source.get("instrument_family_str") for p in bundle.presets.values()}
+    assert families >= set(meta["data"]["families"])
+
+
+def test_every_preset_decodes_to_a_finite_spectrogram(bundle):
+    latents = np.stack([p.latent for p in bundle.presets.values()])
+    mels = bundle.decoder(threads=1).decode(latents)
+    assert mels.shape == (len(latents), bundle.params.n_mels, bundle.params.frames)
+    assert np.all(np.isfinite(mels)) and mels.min() >= 0.0 and mels.max() <= 1.0
+    assert np.all(mels.max(axis=(1, 2)) > 0.3)  # none decodes to silence
+
+
+def test_info_describes_it():
+    done = subprocess.run([sys.executable, "-m", "synth.cli", "info", "--bundle", str(DEFAULT)],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "2048" in done.stdout and "presets" in done.stdout
