@@ -16,7 +16,7 @@ __all__ = ["engine_session", "control_latency", "max_voices"]
 @contextlib.contextmanager
 def engine_session(bundle, *, rate: int = 48000, blocksize: int = 256, ahead_blocks: int = 3, max_voices: int = 16,
                    method: str = "sinusoidal", record=None, log_path=None, output: str = "null", device=None,
-                   channels: int = 1, host: str = "127.0.0.1", allow=()):
+                   channels: int = 1, host: str = "127.0.0.1", allow=(), realtime: bool = True):
     """A running LiveEngine + OscServer on a free port, as `melsynth serve` builds them (the null output by
     default); yields ``(live, server)`` and stops both afterwards."""
     from synth.engine import Engine
@@ -25,7 +25,7 @@ def engine_session(bundle, *, rate: int = 48000, blocksize: int = 256, ahead_blo
 
     engine = Engine(bundle, output_rate=rate, method=method, live=True, max_voices=max_voices)
     live = LiveEngine(engine, output=output, device=device, blocksize=blocksize, ahead_blocks=ahead_blocks,
-                      record=record, channels=channels)
+                      record=record, channels=channels, realtime=realtime)
     server = OscServer(live, host=host, port=0, allow=allow, log_path=log_path)
     live.start()
     server.start()

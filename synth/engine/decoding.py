@@ -188,6 +188,11 @@ class DecodeWorker:
             result, self._result = self._result, None
         return result
 
+    @property
+    def thread_id(self) -> int:
+        """The worker thread's native id (for its scheduling priority)."""
+        return int(self._thread.native_id or 0)
+
     def prefetch(self, latents) -> None:
         """Decode these latents into the cache when no request is waiting (presets, at start)."""
         with self._cond:

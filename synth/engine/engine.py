@@ -393,6 +393,10 @@ class Engine:
         times = list(self._decoding.decode_ms)
         return float(statistics.median(times)) if times else 0.0
 
+    def decode_thread_id(self) -> int:
+        """Native id of the live decode worker's thread (0 offline)."""
+        return int(getattr(self._decoding, "thread_id", 0))
+
     def presets_decoded(self) -> bool:
         """True once every preset's timbre is in the cache (a live engine decodes them in idle time after
         start; until then a preset switch waits for its decode)."""

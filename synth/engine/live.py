@@ -26,7 +26,7 @@ import numpy as np
 from synth.engine.commands import Command
 from synth.engine.engine import Engine
 from synth.engine.output import NullOutput, SoundDeviceOutput
-from synth.engine.priority import raise_thread_priority
+from synth.engine.priority import DECODE_PRIORITY, raise_thread_priority
 from synth.engine.recorder import Recorder
 from synth.engine.ring import SampleRing
 from synth.errors import ParameterError
@@ -105,6 +105,7 @@ class LiveEngine:
         self.failure = ""
         self._want_realtime = realtime
         self.realtime = False
+        self._priority_set = threading.Event()
         self.started_at = 0.0
         self.running = False
         self.recorded_path = None
@@ -154,6 +155,7 @@ class LiveEngine:
         self.output.start()
         self.running = True
         self._thread.start()
+        self._priority_set.wait(2.0)  # so that threads started after this one can follow ``realtime``
 
     def _render_block(self) -> None:
         t0 = time.perf_counter()
@@ -193,6 +195,11 @@ class LiveEngine:
 
     def _run(self) -> None:
         self.realtime = raise_thread_priority() if self._want_realtime else False
+        if self.realtime:
+            worker = self.engine.decode_thread_id()
+            if worker:
+                raise_thread_priority(DECODE_PRIORITY, thread_id=worker)
+        self._priority_set.set()
         period = self.blocksize / self.rate
         last_check = 0.0
         try:
