@@ -13,6 +13,7 @@ clipped to [0, 1]) so a bad decode cannot poison a voice's phases.
 
 from __future__ import annotations
 
+import math
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -20,7 +21,15 @@ import numpy as np
 from synth.errors import ParameterError
 from synth.spectrogram import SpectrogramParams
 
-__all__ = ["METHODS", "DelayedInverter", "StreamingInverter", "frame_lengths", "invert", "make_inverter"]
+__all__ = [
+    "METHODS",
+    "DelayedInverter",
+    "StreamingInverter",
+    "frame_lengths",
+    "harmonic_tuning",
+    "invert",
+    "make_inverter",
+]
 
 METHODS = ("sinusoidal", "griffinlim")
 
@@ -104,6 +113,21 @@ class DelayedInverter:
         out[:first] = self._ring[self._read : self._read + first]
         out[first:] = self._ring[: n - first]
         self._read = (self._read + n) % size
+
+
+def harmonic_tuning(
+    owner: str, *, harmonic_f0: float | None, harmonic_snap: float, params: SpectrogramParams
+) -> float | None:
+    """Check an inverter's ``harmonic_f0`` / ``harmonic_snap`` pair; returns the fundamental to tune to, or None
+    (no fundamental, or a snap distance of 0)."""
+    nyquist = params.sample_rate / 2
+    if harmonic_f0 is not None and not (math.isfinite(harmonic_f0) and 0 < harmonic_f0 < nyquist):
+        raise ParameterError(
+            f"{owner}: harmonic_f0 must be a frequency in (0, {nyquist:g}) Hz or None, got {harmonic_f0!r}"
+        )
+    if not (math.isfinite(harmonic_snap) and 0 <= harmonic_snap <= 2):
+        raise ParameterError(f"{owner}: harmonic_snap must be in 0..2 band spacings, got {harmonic_snap!r}")
+    return None if harmonic_f0 is None or harmonic_snap == 0 else float(harmonic_f0)
 
 
 def make_inverter(method: str, *, params: SpectrogramParams, output_rate: int, **kw) -> StreamingInverter:

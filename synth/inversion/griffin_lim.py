@@ -41,6 +41,7 @@ import numpy as np
 from numba import njit
 
 from synth.errors import ParameterError
+from synth.inversion.base import harmonic_tuning
 from synth.inversion.mel_inverse import mel_pseudo_inverse, sanitize_unit
 from synth.inversion.resample import SincResampler
 from synth.spectrogram import SpectrogramParams, mel_band_frequencies
@@ -410,17 +411,11 @@ class GriffinLimInverter:
             )
         if resampler not in ("sinc", "soxr"):
             raise ParameterError(f"GriffinLimInverter: resampler must be 'sinc' or 'soxr', got {resampler!r}")
-        if harmonic_f0 is not None and not (math.isfinite(harmonic_f0) and 0 < harmonic_f0 < params.sample_rate / 2):
-            raise ParameterError(
-                f"GriffinLimInverter: harmonic_f0 must be a frequency in (0, {params.sample_rate / 2:g}) Hz or "
-                f"None, got {harmonic_f0!r}"
-            )
-        if not (math.isfinite(harmonic_snap) and 0 <= harmonic_snap <= 2):
-            raise ParameterError(f"GriffinLimInverter: harmonic_snap must be in 0..2 band spacings, got {harmonic_snap!r}")
+        tune_f0 = harmonic_tuning("GriffinLimInverter", harmonic_f0=harmonic_f0, harmonic_snap=harmonic_snap, params=params)
         import librosa
 
         self.params = params
-        self.harmonic_f0 = None if harmonic_f0 is None or harmonic_snap == 0 else float(harmonic_f0)
+        self.harmonic_f0 = tune_f0
         self.output_rate = int(output_rate)
         self.look_ahead = int(look_ahead)
         self.resampler = resampler

@@ -23,6 +23,7 @@ import numpy as np
 from numba import njit
 
 from synth.errors import ParameterError
+from synth.inversion.base import harmonic_tuning
 from synth.inversion.partial_table import partial_table
 from synth.spectrogram import SpectrogramParams, mel_band_frequencies
 
@@ -364,16 +365,10 @@ class SinusoidalInverter:
             raise ParameterError(
                 "SinusoidalInverter: range_db and tolerance must be positive, lowest_hz non-negative"
             )
-        if harmonic_f0 is not None and not (math.isfinite(harmonic_f0) and 0 < harmonic_f0 < params.sample_rate / 2):
-            raise ParameterError(
-                f"SinusoidalInverter: harmonic_f0 must be a frequency in (0, {params.sample_rate / 2:g}) Hz or "
-                f"None, got {harmonic_f0!r}"
-            )
-        if not (math.isfinite(harmonic_snap) and 0 <= harmonic_snap <= 2):
-            raise ParameterError(f"SinusoidalInverter: harmonic_snap must be in 0..2 band spacings, got {harmonic_snap!r}")
+        tune_f0 = harmonic_tuning("SinusoidalInverter", harmonic_f0=harmonic_f0, harmonic_snap=harmonic_snap, params=params)
         self.params = params
         self.output_rate = int(output_rate)
-        self.harmonic_f0 = None if harmonic_f0 is None or harmonic_snap == 0 else float(harmonic_f0)
+        self.harmonic_f0 = tune_f0
         self.max_partials = int(max_partials)
         db_range = params.db_max - params.db_min
         self._db_range = float(db_range)
