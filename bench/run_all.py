@@ -59,12 +59,9 @@ def run_all(*, quick: bool = False, soak_minutes: float = 60.0, fuzz_packets: in
 
         _section("engine", lambda: run_engine_bench(quick=quick), results, timings)
     if want("render"):
-        try:
-            from bench_render import run_render_bench
-        except ImportError as exc:
-            results["render"] = {"error": f"bench/bench_render.py is not available: {exc}"}
-        else:
-            _section("render", lambda: run_render_bench(quick=quick), results, timings)
+        from bench_render import run_render_bench
+
+        _section("render", lambda: run_render_bench(quick=quick), results, timings)
     if want("fuzz"):
         from bench_fuzz import run_fuzz_bench
 
@@ -79,12 +76,9 @@ def run_all(*, quick: bool = False, soak_minutes: float = 60.0, fuzz_packets: in
 
         _section("decode", lambda: run_decode_bench(quick=quick, keras=keras), results, timings)
     if want("training"):
-        try:
-            from bench_training import run_training_bench
-        except ImportError as exc:
-            results["training"] = {"error": f"bench/bench_training.py is not available: {exc}"}
-        else:
-            _section("training", lambda: run_training_bench(quick=quick), results, timings)
+        from bench_training import run_training_bench
+
+        _section("training", lambda: run_training_bench(quick=quick), results, timings)
     machine["load_average_end"] = [round(v, 2) for v in __import__("os").getloadavg()]
     return {
         "machine": machine,
