@@ -65,7 +65,8 @@ def test_run_folder_contents(finished_run, features):
     assert doc["spectrogram"] == SMALL_PARAMS.to_dict()
     assert doc["data"]["notes"] == N_NOTES and doc["fit"]["train_notes"] == 12
     history = files["history.csv"].decode().splitlines()
-    assert history[0] == "epoch,loss,val_loss,seconds" and len(history) == 3
+    assert history[0] == "epoch,loss,val_loss,seconds,learning_rate" and len(history) == 3
+    assert [float(row.split(",")[4]) for row in history[1:]] == pytest.approx([RUN_CONFIG.learning_rate] * 2)
     status = json.loads(files["status.json"])
     assert status["epochs_done"] == 2 and status["stopped"] == "max_epochs"
     assert status["best_epoch"] in (1, 2)
@@ -123,6 +124,38 @@ def test_early_stopping_and_limit(features, tmp_path):
     # Resuming a run that stopped early does not train further.
     fit(features=features, config=None, out=out, resume=True, verbose=0, run_eagerly=EAGER)
     assert json.loads((out / "status.json").read_text())["epochs_done"] == 3
+
+
+def _rates(run: Path) -> list[float]:
+    return [float(row.split(",")[4]) for row in (run / "history.csv").read_text().splitlines()[1:]]
+
+
+def test_learning_rate_is_reduced_on_plateau_then_the_run_stops(features, tmp_path):
+    # Never improves after epoch 1 (see above): epochs 2 and 3 each halve the rate, epoch 4 stops the run.
+    config = small_config(learning_rate=1e-30, lr_patience=1, lr_factor=0.5, patience=3, max_epochs=10)
+    out = fit(features=features, config=config, out=tmp_path / "r", verbose=0, run_eagerly=EAGER)
+    status = json.loads((out / "status.json").read_text())
+    assert (status["stopped"], status["epochs_done"]) == ("early_stopping", 4)
+    assert _rates(out) == pytest.approx([1e-30, 1e-30, 5e-31, 2.5e-31], rel=1e-6)
+    # The reduced rate is optimizer state, so the checkpoint carries it (no reduction on the stopping epoch).
+    with np.load(latest_checkpoint(out) / "optimizer.npz") as opt:
+        assert any(a.shape == () and np.isclose(a, 2.5e-31, rtol=1e-6, atol=0) for a in opt.values())
+
+
+def test_resume_may_change_the_schedule_but_not_the_model(features, tmp_path):
+    config = small_config(learning_rate=1e-30, max_epochs=1, patience=50)
+    out = fit(features=features, config=config, out=tmp_path / "r", verbose=0, run_eagerly=EAGER)
+    fit(features=features, config=None, out=out, resume=True, verbose=0, run_eagerly=EAGER,
+        max_epochs=2, schedule={"learning_rate": 1e-3, "lr_patience": 2})
+    assert _rates(out) == pytest.approx([1e-30, 1e-3], rel=1e-6)
+    saved = json.loads((out / "config.json").read_text())["config"]
+    assert (saved["learning_rate"], saved["lr_patience"], saved["max_epochs"]) == (1e-3, 2, 2)
+    before = _tree(out)
+    with pytest.raises(ParameterError, match="unknown keys \\['filters'\\]"):
+        fit(features=features, config=None, out=out, resume=True, schedule={"filters": [4]}, verbose=0)
+    with pytest.raises(ParameterError, match="lr_factor must be a number in"):
+        fit(features=features, config=None, out=out, resume=True, schedule={"lr_factor": 1.5}, verbose=0)
+    assert _tree(out) == before
 
 
 # ---------------------------------------------------------------------------------------------- corruption
@@ -208,6 +241,11 @@ def test_train_command(features, tmp_path):
     assert main(args) == 0
     assert json.loads((out / "status.json").read_text())["epochs_done"] == 1
     assert main(args) == 1  # exists: needs --resume or --force
+    resume = ["train", "--data", str(features), "--out", str(out), "--resume", "--quiet", "--max-epochs", "2"]
+    assert main([*resume, "--learning-rate", "2e-4", "--lr-patience", "3", "--patience", "7"]) == 0
+    saved = json.loads((out / "config.json").read_text())["config"]
+    assert (saved["learning_rate"], saved["lr_patience"], saved["patience"], saved["max_epochs"]) == (2e-4, 3, 7, 2)
+    assert _rates(out)[1] == pytest.approx(2e-4, rel=1e-6)
     assert main(["train", "--data", str(features), "--variant", "nope", "--out", str(tmp_path / "x")]) == 1
 
 

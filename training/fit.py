@@ -44,7 +44,7 @@ from synth.atomic import atomic_directory, atomic_path, atomic_write_text
 from synth.errors import DataError, ParameterError
 from synth.spectrogram import SpectrogramParams
 from training.datasets.features import Features, load_features, sha256_file
-from training.model.config import ModelConfig
+from training.model.config import SCHEDULE_FIELDS, ModelConfig
 
 __all__ = ["fit", "RUN_FORMAT", "KEEP_CHECKPOINTS", "latest_checkpoint", "read_checkpoint_state"]
 
@@ -75,10 +75,13 @@ def _copy_atomic(src: Path, dst: Path) -> None:
 
 def _write_history(path: Path, history: list[dict[str, float]]) -> None:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=["epoch", "loss", "val_loss", "seconds"], lineterminator="\n")
+    writer = csv.DictWriter(
+        buf, fieldnames=["epoch", "loss", "val_loss", "seconds", "learning_rate"], lineterminator="\n"
+    )
     writer.writeheader()
     for row in history:
-        writer.writerow({k: row[k] for k in writer.fieldnames})
+        # Rows from checkpoints written before the learning rate was logged leave it empty.
+        writer.writerow({k: row.get(k, "") for k in writer.fieldnames})
     atomic_write_text(path, buf.getvalue())
 
 
@@ -235,6 +238,7 @@ def fit(
     resume: bool = False,
     force: bool = False,
     max_epochs: int | None = None,
+    schedule: dict[str, Any] | None = None,
     limit: int | None = None,
     mixed_precision: bool = False,
     verbose: int = 1,
@@ -248,9 +252,13 @@ def fit(
     ----------
     features : a features folder (see :mod:`training.datasets.features`) or an already loaded Features
     config : the variant to fit; with ``resume`` it may be None (the run's own config is used), otherwise it
-        must equal the run's config apart from ``max_epochs``
+        must equal the run's config apart from the schedule fields (``SCHEDULE_FIELDS``)
     out : the run folder; must not exist unless ``resume`` (continue it) or ``force`` (replace it)
     max_epochs : overrides ``config.max_epochs`` (also on resume, to extend a run)
+    schedule : overrides of the fitting schedule, keys from ``SCHEDULE_FIELDS`` (learning_rate, patience,
+        max_epochs, lr_patience, lr_factor); also on resume, where a ``learning_rate`` replaces the
+        optimizer's current rate. A resumed run whose schedule changed is no longer bitwise-equal to an
+        uninterrupted one; config.json records the schedule in effect and history.csv each epoch's rate.
     limit : use at most this many training notes (a seeded random subset), for small budgets
     mixed_precision : mixed_float16 compute on GPU (the output layer stays float32); refused on CPU with a
         ParameterError, because float16 on CPU is slower and would silently change the numerics
@@ -273,6 +281,12 @@ def fit(
     """
     _check_positive("max_epochs", max_epochs)
     _check_positive("limit", limit)
+    schedule = dict(schedule or {})
+    unknown = sorted(set(schedule) - set(SCHEDULE_FIELDS))
+    if unknown:
+        raise ParameterError(f"schedule: unknown keys {unknown}; the schedule fields are {list(SCHEDULE_FIELDS)}")
+    if max_epochs is not None:
+        schedule["max_epochs"] = max_epochs
     if resume and force:
         raise ParameterError("resume and force exclude each other (resume continues a run, force replaces it)")
     out = Path(out)
@@ -282,10 +296,10 @@ def fit(
             raise ParameterError(f"{out}: no run folder to resume")
         existing = _load_existing(out)
         saved = ModelConfig.from_dict(existing["config"], source=f"{out / 'config.json'} config")
-        if config is not None and config.replace(max_epochs=saved.max_epochs) != saved:
+        if config is not None and config.replace(**{k: getattr(saved, k) for k in SCHEDULE_FIELDS}) != saved:
             raise ParameterError(
-                f"{out}: the given config differs from the run's own config.json; resume without a config or "
-                "start a new run"
+                f"{out}: the given config differs from the run's own config.json beyond the schedule fields "
+                f"{list(SCHEDULE_FIELDS)}; resume without a config or start a new run"
             )
         config = saved
         if limit is not None and limit != existing["fit"].get("limit"):
@@ -300,8 +314,8 @@ def fit(
             raise ParameterError(f"{out} already exists; resume it (--resume) or replace it (--force)")
     if not isinstance(config, ModelConfig):
         raise ParameterError(f"config must be a ModelConfig, got {type(config).__name__}")
-    if max_epochs is not None:
-        config = config.replace(max_epochs=max_epochs)
+    if schedule:
+        config = config.replace(**schedule)
 
     feats = features if isinstance(features, Features) else load_features(features)
     params = feats.params
@@ -380,7 +394,7 @@ def fit(
         return _train(
             out=out, feats=feats, config=config, params=params, models=(autoencoder, encoder, decoder),
             optimizer=optimizer, rows=(train_rows, valid_rows, test_rows), ckpt=ckpt, ckpt_state=ckpt_state,
-            verbose=verbose,
+            verbose=verbose, set_learning_rate="learning_rate" in schedule,
         )
     finally:
         keras.mixed_precision.set_global_policy(old_policy)
@@ -389,7 +403,7 @@ def fit(
 def _train(
     *, out: Path, feats: Features, config: ModelConfig, params: SpectrogramParams, models: tuple[Any, Any, Any],
     optimizer: Any, rows: tuple[np.ndarray, np.ndarray, np.ndarray], ckpt: Path | None,
-    ckpt_state: dict[str, Any] | None, verbose: int,
+    ckpt_state: dict[str, Any] | None, verbose: int, set_learning_rate: bool,
 ) -> Path:
     import keras
 
@@ -399,8 +413,12 @@ def _train(
     if ckpt is not None and ckpt_state is not None:
         _restore_checkpoint(ckpt, ckpt_state, autoencoder, optimizer)
         state = ckpt_state
+        if set_learning_rate:
+            # The checkpoint restored the rate the run had reached; an explicit one replaces it.
+            optimizer.learning_rate.assign(config.learning_rate)
         if verbose:
-            print(f"melsynth train: resuming {out} after epoch {state['epochs_done']} ({ckpt.name})")
+            print(f"melsynth train: resuming {out} after epoch {state['epochs_done']} ({ckpt.name}), "
+                  f"learning rate {float(optimizer.learning_rate.numpy()):.3g}")
     best_path = out / "best.weights.h5"
     # A run that already stopped for good stays stopped; one stopped by max_epochs may be extended.
     stopped = state.get("stopped") if state.get("stopped") in ("early_stopping", "non_finite_loss") else "running"
@@ -429,17 +447,28 @@ def _train(
         loss, val_loss = float(hist.history["loss"][-1]), float(hist.history["val_loss"][-1])
         epoch += 1
         improved = False
-        state["history"].append({"epoch": epoch, "loss": loss, "val_loss": val_loss, "seconds": round(seconds, 3)})
+        rate = float(optimizer.learning_rate.numpy())
+        state["history"].append(
+            {"epoch": epoch, "loss": loss, "val_loss": val_loss, "seconds": round(seconds, 3), "learning_rate": rate}
+        )
         if not (math.isfinite(loss) and math.isfinite(val_loss)):
             stopped = "non_finite_loss"
             warnings.warn(f"{out}: loss became {loss} / {val_loss} at epoch {epoch}; stopping", stacklevel=2)
         elif state["best_val_loss"] is None or val_loss < state["best_val_loss"]:
-            state.update(best_val_loss=val_loss, best_epoch=epoch, wait=0)
+            state.update(best_val_loss=val_loss, best_epoch=epoch, wait=0, lr_wait=0)
             improved = True
         else:
             state["wait"] += 1
+            state["lr_wait"] = state.get("lr_wait", 0) + 1
             if state["wait"] >= config.patience:
                 stopped = "early_stopping"
+            elif config.lr_patience and state["lr_wait"] >= config.lr_patience:
+                # ReduceLROnPlateau: the rate is optimizer state, so checkpoints carry it.
+                optimizer.learning_rate.assign(rate * config.lr_factor)
+                state["lr_wait"] = 0
+                if verbose:
+                    print(f"melsynth train: no better validation loss for {config.lr_patience} epochs; "
+                          f"learning rate {rate:.3g} -> {rate * config.lr_factor:.3g}")
         state["epochs_done"] = epoch
         state["stopped"] = stopped
         _write_history(out / "history.csv", state["history"])

@@ -5,6 +5,8 @@ Examples::
     melsynth train --data features/soundfont --variant no_dense --out runs/no_dense
     melsynth train --data features/soundfont --config my.json --out runs/mine --max-epochs 50 --limit 500
     melsynth train --data features/soundfont --out runs/no_dense --resume      # continue after a kill
+    melsynth train --data features/soundfont --out runs/no_dense --resume --learning-rate 3e-4 \
+        --lr-patience 2 --patience 5 --max-epochs 60      # finish a run within an epoch budget
 """
 
 from __future__ import annotations
@@ -24,6 +26,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mode.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     mode.add_argument("--force", action="store_true", help="replace an existing run folder")
     parser.add_argument("--max-epochs", type=int, metavar="N", help="override the config's epoch bound")
+    parser.add_argument("--learning-rate", type=float, metavar="RATE",
+                        help="Adam learning rate (on --resume: replaces the rate the run reached)")
+    parser.add_argument("--patience", type=int, metavar="N",
+                        help="early stopping after N epochs without a better validation loss")
+    parser.add_argument("--lr-patience", type=int, metavar="N",
+                        help="multiply the learning rate by --lr-factor after N epochs without a better "
+                             "validation loss (0: never)")
+    parser.add_argument("--lr-factor", type=float, metavar="F", help="learning-rate reduction factor in (0, 1)")
     parser.add_argument("--limit", type=int, metavar="N", help="train on at most N notes (a seeded subset)")
     parser.add_argument("--mixed-precision", action="store_true", help="mixed_float16 compute (GPU only)")
     parser.add_argument("--seed", type=int, metavar="N", help="override the config's seed")
@@ -52,9 +62,14 @@ def run(args: argparse.Namespace) -> int:
 
     from training.fit import fit
 
+    schedule = {
+        key: getattr(args, key)
+        for key in ("learning_rate", "patience", "lr_patience", "lr_factor")
+        if getattr(args, key) is not None
+    }
     out = fit(
         features=args.data, config=config, out=args.out, resume=args.resume, force=args.force,
-        max_epochs=args.max_epochs, limit=args.limit, mixed_precision=args.mixed_precision,
+        max_epochs=args.max_epochs, schedule=schedule, limit=args.limit, mixed_precision=args.mixed_precision,
         verbose=2 if args.quiet else 1, deterministic=args.deterministic,
     )
     import json

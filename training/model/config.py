@@ -50,7 +50,11 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 # Keys added after runs were already written, and the value those older runs used.
-_LEGACY_DEFAULTS: dict[str, Any] = {"output_layer": "conv"}
+# Fields added after runs were saved without them; such a run's config loads with these values.
+_LEGACY_DEFAULTS: dict[str, Any] = {"output_layer": "conv", "lr_patience": 0, "lr_factor": 0.5}
+
+#: Fields of the fitting schedule: a resumed run may change these (the rest is the model and its data order).
+SCHEDULE_FIELDS = ("learning_rate", "patience", "max_epochs", "lr_patience", "lr_factor")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +71,9 @@ class ModelConfig:
 
     Fitting: Adam(``learning_rate``), MSE, ``batch_size``, early stopping after ``patience`` epochs without
     a better validation loss (best weights restored), at most ``max_epochs`` epochs, ``seed`` for
-    initialisation, shuffling and dropout.
+    initialisation, shuffling and dropout. With ``lr_patience`` > 0 the learning rate is multiplied by
+    ``lr_factor`` after that many epochs without a better validation loss (Keras's ReduceLROnPlateau), so
+    a run converges and stops early within a smaller epoch budget; 0 keeps it constant, as in the paper.
     """
 
     name: str = "no_dense"
@@ -90,6 +96,8 @@ class ModelConfig:
     patience: int = 10
     max_epochs: int = 300
     seed: int = 0
+    lr_patience: int = 0
+    lr_factor: float = 0.5
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -111,18 +119,22 @@ class ModelConfig:
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ParameterError(f"model config: {key} must be a positive int, got {value!r}")
+        if not isinstance(self.lr_patience, int) or isinstance(self.lr_patience, bool) or self.lr_patience < 0:
+            raise ParameterError(f"model config: lr_patience must be a non-negative int, got {self.lr_patience!r}")
         if self.dense is not None and (not isinstance(self.dense, int) or isinstance(self.dense, bool) or self.dense <= 0):
             raise ParameterError(f"model config: dense must be null or a positive int, got {self.dense!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ParameterError(f"model config: seed must be a non-negative int, got {self.seed!r}")
         for key, low, high in (("dropout_rate", 0.0, 1.0), ("regularizer_weight", 0.0, float("inf")),
-                               ("learning_rate", 0.0, float("inf"))):
+                               ("learning_rate", 0.0, float("inf")), ("lr_factor", 0.0, 1.0)):
             value = getattr(self, key)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value < high:
                 raise ParameterError(f"model config: {key} must be a number in [{low}, {high}), got {value!r}")
             object.__setattr__(self, key, float(value))
         if self.learning_rate <= 0:
             raise ParameterError(f"model config: learning_rate must be positive, got {self.learning_rate}")
+        if self.lr_factor <= 0:
+            raise ParameterError(f"model config: lr_factor must be in (0, 1), got {self.lr_factor}")
 
     # ------------------------------------------------------------------ derived
     @property
