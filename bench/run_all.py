@@ -101,7 +101,7 @@ def quick_figures() -> dict:
     out.update({k: inv[k] for k in ("sinusoidal_rtf", "griffinlim_rtf", "librosa_griffinlim_rtf") if k in inv})
     eng = run_engine_bench(quick=True)
     out.update({k: eng[k] for k in ("control_latency_ms_p50", "control_latency_ms_p99", "preset_latency_ms_p99",
-                                    "note_latency_ms_p99", "buffer_ms", "max_voices", "engine_rss_start_mb")})
+                                    "morph_latency_ms_p99", "morph_exact_latency_ms_p99", "note_latency_ms_p99", "buffer_ms", "max_voices", "engine_rss_start_mb")})
     import os
 
     out["load_average"] = [round(v, 2) for v in os.getloadavg()]
@@ -172,6 +172,14 @@ def write_markdown(run: dict, path: Path) -> None:
                              f"{_f(d['paper_ort_cuda_ms_p99'])} |")
             lines += ["", f"Paper-size decoder: {d.get('paper_decoder')}. onnxruntime is "
                       f"{_f(d.get('paper_ort_speedup_vs_keras'), 2)}x the speed of Keras on it (p50)."]
+        if "morph_step_estimate_error_db" in d:
+            lines += ["", f"Morph estimate (what the live engine sounds while a morph decodes): over "
+                      f"{d['morph_pairs']} preset pairs in {d['morph_steps']} fader steps, the estimate from the "
+                      f"previous step is {_f(d['morph_step_estimate_error_db'], 2)} dB from the exact decode (mean "
+                      f"absolute), against {_f(d['morph_step_stale_error_db'], 2)} dB for the previous step's "
+                      f"sound kept until the decode lands (the baseline); a jump from a preset to the midpoint: "
+                      f"{_f(d['morph_jump_estimate_error_db'], 2)} dB against "
+                      f"{_f(d['morph_jump_stale_error_db'], 2)} dB."]
         lines.append("")
 
     if "inversion" in r and "error" not in r["inversion"]:
@@ -205,7 +213,14 @@ def write_markdown(run: dict, path: Path) -> None:
             f"{_f(e.get('control_latency_ms_max'))} ms over {e.get('control_events')} changes; this includes the "
             f"engine's {_f(e.get('buffer_ms'))} ms output buffer and the frame clock (7.8 ms frames); the null "
             "output adds no device buffer. Target: p99 under 20 ms beyond the device buffer. These are "
-            "`/synth/latent/set` changes with random values: each needs a decode.",
+            "`/synth/latent/set` changes with random values: each needs a decode, which nothing can "
+            "estimate.",
+            f"- Morphs between two presets (`/synth/morph`, a new position each time, each needing a decode): "
+            f"an estimate from the decoded presets sounds at p50 {_f(e.get('morph_latency_ms_p50'))} ms, p99 "
+            f"{_f(e.get('morph_latency_ms_p99'))} ms over {e.get('morph_latency_events')} changes; the exact "
+            f"decode follows at p50 {_f(e.get('morph_exact_latency_ms_p50'))} ms, p99 "
+            f"{_f(e.get('morph_exact_latency_ms_p99'))} ms (its baseline: what every morph cost before the "
+            "estimate).",
             f"- The same path without a decode: preset switches (answered from the timbre cache, every preset "
             f"decoded after start) p50 {_f(e.get('preset_latency_ms_p50'))} ms, p99 "
             f"{_f(e.get('preset_latency_ms_p99'))} ms over {e.get('preset_latency_events')}; notes p50 "

@@ -132,3 +132,81 @@ def test_live_engine_prefetches_presets_so_a_preset_switch_lands_at_the_next_fra
         assert engine.stats()["cache_hits"] >= 1
     finally:
         engine.close()
+
+
+def _gated_live_engine(bundle):
+    """A live engine whose decoder can be held (``gate.clear()``) once every preset is decoded."""
+    gate = threading.Event()
+    gate.set()
+    decoder = CountingDecoder(bundle.decoder(threads=1), gate=gate)
+    engine = Engine(bundle, output_rate=RATE, live=True, methods=("sinusoidal",), max_voices=2, decoder=decoder)
+    _wait(engine.presets_decoded)
+    _wait(engine.decoding_idle)
+    return engine, gate
+
+
+def test_a_morph_sounds_an_estimate_at_the_next_frame_then_the_exact_decode(bundle):
+    from synth.engine import Morph
+    from synth.engine.timbre import estimate_timbre
+
+    engine, gate = _gated_live_engine(bundle)
+    try:
+        cache = engine._decoding.cache  # noqa: SLF001
+        first = next(iter(bundle.presets))
+        start = cache.peek(cache.key(_latent(bundle, first)))
+        assert engine.timbre is start
+        engine.schedule(NoteOn(60, 100), 0)
+        engine.render(2000)
+        gate.clear()  # the decoder is now busy for as long as the test wants
+        engine.schedule(Morph("bright", "dark", 0.25), engine.position, token="m1")
+        at = engine.next_frame_sample
+        engine.render(engine.max_frame_samples)
+        # The preset weights moved from one-hot(first) to 0.75 bright + 0.25 dark.
+        weights = {name: 0.0 for name in bundle.presets}
+        weights[first] -= 1.0
+        weights["bright"] += 0.75
+        weights["dark"] += 0.25
+        steps = [(w, cache.peek(cache.key(_latent(bundle, n)))) for n, w in weights.items() if abs(w) > 1e-9]
+        expected = estimate_timbre(start, steps)
+        for part in ("held", "sustain", "release"):
+            np.testing.assert_allclose(getattr(engine.timbre, part), getattr(expected, part), atol=1e-6)
+        assert engine.timbre_estimates == 1 and list(engine.applied) == [("m1", at)] and not engine.applied_exact
+
+        gate.set()
+        _wait(engine.decoding_idle)
+        engine.render(engine.max_frame_samples)
+        morph_latent = (0.75 * _latent(bundle, "bright").astype(np.float64)
+                        + 0.25 * _latent(bundle, "dark").astype(np.float64)).astype(np.float32)
+        assert engine.timbre is cache.peek(cache.key(morph_latent))
+        # The change sounded once (at the estimate); its exact decode is recorded separately, later.
+        assert list(engine.applied) == [("m1", at)]
+        assert len(engine.applied_exact) == 1 and engine.applied_exact[0][0] == "m1"
+        assert engine.applied_exact[0][1] > at
+    finally:
+        gate.set()
+        engine.close()
+
+
+@pytest.mark.parametrize("change", ["latent_value", "macro", "off"])
+def test_what_cannot_be_estimated_waits_for_the_decoder(bundle, change):
+    from synth.engine import Morph, SetLatentValue, SetMacro
+
+    engine, gate = _gated_live_engine(bundle)
+    try:
+        if change == "off":
+            engine.estimate_timbres = False
+        engine.render(2000)
+        before = engine.timbre
+        gate.clear()
+        command = {"latent_value": SetLatentValue(3, 0.7), "macro": SetMacro(0, 1.5),
+                   "off": Morph("bright", "dark", 0.5)}[change]
+        engine.schedule(command, engine.position, token="c")
+        engine.render(4 * engine.max_frame_samples)
+        assert engine.timbre is before and engine.timbre_estimates == 0 and not engine.applied
+        gate.set()
+        _wait(engine.decoding_idle)
+        engine.render(engine.max_frame_samples)
+        assert engine.timbre is not before and [t for t, _ in engine.applied] == ["c"]
+    finally:
+        gate.set()
+        engine.close()

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-__all__ = ["time_calls", "decode_timing"]
+__all__ = ["time_calls", "decode_timing", "morph_estimate_error"]
 
 
 def time_calls(fn, *, runs: int, warmup: int = 3) -> dict:
@@ -28,3 +28,59 @@ def decode_timing(decoder, *, latent_shape, runs: int = 100, seed: int = 0) -> d
     latents = rng.standard_normal((runs + 3, 1, *latent_shape)).astype(np.float32)
     it = iter(latents)
     return time_calls(lambda: decoder.decode(next(it)), runs=runs)
+
+
+def morph_estimate_error(bundle, *, pairs: int = 8, steps: int = 8, seed: int = 0) -> dict:
+    """How close the live engine's morph estimate is to the exact decode, against keeping the old sound.
+
+    For ``pairs`` random preset pairs (a, b) and a fader moving a -> b in ``steps`` steps, each step's
+    timbre is estimated from the previous step's exact one (what the engine sounds while the decoder works)
+    and compared with the exact decode of the new position; the baseline is the previous step's exact timbre
+    itself (what sounded before estimates existed). Also the same for one jump from a to the midpoint.
+    Errors are mean absolute differences over every timbre value, in dB (unit scale times the dB range).
+    """
+    from synth.engine.decoding import decode_timbre
+    from synth.engine.timbre import estimate_timbre
+
+    names = list(bundle.presets)
+    if len(names) < 2:
+        raise ValueError("the morph estimate needs a bundle with at least two presets")
+    params = bundle.params
+    decoder = bundle.decoder(providers=["CPUExecutionProvider"])
+    db = params.db_max - params.db_min
+    rng = np.random.default_rng(seed)
+
+    def timbre(z):
+        t, error, _ = decode_timbre(decoder, z.astype(np.float32), params=params)
+        if t is None:
+            raise RuntimeError(error)
+        return t
+
+    def err(x, y):
+        return float(np.mean(np.concatenate([np.abs(getattr(x, p) - getattr(y, p)).ravel()
+                                             for p in ("held", "sustain", "release")]))) * db
+
+    step_est, step_old, jump_est, jump_old = [], [], [], []
+    for _ in range(pairs):
+        a, b = rng.choice(len(names), size=2, replace=False)
+        za = np.asarray(bundle.presets[names[a]].latent, dtype=np.float64)
+        zb = np.asarray(bundle.presets[names[b]].latent, dtype=np.float64)
+        ta, tb = timbre(za), timbre(zb)
+        prev = ta
+        for k in range(1, steps + 1):
+            t = k / steps
+            exact = timbre((1 - t) * za + t * zb)
+            guess = estimate_timbre(prev, [(-1.0 / steps, ta), (1.0 / steps, tb)])
+            step_est.append(err(guess, exact))
+            step_old.append(err(prev, exact))
+            prev = exact
+        mid = timbre(0.5 * za + 0.5 * zb)
+        jump_est.append(err(estimate_timbre(ta, [(-0.5, ta), (0.5, tb)]), mid))
+        jump_old.append(err(ta, mid))
+    return {
+        "morph_step_estimate_error_db": float(np.mean(step_est)),
+        "morph_step_stale_error_db": float(np.mean(step_old)),
+        "morph_jump_estimate_error_db": float(np.mean(jump_est)),
+        "morph_jump_stale_error_db": float(np.mean(jump_old)),
+        "morph_pairs": pairs, "morph_steps": steps,
+    }

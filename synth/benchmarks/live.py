@@ -40,26 +40,27 @@ def control_latency(live, server, *, seconds: float, rate: float = 20.0, seed: i
     """Send control changes over UDP at ``rate`` a second for ``seconds`` while a note plays.
 
     ``kind``: ``"latent"`` sends ``/synth/latent/set`` with random values (each needs a decode);
-    ``"preset"`` cycles ``/synth/preset`` through the bundle's presets (answered from the engine's timbre
+    ``"morph"`` sweeps ``/synth/morph`` between two presets (each needs a decode; the live engine sounds an
+    estimate at once and the decode when it lands, see ``exact_latency_ms_*``); ``"preset"`` cycles ``/synth/preset`` through the bundle's presets (answered from the engine's timbre
     cache once prefetched); ``"note"`` plays short notes (no decode at all). The engine stamps each packet
     when its receive thread gets it and resolves the stamp when the output sample that carries the change
-    leaves (see ``LiveEngine.control_latency_ms``). Returns ms p50/p99/max, the count, and the output
-    buffer the figure includes.
+    leaves (see ``LiveEngine.control_latency_ms``). Returns ms p50/p99/max, the same for the exact decode of
+    latent commands, the count, and the output buffer the figures include.
     """
     import socket
 
-    if kind not in ("latent", "preset", "note"):
-        raise ValueError(f"kind must be latent, preset or note, got {kind!r}")
+    if kind not in ("latent", "morph", "preset", "note"):
+        raise ValueError(f"kind must be latent, morph, preset or note, got {kind!r}")
     rng = np.random.default_rng(seed)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     target = ("127.0.0.1", server.port)
     spec = live.engine.spec
     presets = list(spec.presets)
-    if kind == "preset":
+    if kind in ("preset", "morph"):
         if len(presets) < 2:
-            raise ValueError("preset latency needs a bundle with at least two presets")
+            raise ValueError(f"{kind} latency needs a bundle with at least two presets")
         _wait_for_prefetch(live)
-    before = len(live.control_latency_ms)
+    before, before_exact = len(live.control_latency_ms), len(live.exact_latency_ms)
     held = spec.base_pitch
     sock.sendto(osc_message("/synth/note/on", "ii", [held, 100]), target)
     time.sleep(0.3)
@@ -69,6 +70,9 @@ def control_latency(live, server, *, seconds: float, rate: float = 20.0, seed: i
         if kind == "latent":
             index = int(rng.integers(0, spec.latent_size))
             sock.sendto(osc_message("/synth/latent/set", "if", [index, float(rng.normal(0, 0.5))]), target)
+        elif kind == "morph":  # a performer's fader between the first two presets: a new position each time
+            t = float(rng.uniform(0.0, 1.0))
+            sock.sendto(osc_message("/synth/morph", "ssf", [presets[0], presets[1], t]), target)
         elif kind == "preset":
             sock.sendto(osc_message("/synth/preset", "s", [presets[n % len(presets)]]), target)
         else:
@@ -82,12 +86,16 @@ def control_latency(live, server, *, seconds: float, rate: float = 20.0, seed: i
     time.sleep(0.3)
     live._resolve_latencies()  # noqa: SLF001 (the synthesis thread does this every 50 ms)
     lat = np.asarray(list(live.control_latency_ms)[before:], dtype=np.float64)
+    exact = np.asarray(list(live.exact_latency_ms)[before_exact:], dtype=np.float64)
     stats = live.stats()
     return {
         "control_latency_ms_p50": float(np.percentile(lat, 50)) if lat.size else float("nan"),
         "control_latency_ms_p99": float(np.percentile(lat, 99)) if lat.size else float("nan"),
         "control_latency_ms_max": float(lat.max()) if lat.size else float("nan"),
         "control_events": int(lat.size),
+        "exact_latency_ms_p50": float(np.percentile(exact, 50)) if exact.size else float("nan"),
+        "exact_latency_ms_p99": float(np.percentile(exact, 99)) if exact.size else float("nan"),
+        "timbre_estimates": int(stats["timbre_estimates"]),
         "sent": n,
         "buffer_ms": stats["buffer_ms"],
         "underflows": stats["underflows"],

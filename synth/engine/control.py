@@ -6,6 +6,10 @@ Only the engine's own thread mutates a :class:`ControlState`; other threads read
 The latent the decoder sees is ``base + sum_k macro[k] * stds[k] * components[k]``: the base comes from the
 last ``/synth/latent``, ``/synth/preset``, ``/synth/morph`` or ``/synth/xy`` (``/synth/latent/set`` edits
 it), and the macros are offsets on top of it that persist across base changes (0 = the base as it is).
+
+While the base is a blend of presets (a preset, a morph, the XY pad) the state also knows the blend's
+weights (:meth:`ControlState.coordinates`), which lets the live engine estimate a new timbre from timbres it
+has already decoded before the decoder answers (see ``Engine`` and docs/ARCHITECTURE.md).
 """
 
 from __future__ import annotations
@@ -25,7 +29,19 @@ from synth.engine.commands import (
     SetXY,
 )
 
-__all__ = ["ControlState", "ControlSnapshot"]
+__all__ = ["ControlState", "ControlSnapshot", "Coordinates"]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Coordinates:
+    """Where a latent lies as a blend of presets: ``latent = sum_i weights[i] * preset_i + macro offset``.
+
+    weights : np.ndarray [shape=(n_presets,)] in the bundle's preset order (sums to 1)
+    macros : tuple of float, the macro settings (standard deviations) on top of the blend
+    """
+
+    weights: np.ndarray
+    macros: tuple[float, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,11 +87,15 @@ class ControlState:
             self._directions = np.zeros((0, size))
         self.macros = np.zeros(self._directions.shape[0])
         names = list(self._presets)
+        self._index = {name: i for i, name in enumerate(names)}
+        # The base as weights over the presets, or None once it is an arbitrary vector (/synth/latent...).
+        self._weights: np.ndarray | None = None
         if initial is None:
             initial = names[0] if names else None
         if initial is not None:
             self.base = self._presets[initial].copy()
             self.preset_label = initial
+            self._weights = self._one_hot(initial)
         else:
             self.base = np.zeros(size)
             self.preset_label = "zeros"
@@ -88,17 +108,21 @@ class ControlState:
         if isinstance(command, SetLatent):
             self.base = np.asarray(command.values, dtype=np.float64).reshape(-1).copy()
             self.preset_label = "latent"
+            self._weights = None
         elif isinstance(command, SetLatentValue):
             self.base = self.base.copy()
             self.base[command.index] = command.value
             self.preset_label = "latent"
+            self._weights = None
         elif isinstance(command, SetPreset):
             self.base = self._presets[command.name].copy()
             self.preset_label = command.name
+            self._weights = self._one_hot(command.name)
         elif isinstance(command, Morph):
             a, b = self._presets[command.a], self._presets[command.b]
             self.base = (1.0 - command.t) * a + command.t * b
             self.preset_label = f"morph:{command.a},{command.b},{command.t:.3f}"
+            self._weights = self._one_hot(command.a, 1.0 - command.t) + self._one_hot(command.b, command.t)
         elif isinstance(command, SetCorners):
             self.corners = (command.a, command.b, command.c, command.d)
             self._blend_corners()
@@ -117,8 +141,21 @@ class ControlState:
     def _blend_corners(self) -> None:
         x, y = self.xy
         a, b, c, d = (self._presets[n] for n in self.corners)
-        self.base = (1 - x) * (1 - y) * a + x * (1 - y) * b + (1 - x) * y * c + x * y * d
+        blend = ((1 - x) * (1 - y), x * (1 - y), (1 - x) * y, x * y)
+        self.base = blend[0] * a + blend[1] * b + blend[2] * c + blend[3] * d
         self.preset_label = f"xy:{x:.3f},{y:.3f}"
+        self._weights = sum(self._one_hot(name, w) for name, w in zip(self.corners, blend, strict=True))
+
+    def _one_hot(self, name: str, weight: float = 1.0) -> np.ndarray:
+        out = np.zeros(len(self._index))
+        out[self._index[name]] = weight
+        return out
+
+    def coordinates(self) -> Coordinates | None:
+        """The current latent as a blend of presets plus macros, or None when the base is not such a blend."""
+        if self._weights is None:
+            return None
+        return Coordinates(weights=self._weights.copy(), macros=tuple(float(v) for v in self.macros))
 
     def latent(self) -> np.ndarray:
         """The latent to decode: base plus macro offsets, float32 [shape=latent_shape]."""

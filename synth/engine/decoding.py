@@ -87,6 +87,14 @@ class TimbreCache:
                 self.hits += 1
             return timbre
 
+    def peek(self, key: bytes) -> Timbre | None:
+        """Like :meth:`get` (keeps the entry fresh) without counting a hit: for the engine's estimates."""
+        with self._lock:
+            timbre = self._items.get(key)
+            if timbre is not None:
+                self._items.move_to_end(key)
+            return timbre
+
     def __contains__(self, key: bytes) -> bool:
         with self._lock:
             return key in self._items
@@ -130,6 +138,11 @@ class InlineDecoding:
 
     def collect(self) -> DecodeResult | None:
         return None
+
+    @property
+    def requested(self) -> int:
+        """The sequence number of the latest request."""
+        return self._seq
 
     def prefetch(self, latents) -> None:
         """Offline rendering decodes on demand (prefetching would only cost time)."""
@@ -187,6 +200,12 @@ class DecodeWorker:
         with self._cond:
             result, self._result = self._result, None
         return result
+
+    @property
+    def requested(self) -> int:
+        """The sequence number of the latest request (its result, if decoded, carries it as ``seq``)."""
+        with self._cond:
+            return self._seq
 
     @property
     def thread_id(self) -> int:

@@ -32,10 +32,10 @@ from synth.engine.commands import (
     SetGain,
     SetMethod,
 )
-from synth.engine.control import ControlSnapshot, ControlState
+from synth.engine.control import ControlSnapshot, ControlState, Coordinates
 from synth.engine.decoding import DecodeResult, DecodeWorker, InlineDecoding, TimbreCache, decode_timbre
 from synth.engine.limiter import Limiter
-from synth.engine.timbre import Timbre, blend_timbres
+from synth.engine.timbre import Timbre, blend_timbres, estimate_timbre
 from synth.engine.voice import Voice
 from synth.errors import BundleError, ParameterError
 from synth.spectrogram import SpectrogramParams
@@ -99,6 +99,7 @@ class Engine:
         initial_preset: str | None = None,
         methods: tuple[str, ...] = METHODS,
         decoder_threads: int | None = None,
+        estimate_timbres: bool = True,
     ) -> None:
         if isinstance(output_rate, bool) or not isinstance(output_rate, int) or not 8000 <= output_rate <= 384000:
             raise ParameterError(f"output rate must be an integer 8000..384000 Hz, got {output_rate!r}")
@@ -154,6 +155,13 @@ class Engine:
         # Live: every preset decoded in idle time after start, so a preset switch needs no decode.
         self._preset_keys = tuple(cache.key(p.latent) for p in bundle.presets.values())
         self._decoding.prefetch(p.latent for p in bundle.presets.values())
+        # Live: a morph or XY move sounds at the next frame as an estimate (the last exact timbre plus the
+        # change of the preset weights times the presets' timbres), replaced when the decoder answers.
+        self.estimate_timbres = bool(estimate_timbres) and self._decoding.live
+        self._exact: tuple[Timbre, Coordinates | None] = (timbre, self._control.coordinates())
+        self._coords_by_seq: dict[int, Coordinates | None] = {}
+        self._estimated_tokens: set = set()
+        self.timbre_estimates = 0
 
         if inverter_factory is None:
             base_hz = 440.0 * 2.0 ** ((self.base_pitch - 69) / 12.0)
@@ -193,6 +201,9 @@ class Engine:
         self._latent_tokens: list = []
         # Observability (for status replies and benches).
         self.applied: collections.deque = collections.deque(maxlen=4096)  # (token, sample) of applied events
+        # (token, sample) where a latent command's exact decode first sounds (later than in ``applied`` when
+        # an estimate sounded first).
+        self.applied_exact: collections.deque = collections.deque(maxlen=4096)
         self.events_applied = 0
         self.late_events = 0
         self.decode_errors = 0
@@ -284,26 +295,74 @@ class Engine:
     def _request_latent(self, sample: int) -> None:
         tokens, self._latent_tokens = tuple(self._latent_tokens), []
         self._latent_dirty = False
+        coords = self._control.coordinates()
         result = self._decoding.request(self._control.latent(), tokens)
+        self._coords_by_seq[self._decoding.requested] = coords
         if result is not None:
             self._take(result, sample)
+            return
+        estimate = self._estimate(coords) if self.estimate_timbres else None
+        if estimate is not None:
+            self.timbre_estimates += 1
+            self._sound(estimate)
+            for token in tokens:
+                self.applied.append((token, sample))
+                self._estimated_tokens.add(token)
+
+    def _estimate(self, coords: Coordinates | None) -> Timbre | None:
+        """The timbre at ``coords`` estimated from the last exact one, or None when that cannot be done: the
+        latent is not a preset blend, the macros moved, or a preset needed is not decoded yet."""
+        known, known_coords = self._exact
+        if coords is None or known_coords is None or coords.macros != known_coords.macros:
+            return None
+        delta = coords.weights - known_coords.weights
+        moved = np.flatnonzero(np.abs(delta) > 1e-9)
+        if moved.size == 0 or moved.size > 8:  # (at most two sets of XY corners: bounded work per frame)
+            return None
+        steps = []
+        for i in moved:
+            timbre = self._decoding.cache.peek(self._preset_keys[i])
+            if timbre is None:
+                return None
+            steps.append((float(delta[i]), timbre))
+        return estimate_timbre(known, steps)
+
+    def _sound(self, timbre: Timbre) -> None:
+        """Crossfade the voices to ``timbre`` over the next frames."""
+        self.latent_changes += 1
+        if self._prev_timbre is not None:
+            # A newer latent interrupts a crossfade: freeze what is sounding now as the start point.
+            self._prev_timbre = blend_timbres(self._prev_timbre, self._timbre, self._xf / TIMBRE_XFADE_FRAMES)
+        else:
+            self._prev_timbre = self._timbre
+        self._timbre = timbre
+        self._xf = 0
 
     def _take(self, result: DecodeResult, sample: int) -> None:
+        coords = self._coords_by_seq.pop(result.seq, None)
+        for seq in [k for k in self._coords_by_seq if k < result.seq]:
+            del self._coords_by_seq[seq]
         if result.timbre is None:
             if result.error:  # (no error: superseded by a newer latent answered from the cache)
                 self.decode_errors += 1
                 self.last_decode_error = result.error
         else:
-            self.latent_changes += 1
-            if self._prev_timbre is not None:
-                # A newer latent interrupts a crossfade: freeze what is sounding now as the start point.
-                self._prev_timbre = blend_timbres(self._prev_timbre, self._timbre, self._xf / TIMBRE_XFADE_FRAMES)
-            else:
-                self._prev_timbre = self._timbre
-            self._timbre = result.timbre
-            self._xf = 0
+            self._exact = (result.timbre, coords)
+            newest = self._decoding.requested
+            timbre = result.timbre
+            if result.seq < newest and self.estimate_timbres:
+                # A newer latent waits for the decoder: sound its estimate from this fresher exact timbre.
+                estimate = self._estimate(self._coords_by_seq.get(newest))
+                if estimate is not None:
+                    self.timbre_estimates += 1
+                    timbre = estimate
+            self._sound(timbre)
         for token in result.tokens:
-            self.applied.append((token, sample))
+            if token in self._estimated_tokens:
+                self._estimated_tokens.discard(token)
+            else:
+                self.applied.append((token, sample))
+            self.applied_exact.append((token, sample))
 
     # ------------------------------------------------------------------ audio
     def _render_frame(self) -> None:
@@ -423,6 +482,7 @@ class Engine:
             "decode_ms": self.decode_ms(),
             "coalesced": getattr(self._decoding, "coalesced", 0),
             "cache_hits": self._decoding.cache.hits,
+            "timbre_estimates": self.timbre_estimates,
             "limited_frames": self.limiter.limited_frames,
             "nonfinite_frames": self.limiter.nonfinite_frames,
         }

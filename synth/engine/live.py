@@ -98,7 +98,10 @@ class LiveEngine:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="melsynth-synthesis", daemon=True)
         self._pending_latency: collections.deque = collections.deque()
+        self._pending_exact: collections.deque = collections.deque()
         self.control_latency_ms: collections.deque[float] = collections.deque(maxlen=100000)
+        # Latent commands only: packet to the first sample of the exact decode (an estimate may sound first).
+        self.exact_latency_ms: collections.deque[float] = collections.deque(maxlen=100000)
         self.render_ms: collections.deque[float] = collections.deque(maxlen=4096)
         self.render_cpu_s = 0.0  # CPU time the synthesis thread spent rendering
         self.stolen_ms_max = 0.0
@@ -183,15 +186,18 @@ class LiveEngine:
                 pass  # checked in submit(); kept so that no command can ever stop the synthesis thread
 
     def _resolve_latencies(self) -> None:
-        applied = self.engine.applied
-        while applied:
-            self._pending_latency.append(applied.popleft())
         played = self.ring.read
-        while self._pending_latency and self._pending_latency[0][1] < played:
-            received, sample = self._pending_latency.popleft()
-            t = self.output.clock.time_of(sample)
-            if t is not None:
-                self.control_latency_ms.append((t - received) * 1e3)
+        for applied, pending, figures in (
+            (self.engine.applied, self._pending_latency, self.control_latency_ms),
+            (self.engine.applied_exact, self._pending_exact, self.exact_latency_ms),
+        ):
+            while applied:
+                pending.append(applied.popleft())
+            while pending and pending[0][1] < played:
+                received, sample = pending.popleft()
+                t = self.output.clock.time_of(sample)
+                if t is not None and received is not None:
+                    figures.append((t - received) * 1e3)
 
     def _run(self) -> None:
         self.realtime = raise_thread_priority() if self._want_realtime else False
@@ -257,6 +263,7 @@ class LiveEngine:
                 "latency_ms": float(statistics.median(lat)) if lat else 0.0,
                 "latency_ms_p99": _percentile(lat, 99),
                 "latency_count": len(lat),
+                "exact_latency_ms_p99": _percentile(list(self.exact_latency_ms), 99),
                 "render_ms_p99": _percentile(rend, 99),
                 # CPU load of rendering (1.0 = all of one core) and the longest wait inside one block.
                 "render_load": self.render_cpu_s / (self.engine.position / self.rate) if self.engine.position else 0.0,

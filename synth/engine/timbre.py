@@ -15,7 +15,9 @@ import numpy as np
 
 from synth.spectrogram import SpectrogramParams
 
-__all__ = ["Timbre", "make_timbre", "blend_timbres", "SUSTAIN_GUARD_FRAMES", "SUSTAIN_WINDOW_FRAMES"]
+__all__ = [
+    "Timbre", "make_timbre", "blend_timbres", "estimate_timbre", "SUSTAIN_GUARD_FRAMES", "SUSTAIN_WINDOW_FRAMES",
+]
 
 # The analysis window (690 samples at hop 125) spans ~6 frames: stay clear of the note-off edge.
 SUSTAIN_GUARD_FRAMES = 8
@@ -90,3 +92,19 @@ def blend_timbres(a: Timbre, b: Timbre, w: float) -> Timbre:
         sustain=_readonly((1 - w32) * a.sustain + w32 * b.sustain),
         release=_readonly((1 - w32) * a.release + w32 * b.release),
     )
+
+
+def estimate_timbre(known: Timbre, steps: list[tuple[float, Timbre]]) -> Timbre:
+    """``known + sum_i w_i * timbre_i``, clipped to the unit range, part by part.
+
+    A first-order estimate of the timbre of a latent near one already decoded (``known``): for a move from
+    preset weights ``u`` to ``v`` the steps are ``(v_i - u_i, timbre of preset i)``. Used by the live engine
+    to sound a morph or XY move at the next frame while the decoder works on the exact timbre.
+    """
+    parts = []
+    for name in ("held", "sustain", "release"):
+        acc = np.array(getattr(known, name), dtype=np.float32)
+        for w, timbre in steps:
+            acc += np.float32(w) * getattr(timbre, name)
+        parts.append(_readonly(np.clip(acc, 0.0, 1.0, out=acc)))
+    return Timbre(held=parts[0], sustain=parts[1], release=parts[2])
