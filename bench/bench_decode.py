@@ -25,7 +25,7 @@ __all__ = ["run_decode_bench", "bundle_decode"]
 
 def bundle_decode(*, quick: bool, bundle: str | None = None) -> dict:
     """onnxruntime decode timing of the bundle's decoder (no TensorFlow)."""
-    from synth.benchmarks.decode import decode_timing, morph_estimate_error
+    from synth.benchmarks.decode import decode_timing, estimate_error
     from synth.bundle import load_bundle
     from synth.bundle.runtime import cuda_usable
 
@@ -36,8 +36,8 @@ def bundle_decode(*, quick: bool, bundle: str | None = None) -> dict:
     cpu = b.decoder(providers=["CPUExecutionProvider"])
     t = decode_timing(cpu, latent_shape=b.latent_shape, runs=runs)
     out.update({"decode_ms_p50": t["p50"], "decode_ms_p99": t["p99"], "decode_provider": getattr(cpu, "provider", "?")})
-    # The live engine's morph estimate against the exact decode (and against the stale sound it replaces).
-    out.update(morph_estimate_error(b, pairs=4 if quick else 8, steps=4 if quick else 8))
+    # The live engine's estimates against the exact decode (and against the stale sound they replace).
+    out.update(estimate_error(b, pairs=4 if quick else 8, steps=4 if quick else 8))
     if cuda_usable():
         gpu = b.decoder()
         t = decode_timing(gpu, latent_shape=b.latent_shape, runs=runs)

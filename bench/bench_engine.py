@@ -35,15 +35,15 @@ def run_engine_bench(*, quick: bool, bundle: str | None = None) -> dict:
         out["latency_underflows"] = out.pop("underflows")
         # Preset switches (answered from the timbre cache) and notes (no decode) against the latent changes
         # above (one decode each): the same path, with and without the decoder in it.
-        # Morphs need a decode too, but sound an estimate from decoded presets at once.
-        for kind in ("morph", "preset", "note"):
+        # Morphs and macros need a decode too, but sound an estimate from decoded timbres at once.
+        for kind in ("morph", "macro", "preset", "note"):
             lat = control_latency(live, server, seconds=2.0 if quick else 10.0, kind=kind)
             for stat in ("p50", "p99", "max"):
                 out[f"{kind}_latency_ms_{stat}"] = lat[f"control_latency_ms_{stat}"]
             out[f"{kind}_latency_events"] = lat["control_events"]
-            if kind == "morph":
-                out["morph_exact_latency_ms_p50"] = lat["exact_latency_ms_p50"]
-                out["morph_exact_latency_ms_p99"] = lat["exact_latency_ms_p99"]
+            if kind in ("morph", "macro"):
+                out[f"{kind}_exact_latency_ms_p50"] = lat["exact_latency_ms_p50"]
+                out[f"{kind}_exact_latency_ms_p99"] = lat["exact_latency_ms_p99"]
         voices = max_voices(live, counts=counts, hold=hold)
         out["max_voices"] = voices["max_voices"]
         out["max_voices_tried"] = voices["tried"]

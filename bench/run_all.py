@@ -101,7 +101,8 @@ def quick_figures() -> dict:
     out.update({k: inv[k] for k in ("sinusoidal_rtf", "griffinlim_rtf", "librosa_griffinlim_rtf") if k in inv})
     eng = run_engine_bench(quick=True)
     out.update({k: eng[k] for k in ("control_latency_ms_p50", "control_latency_ms_p99", "preset_latency_ms_p99",
-                                    "morph_latency_ms_p99", "morph_exact_latency_ms_p99", "note_latency_ms_p99", "buffer_ms", "max_voices", "engine_rss_start_mb")})
+                                    "morph_latency_ms_p99", "morph_exact_latency_ms_p99", "macro_latency_ms_p99",
+                                    "note_latency_ms_p99", "buffer_ms", "max_voices", "engine_rss_start_mb")})
     import os
 
     out["load_average"] = [round(v, 2) for v in os.getloadavg()]
@@ -180,6 +181,11 @@ def write_markdown(run: dict, path: Path) -> None:
                       f"sound kept until the decode lands (the baseline); a jump from a preset to the midpoint: "
                       f"{_f(d['morph_jump_estimate_error_db'], 2)} dB against "
                       f"{_f(d['morph_jump_stale_error_db'], 2)} dB."]
+        if "macro_step_estimate_error_db" in d:
+            lines += ["", f"Macro estimate (a macro's slope at the mean latent): a quarter-standard-deviation "
+                      f"move is {_f(d['macro_step_estimate_error_db'], 2)} dB from the exact decode against "
+                      f"{_f(d['macro_step_stale_error_db'], 2)} dB for the old sound; a one-deviation move "
+                      f"{_f(d['macro_jump_estimate_error_db'], 2)} dB against {_f(d['macro_jump_stale_error_db'], 2)} dB."]
         lines.append("")
 
     if "inversion" in r and "error" not in r["inversion"]:
@@ -221,6 +227,10 @@ def write_markdown(run: dict, path: Path) -> None:
             f"decode follows at p50 {_f(e.get('morph_exact_latency_ms_p50'))} ms, p99 "
             f"{_f(e.get('morph_exact_latency_ms_p99'))} ms (its baseline: what every morph cost before the "
             "estimate).",
+            f"- Macro moves (`/synth/macro`, one of the first four, a new setting each time): the estimate "
+            f"sounds at p50 {_f(e.get('macro_latency_ms_p50'))} ms, p99 {_f(e.get('macro_latency_ms_p99'))} ms "
+            f"over {e.get('macro_latency_events')} changes; the exact decode at p50 "
+            f"{_f(e.get('macro_exact_latency_ms_p50'))} ms, p99 {_f(e.get('macro_exact_latency_ms_p99'))} ms.",
             f"- The same path without a decode: preset switches (answered from the timbre cache, every preset "
             f"decoded after start) p50 {_f(e.get('preset_latency_ms_p50'))} ms, p99 "
             f"{_f(e.get('preset_latency_ms_p99'))} ms over {e.get('preset_latency_events')}; notes p50 "

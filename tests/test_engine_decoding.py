@@ -187,19 +187,57 @@ def test_a_morph_sounds_an_estimate_at_the_next_frame_then_the_exact_decode(bund
         engine.close()
 
 
-@pytest.mark.parametrize("change", ["latent_value", "macro", "off"])
+def test_a_macro_move_sounds_an_estimate_from_the_macro_slope_at_the_mean(bundle):
+    from synth.engine import SetLatentValue, SetMacro
+    from synth.engine.timbre import estimate_timbre
+
+    engine, gate = _gated_live_engine(bundle)
+    try:
+        _wait(engine.estimates_ready)
+        cache = engine._decoding.cache  # noqa: SLF001
+        mean = np.asarray(bundle.macros.mean, dtype=np.float64).reshape(-1)
+        step = bundle.macros.stds[2] * np.asarray(bundle.macros.components[2], dtype=np.float64).reshape(-1)
+        shape = bundle.latent_shape
+
+        def decoded(z):
+            return cache.peek(cache.key(z.reshape(shape).astype(np.float32)))
+
+        # After an arbitrary base (no preset weights), a macro move still has a slope to step along.
+        engine.schedule(SetLatentValue(5, 0.3), engine.position)
+        engine.render(engine.max_frame_samples)
+        _wait(engine.decoding_idle)
+        engine.render(engine.max_frame_samples)
+        start = engine.timbre
+        gate.clear()
+        engine.schedule(SetMacro(2, -1.5), engine.position, token="k")
+        engine.render(engine.max_frame_samples)
+        expected = estimate_timbre(start, [(-1.5, decoded(mean + step)), (1.5, decoded(mean))])
+        for part in ("held", "sustain", "release"):
+            np.testing.assert_allclose(getattr(engine.timbre, part), getattr(expected, part), atol=1e-6)
+        assert engine.timbre_estimates == 1 and [t for t, _ in engine.applied][-1] == "k"
+    finally:
+        gate.set()
+        engine.close()
+
+
+@pytest.mark.parametrize("change", ["latent_value", "morph_after_latent", "off"])
 def test_what_cannot_be_estimated_waits_for_the_decoder(bundle, change):
-    from synth.engine import Morph, SetLatentValue, SetMacro
+    from synth.engine import Morph, SetLatentValue
 
     engine, gate = _gated_live_engine(bundle)
     try:
         if change == "off":
             engine.estimate_timbres = False
+        if change == "morph_after_latent":  # no preset weights to step from
+            engine.schedule(SetLatentValue(1, 0.2), engine.position)
+            engine.render(engine.max_frame_samples)
+            _wait(engine.decoding_idle)
         engine.render(2000)
         before = engine.timbre
         gate.clear()
-        command = {"latent_value": SetLatentValue(3, 0.7), "macro": SetMacro(0, 1.5),
+        command = {"latent_value": SetLatentValue(3, 0.7), "morph_after_latent": Morph("bright", "dark", 0.5),
                    "off": Morph("bright", "dark", 0.5)}[change]
+        engine.applied.clear()
         engine.schedule(command, engine.position, token="c")
         engine.render(4 * engine.max_frame_samples)
         assert engine.timbre is before and engine.timbre_estimates == 0 and not engine.applied
@@ -210,3 +248,15 @@ def test_what_cannot_be_estimated_waits_for_the_decoder(bundle, change):
     finally:
         gate.set()
         engine.close()
+
+
+def test_pinned_timbres_outlive_any_number_of_new_ones(bundle):
+    cache = TimbreCache(capacity=2)
+    timbres = {name: object() for name in ("bright", "dark", "soft")}
+    cache.put(b"pinned", timbres["bright"], pin=True)
+    for i in range(5):
+        cache.put(bytes([i]), timbres["dark"])
+    assert cache.peek(b"pinned") is timbres["bright"] and cache.is_pinned(b"pinned")
+    assert len(cache) == 3 and cache.peek(bytes([0])) is None and cache.peek(bytes([4])) is timbres["dark"]
+    cache.put(bytes([4]), timbres["soft"], pin=True)  # pinning a cached entry moves it over
+    assert cache.is_pinned(bytes([4])) and len(cache) == 3

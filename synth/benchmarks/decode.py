@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-__all__ = ["time_calls", "decode_timing", "morph_estimate_error"]
+__all__ = ["time_calls", "decode_timing", "estimate_error"]
 
 
 def time_calls(fn, *, runs: int, warmup: int = 3) -> dict:
@@ -30,13 +30,17 @@ def decode_timing(decoder, *, latent_shape, runs: int = 100, seed: int = 0) -> d
     return time_calls(lambda: decoder.decode(next(it)), runs=runs)
 
 
-def morph_estimate_error(bundle, *, pairs: int = 8, steps: int = 8, seed: int = 0) -> dict:
-    """How close the live engine's morph estimate is to the exact decode, against keeping the old sound.
+def estimate_error(bundle, *, pairs: int = 8, steps: int = 8, seed: int = 0) -> dict:
+    """How close the live engine's morph and macro estimates are to the exact decode, against keeping the
+    old sound.
 
-    For ``pairs`` random preset pairs (a, b) and a fader moving a -> b in ``steps`` steps, each step's
+    Morphs: for ``pairs`` random preset pairs (a, b) and a fader moving a -> b in ``steps`` steps, each step's
     timbre is estimated from the previous step's exact one (what the engine sounds while the decoder works)
     and compared with the exact decode of the new position; the baseline is the previous step's exact timbre
     itself (what sounded before estimates existed). Also the same for one jump from a to the midpoint.
+    Macros: ``pairs * 2`` random (preset, macro among the first 8, setting in -2..2) points, each moved by a
+    quarter standard deviation (a fader step) and by one (a jump), estimated with the macro's slope at the
+    mean latent as the engine does.
     Errors are mean absolute differences over every timbre value, in dB (unit scale times the dB range).
     """
     from synth.engine.decoding import decode_timbre
@@ -77,10 +81,32 @@ def morph_estimate_error(bundle, *, pairs: int = 8, steps: int = 8, seed: int = 
         mid = timbre(0.5 * za + 0.5 * zb)
         jump_est.append(err(estimate_timbre(ta, [(-0.5, ta), (0.5, tb)]), mid))
         jump_old.append(err(ta, mid))
-    return {
+    out = {
         "morph_step_estimate_error_db": float(np.mean(step_est)),
         "morph_step_stale_error_db": float(np.mean(step_old)),
         "morph_jump_estimate_error_db": float(np.mean(jump_est)),
         "morph_jump_stale_error_db": float(np.mean(jump_old)),
         "morph_pairs": pairs, "morph_steps": steps,
     }
+    macros = bundle.macros
+    if macros is None or not len(macros.stds):
+        return out
+    count = min(8, len(macros.stds))
+    mean = np.asarray(macros.mean, dtype=np.float64).reshape(-1)
+    dirs = np.asarray(macros.components, dtype=np.float64).reshape(len(macros.stds), -1)[:count]
+    dirs = dirs * np.asarray(macros.stds, dtype=np.float64)[:count, None]
+    t_mean = timbre(mean)
+    slopes = [timbre(mean + d) for d in dirs]
+    for move in (0.25, 1.0):
+        est, old = [], []
+        for _ in range(2 * pairs):
+            k = int(rng.integers(0, count))
+            base = np.asarray(bundle.presets[names[int(rng.integers(0, len(names)))]].latent, dtype=np.float64)
+            z0 = base.reshape(-1) + float(rng.uniform(-2.0, 2.0)) * dirs[k]
+            t0, t1 = timbre(z0), timbre(z0 + move * dirs[k])
+            est.append(err(estimate_timbre(t0, [(move, slopes[k]), (-move, t_mean)]), t1))
+            old.append(err(t0, t1))
+        tag = "step" if move < 1 else "jump"
+        out[f"macro_{tag}_estimate_error_db"] = float(np.mean(est))
+        out[f"macro_{tag}_stale_error_db"] = float(np.mean(old))
+    return out

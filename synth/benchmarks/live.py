@@ -40,8 +40,9 @@ def control_latency(live, server, *, seconds: float, rate: float = 20.0, seed: i
     """Send control changes over UDP at ``rate`` a second for ``seconds`` while a note plays.
 
     ``kind``: ``"latent"`` sends ``/synth/latent/set`` with random values (each needs a decode);
-    ``"morph"`` sweeps ``/synth/morph`` between two presets (each needs a decode; the live engine sounds an
-    estimate at once and the decode when it lands, see ``exact_latency_ms_*``); ``"preset"`` cycles ``/synth/preset`` through the bundle's presets (answered from the engine's timbre
+    ``"morph"`` sweeps ``/synth/morph`` between two presets and ``"macro"`` moves ``/synth/macro`` (each
+    needs a decode; the live engine sounds an estimate at once and the decode when it lands, see
+    ``exact_latency_ms_*``); ``"preset"`` cycles ``/synth/preset`` through the bundle's presets (answered from the engine's timbre
     cache once prefetched); ``"note"`` plays short notes (no decode at all). The engine stamps each packet
     when its receive thread gets it and resolves the stamp when the output sample that carries the change
     leaves (see ``LiveEngine.control_latency_ms``). Returns ms p50/p99/max, the same for the exact decode of
@@ -49,8 +50,8 @@ def control_latency(live, server, *, seconds: float, rate: float = 20.0, seed: i
     """
     import socket
 
-    if kind not in ("latent", "morph", "preset", "note"):
-        raise ValueError(f"kind must be latent, morph, preset or note, got {kind!r}")
+    if kind not in ("latent", "morph", "macro", "preset", "note"):
+        raise ValueError(f"kind must be latent, morph, macro, preset or note, got {kind!r}")
     rng = np.random.default_rng(seed)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     target = ("127.0.0.1", server.port)
@@ -59,9 +60,15 @@ def control_latency(live, server, *, seconds: float, rate: float = 20.0, seed: i
     if kind in ("preset", "morph"):
         if len(presets) < 2:
             raise ValueError(f"{kind} latency needs a bundle with at least two presets")
+    if kind == "macro" and not spec.macro_count:
+        raise ValueError("macro latency needs a bundle with macros")
+    if kind in ("preset", "morph", "macro"):
         _wait_for_prefetch(live)
     before, before_exact = len(live.control_latency_ms), len(live.exact_latency_ms)
     held = spec.base_pitch
+    if kind == "morph":  # a performer picks a preset, then morphs away from it (from an arbitrary
+        # /synth/latent vector there is no decoded neighbour to estimate from: the first morph would wait)
+        sock.sendto(osc_message("/synth/preset", "s", [presets[0]]), target)
     sock.sendto(osc_message("/synth/note/on", "ii", [held, 100]), target)
     time.sleep(0.3)
     start = time.monotonic()
@@ -73,6 +80,9 @@ def control_latency(live, server, *, seconds: float, rate: float = 20.0, seed: i
         elif kind == "morph":  # a performer's fader between the first two presets: a new position each time
             t = float(rng.uniform(0.0, 1.0))
             sock.sendto(osc_message("/synth/morph", "ssf", [presets[0], presets[1], t]), target)
+        elif kind == "macro":  # a knob on one of the first macros, a new setting each time
+            k = int(rng.integers(0, min(4, spec.macro_count)))
+            sock.sendto(osc_message("/synth/macro", "if", [k, float(rng.uniform(-2.0, 2.0))]), target)
         elif kind == "preset":
             sock.sendto(osc_message("/synth/preset", "s", [presets[n % len(presets)]]), target)
         else:
@@ -103,9 +113,9 @@ def control_latency(live, server, *, seconds: float, rate: float = 20.0, seed: i
 
 
 def _wait_for_prefetch(live, timeout: float = 30.0) -> None:
-    """Until the live engine's decode worker has every preset in its cache (it decodes them after start)."""
+    """Until the live engine's decode worker has decoded every preset and macro slope (after start)."""
     end = time.monotonic() + timeout
-    while not live.engine.presets_decoded() and time.monotonic() < end:
+    while not (live.engine.presets_decoded() and live.engine.estimates_ready()) and time.monotonic() < end:
         time.sleep(0.05)
 
 

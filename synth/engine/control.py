@@ -7,9 +7,10 @@ The latent the decoder sees is ``base + sum_k macro[k] * stds[k] * components[k]
 last ``/synth/latent``, ``/synth/preset``, ``/synth/morph`` or ``/synth/xy`` (``/synth/latent/set`` edits
 it), and the macros are offsets on top of it that persist across base changes (0 = the base as it is).
 
-While the base is a blend of presets (a preset, a morph, the XY pad) the state also knows the blend's
-weights (:meth:`ControlState.coordinates`), which lets the live engine estimate a new timbre from timbres it
-has already decoded before the decoder answers (see ``Engine`` and docs/ARCHITECTURE.md).
+The state also says where the latent lies in terms the engine has decoded timbres for
+(:meth:`ControlState.coordinates`): the base as weights over the presets while it is a blend of them (a
+preset, a morph, the XY pad), and the macro settings. That lets the live engine estimate a new timbre from
+timbres it has already decoded before the decoder answers (see ``Engine`` and docs/ARCHITECTURE.md).
 """
 
 from __future__ import annotations
@@ -34,13 +35,18 @@ __all__ = ["ControlState", "ControlSnapshot", "Coordinates"]
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Coordinates:
-    """Where a latent lies as a blend of presets: ``latent = sum_i weights[i] * preset_i + macro offset``.
+    """Where a latent lies: ``latent = base + sum_k macros[k] * stds[k] * components[k]``, with
+    ``base = sum_i weights[i] * preset_i`` while it is a blend of presets.
 
-    weights : np.ndarray [shape=(n_presets,)] in the bundle's preset order (sums to 1)
-    macros : tuple of float, the macro settings (standard deviations) on top of the blend
+    weights : np.ndarray [shape=(n_presets,)] in the bundle's preset order (sums to 1), or None when the base
+        is an arbitrary vector (``/synth/latent``, ``/synth/latent/set``)
+    base_version : counts the arbitrary bases set so far (two coordinates without weights share a base only
+        when their versions are equal)
+    macros : tuple of float, the macro settings (standard deviations)
     """
 
-    weights: np.ndarray
+    weights: np.ndarray | None
+    base_version: int
     macros: tuple[float, ...]
 
 
@@ -90,6 +96,7 @@ class ControlState:
         self._index = {name: i for i, name in enumerate(names)}
         # The base as weights over the presets, or None once it is an arbitrary vector (/synth/latent...).
         self._weights: np.ndarray | None = None
+        self._base_version = 0
         if initial is None:
             initial = names[0] if names else None
         if initial is not None:
@@ -109,11 +116,13 @@ class ControlState:
             self.base = np.asarray(command.values, dtype=np.float64).reshape(-1).copy()
             self.preset_label = "latent"
             self._weights = None
+            self._base_version += 1
         elif isinstance(command, SetLatentValue):
             self.base = self.base.copy()
             self.base[command.index] = command.value
             self.preset_label = "latent"
             self._weights = None
+            self._base_version += 1
         elif isinstance(command, SetPreset):
             self.base = self._presets[command.name].copy()
             self.preset_label = command.name
@@ -151,11 +160,16 @@ class ControlState:
         out[self._index[name]] = weight
         return out
 
-    def coordinates(self) -> Coordinates | None:
-        """The current latent as a blend of presets plus macros, or None when the base is not such a blend."""
-        if self._weights is None:
-            return None
-        return Coordinates(weights=self._weights.copy(), macros=tuple(float(v) for v in self.macros))
+    @property
+    def macro_directions(self) -> np.ndarray:
+        """Each macro's latent offset per unit setting, ``stds[k] * components[k]`` [shape=(K, latent_size)]."""
+        return self._directions
+
+    def coordinates(self) -> Coordinates:
+        """Where the current latent lies (see :class:`Coordinates`)."""
+        weights = None if self._weights is None else self._weights.copy()
+        return Coordinates(weights=weights, base_version=self._base_version,
+                           macros=tuple(float(v) for v in self.macros))
 
     def latent(self) -> np.ndarray:
         """The latent to decode: base plus macro offsets, float32 [shape=latent_shape]."""

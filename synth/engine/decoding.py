@@ -12,7 +12,9 @@ the engine keeps the previous sound and counts it.
 Both keep a :class:`TimbreCache` of recent decodes keyed by the latent: a latent decoded before (a preset
 played earlier, a morph back to an end point) is answered from it at once, so it reaches the voices at the
 next frame instead of after a decode (35-60 ms on a 2-core CPU). The live worker also decodes the presets
-into it in idle time after start (:meth:`DecodeWorker.prefetch`), so every preset switch is immediate.
+into it in idle time after start (:meth:`DecodeWorker.prefetch`), so every preset switch is immediate;
+prefetched timbres (the presets, the macro slopes the engine's estimates need) are pinned, so a stream of new
+latents cannot push them out.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from synth.spectrogram import SpectrogramParams
 
 __all__ = ["DecodeResult", "InlineDecoding", "DecodeWorker", "TimbreCache", "decode_timbre"]
 
-# Decoded timbres kept (each ~260 KB for a 128 x 512 model: 64 is ~17 MB, room for every default preset).
+# Recent decoded timbres kept besides the pinned ones (each ~260 KB for a 128 x 512 model: 64 is ~17 MB; the
+# default bundle's 44 presets and 17 macro-slope timbres, pinned, are another ~16 MB).
 CACHE_TIMBRES = 64
 
 
@@ -63,7 +66,8 @@ def decode_timbre(decoder, latent: np.ndarray, *, params: SpectrogramParams) -> 
 
 
 class TimbreCache:
-    """Decoded timbres by latent (its float32 bytes), the least recently used dropped beyond ``capacity``.
+    """Decoded timbres by latent (its float32 bytes), the least recently used dropped beyond ``capacity``;
+    pinned ones (``put(..., pin=True)``) are kept besides and never dropped.
 
     Shared by the synthesis thread (look-ups) and the decode worker (inserts), hence the lock; never touched
     by the audio callback.
@@ -72,6 +76,7 @@ class TimbreCache:
     def __init__(self, capacity: int = CACHE_TIMBRES) -> None:
         self.capacity = int(capacity)
         self._items: collections.OrderedDict[bytes, Timbre] = collections.OrderedDict()
+        self._pinned: dict[bytes, Timbre] = {}
         self._lock = threading.Lock()
         self.hits = 0
 
@@ -80,36 +85,44 @@ class TimbreCache:
         return np.ascontiguousarray(latent, dtype=np.float32).tobytes()
 
     def get(self, key: bytes) -> Timbre | None:
-        with self._lock:
-            timbre = self._items.get(key)
-            if timbre is not None:
-                self._items.move_to_end(key)
-                self.hits += 1
-            return timbre
+        timbre = self.peek(key)
+        if timbre is not None:
+            self.hits += 1
+        return timbre
 
     def peek(self, key: bytes) -> Timbre | None:
         """Like :meth:`get` (keeps the entry fresh) without counting a hit: for the engine's estimates."""
         with self._lock:
-            timbre = self._items.get(key)
-            if timbre is not None:
-                self._items.move_to_end(key)
+            timbre = self._pinned.get(key)
+            if timbre is None:
+                timbre = self._items.get(key)
+                if timbre is not None:
+                    self._items.move_to_end(key)
             return timbre
 
     def __contains__(self, key: bytes) -> bool:
         with self._lock:
-            return key in self._items
+            return key in self._pinned or key in self._items
 
-    def put(self, key: bytes, timbre: Timbre) -> None:
-        if self.capacity <= 0:
-            return
+    def is_pinned(self, key: bytes) -> bool:
         with self._lock:
+            return key in self._pinned
+
+    def put(self, key: bytes, timbre: Timbre, *, pin: bool = False) -> None:
+        with self._lock:
+            if pin:
+                self._items.pop(key, None)
+                self._pinned[key] = timbre
+                return
+            if self.capacity <= 0 or key in self._pinned:
+                return
             self._items[key] = timbre
             self._items.move_to_end(key)
             while len(self._items) > self.capacity:
                 self._items.popitem(last=False)
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._items) + len(self._pinned)
 
 
 class InlineDecoding:
@@ -213,7 +226,7 @@ class DecodeWorker:
         return int(self._thread.native_id or 0)
 
     def prefetch(self, latents) -> None:
-        """Decode these latents into the cache when no request is waiting (presets, at start)."""
+        """Decode these latents into the cache, pinned, when no request is waiting (presets, at start)."""
         with self._cond:
             self._prefetch.extend(np.array(z, dtype=np.float32) for z in latents)
             self._cond.notify()
@@ -240,11 +253,13 @@ class DecodeWorker:
                     self.busy = True
             key = self.cache.key(latent)
             if seq < 0:
-                if key not in self.cache:
-                    timbre, _, ms = decode_timbre(self._decoder, latent, params=self._params)
-                    self.decode_ms.append(ms)  # a real decode: it tells the decoder's speed as well
+                if not self.cache.is_pinned(key):
+                    timbre = self.cache.peek(key)
+                    if timbre is None:
+                        timbre, _, ms = decode_timbre(self._decoder, latent, params=self._params)
+                        self.decode_ms.append(ms)  # a real decode: it tells the decoder's speed as well
                     if timbre is not None:
-                        self.cache.put(key, timbre)
+                        self.cache.put(key, timbre, pin=True)
                 continue
             timbre, error, ms = decode_timbre(self._decoder, latent, params=self._params)
             self.decode_ms.append(ms)

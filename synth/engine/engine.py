@@ -44,6 +44,9 @@ __all__ = ["Engine", "TIMBRE_XFADE_FRAMES", "DEFAULT_GAIN"]
 
 # Frames over which a new latent's spectrogram crossfades in (in dB): ~47 ms at 128 frames/s.
 TIMBRE_XFADE_FRAMES = 6
+# At most this many decoded timbres go into one estimate (bounded work per frame: the four XY corners twice
+# over, or several macros moved within one frame).
+MAX_ESTIMATE_TERMS = 20
 # Output gain by default: one loud note peaks near -6 dBFS, chords lean on the limiter less.
 DEFAULT_GAIN = 0.5
 
@@ -155,9 +158,19 @@ class Engine:
         # Live: every preset decoded in idle time after start, so a preset switch needs no decode.
         self._preset_keys = tuple(cache.key(p.latent) for p in bundle.presets.values())
         self._decoding.prefetch(p.latent for p in bundle.presets.values())
-        # Live: a morph or XY move sounds at the next frame as an estimate (the last exact timbre plus the
-        # change of the preset weights times the presets' timbres), replaced when the decoder answers.
+        # Live: a morph, XY or macro move sounds at the next frame as an estimate (the last exact timbre
+        # plus the change of each preset weight times the preset's timbre and of each macro times its slope
+        # at the mean latent), replaced when the decoder answers. The slopes need the mean latent and one
+        # step along each macro decoded: prefetched after the presets.
         self.estimate_timbres = bool(estimate_timbres) and self._decoding.live
+        self._macro_keys: tuple[bytes, ...] = ()
+        if macros is not None and len(self._control.macro_directions):
+            mean = np.asarray(macros.mean, dtype=np.float64).reshape(-1)
+            anchors = [mean] + [mean + d for d in self._control.macro_directions]
+            anchors = [a.reshape(self.spec.latent_shape).astype(np.float32) for a in anchors]
+            self._macro_keys = tuple(cache.key(a) for a in anchors)
+            if self.estimate_timbres:
+                self._decoding.prefetch(anchors)
         self._exact: tuple[Timbre, Coordinates | None] = (timbre, self._control.coordinates())
         self._coords_by_seq: dict[int, Coordinates | None] = {}
         self._estimated_tokens: set = set()
@@ -310,22 +323,41 @@ class Engine:
                 self._estimated_tokens.add(token)
 
     def _estimate(self, coords: Coordinates | None) -> Timbre | None:
-        """The timbre at ``coords`` estimated from the last exact one, or None when that cannot be done: the
-        latent is not a preset blend, the macros moved, or a preset needed is not decoded yet."""
+        """The timbre at ``coords`` estimated from the last exact one, or None when that cannot be done: an
+        arbitrary base changed (``/synth/latent...``), or a timbre the estimate needs is not decoded yet."""
         known, known_coords = self._exact
-        if coords is None or known_coords is None or coords.macros != known_coords.macros:
+        if coords is None or known_coords is None:
             return None
-        delta = coords.weights - known_coords.weights
-        moved = np.flatnonzero(np.abs(delta) > 1e-9)
-        if moved.size == 0 or moved.size > 8:  # (at most two sets of XY corners: bounded work per frame)
+        terms: list[tuple[float, bytes]] = []
+        if coords.weights is not None and known_coords.weights is not None:
+            delta = coords.weights - known_coords.weights
+            terms += [(float(delta[i]), self._preset_keys[i]) for i in np.flatnonzero(np.abs(delta) > 1e-9)]
+        elif coords.weights is not None or known_coords.weights is not None:
+            return None
+        elif coords.base_version != known_coords.base_version:
+            return None
+        if coords.macros != known_coords.macros:
+            if not self._macro_keys:
+                return None
+            moves = np.subtract(coords.macros, known_coords.macros)
+            moved = np.flatnonzero(np.abs(moves) > 1e-9)
+            # Slope of macro k at the mean latent: timbre(mean + direction_k) - timbre(mean).
+            terms += [(float(moves[k]), self._macro_keys[k + 1]) for k in moved]
+            terms.append((-float(moves[moved].sum()), self._macro_keys[0]))
+        if not terms or len(terms) > MAX_ESTIMATE_TERMS:
             return None
         steps = []
-        for i in moved:
-            timbre = self._decoding.cache.peek(self._preset_keys[i])
+        for weight, key in terms:
+            timbre = self._decoding.cache.peek(key)  # (pinned once prefetched)
             if timbre is None:
                 return None
-            steps.append((float(delta[i]), timbre))
+            steps.append((weight, timbre))
         return estimate_timbre(known, steps)
+
+    def estimates_ready(self) -> bool:
+        """True once every timbre the estimates need (presets, macro slopes) is decoded (live engines)."""
+        cache = self._decoding.cache
+        return all(cache.is_pinned(key) for key in (*self._preset_keys, *self._macro_keys))
 
     def _sound(self, timbre: Timbre) -> None:
         """Crossfade the voices to ``timbre`` over the next frames."""
@@ -460,7 +492,7 @@ class Engine:
         """True once every preset's timbre is in the cache (a live engine decodes them in idle time after
         start; until then a preset switch waits for its decode)."""
         cache = self._decoding.cache
-        return all(key in cache for key in self._preset_keys)
+        return all(cache.is_pinned(key) for key in self._preset_keys)
 
     def decoding_idle(self) -> bool:
         """True when no decode is waiting or running (always true offline); a finished one is applied at the
