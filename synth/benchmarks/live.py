@@ -122,11 +122,15 @@ def _wait_for_prefetch(live, timeout: float = 30.0) -> None:
 def max_voices(live, *, counts=(4, 8, 12, 16, 20, 24, 32, 40, 48), hold: float = 3.0, settle: float = 0.5) -> dict:
     """Hold chords of growing size; the largest with no underflow while held (stops at the first failure).
 
-    Submits commands straight to the live engine (the OSC path is measured by :func:`control_latency`).
+    Submits commands straight to the live engine (the OSC path is measured by :func:`control_latency`), once
+    the engine has finished decoding its presets after start.
     Returns ``{"max_voices", "tried": {count: underflows}}``.
     """
     from synth.engine import NoteOn, Panic
 
+    # Steady state: after start the decode worker spends a few seconds decoding the presets and macro
+    # slopes (a core's worth of work on a small machine), which is not what a held chord costs.
+    _wait_for_prefetch(live)
     spec = live.engine.spec
     lo, hi = spec.note_range
     notes = list(range(lo, hi + 1))
