@@ -254,12 +254,17 @@ class DecodeWorker:
             key = self.cache.key(latent)
             if seq < 0:
                 if not self.cache.is_pinned(key):
-                    timbre = self.cache.peek(key)
+                    timbre, ms = self.cache.peek(key), 0.0
                     if timbre is None:
                         timbre, _, ms = decode_timbre(self._decoder, latent, params=self._params)
                         self.decode_ms.append(ms)  # a real decode: it tells the decoder's speed as well
                     if timbre is not None:
                         self.cache.put(key, timbre, pin=True)
+                    # Idle-time work at half duty: this thread runs at real-time priority, and on a small
+                    # machine a back-to-back run of start-up decodes would hold a core others need (the
+                    # performer's DAW, say). A request cuts the pause short.
+                    with self._cond:
+                        self._cond.wait_for(lambda: self._pending is not None or self._stop, timeout=ms / 1e3)
                 continue
             timbre, error, ms = decode_timbre(self._decoder, latent, params=self._params)
             self.decode_ms.append(ms)
