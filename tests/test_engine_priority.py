@@ -1,5 +1,5 @@
-"""Scheduling of a live engine's threads: where real-time priority is allowed, the synthesis thread runs
-under SCHED_FIFO and so do the threads that feed it (decode worker, OSC receive), below it."""
+"""Scheduling of a live engine's threads: where real-time priority is allowed, the audio thread comes
+first, then the synthesis thread, the OSC receive thread and the decode worker, all under SCHED_FIFO."""
 
 from __future__ import annotations
 
@@ -8,21 +8,44 @@ import os
 import pytest
 from engine_fixtures import live_session, wait_for
 
-from synth.engine.priority import CONTROL_PRIORITY, DECODE_PRIORITY, REALTIME_PRIORITY
+from synth.engine.priority import AUDIO_PRIORITY, ThreadPriorities, plan_priorities, thread_priority
 
 
-def test_decode_and_osc_threads_run_real_time_below_the_synthesis_thread():
+def _priorities(live, server) -> list[int | None]:
+    """Real-time priorities of the audio, synthesis, OSC and decode threads, in that order."""
+    assert wait_for(lambda: thread_priority(server._thread.native_id) is not None)  # noqa: SLF001
+    return [thread_priority(tid) for tid in (
+        live.output.audio_thread_id(), live._thread.native_id, server._thread.native_id,  # noqa: SLF001
+        live.engine.decode_thread_id(),
+    )]
+
+
+def test_threads_run_real_time_below_the_audio_thread():
     with live_session() as (live, server):
         if not live.realtime:
             pytest.skip("SCHED_FIFO is not permitted to this user here")
-        worker = live.engine.decode_thread_id()
-        osc = server._thread.native_id  # noqa: SLF001
-        synthesis = live._thread.native_id  # noqa: SLF001
-        assert wait_for(lambda: os.sched_getscheduler(osc) == os.SCHED_FIFO)
-        for tid, priority in ((synthesis, REALTIME_PRIORITY), (worker, DECODE_PRIORITY), (osc, CONTROL_PRIORITY)):
-            assert os.sched_getscheduler(tid) == os.SCHED_FIFO
-            assert os.sched_getparam(tid).sched_priority == priority
-        assert CONTROL_PRIORITY < REALTIME_PRIORITY and DECODE_PRIORITY < REALTIME_PRIORITY
+        assert _priorities(live, server) == [AUDIO_PRIORITY, AUDIO_PRIORITY - 1, AUDIO_PRIORITY - 2, AUDIO_PRIORITY - 3]
+
+
+def test_priorities_follow_a_device_callback_thread_below_them():
+    import threading
+
+    # JACK runs its clients' callback threads at SCHED_FIFO 5: the engine's threads go under it.
+    ready, done = threading.Event(), threading.Event()
+    audio = threading.Thread(target=lambda: (ready.set(), done.wait(10)))
+    audio.start()
+    ready.wait(5)
+    try:
+        from synth.engine.priority import raise_thread_priority
+
+        if not raise_thread_priority(5, thread_id=audio.native_id):
+            pytest.skip("SCHED_FIFO is not permitted to this user here")
+        assert plan_priorities(audio.native_id) == ThreadPriorities(audio=5, synthesis=4, control=3, decode=2)
+        assert plan_priorities(None) == ThreadPriorities.below(AUDIO_PRIORITY)
+        assert ThreadPriorities.below(2) == ThreadPriorities(audio=2, synthesis=1, control=1, decode=1)
+    finally:
+        done.set()
+        audio.join()
 
 
 def test_without_realtime_no_thread_is_raised():

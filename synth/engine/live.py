@@ -26,7 +26,7 @@ import numpy as np
 from synth.engine.commands import Command
 from synth.engine.engine import Engine
 from synth.engine.output import NullOutput, SoundDeviceOutput
-from synth.engine.priority import DECODE_PRIORITY, raise_thread_priority
+from synth.engine.priority import plan_priorities, raise_thread_priority
 from synth.engine.recorder import Recorder
 from synth.engine.ring import SampleRing
 from synth.errors import ParameterError
@@ -108,6 +108,7 @@ class LiveEngine:
         self.failure = ""
         self._want_realtime = realtime
         self.realtime = False
+        self.priorities = plan_priorities(None)  # replaced from the audio thread's own once it runs
         self._priority_set = threading.Event()
         self.started_at = 0.0
         self.running = False
@@ -200,11 +201,16 @@ class LiveEngine:
                     figures.append((t - received) * 1e3)
 
     def _run(self) -> None:
-        self.realtime = raise_thread_priority() if self._want_realtime else False
+        if self._want_realtime:
+            # Below the audio device's callback thread (see synth.engine.priority).
+            self.priorities = plan_priorities(self.output.audio_thread_id(timeout=1.0))
+            self.realtime = raise_thread_priority(self.priorities.synthesis)
+        else:
+            self.realtime = False
         if self.realtime:
             worker = self.engine.decode_thread_id()
             if worker:
-                raise_thread_priority(DECODE_PRIORITY, thread_id=worker)
+                raise_thread_priority(self.priorities.decode, thread_id=worker)
         self._priority_set.set()
         period = self.blocksize / self.rate
         last_check = 0.0

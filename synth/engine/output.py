@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from synth.engine.priority import raise_thread_priority
+from synth.engine.priority import AUDIO_PRIORITY, raise_thread_priority
 from synth.engine.ring import SampleRing
 from synth.errors import AudioDeviceError
 
@@ -77,8 +77,12 @@ class NullOutput:
         self.clock.start_time = time.time()
         self._thread.start()
 
+    def audio_thread_id(self, timeout: float = 1.0) -> int:
+        """Native id of the thread that takes the blocks (0 before start)."""
+        return int(self._thread.native_id or 0)
+
     def _run(self) -> None:
-        raise_thread_priority()
+        raise_thread_priority(AUDIO_PRIORITY)
         period = self.blocksize / self.rate
         due = time.perf_counter()
         wall_offset = time.time() - due
@@ -178,6 +182,7 @@ class SoundDeviceOutput:
         self.callbacks = 0
         self.device_xruns = 0
         self.xrun_callbacks = np.zeros(64, dtype=np.int64)  # callback index of the first xruns (diagnosis)
+        self._audio_tid = np.zeros(1, dtype=np.int64)  # the callback thread's native id, from its first call
         self.device_name = f"{device['index']}: {device['name']} ({device['hostapi']})"
         self._finished = False
         self._started_at = 0.0
@@ -197,6 +202,8 @@ class SoundDeviceOutput:
         self.latency = float(self._stream.latency)
 
     def _callback(self, outdata, frames, time_info, status) -> None:
+        if not self._audio_tid[0]:  # once, at the first callback (the engine places its threads below it)
+            self._audio_tid[0] = threading.get_native_id()
         if status.output_underflow:
             if self.device_xruns < len(self.xrun_callbacks):
                 self.xrun_callbacks[self.device_xruns] = self.callbacks
@@ -204,6 +211,14 @@ class SoundDeviceOutput:
         self.clock.mark(time.time(), self.ring.read)
         self.ring.read_into(outdata)
         self.callbacks += 1
+
+    def audio_thread_id(self, timeout: float = 1.0) -> int:
+        """Native id of PortAudio's callback thread, once it has called back (0 if it has not within
+        ``timeout`` seconds of this call)."""
+        deadline = time.perf_counter() + timeout
+        while not self._audio_tid[0] and time.perf_counter() < deadline:
+            time.sleep(0.002)
+        return int(self._audio_tid[0])
 
     def _on_finished(self) -> None:
         self._finished = True

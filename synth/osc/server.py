@@ -146,9 +146,9 @@ class OscServer:
     def _run(self) -> None:
         if getattr(self.live, "realtime", False):
             # See synth.engine.priority: a preempted thread holding the GIL stalls the synthesis thread.
-            from synth.engine.priority import CONTROL_PRIORITY, raise_thread_priority
+            from synth.engine.priority import raise_thread_priority
 
-            raise_thread_priority(CONTROL_PRIORITY)
+            raise_thread_priority(self.live.priorities.control)
         while not self._stop.is_set():
             try:
                 data, addr = self._sock.recvfrom(MAX_DATAGRAM)
