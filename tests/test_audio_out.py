@@ -17,6 +17,7 @@ from engine_fixtures import synthetic_bundle, synthetic_bundle_path
 from jack import jack_device, jack_server
 
 from synth.engine import Morph, NoteOff, NoteOn, SetMacro, SetPreset
+from synth.engine.priority import thread_priority
 from synth.engine.recorder import Recorder
 from synth.engine.ring import SampleRing
 from synth.errors import ParameterError
@@ -98,6 +99,9 @@ def test_plays_through_jack_without_underflows(tmp_path):
             time.sleep(0.3)
             stats = live.stats()
             failure = live.output.failure()
+            if live.realtime:  # the engine found JACK's callback thread and went under it
+                audio = thread_priority(live.output.audio_thread_id())
+                assert audio is not None and audio > thread_priority(live._thread.native_id)  # noqa: SLF001
         finally:
             stats_end = live.stop()
     assert failure == ""
@@ -112,10 +116,10 @@ def test_plays_through_jack_without_underflows(tmp_path):
                      f"load {stats_end['render_load']:.2f} of a core, {stats_end['stolen_ms_max']:.0f} ms stolen "
                      f"in one block")
     assert stats_end["underflows"] == 0, stats_end
-    # PortAudio's own flag (JACK xruns): the JACK process callback runs our Python callback, which must take
-    # the GIL; on this loaded 2-core machine that is occasionally late (0-3 in 4 s measured). Reported in
-    # the figures; the engine's own buffer never ran dry (above).
-    assert stats_end["device_xruns"] <= 5, stats_end
+    # PortAudio's own flag (JACK xruns). The callback is C (rtmixer) and never waits for Python; with a
+    # Python callback that had to take the GIL this was 0-3 in 4 s on the loaded machine. The JACK server
+    # itself can still be late on a shared machine: allow one.
+    assert stats_end["device_xruns"] <= 1, stats_end
 
 
 def _stop_jack_under_serve(tmp_path, *, and_serve: bool) -> tuple[int, str, str]:

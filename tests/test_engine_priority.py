@@ -40,9 +40,9 @@ def test_priorities_follow_a_device_callback_thread_below_them():
 
         if not raise_thread_priority(5, thread_id=audio.native_id):
             pytest.skip("SCHED_FIFO is not permitted to this user here")
-        assert plan_priorities(audio.native_id) == ThreadPriorities(audio=5, synthesis=4, control=3, decode=2)
+        assert plan_priorities(audio.native_id) == ThreadPriorities(audio=5, synthesis=4, control=3, decode=2, record=1)
         assert plan_priorities(None) == ThreadPriorities.below(AUDIO_PRIORITY)
-        assert ThreadPriorities.below(2) == ThreadPriorities(audio=2, synthesis=1, control=1, decode=1)
+        assert ThreadPriorities.below(2) == ThreadPriorities(audio=2, synthesis=1, control=1, decode=1, record=1)
     finally:
         done.set()
         audio.join()

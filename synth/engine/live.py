@@ -4,8 +4,9 @@ Threads::
 
     OSC receive thread --submit()--> inbox (SimpleQueue of checked commands)
     decode worker (onnxruntime) <--> Engine (latent requests / finished timbres)
-    synthesis thread: inbox -> Engine.schedule; Engine.render_into(block) -> SampleRing, a few blocks ahead
-    output (sounddevice callback or null clock): SampleRing -> device; zero-fill and count on shortfall
+    synthesis thread: inbox -> Engine.schedule; Engine.render_into(block) -> ring, a few blocks ahead
+    output (rtmixer's C callback on a PortAudioRing, or the null clock on a SampleRing): ring -> device;
+    zero-fill and count on shortfall
 
 Timetags are turned into ring sample positions with the output's :class:`PlayClock`, so a bundle for time T
 sounds when the sample for T goes out, without anyone sleeping until T.
@@ -28,7 +29,7 @@ from synth.engine.engine import Engine
 from synth.engine.output import NullOutput, SoundDeviceOutput
 from synth.engine.priority import plan_priorities, raise_thread_priority
 from synth.engine.recorder import Recorder
-from synth.engine.ring import SampleRing
+from synth.engine.ring import PortAudioRing, SampleRing
 from synth.errors import ParameterError
 
 __all__ = ["LiveEngine", "SWITCH_INTERVAL", "raise_thread_priority"]
@@ -80,12 +81,14 @@ class LiveEngine:
         self.blocksize = blocksize
         self.ahead = ahead_blocks * blocksize
         # Room for the lead plus whatever size of callback PortAudio may ask for.
-        self.ring = SampleRing(capacity=max(8 * blocksize, self.ahead + 4 * blocksize, 16384), channels=channels)
+        capacity = max(8 * blocksize, self.ahead + 4 * blocksize, 16384)
         if output == "null":
+            self.ring = SampleRing(capacity=capacity, channels=channels)
             self.output = NullOutput(self.ring, rate=self.rate, blocksize=blocksize)
         elif output == "sounddevice":
             if device is None:
                 raise ParameterError("the sounddevice output needs a device")
+            self.ring = PortAudioRing(capacity=capacity, channels=channels)
             self.output = SoundDeviceOutput(self.ring, rate=self.rate, blocksize=blocksize, device=device)
         else:
             raise ParameterError(f"output must be 'null' or 'sounddevice', got {output!r}")
@@ -211,11 +214,16 @@ class LiveEngine:
             worker = self.engine.decode_thread_id()
             if worker:
                 raise_thread_priority(self.priorities.decode, thread_id=worker)
+            # The recorder takes the GIL every block too: preempted by another process while holding it, an
+            # ordinary thread would hold up the synthesis thread.
+            if self.recorder is not None and self.recorder.thread_id:
+                raise_thread_priority(self.priorities.record, thread_id=self.recorder.thread_id)
         self._priority_set.set()
         period = self.blocksize / self.rate
         last_check = 0.0
         try:
             while not self._stop.is_set():
+                self.output.service()
                 self._drain_inbox()
                 if self.ring.available() < self.ahead and self.ring.space() >= self.blocksize:
                     self._render_block()

@@ -1,20 +1,21 @@
-"""Audio outputs that drain a :class:`~synth.engine.ring.SampleRing`: a sounddevice stream, or a clock.
+"""Audio outputs that drain a ring of rendered samples: a sound card through PortAudio, or a clock.
 
-Both call :meth:`SampleRing.read_into` once per block and note in a :class:`PlayClock` when which sample
-went out, which is the audio clock that OSC timetags and latency figures are measured against.
-
-The sounddevice callback follows the rules of real-time audio: it only copies from the preallocated ring,
-zero-fills and counts a shortfall, and never allocates arrays, locks, logs or blocks.
+Both note in a :class:`PlayClock` when which sample went out, which is the audio clock that OSC timetags
+and latency figures are measured against. The null output's clock thread calls
+:meth:`SampleRing.read_into` once per block. The sound card's callback is rtmixer's, written in C: it copies
+from a :class:`~synth.engine.ring.PortAudioRing` without the GIL, and zero-fills a shortfall; it never
+allocates, locks, logs or blocks, and no Python thread can delay it.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
 import numpy as np
 
-from synth.engine.priority import AUDIO_PRIORITY, raise_thread_priority
+from synth.engine.priority import AUDIO_PRIORITY, raise_thread_priority, thread_priority
 from synth.engine.ring import SampleRing
 from synth.errors import AudioDeviceError
 
@@ -105,6 +106,9 @@ class NullOutput:
     def failure(self) -> str:
         return ""
 
+    def service(self) -> None:
+        """Nothing to do between blocks (the clock thread marks and counts itself)."""
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
@@ -164,15 +168,33 @@ def resolve_device(device: str | int | None) -> dict:
     return matches[0]
 
 
+def _task_ids() -> set[int]:
+    """Native ids of this process's threads (Linux; empty elsewhere)."""
+    try:
+        return {int(name) for name in os.listdir("/proc/self/task")}
+    except OSError:
+        return set()
+
+
 class SoundDeviceOutput:
-    """A PortAudio output stream through sounddevice, fed from the ring."""
+    """A PortAudio output stream whose callback is written in C (rtmixer's), fed from a
+    :class:`~synth.engine.ring.PortAudioRing`.
+
+    The callback copies from the lock-free ring without touching Python, so no Python thread holding the GIL
+    can make it late (with a Python callback, one did: JACK counted xruns while our ring never ran dry). When
+    the ring runs dry the callback plays silence for the rest of the block and stops reading; the synthesis
+    thread, which calls :meth:`service` between blocks, counts an underflow and starts reading again.
+    """
 
     kind = "sounddevice"
 
-    # No callback for this long while the stream should run means the device is gone (e.g. JACK stopped).
+    # No progress for this long while the ring has samples to play means the device is gone (JACK stopped).
     STALL_SECONDS = 1.0
+    # How often the callback's counters (blocks, device xruns) are fetched.
+    STATS_SECONDS = 0.25
 
-    def __init__(self, ring: SampleRing, *, rate: int, blocksize: int, device: dict) -> None:
+    def __init__(self, ring, *, rate: int, blocksize: int, device: dict) -> None:
+        import rtmixer
         import sounddevice as sd
 
         self.ring = ring
@@ -181,87 +203,107 @@ class SoundDeviceOutput:
         self.clock = PlayClock(rate=rate)
         self.callbacks = 0
         self.device_xruns = 0
-        self.xrun_callbacks = np.zeros(64, dtype=np.int64)  # callback index of the first xruns (diagnosis)
-        self._audio_tid = np.zeros(1, dtype=np.int64)  # the callback thread's native id, from its first call
         self.device_name = f"{device['index']}: {device['name']} ({device['hostapi']})"
-        self._finished = False
+        self._action = None
+        self._stats_action = None
+        self._stats_due = 0.0
+        self._last_read = 0
+        self._last_poll = time.time()
+        self._last_progress = 0.0
         self._started_at = 0.0
+        self._new_threads: set[int] = set()
         try:
-            self._stream = sd.OutputStream(
-                samplerate=rate,
-                blocksize=blocksize,
-                device=device["index"],
-                channels=ring.channels,
-                dtype="float32",
+            self._mixer = rtmixer.Mixer(
+                samplerate=rate, blocksize=blocksize, device=device["index"], channels=ring.channels,
                 latency="low",
-                callback=self._callback,
-                finished_callback=self._on_finished,
             )
         except (sd.PortAudioError, ValueError) as exc:
             raise AudioDeviceError(f"cannot open output device {self.device_name} at {rate} Hz: {exc}") from None
-        self.latency = float(self._stream.latency)
-
-    def _callback(self, outdata, frames, time_info, status) -> None:
-        if not self._audio_tid[0]:  # once, at the first callback (the engine places its threads below it)
-            self._audio_tid[0] = threading.get_native_id()
-        if status.output_underflow:
-            if self.device_xruns < len(self.xrun_callbacks):
-                self.xrun_callbacks[self.device_xruns] = self.callbacks
-            self.device_xruns += 1
-        self.clock.mark(time.time(), self.ring.read)
-        self.ring.read_into(outdata)
-        self.callbacks += 1
-
-    def audio_thread_id(self, timeout: float = 1.0) -> int:
-        """Native id of PortAudio's callback thread, once it has called back (0 if it has not within
-        ``timeout`` seconds of this call)."""
-        deadline = time.perf_counter() + timeout
-        while not self._audio_tid[0] and time.perf_counter() < deadline:
-            time.sleep(0.002)
-        return int(self._audio_tid[0])
-
-    def _on_finished(self) -> None:
-        self._finished = True
+        self.latency = float(self._mixer.latency)
 
     def start(self) -> None:
         import sounddevice as sd
 
         self.clock.start_time = time.time()
-        self._started_at = time.perf_counter()
+        before = _task_ids()
         try:
-            self._stream.start()
+            self._mixer.start()
         except sd.PortAudioError as exc:
             raise AudioDeviceError(f"cannot start output device {self.device_name}: {exc}") from None
+        # The threads PortAudio (and JACK) started for the stream: one of them calls back.
+        self._new_threads = _task_ids() - before
+        self._started_at = self._last_progress = time.perf_counter()
+        self._last_read = self.ring.read
+        self._play()
+
+    def _play(self) -> None:
+        self._action = self._mixer.play_ringbuffer(self.ring.ringbuffer)
+
+    def audio_thread_id(self, timeout: float = 1.0) -> int:
+        """Native id of the thread that runs the callback, 0 when that cannot be told: the real-time thread
+        with the highest priority that Python did not start (JACK's client thread, made when PortAudio
+        initialises; ALSA's, made when the stream starts), else the only thread the stream started."""
+        python = {t.native_id for t in threading.enumerate()}
+        foreign = sorted(_task_ids() - python)
+        realtime = [(p, t) for t in foreign if (p := thread_priority(t)) is not None]
+        if realtime:
+            return max(realtime)[1]
+        started = sorted(self._new_threads - python)
+        return started[0] if len(started) == 1 else 0
+
+    def service(self) -> None:
+        """Between blocks (synthesis thread): restart reading after the ring ran dry (an underflow), note
+        when samples went out (the play clock), fetch the callback's counters."""
+        now = time.perf_counter()
+        wall = time.time()
+        actions = self._mixer.actions  # (reading it collects the actions the callback has finished)
+        if self._action not in actions:
+            self.ring.underflows += 1
+            self._play()
+        read = self.ring.read
+        if read != self._last_read:
+            # A callback took a block since the last call: it ran between then and now (this is called
+            # every quarter block, so the midpoint is within ~1 ms of the truth).
+            self.clock.mark((self._last_poll + wall) / 2, max(self._last_read, read - self.blocksize))
+            self._last_read = read
+            self._last_progress = now
+        self._last_poll = wall
+        if self._stats_action is not None and self._stats_action not in actions:
+            self.device_xruns += int(self._stats_action.stats.output_underflows)
+            self.callbacks += int(self._stats_action.stats.blocks)
+            self._stats_action = None
+        if self._stats_action is None and now >= self._stats_due:
+            self._stats_action = self._mixer.fetch_and_reset_stats()
+            self._stats_due = now + self.STATS_SECONDS
 
     def failure(self) -> str:
         """Why the stream stopped on its own ("" while it plays)."""
-        if self._finished or not self._stream.active:
+        if not self._mixer.active:
             return f"the audio device {self.device_name} stopped (was the audio server stopped?)"
-        count = self.clock.count
-        if count:
-            last = self.clock.times[(count - 1) % len(self.clock.times)]
-            if time.time() - last > self.STALL_SECONDS:
+        stalled = time.perf_counter() - self._last_progress
+        if self.ring.available() > 0 and stalled > self.STALL_SECONDS:
+            if self._last_read == 0 and stalled > 5 * self.STALL_SECONDS:
+                return f"the audio device {self.device_name} never started playing"
+            if self._last_read:
                 return f"the audio device {self.device_name} stopped calling back for {self.STALL_SECONDS:.1f} s"
-        elif time.perf_counter() - self._started_at > 5 * self.STALL_SECONDS:
-            return f"the audio device {self.device_name} never started playing"
         return ""
 
     def stop(self) -> None:
         """Stop and close the stream, only while the device is alive: PortAudio's JACK host hangs or aborts
         the process (an assertion in CleanUpStream) when it closes a stream whose server has died. A stream
-        left open is reclaimed when the process exits."""
-        if self.failure():
+        left open is reclaimed when the process exits. Call after the synthesis thread has stopped."""
+        if not self._started_at or self.failure():
             return
-        # The server may have died a moment ago, before failure() could tell: a callback from now on proves
-        # it alive (one block away while it plays).
-        count = self.clock.count
+        # The server may have died a moment ago, before failure() could tell: the callback answering a
+        # request proves it alive (one block away while it plays).
+        probe = self._mixer.fetch_and_reset_stats()
         deadline = time.perf_counter() + self.STALL_SECONDS
-        while self.clock.count == count:
-            if time.perf_counter() > deadline or self.failure():
+        while probe in self._mixer.actions:
+            if time.perf_counter() > deadline or not self._mixer.active:
                 return
             time.sleep(0.002)
         try:
-            self._stream.stop()
-            self._stream.close()
+            self._mixer.stop()
+            self._mixer.close()
         except Exception:  # a device vanishing during shutdown must not turn a clean stop into a crash
             pass

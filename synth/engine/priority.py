@@ -1,7 +1,7 @@
 """Real-time scheduling of the live engine's threads, placed below the audio device's own thread.
 
 Order, highest first: the audio callback thread (PortAudio's, or the null output's clock), the synthesis
-thread, the OSC receive thread, the decode worker. The audio thread must come first: it only copies a
+thread, the OSC receive thread, the decode worker, the recorder. The audio thread must come first: it only copies a
 block, and when it waits for a core, the device plays a gap. JACK runs its clients' callback threads at
 SCHED_FIFO 5 by default (measured here with jackd2's dummy driver: server 10, client 5), so fixed
 priorities above that (an earlier version used 10/8/5) left the callback thread behind the synthesis thread
@@ -34,11 +34,13 @@ class ThreadPriorities:
     synthesis: int
     control: int
     decode: int
+    record: int
 
     @classmethod
     def below(cls, audio: int) -> ThreadPriorities:
-        """The synthesis, OSC and decode threads one, two and three steps under ``audio`` (at least 1)."""
-        return cls(audio=audio, synthesis=max(1, audio - 1), control=max(1, audio - 2), decode=max(1, audio - 3))
+        """The synthesis, OSC, decode and recorder threads one to four steps under ``audio`` (at least 1)."""
+        return cls(audio=audio, synthesis=max(1, audio - 1), control=max(1, audio - 2), decode=max(1, audio - 3),
+                   record=max(1, audio - 4))
 
 
 def raise_thread_priority(priority: int = AUDIO_PRIORITY, *, thread_id: int = 0) -> bool:

@@ -53,6 +53,11 @@ class Recorder:
         self._thread = threading.Thread(target=self._run, name="melsynth-record", daemon=True)
         self._thread.start()
 
+    @property
+    def thread_id(self) -> int:
+        """The writing thread's native id (for its scheduling priority)."""
+        return int(self._thread.native_id or 0)
+
     def put(self, block: np.ndarray) -> None:
         """Queue a copy of ``block`` for writing (never blocks)."""
         self._queue.put(np.array(block, dtype=np.float32, copy=True))

@@ -1,15 +1,18 @@
-"""A preallocated single-producer single-consumer ring of output samples.
+"""Preallocated single-producer single-consumer rings of output samples.
 
-The synthesis thread writes rendered blocks; the audio callback reads them. Each side only advances its own
-counter (a plain int assignment, atomic under the GIL), so neither side ever locks, and the callback only
-copies slices of a preallocated array.
+The synthesis thread writes rendered blocks; the audio side reads them. :class:`SampleRing` is read by a
+Python consumer (the null output's clock thread): each side only advances its own counter (a plain int
+assignment, atomic under the GIL), so neither side ever locks, and the reader only copies slices of a
+preallocated array. :class:`PortAudioRing` has the same producer interface over PortAudio's lock-free ring
+buffer (``pa_ringbuffer``), which a sound card's callback written in C reads without the GIL (see
+``synth.engine.output.SoundDeviceOutput``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SampleRing"]
+__all__ = ["SampleRing", "PortAudioRing"]
 
 
 class SampleRing:
@@ -60,3 +63,44 @@ class SampleRing:
         if take < frames:
             out[take:] = 0.0
             self.underflows += 1
+
+
+class PortAudioRing:
+    """The producer side of :class:`SampleRing` over rtmixer's ``RingBuffer`` (PortAudio's lock-free ring).
+
+    ``capacity`` is rounded up to a power of two (the ring's requirement). ``read`` is derived from what the
+    C reader has left; ``underflows`` is counted by the output, which sees the reader run dry.
+    """
+
+    def __init__(self, *, capacity: int, channels: int) -> None:
+        import rtmixer
+
+        self.capacity = 1 << (int(capacity) - 1).bit_length()
+        self.channels = int(channels)
+        self.ringbuffer = rtmixer.RingBuffer(elementsize=4 * self.channels, size=self.capacity)
+        self._frames = np.zeros((0, self.channels), dtype=np.float32)  # interleaving scratch (channels > 1)
+        self.written = 0
+        self.underflows = 0
+
+    @property
+    def read(self) -> int:
+        return self.written - self.ringbuffer.read_available
+
+    def available(self) -> int:
+        return self.ringbuffer.read_available
+
+    def space(self) -> int:
+        return self.ringbuffer.write_available
+
+    def write(self, block: np.ndarray) -> None:
+        """Producer: append a mono block (copied to every channel). The caller checks :meth:`space` first."""
+        block = np.ascontiguousarray(block, dtype=np.float32)
+        n = len(block)
+        if self.channels == 1:
+            data = block
+        else:
+            if len(self._frames) < n:
+                self._frames = np.zeros((n, self.channels), dtype=np.float32)
+            self._frames[:n] = block[:, None]
+            data = self._frames[:n]
+        self.written += self.ringbuffer.write(data, n)
