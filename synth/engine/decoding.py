@@ -31,9 +31,10 @@ from synth.spectrogram import SpectrogramParams
 
 __all__ = ["DecodeResult", "InlineDecoding", "DecodeWorker", "TimbreCache", "decode_timbre"]
 
-# Recent decoded timbres kept besides the pinned ones (each ~260 KB for a 128 x 512 model: 64 is ~17 MB; the
-# default bundle's 44 presets and 17 macro-slope timbres, pinned, are another ~16 MB).
-CACHE_TIMBRES = 64
+# Recent decoded timbres kept besides the pinned ones (each ~260 KB for a 128 x 512 model: 32 is ~8 MB; the
+# default bundle's 44 presets and 17 macro-slope timbres, pinned, are another ~16 MB). 32, not more: serve's
+# memory target is 500 MB, and the presets no longer depend on this part of the cache.
+CACHE_TIMBRES = 32
 
 
 @dataclasses.dataclass(frozen=True)
