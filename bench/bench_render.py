@@ -121,6 +121,10 @@ def run_render_bench(*, quick: bool, bundle: str | Path | None = None) -> dict:
                 result[f"render_{method}_{key}"] = t[key]
             result["note_seconds"] = t["seconds"]
         result["decoder_provider"] = decoder.provider
+    if not quick:  # every preset at two pitches with both methods: a minute or two
+        from synth.benchmarks.pitch import preset_tuning
+
+        result.update(preset_tuning(b, decoder=b.decoder()))
     result.update(
         {
             "bundle": label,
