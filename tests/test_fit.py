@@ -142,6 +142,17 @@ def test_learning_rate_is_reduced_on_plateau_then_the_run_stops(features, tmp_pa
         assert any(a.shape == () and np.isclose(a, 2.5e-31, rtol=1e-6, atol=0) for a in opt.values())
 
 
+def test_improvements_below_min_delta_do_not_reset_the_patience(features, tmp_path):
+    # Any change a slow rate makes is far below 50 %: the run stops after `patience` epochs, although its best
+    # epoch may be a later one (the best weights follow any improvement).
+    config = small_config(learning_rate=1e-5, min_delta=0.5, patience=2, max_epochs=10)
+    out = fit(features=features, config=config, out=tmp_path / "r", verbose=0, run_eagerly=EAGER)
+    status = json.loads((out / "status.json").read_text())
+    assert (status["stopped"], status["epochs_done"]) == ("early_stopping", 3)
+    history = [float(row.split(",")[2]) for row in (out / "history.csv").read_text().splitlines()[1:]]
+    assert status["best_epoch"] == 1 + int(np.argmin(history))
+
+
 def test_resume_may_change_the_schedule_but_not_the_model(features, tmp_path):
     config = small_config(learning_rate=1e-30, max_epochs=1, patience=50)
     out = fit(features=features, config=config, out=tmp_path / "r", verbose=0, run_eagerly=EAGER)

@@ -256,7 +256,7 @@ def fit(
     out : the run folder; must not exist unless ``resume`` (continue it) or ``force`` (replace it)
     max_epochs : overrides ``config.max_epochs`` (also on resume, to extend a run)
     schedule : overrides of the fitting schedule, keys from ``SCHEDULE_FIELDS`` (learning_rate, patience,
-        max_epochs, lr_patience, lr_factor); also on resume, where a ``learning_rate`` replaces the
+        max_epochs, lr_patience, lr_factor, min_delta); also on resume, where a ``learning_rate`` replaces the
         optimizer's current rate. A resumed run whose schedule changed is no longer bitwise-equal to an
         uninterrupted one; config.json records the schedule in effect and history.csv each epoch's rate.
     limit : use at most this many training notes (a seeded random subset), for small budgets
@@ -446,7 +446,7 @@ def _train(
         seconds = time.perf_counter() - t0
         loss, val_loss = float(hist.history["loss"][-1]), float(hist.history["val_loss"][-1])
         epoch += 1
-        improved = False
+        improved = significant = False
         rate = float(optimizer.learning_rate.numpy())
         state["history"].append(
             {"epoch": epoch, "loss": loss, "val_loss": val_loss, "seconds": round(seconds, 3), "learning_rate": rate}
@@ -454,9 +454,17 @@ def _train(
         if not (math.isfinite(loss) and math.isfinite(val_loss)):
             stopped = "non_finite_loss"
             warnings.warn(f"{out}: loss became {loss} / {val_loss} at epoch {epoch}; stopping", stacklevel=2)
-        elif state["best_val_loss"] is None or val_loss < state["best_val_loss"]:
-            state.update(best_val_loss=val_loss, best_epoch=epoch, wait=0, lr_wait=0)
-            improved = True
+        else:
+            best = state["best_val_loss"]
+            improved = best is None or val_loss < best
+            # Better by more than min_delta (relative) resets the patience counters; any better keeps weights.
+            significant = best is None or val_loss < best * (1.0 - config.min_delta)
+            if improved:
+                state.update(best_val_loss=val_loss, best_epoch=epoch)
+        if stopped != "running":
+            pass
+        elif significant:
+            state.update(wait=0, lr_wait=0)
         else:
             state["wait"] += 1
             state["lr_wait"] = state.get("lr_wait", 0) + 1

@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="multiply the learning rate by --lr-factor after N epochs without a better "
                              "validation loss (0: never)")
     parser.add_argument("--lr-factor", type=float, metavar="F", help="learning-rate reduction factor in (0, 1)")
+    parser.add_argument("--min-delta", type=float, metavar="F",
+                        help="a validation loss must be this fraction lower than the best to reset the patience "
+                             "counters (default 0: any improvement)")
     parser.add_argument("--limit", type=int, metavar="N", help="train on at most N notes (a seeded subset)")
     parser.add_argument("--mixed-precision", action="store_true", help="mixed_float16 compute (GPU only)")
     parser.add_argument("--seed", type=int, metavar="N", help="override the config's seed")
@@ -64,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
     schedule = {
         key: getattr(args, key)
-        for key in ("learning_rate", "patience", "lr_patience", "lr_factor")
+        for key in ("learning_rate", "patience", "lr_patience", "lr_factor", "min_delta")
         if getattr(args, key) is not None
     }
     out = fit(

@@ -51,10 +51,10 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 
 # Keys added after runs were already written, and the value those older runs used.
 # Fields added after runs were saved without them; such a run's config loads with these values.
-_LEGACY_DEFAULTS: dict[str, Any] = {"output_layer": "conv", "lr_patience": 0, "lr_factor": 0.5}
+_LEGACY_DEFAULTS: dict[str, Any] = {"output_layer": "conv", "lr_patience": 0, "lr_factor": 0.5, "min_delta": 0.0}
 
 #: Fields of the fitting schedule: a resumed run may change these (the rest is the model and its data order).
-SCHEDULE_FIELDS = ("learning_rate", "patience", "max_epochs", "lr_patience", "lr_factor")
+SCHEDULE_FIELDS = ("learning_rate", "patience", "max_epochs", "lr_patience", "lr_factor", "min_delta")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +74,9 @@ class ModelConfig:
     initialisation, shuffling and dropout. With ``lr_patience`` > 0 the learning rate is multiplied by
     ``lr_factor`` after that many epochs without a better validation loss (Keras's ReduceLROnPlateau), so
     a run converges and stops early within a smaller epoch budget; 0 keeps it constant, as in the paper.
+    ``min_delta`` (relative) is how much lower a validation loss must be to count as better for the
+    patience counters (Keras's EarlyStopping ``min_delta``, here a fraction of the best loss); the best
+    weights are kept on any improvement.
     """
 
     name: str = "no_dense"
@@ -98,6 +101,7 @@ class ModelConfig:
     seed: int = 0
     lr_patience: int = 0
     lr_factor: float = 0.5
+    min_delta: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -126,7 +130,8 @@ class ModelConfig:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ParameterError(f"model config: seed must be a non-negative int, got {self.seed!r}")
         for key, low, high in (("dropout_rate", 0.0, 1.0), ("regularizer_weight", 0.0, float("inf")),
-                               ("learning_rate", 0.0, float("inf")), ("lr_factor", 0.0, 1.0)):
+                               ("learning_rate", 0.0, float("inf")), ("lr_factor", 0.0, 1.0),
+                               ("min_delta", 0.0, 1.0)):
             value = getattr(self, key)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value < high:
                 raise ParameterError(f"model config: {key} must be a number in [{low}, {high}), got {value!r}")
