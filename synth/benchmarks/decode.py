@@ -55,7 +55,7 @@ def estimate_error(bundle, *, pairs: int = 8, steps: int = 8, seed: int = 0) -> 
     rng = np.random.default_rng(seed)
 
     def timbre(z):
-        t, error, _ = decode_timbre(decoder, z.astype(np.float32), params=params)
+        t, error, _ = decode_timbre(decoder, z.reshape(bundle.latent_shape).astype(np.float32), params=params)
         if t is None:
             raise RuntimeError(error)
         return t
