@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 from engine_fixtures import OscClient, synthetic_bundle_path
 
@@ -49,7 +50,14 @@ def test_serve_headless_plays_records_logs_and_stops_on_ctrl_c(tmp_path):
         time.sleep(0.3)
         client.close()
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGUSR1)  # serve prints every thread's stack (faulthandler)
+            time.sleep(2)
+            proc.kill()
+            out, err = proc.communicate()
+            pytest.fail(f"serve did not stop within 30 s of SIGINT; its threads:\n{err[-6000:]}")
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -134,6 +134,10 @@ def run(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _terminate)
+    # `kill -USR1 PID` prints every thread's stack to stderr: to see where a stuck server is.
+    import faulthandler
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     live.start()
     server.start()
     allow = f", accepting {', '.join(sorted(server.allow))}" if server.allow else ""
