@@ -134,6 +134,9 @@ def run(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _terminate)
+    # Ctrl-C too, explicitly: a process started with SIGINT ignored (a background job of a script, or a
+    # parent that ignores it, as the test suite's process came to) would otherwise never see it.
+    signal.signal(signal.SIGINT, _terminate)
     # `kill -USR1 PID` prints every thread's stack to stderr: to see where a stuck server is.
     import faulthandler
 
