@@ -25,12 +25,13 @@ NAN_THRESHOLD = 100.0
 
 
 @contextlib.contextmanager
-def serve_process(*args: str, env: dict | None = None, ready_timeout: float = 120.0):
-    """Run ``python -m synth.cli serve ARGS``; yields ``(proc, port, lines)`` once it prints its output line."""
+def serve_process(*args: str, env: dict | None = None, ready_timeout: float = 120.0, preexec_fn=None):
+    """Run ``python -m synth.cli serve ARGS``; yields ``(proc, port, lines)`` once it prints its output line.
+    ``preexec_fn`` runs in the child before serve starts (e.g. to start it with a signal ignored)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "synth.cli", "serve", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
-        env=dict(os.environ if env is None else env, PYTHONUNBUFFERED="1"),
+        env=dict(os.environ if env is None else env, PYTHONUNBUFFERED="1"), preexec_fn=preexec_fn,
     )
     try:
         lines: list[str] = []

@@ -77,20 +77,10 @@ def test_serve_headless_plays_records_logs_and_stops_on_ctrl_c(tmp_path):
 def test_ctrl_c_stops_serve_even_when_started_with_sigint_ignored():
     # A background job of a script starts with SIGINT ignored, and Python then installs no Ctrl-C handler;
     # serve installs its own (the suite's own process came to ignore SIGINT, and serve once never stopped).
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "synth.cli", "serve", "--bundle", str(synthetic_bundle_path()), "--port", "0",
-         "--voices", "2", "--output", "null"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
-    )
-    try:
-        for line in proc.stdout:
-            if line.startswith("melsynth: output"):
-                break
+    from reliability_fixtures import serve_process
+
+    with serve_process("--bundle", str(synthetic_bundle_path()), "--port", "0", "--voices", "2", "--output", "null",
+                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) as (proc, _, _):
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 0 and "melsynth: played" in out

@@ -446,7 +446,7 @@ def _train(
         seconds = time.perf_counter() - t0
         loss, val_loss = float(hist.history["loss"][-1]), float(hist.history["val_loss"][-1])
         epoch += 1
-        improved = significant = False
+        improved = False
         rate = float(optimizer.learning_rate.numpy())
         state["history"].append(
             {"epoch": epoch, "loss": loss, "val_loss": val_loss, "seconds": round(seconds, 3), "learning_rate": rate}
@@ -461,22 +461,10 @@ def _train(
             significant = best is None or val_loss < best * (1.0 - config.min_delta)
             if improved:
                 state.update(best_val_loss=val_loss, best_epoch=epoch)
-        if stopped != "running":
-            pass
-        elif significant:
-            state.update(wait=0, lr_wait=0)
-        else:
-            state["wait"] += 1
-            state["lr_wait"] = state.get("lr_wait", 0) + 1
-            if state["wait"] >= config.patience:
-                stopped = "early_stopping"
-            elif config.lr_patience and state["lr_wait"] >= config.lr_patience:
-                # ReduceLROnPlateau: the rate is optimizer state, so checkpoints carry it.
-                optimizer.learning_rate.assign(rate * config.lr_factor)
-                state["lr_wait"] = 0
-                if verbose:
-                    print(f"melsynth train: no better validation loss for {config.lr_patience} epochs; "
-                          f"learning rate {rate:.3g} -> {rate * config.lr_factor:.3g}")
+            if significant:
+                state.update(wait=0, lr_wait=0)
+            else:
+                stopped = _plateau_epoch(state, config, optimizer, rate, verbose=verbose)
         state["epochs_done"] = epoch
         state["stopped"] = stopped
         _write_history(out / "history.csv", state["history"])
@@ -493,6 +481,23 @@ def _train(
     autoencoder.load_weights(best_path)
     _write_metrics(out, feats, autoencoder, test_rows, config=config, params=params, verbose=verbose)
     return out
+
+
+def _plateau_epoch(state: dict[str, Any], config: ModelConfig, optimizer: Any, rate: float, *, verbose: int) -> str:
+    """Count an epoch without a (significantly) better validation loss: "early_stopping" once ``patience`` is
+    reached, else "running", halving the rate (ReduceLROnPlateau) after every ``lr_patience`` such epochs."""
+    state["wait"] += 1
+    state["lr_wait"] = state.get("lr_wait", 0) + 1
+    if state["wait"] >= config.patience:
+        return "early_stopping"
+    if config.lr_patience and state["lr_wait"] >= config.lr_patience:
+        # The rate is optimizer state, so checkpoints carry it.
+        optimizer.learning_rate.assign(rate * config.lr_factor)
+        state["lr_wait"] = 0
+        if verbose:
+            print(f"melsynth train: no better validation loss for {config.lr_patience} epochs; "
+                  f"learning rate {rate:.3g} -> {rate * config.lr_factor:.3g}")
+    return "running"
 
 
 def _write_status(out: Path, state: dict[str, Any], stopped: str) -> None:
