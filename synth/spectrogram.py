@@ -32,6 +32,7 @@ from synth.errors import ContractError, ParameterError
 __all__ = [
     "CONTRACT_KEYS",
     "SpectrogramParams",
+    "analysis_window",
     "mel_basis",
     "mel_band_frequencies",
     "mel_power",
@@ -208,25 +209,61 @@ class SpectrogramParams:
             raise ContractError(f"{what} uses a different spectrogram contract ({'; '.join(diffs)})")
 
 
+# The filterbank, band centres and window are computed here with numpy rather than taken from librosa and
+# scipy: importing ``librosa.filters`` loads numba, llvmlite and scipy (about 140 MB of resident memory and
+# a second of start-up), and the live engine needs nothing else from them. tests/test_spectrogram.py checks
+# all three against librosa and scipy.
+_SLANEY_F_SP = 200.0 / 3.0  # Hz per mel below 1 kHz
+_SLANEY_MIN_LOG_HZ = 1000.0
+_SLANEY_MIN_LOG_MEL = _SLANEY_MIN_LOG_HZ / _SLANEY_F_SP
+_SLANEY_LOGSTEP = math.log(6.4) / 27.0
+
+
+def _hz_to_mel(hz: np.ndarray, *, htk: bool) -> np.ndarray:
+    hz = np.asarray(hz, dtype=np.float64)
+    if htk:
+        return 2595.0 * np.log10(1.0 + hz / 700.0)
+    mels = hz / _SLANEY_F_SP
+    log_part = _SLANEY_MIN_LOG_MEL + np.log(np.maximum(hz, _SLANEY_MIN_LOG_HZ) / _SLANEY_MIN_LOG_HZ) / _SLANEY_LOGSTEP
+    return np.where(hz >= _SLANEY_MIN_LOG_HZ, log_part, mels)
+
+
+def _mel_to_hz(mels: np.ndarray, *, htk: bool) -> np.ndarray:
+    mels = np.asarray(mels, dtype=np.float64)
+    if htk:
+        return 700.0 * (10.0 ** (mels / 2595.0) - 1.0)
+    log_part = _SLANEY_MIN_LOG_HZ * np.exp(_SLANEY_LOGSTEP * (mels - _SLANEY_MIN_LOG_MEL))
+    return np.where(mels >= _SLANEY_MIN_LOG_MEL, log_part, _SLANEY_F_SP * mels)
+
+
+def _mel_edges(params: SpectrogramParams) -> np.ndarray:
+    """``n_mels + 2`` frequencies (Hz) equally spaced in mel from fmin to fmax: band i spans edges i..i+2."""
+    lo, hi = _hz_to_mel(np.array([params.fmin, params.fmax]), htk=params.htk)
+    return _mel_to_hz(np.linspace(lo, hi, params.n_mels + 2), htk=params.htk)
+
+
 @functools.lru_cache(maxsize=16)
 def _mel_basis_cached(params: SpectrogramParams) -> np.ndarray:
-    import librosa
+    edges = _mel_edges(params)
+    fft_freqs = np.fft.rfftfreq(params.n_fft, d=1.0 / params.sample_rate)
+    ramps = edges[:, None] - fft_freqs[None, :]
+    widths = np.diff(edges)
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    basis = np.maximum(0.0, np.minimum(lower, upper))
+    if params.mel_norm == "slaney":  # equal area: each triangle's height is 2 / its width in Hz
+        basis *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    elif params.mel_norm is not None:  # a p-norm spelled as a string: librosa's own normalisation
+        import librosa
 
-    basis = librosa.filters.mel(
-        sr=params.sample_rate,
-        n_fft=params.n_fft,
-        n_mels=params.n_mels,
-        fmin=params.fmin,
-        fmax=params.fmax,
-        htk=params.htk,
-        norm=params.mel_norm,
-    ).astype(np.float32)
+        basis = librosa.util.normalize(basis, norm=float(params.mel_norm), axis=-1)
+    basis = basis.astype(np.float32)
     basis.setflags(write=False)
     return basis
 
 
 def mel_basis(*, params: SpectrogramParams) -> np.ndarray:
-    """The mel filterbank of the contract, read-only.
+    """The mel filterbank of the contract (``librosa.filters.mel`` with the contract's parameters), read-only.
 
     Returns
     -------
@@ -237,11 +274,7 @@ def mel_basis(*, params: SpectrogramParams) -> np.ndarray:
 
 @functools.lru_cache(maxsize=16)
 def _mel_band_frequencies_cached(params: SpectrogramParams) -> np.ndarray:
-    import librosa
-
-    freqs = librosa.mel_frequencies(
-        n_mels=params.n_mels + 2, fmin=params.fmin, fmax=params.fmax, htk=params.htk
-    )[1:-1]
+    freqs = _mel_edges(params)[1:-1]
     freqs.setflags(write=False)
     return freqs
 
@@ -254,6 +287,38 @@ def mel_band_frequencies(*, params: SpectrogramParams) -> np.ndarray:
     np.ndarray [shape=(n_mels,), dtype=float64]
     """
     return _mel_band_frequencies_cached(params)
+
+
+# Periodic ("fftbins") cosine-sum windows, numpy's symmetric window of length n + 1 without its last point.
+_NUMPY_WINDOWS = {"hann": np.hanning, "hamming": np.hamming, "blackman": np.blackman}
+
+
+@functools.lru_cache(maxsize=16)
+def _window_cached(params: SpectrogramParams) -> np.ndarray:
+    make = _NUMPY_WINDOWS.get(params.window)
+    if make is not None:
+        win = make(params.win_length + 1)[:-1]
+    else:
+        from scipy.signal import get_window
+
+        try:
+            win = get_window(params.window, params.win_length, fftbins=True)
+        except ValueError as exc:
+            raise ContractError(f"spectrogram contract: unknown window {params.window!r} ({exc})") from None
+    win = np.asarray(win, dtype=np.float64)
+    win.setflags(write=False)
+    return win
+
+
+def analysis_window(*, params: SpectrogramParams) -> np.ndarray:
+    """The contract's periodic analysis window (``librosa.filters.get_window(window, win_length,
+    fftbins=True)``), read-only.
+
+    Returns
+    -------
+    np.ndarray [shape=(win_length,), dtype=float64]
+    """
+    return _window_cached(params)
 
 
 def _check_audio(y: np.ndarray, *, name: str) -> np.ndarray:
@@ -279,14 +344,11 @@ def fit_frames(x: np.ndarray, *, frames: int, fill: float = 0.0) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=16)
-def _analysis_window(params: SpectrogramParams) -> np.ndarray:
-    from scipy.signal import get_window
-
-    # librosa.filters.get_window(..., fftbins=True) is scipy's periodic window, centred in n_fft.
-    win = get_window(params.window, params.win_length, fftbins=True)
+def _padded_window(params: SpectrogramParams) -> np.ndarray:
+    # Centred in n_fft, as librosa pads a window shorter than the FFT.
     lpad = (params.n_fft - params.win_length) // 2
     full = np.zeros(params.n_fft)
-    full[lpad : lpad + params.win_length] = win
+    full[lpad : lpad + params.win_length] = analysis_window(params=params)
     full.setflags(write=False)
     return full
 
@@ -314,7 +376,7 @@ def mel_power(y: np.ndarray, *, params: SpectrogramParams, name: str = "audio") 
     if y.size < n_fft:
         raise ParameterError(f"{name}: {y.size} samples is shorter than one frame ({n_fft})")
     frames = np.lib.stride_tricks.sliding_window_view(y, n_fft)[::hop]
-    spectrum = np.fft.rfft(frames * _analysis_window(params), axis=-1)
+    spectrum = np.fft.rfft(frames * _padded_window(params), axis=-1)
     power = spectrum.real**2 + spectrum.imag**2
     return mel_basis(params=params).astype(np.float64) @ power.T
 

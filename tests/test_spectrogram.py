@@ -10,8 +10,10 @@ from synth.errors import ContractError, ParameterError
 from synth.spectrogram import (
     CONTRACT_KEYS,
     SpectrogramParams,
+    analysis_window,
     log_mel,
     mel_band_frequencies,
+    mel_basis,
     unit_to_db,
     unit_to_power,
 )
@@ -87,6 +89,39 @@ def test_log_mel_matches_librosa_to_1e5(params):
     x = log_mel(y, params=params)
     assert x.shape == (params.n_mels, params.frames) and x.dtype == np.float32
     np.testing.assert_allclose(x, librosa_reference(y, params), atol=1e-5)
+
+
+CONTRACT_VARIANTS = [
+    SpectrogramParams(),
+    SpectrogramParams(htk=True),
+    SpectrogramParams(mel_norm=None, fmin=30.0, fmax=6000.0, n_mels=80),
+    SpectrogramParams(sample_rate=22050, n_fft=2048, win_length=2048, fmax=11025.0, window="hann"),
+]
+
+
+@pytest.mark.parametrize("params", CONTRACT_VARIANTS)
+def test_filterbank_and_band_centres_equal_librosas(params):
+    # Computed with numpy so that the engine never imports librosa; the contract is librosa's definition.
+    expected = librosa.filters.mel(sr=params.sample_rate, n_fft=params.n_fft, n_mels=params.n_mels,
+                                   fmin=params.fmin, fmax=params.fmax, htk=params.htk, norm=params.mel_norm)
+    basis = mel_basis(params=params)
+    assert basis.shape == expected.shape and basis.dtype == np.float32
+    np.testing.assert_allclose(basis, expected, rtol=1e-5, atol=1e-9)
+    centres = librosa.mel_frequencies(n_mels=params.n_mels + 2, fmin=params.fmin, fmax=params.fmax,
+                                      htk=params.htk)[1:-1]
+    np.testing.assert_allclose(mel_band_frequencies(params=params), centres, rtol=1e-12)
+
+
+@pytest.mark.parametrize("window", ["blackman", "hann", "hamming", "blackmanharris"])  # numpy's three, scipy's
+def test_analysis_window_is_librosas_periodic_window(window):
+    params = SpectrogramParams(window=window)
+    np.testing.assert_allclose(analysis_window(params=params),
+                               librosa.filters.get_window(window, params.win_length, fftbins=True), atol=1e-12)
+
+
+def test_unknown_window_is_named():
+    with pytest.raises(ContractError, match="unknown window 'triangle-ish'"):
+        analysis_window(params=SpectrogramParams(window="triangle-ish"))
 
 
 def test_fixed_range_keeps_velocity():

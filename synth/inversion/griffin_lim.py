@@ -44,7 +44,7 @@ from synth.errors import ParameterError
 from synth.inversion.base import harmonic_tuning
 from synth.inversion.mel_inverse import mel_pseudo_inverse, sanitize_unit
 from synth.inversion.resample import SincResampler
-from synth.spectrogram import SpectrogramParams, mel_band_frequencies
+from synth.spectrogram import SpectrogramParams, analysis_window, mel_band_frequencies
 
 __all__ = ["GriffinLimInverter", "BLACKMAN_GAMMA"]
 
@@ -412,8 +412,6 @@ class GriffinLimInverter:
         if resampler not in ("sinc", "soxr"):
             raise ParameterError(f"GriffinLimInverter: resampler must be 'sinc' or 'soxr', got {resampler!r}")
         tune_f0 = harmonic_tuning("GriffinLimInverter", harmonic_f0=harmonic_f0, harmonic_snap=harmonic_snap, params=params)
-        import librosa
-
         self.params = params
         self.harmonic_f0 = tune_f0
         self.output_rate = int(output_rate)
@@ -438,7 +436,7 @@ class GriffinLimInverter:
 
         # Synthesis window: the analysis window divided by the periodic sum of its squares, which makes
         # overlap-add the least-squares inverse of the STFT (exact for a consistent spectrogram).
-        window = librosa.filters.get_window(params.window, win_len, fftbins=True).astype(np.float64)
+        window = np.array(analysis_window(params=params))
         sq = np.zeros(hop)
         for i in range(win_len):
             sq[i % hop] += window[i] ** 2
@@ -474,7 +472,7 @@ class GriffinLimInverter:
             self._lobe_step = 1.0 / 64.0
             self._half_width = min(0.45 * self._f0_bins, 4.0 * n_fft / win_len)
             padded = np.zeros(n_fft * 64)
-            padded[:win_len] = librosa.filters.get_window(params.window, win_len, fftbins=True)
+            padded[:win_len] = analysis_window(params=params)
             spectrum = np.abs(np.fft.rfft(padded))
             self._lobe = np.ascontiguousarray(spectrum[: int(self._half_width * 64) + 2], dtype=np.float64)
         self._logs = np.zeros((3, n_bins))

@@ -16,7 +16,7 @@ import functools
 
 import numpy as np
 
-from synth.spectrogram import SpectrogramParams, mel_band_frequencies, mel_basis
+from synth.spectrogram import SpectrogramParams, analysis_window, mel_band_frequencies, mel_basis
 
 __all__ = ["PartialTable", "partial_table", "unit_sinusoid_mel_power"]
 
@@ -47,9 +47,7 @@ class PartialTable:
 
 def _window_power_response(params: SpectrogramParams, offsets_hz: np.ndarray) -> np.ndarray:
     """``|W(offset)|^2`` of the contract's zero-padded analysis window at the given offsets (Hz)."""
-    import librosa
-
-    win = librosa.filters.get_window(params.window, params.win_length, fftbins=True)
+    win = analysis_window(params=params)
     fine = 1 << 17  # 0.12 Hz resolution at 16 kHz; linear interpolation between points is then exact enough
     spectrum = np.abs(np.fft.rfft(win, n=fine)) ** 2
     freqs = np.arange(spectrum.size) * params.sample_rate / fine
