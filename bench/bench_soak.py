@@ -39,6 +39,15 @@ def _status(sock, port) -> dict:
             return dict(zip(args[::2], args[1::2], strict=True))
 
 
+def _increments(samples: list[dict]) -> list[tuple[int, int]]:
+    out, last = [], 0
+    for s in samples:
+        if s["underflows"] is not None and s["underflows"] > last:
+            out.append((round(s["t"]), s["underflows"]))
+            last = s["underflows"]
+    return out
+
+
 def run_soak_bench(*, minutes: float = 60.0, output: str = "jack", bundle: str | None = None,
                    rate: float = 200.0) -> dict:
     import socket
@@ -118,7 +127,12 @@ def run_soak_bench(*, minutes: float = 60.0, output: str = "jack", bundle: str |
         "soak_serve_ended_early": exit_early is not None, "soak_status_timeouts": sum(
             1 for s in samples + [end] if s["errors"] is None),
         "soak_serve_stderr": (err or "").strip().splitlines()[-2:],
-        "soak_10min_underflows": at10["underflows"] if at10 else None, "rss_10min_mb": at10["rss_mb"] if at10 else None,
+        "soak_10min_underflows": at10["underflows"] if at10 else None,
+        # When they happened: (seconds into the soak, underflows so far) at each 10 s status that saw more.
+        "soak_underflow_timeline": _increments(samples + [end]),
+        # Memory every 10 minutes (MiB): flat once the timbre cache has filled, in the first minutes.
+        "soak_rss_timeline": [(round(s["t"] / 60), round(s["rss_mb"], 1)) for s in samples
+                              if s["rss_mb"] is not None and int(s["t"]) % 600 < 10], "rss_10min_mb": at10["rss_mb"] if at10 else None,
         "serve_summary": (out or "").strip().splitlines()[-3:],
     }
 

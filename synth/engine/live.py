@@ -17,7 +17,6 @@ from __future__ import annotations
 import collections
 import gc
 import queue
-import statistics
 import sys
 import threading
 import time
@@ -26,6 +25,7 @@ import numpy as np
 
 from synth.engine.commands import Command
 from synth.engine.engine import Engine
+from synth.engine.latency import Histogram
 from synth.engine.output import NullOutput, SoundDeviceOutput
 from synth.engine.priority import plan_priorities, raise_thread_priority
 from synth.engine.recorder import Recorder
@@ -35,12 +35,6 @@ from synth.errors import ParameterError
 __all__ = ["LiveEngine", "SWITCH_INTERVAL", "raise_thread_priority"]
 
 SWITCH_INTERVAL = 0.0005  # seconds
-
-
-def _percentile(values, q: float) -> float:
-    if not values:
-        return 0.0
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
 
 
 class LiveEngine:
@@ -102,10 +96,11 @@ class LiveEngine:
         self._thread = threading.Thread(target=self._run, name="melsynth-synthesis", daemon=True)
         self._pending_latency: collections.deque = collections.deque()
         self._pending_exact: collections.deque = collections.deque()
-        self.control_latency_ms: collections.deque[float] = collections.deque(maxlen=100000)
+        # Histograms, not lists: status replies read their percentiles while playing (see synth.engine.latency).
+        self.control_latency = Histogram(resolution=0.1, limit=2000.0)  # OSC packet -> first sample, ms
         # Latent commands only: packet to the first sample of the exact decode (an estimate may sound first).
-        self.exact_latency_ms: collections.deque[float] = collections.deque(maxlen=100000)
-        self.render_ms: collections.deque[float] = collections.deque(maxlen=4096)
+        self.exact_latency = Histogram(resolution=0.1, limit=2000.0)
+        self.render_time = Histogram(resolution=0.01, limit=200.0)  # wall time of one block's render, ms
         self.render_cpu_s = 0.0  # CPU time the synthesis thread spent rendering
         self.stolen_ms_max = 0.0
         self.failure = ""
@@ -170,7 +165,7 @@ class LiveEngine:
         self.engine.render_into(self._block)
         wall = time.perf_counter() - t0
         cpu = time.thread_time() - c0
-        self.render_ms.append(wall * 1e3)
+        self.render_time.add(wall * 1e3)
         self.render_cpu_s += cpu
         # Wall time beyond this thread's own CPU time: the OS or other threads held us off.
         self.stolen_ms_max = max(self.stolen_ms_max, (wall - cpu) * 1e3)
@@ -192,8 +187,8 @@ class LiveEngine:
     def _resolve_latencies(self) -> None:
         played = self.ring.read
         for applied, pending, figures in (
-            (self.engine.applied, self._pending_latency, self.control_latency_ms),
-            (self.engine.applied_exact, self._pending_exact, self.exact_latency_ms),
+            (self.engine.applied, self._pending_latency, self.control_latency),
+            (self.engine.applied_exact, self._pending_exact, self.exact_latency),
         ):
             while applied:
                 pending.append(applied.popleft())
@@ -201,7 +196,7 @@ class LiveEngine:
                 received, sample = pending.popleft()
                 t = self.output.clock.time_of(sample)
                 if t is not None and received is not None:
-                    figures.append((t - received) * 1e3)
+                    figures.add((t - received) * 1e3)
 
     def _run(self) -> None:
         if self._want_realtime:
@@ -264,8 +259,7 @@ class LiveEngine:
     def stats(self) -> dict:
         """Figures of the run so far: engine counters plus underflows, latency and timing."""
         s = self.engine.stats()
-        lat = list(self.control_latency_ms)
-        rend = list(self.render_ms)
+        lat = self.control_latency
         s.update(
             {
                 "seconds": (time.time() - self.started_at) if self.started_at else 0.0,
@@ -274,11 +268,11 @@ class LiveEngine:
                 "callbacks": self.output.callbacks,
                 "buffer_ms": self.ahead / self.rate * 1e3,
                 "device_latency_ms": float(self.output.latency) * 1e3,
-                "latency_ms": float(statistics.median(lat)) if lat else 0.0,
-                "latency_ms_p99": _percentile(lat, 99),
-                "latency_count": len(lat),
-                "exact_latency_ms_p99": _percentile(list(self.exact_latency_ms), 99),
-                "render_ms_p99": _percentile(rend, 99),
+                "latency_ms": lat.percentile(50),
+                "latency_ms_p99": lat.percentile(99),
+                "latency_count": lat.count,
+                "exact_latency_ms_p99": self.exact_latency.percentile(99),
+                "render_ms_p99": self.render_time.percentile(99),
                 # CPU load of rendering (1.0 = all of one core) and the longest wait inside one block.
                 "render_load": self.render_cpu_s / (self.engine.position / self.rate) if self.engine.position else 0.0,
                 "stolen_ms_max": self.stolen_ms_max,
