@@ -36,12 +36,16 @@ def run_engine_bench(*, quick: bool, bundle: str | None = None) -> dict:
         # Preset switches (answered from the timbre cache) and notes (no decode) against the latent changes
         # above (one decode each): the same path, with and without the decoder in it.
         # Morphs and macros need a decode too, but sound an estimate from decoded timbres at once.
-        for kind in ("morph", "macro", "preset", "note"):
-            lat = control_latency(live, server, seconds=2.0 if quick else 10.0, kind=kind)
-            for stat in ("p50", "p99", "max"):
+        # A fader on one latent coordinate at 50 messages/s (a Max slider's pace): the first points of each
+        # sweep wait for decodes, the rest are estimated along them.
+        for kind in ("sweep", "morph", "macro", "preset", "note"):
+            lat = control_latency(live, server, seconds=2.0 if quick else 10.0, kind=kind,
+                                  rate=50.0 if kind == "sweep" else 20.0)
+            for stat in ("p50", "p90", "p99", "max"):
                 out[f"{kind}_latency_ms_{stat}"] = lat[f"control_latency_ms_{stat}"]
             out[f"{kind}_latency_events"] = lat["control_events"]
-            if kind in ("morph", "macro"):
+            out[f"{kind}_estimated"] = lat["timbre_estimates"]
+            if kind in ("sweep", "morph", "macro"):
                 out[f"{kind}_exact_latency_ms_p50"] = lat["exact_latency_ms_p50"]
                 out[f"{kind}_exact_latency_ms_p99"] = lat["exact_latency_ms_p99"]
         voices = max_voices(live, counts=counts, hold=hold)

@@ -101,7 +101,8 @@ def quick_figures() -> dict:
     out.update({k: inv[k] for k in ("sinusoidal_rtf", "griffinlim_rtf", "librosa_griffinlim_rtf") if k in inv})
     eng = run_engine_bench(quick=True)
     out.update({k: eng[k] for k in ("control_latency_ms_p50", "control_latency_ms_p99", "preset_latency_ms_p99",
-                                    "morph_latency_ms_p99", "morph_exact_latency_ms_p99", "macro_latency_ms_p99",
+                                    "sweep_latency_ms_p99", "morph_latency_ms_p99", "morph_exact_latency_ms_p99",
+                                    "macro_latency_ms_p99",
                                     "note_latency_ms_p99", "buffer_ms", "max_voices", "engine_rss_start_mb")})
     import os
 
@@ -181,6 +182,11 @@ def write_markdown(run: dict, path: Path) -> None:
                       f"sound kept until the decode lands (the baseline); a jump from a preset to the midpoint: "
                       f"{_f(d['morph_jump_estimate_error_db'], 2)} dB against "
                       f"{_f(d['morph_jump_stale_error_db'], 2)} dB."]
+        if "sweep_step_estimate_error_db" in d:
+            lines += ["", f"Fader estimate (one latent coordinate, `/synth/latent/set`, extrapolated one step "
+                      f"along the previous two decodes; steps of a quarter of the coordinate's spread over the "
+                      f"presets): {_f(d['sweep_step_estimate_error_db'], 4)} dB from the exact decode against "
+                      f"{_f(d['sweep_step_stale_error_db'], 4)} dB for the old sound."]
         if "macro_step_estimate_error_db" in d:
             lines += ["", f"Macro estimate (a macro's slope at the mean latent): a quarter-standard-deviation "
                       f"move is {_f(d['macro_step_estimate_error_db'], 2)} dB from the exact decode against "
@@ -219,8 +225,14 @@ def write_markdown(run: dict, path: Path) -> None:
             f"{_f(e.get('control_latency_ms_max'))} ms over {e.get('control_events')} changes; this includes the "
             f"engine's {_f(e.get('buffer_ms'))} ms output buffer and the frame clock (7.8 ms frames); the null "
             "output adds no device buffer. Target: p99 under 20 ms beyond the device buffer. These are "
-            "`/synth/latent/set` changes with random values: each needs a decode, which nothing can "
-            "estimate.",
+            "`/synth/latent/set` changes with a random index and value each: every one needs a decode "
+            "(nothing decoded lies near a jump in a random direction).",
+            f"- A fader on one latent coordinate (`/synth/latent/set`, 50 messages/s, a new coordinate every "
+            f"second): p50 {_f(e.get('sweep_latency_ms_p50'))} ms, p90 {_f(e.get('sweep_latency_ms_p90'))} ms, "
+            f"p99 {_f(e.get('sweep_latency_ms_p99'))} ms over {e.get('sweep_latency_events')} changes, "
+            f"with {e.get('sweep_estimated')} estimates sounded along each sweep's first two decodes; "
+            f"the first points of each sweep wait for those decodes (exact p50 "
+            f"{_f(e.get('sweep_exact_latency_ms_p50'))} ms, p99 {_f(e.get('sweep_exact_latency_ms_p99'))} ms).",
             f"- Morphs between two presets (`/synth/morph`, a new position each time, each needing a decode): "
             f"an estimate from the decoded presets sounds at p50 {_f(e.get('morph_latency_ms_p50'))} ms, p99 "
             f"{_f(e.get('morph_latency_ms_p99'))} ms over {e.get('morph_latency_events')} changes; the exact "
@@ -262,6 +274,8 @@ def write_markdown(run: dict, path: Path) -> None:
             f"| RSS at 10 minutes | {_f(k.get('rss_10min_mb'))} MiB | flat |",
             f"| RSS at the end | {_f(k['rss_end_mb'])} MiB (max {_f(k['rss_max_mb'])}) | flat, < 500 MiB |",
             f"| status queries unanswered within 10 s | {k.get('soak_status_timeouts')} | 0 |",
+            f"| underflows over time (s, count so far) | {k.get('soak_underflow_timeline') or 'none'} | none |",
+            f"| RSS every 10 minutes (minute, MiB) | {k.get('soak_rss_timeline')} | flat |",
             f"| serve ended before the soak did | {_f(k.get('soak_serve_ended_early'))} | no |",
             "", "serve's own summary: " + " / ".join(k.get("serve_summary", [])),
             "", "serve's stderr (last lines): " + " / ".join(k.get("soak_serve_stderr", [])), "",

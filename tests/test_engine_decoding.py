@@ -220,6 +220,55 @@ def test_a_macro_move_sounds_an_estimate_from_the_macro_slope_at_the_mean(bundle
         engine.close()
 
 
+def _settle(engine, command) -> None:
+    """Apply ``command`` and let its exact decode sound."""
+    engine.schedule(command, engine.position)
+    engine.render(engine.max_frame_samples)
+    _wait(engine.decoding_idle)
+    engine.render(engine.max_frame_samples)
+
+
+def test_a_fader_on_one_latent_coordinate_sounds_at_the_next_frame_once_two_points_are_decoded(bundle):
+    from synth.engine import SetLatentValue
+    from synth.engine.timbre import estimate_timbre
+
+    engine, gate = _gated_live_engine(bundle)
+    try:
+        cache = engine._decoding.cache  # noqa: SLF001
+        engine.schedule(NoteOn(60, 100), 0)
+        _settle(engine, SetLatentValue(3, 0.1))
+        _settle(engine, SetLatentValue(3, 0.3))
+        z = engine._control.latent()  # noqa: SLF001
+        t_a = cache.peek(cache.key(np.where(np.arange(z.size).reshape(z.shape) == 3, np.float32(0.1), z)))
+        t_b = engine.timbre
+        assert t_a is not None and t_a is not t_b
+        # (0.3 was already estimated along the preset's own value and 0.1 while it decoded.)
+        estimates = engine.timbre_estimates
+        gate.clear()
+        # 0.6 lies on the line through the two decoded points, 1.5 steps past the newest.
+        engine.schedule(SetLatentValue(3, 0.6), engine.position, token="f")
+        at = engine.next_frame_sample
+        engine.render(engine.max_frame_samples)
+        expected = estimate_timbre(t_b, [(-1.5, t_a), (1.5, t_b)])
+        for part in ("held", "sustain", "release"):
+            np.testing.assert_allclose(getattr(engine.timbre, part), getattr(expected, part), atol=1e-6)
+        assert engine.timbre_estimates == estimates + 1
+        assert [x for x in engine.applied if x[0] == "f"] == [("f", at)]
+
+        # Another coordinate leaves the line: that change waits for the decoder.
+        engine.schedule(SetLatentValue(4, 0.5), engine.position, token="g")
+        engine.render(4 * engine.max_frame_samples)
+        assert engine.timbre_estimates == estimates + 1 and "g" not in [x[0] for x in engine.applied]
+        gate.set()
+        _wait(engine.decoding_idle)
+        engine.render(engine.max_frame_samples)
+        assert "g" in [x[0] for x in engine.applied]
+        assert [x[0] for x in engine.applied_exact][-1] == "g"
+    finally:
+        gate.set()
+        engine.close()
+
+
 @pytest.mark.parametrize("change", ["latent_value", "morph_after_latent", "off"])
 def test_what_cannot_be_estimated_waits_for_the_decoder(bundle, change):
     from synth.engine import Morph, SetLatentValue

@@ -39,19 +39,21 @@ def engine_session(bundle, *, rate: int = 48000, blocksize: int = 256, ahead_blo
 def control_latency(live, server, *, seconds: float, rate: float = 20.0, seed: int = 0, kind: str = "latent") -> dict:
     """Send control changes over UDP at ``rate`` a second for ``seconds`` while a note plays.
 
-    ``kind``: ``"latent"`` sends ``/synth/latent/set`` with random values (each needs a decode);
+    ``kind``: ``"latent"`` sends ``/synth/latent/set`` with random indices and values (each needs a decode);
+    ``"sweep"`` moves one latent coordinate at a time like a fader, a new coordinate every second (after the
+    first two decodes of a sweep, the engine estimates the rest along them);
     ``"morph"`` sweeps ``/synth/morph`` between two presets and ``"macro"`` moves ``/synth/macro`` (each
     needs a decode; the live engine sounds an estimate at once and the decode when it lands, see
     ``exact_latency_ms_*``); ``"preset"`` cycles ``/synth/preset`` through the bundle's presets (answered from the engine's timbre
     cache once prefetched); ``"note"`` plays short notes (no decode at all). The engine stamps each packet
     when its receive thread gets it and resolves the stamp when the output sample that carries the change
-    leaves (see ``LiveEngine.control_latency_ms``). Returns ms p50/p99/max, the same for the exact decode of
+    leaves (see ``LiveEngine.control_latency``). Returns ms p50/p99/max, the same for the exact decode of
     latent commands, the count, and the output buffer the figures include.
     """
     import socket
 
-    if kind not in ("latent", "morph", "macro", "preset", "note"):
-        raise ValueError(f"kind must be latent, morph, macro, preset or note, got {kind!r}")
+    if kind not in ("latent", "sweep", "morph", "macro", "preset", "note"):
+        raise ValueError(f"kind must be latent, sweep, morph, macro, preset or note, got {kind!r}")
     rng = np.random.default_rng(seed)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     target = ("127.0.0.1", server.port)
@@ -64,7 +66,8 @@ def control_latency(live, server, *, seconds: float, rate: float = 20.0, seed: i
         raise ValueError("macro latency needs a bundle with macros")
     if kind in ("preset", "morph", "macro"):
         _wait_for_prefetch(live)
-    before, before_exact = len(live.control_latency_ms), len(live.exact_latency_ms)
+    before, before_exact = live.control_latency.counts(), live.exact_latency.counts()
+    estimates_before = live.engine.timbre_estimates
     held = spec.base_pitch
     if kind == "morph":  # a performer picks a preset, then morphs away from it (from an arbitrary
         # /synth/latent vector there is no decoded neighbour to estimate from: the first morph would wait)
@@ -77,6 +80,12 @@ def control_latency(live, server, *, seconds: float, rate: float = 20.0, seed: i
         if kind == "latent":
             index = int(rng.integers(0, spec.latent_size))
             sock.sendto(osc_message("/synth/latent/set", "if", [index, float(rng.normal(0, 0.5))]), target)
+        elif kind == "sweep":  # one second per coordinate: a ramp from 0 by a fader step per message
+            per_sweep = max(2, int(round(rate)))
+            if n % per_sweep == 0:
+                index = int(rng.integers(0, spec.latent_size))
+            value = 0.5 * (n % per_sweep + 1) / per_sweep
+            sock.sendto(osc_message("/synth/latent/set", "if", [index, value]), target)
         elif kind == "morph":  # a performer's fader between the first two presets: a new position each time
             t = float(rng.uniform(0.0, 1.0))
             sock.sendto(osc_message("/synth/morph", "ssf", [presets[0], presets[1], t]), target)
@@ -95,17 +104,24 @@ def control_latency(live, server, *, seconds: float, rate: float = 20.0, seed: i
     sock.close()
     time.sleep(0.3)
     live._resolve_latencies()  # noqa: SLF001 (the synthesis thread does this every 50 ms)
-    lat = np.asarray(list(live.control_latency_ms)[before:], dtype=np.float64)
-    exact = np.asarray(list(live.exact_latency_ms)[before_exact:], dtype=np.float64)
+    lat, exact = live.control_latency, live.exact_latency
+    events, exact_events = lat.total(since=before), exact.total(since=before_exact)
     stats = live.stats()
+
+    def figure(histogram, q, since, count):
+        if not count:
+            return float("nan")
+        return histogram.maximum(since=since) if q == "max" else histogram.percentile(q, since=since)
+
     return {
-        "control_latency_ms_p50": float(np.percentile(lat, 50)) if lat.size else float("nan"),
-        "control_latency_ms_p99": float(np.percentile(lat, 99)) if lat.size else float("nan"),
-        "control_latency_ms_max": float(lat.max()) if lat.size else float("nan"),
-        "control_events": int(lat.size),
-        "exact_latency_ms_p50": float(np.percentile(exact, 50)) if exact.size else float("nan"),
-        "exact_latency_ms_p99": float(np.percentile(exact, 99)) if exact.size else float("nan"),
-        "timbre_estimates": int(stats["timbre_estimates"]),
+        "control_latency_ms_p50": figure(lat, 50, before, events),
+        "control_latency_ms_p90": figure(lat, 90, before, events),
+        "control_latency_ms_p99": figure(lat, 99, before, events),
+        "control_latency_ms_max": figure(lat, "max", before, events),
+        "control_events": events,
+        "exact_latency_ms_p50": figure(exact, 50, before_exact, exact_events),
+        "exact_latency_ms_p99": figure(exact, 99, before_exact, exact_events),
+        "timbre_estimates": int(stats["timbre_estimates"]) - estimates_before,
         "sent": n,
         "buffer_ms": stats["buffer_ms"],
         "underflows": stats["underflows"],

@@ -43,11 +43,13 @@ class Coordinates:
     base_version : counts the arbitrary bases set so far (two coordinates without weights share a base only
         when their versions are equal)
     macros : tuple of float, the macro settings (standard deviations)
+    latent : np.ndarray [shape=(latent_size,), float32] the latent itself (what the decoder is given)
     """
 
     weights: np.ndarray | None
     base_version: int
     macros: tuple[float, ...]
+    latent: np.ndarray
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,11 +167,15 @@ class ControlState:
         """Each macro's latent offset per unit setting, ``stds[k] * components[k]`` [shape=(K, latent_size)]."""
         return self._directions
 
-    def coordinates(self) -> Coordinates:
-        """Where the current latent lies (see :class:`Coordinates`)."""
+    def coordinates(self, latent: np.ndarray | None = None) -> Coordinates:
+        """Where the current latent lies (see :class:`Coordinates`); ``latent``: :meth:`latent`, when the
+        caller has it already."""
         weights = None if self._weights is None else self._weights.copy()
+        latent = self.latent() if latent is None else latent
+        flat = np.array(latent, dtype=np.float32).reshape(-1)
+        flat.setflags(write=False)
         return Coordinates(weights=weights, base_version=self._base_version,
-                           macros=tuple(float(v) for v in self.macros))
+                           macros=tuple(float(v) for v in self.macros), latent=flat)
 
     def latent(self) -> np.ndarray:
         """The latent to decode: base plus macro offsets, float32 [shape=latent_shape]."""

@@ -47,6 +47,14 @@ TIMBRE_XFADE_FRAMES = 6
 # At most this many decoded timbres go into one estimate (bounded work per frame: the four XY corners twice
 # over, or several macros moved within one frame).
 MAX_ESTIMATE_TERMS = 20
+# Exact decodes remembered for estimates along them (see Engine._estimate_along_recent): three differences
+# from the newest span a fader, an XY pad or a 3-D control mapped onto latent coordinates.
+RECENT_EXACT = 4
+# A latent counts as on the line (plane...) through the recent decodes when it is off it by at most this
+# fraction of its distance from the newest: float32 rounding of a value on the line stays far below.
+SPAN_TOLERANCE = 1e-3
+# How far past the recent decodes an estimate may reach, in multiples of their distance from the newest.
+MAX_EXTRAPOLATION = 8.0
 # Output gain by default: one loud note peaks near -6 dBFS, chords lean on the limiter less.
 DEFAULT_GAIN = 0.5
 
@@ -172,6 +180,9 @@ class Engine:
             if self.estimate_timbres:
                 self._decoding.prefetch(anchors)
         self._exact: tuple[Timbre, Coordinates | None] = (timbre, self._control.coordinates())
+        # (latent, timbre) of the newest exact decodes, newest last.
+        self._recent: collections.deque[tuple[np.ndarray, Timbre]] = collections.deque(maxlen=RECENT_EXACT)
+        self._remember(self._exact[1], timbre)
         self._coords_by_seq: dict[int, Coordinates | None] = {}
         self._estimated_tokens: set = set()
         self.timbre_estimates = 0
@@ -308,8 +319,9 @@ class Engine:
     def _request_latent(self, sample: int) -> None:
         tokens, self._latent_tokens = tuple(self._latent_tokens), []
         self._latent_dirty = False
-        coords = self._control.coordinates()
-        result = self._decoding.request(self._control.latent(), tokens)
+        latent = self._control.latent()
+        coords = self._control.coordinates(latent)
+        result = self._decoding.request(latent, tokens)
         self._coords_by_seq[self._decoding.requested] = coords
         if result is not None:
             self._take(result, sample)
@@ -323,10 +335,20 @@ class Engine:
                 self._estimated_tokens.add(token)
 
     def _estimate(self, coords: Coordinates | None) -> Timbre | None:
-        """The timbre at ``coords`` estimated from the last exact one, or None when that cannot be done: an
+        """The timbre at ``coords`` estimated from timbres already decoded, or None when that cannot be done.
+
+        First from the presets and macro slopes (:meth:`_estimate_from_presets`), else along the recent exact
+        decodes (:meth:`_estimate_along_recent`)."""
+        if coords is None:
+            return None
+        estimate = self._estimate_from_presets(coords)
+        return self._estimate_along_recent(coords.latent) if estimate is None else estimate
+
+    def _estimate_from_presets(self, coords: Coordinates) -> Timbre | None:
+        """The timbre at ``coords`` from the last exact one plus preset-weight and macro steps; None when an
         arbitrary base changed (``/synth/latent...``), or a timbre the estimate needs is not decoded yet."""
         known, known_coords = self._exact
-        if coords is None or known_coords is None:
+        if known_coords is None:
             return None
         terms: list[tuple[float, bytes]] = []
         if coords.weights is not None and known_coords.weights is not None:
@@ -354,6 +376,48 @@ class Engine:
             steps.append((weight, timbre))
         return estimate_timbre(known, steps)
 
+    def _estimate_along_recent(self, latent: np.ndarray) -> Timbre | None:
+        """The timbre at ``latent`` when it lies on the line (or plane) through the recent exact decodes:
+        ``latent = z_0 + sum_j c_j (z_j - z_0)`` with ``z_0`` the newest, estimated as
+        ``t_0 + sum_j c_j (t_j - t_0)``; None when it lies off it.
+
+        This is what a fader, an LFO or an XY pad mapped onto latent coordinates (``/synth/latent/set``, or
+        ``/synth/latent`` vectors interpolated in Max) produce: once the decoder has answered two points of
+        the move, every later point of it sounds at the next frame. The decoder is close to linear over
+        such moves (one preset standard deviation along one coordinate: 0.00003 dB mean error from a
+        quarter-step finite difference, against 0.007 dB for keeping the old sound).
+        """
+        if len(self._recent) < 2:
+            return None
+        z0, t0 = self._recent[-1]
+        d = latent.astype(np.float64) - z0
+        distance = float(np.linalg.norm(d))
+        if distance == 0.0:
+            return t0
+        others = list(self._recent)[:-1]
+        spans = np.stack([z - z0 for z, _ in others], axis=1)  # (latent_size, m)
+        coefs, *_ = np.linalg.lstsq(spans, d, rcond=None)
+        if np.linalg.norm(spans @ coefs - d) > SPAN_TOLERANCE * distance:
+            return None
+        if not np.all(np.isfinite(coefs)) or np.max(np.abs(coefs)) > MAX_EXTRAPOLATION:
+            return None
+        steps = [(float(c), t) for c, (_, t) in zip(coefs, others, strict=True) if c != 0.0]
+        steps.append((-float(np.sum(coefs)), t0))
+        return estimate_timbre(t0, steps)
+
+    def _remember(self, coords: Coordinates | None, timbre: Timbre) -> None:
+        """Keep an exact decode for :meth:`_estimate_along_recent` (a repeat of the newest is dropped)."""
+        if coords is None:
+            return
+        z = coords.latent.astype(np.float64)
+        if self._recent and np.array_equal(self._recent[-1][0], z):
+            return
+        # The same point further back would make the differences degenerate: keep only its newest copy.
+        kept = [(zj, tj) for zj, tj in self._recent if not np.array_equal(zj, z)]
+        self._recent.clear()
+        self._recent.extend(kept)
+        self._recent.append((z, timbre))
+
     def estimates_ready(self) -> bool:
         """True once every timbre the estimates need (presets, macro slopes) is decoded (live engines)."""
         cache = self._decoding.cache
@@ -380,6 +444,7 @@ class Engine:
                 self.last_decode_error = result.error
         else:
             self._exact = (result.timbre, coords)
+            self._remember(coords, result.timbre)
             newest = self._decoding.requested
             timbre = result.timbre
             if result.seq < newest and self.estimate_timbres:
