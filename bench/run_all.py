@@ -230,8 +230,9 @@ def write_markdown(run: dict, path: Path) -> None:
             f"- A fader on one latent coordinate (`/synth/latent/set`, 50 messages/s, a new coordinate every "
             f"second): p50 {_f(e.get('sweep_latency_ms_p50'))} ms, p90 {_f(e.get('sweep_latency_ms_p90'))} ms, "
             f"p99 {_f(e.get('sweep_latency_ms_p99'))} ms over {e.get('sweep_latency_events')} changes, "
-            f"with {e.get('sweep_estimated')} estimates sounded along each sweep's first two decodes; "
-            f"the first points of each sweep wait for those decodes (exact p50 "
+            f"most of them sounding first as an estimate along the sweep's decoded points ({e.get('sweep_estimated')} "
+            f"estimates: a change still waiting when an older decode lands is estimated again from it); the "
+            f"first points of each sweep wait for those decodes (exact p50 "
             f"{_f(e.get('sweep_exact_latency_ms_p50'))} ms, p99 {_f(e.get('sweep_exact_latency_ms_p99'))} ms).",
             f"- Morphs between two presets (`/synth/morph`, a new position each time, each needing a decode): "
             f"an estimate from the decoded presets sounds at p50 {_f(e.get('morph_latency_ms_p50'))} ms, p99 "
