@@ -47,7 +47,7 @@ def control_latency(live, server, *, seconds: float, rate: float = 20.0, seed: i
     ``exact_latency_ms_*``); ``"preset"`` cycles ``/synth/preset`` through the bundle's presets (answered from the engine's timbre
     cache once prefetched); ``"note"`` plays short notes (no decode at all). The engine stamps each packet
     when its receive thread gets it and resolves the stamp when the output sample that carries the change
-    leaves (see ``LiveEngine.control_latency``). Returns ms p50/p99/max, the same for the exact decode of
+    leaves (see ``LiveEngine.control_latency``). Returns ms p50/p90/p99/max, p50/p99 for the exact decode of
     latent commands, the count, and the output buffer the figures include.
     """
     import socket
