@@ -49,7 +49,6 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "output_layer": ("conv_transpose", "conv"),
 }
 
-# Keys added after runs were already written, and the value those older runs used.
 # Fields added after runs were saved without them; such a run's config loads with these values.
 _LEGACY_DEFAULTS: dict[str, Any] = {"output_layer": "conv", "lr_patience": 0, "lr_factor": 0.5, "min_delta": 0.0}
 
