@@ -67,8 +67,10 @@ def expected_metrics(bundle_path: Path, folder: Path, names: list[str]) -> dict:
 
 def test_json_has_exactly_the_keys_and_the_hand_computed_values(bundle, nsynth, capsys):
     assert main(["evaluate", "--bundle", str(bundle), "--data", str(nsynth), "--json"]) == 0
-    out = json.loads(capsys.readouterr().out)
-    assert tuple(out) == SUMMARY_KEYS
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    # The bundle records no split, so the training notes PCA would be fitted on are unknown: said, not fatal.
+    assert tuple(out) == SUMMARY_KEYS and "no PCA baseline" in captured.err
     # Only the base pitch (60) by default; the bundle records no split, so all notes of the folder.
     want = expected_metrics(
         bundle, nsynth, ["keyboard_synthetic_000-060-100", "keyboard_synthetic_001-060-100"]

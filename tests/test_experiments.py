@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from synth.errors import DataError, ParameterError
@@ -223,11 +224,23 @@ def test_evaluate_a_run_and_its_pictures(sweep, capsys):
     run_dir = sweep["root"] / "runs" / "no_dense"
     assert main(["evaluate", "--run", str(run_dir), "--json", "--pictures"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert tuple(out) == SUMMARY_KEYS and out["notes"] == 3
+    assert tuple(out) == (*SUMMARY_KEYS, "pca") and out["notes"] == 3
     # The fit's own metrics.json (test split) and evaluate agree.
     fit_metrics = json.loads((run_dir / "metrics.json").read_text())
     for key in ("rmse", "ssim", "f1"):
         assert out[key] == pytest.approx(fit_metrics[key], abs=1e-5)
+    # PCA beside it: fitted on the run's 7 training notes, k = min(latent 1 x 1 x 16, 7 notes) = 7.
+    from synth.metrics import summary
+    from synth.metrics.pca import fit_pca
+    from training.datasets.features import load_features
+
+    feats = load_features(sweep["data"])
+    train, test = feats.x[feats.subset("train")], feats.x[np.sort(feats.subset("test"))]
+    want = summary(test, fit_pca(train, components=7).reconstruct(test), params=feats.params)
+    (pca,) = out["pca"]
+    assert pca["components"] == 7 and pca["train_notes"] == 7 and pca["notes"] == 3
+    for key in ("rmse", "ssim", "precision", "recall", "f1"):
+        assert pca[key] == pytest.approx(want[key], abs=1e-6)
     for name in ("reconstruction.png", "peaks.png", "history.png"):
         assert (run_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["evaluate", "--run", str(run_dir), "--split", "all", "--json"]) == 0

@@ -10,7 +10,14 @@ from training_fixtures import SMALL_PARAMS, small_config, synthetic_notes
 
 from synth.errors import ParameterError
 from synth.spectrogram import SpectrogramParams
-from training.model.config import VARIANT_NAMES, ModelConfig, default_config, variant
+from training.model.config import (
+    OWN_VARIANT_NAMES,
+    PAPER_VARIANT_NAMES,
+    VARIANT_NAMES,
+    ModelConfig,
+    default_config,
+    variant,
+)
 
 keras = pytest.importorskip("keras")
 from training.model.build import build_models, latent_shape  # noqa: E402
@@ -63,7 +70,8 @@ def test_config_rejects_missing_key_and_bad_files(tmp_path):
 
 
 def test_variants_match_the_papers_tables():
-    assert len(VARIANT_NAMES) == 24 and len(set(VARIANT_NAMES)) == 24
+    assert len(PAPER_VARIANT_NAMES) == 24 and len(set(VARIANT_NAMES)) == len(VARIANT_NAMES)
+    assert set(VARIANT_NAMES) == set(PAPER_VARIANT_NAMES) | set(OWN_VARIANT_NAMES)
     assert default_config() == variant("no_dense") and default_config().dense is None
     base = variant("no_reg")
     assert (base.pooling, base.dense, base.regularizer, base.dropout_where) == ("max", 8192, "none", "none")
@@ -163,3 +171,39 @@ def test_runs_written_before_output_layer_existed_read_as_conv():
         cls = "Conv2DTranspose" if layer == "conv_transpose" else "Conv2D"
         assert type(decoder.get_layer("output")).__name__ == cls
         assert decoder.get_layer("output").kernel.shape[:2] == (4, 4)
+
+
+def test_own_variants_keep_the_papers_latent_and_change_only_what_they_name():
+    paper = variant("no_dense")
+    for name in OWN_VARIANT_NAMES:
+        config = variant(name)
+        assert latent_shape(config, params=PAPER) == (2, 8, 128), name
+        changed = {k for k, v in config.to_dict().items() if v != paper.to_dict()[k]} - {"name", "batch_size"}
+        assert changed and changed <= {"output_activation", "activation", "residual_blocks"}, (name, changed)
+
+
+def test_clip_output_reaches_the_floor_and_passes_gradients_straight_through():
+    _, _, decoder = build_models(small_config(output_activation="clip"), params=SMALL_PARAMS)
+    import tensorflow as tf
+
+    output = decoder.get_layer("output")
+    output.bias.assign(np.full(output.bias.shape, -5.0, np.float32))  # every pixel far below the floor
+    z = tf.constant(np.zeros((1, *decoder.input.shape[1:]), np.float32))
+    with tf.GradientTape() as tape:
+        y = decoder(z)
+        loss = tf.reduce_mean((y - 0.5) ** 2)
+    assert float(tf.reduce_max(y)) == 0.0  # exactly the floor, which a sigmoid never reaches
+    # A sigmoid this far down, or a plain clip, would pass (almost) no gradient back to the bias.
+    (grad,) = tape.gradient(loss, [output.bias])
+    assert float(grad[0]) == pytest.approx(-1.0, rel=1e-5)  # d/db mean((b - 0.5)^2) at y = 0
+
+
+def test_residual_blocks_sit_at_the_deepest_stage_only():
+    config = small_config(residual_blocks=2)
+    _, encoder, decoder = build_models(config, params=SMALL_PARAMS)
+    names = [layer.name for layer in encoder.layers + decoder.layers]
+    assert [n for n in names if n.endswith("_add")] == ["enc_res0_add", "enc_res1_add", "dec_res0_add", "dec_res1_add"]
+    deepest = config.filters[-1]
+    for model, prefix in ((encoder, "enc"), (decoder, "dec")):
+        for b in range(2):
+            assert model.get_layer(f"{prefix}_res{b}_a").kernel.shape == (3, 3, deepest, deepest)

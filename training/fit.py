@@ -46,11 +46,27 @@ from synth.spectrogram import SpectrogramParams
 from training.datasets.features import Features, load_features, sha256_file
 from training.model.config import SCHEDULE_FIELDS, ModelConfig
 
-__all__ = ["fit", "RUN_FORMAT", "KEEP_CHECKPOINTS", "latest_checkpoint", "read_checkpoint_state"]
+__all__ = ["fit", "RUN_FORMAT", "KEEP_CHECKPOINTS", "XLA_CHOICES", "latest_checkpoint", "read_checkpoint_state",
+           "training_rows", "use_xla"]
 
 RUN_FORMAT = "melsynth-run/1"
 KEEP_CHECKPOINTS = 2
 _CKPT_FILES = ("weights.weights.h5", "optimizer.npz", "state.json")
+XLA_CHOICES = ("auto", "on", "off")
+
+
+def use_xla(xla: str, *, gpus: int) -> bool:
+    """Whether to compile the train step with XLA: ``"on"``, ``"off"``, or ``"auto"``, which is off on the CPU
+    and on with a GPU.
+
+    On this project's 2-core CPU machine, XLA made the paper-size model's train step about 4.7 times slower
+    (bench/bench_training.py, docs/BENCHMARKS.md: real epochs of this loop, with and without it). On a GPU,
+    XLA's kernel fusion is the usual win for convolutional models; "auto" follows that, and bench_training
+    measures it whenever TensorFlow sees a GPU.
+    """
+    if xla not in XLA_CHOICES:
+        raise ParameterError(f"xla must be one of {XLA_CHOICES}, got {xla!r}")
+    return xla == "on" or (xla == "auto" and gpus > 0)
 
 
 # ---------------------------------------------------------------------------------------------- small helpers
@@ -192,6 +208,15 @@ def _make_dataset(x: np.ndarray, rows: np.ndarray, *, batch_size: int, params: S
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def training_rows(feats: Features, *, seed: int, limit: int | None) -> np.ndarray:
+    """The rows of the training split a run fits on: all of them, or a seeded subset of ``limit``."""
+    rows = feats.subset("train")
+    if limit is not None and limit < len(rows):
+        pick = np.random.default_rng([seed, 7919]).choice(len(rows), size=limit, replace=False)
+        rows = np.sort(rows[pick])
+    return rows
+
+
 def epoch_order(rows: np.ndarray, *, seed: int, epoch: int) -> np.ndarray:
     """The training rows of ``epoch`` in their shuffled order (a pure function of seed and epoch)."""
     return rows[np.random.default_rng([seed, epoch]).permutation(len(rows))]
@@ -245,6 +270,7 @@ def fit(
     strategy: Any = None,
     deterministic: bool = False,
     run_eagerly: bool = False,
+    xla: str = "auto",
 ) -> Path:
     """Train ``config`` on the features folder ``features`` and write the run folder ``out``.
 
@@ -267,6 +293,7 @@ def fit(
     deterministic : switch on TensorFlow's op determinism (process-wide; slower, see the module docstring)
     run_eagerly : Keras eager execution, no graph tracing or XLA: slower steps, but a tiny model (tests,
         debugging) trains in a fraction of the ~10 s that tracing takes on a busy 2-core machine
+    xla : "auto" (off on the CPU, on with a GPU; see :func:`use_xla`), "on" or "off"; recorded in config.json
 
     Returns
     -------
@@ -281,6 +308,8 @@ def fit(
     """
     _check_positive("max_epochs", max_epochs)
     _check_positive("limit", limit)
+    if xla not in XLA_CHOICES:
+        raise ParameterError(f"xla must be one of {XLA_CHOICES}, got {xla!r}")
     schedule = dict(schedule or {})
     unknown = sorted(set(schedule) - set(SCHEDULE_FIELDS))
     if unknown:
@@ -328,10 +357,8 @@ def fit(
     from training.model.build import build_models, check_input_shape
 
     check_input_shape(config, params=params)
-    train_rows, valid_rows, test_rows = (feats.subset(s) for s in ("train", "valid", "test"))
-    if limit is not None and limit < len(train_rows):
-        pick = np.random.default_rng([config.seed, 7919]).choice(len(train_rows), size=limit, replace=False)
-        train_rows = np.sort(train_rows[pick])
+    train_rows = training_rows(feats, seed=config.seed, limit=limit)
+    valid_rows, test_rows = (feats.subset(s) for s in ("valid", "test"))
 
     import keras
     import tensorflow as tf
@@ -343,6 +370,7 @@ def fit(
         strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+    jit = False if run_eagerly else use_xla(xla, gpus=len(gpus))
 
     ckpt, ckpt_state = (latest_checkpoint(out) if resume else None), None
     if ckpt is not None:
@@ -368,6 +396,7 @@ def fit(
             "replicas": int(strategy.num_replicas_in_sync),
             "devices": f"GPU x {len(gpus)}" if gpus else "CPU",
             "deterministic": bool(deterministic),
+            "xla": bool(jit),
             "tensorflow": tf.__version__,
             "keras": keras.__version__,
             "keep_checkpoints": KEEP_CHECKPOINTS,
@@ -383,9 +412,6 @@ def fit(
         with strategy.scope():
             autoencoder, encoder, decoder = build_models(config, params=params)
             optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
-            # XLA: measured 3.7x faster train steps on these CPUs (4.5 s vs 16.7 s for 16 notes of the
-            # paper-size model); left to Keras's default under a multi-replica strategy.
-            jit = False if run_eagerly else True if strategy.num_replicas_in_sync == 1 else "auto"
             autoencoder.compile(optimizer=optimizer, loss="mse", jit_compile=jit, run_eagerly=run_eagerly)
             # Under mixed_float16 Keras wraps Adam in a LossScaleOptimizer whose scale is optimizer state
             # too: checkpoint the wrapper's variables.

@@ -14,8 +14,15 @@ Two sources, the same metrics (:func:`synth.metrics.summary`, batch by batch):
   split the default is all notes. Only notes at the bundle's ``base_pitch`` are measured unless
   ``--all-pitches`` (the model was trained on that pitch alone).
 
-``--json`` prints one JSON object with exactly the keys rmse, ssim, precision, recall, f1, notes (NaN, which
-JSON lacks, is written as null); otherwise a table beside the paper's best model.
+Beside the model, the same notes are measured through PCA (:mod:`synth.metrics.pca`) fitted on the same
+training notes, with k = min(latent size, training notes) components and with 128: the linear baseline an
+autoencoder has to beat (``--no-pca`` skips it). For a run the training notes are the rows the run was fitted
+on; for a bundle, the train split of the NSynth folder by the bundle's recorded rule, at its base pitch.
+
+``--json`` prints one JSON object with the keys rmse, ssim, precision, recall, f1, notes of the model and,
+unless ``--no-pca``, ``pca``: a list of the same keys for each PCA size, with ``components`` and
+``train_notes`` (NaN, which JSON lacks, is written as null); otherwise a table beside PCA and the paper's
+best model.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ import numpy as np
 from synth.errors import DataError, ParameterError
 
 __all__ = ["add_arguments", "run", "evaluate_run", "evaluate_bundle", "format_table", "PAPER_BEST", "SPLITS"]
+
+Reconstruct = Callable[[np.ndarray], np.ndarray]
 
 SPLITS = ("test", "valid", "train", "all")
 # The paper's best model (Table IV, "No Dense"), for the readable table.
@@ -67,6 +76,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="with --run: also write reconstruction.png, peaks.png, history.png into the run",
     )
+    parser.add_argument("--no-pca", action="store_true",
+                        help="skip the PCA baseline (fitted on the same training notes)")
     parser.add_argument("--json", action="store_true", help="print only a JSON object of the metrics")
 
 
@@ -83,27 +94,53 @@ def _batches(n: int, size: int, *, desc: str, progress: bool) -> Iterator[slice]
 
 def _measure(
     originals: Callable[[slice], np.ndarray],
-    reconstruct: Callable[[np.ndarray], np.ndarray],
+    reconstructors: dict[str, Reconstruct],
     n: int,
     *,
     params: Any,
     batch_size: int,
     desc: str,
     progress: bool,
-) -> dict[str, float | int]:
+) -> dict[str, dict[str, float | int]]:
+    """The metrics of each reconstructor on the same ``n`` notes, reading every batch of originals once."""
     from synth.metrics import MetricsAccumulator
 
     if batch_size < 1:
         raise ParameterError(f"batch size must be positive, got {batch_size}")
     if n == 0:
         raise DataError("no notes to evaluate")
-    acc = MetricsAccumulator(params=params)
+    accs = {name: MetricsAccumulator(params=params) for name in reconstructors}
     for part in _batches(n, batch_size, desc=desc, progress=progress):
         x = np.ascontiguousarray(originals(part), dtype=np.float32)
-        y = np.asarray(reconstruct(x), dtype=np.float32)
-        # The sigmoid keeps outputs in [0, 1]; float rounding in ONNX/Keras may step a hair outside.
-        acc.add(x, np.clip(y, 0.0, 1.0))
-    return acc.result()
+        for name, reconstruct in reconstructors.items():
+            y = np.asarray(reconstruct(x), dtype=np.float32)
+            # Outputs are on the unit scale; float rounding in ONNX/Keras may step a hair outside.
+            accs[name].add(x, np.clip(y, 0.0, 1.0))
+    return {name: acc.result() for name, acc in accs.items()}
+
+
+def _pca_reconstructors(
+    train: Callable[[], np.ndarray], *, latent_size: int, what: str, progress: bool
+) -> tuple[dict[str, Reconstruct], dict[str, int]]:
+    """PCA reconstructors named "pca_K" for each compared size K, and the training notes they were fitted on."""
+    from synth.metrics.pca import fit_pca, pca_component_counts
+
+    x = train()
+    sizes = pca_component_counts(latent_size=latent_size, training_notes=len(x)) if len(x) >= 2 else (2,)
+    if progress:
+        print(f"fitting PCA ({', '.join(map(str, sizes))} components) on {len(x)} {what}", file=sys.stderr)
+    base = fit_pca(x, components=sizes[0], name=what)
+    return {f"pca_{k}": base.truncate(k).reconstruct for k in sizes}, {"train_notes": base.notes}
+
+
+def _with_pca(measured: dict[str, dict[str, Any]], pca_info: dict[str, int]) -> dict[str, Any]:
+    """The model's result, with a "pca" list of each PCA size's result (largest first) when measured."""
+    result = dict(measured["model"])
+    rows = [dict(r, components=int(name.split("_")[1]), **pca_info) for name, r in measured.items()
+            if name.startswith("pca_")]
+    if rows:
+        result["pca"] = rows
+    return result
 
 
 # ---------------------------------------------------------------------------------------------- a run
@@ -120,7 +157,8 @@ def evaluate_run(
     split: str = "test",
     batch_size: int = 16,
     progress: bool = True,
-) -> dict[str, float | int]:
+    pca: bool = False,
+) -> dict[str, Any]:
     """Metrics of a run's best weights on a split of a features folder (imports TensorFlow).
 
     Parameters
@@ -128,12 +166,15 @@ def evaluate_run(
     run_dir : a run folder written by :func:`training.fit.fit`
     data : a features folder with the run's spectrogram contract; default the one recorded in the run
     split : "test", "valid", "train" or "all"
+    pca : also measure PCA fitted on the rows the run was trained on (see the module docstring)
 
     Returns
     -------
-    The dict of :func:`synth.metrics.summary`.
+    The dict of :func:`synth.metrics.summary`, with a "pca" list when ``pca``.
     """
     from training.datasets.features import load_features
+    from training.fit import training_rows
+    from training.model.build import latent_shape
     from training.run import load_run
 
     if split not in SPLITS:
@@ -154,15 +195,26 @@ def evaluate_run(
     def reconstruct(x: np.ndarray) -> np.ndarray:
         return np.asarray(autoencoder(x, training=False))
 
-    return _measure(
+    reconstructors: dict[str, Reconstruct] = {"model": reconstruct}
+    pca_info: dict[str, int] = {}
+    if pca:
+        fitted = training_rows(feats, seed=the_run.config.seed, limit=the_run.fit.get("limit"))
+        more, pca_info = _pca_reconstructors(
+            lambda: np.asarray(feats.x[fitted], dtype=np.float32),
+            latent_size=int(np.prod(latent_shape(the_run.config, params=the_run.params))),
+            what=f"training notes of {feats.path}", progress=progress,
+        )
+        reconstructors.update(more)
+    measured = _measure(
         lambda part: feats.x[np.sort(rows[part])],
-        reconstruct,
+        reconstructors,
         len(rows),
         params=the_run.params,
         batch_size=batch_size,
         desc=f"evaluate {the_run.path.name}",
         progress=progress,
     )
+    return _with_pca(measured, pca_info)
 
 
 # ---------------------------------------------------------------------------------------------- a bundle
@@ -240,7 +292,8 @@ def evaluate_bundle(
     all_pitches: bool = False,
     batch_size: int = 16,
     progress: bool = True,
-) -> tuple[dict[str, float | int], str]:
+    pca: bool = False,
+) -> tuple[dict[str, Any], str]:
     """Metrics of a bundle's encoder + decoder (onnxruntime) on notes of an NSynth-format folder.
 
     Parameters
@@ -249,10 +302,12 @@ def evaluate_bundle(
     data : an NSynth-format folder, or a folder of nsynth-{train,valid,test} folders
     split : see the module docstring; None picks the default
     all_pitches : measure every note, not only those at the bundle's base_pitch
+    pca : also measure PCA fitted on the folder's train split (by the bundle's recorded split rule, at the
+        base pitch unless ``all_pitches``)
 
     Returns
     -------
-    (the dict of :func:`synth.metrics.summary`, a phrase describing the notes measured)
+    (the dict of :func:`synth.metrics.summary` with a "pca" list when ``pca``, a phrase describing the notes)
     """
     from synth.bundle import load_bundle
 
@@ -278,16 +333,43 @@ def evaluate_bundle(
     def reconstruct(x: np.ndarray) -> np.ndarray:
         return decoder.decode(encoder.encode(x))
 
-    result = _measure(
+    reconstructors: dict[str, Reconstruct] = {"model": reconstruct}
+    pca_info: dict[str, int] = {}
+    train: list[tuple[Path, dict[str, Any]]] = []
+    if pca:
+        try:
+            train, train_what = _bundle_notes(
+                Path(data), split="train", data_description=bundle.metadata.get("data")
+            )
+        except (ParameterError, DataError) as exc:
+            # Not an error of the evaluation asked for: the model's figures stand without the baseline.
+            print(f"melsynth evaluate: no PCA baseline: the training notes are unknown ({exc})", file=sys.stderr)
+            pca = False
+    if pca:
+        if not all_pitches:
+            train = [n for n in train if n[1].get("pitch") == bundle.base_pitch]
+
+        def train_features() -> np.ndarray:
+            shape = (len(train), params.n_mels, params.frames)
+            out = np.empty(shape, np.float32)
+            for i in _batches(len(train), 1, desc="PCA training notes", progress=progress):
+                out[i] = _note_features(train[i.start][0], params)
+            return out
+
+        more, pca_info = _pca_reconstructors(
+            train_features, latent_size=bundle.latent_size, what=f"notes of the {train_what}", progress=progress
+        )
+        reconstructors.update(more)
+    measured = _measure(
         originals,
-        reconstruct,
+        reconstructors,
         len(notes),
         params=params,
         batch_size=batch_size,
         desc=f"evaluate {Path(bundle_dir).name}",
         progress=progress,
     )
-    return result, what
+    return _with_pca(measured, pca_info), what
 
 
 # ---------------------------------------------------------------------------------------------- output
@@ -301,16 +383,25 @@ def _json_ready(result: dict[str, Any]) -> dict[str, Any]:
             out[key] = int(value)
         else:
             out[key] = float(value) if math.isfinite(value) else None
+    if "pca" in result:
+        out["pca"] = [
+            dict(_json_ready(row), components=int(row["components"]), train_notes=int(row["train_notes"]))
+            for row in result["pca"]
+        ]
     return out
 
 
 def format_table(result: dict[str, Any], *, what: str) -> str:
-    """A readable table of one result beside the paper's best model."""
-    lines = [f"{what}: {result['notes']} notes", f"  {'metric':<10} {'ours':>8} {'paper best':>11}"]
+    """A readable table of one result beside its PCA baselines (when measured) and the paper's best model."""
+    columns = [("ours", result)] + [(f"PCA {row['components']}", row) for row in result.get("pca", [])]
+    header = "".join(f"{name:>10}" for name, _ in columns)
+    lines = [f"{what}: {result['notes']} notes", f"  {'metric':<10}{header} {'paper best':>11}"]
     for key, label in _LABELS:
-        value = result[key]
-        ours = f"{value:.4f}" if math.isfinite(value) else "n/a"
-        lines.append(f"  {label:<10} {ours:>8} {PAPER_BEST[key]:>11.3f}")
+        cells = "".join(f"{r[key]:>10.4f}" if math.isfinite(r[key]) else f"{'n/a':>10}" for _, r in columns)
+        lines.append(f"  {label:<10}{cells} {PAPER_BEST[key]:>11.3f}")
+    if result.get("pca"):
+        lines.append(f"  (PCA K: the first K principal directions of the same {result['pca'][0]['train_notes']} "
+                     "training notes)")
     lines.append(
         "  (paper best: Table IV 'No Dense', NSynth subset at one pitch; lower RMSE, higher others better)"
     )
@@ -324,7 +415,8 @@ def run(args: argparse.Namespace) -> int:
             raise ParameterError("--all-pitches applies to --bundle only")
         split = args.split or "test"
         result = evaluate_run(
-            args.run, data=args.data, split=split, batch_size=args.batch_size, progress=progress
+            args.run, data=args.data, split=split, batch_size=args.batch_size, progress=progress,
+            pca=not args.no_pca,
         )
         what = f"run {args.run}, {split} split"
         if args.pictures:
@@ -346,6 +438,7 @@ def run(args: argparse.Namespace) -> int:
             all_pitches=args.all_pitches,
             batch_size=args.batch_size,
             progress=progress,
+            pca=not args.no_pca,
         )
         what = f"bundle {args.bundle}, {notes}"
     if args.json:

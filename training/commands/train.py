@@ -42,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, metavar="N", help="override the config's seed")
     parser.add_argument("--deterministic", action="store_true",
                         help="TensorFlow op determinism (bitwise-reproducible, ~1.5-2x slower on CPU)")
+    parser.add_argument("--xla", choices=("auto", "on", "off"), default="auto",
+                        help="compile the train step with XLA: auto (default) is off on the CPU, where it is "
+                             "measured slower, and on with a GPU")
     parser.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
 
 
@@ -73,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     out = fit(
         features=args.data, config=config, out=args.out, resume=args.resume, force=args.force,
         max_epochs=args.max_epochs, schedule=schedule, limit=args.limit, mixed_precision=args.mixed_precision,
-        verbose=2 if args.quiet else 1, deterministic=args.deterministic,
+        verbose=2 if args.quiet else 1, deterministic=args.deterministic, xla=args.xla,
     )
     import json
 

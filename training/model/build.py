@@ -70,6 +70,28 @@ def _layer_regularizers(config: ModelConfig, part: str) -> dict[str, Any]:
     return {"activity_regularizer": reg}
 
 
+def _straight_through_clip(keras: Any) -> Any:
+    """A Keras layer: forward clip(x, 0, 1), backward the identity's gradient (see ModelConfig "clip")."""
+    from keras import ops
+
+    class StraightThroughClip(keras.layers.Layer):
+        def call(self, x: Any) -> Any:
+            return x + ops.stop_gradient(ops.clip(x, 0.0, 1.0) - x)
+
+    return StraightThroughClip
+
+
+def _residual_block(h: Any, *, filters: int, activation: str, name: str, regularizers: dict[str, Any]) -> Any:
+    """h + conv3x3(act(conv3x3(h))), then the activation: the shape of ``h`` is kept."""
+    from keras import layers
+
+    skip = h
+    h = layers.Conv2D(filters, 3, padding="same", activation=activation, name=f"{name}_a", **regularizers)(h)
+    h = layers.Conv2D(filters, 3, padding="same", name=f"{name}_b", **regularizers)(h)
+    h = layers.Add(name=f"{name}_add")([skip, h])
+    return layers.Activation(activation, name=f"{name}_act")(h)
+
+
 def build_models(config: ModelConfig, *, params: SpectrogramParams) -> tuple[Any, Any, Any]:
     """Build ``(autoencoder, encoder, decoder)`` Keras models for ``config`` on inputs shaped by ``params``.
 
@@ -100,8 +122,11 @@ def build_models(config: ModelConfig, *, params: SpectrogramParams) -> tuple[Any
     enc_reg = _layer_regularizers(config, "E")
     x_in = keras.Input(shape=(n_mels, frames), name="log_mel")
     h = layers.Reshape((n_mels, frames, 1), name="add_channel")(x_in)
+    last = config.stages - 1
     for i, f in enumerate(config.filters):
         h = layers.Conv2D(f, k, strides=s, padding="same", activation=act, name=f"enc_conv{i}", **enc_reg)(h)
+        for b in range(config.residual_blocks if i == last else 0):
+            h = _residual_block(h, filters=f, activation=act, name=f"enc_res{b}", regularizers=enc_reg)
         if config.pooling == "max":
             h = layers.MaxPooling2D(2, name=f"enc_pool{i}")(h)
         elif config.pooling == "avg":
@@ -135,6 +160,9 @@ def build_models(config: ModelConfig, *, params: SpectrogramParams) -> tuple[Any
                                        **dec_reg)(h)
         else:
             h = layers.UpSampling2D(2, name=f"dec_unpool{i}")(h)
+        # The mirror of the encoder's conv -> residual blocks -> pool: unpool -> residual blocks -> conv.
+        for b in range(config.residual_blocks if i == last else 0):
+            h = _residual_block(h, filters=f, activation=act, name=f"dec_res{b}", regularizers=dec_reg)
         h = layers.Conv2DTranspose(f, k, strides=s, padding="same", activation=act, name=f"dec_conv{i}",
                                    **dec_reg)(h)
         for layer in dropout("D"):
@@ -146,7 +174,9 @@ def build_models(config: ModelConfig, *, params: SpectrogramParams) -> tuple[Any
     h = output_cls(1, k, padding="same", activation="sigmoid" if sigmoid else None, dtype="float32",
                    name="output", **dec_reg)(h)
     out = layers.Reshape((n_mels, frames), dtype="float32", name="drop_channel")(h)
-    if not sigmoid:
+    if config.output_activation == "clip":
+        out = _straight_through_clip(keras)(dtype="float32", name="clip_unit")(out)
+    elif not sigmoid:
         # The paper's "softmax": over a single channel it is 1.0 everywhere, so it is taken over the mel axis
         # (each frame sums to 1). Kept only so the paper's text can be reproduced; see REFERENCE.md.
         out = layers.Softmax(axis=1, dtype="float32", name="softmax_mel")(out)

@@ -22,6 +22,14 @@ Choices the paper does not publish, and what we chose:
   with a kernel larger than 3 is pathologically slow: 4.1 s against 0.48 s for a batch of 8 at 128 x 512 x 32
   on the 2-core machine here, which made it the most expensive layer of the whole model. "conv" (Conv2D) is
   kept for runs written before this field existed.
+- ``output_activation`` "clip" (our variant, not the paper's): the output is the linear map clipped to the
+  unit scale [0, 1], with a straight-through gradient (the gradient of the identity, so a pixel clipped at 0
+  whose target is above 0 still learns). A sigmoid reaches 0 only at minus infinity, yet every note's tail
+  after the release sits exactly at the floor (0 on the unit scale); a clipped output can be exactly 0 there.
+- ``residual_blocks``: residual blocks (two 3x3 convolutions with the stage's filters and a skip
+  connection) between the deepest encoder stage's convolution and its pooling, mirrored between the deepest
+  decoder stage's unpooling and its transposed convolution: at 1/32 of the input resolution (4 x 16 at
+  128 x 512), where they cost few multiply-adds at decode time (the full-resolution stage dominates).
 - ``pooling`` "none": each pooling layer is replaced by one more stride-2 convolution with the same
   filters (the paper's "three additional convolutional layers"), so the latent shape matches.
 """
@@ -36,7 +44,7 @@ from typing import Any
 from synth.atomic import atomic_write_text
 from synth.errors import ParameterError
 
-__all__ = ["ModelConfig", "VARIANT_NAMES", "variant", "default_config"]
+__all__ = ["ModelConfig", "VARIANT_NAMES", "PAPER_VARIANT_NAMES", "OWN_VARIANT_NAMES", "variant", "default_config"]
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "pooling": ("max", "avg", "none"),
@@ -45,12 +53,14 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "regularizer": ("none", "kernel", "activity"),
     "regularizer_norm": ("l1", "l2"),
     "regularizer_where": ("E", "D", "ED"),
-    "output_activation": ("sigmoid", "softmax"),
+    "output_activation": ("sigmoid", "softmax", "clip"),
     "output_layer": ("conv_transpose", "conv"),
 }
 
 # Fields added after runs were saved without them; such a run's config loads with these values.
-_LEGACY_DEFAULTS: dict[str, Any] = {"output_layer": "conv", "lr_patience": 0, "lr_factor": 0.5, "min_delta": 0.0}
+_LEGACY_DEFAULTS: dict[str, Any] = {
+    "output_layer": "conv", "lr_patience": 0, "lr_factor": 0.5, "min_delta": 0.0, "residual_blocks": 0,
+}
 
 #: Fields of the fitting schedule: a resumed run may change these (the rest is the model and its data order).
 SCHEDULE_FIELDS = ("learning_rate", "patience", "max_epochs", "lr_patience", "lr_factor", "min_delta")
@@ -93,6 +103,7 @@ class ModelConfig:
     regularizer_weight: float = 1e-4
     output_activation: str = "sigmoid"
     output_layer: str = "conv_transpose"
+    residual_blocks: int = 0
     learning_rate: float = 1e-3
     batch_size: int = 64
     patience: int = 10
@@ -122,6 +133,10 @@ class ModelConfig:
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ParameterError(f"model config: {key} must be a positive int, got {value!r}")
+        if not isinstance(self.residual_blocks, int) or isinstance(self.residual_blocks, bool) or self.residual_blocks < 0:
+            raise ParameterError(
+                f"model config: residual_blocks must be a non-negative int, got {self.residual_blocks!r}"
+            )
         if not isinstance(self.lr_patience, int) or isinstance(self.lr_patience, bool) or self.lr_patience < 0:
             raise ParameterError(f"model config: lr_patience must be a non-negative int, got {self.lr_patience!r}")
         if self.dense is not None and (not isinstance(self.dense, int) or isinstance(self.dense, bool) or self.dense <= 0):
@@ -214,6 +229,18 @@ _FIELD_NAMES = tuple(f.name for f in dataclasses.fields(ModelConfig))
 _BASELINE = ModelConfig(name="no_reg", pooling="max", dense=8192)
 
 
+#: Our own variants: the paper's no_dense with the changes below (same 2 x 8 x 128 latent). Each is a row of
+#: the ablation table, results/model/ablation.md.
+_OWN_VARIANTS: dict[str, dict[str, Any]] = {
+    # The output can be exactly the floor: a clipped linear output with a straight-through gradient.
+    "clip": {"output_activation": "clip", "batch_size": 16},
+    # ... with ELU instead of tanh in the hidden layers (the latent is ELU-bounded below, not above).
+    "clip_elu": {"output_activation": "clip", "activation": "elu", "batch_size": 16},
+    # ... with two residual blocks on each side of the latent.
+    "clip_res": {"output_activation": "clip", "residual_blocks": 2, "batch_size": 16},
+}
+
+
 def _variants() -> dict[str, ModelConfig]:
     out: dict[str, ModelConfig] = {"no_reg": _BASELINE}
     # Table I: dropout, kernel and activity regularisers on the baseline.
@@ -235,11 +262,17 @@ def _variants() -> dict[str, ModelConfig]:
     # Table IV: dense (the baseline) against no dense layer (the paper's best model).
     out["dense"] = _BASELINE.replace(name="dense")
     out["no_dense"] = ModelConfig(name="no_dense", pooling="max", dense=None)
+    # Ours (results/model/ablation.md measures each step against no_dense on unseen instruments).
+    for name, changes in _OWN_VARIANTS.items():
+        out[name] = out["no_dense"].replace(name=name, **changes)
     return out
 
 
 _VARIANTS = _variants()
 VARIANT_NAMES: tuple[str, ...] = tuple(_VARIANTS)
+#: The rows of the paper's Tables I-IV, and ours.
+OWN_VARIANT_NAMES: tuple[str, ...] = tuple(_OWN_VARIANTS)
+PAPER_VARIANT_NAMES: tuple[str, ...] = tuple(n for n in VARIANT_NAMES if n not in _OWN_VARIANTS)
 
 
 def variant(name: str) -> ModelConfig:
