@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from training.quiet_tensorflow import import_tensorflow
+
+    import_tensorflow()
     from export.bundle_writer import export_run
 
     def log(message: str) -> None:

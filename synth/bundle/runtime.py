@@ -10,13 +10,15 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
 from synth.errors import BundleError, ParameterError
 
-__all__ = ["Decoder", "Encoder", "cuda_usable", "default_providers", "make_session"]
+__all__ = ["Decoder", "Encoder", "cuda_status", "cuda_usable", "default_providers", "make_session", "nvidia_driver"]
 
 log = logging.getLogger("melsynth.bundle")
 
@@ -24,18 +26,39 @@ _CPU = "CPUExecutionProvider"
 _CUDA = "CUDAExecutionProvider"
 
 
+def nvidia_driver() -> str:
+    """"" when an NVIDIA driver is loaded (its device files exist) or this is not Linux (where the probe
+    session alone decides), else why there is none."""
+    if sys.platform != "linux" or Path("/dev/nvidiactl").exists() or Path("/proc/driver/nvidia/version").exists():
+        return ""
+    return "no NVIDIA GPU driver on this machine (no /dev/nvidiactl)"
+
+
+def _nvidia_wheels() -> list[str]:
+    """The pip-installed CUDA libraries (nvidia-* distributions) of this environment."""
+    from importlib import metadata
+
+    return sorted({d.metadata["Name"] for d in metadata.distributions() if (d.metadata["Name"] or "").startswith("nvidia-")})
+
+
 @functools.lru_cache(maxsize=1)
-def cuda_usable() -> bool:
-    """True when onnxruntime lists the CUDA provider and a session really starts on it.
+def cuda_status() -> tuple[bool, str]:
+    """(whether onnxruntime's CUDA provider really starts a session, and if not, why not).
 
     The GPU build lists CUDA on every machine; without a GPU (or its libraries) a session falls back to
     CPU after printing errors. One tiny probe session, with onnxruntime's logging silenced, finds out once
-    per process.
+    per process. CUDA libraries installed from PyPI (the ``gpu`` extra) are loaded first.
     """
     import onnxruntime as ort
 
     if _CUDA not in ort.get_available_providers():
-        return False
+        return False, f"this onnxruntime ({ort.__version__}) is built without CUDA: install onnxruntime-gpu"
+    driver = nvidia_driver()
+    if driver:
+        return False, driver
+    wheels = _nvidia_wheels()
+    if wheels and hasattr(ort, "preload_dlls"):
+        ort.preload_dlls()  # the nvidia-* wheels of the gpu extra
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(
@@ -49,11 +72,21 @@ def cuda_usable() -> bool:
     ort.set_default_logger_severity(4)
     try:
         session = ort.InferenceSession(model.SerializeToString(), providers=[_CUDA, _CPU])
-        return _CUDA in session.get_providers()
-    except Exception:  # any failure to start CUDA means: not usable
-        return False
+        if _CUDA in session.get_providers():
+            return True, ""
+        failure = "a CUDA session fell back to the CPU"
+    except Exception as exc:  # any failure to start CUDA means: not usable
+        failure = f"a CUDA session failed to start ({type(exc).__name__})"
     finally:
         ort.set_default_logger_severity(2)  # onnxruntime's default (warnings)
+    if not wheels:
+        return False, f"{failure}: CUDA/cuDNN libraries not found; pip install -e '.[gpu]'"
+    return False, f"{failure} although a driver and the CUDA wheels are present (versions?)"
+
+
+def cuda_usable() -> bool:
+    """True when onnxruntime lists the CUDA provider and a session really starts on it (:func:`cuda_status`)."""
+    return cuda_status()[0]
 
 
 def default_providers() -> list[str]:

@@ -1,4 +1,4 @@
-"""``melsynth devices``: list the audio output devices PortAudio sees."""
+"""``melsynth devices``: the audio outputs PortAudio sees, and what onnxruntime and TensorFlow can compute on."""
 
 from __future__ import annotations
 
@@ -8,7 +8,29 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print the list as JSON")
+    parser.add_argument("--json", action="store_true", help="print everything as one JSON object")
+
+
+def _compute() -> dict:
+    """onnxruntime's providers (decoding) and, when the train extra is installed, TensorFlow's GPUs."""
+    import onnxruntime as ort
+
+    from synth.bundle.runtime import cuda_status
+
+    usable, why = cuda_status()
+    out = {"onnxruntime": {"version": ort.__version__, "providers": ort.get_available_providers(),
+                           "cuda": usable, "why_not_cuda": why}}
+    try:
+        from training.quiet_tensorflow import import_tensorflow
+
+        import_tensorflow()
+    except ImportError:
+        out["tensorflow"] = None
+    else:
+        from training.devices import tensorflow_devices
+
+        out["tensorflow"] = tensorflow_devices()
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -17,17 +39,29 @@ def run(args: argparse.Namespace) -> int:
     from synth.engine.output import list_output_devices
 
     devices = list_output_devices()
+    compute = _compute()
     if args.json:
-        print(json.dumps(devices, indent=2))
+        print(json.dumps({"audio_outputs": devices, **compute}, indent=2))
         return 0
+    print("audio outputs:")
     if not devices:
-        print("no audio output device found (melsynth serve will fall back to --output null with a recording)")
-        return 0
+        print("  none found (melsynth serve will fall back to --output null with a recording)")
     for d in devices:
         mark = "*" if d["default"] else " "
         print(
             f"{mark} {d['index']:>3}  {d['name']}  [{d['hostapi']}]  {d['channels']} ch, "
             f"{d['default_samplerate']:g} Hz"
         )
-    print("(* default; pass --device INDEX or a part of the name to melsynth serve)")
+    if devices:
+        print("  (* default; pass --device INDEX or a part of the name to melsynth serve)")
+    ort = compute["onnxruntime"]
+    where = "CUDA" if ort["cuda"] else f"CPU ({ort['why_not_cuda']})"
+    print(f"decoding: onnxruntime {ort['version']} on {where}")
+    tf = compute["tensorflow"]
+    if tf is None:
+        print("training: TensorFlow is not installed (pip install -e '.[train]')")
+    elif tf["gpus"]:
+        print(f"training: TensorFlow {tf['version']} on {', '.join(tf['gpus'])}")
+    else:
+        print(f"training: TensorFlow {tf['version']} on the CPU ({tf['why_none']})")
     return 0

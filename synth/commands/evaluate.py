@@ -413,6 +413,9 @@ def run(args: argparse.Namespace) -> int:
     if args.run is not None:
         if args.all_pitches:
             raise ParameterError("--all-pitches applies to --bundle only")
+        from training.quiet_tensorflow import import_tensorflow
+
+        import_tensorflow()
         split = args.split or "test"
         result = evaluate_run(
             args.run, data=args.data, split=split, batch_size=args.batch_size, progress=progress,

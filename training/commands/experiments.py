@@ -55,6 +55,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from synth.errors import ParameterError
+    from training.quiet_tensorflow import import_tensorflow
+
+    if not args.list:
+        import_tensorflow()
 
     if args.list:
         from training.experiments import TABLES, row_groups

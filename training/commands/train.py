@@ -50,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from synth.errors import ParameterError
+    from training.quiet_tensorflow import import_tensorflow
+
+    import_tensorflow()
     from training.model.config import ModelConfig, default_config, variant
 
     config: ModelConfig | None

@@ -34,7 +34,9 @@ def _matches(rec: dict[str, Any], *, pitch, families, sources, velocities) -> bo
 def iter_tfrecord(path: Path) -> Iterator[tuple[dict[str, Any], np.ndarray]]:
     """Yield (record, audio) from an NSynth TFRecord file."""
     try:
-        import tensorflow as tf
+        from training.quiet_tensorflow import import_tensorflow
+
+        tf = import_tensorflow()
     except ModuleNotFoundError:
         raise DataError(f"{path}: reading TFRecords needs TensorFlow (pip install 'melsynth[train]')") from None
     ints = ["note", "instrument", "pitch", "velocity", "sample_rate", "instrument_family", "instrument_source"]
