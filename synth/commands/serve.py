@@ -38,7 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="output device index or name (see melsynth devices)")
     parser.add_argument("--samplerate", type=int, default=None, help="output rate in Hz (default: the device's, or 48000)")
     parser.add_argument("--blocksize", type=int, default=256, help="samples per audio block (default 256)")
-    parser.add_argument("--ahead", type=int, default=3, help="blocks rendered ahead of the output (default 3)")
+    parser.add_argument("--ahead", type=int, default=3,
+                        help="blocks rendered ahead of the output on a calm machine (default 3)")
+    parser.add_argument("--max-ahead", type=int, default=None, metavar="BLOCKS",
+                        help="the widest the margin grows after a near-miss (default max(8, --ahead); equal to "
+                             "--ahead: a fixed margin)")
     parser.add_argument("--record", default=None, metavar="FILE.wav", help="record everything played to this WAV file")
     parser.add_argument("--method", choices=("sinusoidal", "griffinlim"), default="sinusoidal", help="inversion method")
     parser.add_argument("--preset", default=None, help="preset sounding at start (default: the bundle's first)")
@@ -50,12 +54,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _print_figures(stats: dict, server, recorded, log_path) -> None:
     print(
-        f"melsynth: played {stats['seconds']:.1f} s: {stats['notes']} notes, {stats['underflows']} underflows, "
-        f"{stats['device_xruns']} device xruns; control latency p50 {stats['latency_ms']:.1f} ms, "
+        f"melsynth: played {stats['seconds']:.1f} s: {stats['notes']} notes, {stats['underflows']} underflows "
+        f"({stats['underflows_startup']} at start-up, {stats['underflows_idle']} idle, "
+        f"{stats['underflows_playing']} playing), {stats['device_xruns']} device xruns; control latency p50 {stats['latency_ms']:.1f} ms, "
         f"p99 {stats['latency_ms_p99']:.1f} ms beyond the {stats['device_latency_ms']:.1f} ms device buffer "
         f"({stats['latency_count']} events); decode {stats['decode_ms']:.1f} ms; "
         f"{server.messages} messages, {server.errors} errors, {server.dropped} dropped"
     )
+    if stats["buffer_ms_widest"] > stats["buffer_ms_base"]:
+        print(f"melsynth: the margin ahead of the output grew from {stats['buffer_ms_base']:.1f} ms to at most "
+              f"{stats['buffer_ms_widest']:.1f} ms after {stats['near_misses']} near-misses "
+              f"({stats['buffer_ms']:.1f} ms at the end)")
     if stats["decode_errors"]:
         print(f"melsynth: {stats['decode_errors']} decodes failed; the previous sound was kept")
     if recorded is not None:
@@ -68,7 +77,6 @@ def run(args: argparse.Namespace) -> int:
     import os
     import signal
     import sys
-    import time
 
     from synth.bundle import load_bundle
     from synth.engine import Engine
@@ -121,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         live = LiveEngine(
             engine, output=output, device=device, blocksize=args.blocksize, ahead_blocks=args.ahead,
-            record=recorder, channels=channels,
+            max_ahead_blocks=args.max_ahead, record=recorder, channels=channels,
         )
         server = OscServer(live, host=args.host, port=args.port, allow=args.allow, log_path=args.log_osc)
     except BaseException:
@@ -151,16 +159,16 @@ def run(args: argparse.Namespace) -> int:
     )
     print(
         f"melsynth: output {live.output.device_name} at {rate} Hz, {args.blocksize}-sample blocks, "
-        f"{live.stats()['buffer_ms']:.1f} ms ahead; method {args.method}"
+        f"{live.stats()['buffer_ms_base']:.1f} ms ahead (up to {live.margin.max_blocks * args.blocksize / rate * 1e3:.1f} "
+        f"ms after a near-miss); method {args.method}"
         + (f"; recording {record}" if record else "")
         + ("" if args.duration else "; Ctrl-C to stop"),
         flush=True,
     )
-    started = time.monotonic()
     try:
-        while not live.wait(0.2):
-            if args.duration is not None and time.monotonic() - started >= args.duration:
-                break
+        # One wait, no polling: this thread is not real-time, and a thread of ours that an ordinary process
+        # preempts while it holds the GIL holds up the real-time ones. Signals still interrupt the wait.
+        live.wait(args.duration)
     except KeyboardInterrupt:
         pass
     log_path = server.stop()

@@ -26,6 +26,7 @@ import numpy as np
 from synth.engine.commands import Command
 from synth.engine.engine import Engine
 from synth.engine.latency import Histogram
+from synth.engine.margin import MarginPolicy
 from synth.engine.output import NullOutput, SoundDeviceOutput
 from synth.engine.priority import plan_priorities, raise_thread_priority
 from synth.engine.recorder import Recorder
@@ -47,7 +48,9 @@ class LiveEngine:
     output : "null" | "sounddevice"
     device : dict from :func:`synth.engine.output.resolve_device` (sounddevice only)
     blocksize : int  samples per output block
-    ahead_blocks : int  blocks the synthesis thread keeps rendered ahead of the output
+    ahead_blocks : int  blocks the synthesis thread keeps rendered ahead of the output on a calm machine
+    max_ahead_blocks : int  the widest that margin grows after near-misses (see :mod:`synth.engine.margin`;
+        equal to ``ahead_blocks``: a fixed margin); default ``max(8, ahead_blocks)``
     record : path of a WAV file recording everything played (or an open Recorder), or None
     channels : output channels (mono is copied to each)
     realtime : ask for real-time (SCHED_FIFO) priority for the synthesis thread, as audio programs do; it
@@ -62,6 +65,7 @@ class LiveEngine:
         device: dict | None = None,
         blocksize: int = 256,
         ahead_blocks: int = 3,
+        max_ahead_blocks: int | None = None,
         record=None,
         channels: int = 1,
         realtime: bool = True,
@@ -70,12 +74,19 @@ class LiveEngine:
             raise ParameterError(f"blocksize must be an integer 16..8192, got {blocksize!r}")
         if not isinstance(ahead_blocks, int) or not 1 <= ahead_blocks <= 64:
             raise ParameterError(f"ahead_blocks must be an integer 1..64, got {ahead_blocks!r}")
+        max_ahead_blocks = max(8, ahead_blocks) if max_ahead_blocks is None else max_ahead_blocks
+        if isinstance(max_ahead_blocks, bool) or not isinstance(max_ahead_blocks, int) or not (
+            ahead_blocks <= max_ahead_blocks <= 64
+        ):
+            raise ParameterError(f"max_ahead_blocks must be an integer {ahead_blocks}..64, got {max_ahead_blocks!r}")
         self.engine = engine
         self.rate = engine.output_rate
         self.blocksize = blocksize
-        self.ahead = ahead_blocks * blocksize
-        # Room for the lead plus whatever size of callback PortAudio may ask for.
-        capacity = max(8 * blocksize, self.ahead + 4 * blocksize, 16384)
+        # Start-up decodes widen it only where the margin may grow at all.
+        self.margin = MarginPolicy(blocks=ahead_blocks, max_blocks=max_ahead_blocks,
+                                   startup_blocks=min(2, max_ahead_blocks - ahead_blocks))
+        # Room for the widest lead plus whatever size of callback PortAudio may ask for.
+        capacity = max(8 * blocksize, (max_ahead_blocks + 4) * blocksize, 16384)
         if output == "null":
             self.ring = SampleRing(capacity=capacity, channels=channels)
             self.output = NullOutput(self.ring, rate=self.rate, blocksize=blocksize)
@@ -111,6 +122,9 @@ class LiveEngine:
         self.started_at = 0.0
         self.running = False
         self.recorded_path = None
+        # Underflows by what the engine was doing when the ring ran dry (see _count_underflows).
+        self.underflows_by_phase = {"start-up": 0, "idle": 0, "playing": 0}
+        self._underflows_seen = 0
 
     # ------------------------------------------------------------------ control (any thread)
     def submit(
@@ -142,8 +156,17 @@ class LiveEngine:
         return self.output.clock.sample_at(time.time())
 
     # ------------------------------------------------------------------ run
+    @property
+    def ahead(self) -> int:
+        """Samples the synthesis thread keeps rendered ahead of the output now (the adaptive margin)."""
+        return self.margin.blocks * self.blocksize
+
+    def _startup_running(self) -> bool:
+        return not (self.engine.presets_decoded() and self.engine.estimates_ready())
+
     def start(self) -> None:
         """Pre-fill the buffer, start the output and the synthesis thread."""
+        self.margin.set_startup(self._startup_running(), now=time.monotonic())
         while self.ring.available() < self.ahead:
             self._render_block()
         # Everything loaded so far (numpy, onnxruntime, librosa: ~10^6 objects) goes out of the garbage
@@ -216,16 +239,23 @@ class LiveEngine:
         self._priority_set.set()
         period = self.blocksize / self.rate
         last_check = 0.0
+        startup = self.margin.startup
         try:
             while not self._stop.is_set():
                 self.output.service()
                 self._drain_inbox()
-                if self.ring.available() < self.ahead and self.ring.space() >= self.blocksize:
+                now = time.perf_counter()
+                self._count_underflows(startup)
+                blocks = self.margin.observe(fill_blocks=self.ring.available() / self.blocksize,
+                                             underflows=self.ring.underflows, now=now)
+                if self.ring.available() < blocks * self.blocksize and self.ring.space() >= self.blocksize:
                     self._render_block()
                     continue
-                now = time.perf_counter()
                 if now - last_check > 0.05:
                     last_check = now
+                    if startup and not self._startup_running():
+                        startup = False
+                        self.margin.set_startup(False, now=now)
                     self._resolve_latencies()
                     failure = self.output.failure()
                     if failure:
@@ -239,6 +269,15 @@ class LiveEngine:
         finally:
             self.running = False
 
+    def _count_underflows(self, startup: bool) -> None:
+        """File the output's new underflows under what the engine is doing: its start-up decodes, idle (no
+        voice sounding: a glitch nobody heard), or playing."""
+        seen = self.ring.underflows
+        if seen != self._underflows_seen:
+            phase = "start-up" if startup else "playing" if self.engine.sounding_voices else "idle"
+            self.underflows_by_phase[phase] += seen - self._underflows_seen
+            self._underflows_seen = seen
+
     def wait(self, seconds: float | None = None) -> bool:
         """Block until stopped or failed (True) or until ``seconds`` have passed (False)."""
         return self._stop.wait(seconds)
@@ -250,6 +289,7 @@ class LiveEngine:
             self._thread.join(timeout=5.0)
         self.output.stop()
         self.engine.close()
+        self._count_underflows(self.margin.startup)
         self._resolve_latencies()
         if self.recorder is not None:
             self.recorded_path = self.recorder.close()
@@ -266,7 +306,13 @@ class LiveEngine:
                 "underflows": self.ring.underflows,
                 "device_xruns": self.output.device_xruns,
                 "callbacks": self.output.callbacks,
+                "underflows_startup": self.underflows_by_phase["start-up"],
+                "underflows_idle": self.underflows_by_phase["idle"],
+                "underflows_playing": self.underflows_by_phase["playing"],
                 "buffer_ms": self.ahead / self.rate * 1e3,
+                "buffer_ms_base": self.margin.base * self.blocksize / self.rate * 1e3,
+                "buffer_ms_widest": self.margin.widest * self.blocksize / self.rate * 1e3,
+                "near_misses": self.margin.near_misses,
                 "device_latency_ms": float(self.output.latency) * 1e3,
                 "latency_ms": lat.percentile(50),
                 "latency_ms_p99": lat.percentile(99),

@@ -8,7 +8,7 @@ __all__ = ["build_message", "status_reply", "info_reply", "STATUS_KEYS"]
 
 STATUS_KEYS = (
     "voices", "underflows", "latency_ms", "decode_ms", "method", "provider", "preset", "messages", "errors",
-    "dropped", "decode_errors", "notes",
+    "dropped", "decode_errors", "notes", "underflows_startup", "underflows_idle", "underflows_playing", "buffer_ms",
 )
 
 
@@ -45,6 +45,10 @@ def status_reply(server) -> bytes:
         "dropped": int(server.dropped),
         "decode_errors": int(s["decode_errors"]),
         "notes": int(s["notes"]),
+        "underflows_startup": int(s["underflows_startup"]),
+        "underflows_idle": int(s["underflows_idle"]),
+        "underflows_playing": int(s["underflows_playing"]),
+        "buffer_ms": float(s["buffer_ms"]),
     }
     args: list = []
     for key in STATUS_KEYS:
