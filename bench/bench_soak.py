@@ -4,7 +4,10 @@ chords every 2 s, latent values, macros, XY, gain. Reports underflows, device xr
 server's resident memory at start, after 10 minutes, and at the end; the figures at the 10-minute mark are
 the issue's 10-minute soak.
 
-Usage: .venv/bin/python bench/bench_soak.py [--minutes M] [--output jack|null] [--json] [--bundle DIR]
+With ``busy_core`` (``--busy-core``) a plain busy loop runs beside it at normal priority, in its own process,
+for the whole soak: what a laptop's browser does to a performer's machine.
+
+Usage: .venv/bin/python bench/bench_soak.py [--minutes M] [--output jack|null] [--busy-core] [--json] [--bundle DIR]
 """
 
 from __future__ import annotations
@@ -48,8 +51,11 @@ def _increments(samples: list[dict]) -> list[tuple[int, int]]:
     return out
 
 
+BUSY_LOOP = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end:\n    pass\n"
+
+
 def run_soak_bench(*, minutes: float = 60.0, output: str = "jack", bundle: str | None = None,
-                   rate: float = 200.0) -> dict:
+                   rate: float = 200.0, busy_core: bool = False) -> dict:
     import socket
 
     from synth.benchmarks.soak import rss_mb, run_soak, scan_wav
@@ -70,6 +76,8 @@ def run_soak_bench(*, minutes: float = 60.0, output: str = "jack", bundle: str |
         else:
             used = "null"
             args += ["--output", "null"]
+        # Bounded by itself too (a soak that dies cannot leave it spinning): the soak plus two minutes.
+        busy = subprocess.Popen([sys.executable, "-c", BUSY_LOOP.format(seconds=minutes * 60 + 120)]) if busy_core else None
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
         try:
             port = None
@@ -108,18 +116,29 @@ def run_soak_bench(*, minutes: float = 60.0, output: str = "jack", bundle: str |
                 proc.send_signal(signal.SIGTERM)
             out, err = proc.communicate(timeout=60)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        played = re.search(r"(\d+) underflows, (\d+) device xruns", out or "")
+            for p in (proc, busy):
+                if p is not None and p.poll() is None:
+                    p.kill()
+                    p.wait()
+        played = re.search(r"(\d+) underflows \((\d+) at start-up, (\d+) idle, (\d+) playing\), (\d+) device xruns",
+                           out or "")
+        latency = re.search(r"control latency p50 ([\d.]+) ms, p99 ([\d.]+) ms", out or "")
+        margin = re.search(r"grew from ([\d.]+) ms to at most ([\d.]+) ms after (\d+) near-misses", out or "")
         samples = result["samples"]
         at10 = next((s for s in samples if s["t"] >= 600), None)
         scan = scan_wav(take) if take.exists() else {"samples": 0, "nan": -1, "peak": float("nan")}
     return {
         "soak_bundle": which, "soak_output": used, "soak_minutes": minutes, "soak_messages": result["messages"],
         "soak_rate": result["messages"] / result["seconds"],
+        "soak_busy_core": busy_core,
         "soak_underflows": int(played.group(1)) if played else end["underflows"],
-        "soak_device_xruns": int(played.group(2)) if played else None,
+        "soak_underflows_by_phase": {k: int(played.group(i)) for i, k in ((2, "start-up"), (3, "idle"), (4, "playing"))}
+        if played else None,
+        "soak_device_xruns": int(played.group(5)) if played else None,
+        "soak_latency_ms_p50": float(latency.group(1)) if latency else None,
+        "soak_latency_ms_p99": float(latency.group(2)) if latency else None,
+        "soak_margin_ms_widest": float(margin.group(2)) if margin else None,
+        "soak_near_misses": int(margin.group(3)) if margin else 0,
         "soak_errors": max((s["errors"] for s in samples + [end] if s["errors"] is not None), default=None), "soak_max_voices": max(s["voices"] for s in samples + [end]),
         "soak_nan": scan["nan"], "soak_peak": scan["peak"], "soak_seconds_played": scan["samples"] / 48000,
         "rss_start_mb": rss_start, "rss_end_mb": end["rss_mb"] if end["rss_mb"] is not None else samples[-1]["rss_mb"],
@@ -143,8 +162,10 @@ def main(argv=None) -> int:
     parser.add_argument("--output", choices=("jack", "null"), default="jack")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--bundle", default=None)
+    parser.add_argument("--busy-core", action="store_true", help="a busy loop in another process beside the soak")
     args = parser.parse_args(argv)
-    emit(run_soak_bench(minutes=args.minutes, output=args.output, bundle=args.bundle), as_json=args.json)
+    emit(run_soak_bench(minutes=args.minutes, output=args.output, bundle=args.bundle, busy_core=args.busy_core),
+         as_json=args.json)
     return 0
 
 

@@ -70,6 +70,9 @@ def run_all(*, quick: bool = False, soak_minutes: float = 60.0, fuzz_packets: in
         from bench_soak import run_soak_bench
 
         _section("soak", lambda: run_soak_bench(minutes=soak_minutes), results, timings)
+        # The same soak with a busy loop holding one core (10 minutes at most).
+        _section("soak_busy", lambda: run_soak_bench(minutes=min(10.0, soak_minutes), busy_core=True), results,
+                 timings)
     # TensorFlow last: once imported it stays in this process's memory and threads.
     if want("decode"):
         from bench_decode import run_decode_bench
@@ -126,6 +129,47 @@ def _f(value, digits: int = 1) -> str:
 
 def _get(results, section, key, digits=1):
     return _f(results.get(section, {}).get(key), digits)
+
+
+def _soak_markdown(soaks: list[tuple[str, dict]]) -> list[str]:
+    """The soak table: one column per run (quiet, and with a busy loop holding a core)."""
+    first = soaks[0][1]
+    rows = [
+        ("minutes", lambda k: _f(k["soak_minutes"], 0), ""),
+        ("underflows (whole soak)", lambda k: k["soak_underflows"], "0"),
+        ("... at start-up / idle / playing", lambda k: " / ".join(str(v) for v in (k.get("soak_underflows_by_phase") or {}).values()) or "n/a", "0 / 0 / 0"),
+        ("underflows at 10 minutes", lambda k: _f(k.get("soak_10min_underflows")), "0"),
+        ("JACK device xruns", lambda k: _f(k.get("soak_device_xruns")), "0"),
+        ("control latency p50 / p99 (ms, beyond the device buffer)",
+         lambda k: f"{_f(k.get('soak_latency_ms_p50'))} / {_f(k.get('soak_latency_ms_p99'))}", ""),
+        ("margin: widest (ms) after near-misses", lambda k: f"{_f(k.get('soak_margin_ms_widest'))} after "
+         f"{k.get('soak_near_misses', 0)}", "none needed"),
+        ("refused messages", lambda k: k["soak_errors"], "0"),
+        ("NaN samples", lambda k: k["soak_nan"], "0"),
+        ("peak sample", lambda k: _f(k["soak_peak"], 3), "<= 1.0"),
+        ("audio played (s)", lambda k: _f(k["soak_seconds_played"]), "as long as the soak"),
+        ("RSS at start (MiB)", lambda k: _f(k["rss_start_mb"]), "< 500"),
+        ("RSS at 10 minutes (MiB)", lambda k: _f(k.get("rss_10min_mb")), "flat"),
+        ("RSS at the end, max (MiB)", lambda k: f"{_f(k['rss_end_mb'])}, {_f(k['rss_max_mb'])}", "flat, < 500"),
+        ("status queries unanswered within 10 s", lambda k: k.get("soak_status_timeouts"), "0"),
+        ("underflows over time (s, count so far)", lambda k: k.get("soak_underflow_timeline") or "none", "none"),
+        ("RSS every 10 minutes (minute, MiB)", lambda k: k.get("soak_rss_timeline"), "flat"),
+        ("serve ended before the soak did", lambda k: _f(k.get("soak_serve_ended_early")), "no"),
+    ]
+    lines = [
+        f"## Soak ({first['soak_output']} output, {_f(first['soak_rate'], 0)} messages/s, morphing, 16-voice chords)",
+        "",
+        f"Bundle: {first.get('soak_bundle')}. `melsynth serve` in its own process, played over UDP; 'busy core': a "
+        "plain busy loop in another process at normal priority for the whole soak.", "",
+        "| figure | " + " | ".join(name for name, _ in soaks) + " | target |",
+        "|---|" + "---|" * len(soaks) + "---|",
+    ]
+    for label, cell, target in rows:
+        lines.append(f"| {label} | " + " | ".join(str(cell(k)) for _, k in soaks) + f" | {target} |")
+    for name, k in soaks:
+        lines += ["", f"serve's own summary ({name}): " + " / ".join(k.get("serve_summary", [])),
+                  f"serve's stderr ({name}, last lines): " + " / ".join(k.get("soak_serve_stderr", []))]
+    return lines + [""]
 
 
 def write_markdown(run: dict, path: Path) -> None:
@@ -257,30 +301,10 @@ def write_markdown(run: dict, path: Path) -> None:
             "soak section).", "",
         ]
 
-    if "soak" in r and "error" not in r["soak"]:
-        k = r["soak"]
-        lines += [
-            f"## Soak ({_f(k['soak_minutes'], 0)} minutes, {k['soak_output']} output, "
-            f"{_f(k['soak_rate'], 0)} messages/s, morphing, 16-voice chords)", "",
-            f"Bundle: {k.get('soak_bundle')}. `melsynth serve` in its own process, played over UDP.", "",
-            "| figure | value | target |", "|---|---|---|",
-            f"| underflows (whole soak) | {k['soak_underflows']} | 0 |",
-            f"| underflows at 10 minutes | {_f(k.get('soak_10min_underflows'))} | 0 |",
-            f"| device xruns | {_f(k.get('soak_device_xruns'))} | 0 |",
-            f"| refused messages | {k['soak_errors']} | 0 |",
-            f"| NaN samples | {k['soak_nan']} | 0 |",
-            f"| peak sample | {_f(k['soak_peak'], 3)} | <= 1.0 |",
-            f"| audio played | {_f(k['soak_seconds_played'])} s | {k['soak_minutes'] * 60:g} s |",
-            f"| RSS at start | {_f(k['rss_start_mb'])} MiB | < 500 MiB |",
-            f"| RSS at 10 minutes | {_f(k.get('rss_10min_mb'))} MiB | flat |",
-            f"| RSS at the end | {_f(k['rss_end_mb'])} MiB (max {_f(k['rss_max_mb'])}) | flat, < 500 MiB |",
-            f"| status queries unanswered within 10 s | {k.get('soak_status_timeouts')} | 0 |",
-            f"| underflows over time (s, count so far) | {k.get('soak_underflow_timeline') or 'none'} | none |",
-            f"| RSS every 10 minutes (minute, MiB) | {k.get('soak_rss_timeline')} | flat |",
-            f"| serve ended before the soak did | {_f(k.get('soak_serve_ended_early'))} | no |",
-            "", "serve's own summary: " + " / ".join(k.get("serve_summary", [])),
-            "", "serve's stderr (last lines): " + " / ".join(k.get("soak_serve_stderr", [])), "",
-        ]
+    soaks = [(name, r[key]) for name, key in (("quiet", "soak"), ("busy core", "soak_busy"))
+             if key in r and "error" not in r[key]]
+    if soaks:
+        lines += _soak_markdown(soaks)
 
     if "fuzz" in r and "error" not in r["fuzz"]:
         z = r["fuzz"]

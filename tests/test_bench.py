@@ -38,6 +38,21 @@ def test_quick_bench_prints_the_headline_figures_without_tensorflow():
     assert isinstance(figures["max_voices"], int) and figures["max_voices"] >= 0
 
 
+def soak(*, busy: bool, underflows: int) -> dict:
+    """A soak result as bench_soak returns it."""
+    return {
+        "soak_bundle": "b", "soak_output": "jack", "soak_minutes": 10.0, "soak_messages": 120000, "soak_rate": 200.0,
+        "soak_busy_core": busy, "soak_underflows": underflows,
+        "soak_underflows_by_phase": {"start-up": 1 if underflows else 0, "idle": 0, "playing": max(0, underflows - 1)},
+        "soak_device_xruns": 0, "soak_latency_ms_p50": 20.0, "soak_latency_ms_p99": 30.0,
+        "soak_margin_ms_widest": 26.7 if underflows else None, "soak_near_misses": underflows, "soak_errors": 0,
+        "soak_max_voices": 16, "soak_nan": 0, "soak_peak": 0.9, "soak_seconds_played": 600.0, "rss_start_mb": 300.0,
+        "rss_end_mb": 320.0, "rss_max_mb": 321.0, "soak_serve_ended_early": False, "soak_status_timeouts": 0,
+        "soak_serve_stderr": [], "soak_10min_underflows": underflows, "soak_underflow_timeline": [],
+        "soak_rss_timeline": [(0, 300.0)], "rss_10min_mb": 320.0, "serve_summary": ["melsynth: played 600 s"],
+    }
+
+
 def test_bench_documents_are_written_from_a_result(tmp_path):
     """run_all's document writer on a hand-made result (no measuring): every section and the machine."""
     sys.path.insert(0, str(REPO / "bench"))
@@ -53,6 +68,8 @@ def test_bench_documents_are_written_from_a_result(tmp_path):
             "engine": {"engine_bundle": "b", "control_latency_ms_p50": 3.0, "control_latency_ms_p99": 9.0,
                        "max_voices": 16, "buffer_ms": 16.0},
             "training": {"error": "RuntimeError: boom"},
+            "soak": soak(busy=False, underflows=0),
+            "soak_busy": soak(busy=True, underflows=3),
         },
         "seconds": {"decode": 1.0, "engine": 2.0},
     }
@@ -62,3 +79,8 @@ def test_bench_documents_are_written_from_a_result(tmp_path):
     assert "Test CPU, 2 cores" in text and "NOT an hour" in text
     assert "| bundle | onnxruntime CPU | 1.00 | 2.00 |" in text
     assert "p99 9.0 ms" in text and "training: RuntimeError: boom" in text
+    # The soak quiet and with a busy core, side by side.
+    assert "| figure | quiet | busy core | target |" in text
+    assert "| underflows (whole soak) | 0 | 3 | 0 |" in text
+    assert "| ... at start-up / idle / playing | 0 / 0 / 0 | 1 / 0 / 2 | 0 / 0 / 0 |" in text
+    assert "| control latency p50 / p99 (ms, beyond the device buffer) | 20.0 / 30.0 | 20.0 / 30.0 |" in text
