@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dataset": ("training.commands.dataset", "make or convert NSynth-format datasets and their features"),
     "train": ("training.commands.train", "fit an autoencoder on a features folder"),
     "experiments": ("training.commands.experiments", "reproduce the paper's Tables I-IV"),
+    "ablation": ("training.commands.ablation", "tabulate runs of our own variants beside no_dense and PCA"),
     "evaluate": ("synth.commands.evaluate", "measure RMSE, SSIM and harmonic F1 of a run or a bundle"),
     "export": ("export.commands", "export a trained run to an ONNX model bundle"),
     "info": ("synth.commands.info", "describe a model bundle"),
