@@ -13,6 +13,7 @@ from synth.engine import (
     NoteOff,
     NoteOn,
     Panic,
+    SetBend,
     SetCorners,
     SetGain,
     SetLatent,
@@ -109,6 +110,30 @@ def test_griffinlim_plays_at_the_pitch_too():
     engine.schedule(NoteOn(base + 7, 100), 0)
     y = engine.render(RATE)
     assert abs(cents(f0_of(y[RATE // 4 :], rate=RATE), midi_hz(base + 7))) < 10
+
+
+@pytest.mark.parametrize("method", ["sinusoidal", "griffinlim"])
+def test_pitch_bend_moves_every_sounding_note_and_returns(method):
+    base = synthetic_bundle().base_pitch
+    engine = make_engine(method=method, methods=BOTH)
+    engine.schedule(NoteOn(base, 100), 0)
+    engine.schedule(SetBend(2.0), RATE)  # a whole tone up after 1 s
+    engine.schedule(SetBend(-1.5), 2 * RATE)
+    engine.schedule(SetBend(0.0), 3 * RATE)
+    y = engine.render(4 * RATE)
+    for second, semitones in ((0, 0.0), (1, 2.0), (2, -1.5), (3, 0.0)):
+        part = y[second * RATE + RATE // 4 : (second + 1) * RATE]
+        assert abs(cents(f0_of(part, rate=RATE), midi_hz(base + semitones))) < 10, (second, semitones)
+
+
+def test_bend_is_checked_and_speaks_osc():
+    from synth.osc.vocabulary import command_to_message, parse_message
+
+    engine = make_engine()
+    with pytest.raises(ParameterError, match="bend 30 out of range -24..24"):
+        engine.schedule(SetBend(30))
+    command = parse_message("/synth/bend", [-1.25], spec=engine.spec)
+    assert command == SetBend(-1.25) and command_to_message(command) == ("/synth/bend", [-1.25])
 
 
 def rms(y):

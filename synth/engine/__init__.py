@@ -11,6 +11,7 @@ from synth.engine.commands import (
     NoteOff,
     NoteOn,
     Panic,
+    SetBend,
     SetCorners,
     SetGain,
     SetLatent,
@@ -39,4 +40,5 @@ __all__ = [
     "SetMacro",
     "SetMethod",
     "SetGain",
+    "SetBend",
 ]

@@ -25,6 +25,7 @@ __all__ = [
     "SetMacro",
     "SetMethod",
     "SetGain",
+    "SetBend",
     "LATENT_COMMANDS",
     "METHODS",
     "ControlSpec",
@@ -131,6 +132,14 @@ class SetGain(Command):
     gain: float
 
 
+@dataclasses.dataclass(frozen=True)
+class SetBend(Command):
+    """Pitch bend of every voice, in semitones (MIDI pitch bend, or ``/synth/bend``): applied from the next
+    frame, which the inverters glide into sample by sample."""
+
+    semitones: float
+
+
 # Commands that change the latent and so need a decode.
 LATENT_COMMANDS = (SetLatent, SetLatentValue, SetPreset, Morph, SetCorners, SetXY, SetMacro)
 
@@ -139,6 +148,7 @@ LATENT_COMMANDS = (SetLatent, SetLatentValue, SetPreset, Morph, SetCorners, SetX
 NOTE_SPAN = 24  # semitones either side of the bundle's base pitch
 MACRO_LIMIT = 10.0  # standard deviations
 GAIN_LIMIT = 4.0
+BEND_LIMIT = 24.0  # semitones, as the note span
 LATENT_LIMIT = 1000.0  # far beyond any encoder's output; larger values can only be mistakes or attacks
 
 
@@ -235,4 +245,6 @@ class ControlSpec:
                 fail(f"unknown method {str(command.method)[:40]!r} (use {' or '.join(self.methods)})")
         elif isinstance(command, SetGain):
             number("gain", command.gain, 0.0, GAIN_LIMIT)
+        elif isinstance(command, SetBend):
+            number("bend", command.semitones, -BEND_LIMIT, BEND_LIMIT)
         return command

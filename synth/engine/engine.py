@@ -29,6 +29,7 @@ from synth.engine.commands import (
     NoteOff,
     NoteOn,
     Panic,
+    SetBend,
     SetGain,
     SetMethod,
 )
@@ -212,6 +213,8 @@ class Engine:
         self.limiter.set_gain(gain)
         self.limiter.reset()
         self.gain = float(gain)
+        self.bend = 0.0  # semitones (SetBend)
+        self._bend_ratio = 1.0
         self._warm_up()
 
         self.frame = 0  # next frame to generate
@@ -305,6 +308,9 @@ class Engine:
         elif isinstance(command, SetGain):
             self.gain = float(command.gain)
             self.limiter.set_gain(self.gain)
+        elif isinstance(command, SetBend):
+            self.bend = float(command.semitones)
+            self._bend_ratio = 2.0 ** (self.bend / 12.0)
         elif isinstance(command, LATENT_COMMANDS):
             if self._control.apply(command):
                 # Decoded once per frame, after every event of the frame (see _request_latent): a burst of
@@ -486,7 +492,8 @@ class Engine:
             weight = 1.0
         for voice in self.pool.slots:
             if voice.active:
-                voice.render_frame(mix, current=self._timbre, previous=self._prev_timbre, weight=weight)
+                voice.render_frame(mix, current=self._timbre, previous=self._prev_timbre, weight=weight,
+                                   bend=self._bend_ratio)
         if self._prev_timbre is not None:
             self._xf += 1
             if self._xf >= TIMBRE_XFADE_FRAMES:

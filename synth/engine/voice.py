@@ -144,12 +144,15 @@ class Voice:
         else:
             self._frame_of(timbre, self.phase, self._pos, out)
 
-    def render_frame(self, mix: np.ndarray, *, current: Timbre, previous: Timbre | None, weight: float) -> None:
+    def render_frame(
+        self, mix: np.ndarray, *, current: Timbre, previous: Timbre | None, weight: float, bend: float = 1.0
+    ) -> None:
         """Add this voice's next frame to ``mix`` (len(mix) = this frame's samples) and advance one frame.
 
         ``previous``/``weight``: a latent crossfade in progress, the frame is ``(1-weight)*previous +
-        weight*current`` in the unit (dB) scale.
+        weight*current`` in the unit (dB) scale. ``bend``: the pitch-bend ratio on top of the note's own.
         """
+        ratio = self.pitch_ratio * bend
         n = len(mix)
         mel = self._mel
         self._mel_for(current, mel)
@@ -159,10 +162,10 @@ class Voice:
             mel *= w
             mel += (1 - w) * self._mel_b
         buf = self._buf[:n]
-        self._inv.process_frame(mel, pitch_ratio=self.pitch_ratio, out=buf)
+        self._inv.process_frame(mel, pitch_ratio=ratio, out=buf)
         if self._old_inv is not None:
             old = self._buf_old[:n]
-            self._old_inv.process_frame(mel, pitch_ratio=self.pitch_ratio, out=old)
+            self._old_inv.process_frame(mel, pitch_ratio=ratio, out=old)
             if self._xf_wait > 0:
                 self._xf_wait -= 1
                 buf[:] = old

@@ -19,6 +19,7 @@ address                   arguments                           effect
 /synth/macro              k value                             offset along principal direction k, in stds
 /synth/method             sinusoidal | griffinlim            inversion method (crossfaded)
 /synth/gain               value (0-4)                         output gain before the limiter
+/synth/bend               semitones (-24..24)                 pitch bend of every voice (MIDI's, too)
 /synth/status                                                 reply: /synth/status key value ...
 /synth/info                                                   reply: /synth/info latent_size N base_pitch P presets ...
 ========================  ==================================  ==========================================
@@ -37,6 +38,7 @@ from synth.engine.commands import (
     NoteOff,
     NoteOn,
     Panic,
+    SetBend,
     SetCorners,
     SetGain,
     SetLatent,
@@ -74,6 +76,7 @@ CONTROL_ADDRESSES = (
     "/synth/macro",
     "/synth/method",
     "/synth/gain",
+    "/synth/bend",
 )
 
 
@@ -168,6 +171,9 @@ def parse_message(address: str, args, *, spec: ControlSpec) -> Command | str:
     elif address == "/synth/gain":
         _count(args, 1)
         command = SetGain(_number(args, 0, "gain"))
+    elif address == "/synth/bend":
+        _count(args, 1)
+        command = SetBend(_number(args, 0, "bend semitones"))
     else:
         raise ParameterError("unknown address")
     return spec.check(command)
@@ -199,4 +205,6 @@ def command_to_message(command: Command) -> tuple[str, list]:
         return "/synth/method", [command.method]
     if isinstance(command, SetGain):
         return "/synth/gain", [command.gain]
+    if isinstance(command, SetBend):
+        return "/synth/bend", [command.semitones]
     raise ParameterError(f"not an engine command: {type(command).__name__}")
