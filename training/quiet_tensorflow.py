@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 import re
 import sys
-import tempfile
 from typing import Any
+
+from synth.native_stderr import captured_native_stderr
 
 __all__ = ["import_tensorflow", "is_startup_noise"]
 
@@ -35,21 +36,11 @@ def import_tensorflow() -> Any:
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            import tensorflow as tf
+    with captured_native_stderr() as lines:
+        import tensorflow as tf
 
-            tf.config.list_physical_devices("GPU")
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            text = capture.read().decode("utf-8", "replace")
-    kept = [line for line in text.splitlines() if line.strip() and not is_startup_noise(line)]
+        tf.config.list_physical_devices("GPU")
+    kept = [line for line in lines if not is_startup_noise(line)]
     if kept:
         print("\n".join(kept), file=sys.stderr)
     return tf

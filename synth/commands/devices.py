@@ -1,4 +1,4 @@
-"""``melsynth devices``: the audio outputs PortAudio sees, and what onnxruntime and TensorFlow can compute on."""
+"""``melsynth devices``: the audio outputs PortAudio sees, MIDI ports, and what onnxruntime and TensorFlow compute on."""
 
 from __future__ import annotations
 
@@ -37,11 +37,13 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from synth.engine.output import list_output_devices
+    from synth.midi.port import list_midi_ports
 
     devices = list_output_devices()
+    midi = list_midi_ports()
     compute = _compute()
     if args.json:
-        print(json.dumps({"audio_outputs": devices, **compute}, indent=2))
+        print(json.dumps({"audio_outputs": devices, "midi": midi, **compute}, indent=2))
         return 0
     print("audio outputs:")
     if not devices:
@@ -54,6 +56,12 @@ def run(args: argparse.Namespace) -> int:
         )
     if devices:
         print("  (* default; pass --device INDEX or a part of the name to melsynth serve)")
+    if midi["api"] is None:
+        print(f"MIDI: none ({midi['why']})")
+    else:
+        print(f"MIDI ({midi['api']}): " + (", ".join(f"{i}: {p}" for i, p in enumerate(midi["inputs"])) or
+                                          "no ports to open yet")
+              + " (melsynth serve --midi [PORT]; without PORT a virtual port to connect to)")
     ort = compute["onnxruntime"]
     where = "CUDA" if ort["cuda"] else f"CPU ({ort['why_not_cuda']})"
     print(f"decoding: onnxruntime {ort['version']} on {where}")

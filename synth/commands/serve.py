@@ -49,10 +49,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--voices", type=int, default=16, help="polyphony (default 16)")
     parser.add_argument("--gain", type=float, default=None, help="output gain before the limiter (default 0.5)")
     parser.add_argument("--log-osc", default=None, metavar="FILE.json", help="write every valid message as a score")
+    parser.add_argument("--midi", nargs="?", const="", default=None, metavar="PORT",
+                        help="MIDI in: without PORT a virtual port (melsynth:midi_in under JACK, melsynth in ALSA) "
+                             "for a DAW or keyboard to connect to; with PORT that port, by number or name "
+                             "(see melsynth devices)")
+    parser.add_argument("--midi-map", default=None, metavar="FILE.json",
+                        help="a MIDI mapping file (CCs, bend range, channel; see docs/OSC.md)")
     parser.add_argument("--duration", type=_positive_float, default=None, metavar="SECONDS", help="stop after this long")
 
 
-def _print_figures(stats: dict, server, recorded, log_path) -> None:
+def _print_figures(stats: dict, server, recorded, log_path, midi=None) -> None:
     print(
         f"melsynth: played {stats['seconds']:.1f} s: {stats['notes']} notes, {stats['underflows']} underflows "
         f"({stats['underflows_startup']} at start-up, {stats['underflows_idle']} idle, "
@@ -65,6 +71,11 @@ def _print_figures(stats: dict, server, recorded, log_path) -> None:
         print(f"melsynth: the margin ahead of the output grew from {stats['buffer_ms_base']:.1f} ms to at most "
               f"{stats['buffer_ms_widest']:.1f} ms after {stats['near_misses']} near-misses "
               f"({stats['buffer_ms']:.1f} ms at the end)")
+    if midi is not None:
+        c = midi.counters()
+        print(f"melsynth: MIDI {midi.port_name}: {c['midi_messages']} messages, {c['midi_applied']} applied, "
+              f"{c['midi_ignored']} ignored, {c['midi_errors']} bad; port lost {c['midi_port_lost']} times, "
+              f"reopened {c['midi_port_reopened']}")
     if stats["decode_errors"]:
         print(f"melsynth: {stats['decode_errors']} decodes failed; the previous sound was kept")
     if recorded is not None:
@@ -92,6 +103,13 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise ParameterError(f"--port must be 0..65535, got {args.port}")
     bundle = load_bundle(args.bundle)
+    mapping = None
+    if args.midi is not None:
+        from synth.midi.mapping import MidiMapping, load_mapping
+
+        mapping = load_mapping(args.midi_map) if args.midi_map else MidiMapping()
+    elif args.midi_map:
+        raise ParameterError("--midi-map needs --midi")
 
     output = args.output
     device = None
@@ -149,8 +167,31 @@ def run(args: argparse.Namespace) -> int:
     import faulthandler
 
     faulthandler.register(signal.SIGUSR1, all_threads=True)
+    midi = None
+    if mapping is not None:
+        from synth.midi.port import MidiInput
+        from synth.midi.translate import MidiTranslator
+
+        try:
+            midi = MidiInput(live.submit, MidiTranslator(engine.spec, mapping), port=args.midi or None,
+                             log=server.log if args.log_osc else None, rate=rate,
+                             on_event=lambda line: print(f"melsynth: {line}", flush=True))
+        except BaseException:
+            if recorder is not None:
+                recorder.discard()
+            engine.close()
+            raise
+        server.midi = midi
     live.start()
     server.start()
+    if midi is not None:
+        try:
+            midi.start()
+        except BaseException:
+            server.stop()
+            live.stop()
+            raise
+        print(f"melsynth: MIDI in on {midi.port_name} ({midi.api_name})", flush=True)
     allow = f", accepting {', '.join(sorted(server.allow))}" if server.allow else ""
     print(
         f"melsynth: listening for OSC on {args.host}:{server.port}{allow}; bundle {args.bundle} "
@@ -171,9 +212,11 @@ def run(args: argparse.Namespace) -> int:
         live.wait(args.duration)
     except KeyboardInterrupt:
         pass
+    if midi is not None:
+        midi.stop()
     log_path = server.stop()
     stats = live.stop()
-    _print_figures(stats, server, live.recorded_path, log_path)
+    _print_figures(stats, server, live.recorded_path, log_path, midi)
     if live.recorder is not None and live.recorder.error:
         print(f"melsynth: error: the recording failed: {live.recorder.error}", file=sys.stderr)
     code = 0  # Ctrl-C is the normal way to stop a server

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from synth.errors import ParameterError
 from synth.osc.replies import build_message, info_reply, status_reply
-from synth.osc.vocabulary import DEFAULT_PORT, parse_message
+from synth.osc.vocabulary import DEFAULT_PORT, MIDI_LEARN, parse_message
 
 __all__ = ["OscServer", "DEFAULT_PORT", "bundle_problem"]
 
@@ -108,6 +108,7 @@ class OscServer:
         self.allow = frozenset(allowed)
         self.log_path = Path(log_path) if log_path is not None else None
         self.log: list[dict] = []
+        self.midi = None  # a synth.midi.MidiInput, for /synth/midi/learn
         self.packets = 0
         self.messages = 0
         self.errors = 0
@@ -208,6 +209,13 @@ class OscServer:
                 self._send(addr, status_reply(self))
             elif result == "/synth/info":
                 self._send(addr, info_reply(self.engine))
+            elif result == MIDI_LEARN:
+                if self.midi is None:
+                    self.messages -= 1
+                    self.errors += 1
+                    self._reply_error(addr, address, "no MIDI input (start serve with --midi)")
+                else:
+                    self.midi.translator.learn(str(message.params[0]))
             else:
                 at_sample = self.live.submit(result, at_time=at_time, received=received)
                 if self.log_path is not None:
@@ -243,7 +251,9 @@ class OscServer:
         if self.log_path is not None:
             from synth.atomic import atomic_write_text
 
-            atomic_write_text(self.log_path, json.dumps(self.log, indent=1) + "\n")
+            # MIDI input appends to the same log from its own thread: in time order for the score.
+            entries = sorted(self.log, key=lambda e: e["time"])
+            atomic_write_text(self.log_path, json.dumps(entries, indent=1) + "\n")
             return self.log_path
         return None
 

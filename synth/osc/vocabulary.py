@@ -20,6 +20,7 @@ address                   arguments                           effect
 /synth/method             sinusoidal | griffinlim            inversion method (crossfaded)
 /synth/gain               value (0-4)                         output gain before the limiter
 /synth/bend               semitones (-24..24)                 pitch bend of every voice (MIDI's, too)
+/synth/midi/learn         target (macro:K x y morph gain ...)  bind the next MIDI CC moved to target
 /synth/status                                                 reply: /synth/status key value ...
 /synth/info                                                   reply: /synth/info latent_size N base_pitch P presets ...
 ========================  ==================================  ==========================================
@@ -55,6 +56,7 @@ __all__ = [
     "command_to_message",
     "CONTROL_ADDRESSES",
     "QUERY_ADDRESSES",
+    "MIDI_LEARN",
     "DEFAULT_PORT",
     "PREFIX",
 ]
@@ -63,6 +65,8 @@ PREFIX = "/synth"
 # 57120 is SuperCollider's and 9000 is taken by many dev tools; 9137 is free on common systems.
 DEFAULT_PORT = 9137
 QUERY_ADDRESSES = ("/synth/status", "/synth/info")
+#: Addressed to the server's MIDI input, not the engine: parse_message checks it and returns the address.
+MIDI_LEARN = "/synth/midi/learn"
 CONTROL_ADDRESSES = (
     "/synth/note/on",
     "/synth/note/off",
@@ -125,6 +129,12 @@ def parse_message(address: str, args, *, spec: ControlSpec) -> Command | str:
     args = list(args)
     if address in QUERY_ADDRESSES:
         _count(args, 0)
+        return address
+    if address == MIDI_LEARN:
+        from synth.midi.mapping import check_target
+
+        _count(args, 1)
+        check_target(_string(args, 0, "MIDI learn target"))
         return address
     if address == "/synth/note/on":
         _count(args, 1, 2)
