@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from synth.errors import MelsynthError
@@ -72,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("melsynth: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`melsynth presets list | head`): stop quietly, as `ls | head` does. stdout is
+        # pointed at /dev/null so that the interpreter's own flush at exit does not fail a second time.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a program ended by a closed pipe
 
 
 if __name__ == "__main__":

@@ -99,6 +99,8 @@ class Bundle:
         # The hash-checked bytes are kept so a session is built from exactly what was verified.
         self._models = models
         self.presets: dict[str, Preset] = {}
+        # Preset files that could not be loaded, by file name, with the reason: the bundle plays without them.
+        self.broken_presets: dict[str, str] = {}
 
     @property
     def mel_shape(self) -> tuple[int, int]:
@@ -165,8 +167,11 @@ class Bundle:
         )
 
     def reload_presets(self) -> dict[str, Preset]:
-        """Re-read every preset file; raises :class:`BundleError` naming a bad file."""
+        """Re-read every preset file. A file that is not a valid preset of this bundle is left out and named
+        in :attr:`broken_presets` with the reason, so one bad file cannot cost a performer the instrument;
+        a presets path that is not a folder raises :class:`BundleError`."""
         presets: dict[str, Preset] = {}
+        broken: dict[str, str] = {}
         directory = self.presets_dir
         if directory.exists():
             if not directory.is_dir() or directory.is_symlink():
@@ -177,9 +182,11 @@ class Bundle:
                 try:
                     preset = self._load_preset_path(path)
                 except PresetError as exc:
-                    raise BundleError(f"bad preset in bundle: {exc}") from None
+                    broken[path.name] = str(exc)
+                    continue
                 presets[preset.name] = preset
         self.presets = presets
+        self.broken_presets = broken
         return presets
 
     def _load_preset_path(self, path: Path) -> Preset:

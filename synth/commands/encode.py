@@ -24,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from synth.bundle import load_bundle, save_preset, validate_preset_name
+    from synth.bundle import save_preset, validate_preset_name
+    from synth.commands.bundle_loading import load_bundle_for_command as load_bundle
     from synth.errors import PresetError
     from synth.render.encode import encode_audio_files
 

@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def bundle_info(path: str) -> dict[str, Any]:
     """Load and check the bundle at ``path``; its description plus the onnxruntime provider it gets."""
-    from synth.bundle import load_bundle
+    from synth.commands.bundle_loading import load_bundle_for_command as load_bundle
 
     bundle = load_bundle(path)
     info = bundle.describe()

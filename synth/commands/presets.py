@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from synth.bundle import load_bundle
+    from synth.commands.bundle_loading import load_bundle_for_command as load_bundle
 
     bundle = load_bundle(args.bundle)
     if args.json:
@@ -36,6 +36,8 @@ def _list(args: argparse.Namespace) -> int:
     for name, preset in sorted(bundle.presets.items()):
         note = preset.source.get("note_str", preset.source.get("description", ""))
         print(f"{name:<40} {note}")
+    for file, reason in sorted(bundle.broken_presets.items()):
+        print(f"{file:<40} BROKEN: {reason}")
     if not bundle.presets:
         print(f"no presets in {bundle.presets_dir}")
     return 0
@@ -44,7 +46,7 @@ def _list(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from synth.bundle import load_bundle
+    from synth.commands.bundle_loading import load_bundle_for_command as load_bundle
 
     bundle = load_bundle(args.bundle)
     preset = bundle.preset(args.name)

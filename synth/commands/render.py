@@ -169,7 +169,8 @@ def _score_render(args, bundle, initial) -> int:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from synth.bundle import load_bundle, load_preset_file
+    from synth.bundle import load_preset_file
+    from synth.commands.bundle_loading import load_bundle_for_command as load_bundle
     from synth.errors import ParameterError
     from synth.render.note import BundleView
     from synth.render.wav import check_output_path

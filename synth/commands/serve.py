@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     import signal
     import sys
 
-    from synth.bundle import load_bundle
+    from synth.commands.bundle_loading import load_bundle_for_command as load_bundle
     from synth.engine import Engine
     from synth.engine.engine import DEFAULT_GAIN
     from synth.engine.live import LiveEngine
