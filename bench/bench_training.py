@@ -49,14 +49,15 @@ def _features(root: Path, *, instruments: int) -> Path:
 def _pipeline_seconds(features: Path) -> tuple[int, float]:
     """(training notes, seconds) of one pass of the fit's own input pipeline over the training split."""
     from training.datasets.features import load_features
-    from training.fit import _make_dataset, epoch_order
+    from training.fit import NoteSource, epoch_order
 
     feats = load_features(features)
     rows = feats.subset("train")
-    for _ in _make_dataset(feats.x, epoch_order(rows, seed=0, epoch=0), batch_size=BATCH, params=feats.params):
-        pass  # warm-up: thread pools, page cache
+    source = NoteSource(feats.x, params=feats.params)
+    for _ in source.dataset(epoch_order(rows, seed=0, epoch=0), batch_size=BATCH):
+        pass  # warm-up: thread pools, the in-memory copy
     t0 = time.perf_counter()
-    for _ in _make_dataset(feats.x, epoch_order(rows, seed=0, epoch=1), batch_size=BATCH, params=feats.params):
+    for _ in source.dataset(epoch_order(rows, seed=0, epoch=1), batch_size=BATCH):
         pass
     return len(rows), time.perf_counter() - t0
 

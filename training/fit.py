@@ -21,9 +21,9 @@ CPU. TensorFlow's CPU kernels gave bitwise-identical weights run to run here wit
 ``deterministic=True`` additionally switches on ``tf.config.experimental.enable_op_determinism()`` (a
 guarantee rather than an observation, at about 1.5-2x the CPU step time measured here, and needed on GPU).
 
-Input: per epoch a tf.data pipeline of shuffled row-index batches whose rows are read from the
-memory-mapped ``features.npy`` by a parallel ``numpy_function`` and prefetched, so only a few batches are
-in RAM at a time.
+Input: per epoch a tf.data pipeline of shuffled row-index batches (:class:`NoteSource`): gathered from the
+features held in memory when they fit (up to 2 GiB), else read from the memory-mapped ``features.npy`` by a
+parallel ``numpy_function``, so only a few batches are in RAM at a time.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from synth.spectrogram import SpectrogramParams
 from training.datasets.features import Features, load_features, sha256_file
 from training.model.config import SCHEDULE_FIELDS, ModelConfig
 
-__all__ = ["fit", "RUN_FORMAT", "KEEP_CHECKPOINTS", "XLA_CHOICES", "latest_checkpoint", "read_checkpoint_state",
+__all__ = ["fit", "NoteSource", "RUN_FORMAT", "KEEP_CHECKPOINTS", "XLA_CHOICES", "latest_checkpoint", "read_checkpoint_state",
            "training_rows", "use_xla"]
 
 RUN_FORMAT = "melsynth-run/1"
@@ -190,22 +190,68 @@ def _restore_checkpoint(ckpt: Path, state: dict[str, Any], model: Any, optimizer
 
 
 # ---------------------------------------------------------------------------------------------- data
+#: Feature sets up to this size are held in memory for the run; larger ones are read from the memory map.
+IN_MEMORY_BYTES = 2 << 30
+
+
+class NoteSource:
+    """Where a run's batches come from: the features in memory (a TensorFlow constant, gathered by pure
+    TensorFlow ops) when they fit in :data:`IN_MEMORY_BYTES`, else rows read from the memory-mapped
+    features.npy by a parallel ``numpy_function``.
+
+    In memory is the default for a reason beyond speed: with the ``numpy_function`` reader, TensorFlow
+    2.21 waited ~40 s at the end of every epoch while tearing the epoch's iterator down (its reader threads
+    need the GIL, which the tearing-down thread holds; seen with py-spy in
+    ``UnboundedThreadPool::LogicalThreadWrapper::~LogicalThreadWrapper``): half of each 82 s epoch of the
+    1020 SoundFont notes at batch 16 was spent waiting.
+    """
+
+    def __init__(self, x: np.ndarray, *, params: SpectrogramParams, in_memory: bool | None = None) -> None:
+        self.x = x
+        self.params = params
+        self.in_memory = x.nbytes <= IN_MEMORY_BYTES if in_memory is None else in_memory
+        self._tensor = None
+
+    def _constant(self) -> Any:
+        import tensorflow as tf
+
+        if self._tensor is None:
+            with tf.device("/CPU:0"):
+                self._tensor = tf.constant(np.asarray(self.x, dtype=np.float32))
+        return self._tensor
+
+    def dataset(self, rows: np.ndarray, *, batch_size: int) -> Any:
+        """A tf.data pipeline yielding (batch, batch) float32 pairs of ``rows`` in order."""
+        import tensorflow as tf
+
+        params = self.params
+        ds = tf.data.Dataset.from_tensor_slices(rows.astype(np.int64)).batch(batch_size)
+        if self.in_memory:
+            x = self._constant()
+
+            def gather(batch_rows: Any) -> tuple[Any, Any]:
+                arr = tf.gather(x, batch_rows)
+                return arr, arr
+
+            return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(2)
+        memmap = self.x
+
+        def read(batch_rows: np.ndarray) -> np.ndarray:
+            # Sorted reads are sequential on disk; the order inside a batch does not change the mean loss.
+            return np.ascontiguousarray(memmap[np.sort(batch_rows)], dtype=np.float32)
+
+        def load(batch_rows: Any) -> tuple[Any, Any]:
+            arr = tf.numpy_function(read, [batch_rows], tf.float32, stateful=False)
+            arr.set_shape([None, params.n_mels, params.frames])
+            return arr, arr
+
+        ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+
 def _make_dataset(x: np.ndarray, rows: np.ndarray, *, batch_size: int, params: SpectrogramParams) -> Any:
-    """A tf.data pipeline yielding (batch, batch) float32 pairs of rows ``rows`` of memmap ``x`` in order."""
-    import tensorflow as tf
-
-    def read(batch_rows: np.ndarray) -> np.ndarray:
-        # Sorted reads are sequential on disk; the order inside a batch does not change the mean loss.
-        return np.ascontiguousarray(x[np.sort(batch_rows)], dtype=np.float32)
-
-    def load(batch_rows: Any) -> tuple[Any, Any]:
-        arr = tf.numpy_function(read, [batch_rows], tf.float32, stateful=False)
-        arr.set_shape([None, params.n_mels, params.frames])
-        return arr, arr
-
-    ds = tf.data.Dataset.from_tensor_slices(rows.astype(np.int64)).batch(batch_size)
-    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    """A one-off pipeline over rows of ``x`` (see :class:`NoteSource`)."""
+    return NoteSource(x, params=params).dataset(rows, batch_size=batch_size)
 
 
 def training_rows(feats: Features, *, seed: int, limit: int | None) -> np.ndarray:
@@ -451,7 +497,8 @@ def _train(
 
     drops = _dropout_layers(models[1:])
     drop_seeds = [int(layer.seed_generator.state.numpy()[0]) for layer in drops]
-    valid_ds = _make_dataset(feats.x, valid_rows, batch_size=config.batch_size, params=params)
+    source = NoteSource(feats.x, params=params)
+    valid_ds = source.dataset(valid_rows, batch_size=config.batch_size)
 
     class _OneEpoch(keras.callbacks.Callback):
         # fit() runs one epoch per call (so shuffling and RNG are per-epoch functions), yet the progress
@@ -463,7 +510,7 @@ def _train(
     while stopped == "running" and epoch < config.max_epochs:
         _reset_dropout_rngs(drops, drop_seeds, epoch)
         order = epoch_order(train_rows, seed=config.seed, epoch=epoch)
-        train_ds = _make_dataset(feats.x, order, batch_size=config.batch_size, params=params)
+        train_ds = source.dataset(order, batch_size=config.batch_size)
         t0 = time.perf_counter()
         hist = autoencoder.fit(
             train_ds, validation_data=valid_ds, epochs=config.max_epochs, initial_epoch=epoch,
