@@ -37,6 +37,7 @@ from synth.bundle import (
     sha256_bytes,
 )
 from synth.errors import BundleError, DataError, ParameterError
+from synth.metrics.paper import PAPER_NO_DENSE
 
 __all__ = ["export_run", "MACRO_COUNT"]
 
@@ -120,6 +121,29 @@ def _metrics(run_path: Path, *, features, decoder: Decoder, encoder: Encoder, lo
     )
     result = summary(originals, recon, params=features.params)
     return dict(result, split="test"), "measured at export through onnxruntime"
+
+
+def _pca_metrics(the_run, features, *, latent_size: int, log) -> list[dict[str, Any]]:
+    """The test-split metrics of PCA fitted on the rows the run trained on (k = min(latent, notes), and 128)."""
+    from synth.metrics import summary
+    from synth.metrics.pca import fit_pca, pca_component_counts
+    from training.fit import training_rows
+
+    train = training_rows(features, seed=the_run.config.seed, limit=the_run.fit.get("limit"))
+    test = np.sort(features.splits["test"])
+    if test.size == 0 or train.size < 2:
+        log("  no PCA baseline: the test split is empty or there are fewer than 2 training notes")
+        return []
+    sizes = pca_component_counts(latent_size=latent_size, training_notes=int(train.size))
+    log(f"  PCA baseline: {', '.join(map(str, sizes))} components of {train.size} training notes")
+    base = fit_pca(np.asarray(features.x[train], dtype=np.float32), components=sizes[0])
+    originals = np.asarray(features.x[test], dtype=np.float32)
+    out = []
+    for k in sizes:
+        result = summary(originals, base.truncate(k).reconstruct(originals), params=features.params)
+        out.append({key: (float(v) if isinstance(v, float) else v) for key, v in result.items()}
+                   | {"components": k, "train_notes": int(train.size), "split": "test"})
+    return out
 
 
 def _jsonable(value: Any) -> Any:
@@ -239,6 +263,9 @@ def export_run(
     metrics, metrics_source = _metrics(
         Path(the_run.path), features=feats, decoder=decoder, encoder=encoder, log=log
     )
+    if metrics is not None:
+        metrics = dict(metrics, pca=_pca_metrics(the_run, feats, latent_size=int(np.prod(latent_shape)), log=log),
+                       paper={"model": "no_dense (Table IV)", "data": "NSynth, random split", **PAPER_NO_DENSE})
     digests = {"decoder.onnx": sha256_bytes(decoder_bytes), "encoder.onnx": sha256_bytes(encoder_bytes)}
     bundle_hash = bundle_hash_of(
         decoder_sha256=digests["decoder.onnx"], encoder_sha256=digests["encoder.onnx"]

@@ -54,6 +54,10 @@ def test_export_writes_a_bundle_the_loader_accepts(exported, tiny_run):
     assert meta["training_config"]["filters"] == [4, 8, 16]
     assert meta["data"]["path"].endswith("features")
     assert meta["metrics"] is not None and {"rmse", "ssim", "f1"} <= set(meta["metrics"])
+    # PCA on the run's own training rows beside the model: 60 % of 24 notes, k = min(latent 16, 14) = 14.
+    (pca,) = meta["metrics"]["pca"]
+    assert pca["components"] == 14 and pca["train_notes"] == 14 and pca["notes"] == meta["metrics"]["notes"]
+    assert meta["metrics"]["paper"]["f1"] == 0.855
     assert any("parity" in line for line in lines) and lines[-1].startswith("melsynth export: wrote")
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temporary folder left
 

@@ -21,11 +21,10 @@ import numpy as np
 
 from synth.atomic import atomic_write_text
 from synth.errors import DataError, ParameterError
+from synth.metrics.paper import PAPER_NO_DENSE
 
-__all__ = ["ablation_rows", "decode_ms", "write_ablation", "PAPER_NO_DENSE"]
+__all__ = ["ablation_rows", "decode_ms", "write_ablation"]
 
-# Table IV of the paper, no dense layer (NSynth, random split).
-PAPER_NO_DENSE = {"rmse": 0.063, "ssim": 0.861, "precision": 0.859, "recall": 0.856, "f1": 0.855}
 _METRICS = ("rmse", "ssim", "precision", "recall", "f1")
 
 

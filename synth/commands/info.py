@@ -48,7 +48,16 @@ def _text(info: dict[str, Any]) -> str:
         lines.append(f"sha256       {name} {digest}")
     metrics = info.get("metrics")
     if isinstance(metrics, dict) and metrics:
-        lines.append("metrics      " + ", ".join(f"{k} {_fmt(v)}" for k, v in metrics.items()))
+        shown = {k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}
+        lines.append("metrics      " + ", ".join(f"{k} {_fmt(v)}" for k, v in shown.items()))
+        keys = ("rmse", "ssim", "precision", "recall", "f1")
+        for row in metrics.get("pca") or []:
+            lines.append(f"  PCA {row.get('components')}  " + ", ".join(f"{k} {_fmt(row.get(k))}" for k in keys)
+                         + f" (fitted on the same {row.get('train_notes')} training notes)")
+        paper = metrics.get("paper")
+        if isinstance(paper, dict):
+            lines.append("  paper      " + ", ".join(f"{k} {_fmt(paper.get(k))}" for k in keys)
+                         + f" ({paper.get('model')}, {paper.get('data')})")
     else:
         lines.append("metrics      none recorded")
     parity = info.get("parity")
