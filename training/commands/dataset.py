@@ -39,6 +39,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--force", action="store_true")
 
+    p = sub.add_parser("audio", help="make an NSynth-format folder from a folder of your own single-note recordings")
+    p.add_argument("src", type=Path, help="folder of recordings (searched recursively; family/instrument/file)")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--pitch", type=int, default=60, help="MIDI pitch the notes are kept at (default 60)")
+    p.add_argument("--tolerance", type=float, default=0.5,
+                   help="semitones from --pitch a note may be and be kept as it is (default 0.5)")
+    p.add_argument("--transpose", type=float, default=2.0,
+                   help="semitones from --pitch within which a note is transposed onto it (default 2)")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+
     p = sub.add_parser("synthetic", help="write a small synthetic NSynth-format folder (for tests)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--instruments", type=int, default=10)
@@ -77,6 +87,21 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"rendered {report.rendered} notes into {args.out} in {report.seconds:.1f} s; "
               f"skipped {len(report.skipped)} silent notes (listed in {args.out / 'render_report.json'})")
+    elif kind == "audio":
+        import sys
+
+        from training.datasets.audio_folder import make_audio_dataset
+
+        report = make_audio_dataset(args.src, out=args.out, pitch=args.pitch, tolerance=args.tolerance,
+                                    transpose=args.transpose, force=args.force, progress=sys.stderr.isatty())
+        for entry in report.transposed:
+            print(f"transposed {entry['file']}: found at {entry['pitch_found']:.2f}, moved "
+                  f"{entry['transposed_semitones']:+.2f} semitones onto {args.pitch}")
+        for entry in report.skipped:
+            print(f"skipped {entry['file']}: {entry['reason']}")
+        print(f"kept {len(report.kept)} of {len(report.kept) + len(report.skipped)} recordings "
+              f"({len(report.transposed)} transposed) into {args.out} in {time.perf_counter() - start:.1f} s "
+              f"(the list: {args.out / 'audio_report.json'})")
     elif kind == "synthetic":
         from training.datasets.synthetic import make_synthetic_dataset
 

@@ -1,0 +1,207 @@
+"""An NSynth-format dataset from a folder of the user's own single-note recordings.
+
+Every audio file under the folder (recursively: WAV, FLAC, AIFF, OGG, and whatever else libsndfile reads;
+any rate, any channel count, any length) is taken through the same steps a NSynth note went through:
+
+1. read, mixed to mono, resampled to the contract's rate with soxr (VHQ);
+2. its onset found (librosa's onset detector, backtracked to the energy minimum before it), and everything
+   before it dropped;
+3. trimmed or padded to the contract's 4 s: a longer take keeps its first 4 s and its last second is faded
+   out with a raised cosine (a release, not a cut); a shorter one is padded with silence;
+4. its pitch estimated with librosa.pyin (the median of the voiced frames of 2 s after the attack) and kept when
+   within ``tolerance`` semitones of ``pitch``, or transposed onto it (librosa's phase-vocoder pitch shift)
+   when within ``transpose`` semitones;
+5. its level kept as recorded (no normalisation: level is what velocity means); the record's velocity is
+   estimated from the peak level, -40..0 dBFS onto 1..127.
+
+Families come from the first folder level under the root (``DIR/strings/cello/a.wav``: family "strings",
+instrument "strings/cello"); files directly in the root are each their own instrument of family "other".
+Every file left out is reported with its reason (unreadable, silent, too short, no stable pitch, too far
+from the pitch), and the output folder appears only when complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synth.atomic import atomic_directory, atomic_write_text
+from synth.errors import DataError, ParameterError
+
+__all__ = ["AUDIO_SUFFIXES", "AudioFolderReport", "make_audio_dataset", "prepare_note"]
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".aif", ".aiff", ".ogg", ".oga", ".mp3")
+SAMPLE_RATE = 16000
+NOTE_SECONDS = 4.0
+FADE_SECONDS = 1.0
+SILENT_PEAK = 10 ** (-60 / 20)  # -60 dBFS
+MIN_SECONDS = 0.25  # after the onset
+VOICED_SHARE = 0.3  # of the analysed frames
+STABLE_CENTS = 50.0  # interquartile spread of the voiced f0
+
+
+@dataclasses.dataclass
+class AudioFolderReport:
+    kept: list[dict[str, Any]]
+    transposed: list[dict[str, Any]]
+    skipped: list[dict[str, str]]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "x"
+
+
+def _skip(path: Path, reason: str) -> dict[str, str]:
+    return {"file": str(path), "reason": reason}
+
+
+def _onset(y: np.ndarray, rate: int) -> int:
+    import librosa
+
+    onsets = librosa.onset.onset_detect(y=y, sr=rate, units="samples", backtrack=True, hop_length=128)
+    first_loud = int(np.argmax(np.abs(y) > SILENT_PEAK))
+    if len(onsets) and int(onsets[0]) <= first_loud + rate // 4:
+        return int(onsets[0])
+    return max(0, first_loud - rate // 200)  # 5 ms before the first audible sample
+
+
+def _fit_length(y: np.ndarray, rate: int) -> np.ndarray:
+    n = int(round(NOTE_SECONDS * rate))
+    if len(y) <= n:
+        return np.pad(y, (0, n - len(y)))
+    out = y[:n].copy()
+    fade = int(FADE_SECONDS * rate)
+    out[-fade:] *= 0.5 * (1 + np.cos(np.linspace(0.0, math.pi, fade)))
+    return out
+
+
+def _pitch(y: np.ndarray, rate: int) -> tuple[float | None, str]:
+    """(MIDI pitch as a float, "") or (None, why there is no stable pitch)."""
+    import librosa
+
+    part = y[int(0.05 * rate) : int(2.05 * rate)]  # past the attack; two seconds are plenty for one pitch
+    f0, voiced, _ = librosa.pyin(part, fmin=librosa.note_to_hz("C1"), fmax=librosa.note_to_hz("C7"), sr=rate,
+                                 frame_length=2048, hop_length=512)
+    good = f0[voiced & np.isfinite(f0)]
+    if len(good) < max(3, VOICED_SHARE * len(f0)):
+        return None, f"no stable pitch (voiced in {len(good)} of {len(f0)} frames)"
+    midi = librosa.hz_to_midi(good)
+    q1, q3 = np.percentile(midi, [25, 75])
+    if (q3 - q1) * 100 > STABLE_CENTS:
+        return None, f"no stable pitch (it wanders over {(q3 - q1) * 100:.0f} cents)"
+    return float(np.median(midi)), ""
+
+
+def prepare_note(path: Path, *, pitch: int, tolerance: float, transpose: float,
+                 rate: int = SAMPLE_RATE) -> tuple[np.ndarray | None, dict[str, Any]]:
+    """One file -> (4 s of mono audio at ``rate``, facts) or (None, {"reason": why it is left out})."""
+    import soundfile as sf
+    import soxr
+
+    try:
+        y, sr = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        return None, {"reason": f"unreadable ({str(exc)[:120]})"}
+    if y.size == 0:
+        return None, {"reason": "unreadable (no samples)"}
+    if not np.all(np.isfinite(y)):
+        return None, {"reason": "unreadable (NaN or infinite samples)"}
+    mono = y.mean(axis=1)
+    if sr != rate:
+        mono = soxr.resample(mono, sr, rate, quality="VHQ").astype(np.float32)
+    peak = float(np.max(np.abs(mono)))
+    if peak < SILENT_PEAK:
+        return None, {"reason": f"silent (peak {20 * math.log10(max(peak, 1e-12)):.0f} dBFS)"}
+    start = _onset(mono, rate)
+    note = mono[start:]
+    if len(note) < MIN_SECONDS * rate:
+        return None, {"reason": f"too short ({len(note) / rate:.2f} s after the onset)"}
+    note = _fit_length(note, rate)
+    found, why = _pitch(note, rate)
+    if found is None:
+        return None, {"reason": why}
+    off = found - pitch
+    facts: dict[str, Any] = {"source_rate": int(sr), "channels": int(y.shape[1]), "onset_s": round(start / rate, 4),
+                             "seconds": round(len(y) / sr, 3), "pitch_found": round(found, 3)}
+    if abs(off) > tolerance:
+        if abs(off) > transpose:
+            return None, {"reason": f"too far from the pitch ({found:.2f} is {off:+.2f} semitones from {pitch})"}
+        import librosa
+
+        note = librosa.effects.pitch_shift(note, sr=rate, n_steps=-off).astype(np.float32)
+        facts["transposed_semitones"] = round(-off, 3)
+    level = 20 * math.log10(max(float(np.max(np.abs(note))), 1e-12))
+    facts["velocity"] = int(np.clip(round(1 + (level + 40) / 40 * 126), 1, 127))
+    return np.clip(note, -1.0, 1.0).astype(np.float32), facts
+
+
+def make_audio_dataset(src: str | Path, *, out: str | Path, pitch: int = 60, tolerance: float = 0.5,
+                       transpose: float = 2.0, force: bool = False, progress: bool = True) -> AudioFolderReport:
+    """Write the NSynth-format folder ``out`` from the recordings under ``src`` (see the module docstring).
+
+    Raises DataError when ``src`` holds no audio file or none is kept (nothing is written then), and
+    ParameterError for bad arguments or an existing ``out`` without ``force``.
+    """
+    from tqdm import tqdm
+
+    from training.datasets.nsynth_format import FAMILIES, write_examples, write_note_audio
+
+    src, out = Path(src), Path(out)
+    if not src.is_dir():
+        raise DataError(f"{src}: no such folder of recordings")
+    if out.exists() and not force:
+        raise ParameterError(f"{out} already exists (use --force to replace it)")
+    if not 0 <= pitch <= 127:
+        raise ParameterError(f"--pitch must be a MIDI note 0..127, got {pitch}")
+    if not (0 <= tolerance <= transpose <= 12):
+        raise ParameterError(f"need 0 <= --tolerance ({tolerance}) <= --transpose ({transpose}) <= 12 semitones")
+    files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
+                   and not p.name.startswith("."))
+    if not files:
+        raise DataError(f"{src}: no audio files ({', '.join(AUDIO_SUFFIXES)}) in it or below it")
+    report = AudioFolderReport(kept=[], transposed=[], skipped=[])
+    instruments: dict[str, int] = {}
+    examples: dict[str, dict[str, Any]] = {}
+    audio: dict[str, np.ndarray] = {}
+    for path in tqdm(files, desc="recordings", unit="file", disable=not progress):
+        y, facts = prepare_note(path, pitch=pitch, tolerance=tolerance, transpose=transpose)
+        if y is None:
+            report.skipped.append(_skip(path.relative_to(src), facts["reason"]))
+            continue
+        parts = path.relative_to(src).parts
+        family = _slug(parts[0]) if len(parts) > 1 else "other"
+        instrument = "/".join(parts[:-1]) if len(parts) > 1 else path.stem
+        index = instruments.setdefault(instrument, len(instruments))
+        instrument_str = f"{family}_acoustic_{index:03d}"
+        velocity = facts["velocity"]
+        while f"{instrument_str}-{pitch:03d}-{velocity:03d}" in examples:  # two takes at one level: keep both
+            velocity = velocity + 1 if velocity < 127 else 1
+        note_str = f"{instrument_str}-{pitch:03d}-{velocity:03d}"
+        examples[note_str] = {
+            "note": len(examples), "note_str": note_str, "instrument": index, "instrument_str": instrument_str,
+            "pitch": pitch, "velocity": velocity, "sample_rate": SAMPLE_RATE, "qualities": [0] * 10,
+            "qualities_str": [], "instrument_family": FAMILIES.index(family) if family in FAMILIES else -1,
+            "instrument_family_str": family, "instrument_source": 0, "instrument_source_str": "acoustic",
+            "instrument_name": instrument, "source_file": str(path.relative_to(src)), **facts,
+        }
+        audio[note_str] = y
+        entry = {"file": str(path.relative_to(src)), "note_str": note_str, **facts}
+        report.kept.append(entry)
+        if "transposed_semitones" in facts:
+            report.transposed.append(entry)
+    if not examples:
+        reasons = sorted({s["reason"].split(" (")[0] for s in report.skipped})
+        raise DataError(f"{src}: none of its {len(files)} files could be kept ({'; '.join(reasons)})")
+    with atomic_directory(out, overwrite=force) as tmp:
+        (tmp / "audio").mkdir()
+        for note_str, y in audio.items():
+            write_note_audio(tmp / "audio" / f"{note_str}.wav", y, sample_rate=SAMPLE_RATE)
+        write_examples(tmp, examples)
+        atomic_write_text(tmp / "audio_report.json", json.dumps(dataclasses.asdict(report), indent=1) + "\n")
+    return report
