@@ -199,11 +199,11 @@ class NoteSource:
     TensorFlow ops) when they fit in :data:`IN_MEMORY_BYTES`, else rows read from the memory-mapped
     features.npy by a parallel ``numpy_function``.
 
-    In memory is the default for a reason beyond speed: with the ``numpy_function`` reader, TensorFlow
-    2.21 waited ~40 s at the end of every epoch while tearing the epoch's iterator down (its reader threads
-    need the GIL, which the tearing-down thread holds; seen with py-spy in
-    ``UnboundedThreadPool::LogicalThreadWrapper::~LogicalThreadWrapper``): half of each 82 s epoch of the
-    1020 SoundFont notes at batch 16 was spent waiting.
+    tf.data's autotuning is switched off (fixed parallelism and prefetch): its optimisation thread sleeps
+    between rounds for ever longer periods, and tearing down an epoch's iterator waits for it to wake. With
+    TensorFlow 2.21 that wait was 30-40 s at the end of every epoch (py-spy: the main thread in
+    ``UnboundedThreadPool::LogicalThreadWrapper::~LogicalThreadWrapper``, no CPU used): half of each 82 s
+    epoch of the 1020 SoundFont notes at batch 16.
     """
 
     def __init__(self, x: np.ndarray, *, params: SpectrogramParams, in_memory: bool | None = None) -> None:
@@ -233,7 +233,7 @@ class NoteSource:
                 arr = tf.gather(x, batch_rows)
                 return arr, arr
 
-            return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(2)
+            return ds.map(gather, num_parallel_calls=2, deterministic=True).prefetch(2).with_options(_options())
         memmap = self.x
 
         def read(batch_rows: np.ndarray) -> np.ndarray:
@@ -245,8 +245,16 @@ class NoteSource:
             arr.set_shape([None, params.n_mels, params.frames])
             return arr, arr
 
-        ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        return ds.prefetch(tf.data.AUTOTUNE)
+        ds = ds.map(load, num_parallel_calls=2, deterministic=True)
+        return ds.prefetch(2).with_options(_options())
+
+
+def _options() -> Any:
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False  # see NoteSource
+    return options
 
 
 def _make_dataset(x: np.ndarray, rows: np.ndarray, *, batch_size: int, params: SpectrogramParams) -> Any:
