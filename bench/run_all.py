@@ -3,12 +3,16 @@ runs). Each figure sits beside its baseline measured in the same run.
 
 Sub-benchmarks (each its own file, importable, with a --json CLI): bench_decode (onnxruntime vs Keras),
 bench_inversion (streaming methods vs librosa.griffinlim), bench_engine (control latency, voices, RSS),
-bench_soak (the long soak and the hour's memory), bench_fuzz (100,000 packets), bench_training (training
-throughput), bench_render (offline render speed). A sub-benchmark that fails is reported in the document
-with its error, and the others still run.
+bench_soak (the long soak and the hour's memory, quiet and with a busy core), bench_fuzz (100,000 packets),
+bench_jack_latency (MIDI and OSC note -> first sample through JACK, measured outside the engine),
+bench_training (training throughput with and without XLA), bench_render (offline render speed). A
+sub-benchmark that fails is reported in the document with its error, and the others still run.
 
-Usage: .venv/bin/python bench/run_all.py [--quick] [--soak-minutes M] [--fuzz-packets N] [--json]
-       [--no-write] [--out docs/BENCHMARKS.md]
+With ``--only NAME ...`` only those sections are measured, and the document keeps every other section of
+its previous run: the updated ones are replaced in place and say which run they come from.
+
+Usage: .venv/bin/python bench/run_all.py [--quick] [--soak-minutes M] [--fuzz-packets N] [--only NAME ...]
+       [--json] [--no-write] [--out docs/BENCHMARKS.md]
 """
 
 from __future__ import annotations
@@ -73,6 +77,10 @@ def run_all(*, quick: bool = False, soak_minutes: float = 60.0, fuzz_packets: in
         # The same soak with a busy loop holding one core (10 minutes at most).
         _section("soak_busy", lambda: run_soak_bench(minutes=min(10.0, soak_minutes), busy_core=True), results,
                  timings)
+    if want("jack_latency"):
+        from bench_jack_latency import run_jack_latency_bench
+
+        _section("jack_latency", lambda: run_jack_latency_bench(trials=10 if quick else 20), results, timings)
     # TensorFlow last: once imported it stays in this process's memory and threads.
     if want("decode"):
         from bench_decode import run_decode_bench
@@ -170,6 +178,54 @@ def _soak_markdown(soaks: list[tuple[str, dict]]) -> list[str]:
         lines += ["", f"serve's own summary ({name}): " + " / ".join(k.get("serve_summary", [])),
                   f"serve's stderr ({name}, last lines): " + " / ".join(k.get("soak_serve_stderr", []))]
     return lines + [""]
+
+
+def _jack_latency_markdown(j: dict) -> list[str]:
+    """MIDI beside OSC: note-on -> first sample through JACK, measured by a JACK client outside the engine."""
+    def cell(key: str) -> str:
+        v = j.get(key) or {}
+        return f"{_f(v.get('p50'))} / {_f(v.get('p99'))} / {_f(v.get('max'))} ({v.get('n', 0)})"
+
+    period_ms = j["jack_period"] / j["jack_rate"] * 1e3
+    return [
+        f"## Note latency through JACK ({j['jack_rate']} Hz, {j['jack_period']}-frame periods, "
+        f"serve --ahead {j['jack_ahead_blocks']})", "",
+        f"Bundle: {j.get('jack_latency_bundle')}. A JACK client of the benchmark's own records serve's output "
+        "port and sends the note: MIDI from its own MIDI port at offset 0 of a JACK cycle, OSC over UDP with "
+        "JACK's frame clock read just before. Latency: the frame of the first output sample above the threshold "
+        f"minus the frame the note was sent at. One JACK period is {period_ms:.1f} ms; the engine renders "
+        f"{j['jack_ahead_blocks']} blocks ahead and waits for its next 7.8 ms frame.", "",
+        "| note-on from | first non-zero sample p50 / p99 / max ms (n) | first sample above -40 dBFS p50 / p99 / max ms (n) |",
+        "|---|---|---|",
+        f"| MIDI (JACK MIDI port) | {cell('jack_midi_note_nonzero_ms')} | {cell('jack_midi_note_loud_ms')} |",
+        f"| OSC (UDP, loopback) | {cell('jack_osc_note_nonzero_ms')} | {cell('jack_osc_note_loud_ms')} |",
+        "", "serve's own summary: " + " / ".join(j.get("serve_summary", [])), "",
+    ]
+
+
+def _sections(text: str) -> tuple[str, list[tuple[str, str]]]:
+    """(what comes before the first "## " heading, [(title up to its first parenthesis, section text)])."""
+    parts = text.split("\n## ")
+    return parts[0], [(p.split("\n", 1)[0].split(" (")[0].strip(), "## " + p.rstrip("\n")) for p in parts[1:]]
+
+
+def merge_sections(previous: str, update: str, *, note: str) -> str:
+    """``previous`` with each section of ``update`` in place of the one with the same title (the title up to
+    its first parenthesis), sections new to it added before "## Time taken"; each such section ends with
+    ``note``. The machine, timing and failure sections of ``update`` are left out."""
+    head, old = _sections(previous)
+    fresh = {k: f"{body}\n\n{note}" for k, body in _sections(update)[1]
+             if k not in {"Machine", "Time taken", "Benchmarks that failed in this run"}}
+    titles = [k for k, _ in old]
+    added = [fresh[k] for k in fresh if k not in titles]
+    out = []
+    for k, body in old:
+        if k == "Time taken":
+            out += added
+            added = []
+        out.append(fresh.get(k, body))
+    out += added
+    return head.rstrip("\n") + "\n\n" + "\n\n".join(out) + "\n"
 
 
 def write_markdown(run: dict, path: Path) -> None:
@@ -306,6 +362,9 @@ def write_markdown(run: dict, path: Path) -> None:
     if soaks:
         lines += _soak_markdown(soaks)
 
+    if "jack_latency" in r and "error" not in r["jack_latency"] and "jack_latency_skipped" not in r["jack_latency"]:
+        lines += _jack_latency_markdown(r["jack_latency"])
+
     if "fuzz" in r and "error" not in r["fuzz"]:
         z = r["fuzz"]
         lines += [
@@ -339,7 +398,7 @@ def main(argv=None) -> int:
     parser.add_argument("--soak-minutes", type=float, default=60.0, help="soak length (default 60)")
     parser.add_argument("--fuzz-packets", type=int, default=100_000)
     parser.add_argument("--only", nargs="+", default=(), metavar="NAME",
-                        help="decode inversion engine render training fuzz soak")
+                        help="decode inversion engine render training fuzz soak jack_latency")
     parser.add_argument("--no-keras", action="store_true", help="skip the TensorFlow decode baseline")
     parser.add_argument("--json", action="store_true", help="print the whole result as JSON too")
     parser.add_argument("--no-write", action="store_true", help="do not rewrite the document")
@@ -348,7 +407,23 @@ def main(argv=None) -> int:
     run = run_all(quick=args.quick, soak_minutes=args.soak_minutes, fuzz_packets=args.fuzz_packets,
                   keras=not args.no_keras, only=tuple(args.only))
     if not args.no_write:
-        write_markdown(run, Path(args.out))
+        out = Path(args.out)
+        if args.only and out.is_file():
+            # A partial run: its sections replace theirs, the rest of the last full run stays as it was.
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                write_markdown(run, Path(tmp) / "part.md")
+                update = (Path(tmp) / "part.md").read_text()
+            m = run["machine"]
+            note = (f"_This section: `bench/run_all.py --only {' '.join(args.only)}` on {run['when']}, load average "
+                    f"{m['load_average']} at its start and {m.get('load_average_end')} at its end; the other "
+                    "sections come from the run named at the top._")
+            from synth.atomic import atomic_write_text
+
+            atomic_write_text(out, merge_sections(out.read_text(), update, note=note))
+        else:
+            write_markdown(run, out)
         print(f"bench: wrote {args.out}", file=sys.stderr)
     if args.json:
         emit(run, as_json=True)

@@ -70,6 +70,12 @@ def test_bench_documents_are_written_from_a_result(tmp_path):
             "training": {"error": "RuntimeError: boom"},
             "soak": soak(busy=False, underflows=0),
             "soak_busy": soak(busy=True, underflows=3),
+            "jack_latency": {"jack_latency_bundle": "b", "jack_rate": 48000, "jack_period": 256, "jack_ahead_blocks": 3,
+                             "jack_trials": 2, "jack_missed": {"midi": 0, "osc": 0}, "serve_summary": [],
+                             "jack_midi_note_nonzero_ms": {"n": 2, "p50": 23.0, "p99": 29.0, "max": 29.1},
+                             "jack_midi_note_loud_ms": {"n": 2, "p50": 38.9, "p99": 44.8, "max": 44.9},
+                             "jack_osc_note_nonzero_ms": {"n": 2, "p50": 21.5, "p99": 27.0, "max": 27.1},
+                             "jack_osc_note_loud_ms": {"n": 2, "p50": 37.2, "p99": 43.0, "max": 43.1}},
         },
         "seconds": {"decode": 1.0, "engine": 2.0},
     }
@@ -84,3 +90,22 @@ def test_bench_documents_are_written_from_a_result(tmp_path):
     assert "| underflows (whole soak) | 0 | 3 | 0 |" in text
     assert "| ... at start-up / idle / playing | 0 / 0 / 0 | 1 / 0 / 2 | 0 / 0 / 0 |" in text
     assert "| control latency p50 / p99 (ms, beyond the device buffer) | 20.0 / 30.0 | 20.0 / 30.0 |" in text
+    # MIDI beside OSC through JACK.
+    assert "| MIDI (JACK MIDI port) | 23.0 / 29.0 / 29.1 (2) | 38.9 / 44.8 / 44.9 (2) |" in text
+    assert "| OSC (UDP, loopback) | 21.5 / 27.0 / 27.1 (2) |" in text
+
+
+def test_a_partial_run_replaces_its_sections_and_keeps_the_rest():
+    sys.path.insert(0, str(REPO / "bench"))
+    from run_all import merge_sections
+
+    previous = ("# Benchmarks\n\nWritten on day 1.\n\n## Machine\n\nold machine\n\n## Decode (batch 1)\n\nold decode\n\n"
+                "## Soak (jack output)\n\nold soak\n\n## Time taken\n\ndecode 1 s\n")
+    update = ("# Benchmarks\n\nWritten on day 2.\n\n## Machine\n\nnew machine\n\n## Soak (null output)\n\nnew soak\n\n"
+              "## Note latency through JACK (48000 Hz)\n\nnew latency\n\n## Time taken\n\nsoak 2 s\n")
+    merged = merge_sections(previous, update, note="_partial run, day 2_")
+    assert "Written on day 1." in merged and "old machine" in merged and "new machine" not in merged
+    assert "old decode" in merged and "old soak" not in merged and "new soak\n\n_partial run, day 2_" in merged
+    # A section new to the document goes before the timings, which stay the full run's.
+    assert merged.index("new latency") < merged.index("## Time taken") and "decode 1 s" in merged
+    assert "soak 2 s" not in merged
