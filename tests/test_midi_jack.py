@@ -175,6 +175,13 @@ def test_a_midi_performance_sounds_as_played_and_renders_again(tmp_path):
     assert {"/synth/note/on", "/synth/note/off", "/synth/bend", "/synth/macro"} <= addresses
     times = [e["time"] for e in score]
     assert times == sorted(times)
+    rendered = subprocess.run([sys.executable, "-m", "synth.cli", "render", "--bundle", str(synthetic_bundle_path()),
+                               "--score", str(log), "--out", str(tmp_path / "again.wav")],
+                              capture_output=True, text=True, timeout=300)
+    assert rendered.returncode == 0, rendered.stderr
+    again, _ = sf.read(tmp_path / "again.wav", dtype="float32")
+    start = int(np.argmax(np.abs(again) > 1e-4))
+    assert abs(cents(f0_of(again[start + int(1.3 * RATE) : start + int(1.9 * RATE)], rate=RATE), midi_hz(62))) < 15
 
 
 @pytest.mark.jack

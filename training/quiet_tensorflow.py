@@ -23,6 +23,7 @@ _NOISE = (
     re.compile(r"^[IW]\d{4} "),  # absl INFO / WARNING lines
     re.compile(r"^WARNING: All log messages before absl::InitializeLog\(\) is called"),
     re.compile(r"^E\d{4} .*(cuInit|cuda_platform|cuda_dnn|cuda_fft|cuda_blas|Unable to register cu)"),
+    re.compile(r"^E\d{4} .*oneDNN supports DT_INT32 only on platforms with AVX-512"),
 )
 
 
@@ -31,15 +32,34 @@ def is_startup_noise(line: str) -> bool:
     return any(p.search(line) for p in _NOISE)
 
 
-def import_tensorflow() -> Any:
-    """``import tensorflow`` (and list its GPUs once) with the start-up notices filtered out of stderr."""
-    if "tensorflow" in sys.modules:
+def _first_training_step() -> None:
+    """One step of a tiny conv / pool / upsample model: on a CPU without AVX-512, oneDNN says once per process
+    that it falls back for int32 ("oneDNN supports DT_INT32 only on platforms with AVX-512") the first time
+    such a model trains, so that line comes here, inside the capture, and not in the middle of a run."""
+    import keras
+    import numpy as np
+
+    x = keras.Input((8, 8, 1))
+    h = keras.layers.MaxPooling2D(2)(keras.layers.Conv2D(2, 4, strides=2, padding="same")(x))
+    h = keras.layers.Conv2DTranspose(1, 4, strides=2, padding="same")(keras.layers.UpSampling2D(2)(h))
+    model = keras.Model(x, h)
+    model.compile(loss="mse", optimizer="adam", jit_compile=False)
+    model.fit(np.zeros((2, 8, 8, 1), np.float32), np.zeros((2, 8, 8, 1), np.float32), verbose=0)
+
+
+def import_tensorflow(*, training: bool = False) -> Any:
+    """``import tensorflow`` (and list its GPUs once) with the start-up notices filtered out of stderr;
+    ``training``: also take one step of a tiny model (about a second) so that the notices TensorFlow prints at
+    its first training step are filtered too."""
+    if "tensorflow" in sys.modules and not training:
         return sys.modules["tensorflow"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with captured_native_stderr() as lines:
         import tensorflow as tf
 
         tf.config.list_physical_devices("GPU")
+        if training:
+            _first_training_step()
     kept = [line for line in lines if not is_startup_noise(line)]
     if kept:
         print("\n".join(kept), file=sys.stderr)

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from training.quiet_tensorflow import import_tensorflow
 
     if not args.list:
-        import_tensorflow()
+        import_tensorflow(training=True)
 
     if args.list:
         from training.experiments import TABLES, row_groups

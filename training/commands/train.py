@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from synth.errors import ParameterError
     from training.quiet_tensorflow import import_tensorflow
 
-    import_tensorflow()
+    import_tensorflow(training=True)
     from training.model.config import ModelConfig, default_config, variant
 
     config: ModelConfig | None
