@@ -125,25 +125,11 @@ def _metrics(run_path: Path, *, features, decoder: Decoder, encoder: Encoder, lo
 
 def _pca_metrics(the_run, features, *, latent_size: int, log) -> list[dict[str, Any]]:
     """The test-split metrics of PCA fitted on the rows the run trained on (k = min(latent, notes), and 128)."""
-    from synth.metrics import summary
-    from synth.metrics.pca import fit_pca, pca_component_counts
     from training.fit import training_rows
+    from training.pca_baseline import pca_test_metrics
 
     train = training_rows(features, seed=the_run.config.seed, limit=the_run.fit.get("limit"))
-    test = np.sort(features.splits["test"])
-    if test.size == 0 or train.size < 2:
-        log("  no PCA baseline: the test split is empty or there are fewer than 2 training notes")
-        return []
-    sizes = pca_component_counts(latent_size=latent_size, training_notes=int(train.size))
-    log(f"  PCA baseline: {', '.join(map(str, sizes))} components of {train.size} training notes")
-    base = fit_pca(np.asarray(features.x[train], dtype=np.float32), components=sizes[0])
-    originals = np.asarray(features.x[test], dtype=np.float32)
-    out = []
-    for k in sizes:
-        result = summary(originals, base.truncate(k).reconstruct(originals), params=features.params)
-        out.append({key: (float(v) if isinstance(v, float) else v) for key, v in result.items()}
-                   | {"components": k, "train_notes": int(train.size), "split": "test"})
-    return out
+    return pca_test_metrics(features, train_rows=train, latent_size=latent_size, log=log)
 
 
 def _jsonable(value: Any) -> Any:

@@ -207,6 +207,8 @@ def test_tiny_sweep_writes_rows_tables_and_skips_on_rerun(sweep):
         and "not run" not in text.split("| No Dense |")[1].split("\n")[0]
     )
     assert any("ETA" in line for line in sweep["lines"]) and any("done in" in line for line in sweep["lines"])
+    # The PCA baseline beside the tables: 7 training notes, k = min(latent 1 x 1 x 16, 7).
+    assert "## PCA baseline" in text and "| 7 components of 7 notes |" in text
     # A rerun trains nothing.
     from training.experiments import run_experiments
 

@@ -201,9 +201,14 @@ def test_a_bad_preset_file_inside_the_bundle_is_named(tmp_path, kind):
     bundle = fresh_bundle(tmp_path / "bundle", n_presets=2)
     text, message = BAD_PRESET_FILES[kind]
     (bundle / "presets" / "hollow.json").write_text(text)
+    # One bad file costs only itself: another preset renders, and the file is named with its fault.
     rc, stdout, err = melsynth("render", "--bundle", bundle, "--preset", "bright", "--out", tmp_path / "x.wav")
+    assert rc == 0 and "preset file hollow.json left out" in err and message in err, err
+    assert (tmp_path / "x.wav").exists()
+    # Asked for by name, it is refused with the same reason, and nothing is written.
+    rc, stdout, err = melsynth("render", "--bundle", bundle, "--preset", "hollow", "--out", tmp_path / "y.wav")
     assert rc == 1 and "hollow.json" in err and message in err, err
-    assert not (tmp_path / "x.wav").exists()
+    assert not (tmp_path / "y.wav").exists()
 
 
 def test_a_preset_saved_after_loading_renders(tmp_path):

@@ -92,17 +92,11 @@ def ablation_rows(runs: list[Path], *, decode_repeats: int = 20, log=print) -> t
 
 
 def _pca_rows(features: Path, *, latent: int, log) -> list[dict[str, Any]]:
-    from synth.metrics import summary
-    from synth.metrics.pca import fit_pca, pca_component_counts
     from training.datasets.features import load_features
+    from training.pca_baseline import pca_test_metrics
 
     feats = load_features(features)
-    train = np.asarray(feats.x[feats.subset("train")], dtype=np.float32)
-    test = np.asarray(feats.x[np.sort(feats.subset("test"))], dtype=np.float32)
-    sizes = pca_component_counts(latent_size=latent, training_notes=len(train))
-    log(f"ablation: PCA of {len(train)} training notes ({', '.join(map(str, sizes))} components)")
-    base = fit_pca(train, components=sizes[0], name=f"training notes of {features}")
-    return [dict(summary(test, base.truncate(k).reconstruct(test), params=feats.params), components=k) for k in sizes]
+    return pca_test_metrics(feats, train_rows=feats.subset("train"), latent_size=latent, log=log)
 
 
 def write_ablation(runs: list[Path], out: Path, *, note: str = "", decode_repeats: int = 20, log=print) -> Path:

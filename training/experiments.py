@@ -396,6 +396,7 @@ def run_experiments(
             f"{status.get('stopped')}): RMSE {metrics['rmse']:.4f} SSIM {metrics['ssim']:.3f} "
             f"F1 {metrics['f1']:.3f}"
         )
+    _write_pca_row(Path(out), feats, overrides=overrides, limit=limit, log=log)
     path = write_tables(out, data_description=feats.description())
     log(f"melsynth experiments: wrote {path}")
     if failed:
@@ -403,6 +404,42 @@ def run_experiments(
             f"rows failed to train: {', '.join(failed)} (see the messages above); tables.md shows them as not run"
         )
     return path
+
+
+PCA_FILE = "pca.json"
+
+
+def _write_pca_row(out: Path, feats: Any, *, overrides: dict[str, Any] | None, limit: int | None, log) -> None:
+    """``out/pca.json``: PCA of the rows' training notes beside the tables (k = min(2048, notes), and 128),
+    measured once per features folder (kept while the data is the same)."""
+    from training.fit import training_rows
+    from training.model.build import latent_shape
+    from training.pca_baseline import pca_test_metrics
+
+    path = out / PCA_FILE
+    signature = {k: v for k, v in feats.description().items() if k != "path"}
+    if path.is_file():
+        try:
+            if json.loads(path.read_text()).get("data") == signature:
+                return
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            pass  # rewritten below
+    config = _configs(overrides)["no_dense"]
+    latent = math.prod(latent_shape(config, params=feats.params))
+    rows = pca_test_metrics(feats, train_rows=training_rows(feats, seed=config.seed, limit=limit),
+                            latent_size=latent, log=log)
+    atomic_write_text(path, json.dumps({"data": signature, "rows": rows}, indent=2) + "\n")
+
+
+def load_pca(out: str | Path) -> list[dict[str, Any]]:
+    """The PCA rows of ``out/pca.json`` (empty when not measured yet)."""
+    path = Path(out) / PCA_FILE
+    if not path.is_file():
+        return []
+    try:
+        return list(json.loads(path.read_text()).get("rows") or [])
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
+        raise DataError(f"{path}: not valid JSON ({exc}); delete it to measure PCA again") from None
 
 
 # ---------------------------------------------------------------------------------------------- the tables
@@ -531,8 +568,10 @@ def render_tables(
     data_description: dict[str, Any] | None = None,
     split: str = "test",
     generated: str | None = None,
+    pca: list[dict[str, Any]] | None = None,
 ) -> str:
-    """tables.md as text: header, the four tables (ours beside the paper's), a ranking sentence each."""
+    """tables.md as text: header, the four tables (ours beside the paper's), a ranking sentence each, and the
+    PCA baseline's rows (``pca``, from :func:`load_pca`)."""
     if data_description is None and rows:
         data_description = next(iter(rows.values())).get("data")
     signatures = {
@@ -578,6 +617,15 @@ def render_tables(
                 )
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines += ["", ranking_sentence(table, rows)]
+    if pca:
+        lines += ["", "## PCA baseline", "",
+                  "PCA fitted on the same training notes (numpy's SVD), the first K principal directions, on the same "
+                  "test notes: the linear code an autoencoder has to beat.", "",
+                  "| PCA | " + " | ".join(label for _, label in METRIC_COLUMNS) + " |",
+                  "|" + "---|" * (len(METRIC_COLUMNS) + 1)]
+        for row in pca:
+            lines.append(f"| {row['components']} components of {row['train_notes']} notes | "
+                         + " | ".join(_cell(row.get(k)) for k, _ in METRIC_COLUMNS) + " |")
     lines += ["", "## Overall", "", overall_sentence(rows)]
     return "\n".join(lines) + "\n"
 
@@ -608,7 +656,7 @@ def write_tables(
     out = Path(out)
     rows = load_rows(out)
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    text = render_tables(rows, data_description=data_description, split=split, generated=when)
+    text = render_tables(rows, data_description=data_description, split=split, generated=when, pca=load_pca(out))
     path = out / "tables.md"
     atomic_write_text(path, text)
     return path
