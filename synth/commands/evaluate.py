@@ -43,6 +43,7 @@ from synth.metrics.paper import PAPER_NO_DENSE
 __all__ = ["add_arguments", "run", "evaluate_run", "evaluate_bundle", "format_table", "PAPER_BEST", "SPLITS"]
 
 Reconstruct = Callable[[np.ndarray], np.ndarray]
+HEARD_METHODS = ("sinusoidal", "griffinlim")
 
 SPLITS = ("test", "valid", "train", "all")
 # The paper's best model (Table IV, "No Dense"), for the readable table.
@@ -77,6 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="with --run: also write reconstruction.png, peaks.png, history.png into the run",
     )
+    parser.add_argument("--heard", type=int, default=0, metavar="N",
+                        help="also the error as heard on N of the notes (evenly spread): each inversion method's "
+                             "audio analysed again against the original, for the model, PCA and the original mel")
     parser.add_argument("--no-pca", action="store_true",
                         help="skip the PCA baseline (fitted on the same training notes)")
     parser.add_argument("--json", action="store_true", help="print only a JSON object of the metrics")
@@ -102,22 +106,39 @@ def _measure(
     batch_size: int,
     desc: str,
     progress: bool,
-) -> dict[str, dict[str, float | int]]:
-    """The metrics of each reconstructor on the same ``n`` notes, reading every batch of originals once."""
+    heard: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """The metrics of each reconstructor on the same ``n`` notes, reading every batch of originals once; with
+    ``heard``, also the error as heard (:mod:`synth.metrics.heard`) on that many notes spread evenly."""
     from synth.metrics import MetricsAccumulator
+    from synth.metrics.heard import heard_error_db
 
     if batch_size < 1:
         raise ParameterError(f"batch size must be positive, got {batch_size}")
     if n == 0:
         raise DataError("no notes to evaluate")
     accs = {name: MetricsAccumulator(params=params) for name in reconstructors}
+    heard_at = set(np.linspace(0, n - 1, min(heard, n)).astype(int).tolist()) if heard > 0 else set()
+    errors: dict[str, dict[str, list[float]]] = {name: {m: [] for m in HEARD_METHODS}
+                                                 for name in ("original", *reconstructors)}
     for part in _batches(n, batch_size, desc=desc, progress=progress):
         x = np.ascontiguousarray(originals(part), dtype=np.float32)
+        outputs = {}
         for name, reconstruct in reconstructors.items():
-            y = np.asarray(reconstruct(x), dtype=np.float32)
             # Outputs are on the unit scale; float rounding in ONNX/Keras may step a hair outside.
-            accs[name].add(x, np.clip(y, 0.0, 1.0))
-    return {name: acc.result() for name, acc in accs.items()}
+            outputs[name] = np.clip(np.asarray(reconstruct(x), dtype=np.float32), 0.0, 1.0)
+            accs[name].add(x, outputs[name])
+        for i in sorted(heard_at & set(range(part.start, part.stop))):
+            j = i - part.start
+            for name in errors:
+                spec = x[j] if name == "original" else outputs[name][j]
+                for method in HEARD_METHODS:
+                    errors[name][method].append(heard_error_db(x[j], spec, method=method, params=params))
+    out: dict[str, dict[str, Any]] = {name: acc.result() for name, acc in accs.items()}
+    if heard_at:
+        out["heard"] = {name: {m: float(np.nanmean(v)) if v else float("nan") for m, v in by.items()}
+                        for name, by in errors.items()} | {"notes": len(heard_at)}
+    return out
 
 
 def _pca_reconstructors(
@@ -135,10 +156,13 @@ def _pca_reconstructors(
 
 
 def _with_pca(measured: dict[str, dict[str, Any]], pca_info: dict[str, int]) -> dict[str, Any]:
-    """The model's result, with a "pca" list of each PCA size's result (largest first) when measured."""
+    """The model's result, with a "pca" list of each PCA size's result (largest first) when measured, and the
+    error as heard ("heard": source -> method -> dB) when measured."""
     result = dict(measured["model"])
+    if "heard" in measured:
+        result["heard"] = measured["heard"]
     rows = [dict(r, components=int(name.split("_")[1]), **pca_info) for name, r in measured.items()
-            if name.startswith("pca_")]
+            if name.startswith("pca_") and name != "heard"]
     if rows:
         result["pca"] = rows
     return result
@@ -159,6 +183,7 @@ def evaluate_run(
     batch_size: int = 16,
     progress: bool = True,
     pca: bool = False,
+    heard: int = 0,
 ) -> dict[str, Any]:
     """Metrics of a run's best weights on a split of a features folder (imports TensorFlow).
 
@@ -214,6 +239,7 @@ def evaluate_run(
         batch_size=batch_size,
         desc=f"evaluate {the_run.path.name}",
         progress=progress,
+        heard=heard,
     )
     return _with_pca(measured, pca_info)
 
@@ -294,6 +320,7 @@ def evaluate_bundle(
     batch_size: int = 16,
     progress: bool = True,
     pca: bool = False,
+    heard: int = 0,
 ) -> tuple[dict[str, Any], str]:
     """Metrics of a bundle's encoder + decoder (onnxruntime) on notes of an NSynth-format folder.
 
@@ -369,6 +396,7 @@ def evaluate_bundle(
         batch_size=batch_size,
         desc=f"evaluate {Path(bundle_dir).name}",
         progress=progress,
+        heard=heard,
     )
     return _with_pca(measured, pca_info), what
 
@@ -384,6 +412,9 @@ def _json_ready(result: dict[str, Any]) -> dict[str, Any]:
             out[key] = int(value)
         else:
             out[key] = float(value) if math.isfinite(value) else None
+    if "heard" in result:
+        out["heard"] = {k: (v if k == "notes" else {m: (x if math.isfinite(x) else None) for m, x in v.items()})
+                        for k, v in result["heard"].items()}
     if "pca" in result:
         out["pca"] = [
             dict(_json_ready(row), components=int(row["components"]), train_notes=int(row["train_notes"]))
@@ -406,6 +437,11 @@ def format_table(result: dict[str, Any], *, what: str) -> str:
     lines.append(
         "  (paper best: Table IV 'No Dense', NSynth subset at one pitch; lower RMSE, higher others better)"
     )
+    heard = result.get("heard")
+    if heard:
+        lines.append(f"  error as heard (dB over loud bins, {heard['notes']} notes): " + "; ".join(
+            f"{'ours' if k == 'model' else k.replace('pca_', 'PCA ')} " + " / ".join(f"{v[m]:.2f}" for m in HEARD_METHODS)
+            for k, v in heard.items() if k != "notes") + f" ({' / '.join(HEARD_METHODS)})")
     return "\n".join(lines)
 
 
@@ -420,7 +456,7 @@ def run(args: argparse.Namespace) -> int:
         split = args.split or "test"
         result = evaluate_run(
             args.run, data=args.data, split=split, batch_size=args.batch_size, progress=progress,
-            pca=not args.no_pca,
+            pca=not args.no_pca, heard=args.heard,
         )
         what = f"run {args.run}, {split} split"
         if args.pictures:
@@ -443,6 +479,7 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             progress=progress,
             pca=not args.no_pca,
+            heard=args.heard,
         )
         what = f"bundle {args.bundle}, {notes}"
     if args.json:
