@@ -316,3 +316,29 @@ def test_both_note_sources_give_the_same_batches(tmp_path):
         np.testing.assert_array_equal(np.sort(a1.reshape(len(a1), -1), axis=0), np.sort(a0.reshape(len(a0), -1), axis=0))
     first = batches[True][0][0]
     np.testing.assert_array_equal(first, np.asarray(feats.x[rows[:4]]))
+
+
+def test_a_new_run_can_start_from_another_runs_best_weights(finished_run, features, tmp_path):
+    # A rate of 1e-30 leaves the weights where they start: exactly where the other run ended.
+    config = RUN_CONFIG.replace(learning_rate=1e-30, max_epochs=1, clipnorm=1.0)
+    out = fit(features=features, config=config, out=tmp_path / "tuned", verbose=0, run_eagerly=EAGER,
+              init_from=finished_run)
+    for a, b in zip(_weights(out / "best.weights.h5", config), _weights(finished_run / "best.weights.h5", config),
+                    strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    doc = json.loads((out / "config.json").read_text())
+    assert doc["fit"]["init_from"] == str(finished_run) and doc["config"]["clipnorm"] == 1.0
+
+
+def test_starting_from_a_missing_or_different_run_writes_nothing(finished_run, features, tmp_path):
+    with pytest.raises(DataError, match="no run folder to start from"):
+        fit(features=features, config=RUN_CONFIG, out=tmp_path / "a", verbose=0, init_from=tmp_path / "nope")
+    assert not (tmp_path / "a").exists()
+    other = small_config(filters=(4, 8, 32), max_epochs=1)  # another architecture
+    with pytest.raises(DataError, match="does not fit this model"):
+        fit(features=features, config=other, out=tmp_path / "b", verbose=0, run_eagerly=EAGER, init_from=finished_run)
+    assert not (tmp_path / "b").exists()
+    with pytest.raises(ParameterError, match="init_from starts a new run"):
+        fit(features=features, config=None, out=finished_run, resume=True, verbose=0, init_from=finished_run)
+    with pytest.raises(ParameterError, match="clipnorm must be null or a positive number"):
+        RUN_CONFIG.replace(clipnorm=0)

@@ -325,6 +325,7 @@ def fit(
     deterministic: bool = False,
     run_eagerly: bool = False,
     xla: str = "auto",
+    init_from: str | Path | None = None,
 ) -> Path:
     """Train ``config`` on the features folder ``features`` and write the run folder ``out``.
 
@@ -348,6 +349,9 @@ def fit(
     run_eagerly : Keras eager execution, no graph tracing or XLA: slower steps, but a tiny model (tests,
         debugging) trains in a fraction of the ~10 s that tracing takes on a busy 2-core machine
     xla : "auto" (off on the CPU, on with a GPU; see :func:`use_xla`), "on" or "off"; recorded in config.json
+    init_from : a new run starts from the best weights of this run folder (same architecture) instead of a
+        random initialisation: fine-tuning, or restarting a run that diverged from its best epoch with a new
+        schedule; recorded in config.json
 
     Returns
     -------
@@ -370,6 +374,8 @@ def fit(
         raise ParameterError(f"schedule: unknown keys {unknown}; the schedule fields are {list(SCHEDULE_FIELDS)}")
     if max_epochs is not None:
         schedule["max_epochs"] = max_epochs
+    if init_from is not None and resume:
+        raise ParameterError("init_from starts a new run; a resumed run continues from its own checkpoint")
     if resume and force:
         raise ParameterError("resume and force exclude each other (resume continues a run, force replaces it)")
     out = Path(out)
@@ -426,6 +432,8 @@ def fit(
         tf.config.experimental.enable_op_determinism()
     jit = False if run_eagerly else use_xla(xla, gpus=len(gpus))
 
+    if init_from is not None:
+        _initial_weights(Path(init_from))
     ckpt, ckpt_state = (latest_checkpoint(out) if resume else None), None
     if ckpt is not None:
         ckpt_state = read_checkpoint_state(ckpt)
@@ -451,6 +459,7 @@ def fit(
             "devices": f"GPU x {len(gpus)}" if gpus else "CPU",
             "deterministic": bool(deterministic),
             "xla": bool(jit),
+            "init_from": None if init_from is None else str(init_from),
             "tensorflow": tf.__version__,
             "keras": keras.__version__,
             "keep_checkpoints": KEEP_CHECKPOINTS,
@@ -465,8 +474,14 @@ def fit(
         keras.utils.set_random_seed(config.seed)
         with strategy.scope():
             autoencoder, encoder, decoder = build_models(config, params=params)
-            optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
+            optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, clipnorm=config.clipnorm)
             autoencoder.compile(optimizer=optimizer, loss="mse", jit_compile=jit, run_eagerly=run_eagerly)
+            if init_from is not None:
+                try:
+                    _load_initial_weights(autoencoder, Path(init_from))
+                except DataError:
+                    shutil.rmtree(out, ignore_errors=True)  # a new run: nothing of it is kept
+                    raise
             # Under mixed_float16 Keras wraps Adam in a LossScaleOptimizer whose scale is optimizer state
             # too: checkpoint the wrapper's variables.
             optimizer = autoencoder.optimizer
@@ -562,6 +577,29 @@ def _train(
     autoencoder.load_weights(best_path)
     _write_metrics(out, feats, autoencoder, test_rows, config=config, params=params, verbose=verbose)
     return out
+
+
+def _initial_weights(run: Path) -> Path:
+    """The checked best weights of run folder ``run`` (to start a new run from); DataError naming the problem."""
+    if not run.is_dir():
+        raise DataError(f"{run}: no run folder to start from")
+    weights = run / "best.weights.h5"
+    status = _read_json(run / "status.json", what="the status of the run to start from")
+    if not weights.is_file():
+        raise DataError(f"{weights}: missing (init_from needs a run that finished an epoch)")
+    want = status.get("best_weights_sha256") if isinstance(status, dict) else None
+    if want and sha256_file(weights) != want:
+        raise DataError(f"{weights}: fails its SHA-256 check")
+    return weights
+
+
+def _load_initial_weights(autoencoder: Any, run: Path) -> None:
+    """The best weights of run folder ``run`` into ``autoencoder``; DataError naming the problem."""
+    weights = _initial_weights(run)
+    try:
+        autoencoder.load_weights(weights)
+    except (ValueError, OSError) as exc:
+        raise DataError(f"{weights}: does not fit this model (init_from needs the same architecture): {exc}") from None
 
 
 def _plateau_epoch(state: dict[str, Any], config: ModelConfig, optimizer: Any, rate: float, *, verbose: int) -> str:

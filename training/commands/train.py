@@ -37,6 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-delta", type=float, metavar="F",
                         help="a validation loss must be this fraction lower than the best to reset the patience "
                              "counters (default 0: any improvement)")
+    parser.add_argument("--clipnorm", type=float, metavar="NORM",
+                        help="clip each gradient's norm to this (guards against a collapse of a long run)")
+    parser.add_argument("--init-from", metavar="RUN_DIR",
+                        help="start a new run from this run's best weights (same architecture): fine-tuning, or "
+                             "restarting a run that diverged")
     parser.add_argument("--limit", type=int, metavar="N", help="train on at most N notes (a seeded subset)")
     parser.add_argument("--mixed-precision", action="store_true", help="mixed_float16 compute (GPU only)")
     parser.add_argument("--seed", type=int, metavar="N", help="override the config's seed")
@@ -73,13 +78,13 @@ def run(args: argparse.Namespace) -> int:
 
     schedule = {
         key: getattr(args, key)
-        for key in ("learning_rate", "patience", "lr_patience", "lr_factor", "min_delta")
+        for key in ("learning_rate", "patience", "lr_patience", "lr_factor", "min_delta", "clipnorm")
         if getattr(args, key) is not None
     }
     out = fit(
         features=args.data, config=config, out=args.out, resume=args.resume, force=args.force,
         max_epochs=args.max_epochs, schedule=schedule, limit=args.limit, mixed_precision=args.mixed_precision,
-        verbose=2 if args.quiet else 1, deterministic=args.deterministic, xla=args.xla,
+        verbose=2 if args.quiet else 1, deterministic=args.deterministic, xla=args.xla, init_from=args.init_from,
     )
     import json
 
