@@ -184,6 +184,13 @@ def run(args: argparse.Namespace) -> int:
         server.midi = midi
     live.start()
     server.start()
+    # From here on Ctrl-C and SIGTERM end the run gracefully wherever the main thread is (a signal arriving
+    # while it prints would otherwise escape as KeyboardInterrupt, seen in the suite): the wait below returns.
+    def _finish(signum, frame):
+        live.request_stop()
+
+    signal.signal(signal.SIGTERM, _finish)
+    signal.signal(signal.SIGINT, _finish)
     if midi is not None:
         try:
             midi.start()

@@ -103,7 +103,8 @@ class LiveEngine:
             self.recorder = Recorder(record, rate=self.rate)
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._block = np.zeros(blocksize, dtype=np.float32)
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # the synthesis thread ends
+        self._ended = threading.Event()  # the run is over: failed, stopped, or asked to stop (wait() returns)
         self._thread = threading.Thread(target=self._run, name="melsynth-synthesis", daemon=True)
         self._pending_latency: collections.deque = collections.deque()
         self._pending_exact: collections.deque = collections.deque()
@@ -261,11 +262,13 @@ class LiveEngine:
                     if failure:
                         self.failure = failure
                         self._stop.set()
+                        self._ended.set()
                         break
                 time.sleep(period / 4)
         except Exception as exc:  # an engine bug must end the run with a message, not a silent hang
             self.failure = f"synthesis thread failed: {type(exc).__name__}: {exc}"
             self._stop.set()
+            self._ended.set()
         finally:
             self.running = False
 
@@ -278,13 +281,19 @@ class LiveEngine:
             self.underflows_by_phase[phase] += seen - self._underflows_seen
             self._underflows_seen = seen
 
+    def request_stop(self) -> None:
+        """Ask the run to end (from any thread or a signal handler): :meth:`wait` returns, and the engine goes on
+        playing until :meth:`stop` (so nothing runs dry while the caller winds up)."""
+        self._ended.set()
+
     def wait(self, seconds: float | None = None) -> bool:
         """Block until stopped or failed (True) or until ``seconds`` have passed (False)."""
-        return self._stop.wait(seconds)
+        return self._ended.wait(seconds)
 
     def stop(self) -> dict:
         """Stop everything, finish the recording, and return :meth:`stats`."""
         self._stop.set()
+        self._ended.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5.0)
         self.output.stop()
