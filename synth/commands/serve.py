@@ -67,7 +67,7 @@ def _print_figures(stats: dict, server, recorded, log_path, midi=None) -> None:
         f"({stats['latency_count']} events); decode {stats['decode_ms']:.1f} ms; "
         f"{server.messages} messages, {server.errors} errors, {server.dropped} dropped"
     )
-    if stats["buffer_ms_widest"] > stats["buffer_ms_base"]:
+    if stats["near_misses"]:
         print(f"melsynth: the margin ahead of the output grew from {stats['buffer_ms_base']:.1f} ms to at most "
               f"{stats['buffer_ms_widest']:.1f} ms after {stats['near_misses']} near-misses "
               f"({stats['buffer_ms']:.1f} ms at the end)")
