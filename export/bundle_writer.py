@@ -1,8 +1,9 @@
 """The export: a run folder -> a checked model bundle folder (see :mod:`synth.bundle.bundle`).
 
 Steps, each printed: load the run's Keras models and its features folder; convert encoder and decoder
-with tf2onnx; check parity (ONNX vs Keras, real and random inputs, max |diff| <= 1e-4) and stop if it
-fails; encode the training split with the ONNX encoder for the macros (mean, 16 principal components and
+with tf2onnx (the decoder with each upsampling folded into the transposed convolution after it, an exact
+rewrite at about half the decode time); check parity (ONNX vs the Keras models the run trained, real and
+random inputs, max |diff| <= 1e-4) and stop if it fails; encode the training split with the ONNX encoder for the macros (mean, 16 principal components and
 their stds); encode the chosen real notes for the presets; take the test metrics (the run's metrics.json,
 else measured now through onnxruntime); write everything into a temporary folder, load it with
 :func:`synth.bundle.load_bundle` (the engine's own checks), and only then rename it into place.
@@ -204,10 +205,16 @@ def export_run(
             f"encoder output {latent_shape} and decoder input {keras_decoder.input.shape} differ"
         )
 
-    log(f"  converting with tf2onnx (opset {OPSET})")
+    from training.model.build import folded_decoder, folds
+
+    # The decoder every latent change waits for, in its cheaper exact form (each upsampling + transposed
+    # convolution as one transposed convolution, about half the decode time); parity below checks it against
+    # the Keras decoder the run trained.
+    graph_decoder = folded_decoder(keras_decoder, the_run.config, params=params)
+    log(f"  converting with tf2onnx (opset {OPSET}); decoder upsampling folded into its transposed convolutions")
     name = Path(the_run.path).name
     decoder_bytes = keras_to_onnx(
-        keras_decoder,
+        graph_decoder,
         input_name="latent",
         input_shape=latent_shape,
         output_name="mel",
@@ -271,6 +278,8 @@ def export_run(
         exported={
             "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "onnx_opset": OPSET,
+            # Decoder stages exported as one transposed convolution (training.model.build.folded_decoder).
+            "decoder_folded_stages": [i for i in range(the_run.config.stages) if folds(the_run.config, i)],
             **_versions(),
         },
     )

@@ -59,6 +59,14 @@ def test_export_writes_a_bundle_the_loader_accepts(exported, tiny_run):
     assert pca["components"] == 14 and pca["train_notes"] == 14 and pca["notes"] == meta["metrics"]["notes"]
     assert meta["metrics"]["paper"]["f1"] == 0.855
     assert any("parity" in line for line in lines) and lines[-1].startswith("melsynth export: wrote")
+    # Every stage's upsampling is folded into its transposed convolution (stride 4), checked by that parity.
+    assert meta["exported"]["decoder_folded_stages"] == [0, 1, 2]
+    import onnx
+
+    graph = onnx.load_from_string(bundle._models["decoder"]).graph  # noqa: SLF001
+    strides = [list(a.ints) for n in graph.node if n.op_type == "ConvTranspose" for a in n.attribute
+               if a.name == "strides"]
+    assert strides.count([4, 4]) == 3 and not [n for n in graph.node if n.op_type == "Tile"]
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temporary folder left
 
 

@@ -207,3 +207,26 @@ def test_residual_blocks_sit_at_the_deepest_stage_only():
     for model, prefix in ((encoder, "enc"), (decoder, "dec")):
         for b in range(2):
             assert model.get_layer(f"{prefix}_res{b}_a").kernel.shape == (3, 3, deepest, deepest)
+
+
+@pytest.mark.parametrize("name, changes", [("no_dense", {}), ("clip_res", {}), ("no_dense", {"kernel_size": 6}),
+                                           ("pool_avg", {"dense": None})])
+def test_the_folded_decoder_is_the_same_map(name, changes):
+    """Upsampling + stride-2 transposed convolution == one stride-4 transposed convolution with the summed
+    kernel, exactly, at every output position (edges included)."""
+    from training.model.build import folded_decoder, folds
+
+    config = small_config(name, **changes)
+    _, _, decoder = build_models(config, params=SMALL_PARAMS)
+    rng = np.random.default_rng(0)
+    for layer in decoder.layers:  # random biases too, so that the edges are not trivially zero
+        weights = layer.get_weights()
+        if weights:
+            layer.set_weights([rng.normal(0, 0.3, w.shape).astype(np.float32) for w in weights])
+    folded = folded_decoder(decoder, config, params=SMALL_PARAMS)
+    z = rng.uniform(-1, 1, (4, *latent_shape(config, params=SMALL_PARAMS))).astype(np.float32)
+    np.testing.assert_allclose(folded(z).numpy(), decoder(z).numpy(), atol=1e-5)
+    stages = [i for i in range(config.stages) if folds(config, i)]
+    assert stages == ([0, 1] if config.residual_blocks else [0, 1, 2])
+    assert not [layer for layer in folded.layers if type(layer).__name__ == "UpSampling2D" and
+                int(layer.name[len("dec_unpool"):]) in stages]
