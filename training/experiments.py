@@ -230,7 +230,7 @@ def _run_metrics(run_dir: Path, *, progress: bool) -> dict[str, Any]:
             doc = None
         if isinstance(doc, dict) and all(k in doc for k in keys) and doc.get("split", "test") == "test":
             return {k: doc[k] for k in keys}
-    from synth.commands.evaluate import evaluate_run
+    from training.evaluation import evaluate_run
 
     result = evaluate_run(run_dir, split="test", progress=progress)
     return {k: result[k] for k in keys}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from synth.inversion.base import METHODS
+
 __all__ = ["f0_of", "harmonic_error_cents", "preset_tuning"]
 
 
@@ -58,7 +60,7 @@ def harmonic_error_cents(y: np.ndarray, *, rate: int, f0: float, harmonics: int 
     return float(1200.0 * np.log2(best[1] / f0))
 
 
-def preset_tuning(bundle, *, methods=("sinusoidal", "griffinlim"), offsets=(0, 7), decoder=None,
+def preset_tuning(bundle, *, methods=METHODS, offsets=(0, 7), decoder=None,
                   rate: int = 48000) -> dict:
     """How far each preset's rendered partials lie from equal temperament, per inversion method.
 

@@ -31,21 +31,27 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from synth.errors import DataError, ParameterError
+from synth.metrics.evaluation import (
+    HEARD_METHODS,
+    SPLITS,
+    Reconstruct,
+    batches,
+    measure,
+    pca_reconstructors,
+    with_pca,
+)
 from synth.metrics.paper import PAPER_NO_DENSE
 
-__all__ = ["add_arguments", "run", "evaluate_run", "evaluate_bundle", "format_table", "PAPER_BEST", "SPLITS"]
+__all__ = ["add_arguments", "run", "evaluate_bundle", "format_table", "PAPER_BEST"]
 
-Reconstruct = Callable[[np.ndarray], np.ndarray]
-HEARD_METHODS = ("sinusoidal", "griffinlim")
 
-SPLITS = ("test", "valid", "train", "all")
+
 # The paper's best model (Table IV, "No Dense"), for the readable table.
 PAPER_BEST = PAPER_NO_DENSE
 _LABELS = (("rmse", "RMSE"), ("ssim", "SSIM"), ("recall", "recall"), ("precision", "precision"), ("f1", "F1"))
@@ -84,164 +90,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-pca", action="store_true",
                         help="skip the PCA baseline (fitted on the same training notes)")
     parser.add_argument("--json", action="store_true", help="print only a JSON object of the metrics")
-
-
-# ---------------------------------------------------------------------------------------------- shared
-def _batches(n: int, size: int, *, desc: str, progress: bool) -> Iterator[slice]:
-    from tqdm import tqdm
-
-    with tqdm(total=n, desc=desc, unit="note", disable=not progress, file=sys.stderr, leave=False) as bar:
-        for start in range(0, n, size):
-            stop = min(start + size, n)
-            yield slice(start, stop)
-            bar.update(stop - start)
-
-
-def _measure(
-    originals: Callable[[slice], np.ndarray],
-    reconstructors: dict[str, Reconstruct],
-    n: int,
-    *,
-    params: Any,
-    batch_size: int,
-    desc: str,
-    progress: bool,
-    heard: int = 0,
-) -> dict[str, dict[str, Any]]:
-    """The metrics of each reconstructor on the same ``n`` notes, reading every batch of originals once; with
-    ``heard``, also the error as heard (:mod:`synth.metrics.heard`) on that many notes spread evenly."""
-    from synth.metrics import MetricsAccumulator
-    from synth.metrics.heard import heard_error_db
-
-    if batch_size < 1:
-        raise ParameterError(f"batch size must be positive, got {batch_size}")
-    if n == 0:
-        raise DataError("no notes to evaluate")
-    accs = {name: MetricsAccumulator(params=params) for name in reconstructors}
-    heard_at = set(np.linspace(0, n - 1, min(heard, n)).astype(int).tolist()) if heard > 0 else set()
-    errors: dict[str, dict[str, list[float]]] = {name: {m: [] for m in HEARD_METHODS}
-                                                 for name in ("original", *reconstructors)}
-    for part in _batches(n, batch_size, desc=desc, progress=progress):
-        x = np.ascontiguousarray(originals(part), dtype=np.float32)
-        outputs = {}
-        for name, reconstruct in reconstructors.items():
-            # Outputs are on the unit scale; float rounding in ONNX/Keras may step a hair outside.
-            outputs[name] = np.clip(np.asarray(reconstruct(x), dtype=np.float32), 0.0, 1.0)
-            accs[name].add(x, outputs[name])
-        for i in sorted(heard_at & set(range(part.start, part.stop))):
-            j = i - part.start
-            for name in errors:
-                spec = x[j] if name == "original" else outputs[name][j]
-                for method in HEARD_METHODS:
-                    errors[name][method].append(heard_error_db(x[j], spec, method=method, params=params))
-    out: dict[str, dict[str, Any]] = {name: acc.result() for name, acc in accs.items()}
-    if heard_at:
-        out["heard"] = {name: {m: float(np.nanmean(v)) if v else float("nan") for m, v in by.items()}
-                        for name, by in errors.items()} | {"notes": len(heard_at)}
-    return out
-
-
-def _pca_reconstructors(
-    train: Callable[[], np.ndarray], *, latent_size: int, what: str, progress: bool
-) -> tuple[dict[str, Reconstruct], dict[str, int]]:
-    """PCA reconstructors named "pca_K" for each compared size K, and the training notes they were fitted on."""
-    from synth.metrics.pca import fit_pca, pca_component_counts
-
-    x = train()
-    sizes = pca_component_counts(latent_size=latent_size, training_notes=len(x)) if len(x) >= 2 else (2,)
-    if progress:
-        print(f"fitting PCA ({', '.join(map(str, sizes))} components) on {len(x)} {what}", file=sys.stderr)
-    base = fit_pca(x, components=sizes[0], name=what)
-    return {f"pca_{k}": base.truncate(k).reconstruct for k in sizes}, {"train_notes": base.notes}
-
-
-def _with_pca(measured: dict[str, dict[str, Any]], pca_info: dict[str, int]) -> dict[str, Any]:
-    """The model's result, with a "pca" list of each PCA size's result (largest first) when measured, and the
-    error as heard ("heard": source -> method -> dB) when measured."""
-    result = dict(measured["model"])
-    if "heard" in measured:
-        result["heard"] = measured["heard"]
-    rows = [dict(r, components=int(name.split("_")[1]), **pca_info) for name, r in measured.items()
-            if name.startswith("pca_") and name != "heard"]
-    if rows:
-        result["pca"] = rows
-    return result
-
-
-# ---------------------------------------------------------------------------------------------- a run
-def _split_rows(feats: Any, split: str) -> np.ndarray:
-    if split == "all":
-        return np.arange(len(feats.rows))
-    return feats.subset(split)
-
-
-def evaluate_run(
-    run_dir: str | Path,
-    *,
-    data: str | Path | None = None,
-    split: str = "test",
-    batch_size: int = 16,
-    progress: bool = True,
-    pca: bool = False,
-    heard: int = 0,
-) -> dict[str, Any]:
-    """Metrics of a run's best weights on a split of a features folder (imports TensorFlow).
-
-    Parameters
-    ----------
-    run_dir : a run folder written by :func:`training.fit.fit`
-    data : a features folder with the run's spectrogram contract; default the one recorded in the run
-    split : "test", "valid", "train" or "all"
-    pca : also measure PCA fitted on the rows the run was trained on (see the module docstring)
-
-    Returns
-    -------
-    The dict of :func:`synth.metrics.summary`, with a "pca" list when ``pca``.
-    """
-    from training.datasets.features import load_features
-    from training.fit import training_rows
-    from training.model.build import latent_shape
-    from training.run import load_run
-
-    if split not in SPLITS:
-        raise ParameterError(f"split {split!r}: expected one of {SPLITS}")
-    the_run = load_run(run_dir)
-    path = data if data is not None else the_run.data.get("path")
-    if not path:
-        raise DataError(f"{the_run.path}: config.json records no features folder; pass --data")
-    if not Path(path).is_dir():
-        raise DataError(
-            f"features folder {path} (recorded in {the_run.path / 'config.json'}) not found; pass --data"
-        )
-    feats = load_features(path)
-    the_run.params.require_equal(feats.params, what=f"features folder {feats.path}")
-    rows = _split_rows(feats, split)
-    autoencoder, _, _ = the_run.models()
-
-    def reconstruct(x: np.ndarray) -> np.ndarray:
-        return np.asarray(autoencoder(x, training=False))
-
-    reconstructors: dict[str, Reconstruct] = {"model": reconstruct}
-    pca_info: dict[str, int] = {}
-    if pca:
-        fitted = training_rows(feats, seed=the_run.config.seed, limit=the_run.fit.get("limit"))
-        more, pca_info = _pca_reconstructors(
-            lambda: np.asarray(feats.x[fitted], dtype=np.float32),
-            latent_size=int(np.prod(latent_shape(the_run.config, params=the_run.params))),
-            what=f"training notes of {feats.path}", progress=progress,
-        )
-        reconstructors.update(more)
-    measured = _measure(
-        lambda part: feats.x[np.sort(rows[part])],
-        reconstructors,
-        len(rows),
-        params=the_run.params,
-        batch_size=batch_size,
-        desc=f"evaluate {the_run.path.name}",
-        progress=progress,
-        heard=heard,
-    )
-    return _with_pca(measured, pca_info)
 
 
 # ---------------------------------------------------------------------------------------------- a bundle
@@ -380,15 +228,15 @@ def evaluate_bundle(
         def train_features() -> np.ndarray:
             shape = (len(train), params.n_mels, params.frames)
             out = np.empty(shape, np.float32)
-            for i in _batches(len(train), 1, desc="PCA training notes", progress=progress):
+            for i in batches(len(train), 1, desc="PCA training notes", progress=progress):
                 out[i] = _note_features(train[i.start][0], params)
             return out
 
-        more, pca_info = _pca_reconstructors(
+        more, pca_info = pca_reconstructors(
             train_features, latent_size=bundle.latent_size, what=f"notes of the {train_what}", progress=progress
         )
         reconstructors.update(more)
-    measured = _measure(
+    measured = measure(
         originals,
         reconstructors,
         len(notes),
@@ -398,7 +246,7 @@ def evaluate_bundle(
         progress=progress,
         heard=heard,
     )
-    return _with_pca(measured, pca_info), what
+    return with_pca(measured, pca_info), what
 
 
 # ---------------------------------------------------------------------------------------------- output
@@ -454,6 +302,8 @@ def run(args: argparse.Namespace) -> int:
 
         import_tensorflow()
         split = args.split or "test"
+        from training.evaluation import evaluate_run
+
         result = evaluate_run(
             args.run, data=args.data, split=split, batch_size=args.batch_size, progress=progress,
             pca=not args.no_pca, heard=args.heard,

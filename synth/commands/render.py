@@ -40,6 +40,8 @@ def _number(kind, *, lo: float, hi: float):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from synth.inversion.base import METHODS
+
     parser.add_argument("--bundle", required=True, help="model bundle folder")
     what = parser.add_argument_group("what to render (one of --preset, --preset-file, --all, --score)")
     what.add_argument("--preset", help="preset name (with --score: the preset sounding at the start)")
@@ -54,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="seconds from note-on to note-off (default 3.0, the model's own note)")
     out = parser.add_argument_group("output")
     out.add_argument("--out", required=True, help="output .wav file (with --all: a folder)")
-    out.add_argument("--method", choices=("sinusoidal", "griffinlim"), default="sinusoidal",
+    out.add_argument("--method", choices=METHODS, default="sinusoidal",
                      help="inversion method (a score may switch it)")
     out.add_argument("--samplerate", type=_number(int, lo=8000, hi=384000), default=48000,
                      help="output sample rate in Hz (default 48000)")
@@ -178,9 +180,13 @@ def run(args: argparse.Namespace) -> int:
     _check_modes(args)
     bundle = load_bundle(args.bundle)
     if args.note is not None:
-        lo, hi = bundle.base_pitch - 24, bundle.base_pitch + 24
+        from synth.engine.commands import NOTE_SPAN
+
+        lo, hi = bundle.base_pitch - NOTE_SPAN, bundle.base_pitch + NOTE_SPAN
         if not lo <= args.note <= hi:
-            raise ParameterError(f"--note {args.note} out of range {lo}..{hi} (base pitch {bundle.base_pitch} +- 24)")
+            raise ParameterError(
+                f"--note {args.note} out of range {lo}..{hi} (base pitch {bundle.base_pitch} +- {NOTE_SPAN})"
+            )
     view = bundle
     name = args.preset
     if args.preset_file:

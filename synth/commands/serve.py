@@ -24,6 +24,7 @@ def _positive_float(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from synth.inversion.base import METHODS
     from synth.osc.vocabulary import DEFAULT_PORT
 
     parser.add_argument("--bundle", required=True, help="model bundle folder (e.g. presets/default)")
@@ -44,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the widest the margin grows after a near-miss (default max(8, --ahead); equal to "
                              "--ahead: a fixed margin)")
     parser.add_argument("--record", default=None, metavar="FILE.wav", help="record everything played to this WAV file")
-    parser.add_argument("--method", choices=("sinusoidal", "griffinlim"), default="sinusoidal", help="inversion method")
+    parser.add_argument("--method", choices=METHODS, default="sinusoidal", help="inversion method")
     parser.add_argument("--preset", default=None, help="preset sounding at start (default: the bundle's first)")
     parser.add_argument("--voices", type=int, default=16, help="polyphony (default 16)")
     parser.add_argument("--gain", type=float, default=None, help="output gain before the limiter (default 0.5)")

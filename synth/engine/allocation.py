@@ -30,9 +30,6 @@ class VoicePool:
         self.notes_started = 0
         self.voices_stolen = 0
 
-    def sounding(self) -> list[Voice]:
-        return [v for v in self.slots if v.active]
-
     def playing_count(self) -> int:
         """Voices that are sounding and not being faded out."""
         return sum(1 for v in self.slots if v.active and not v.stealing)

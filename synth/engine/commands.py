@@ -11,6 +11,8 @@ import dataclasses
 
 import numpy as np
 
+from synth.inversion.base import METHODS  # the inverters' names have one home: the inverters
+
 __all__ = [
     "Command",
     "NoteOn",
@@ -32,7 +34,6 @@ __all__ = [
     "NOTE_SPAN",
 ]
 
-METHODS = ("sinusoidal", "griffinlim")
 
 
 class Command:

@@ -36,7 +36,6 @@ class Limiter:
         k = np.arange(max_samples, dtype=np.float64)
         self._pow = self._c**k  # c**n
         self._inv_pow = self._c ** (-k)  # c**-k (at most e**(max_samples / (release*rate)), small)
-        self._ramp = (k + 1) / max_samples
         self._env = 0.0
         self._gain = 1.0
         self._target_gain = 1.0

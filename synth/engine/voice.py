@@ -22,7 +22,6 @@ from synth.engine.timbre import Timbre
 __all__ = ["Voice", "IDLE", "HOLD", "SUSTAIN", "RELEASE", "TAIL"]
 
 IDLE, HOLD, SUSTAIN, RELEASE, TAIL = range(5)
-PHASE_NAMES = ("idle", "hold", "sustain", "release", "tail")
 
 # Frames over which a release crossfades from where the voice was into the release part.
 RELEASE_XFADE_FRAMES = 4

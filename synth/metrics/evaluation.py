@@ -1,0 +1,104 @@
+"""Measuring reconstructions note by note: the paper's metrics of a model beside its PCA baselines, batch by
+batch, and optionally the error as heard. Shared by ``melsynth evaluate`` (bundles and runs), the training
+package's run evaluation and the experiments; numpy only.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from synth.errors import DataError, ParameterError
+from synth.inversion.base import METHODS
+
+__all__ = ["Reconstruct", "HEARD_METHODS", "SPLITS", "measure", "pca_reconstructors", "with_pca", "batches"]
+
+#: The splits a model is measured on ("all": every note).
+SPLITS = ("test", "valid", "train", "all")
+
+Reconstruct = Callable[[np.ndarray], np.ndarray]
+HEARD_METHODS = METHODS
+
+
+def batches(n: int, size: int, *, desc: str, progress: bool) -> Iterator[slice]:
+    from tqdm import tqdm
+
+    with tqdm(total=n, desc=desc, unit="note", disable=not progress, file=sys.stderr, leave=False) as bar:
+        for start in range(0, n, size):
+            stop = min(start + size, n)
+            yield slice(start, stop)
+            bar.update(stop - start)
+
+
+def measure(
+    originals: Callable[[slice], np.ndarray],
+    reconstructors: dict[str, Reconstruct],
+    n: int,
+    *,
+    params: Any,
+    batch_size: int,
+    desc: str,
+    progress: bool,
+    heard: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """The metrics of each reconstructor on the same ``n`` notes, reading every batch of originals once; with
+    ``heard``, also the error as heard (:mod:`synth.metrics.heard`) on that many notes spread evenly."""
+    from synth.metrics import MetricsAccumulator
+    from synth.metrics.heard import heard_error_db
+
+    if batch_size < 1:
+        raise ParameterError(f"batch size must be positive, got {batch_size}")
+    if n == 0:
+        raise DataError("no notes to evaluate")
+    accs = {name: MetricsAccumulator(params=params) for name in reconstructors}
+    heard_at = set(np.linspace(0, n - 1, min(heard, n)).astype(int).tolist()) if heard > 0 else set()
+    errors: dict[str, dict[str, list[float]]] = {name: {m: [] for m in HEARD_METHODS}
+                                                 for name in ("original", *reconstructors)}
+    for part in batches(n, batch_size, desc=desc, progress=progress):
+        x = np.ascontiguousarray(originals(part), dtype=np.float32)
+        outputs = {}
+        for name, reconstruct in reconstructors.items():
+            # Outputs are on the unit scale; float rounding in ONNX/Keras may step a hair outside.
+            outputs[name] = np.clip(np.asarray(reconstruct(x), dtype=np.float32), 0.0, 1.0)
+            accs[name].add(x, outputs[name])
+        for i in sorted(heard_at & set(range(part.start, part.stop))):
+            j = i - part.start
+            for name in errors:
+                spec = x[j] if name == "original" else outputs[name][j]
+                for method in HEARD_METHODS:
+                    errors[name][method].append(heard_error_db(x[j], spec, method=method, params=params))
+    out: dict[str, dict[str, Any]] = {name: acc.result() for name, acc in accs.items()}
+    if heard_at:
+        out["heard"] = {name: {m: float(np.nanmean(v)) if v else float("nan") for m, v in by.items()}
+                        for name, by in errors.items()} | {"notes": len(heard_at)}
+    return out
+
+
+def pca_reconstructors(
+    train: Callable[[], np.ndarray], *, latent_size: int, what: str, progress: bool
+) -> tuple[dict[str, Reconstruct], dict[str, int]]:
+    """PCA reconstructors named "pca_K" for each compared size K, and the training notes they were fitted on."""
+    from synth.metrics.pca import fit_pca, pca_component_counts
+
+    x = train()
+    sizes = pca_component_counts(latent_size=latent_size, training_notes=len(x)) if len(x) >= 2 else (2,)
+    if progress:
+        print(f"fitting PCA ({', '.join(map(str, sizes))} components) on {len(x)} {what}", file=sys.stderr)
+    base = fit_pca(x, components=sizes[0], name=what)
+    return {f"pca_{k}": base.truncate(k).reconstruct for k in sizes}, {"train_notes": base.notes}
+
+
+def with_pca(measured: dict[str, dict[str, Any]], pca_info: dict[str, int]) -> dict[str, Any]:
+    """The model's result, with a "pca" list of each PCA size's result (largest first) when measured, and the
+    error as heard ("heard": source -> method -> dB) when measured."""
+    result = dict(measured["model"])
+    if "heard" in measured:
+        result["heard"] = measured["heard"]
+    rows = [dict(r, components=int(name.split("_")[1]), **pca_info) for name, r in measured.items()
+            if name.startswith("pca_") and name != "heard"]
+    if rows:
+        result["pca"] = rows
+    return result
