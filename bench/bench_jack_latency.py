@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, emit, jack_server, resolve_bundle  # noqa: E402
+from common import REPO, emit, jack_server, resolve_bundle, serve_port  # noqa: E402
 
 __all__ = ["run_jack_latency_bench"]
 
@@ -101,14 +100,7 @@ def run_jack_latency_bench(*, trials: int = 20, ahead: int = 3, bundle: str | No
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
         meter = None
         try:
-            port = None
-            for line in proc.stdout:
-                m = re.search(r"listening for OSC on [^ ]+:(\d+)", line)
-                port = int(m.group(1)) if m else port
-                if line.startswith("melsynth: output"):
-                    break
-            if port is None:
-                raise RuntimeError(f"serve did not start: {proc.stderr.read()[-2000:]}")
+            port = serve_port(proc)
             meter = Meter()
             meter.client.activate()
             outs = [p.name for p in meter.client.get_ports(is_audio=True, is_output=True)

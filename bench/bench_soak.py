@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, emit, jack_server, resolve_bundle  # noqa: E402
+from common import REPO, emit, jack_server, resolve_bundle, serve_port  # noqa: E402
 
 __all__ = ["run_soak_bench"]
 
@@ -80,14 +80,7 @@ def run_soak_bench(*, minutes: float = 60.0, output: str = "jack", bundle: str |
         busy = subprocess.Popen([sys.executable, "-c", BUSY_LOOP.format(seconds=minutes * 60 + 120)]) if busy_core else None
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
         try:
-            port = None
-            for line in proc.stdout:
-                m = re.search(r"listening for OSC on [^ ]+:(\d+)", line)
-                port = int(m.group(1)) if m else port
-                if line.startswith("melsynth: output"):
-                    break
-            if port is None:
-                raise RuntimeError(f"serve did not start: {proc.stderr.read()}")
+            port = serve_port(proc)
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             sock.settimeout(10.0)
             rss_start = rss_mb(proc.pid)

@@ -67,6 +67,22 @@ def jack_server(*, rate: int = 48000, period: int = 256):
                 proc.wait()
 
 
+def serve_port(proc) -> int:
+    """Read a starting `melsynth serve`'s stdout up to its output line; its OSC port (RuntimeError with serve's
+    stderr if it did not start)."""
+    import re
+
+    port = None
+    for line in proc.stdout:
+        m = re.search(r"listening for OSC on [^ ]+:(\d+)", line)
+        port = int(m.group(1)) if m else port
+        if line.startswith("melsynth: output"):
+            break
+    if port is None:
+        raise RuntimeError(f"serve did not start: {proc.stderr.read()[-2000:]}")
+    return port
+
+
 def emit(result: dict, *, as_json: bool) -> None:
     """Print ``result`` as JSON or as ``key: value`` lines."""
     if as_json:
