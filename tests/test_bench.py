@@ -34,8 +34,12 @@ def test_quick_bench_prints_the_headline_figures_without_tensorflow():
         assert isinstance(figures[key], (int, float)) and figures[key] == figures[key], (key, figures[key])
     assert 0 < figures["decode_ms_p50"] <= figures["decode_ms_p99"]
     assert figures["sinusoidal_rtf"] > 1 and figures["griffinlim_rtf"] > 0 and figures["librosa_griffinlim_rtf"] > 0
-    assert figures["control_latency_ms_p99"] > 0
-    assert isinstance(figures["max_voices"], int) and figures["max_voices"] >= 0
+    # A note sounds no sooner than the margin rendered ahead of it allows: a figure below the buffer would mean
+    # the latency is measured wrongly (these figures include the buffer by definition).
+    assert figures["control_latency_ms_p50"] >= 0.9 * figures["buffer_ms"] > 0
+    assert figures["control_latency_ms_p50"] <= figures["control_latency_ms_p99"]
+    # max_voices is the largest of the counts tried (4, 8, 12, ...) that held without an underflow, or 0.
+    assert figures["max_voices"] == 0 or figures["max_voices"] % 4 == 0
 
 
 def soak(*, busy: bool, underflows: int) -> dict:

@@ -51,4 +51,7 @@ def test_info_describes_it():
     done = subprocess.run([sys.executable, "-m", "synth.cli", "info", "--bundle", str(DEFAULT)],
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "2048" in done.stdout and "presets" in done.stdout
+    bundle = load_bundle(DEFAULT)
+    assert "latent       2x8x128 = 2048 values" in done.stdout
+    assert f"bundle hash  {bundle.bundle_hash}" in done.stdout
+    assert all(name in done.stdout for name in bundle.presets)

@@ -68,6 +68,13 @@ def reference() -> np.ndarray:
     return engine.render(N_SCORE)
 
 
+@pytest.fixture(scope="module")
+def reference_44k() -> np.ndarray:
+    engine = make_engine(methods=BOTH, output_rate=44100)
+    score(engine)
+    return engine.render(N_SCORE)
+
+
 @pytest.mark.parametrize("block", [1, 64, 65, 256, 4096, 4097])
 def test_chunking_does_not_change_the_audio(reference, block):
     engine = make_engine(methods=BOTH)
@@ -77,6 +84,22 @@ def test_chunking_does_not_change_the_audio(reference, block):
         engine.render_into(out[i : i + block])
     assert np.abs(reference).max() > 0.01
     np.testing.assert_array_equal(out, reference)
+
+
+@pytest.mark.parametrize("block", [1, 65, 256, 4097])
+def test_chunking_does_not_change_the_audio_at_44k1_where_frames_are_fractional(reference_44k, block):
+    """At 44.1 kHz a frame is 344.53125 samples: the frame clock rounds each frame start, and where a block
+    ends inside a frame must not matter."""
+    engine = make_engine(methods=BOTH, output_rate=44100)
+    from synth.inversion.base import frame_lengths
+
+    assert set(frame_lengths(64, params=synthetic_bundle().params, output_rate=44100).tolist()) == {344, 345}
+    score(engine)
+    out = np.empty(N_SCORE, dtype=np.float32)
+    for i in range(0, N_SCORE, block):
+        engine.render_into(out[i : i + block])
+    assert np.abs(reference_44k).max() > 0.01
+    np.testing.assert_array_equal(out, reference_44k)
 
 
 def test_same_score_same_samples(reference):

@@ -115,8 +115,9 @@ def test_method_switch_waits_for_the_new_inverters_latency():
     assert old.frames == frames_old + 3 + METHOD_XFADE_FRAMES  # the old one is let go
 
 
-def test_engine_with_tone_inverter_is_exactly_periodic_per_frame():
-    """Engine plumbing with the tone inverter: the note's pitch ratio reaches the inverter."""
+def test_engine_hands_the_notes_pitch_ratio_to_the_voice_and_ends_the_note():
+    """Engine plumbing with the tone inverter: the note's pitch ratio (an octave above the base) reaches the
+    voice, it sounds through a method switch, and it is over after its release."""
     engine = Engine(synthetic_bundle(), output_rate=RATE, max_voices=2, methods=("sinusoidal", "griffinlim"),
                     inverter_factory=tone_factory)
     engine.schedule(NoteOn(72, 127), 0)
