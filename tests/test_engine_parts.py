@@ -1,0 +1,132 @@
+"""The engine's small parts, each on its own: the limiter, the play clock, the latent controls, the voice pool."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from engine_fixtures import synthetic_bundle, tone_factory
+
+from synth.engine import Morph, SetCorners, SetLatentValue, SetMacro, SetPreset, SetXY
+from synth.engine.allocation import STEAL_FADE_FRAMES, VoicePool
+from synth.engine.control import ControlState
+from synth.engine.limiter import CEILING, Limiter
+from synth.engine.output import PlayClock
+from synth.engine.voice import Voice
+
+RATE = 48000
+
+
+# ---------------------------------------------------------------------------------------------- Limiter
+def test_the_limiter_passes_quiet_audio_unchanged_and_holds_loud_audio_under_the_ceiling():
+    lim = Limiter(rate=RATE, max_samples=400)
+    quiet = (0.3 * np.sin(np.arange(400) * 0.05)).astype(np.float32)
+    x = quiet.copy()
+    lim.process(x)
+    np.testing.assert_allclose(x, quiet, atol=1e-7)
+    loud = (3.0 * np.sin(np.arange(400) * 0.05)).astype(np.float32)
+    for _ in range(5):
+        x = loud.copy()
+        lim.process(x)
+        assert np.abs(x).max() <= CEILING
+    assert lim.limited_frames == 5
+    # Steady gain across the tone's cycles (no clipping of each peak): the waveform keeps its shape.
+    ratio = x[np.abs(loud) > 1.0] / loud[np.abs(loud) > 1.0]
+    assert ratio.std() < 0.01 * ratio.mean()
+
+
+def test_the_limiter_does_not_depend_on_how_frames_are_cut():
+    rng = np.random.default_rng(0)
+    signal = (rng.standard_normal(3000) * np.linspace(0.1, 4.0, 3000)).astype(np.float32)
+    whole = signal.copy()
+    Limiter(rate=RATE, max_samples=3000).process(whole)
+    cut = signal.copy()
+    lim = Limiter(rate=RATE, max_samples=3000)
+    for a, b in ((0, 375), (375, 376), (376, 1500), (1500, 3000)):
+        lim.process(cut[a:b])
+    np.testing.assert_allclose(cut, whole, atol=1e-6)
+
+
+def test_a_gain_change_ramps_over_one_frame_and_non_finite_audio_is_silenced():
+    lim = Limiter(rate=RATE, max_samples=100)
+    lim.set_gain(0.5)
+    x = np.full(100, 0.2, np.float32)
+    lim.process(x)
+    np.testing.assert_allclose(x[[0, -1]], [0.2 * (1 + (0.5 - 1) / 100), 0.1], rtol=1e-5)  # from 1 to 0.5
+    bad = np.full(100, np.nan, np.float32)
+    lim.process(bad)
+    assert np.all(bad == 0) and lim.nonfinite_frames == 1
+
+
+# ---------------------------------------------------------------------------------------------- PlayClock
+def test_the_play_clock_maps_samples_and_times_both_ways_and_forgets_old_marks():
+    clock = PlayClock(rate=RATE, size=4)
+    clock.start_time = 100.0
+    assert clock.sample_at(100.5) == RATE // 2  # before any mark: from the start time
+    clock.mark(200.0, 1000)
+    assert clock.sample_at(200.5) == 1000 + RATE // 2  # extrapolated from the newest mark
+    assert clock.time_of(1000 + 480) == pytest.approx(200.01)
+    assert clock.time_of(999) is None  # before the oldest mark it knows
+    for i in range(1, 6):
+        clock.mark(200.0 + i, 1000 + i * RATE)
+    assert clock.time_of(1000) is None  # four marks kept: the first ones are gone
+    assert clock.time_of(1000 + 5 * RATE + 10) == pytest.approx(205.0 + 10 / RATE)
+
+
+# ---------------------------------------------------------------------------------------------- ControlState
+def controls() -> ControlState:
+    presets = {"a": np.array([1.0, 0.0, 0.0, 0.0]), "b": np.array([0.0, 1.0, 0.0, 0.0]),
+               "c": np.array([0.0, 0.0, 1.0, 0.0]), "d": np.array([0.0, 0.0, 0.0, 1.0])}
+    components = np.eye(4)[:2]
+    return ControlState(presets=presets, latent_shape=(2, 2), components=components, stds=np.array([2.0, 0.5]))
+
+
+def test_controls_blend_presets_and_add_macros_on_top():
+    c = controls()
+    np.testing.assert_array_equal(c.latent().reshape(-1), [1, 0, 0, 0])  # the first preset
+    assert c.apply(Morph("a", "b", 0.25))
+    np.testing.assert_allclose(c.latent().reshape(-1), [0.75, 0.25, 0, 0])
+    assert c.apply(SetMacro(0, 1.5))  # 1.5 standard deviations (2.0) along component 0
+    np.testing.assert_allclose(c.latent().reshape(-1), [3.75, 0.25, 0, 0])
+    assert c.apply(SetCorners("a", "b", "c", "d")) and c.apply(SetXY(1.0, 1.0))
+    np.testing.assert_allclose(c.latent().reshape(-1), [3.0, 0, 0, 1.0])  # corner d, macro kept
+    np.testing.assert_allclose(c.coordinates().weights, [0, 0, 0, 1.0])
+    assert c.apply(SetLatentValue(2, 5.0))
+    assert c.coordinates().weights is None and c.preset_label == "latent"  # no longer a blend of presets
+    assert c.apply(SetPreset("c")) and c.snapshot(method="m", gain=1.0).preset == "c"
+
+
+def test_controls_latents_are_read_only_copies():
+    c = controls()
+    z = c.latent()
+    z[...] = 99.0
+    assert c.latent().max() == 1.0
+
+
+# ---------------------------------------------------------------------------------------------- VoicePool
+def pool(max_voices: int = 2) -> VoicePool:
+    b = synthetic_bundle()
+    hop = b.params.hop_length * RATE / b.params.sample_rate
+    return VoicePool(max_voices=max_voices, make_voice=lambda: Voice(
+        {"sinusoidal": tone_factory("sinusoidal", params=b.params, output_rate=RATE)},
+        n_mels=b.params.n_mels, max_frame_samples=int(np.ceil(hop)), hop_samples=hop))
+
+
+def test_the_pool_steals_the_oldest_voice_and_fades_it():
+    p = pool(2)
+    first = p.note_on(note=60, velocity=100, pitch_ratio=1.0, method="sinusoidal")
+    p.note_on(note=62, velocity=100, pitch_ratio=1.0, method="sinusoidal")
+    third = p.note_on(note=64, velocity=100, pitch_ratio=1.0, method="sinusoidal")
+    assert p.voices_stolen == 1 and first.stealing and not third.stealing
+    assert p.playing_count() == 2 and p.notes_started == 3
+    assert len(p.slots) == 4 and STEAL_FADE_FRAMES > 0
+
+
+def test_the_same_key_again_lets_the_old_voice_ring_and_note_off_releases_held_voices():
+    p = pool(4)
+    a = p.note_on(note=60, velocity=100, pitch_ratio=1.0, method="sinusoidal")
+    b = p.note_on(note=60, velocity=90, pitch_ratio=1.0, method="sinusoidal")
+    assert a is not b and not a.held and b.held and p.voices_stolen == 0
+    p.note_off(60)
+    assert not b.held
+    p.panic()
+    assert all(v.stealing or not v.active for v in p.slots)
