@@ -91,7 +91,7 @@ def test_chunking_does_not_change_the_audio_at_44k1_where_frames_are_fractional(
     """At 44.1 kHz a frame is 344.53125 samples: the frame clock rounds each frame start, and where a block
     ends inside a frame must not matter."""
     engine = make_engine(methods=BOTH, output_rate=44100)
-    from synth.inversion.base import frame_lengths
+    from synth.inversion.frames import frame_lengths
 
     assert set(frame_lengths(64, params=synthetic_bundle().params, output_rate=44100).tolist()) == {344, 345}
     score(engine)

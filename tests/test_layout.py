@@ -11,19 +11,84 @@ PACKAGES = ("synth", "training", "export")
 
 
 def imports_of(path: Path) -> set[str]:
-    """Every module a file imports, at any level of nesting (``from . import x`` resolved against it)."""
+    """Every module a file imports at run time, at any level of nesting (``from . import x`` resolved against
+    it); imports under ``if TYPE_CHECKING:`` are for type checkers only and are left out."""
     tree = ast.parse(path.read_text(), filename=str(path))
     package = ".".join(path.relative_to(REPO).with_suffix("").parts[:-1])
-    found = set()
-    for node in ast.walk(tree):
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            for child in node.orelse:
+                visit(child)
+            return
         if isinstance(node, ast.Import):
-            found |= {a.name for a in node.names}
+            found.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
             found.add(base)
-            found |= {f"{base}.{a.name}" for a in node.names}
+            found.update(f"{base}.{a.name}" for a in node.names)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return found
+
+
+def module_graph() -> dict[str, set[str]]:
+    """Module -> the project modules it imports (each import resolved to the longest module name it names)."""
+    mods = {}
+    for package in PACKAGES:
+        for path in (REPO / package).rglob("*.py"):
+            name = ".".join(path.relative_to(REPO).with_suffix("").parts)
+            mods[name.removesuffix(".__init__")] = path
+    graph = {}
+    for name, path in mods.items():
+        deps = set()
+        for imported in imports_of(path):
+            parts = imported.split(".")
+            target = next((".".join(parts[:k]) for k in range(len(parts), 0, -1) if ".".join(parts[:k]) in mods), None)
+            if target is not None and target != name and not name.startswith(target + "."):
+                deps.add(target)  # (a module reaching its own package's __init__ is not a cycle of ideas)
+        graph[name] = deps
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    found: list[list[str]] = []
+
+    def strong(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                strong(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                found.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            strong(v)
     return found
 
 
@@ -61,3 +126,13 @@ def test_the_checker_sees_nested_imports(tmp_path):
         assert {"synth.commands.evaluate", "tensorflow"} <= imports_of(probe)
     finally:
         probe.unlink()
+
+
+def test_no_import_cycle():
+    """Every arrow points down (function-level imports included): a cycle is two ideas that need each other."""
+    assert cycles(module_graph()) == []
+
+
+def test_the_cycle_finder_finds_one():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []

@@ -9,10 +9,10 @@ from synth.inversion.base import (
     METHODS,
     DelayedInverter,
     StreamingInverter,
-    frame_lengths,
     invert,
     make_inverter,
 )
+from synth.inversion.frames import frame_lengths
 from synth.inversion.mel_inverse import mel_pseudo_inverse, mel_to_magnitude
 from synth.inversion.quality import spectral_convergence
 

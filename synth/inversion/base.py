@@ -13,20 +13,18 @@ clipped to [0, 1]) so a bad decode cannot poison a voice's phases.
 
 from __future__ import annotations
 
-import math
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from synth.errors import ParameterError
+from synth.inversion.frames import frame_lengths
 from synth.spectrogram import SpectrogramParams
 
 __all__ = [
     "METHODS",
     "DelayedInverter",
     "StreamingInverter",
-    "frame_lengths",
-    "harmonic_tuning",
     "invert",
     "make_inverter",
 ]
@@ -115,21 +113,6 @@ class DelayedInverter:
         self._read = (self._read + n) % size
 
 
-def harmonic_tuning(
-    owner: str, *, harmonic_f0: float | None, harmonic_snap: float, params: SpectrogramParams
-) -> float | None:
-    """Check an inverter's ``harmonic_f0`` / ``harmonic_snap`` pair; returns the fundamental to tune to, or None
-    (no fundamental, or a snap distance of 0)."""
-    nyquist = params.sample_rate / 2
-    if harmonic_f0 is not None and not (math.isfinite(harmonic_f0) and 0 < harmonic_f0 < nyquist):
-        raise ParameterError(
-            f"{owner}: harmonic_f0 must be a frequency in (0, {nyquist:g}) Hz or None, got {harmonic_f0!r}"
-        )
-    if not (math.isfinite(harmonic_snap) and 0 <= harmonic_snap <= 2):
-        raise ParameterError(f"{owner}: harmonic_snap must be in 0..2 band spacings, got {harmonic_snap!r}")
-    return None if harmonic_f0 is None or harmonic_snap == 0 else float(harmonic_f0)
-
-
 def make_inverter(method: str, *, params: SpectrogramParams, output_rate: int, **kw) -> StreamingInverter:
     """Build a streaming inverter: ``method`` is ``"sinusoidal"`` or ``"griffinlim"``.
 
@@ -145,22 +128,6 @@ def make_inverter(method: str, *, params: SpectrogramParams, output_rate: int, *
 
         return GriffinLimInverter(params=params, output_rate=output_rate, **kw)
     raise ParameterError(f"unknown inversion method {method!r}; expected one of {', '.join(METHODS)}")
-
-
-def frame_lengths(
-    n_frames: int, *, params: SpectrogramParams, output_rate: int, start: int = 0
-) -> np.ndarray:
-    """Output samples owned by frames ``start .. start + n_frames - 1``: ``round((k+1)H) - round(kH)``.
-
-    Returns
-    -------
-    np.ndarray [shape=(n_frames,), int64]
-    """
-    k = np.arange(start, start + n_frames + 1, dtype=np.int64)
-    # Exact rational arithmetic: k * hop * rate / sr, rounded half up, with integers only.
-    num = k * params.hop_length * output_rate
-    edges = (2 * num + params.sample_rate) // (2 * params.sample_rate)
-    return np.diff(edges)
 
 
 def invert(

@@ -41,9 +41,10 @@ import numpy as np
 from numba import njit
 
 from synth.errors import ParameterError
-from synth.inversion.base import harmonic_tuning
+from synth.inversion.frames import frame_lengths
 from synth.inversion.mel_inverse import mel_pseudo_inverse, sanitize_unit
 from synth.inversion.resample import SincResampler
+from synth.inversion.tuning import harmonic_tuning
 from synth.spectrogram import SpectrogramParams, analysis_window, mel_band_frequencies
 
 __all__ = ["GriffinLimInverter", "BLACKMAN_GAMMA"]
@@ -534,8 +535,6 @@ class GriffinLimInverter:
         The resampler's output count per chunk depends only on the chunk sizes, so a dry run over enough
         frames to cover its pattern gives the exact worst deficit against the frame-clock schedule.
         """
-        from synth.inversion.base import frame_lengths
-
         frames = 256
         wanted = np.cumsum(frame_lengths(frames, params=self.params, output_rate=self.output_rate))
         if self.resampler == "sinc":

@@ -23,8 +23,8 @@ import numpy as np
 from numba import njit
 
 from synth.errors import ParameterError
-from synth.inversion.base import harmonic_tuning
 from synth.inversion.partial_table import partial_table
+from synth.inversion.tuning import harmonic_tuning
 from synth.spectrogram import SpectrogramParams, mel_band_frequencies
 
 __all__ = ["SinusoidalInverter"]
