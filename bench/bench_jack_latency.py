@@ -87,7 +87,8 @@ def _osc(address: str, *args) -> bytes:
     return build_message(address, list(args))
 
 
-def run_jack_latency_bench(*, trials: int = 20, ahead: int = 3, bundle: str | None = None) -> dict:
+def run_jack_latency_bench(*, trials: int = 20, ahead: int = 3, max_ahead: int | None = None,
+                           bundle: str | None = None) -> dict:
     """MIDI and OSC note-on -> first sample through a JACK dummy server; JSON-ready figures (ms)."""
     path, which = resolve_bundle(bundle)
     with jack_server(rate=RATE, period=PERIOD) as name:
@@ -96,7 +97,7 @@ def run_jack_latency_bench(*, trials: int = 20, ahead: int = 3, bundle: str | No
         env = dict(os.environ, JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1", PYTHONUNBUFFERED="1")
         os.environ.update(JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
         args = [sys.executable, "-m", "synth.cli", "serve", "--bundle", str(path), "--port", "0", "--output",
-                "sounddevice", "--device", "system", "--midi", "--ahead", str(ahead), "--max-ahead", str(ahead)]
+                "sounddevice", "--device", "system", "--midi", "--ahead", str(ahead), "--max-ahead", str(max_ahead or ahead)]
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
         meter = None
         try:
@@ -154,6 +155,7 @@ def run_jack_latency_bench(*, trials: int = 20, ahead: int = 3, bundle: str | No
                 "max": round(float(v.max()), 2), "min": round(float(v.min()), 2)}
 
     result = {"jack_latency_bundle": which, "jack_rate": RATE, "jack_period": PERIOD, "jack_ahead_blocks": ahead,
+              "jack_max_ahead_blocks": max_ahead or ahead,
               "jack_trials": trials, "jack_missed": missed,
               "serve_summary": [line for line in (out or "").splitlines() if line.startswith("melsynth: played")]}
     for kind in ("midi", "osc"):
@@ -165,11 +167,13 @@ def run_jack_latency_bench(*, trials: int = 20, ahead: int = 3, bundle: str | No
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=20, help="notes of each kind (default 20)")
-    parser.add_argument("--ahead", type=int, default=3, help="serve's --ahead (and --max-ahead), default 3")
+    parser.add_argument("--ahead", type=int, default=3, help="serve's --ahead, default 3")
+    parser.add_argument("--max-ahead", type=int, default=None, help="serve's --max-ahead (default: --ahead, fixed)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--bundle", default=None)
     args = parser.parse_args(argv)
-    emit(run_jack_latency_bench(trials=args.trials, ahead=args.ahead, bundle=args.bundle), as_json=args.json)
+    emit(run_jack_latency_bench(trials=args.trials, ahead=args.ahead, max_ahead=args.max_ahead, bundle=args.bundle),
+         as_json=args.json)
     return 0
 
 
