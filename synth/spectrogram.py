@@ -28,6 +28,7 @@ import numpy as np
 
 from synth.atomic import atomic_write_text
 from synth.errors import ContractError, ParameterError
+from synth.json_files import read_json_file
 
 __all__ = [
     "CONTRACT_KEYS",
@@ -190,12 +191,7 @@ class SpectrogramParams:
     def load(cls, path: str | Path) -> SpectrogramParams:
         """Read a contract written by :meth:`save` (or by hand)."""
         path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ContractError(f"{path}: no such spectrogram contract file") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ContractError(f"{path}: not a readable JSON file ({exc})") from None
+        data = read_json_file(path, what="spectrogram contract", error=ContractError)
         return cls.from_dict(data, source=str(path))
 
     def require_equal(self, other: SpectrogramParams, *, what: str) -> None:

@@ -27,13 +27,13 @@ of the middle (CC 64) a macro reaches.
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from synth.errors import ParameterError
+from synth.json_files import read_json_file
 
 __all__ = ["MidiMapping", "DEFAULT_CC", "MAPPING_FORMAT", "check_target", "load_mapping"]
 
@@ -108,12 +108,7 @@ class MidiMapping:
 def load_mapping(path: str | Path) -> MidiMapping:
     """Read a mapping file (see the module docstring); ParameterError naming the file and the problem."""
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ParameterError(f"{path}: no such MIDI mapping file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ParameterError(f"{path}: not a readable JSON file ({exc})") from None
+    doc = read_json_file(path, what="MIDI mapping", error=ParameterError)
     if not isinstance(doc, dict):
         raise ParameterError(f"{path}: expected a JSON object")
     known = {"format", "channel", "bend_range", "macro_range", "morph", "program_change", "cc"}

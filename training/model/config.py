@@ -43,6 +43,7 @@ from typing import Any
 
 from synth.atomic import atomic_write_text
 from synth.errors import ParameterError
+from synth.json_files import read_json_file
 
 __all__ = ["ModelConfig", "VARIANT_NAMES", "PAPER_VARIANT_NAMES", "OWN_VARIANT_NAMES", "variant", "default_config"]
 
@@ -224,12 +225,7 @@ class ModelConfig:
     def load(cls, path: str | Path) -> ModelConfig:
         """Read a config written by :meth:`save` (or by hand: every field is required)."""
         path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ParameterError(f"{path}: no such model config file") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ParameterError(f"{path}: not a readable JSON file ({exc})") from None
+        data = read_json_file(path, what="model config", error=ParameterError)
         return cls.from_dict(data, source=str(path))
 
 
