@@ -23,7 +23,7 @@ def bundle():
     return load_bundle(DEFAULT)
 
 
-def test_it_is_the_papers_best_architecture_and_small(bundle):
+def test_it_has_the_papers_latent_and_is_small(bundle):
     meta = json.loads((DEFAULT / "bundle.json").read_text())
     assert meta["training_config"]["dense"] is None  # no dense layer
     assert tuple(bundle.latent_shape) == (2, 8, 128)

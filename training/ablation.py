@@ -3,7 +3,8 @@
 One row per run folder: the change from the paper's no_dense (the config fields that differ), the epochs it
 trained and why it stopped, the test-split RMSE, SSIM, harmonic precision / recall / F1 (the run's own
 metrics.json, written by :func:`training.fit.fit` from the best weights), and the decoder's decode time for
-one note through onnxruntime on one thread (the engine's path: every latent change waits for it). PCA rows
+one note through onnxruntime on one thread, in the folded form export writes (the engine's path: every
+latent change waits for it). PCA rows
 (:mod:`synth.metrics.pca`, fitted on the same training rows) close the table, with the paper's figure.
 
 Everything is read or measured before the file is written, atomically: a missing run folder, a run without
@@ -56,7 +57,7 @@ def _change(config: Any) -> str:
 
 def ablation_rows(runs: list[Path], *, decode_repeats: int = 20, log=print) -> tuple[list[dict[str, Any]], Path]:
     """One dict per run folder (see the module docstring), and the features folder they share."""
-    from training.model.build import latent_shape
+    from training.model.build import folded_decoder, latent_shape
     from training.run import load_run
 
     if not runs:
@@ -81,6 +82,8 @@ def ablation_rows(runs: list[Path], *, decode_repeats: int = 20, log=print) -> t
         shape = latent_shape(the_run.config, params=the_run.params)
         log(f"ablation: {the_run.path.name}: measuring the decoder")
         _, _, decoder = the_run.models()
+        # Timed as exported: what the engine runs (see training.model.build.folded_decoder).
+        decoder = folded_decoder(decoder, the_run.config, params=the_run.params)
         rows.append({
             "run": the_run.path.name, "variant": the_run.config.name, "change": _change(the_run.config),
             "epochs": the_run.status.get("epochs_done"), "best_epoch": the_run.status.get("best_epoch"),
@@ -107,7 +110,8 @@ def write_ablation(runs: list[Path], out: Path, *, note: str = "", decode_repeat
         "# Ablation: our variants against the paper's no_dense and PCA",
         "",
         f"Features: `{features}`; test split: {rows[0]['notes']} notes of instruments no run trained on. "
-        "Metrics from each run's best weights (its metrics.json); decode: one note through onnxruntime on one "
+        "Metrics from each run's best weights (its metrics.json); decode: one note of the folded decoder export "
+        "writes, through onnxruntime on one "
         "CPU thread, median of "
         f"{decode_repeats} (this machine, beside whatever else ran). Written by `melsynth ablation`.",
         "",
