@@ -24,6 +24,7 @@ import numpy as np
 from export.onnx_convert import OPSET, keras_to_onnx
 from export.parity import PARITY_TOLERANCE, check_parity
 from export.preset_notes import choose_preset_notes
+from export.tiles import TILE_COLUMNS, check_tiles, measure_reach
 from synth.atomic import atomic_directory
 from synth.bundle import (
     BUNDLE_JSON,
@@ -37,12 +38,14 @@ from synth.bundle import (
     macros_from_latents,
     sha256_bytes,
 )
+from synth.bundle.tiles import TileLayout
 from synth.errors import BundleError, DataError, ParameterError
 from synth.metrics.paper import PAPER_NO_DENSE
 
 __all__ = ["export_run", "MACRO_COUNT"]
 
 MACRO_COUNT = 16
+TILE_FILE = "decoder_tile.onnx"
 _BATCH = 16
 
 
@@ -72,6 +75,44 @@ def _sessions(
         threads=None,
     )
     return dec, enc
+
+
+def _tile_decoder(
+    keras_decoder, the_run, *, decoder: Decoder, encoder: Encoder, latent_shape: tuple[int, ...], notes: np.ndarray,
+    log,
+) -> tuple[bytes | None, dict | None]:
+    """The tile decoder's ONNX bytes and its bundle.json entry, proved exact at every window position
+    against the whole-note ONNX decoder; (None, None) for a model that has no latent time columns."""
+    from training.model.build import folded_decoder
+
+    config, params = the_run.config, the_run.params
+    if config.dense is not None or len(latent_shape) != 3 or latent_shape[1] <= TILE_COLUMNS:
+        log("  no tile decoder (the latent has no time columns to window)")
+        return None, None
+    rows, columns, channels = latent_shape
+    reach = measure_reach(decoder, latent_shape=latent_shape, frames=params.frames)
+    try:
+        layout = TileLayout(columns=TILE_COLUMNS, total_columns=columns, frames_per_column=params.frames // columns,
+                            reach_frames=reach)
+    except BundleError as exc:
+        log(f"  no tile decoder ({exc})")
+        return None, None
+    window = (rows, TILE_COLUMNS, channels)
+    tile_bytes = keras_to_onnx(
+        folded_decoder(keras_decoder, config, params=params, columns=TILE_COLUMNS),
+        input_name="latent", input_shape=window, output_name="mel",
+        doc=f"melsynth tile decoder ({TILE_COLUMNS} latent columns) of run {Path(the_run.path).name}",
+    )
+    tile = Decoder(tile_bytes, name=TILE_FILE, input_name="latent", output_name="mel", input_shape=window,
+                   output_shape=(params.n_mels, TILE_COLUMNS * layout.frames_per_column),
+                   providers=["CPUExecutionProvider"], threads=None)
+    rng = np.random.default_rng(1)
+    latents = np.concatenate([
+        _encode_rows(encoder, notes, np.arange(len(notes))),
+        rng.standard_normal((8, *latent_shape)).astype(np.float32),
+    ])
+    parity = check_tiles(decoder, tile, layout=layout, latents=latents, log=log)
+    return tile_bytes, {"decoder": TILE_FILE, **layout.to_dict(), "parity": parity}
 
 
 def _encode_rows(encoder: Encoder, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -242,6 +283,11 @@ def export_run(
         log=log,
     )
 
+    tile_bytes, tiles_meta = _tile_decoder(
+        keras_decoder, the_run, decoder=decoder, encoder=encoder, latent_shape=latent_shape,
+        notes=np.asarray(feats.x[np.unique(check_rows)], dtype=np.float32), log=log,
+    )
+
     log(f"  encoding {train.size} training notes for the macros")
     macros = macros_from_latents(_encode_rows(encoder, feats.x, train), count=MACRO_COUNT)
 
@@ -260,6 +306,8 @@ def export_run(
         metrics = dict(metrics, pca=_pca_metrics(the_run, feats, latent_size=int(np.prod(latent_shape)), log=log),
                        paper={"model": "no_dense (Table IV)", "data": "NSynth, random split", **PAPER_NO_DENSE})
     digests = {"decoder.onnx": sha256_bytes(decoder_bytes), "encoder.onnx": sha256_bytes(encoder_bytes)}
+    if tile_bytes is not None:
+        digests[TILE_FILE] = sha256_bytes(tile_bytes)
     bundle_hash = bundle_hash_of(
         decoder_sha256=digests["decoder.onnx"], encoder_sha256=digests["encoder.onnx"]
     )
@@ -275,6 +323,7 @@ def export_run(
         training_run={"path": str(the_run.path), "fit": the_run.fit, "status": the_run.status},
         metrics_source=metrics_source,
         presets=len(notes),
+        tiles=tiles_meta,
         exported={
             "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "onnx_opset": OPSET,
@@ -287,6 +336,8 @@ def export_run(
         with atomic_directory(out, overwrite=force) as tmp:
             (tmp / "decoder.onnx").write_bytes(decoder_bytes)
             (tmp / "encoder.onnx").write_bytes(encoder_bytes)
+            if tile_bytes is not None:
+                (tmp / TILE_FILE).write_bytes(tile_bytes)
             buf = io.BytesIO()
             np.savez(buf, mean=macros.mean, components=macros.components, stds=macros.stds)
             (tmp / "macros.npz").write_bytes(buf.getvalue())

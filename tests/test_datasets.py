@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from synth.errors import DataError, ExternalToolError
+from synth.errors import DataError, ExternalToolError, ParameterError
 from synth.spectrogram import SpectrogramParams
 from training.datasets.compute_features import compute_features
 from training.datasets.features import load_features
@@ -145,6 +145,31 @@ def test_soundfont_render_is_nsynth_format(tmp_path):
     # held 3 s, then released: the last half second is much quieter than the held part
     held, tail = np.abs(y[16000:44000]).max(), np.abs(y[-8000:]).max()
     assert held > 0.01 and tail < held / 10
+
+
+@pytest.mark.skipif(shutil.which("fluidsynth") is None or not Path("/usr/share/sounds/sf2/TimGM6mb.sf2").exists(),
+                    reason="needs fluidsynth and timgm6mb-soundfont (installed by .ci/run)")
+def test_soundfont_render_at_several_pitches_keeps_an_instrument_in_one_split(tmp_path):
+    font = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
+    report = render_soundfont_dataset(fonts=[font], out=tmp_path / "sf", programs=[0, 56, 73], velocities=[100],
+                                      pitch=[59, 60, 61], progress=False)
+    ex = json.loads((tmp_path / "sf" / "examples.json").read_text())
+    assert report.rendered == len(ex) == 9
+    assert {r["pitch"] for r in ex.values()} == {59, 60, 61}
+    # one note a semitone up sounds a semitone up: its fundamental is 2**(1/12) higher
+    y60, _ = sf.read(tmp_path / "sf" / "audio" / "flute_acoustic_000-060-100.wav")
+    y61, _ = sf.read(tmp_path / "sf" / "audio" / "flute_acoustic_000-061-100.wav")
+    f60, f61 = (float(np.median(librosa.yin(y[4000:36000], fmin=100, fmax=800, sr=16000))) for y in (y60, y61))
+    assert f61 / f60 == pytest.approx(2 ** (1 / 12), rel=0.01)
+    rows = list(ex.values())
+    for rule_seed in range(3):
+        splits = make_splits(rows, seed=rule_seed)
+        where = {rows[i]["instrument_str"]: name for name, idx in splits.items() for i in idx}
+        for name, idx in splits.items():
+            assert all(where[rows[i]["instrument_str"]] == name for i in idx)
+    with pytest.raises(ParameterError, match=r"pitches \[60, 128\]: each must be a MIDI key"):
+        render_soundfont_dataset(fonts=[font], out=tmp_path / "bad", pitch=[60, 128], progress=False)
+    assert not (tmp_path / "bad").exists()
 
 
 def test_soundfont_bad_inputs(tmp_path, monkeypatch):

@@ -45,6 +45,7 @@ def estimate_error(bundle, *, pairs: int = 8, steps: int = 8, seed: int = 0) -> 
     """
     from synth.engine.decoding import decode_timbre
     from synth.engine.timbre import estimate_timbre
+    from synth.engine.timbre_pipeline import estimate_along_recent
 
     names = list(bundle.presets)
     if len(names) < 2:
@@ -89,7 +90,8 @@ def estimate_error(bundle, *, pairs: int = 8, steps: int = 8, seed: int = 0) -> 
         "morph_pairs": pairs, "morph_steps": steps,
     }
     # A fader on one latent coordinate: steps of a quarter of that coordinate's spread over the presets;
-    # each point estimated along the previous two exact decodes (as the engine does), against the old sound.
+    # each point estimated along the previous two exact decodes by the engine's own estimator, against the
+    # old sound.
     spread = np.stack([np.asarray(p.latent, dtype=np.float64).reshape(-1) for p in bundle.presets.values()]).std(0)
     sweep_est, sweep_old = [], []
     for _ in range(2 * pairs):
@@ -98,7 +100,10 @@ def estimate_error(bundle, *, pairs: int = 8, steps: int = 8, seed: int = 0) -> 
         step = np.zeros_like(z)
         step[i] = 0.25 * max(float(spread[i]), 1e-3)
         t_a, t_b, t_c = timbre(z), timbre(z + step), timbre(z + 2 * step)
-        sweep_est.append(err(estimate_timbre(t_b, [(-1.0, t_a), (1.0, t_b)]), t_c))
+        guess = estimate_along_recent([(z, t_a), (z + step, t_b)], z + 2 * step)
+        if guess is None:
+            raise RuntimeError("the engine's estimator refused a point on the line of its two decodes")
+        sweep_est.append(err(guess, t_c))
         sweep_old.append(err(t_b, t_c))
     out["sweep_step_estimate_error_db"] = float(np.mean(sweep_est))
     out["sweep_step_stale_error_db"] = float(np.mean(sweep_old))

@@ -7,12 +7,14 @@ Layout of a bundle folder::
     encoder.onnx    input "mel" [batch, n_mels, frames] -> output "latent" [batch, *latent_shape], float32
     macros.npz      mean latent, principal components and their stds (:mod:`synth.bundle.macros`)
     presets/*.json  named latents (:mod:`synth.bundle.presets`)
+    decoder_tile.onnx  optional: the decoder over a window of latent time columns (:mod:`synth.bundle.tiles`)
 
 ``bundle.json`` keys: ``format`` ("melsynth.bundle/1"), ``spectrogram`` (the contract,
 :class:`~synth.spectrogram.SpectrogramParams`), ``latent_shape``, ``decoder``, ``encoder`` and ``macros``
 (file names inside the folder), ``sha256`` (file name -> hex SHA-256 of each ONNX file), ``base_pitch``
 (MIDI pitch of the notes the model was trained on) and descriptive keys the loader passes through:
-``training_config``, ``data``, ``metrics``, ``parity``.
+``training_config``, ``data``, ``metrics``, ``parity``. Optional ``tiles``: the tile decoder and where it is
+exact (:mod:`synth.bundle.tiles`); a bundle without it decodes whole notes only.
 
 The bundle hash (``Bundle.bundle_hash``, written into every preset) is
 ``sha256(bytes.fromhex(sha256[decoder]) + bytes.fromhex(sha256[encoder]))`` in hex: it names the pair of
@@ -44,6 +46,7 @@ from synth.bundle.presets import (
     validate_preset_name,
 )
 from synth.bundle.runtime import Decoder, Encoder
+from synth.bundle.tiles import TILES_KEY, TileLayout, tile_layout_from_metadata
 from synth.errors import BundleError, ContractError, PresetError
 from synth.spectrogram import SpectrogramParams
 
@@ -84,6 +87,7 @@ class Bundle:
         models: dict[str, bytes],
         sha256: dict[str, str],
         macros: Macros,
+        tiles: TileLayout | None = None,
     ) -> None:
         self.path = path
         self.metadata = metadata
@@ -96,6 +100,7 @@ class Bundle:
             decoder_sha256=sha256[metadata["decoder"]], encoder_sha256=sha256[metadata["encoder"]]
         )
         self.macros = macros
+        self.tiles = tiles
         # The hash-checked bytes are kept so a session is built from exactly what was verified.
         self._models = models
         self.presets: dict[str, Preset] = {}
@@ -121,6 +126,23 @@ class Bundle:
             output_name="mel",
             input_shape=self.latent_shape,
             output_shape=self.mel_shape,
+            providers=providers,
+            threads=threads,
+        )
+
+    def tile_decoder(self, *, providers: Sequence[str] | None = None, threads: int | None = None) -> Decoder | None:
+        """A new onnxruntime session of the tile decoder (a window of ``tiles.columns`` latent columns ->
+        ``columns * frames_per_column`` frames), or None for a bundle without one."""
+        if self.tiles is None:
+            return None
+        rows, _, channels = self.latent_shape
+        return Decoder(
+            self._models["tile_decoder"],
+            name=f"{self.path.name}/{self.metadata[TILES_KEY]['decoder']}",
+            input_name="latent",
+            output_name="mel",
+            input_shape=(rows, self.tiles.columns, channels),
+            output_shape=(self.params.n_mels, self.tiles.columns * self.tiles.frames_per_column),
             providers=providers,
             threads=threads,
         )
@@ -392,11 +414,19 @@ def load_bundle(path: str | Path) -> Bundle:
     models: dict[str, bytes] = {}
     digests: dict[str, str] = {}
     mel_shape = (params.n_mels, params.frames)
-    for role, in_name, in_shape, out_name, out_shape in (
-        ("decoder", "latent", latent_shape, "mel", mel_shape),
-        ("encoder", "mel", mel_shape, "latent", latent_shape),
-    ):
-        name = _file_name(meta, role, source=source)
+    graphs = [
+        ("decoder", meta, "decoder", "latent", latent_shape, "mel", mel_shape),
+        ("encoder", meta, "encoder", "mel", mel_shape, "latent", latent_shape),
+    ]
+    tiles = None
+    if meta.get(TILES_KEY) is not None:
+        tiles = tile_layout_from_metadata(meta[TILES_KEY], latent_shape=latent_shape, frames=params.frames,
+                                          source=str(source))
+        window = (latent_shape[0], tiles.columns, latent_shape[2])
+        graphs.append(("tile_decoder", meta[TILES_KEY], "decoder", "latent", window, "mel",
+                       (params.n_mels, tiles.columns * tiles.frames_per_column)))
+    for role, where, key, in_name, in_shape, out_name, out_shape in graphs:
+        name = _file_name(where, key, source=source)
         file = path / name
         expected = hashes.get(name)
         if not is_sha256(expected):
@@ -438,6 +468,7 @@ def load_bundle(path: str | Path) -> Bundle:
         models=models,
         sha256=digests,
         macros=macros,
+        tiles=tiles,
     )
     bundle.reload_presets()
     return bundle

@@ -6,6 +6,11 @@ The live :class:`DecodeWorker` runs the onnxruntime decoder on its own thread, o
 that arrive while it is busy are coalesced to the newest one (a performer sweeping a knob only needs the
 latest value), and the synthesis thread picks the newest finished result up at its next frame.
 
+With a tile decoder (:mod:`synth.bundle.tiles`), a request can name the note frames the sounding voices are
+about to read: the worker then decodes first the window of latent columns that holds them exactly (about a
+third of a whole decode), hands that over as a :class:`Tile`, and only then decodes the whole note, unless
+a newer request is already waiting (newest wins: the whole note of a superseded latent is never decoded).
+
 A decode that fails, or a model output with NaN/Inf, yields a result with ``timbre=None`` and an ``error``:
 the engine keeps the previous sound and counts it.
 
@@ -29,7 +34,7 @@ import numpy as np
 from synth.engine.timbre import Timbre, make_timbre
 from synth.spectrogram import SpectrogramParams
 
-__all__ = ["DecodeResult", "InlineDecoding", "DecodeWorker", "TimbreCache", "decode_timbre"]
+__all__ = ["DecodeResult", "Tile", "InlineDecoding", "DecodeWorker", "TimbreCache", "decode_timbre", "decode_tile"]
 
 # Recent decoded timbres kept besides the pinned ones (each ~260 KB for a 128 x 512 model: 32 is ~8 MB; the
 # default bundle's 44 presets and 17 macro-slope timbres, pinned, are another ~16 MB). 32, not more: serve's
@@ -37,16 +42,34 @@ __all__ = ["DecodeResult", "InlineDecoding", "DecodeWorker", "TimbreCache", "dec
 CACHE_TIMBRES = 32
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class Tile:
+    """Note frames ``first .. first + part.shape[1] - 1`` of a latent's decode, exact.
+
+    part : [shape=(n_mels, k), unit scale, finite, read-only]
+    """
+
+    first: int
+    part: np.ndarray
+
+    @property
+    def end(self) -> int:
+        return self.first + int(self.part.shape[1])
+
+
 @dataclasses.dataclass(frozen=True)
 class DecodeResult:
-    """One answered request. ``timbre`` None with an ``error``: the decode failed; None with no error: it was
-    superseded by a newer request answered from the cache (only its ``tokens`` still count as applied)."""
+    """One answered request. ``timbre`` None with an ``error``: the decode failed; None with no error and no
+    ``tile``: it was superseded by a newer request answered from the cache (only its ``tokens`` still count
+    as applied). ``tile`` set: the frames the voices were about to read, exact; the whole note follows in a
+    later result of the same ``seq`` (unless a newer request supersedes it)."""
 
     seq: int
     timbre: Timbre | None
     error: str
     decode_ms: float
     tokens: tuple
+    tile: Tile | None = None
 
 
 def decode_timbre(decoder, latent: np.ndarray, *, params: SpectrogramParams) -> tuple[Timbre | None, str, float]:
@@ -64,6 +87,27 @@ def decode_timbre(decoder, latent: np.ndarray, *, params: SpectrogramParams) -> 
     if not np.all(np.isfinite(spec)):
         return None, "decoder output contains NaN or Inf", ms
     return make_timbre(spec[0], params=params), "", ms
+
+
+def decode_tile(tile_decoder, latent: np.ndarray, *, start: int, layout) -> tuple[Tile | None, str, float]:
+    """Decode the window of ``layout.columns`` latent time columns from column ``start`` of ``latent``
+    (batch-less, (rows, columns, channels)); returns ``(its exact span as a Tile or None, error or "", ms)``."""
+    t0 = time.perf_counter()
+    window = np.ascontiguousarray(np.asarray(latent, dtype=np.float32)[None, :, start : start + layout.columns, :])
+    try:
+        out = np.asarray(tile_decoder.decode(window))
+    except Exception as exc:  # as in decode_timbre: the engine keeps playing
+        return None, f"tile decoder failed: {type(exc).__name__}: {exc}", (time.perf_counter() - t0) * 1e3
+    ms = (time.perf_counter() - t0) * 1e3
+    if out.ndim != 3 or out.shape[2] != layout.columns * layout.frames_per_column:
+        return None, f"tile decoder returned shape {out.shape}", ms
+    first, end = layout.exact_span(start)
+    offset = start * layout.frames_per_column
+    part = np.ascontiguousarray(out[0, :, first - offset : end - offset])
+    if not np.all(np.isfinite(part)):
+        return None, "tile decoder output contains NaN or Inf", ms
+    part.setflags(write=False)
+    return Tile(first, part), "", ms
 
 
 class TimbreCache:
@@ -138,7 +182,8 @@ class InlineDecoding:
         self.cache = TimbreCache() if cache is None else cache
         self.decode_ms: collections.deque[float] = collections.deque(maxlen=256)
 
-    def request(self, latent: np.ndarray, tokens: tuple = ()) -> DecodeResult:
+    def request(self, latent: np.ndarray, tokens: tuple = (), frames: tuple[int, int] | None = None) -> DecodeResult:
+        """Decode ``latent`` now, whole (``frames`` is ignored: offline, every change lands at its frame)."""
         self._seq += 1
         key = self.cache.key(latent)
         timbre = self.cache.get(key)
@@ -170,12 +215,20 @@ class DecodeWorker:
 
     live = True
 
-    def __init__(self, decoder, *, params: SpectrogramParams, cache: TimbreCache | None = None) -> None:
+    def __init__(
+        self, decoder, *, params: SpectrogramParams, cache: TimbreCache | None = None, tile_decoder=None,
+        tiles=None,
+    ) -> None:
         self._decoder = decoder
         self._params = params
         self.cache = TimbreCache() if cache is None else cache
+        # Both or neither: a tile decoder session and the bundle's TileLayout.
+        self._tile_decoder = tile_decoder if tiles is not None else None
+        self.tiles = tiles if tile_decoder is not None else None
+        self.tiles_decoded = 0
+        self.tile_ms: collections.deque[float] = collections.deque(maxlen=256)
         self._cond = threading.Condition()
-        self._pending: tuple[int, np.ndarray, tuple] | None = None
+        self._pending: tuple[int, np.ndarray, tuple, tuple[int, int] | None] | None = None
         self._result: DecodeResult | None = None
         self._prefetch: collections.deque[np.ndarray] = collections.deque()
         self._seq = 0
@@ -187,8 +240,13 @@ class DecodeWorker:
         self._thread = threading.Thread(target=self._run, name="melsynth-decode", daemon=True)
         self._thread.start()
 
-    def request(self, latent: np.ndarray, tokens: tuple = ()) -> DecodeResult | None:
-        """Ask for ``latent``: answered at once from the cache (returns the result), else queued (None)."""
+    def request(
+        self, latent: np.ndarray, tokens: tuple = (), frames: tuple[int, int] | None = None
+    ) -> DecodeResult | None:
+        """Ask for ``latent``: answered at once from the cache (returns the result), else queued (None).
+
+        ``frames``: the note frames ``[first, end)`` the voices read next; with a tile decoder whose window
+        holds them, they are decoded (and answered) first."""
         timbre = self.cache.get(self.cache.key(latent))
         with self._cond:
             self._seq += 1
@@ -206,7 +264,7 @@ class DecodeWorker:
             if self._pending is not None:
                 self.coalesced += 1
                 tokens = self._pending[2] + tokens
-            self._pending = (self._seq, latent, tokens)
+            self._pending = (self._seq, latent, tokens, frames)
             self._cond.notify()
         return None
 
@@ -249,7 +307,7 @@ class DecodeWorker:
                     latent = self._prefetch.popleft()
                     seq = -1
                 else:
-                    seq, latent, tokens = self._pending
+                    seq, latent, tokens, frames = self._pending
                     self._pending = None
                     self.busy = True
             key = self.cache.key(latent)
@@ -267,6 +325,25 @@ class DecodeWorker:
                     with self._cond:
                         self._cond.wait_for(lambda: self._pending is not None or self._stop, timeout=ms / 1e3)
                 continue
+            start = None if frames is None or self.tiles is None else self.tiles.window_for(*frames)
+            if start is not None:
+                tile, error, ms = decode_tile(self._tile_decoder, latent, start=start, layout=self.tiles)
+                self.tile_ms.append(ms)
+                with self._cond:
+                    stale = seq <= self._answered  # a newer latent was answered from the cache meanwhile
+                    if self._result is not None:  # an uncollected older result is superseded
+                        tokens = self._result.tokens + tokens
+                        self._result = None
+                    if tile is not None and not stale:
+                        self.tiles_decoded += 1
+                        self._result = DecodeResult(seq, None, "", ms, tokens, tile=tile)
+                        tokens = ()
+                    elif tokens:  # a failed or stale tile: its tokens still count as handled
+                        self._result = DecodeResult(seq, None, "" if stale else error, ms, tokens)
+                        tokens = ()
+                    if stale or self._pending is not None or self._stop:  # newest wins: skip the rest
+                        self.busy = False
+                        continue
             timbre, error, ms = decode_timbre(self._decoder, latent, params=self._params)
             self.decode_ms.append(ms)
             if timbre is not None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import collections
 import heapq
 import itertools
-import statistics
 
 import numpy as np
 
@@ -33,29 +32,16 @@ from synth.engine.commands import (
     SetGain,
     SetMethod,
 )
-from synth.engine.control import ControlSnapshot, ControlState, Coordinates
-from synth.engine.decoding import DecodeResult, DecodeWorker, InlineDecoding, TimbreCache, decode_timbre
+from synth.engine.control import ControlSnapshot, ControlState
 from synth.engine.limiter import Limiter
-from synth.engine.timbre import Timbre, blend_timbres, estimate_timbre
+from synth.engine.timbre import Timbre
+from synth.engine.timbre_pipeline import TILE_LOOKAHEAD_FRAMES, TIMBRE_XFADE_FRAMES, TimbrePipeline
 from synth.engine.voice import Voice
-from synth.errors import BundleError, ParameterError
+from synth.errors import ParameterError
 from synth.spectrogram import SpectrogramParams
 
 __all__ = ["Engine", "TIMBRE_XFADE_FRAMES", "DEFAULT_GAIN"]
 
-# Frames over which a new latent's spectrogram crossfades in (in dB): ~47 ms at 128 frames/s.
-TIMBRE_XFADE_FRAMES = 6
-# At most this many decoded timbres go into one estimate (bounded work per frame: the four XY corners twice
-# over, or several macros moved within one frame).
-MAX_ESTIMATE_TERMS = 20
-# Exact decodes remembered for estimates along them (see Engine._estimate_along_recent): three differences
-# from the newest span a fader, an XY pad or a 3-D control mapped onto latent coordinates.
-RECENT_EXACT = 4
-# A latent counts as on the line (plane...) through the recent decodes when it is off it by at most this
-# fraction of its distance from the newest: float32 rounding of a value on the line stays far below.
-SPAN_TOLERANCE = 1e-3
-# How far past the recent decodes an estimate may reach, in multiples of their distance from the newest.
-MAX_EXTRAPOLATION = 8.0
 # Output gain by default: one loud note peaks near -6 dBFS, chords lean on the limiter less.
 DEFAULT_GAIN = 0.5
 
@@ -94,6 +80,11 @@ class Engine:
     methods : the methods to build inverters for (the start method must be among them)
     decoder_threads : onnxruntime intra-op threads for ``bundle.decoder()`` (None: 1 when live, else
         onnxruntime's default)
+    estimate_timbres : live: sound estimates of morphs, macros and latent sweeps while decoding
+    tiles : live, with a bundle that has a tile decoder: decode the frames the voices read next first (see
+        :mod:`synth.engine.timbre_pipeline`)
+    tile_decoder : object with ``decode(windows) -> mels`` for the bundle's tile layout; None:
+        ``bundle.tile_decoder()``
     """
 
     def __init__(
@@ -112,6 +103,8 @@ class Engine:
         methods: tuple[str, ...] = METHODS,
         decoder_threads: int | None = None,
         estimate_timbres: bool = True,
+        tiles: bool = True,
+        tile_decoder=None,
     ) -> None:
         if isinstance(output_rate, bool) or not isinstance(output_rate, int) or not 8000 <= output_rate <= 384000:
             raise ParameterError(f"output rate must be an integer 8000..384000 Hz, got {output_rate!r}")
@@ -144,49 +137,24 @@ class Engine:
             self._control.base = np.asarray(macros.mean, dtype=np.float64).reshape(-1).copy()
             self._control.preset_label = "mean"
 
+        threads = decoder_threads if decoder_threads is not None else (1 if live else None)
         if decoder is None:
             # Live: one intra-op thread. onnxruntime's thread pool spin-waits after each run, which on a
             # small machine takes the core the synthesis thread and the audio callback need.
-            decoder = bundle.decoder(threads=decoder_threads if decoder_threads is not None else (1 if live else None))
-        self._decoder = decoder
-        self.provider = str(getattr(self._decoder, "provider", "unknown"))
-        initial = self._control.latent()
-        timbre, error, _ = decode_timbre(self._decoder, initial, params=params)
-        if timbre is None:
-            raise BundleError(f"cannot decode the initial latent ({self._control.preset_label}): {error}")
-        self._timbre: Timbre = timbre
-        self._prev_timbre: Timbre | None = None
-        self._xf = 0
-        cache = TimbreCache()
-        cache.put(cache.key(initial), timbre)
-        self._decoding = (
-            DecodeWorker(self._decoder, params=params, cache=cache)
-            if live
-            else InlineDecoding(self._decoder, params=params, cache=cache)
+            decoder = bundle.decoder(threads=threads)
+        if not (live and tiles and getattr(bundle, "tiles", None) is not None):
+            tile_decoder = None
+        elif tile_decoder is None:
+            tile_decoder = bundle.tile_decoder(threads=threads)
+        self.provider = str(getattr(decoder, "provider", "unknown"))
+        # Observability (for status replies and benches): (token, sample) of applied events, and where a
+        # latent command's exact decode first sounds (later than in ``applied`` when an estimate sounded first).
+        self.applied: collections.deque = collections.deque(maxlen=4096)
+        self.applied_exact: collections.deque = collections.deque(maxlen=4096)
+        self.timbres = TimbrePipeline(
+            bundle, control=self._control, decoder=decoder, live=live, tile_decoder=tile_decoder,
+            estimate_timbres=estimate_timbres, applied=self.applied, applied_exact=self.applied_exact,
         )
-        # Live: every preset decoded in idle time after start, so a preset switch needs no decode.
-        self._preset_keys = tuple(cache.key(p.latent) for p in bundle.presets.values())
-        self._decoding.prefetch(p.latent for p in bundle.presets.values())
-        # Live: a morph, XY or macro move sounds at the next frame as an estimate (the last exact timbre
-        # plus the change of each preset weight times the preset's timbre and of each macro times its slope
-        # at the mean latent), replaced when the decoder answers. The slopes need the mean latent and one
-        # step along each macro decoded: prefetched after the presets.
-        self.estimate_timbres = bool(estimate_timbres) and self._decoding.live
-        self._macro_keys: tuple[bytes, ...] = ()
-        if macros is not None and len(self._control.macro_directions):
-            mean = np.asarray(macros.mean, dtype=np.float64).reshape(-1)
-            anchors = [mean] + [mean + d for d in self._control.macro_directions]
-            anchors = [a.reshape(self.spec.latent_shape).astype(np.float32) for a in anchors]
-            self._macro_keys = tuple(cache.key(a) for a in anchors)
-            if self.estimate_timbres:
-                self._decoding.prefetch(anchors)
-        self._exact: tuple[Timbre, Coordinates | None] = (timbre, self._control.coordinates())
-        # (latent, timbre) of the newest exact decodes, newest last.
-        self._recent: collections.deque[tuple[np.ndarray, Timbre]] = collections.deque(maxlen=RECENT_EXACT)
-        self._remember(self._exact[1], timbre)
-        self._coords_by_seq: dict[int, Coordinates | None] = {}
-        self._estimated_tokens: set = set()
-        self.timbre_estimates = 0
 
         if inverter_factory is None:
             base_hz = 440.0 * 2.0 ** ((self.base_pitch - 69) / 12.0)
@@ -226,16 +194,8 @@ class Engine:
         self._seq = itertools.count()
         self._latent_dirty = False
         self._latent_tokens: list = []
-        # Observability (for status replies and benches).
-        self.applied: collections.deque = collections.deque(maxlen=4096)  # (token, sample) of applied events
-        # (token, sample) where a latent command's exact decode first sounds (later than in ``applied`` when
-        # an estimate sounded first).
-        self.applied_exact: collections.deque = collections.deque(maxlen=4096)
         self.events_applied = 0
         self.late_events = 0
-        self.decode_errors = 0
-        self.last_decode_error = ""
-        self.latent_changes = 0
         self._snapshot = self._control.snapshot(method=method, gain=self.gain)
 
     def _warm_up(self) -> None:
@@ -246,7 +206,7 @@ class Engine:
         n = self._frame_start(1)
         for inverter in self.pool.slots[0].inverters.values():
             for k in range(8):
-                frame[:] = self._timbre.held[min(k, self._timbre.sustain_start - 1)]
+                frame[:] = self.timbres.current.held[min(k, self.timbres.current.sustain_start - 1)]
                 inverter.process_frame(frame, pitch_ratio=1.5, out=out[:n])
             inverter.reset()
 
@@ -326,156 +286,27 @@ class Engine:
         tokens, self._latent_tokens = tuple(self._latent_tokens), []
         self._latent_dirty = False
         latent = self._control.latent()
-        coords = self._control.coordinates(latent)
-        result = self._decoding.request(latent, tokens)
-        self._coords_by_seq[self._decoding.requested] = coords
-        if result is not None:
-            self._take(result, sample)
-            return
-        estimate = self._estimate(coords) if self.estimate_timbres else None
-        if estimate is not None:
-            self.timbre_estimates += 1
-            self._sound(estimate)
-            for token in tokens:
-                self.applied.append((token, sample))
-                self._estimated_tokens.add(token)
+        self.timbres.request(latent, self._control.coordinates(latent), tokens, sample, self._frames_ahead())
 
-    def _estimate(self, coords: Coordinates | None) -> Timbre | None:
-        """The timbre at ``coords`` estimated from timbres already decoded, or None when that cannot be done.
-
-        First from the presets and macro slopes (:meth:`_estimate_from_presets`), else along the recent exact
-        decodes (:meth:`_estimate_along_recent`)."""
-        if coords is None:
-            return None
-        estimate = self._estimate_from_presets(coords)
-        return self._estimate_along_recent(coords.latent) if estimate is None else estimate
-
-    def _estimate_from_presets(self, coords: Coordinates) -> Timbre | None:
-        """The timbre at ``coords`` from the last exact one plus preset-weight and macro steps; None when an
-        arbitrary base changed (``/synth/latent...``), or a timbre the estimate needs is not decoded yet."""
-        known, known_coords = self._exact
-        if known_coords is None:
-            return None
-        terms: list[tuple[float, bytes]] = []
-        if coords.weights is not None and known_coords.weights is not None:
-            delta = coords.weights - known_coords.weights
-            terms += [(float(delta[i]), self._preset_keys[i]) for i in np.flatnonzero(np.abs(delta) > 1e-9)]
-        elif coords.weights is not None or known_coords.weights is not None:
-            return None
-        elif coords.base_version != known_coords.base_version:
-            return None
-        if coords.macros != known_coords.macros:
-            if not self._macro_keys:
-                return None
-            moves = np.subtract(coords.macros, known_coords.macros)
-            moved = np.flatnonzero(np.abs(moves) > 1e-9)
-            # Slope of macro k at the mean latent: timbre(mean + direction_k) - timbre(mean).
-            terms += [(float(moves[k]), self._macro_keys[k + 1]) for k in moved]
-            terms.append((-float(moves[moved].sum()), self._macro_keys[0]))
-        if not terms or len(terms) > MAX_ESTIMATE_TERMS:
-            return None
-        steps = []
-        for weight, key in terms:
-            timbre = self._decoding.cache.peek(key)  # (pinned once prefetched)
-            if timbre is None:
-                return None
-            steps.append((weight, timbre))
-        return estimate_timbre(known, steps)
-
-    def _estimate_along_recent(self, latent: np.ndarray) -> Timbre | None:
-        """The timbre at ``latent`` when it lies on the line (or plane) through the recent exact decodes:
-        ``latent = z_0 + sum_j c_j (z_j - z_0)`` with ``z_0`` the newest, estimated as
-        ``t_0 + sum_j c_j (t_j - t_0)``; None when it lies off it.
-
-        This is what a fader, an LFO or an XY pad mapped onto latent coordinates (``/synth/latent/set``, or
-        ``/synth/latent`` vectors interpolated in Max) produce: once the decoder has answered two points of
-        the move, every later point of it sounds at the next frame. The decoder is close to linear over
-        such moves (one preset standard deviation along one coordinate: 0.00003 dB mean error from a
-        quarter-step finite difference, against 0.007 dB for keeping the old sound).
-        """
-        if len(self._recent) < 2:
-            return None
-        z0, t0 = self._recent[-1]
-        d = latent.astype(np.float64) - z0
-        distance = float(np.linalg.norm(d))
-        if distance == 0.0:
-            return t0
-        others = list(self._recent)[:-1]
-        spans = np.stack([z - z0 for z, _ in others], axis=1)  # (latent_size, m)
-        coefs, *_ = np.linalg.lstsq(spans, d, rcond=None)
-        if np.linalg.norm(spans @ coefs - d) > SPAN_TOLERANCE * distance:
-            return None
-        if not np.all(np.isfinite(coefs)) or np.max(np.abs(coefs)) > MAX_EXTRAPOLATION:
-            return None
-        steps = [(float(c), t) for c, (_, t) in zip(coefs, others, strict=True) if c != 0.0]
-        steps.append((-float(np.sum(coefs)), t0))
-        return estimate_timbre(t0, steps)
-
-    def _remember(self, coords: Coordinates | None, timbre: Timbre) -> None:
-        """Keep an exact decode for :meth:`_estimate_along_recent` (a repeat of the newest is dropped)."""
-        if coords is None:
-            return
-        z = coords.latent.astype(np.float64)
-        if self._recent and np.array_equal(self._recent[-1][0], z):
-            return
-        # The same point further back would make the differences degenerate: keep only its newest copy.
-        kept = [(zj, tj) for zj, tj in self._recent if not np.array_equal(zj, z)]
-        self._recent.clear()
-        self._recent.extend(kept)
-        self._recent.append((z, timbre))
-
-    def estimates_ready(self) -> bool:
-        """True once every timbre the estimates need (presets, macro slopes) is decoded (live engines)."""
-        cache = self._decoding.cache
-        return all(cache.is_pinned(key) for key in (*self._preset_keys, *self._macro_keys))
-
-    def _sound(self, timbre: Timbre) -> None:
-        """Crossfade the voices to ``timbre`` over the next frames."""
-        self.latent_changes += 1
-        if self._prev_timbre is not None:
-            # A newer latent interrupts a crossfade: freeze what is sounding now as the start point.
-            self._prev_timbre = blend_timbres(self._prev_timbre, self._timbre, self._xf / TIMBRE_XFADE_FRAMES)
-        else:
-            self._prev_timbre = self._timbre
-        self._timbre = timbre
-        self._xf = 0
-
-    def _take(self, result: DecodeResult, sample: int) -> None:
-        coords = self._coords_by_seq.pop(result.seq, None)
-        for seq in [k for k in self._coords_by_seq if k < result.seq]:
-            del self._coords_by_seq[seq]
-        if result.timbre is None:
-            if result.error:  # (no error: superseded by a newer latent answered from the cache)
-                self.decode_errors += 1
-                self.last_decode_error = result.error
-        else:
-            self._exact = (result.timbre, coords)
-            self._remember(coords, result.timbre)
-            newest = self._decoding.requested
-            timbre = result.timbre
-            if result.seq < newest and self.estimate_timbres:
-                # A newer latent waits for the decoder: sound its estimate from this fresher exact timbre.
-                estimate = self._estimate(self._coords_by_seq.get(newest))
-                if estimate is not None:
-                    self.timbre_estimates += 1
-                    timbre = estimate
-            self._sound(timbre)
-        for token in result.tokens:
-            if token in self._estimated_tokens:
-                self._estimated_tokens.discard(token)
-            else:
-                self.applied.append((token, sample))
-            self.applied_exact.append((token, sample))
+    def _frames_ahead(self) -> tuple[int, int] | None:
+        """Note frames the sounding voices read next (one span holding all of them), None when none sounds."""
+        lo = hi = None
+        timbre, frames = self.timbres.current, self.params.frames
+        for voice in self.pool.slots:
+            if voice.active:
+                span = voice.frames_ahead(timbre, frames=frames, lookahead=TILE_LOOKAHEAD_FRAMES)
+                if span is not None:
+                    lo = span[0] if lo is None else min(lo, span[0])
+                    hi = span[1] if hi is None else max(hi, span[1])
+        return None if lo is None else (lo, hi)
 
     # ------------------------------------------------------------------ audio
     def _render_frame(self) -> None:
         g = self.frame
         start = self._frame_start(g)
         n = self._frame_start(g + 1) - start
-        if self._decoding.live:
-            result = self._decoding.collect()
-            if result is not None:
-                self._take(result, start)
+        timbres = self.timbres
+        timbres.begin_frame(start)
         events = self._events
         if events and events[0][0] <= start:
             while events and events[0][0] <= start:
@@ -486,19 +317,11 @@ class Engine:
             self._snapshot = self._control.snapshot(method=self.method, gain=self.gain)
         mix = self._mix[:n]
         mix[:] = 0.0
-        if self._prev_timbre is not None:
-            weight = (self._xf + 1) / TIMBRE_XFADE_FRAMES
-        else:
-            weight = 1.0
+        current, previous, weight = timbres.current, timbres.previous, timbres.weight
         for voice in self.pool.slots:
             if voice.active:
-                voice.render_frame(mix, current=self._timbre, previous=self._prev_timbre, weight=weight,
-                                   bend=self._bend_ratio)
-        if self._prev_timbre is not None:
-            self._xf += 1
-            if self._xf >= TIMBRE_XFADE_FRAMES:
-                self._prev_timbre = None
-                self._xf = 0
+                voice.render_frame(mix, current=current, previous=previous, weight=weight, bend=self._bend_ratio)
+        timbres.end_frame()
         self.limiter.process(mix)
         self._frame_len = n
         self._frame_read = 0
@@ -549,27 +372,54 @@ class Engine:
     @property
     def timbre(self) -> Timbre:
         """The spectrogram layout voices currently play (the target of any crossfade in progress)."""
-        return self._timbre
+        return self.timbres.current
+
+    @property
+    def estimate_timbres(self) -> bool:
+        """Whether a live engine sounds estimates while it decodes (see :mod:`synth.engine.timbre_pipeline`)."""
+        return self.timbres.estimate_timbres
+
+    @estimate_timbres.setter
+    def estimate_timbres(self, value: bool) -> None:
+        self.timbres.estimate_timbres = bool(value) and self.timbres.live
+
+    @property
+    def timbre_estimates(self) -> int:
+        return self.timbres.timbre_estimates
+
+    @property
+    def latent_changes(self) -> int:
+        return self.timbres.latent_changes
+
+    @property
+    def decode_errors(self) -> int:
+        return self.timbres.decode_errors
+
+    @property
+    def last_decode_error(self) -> str:
+        return self.timbres.last_decode_error
 
     def decode_ms(self) -> float:
         """Median of the recent decode times (ms), 0.0 before any decode."""
-        times = list(self._decoding.decode_ms)
-        return float(statistics.median(times)) if times else 0.0
+        return self.timbres.decode_ms()
 
     def decode_thread_id(self) -> int:
         """Native id of the live decode worker's thread (0 offline)."""
-        return int(getattr(self._decoding, "thread_id", 0))
+        return self.timbres.decode_thread_id()
 
     def presets_decoded(self) -> bool:
-        """True once every preset's timbre is in the cache (a live engine decodes them in idle time after
-        start; until then a preset switch waits for its decode)."""
-        cache = self._decoding.cache
-        return all(cache.is_pinned(key) for key in self._preset_keys)
+        """True once every preset's timbre is decoded (a live engine decodes them in idle time after start;
+        until then a preset switch waits for its decode)."""
+        return self.timbres.presets_decoded()
+
+    def estimates_ready(self) -> bool:
+        """True once every timbre the estimates need (presets, macro slopes) is decoded (live engines)."""
+        return self.timbres.estimates_ready()
 
     def decoding_idle(self) -> bool:
         """True when no decode is waiting or running (always true offline); a finished one is applied at the
         next frame rendered."""
-        return not self._decoding.live or self._decoding.idle()
+        return self.timbres.decoding_idle()
 
     def stats(self) -> dict:
         """Counters of this engine (plain numbers; safe to read from another thread)."""
@@ -581,19 +431,14 @@ class Engine:
             "voices_stolen": self.pool.voices_stolen,
             "events": self.events_applied,
             "late_events": self.late_events,
-            "latent_changes": self.latent_changes,
-            "decode_errors": self.decode_errors,
-            "decode_ms": self.decode_ms(),
-            "coalesced": getattr(self._decoding, "coalesced", 0),
-            "cache_hits": self._decoding.cache.hits,
-            "timbre_estimates": self.timbre_estimates,
+            **self.timbres.stats(),
             "limited_frames": self.limiter.limited_frames,
             "nonfinite_frames": self.limiter.nonfinite_frames,
         }
 
     def close(self) -> None:
         """Stop the decode worker (live engines)."""
-        self._decoding.close()
+        self.timbres.close()
 
     def __enter__(self) -> Engine:
         return self

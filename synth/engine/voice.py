@@ -123,6 +123,28 @@ class Voice:
         self._old_inv = None
         self._fade_left = 0
 
+    def frames_ahead(self, timbre: Timbre, *, frames: int, lookahead: int) -> tuple[int, int] | None:
+        """Note frames ``[first, end)`` (of a ``frames``-frame note) that this voice reads from ``timbre`` in
+        its next ``lookahead`` frames, as one span holding all of them; None when it reads none (idle, in its
+        tail). A voice that reaches or rests on the sustain frame reads :attr:`Timbre.sustain_span`."""
+        if self.phase in (IDLE, TAIL):
+            return None
+        spans = []
+        if self.phase == HOLD or (self.phase == RELEASE and self._pos < RELEASE_XFADE_FRAMES):
+            phase, pos = (self.phase, self._pos) if self.phase == HOLD else (self._src_phase, self._src_pos)
+            if phase == HOLD:
+                spans.append((pos, min(pos + lookahead, timbre.sustain_start)))
+                if pos + lookahead >= timbre.sustain_start:
+                    spans.append(timbre.sustain_span)
+            else:
+                spans.append(timbre.sustain_span)
+        if self.phase == SUSTAIN:
+            spans.append(timbre.sustain_span)
+        if self.phase == RELEASE:
+            hold = timbre.hold_frame(frames)
+            spans.append((hold + self._pos, hold + min(self._pos + lookahead, timbre.release_frames)))
+        return min(a for a, _ in spans), max(b for _, b in spans)
+
     # ------------------------------------------------------------------ frames
     def _frame_of(self, timbre: Timbre, phase: int, pos: int, out: np.ndarray) -> None:
         if phase == HOLD:

@@ -33,7 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--font", type=Path, action="append", default=None,
                    help="SoundFont file (repeatable; default: FluidR3_GM.sf2 and TimGM6mb.sf2)")
-    p.add_argument("--pitch", type=int, default=60)
+    p.add_argument("--pitch", type=_ints, default=[60],
+                   help="MIDI key or comma-separated keys to render (default 60); one instrument's notes at "
+                        "every key stay in one split")
     p.add_argument("--velocities", type=_ints, default=[25, 50, 75, 100, 127])
     p.add_argument("--programs", type=_ints, default=None, help="GM programs 0..127 (default all)")
     p.add_argument("--workers", type=int, default=None)

@@ -88,7 +88,7 @@ def render_note(font: Path, *, program: int, pitch: int, velocity: int, fluidsyn
     return np.pad(y, (0, n - y.size)).astype(np.float32)
 
 
-def _check_inputs(fonts: list[Path], pitch: int, velocities: list[int], programs: list[int]) -> str:
+def _check_inputs(fonts: list[Path], pitches: list[int], velocities: list[int], programs: list[int]) -> str:
     exe = shutil.which("fluidsynth")
     if exe is None:
         raise ExternalToolError("fluidsynth: program not found (Debian: apt-get install fluidsynth)")
@@ -101,8 +101,9 @@ def _check_inputs(fonts: list[Path], pitch: int, velocities: list[int], programs
             head = fh.read(12)
         if head[:4] != b"RIFF" or head[8:12] != b"sfbk":
             raise DataError(f"{font}: not a SoundFont 2 file")
-    if not 0 <= pitch <= 127:
-        raise ParameterError(f"pitch {pitch}: must be a MIDI key 0..127")
+    bad = [p for p in pitches if not 0 <= p <= 127]
+    if bad or not pitches:
+        raise ParameterError(f"pitches {pitches}: each must be a MIDI key 0..127")
     bad = [v for v in velocities if not 1 <= v <= 127]
     if bad or not velocities:
         raise ParameterError(f"velocities {velocities}: each must be 1..127")
@@ -113,11 +114,15 @@ def _check_inputs(fonts: list[Path], pitch: int, velocities: list[int], programs
 
 
 def render_soundfont_dataset(
-    *, fonts: list[Path] | tuple[Path, ...] = DEFAULT_FONTS, out: Path, pitch: int = 60,
+    *, fonts: list[Path] | tuple[Path, ...] = DEFAULT_FONTS, out: Path, pitch: int | list[int] | tuple[int, ...] = 60,
     velocities: list[int] | tuple[int, ...] = DEFAULT_VELOCITIES, programs: list[int] | None = None,
     workers: int | None = None, force: bool = False, progress: bool = True,
 ) -> RenderReport:
-    """Render every (font, program, velocity) at ``pitch`` into an NSynth-format folder ``out``.
+    """Render every (font, program, pitch, velocity) into an NSynth-format folder ``out``.
+
+    ``pitch`` is one MIDI key or several: notes of one (font, program) at every pitch are one instrument,
+    so an instrument split keeps them together (more pitches give a model more of each timbre to learn
+    from; the engine itself plays one base pitch and transposes it).
 
     The folder appears complete or not at all (rendered in a temporary folder, then renamed). Notes that
     render silent are skipped and listed in ``out/render_report.json``.
@@ -129,7 +134,8 @@ def render_soundfont_dataset(
     fonts = [Path(f) for f in fonts]
     programs = list(range(128)) if programs is None else list(programs)
     velocities = list(velocities)
-    exe = _check_inputs(fonts, pitch, velocities, programs)
+    pitches = [pitch] if isinstance(pitch, int) else list(pitch)
+    exe = _check_inputs(fonts, pitches, velocities, programs)
     out = Path(out)
     if out.exists() and not force:
         raise DataError(f"{out}: already exists (use --force to replace it)")
@@ -144,8 +150,10 @@ def render_soundfont_dataset(
             instrument_index = counters.get((family, source), 0)
             counters[(family, source)] = instrument_index + 1
             instrument_id = font_index * 128 + program
-            for velocity in velocities:
-                jobs.append((font, program, name, family, source, instrument_index, instrument_id, velocity))
+            for note_pitch in pitches:
+                for velocity in velocities:
+                    jobs.append((font, program, name, family, source, instrument_index, instrument_id,
+                                 note_pitch, velocity))
 
     workers = workers or max(2, 2 * (os.cpu_count() or 1))
     examples: dict[str, dict] = {}
@@ -154,11 +162,11 @@ def render_soundfont_dataset(
         (tmp / "audio").mkdir()
 
         def work(job):
-            font, program, name, family, source, instrument_index, instrument_id, velocity = job
-            y = render_note(font, program=program, pitch=pitch, velocity=velocity, fluidsynth=exe)
+            font, program, name, family, source, instrument_index, instrument_id, note_pitch, velocity = job
+            y = render_note(font, program=program, pitch=note_pitch, velocity=velocity, fluidsynth=exe)
             record = make_example(
                 family=family, source=source, instrument_index=instrument_index, instrument_id=instrument_id,
-                note_id=0, pitch=pitch, velocity=velocity, sample_rate=SAMPLE_RATE,
+                note_id=0, pitch=note_pitch, velocity=velocity, sample_rate=SAMPLE_RATE,
                 dataset_source="soundfont", soundfont=font.name, program=program, program_name=name,
             )
             peak = float(np.max(np.abs(y)))
@@ -176,15 +184,16 @@ def render_soundfont_dataset(
                 else:
                     skipped.append({"note_str": record["note_str"], "soundfont": record["soundfont"],
                                     "program": record["program"], "program_name": record["program_name"],
-                                    "velocity": record["velocity"], "peak": peak, "reason": "silent"})
+                                    "pitch": record["pitch"], "velocity": record["velocity"], "peak": peak,
+                                    "reason": "silent"})
         if not examples:
-            raise DataError(f"every note rendered silent at pitch {pitch}: nothing to write")
+            raise DataError(f"every note rendered silent at pitches {pitches}: nothing to write")
         for i, key in enumerate(sorted(examples)):
             examples[key]["note"] = i
         write_examples(tmp, examples)
         seconds = time.perf_counter() - start
         atomic_write_text(tmp / "render_report.json", json.dumps(
-            {"fonts": [str(f) for f in fonts], "pitch": pitch, "velocities": velocities,
+            {"fonts": [str(f) for f in fonts], "pitches": pitches, "velocities": velocities,
              "programs": programs, "rendered": len(examples), "skipped": skipped,
              "seconds": round(seconds, 1)}, indent=1) + "\n")
     return RenderReport(len(examples), skipped, seconds)

@@ -101,8 +101,8 @@ def folds(config: ModelConfig, stage: int) -> bool:
     return config.pooling != "none" and not residual and k >= s and (k - s) % 2 == 0
 
 
-def folded_decoder(decoder: Any, config: ModelConfig, *, params: SpectrogramParams) -> Any:
-    """The same linear map as ``decoder`` (built by :func:`build_models` for ``config``), cheaper: each
+def folded_decoder(decoder: Any, config: ModelConfig, *, params: SpectrogramParams, columns: int | None = None) -> Any:
+    """The same map as ``decoder`` (built by :func:`build_models` for ``config``), cheaper: each
     UpSampling2D(2) followed by Conv2DTranspose(f, k, strides=s, same) becomes one
     Conv2DTranspose(f, k + s, strides=2s, same) with the kernel ``w'[a, b] = sum of w shifted by 0 and s
     along each axis``.
@@ -114,10 +114,12 @@ def folded_decoder(decoder: Any, config: ModelConfig, *, params: SpectrogramPara
     padding is again ``((k + s) - 2s) // 2 = p``. It runs on the grid before upsampling: about
     ``((k + s) / 2s)^2 / (k / s)^2`` of the multiply-adds (9/16 at k = 4, s = 2). Export checks it against
     the Keras decoder like any other graph.
+
+    ``columns``: the folded decoder of a window of that many latent time columns (see :func:`build_models`).
     """
     import numpy as np
 
-    _, _, folded = build_models(config, params=params, fold_upsampling=True)
+    _, _, folded = build_models(config, params=params, fold_upsampling=True, decoder_columns=columns)
     s = config.strides
     for layer in folded.layers:
         weights = layer.get_weights()
@@ -137,12 +139,18 @@ def folded_decoder(decoder: Any, config: ModelConfig, *, params: SpectrogramPara
 
 
 def build_models(
-    config: ModelConfig, *, params: SpectrogramParams, fold_upsampling: bool = False
+    config: ModelConfig, *, params: SpectrogramParams, fold_upsampling: bool = False,
+    decoder_columns: int | None = None,
 ) -> tuple[Any, Any, Any]:
     """Build ``(autoencoder, encoder, decoder)`` Keras models for ``config`` on inputs shaped by ``params``.
 
     ``fold_upsampling``: the decoder's upsampling + transposed convolution pairs are built as one transposed
     convolution each (weights to be set by :func:`folded_decoder`; for inference only).
+
+    ``decoder_columns``: the decoder takes a window of that many latent time columns instead of all
+    ``frames / d`` and returns ``decoder_columns * d`` frames (a model without a dense layer is convolutional
+    along time, so the same weights apply; frames near the window's edges differ from the whole note's
+    decode, see :mod:`synth.bundle.tiles`). For inference only.
 
     Layers are created under the current Keras dtype policy (``mixed_float16`` when fitting with mixed
     precision), except the output layer, which is always float32. Call after
@@ -194,7 +202,16 @@ def build_models(
 
     # ---------------------------------------------------------------- decoder
     dec_reg = _layer_regularizers(config, "D")
-    z_in = keras.Input(shape=latent_shape(config, params=params), name="latent")
+    z_shape = latent_shape(config, params=params)
+    out_frames = frames
+    if decoder_columns is not None:
+        if config.dense is not None:
+            raise ParameterError(f"model {config.name!r}: a dense bottleneck has no latent time columns to window")
+        if not 1 <= decoder_columns <= z_shape[1]:
+            raise ParameterError(f"decoder window of {decoder_columns} columns: the latent has 1..{z_shape[1]}")
+        z_shape = (z_shape[0], int(decoder_columns), z_shape[2])
+        out_frames = int(decoder_columns) * config.downsampling
+    z_in = keras.Input(shape=z_shape, name="latent")
     h = z_in
     if config.dense is not None:
         units = conv_shape[0] * conv_shape[1] * conv_shape[2]
@@ -228,7 +245,7 @@ def build_models(
     sigmoid = config.output_activation == "sigmoid"
     h = output_cls(1, k, padding="same", activation="sigmoid" if sigmoid else None, dtype="float32",
                    name="output", **dec_reg)(h)
-    out = layers.Reshape((n_mels, frames), dtype="float32", name="drop_channel")(h)
+    out = layers.Reshape((n_mels, out_frames), dtype="float32", name="drop_channel")(h)
     if config.output_activation == "clip":
         out = _straight_through_clip(keras)(dtype="float32", name="clip_unit")(out)
     elif not sigmoid:
@@ -238,6 +255,8 @@ def build_models(
     decoder = keras.Model(z_in, out, name="decoder")
 
     # ---------------------------------------------------------------- both, sharing weights
+    if out_frames != frames:  # a windowed decoder does not fit the encoder's output
+        return None, encoder, decoder
     a_in = keras.Input(shape=(n_mels, frames), name="log_mel")
     autoencoder = keras.Model(a_in, decoder(encoder(a_in)), name=f"autoencoder_{config.name}")
     return autoencoder, encoder, decoder
