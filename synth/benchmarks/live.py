@@ -16,14 +16,14 @@ __all__ = ["engine_session", "control_latency", "max_voices"]
 @contextlib.contextmanager
 def engine_session(bundle, *, rate: int = 48000, blocksize: int = 256, ahead_blocks: int = 3, max_voices: int = 16,
                    method: str = "sinusoidal", record=None, log_path=None, output: str = "null", device=None,
-                   channels: int = 1, host: str = "127.0.0.1", allow=(), realtime: bool = True):
+                   channels: int = 1, host: str = "127.0.0.1", allow=(), realtime: bool = True, tiles: bool = True):
     """A running LiveEngine + OscServer on a free port, as `melsynth serve` builds them (the null output by
     default); yields ``(live, server)`` and stops both afterwards."""
     from synth.engine import Engine
     from synth.engine.live import LiveEngine
     from synth.osc.server import OscServer
 
-    engine = Engine(bundle, output_rate=rate, method=method, live=True, max_voices=max_voices)
+    engine = Engine(bundle, output_rate=rate, method=method, live=True, max_voices=max_voices, tiles=tiles)
     live = LiveEngine(engine, output=output, device=device, blocksize=blocksize, ahead_blocks=ahead_blocks,
                       record=record, channels=channels, realtime=realtime)
     server = OscServer(live, host=host, port=0, allow=allow, log_path=log_path)
