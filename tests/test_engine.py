@@ -109,12 +109,51 @@ def test_same_score_same_samples(reference):
     assert engine.stats()["latent_changes"] == 7
 
 
-def test_event_lands_on_the_first_frame_at_or_after_its_sample():
+def test_a_note_starts_at_its_own_sample_and_other_events_at_the_next_frame():
+    at_zero = make_engine()
+    at_zero.schedule(NoteOn(60, 100), 0)
+    a = at_zero.render(30000)
     engine = make_engine()
-    engine.schedule(NoteOn(60, 100), 1000)  # frames are 375 samples at 48 kHz: lands on 1125
-    y = engine.render(6000)
-    assert np.all(y[:1125] == 0.0)
-    assert np.abs(y[1125:3000]).max() > 0
+    engine.schedule(NoteOn(60, 100), 1000)  # inside a frame: frames are 375 samples at 48 kHz
+    engine.schedule(NoteOff(60), 20000)  # lands on the frame at 20250
+    y = engine.render(31000)
+    assert np.all(y[:1000] == 0.0)
+    # The same note, 1000 samples later, up to its release.
+    np.testing.assert_allclose(y[1000:20250], a[: 20250 - 1000], atol=1e-6)
+    assert np.max(np.abs(y[20250 + 1000 :] - a[20250 : 30000])) > 1e-3  # released from 20250 on
+    released = make_engine()
+    released.schedule(NoteOn(60, 100), 1000)
+    released.schedule(NoteOff(60), 20250)
+    np.testing.assert_array_equal(released.render(31000), y)
+
+
+def test_a_note_now_starts_where_the_output_is_not_an_engine_frame_later():
+    """Live: a note-on with no time starts at the first sample not yet handed out, inside the frame made
+    last, exactly as a note scheduled at that sample does."""
+    live = make_engine()
+    live.schedule(NoteOn(64, 90), 0)
+    head = live.render(1000)  # frame 2 (750..1124) is made, 250 of its samples handed out
+    assert live.next_frame_sample == 1125
+    live.schedule(NoteOn(60, 100), token="now")
+    y = np.concatenate([head, live.render(20000)])
+    offline = make_engine()
+    offline.schedule(NoteOn(64, 90), 0)
+    offline.schedule(NoteOn(60, 100), 1000)
+    np.testing.assert_array_equal(y, offline.render(21000))
+    assert ("now", 1000) in live.applied and live.late_events == 0
+
+
+def test_a_note_now_waits_behind_an_event_due_at_the_next_frame():
+    """A key released and struck again at once: the release is due at the next frame, so the new note starts
+    there too, after it (starting it earlier would let the release end the new note)."""
+    engine = make_engine()
+    engine.schedule(NoteOn(60, 100), 0)
+    engine.render(1000)
+    engine.schedule(NoteOff(60))
+    engine.schedule(NoteOn(60, 100), token="again")
+    engine.render(4000)
+    assert ("again", 1125) in engine.applied
+    assert sum(1 for v in engine.pool.slots if v.active and v.held) == 1
 
 
 @pytest.mark.parametrize("offset", [-24, -12, -5, 0, 7, 12, 24])

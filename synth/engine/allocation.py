@@ -34,7 +34,9 @@ class VoicePool:
         """Voices that are sounding and not being faded out."""
         return sum(1 for v in self.slots if v.active and not v.stealing)
 
-    def note_on(self, *, note: int, velocity: float, pitch_ratio: float, method: str) -> Voice:
+    def note_on(self, *, note: int, velocity: float, pitch_ratio: float, method: str, offset: int = 0) -> Voice:
+        """Start a note in a free slot (stealing the oldest beyond ``max_voices``), ``offset`` samples into
+        the engine's frame; returns its voice."""
         for v in self.slots:
             if v.active and v.held and v.note == note and not v.stealing:
                 v.release()  # the same key again: let the old one ring out, as a piano would
@@ -49,7 +51,8 @@ class VoicePool:
             free = min((v for v in self.slots if v.stealing), key=lambda v: v.order)
             free.kill()
         self._order += 1
-        free.start(note=note, velocity=velocity, pitch_ratio=pitch_ratio, method=method, order=self._order)
+        free.start(note=note, velocity=velocity, pitch_ratio=pitch_ratio, method=method, order=self._order,
+                   offset=offset)
         self.notes_started += 1
         return free
 

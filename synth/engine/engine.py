@@ -2,9 +2,12 @@
 
 :class:`Engine` is deterministic and single-threaded. Time is the count of output samples rendered; the
 output is cut into frames on the model's frame clock (frame ``g`` covers samples
-``[round(g*H), round((g+1)*H))``, ``H = hop_length * output_rate / sample_rate``), and every event scheduled
-at sample ``s`` is applied before the first frame that starts at or after ``s``. So how the caller chunks
-:meth:`Engine.render` never changes the audio, and the same schedule always gives the same samples.
+``[round(g*H), round((g+1)*H))``, ``H = hop_length * output_rate / sample_rate``). A note-on scheduled at
+sample ``s`` starts at ``s`` itself (its voice then runs its frames ``s - frame start`` samples behind the
+engine's); every other event scheduled at ``s`` is applied before the first frame that starts at or after
+``s``. Samples are limited as they are handed out, so a note can still start inside a frame already made.
+How the caller chunks :meth:`Engine.render` never changes the audio, and the same schedule always gives
+the same samples.
 
 The live engine (:mod:`synth.engine.live`) and the offline renderer drive the very same object; they differ
 only in how latents are decoded (``live=False``: inline at the event's frame; ``live=True``: on a
@@ -36,7 +39,7 @@ from synth.engine.control import ControlSnapshot, ControlState
 from synth.engine.limiter import Limiter
 from synth.engine.timbre import Timbre
 from synth.engine.timbre_pipeline import TILE_LOOKAHEAD_FRAMES, TIMBRE_XFADE_FRAMES, TimbrePipeline
-from synth.engine.voice import Voice
+from synth.engine.voice import Spill, Voice
 from synth.errors import ParameterError
 from synth.spectrogram import SpectrogramParams
 
@@ -165,6 +168,7 @@ class Engine:
         self.max_frame_samples = self._frame_start(1) + 2
         self.method = method
         self.methods = tuple(methods)
+        self._spill = Spill(self.max_frame_samples)
 
         def make_voice() -> Voice:
             inverters = {
@@ -172,7 +176,7 @@ class Engine:
             }
             return Voice(
                 inverters, n_mels=params.n_mels, max_frame_samples=self.max_frame_samples,
-                hop_samples=self.hop_samples,
+                hop_samples=self.hop_samples, spill=self._spill,
             )
 
         self.pool = VoicePool(max_voices=max_voices, make_voice=make_voice)
@@ -225,23 +229,47 @@ class Engine:
 
     # ------------------------------------------------------------------ control
     def schedule(self, command: Command, at_sample: int | None = None, *, token=None) -> None:
-        """Apply ``command`` at the first frame that starts at or after ``at_sample``.
+        """Apply ``command`` at ``at_sample``: a note-on starts at that very sample, anything else at the
+        first frame that starts at or after it.
 
-        ``at_sample=None`` means the next frame not yet generated. Commands are checked here
+        ``at_sample=None`` means now: for a note-on the first sample not yet handed out by :meth:`render`
+        (inside the current frame when it is part-way out), else the next frame not yet generated. A note-on
+        that would start before an event already due at the next frame waits for that frame instead, so
+        events keep their order (a key released and struck again). Commands are checked here
         (:class:`~synth.errors.ParameterError` for anything the engine cannot apply). ``token``, if given, is
         recorded with the sample where the change first sounds in :attr:`applied` (for latency figures).
         Events at the same sample apply in the order they were scheduled.
         """
         self.spec.check(command)
+        note_on = isinstance(command, NoteOn) and command.velocity > 0
         if at_sample is None:
-            at_sample = self.next_frame_sample
+            at_sample = self.position if note_on else self.next_frame_sample
         elif isinstance(at_sample, bool) or not isinstance(at_sample, (int, np.integer)):
             raise ParameterError(f"at_sample must be an integer sample time, got {at_sample!r}")
         at = int(at_sample)
-        if at < self.next_frame_sample:
+        next_frame = self.next_frame_sample
+        if note_on and self.position <= at < next_frame:
+            if not self._events or self._events[0][0] > next_frame:
+                self._start_inside_frame(command, token, at)
+                return
+            at = next_frame
+        elif at < (self.position if note_on else next_frame):
             self.late_events += 1
-            at = self.next_frame_sample
+            at = next_frame
         heapq.heappush(self._events, (at, next(self._seq), command, token))
+
+    def _start_inside_frame(self, command: NoteOn, token, at: int) -> None:
+        """Start a note at sample ``at`` of the frame generated last (not yet handed out from there on)."""
+        self.events_applied += 1
+        start = self._frame_start(self.frame - 1)
+        ratio = 2.0 ** ((command.note - self.base_pitch) / 12.0)
+        voice = self.pool.note_on(note=command.note, velocity=command.velocity, pitch_ratio=ratio,
+                                  method=self.method, offset=at - start)
+        timbres = self.timbres
+        voice.render_frame(self._mix[: self._frame_len], current=timbres.current, previous=timbres.previous,
+                           weight=timbres.weight, bend=self._bend_ratio)
+        if token is not None:
+            self.applied.append((token, at))
 
     @property
     def pending_events(self) -> int:
@@ -317,15 +345,21 @@ class Engine:
             self._snapshot = self._control.snapshot(method=self.method, gain=self.gain)
         mix = self._mix[:n]
         mix[:] = 0.0
+        self._spill.mix_into(mix)
         current, previous, weight = timbres.current, timbres.previous, timbres.weight
         for voice in self.pool.slots:
             if voice.active:
                 voice.render_frame(mix, current=current, previous=previous, weight=weight, bend=self._bend_ratio)
         timbres.end_frame()
-        self.limiter.process(mix)
         self._frame_len = n
         self._frame_read = 0
         self.frame = g + 1
+        # Notes due inside this frame start at their sample, as they would have live (in order: up to the
+        # first other event).
+        end = start + n
+        while events and events[0][0] < end and isinstance(events[0][2], NoteOn) and events[0][2].velocity > 0:
+            at, _, command, token = heapq.heappop(events)
+            self._start_inside_frame(command, token, at)
 
     def render_into(self, out: np.ndarray) -> None:
         """Fill ``out`` (1-D float32) with the next ``len(out)`` samples."""
@@ -335,7 +369,10 @@ class Engine:
             if self._frame_read >= self._frame_len:
                 self._render_frame()
             take = min(n - i, self._frame_len - self._frame_read)
-            out[i : i + take] = self._mix[self._frame_read : self._frame_read + take]
+            # Limited as it leaves, not when the frame is made: a note may still start inside the frame.
+            part = self._mix[self._frame_read : self._frame_read + take]
+            self.limiter.process(part)
+            out[i : i + take] = part
             self._frame_read += take
             i += take
         self.position += n

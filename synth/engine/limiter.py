@@ -4,8 +4,9 @@ The limiter follows a peak envelope with instant attack and exponential release,
 ``env[n] = max(|x[n]|, c * env[n-1])``, and applies ``gain = min(1, ceiling / env)``. Since ``env >= |x|``,
 no output sample can exceed the ceiling, and because the envelope decays slowly (``release`` seconds) the
 gain is steady across the cycles of a tone instead of clipping each peak. The recursion is evaluated per
-frame in closed form, ``env[n] = c**n * max(c * env[-1], cummax(|x[k]| * c**-k))``, so it is vectorised and
-its result does not depend on block sizes. A gain change ramps over one frame (no zipper noise).
+call in closed form, ``env[n] = c**n * max(c * env[-1], cummax(|x[k]| * c**-k))``, so it is vectorised and
+its result does not depend on how the samples are cut into calls. A gain change ramps linearly over
+``ramp_samples`` samples (one frame; no zipper noise), counted across calls.
 """
 
 from __future__ import annotations
@@ -20,18 +21,25 @@ CEILING = 0.98  # ~ -0.2 dBFS
 
 
 class Limiter:
-    """Streaming gain + peak limiter over frames of at most ``max_samples`` samples.
+    """Streaming gain + peak limiter over calls of at most ``max_samples`` samples.
 
     Parameters
     ----------
     rate : int  sample rate (Hz)
-    max_samples : int  longest frame that :meth:`process` will be given
+    max_samples : int  the most samples one :meth:`process` call is given
     release : float  release time constant in seconds
     ceiling : float  largest absolute output value
+    ramp_samples : int  length of a gain change's ramp (None: ``max_samples``)
     """
 
-    def __init__(self, *, rate: int, max_samples: int, release: float = 0.1, ceiling: float = CEILING) -> None:
+    def __init__(
+        self, *, rate: int, max_samples: int, release: float = 0.1, ceiling: float = CEILING,
+        ramp_samples: int | None = None,
+    ) -> None:
         self.ceiling = ceiling
+        self._ramp_samples = int(ramp_samples or max_samples)
+        self._ramp_from = 1.0
+        self._ramp_done = self._ramp_samples
         self._c = math.exp(-1.0 / (release * rate))
         k = np.arange(max_samples, dtype=np.float64)
         self._pow = self._c**k  # c**n
@@ -45,9 +53,20 @@ class Limiter:
     def reset(self) -> None:
         self._env = 0.0
         self._gain = self._target_gain
+        self._ramp_done = self._ramp_samples
 
     def set_gain(self, gain: float) -> None:
+        """Ramp to ``gain`` from the gain applied now, over the next ``ramp_samples`` samples."""
+        if float(gain) == self._target_gain:
+            return
+        self._ramp_from = self._current_gain()
         self._target_gain = float(gain)
+        self._ramp_done = 0
+
+    def _current_gain(self) -> float:
+        if self._ramp_done >= self._ramp_samples:
+            return self._target_gain
+        return self._ramp_from + (self._target_gain - self._ramp_from) * self._ramp_done / self._ramp_samples
 
     def process(self, x: np.ndarray) -> None:
         """Apply gain and limit ``x`` (float32, 1-D) in place."""
@@ -58,13 +77,15 @@ class Limiter:
             # A broken inverter must never reach the speakers: silence this frame and count it.
             self.nonfinite_frames += 1
             x[:] = 0.0
-        g0, g1 = self._gain, self._target_gain
         y = x.astype(np.float64)
-        if g0 != g1:
-            y *= g0 + (g1 - g0) * (np.arange(1, n + 1) / n)
-            self._gain = g1
+        g1 = self._target_gain
+        if self._ramp_done < self._ramp_samples:
+            done = self._ramp_done + np.arange(1, n + 1)
+            y *= self._ramp_from + (g1 - self._ramp_from) * np.minimum(done / self._ramp_samples, 1.0)
+            self._ramp_done += n
         else:
             y *= g1
+        self._gain = self._current_gain()
         a = np.abs(y)
         env = np.maximum.accumulate(a * self._inv_pow[:n])
         np.maximum(env, self._c * self._env, out=env)

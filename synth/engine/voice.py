@@ -9,6 +9,11 @@ TAIL feeds silent frames until the inverter has flushed what it still holds (``t
 panicked voice fades its audio to zero over a few frames and goes IDLE. A method switch runs the old and the
 new inverter side by side on the same frames and crossfades their audio once the new one has filled its
 latency. All state is explicit; nothing here depends on block sizes, only on frames.
+
+A note may start inside an engine frame (``start(..., offset=k)``): the voice then runs its frames ``k``
+samples behind the engine's, so each engine frame gets the last ``k`` samples of the voice's previous frame
+(its *carry*) and the first ``n - k`` of its current one. A voice that goes idle with a carry left hands it
+to the pool's :class:`Spill`, which the engine mixes into the next frame, so nothing it played is cut.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import numpy as np
 
 from synth.engine.timbre import Timbre
 
-__all__ = ["Voice", "IDLE", "HOLD", "SUSTAIN", "RELEASE", "TAIL"]
+__all__ = ["Voice", "Spill", "IDLE", "HOLD", "SUSTAIN", "RELEASE", "TAIL"]
 
 IDLE, HOLD, SUSTAIN, RELEASE, TAIL = range(5)
 
@@ -27,6 +32,28 @@ IDLE, HOLD, SUSTAIN, RELEASE, TAIL = range(5)
 RELEASE_XFADE_FRAMES = 4
 # Frames of the audio crossfade between two inversion methods.
 METHOD_XFADE_FRAMES = 4
+
+
+class Spill:
+    """Samples owed to the next engine frame by voices that went idle with a carry (see the module
+    docstring); preallocated, one per engine."""
+
+    def __init__(self, max_frame_samples: int) -> None:
+        self.samples = np.zeros(max_frame_samples, dtype=np.float32)
+        self.length = 0
+
+    def add(self, carry: np.ndarray) -> None:
+        k = len(carry)
+        self.samples[:k] += carry
+        self.length = max(self.length, k)
+
+    def mix_into(self, mix: np.ndarray) -> None:
+        """Add what is owed to the start of ``mix`` (this frame) and clear it."""
+        if self.length:
+            k = self.length
+            mix[:k] += self.samples[:k]
+            self.samples[:k] = 0.0
+            self.length = 0
 
 
 class Voice:
@@ -38,9 +65,12 @@ class Voice:
     n_mels : int
     max_frame_samples : int  the longest frame at the output rate (``ceil(H)``)
     hop_samples : float  H, output samples per frame
+    spill : Spill | None  where a carry goes when the voice goes idle (None: a private one, for tests)
     """
 
-    def __init__(self, inverters: dict, *, n_mels: int, max_frame_samples: int, hop_samples: float) -> None:
+    def __init__(
+        self, inverters: dict, *, n_mels: int, max_frame_samples: int, hop_samples: float, spill: Spill | None = None
+    ) -> None:
         self.inverters = inverters
         self.hop_samples = hop_samples
         self.phase = IDLE
@@ -65,6 +95,10 @@ class Voice:
         self._buf = np.zeros(max_frame_samples, dtype=np.float32)
         self._buf_old = np.zeros(max_frame_samples, dtype=np.float32)
         self._ramp = np.arange(max_frame_samples + 1, dtype=np.float32)
+        self._carry = np.zeros(max_frame_samples, dtype=np.float32)
+        self._started = False
+        self.offset = 0  # samples this voice's frames run behind the engine's (a note started inside a frame)
+        self.spill = Spill(max_frame_samples) if spill is None else spill
 
     # ------------------------------------------------------------------ control
     @property
@@ -75,8 +109,13 @@ class Voice:
     def stealing(self) -> bool:
         return self._fade_left > 0
 
-    def start(self, *, note: int, velocity: float, pitch_ratio: float, method: str, order: int) -> None:
-        """Start a note at frame 0 of the hold part (the slot must be idle)."""
+    def start(
+        self, *, note: int, velocity: float, pitch_ratio: float, method: str, order: int, offset: int = 0
+    ) -> None:
+        """Start a note at frame 0 of the hold part (the slot must be idle), ``offset`` samples into the
+        engine's frame (its first :meth:`render_frame` then mixes from there)."""
+        self.offset = int(offset)
+        self._started = False
         self.phase = HOLD
         self.note = note
         self.order = order
@@ -118,6 +157,9 @@ class Voice:
         self._xf_pos = 0
 
     def kill(self) -> None:
+        if self.offset and self.phase != IDLE:
+            self.spill.add(self._carry[: self.offset])
+        self.offset = 0
         self.phase = IDLE
         self.held = False
         self._old_inv = None
@@ -207,11 +249,26 @@ class Voice:
             buf *= ramp
             self._fade_left -= 1
             if self._fade_left == 0:
-                mix += np.float32(self.amp) * buf
+                self._mix(mix, buf)
                 self.kill()
                 return
-        mix += np.float32(self.amp) * buf
+        self._mix(mix, buf)
         self._advance(current)
+
+    def _mix(self, mix: np.ndarray, buf: np.ndarray) -> None:
+        """Add this voice frame ``buf`` to the engine frame ``mix`` (same length), ``offset`` samples late:
+        the carry of the previous voice frame first, the rest of ``buf`` kept as the next carry."""
+        amp = np.float32(self.amp)
+        k, n = self.offset, len(mix)
+        if not k:
+            mix += amp * buf
+            return
+        if self._started:
+            mix[:k] += self._carry[:k]
+        else:  # the first voice frame: it starts k samples into this engine frame
+            self._started = True
+        mix[k:] += amp * buf[: n - k]
+        self._carry[:k] = amp * buf[n - k :]
 
     def _advance(self, timbre: Timbre) -> None:
         if self.phase == HOLD:
