@@ -126,9 +126,9 @@ class Meter:
 
 
 def _osc(address: str, *args) -> bytes:
-    from synth.osc.replies import build_message
+    from synth.osc.encoding import encode_message
 
-    return build_message(address, list(args))
+    return encode_message(address, args)
 
 
 def _level_pair(bundle_path: Path) -> tuple[str, str, float]:

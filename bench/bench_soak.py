@@ -31,9 +31,9 @@ __all__ = ["run_soak_bench"]
 def _status(sock, port) -> dict:
     from pythonosc.osc_message import OscMessage
 
-    from synth.benchmarks.fuzz import osc_message
+    from synth.osc.encoding import encode_message
 
-    sock.sendto(osc_message("/synth/status", "", []), ("127.0.0.1", port))
+    sock.sendto(encode_message("/synth/status", []), ("127.0.0.1", port))
     while True:
         data, _ = sock.recvfrom(65536)
         m = OscMessage(data)

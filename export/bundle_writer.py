@@ -40,6 +40,7 @@ from synth.bundle import (
 )
 from synth.bundle.tiles import TileLayout
 from synth.errors import BundleError, DataError, ParameterError
+from synth.json_files import read_json_file
 from synth.metrics.paper import PAPER_NO_DENSE
 
 __all__ = ["export_run", "MACRO_COUNT"]
@@ -142,10 +143,7 @@ def _base_pitch(rows: list[dict[str, Any]], train: np.ndarray, *, given: int | N
 def _metrics(run_path: Path, *, features, decoder: Decoder, encoder: Encoder, log) -> tuple[dict | None, str]:
     path = run_path / "metrics.json"
     if path.is_file():
-        try:
-            doc = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise DataError(f"{path}: not valid JSON ({exc})") from None
+        doc = read_json_file(path, what="run metrics", error=DataError)
         if isinstance(doc, dict):
             return doc, f"{path.name} of the run"
     try:

@@ -1,4 +1,5 @@
-"""Reading a JSON file a user hands over (a contract, a model config, a MIDI mapping), with the errors named."""
+"""Reading a JSON file (a contract, a model config, a MIDI mapping, a preset, a run's or a dataset's
+records), with the errors named: the one home for that, whoever raises."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ from typing import Any
 __all__ = ["read_json_file"]
 
 
-def read_json_file(path: str | Path, *, what: str, error: type[Exception]) -> Any:
-    """The parsed content of ``path``; ``error("<path>: no such <what> file")`` when it is missing and
-    ``error("<path>: not a readable JSON file (<why>)")`` when it cannot be read or parsed."""
+def read_json_file(path: str | Path, *, what: str, error: type[Exception], max_bytes: int | None = None) -> Any:
+    """The parsed content of ``path`` (UTF-8); ``error("<path>: no such <what> file")`` when it is missing,
+    ``error("<path>: not a readable JSON <what> file (<why>)")`` when it cannot be read or parsed, and
+    ``error("<path>: N bytes is too large for a <what> file")`` beyond ``max_bytes``."""
     path = Path(path)
     try:
-        return json.loads(path.read_text())
+        if max_bytes is not None and (size := path.stat().st_size) > max_bytes:
+            raise error(f"{path}: {size} bytes is too large for a {what} file")
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise error(f"{path}: no such {what} file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise error(f"{path}: not a readable JSON file ({exc})") from None
+        raise error(f"{path}: not a readable JSON {what} file ({exc})") from None

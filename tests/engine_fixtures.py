@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from synth.benchmarks.pitch import f0_of  # noqa: F401  (re-exported for the engine tests)
+from synth.osc.encoding import encode_bundle, encode_message
 from synth.spectrogram import SpectrogramParams, mel_band_frequencies
 
 
@@ -99,27 +100,13 @@ class OscClient:
         self.sock.settimeout(2.0)
 
     def send(self, address: str, *args) -> None:
-        from pythonosc.osc_message_builder import OscMessageBuilder
-
-        b = OscMessageBuilder(address=address)
-        for a in args:
-            b.add_arg(a)
-        self.sock.sendto(b.build().dgram, self.target)
+        self.sock.sendto(encode_message(address, args), self.target)
 
     def send_raw(self, data: bytes) -> None:
         self.sock.sendto(data, self.target)
 
     def send_bundle(self, at_time: float, messages: list[tuple]) -> None:
-        from pythonosc.osc_bundle_builder import OscBundleBuilder
-        from pythonosc.osc_message_builder import OscMessageBuilder
-
-        bb = OscBundleBuilder(at_time)
-        for address, *args in messages:
-            mb = OscMessageBuilder(address=address)
-            for a in args:
-                mb.add_arg(a)
-            bb.add_content(mb.build())
-        self.sock.sendto(bb.build().dgram, self.target)
+        self.sock.sendto(encode_bundle(at_time, messages), self.target)
 
     def receive(self, timeout: float = 2.0):
         """The next reply as ``(address, [args])`` (raises TimeoutError)."""

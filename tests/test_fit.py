@@ -191,7 +191,7 @@ def test_corrupt_or_missing_run_is_detected(finished_run, tmp_path):
     with pytest.raises(DataError, match="no such run folder"):
         load_run(tmp_path / "nothing")
     (run / "config.json").write_text("{")
-    with pytest.raises(DataError, match="not valid JSON"):
+    with pytest.raises(DataError, match="not a readable JSON"):
         load_run(run)
 
 

@@ -42,6 +42,7 @@ import numpy as np
 
 from synth.atomic import atomic_directory, atomic_path, atomic_write_text
 from synth.errors import DataError, ParameterError
+from synth.json_files import read_json_file
 from synth.spectrogram import SpectrogramParams
 from training.datasets.features import Features, load_features, sha256_file
 from training.model.config import SCHEDULE_FIELDS, ModelConfig
@@ -75,15 +76,6 @@ def _json_dump(path: Path, doc: Any) -> None:
     atomic_write_text(path, json.dumps(doc, indent=2) + "\n")
 
 
-def _read_json(path: Path, *, what: str) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path}: missing ({what})") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: not valid JSON ({what}: {exc})") from None
-
-
 def _copy_atomic(src: Path, dst: Path) -> None:
     """Copy ``src`` onto ``dst`` so that ``dst`` is always either the old or the complete new file."""
     with atomic_path(dst) as tmp:
@@ -114,7 +106,7 @@ def latest_checkpoint(run: str | Path) -> Path | None:
 
 def read_checkpoint_state(ckpt: Path) -> dict[str, Any]:
     """Verify a checkpoint folder's SHA-256 sums and return its state.json; DataError if corrupt."""
-    sums = _read_json(ckpt / "checksums.json", what="checkpoint checksums")
+    sums = read_json_file(ckpt / "checksums.json", what="checkpoint checksums", error=DataError)
     if not isinstance(sums, dict):
         raise DataError(f"{ckpt / 'checksums.json'}: expected an object of SHA-256 sums")
     for name in _CKPT_FILES:
@@ -123,7 +115,7 @@ def read_checkpoint_state(ckpt: Path) -> dict[str, Any]:
             raise DataError(f"checkpoint {ckpt}: {name} is missing")
         if sums.get(name) != sha256_file(path):
             raise DataError(f"checkpoint {ckpt}: {name} fails its SHA-256 check (corrupt or changed)")
-    state = _read_json(ckpt / "state.json", what="checkpoint state")
+    state = read_json_file(ckpt / "state.json", what="checkpoint state", error=DataError)
     keys = ("epochs_done", "best_val_loss", "best_epoch", "wait", "history", "n_optimizer_variables")
     if not isinstance(state, dict) or any(k not in state for k in keys):
         raise DataError(f"{ckpt / 'state.json'}: malformed checkpoint state (needs {list(keys)})")
@@ -301,7 +293,7 @@ def _data_signature(description: dict[str, Any]) -> dict[str, Any]:
 
 
 def _load_existing(out: Path) -> dict[str, Any]:
-    doc = _read_json(out / "config.json", what="run config")
+    doc = read_json_file(out / "config.json", what="run config", error=DataError)
     if not isinstance(doc, dict) or doc.get("format") != RUN_FORMAT:
         raise DataError(f"{out / 'config.json'}: not a melsynth run config (format {RUN_FORMAT!r} expected)")
     for key in ("config", "spectrogram", "data", "fit"):
@@ -585,7 +577,7 @@ def _initial_weights(run: Path) -> Path:
     if not run.is_dir():
         raise DataError(f"{run}: no run folder to start from")
     weights = run / "best.weights.h5"
-    status = _read_json(run / "status.json", what="the status of the run to start from")
+    status = read_json_file(run / "status.json", what="run status", error=DataError)
     if not weights.is_file():
         raise DataError(f"{weights}: missing (init_from needs a run that finished an epoch)")
     want = status.get("best_weights_sha256") if isinstance(status, dict) else None

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
 from synth.errors import DataError
+from synth.json_files import read_json_file
 from synth.spectrogram import SpectrogramParams
 from training.datasets.features import sha256_file
 from training.model.config import ModelConfig
@@ -59,15 +59,6 @@ class Run:
         return autoencoder, encoder, decoder
 
 
-def _read(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path}: missing ({what}); is {path.parent} a run folder?") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: not valid JSON ({what}: {exc})") from None
-
-
 def load_run(path: str | Path) -> Run:
     """Read a run folder's config.json and status.json; DataError for a missing or corrupt run."""
     from training.fit import RUN_FORMAT
@@ -75,7 +66,7 @@ def load_run(path: str | Path) -> Run:
     path = Path(path)
     if not path.is_dir():
         raise DataError(f"{path}: no such run folder")
-    doc = _read(path / "config.json", "run config")
+    doc = read_json_file(path / "config.json", what="run config", error=DataError)
     if not isinstance(doc, dict) or doc.get("format") != RUN_FORMAT:
         raise DataError(f"{path / 'config.json'}: not a melsynth run config (format {RUN_FORMAT!r} expected)")
     try:
@@ -85,7 +76,7 @@ def load_run(path: str | Path) -> Run:
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(f"{path / 'config.json'}: malformed ({exc})") from None
     status_path = path / "status.json"
-    status = _read(status_path, "run status") if status_path.is_file() else {}
+    status = read_json_file(status_path, what="run status", error=DataError) if status_path.is_file() else {}
     if not isinstance(status, dict):
         raise DataError(f"{status_path}: expected a JSON object")
     return Run(path, config, params, data, fit, status)

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from synth.benchmarks.fuzz import osc_message
+from synth.osc.encoding import encode_message
 
 __all__ = ["engine_session", "control_latency", "max_voices"]
 
@@ -71,36 +71,36 @@ def control_latency(live, server, *, seconds: float, rate: float = 20.0, seed: i
     held = spec.base_pitch
     if kind == "morph":  # a performer picks a preset, then morphs away from it (from an arbitrary
         # /synth/latent vector there is no decoded neighbour to estimate from: the first morph would wait)
-        sock.sendto(osc_message("/synth/preset", "s", [presets[0]]), target)
-    sock.sendto(osc_message("/synth/note/on", "ii", [held, 100]), target)
+        sock.sendto(encode_message("/synth/preset", [presets[0]]), target)
+    sock.sendto(encode_message("/synth/note/on", [held, 100]), target)
     time.sleep(0.3)
     start = time.monotonic()
     n = 0
     while time.monotonic() - start < seconds:
         if kind == "latent":
             index = int(rng.integers(0, spec.latent_size))
-            sock.sendto(osc_message("/synth/latent/set", "if", [index, float(rng.normal(0, 0.5))]), target)
+            sock.sendto(encode_message("/synth/latent/set", [index, float(rng.normal(0, 0.5))]), target)
         elif kind == "sweep":  # one second per coordinate: a ramp from 0 by a fader step per message
             per_sweep = max(2, int(round(rate)))
             if n % per_sweep == 0:
                 index = int(rng.integers(0, spec.latent_size))
             value = 0.5 * (n % per_sweep + 1) / per_sweep
-            sock.sendto(osc_message("/synth/latent/set", "if", [index, value]), target)
+            sock.sendto(encode_message("/synth/latent/set", [index, value]), target)
         elif kind == "morph":  # a performer's fader between the first two presets: a new position each time
             t = float(rng.uniform(0.0, 1.0))
-            sock.sendto(osc_message("/synth/morph", "ssf", [presets[0], presets[1], t]), target)
+            sock.sendto(encode_message("/synth/morph", [presets[0], presets[1], t]), target)
         elif kind == "macro":  # a knob on one of the first macros, a new setting each time
             k = int(rng.integers(0, min(4, spec.macro_count)))
-            sock.sendto(osc_message("/synth/macro", "if", [k, float(rng.uniform(-2.0, 2.0))]), target)
+            sock.sendto(encode_message("/synth/macro", [k, float(rng.uniform(-2.0, 2.0))]), target)
         elif kind == "preset":
-            sock.sendto(osc_message("/synth/preset", "s", [presets[n % len(presets)]]), target)
+            sock.sendto(encode_message("/synth/preset", [presets[n % len(presets)]]), target)
         else:
             note = held + 1 + n % 12
-            sock.sendto(osc_message("/synth/note/on", "ii", [note, 90]), target)
-            sock.sendto(osc_message("/synth/note/off", "i", [note]), target)
+            sock.sendto(encode_message("/synth/note/on", [note, 90]), target)
+            sock.sendto(encode_message("/synth/note/off", [note]), target)
         n += 1
         time.sleep(max(0.0, start + n / rate - time.monotonic()))
-    sock.sendto(osc_message("/synth/note/off", "i", [held]), target)
+    sock.sendto(encode_message("/synth/note/off", [held]), target)
     sock.close()
     time.sleep(0.3)
     live._resolve_latencies()  # noqa: SLF001 (the synthesis thread does this every 50 ms)

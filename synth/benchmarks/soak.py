@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synth.benchmarks.fuzz import osc_message
+from synth.osc.encoding import encode_message
 
 __all__ = ["run_soak", "soak_messages", "scan_wav", "rss_mb"]
 
@@ -62,9 +62,9 @@ def soak_messages(*, presets, note_range, latent_size: int, macro_count: int, ra
     pair = list(rng.choice(presets, 2, replace=len(presets) < 2))
     while True:
         if k % per_chord == 0:
-            pending += [osc_message("/synth/note/off", "i", [n]) for n in held]
+            pending += [encode_message("/synth/note/off", [n]) for n in held]
             held = [int(n) for n in rng.choice(np.arange(lo, hi + 1), size=min(chord, hi - lo + 1), replace=False)]
-            pending += [osc_message("/synth/note/on", "ii", [n, int(rng.integers(40, 128))]) for n in held]
+            pending += [encode_message("/synth/note/on", [n, int(rng.integers(40, 128))]) for n in held]
             pair = list(rng.choice(presets, 2, replace=len(presets) < 2))
         t_soak = k / rate
         if pending:
@@ -73,19 +73,19 @@ def soak_messages(*, presets, note_range, latent_size: int, macro_count: int, ra
             r = rng.random()
             if r < 0.5:  # continuous morph: t sweeps 0..1 and back every 5 s
                 t = 0.5 - 0.5 * math.cos(2 * math.pi * t_soak / 5.0)
-                yield osc_message("/synth/morph", "ssf", [str(pair[0]), str(pair[1]), t])
+                yield encode_message("/synth/morph", [str(pair[0]), str(pair[1]), t])
             elif r < 0.65:
-                yield osc_message("/synth/latent/set", "if", [int(rng.integers(0, latent_size)),
+                yield encode_message("/synth/latent/set", [int(rng.integers(0, latent_size)),
                                                              float(rng.normal(0, 0.5))])
             elif r < 0.8 and macro_count:
-                yield osc_message("/synth/macro", "if", [int(rng.integers(0, macro_count)), float(rng.uniform(-2, 2))])
+                yield encode_message("/synth/macro", [int(rng.integers(0, macro_count)), float(rng.uniform(-2, 2))])
             elif r < 0.9:
-                yield osc_message("/synth/gain", "f", [float(rng.uniform(0.3, 1.0))])
+                yield encode_message("/synth/gain", [float(rng.uniform(0.3, 1.0))])
             elif r < 0.95 and len(presets) >= 4:
                 corners = [str(p) for p in rng.choice(presets, 4, replace=False)]
-                yield osc_message("/synth/corners", "ssss", corners)
+                yield encode_message("/synth/corners", corners)
             else:
-                yield osc_message("/synth/xy", "ff", [float(rng.random()), float(rng.random())])
+                yield encode_message("/synth/xy", [float(rng.random()), float(rng.random())])
         k += 1
 
 
@@ -123,7 +123,7 @@ def run_soak(port: int, *, seconds: float, presets, note_range, latent_size: int
                     samples.append(sample())
                 next_sample += sample_every
             time.sleep(max(0.0, start + sent / rate - time.monotonic()))
-        sock.sendto(osc_message("/synth/panic", "", []), (host, port))
+        sock.sendto(encode_message("/synth/panic", []), (host, port))
         sent += 1
     finally:
         sock.close()

@@ -24,6 +24,7 @@ import numpy as np
 
 from synth.atomic import atomic_write_text
 from synth.errors import PresetError
+from synth.json_files import read_json_file
 
 if TYPE_CHECKING:
     from synth.bundle.bundle import Bundle
@@ -131,17 +132,6 @@ def preset_from_dict(
     return Preset(name=name, latent=array, source=src, bundle_hash=bundle_hash)
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        size = path.stat().st_size
-        if size > MAX_PRESET_BYTES:
-            raise PresetError(f"{path}: {size} bytes is too large for a preset file")
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PresetError(f"{path}: no such preset file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PresetError(f"{path}: not a readable JSON preset ({exc})") from None
-
 
 def load_preset_file(path: str | Path, *, bundle: Bundle) -> Preset:
     """Load one preset file for ``bundle`` (any path; no pickle, JSON only).
@@ -150,7 +140,7 @@ def load_preset_file(path: str | Path, *, bundle: Bundle) -> Preset:
     """
     path = Path(path)
     return preset_from_dict(
-        _read_json(path), latent_shape=bundle.latent_shape, bundle_hash=bundle.bundle_hash, source=str(path)
+        read_json_file(path, what="preset", error=PresetError, max_bytes=MAX_PRESET_BYTES), latent_shape=bundle.latent_shape, bundle_hash=bundle.bundle_hash, source=str(path)
     )
 
 

@@ -27,10 +27,9 @@ from synth.engine.commands import Command
 from synth.engine.engine import Engine
 from synth.engine.latency import Histogram
 from synth.engine.margin import MarginPolicy
-from synth.engine.output import NullOutput, SoundDeviceOutput
+from synth.engine.output import output_named
 from synth.engine.priority import plan_priorities, raise_thread_priority
 from synth.engine.recorder import Recorder
-from synth.engine.ring import PortAudioRing, SampleRing
 from synth.errors import ParameterError
 
 __all__ = ["LiveEngine", "SWITCH_INTERVAL", "raise_thread_priority"]
@@ -45,8 +44,9 @@ class LiveEngine:
     ----------
     engine : Engine (``live=True`` decodes on a worker; ``live=False`` decodes inline on the synthesis
         thread, which makes a null-output run equal to an offline render of the same sample times)
-    output : "null" | "sounddevice"
-    device : dict from :func:`synth.engine.output.resolve_device` (sounddevice only)
+    output : "null" | "sounddevice", or a factory ``f(*, capacity, channels, rate, blocksize) -> (ring, output)``
+        (see :mod:`synth.engine.output`; the live replay hands in its stepped output this way)
+    device : dict from :func:`synth.engine.output.resolve_device` (with ``output="sounddevice"``)
     blocksize : int  samples per output block
     ahead_blocks : int  blocks the synthesis thread keeps rendered ahead of the output on a calm machine
     max_ahead_blocks : int  the widest that margin grows after near-misses (see :mod:`synth.engine.margin`;
@@ -61,7 +61,7 @@ class LiveEngine:
         self,
         engine: Engine,
         *,
-        output: str = "null",
+        output="null",
         device: dict | None = None,
         blocksize: int = 256,
         ahead_blocks: int = 3,
@@ -87,16 +87,8 @@ class LiveEngine:
                                    startup_blocks=min(2, max_ahead_blocks - ahead_blocks))
         # Room for the widest lead plus whatever size of callback PortAudio may ask for.
         capacity = max(8 * blocksize, (max_ahead_blocks + 4) * blocksize, 16384)
-        if output == "null":
-            self.ring = SampleRing(capacity=capacity, channels=channels)
-            self.output = NullOutput(self.ring, rate=self.rate, blocksize=blocksize)
-        elif output == "sounddevice":
-            if device is None:
-                raise ParameterError("the sounddevice output needs a device")
-            self.ring = PortAudioRing(capacity=capacity, channels=channels)
-            self.output = SoundDeviceOutput(self.ring, rate=self.rate, blocksize=blocksize, device=device)
-        else:
-            raise ParameterError(f"output must be 'null' or 'sounddevice', got {output!r}")
+        make_output = output_named(output, device=device) if isinstance(output, str) else output
+        self.ring, self.output = make_output(capacity=capacity, channels=channels, rate=self.rate, blocksize=blocksize)
         if record is None or isinstance(record, Recorder):
             self.recorder = record
         else:

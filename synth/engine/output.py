@@ -16,10 +16,13 @@ import time
 import numpy as np
 
 from synth.engine.priority import AUDIO_PRIORITY, raise_thread_priority, thread_priority
-from synth.engine.ring import SampleRing
-from synth.errors import AudioDeviceError
+from synth.engine.ring import PortAudioRing, SampleRing
+from synth.errors import AudioDeviceError, ParameterError
 
-__all__ = ["PlayClock", "NullOutput", "SoundDeviceOutput", "list_output_devices", "resolve_device"]
+__all__ = [
+    "PlayClock", "NullOutput", "SoundDeviceOutput", "list_output_devices", "resolve_device", "null_output",
+    "sounddevice_output", "output_named",
+]
 
 
 class PlayClock:
@@ -307,3 +310,36 @@ class SoundDeviceOutput:
             self._mixer.close()
         except Exception:  # a device vanishing during shutdown must not turn a clean stop into a crash
             pass
+
+
+# ---------------------------------------------------------------------- factories for LiveEngine
+# A LiveEngine is handed one of these: ``make(*, capacity, channels, rate, blocksize) -> (ring, output)``,
+# the ring the synthesis thread fills and the output that drains it (each output kind needs its own ring).
+
+
+def null_output(*, capacity: int, channels: int, rate: int, blocksize: int):
+    """A :class:`~synth.engine.ring.SampleRing` drained by a :class:`NullOutput` (no device)."""
+    ring = SampleRing(capacity=capacity, channels=channels)
+    return ring, NullOutput(ring, rate=rate, blocksize=blocksize)
+
+
+def sounddevice_output(device: dict):
+    """A factory of a PortAudio ring drained by a :class:`SoundDeviceOutput` on ``device`` (see
+    :func:`resolve_device`)."""
+
+    def make(*, capacity: int, channels: int, rate: int, blocksize: int):
+        ring = PortAudioRing(capacity=capacity, channels=channels)
+        return ring, SoundDeviceOutput(ring, rate=rate, blocksize=blocksize, device=device)
+
+    return make
+
+
+def output_named(name: str, *, device: dict | None = None):
+    """The factory for ``serve --output NAME``: ``"null"`` or ``"sounddevice"`` (which needs ``device``)."""
+    if name == "null":
+        return null_output
+    if name == "sounddevice":
+        if device is None:
+            raise ParameterError("the sounddevice output needs a device")
+        return sounddevice_output(device)
+    raise ParameterError(f"output must be 'null' or 'sounddevice', got {name!r}")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["build_message", "status_reply", "info_reply", "STATUS_KEYS"]
+from synth.osc.encoding import encode_message
+
+__all__ = ["status_reply", "info_reply", "STATUS_KEYS"]
 
 STATUS_KEYS = (
     "voices", "underflows", "latency_ms", "decode_ms", "method", "provider", "preset", "messages", "errors",
@@ -12,18 +14,9 @@ STATUS_KEYS = (
 )
 
 
-def build_message(address: str, args) -> bytes:
-    """One OSC message as bytes (ints as i, floats as f, strings as s)."""
-    from pythonosc.osc_message_builder import OscMessageBuilder
-
-    builder = OscMessageBuilder(address=address)
-    for a in args:
-        if isinstance(a, bool):
-            a = int(a)
-        if isinstance(a, float) and not math.isfinite(a):
-            a = 0.0
-        builder.add_arg(a)
-    return builder.build().dgram
+def _finite(values: list) -> list:
+    """Non-finite floats as 0.0: a reply must stay a valid OSC message whatever a figure is."""
+    return [0.0 if isinstance(v, float) and not math.isfinite(v) else v for v in values]
 
 
 def status_reply(server) -> bytes:
@@ -53,10 +46,10 @@ def status_reply(server) -> bytes:
     args: list = []
     for key in STATUS_KEYS:
         args += [key, values[key]]
-    return build_message("/synth/status", args)
+    return encode_message("/synth/status", _finite(args))
 
 
 def info_reply(engine) -> bytes:
     """``/synth/info latent_size N base_pitch P presets name1 name2 ...``."""
     args = ["latent_size", engine.spec.latent_size, "base_pitch", engine.base_pitch, "presets", *engine.spec.presets]
-    return build_message("/synth/info", args)
+    return encode_message("/synth/info", _finite(args))

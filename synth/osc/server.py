@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 from synth.errors import ParameterError
-from synth.osc.replies import build_message, info_reply, status_reply
+from synth.osc.encoding import encode_message
+from synth.osc.replies import info_reply, status_reply
 from synth.osc.vocabulary import DEFAULT_PORT, MIDI_LEARN, parse_message
 
 __all__ = ["OscServer", "DEFAULT_PORT", "bundle_problem"]
@@ -239,7 +240,7 @@ class OscServer:
             return
         self._tokens -= 1.0
         safe_address = address if isinstance(address, str) else ""
-        self._send(addr, build_message("/synth/error", [safe_address[:200], reason[:300]]))
+        self._send(addr, encode_message("/synth/error", [safe_address[:200], reason[:300]]))
 
     # ------------------------------------------------------------------ stop
     def stop(self) -> Path | None:

@@ -17,7 +17,6 @@ LiveEngine equals the offline render for any score.
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Iterable
 
@@ -27,7 +26,7 @@ from synth.engine.commands import Command
 from synth.engine.output import NullOutput
 from synth.errors import ParameterError
 
-__all__ = ["SteppedOutput", "replay_live"]
+__all__ = ["SteppedOutput", "stepped_output", "replay_live"]
 
 
 class SteppedOutput(NullOutput):
@@ -58,6 +57,14 @@ class SteppedOutput(NullOutput):
         pass
 
 
+def stepped_output(*, capacity: int, channels: int, rate: int, blocksize: int):
+    """A LiveEngine output factory (see :mod:`synth.engine.output`): a ring drained by :class:`SteppedOutput`."""
+    from synth.engine.ring import SampleRing
+
+    ring = SampleRing(capacity=capacity, channels=channels)
+    return ring, SteppedOutput(ring, rate=rate, blocksize=blocksize)
+
+
 def replay_live(
     engine,
     events: Iterable[tuple[int, Command]],
@@ -84,11 +91,8 @@ def replay_live(
     """
     from synth.engine.live import LiveEngine
 
-    options = {}
-    if "realtime" in inspect.signature(LiveEngine).parameters:
-        options["realtime"] = False  # nothing here is paced by a clock: no reason to ask for real-time priority
-    live = LiveEngine(engine, output="null", blocksize=blocksize, ahead_blocks=ahead_blocks, **options)
-    live.output = SteppedOutput(live.ring, rate=live.rate, blocksize=blocksize)
+    # Nothing here is paced by a clock: no reason to ask for real-time priority.
+    live = LiveEngine(engine, output=stepped_output, blocksize=blocksize, ahead_blocks=ahead_blocks, realtime=False)
     # How far ahead of the output a message must be submitted to be on time: the ring's lead, the block
     # being rendered while it waits in the inbox, and the frame the engine may already have made.
     lead = live.ahead + 4 * blocksize + 2 * engine.max_frame_samples

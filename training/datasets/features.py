@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from synth.errors import DataError
+from synth.json_files import read_json_file
 from synth.spectrogram import SpectrogramParams
 
 __all__ = ["Features", "load_features", "sha256_file", "SPLIT_NAMES"]
@@ -75,15 +75,6 @@ class Features:
         }
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path}: missing (not a features folder?)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: not valid JSON ({exc})") from None
-
-
 def load_features(path: str | Path, *, verify: bool = True) -> Features:
     """Open a features folder written by ``melsynth dataset features``.
 
@@ -101,7 +92,7 @@ def load_features(path: str | Path, *, verify: bool = True) -> Features:
     if not path.is_dir():
         raise DataError(f"{path}: no such features folder")
     params = SpectrogramParams.load(path / "spectrogram.json")
-    index = _read_json(path / "index.json")
+    index = read_json_file(path / "index.json", what="features index", error=DataError)
     rows = index.get("rows") if isinstance(index, dict) else None
     if not isinstance(rows, list) or not all(isinstance(r, dict) and "note_str" in r for r in rows):
         raise DataError(f"{path / 'index.json'}: expected {{'rows': [{{'note_str': ...}}, ...]}}")
@@ -109,7 +100,7 @@ def load_features(path: str | Path, *, verify: bool = True) -> Features:
     if not npy.is_file():
         raise DataError(f"{npy}: missing")
     if verify:
-        sums = _read_json(path / "checksums.json")
+        sums = read_json_file(path / "checksums.json", what="features checksums", error=DataError)
         expected = sums.get("features.npy") if isinstance(sums, dict) else None
         actual = sha256_file(npy)
         if expected != actual:
@@ -125,7 +116,7 @@ def load_features(path: str | Path, *, verify: bool = True) -> Features:
         for start in range(0, len(x), 256):
             if not np.all(np.isfinite(x[start : start + 256])):
                 raise DataError(f"{npy}: contains NaN or Inf (rows {start}..{start + 255})")
-    splits_doc = _read_json(path / "splits.json")
+    splits_doc = read_json_file(path / "splits.json", what="features splits", error=DataError)
     try:
         splits = {k: np.asarray(sorted(splits_doc[k]), dtype=np.int64) for k in SPLIT_NAMES}
         rule, seed = str(splits_doc["rule"]), int(splits_doc["seed"])

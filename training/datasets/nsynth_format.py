@@ -15,6 +15,7 @@ import numpy as np
 
 from synth.atomic import atomic_path, atomic_write_text
 from synth.errors import DataError
+from synth.json_files import read_json_file
 
 __all__ = [
     "FAMILIES",
@@ -73,12 +74,7 @@ def read_examples(folder: str | Path) -> dict[str, dict[str, Any]]:
     if not folder.is_dir():
         raise DataError(f"{folder}: no such dataset folder")
     path = folder / "examples.json"
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path}: missing (an NSynth-format folder holds examples.json and audio/)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: not valid JSON ({exc})") from None
+    data = read_json_file(path, what="NSynth examples (examples.json beside audio/)", error=DataError)
     if not isinstance(data, dict) or not data:
         raise DataError(f"{path}: expected a non-empty JSON object keyed by note_str")
     for key, record in data.items():
