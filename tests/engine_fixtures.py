@@ -59,7 +59,7 @@ def tone_factory(method, *, params, output_rate):
 
 @functools.lru_cache(maxsize=1)
 def synthetic_bundle_path() -> Path:
-    from bundle_factory import make_synthetic_bundle
+    from synth.benchmarks.synthetic_bundle import make_synthetic_bundle
 
     root = Path(tempfile.mkdtemp(prefix="melsynth-engine-tests-"))
     return make_synthetic_bundle(root / "bundle")

@@ -14,7 +14,7 @@ RATE = 48000
 @functools.lru_cache(maxsize=1)
 def render_bundle_path() -> Path:
     """A synthetic bundle (6 presets) that the tests only read."""
-    from bundle_factory import make_synthetic_bundle
+    from synth.benchmarks.synthetic_bundle import make_synthetic_bundle
 
     root = Path(tempfile.mkdtemp(prefix="melsynth-render-tests-"))
     return make_synthetic_bundle(root / "bundle", n_presets=6)
@@ -34,7 +34,7 @@ def shared_decoder():
 
 def fresh_bundle(path: Path, **kw) -> Path:
     """A bundle of the tests' own, for tests that write into it or spoil it."""
-    from bundle_factory import make_synthetic_bundle
+    from synth.benchmarks.synthetic_bundle import make_synthetic_bundle
 
     return make_synthetic_bundle(path, **kw)
 

@@ -1,15 +1,24 @@
-"""`melsynth bench --quick --json`: one JSON object with the headline figures, without TensorFlow.
+"""`melsynth bench --quick --json`: one JSON object with the headline figures, without TensorFlow, from the
+checkout and from a wheel installed outside it; the document writer; bench/ holding entry points only.
 
-Speed targets are measured by bench/, not asserted here: this only checks the contract (keys, types,
-plausible values) and that the quick path never imports TensorFlow.
+Speed targets are measured by the benchmarks (bench/, `melsynth bench`), not asserted here: this only checks
+the contract (keys, types, plausible values) and that the quick path never imports TensorFlow.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from synth.benchmarks.report import merge_sections, write_document, write_markdown
 
 REPO = Path(__file__).resolve().parent.parent
 KEYS = ("decode_ms_p50", "decode_ms_p99", "sinusoidal_rtf", "griffinlim_rtf", "librosa_griffinlim_rtf",
@@ -19,16 +28,20 @@ SCRIPT = """
 import json, sys
 from synth.cli import main
 code = main(["bench", "--quick", "--json"])
+import synth
 print("TF_LOADED", "tensorflow" in sys.modules, file=sys.stderr)
+print("SYNTH_FILE", synth.__file__, file=sys.stderr)
+files = {getattr(m, "__file__", None) for m in list(sys.modules.values())}
+print("MODULE_FILES", json.dumps(sorted(f for f in files if isinstance(f, str))), file=sys.stderr)
 sys.exit(code)
 """
 
 
-def test_quick_bench_prints_the_headline_figures_without_tensorflow():
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=300, cwd=REPO)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "TF_LOADED False" in proc.stderr
-    figures = json.loads(proc.stdout)
+def stderr_value(stderr: str, key: str) -> str:
+    return next(line.split(" ", 1)[1] for line in stderr.splitlines() if line.startswith(key + " "))
+
+
+def check_headline_figures(figures: dict) -> None:
     for key in KEYS:
         assert key in figures, key
         assert isinstance(figures[key], (int, float)) and figures[key] == figures[key], (key, figures[key])
@@ -40,6 +53,54 @@ def test_quick_bench_prints_the_headline_figures_without_tensorflow():
     assert figures["control_latency_ms_p50"] <= figures["control_latency_ms_p99"]
     # max_voices is the largest of the counts tried (4, 8, 12, ...) that held without an underflow, or 0.
     assert figures["max_voices"] == 0 or figures["max_voices"] % 4 == 0
+
+
+def test_quick_bench_prints_the_headline_figures_without_tensorflow():
+    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "TF_LOADED False" in proc.stderr
+    check_headline_figures(json.loads(proc.stdout))
+
+
+@pytest.mark.slow
+def test_quick_bench_runs_from_a_wheel_installed_outside_the_checkout(tmp_path):
+    """The measuring code ships with the package: built into a wheel (from a copy of the sources, so the
+    checkout gets no build/ folder), installed into a folder of its own and run from another, `melsynth bench
+    --quick` imports nothing of the checkout and falls back to the package's synthetic bundle."""
+    if importlib.util.find_spec("setuptools") is None or importlib.util.find_spec("wheel") is None:
+        pytest.skip("building a wheel offline needs setuptools and wheel in this environment")
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
+    for name in ("synth", "training", "export"):
+        shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "wheel"), str(src)],
+                   check=True, capture_output=True, timeout=120)
+    (wheel,) = (tmp_path / "wheel").glob("melsynth-*.whl")
+    site = tmp_path / "site"
+    subprocess.run([*pip, "install", "--no-deps", "--no-index", "--target", str(site), str(wheel)],
+                   check=True, capture_output=True, timeout=120)
+    shutil.rmtree(src)
+    run_dir = tmp_path / "elsewhere"
+    run_dir.mkdir()
+    # The installed copy comes first on the path; the third-party libraries still come from this environment
+    # (whose editable install of the checkout stays behind the path: the assertions below would catch it).
+    env = dict(os.environ, PYTHONPATH=str(site))
+    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=300, cwd=run_dir,
+                          env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "TF_LOADED False" in proc.stderr
+    assert Path(stderr_value(proc.stderr, "SYNTH_FILE")).is_relative_to(site)
+    files = json.loads(stderr_value(proc.stderr, "MODULE_FILES"))
+    venv = Path(sys.prefix).resolve()
+    from_checkout = [f for f in files if Path(f).resolve().is_relative_to(REPO)
+                     and not Path(f).resolve().is_relative_to(venv)]
+    assert not from_checkout
+    figures = json.loads(proc.stdout)
+    check_headline_figures(figures)
+    assert "synthetic test bundle" in figures["decode_bundle"]
 
 
 def soak(*, busy: bool, underflows: int) -> dict:
@@ -57,12 +118,9 @@ def soak(*, busy: bool, underflows: int) -> dict:
     }
 
 
-def test_bench_documents_are_written_from_a_result(tmp_path):
-    """run_all's document writer on a hand-made result (no measuring): every section and the machine."""
-    sys.path.insert(0, str(REPO / "bench"))
-    from run_all import write_markdown
-
-    run = {
+def hand_made_run() -> dict:
+    """A run_all result with every section, made by hand (no measuring)."""
+    return {
         "machine": {"cpu": "Test CPU", "cores": 2, "load_average": [1.0, 1.0, 1.0], "load_average_end": [2.0, 2, 2],
                     "ram_gib": 8.0, "gpu": "none", "python": "3.11", "os": "Linux", "libraries": {"numpy": "2"}},
         "when": "2026-01-01 00:00 UTC",
@@ -83,8 +141,12 @@ def test_bench_documents_are_written_from_a_result(tmp_path):
         },
         "seconds": {"decode": 1.0, "engine": 2.0},
     }
+
+
+def test_bench_documents_are_written_from_a_result(tmp_path):
+    """The document writer on a hand-made result: every section and the machine."""
     out = tmp_path / "B.md"
-    write_markdown(run, out)
+    write_markdown(hand_made_run(), out)
     text = out.read_text()
     assert "Test CPU, 2 cores" in text and "NOT an hour" in text
     assert "| bundle | onnxruntime CPU | 1.00 | 2.00 |" in text
@@ -100,9 +162,6 @@ def test_bench_documents_are_written_from_a_result(tmp_path):
 
 
 def test_a_partial_run_replaces_its_sections_and_keeps_the_rest():
-    sys.path.insert(0, str(REPO / "bench"))
-    from run_all import merge_sections
-
     previous = ("# Benchmarks\n\nWritten on day 1.\n\n## Machine\n\nold machine\n\n## Decode (batch 1)\n\nold decode\n\n"
                 "## Soak (jack output)\n\nold soak\n\n## Time taken\n\ndecode 1 s\n")
     update = ("# Benchmarks\n\nWritten on day 2.\n\n## Machine\n\nnew machine\n\n## Soak (null output)\n\nnew soak\n\n"
@@ -113,3 +172,51 @@ def test_a_partial_run_replaces_its_sections_and_keeps_the_rest():
     # A section new to the document goes before the timings, which stay the full run's.
     assert merged.index("new latency") < merged.index("## Time taken") and "decode 1 s" in merged
     assert "soak 2 s" not in merged
+
+
+def test_a_partial_run_is_merged_into_the_document_there(tmp_path):
+    out = tmp_path / "B.md"
+    full = hand_made_run()
+    write_document(full, out)
+    part = hand_made_run()
+    part["results"] = {"engine": dict(full["results"]["engine"], control_latency_ms_p99=7.0)}
+    part["seconds"] = {"engine": 3.0}
+    write_document(part, out, only=("engine",))
+    text = out.read_text()
+    assert "p99 7.0 ms" in text and "p99 9.0 ms" not in text and "`melsynth bench --only engine`" in text
+    # The other sections and the timings stay the full run's.
+    assert "| bundle | onnxruntime CPU | 1.00 | 2.00 |" in text and "decode 1 s, engine 2 s" in text
+
+
+def test_melsynth_bench_picks_the_headline_figures_or_the_full_run(tmp_path, monkeypatch):
+    """--quick alone is the headline figures; --all or a full-run option (what bench/run_all.py passes) is
+    run_all with --quick shortening each benchmark, its document written under the current folder."""
+    import synth.commands.bench as bench
+    from synth.cli import main
+
+    calls = []
+    monkeypatch.setattr(bench, "quick_figures", lambda: calls.append("quick") or {"decode_ms_p50": 1.0})
+    monkeypatch.setattr(bench, "run_all", lambda **kw: calls.append(kw) or hand_made_run())
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "--quick", "--json"]) == 0
+    assert calls == ["quick"] and not (tmp_path / "docs").exists()
+    calls.clear()
+    assert main(["bench", "--all", "--quick", "--only", "inversion", "--no-write"]) == 0
+    assert calls == [{"quick": True, "soak_minutes": 60.0, "fuzz_packets": 100_000, "keras": True,
+                      "only": ("inversion",)}]
+    assert not (tmp_path / "docs").exists()
+    calls.clear()
+    assert main(["bench", "--quick", "--fuzz-packets", "10", "--no-keras"]) == 0
+    assert calls[0]["quick"] and calls[0]["fuzz_packets"] == 10 and not calls[0]["keras"]
+    assert "# Benchmarks" in (tmp_path / "docs" / "BENCHMARKS.md").read_text()
+
+
+def test_bench_scripts_are_entry_points_only():
+    """bench/*.py hold no measuring code of their own: a docstring, imports and the call of a main()."""
+    for path in sorted((REPO / "bench").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        assert ast.get_docstring(tree), path.name
+        kinds = {type(node).__name__ for node in tree.body[1:]}
+        assert kinds <= {"Import", "ImportFrom", "If"}, (path.name, kinds)
+        (guard,) = [node for node in tree.body if isinstance(node, ast.If)]
+        assert ast.unparse(guard.test) == "__name__ == '__main__'" and len(guard.body) == 1, path.name

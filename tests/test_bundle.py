@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bundle_factory import PRESET_RECIPES, make_synthetic_bundle
 
+from synth.benchmarks.synthetic_bundle import PRESET_RECIPES, make_synthetic_bundle
 from synth.bundle import (
     BUNDLE_FORMAT,
     Bundle,

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from bundle_factory import make_synthetic_bundle
+
+from synth.benchmarks.synthetic_bundle import make_synthetic_bundle
 
 # The installed console command when it sits beside this interpreter (the venv), else the module.
 _SCRIPT = Path(sys.executable).parent / "melsynth"

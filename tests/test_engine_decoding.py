@@ -67,7 +67,7 @@ def test_inline_decoding_answers_a_repeated_latent_from_the_cache_with_the_same_
     first = decoding.request(_latent(bundle, "dark"), ("t1",))
     second = decoding.request(_latent(bundle, "dark"), ("t2",))
     assert decoder.calls == 1
-    assert second.timbre is first.timbre and second.tokens == ("t2",) and second.decode_ms == 0.0
+    assert second.timbre is first.timbre and second.tags == ("t2",) and second.decode_ms == 0.0
 
 
 def test_worker_answers_a_cached_latent_at_once_and_drops_the_older_decode_in_flight(bundle):
@@ -79,7 +79,7 @@ def test_worker_answers_a_cached_latent_at_once_and_drops_the_older_decode_in_fl
         assert worker.request(_latent(bundle, "dark"), ("dark",)) is None  # not cached: queued
         _wait(worker.idle)
         decoded = worker.collect()
-        assert decoded is not None and decoded.timbre is not None and decoded.tokens == ("dark",)
+        assert decoded is not None and decoded.timbre is not None and decoded.tags == ("dark",)
 
         gate.clear()  # the next decode hangs until released
         assert worker.request(_latent(bundle, "soft"), ("soft",)) is None
@@ -90,7 +90,7 @@ def test_worker_answers_a_cached_latent_at_once_and_drops_the_older_decode_in_fl
         _wait(worker.idle)
         stale = worker.collect()
         # The soft decode landed after the newer (cached) dark: it must not replace it, and it is no error.
-        assert stale is not None and stale.timbre is None and stale.error == "" and stale.tokens == ("soft",)
+        assert stale is not None and stale.timbre is None and stale.error == "" and stale.tags == ("soft",)
         # ... but it is kept for later.
         assert worker.request(_latent(bundle, "soft"), ()) is not None
     finally:
@@ -110,7 +110,7 @@ def test_worker_coalesces_queued_requests_to_the_newest(bundle):
         gate.set()
         _wait(lambda: worker.idle() and decoder.calls == 2)
         result = worker.collect()
-        assert worker.coalesced == 1 and result.tokens == ("a", "b", "c")
+        assert worker.coalesced == 1 and result.tags == ("a", "b", "c")
         assert result.timbre is worker.request(_latent(bundle, "soft"), ()).timbre
     finally:
         gate.set()
@@ -134,6 +134,20 @@ def test_live_engine_prefetches_presets_so_a_preset_switch_lands_at_the_next_fra
         engine.close()
 
 
+def first_order(known, steps):
+    """What an estimate must be, written out here and not taken from the engine: the known timbre plus each
+    weight times its timbre, part by part, clipped to the unit range."""
+    from synth.engine.timbre import Timbre
+
+    parts = {}
+    for name in ("held", "sustain", "release"):
+        total = np.array(getattr(known, name), dtype=np.float64)
+        for weight, timbre in steps:
+            total = total + weight * np.asarray(getattr(timbre, name), dtype=np.float64)
+        parts[name] = np.clip(total, 0.0, 1.0).astype(np.float32)
+    return Timbre(**parts)
+
+
 def _gated_live_engine(bundle):
     """A live engine whose decoder can be held (``gate.clear()``) once every preset is decoded."""
     gate = threading.Event()
@@ -147,7 +161,6 @@ def _gated_live_engine(bundle):
 
 def test_a_morph_sounds_an_estimate_at_the_next_frame_then_the_exact_decode(bundle):
     from synth.engine import Morph
-    from synth.engine.timbre import estimate_timbre
 
     engine, gate = _gated_live_engine(bundle)
     try:
@@ -158,7 +171,7 @@ def test_a_morph_sounds_an_estimate_at_the_next_frame_then_the_exact_decode(bund
         engine.schedule(NoteOn(60, 100), 0)
         engine.render(2000)
         gate.clear()  # the decoder is now busy for as long as the test wants
-        engine.schedule(Morph("bright", "dark", 0.25), engine.position, token="m1")
+        engine.schedule(Morph("bright", "dark", 0.25), engine.position, tag="m1")
         at = engine.next_frame_sample
         engine.render(engine.max_frame_samples)
         # The preset weights moved from one-hot(first) to 0.75 bright + 0.25 dark.
@@ -167,7 +180,7 @@ def test_a_morph_sounds_an_estimate_at_the_next_frame_then_the_exact_decode(bund
         weights["bright"] += 0.75
         weights["dark"] += 0.25
         steps = [(w, cache.peek(cache.key(_latent(bundle, n)))) for n, w in weights.items() if abs(w) > 1e-9]
-        expected = estimate_timbre(start, steps)
+        expected = first_order(start, steps)
         for part in ("held", "sustain", "release"):
             np.testing.assert_allclose(getattr(engine.timbre, part), getattr(expected, part), atol=1e-6)
         assert engine.timbre_estimates == 1 and list(engine.applied) == [("m1", at)] and not engine.applied_exact
@@ -189,7 +202,6 @@ def test_a_morph_sounds_an_estimate_at_the_next_frame_then_the_exact_decode(bund
 
 def test_a_macro_move_sounds_an_estimate_from_the_macro_slope_at_the_mean(bundle):
     from synth.engine import SetLatentValue, SetMacro
-    from synth.engine.timbre import estimate_timbre
 
     engine, gate = _gated_live_engine(bundle)
     try:
@@ -209,9 +221,9 @@ def test_a_macro_move_sounds_an_estimate_from_the_macro_slope_at_the_mean(bundle
         engine.render(engine.max_frame_samples)
         start = engine.timbre
         gate.clear()
-        engine.schedule(SetMacro(2, -1.5), engine.position, token="k")
+        engine.schedule(SetMacro(2, -1.5), engine.position, tag="k")
         engine.render(engine.max_frame_samples)
-        expected = estimate_timbre(start, [(-1.5, decoded(mean + step)), (1.5, decoded(mean))])
+        expected = first_order(start, [(-1.5, decoded(mean + step)), (1.5, decoded(mean))])
         for part in ("held", "sustain", "release"):
             np.testing.assert_allclose(getattr(engine.timbre, part), getattr(expected, part), atol=1e-6)
         assert engine.timbre_estimates == 1 and [t for t, _ in engine.applied][-1] == "k"
@@ -230,7 +242,6 @@ def _settle(engine, command) -> None:
 
 def test_a_fader_on_one_latent_coordinate_sounds_at_the_next_frame_once_two_points_are_decoded(bundle):
     from synth.engine import SetLatentValue
-    from synth.engine.timbre import estimate_timbre
 
     engine, gate = _gated_live_engine(bundle)
     try:
@@ -246,17 +257,17 @@ def test_a_fader_on_one_latent_coordinate_sounds_at_the_next_frame_once_two_poin
         estimates = engine.timbre_estimates
         gate.clear()
         # 0.6 lies on the line through the two decoded points, 1.5 steps past the newest.
-        engine.schedule(SetLatentValue(3, 0.6), engine.position, token="f")
+        engine.schedule(SetLatentValue(3, 0.6), engine.position, tag="f")
         at = engine.next_frame_sample
         engine.render(engine.max_frame_samples)
-        expected = estimate_timbre(t_b, [(-1.5, t_a), (1.5, t_b)])
+        expected = first_order(t_b, [(-1.5, t_a), (1.5, t_b)])
         for part in ("held", "sustain", "release"):
             np.testing.assert_allclose(getattr(engine.timbre, part), getattr(expected, part), atol=1e-6)
         assert engine.timbre_estimates == estimates + 1
         assert [x for x in engine.applied if x[0] == "f"] == [("f", at)]
 
         # Another coordinate leaves the line: that change waits for the decoder.
-        engine.schedule(SetLatentValue(4, 0.5), engine.position, token="g")
+        engine.schedule(SetLatentValue(4, 0.5), engine.position, tag="g")
         engine.render(4 * engine.max_frame_samples)
         assert engine.timbre_estimates == estimates + 1 and "g" not in [x[0] for x in engine.applied]
         gate.set()
@@ -287,7 +298,7 @@ def test_what_cannot_be_estimated_waits_for_the_decoder(bundle, change):
         command = {"latent_value": SetLatentValue(3, 0.7), "morph_after_latent": Morph("bright", "dark", 0.5),
                    "off": Morph("bright", "dark", 0.5)}[change]
         engine.applied.clear()
-        engine.schedule(command, engine.position, token="c")
+        engine.schedule(command, engine.position, tag="c")
         engine.render(4 * engine.max_frame_samples)
         assert engine.timbre is before and engine.timbre_estimates == 0 and not engine.applied
         gate.set()

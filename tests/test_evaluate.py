@@ -1,4 +1,4 @@
-"""melsynth evaluate on a real ONNX bundle (tests/bundle_factory.py) and real WAV files, no TensorFlow."""
+"""melsynth evaluate on a real ONNX bundle (synth/benchmarks/synthetic_bundle.py) and real WAV files, no TensorFlow."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from synth.benchmarks import synthetic_bundle
 from synth.errors import DataError, ParameterError
 
-bundle_factory = pytest.importorskip("bundle_factory")
 pytest.importorskip("synth.bundle")
 
 from synth.cli import main  # noqa: E402
@@ -30,7 +30,7 @@ def write_nsynth(folder: Path, notes: dict[str, tuple[int, float]], *, params: S
     (folder / "audio").mkdir(parents=True)
     examples = {}
     for name, (pitch, gain) in notes.items():
-        y, _ = bundle_factory.synthetic_note_audio(params=params, pitch=pitch)
+        y, _ = synthetic_bundle.synthetic_note_audio(params=params, pitch=pitch)
         sf.write(folder / "audio" / f"{name}.wav", gain * y, params.sample_rate, subtype="FLOAT")
         instrument = name.rsplit("-", 2)[0]
         examples[name] = {"note_str": name, "pitch": pitch, "velocity": 100, "instrument_str": instrument}
@@ -40,7 +40,7 @@ def write_nsynth(folder: Path, notes: dict[str, tuple[int, float]], *, params: S
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
-    return bundle_factory.make_synthetic_bundle(tmp_path_factory.mktemp("b") / "bundle", params=SMALL)
+    return synthetic_bundle.make_synthetic_bundle(tmp_path_factory.mktemp("b") / "bundle", params=SMALL)
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +104,7 @@ def test_split_by_the_bundles_recorded_rule(tmp_path):
     """A bundle that records its features' split rule selects exactly that split of a single folder."""
     from training.datasets.splits import make_splits
 
-    path = bundle_factory.make_synthetic_bundle(tmp_path / "b", params=SMALL)
+    path = synthetic_bundle.make_synthetic_bundle(tmp_path / "b", params=SMALL)
     meta = json.loads((path / "bundle.json").read_text())
     meta["data"] = {"split_rule": "random", "split_seed": 3}
     (path / "bundle.json").write_text(json.dumps(meta))

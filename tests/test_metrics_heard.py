@@ -37,13 +37,13 @@ def test_silence_has_no_loud_bins_and_shapes_are_checked():
 
 
 def test_evaluate_reports_it_for_the_model_and_the_original(tmp_path, capsys):
-    bundle_factory = pytest.importorskip("bundle_factory")
     from test_evaluate import write_nsynth
 
+    from synth.benchmarks.synthetic_bundle import make_synthetic_bundle
     from synth.cli import main
 
     small = SpectrogramParams(n_mels=64, frames=128)
-    bundle = bundle_factory.make_synthetic_bundle(tmp_path / "b", params=small)
+    bundle = make_synthetic_bundle(tmp_path / "b", params=small)
     data = write_nsynth(tmp_path / "n", {f"keyboard_synthetic_00{i}-060-100": (60, 0.5 + 0.1 * i) for i in range(3)},
                         params=small)
     assert main(["evaluate", "--bundle", str(bundle), "--data", str(data), "--json", "--heard", "2"]) == 0

@@ -123,7 +123,7 @@ def test_mapping_files_merge_over_the_default_and_are_checked(tmp_path):
         with pytest.raises(ParameterError, match=message):
             load_mapping(path)
     path.write_text("{not json")
-    with pytest.raises(ParameterError, match="not a readable JSON file"):
+    with pytest.raises(ParameterError, match="not a readable JSON MIDI mapping file"):
         load_mapping(path)
     with pytest.raises(ParameterError, match="morph preset 'violin' is not in the bundle"):
         MidiTranslator(SPEC, MidiMapping(morph=("violin", "dark")))

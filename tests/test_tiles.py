@@ -213,13 +213,13 @@ def test_a_latent_jump_sounds_its_exact_tile_where_the_voice_plays_before_the_wh
         z = np.random.default_rng(11).standard_normal(bundle.latent_shape).astype(np.float32)
         exact = make_timbre(bundle.decoder().decode(z[None])[0], params=bundle.params)
         gate.clear()  # the whole note cannot be decoded now; its tile can
-        engine.schedule(SetLatent(z), engine.position, token="jump")
+        engine.schedule(SetLatent(z), engine.position, tag="jump")
         engine.render(engine.max_frame_samples)
         _wait(lambda: engine.timbres.stats()["tiles_decoded"] == 1)
         engine.render(engine.max_frame_samples)
         assert engine.timbres.stats()["tiles"] == 1
-        tokens = [t for t, _ in engine.applied_exact]
-        assert tokens == ["jump"]
+        tags = [t for t, _ in engine.applied_exact]
+        assert tags == ["jump"]
         sounding = engine.timbre
         if where == "hold":
             np.testing.assert_allclose(sounding.held[span[0] : span[1]], exact.held[span[0] : span[1]], atol=1e-5)

@@ -1,5 +1,5 @@
 """Voice logic with a tiny protocol-conforming inverter (engine_fixtures.ToneInverter): the hold, sustain,
-release and tail phases, the timbre layout, method crossfades that wait for the new inverter's latency."""
+release and tail stages, the timbre layout, method crossfades that wait for the new inverter's latency."""
 
 from __future__ import annotations
 
@@ -42,26 +42,26 @@ def make_voice(**kw):
     return Voice(inverters, n_mels=b.params.n_mels, max_frame_samples=HOP + 2, hop_samples=float(HOP))
 
 
-def test_voice_phases_from_hold_to_idle():
+def test_voice_stages_from_hold_to_idle():
     t = timbre()
     v = make_voice(tail=2)
     v.start(note=60, velocity=127, pitch_ratio=1.0, method="a", order=1)
     mix = np.zeros(HOP, dtype=np.float32)
     for _ in range(t.sustain_start):
-        assert v.phase == HOLD
+        assert v.stage == HOLD
         v.render_frame(mix, current=t, previous=None, weight=1.0)
-    assert v.phase == SUSTAIN
+    assert v.stage == SUSTAIN
     for _ in range(500):
         v.render_frame(mix, current=t, previous=None, weight=1.0)
-    assert v.phase == SUSTAIN
+    assert v.stage == SUSTAIN
     v.release()
     for _ in range(t.release_frames):
-        assert v.phase == RELEASE
+        assert v.stage == RELEASE
         v.render_frame(mix, current=t, previous=None, weight=1.0)
-    assert v.phase == TAIL
+    assert v.stage == TAIL
     v.render_frame(mix, current=t, previous=None, weight=1.0)
     v.render_frame(mix, current=t, previous=None, weight=1.0)
-    assert v.phase == IDLE and not v.active
+    assert v.stage == IDLE and not v.active
 
 
 def test_early_release_goes_straight_to_the_release_part():
@@ -72,7 +72,7 @@ def test_early_release_goes_straight_to_the_release_part():
     for _ in range(10):
         v.render_frame(mix, current=t, previous=None, weight=1.0)
     v.release()
-    assert v.phase == RELEASE
+    assert v.stage == RELEASE
     frames = 0
     while v.active:
         v.render_frame(mix, current=t, previous=None, weight=1.0)

@@ -57,7 +57,7 @@ def control_latency(live, server, *, seconds: float, rate: float = 20.0, seed: i
     rng = np.random.default_rng(seed)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     target = ("127.0.0.1", server.port)
-    spec = live.engine.spec
+    spec = live.engine.control_spec
     presets = list(spec.presets)
     if kind in ("preset", "morph"):
         if len(presets) < 2:
@@ -147,7 +147,7 @@ def max_voices(live, *, counts=(4, 8, 12, 16, 20, 24, 32, 40, 48), hold: float =
     # Steady state: after start the decode worker spends a few seconds decoding the presets and macro
     # slopes (a core's worth of work on a small machine), which is not what a held chord costs.
     _wait_for_prefetch(live)
-    spec = live.engine.spec
+    spec = live.engine.control_spec
     lo, hi = spec.note_range
     notes = list(range(lo, hi + 1))
     best = 0

@@ -174,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
         from synth.midi.translate import MidiTranslator
 
         try:
-            midi = MidiInput(live.submit, MidiTranslator(engine.spec, mapping), port=args.midi or None,
+            midi = MidiInput(live.submit, MidiTranslator(engine.control_spec, mapping), port=args.midi or None,
                              log=server.log if args.log_osc else None, rate=rate,
                              on_event=lambda line: print(f"melsynth: {line}", flush=True))
         except BaseException:
@@ -203,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
     allow = f", accepting {', '.join(sorted(server.allow))}" if server.allow else ""
     print(
         f"melsynth: listening for OSC on {args.host}:{server.port}{allow}; bundle {args.bundle} "
-        f"(latent {engine.spec.latent_size}, base pitch {engine.base_pitch}, {len(engine.spec.presets)} presets, "
+        f"(latent {engine.control_spec.latent_size}, base pitch {engine.base_pitch}, {len(engine.control_spec.presets)} presets, "
         f"decoder on {engine.provider})"
     )
     print(

@@ -1,6 +1,6 @@
 """Latent -> Timbre, either inline (offline, deterministic) or on a worker thread (live).
 
-Both kinds offer ``request(latent, tokens)`` and ``collect()``. Inline decoding returns the result from
+Both kinds offer ``request(latent, tags)`` and ``collect()``. Inline decoding returns the result from
 ``request`` at once, so an offline render applies each latent change at exactly the frame of its event.
 The live :class:`DecodeWorker` runs the onnxruntime decoder on its own thread, off the audio path; requests
 that arrive while it is busy are coalesced to the newest one (a performer sweeping a knob only needs the
@@ -60,7 +60,7 @@ class Tile:
 @dataclasses.dataclass(frozen=True)
 class DecodeResult:
     """One answered request. ``timbre`` None with an ``error``: the decode failed; None with no error and no
-    ``tile``: it was superseded by a newer request answered from the cache (only its ``tokens`` still count
+    ``tile``: it was superseded by a newer request answered from the cache (only its ``tags`` still count
     as applied). ``tile`` set: the frames the voices were about to read, exact; the whole note follows in a
     later result of the same ``seq`` (unless a newer request supersedes it)."""
 
@@ -68,7 +68,7 @@ class DecodeResult:
     timbre: Timbre | None
     error: str
     decode_ms: float
-    tokens: tuple
+    tags: tuple
     tile: Tile | None = None
 
 
@@ -76,17 +76,17 @@ def decode_timbre(decoder, latent: np.ndarray, *, params: SpectrogramParams) -> 
     """Decode one latent; returns ``(timbre or None, error message or "", milliseconds)``."""
     t0 = time.perf_counter()
     try:
-        spec = decoder.decode(np.asarray(latent, dtype=np.float32)[None])
+        mel = decoder.decode(np.asarray(latent, dtype=np.float32)[None])
     except Exception as exc:  # any runtime failure of the model must keep the engine playing
         return None, f"decoder failed: {type(exc).__name__}: {exc}", (time.perf_counter() - t0) * 1e3
     ms = (time.perf_counter() - t0) * 1e3
-    spec = np.asarray(spec)
+    mel = np.asarray(mel)
     expected = (1, params.n_mels, params.frames)
-    if spec.shape != expected:
-        return None, f"decoder returned shape {spec.shape}, expected {expected}", ms
-    if not np.all(np.isfinite(spec)):
+    if mel.shape != expected:
+        return None, f"decoder returned shape {mel.shape}, expected {expected}", ms
+    if not np.all(np.isfinite(mel)):
         return None, "decoder output contains NaN or Inf", ms
-    return make_timbre(spec[0], params=params), "", ms
+    return make_timbre(mel[0], params=params), "", ms
 
 
 def decode_tile(tile_decoder, latent: np.ndarray, *, start: int, layout) -> tuple[Tile | None, str, float]:
@@ -182,18 +182,18 @@ class InlineDecoding:
         self.cache = TimbreCache() if cache is None else cache
         self.decode_ms: collections.deque[float] = collections.deque(maxlen=256)
 
-    def request(self, latent: np.ndarray, tokens: tuple = (), frames: tuple[int, int] | None = None) -> DecodeResult:
+    def request(self, latent: np.ndarray, tags: tuple = (), frames: tuple[int, int] | None = None) -> DecodeResult:
         """Decode ``latent`` now, whole (``frames`` is ignored: offline, every change lands at its frame)."""
         self._seq += 1
         key = self.cache.key(latent)
         timbre = self.cache.get(key)
         if timbre is not None:  # the same decoder gives the same timbre: offline output is unchanged
-            return DecodeResult(self._seq, timbre, "", 0.0, tokens)
+            return DecodeResult(self._seq, timbre, "", 0.0, tags)
         timbre, error, ms = decode_timbre(self._decoder, latent, params=self._params)
         self.decode_ms.append(ms)
         if timbre is not None:
             self.cache.put(key, timbre)
-        return DecodeResult(self._seq, timbre, error, ms, tokens)
+        return DecodeResult(self._seq, timbre, error, ms, tags)
 
     def collect(self) -> DecodeResult | None:
         return None
@@ -241,7 +241,7 @@ class DecodeWorker:
         self._thread.start()
 
     def request(
-        self, latent: np.ndarray, tokens: tuple = (), frames: tuple[int, int] | None = None
+        self, latent: np.ndarray, tags: tuple = (), frames: tuple[int, int] | None = None
     ) -> DecodeResult | None:
         """Ask for ``latent``: answered at once from the cache (returns the result), else queued (None).
 
@@ -252,19 +252,19 @@ class DecodeWorker:
             self._seq += 1
             if timbre is not None:
                 # Newer than anything queued, decoding or uncollected: those are superseded, and their
-                # tokens ride on this answer.
+                # tags ride on this answer.
                 if self._pending is not None:
-                    tokens = self._pending[2] + tokens
+                    tags = self._pending[2] + tags
                     self._pending = None
                 if self._result is not None:
-                    tokens = self._result.tokens + tokens
+                    tags = self._result.tags + tags
                     self._result = None
                 self._answered = self._seq
-                return DecodeResult(self._seq, timbre, "", 0.0, tokens)
+                return DecodeResult(self._seq, timbre, "", 0.0, tags)
             if self._pending is not None:
                 self.coalesced += 1
-                tokens = self._pending[2] + tokens
-            self._pending = (self._seq, latent, tokens, frames)
+                tags = self._pending[2] + tags
+            self._pending = (self._seq, latent, tags, frames)
             self._cond.notify()
         return None
 
@@ -307,7 +307,7 @@ class DecodeWorker:
                     latent = self._prefetch.popleft()
                     seq = -1
                 else:
-                    seq, latent, tokens, frames = self._pending
+                    seq, latent, tags, frames = self._pending
                     self._pending = None
                     self.busy = True
             key = self.cache.key(latent)
@@ -332,15 +332,15 @@ class DecodeWorker:
                 with self._cond:
                     stale = seq <= self._answered  # a newer latent was answered from the cache meanwhile
                     if self._result is not None:  # an uncollected older result is superseded
-                        tokens = self._result.tokens + tokens
+                        tags = self._result.tags + tags
                         self._result = None
                     if tile is not None and not stale:
                         self.tiles_decoded += 1
-                        self._result = DecodeResult(seq, None, "", ms, tokens, tile=tile)
-                        tokens = ()
-                    elif tokens:  # a failed or stale tile: its tokens still count as handled
-                        self._result = DecodeResult(seq, None, "" if stale else error, ms, tokens)
-                        tokens = ()
+                        self._result = DecodeResult(seq, None, "", ms, tags, tile=tile)
+                        tags = ()
+                    elif tags:  # a failed or stale tile: its tags still count as handled
+                        self._result = DecodeResult(seq, None, "" if stale else error, ms, tags)
+                        tags = ()
                     if stale or self._pending is not None or self._stop:  # newest wins: skip the rest
                         self.busy = False
                         continue
@@ -353,8 +353,8 @@ class DecodeWorker:
                 if seq <= self._answered:  # a newer latent was answered from the cache meanwhile
                     timbre, error = None, ""
                 if self._result is not None:
-                    tokens = self._result.tokens + tokens  # an uncollected older result is superseded
-                self._result = DecodeResult(seq, timbre, error, ms, tokens)
+                    tags = self._result.tags + tags  # an uncollected older result is superseded
+                self._result = DecodeResult(seq, timbre, error, ms, tags)
 
     def close(self) -> None:
         with self._cond:

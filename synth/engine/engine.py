@@ -119,19 +119,19 @@ class Engine:
         self.output_rate = output_rate
         self.base_pitch = int(bundle.base_pitch)
         macros = getattr(bundle, "macros", None)
-        self.spec = ControlSpec(
+        self.control_spec = ControlSpec(
             base_pitch=self.base_pitch,
             latent_shape=tuple(bundle.latent_shape),
             presets=tuple(bundle.presets),
             macro_count=int(len(macros.stds)) if macros is not None else 0,
             methods=tuple(methods),
         )
-        self.spec.check(SetGain(float(gain)))
+        self.control_spec.check(SetGain(float(gain)))
         if initial_preset is not None and initial_preset not in bundle.presets:
             raise ParameterError(f"unknown preset {initial_preset!r}")
         self._control = ControlState(
             presets={name: p.latent for name, p in bundle.presets.items()},
-            latent_shape=self.spec.latent_shape,
+            latent_shape=self.control_spec.latent_shape,
             components=None if macros is None else macros.components,
             stds=None if macros is None else macros.stds,
             initial=initial_preset,
@@ -150,7 +150,7 @@ class Engine:
         elif tile_decoder is None:
             tile_decoder = bundle.tile_decoder(threads=threads)
         self.provider = str(getattr(decoder, "provider", "unknown"))
-        # Observability (for status replies and benches): (token, sample) of applied events, and where a
+        # Observability (for status replies and benches): (tag, sample) of applied events, and where a
         # latent command's exact decode first sounds (later than in ``applied`` when an estimate sounded first).
         self.applied: collections.deque = collections.deque(maxlen=4096)
         self.applied_exact: collections.deque = collections.deque(maxlen=4096)
@@ -197,7 +197,7 @@ class Engine:
         self._events: list = []
         self._seq = itertools.count()
         self._latent_dirty = False
-        self._latent_tokens: list = []
+        self._latent_tags: list = []
         self.events_applied = 0
         self.late_events = 0
         self._snapshot = self._control.snapshot(method=method, gain=self.gain)
@@ -228,7 +228,7 @@ class Engine:
         return self._frame_start(self.frame)
 
     # ------------------------------------------------------------------ control
-    def schedule(self, command: Command, at_sample: int | None = None, *, token=None) -> None:
+    def schedule(self, command: Command, at_sample: int | None = None, *, tag=None) -> None:
         """Apply ``command`` at ``at_sample``: a note-on starts at that very sample, anything else at the
         first frame that starts at or after it.
 
@@ -236,11 +236,11 @@ class Engine:
         (inside the current frame when it is part-way out), else the next frame not yet generated. A note-on
         that would start before an event already due at the next frame waits for that frame instead, so
         events keep their order (a key released and struck again). Commands are checked here
-        (:class:`~synth.errors.ParameterError` for anything the engine cannot apply). ``token``, if given, is
+        (:class:`~synth.errors.ParameterError` for anything the engine cannot apply). ``tag`` (any hashable, e.g. the time the command was received), if given, is
         recorded with the sample where the change first sounds in :attr:`applied` (for latency figures).
         Events at the same sample apply in the order they were scheduled.
         """
-        self.spec.check(command)
+        self.control_spec.check(command)
         note_on = isinstance(command, NoteOn) and command.velocity > 0
         if at_sample is None:
             at_sample = self.position if note_on else self.next_frame_sample
@@ -250,15 +250,15 @@ class Engine:
         next_frame = self.next_frame_sample
         if note_on and self.position <= at < next_frame:
             if not self._events or self._events[0][0] > next_frame:
-                self._start_inside_frame(command, token, at)
+                self._start_inside_frame(command, tag, at)
                 return
             at = next_frame
         elif at < (self.position if note_on else next_frame):
             self.late_events += 1
             at = next_frame
-        heapq.heappush(self._events, (at, next(self._seq), command, token))
+        heapq.heappush(self._events, (at, next(self._seq), command, tag))
 
-    def _start_inside_frame(self, command: NoteOn, token, at: int) -> None:
+    def _start_inside_frame(self, command: NoteOn, tag, at: int) -> None:
         """Start a note at sample ``at`` of the frame generated last (not yet handed out from there on)."""
         self.events_applied += 1
         start = self._frame_start(self.frame - 1)
@@ -268,14 +268,14 @@ class Engine:
         timbres = self.timbres
         voice.render_frame(self._mix[: self._frame_len], current=timbres.current, previous=timbres.previous,
                            weight=timbres.weight, bend=self._bend_ratio)
-        if token is not None:
-            self.applied.append((token, at))
+        if tag is not None:
+            self.applied.append((tag, at))
 
     @property
     def pending_events(self) -> int:
         return len(self._events)
 
-    def _apply(self, command: Command, token, sample: int) -> None:
+    def _apply(self, command: Command, tag, sample: int) -> None:
         self.events_applied += 1
         if isinstance(command, NoteOn):
             if command.velocity <= 0:
@@ -304,17 +304,17 @@ class Engine:
                 # Decoded once per frame, after every event of the frame (see _request_latent): a burst of
                 # control messages costs one decode, not one each.
                 self._latent_dirty = True
-                if token is not None:
-                    self._latent_tokens.append(token)
-                token = None
-        if token is not None:
-            self.applied.append((token, sample))
+                if tag is not None:
+                    self._latent_tags.append(tag)
+                tag = None
+        if tag is not None:
+            self.applied.append((tag, sample))
 
     def _request_latent(self, sample: int) -> None:
-        tokens, self._latent_tokens = tuple(self._latent_tokens), []
+        tags, self._latent_tags = tuple(self._latent_tags), []
         self._latent_dirty = False
         latent = self._control.latent()
-        self.timbres.request(latent, self._control.coordinates(latent), tokens, sample, self._frames_ahead())
+        self.timbres.request(latent, self._control.coordinates(latent), tags, sample, self._frames_ahead())
 
     def _frames_ahead(self) -> tuple[int, int] | None:
         """Note frames the sounding voices read next (one span holding all of them), None when none sounds."""
@@ -338,8 +338,8 @@ class Engine:
         events = self._events
         if events and events[0][0] <= start:
             while events and events[0][0] <= start:
-                _, _, command, token = heapq.heappop(events)
-                self._apply(command, token, start)
+                _, _, command, tag = heapq.heappop(events)
+                self._apply(command, tag, start)
             if self._latent_dirty:
                 self._request_latent(start)
             self._snapshot = self._control.snapshot(method=self.method, gain=self.gain)
@@ -358,8 +358,8 @@ class Engine:
         # first other event).
         end = start + n
         while events and events[0][0] < end and isinstance(events[0][2], NoteOn) and events[0][2].velocity > 0:
-            at, _, command, token = heapq.heappop(events)
-            self._start_inside_frame(command, token, at)
+            at, _, command, tag = heapq.heappop(events)
+            self._start_inside_frame(command, tag, at)
 
     def render_into(self, out: np.ndarray) -> None:
         """Fill ``out`` (1-D float32) with the next ``len(out)`` samples."""

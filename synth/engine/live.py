@@ -135,7 +135,7 @@ class LiveEngine:
         Returns the sample time it is scheduled for (an estimate for immediate commands), in the engine's
         sample clock, which starts at 0 when the engine starts.
         """
-        self.engine.spec.check(command)
+        self.engine.control_spec.check(command)
         received = time.time() if received is None else received
         immediate = at_time is None and at_sample is None
         if at_sample is None and at_time is not None:
@@ -196,7 +196,7 @@ class LiveEngine:
             except queue.Empty:
                 return
             try:
-                self.engine.schedule(command, at_sample, token=received)
+                self.engine.schedule(command, at_sample, tag=received)
             except ParameterError:
                 pass  # checked in submit(); kept so that no command can ever stop the synthesis thread
 

@@ -115,18 +115,18 @@ def _lay_out(part: np.ndarray, first: int, *, base: Timbre | None, params: Spect
     return Timbre(held=_readonly(held), sustain=_readonly(sustain), release=_readonly(release), window=window)
 
 
-def make_timbre(spec: np.ndarray, *, params: SpectrogramParams) -> Timbre:
+def make_timbre(mel: np.ndarray, *, params: SpectrogramParams) -> Timbre:
     """Lay out one decoded spectrogram.
 
     Parameters
     ----------
-    spec : np.ndarray [shape=(n_mels, frames), unit scale, finite]
+    mel : np.ndarray [shape=(n_mels, frames), unit scale, finite]
 
     Returns
     -------
     Timbre
     """
-    return _lay_out(np.asarray(spec, dtype=np.float32).T, 0, base=None, params=params)
+    return _lay_out(np.asarray(mel, dtype=np.float32).T, 0, base=None, params=params)
 
 
 def splice_timbre(base: Timbre, part: np.ndarray, *, first: int, params: SpectrogramParams) -> Timbre:

@@ -98,7 +98,7 @@ class TimbrePipeline:
     live : decode on a worker thread (True) or inline at each change (False)
     tile_decoder : the bundle's tile decoder session, or None to decode whole notes only
     estimate_timbres : sound estimates while a live decode runs
-    applied, applied_exact : the engine's deques of ``(token, sample)``: where each latent command first
+    applied, applied_exact : the engine's deques of ``(tag, sample)``: where each latent command first
         sounds, and where it first sounds exactly
     """
 
@@ -152,7 +152,7 @@ class TimbrePipeline:
         self._recent: collections.deque[tuple[np.ndarray, Timbre]] = collections.deque(maxlen=RECENT_EXACT)
         self._remember(self._exact[1], timbre)
         self._coords_by_seq: dict[int, Coordinates | None] = {}
-        self._estimated_tokens: set = set()
+        self._estimated_tags: set = set()
         self.timbre_estimates = 0
         self.tiles_sounded = 0
         self.latent_changes = 0
@@ -192,11 +192,11 @@ class TimbrePipeline:
                 self._xf = 0
                 self._tile_seq = -1
 
-    def request(self, latent: np.ndarray, coords: Coordinates | None, tokens: tuple, sample: int,
+    def request(self, latent: np.ndarray, coords: Coordinates | None, tags: tuple, sample: int,
                 frames: tuple[int, int] | None) -> None:
-        """The latent changed at ``sample`` (``tokens``: the commands that changed it; ``frames``: the note
+        """The latent changed at ``sample`` (``tags``: the commands that changed it; ``frames``: the note
         frames ``[first, end)`` the sounding voices read next, None when none sounds)."""
-        result = self._decoding.request(latent, tokens, frames)
+        result = self._decoding.request(latent, tags, frames)
         self._coords_by_seq[self._decoding.requested] = coords
         if result is not None:
             self._take(result, sample)
@@ -205,9 +205,9 @@ class TimbrePipeline:
         if estimate is not None:
             self.timbre_estimates += 1
             self._sound(estimate)
-            for token in tokens:
-                self._applied.append((token, sample))
-                self._estimated_tokens.add(token)
+            for tag in tags:
+                self._applied.append((tag, sample))
+                self._estimated_tags.add(tag)
 
     # ------------------------------------------------------------------ estimates
     def _estimate(self, coords: Coordinates | None) -> Timbre | None:
@@ -282,13 +282,13 @@ class TimbrePipeline:
         self._timbre = timbre
         self._xf = 0
 
-    def _resolve_tokens(self, tokens: tuple, sample: int) -> None:
-        for token in tokens:
-            if token in self._estimated_tokens:
-                self._estimated_tokens.discard(token)
+    def _resolve_tags(self, tags: tuple, sample: int) -> None:
+        for tag in tags:
+            if tag in self._estimated_tags:
+                self._estimated_tags.discard(tag)
             else:
-                self._applied.append((token, sample))
-            self._applied_exact.append((token, sample))
+                self._applied.append((tag, sample))
+            self._applied_exact.append((tag, sample))
 
     def _take(self, result: DecodeResult, sample: int) -> None:
         if result.tile is not None:
@@ -296,7 +296,7 @@ class TimbrePipeline:
             self._sound(splice_timbre(self._timbre, tile.part, first=tile.first, params=self.params))
             self._tile_seq = result.seq
             self.tiles_sounded += 1
-            self._resolve_tokens(result.tokens, sample)
+            self._resolve_tags(result.tags, sample)
             return
         coords = self._coords_by_seq.pop(result.seq, None)
         for seq in [k for k in self._coords_by_seq if k < result.seq]:
@@ -324,7 +324,7 @@ class TimbrePipeline:
                 self._tile_seq = -1
             else:
                 self._sound(timbre)
-        self._resolve_tokens(result.tokens, sample)
+        self._resolve_tags(result.tags, sample)
 
     # ------------------------------------------------------------------ state
     def estimates_ready(self) -> bool:

@@ -1,6 +1,7 @@
 """One voice: a note playing a :class:`~synth.engine.timbre.Timbre` frame by frame through an inverter.
 
-A voice is a reusable slot. Its state moves through::
+A voice is a reusable slot. Its stage (its place in the note's envelope; ``phase`` is kept for the inverters'
+oscillators) moves through::
 
     IDLE -> HOLD (frames 0.. of the hold part) -> SUSTAIN (frozen frame, while the key is down)
          -> RELEASE (release part, entered from wherever the voice is, crossfaded) -> TAIL -> IDLE
@@ -73,7 +74,7 @@ class Voice:
     ) -> None:
         self.inverters = inverters
         self.hop_samples = hop_samples
-        self.phase = IDLE
+        self.stage = IDLE
         self.note = -1
         self.order = -1  # start order, for stealing the oldest
         self.held = False
@@ -85,7 +86,7 @@ class Voice:
         self._xf_wait = 0
         self._xf_pos = 0
         self._pos = 0  # frame index in the hold part, or in the release part
-        self._src_phase = HOLD  # where a release crossfades from
+        self._src_stage = HOLD  # where a release crossfades from
         self._src_pos = 0
         self._tail_left = 0
         self._fade_left = 0  # frames left of a steal fade (0: not fading)
@@ -103,7 +104,7 @@ class Voice:
     # ------------------------------------------------------------------ control
     @property
     def active(self) -> bool:
-        return self.phase != IDLE
+        return self.stage != IDLE
 
     @property
     def stealing(self) -> bool:
@@ -116,7 +117,7 @@ class Voice:
         engine's frame (its first :meth:`render_frame` then mixes from there)."""
         self.offset = int(offset)
         self._started = False
-        self.phase = HOLD
+        self.stage = HOLD
         self.note = note
         self.order = order
         self.held = True
@@ -131,22 +132,22 @@ class Voice:
 
     def release(self) -> None:
         """Key up: cross into the release part from wherever the voice is."""
-        if self.phase in (HOLD, SUSTAIN):
-            self._src_phase, self._src_pos = self.phase, self._pos
-            self.phase = RELEASE
+        if self.stage in (HOLD, SUSTAIN):
+            self._src_stage, self._src_pos = self.stage, self._pos
+            self.stage = RELEASE
             self._pos = 0
         self.held = False
 
     def fade_out(self, frames: int) -> None:
         """Fade the audio to silence over ``frames`` frames, then go idle (stealing, panic)."""
-        if self.phase == IDLE or self._fade_left:
+        if self.stage == IDLE or self._fade_left:
             return
         self.held = False
         self._fade_left = self._fade_total = max(1, frames)
 
     def switch_method(self, method: str) -> None:
         """Crossfade to ``method``'s inverter once it has produced its first samples."""
-        if method == self.method or self.phase == IDLE:
+        if method == self.method or self.stage == IDLE:
             return
         new = self.inverters[method]
         new.reset()
@@ -157,10 +158,10 @@ class Voice:
         self._xf_pos = 0
 
     def kill(self) -> None:
-        if self.offset and self.phase != IDLE:
+        if self.offset and self.stage != IDLE:
             self.spill.add(self._carry[: self.offset])
         self.offset = 0
-        self.phase = IDLE
+        self.stage = IDLE
         self.held = False
         self._old_inv = None
         self._fade_left = 0
@@ -169,43 +170,43 @@ class Voice:
         """Note frames ``[first, end)`` (of a ``frames``-frame note) that this voice reads from ``timbre`` in
         its next ``lookahead`` frames, as one span holding all of them; None when it reads none (idle, in its
         tail). A voice that reaches or rests on the sustain frame reads :attr:`Timbre.sustain_span`."""
-        if self.phase in (IDLE, TAIL):
+        if self.stage in (IDLE, TAIL):
             return None
         spans = []
-        if self.phase == HOLD or (self.phase == RELEASE and self._pos < RELEASE_XFADE_FRAMES):
-            phase, pos = (self.phase, self._pos) if self.phase == HOLD else (self._src_phase, self._src_pos)
-            if phase == HOLD:
+        if self.stage == HOLD or (self.stage == RELEASE and self._pos < RELEASE_XFADE_FRAMES):
+            stage, pos = (self.stage, self._pos) if self.stage == HOLD else (self._src_stage, self._src_pos)
+            if stage == HOLD:
                 spans.append((pos, min(pos + lookahead, timbre.sustain_start)))
                 if pos + lookahead >= timbre.sustain_start:
                     spans.append(timbre.sustain_span)
             else:
                 spans.append(timbre.sustain_span)
-        if self.phase == SUSTAIN:
+        if self.stage == SUSTAIN:
             spans.append(timbre.sustain_span)
-        if self.phase == RELEASE:
+        if self.stage == RELEASE:
             hold = timbre.hold_frame(frames)
             spans.append((hold + self._pos, hold + min(self._pos + lookahead, timbre.release_frames)))
         return min(a for a, _ in spans), max(b for _, b in spans)
 
     # ------------------------------------------------------------------ frames
-    def _frame_of(self, timbre: Timbre, phase: int, pos: int, out: np.ndarray) -> None:
-        if phase == HOLD:
+    def _frame_of(self, timbre: Timbre, stage: int, pos: int, out: np.ndarray) -> None:
+        if stage == HOLD:
             out[:] = timbre.held[pos]
-        elif phase == SUSTAIN:
+        elif stage == SUSTAIN:
             out[:] = timbre.sustain
         else:
             out[:] = timbre.release[pos]
 
     def _mel_for(self, timbre: Timbre, out: np.ndarray) -> None:
-        if self.phase == TAIL:
+        if self.stage == TAIL:
             out[:] = 0.0
-        elif self.phase == RELEASE and self._pos < RELEASE_XFADE_FRAMES:
+        elif self.stage == RELEASE and self._pos < RELEASE_XFADE_FRAMES:
             w = np.float32((self._pos + 1) / (RELEASE_XFADE_FRAMES + 1))
-            self._frame_of(timbre, self._src_phase, self._src_pos, out)
+            self._frame_of(timbre, self._src_stage, self._src_pos, out)
             out *= 1 - w
             out += w * timbre.release[self._pos]
         else:
-            self._frame_of(timbre, self.phase, self._pos, out)
+            self._frame_of(timbre, self.stage, self._pos, out)
 
     def render_frame(
         self, mix: np.ndarray, *, current: Timbre, previous: Timbre | None, weight: float, bend: float = 1.0
@@ -271,21 +272,21 @@ class Voice:
         self._carry[:k] = amp * buf[n - k :]
 
     def _advance(self, timbre: Timbre) -> None:
-        if self.phase == HOLD:
+        if self.stage == HOLD:
             self._pos += 1
             if self._pos >= timbre.sustain_start:
-                self.phase = SUSTAIN
-        elif self.phase == RELEASE:
+                self.stage = SUSTAIN
+        elif self.stage == RELEASE:
             self._pos += 1
             if self._pos >= timbre.release_frames:
-                self.phase = TAIL
+                self.stage = TAIL
                 tails = [self._inv.tail_frames]
                 if self._old_inv is not None:
                     tails.append(self._old_inv.tail_frames)
                 self._tail_left = max(tails)
                 if self._tail_left <= 0:
                     self.kill()
-        elif self.phase == TAIL:
+        elif self.stage == TAIL:
             self._tail_left -= 1
             if self._tail_left <= 0:
                 self.kill()

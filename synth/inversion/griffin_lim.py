@@ -214,10 +214,10 @@ def _integrate(s_prev, s_cur, tgrad_prev, tgrad, fgrad, phase_prev, phase, log_t
 
 
 @njit(cache=True, nogil=True, fastmath=True)
-def _spectrum(mag, phase, gain, spec):
+def _spectrum(mag, phase, gain, stft_frame):
     for m in range(mag.shape[0]):
         v = gain * mag[m]
-        spec[m] = complex(v * math.cos(phase[m]), v * math.sin(phase[m]))
+        stft_frame[m] = complex(v * math.cos(phase[m]), v * math.sin(phase[m]))
 
 
 @njit(cache=True, nogil=True, fastmath=True)
@@ -286,7 +286,7 @@ def _harmonic_lobes(lin, f0_bins, tol_bins, half_width, floor_ratio, lobe, lobe_
 
 
 @njit(cache=True, nogil=True)
-def _phase_frame(lin_new, look_ahead, ratio, gain, consts, logs, lins, src, grid, phases, done, heap, spec):
+def _phase_frame(lin_new, look_ahead, ratio, gain, consts, logs, lins, src, grid, phases, done, heap, stft_frame):
     """One frame of RTPGHI in a single call (numba's dispatch costs about a microsecond per argument).
 
     State rows (float64, n bins each), shifted by one frame here:
@@ -295,7 +295,7 @@ def _phase_frame(lin_new, look_ahead, ratio, gain, consts, logs, lins, src, grid
     src (2, n): scratch source gradients; grid (6, n): warped magnitude, previous and current warped
     log-magnitude, previous and current warped time gradient, warped frequency gradient;
     phases (2, n): previous and current phase. consts: a_m, t_scale, f_scale, log_tol, log_floor.
-    Writes the frame's complex spectrum into ``spec``.
+    Writes the frame's complex spectrum into ``stft_frame``.
     """
     a_m, t_scale, f_scale, log_tol, log_floor = consts[0], consts[1], consts[2], consts[3], consts[4]
     logs[0, :] = logs[1]
@@ -322,7 +322,7 @@ def _phase_frame(lin_new, look_ahead, ratio, gain, consts, logs, lins, src, grid
         done,
         heap,
     )
-    _spectrum(grid[0], phases[1], gain, spec)
+    _spectrum(grid[0], phases[1], gain, stft_frame)
     grid[1, :] = grid[2]
     grid[3, :] = grid[4]
     phases[0, :] = phases[1]

@@ -51,5 +51,5 @@ def status_reply(server) -> bytes:
 
 def info_reply(engine) -> bytes:
     """``/synth/info latent_size N base_pitch P presets name1 name2 ...``."""
-    args = ["latent_size", engine.spec.latent_size, "base_pitch", engine.base_pitch, "presets", *engine.spec.presets]
+    args = ["latent_size", engine.control_spec.latent_size, "base_pitch", engine.base_pitch, "presets", *engine.control_spec.presets]
     return encode_message("/synth/info", _finite(args))

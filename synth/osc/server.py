@@ -200,7 +200,7 @@ class OscServer:
                 self._reply_error(addr, address, f"timetag more than {MAX_SCHEDULE_AHEAD:g} s in the future")
                 continue
             try:
-                result = parse_message(address, message.params, spec=self.engine.spec)
+                result = parse_message(address, message.params, spec=self.engine.control_spec)
             except ParameterError as exc:
                 self.errors += 1
                 self._reply_error(addr, address, str(exc))

@@ -1,4 +1,10 @@
-"""Shared helpers of the bench/ scripts: paths, the bundle to measure, a JACK dummy server, JSON output."""
+"""Shared helpers of the benchmark suites (:mod:`synth.benchmarks.suites`): the bundle to measure, a JACK dummy
+server, a starting `melsynth serve`'s port, JSON output.
+
+Nothing here needs the source checkout: ``REPO`` is where the checkout's root would be (the folder above the
+``synth`` package), and its ``presets/default`` is used when it is there (an editable install or a run from
+the checkout); an installed package falls back to :mod:`synth.benchmarks.synthetic_bundle`.
+"""
 
 from __future__ import annotations
 
@@ -8,34 +14,30 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_BUNDLE = REPO / "presets" / "default"
+__all__ = ["REPO", "DEFAULT_BUNDLE", "resolve_bundle", "jack_server", "serve_port", "emit"]
 
-for _p in (REPO, REPO / "bench"):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_BUNDLE = REPO / "presets" / "default"
 
 
 @functools.cache
-def resolve_bundle(path: str | None = None) -> tuple[Path, str]:
+def resolve_bundle(path: str | Path | None = None) -> tuple[Path, str]:
     """The bundle to measure and a sentence saying which: ``path``, else presets/default, else the synthetic
     test bundle (a tiny linear ONNX graph: its decode time says nothing about a trained model)."""
     if path is not None:
         return Path(path), f"the bundle {path}"
     if (DEFAULT_BUNDLE / "bundle.json").exists():
         return DEFAULT_BUNDLE, "the default bundle presets/default (the trained model)"
-    sys.path.insert(0, str(REPO / "tests"))
-    from bundle_factory import make_synthetic_bundle
+    from synth.benchmarks.synthetic_bundle import make_synthetic_bundle
 
     root = Path(tempfile.mkdtemp(prefix="melsynth-bench-"))
     return make_synthetic_bundle(root / "bundle"), (
-        "the synthetic test bundle from tests/bundle_factory.py (presets/default does not exist yet): engine "
-        "figures are real, its decoder is a tiny linear graph"
+        "the synthetic test bundle from synth/benchmarks/synthetic_bundle.py (presets/default is not there): "
+        "engine figures are real, its decoder is a tiny linear graph"
     )
 
 

@@ -1,4 +1,4 @@
-"""A real, tiny, deterministic model bundle for tests: ``make_synthetic_bundle(path)``.
+"""A real, tiny, deterministic model bundle for tests and benchmarks: ``make_synthetic_bundle(path)``.
 
 Its decoder and encoder are real ONNX graphs (built with ``onnx.helper``, no TensorFlow) that
 ``synth.bundle.load_bundle`` checks and onnxruntime runs exactly like an exported model:
@@ -23,9 +23,10 @@ Macros: PCA of 128 random latents in P's span plus a little noise (16 components
 Everything is seeded, so two calls give byte-identical ONNX files and the same bundle hash. About 0.1 s
 a bundle after the first call in a process (the first also imports librosa and computes the base note).
 
-Use from tests (pytest puts ``tests/`` on ``sys.path``)::
+It ships with the package (no TensorFlow, no source checkout needed): the tests and the benchmarks (which
+fall back to it when ``presets/default`` does not exist) import the same one::
 
-    from bundle_factory import make_synthetic_bundle
+    from synth.benchmarks.synthetic_bundle import make_synthetic_bundle
     bundle = load_bundle(make_synthetic_bundle(tmp_path / "b"))
 """
 
@@ -147,7 +148,7 @@ def _model_bytes(nodes, inputs, outputs, initializers, *, name: str) -> bytes:
 
     graph = helper.make_graph(nodes, name, inputs, outputs, initializer=initializers)
     model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", _OPSET)], producer_name="melsynth.tests.bundle_factory"
+        graph, opset_imports=[helper.make_opsetid("", _OPSET)], producer_name="melsynth.benchmarks.synthetic_bundle"
     )
     model.ir_version = _IR_VERSION
     checker.check_model(model)
