@@ -199,7 +199,7 @@ def _edit_note(folder, fn):
 
 @pytest.mark.parametrize("damage, fragment", [
     (lambda d: (d / "examples.json").write_text("{broken"), "examples.json: not a readable JSON"),
-    (lambda d: (d / "examples.json").unlink(), "examples.json: missing"),
+    (lambda d: (d / "examples.json").unlink(), "examples.json: no such NSynth-format examples file"),
     (lambda d: _edit_note(d, lambda p: sf.write(p, np.zeros(64000) + 0.1, 22050)), "sample rate 22050 Hz, expected 16000"),
     (lambda d: _edit_note(d, lambda p: sf.write(p, np.full(64000, np.nan), 16000, subtype="FLOAT")), "NaN"),
     (lambda d: _edit_note(d, lambda p: sf.write(p, np.zeros(64000), 16000)), "silent note"),

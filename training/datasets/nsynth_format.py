@@ -74,7 +74,7 @@ def read_examples(folder: str | Path) -> dict[str, dict[str, Any]]:
     if not folder.is_dir():
         raise DataError(f"{folder}: no such dataset folder")
     path = folder / "examples.json"
-    data = read_json_file(path, what="NSynth examples (examples.json beside audio/)", error=DataError)
+    data = read_json_file(path, what="NSynth-format examples", error=DataError)
     if not isinstance(data, dict) or not data:
         raise DataError(f"{path}: expected a non-empty JSON object keyed by note_str")
     for key, record in data.items():
