@@ -71,6 +71,12 @@ def decode_markdown(d: dict) -> list[str]:
         f"| bundle | onnxruntime {d.get('decode_provider', 'CPU')} | {_f(d.get('decode_ms_p50'), 2)} | "
         f"{_f(d.get('decode_ms_p99'), 2)} |",
     ]
+    if "decode_1thread_ms_p50" in d:
+        lines.append(f"| bundle, one thread (as the live engine) | onnxruntime CPU | {_f(d['decode_1thread_ms_p50'], 2)} | "
+                     f"{_f(d['decode_1thread_ms_p99'], 2)} |")
+    if "tile_1thread_ms_p50" in d:
+        lines.append(f"| bundle's tile decoder ({d['tile_columns']} of {d['tile_total_columns']} latent columns), one "
+                     f"thread | onnxruntime CPU | {_f(d['tile_1thread_ms_p50'], 2)} | {_f(d['tile_1thread_ms_p99'], 2)} |")
     if "decode_cuda_ms_p50" in d:
         lines.append(f"| bundle | onnxruntime CUDA | {_f(d['decode_cuda_ms_p50'], 2)} | {_f(d['decode_cuda_ms_p99'], 2)} |")
     if "paper_keras_ms_p50" in d:
@@ -139,7 +145,13 @@ def engine_markdown(e: dict) -> list[str]:
         f"engine's {_f(e.get('buffer_ms'))} ms output buffer and the frame clock (7.8 ms frames); the null "
         "output adds no device buffer. Target: p99 under 20 ms beyond the device buffer. These are "
         "`/synth/latent/set` changes with a random index and value each: every one needs a decode "
-        "(nothing decoded lies near a jump in a random direction).",
+        "(nothing decoded lies near a jump in a random direction). "
+        + (f"The bundle has a tile decoder: the frames the held note reads next are decoded first and sound "
+           f"before the whole note; the same jumps decoded whole only, in the same run: p50 "
+           f"{_f(e.get('whole_latency_ms_p50'))} ms, p99 {_f(e.get('whole_latency_ms_p99'))} ms over "
+           f"{e.get('whole_latency_events')} changes." if e.get("tiles") else
+           "The bundle has no tile decoder (its decoder's reach in time leaves no exact frame in a window): "
+           "each jump waits for a whole decode."),
         f"- A fader on one latent coordinate (`/synth/latent/set`, 50 messages/s, a new coordinate every "
         f"second): p50 {_f(e.get('sweep_latency_ms_p50'))} ms, p90 {_f(e.get('sweep_latency_ms_p90'))} ms, "
         f"p99 {_f(e.get('sweep_latency_ms_p99'))} ms over {e.get('sweep_latency_events')} changes, "
@@ -213,26 +225,42 @@ def soak_markdown(soaks: list[tuple[str, dict]]) -> list[str]:
 
 
 def jack_latency_markdown(j: dict) -> list[str]:
-    """MIDI beside OSC: note-on -> first sample through JACK, measured by a JACK client outside the engine."""
-    def cell(key: str) -> str:
-        v = j.get(key) or {}
+    """Note-on (MIDI and OSC), preset switches and latent jumps (OSC) -> the first sample showing them,
+    through JACK, measured by a JACK client outside the engine; at the default margin and the low-latency one."""
+    def cell(result: dict, key: str) -> str:
+        v = result.get(key) or {}
         return f"{_f(v.get('p50'))} / {_f(v.get('p99'))} / {_f(v.get('max'))} ({v.get('n', 0)})"
 
     period_ms = j["jack_period"] / j["jack_rate"] * 1e3
-    return [
-        f"## Note latency through JACK ({j['jack_rate']} Hz, {j['jack_period']}-frame periods, "
-        f"serve --ahead {j['jack_ahead_blocks']})", "",
+    runs = [("default", j)] + ([("low latency", j["low_latency"])] if "low_latency" in j else [])
+    lines = [
+        f"## Latency through JACK ({j['jack_rate']} Hz, {j['jack_period']}-frame periods)", "",
         f"Bundle: {j.get('jack_latency_bundle')}. A JACK client of the benchmark's own records serve's output "
         "port and sends the note: MIDI from its own MIDI port at offset 0 of a JACK cycle, OSC over UDP with "
         "JACK's frame clock read just before. Latency: the frame of the first output sample above the threshold "
-        f"minus the frame the note was sent at. One JACK period is {period_ms:.1f} ms; the engine renders "
-        f"{j['jack_ahead_blocks']} blocks ahead and waits for its next 7.8 ms frame.", "",
-        "| note-on from | first non-zero sample p50 / p99 / max ms (n) | first sample above -40 dBFS p50 / p99 / max ms (n) |",
-        "|---|---|---|",
-        f"| MIDI (JACK MIDI port) | {cell('jack_midi_note_nonzero_ms')} | {cell('jack_midi_note_loud_ms')} |",
-        f"| OSC (UDP, loopback) | {cell('jack_osc_note_nonzero_ms')} | {cell('jack_osc_note_loud_ms')} |",
-        "", "serve's own summary: " + " / ".join(j.get("serve_summary", [])), "",
+        f"minus the frame the note was sent at. One JACK period is {period_ms:.1f} ms; a note starts at the first "
+        "sample the engine has not yet handed out, so the rest is the margin it renders ahead (serve --ahead, "
+        f"{period_ms:.1f} ms a block) and delivery. Preset switches and latent jumps: a held note on its sustain "
+        f"frame, from preset {(j.get('jack_change_presets') or ['?'])[0]} to {(j.get('jack_change_presets') or ['?', '?'])[-1]} "
+        f"({_f(j.get('jack_change_presets_apart_db'))} dB louder), by `/synth/preset` (cached) or `/synth/latent` "
+        "with the loud preset's latent plus noise of 1e-3 (decoded); the first 128-sample block whose level "
+        "(RMS over 16 ms) is 1.5 dB above the steady level before the send.", "",
+        "| setting | what | first non-zero sample p50 / p99 / max ms (n) | first sample above -40 dBFS p50 / p99 / max ms (n) |",
+        "|---|---|---|---|",
     ]
+    for label, r in runs:
+        setting = f"{label}: --ahead {r['jack_ahead_blocks']} (max {r.get('jack_max_ahead_blocks', r['jack_ahead_blocks'])})"
+        lines += [
+            f"| {setting} | MIDI note-on (JACK MIDI port) | {cell(r, 'jack_midi_note_nonzero_ms')} | {cell(r, 'jack_midi_note_loud_ms')} |",
+            f"| {setting} | OSC note-on (UDP, loopback) | {cell(r, 'jack_osc_note_nonzero_ms')} | {cell(r, 'jack_osc_note_loud_ms')} |",
+        ]
+        for kind, what in (("preset", "OSC preset switch"), ("latent", "OSC latent jump (decoded)")):
+            if f"jack_osc_{kind}_change_ms" in r:
+                lines.append(f"| {setting} | {what} | first changed block: {cell(r, f'jack_osc_{kind}_change_ms')} | |")
+    lines.append("")
+    for label, r in runs:
+        lines += [f"serve's own summary ({label}): " + " / ".join(r.get("serve_summary", [])), ""]
+    return lines
 
 
 def fuzz_markdown(z: dict) -> list[str]:

@@ -49,6 +49,14 @@ def run_engine_bench(*, quick: bool, bundle: str | None = None) -> dict:
         voices = max_voices(live, counts=counts, hold=hold)
         out["max_voices"] = voices["max_voices"]
         out["max_voices_tried"] = voices["tried"]
+    # The same random latent jumps decoded whole only: the baseline of the tiles, in the same run.
+    out["tiles"] = b.tiles is not None
+    if b.tiles is not None:
+        with engine_session(b, max_voices=48, tiles=False) as (live, server):
+            lat = control_latency(live, server, seconds=3.0 if quick else 20.0)
+        out["whole_latency_ms_p50"] = lat["control_latency_ms_p50"]
+        out["whole_latency_ms_p99"] = lat["control_latency_ms_p99"]
+        out["whole_latency_events"] = lat["control_events"]
     if not quick:
         with engine_session(b, max_voices=48, method="griffinlim") as (live, _):
             voices = max_voices(live, counts=counts, hold=hold)
