@@ -191,6 +191,179 @@ def _versions() -> dict[str, str]:
     }
 
 
+def _load_inputs(
+    run: str | Path, *, features: str | Path | None, base_pitch: int | None, log
+) -> tuple[Any, Any, np.ndarray, int]:
+    """(the run, its features folder checked against the run's spectrogram contract, the training rows, the
+    base pitch)."""
+    from training.datasets.features import load_features
+    from training.run import load_run
+
+    the_run = load_run(run)
+    feats_path = Path(features) if features is not None else Path(str(the_run.data.get("path", "")))
+    if not feats_path.is_dir():
+        raise DataError(f"features folder {feats_path} of the run is missing (give --features DIR)")
+    feats = load_features(feats_path)
+    the_run.params.require_equal(feats.params, what=f"features folder {feats_path}")
+    train = feats.subset("train")
+    pitch = _base_pitch(feats.rows, train, given=base_pitch, log=log)
+    return the_run, feats, train, pitch
+
+
+def _keras_models(the_run, *, log) -> tuple[Any, Any, tuple[int, ...]]:
+    """(Keras encoder, Keras decoder, latent shape) of the run's best weights; BundleError if they disagree."""
+    log("  loading the Keras models (best weights)")
+    _, keras_encoder, keras_decoder = the_run.models()
+    latent_shape = tuple(int(d) for d in keras_encoder.output.shape[1:])
+    if tuple(int(d) for d in keras_decoder.input.shape[1:]) != latent_shape:
+        raise BundleError(
+            f"encoder output {latent_shape} and decoder input {keras_decoder.input.shape} differ"
+        )
+    return keras_encoder, keras_decoder, latent_shape
+
+
+def _convert(
+    the_run, keras_encoder, keras_decoder, *, latent_shape: tuple[int, ...], mel_shape: tuple[int, int], log
+) -> tuple[bytes, bytes]:
+    """The ONNX bytes of (decoder, encoder)."""
+    from training.model.build import folded_decoder
+
+    # The decoder every latent change waits for, in its cheaper exact form (each upsampling + transposed
+    # convolution as one transposed convolution, about half the decode time); parity below checks it against
+    # the Keras decoder the run trained.
+    graph_decoder = folded_decoder(keras_decoder, the_run.config, params=the_run.params)
+    log(f"  converting with tf2onnx (opset {OPSET}); decoder upsampling folded into its transposed convolutions")
+    name = Path(the_run.path).name
+    decoder_bytes = keras_to_onnx(
+        graph_decoder,
+        input_name="latent",
+        input_shape=latent_shape,
+        output_name="mel",
+        doc=f"melsynth decoder of run {name}",
+    )
+    encoder_bytes = keras_to_onnx(
+        keras_encoder,
+        input_name="mel",
+        input_shape=mel_shape,
+        output_name="latent",
+        doc=f"melsynth encoder of run {name}",
+    )
+    return decoder_bytes, encoder_bytes
+
+
+def _parity(
+    feats, train: np.ndarray, *, keras_encoder, keras_decoder, decoder: Decoder, encoder: Encoder,
+    tolerance: float, log,
+) -> tuple[dict[str, Any], np.ndarray]:
+    """(the ONNX-vs-Keras parity record, the rows it checked: up to 16 real notes spread over the test split,
+    else the training split); :func:`check_parity` stops the export when it fails."""
+    log("  checking parity (ONNX vs Keras)")
+    check_rows = feats.splits["test"] if feats.splits["test"].size else train
+    check_rows = np.unique(check_rows[np.linspace(0, len(check_rows) - 1, min(16, len(check_rows))).astype(int)])
+    parity = check_parity(
+        keras_encoder=keras_encoder,
+        keras_decoder=keras_decoder,
+        onnx_encoder=encoder,
+        onnx_decoder=decoder,
+        notes=np.asarray(feats.x[check_rows], dtype=np.float32),
+        tolerance=tolerance,
+        log=log,
+    )
+    return parity, check_rows
+
+
+def _presets(feats, *, encoder: Encoder, pitch: int, presets_per_family: int, log) -> tuple[list[Any], np.ndarray]:
+    """The real notes made into presets and their latents."""
+    peaks = np.array([float(np.max(feats.x[i])) for i in range(len(feats.rows))])
+    notes = choose_preset_notes(feats.rows, peaks, feats.splits, per_family=presets_per_family, pitch=pitch)
+    if not notes:
+        raise DataError(f"{feats.path}: no audible note to make a preset from")
+    latents = _encode_rows(encoder, feats.x, np.array([n.row for n in notes]))
+    families = sorted({n.note.get("instrument_family_str", "?") for n in notes})
+    log(f"  {len(notes)} presets from {len(families)} families: {', '.join(families)}")
+    return notes, latents
+
+
+def _bundle_metrics(
+    the_run, feats, *, decoder: Decoder, encoder: Encoder, latent_shape: tuple[int, ...], log
+) -> tuple[dict | None, str]:
+    """(test metrics with the PCA baseline's and the paper's beside them, or None; where they came from)."""
+    metrics, metrics_source = _metrics(
+        Path(the_run.path), features=feats, decoder=decoder, encoder=encoder, log=log
+    )
+    if metrics is not None:
+        metrics = dict(metrics, pca=_pca_metrics(the_run, feats, latent_size=int(np.prod(latent_shape)), log=log),
+                       paper={"model": "no_dense (Table IV)", "data": "NSynth, random split", **PAPER_NO_DENSE})
+    return metrics, metrics_source
+
+
+def _bundle_json(
+    the_run, *, onnx: dict[str, bytes], latent_shape: tuple[int, ...], pitch: int, metrics: dict | None,
+    metrics_source: str, parity: dict, presets: int, tiles_meta: dict | None,
+) -> tuple[str, dict[str, Any]]:
+    """(the bundle hash, bundle.json's document) for the ONNX files ``onnx`` (file name -> bytes)."""
+    from training.model.build import folds
+
+    digests = {file: sha256_bytes(data) for file, data in onnx.items()}
+    bundle_hash = bundle_hash_of(
+        decoder_sha256=digests["decoder.onnx"], encoder_sha256=digests["encoder.onnx"]
+    )
+    meta = bundle_metadata(
+        params=the_run.params,
+        latent_shape=latent_shape,
+        base_pitch=pitch,
+        sha256=digests,
+        training_config=the_run.config.to_dict(),
+        data=the_run.data,
+        metrics=metrics,
+        parity=parity,
+        training_run={"path": str(the_run.path), "fit": the_run.fit, "status": the_run.status},
+        metrics_source=metrics_source,
+        presets=presets,
+        tiles=tiles_meta,
+        exported={
+            "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "onnx_opset": OPSET,
+            # Decoder stages exported as one transposed convolution (training.model.build.folded_decoder).
+            "decoder_folded_stages": [i for i in range(the_run.config.stages) if folds(the_run.config, i)],
+            **_versions(),
+        },
+    )
+    return bundle_hash, meta
+
+
+def _write_bundle(
+    out: Path, *, force: bool, onnx: dict[str, bytes], macros, notes: list[Any], latents: np.ndarray,
+    latent_shape: tuple[int, ...], bundle_hash: str, meta: dict[str, Any],
+) -> None:
+    """Write the bundle into a temporary folder, load it with the engine's own checks, and only then rename it
+    to ``out``: nothing half-written appears under that name."""
+    try:
+        with atomic_directory(out, overwrite=force) as tmp:
+            for file, data in onnx.items():
+                (tmp / file).write_bytes(data)
+            buf = io.BytesIO()
+            np.savez(buf, mean=macros.mean, components=macros.components, stds=macros.stds)
+            (tmp / "macros.npz").write_bytes(buf.getvalue())
+            (tmp / PRESETS_DIR).mkdir()
+            for note, latent in zip(notes, latents, strict=True):
+                doc = Preset(
+                    name=note.name,
+                    latent=np.asarray(latent, dtype=np.float32).reshape(latent_shape),
+                    source=_jsonable(dict(note.note, split=note.split, row=note.row)),
+                    bundle_hash=bundle_hash,
+                ).to_dict()
+                (tmp / PRESETS_DIR / f"{note.name}.json").write_text(json.dumps(doc) + "\n")
+            (tmp / BUNDLE_JSON).write_text(json.dumps(_jsonable(meta), indent=2) + "\n")
+            # The engine's own checks, before the folder appears under its name.
+            check = load_bundle(tmp)
+            check.decoder(providers=["CPUExecutionProvider"]).decode(
+                np.stack([p.latent for p in check.presets.values()])[:4]
+            )
+    except FileExistsError:
+        raise ParameterError(f"{out} already exists (use --force to replace it)") from None
+
+
 def export_run(
     run: str | Path,
     out: str | Path,
@@ -215,9 +388,6 @@ def export_run(
     Raises :class:`BundleError` (conversion, parity, a bundle the loader refuses), :class:`DataError`
     (run or features missing or corrupt), :class:`ParameterError` (bad arguments, ``out`` exists).
     """
-    from training.datasets.features import load_features
-    from training.run import load_run
-
     out = Path(out)
     if out.exists() and not force:
         raise ParameterError(f"{out} already exists (use --force to replace it)")
@@ -225,137 +395,38 @@ def export_run(
         raise ParameterError(f"--presets-per-family must be a positive integer, got {presets_per_family!r}")
 
     log(f"melsynth export: run {run}")
-    the_run = load_run(run)
-    feats_path = Path(features) if features is not None else Path(str(the_run.data.get("path", "")))
-    if not feats_path.is_dir():
-        raise DataError(f"features folder {feats_path} of the run is missing (give --features DIR)")
-    feats = load_features(feats_path)
-    the_run.params.require_equal(feats.params, what=f"features folder {feats_path}")
-    params = the_run.params
-    mel_shape = (params.n_mels, params.frames)
-    train = feats.subset("train")
-    pitch = _base_pitch(feats.rows, train, given=base_pitch, log=log)
-
-    log("  loading the Keras models (best weights)")
-    _, keras_encoder, keras_decoder = the_run.models()
-    latent_shape = tuple(int(d) for d in keras_encoder.output.shape[1:])
-    if tuple(int(d) for d in keras_decoder.input.shape[1:]) != latent_shape:
-        raise BundleError(
-            f"encoder output {latent_shape} and decoder input {keras_decoder.input.shape} differ"
-        )
-
-    from training.model.build import folded_decoder, folds
-
-    # The decoder every latent change waits for, in its cheaper exact form (each upsampling + transposed
-    # convolution as one transposed convolution, about half the decode time); parity below checks it against
-    # the Keras decoder the run trained.
-    graph_decoder = folded_decoder(keras_decoder, the_run.config, params=params)
-    log(f"  converting with tf2onnx (opset {OPSET}); decoder upsampling folded into its transposed convolutions")
-    name = Path(the_run.path).name
-    decoder_bytes = keras_to_onnx(
-        graph_decoder,
-        input_name="latent",
-        input_shape=latent_shape,
-        output_name="mel",
-        doc=f"melsynth decoder of run {name}",
-    )
-    encoder_bytes = keras_to_onnx(
-        keras_encoder,
-        input_name="mel",
-        input_shape=mel_shape,
-        output_name="latent",
-        doc=f"melsynth encoder of run {name}",
+    the_run, feats, train, pitch = _load_inputs(run, features=features, base_pitch=base_pitch, log=log)
+    mel_shape = (the_run.params.n_mels, the_run.params.frames)
+    keras_encoder, keras_decoder, latent_shape = _keras_models(the_run, log=log)
+    decoder_bytes, encoder_bytes = _convert(
+        the_run, keras_encoder, keras_decoder, latent_shape=latent_shape, mel_shape=mel_shape, log=log
     )
     decoder, encoder = _sessions(decoder_bytes, encoder_bytes, latent_shape=latent_shape, mel_shape=mel_shape)
 
-    log("  checking parity (ONNX vs Keras)")
-    check_rows = feats.splits["test"] if feats.splits["test"].size else train
-    check_rows = check_rows[np.linspace(0, len(check_rows) - 1, min(16, len(check_rows))).astype(int)]
-    parity = check_parity(
-        keras_encoder=keras_encoder,
-        keras_decoder=keras_decoder,
-        onnx_encoder=encoder,
-        onnx_decoder=decoder,
-        notes=np.asarray(feats.x[np.unique(check_rows)], dtype=np.float32),
-        tolerance=parity_tolerance,
-        log=log,
+    parity, check_rows = _parity(
+        feats, train, keras_encoder=keras_encoder, keras_decoder=keras_decoder, decoder=decoder, encoder=encoder,
+        tolerance=parity_tolerance, log=log,
     )
-
     tile_bytes, tiles_meta = _tile_decoder(
         keras_decoder, the_run, decoder=decoder, encoder=encoder, latent_shape=latent_shape,
-        notes=np.asarray(feats.x[np.unique(check_rows)], dtype=np.float32), log=log,
+        notes=np.asarray(feats.x[check_rows], dtype=np.float32), log=log,
     )
 
     log(f"  encoding {train.size} training notes for the macros")
     macros = macros_from_latents(_encode_rows(encoder, feats.x, train), count=MACRO_COUNT)
-
-    peaks = np.array([float(np.max(feats.x[i])) for i in range(len(feats.rows))])
-    notes = choose_preset_notes(feats.rows, peaks, feats.splits, per_family=presets_per_family, pitch=pitch)
-    if not notes:
-        raise DataError(f"{feats_path}: no audible note to make a preset from")
-    latents = _encode_rows(encoder, feats.x, np.array([n.row for n in notes]))
-    families = sorted({n.note.get("instrument_family_str", "?") for n in notes})
-    log(f"  {len(notes)} presets from {len(families)} families: {', '.join(families)}")
-
-    metrics, metrics_source = _metrics(
-        Path(the_run.path), features=feats, decoder=decoder, encoder=encoder, log=log
+    notes, latents = _presets(feats, encoder=encoder, pitch=pitch, presets_per_family=presets_per_family, log=log)
+    metrics, metrics_source = _bundle_metrics(
+        the_run, feats, decoder=decoder, encoder=encoder, latent_shape=latent_shape, log=log
     )
-    if metrics is not None:
-        metrics = dict(metrics, pca=_pca_metrics(the_run, feats, latent_size=int(np.prod(latent_shape)), log=log),
-                       paper={"model": "no_dense (Table IV)", "data": "NSynth, random split", **PAPER_NO_DENSE})
-    digests = {"decoder.onnx": sha256_bytes(decoder_bytes), "encoder.onnx": sha256_bytes(encoder_bytes)}
+    onnx = {"decoder.onnx": decoder_bytes, "encoder.onnx": encoder_bytes}
     if tile_bytes is not None:
-        digests[TILE_FILE] = sha256_bytes(tile_bytes)
-    bundle_hash = bundle_hash_of(
-        decoder_sha256=digests["decoder.onnx"], encoder_sha256=digests["encoder.onnx"]
+        onnx[TILE_FILE] = tile_bytes
+    bundle_hash, meta = _bundle_json(
+        the_run, onnx=onnx, latent_shape=latent_shape, pitch=pitch, metrics=metrics, metrics_source=metrics_source,
+        parity=parity, presets=len(notes), tiles_meta=tiles_meta,
     )
-    meta = bundle_metadata(
-        params=params,
-        latent_shape=latent_shape,
-        base_pitch=pitch,
-        sha256=digests,
-        training_config=the_run.config.to_dict(),
-        data=the_run.data,
-        metrics=metrics,
-        parity=parity,
-        training_run={"path": str(the_run.path), "fit": the_run.fit, "status": the_run.status},
-        metrics_source=metrics_source,
-        presets=len(notes),
-        tiles=tiles_meta,
-        exported={
-            "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "onnx_opset": OPSET,
-            # Decoder stages exported as one transposed convolution (training.model.build.folded_decoder).
-            "decoder_folded_stages": [i for i in range(the_run.config.stages) if folds(the_run.config, i)],
-            **_versions(),
-        },
-    )
-    try:
-        with atomic_directory(out, overwrite=force) as tmp:
-            (tmp / "decoder.onnx").write_bytes(decoder_bytes)
-            (tmp / "encoder.onnx").write_bytes(encoder_bytes)
-            if tile_bytes is not None:
-                (tmp / TILE_FILE).write_bytes(tile_bytes)
-            buf = io.BytesIO()
-            np.savez(buf, mean=macros.mean, components=macros.components, stds=macros.stds)
-            (tmp / "macros.npz").write_bytes(buf.getvalue())
-            (tmp / PRESETS_DIR).mkdir()
-            for note, latent in zip(notes, latents, strict=True):
-                doc = Preset(
-                    name=note.name,
-                    latent=np.asarray(latent, dtype=np.float32).reshape(latent_shape),
-                    source=_jsonable(dict(note.note, split=note.split, row=note.row)),
-                    bundle_hash=bundle_hash,
-                ).to_dict()
-                (tmp / PRESETS_DIR / f"{note.name}.json").write_text(json.dumps(doc) + "\n")
-            (tmp / BUNDLE_JSON).write_text(json.dumps(_jsonable(meta), indent=2) + "\n")
-            # The engine's own checks, before the folder appears under its name.
-            check = load_bundle(tmp)
-            check.decoder(providers=["CPUExecutionProvider"]).decode(
-                np.stack([p.latent for p in check.presets.values()])[:4]
-            )
-    except FileExistsError:
-        raise ParameterError(f"{out} already exists (use --force to replace it)") from None
+    _write_bundle(out, force=force, onnx=onnx, macros=macros, notes=notes, latents=latents,
+                  latent_shape=latent_shape, bundle_hash=bundle_hash, meta=meta)
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     log(
         f"melsynth export: wrote {out} ({size / 1e6:.1f} MB, {len(notes)} presets, bundle hash {bundle_hash[:12]}, "

@@ -262,6 +262,113 @@ def _duration(seconds: float) -> str:
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
+def _plan(
+    names: list[str], *, overrides: dict[str, Any], rows_dir: Path, log: Callable[[str], None]
+) -> tuple[dict[str, Any], list[list[str]]]:
+    """(every row's config, the row groups still to run): a group is done when all its rows' JSONs exist."""
+    configs = _configs(overrides)
+    groups = row_groups(names, overrides=overrides)
+    todo = [g for g in groups if any(not (rows_dir / f"{n}.json").is_file() for n in g)]
+    log(
+        f"melsynth experiments: {len(groups)} runs for {len(names)} rows; {len(groups) - len(todo)} already done"
+    )
+    return configs, todo
+
+
+def _train_and_measure(
+    run_dir: Path, *, run_name: str, config: Any, feats: Any, max_epochs: int | None, limit: int | None,
+    mixed_precision: bool, verbose: int, log: Callable[[str], None],
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]] | None:
+    """Fit one run (new, resumed, or not at all when it already finished), then (its test metrics, status.json,
+    config.json) and its pictures; None, reported, when a melsynth error stops it."""
+    from training.fit import fit
+
+    try:
+        if _finished(run_dir, max_epochs):
+            log(f"  {run_dir} already finished: measuring it")
+        elif run_dir.is_dir() and (run_dir / "config.json").is_file():
+            fit(
+                features=feats,
+                config=None,
+                out=run_dir,
+                resume=True,
+                max_epochs=max_epochs,
+                limit=limit,
+                mixed_precision=mixed_precision,
+                verbose=verbose,
+            )
+        else:
+            fit(
+                features=feats,
+                config=config,
+                out=run_dir,
+                force=run_dir.exists(),
+                max_epochs=max_epochs,
+                limit=limit,
+                mixed_precision=mixed_precision,
+                verbose=verbose,
+            )
+        metrics = _run_metrics(run_dir, progress=verbose > 0)
+        status = json.loads((run_dir / "status.json").read_text())
+        run_doc = json.loads((run_dir / "config.json").read_text())
+    except MelsynthError as exc:
+        log(f"  {run_name} failed: {exc}")
+        return None
+    try:  # the paper's pictures for each run; a failure here costs the pictures, not the row
+        from training.plots import write_run_pictures
+
+        write_run_pictures(run_dir, data=feats.path)
+    except (MelsynthError, OSError, ValueError) as exc:
+        log(f"  {run_name}: pictures not written ({exc})")
+    return metrics, status, run_doc
+
+
+def _row_doc(
+    name: str, group: list[str], *, run_dir: Path, metrics: dict[str, Any], status: dict[str, Any],
+    run_doc: dict[str, Any], hw: dict[str, Any],
+) -> dict[str, Any]:
+    """``rows/<name>.json``: one row's measurement (its group's run), the paper's numbers and the budget."""
+    return {
+        "format": ROW_FORMAT,
+        "name": name,
+        "table": _TABLE_OF[name].number,
+        "label": _LABEL_OF[name],
+        "run": group[0],
+        "run_path": str(run_dir),
+        "same_model_as": [n for n in group if n != name],
+        "split": "test",
+        "metrics": metrics,
+        "paper": PAPER[name],
+        "config": run_doc.get("config"),
+        "epochs": status.get("epochs_done"),
+        "best_epoch": status.get("best_epoch"),
+        "stopped": status.get("stopped"),
+        "wall_s": round(_history_seconds(run_dir), 1),
+        "budget": {
+            "max_epochs": (run_doc.get("config") or {}).get("max_epochs"),
+            "limit": (run_doc.get("fit") or {}).get("limit"),
+            "patience": (run_doc.get("config") or {}).get("patience"),
+        },
+        "train_notes": (run_doc.get("fit") or {}).get("train_notes"),
+        "devices": (run_doc.get("fit") or {}).get("devices"),
+        "hardware": hw,
+        "data": run_doc.get("data"),
+        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _write_rows(
+    group: list[str], *, rows_dir: Path, run_dir: Path,
+    measured: tuple[dict[str, Any], dict[str, Any], dict[str, Any]], hw: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Write ``rows/<name>.json`` (atomically) for every row of a measured group; returns (metrics, status)."""
+    metrics, status, run_doc = measured
+    for name in group:
+        doc = _row_doc(name, group, run_dir=run_dir, metrics=metrics, status=status, run_doc=run_doc, hw=hw)
+        atomic_write_text(rows_dir / f"{name}.json", json.dumps(doc, indent=2) + "\n")
+    return metrics, status
+
+
 def run_experiments(
     *,
     data: str | Path,
@@ -295,7 +402,6 @@ def run_experiments(
     "not run"; the others go on. Raises DataError at the end if any row failed.
     """
     from training.datasets.features import load_features
-    from training.fit import fit
 
     names = _check_names(list(rows) if rows is not None else list(ROW_NAMES))
     overrides = dict(overrides or {})
@@ -305,92 +411,27 @@ def run_experiments(
     rows_dir = out / "rows"
     feats = load_features(data)
     feats.subset("test")  # an empty test split is an error before any training
-    configs = _configs(overrides)
-    groups = row_groups(names, overrides=overrides)
-    todo = [g for g in groups if any(not (rows_dir / f"{n}.json").is_file() for n in g)]
-    log(
-        f"melsynth experiments: {len(groups)} runs for {len(names)} rows; {len(groups) - len(todo)} already done"
-    )
+    configs, todo = _plan(names, overrides=overrides, rows_dir=rows_dir, log=log)
     hw: dict[str, Any] | None = None  # found lazily: it imports TensorFlow
     spent: list[float] = []
     failed: list[str] = []
     for i, group in enumerate(todo, start=1):
-        run_name = group[0]
-        run_dir = runs / run_name
+        run_name, run_dir = group[0], runs / group[0]
         remaining = len(todo) - i + 1
         eta = f", ETA {_duration(sum(spent) / len(spent) * remaining)}" if spent else ""
         log(f"[{i}/{len(todo)}] {run_name} (rows {', '.join(group)}): start{eta}")
         t0 = time.perf_counter()
-        try:
-            if _finished(run_dir, max_epochs):
-                log(f"  {run_dir} already finished: measuring it")
-            elif run_dir.is_dir() and (run_dir / "config.json").is_file():
-                fit(
-                    features=feats,
-                    config=None,
-                    out=run_dir,
-                    resume=True,
-                    max_epochs=max_epochs,
-                    limit=limit,
-                    mixed_precision=mixed_precision,
-                    verbose=verbose,
-                )
-            else:
-                fit(
-                    features=feats,
-                    config=configs[run_name],
-                    out=run_dir,
-                    force=run_dir.exists(),
-                    max_epochs=max_epochs,
-                    limit=limit,
-                    mixed_precision=mixed_precision,
-                    verbose=verbose,
-                )
-            metrics = _run_metrics(run_dir, progress=verbose > 0)
-            status = json.loads((run_dir / "status.json").read_text())
-            run_doc = json.loads((run_dir / "config.json").read_text())
-        except MelsynthError as exc:
+        measured = _train_and_measure(
+            run_dir, run_name=run_name, config=configs[run_name], feats=feats, max_epochs=max_epochs, limit=limit,
+            mixed_precision=mixed_precision, verbose=verbose, log=log,
+        )
+        if measured is None:
             failed.append(run_name)
-            log(f"  {run_name} failed: {exc}")
             continue
-        try:  # the paper's pictures for each run; a failure here costs the pictures, not the row
-            from training.plots import write_run_pictures
-
-            write_run_pictures(run_dir, data=feats.path)
-        except (MelsynthError, OSError, ValueError) as exc:
-            log(f"  {run_name}: pictures not written ({exc})")
         wall = time.perf_counter() - t0
         spent.append(wall)
         hw = hw or hardware()
-        for name in group:
-            doc = {
-                "format": ROW_FORMAT,
-                "name": name,
-                "table": _TABLE_OF[name].number,
-                "label": _LABEL_OF[name],
-                "run": run_name,
-                "run_path": str(run_dir),
-                "same_model_as": [n for n in group if n != name],
-                "split": "test",
-                "metrics": metrics,
-                "paper": PAPER[name],
-                "config": run_doc.get("config"),
-                "epochs": status.get("epochs_done"),
-                "best_epoch": status.get("best_epoch"),
-                "stopped": status.get("stopped"),
-                "wall_s": round(_history_seconds(run_dir), 1),
-                "budget": {
-                    "max_epochs": (run_doc.get("config") or {}).get("max_epochs"),
-                    "limit": (run_doc.get("fit") or {}).get("limit"),
-                    "patience": (run_doc.get("config") or {}).get("patience"),
-                },
-                "train_notes": (run_doc.get("fit") or {}).get("train_notes"),
-                "devices": (run_doc.get("fit") or {}).get("devices"),
-                "hardware": hw,
-                "data": run_doc.get("data"),
-                "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            }
-            atomic_write_text(rows_dir / f"{name}.json", json.dumps(doc, indent=2) + "\n")
+        metrics, status = _write_rows(group, rows_dir=rows_dir, run_dir=run_dir, measured=measured, hw=hw)
         log(
             f"[{i}/{len(todo)}] {run_name}: done in {_duration(wall)} ({status.get('epochs_done')} epochs, "
             f"{status.get('stopped')}): RMSE {metrics['rmse']:.4f} SSIM {metrics['ssim']:.3f} "

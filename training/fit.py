@@ -302,6 +302,149 @@ def _load_existing(out: Path) -> dict[str, Any]:
     return doc
 
 
+def _checked_arguments(
+    schedule: dict[str, Any] | None, *, max_epochs: int | None, limit: int | None, xla: str, resume: bool,
+    force: bool, init_from: str | Path | None,
+) -> dict[str, Any]:
+    """The checks of :func:`fit`'s arguments that need no file; returns the schedule overrides in effect
+    (``max_epochs`` included)."""
+    _check_positive("max_epochs", max_epochs)
+    _check_positive("limit", limit)
+    if xla not in XLA_CHOICES:
+        raise ParameterError(f"xla must be one of {XLA_CHOICES}, got {xla!r}")
+    schedule = dict(schedule or {})
+    unknown = sorted(set(schedule) - set(SCHEDULE_FIELDS))
+    if unknown:
+        raise ParameterError(f"schedule: unknown keys {unknown}; the schedule fields are {list(SCHEDULE_FIELDS)}")
+    if max_epochs is not None:
+        schedule["max_epochs"] = max_epochs
+    if init_from is not None and resume:
+        raise ParameterError("init_from starts a new run; a resumed run continues from its own checkpoint")
+    if resume and force:
+        raise ParameterError("resume and force exclude each other (resume continues a run, force replaces it)")
+    return schedule
+
+
+def _resolve_run(
+    out: Path, *, config: ModelConfig | None, resume: bool, force: bool, limit: int | None,
+    mixed_precision: bool, schedule: dict[str, Any],
+) -> tuple[dict[str, Any] | None, ModelConfig, int | None]:
+    """(the run's config.json when resuming, the config to fit with the schedule applied, the limit): a resumed
+    run keeps its own config apart from the schedule, its limit and its precision; a new run needs a config and a
+    free folder (or ``force``)."""
+    existing: dict[str, Any] | None = None
+    if resume:
+        if not out.is_dir():
+            raise ParameterError(f"{out}: no run folder to resume")
+        existing = _load_existing(out)
+        saved = ModelConfig.from_dict(existing["config"], source=f"{out / 'config.json'} config")
+        if config is not None and config.replace(**{k: getattr(saved, k) for k in SCHEDULE_FIELDS}) != saved:
+            raise ParameterError(
+                f"{out}: the given config differs from the run's own config.json beyond the schedule fields "
+                f"{list(SCHEDULE_FIELDS)}; resume without a config or start a new run"
+            )
+        config = saved
+        if limit is not None and limit != existing["fit"].get("limit"):
+            raise ParameterError(f"{out}: limit {limit} differs from the run's {existing['fit'].get('limit')}")
+        limit = existing["fit"].get("limit")
+        if bool(mixed_precision) != bool(existing["fit"].get("mixed_precision", False)):
+            raise ParameterError(f"{out}: mixed_precision must match the run's ({existing['fit'].get('mixed_precision')})")
+    else:
+        if config is None:
+            raise ParameterError("a model config is needed for a new run")
+        if out.exists() and not force:
+            raise ParameterError(f"{out} already exists; resume it (--resume) or replace it (--force)")
+    if not isinstance(config, ModelConfig):
+        raise ParameterError(f"config must be a ModelConfig, got {type(config).__name__}")
+    if schedule:
+        config = config.replace(**schedule)
+    return existing, config, limit
+
+
+def _load_data(
+    features: str | Path | Features, *, out: Path, existing: dict[str, Any] | None, config: ModelConfig,
+    limit: int | None,
+) -> tuple[Features, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The features and the (train, valid, test) rows, checked against the data a resumed run was started on
+    and against the shapes the architecture can divide."""
+    feats = features if isinstance(features, Features) else load_features(features)
+    params = feats.params
+    if existing is not None:
+        saved_params = SpectrogramParams.from_dict(existing["spectrogram"], source=f"{out / 'config.json'}")
+        saved_params.require_equal(params, what=f"features folder {feats.path} (resuming {out})")
+        if _data_signature(existing["data"]) != _data_signature(feats.description()):
+            raise DataError(f"features folder {feats.path} is not the data run {out} was started on")
+
+    from training.model.build import check_input_shape
+
+    check_input_shape(config, params=params)
+    train_rows = training_rows(feats, seed=config.seed, limit=limit)
+    valid_rows, test_rows = (feats.subset(s) for s in ("valid", "test"))
+    return feats, (train_rows, valid_rows, test_rows)
+
+
+def _devices(
+    *, mixed_precision: bool, strategy: Any, deterministic: bool, run_eagerly: bool, xla: str
+) -> tuple[list[Any], Any, bool]:
+    """(visible GPUs, the distribution strategy, whether to XLA-compile); switches on op determinism if asked."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if mixed_precision and not gpus:
+        raise ParameterError("mixed precision needs a GPU (none is visible); train without it on the CPU")
+    if strategy is None:
+        strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    jit = False if run_eagerly else use_xla(xla, gpus=len(gpus))
+    return gpus, strategy, jit
+
+
+def _start_point(out: Path, *, resume: bool, init_from: str | Path | None) -> tuple[Path | None, dict[str, Any] | None]:
+    """The checkpoint to resume from and its verified state (None, None for a new run); checks ``init_from``'s
+    weights too, so that a bad one fails before the run folder is touched."""
+    if init_from is not None:
+        _initial_weights(Path(init_from))
+    ckpt, ckpt_state = (latest_checkpoint(out) if resume else None), None
+    if ckpt is not None:
+        ckpt_state = read_checkpoint_state(ckpt)
+        _check_best(out, ckpt, ckpt_state)
+    return ckpt, ckpt_state
+
+
+def _run_doc(
+    *, config: ModelConfig, feats: Features, limit: int | None, rows: tuple[np.ndarray, np.ndarray, np.ndarray],
+    mixed_precision: bool, strategy: Any, gpus: list[Any], deterministic: bool, jit: bool,
+    init_from: str | Path | None,
+) -> dict[str, Any]:
+    """The run's config.json: the config, the contract and data it fits, and how (budget, devices, versions)."""
+    import keras
+    import tensorflow as tf
+
+    train_rows, valid_rows, test_rows = rows
+    return {
+        "format": RUN_FORMAT,
+        "config": config.to_dict(),
+        "spectrogram": feats.params.to_dict(),
+        "data": feats.description(),
+        "fit": {
+            "limit": limit,
+            "train_notes": int(len(train_rows)),
+            "valid_notes": int(len(valid_rows)),
+            "test_notes": int(len(test_rows)),
+            "mixed_precision": bool(mixed_precision),
+            "replicas": int(strategy.num_replicas_in_sync),
+            "devices": f"GPU x {len(gpus)}" if gpus else "CPU",
+            "deterministic": bool(deterministic),
+            "xla": bool(jit),
+            "init_from": None if init_from is None else str(init_from),
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "keep_checkpoints": KEEP_CHECKPOINTS,
+        },
+    }
+
+
 def fit(
     *,
     features: str | Path | Features,
@@ -357,108 +500,66 @@ def fit(
     DataError for a bad features folder (NaN, checksum, empty split) or a corrupt checkpoint.
     Nothing in ``out`` is written or removed before all of these checks pass.
     """
-    _check_positive("max_epochs", max_epochs)
-    _check_positive("limit", limit)
-    if xla not in XLA_CHOICES:
-        raise ParameterError(f"xla must be one of {XLA_CHOICES}, got {xla!r}")
-    schedule = dict(schedule or {})
-    unknown = sorted(set(schedule) - set(SCHEDULE_FIELDS))
-    if unknown:
-        raise ParameterError(f"schedule: unknown keys {unknown}; the schedule fields are {list(SCHEDULE_FIELDS)}")
-    if max_epochs is not None:
-        schedule["max_epochs"] = max_epochs
-    if init_from is not None and resume:
-        raise ParameterError("init_from starts a new run; a resumed run continues from its own checkpoint")
-    if resume and force:
-        raise ParameterError("resume and force exclude each other (resume continues a run, force replaces it)")
+    schedule = _checked_arguments(schedule, max_epochs=max_epochs, limit=limit, xla=xla, resume=resume, force=force,
+                                  init_from=init_from)
     out = Path(out)
-    existing: dict[str, Any] | None = None
-    if resume:
-        if not out.is_dir():
-            raise ParameterError(f"{out}: no run folder to resume")
-        existing = _load_existing(out)
-        saved = ModelConfig.from_dict(existing["config"], source=f"{out / 'config.json'} config")
-        if config is not None and config.replace(**{k: getattr(saved, k) for k in SCHEDULE_FIELDS}) != saved:
-            raise ParameterError(
-                f"{out}: the given config differs from the run's own config.json beyond the schedule fields "
-                f"{list(SCHEDULE_FIELDS)}; resume without a config or start a new run"
-            )
-        config = saved
-        if limit is not None and limit != existing["fit"].get("limit"):
-            raise ParameterError(f"{out}: limit {limit} differs from the run's {existing['fit'].get('limit')}")
-        limit = existing["fit"].get("limit")
-        if bool(mixed_precision) != bool(existing["fit"].get("mixed_precision", False)):
-            raise ParameterError(f"{out}: mixed_precision must match the run's ({existing['fit'].get('mixed_precision')})")
-    else:
-        if config is None:
-            raise ParameterError("a model config is needed for a new run")
-        if out.exists() and not force:
-            raise ParameterError(f"{out} already exists; resume it (--resume) or replace it (--force)")
-    if not isinstance(config, ModelConfig):
-        raise ParameterError(f"config must be a ModelConfig, got {type(config).__name__}")
-    if schedule:
-        config = config.replace(**schedule)
-
-    feats = features if isinstance(features, Features) else load_features(features)
-    params = feats.params
-    if existing is not None:
-        saved_params = SpectrogramParams.from_dict(existing["spectrogram"], source=f"{out / 'config.json'}")
-        saved_params.require_equal(params, what=f"features folder {feats.path} (resuming {out})")
-        if _data_signature(existing["data"]) != _data_signature(feats.description()):
-            raise DataError(f"features folder {feats.path} is not the data run {out} was started on")
-
-    from training.model.build import build_models, check_input_shape
-
-    check_input_shape(config, params=params)
-    train_rows = training_rows(feats, seed=config.seed, limit=limit)
-    valid_rows, test_rows = (feats.subset(s) for s in ("valid", "test"))
-
-    import keras
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if mixed_precision and not gpus:
-        raise ParameterError("mixed precision needs a GPU (none is visible); train without it on the CPU")
-    if strategy is None:
-        strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
-    jit = False if run_eagerly else use_xla(xla, gpus=len(gpus))
-
-    if init_from is not None:
-        _initial_weights(Path(init_from))
-    ckpt, ckpt_state = (latest_checkpoint(out) if resume else None), None
-    if ckpt is not None:
-        ckpt_state = read_checkpoint_state(ckpt)
-        _check_best(out, ckpt, ckpt_state)
+    existing, config, limit = _resolve_run(out, config=config, resume=resume, force=force, limit=limit,
+                                           mixed_precision=mixed_precision, schedule=schedule)
+    feats, rows = _load_data(features, out=out, existing=existing, config=config, limit=limit)
+    gpus, strategy, jit = _devices(mixed_precision=mixed_precision, strategy=strategy, deterministic=deterministic,
+                                   run_eagerly=run_eagerly, xla=xla)
+    ckpt, ckpt_state = _start_point(out, resume=resume, init_from=init_from)
 
     # ------------------------------------------------------------------ all checks passed: touch the run folder
     if not resume:
         if out.exists():
             shutil.rmtree(out)
         out.mkdir(parents=True)
-    doc = {
-        "format": RUN_FORMAT,
-        "config": config.to_dict(),
-        "spectrogram": params.to_dict(),
-        "data": feats.description(),
-        "fit": {
-            "limit": limit,
-            "train_notes": int(len(train_rows)),
-            "valid_notes": int(len(valid_rows)),
-            "test_notes": int(len(test_rows)),
-            "mixed_precision": bool(mixed_precision),
-            "replicas": int(strategy.num_replicas_in_sync),
-            "devices": f"GPU x {len(gpus)}" if gpus else "CPU",
-            "deterministic": bool(deterministic),
-            "xla": bool(jit),
-            "init_from": None if init_from is None else str(init_from),
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "keep_checkpoints": KEEP_CHECKPOINTS,
-        },
-    }
-    _json_dump(out / "config.json", doc)
+    _json_dump(out / "config.json", _run_doc(
+        config=config, feats=feats, limit=limit, rows=rows, mixed_precision=mixed_precision, strategy=strategy,
+        gpus=gpus, deterministic=deterministic, jit=jit, init_from=init_from,
+    ))
+    return _build_and_train(
+        out=out, feats=feats, config=config, rows=rows, ckpt=ckpt, ckpt_state=ckpt_state,
+        mixed_precision=mixed_precision, strategy=strategy, jit=jit, run_eagerly=run_eagerly, init_from=init_from,
+        verbose=verbose, set_learning_rate="learning_rate" in schedule,
+    )
+
+
+def _compiled_models(
+    config: ModelConfig, *, params: SpectrogramParams, jit: bool, run_eagerly: bool, init_from: str | Path | None,
+    out: Path,
+) -> tuple[tuple[Any, Any, Any], Any]:
+    """((autoencoder, encoder, decoder), the optimizer to checkpoint), compiled and built; called inside the
+    strategy's scope."""
+    import keras
+
+    from training.model.build import build_models
+
+    autoencoder, encoder, decoder = build_models(config, params=params)
+    optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, clipnorm=config.clipnorm)
+    autoencoder.compile(optimizer=optimizer, loss="mse", jit_compile=jit, run_eagerly=run_eagerly)
+    if init_from is not None:
+        try:
+            _load_initial_weights(autoencoder, Path(init_from))
+        except DataError:
+            shutil.rmtree(out, ignore_errors=True)  # a new run: nothing of it is kept
+            raise
+    # Under mixed_float16 Keras wraps Adam in a LossScaleOptimizer whose scale is optimizer state
+    # too: checkpoint the wrapper's variables.
+    optimizer = autoencoder.optimizer
+    optimizer.build(autoencoder.trainable_variables)
+    return (autoencoder, encoder, decoder), optimizer
+
+
+def _build_and_train(
+    *, out: Path, feats: Features, config: ModelConfig, rows: tuple[np.ndarray, np.ndarray, np.ndarray],
+    ckpt: Path | None, ckpt_state: dict[str, Any] | None, mixed_precision: bool, strategy: Any, jit: bool,
+    run_eagerly: bool, init_from: str | Path | None, verbose: int, set_learning_rate: bool,
+) -> Path:
+    """Build the models under the run's precision policy and seed, then train; the process-wide Keras policy
+    is restored whatever happens."""
+    import keras
 
     old_policy = keras.mixed_precision.global_policy()
     try:
@@ -466,37 +567,21 @@ def fit(
             keras.mixed_precision.set_global_policy("mixed_float16")
         keras.utils.set_random_seed(config.seed)
         with strategy.scope():
-            autoencoder, encoder, decoder = build_models(config, params=params)
-            optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, clipnorm=config.clipnorm)
-            autoencoder.compile(optimizer=optimizer, loss="mse", jit_compile=jit, run_eagerly=run_eagerly)
-            if init_from is not None:
-                try:
-                    _load_initial_weights(autoencoder, Path(init_from))
-                except DataError:
-                    shutil.rmtree(out, ignore_errors=True)  # a new run: nothing of it is kept
-                    raise
-            # Under mixed_float16 Keras wraps Adam in a LossScaleOptimizer whose scale is optimizer state
-            # too: checkpoint the wrapper's variables.
-            optimizer = autoencoder.optimizer
-            optimizer.build(autoencoder.trainable_variables)
+            models, optimizer = _compiled_models(config, params=feats.params, jit=jit, run_eagerly=run_eagerly,
+                                                 init_from=init_from, out=out)
         return _train(
-            out=out, feats=feats, config=config, params=params, models=(autoencoder, encoder, decoder),
-            optimizer=optimizer, rows=(train_rows, valid_rows, test_rows), ckpt=ckpt, ckpt_state=ckpt_state,
-            verbose=verbose, set_learning_rate="learning_rate" in schedule,
+            out=out, feats=feats, config=config, params=feats.params, models=models, optimizer=optimizer,
+            rows=rows, ckpt=ckpt, ckpt_state=ckpt_state, verbose=verbose, set_learning_rate=set_learning_rate,
         )
     finally:
         keras.mixed_precision.set_global_policy(old_policy)
 
 
-def _train(
-    *, out: Path, feats: Features, config: ModelConfig, params: SpectrogramParams, models: tuple[Any, Any, Any],
-    optimizer: Any, rows: tuple[np.ndarray, np.ndarray, np.ndarray], ckpt: Path | None,
-    ckpt_state: dict[str, Any] | None, verbose: int, set_learning_rate: bool,
-) -> Path:
-    import keras
-
-    autoencoder = models[0]
-    train_rows, valid_rows, test_rows = rows
+def _start_state(
+    out: Path, autoencoder: Any, optimizer: Any, *, ckpt: Path | None, ckpt_state: dict[str, Any] | None,
+    config: ModelConfig, verbose: int, set_learning_rate: bool,
+) -> dict[str, Any]:
+    """The epoch loop's state: a fresh one, or the checkpoint's, with its weights and optimizer restored."""
     state: dict[str, Any] = {"epochs_done": 0, "best_val_loss": None, "best_epoch": None, "wait": 0, "history": []}
     if ckpt is not None and ckpt_state is not None:
         _restore_checkpoint(ckpt, ckpt_state, autoencoder, optimizer)
@@ -507,6 +592,72 @@ def _train(
         if verbose:
             print(f"melsynth train: resuming {out} after epoch {state['epochs_done']} ({ckpt.name}), "
                   f"learning rate {float(optimizer.learning_rate.numpy()):.3g}")
+    return state
+
+
+def _one_epoch_callback() -> Any:
+    """The callback class that ends Keras fit() after one epoch."""
+    import keras
+
+    class _OneEpoch(keras.callbacks.Callback):
+        # fit() runs one epoch per call (so shuffling and RNG are per-epoch functions), yet the progress
+        # bar shows "Epoch e/max_epochs".
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            self.model.stop_training = True
+
+    return _OneEpoch
+
+
+def _fit_epoch(
+    autoencoder: Any, source: NoteSource, *, train_rows: np.ndarray, valid_ds: Any, epoch: int,
+    config: ModelConfig, dropout: tuple[list[Any], list[int]], callback: Any, verbose: int,
+) -> tuple[float, float, float]:
+    """Train epoch ``epoch`` with its own shuffle order and dropout seeds: (loss, val_loss, seconds)."""
+    _reset_dropout_rngs(*dropout, epoch)
+    order = epoch_order(train_rows, seed=config.seed, epoch=epoch)
+    train_ds = source.dataset(order, batch_size=config.batch_size)
+    t0 = time.perf_counter()
+    hist = autoencoder.fit(
+        train_ds, validation_data=valid_ds, epochs=config.max_epochs, initial_epoch=epoch,
+        verbose=verbose, callbacks=[callback()], shuffle=False,
+    )
+    seconds = time.perf_counter() - t0
+    return float(hist.history["loss"][-1]), float(hist.history["val_loss"][-1]), seconds
+
+
+def _judge_epoch(
+    state: dict[str, Any], config: ModelConfig, optimizer: Any, *, out: Path, epoch: int, loss: float,
+    val_loss: float, rate: float, verbose: int,
+) -> tuple[str, bool]:
+    """(whether the run goes on, "running", or why it stops; whether the epoch is the best so far), updating
+    the best-epoch and early-stopping counters of ``state``."""
+    if not (math.isfinite(loss) and math.isfinite(val_loss)):
+        # stacklevel 4: the warning points at fit() (_judge_epoch <- _train <- _build_and_train <- fit).
+        warnings.warn(f"{out}: loss became {loss} / {val_loss} at epoch {epoch}; stopping", stacklevel=4)
+        return "non_finite_loss", False
+    best = state["best_val_loss"]
+    improved = best is None or val_loss < best
+    # Better by more than min_delta (relative) resets the patience counters; any better keeps weights.
+    significant = best is None or val_loss < best * (1.0 - config.min_delta)
+    if improved:
+        state.update(best_val_loss=val_loss, best_epoch=epoch)
+    if significant:
+        state.update(wait=0, lr_wait=0)
+        return "running", improved
+    return _plateau_epoch(state, config, optimizer, rate, verbose=verbose), improved
+
+
+def _train(
+    *, out: Path, feats: Features, config: ModelConfig, params: SpectrogramParams, models: tuple[Any, Any, Any],
+    optimizer: Any, rows: tuple[np.ndarray, np.ndarray, np.ndarray], ckpt: Path | None,
+    ckpt_state: dict[str, Any] | None, verbose: int, set_learning_rate: bool,
+) -> Path:
+    """The epoch loop: one Keras fit() per epoch, each followed by its history, checkpoint and status, then the
+    best epoch's weights back into the models and the test metrics."""
+    autoencoder = models[0]
+    train_rows, valid_rows, test_rows = rows
+    state = _start_state(out, autoencoder, optimizer, ckpt=ckpt, ckpt_state=ckpt_state, config=config,
+                         verbose=verbose, set_learning_rate=set_learning_rate)
     best_path = out / "best.weights.h5"
     # A run that already stopped for good stays stopped; one stopped by max_epochs may be extended.
     stopped = state.get("stopped") if state.get("stopped") in ("early_stopping", "non_finite_loss") else "running"
@@ -515,45 +666,21 @@ def _train(
     drop_seeds = [int(layer.seed_generator.state.numpy()[0]) for layer in drops]
     source = NoteSource(feats.x, params=params)
     valid_ds = source.dataset(valid_rows, batch_size=config.batch_size)
-
-    class _OneEpoch(keras.callbacks.Callback):
-        # fit() runs one epoch per call (so shuffling and RNG are per-epoch functions), yet the progress
-        # bar shows "Epoch e/max_epochs".
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            self.model.stop_training = True
+    callback = _one_epoch_callback()
 
     epoch = state["epochs_done"]
     while stopped == "running" and epoch < config.max_epochs:
-        _reset_dropout_rngs(drops, drop_seeds, epoch)
-        order = epoch_order(train_rows, seed=config.seed, epoch=epoch)
-        train_ds = source.dataset(order, batch_size=config.batch_size)
-        t0 = time.perf_counter()
-        hist = autoencoder.fit(
-            train_ds, validation_data=valid_ds, epochs=config.max_epochs, initial_epoch=epoch,
-            verbose=verbose, callbacks=[_OneEpoch()], shuffle=False,
+        loss, val_loss, seconds = _fit_epoch(
+            autoencoder, source, train_rows=train_rows, valid_ds=valid_ds, epoch=epoch, config=config,
+            dropout=(drops, drop_seeds), callback=callback, verbose=verbose,
         )
-        seconds = time.perf_counter() - t0
-        loss, val_loss = float(hist.history["loss"][-1]), float(hist.history["val_loss"][-1])
         epoch += 1
-        improved = False
         rate = float(optimizer.learning_rate.numpy())
         state["history"].append(
             {"epoch": epoch, "loss": loss, "val_loss": val_loss, "seconds": round(seconds, 3), "learning_rate": rate}
         )
-        if not (math.isfinite(loss) and math.isfinite(val_loss)):
-            stopped = "non_finite_loss"
-            warnings.warn(f"{out}: loss became {loss} / {val_loss} at epoch {epoch}; stopping", stacklevel=2)
-        else:
-            best = state["best_val_loss"]
-            improved = best is None or val_loss < best
-            # Better by more than min_delta (relative) resets the patience counters; any better keeps weights.
-            significant = best is None or val_loss < best * (1.0 - config.min_delta)
-            if improved:
-                state.update(best_val_loss=val_loss, best_epoch=epoch)
-            if significant:
-                state.update(wait=0, lr_wait=0)
-            else:
-                stopped = _plateau_epoch(state, config, optimizer, rate, verbose=verbose)
+        stopped, improved = _judge_epoch(state, config, optimizer, out=out, epoch=epoch, loss=loss,
+                                         val_loss=val_loss, rate=rate, verbose=verbose)
         state["epochs_done"] = epoch
         state["stopped"] = stopped
         _write_history(out / "history.csv", state["history"])
@@ -632,7 +759,8 @@ def _write_metrics(
     try:
         from synth.metrics import summary
     except ImportError as exc:
-        warnings.warn(f"synth.metrics is not available ({exc}); {out}/metrics.json not written", stacklevel=3)
+        # stacklevel 4: the warning points at fit() (_write_metrics <- _train <- _build_and_train <- fit).
+        warnings.warn(f"synth.metrics is not available ({exc}); {out}/metrics.json not written", stacklevel=4)
         return
     ds = _make_dataset(feats.x, test_rows, batch_size=config.batch_size, params=params).map(lambda a, b: a)
     recon = np.asarray(autoencoder.predict(ds, verbose=0), dtype=np.float32)

@@ -86,31 +86,63 @@ def _print_figures(stats: dict, server, recorded, log_path, midi=None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-    import signal
-    import sys
-
     from synth.commands.bundle_loading import load_bundle_for_command as load_bundle
-    from synth.engine import Engine
-    from synth.engine.engine import DEFAULT_GAIN
-    from synth.engine.live import LiveEngine
-    from synth.engine.output import resolve_device
     from synth.engine.recorder import Recorder
-    from synth.errors import AudioDeviceError, ParameterError
-    from synth.osc.server import OscServer
+
+    _check_ranges(args)
+    bundle = load_bundle(args.bundle)
+    mapping = _midi_mapping(args)
+    output, device, record = _resolve_output(args)
+    rate = args.samplerate or (int(device["default_samplerate"]) if device else 48000)
+    channels = min(2, device["channels"]) if device else 1
+    # Opened before the (slow) engine is built, so an unwritable path is reported at once.
+    recorder = Recorder(record, rate=rate) if record else None
+
+    engine = _build_engine(args, bundle, rate, recorder)
+    live, server = _build_live_and_server(args, engine, output, device, rate, channels, recorder)
+    _interrupt_on_signals()
+    midi = None if mapping is None else _build_midi(args, mapping, engine, live, server, rate, recorder)
+    live.start()
+    server.start()
+    _finish_on_signals(live)
+    if midi is not None:
+        _start_midi(midi, server, live)
+    _print_banner(args, engine, live, server, rate, record)
+    _wait(live, args.duration)
+    if midi is not None:
+        midi.stop()
+    log_path = server.stop()
+    stats = live.stop()
+    _exit_without_portaudio(_closing_report(stats, live, server, log_path, midi))
+
+
+def _check_ranges(args: argparse.Namespace) -> None:
+    from synth.errors import ParameterError
 
     if not 16 <= args.blocksize <= 8192:
         raise ParameterError(f"--blocksize must be 16..8192, got {args.blocksize}")
     if not 0 <= args.port <= 65535:
         raise ParameterError(f"--port must be 0..65535, got {args.port}")
-    bundle = load_bundle(args.bundle)
-    mapping = None
+
+
+def _midi_mapping(args: argparse.Namespace):
+    """The MIDI mapping for ``--midi`` (``--midi-map``'s file or the default), or None without ``--midi``."""
+    from synth.errors import ParameterError
+
     if args.midi is not None:
         from synth.midi.mapping import MidiMapping, load_mapping
 
-        mapping = load_mapping(args.midi_map) if args.midi_map else MidiMapping()
-    elif args.midi_map:
+        return load_mapping(args.midi_map) if args.midi_map else MidiMapping()
+    if args.midi_map:
         raise ParameterError("--midi-map needs --midi")
+    return None
+
+
+def _resolve_output(args: argparse.Namespace) -> tuple[str, dict | None, str | None]:
+    """(output kind, device or None, recording path or None): ``auto`` without a device falls back to the null
+    output and records to DEFAULT_TAKE, saying so on one line."""
+    from synth.engine.output import resolve_device
+    from synth.errors import AudioDeviceError
 
     output = args.output
     device = None
@@ -125,13 +157,23 @@ def run(args: argparse.Namespace) -> int:
             record = record or DEFAULT_TAKE
             print(f"melsynth: {exc}: playing to the null output and recording to {record}")
             output = "null"
-    rate = args.samplerate or (int(device["default_samplerate"]) if device else 48000)
-    channels = min(2, device["channels"]) if device else 1
-    # Opened before the (slow) engine is built, so an unwritable path is reported at once.
-    recorder = Recorder(record, rate=rate) if record else None
+    return output, device, record
+
+
+def _discard(recorder, engine=None) -> None:
+    """Undo a start that failed part-way: the recording goes, the engine closes."""
+    if recorder is not None:
+        recorder.discard()
+    if engine is not None:
+        engine.close()
+
+
+def _build_engine(args: argparse.Namespace, bundle, rate: int, recorder):
+    from synth.engine import Engine
+    from synth.engine.engine import DEFAULT_GAIN
 
     try:
-        engine = Engine(
+        return Engine(
             bundle,
             output_rate=rate,
             method=args.method,
@@ -141,10 +183,15 @@ def run(args: argparse.Namespace) -> int:
             initial_preset=args.preset,
         )
     except BaseException:
-        if recorder is not None:
-            recorder.discard()
+        _discard(recorder)
         raise
-    live = server = None
+
+
+def _build_live_and_server(args: argparse.Namespace, engine, output: str, device, rate: int, channels: int,
+                           recorder):
+    from synth.engine.live import LiveEngine
+    from synth.osc.server import OscServer
+
     try:
         live = LiveEngine(
             engine, output=output, device=device, blocksize=args.blocksize, ahead_blocks=args.ahead,
@@ -152,54 +199,69 @@ def run(args: argparse.Namespace) -> int:
         )
         server = OscServer(live, host=args.host, port=args.port, allow=args.allow, log_path=args.log_osc)
     except BaseException:
-        if recorder is not None:
-            recorder.discard()
-        engine.close()
+        _discard(recorder, engine)
         raise
+    return live, server
 
-    def _terminate(signum, frame):  # SIGTERM stops as cleanly as Ctrl-C
-        raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, _terminate)
+def _raise_interrupt(signum, frame):  # SIGTERM stops as cleanly as Ctrl-C
+    raise KeyboardInterrupt
+
+
+def _interrupt_on_signals() -> None:
+    """Until the engine runs: SIGTERM and Ctrl-C raise KeyboardInterrupt; SIGUSR1 dumps the stacks."""
+    import faulthandler
+    import signal
+
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     # Ctrl-C too, explicitly: a process started with SIGINT ignored (a background job of a script, or a
     # parent that ignores it, as the test suite's process came to) would otherwise never see it.
-    signal.signal(signal.SIGINT, _terminate)
+    signal.signal(signal.SIGINT, _raise_interrupt)
     # `kill -USR1 PID` prints every thread's stack to stderr: to see where a stuck server is.
-    import faulthandler
-
     faulthandler.register(signal.SIGUSR1, all_threads=True)
-    midi = None
-    if mapping is not None:
-        from synth.midi.port import MidiInput
-        from synth.midi.translate import MidiTranslator
 
-        try:
-            midi = MidiInput(live.submit, MidiTranslator(engine.control_spec, mapping), port=args.midi or None,
-                             log=server.log if args.log_osc else None, rate=rate,
-                             on_event=lambda line: print(f"melsynth: {line}", flush=True))
-        except BaseException:
-            if recorder is not None:
-                recorder.discard()
-            engine.close()
-            raise
-        server.midi = midi
-    live.start()
-    server.start()
+
+def _build_midi(args: argparse.Namespace, mapping, engine, live, server, rate: int, recorder):
+    """The MIDI input (not started yet), attached to the OSC server."""
+    from synth.midi.port import MidiInput
+    from synth.midi.translate import MidiTranslator
+
+    try:
+        midi = MidiInput(live.submit, MidiTranslator(engine.control_spec, mapping), port=args.midi or None,
+                         log=server.log if args.log_osc else None, rate=rate,
+                         on_event=lambda line: print(f"melsynth: {line}", flush=True))
+    except BaseException:
+        _discard(recorder, engine)
+        raise
+    server.midi = midi
+    return midi
+
+
+def _finish_on_signals(live) -> None:
+    """Once the engine runs: Ctrl-C and SIGTERM end the run through ``live.request_stop()``."""
+    import signal
+
     # From here on Ctrl-C and SIGTERM end the run gracefully wherever the main thread is (a signal arriving
-    # while it prints would otherwise escape as KeyboardInterrupt, seen in the suite): the wait below returns.
+    # while it prints would otherwise escape as KeyboardInterrupt, seen in the suite): the wait returns.
     def _finish(signum, frame):
         live.request_stop()
 
     signal.signal(signal.SIGTERM, _finish)
     signal.signal(signal.SIGINT, _finish)
-    if midi is not None:
-        try:
-            midi.start()
-        except BaseException:
-            server.stop()
-            live.stop()
-            raise
-        print(f"melsynth: MIDI in on {midi.port_name} ({midi.api_name})", flush=True)
+
+
+def _start_midi(midi, server, live) -> None:
+    try:
+        midi.start()
+    except BaseException:
+        server.stop()
+        live.stop()
+        raise
+    print(f"melsynth: MIDI in on {midi.port_name} ({midi.api_name})", flush=True)
+
+
+def _print_banner(args: argparse.Namespace, engine, live, server, rate: int, record) -> None:
+    """The two start-up lines: where OSC is heard and what the bundle is; the output and its margin."""
     allow = f", accepting {', '.join(sorted(server.allow))}" if server.allow else ""
     print(
         f"melsynth: listening for OSC on {args.host}:{server.port}{allow}; bundle {args.bundle} "
@@ -214,16 +276,21 @@ def run(args: argparse.Namespace) -> int:
         + ("" if args.duration else "; Ctrl-C to stop"),
         flush=True,
     )
+
+
+def _wait(live, duration: float | None) -> None:
     try:
         # One wait, no polling: this thread is not real-time, and a thread of ours that an ordinary process
         # preempts while it holds the GIL holds up the real-time ones. Signals still interrupt the wait.
-        live.wait(args.duration)
+        live.wait(duration)
     except KeyboardInterrupt:
         pass
-    if midi is not None:
-        midi.stop()
-    log_path = server.stop()
-    stats = live.stop()
+
+
+def _closing_report(stats: dict, live, server, log_path, midi) -> int:
+    """The closing figures and errors, once everything has stopped; returns the exit code."""
+    import sys
+
     _print_figures(stats, server, live.recorded_path, log_path, midi)
     if live.recorder is not None and live.recorder.error:
         print(f"melsynth: error: the recording failed: {live.recorder.error}", file=sys.stderr)
@@ -231,6 +298,14 @@ def run(args: argparse.Namespace) -> int:
     if live.failure:
         print(f"melsynth: error: {live.failure}", file=sys.stderr, flush=True)
         code = 1
+    return code
+
+
+def _exit_without_portaudio(code: int) -> None:
+    """Flush and leave the process with ``code``, at once; never returns."""
+    import os
+    import sys
+
     # Everything is written. PortAudio's exit handler (Pa_Terminate) aborts the process, or blocks forever,
     # when a JACK server it saw has died: seen after a detected failure and after Ctrl-C or SIGTERM soon after
     # the server stopped, and once (in the test suite, after the JACK fault tests) with the null output too,

@@ -52,6 +52,24 @@ __all__ = ["GriffinLimInverter", "BLACKMAN_GAMMA"]
 BLACKMAN_GAMMA = 0.17954  # gamma / win_length**2 of the Gaussian closest to a Blackman window (LTFAT)
 _LOG_FLOOR = math.log(1e-10)
 
+# Slots of ``consts``, the per-inverter float64 constants handed to _phase_frame (a: hop, M: FFT size).
+_C_BIN_ADVANCE = 0  # 2 pi a / M: the phase advance per hop of bin m is m times this (plus the slope term)
+_C_T_SCALE = 1  # a M / gamma: ds/dm to phase advance per hop
+_C_F_SCALE = 2  # gamma / (a M): ds/dn to phase step per bin
+_C_LOG_TOL = 3  # log of the heap integration's tolerance below the loudest bin (negative)
+_C_LOG_FLOOR = 4  # log of the heap integration's absolute floor
+_N_CONSTS = 5
+
+# Rows of _phase_frame's state arrays (frame n is the one being reconstructed).
+_S_PREV, _S_CUR, _S_NEXT = 0, 1, 2  # logs: source log-magnitude of frames n-1, n, n+1 (n+1: look_ahead 1)
+_LIN_CUR, _LIN_NEXT = 0, 1  # lins: source magnitude of frames n, n+1 (n+1: look_ahead 1)
+_SRC_TGRAD, _SRC_FGRAD = 0, 1  # src: source phase advance per hop, phase step per bin, of frame n
+_G_MAG = 0  # grid (warped): magnitude of frame n
+_G_LOG_PREV, _G_LOG_CUR = 1, 2  # grid: log-magnitude of frames n-1, n
+_G_TGRAD_PREV, _G_TGRAD_CUR = 3, 4  # grid: phase advance per hop of frames n-1, n
+_G_FGRAD = 5  # grid: phase step per bin of frame n
+_PHASE_PREV, _PHASE_CUR = 0, 1  # phases: of frames n-1, n
+
 
 @njit(cache=True, nogil=True)
 def _log_magnitude(lin, logmag):
@@ -289,43 +307,75 @@ def _harmonic_lobes(lin, f0_bins, tol_bins, half_width, floor_ratio, lobe, lobe_
 def _phase_frame(lin_new, look_ahead, ratio, gain, consts, logs, lins, src, grid, phases, done, heap, stft_frame):
     """One frame of RTPGHI in a single call (numba's dispatch costs about a microsecond per argument).
 
-    State rows (float64, n bins each), shifted by one frame here:
+    State rows (float64, n bins each; their indices are the module's _S_, _LIN_, _SRC_, _G_ and _PHASE_
+    constants), shifted by one frame here:
     logs (3, n): source log-magnitude of frames n-1, n, n+1 (look_ahead 1) or n-1, n (look_ahead 0);
     lins (2, n): source magnitude of frames n, n+1 (look_ahead 1) or n (look_ahead 0);
     src (2, n): scratch source gradients; grid (6, n): warped magnitude, previous and current warped
     log-magnitude, previous and current warped time gradient, warped frequency gradient;
-    phases (2, n): previous and current phase. consts: a_m, t_scale, f_scale, log_tol, log_floor.
+    phases (2, n): previous and current phase. consts: a_m, t_scale, f_scale, log_tol, log_floor
+    (slots _C_BIN_ADVANCE .. _C_LOG_FLOOR).
     Writes the frame's complex spectrum into ``stft_frame``.
     """
-    a_m, t_scale, f_scale, log_tol, log_floor = consts[0], consts[1], consts[2], consts[3], consts[4]
-    logs[0, :] = logs[1]
+    a_m = consts[_C_BIN_ADVANCE]
+    t_scale = consts[_C_T_SCALE]
+    f_scale = consts[_C_F_SCALE]
+    log_tol = consts[_C_LOG_TOL]
+    log_floor = consts[_C_LOG_FLOOR]
+    logs[_S_PREV, :] = logs[_S_CUR]
     if look_ahead == 1:
-        logs[1, :] = logs[2]
-        lins[0, :] = lins[1]
-        lins[1, :] = lin_new
-        _log_magnitude(lins[1], logs[2])
+        logs[_S_CUR, :] = logs[_S_NEXT]
+        lins[_LIN_CUR, :] = lins[_LIN_NEXT]
+        lins[_LIN_NEXT, :] = lin_new
+        _log_magnitude(lins[_LIN_NEXT], logs[_S_NEXT])
     else:
-        lins[0, :] = lin_new
-        _log_magnitude(lins[0], logs[1])
-    _gradients(logs[0], logs[1], logs[2], look_ahead == 1, a_m, t_scale, f_scale, src[0], src[1])
-    _warp(ratio, a_m, lins[0], logs[1], src[0], src[1], grid[0], grid[2], grid[4], grid[5])
+        lins[_LIN_CUR, :] = lin_new
+        _log_magnitude(lins[_LIN_CUR], logs[_S_CUR])
+    _gradients(
+        logs[_S_PREV], logs[_S_CUR], logs[_S_NEXT], look_ahead == 1, a_m, t_scale, f_scale,
+        src[_SRC_TGRAD], src[_SRC_FGRAD],
+    )
+    _warp(
+        ratio, a_m, lins[_LIN_CUR], logs[_S_CUR], src[_SRC_TGRAD], src[_SRC_FGRAD],
+        grid[_G_MAG], grid[_G_LOG_CUR], grid[_G_TGRAD_CUR], grid[_G_FGRAD],
+    )
     _integrate(
-        grid[1],
-        grid[2],
-        grid[3],
-        grid[4],
-        grid[5],
-        phases[0],
-        phases[1],
+        grid[_G_LOG_PREV],
+        grid[_G_LOG_CUR],
+        grid[_G_TGRAD_PREV],
+        grid[_G_TGRAD_CUR],
+        grid[_G_FGRAD],
+        phases[_PHASE_PREV],
+        phases[_PHASE_CUR],
         log_tol,
         log_floor,
         done,
         heap,
     )
-    _spectrum(grid[0], phases[1], gain, stft_frame)
-    grid[1, :] = grid[2]
-    grid[3, :] = grid[4]
-    phases[0, :] = phases[1]
+    _spectrum(grid[_G_MAG], phases[_PHASE_CUR], gain, stft_frame)
+    grid[_G_LOG_PREV, :] = grid[_G_LOG_CUR]
+    grid[_G_TGRAD_PREV, :] = grid[_G_TGRAD_CUR]
+    phases[_PHASE_PREV, :] = phases[_PHASE_CUR]
+
+
+def _check_arguments(*, params: SpectrogramParams, output_rate, look_ahead, resampler) -> None:
+    """GriffinLimInverter's own argument checks (harmonic_tuning checks the tuning arguments)."""
+    if (
+        not isinstance(output_rate, (int, np.integer))
+        or isinstance(output_rate, bool)
+        or output_rate <= 0
+    ):
+        raise ParameterError(
+            f"GriffinLimInverter: output_rate must be a positive int, got {output_rate!r}"
+        )
+    if look_ahead not in (0, 1):
+        raise ParameterError(f"GriffinLimInverter: look_ahead must be 0 or 1, got {look_ahead!r}")
+    if params.window != "blackman":
+        raise ParameterError(
+            f"GriffinLimInverter: gamma is known for the Blackman window only, contract has {params.window!r}"
+        )
+    if resampler not in ("sinc", "soxr"):
+        raise ParameterError(f"GriffinLimInverter: resampler must be 'sinc' or 'soxr', got {resampler!r}")
 
 
 class _Fifo:
@@ -396,31 +446,29 @@ class GriffinLimInverter:
         harmonic_f0: float | None = None,
         harmonic_snap: float = 1.5,
     ) -> None:
-        if (
-            not isinstance(output_rate, (int, np.integer))
-            or isinstance(output_rate, bool)
-            or output_rate <= 0
-        ):
-            raise ParameterError(
-                f"GriffinLimInverter: output_rate must be a positive int, got {output_rate!r}"
-            )
-        if look_ahead not in (0, 1):
-            raise ParameterError(f"GriffinLimInverter: look_ahead must be 0 or 1, got {look_ahead!r}")
-        if params.window != "blackman":
-            raise ParameterError(
-                f"GriffinLimInverter: gamma is known for the Blackman window only, contract has {params.window!r}"
-            )
-        if resampler not in ("sinc", "soxr"):
-            raise ParameterError(f"GriffinLimInverter: resampler must be 'sinc' or 'soxr', got {resampler!r}")
+        _check_arguments(params=params, output_rate=output_rate, look_ahead=look_ahead, resampler=resampler)
         tune_f0 = harmonic_tuning("GriffinLimInverter", harmonic_f0=harmonic_f0, harmonic_snap=harmonic_snap, params=params)
         self.params = params
         self.harmonic_f0 = tune_f0
         self.output_rate = int(output_rate)
         self.look_ahead = int(look_ahead)
         self.resampler = resampler
-        n_fft, hop, win_len = params.n_fft, params.hop_length, params.win_length
-        self._n_fft, self._hop = n_fft, hop
-        gamma = BLACKMAN_GAMMA * win_len**2
+        self._n_fft, self._hop = params.n_fft, params.hop_length
+        self._init_magnitude_tables(tol_db)
+        self._init_synthesis_window()
+        if self.harmonic_f0 is not None:
+            self._init_harmonic_tables(harmonic_snap)
+        self._init_frame_buffers()
+        self._init_resampler()
+        self.underflows = 0
+        self.reset()
+
+    # ------------------------------------------------------------------ construction
+    def _init_magnitude_tables(self, tol_db: float) -> None:
+        """Unit-scale mel to linear magnitude (pseudo-inverse of the filterbank) and the phase constants."""
+        params = self.params
+        n_fft, hop = self._n_fft, self._hop
+        gamma = BLACKMAN_GAMMA * params.win_length**2
         log_tol = -float(tol_db) * math.log(10.0) / 20.0
 
         self._pinv = np.ascontiguousarray(mel_pseudo_inverse(params=params))
@@ -428,13 +476,21 @@ class GriffinLimInverter:
         # so silence and the floor's smear do not cost a heap walk over every bin.
         silent = np.sqrt(np.maximum(self._pinv.astype(np.float64) @ np.full(params.n_mels, params.amin), 0))
         log_floor = math.log(max(float(silent.max()), 1e-10)) + 20.0 * math.log(10.0) / 20.0
-        self._consts = np.array(
-            [2.0 * math.pi * hop / n_fft, hop * n_fft / gamma, gamma / (hop * n_fft), log_tol, log_floor]
-        )
+        consts = np.zeros(_N_CONSTS)
+        consts[_C_BIN_ADVANCE] = 2.0 * math.pi * hop / n_fft
+        consts[_C_T_SCALE] = hop * n_fft / gamma
+        consts[_C_F_SCALE] = gamma / (hop * n_fft)
+        consts[_C_LOG_TOL] = log_tol
+        consts[_C_LOG_FLOOR] = log_floor
+        self._consts = consts
         db_range = params.db_max - params.db_min
         self._mel_scale = np.float32(db_range * math.log(10.0) / 10.0)
         self._mel_offset = np.float32(params.db_min * math.log(10.0) / 10.0)
 
+    def _init_synthesis_window(self) -> None:
+        """The dual window of overlap-add, its accumulator, and when a block of output is final."""
+        params = self.params
+        n_fft, hop, win_len = self._n_fft, self._hop, params.win_length
         # Synthesis window: the analysis window divided by the periodic sum of its squares, which makes
         # overlap-add the least-squares inverse of the STFT (exact for a consistent spectrogram).
         window = np.array(analysis_window(params=params))
@@ -452,30 +508,35 @@ class GriffinLimInverter:
         self._c = -(-(n_fft // 2 - self._win_lo) // hop)
         self._ola_offset = self._c * hop - n_fft // 2 + self._win_lo
         self._acc = np.zeros(self._ola_offset + win_len + hop, dtype=np.float32)
-        model_latency = (self.look_ahead + self._c) * hop  # model samples from a frame's centre to its output
 
-        n_bins = params.n_bins
-        self._u = np.zeros(params.n_mels, dtype=np.float32)
+    def _init_harmonic_tables(self, harmonic_snap: float) -> None:
+        """The tables of :func:`_harmonic_lobes`: search distance by bin, and the window's lobe."""
+        params = self.params
+        n_fft, win_len, n_bins = self._n_fft, params.win_length, params.n_bins
+        bin_hz = params.sample_rate / n_fft
+        centres = mel_band_frequencies(params=params)
+        spacing = np.gradient(centres)
+        freqs = np.arange(n_bins) * bin_hz
+        tol = harmonic_snap * np.interp(freqs, centres, spacing) / bin_hz
+        # Only where harmonics stay apart: a search reaching halfway to the next harmonic would grab it
+        # (the warp stops at the first harmonic without a search distance).
+        tol[tol >= 0.45 * self.harmonic_f0 / bin_hz] = 0.0
+        self._tune_tol = np.ascontiguousarray(tol, dtype=np.float64)
+        self._f0_bins = self.harmonic_f0 / bin_hz
+        # The analysis window's transform, |W|, every 1/64 bin out to the redrawn half-width.
+        self._lobe_step = 1.0 / 64.0
+        self._half_width = min(0.45 * self._f0_bins, 4.0 * n_fft / win_len)
+        padded = np.zeros(n_fft * 64)
+        padded[:win_len] = analysis_window(params=params)
+        spectrum = np.abs(np.fft.rfft(padded))
+        self._lobe = np.ascontiguousarray(spectrum[: int(self._half_width * 64) + 2], dtype=np.float64)
+
+    def _init_frame_buffers(self) -> None:
+        """Every array a frame works in, allocated once: magnitudes, then _phase_frame's state and scratch."""
+        n_bins = self.params.n_bins
+        self._u = np.zeros(self.params.n_mels, dtype=np.float32)
         self._lin = np.zeros(n_bins, dtype=np.float32)
         self._tuned = np.zeros(n_bins, dtype=np.float32)
-        if self.harmonic_f0 is not None:
-            bin_hz = params.sample_rate / n_fft
-            centres = mel_band_frequencies(params=params)
-            spacing = np.gradient(centres)
-            freqs = np.arange(n_bins) * bin_hz
-            tol = harmonic_snap * np.interp(freqs, centres, spacing) / bin_hz
-            # Only where harmonics stay apart: a search reaching halfway to the next harmonic would grab it
-            # (the warp stops at the first harmonic without a search distance).
-            tol[tol >= 0.45 * self.harmonic_f0 / bin_hz] = 0.0
-            self._tune_tol = np.ascontiguousarray(tol, dtype=np.float64)
-            self._f0_bins = self.harmonic_f0 / bin_hz
-            # The analysis window's transform, |W|, every 1/64 bin out to the redrawn half-width.
-            self._lobe_step = 1.0 / 64.0
-            self._half_width = min(0.45 * self._f0_bins, 4.0 * n_fft / win_len)
-            padded = np.zeros(n_fft * 64)
-            padded[:win_len] = analysis_window(params=params)
-            spectrum = np.abs(np.fft.rfft(padded))
-            self._lobe = np.ascontiguousarray(spectrum[: int(self._half_width * 64) + 2], dtype=np.float64)
         self._logs = np.zeros((3, n_bins))
         self._lins = np.zeros((2, n_bins))
         self._src = np.zeros((2, n_bins))
@@ -485,19 +546,20 @@ class GriffinLimInverter:
         self._heap = np.zeros(2 * n_bins, dtype=np.int64)
         self._spec = np.zeros(n_bins, dtype=np.complex128)
 
-        sr = params.sample_rate
+    def _init_resampler(self) -> None:
+        """The resampler to ``output_rate``, the output FIFO and its prefill, and the latency they add up to."""
+        hop, sr = self._hop, self.params.sample_rate
         self._hop_out = hop * self.output_rate / sr
         self._res_out = np.zeros(int(hop * self.output_rate / sr) + 4096, dtype=np.float32)
-        if resampler == "sinc":
+        if self.resampler == "sinc":
             self._sinc = SincResampler(in_rate=sr, out_rate=self.output_rate, max_chunk=hop)
         self._prefill = self._measure_prefill()
+        model_latency = (self.look_ahead + self._c) * hop  # model samples from a frame's centre to its output
         self.latency_samples = int(round(model_latency * self.output_rate / sr)) + self._prefill
         # Silence to push after the last frame: its window's second half, plus the latency, plus one.
-        flush_out = self.latency_samples + (win_len / 2) * self.output_rate / sr
+        flush_out = self.latency_samples + (self.params.win_length / 2) * self.output_rate / sr
         self.tail_frames = int(math.ceil(flush_out / self._hop_out)) + 1
         self._fifo = _Fifo(self._prefill + 2 * self._res_out.shape[0] + 8 * int(self._hop_out + 2))
-        self.underflows = 0
-        self.reset()
 
     def _warp_gain(self, ratio: float) -> float:
         """Level correction of the frequency warp for a sinusoid.
@@ -557,7 +619,7 @@ class GriffinLimInverter:
         for arr in (self._lins, self._src, self._grid, self._phases, self._acc):
             arr.fill(0.0)
         self._logs.fill(_LOG_FLOOR)
-        self._grid[1:3].fill(_LOG_FLOOR)
+        self._grid[_G_LOG_PREV : _G_LOG_CUR + 1].fill(_LOG_FLOOR)  # adjacent rows: one view, one fill
         if self.resampler == "sinc":
             self._sinc.reset()
         else:
