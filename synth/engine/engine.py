@@ -41,6 +41,7 @@ from synth.engine.timbre import Timbre
 from synth.engine.timbre_pipeline import TILE_LOOKAHEAD_FRAMES, TIMBRE_XFADE_FRAMES, TimbrePipeline
 from synth.engine.voice import Spill, Voice
 from synth.errors import ParameterError
+from synth.inversion.frames import frame_start, hop_samples
 from synth.spectrogram import SpectrogramParams
 
 __all__ = ["Engine", "TIMBRE_XFADE_FRAMES", "DEFAULT_GAIN"]
@@ -162,9 +163,7 @@ class Engine:
         if inverter_factory is None:
             base_hz = 440.0 * 2.0 ** ((self.base_pitch - 69) / 12.0)
             inverter_factory = _default_inverter_factory(harmonic_f0=base_hz if tune_partials else None)
-        self.hop_samples = params.hop_length * output_rate / params.sample_rate
-        self._num = params.hop_length * output_rate  # frame g starts at floor(g*num/den + 1/2)
-        self._den = params.sample_rate
+        self.hop_samples = hop_samples(params=params, output_rate=output_rate)
         self.max_frame_samples = self._frame_start(1) + 2
         self.method = method
         self.methods = tuple(methods)
@@ -216,7 +215,7 @@ class Engine:
 
     # ------------------------------------------------------------------ clock
     def _frame_start(self, g: int) -> int:
-        return (2 * g * self._num + self._den) // (2 * self._den)
+        return frame_start(g, params=self.params, output_rate=self.output_rate)
 
     def frame_start(self, g: int) -> int:
         """First output sample of frame ``g``."""

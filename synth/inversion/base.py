@@ -18,7 +18,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from synth.errors import ParameterError
-from synth.inversion.frames import frame_lengths
+from synth.inversion.frames import frame_lengths, hop_samples
 from synth.spectrogram import SpectrogramParams
 
 __all__ = [
@@ -79,7 +79,7 @@ class DelayedInverter:
         self.inner = inner
         self.output_rate = inner.output_rate
         self.latency_samples = int(latency_samples)
-        hop_out = params.hop_length * inner.output_rate / params.sample_rate
+        hop_out = hop_samples(params=params, output_rate=inner.output_rate)
         self.tail_frames = inner.tail_frames + int(np.ceil(extra / hop_out))
         self._extra = extra
         self._max_block = int(max_block)

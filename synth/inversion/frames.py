@@ -9,9 +9,27 @@ from __future__ import annotations
 
 import numpy as np
 
+from synth.errors import ParameterError
 from synth.spectrogram import SpectrogramParams
 
-__all__ = ["frame_lengths"]
+__all__ = ["frame_lengths", "frame_start", "hop_samples", "check_output_rate"]
+
+
+def check_output_rate(output_rate, *, who: str) -> None:
+    """Raise :class:`ParameterError` naming ``who`` unless ``output_rate`` is a positive int (Hz)."""
+    if not isinstance(output_rate, (int, np.integer)) or isinstance(output_rate, bool) or output_rate <= 0:
+        raise ParameterError(f"{who}: output_rate must be a positive int, got {output_rate!r}")
+
+
+def hop_samples(*, params: SpectrogramParams, output_rate: int) -> float:
+    """H, the output samples per model frame (fractional in general: 344.53125 at 44.1 kHz)."""
+    return params.hop_length * output_rate / params.sample_rate
+
+
+def frame_start(k: int, *, params: SpectrogramParams, output_rate: int) -> int:
+    """The first output sample of frame ``k``: ``round(k H)``, rounded half up, with integers only."""
+    num = k * params.hop_length * output_rate
+    return (2 * num + params.sample_rate) // (2 * params.sample_rate)
 
 
 def frame_lengths(

@@ -41,8 +41,8 @@ import numpy as np
 from numba import njit
 
 from synth.errors import ParameterError
-from synth.inversion.frames import frame_lengths
-from synth.inversion.mel_inverse import mel_pseudo_inverse, sanitize_unit
+from synth.inversion.frames import check_output_rate, frame_lengths
+from synth.inversion.mel_inverse import mel_pseudo_inverse, sanitize_unit, unit_to_mel_power
 from synth.inversion.resample import SincResampler
 from synth.inversion.tuning import harmonic_tuning
 from synth.spectrogram import SpectrogramParams, analysis_window, mel_band_frequencies
@@ -360,14 +360,7 @@ def _phase_frame(lin_new, look_ahead, ratio, gain, consts, logs, lins, src, grid
 
 def _check_arguments(*, params: SpectrogramParams, output_rate, look_ahead, resampler) -> None:
     """GriffinLimInverter's own argument checks (harmonic_tuning checks the tuning arguments)."""
-    if (
-        not isinstance(output_rate, (int, np.integer))
-        or isinstance(output_rate, bool)
-        or output_rate <= 0
-    ):
-        raise ParameterError(
-            f"GriffinLimInverter: output_rate must be a positive int, got {output_rate!r}"
-        )
+    check_output_rate(output_rate, who="GriffinLimInverter")
     if look_ahead not in (0, 1):
         raise ParameterError(f"GriffinLimInverter: look_ahead must be 0 or 1, got {look_ahead!r}")
     if params.window != "blackman":
@@ -483,9 +476,6 @@ class GriffinLimInverter:
         consts[_C_LOG_TOL] = log_tol
         consts[_C_LOG_FLOOR] = log_floor
         self._consts = consts
-        db_range = params.db_max - params.db_min
-        self._mel_scale = np.float32(db_range * math.log(10.0) / 10.0)
-        self._mel_offset = np.float32(params.db_min * math.log(10.0) / 10.0)
 
     def _init_synthesis_window(self) -> None:
         """The dual window of overlap-add, its accumulator, and when a block of output is final."""
@@ -650,9 +640,7 @@ class GriffinLimInverter:
             )
         u = self._u
         sanitize_unit(mel_frame, out=u)
-        u *= self._mel_scale
-        u += self._mel_offset
-        np.exp(u, out=u)
+        unit_to_mel_power(u, params=self.params, out=u)
         np.matmul(self._pinv, u, out=self._lin)
         np.maximum(self._lin, 0.0, out=self._lin)
         np.sqrt(self._lin, out=self._lin)

@@ -55,7 +55,9 @@ def mel_pseudo_inverse(*, params: SpectrogramParams) -> np.ndarray:
 def unit_to_mel_power(
     mel: np.ndarray, *, params: SpectrogramParams, out: np.ndarray | None = None
 ) -> np.ndarray:
-    """Unit-scale mel -> mel power, float32 (``10 ** (db / 10)``), optionally into ``out``.
+    """Unit-scale mel -> mel power, float32 (``10 ** (db / 10)``), optionally into ``out`` (which may be
+    ``mel`` itself): the allocation-free float32 form of :func:`synth.spectrogram.unit_to_power`, for the
+    streaming inverters.
 
     Parameters
     ----------

@@ -23,6 +23,7 @@ import numpy as np
 from numba import njit
 
 from synth.errors import ParameterError
+from synth.inversion.frames import check_output_rate, hop_samples
 from synth.inversion.partial_table import partial_table
 from synth.inversion.tuning import harmonic_tuning
 from synth.spectrogram import SpectrogramParams, mel_band_frequencies
@@ -349,14 +350,7 @@ class SinusoidalInverter:
         harmonic_f0: float | None = None,
         harmonic_snap: float = 0.75,
     ) -> None:
-        if (
-            not isinstance(output_rate, (int, np.integer))
-            or isinstance(output_rate, bool)
-            or output_rate <= 0
-        ):
-            raise ParameterError(
-                f"SinusoidalInverter: output_rate must be a positive int, got {output_rate!r}"
-            )
+        check_output_rate(output_rate, who="SinusoidalInverter")
         if not 1 <= int(max_partials) <= params.n_mels:
             raise ParameterError(
                 f"SinusoidalInverter: max_partials must be in 1..{params.n_mels}, got {max_partials!r}"
@@ -377,7 +371,7 @@ class SinusoidalInverter:
         self._floor_u = float((floor - params.db_min) / db_range)
         self._tolerance = float(tolerance)
         self._nyquist = self.output_rate / 2.0
-        hop_out = params.hop_length * self.output_rate / params.sample_rate
+        hop_out = hop_samples(params=params, output_rate=self.output_rate)
         self.latency_samples = int(round(hop_out))
 
         table = partial_table(params)
