@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from inversion_fixtures import PARAMS, harmonic_note, note_mel
 
-from synth.errors import ParameterError
-from synth.inversion import METHODS, DelayedInverter, invert, make_inverter
+from synth.inversion import METHODS, invert, make_inverter
 
 
 def _onset(x: np.ndarray, rate: int) -> float:
@@ -40,29 +39,3 @@ def test_tail_frames_flush_everything(method):
     # After the tail, more silence in gives (next to) nothing out.
     inv.process_frame(np.zeros(128, dtype=np.float32), pitch_ratio=1.0, out=out)
     assert np.abs(out).max() < 1e-4
-
-
-@pytest.mark.parametrize("rate", [44100, 48000])
-def test_a_delayed_sinusoidal_voice_lines_up_with_griffin_lim(rate):
-    y = harmonic_note(seconds=1.0)
-    mel = note_mel(y)
-    gl = make_inverter("griffinlim", params=PARAMS, output_rate=rate)
-    sin = DelayedInverter(
-        make_inverter("sinusoidal", params=PARAMS, output_rate=rate),
-        latency_samples=gl.latency_samples,
-        params=PARAMS,
-        max_block=400,
-    )
-    assert sin.latency_samples == gl.latency_samples
-    a = invert(mel, method=gl, params=PARAMS, output_rate=rate)
-    b = invert(mel, method=sin, params=PARAMS, output_rate=rate)
-    # Both line up with the original: same onset, and a plain (undelayed) run equals the delayed one.
-    assert abs(_onset(a, rate) - _onset(b, rate)) < 0.004
-    plain = invert(mel, method="sinusoidal", params=PARAMS, output_rate=rate)
-    np.testing.assert_allclose(b, plain, atol=1e-6)
-
-
-def test_delay_cannot_be_negative():
-    gl = make_inverter("griffinlim", params=PARAMS, output_rate=48000)
-    with pytest.raises(ParameterError, match="below the inner"):
-        DelayedInverter(gl, latency_samples=10, params=PARAMS)

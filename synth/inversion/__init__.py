@@ -7,7 +7,6 @@ The numba-compiled methods are imported only when built.
 
 from synth.inversion.base import (
     METHODS,
-    DelayedInverter,
     StreamingInverter,
     invert,
     make_inverter,
@@ -18,7 +17,6 @@ from synth.inversion.quality import spectral_convergence
 
 __all__ = [
     "METHODS",
-    "DelayedInverter",
     "StreamingInverter",
     "frame_lengths",
     "invert",

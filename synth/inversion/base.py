@@ -18,12 +18,11 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from synth.errors import ParameterError
-from synth.inversion.frames import frame_lengths, hop_samples
+from synth.inversion.frames import frame_lengths
 from synth.spectrogram import SpectrogramParams
 
 __all__ = [
     "METHODS",
-    "DelayedInverter",
     "StreamingInverter",
     "invert",
     "make_inverter",
@@ -45,72 +44,6 @@ class StreamingInverter(Protocol):
 
     def process_frame(self, mel_frame: np.ndarray, *, pitch_ratio: float, out: np.ndarray) -> None:
         """Write exactly ``len(out)`` float32 samples for one ``(n_mels,)`` unit-scale mel frame."""
-
-
-class DelayedInverter:
-    """Another inverter's output delayed to a larger ``latency_samples``, so two methods line up.
-
-    The methods differ in latency (sinusoidal: one hop; RTPGHI: look-ahead + half a window + resampler,
-    about 4 hops): an engine that crossfades from one to the other mid-note wraps the faster one so both
-    play the same instant of the note. The delay is a preallocated ring buffer (no allocation per call).
-
-    Parameters
-    ----------
-    inner : StreamingInverter
-    latency_samples : int >= inner.latency_samples, the latency of the wrapped object
-    params : SpectrogramParams, for the frame clock (how many tail frames the delay adds)
-    max_block : int, the largest ``len(out)`` a call may ask for
-    """
-
-    def __init__(
-        self,
-        inner: StreamingInverter,
-        *,
-        latency_samples: int,
-        params: SpectrogramParams,
-        max_block: int = 8192,
-    ) -> None:
-        extra = int(latency_samples) - int(inner.latency_samples)
-        if extra < 0:
-            raise ParameterError(
-                f"DelayedInverter: latency {latency_samples} is below the inner inverter's "
-                f"{inner.latency_samples}"
-            )
-        self.inner = inner
-        self.output_rate = inner.output_rate
-        self.latency_samples = int(latency_samples)
-        hop_out = hop_samples(params=params, output_rate=inner.output_rate)
-        self.tail_frames = inner.tail_frames + int(np.ceil(extra / hop_out))
-        self._extra = extra
-        self._max_block = int(max_block)
-        self._ring = np.zeros(extra + self._max_block, dtype=np.float32)
-        self._block = np.zeros(self._max_block, dtype=np.float32)
-        self.reset()
-
-    def reset(self) -> None:
-        self.inner.reset()
-        self._ring.fill(0.0)
-        self._write = self._extra  # the ring starts holding `extra` samples of silence
-        self._read = 0
-
-    def process_frame(self, mel_frame: np.ndarray, *, pitch_ratio: float, out: np.ndarray) -> None:
-        n = out.shape[0]
-        if n > self._max_block:
-            raise ParameterError(f"DelayedInverter: block of {n} samples exceeds max_block {self._max_block}")
-        block = self._block[:n]
-        self.inner.process_frame(mel_frame, pitch_ratio=pitch_ratio, out=block)
-        if self._extra == 0:
-            out[:] = block
-            return
-        size = self._ring.shape[0]
-        first = min(n, size - self._write)
-        self._ring[self._write : self._write + first] = block[:first]
-        self._ring[: n - first] = block[first:]
-        self._write = (self._write + n) % size
-        first = min(n, size - self._read)
-        out[:first] = self._ring[self._read : self._read + first]
-        out[first:] = self._ring[: n - first]
-        self._read = (self._read + n) % size
 
 
 def make_inverter(method: str, *, params: SpectrogramParams, output_rate: int, **kw) -> StreamingInverter:
