@@ -121,7 +121,7 @@ def test_live_engine_prefetches_presets_so_a_preset_switch_lands_at_the_next_fra
     engine = Engine(bundle, output_rate=RATE, live=True, methods=("sinusoidal",), max_voices=2)
     try:
         _wait(engine.presets_decoded)
-        cache = engine.timbres.cache  # noqa: SLF001
+        cache = engine.timbres.cache
         engine.schedule(NoteOn(60, 100), 0)
         engine.render(2000)
         before = engine.timbre
@@ -164,7 +164,7 @@ def test_a_morph_sounds_an_estimate_at_the_next_frame_then_the_exact_decode(bund
 
     engine, gate = _gated_live_engine(bundle)
     try:
-        cache = engine.timbres.cache  # noqa: SLF001
+        cache = engine.timbres.cache
         first = next(iter(bundle.presets))
         start = cache.peek(cache.key(_latent(bundle, first)))
         assert engine.timbre is start
@@ -206,7 +206,7 @@ def test_a_macro_move_sounds_an_estimate_from_the_macro_slope_at_the_mean(bundle
     engine, gate = _gated_live_engine(bundle)
     try:
         _wait(engine.estimates_ready)
-        cache = engine.timbres.cache  # noqa: SLF001
+        cache = engine.timbres.cache
         mean = np.asarray(bundle.macros.mean, dtype=np.float64).reshape(-1)
         step = bundle.macros.stds[2] * np.asarray(bundle.macros.components[2], dtype=np.float64).reshape(-1)
         shape = bundle.latent_shape
@@ -245,7 +245,7 @@ def test_a_fader_on_one_latent_coordinate_sounds_at_the_next_frame_once_two_poin
 
     engine, gate = _gated_live_engine(bundle)
     try:
-        cache = engine.timbres.cache  # noqa: SLF001
+        cache = engine.timbres.cache
         engine.schedule(NoteOn(60, 100), 0)
         _settle(engine, SetLatentValue(3, 0.1))
         _settle(engine, SetLatentValue(3, 0.3))

@@ -103,7 +103,7 @@ def control_latency(live, server, *, seconds: float, rate: float = 20.0, seed: i
     sock.sendto(encode_message("/synth/note/off", [held]), target)
     sock.close()
     time.sleep(0.3)
-    live._resolve_latencies()  # noqa: SLF001 (the synthesis thread does this every 50 ms)
+    live.resolve_latencies()
     lat, exact = live.control_latency, live.exact_latency
     events, exact_events = lat.total(since=before), exact.total(since=before_exact)
     stats = live.stats()

@@ -395,6 +395,10 @@ class Engine:
         """Voices producing sound (including ones fading out or ringing in their release)."""
         return sum(1 for v in self.pool.slots if v.active)
 
+    def held_notes(self) -> tuple[int, ...]:
+        """The notes whose keys are down (sounding and not released), sorted."""
+        return tuple(sorted({v.note for v in self.pool.slots if v.active and v.held}))
+
     @property
     def idle(self) -> bool:
         """No voice sounding and no event pending."""

@@ -200,7 +200,9 @@ class LiveEngine:
             except ParameterError:
                 pass  # checked in submit(); kept so that no command can ever stop the synthesis thread
 
-    def _resolve_latencies(self) -> None:
+    def resolve_latencies(self) -> None:
+        """Turn applied changes whose samples have been played into latency figures (the synthesis thread
+        does this every 50 ms; call it to have the figures up to now)."""
         played = self.ring.read
         for applied, pending, figures in (
             (self.engine.applied, self._pending_latency, self.control_latency),
@@ -249,7 +251,7 @@ class LiveEngine:
                     if startup and not self._startup_running():
                         startup = False
                         self.margin.set_startup(False, now=now)
-                    self._resolve_latencies()
+                    self.resolve_latencies()
                     failure = self.output.failure()
                     if failure:
                         self.failure = failure
@@ -291,7 +293,7 @@ class LiveEngine:
         self.output.stop()
         self.engine.close()
         self._count_underflows(self.margin.startup)
-        self._resolve_latencies()
+        self.resolve_latencies()
         if self.recorder is not None:
             self.recorded_path = self.recorder.close()
         return self.stats()

@@ -107,7 +107,7 @@ def _blocks(engine, *, last: int, release_at: int, block: int, result: TimelineR
             break
         if start >= release_at and not released:
             released = True
-            held = sorted({v.note for v in engine.pool.slots if v.active and v.held})
+            held = engine.held_notes()
             for note in held:
                 engine.schedule(NoteOff(note))
             result.released_at_end = tuple(held)
