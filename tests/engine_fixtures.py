@@ -144,3 +144,9 @@ def wait_for(predicate, timeout: float = 5.0, interval: float = 0.01) -> bool:
             return True
         time.sleep(interval)
     return predicate()
+
+
+def wait_until(predicate, timeout: float = 10.0) -> None:
+    """:func:`wait_for`, raising TimeoutError when the condition is not reached (a decode worker's state)."""
+    if not wait_for(predicate, timeout=timeout, interval=0.005):
+        raise TimeoutError("condition not reached")

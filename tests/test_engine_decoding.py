@@ -4,11 +4,10 @@ decode in flight, and preset prefetching, with the real synthetic bundle's onnxr
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pytest
-from engine_fixtures import synthetic_bundle
+from engine_fixtures import synthetic_bundle, wait_until
 
 from synth.engine import Engine, NoteOn, SetPreset
 from synth.engine.decoding import DecodeWorker, InlineDecoding, TimbreCache
@@ -30,14 +29,6 @@ class CountingDecoder:
         if self.gate is not None:
             self.gate.wait(10.0)
         return self._decoder.decode(latents)
-
-
-def _wait(predicate, timeout: float = 10.0) -> None:
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            raise TimeoutError("condition not reached")
-        time.sleep(0.005)
 
 
 @pytest.fixture(scope="module")
@@ -77,17 +68,17 @@ def test_worker_answers_a_cached_latent_at_once_and_drops_the_older_decode_in_fl
     try:
         gate.set()
         assert worker.request(_latent(bundle, "dark"), ("dark",)) is None  # not cached: queued
-        _wait(worker.idle)
+        wait_until(worker.idle)
         decoded = worker.collect()
         assert decoded is not None and decoded.timbre is not None and decoded.tags == ("dark",)
 
         gate.clear()  # the next decode hangs until released
         assert worker.request(_latent(bundle, "soft"), ("soft",)) is None
-        _wait(lambda: decoder.calls == 2)
+        wait_until(lambda: decoder.calls == 2)
         answered = worker.request(_latent(bundle, "dark"), ("dark again",))
         assert answered is not None and answered.timbre is decoded.timbre
         gate.set()
-        _wait(worker.idle)
+        wait_until(worker.idle)
         stale = worker.collect()
         # The soft decode landed after the newer (cached) dark: it must not replace it, and it is no error.
         assert stale is not None and stale.timbre is None and stale.error == "" and stale.tags == ("soft",)
@@ -104,11 +95,11 @@ def test_worker_coalesces_queued_requests_to_the_newest(bundle):
     worker = DecodeWorker(decoder, params=bundle.params)
     try:
         worker.request(_latent(bundle, "bright"), ("a",))
-        _wait(lambda: decoder.calls == 1)
+        wait_until(lambda: decoder.calls == 1)
         worker.request(_latent(bundle, "dark"), ("b",))
         worker.request(_latent(bundle, "soft"), ("c",))
         gate.set()
-        _wait(lambda: worker.idle() and decoder.calls == 2)
+        wait_until(lambda: worker.idle() and decoder.calls == 2)
         result = worker.collect()
         assert worker.coalesced == 1 and result.tags == ("a", "b", "c")
         assert result.timbre is worker.request(_latent(bundle, "soft"), ()).timbre
@@ -120,7 +111,7 @@ def test_worker_coalesces_queued_requests_to_the_newest(bundle):
 def test_live_engine_prefetches_presets_so_a_preset_switch_lands_at_the_next_frame(bundle):
     engine = Engine(bundle, output_rate=RATE, live=True, methods=("sinusoidal",), max_voices=2)
     try:
-        _wait(engine.presets_decoded)
+        wait_until(engine.presets_decoded)
         cache = engine.timbres.cache
         engine.schedule(NoteOn(60, 100), 0)
         engine.render(2000)
@@ -154,8 +145,8 @@ def _gated_live_engine(bundle):
     gate.set()
     decoder = CountingDecoder(bundle.decoder(threads=1), gate=gate)
     engine = Engine(bundle, output_rate=RATE, live=True, methods=("sinusoidal",), max_voices=2, decoder=decoder)
-    _wait(engine.presets_decoded)
-    _wait(engine.decoding_idle)
+    wait_until(engine.presets_decoded)
+    wait_until(engine.decoding_idle)
     return engine, gate
 
 
@@ -186,7 +177,7 @@ def test_a_morph_sounds_an_estimate_at_the_next_frame_then_the_exact_decode(bund
         assert engine.timbre_estimates == 1 and list(engine.applied) == [("m1", at)] and not engine.applied_exact
 
         gate.set()
-        _wait(engine.decoding_idle)
+        wait_until(engine.decoding_idle)
         engine.render(engine.max_frame_samples)
         morph_latent = (0.75 * _latent(bundle, "bright").astype(np.float64)
                         + 0.25 * _latent(bundle, "dark").astype(np.float64)).astype(np.float32)
@@ -205,7 +196,7 @@ def test_a_macro_move_sounds_an_estimate_from_the_macro_slope_at_the_mean(bundle
 
     engine, gate = _gated_live_engine(bundle)
     try:
-        _wait(engine.estimates_ready)
+        wait_until(engine.estimates_ready)
         cache = engine.timbres.cache
         mean = np.asarray(bundle.macros.mean, dtype=np.float64).reshape(-1)
         step = bundle.macros.stds[2] * np.asarray(bundle.macros.components[2], dtype=np.float64).reshape(-1)
@@ -217,7 +208,7 @@ def test_a_macro_move_sounds_an_estimate_from_the_macro_slope_at_the_mean(bundle
         # After an arbitrary base (no preset weights), a macro move still has a slope to step along.
         engine.schedule(SetLatentValue(5, 0.3), engine.position)
         engine.render(engine.max_frame_samples)
-        _wait(engine.decoding_idle)
+        wait_until(engine.decoding_idle)
         engine.render(engine.max_frame_samples)
         start = engine.timbre
         gate.clear()
@@ -236,7 +227,7 @@ def _settle(engine, command) -> None:
     """Apply ``command`` and let its exact decode sound."""
     engine.schedule(command, engine.position)
     engine.render(engine.max_frame_samples)
-    _wait(engine.decoding_idle)
+    wait_until(engine.decoding_idle)
     engine.render(engine.max_frame_samples)
 
 
@@ -271,7 +262,7 @@ def test_a_fader_on_one_latent_coordinate_sounds_at_the_next_frame_once_two_poin
         engine.render(4 * engine.max_frame_samples)
         assert engine.timbre_estimates == estimates + 1 and "g" not in [x[0] for x in engine.applied]
         gate.set()
-        _wait(engine.decoding_idle)
+        wait_until(engine.decoding_idle)
         engine.render(engine.max_frame_samples)
         assert "g" in [x[0] for x in engine.applied]
         assert [x[0] for x in engine.applied_exact][-1] == "g"
@@ -291,7 +282,7 @@ def test_what_cannot_be_estimated_waits_for_the_decoder(bundle, change):
         if change == "morph_after_latent":  # no preset weights to step from
             engine.schedule(SetLatentValue(1, 0.2), engine.position)
             engine.render(engine.max_frame_samples)
-            _wait(engine.decoding_idle)
+            wait_until(engine.decoding_idle)
         engine.render(2000)
         before = engine.timbre
         gate.clear()
@@ -302,7 +293,7 @@ def test_what_cannot_be_estimated_waits_for_the_decoder(bundle, change):
         engine.render(4 * engine.max_frame_samples)
         assert engine.timbre is before and engine.timbre_estimates == 0 and not engine.applied
         gate.set()
-        _wait(engine.decoding_idle)
+        wait_until(engine.decoding_idle)
         engine.render(engine.max_frame_samples)
         assert engine.timbre is not before and [t for t, _ in engine.applied] == ["c"]
     finally:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from engine_fixtures import wait_until
 
 from synth.bundle.tiles import TileLayout, tile_layout_from_metadata
 from synth.errors import BundleError
@@ -183,14 +183,6 @@ class GatedDecoder:
         return self._decoder.decode(latents)
 
 
-def _wait(predicate, timeout: float = 10.0) -> None:
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            raise TimeoutError("condition not reached")
-        time.sleep(0.005)
-
-
 @pytest.mark.parametrize("where", ["hold", "sustain"])
 def test_a_latent_jump_sounds_its_exact_tile_where_the_voice_plays_before_the_whole_decode(tiled, where):
     from synth.bundle import load_bundle
@@ -203,7 +195,7 @@ def test_a_latent_jump_sounds_its_exact_tile_where_the_voice_plays_before_the_wh
     engine = Engine(bundle, output_rate=48000, live=True, methods=("sinusoidal",), max_voices=2,
                     decoder=GatedDecoder(bundle.decoder(threads=1), gate))
     try:
-        _wait(lambda: engine.presets_decoded() and engine.estimates_ready() and engine.decoding_idle())
+        wait_until(lambda: engine.presets_decoded() and engine.estimates_ready() and engine.decoding_idle())
         engine.schedule(NoteOn(60, 100), 0)
         frames = 100 if where == "hold" else 420  # 0.8 s into the note, or resting on its sustain frame
         engine.render(engine.frame_start(frames))
@@ -215,7 +207,7 @@ def test_a_latent_jump_sounds_its_exact_tile_where_the_voice_plays_before_the_wh
         gate.clear()  # the whole note cannot be decoded now; its tile can
         engine.schedule(SetLatent(z), engine.position, tag="jump")
         engine.render(engine.max_frame_samples)
-        _wait(lambda: engine.timbres.stats()["tiles_decoded"] == 1)
+        wait_until(lambda: engine.timbres.stats()["tiles_decoded"] == 1)
         engine.render(engine.max_frame_samples)
         assert engine.timbres.stats()["tiles"] == 1
         tags = [t for t, _ in engine.applied_exact]
@@ -231,7 +223,7 @@ def test_a_latent_jump_sounds_its_exact_tile_where_the_voice_plays_before_the_wh
             np.testing.assert_allclose(sounding.held[lo:hi], exact.held[lo:hi], atol=1e-5)
             np.testing.assert_array_equal(sounding.held[:64], before.held[:64])
         gate.set()
-        _wait(engine.decoding_idle)
+        wait_until(engine.decoding_idle)
         engine.render(engine.max_frame_samples)
         for part in ("held", "sustain", "release"):
             np.testing.assert_allclose(getattr(engine.timbre, part), getattr(exact, part), atol=1e-5)

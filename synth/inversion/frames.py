@@ -7,18 +7,31 @@ inverters and the offline driver agree to the sample however a stream is cut int
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from synth.errors import ParameterError
 from synth.spectrogram import SpectrogramParams
 
-__all__ = ["frame_lengths", "frame_start", "hop_samples", "check_output_rate"]
+__all__ = ["frame_lengths", "frame_start", "hop_samples", "check_output_rate", "check_frame_arguments"]
 
 
 def check_output_rate(output_rate, *, who: str) -> None:
     """Raise :class:`ParameterError` naming ``who`` unless ``output_rate`` is a positive int (Hz)."""
     if not isinstance(output_rate, (int, np.integer)) or isinstance(output_rate, bool) or output_rate <= 0:
         raise ParameterError(f"{who}: output_rate must be a positive int, got {output_rate!r}")
+
+
+def check_frame_arguments(mel_frame: np.ndarray, *, pitch_ratio: float, out: np.ndarray, n_mels: int) -> None:
+    """The checks of every inverter's ``process_frame``: a (n_mels,) frame, a 1-D float32 ``out``, a positive
+    finite pitch ratio (:class:`ParameterError` naming the argument)."""
+    if mel_frame.shape != (n_mels,):
+        raise ParameterError(f"process_frame: mel_frame must have shape ({n_mels},), got {mel_frame.shape}")
+    if out.ndim != 1 or out.dtype != np.float32:
+        raise ParameterError(f"process_frame: out must be 1-D float32, got {out.dtype} {out.shape}")
+    if not pitch_ratio > 0 or not math.isfinite(pitch_ratio):
+        raise ParameterError(f"process_frame: pitch_ratio must be positive and finite, got {pitch_ratio!r}")
 
 
 def hop_samples(*, params: SpectrogramParams, output_rate: int) -> float:

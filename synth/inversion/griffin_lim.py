@@ -41,7 +41,7 @@ import numpy as np
 from numba import njit
 
 from synth.errors import ParameterError
-from synth.inversion.frames import check_output_rate, frame_lengths
+from synth.inversion.frames import check_frame_arguments, check_output_rate, frame_lengths
 from synth.inversion.mel_inverse import mel_pseudo_inverse, sanitize_unit, unit_to_mel_power
 from synth.inversion.resample import SincResampler
 from synth.inversion.tuning import harmonic_tuning
@@ -628,16 +628,7 @@ class GriffinLimInverter:
         pitch_ratio : float > 0, the linear magnitude is warped along frequency by it
         out : np.ndarray [shape=(n,), float32, writable]
         """
-        if mel_frame.shape != (self.params.n_mels,):
-            raise ParameterError(
-                f"process_frame: mel_frame must have shape ({self.params.n_mels},), got {mel_frame.shape}"
-            )
-        if out.ndim != 1 or out.dtype != np.float32:
-            raise ParameterError(f"process_frame: out must be 1-D float32, got {out.dtype} {out.shape}")
-        if not pitch_ratio > 0 or not math.isfinite(pitch_ratio):
-            raise ParameterError(
-                f"process_frame: pitch_ratio must be positive and finite, got {pitch_ratio!r}"
-            )
+        check_frame_arguments(mel_frame, pitch_ratio=pitch_ratio, out=out, n_mels=self.params.n_mels)
         u = self._u
         sanitize_unit(mel_frame, out=u)
         unit_to_mel_power(u, params=self.params, out=u)

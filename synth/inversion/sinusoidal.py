@@ -23,7 +23,7 @@ import numpy as np
 from numba import njit
 
 from synth.errors import ParameterError
-from synth.inversion.frames import check_output_rate, hop_samples
+from synth.inversion.frames import check_frame_arguments, check_output_rate, hop_samples
 from synth.inversion.partial_table import partial_table
 from synth.inversion.tuning import harmonic_tuning
 from synth.spectrogram import SpectrogramParams, mel_band_frequencies
@@ -418,16 +418,7 @@ class SinusoidalInverter:
         pitch_ratio : float > 0, multiplies every partial frequency
         out : np.ndarray [shape=(n,), float32, writable], filled with exactly n samples
         """
-        if mel_frame.shape != (self.params.n_mels,):
-            raise ParameterError(
-                f"process_frame: mel_frame must have shape ({self.params.n_mels},), got {mel_frame.shape}"
-            )
-        if out.ndim != 1 or out.dtype != np.float32:
-            raise ParameterError(f"process_frame: out must be 1-D float32, got {out.dtype} {out.shape}")
-        if not pitch_ratio > 0 or not math.isfinite(pitch_ratio):
-            raise ParameterError(
-                f"process_frame: pitch_ratio must be positive and finite, got {pitch_ratio!r}"
-            )
+        check_frame_arguments(mel_frame, pitch_ratio=pitch_ratio, out=out, n_mels=self.params.n_mels)
         self._ratios[1] = pitch_ratio
         # One numba specialisation only (float32, contiguous): a new dtype or layout would compile on first
         # use, in the synthesis thread. A no-op for the usual float32 row.
