@@ -260,15 +260,18 @@ class Engine:
     def _start_inside_frame(self, command: NoteOn, tag, at: int) -> None:
         """Start a note at sample ``at`` of the frame generated last (not yet handed out from there on)."""
         self.events_applied += 1
-        start = self._frame_start(self.frame - 1)
-        ratio = 2.0 ** ((command.note - self.base_pitch) / 12.0)
-        voice = self.pool.note_on(note=command.note, velocity=command.velocity, pitch_ratio=ratio,
-                                  method=self.method, offset=at - start)
+        voice = self._note_on(command, offset=at - self._frame_start(self.frame - 1))
         timbres = self.timbres
         voice.render_frame(self._mix[: self._frame_len], current=timbres.current, previous=timbres.previous,
                            weight=timbres.weight, bend=self._bend_ratio)
         if tag is not None:
             self.applied.append((tag, at))
+
+    def _note_on(self, command: NoteOn, *, offset: int = 0) -> Voice:
+        """A voice for ``command`` at its pitch, ``offset`` samples into the current frame."""
+        ratio = 2.0 ** ((command.note - self.base_pitch) / 12.0)
+        return self.pool.note_on(note=command.note, velocity=command.velocity, pitch_ratio=ratio,
+                                 method=self.method, offset=offset)
 
     @property
     def pending_events(self) -> int:
@@ -280,8 +283,7 @@ class Engine:
             if command.velocity <= 0:
                 self.pool.note_off(command.note)
             else:
-                ratio = 2.0 ** ((command.note - self.base_pitch) / 12.0)
-                self.pool.note_on(note=command.note, velocity=command.velocity, pitch_ratio=ratio, method=self.method)
+                self._note_on(command)
         elif isinstance(command, NoteOff):
             self.pool.note_off(command.note)
         elif isinstance(command, Panic):

@@ -128,7 +128,6 @@ class TimbrePipeline:
             if live
             else InlineDecoding(decoder, params=self.params, cache=cache)
         )
-        self.tiles = tiles if live else None
         # Live: every preset decoded in idle time after start, so a preset switch needs no decode.
         self._preset_keys = tuple(cache.key(p.latent) for p in bundle.presets.values())
         self._decoding.prefetch(p.latent for p in bundle.presets.values())

@@ -259,17 +259,17 @@ class Voice:
     def _mix(self, mix: np.ndarray, buf: np.ndarray) -> None:
         """Add this voice frame ``buf`` to the engine frame ``mix`` (same length), ``offset`` samples late:
         the carry of the previous voice frame first, the rest of ``buf`` kept as the next carry."""
-        amp = np.float32(self.amp)
+        buf *= np.float32(self.amp)  # (buf is this voice's scratch: scaled in place, nothing allocated)
         k, n = self.offset, len(mix)
         if not k:
-            mix += amp * buf
+            mix += buf
             return
         if self._started:
             mix[:k] += self._carry[:k]
         else:  # the first voice frame: it starts k samples into this engine frame
             self._started = True
-        mix[k:] += amp * buf[: n - k]
-        self._carry[:k] = amp * buf[n - k :]
+        mix[k:] += buf[: n - k]
+        self._carry[:k] = buf[n - k :]
 
     def _advance(self, timbre: Timbre) -> None:
         if self.stage == HOLD:
