@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from engine_fixtures import synthetic_bundle, synthetic_bundle_path
-from jack import jack_device, jack_server
+from jack_fixtures import jack_device, jack_server
 
 from synth.engine import Morph, NoteOff, NoteOn, SetMacro, SetPreset
 from synth.engine.priority import thread_priority
@@ -45,6 +45,37 @@ def test_ring_wraps_and_zero_fills_a_shortfall():
     ring.read_into(out)
     np.testing.assert_array_equal(out[:3, 0], data[:3])
     assert np.all(out[3:] == 0) and ring.underflows == 2
+
+
+@pytest.mark.parametrize("kind", ["sample", "portaudio"])
+def test_a_ring_takes_back_its_newest_frames_but_never_what_the_reader_may_be_reading(kind):
+    """Both rings, many times round (PortAudio's counts its indices modulo twice its size): taken-back frames
+    are replaced by the next ones written, the reader gets everything else in order, and ``keep`` frames
+    always stay."""
+    from synth.engine.ring import PortAudioRing
+
+    ring = SampleRing(capacity=64, channels=1) if kind == "sample" else PortAudioRing(capacity=64, channels=1)
+
+    def read(n):
+        out = np.zeros((n, 1), dtype=np.float32)
+        if kind == "sample":
+            ring.read_into(out)
+        else:
+            assert ring.ringbuffer.readinto(out) == n
+        return out[:, 0]
+
+    expected, got, value = [], [], 1.0
+    for _ in range(40):
+        block = np.arange(value, value + 16, dtype=np.float32)
+        value += 16
+        ring.write(block)
+        ring.write(block + 1000)
+        assert ring.unwrite(16, keep=8) == 16  # the second block goes
+        assert ring.unwrite(100, keep=8) == 8  # as much as may go: 8 stay
+        expected.append(block[:8])
+        got.append(read(8))
+    np.testing.assert_array_equal(np.concatenate(got), np.concatenate(expected))
+    assert ring.available() == 0 and ring.unwrite(1, keep=0) == 0 and ring.read == ring.written
 
 
 def test_recorder_writes_atomically_and_refuses_an_unwritable_path(tmp_path):

@@ -145,6 +145,46 @@ def test_a_note_now_waits_behind_an_event_due_at_the_next_frame():
     assert sum(1 for v in engine.pool.slots if v.active and v.held) == 1
 
 
+@pytest.mark.parametrize("ahead,back", [(6000, 3000), (5000, 2100), (4096, 1), (8192, 5632)])
+def test_silence_taken_back_plays_as_if_never_rendered(ahead, back):
+    """The live engine renders silence ahead while nothing sounds and takes it back when a note comes: the
+    note (inside a frame or on one) and all that follows are the samples an engine that never went ahead
+    makes. The preset change at 0 has finished its crossfade (6 frames) before the note in both; one
+    applied inside the samples taken back stays applied, its crossfade as far on as it got."""
+    at = ahead - back
+    plain = make_engine()
+    plain.schedule(SetPreset("dark"), 0)
+    plain.schedule(NoteOn(60, 100), at)
+    expected = plain.render(at + 20000)
+    engine = make_engine()
+    engine.schedule(SetPreset("dark"), 0)
+    head = engine.render(ahead)
+    assert engine.silent
+    engine.take_back(back)
+    assert engine.position == at
+    engine.schedule(NoteOn(60, 100), tag="note")
+    y = np.concatenate([head[:at], engine.render(20000)])
+    np.testing.assert_array_equal(y, expected)
+    assert ("note", at) in engine.applied and engine.late_events == 0
+
+
+def test_only_silence_can_be_taken_back():
+    engine = make_engine()
+    engine.render(1000)
+    for bad in (-1, 1001, 2.5, True):
+        with pytest.raises(ParameterError, match="n_samples"):
+            engine.take_back(bad)
+    engine.schedule(NoteOn(60, 100))
+    engine.render(500)
+    assert not engine.silent
+    with pytest.raises(ParameterError, match="only silence"):
+        engine.take_back(100)
+    engine.schedule(NoteOff(60))
+    engine.render(96000)  # the release ends (about a second on this bundle)
+    assert engine.silent
+    engine.take_back(100)
+
+
 @pytest.mark.parametrize("offset", [-24, -12, -5, 0, 7, 12, 24])
 def test_notes_play_at_their_pitch(offset):
     base = synthetic_bundle().base_pitch

@@ -1,10 +1,13 @@
 """The adaptive margin: its policy as a pure state machine, and the live engine's use of it (underflows filed
-by phase, the margin widened after one)."""
+by phase, the margin widened after one, silence rendered further ahead while idle and taken back for a
+note)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
-from engine_fixtures import live_session, wait_for
+import soundfile as sf
+from engine_fixtures import live_session, synthetic_bundle, wait_for
 
 from synth.engine import NoteOn
 from synth.engine.margin import MarginPolicy
@@ -72,3 +75,50 @@ def test_the_live_engine_files_each_underflow_by_phase_and_widens_after_it():
         stats = live.stats()
     assert stats["buffer_ms_widest"] > stats["buffer_ms_base"]
     assert stats["underflows"] == stats["underflows_startup"] + stats["underflows_idle"] + stats["underflows_playing"]
+
+
+def test_silence_rendered_ahead_is_taken_back_for_a_note_and_the_take_records_what_played(tmp_path):
+    """While nothing sounds the live engine renders ``idle_ahead_blocks`` ahead (a stall then costs nothing);
+    a note arriving then takes that silence back and starts ``ahead_blocks`` after what the output has taken,
+    as it would have without the deeper buffer. What the output plays, and the recording, is an offline
+    render with the note at that sample. The stepped output takes blocks only when the test asks, so every
+    sample position here is the engine's guarantee, not a timing."""
+    from synth.engine import Engine, NoteOff
+    from synth.engine.live import LiveEngine
+    from synth.render.live_replay import stepped_output
+
+    bs, ahead, idle = 256, 3, 8
+
+    def engine(live=False):
+        return Engine(synthetic_bundle(), output_rate=48000, max_voices=4, methods=("sinusoidal",), live=live)
+
+    # Decoding on a worker, as serve runs it: the start-up decodes end, and with them the wider start-up margin.
+    live = LiveEngine(engine(live=True), output=stepped_output, blocksize=bs, ahead_blocks=ahead, idle_ahead_blocks=idle,
+                      realtime=False, record=tmp_path / "take.wav")
+    played = np.zeros((40 * bs, 1), dtype=np.float32)
+    live.start()
+    try:
+        for b in range(2):  # the output takes two blocks of silence
+            live.output.step(played[b * bs : (b + 1) * bs])
+        assert wait_for(lambda: not live.margin.startup, timeout=60.0)  # no wider start-up margin
+        assert wait_for(lambda: live.ring.available() == idle * bs)
+        live.submit(NoteOn(60, 100), received=1.0)
+        assert wait_for(lambda: live.engine.sounding_voices == 1)
+        assert live.stats()["taken_back"] == 1
+        start = 2 * bs + ahead * bs  # what the output has taken, plus the normal margin
+        assert (1.0, start) in live.engine.applied
+        live.submit(NoteOff(60), at_sample=start + 20 * bs)
+        for b in range(2, 40):
+            live.output.step(played[b * bs : (b + 1) * bs])
+    finally:
+        stats = live.stop()
+    assert stats["underflows"] == 0 and stats["late_events"] == 0
+    offline = engine()
+    offline.schedule(NoteOn(60, 100), start)
+    offline.schedule(NoteOff(60), start + 20 * bs)
+    expected = offline.render(40 * bs)
+    np.testing.assert_array_equal(played[:, 0], expected)
+    recorded, _ = sf.read(tmp_path / "take.wav", dtype="float32")
+    np.testing.assert_array_equal(recorded[: 40 * bs], expected)
+    # The rest of the take is what the engine rendered beyond the last block taken, up to its stop.
+    assert len(recorded) >= 40 * bs

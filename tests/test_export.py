@@ -170,15 +170,16 @@ def test_export_command_with_force_replaces_and_refuses_without(tiny_run, tmp_pa
     assert len(bundle.presets) == 6 and bundle.base_pitch == 61
 
 
-def test_our_own_variant_exports_with_parity(tmp_path):
-    """A run of an own variant (clipped output, residual blocks) exports: ONNX agrees with Keras, and the
-    decoder's outputs stay on the unit scale with exact floors."""
+@pytest.mark.parametrize("name", ["clip_res", "clip_fb", "clip_mh"])
+def test_our_own_variant_exports_with_parity(tmp_path, name):
+    """A run of an own variant (clipped output with residual blocks, a frequency bias or a mel head) exports:
+    ONNX agrees with Keras, and the decoder's outputs stay on the unit scale with exact floors."""
     from training.fit import fit
 
     x = np.clip(training_fixtures.synthetic_notes(16) * 1.2 + 0.1, 0, 1).astype(np.float32)
     feats = training_fixtures.write_features(tmp_path / "features", x)
     (feats / "index.json").write_text(json.dumps({"rows": rows_of(len(x))}))
-    config = training_fixtures.small_config("clip_res", max_epochs=1)
+    config = training_fixtures.small_config(name, max_epochs=1)
     run = fit(features=feats, config=config, out=tmp_path / "run", verbose=0, run_eagerly=True)
     lines: list[str] = []
     bundle = load_bundle(export_run(run, tmp_path / "bundle", log=lines.append))

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from engine_fixtures import OscClient, cents, f0_of, midi_hz, synthetic_bundle_path
-from jack import jack_server
+from jack_fixtures import jack_server
 from reliability_fixtures import serve_process, status_of
 
 from synth.benchmarks.pitch import harmonic_error_cents

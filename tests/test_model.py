@@ -179,7 +179,8 @@ def test_own_variants_keep_the_papers_latent_and_change_only_what_they_name():
         config = variant(name)
         assert latent_shape(config, params=PAPER) == (2, 8, 128), name
         changed = {k for k, v in config.to_dict().items() if v != paper.to_dict()[k]} - {"name", "batch_size"}
-        assert changed and changed <= {"output_activation", "activation", "residual_blocks"}, (name, changed)
+        assert changed and changed <= {"output_activation", "activation", "residual_blocks", "frequency_bias",
+                                       "mel_head"}, (name, changed)
 
 
 def test_clip_output_reaches_the_floor_and_passes_gradients_straight_through():
@@ -198,6 +199,24 @@ def test_clip_output_reaches_the_floor_and_passes_gradients_straight_through():
     assert float(grad[0]) == pytest.approx(-1.0, rel=1e-5)  # d/db mean((b - 0.5)^2) at y = 0
 
 
+def test_frequency_bias_and_mel_head_are_where_their_docstrings_say():
+    """clip_fb: one bias per (mel row, channel) after each decoder stage and one per row before the output's
+    clip, zero at first; clip_mh: a 1x1 mix to mel_head channels, then one Dense over each frame's mel axis."""
+    _, _, decoder = build_models(small_config("clip_fb"), params=SMALL_PARAMS)
+    rows = SMALL_PARAMS.n_mels
+    config = small_config("clip_fb")
+    for i, f in enumerate(config.filters):
+        bias = decoder.get_layer(f"dec_fbias{i}").get_weights()[0]
+        assert bias.shape == (rows // 4**i, 1, f)  # stage i gives back the rows encoder stage i took
+        assert not bias.any()
+    assert decoder.get_layer("output_fbias").get_weights()[0].shape == (rows, 1, 1)
+    config = small_config("clip_mh")
+    _, _, decoder = build_models(config, params=SMALL_PARAMS)
+    assert decoder.get_layer("mel_head_mix").kernel.shape == (1, 1, config.filters[0], config.mel_head)
+    assert decoder.get_layer("output").kernel.shape == (rows * config.mel_head, rows)
+    assert tuple(decoder.output.shape[1:]) == (rows, SMALL_PARAMS.frames)
+
+
 def test_residual_blocks_sit_at_the_deepest_stage_only():
     config = small_config(residual_blocks=2)
     _, encoder, decoder = build_models(config, params=SMALL_PARAMS)
@@ -210,7 +229,7 @@ def test_residual_blocks_sit_at_the_deepest_stage_only():
 
 
 @pytest.mark.parametrize("name, changes", [("no_dense", {}), ("clip_res", {}), ("no_dense", {"kernel_size": 6}),
-                                           ("pool_avg", {"dense": None})])
+                                           ("pool_avg", {"dense": None}), ("clip_fb", {}), ("clip_mh", {})])
 def test_the_folded_decoder_is_the_same_map(name, changes):
     """Upsampling + stride-2 transposed convolution == one stride-4 transposed convolution with the summed
     kernel, exactly, at every output position (edges included)."""

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from engine_fixtures import OscClient, cents, f0_of, midi_hz, synthetic_bundle_path
-from jack import jack_server
+from jack_fixtures import jack_server
 from reliability_fixtures import NAN_THRESHOLD, REPO, nan_bundle, serve_process, status_of
 
 RATE = 48000

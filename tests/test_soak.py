@@ -16,7 +16,7 @@ import re
 
 import pytest
 from engine_fixtures import OscClient, synthetic_bundle, synthetic_bundle_path
-from jack import jack_server
+from jack_fixtures import jack_server
 from reliability_fixtures import serve_process, status_of
 
 from synth.benchmarks.soak import rss_mb, run_soak, scan_wav

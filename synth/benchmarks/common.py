@@ -11,11 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import os
-import shutil
-import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 __all__ = ["REPO", "DEFAULT_BUNDLE", "resolve_bundle", "jack_server", "serve_port", "emit"]
@@ -43,30 +39,19 @@ def resolve_bundle(path: str | Path | None = None) -> tuple[Path, str]:
 
 @contextlib.contextmanager
 def jack_server(*, rate: int = 48000, period: int = 256):
-    """``jackd -d dummy`` under its own name; yields the name (set JACK_DEFAULT_SERVER for clients), or None
-    when jackd is not installed or does not start."""
-    if shutil.which("jackd") is None or shutil.which("jack_lsp") is None:
-        yield None
-        return
-    name = f"melsynth-bench-{os.getpid()}"
-    proc = subprocess.Popen(["jackd", "-n", name, "-d", "dummy", "-r", str(rate), "-p", str(period)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=dict(os.environ, JACK_NO_AUDIO_RESERVATION="1"))
+    """A JACK dummy server for a suite (:func:`synth.benchmarks.jack_dummy.dummy_jack_server`); yields its
+    :class:`~synth.benchmarks.jack_dummy.JackServer`, or None when jackd is missing or does not start (the
+    suite then measures on the null output and says so)."""
+    from synth.benchmarks.jack_dummy import dummy_jack_server
+    from synth.errors import ExternalToolError
+
+    stack = contextlib.ExitStack()
     try:
-        deadline = time.monotonic() + 10
-        ready = False
-        while not ready and time.monotonic() < deadline and proc.poll() is None:
-            ready = subprocess.run(["jack_lsp", "-s", name], capture_output=True).returncode == 0
-            time.sleep(0.2)
-        yield name if ready else None
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        server = stack.enter_context(dummy_jack_server(rate=rate, period=period))
+    except ExternalToolError:
+        server = None
+    with stack:
+        yield server
 
 
 def serve_port(proc) -> int:

@@ -192,6 +192,8 @@ def soak_markdown(soaks: list[tuple[str, dict]]) -> list[str]:
         ("... at start-up / idle / playing", lambda k: " / ".join(str(v) for v in (k.get("soak_underflows_by_phase") or {}).values()) or "n/a", "0 / 0 / 0"),
         ("underflows at 10 minutes", lambda k: _f(k.get("soak_10min_underflows")), "0"),
         ("JACK device xruns", lambda k: _f(k.get("soak_device_xruns")), "0"),
+        ("... blamed by jackd on (client: xruns)", lambda k: ", ".join(
+            f"{c}: {n}" for c, n in (k.get("soak_jack_late_clients") or {}).items()) or "none", "none"),
         ("control latency p50 / p99 (ms, beyond the device buffer)",
          lambda k: f"{_f(k.get('soak_latency_ms_p50'))} / {_f(k.get('soak_latency_ms_p99'))}", ""),
         ("margin: widest (ms) after near-misses", lambda k: f"{_f(k.get('soak_margin_ms_widest'))} after "

@@ -44,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-ahead", type=int, default=None, metavar="BLOCKS",
                         help="the widest the margin grows after a near-miss (default max(8, --ahead); equal to "
                              "--ahead: a fixed margin)")
+    parser.add_argument("--idle-ahead", type=int, default=None, metavar="BLOCKS",
+                        help="blocks rendered ahead while nothing sounds, taken back when a note comes, so a "
+                             "stall then costs no dropout and a note no latency (default max(24, --max-ahead))")
     parser.add_argument("--record", default=None, metavar="FILE.wav", help="record everything played to this WAV file")
     parser.add_argument("--method", choices=METHODS, default="sinusoidal", help="inversion method")
     parser.add_argument("--preset", default=None, help="preset sounding at start (default: the bundle's first)")
@@ -195,7 +198,7 @@ def _build_live_and_server(args: argparse.Namespace, engine, output: str, device
     try:
         live = LiveEngine(
             engine, output=output, device=device, blocksize=args.blocksize, ahead_blocks=args.ahead,
-            max_ahead_blocks=args.max_ahead, record=recorder, channels=channels,
+            max_ahead_blocks=args.max_ahead, idle_ahead_blocks=args.idle_ahead, record=recorder, channels=channels,
         )
         server = OscServer(live, host=args.host, port=args.port, allow=args.allow, log_path=args.log_osc)
     except BaseException:
@@ -271,7 +274,8 @@ def _print_banner(args: argparse.Namespace, engine, live, server, rate: int, rec
     print(
         f"melsynth: output {live.output.device_name} at {rate} Hz, {args.blocksize}-sample blocks, "
         f"{live.stats()['buffer_ms_base']:.1f} ms ahead (up to {live.margin.max_blocks * args.blocksize / rate * 1e3:.1f} "
-        f"ms after a near-miss); method {args.method}"
+        f"ms after a near-miss, {live.idle_blocks * args.blocksize / rate * 1e3:.1f} ms while nothing sounds); "
+        f"method {args.method}"
         + (f"; recording {record}" if record else "")
         + ("" if args.duration else "; Ctrl-C to stop"),
         flush=True,

@@ -407,6 +407,47 @@ class Engine:
         return not self._events and self.sounding_voices == 0
 
     @property
+    def silent(self) -> bool:
+        """Nothing sounds from :attr:`position` on until an event starts a note: no voice, nothing owed to the
+        next frame, and the rest of the frame made last is silence."""
+        if self._spill.length or any(v.active for v in self.pool.slots):
+            return False
+        rest = self._mix[self._frame_read : self._frame_len]
+        return not rest.any()
+
+    def take_back(self, n_samples: int) -> None:
+        """Forget the last ``n_samples`` samples handed out, which were silence made while :attr:`silent`, so
+        that the next ones are made again from ``position - n_samples``.
+
+        The live engine renders silence further ahead while nothing sounds (a stall of its thread then costs
+        nothing) and takes it back when a note comes, so that the note starts as soon as it would have with
+        the normal margin. Only the clock goes back: events applied in the samples taken back stay applied
+        (they changed no sound, and they still happened before the events that follow).
+
+        Raises :class:`ParameterError` if ``n_samples`` is negative or more than has been handed out, or if
+        the engine is not :attr:`silent` (those samples may not have been silence).
+        """
+        if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or not 0 <= n_samples <= self.position:
+            raise ParameterError(f"take_back: n_samples must be an integer 0..{self.position}, got {n_samples!r}")
+        if not self.silent:
+            raise ParameterError("take_back: something is sounding; only silence can be taken back")
+        if n_samples == 0:
+            return
+        p = self.position - int(n_samples)
+        # The frame holding sample p: frame starts are the rounded multiples of the hop (synth.inversion.frames).
+        g = int(p / hop_samples(params=self.params, output_rate=self.output_rate))
+        while self._frame_start(g) > p:
+            g -= 1
+        while self._frame_start(g + 1) <= p:
+            g += 1
+        start = self._frame_start(g)
+        self._frame_len = self._frame_start(g + 1) - start
+        self._mix[: self._frame_len] = 0.0
+        self._frame_read = p - start
+        self.frame = g + 1
+        self.position = p
+
+    @property
     def controls(self) -> ControlSnapshot:
         """The current control settings (an immutable snapshot, safe to read from any thread)."""
         return self._snapshot

@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from synth.engine.commands import Command
+from synth.engine.commands import Command, NoteOn
 from synth.engine.engine import Engine
 from synth.engine.latency import Histogram
 from synth.engine.margin import MarginPolicy
@@ -35,6 +35,9 @@ from synth.errors import ParameterError
 __all__ = ["LiveEngine", "SWITCH_INTERVAL", "raise_thread_priority"]
 
 SWITCH_INTERVAL = 0.0005  # seconds
+# Silence rendered ahead while nothing sounds (128 ms at 256 / 48 kHz): whole-process stalls of 25-60 ms were
+# traced on the 2-core machines under load, and this much costs no latency (it is taken back for a command).
+IDLE_AHEAD_BLOCKS = 24
 
 
 class LiveEngine:
@@ -51,6 +54,10 @@ class LiveEngine:
     ahead_blocks : int  blocks the synthesis thread keeps rendered ahead of the output on a calm machine
     max_ahead_blocks : int  the widest that margin grows after near-misses (see :mod:`synth.engine.margin`;
         equal to ``ahead_blocks``: a fixed margin); default ``max(8, ahead_blocks)``
+    idle_ahead_blocks : int  blocks rendered ahead while nothing sounds (default ``max(24, max_ahead_blocks)``):
+        that silence is taken back when a note comes, so a note still starts ``ahead_blocks`` after it
+        arrives, while a stall of the process in between costs nothing (see :meth:`_take_back`); any command
+        takes it back, so control sent while nothing sounds keeps the normal margin
     record : path of a WAV file recording everything played (or an open Recorder), or None
     channels : output channels (mono is copied to each)
     realtime : ask for real-time (SCHED_FIFO) priority for the synthesis thread, as audio programs do; it
@@ -66,6 +73,7 @@ class LiveEngine:
         blocksize: int = 256,
         ahead_blocks: int = 3,
         max_ahead_blocks: int | None = None,
+        idle_ahead_blocks: int | None = None,
         record=None,
         channels: int = 1,
         realtime: bool = True,
@@ -79,6 +87,12 @@ class LiveEngine:
             ahead_blocks <= max_ahead_blocks <= 64
         ):
             raise ParameterError(f"max_ahead_blocks must be an integer {ahead_blocks}..64, got {max_ahead_blocks!r}")
+        idle_ahead_blocks = max(IDLE_AHEAD_BLOCKS, max_ahead_blocks) if idle_ahead_blocks is None else idle_ahead_blocks
+        if isinstance(idle_ahead_blocks, bool) or not isinstance(idle_ahead_blocks, int) or not (
+            1 <= idle_ahead_blocks <= 64
+        ):
+            raise ParameterError(f"idle_ahead_blocks must be an integer 1..64, got {idle_ahead_blocks!r}")
+        self.idle_blocks = idle_ahead_blocks
         self.engine = engine
         self.rate = engine.output_rate
         self.blocksize = blocksize
@@ -86,7 +100,7 @@ class LiveEngine:
         self.margin = MarginPolicy(blocks=ahead_blocks, max_blocks=max_ahead_blocks,
                                    startup_blocks=min(2, max_ahead_blocks - ahead_blocks))
         # Room for the widest lead plus whatever size of callback PortAudio may ask for.
-        capacity = max(8 * blocksize, (max_ahead_blocks + 4) * blocksize, 16384)
+        capacity = max(8 * blocksize, (max(max_ahead_blocks, idle_ahead_blocks) + 4) * blocksize, 16384)
         make_output = output_named(output, device=device) if isinstance(output, str) else output
         self.ring, self.output = make_output(capacity=capacity, channels=channels, rate=self.rate, blocksize=blocksize)
         if record is None or isinstance(record, Recorder):
@@ -118,6 +132,11 @@ class LiveEngine:
         # Underflows by what the engine was doing when the ring ran dry (see _count_underflows).
         self.underflows_by_phase = {"start-up": 0, "idle": 0, "playing": 0}
         self._underflows_seen = 0
+        # Silence at the newest end of the ring, made while the engine was silent: it can be taken back.
+        self._silent_tail = 0
+        self._record_silence = 0  # silent samples not yet handed to the recorder (they may be taken back)
+        self.taken_back = 0  # notes that took back silence rendered ahead
+        self.taken_back_samples = 0
 
     # ------------------------------------------------------------------ control (any thread)
     def submit(
@@ -178,16 +197,51 @@ class LiveEngine:
     def _render_block(self) -> None:
         t0 = time.perf_counter()
         c0 = time.thread_time()
-        self.engine.render_into(self._block)
+        block = self._block
+        self.engine.render_into(block)
         wall = time.perf_counter() - t0
         cpu = time.thread_time() - c0
         self.render_time.add(wall * 1e3)
         self.render_cpu_s += cpu
         # Wall time beyond this thread's own CPU time: the OS or other threads held us off.
         self.stolen_ms_max = max(self.stolen_ms_max, (wall - cpu) * 1e3)
-        self.ring.write(self._block)
+        silent = self.engine.silent and not block.any()
+        self._silent_tail = self._silent_tail + len(block) if silent else 0
+        self.ring.write(block)
         if self.recorder is not None:
-            self.recorder.put(self._block)
+            if silent:
+                self._record_silence += len(block)
+            else:
+                self._hand_silence_to_recorder(0)
+                self.recorder.put(block)
+
+    def _hand_silence_to_recorder(self, keep: int) -> None:
+        """Record the deferred silence but the newest ``keep`` samples (which may still be taken back)."""
+        n = self._record_silence - keep
+        if n > 0 and self.recorder is not None:
+            self.recorder.put_silence(n)
+            self._record_silence = keep
+
+    def _take_back(self, at_sample: int | None) -> None:
+        """Before a command: take back the silence rendered ahead beyond the normal margin (all of it for a
+        command due now, as much as makes it on time for one due at ``at_sample``), so that it applies where
+        it would have had nothing been rendered ahead."""
+        bs = self.blocksize
+        keep = self.margin.blocks * bs
+        spare = min(self._silent_tail, self.ring.available() - keep) // bs * bs
+        if spare <= 0 or not self.engine.silent:
+            return
+        want = spare if at_sample is None else min(spare, -(-(self.engine.position - int(at_sample)) // bs) * bs)
+        if want <= 0:
+            return
+        n = self.ring.unwrite(want, keep=keep)
+        if n <= 0:
+            return
+        self.engine.take_back(n)
+        self._silent_tail -= n
+        self._record_silence -= n
+        self.taken_back += 1
+        self.taken_back_samples += n
 
     def _drain_inbox(self) -> None:
         while True:
@@ -195,10 +249,16 @@ class LiveEngine:
                 command, at_sample, received = self._inbox.get_nowait()
             except queue.Empty:
                 return
+            # Any command, not only notes: one that only changes the timbre would otherwise apply (and count
+            # its latency) up to the whole idle margin late, and a note may follow it at once.
+            if self._silent_tail:
+                self._take_back(at_sample)
             try:
                 self.engine.schedule(command, at_sample, tag=received)
             except ParameterError:
                 pass  # checked in submit(); kept so that no command can ever stop the synthesis thread
+            if isinstance(command, NoteOn) and command.velocity > 0:
+                self._silent_tail = 0  # what is left of it lies before the note
 
     def resolve_latencies(self) -> None:
         """Turn applied changes whose samples have been played into latency figures (the synthesis thread
@@ -243,6 +303,12 @@ class LiveEngine:
                 self._count_underflows(startup)
                 blocks = self.margin.observe(fill_blocks=self.ring.available() / self.blocksize,
                                              underflows=self.ring.underflows, now=now)
+                # Played silence can no longer be taken back: it goes to the recording.
+                self._silent_tail = min(self._silent_tail, self.ring.available())
+                if self._record_silence - self._silent_tail >= self.blocksize:
+                    self._hand_silence_to_recorder(self._silent_tail)
+                if self._silent_tail or self.engine.silent:
+                    blocks = max(blocks, self.idle_blocks)
                 if self.ring.available() < blocks * self.blocksize and self.ring.space() >= self.blocksize:
                     self._render_block()
                     continue
@@ -295,6 +361,7 @@ class LiveEngine:
         self._count_underflows(self.margin.startup)
         self.resolve_latencies()
         if self.recorder is not None:
+            self._hand_silence_to_recorder(0)
             self.recorded_path = self.recorder.close()
         return self.stats()
 
@@ -316,6 +383,9 @@ class LiveEngine:
                 "buffer_ms_base": self.margin.base * self.blocksize / self.rate * 1e3,
                 "buffer_ms_widest": self.margin.widest * self.blocksize / self.rate * 1e3,
                 "near_misses": self.margin.near_misses,
+                "buffer_ms_idle": self.idle_blocks * self.blocksize / self.rate * 1e3,
+                "taken_back": self.taken_back,
+                "taken_back_ms": self.taken_back_samples / self.rate * 1e3,
                 "device_latency_ms": float(self.output.latency) * 1e3,
                 "latency_ms": lat.percentile(50),
                 "latency_ms_p99": lat.percentile(99),

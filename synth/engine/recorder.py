@@ -62,7 +62,13 @@ class Recorder:
         """Queue a copy of ``block`` for writing (never blocks)."""
         self._queue.put(np.array(block, dtype=np.float32, copy=True))
 
+    def put_silence(self, frames: int) -> None:
+        """Queue ``frames`` samples of silence (never blocks; nothing is allocated here)."""
+        if frames > 0:
+            self._queue.put(int(frames))
+
     def _run(self) -> None:
+        silence = np.zeros(4096, dtype=np.float32)
         while True:
             block = self._queue.get()
             if block is None:
@@ -70,6 +76,11 @@ class Recorder:
             if self.error:
                 continue
             try:
+                if isinstance(block, int):
+                    for start in range(0, block, len(silence)):
+                        self._file.write(silence[: min(len(silence), block - start)])
+                    self.frames += block
+                    continue
                 self._file.write(block)
                 self.frames += len(block)
             except (OSError, RuntimeError) as exc:  # disk full and the like: keep playing, report at the end

@@ -45,6 +45,19 @@ class SampleRing:
             self.buffer[: n - first] = block[first:, None]
         self.written += n
 
+    def unwrite(self, n: int, *, keep: int) -> int:
+        """Producer: take back up to ``n`` of the newest frames, leaving at least ``keep`` (>= one read) for
+        the consumer; returns how many were taken back.
+
+        The consumer may finish one read between this look at :attr:`read` and the store, so ``keep`` must
+        cover one read: then ``written`` never falls below what it has read.
+        """
+        n = min(int(n), self.written - self.read - int(keep))
+        if n <= 0:
+            return 0
+        self.written -= n
+        return n
+
     def read_into(self, out: np.ndarray) -> None:
         """Consumer (the audio callback): fill ``out`` [shape=(frames, channels)], zero-filling a shortfall.
 
@@ -91,6 +104,22 @@ class PortAudioRing:
 
     def space(self) -> int:
         return self.ringbuffer.write_available
+
+    def unwrite(self, n: int, *, keep: int) -> int:
+        """Producer: take back up to ``n`` of the newest frames, leaving at least ``keep`` (>= one callback's
+        worth) for the C reader; returns how many were taken back.
+
+        PortAudio's ring has no call for this: the write index goes back by ``n`` (modulo twice the size, as
+        the ring counts). The reader only ever advances the read index and reads up to the write index it
+        sees; it may finish one callback between this look and the store, so ``keep`` must cover one.
+        """
+        ptr = self.ringbuffer._ptr
+        n = min(int(n), self.ringbuffer.read_available - int(keep))
+        if n <= 0:
+            return 0
+        ptr.writeIndex = (ptr.writeIndex - n) & ptr.bigMask
+        self.written -= n
+        return n
 
     def write(self, block: np.ndarray) -> None:
         """Producer: append a mono block (copied to every channel). The caller checks :meth:`space` first."""

@@ -81,6 +81,21 @@ def _straight_through_clip(keras: Any) -> Any:
     return StraightThroughClip
 
 
+def _frequency_bias(keras: Any) -> Any:
+    """A Keras layer adding a learned bias per (row, channel) of an (batch, rows, frames, channels) tensor,
+    the same in every frame (see ModelConfig ``frequency_bias``); zero at initialisation."""
+
+    class FrequencyBias(keras.layers.Layer):
+        def build(self, input_shape: Any) -> None:
+            self.bias = self.add_weight(name="bias", shape=(int(input_shape[1]), 1, int(input_shape[-1])),
+                                        initializer="zeros")
+
+        def call(self, x: Any) -> Any:
+            return x + keras.ops.cast(self.bias, x.dtype)
+
+    return FrequencyBias
+
+
 def _residual_block(h: Any, *, filters: int, activation: str, name: str, regularizers: dict[str, Any]) -> Any:
     """h + conv3x3(act(conv3x3(h))), then the activation: the shape of ``h`` is kept."""
     from keras import layers
@@ -202,6 +217,10 @@ def build_models(
 
     # ---------------------------------------------------------------- decoder
     dec_reg = _layer_regularizers(config, "D")
+    frequency_bias = _frequency_bias(keras) if config.frequency_bias else None
+
+    def stage_bias(h: Any, name: str) -> Any:
+        return frequency_bias(name=name)(h) if frequency_bias is not None else h
     z_shape = latent_shape(config, params=params)
     out_frames = frames
     if decoder_columns is not None:
@@ -224,6 +243,7 @@ def build_models(
         if fold_upsampling and folds(config, i):
             h = layers.Conv2DTranspose(f, k + s, strides=2 * s, padding="same", activation=act, name=f"dec_conv{i}",
                                        **dec_reg)(h)
+            h = stage_bias(h, f"dec_fbias{i}")
             for layer in dropout("D"):
                 h = layer(h)
             continue
@@ -237,15 +257,31 @@ def build_models(
             h = _residual_block(h, filters=f, activation=act, name=f"dec_res{b}", regularizers=dec_reg)
         h = layers.Conv2DTranspose(f, k, strides=s, padding="same", activation=act, name=f"dec_conv{i}",
                                    **dec_reg)(h)
+        h = stage_bias(h, f"dec_fbias{i}")
         for layer in dropout("D"):
             h = layer(h)
     # See ModelConfig's docstring: a stride-1 transposed conv is the same 4x4 one-filter layer, ~8x cheaper
     # to train on CPU than Conv2D(1, 4).
     output_cls = layers.Conv2DTranspose if config.output_layer == "conv_transpose" else layers.Conv2D
     sigmoid = config.output_activation == "sigmoid"
-    h = output_cls(1, k, padding="same", activation="sigmoid" if sigmoid else None, dtype="float32",
-                   name="output", **dec_reg)(h)
-    out = layers.Reshape((n_mels, out_frames), dtype="float32", name="drop_channel")(h)
+    if config.mel_head:
+        # (batch, n_mels, frames, C) -> 1x1 conv to mel_head channels -> per frame, Dense over n_mels * mel_head.
+        h = layers.Conv2D(config.mel_head, 1, name="mel_head_mix", **dec_reg)(h)
+        h = layers.Permute((2, 1, 3), name="mel_head_frames")(h)
+        h = layers.Reshape((out_frames, n_mels * config.mel_head), name="mel_head_flatten")(h)
+        h = layers.Dense(n_mels, activation="sigmoid" if sigmoid else None, dtype="float32", name="output",
+                         **dec_reg)(h)
+        out = layers.Permute((2, 1), dtype="float32", name="drop_channel")(h)
+    else:
+        # With a frequency bias the sigmoid follows the bias; without one it stays inside the output layer,
+        # as in the runs saved before the bias existed.
+        inner = "sigmoid" if sigmoid and frequency_bias is None else None
+        h = output_cls(1, k, padding="same", activation=inner, dtype="float32", name="output", **dec_reg)(h)
+        if frequency_bias is not None:
+            h = frequency_bias(dtype="float32", name="output_fbias")(h)
+            if sigmoid:
+                h = layers.Activation("sigmoid", dtype="float32", name="output_sigmoid")(h)
+        out = layers.Reshape((n_mels, out_frames), dtype="float32", name="drop_channel")(h)
     if config.output_activation == "clip":
         out = _straight_through_clip(keras)(dtype="float32", name="clip_unit")(out)
     elif not sigmoid:

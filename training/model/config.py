@@ -30,6 +30,18 @@ Choices the paper does not publish, and what we chose:
   connection) between the deepest encoder stage's convolution and its pooling, mirrored between the deepest
   decoder stage's unpooling and its transposed convolution: at 1/32 of the input resolution (4 x 16 at
   128 x 512), where they cost few multiply-adds at decode time (the full-resolution stage dominates).
+- ``frequency_bias`` (our variant, not the paper's): each decoder stage's output, and the output layer's
+  pre-activation, gets a learned bias per (mel row, channel) that is the same in every frame. Convolutions
+  are blind to where along the mel axis they are, yet a note of one pitch puts its partials on fixed mel
+  rows (PCA, which wins on those rows, is nothing but position-specific patterns); the bias gives every
+  stage that position at the cost of n_mels/2^k x filters values per stage. Constant along time, it keeps
+  the decoder convolutional in time, so windowed decodes (tiles) stay exact.
+- ``mel_head`` (our variant, not the paper's; 0: none): the output layer becomes a per-frame dense map over
+  the whole mel axis. A 1x1 convolution takes the last decoder stage to ``mel_head`` channels, and each
+  frame's n_mels x mel_head values are mapped by one Dense layer (shared by every frame) to its n_mels
+  outputs. A transposed convolution places every output row by the same small kernel, so partials two
+  mel rows apart (the upper harmonics) come out smeared; the dense map can put a peak on any row. It
+  acts frame by frame, so windowed decodes (tiles) stay exact.
 - ``pooling`` "none": each pooling layer is replaced by one more stride-2 convolution with the same
   filters (the paper's "three additional convolutional layers"), so the latent shape matches.
 """
@@ -61,7 +73,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 # Fields added after runs were saved without them; such a run's config loads with these values.
 _LEGACY_DEFAULTS: dict[str, Any] = {
     "output_layer": "conv", "lr_patience": 0, "lr_factor": 0.5, "min_delta": 0.0, "residual_blocks": 0,
-    "clipnorm": None,
+    "clipnorm": None, "frequency_bias": False, "mel_head": 0,
 }
 
 #: Fields of the fitting schedule: a resumed run may change these (the rest is the model and its data order).
@@ -117,6 +129,8 @@ class ModelConfig:
     lr_factor: float = 0.5
     min_delta: float = 0.0
     clipnorm: float | None = None
+    frequency_bias: bool = False
+    mel_head: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -161,6 +175,10 @@ class ModelConfig:
             ):
                 raise ParameterError(f"model config: clipnorm must be null or a positive number, got {self.clipnorm!r}")
             object.__setattr__(self, "clipnorm", float(self.clipnorm))
+        if isinstance(self.mel_head, bool) or not isinstance(self.mel_head, int) or self.mel_head < 0:
+            raise ParameterError(f"model config: mel_head must be a non-negative int, got {self.mel_head!r}")
+        if not isinstance(self.frequency_bias, bool):
+            raise ParameterError(f"model config: frequency_bias must be true or false, got {self.frequency_bias!r}")
         if self.learning_rate <= 0:
             raise ParameterError(f"model config: learning_rate must be positive, got {self.learning_rate}")
         if self.lr_factor <= 0:
@@ -244,6 +262,11 @@ _OWN_VARIANTS: dict[str, dict[str, Any]] = {
     "clip_elu": {"output_activation": "clip", "activation": "elu", "batch_size": 16},
     # ... with two residual blocks on each side of the latent.
     "clip_res": {"output_activation": "clip", "residual_blocks": 2, "batch_size": 16},
+    # ... with a learned bias per mel row in every decoder stage (clip_fb) and with residual blocks too.
+    "clip_fb": {"output_activation": "clip", "frequency_bias": True, "batch_size": 16},
+    # ... with a per-frame dense output over the mel axis.
+    "clip_mh": {"output_activation": "clip", "mel_head": 8, "batch_size": 16},
+    "clip_res_fb": {"output_activation": "clip", "residual_blocks": 2, "frequency_bias": True, "batch_size": 16},
 }
 
 

@@ -195,9 +195,10 @@ def run_jack_latency_bench(*, trials: int = 20, ahead: int = 3, max_ahead: int |
     """MIDI and OSC note-on -> first sample, and (``change_trials``) OSC preset switches and latent jumps ->
     first changed block, through a JACK dummy server; JSON-ready figures (ms)."""
     path, which = resolve_bundle(bundle)
-    with jack_server(rate=RATE, period=PERIOD) as name:
-        if name is None:
+    with jack_server(rate=RATE, period=PERIOD) as server:
+        if server is None:
             return {"jack_latency_skipped": "jackd (Debian jackd2) is not installed or did not start"}
+        name = server.name
         env = dict(os.environ, JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1", PYTHONUNBUFFERED="1")
         os.environ.update(JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
         args = [sys.executable, "-m", "synth.cli", "serve", "--bundle", str(path), "--port", "0", "--output",

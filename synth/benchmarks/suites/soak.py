@@ -70,7 +70,7 @@ def run_soak_bench(*, minutes: float = 60.0, output: str = "jack", bundle: str |
                 "--record", str(take)]
         used = output
         if output == "jack" and jack is not None:
-            env["JACK_DEFAULT_SERVER"] = jack
+            env["JACK_DEFAULT_SERVER"] = jack.name
             args += ["--output", "sounddevice", "--device", "system", "--ahead", "4"]
         else:
             used = "null"
@@ -102,6 +102,8 @@ def run_soak_bench(*, minutes: float = 60.0, output: str = "jack", bundle: str |
                               latent_size=b.latent_size, macro_count=len(b.macros.stds), rate=rate, sample=sample,
                               sample_every=10.0, should_stop=lambda: proc.poll() is not None)
             end = sample()
+            # Before serve stops: its client leaving mid-cycle is blamed for one more xrun, not of the soak.
+            late_clients = jack.late_clients() if jack is not None and used == "jack" else {}
             sock.close()
             exit_early = proc.poll()
             if exit_early is None:
@@ -127,6 +129,8 @@ def run_soak_bench(*, minutes: float = 60.0, output: str = "jack", bundle: str |
         "soak_underflows_by_phase": {k: int(played.group(i)) for i, k in ((2, "start-up"), (3, "idle"), (4, "playing"))}
         if played else None,
         "soak_device_xruns": int(played.group(5)) if played else None,
+        # Which client jackd blamed each of its xruns on ("PortAudio" is the engine's; none: the server itself).
+        "soak_jack_late_clients": dict(late_clients),
         "soak_latency_ms_p50": float(latency.group(1)) if latency else None,
         "soak_latency_ms_p99": float(latency.group(2)) if latency else None,
         "soak_margin_ms_widest": float(margin.group(2)) if margin else None,
