@@ -135,7 +135,7 @@ class LiveEngine:
         # Silence at the newest end of the ring, made while the engine was silent: it can be taken back.
         self._silent_tail = 0
         self._record_silence = 0  # silent samples not yet handed to the recorder (they may be taken back)
-        self.taken_back = 0  # notes that took back silence rendered ahead
+        self.taken_back = 0  # commands that took back silence rendered ahead
         self.taken_back_samples = 0
 
     # ------------------------------------------------------------------ control (any thread)
@@ -239,7 +239,8 @@ class LiveEngine:
             return
         self.engine.take_back(n)
         self._silent_tail -= n
-        self._record_silence -= n
+        if self.recorder is not None:
+            self._record_silence -= n
         self.taken_back += 1
         self.taken_back_samples += n
 
