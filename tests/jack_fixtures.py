@@ -27,7 +27,7 @@ def jack_server(*, rate: int = 48000, period: int = 256, reinit_portaudio: bool 
     try:
         with contextlib.ExitStack() as stack:
             try:
-                server = stack.enter_context(dummy_jack_server(rate=rate, period=period))
+                server = stack.enter_context(dummy_jack_server(rate=rate, period=period, clear_stale_shm=True))
             except ExternalToolError as exc:
                 pytest.skip(str(exc))
             os.environ["JACK_DEFAULT_SERVER"] = server.name

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -47,7 +48,9 @@ def jack_server(*, rate: int = 48000, period: int = 256):
 
     stack = contextlib.ExitStack()
     try:
-        server = stack.enter_context(dummy_jack_server(rate=rate, period=period))
+        # One name for every server of this process (see dummy_jack_server): the JACK latency bench opens its
+        # meter client in this process after the soak's servers have come and gone.
+        server = stack.enter_context(dummy_jack_server(rate=rate, period=period, name=f"melsynth-b{os.getpid()}"))
     except ExternalToolError:
         server = None
     with stack:

@@ -62,18 +62,28 @@ def _clear_stale_jack_shm() -> None:
 
 
 @contextlib.contextmanager
-def dummy_jack_server(*, rate: int = 48000, period: int = 256, timeout: float = 30.0):
-    """Run ``jackd -n NAME -d dummy -r RATE -p PERIOD`` under a name of its own; yields a :class:`JackServer`
-    and stops the server afterwards.
+def dummy_jack_server(*, rate: int = 48000, period: int = 256, timeout: float = 30.0, name: str | None = None,
+                      clear_stale_shm: bool = False):
+    """Run ``jackd -n NAME -d dummy -r RATE -p PERIOD`` under a name of its own (or ``name``); yields a
+    :class:`JackServer` and stops the server afterwards.
+
+    A process that opens JACK clients itself should use one ``name`` for all its servers: libjack sets up
+    its shared memory for the first server name a process uses, and a client for a server of another name
+    then fails to open ("server_error"; the benchmark's meter did after the soak's servers).
+
+    ``clear_stale_shm``: first remove JACK's shared-memory files if no jackd runs at all (what servers killed
+    with SIGKILL leave behind, as the fault tests do). Not for a process that has used JACK before: it keeps
+    the files it mapped, and clients it opens afterwards cannot reach the new server.
 
     Raises :class:`~synth.errors.ExternalToolError` when jackd (Debian's jackd2) is not installed or does not
     come up within ``timeout`` seconds (a loaded machine starts it slowly).
     """
     if shutil.which("jackd") is None or shutil.which("jack_lsp") is None:
         raise ExternalToolError("jackd (Debian jackd2) is not installed")
-    _clear_stale_jack_shm()
+    if clear_stale_shm:
+        _clear_stale_jack_shm()
     # Short: longer server names (about 22+ characters here) make jackd fail to come up.
-    name = f"mst{os.getpid() % 100000}{time.monotonic_ns() % 1000}"
+    name = name or f"mst{os.getpid() % 100000}{time.monotonic_ns() % 1000}"
     with tempfile.TemporaryDirectory(prefix="melsynth-jackd-") as tmp:
         log = Path(tmp) / "jackd.log"
         with open(log, "wb") as sink:

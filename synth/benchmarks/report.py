@@ -274,7 +274,9 @@ def fuzz_markdown(z: dict) -> list[str]:
         f"{_f(z['fuzz_state_as_valid_messages_made_it'])}; messages accepted: {z['fuzz_accepted_messages']} "
         f"(= the valid ones); errors counted: {z['fuzz_errors']}; error replies sent (rate limited): "
         f"{z['fuzz_error_replies']}; underflows during the flood: {z['fuzz_underflows_during_flood']}; a note "
-        f"after it: {_f(z['fuzz_note_after_cents'])} cents from equal temperament.",
+        f"after it: {_f(z.get('fuzz_note_after_cents_from_offline'))} cents from the same note rendered offline "
+        f"on the same preset ({_f(z['fuzz_note_after_cents'])} cents from equal temperament as the pitch "
+        "tracker reads that timbre).",
         f"- Kinds: {z['fuzz_kinds']}.", "",
     ]
 
