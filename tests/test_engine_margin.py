@@ -122,3 +122,31 @@ def test_silence_rendered_ahead_is_taken_back_for_a_note_and_the_take_records_wh
     np.testing.assert_array_equal(recorded[: 40 * bs], expected)
     # The rest of the take is what the engine rendered beyond the last block taken, up to its stop.
     assert len(recorded) >= 40 * bs
+
+
+@pytest.mark.parametrize("offset", [0, 100, 255, 370])
+def test_a_timed_change_after_idle_silence_is_on_time(offset):
+    """A change timed inside a frame the engine has already made while idle: the silence is taken back far
+    enough that the frame is made again, so the change lands on the first frame starting at or after its
+    sample, not late (the live replay counted one late event in a full suite before this)."""
+    from synth.engine import Engine, SetGain
+    from synth.engine.live import LiveEngine
+    from synth.render.live_replay import stepped_output
+
+    bs, idle = 256, 24
+    engine = Engine(synthetic_bundle(), output_rate=48000, max_voices=4, methods=("sinusoidal",), live=True)
+    live = LiveEngine(engine, output=stepped_output, blocksize=bs, ahead_blocks=3, idle_ahead_blocks=idle,
+                      realtime=False)
+    block = np.zeros((bs, 1), dtype=np.float32)
+    live.start()
+    try:
+        assert wait_for(lambda: not live.margin.startup, timeout=60.0)
+        assert wait_for(lambda: live.ring.available() == idle * bs)
+        at = live.ring.read + 6 * bs + offset  # well inside what was rendered ahead
+        assert engine.gain != 0.3
+        live.submit(SetGain(0.3), at_sample=at)
+        assert wait_for(lambda: live.engine.gain == 0.3 and live.ring.available() == idle * bs)
+        live.output.step(block)
+    finally:
+        stats = live.stop()
+    assert stats["late_events"] == 0 and stats["taken_back"] == 1

@@ -231,7 +231,13 @@ class LiveEngine:
         spare = min(self._silent_tail, self.ring.available() - keep) // bs * bs
         if spare <= 0 or not self.engine.silent:
             return
-        want = spare if at_sample is None else min(spare, -(-(self.engine.position - int(at_sample)) // bs) * bs)
+        if at_sample is None:
+            want = spare
+        else:
+            # Back far enough that the frame holding ``at_sample`` is not made yet: a change other than a note
+            # applies at the first frame starting at or after its sample, and one already made would be late.
+            need = self.engine.position - int(at_sample) + self.engine.max_frame_samples
+            want = min(spare, -(-need // bs) * bs)
         if want <= 0:
             return
         n = self.ring.unwrite(want, keep=keep)
