@@ -137,6 +137,7 @@ class LiveEngine:
         self._record_silence = 0  # silent samples not yet handed to the recorder (they may be taken back)
         self.taken_back = 0  # commands that took back silence rendered ahead
         self.taken_back_samples = 0
+        self._last_estimate = 0  # what submit() last said an immediate command's sample would be
 
     # ------------------------------------------------------------------ control (any thread)
     def submit(
@@ -161,7 +162,14 @@ class LiveEngine:
             at_sample = max(0, self.output.clock.sample_at(at_time))
         # Control latency is measured on immediate commands only (a timetag asks for a delay).
         self._inbox.put((command, at_sample, received if immediate else None))
-        return self.engine.next_frame_sample if at_sample is None else int(at_sample)
+        if at_sample is not None:
+            return int(at_sample)
+        estimate = self.engine.next_frame_sample
+        if self._silent_tail:  # the silence rendered ahead is taken back down to the margin (see _take_back)
+            estimate = min(estimate, self.ring.read + self.ahead + self.engine.max_frame_samples)
+        # Never earlier than the previous immediate command's: they apply in the order they came.
+        self._last_estimate = max(self._last_estimate, estimate)
+        return self._last_estimate
 
     def sample_now(self) -> int:
         """The sample being handed to the output now."""
