@@ -79,17 +79,18 @@ def _sessions(
 
 
 def _tile_decoder(
-    keras_decoder, the_run, *, decoder: Decoder, encoder: Encoder, latent_shape: tuple[int, ...], notes: np.ndarray,
-    log,
-) -> tuple[bytes | None, dict | None]:
-    """The tile decoder's ONNX bytes and its bundle.json entry, proved exact at every window position
-    against the whole-note ONNX decoder; (None, None) for a model that has no latent time columns."""
+    keras_decoder, the_run, *, decoder: Decoder, decoder_bytes: bytes, encoder: Encoder, latent_shape: tuple[int, ...],
+    notes: np.ndarray, log,
+) -> tuple[str | None, bytes | None, dict | None]:
+    """The tile decoder's file name, ONNX bytes and bundle.json entry, proved exact at every window position
+    against the whole-note ONNX decoder; (None, None, None) for a model that has no latent time columns. A
+    patch-layout decoder takes any number of columns, so it is its own tile decoder (decoder.onnx)."""
     from training.model.build import folded_decoder
 
     config, params = the_run.config, the_run.params
     if config.dense is not None or len(latent_shape) != 3 or latent_shape[1] <= TILE_COLUMNS:
         log("  no tile decoder (the latent has no time columns to window)")
-        return None, None
+        return None, None, None
     rows, columns, channels = latent_shape
     reach = measure_reach(decoder, latent_shape=latent_shape, frames=params.frames)
     try:
@@ -97,14 +98,17 @@ def _tile_decoder(
                             reach_frames=reach)
     except BundleError as exc:
         log(f"  no tile decoder ({exc})")
-        return None, None
+        return None, None, None
     window = (rows, TILE_COLUMNS, channels)
-    tile_bytes = keras_to_onnx(
-        folded_decoder(keras_decoder, config, params=params, columns=TILE_COLUMNS),
-        input_name="latent", input_shape=window, output_name="mel",
-        doc=f"melsynth tile decoder ({TILE_COLUMNS} latent columns) of run {Path(the_run.path).name}",
-    )
-    tile = Decoder(tile_bytes, name=TILE_FILE, input_name="latent", output_name="mel", input_shape=window,
+    if config.layout == "patch":
+        tile_file, tile_bytes = "decoder.onnx", decoder_bytes
+    else:
+        tile_file, tile_bytes = TILE_FILE, keras_to_onnx(
+            folded_decoder(keras_decoder, config, params=params, columns=TILE_COLUMNS),
+            input_name="latent", input_shape=window, output_name="mel",
+            doc=f"melsynth tile decoder ({TILE_COLUMNS} latent columns) of run {Path(the_run.path).name}",
+        )
+    tile = Decoder(tile_bytes, name=tile_file, input_name="latent", output_name="mel", input_shape=window,
                    output_shape=(params.n_mels, TILE_COLUMNS * layout.frames_per_column),
                    providers=["CPUExecutionProvider"], threads=None)
     rng = np.random.default_rng(1)
@@ -113,7 +117,7 @@ def _tile_decoder(
         rng.standard_normal((8, *latent_shape)).astype(np.float32),
     ])
     parity = check_tiles(decoder, tile, layout=layout, latents=latents, log=log)
-    return tile_bytes, {"decoder": TILE_FILE, **layout.to_dict(), "parity": parity}
+    return tile_file, tile_bytes, {"decoder": tile_file, **layout.to_dict(), "parity": parity}
 
 
 def _encode_rows(encoder: Encoder, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -226,18 +230,28 @@ def _convert(
     the_run, keras_encoder, keras_decoder, *, latent_shape: tuple[int, ...], mel_shape: tuple[int, int], log
 ) -> tuple[bytes, bytes]:
     """The ONNX bytes of (decoder, encoder)."""
-    from training.model.build import folded_decoder
+    from training.model.build import folded_decoder, folds
 
     # The decoder every latent change waits for, in its cheaper exact form (each upsampling + transposed
     # convolution as one transposed convolution, about half the decode time); parity below checks it against
     # the Keras decoder the run trained.
     graph_decoder = folded_decoder(keras_decoder, the_run.config, params=the_run.params)
-    log(f"  converting with tf2onnx (opset {OPSET}); decoder upsampling folded into its transposed convolutions")
+    graph_input = latent_shape
+    if the_run.config.layout == "patch":
+        # A patch decoder maps each latent column to its own frames: one graph over any number of columns
+        # decodes a whole note and is its own tile decoder (see _tile_decoder).
+        from training.model.patch import any_columns_decoder
+
+        graph_decoder = any_columns_decoder(keras_decoder, the_run.config, params=the_run.params)
+        graph_input = (latent_shape[0], None, latent_shape[2])
+    folded = [i for i in range(the_run.config.stages) if folds(the_run.config, i)]
+    log(f"  converting with tf2onnx (opset {OPSET})"
+        + ("; decoder upsampling folded into its transposed convolutions" if folded else ""))
     name = Path(the_run.path).name
     decoder_bytes = keras_to_onnx(
         graph_decoder,
         input_name="latent",
-        input_shape=latent_shape,
+        input_shape=graph_input,
         output_name="mel",
         doc=f"melsynth decoder of run {name}",
     )
@@ -407,8 +421,8 @@ def export_run(
         feats, train, keras_encoder=keras_encoder, keras_decoder=keras_decoder, decoder=decoder, encoder=encoder,
         tolerance=parity_tolerance, log=log,
     )
-    tile_bytes, tiles_meta = _tile_decoder(
-        keras_decoder, the_run, decoder=decoder, encoder=encoder, latent_shape=latent_shape,
+    tile_file, tile_bytes, tiles_meta = _tile_decoder(
+        keras_decoder, the_run, decoder=decoder, decoder_bytes=decoder_bytes, encoder=encoder, latent_shape=latent_shape,
         notes=np.asarray(feats.x[check_rows], dtype=np.float32), log=log,
     )
 
@@ -419,8 +433,8 @@ def export_run(
         the_run, feats, decoder=decoder, encoder=encoder, latent_shape=latent_shape, log=log
     )
     onnx = {"decoder.onnx": decoder_bytes, "encoder.onnx": encoder_bytes}
-    if tile_bytes is not None:
-        onnx[TILE_FILE] = tile_bytes
+    if tile_file is not None:
+        onnx.setdefault(tile_file, tile_bytes)
     bundle_hash, meta = _bundle_json(
         the_run, onnx=onnx, latent_shape=latent_shape, pitch=pitch, metrics=metrics, metrics_source=metrics_source,
         parity=parity, presets=len(notes), tiles_meta=tiles_meta,

@@ -12,12 +12,13 @@ OPSET = 17
 
 
 def keras_to_onnx(
-    model: Any, *, input_name: str, input_shape: tuple[int, ...], output_name: str, doc: str = ""
+    model: Any, *, input_name: str, input_shape: tuple[int | None, ...], output_name: str, doc: str = ""
 ) -> bytes:
     """Convert ``model`` (one input of shape (batch, *input_shape), one float32 output) to ONNX.
 
     The graph's input is called ``input_name`` with shape ``[batch, *input_shape]`` and its output
-    ``output_name``; the batch axis is a named dynamic dimension "batch". Opset :data:`OPSET`.
+    ``output_name``; the batch axis is a named dynamic dimension "batch", and a None in ``input_shape`` (only
+    a latent's column axis may be one) the dynamic dimension "columns". Opset :data:`OPSET`.
     """
     import tensorflow as tf
     import tf2onnx
@@ -39,6 +40,10 @@ def keras_to_onnx(
         dims = value.type.tensor_type.shape.dim
         if dims and not dims[0].HasField("dim_value"):
             dims[0].dim_param = "batch"
+    if None in input_shape:  # a latent's time columns (synth.bundle.bundle.COLUMNS_DIM); nothing else may be
+        if len(input_shape) != 3 or input_shape[1] is not None or input_name != "latent":
+            raise BundleError(f"only a latent's column axis may be dynamic, got input {input_name} {input_shape}")
+        proto.graph.input[0].type.tensor_type.shape.dim[2].dim_param = "columns"
     names_in = [v.name for v in proto.graph.input]
     names_out = [v.name for v in proto.graph.output]
     if names_in != [input_name] or names_out != [output_name]:

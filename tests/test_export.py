@@ -170,7 +170,7 @@ def test_export_command_with_force_replaces_and_refuses_without(tiny_run, tmp_pa
     assert len(bundle.presets) == 6 and bundle.base_pitch == 61
 
 
-@pytest.mark.parametrize("name", ["clip_res", "clip_fb", "clip_mh"])
+@pytest.mark.parametrize("name", ["clip_res", "clip_fb", "clip_mh", "patch"])
 def test_our_own_variant_exports_with_parity(tmp_path, name):
     """A run of an own variant (clipped output with residual blocks, a frequency bias or a mel head) exports:
     ONNX agrees with Keras, and the decoder's outputs stay on the unit scale with exact floors."""
@@ -187,3 +187,13 @@ def test_our_own_variant_exports_with_parity(tmp_path, name):
     assert bundle.metadata["training_config"]["output_activation"] == "clip"
     y = bundle.decoder().decode(bundle.encoder().encode(x[:4]))
     assert y.min() >= 0.0 and y.max() <= 1.0
+    if name == "patch":
+        # Its decoder takes any number of columns and is its own tile decoder: no second graph is written.
+        assert bundle.metadata["tiles"]["decoder"] == "decoder.onnx"
+        assert not (tmp_path / "bundle" / "decoder_tile.onnx").exists()
+        z = bundle.encoder().encode(x[:2])
+        fpc = bundle.tiles.frames_per_column
+        for start in bundle.tiles.starts:
+            window = np.ascontiguousarray(z[:, :, start : start + bundle.tiles.columns])
+            np.testing.assert_array_equal(bundle.tile_decoder().decode(window),
+                                          bundle.decoder().decode(z)[:, :, start * fpc : (start + bundle.tiles.columns) * fpc])

@@ -61,6 +61,9 @@ def small_config(name: str = "no_dense", **changes):
     """A named variant shrunk for tests (few filters, small batch, few epochs)."""
     from training.model.config import variant
 
-    base = dict(filters=(4, 8, 16), batch_size=8, max_epochs=2)
+    config = variant(name)
+    # The patch layout has one stage: 8 latent values per column of 16 frames (4 columns of a 64-frame note).
+    shrunk = dict(filters=(8,), patch_frames=16) if config.layout == "patch" else dict(filters=(4, 8, 16))
+    base = dict(**shrunk, batch_size=8, max_epochs=2)
     base.update(changes)
-    return variant(name).replace(**base)
+    return config.replace(**base)

@@ -569,12 +569,28 @@ def _build_and_train(
         with strategy.scope():
             models, optimizer = _compiled_models(config, params=feats.params, jit=jit, run_eagerly=run_eagerly,
                                                  init_from=init_from, out=out)
+            if config.layout == "patch" and ckpt is None and init_from is None:
+                _start_from_pca(models, feats, rows[0], config=config, out=out, verbose=verbose)
         return _train(
             out=out, feats=feats, config=config, params=feats.params, models=models, optimizer=optimizer,
             rows=rows, ckpt=ckpt, ckpt_state=ckpt_state, verbose=verbose, set_learning_rate=set_learning_rate,
         )
     finally:
         keras.mixed_precision.set_global_policy(old_policy)
+
+
+def _start_from_pca(models: tuple[Any, Any, Any], feats: Features, train_rows: np.ndarray, *, config: ModelConfig,
+                    out: Path, verbose: int) -> None:
+    """A new patch-layout run starts from the PCA of its training patches (training.model.patch)."""
+    from training.model.patch import initialise_from_pca
+
+    _, encoder, decoder = models
+    try:
+        initialise_from_pca(encoder, decoder, np.asarray(feats.x[np.sort(train_rows)], dtype=np.float32),
+                            config=config, seed=config.seed, log=print if verbose else None)
+    except DataError:
+        shutil.rmtree(out, ignore_errors=True)  # a new run: nothing of it is kept
+        raise
 
 
 def _start_state(

@@ -9,6 +9,10 @@ Layout of a bundle folder::
     presets/*.json  named latents (:mod:`synth.bundle.presets`)
     decoder_tile.onnx  optional: the decoder over a window of latent time columns (:mod:`synth.bundle.tiles`)
 
+A decoder may leave its input's column axis (axis 2 of [batch, rows, columns, channels]) dynamic, named
+"columns": it then decodes any window of columns, and ``tiles`` may name decoder.onnx itself (a patch-layout
+model, whose columns decode their own frames only). Every graph is run once on its declared shapes at load.
+
 ``bundle.json`` keys: ``format`` ("melsynth.bundle/1"), ``spectrogram`` (the contract,
 :class:`~synth.spectrogram.SpectrogramParams`), ``latent_shape``, ``decoder``, ``encoder`` and ``macros``
 (file names inside the folder), ``sha256`` (file name -> hex SHA-256 of each ONNX file), ``base_pitch``
@@ -66,6 +70,8 @@ REQUIRED_KEYS = (
 )
 _FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}")
 _MAX_JSON_BYTES = 16 * 1024 * 1024
+#: The one input axis a graph may leave dynamic: the latent's time columns (see the module docstring).
+COLUMNS_DIM = "columns"
 
 
 class Bundle:
@@ -322,6 +328,11 @@ def _dims(value_info) -> tuple[int | None, ...] | None:
     return tuple(d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim)
 
 
+def _dim_name(value_info, axis: int) -> str:
+    dim = value_info.type.tensor_type.shape.dim[axis]
+    return dim.dim_param if dim.HasField("dim_param") else ""
+
+
 def _check_onnx(
     model_bytes: bytes,
     *,
@@ -367,7 +378,8 @@ def _check_onnx(
                 f"{source}: {kind} {name!r} has a fixed batch size {dims[0]}; it must be dynamic"
             )
         for axis, (got, want) in enumerate(zip(dims[1:], shape, strict=True), start=1):
-            if got is None and kind == "input":
+            if got is None and kind == "input" and not (
+                    axis == 2 and name == "latent" and _dim_name(value, axis) == COLUMNS_DIM):
                 raise BundleError(f"{source}: input {name!r} leaves axis {axis} undeclared (expected {want})")
             if got is not None and got != want:
                 shown = ["batch"] + ["?" if d is None else str(d) for d in dims[1:]]

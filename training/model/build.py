@@ -26,15 +26,18 @@ from typing import Any
 from synth.errors import ParameterError
 from synth.spectrogram import SpectrogramParams
 from training.model.config import ModelConfig
+from training.model.layers import straight_through_clip
 
 __all__ = ["build_models", "latent_shape", "check_input_shape", "folded_decoder", "folds"]
 
 
 def check_input_shape(config: ModelConfig, *, params: SpectrogramParams) -> None:
-    """Raise :class:`ParameterError` unless n_mels and frames are divisible by the total downsampling."""
+    """Raise :class:`ParameterError` unless n_mels and frames are divisible by the total downsampling (frames
+    only, for the patch layout)."""
     d = config.downsampling
-    bad = [f"{name}={value}" for name, value in (("n_mels", params.n_mels), ("frames", params.frames))
-           if value % d]
+    axes = (("frames", params.frames),) if config.layout == "patch" else (("n_mels", params.n_mels),
+                                                                          ("frames", params.frames))
+    bad = [f"{name}={value}" for name, value in axes if value % d]
     if bad:
         raise ParameterError(
             f"model {config.name!r}: input {params.n_mels} x {params.frames} cannot be divided by the "
@@ -49,6 +52,8 @@ def latent_shape(config: ModelConfig, *, params: SpectrogramParams) -> tuple[int
     if config.dense is not None:
         return (config.dense,)
     d = config.downsampling
+    if config.layout == "patch":
+        return (1, params.frames // d, config.filters[-1])
     return (params.n_mels // d, params.frames // d, config.filters[-1])
 
 
@@ -68,17 +73,6 @@ def _layer_regularizers(config: ModelConfig, part: str) -> dict[str, Any]:
     if config.regularizer == "kernel":
         return {"kernel_regularizer": reg}
     return {"activity_regularizer": reg}
-
-
-def _straight_through_clip(keras: Any) -> Any:
-    """A Keras layer: forward clip(x, 0, 1), backward the identity's gradient (see ModelConfig "clip")."""
-    from keras import ops
-
-    class StraightThroughClip(keras.layers.Layer):
-        def call(self, x: Any) -> Any:
-            return x + ops.stop_gradient(ops.clip(x, 0.0, 1.0) - x)
-
-    return StraightThroughClip
 
 
 def _frequency_bias(keras: Any) -> Any:
@@ -113,7 +107,7 @@ def folds(config: ModelConfig, stage: int) -> bool:
     whose "same" padding the folded kernel keeps."""
     k, s = config.kernel_size, config.strides
     residual = config.residual_blocks and stage == config.stages - 1
-    return config.pooling != "none" and not residual and k >= s and (k - s) % 2 == 0
+    return config.layout == "conv2d" and config.pooling != "none" and not residual and k >= s and (k - s) % 2 == 0
 
 
 def folded_decoder(decoder: Any, config: ModelConfig, *, params: SpectrogramParams, columns: int | None = None) -> Any:
@@ -180,6 +174,10 @@ def build_models(
     from keras import layers
 
     check_input_shape(config, params=params)
+    if config.layout == "patch":
+        from training.model.patch import build_patch_models
+
+        return build_patch_models(config, params=params, decoder_columns=decoder_columns)
     n_mels, frames = params.n_mels, params.frames
     k, s, act = config.kernel_size, config.strides, config.activation
     seed = [config.seed]
@@ -283,7 +281,7 @@ def build_models(
                 h = layers.Activation("sigmoid", dtype="float32", name="output_sigmoid")(h)
         out = layers.Reshape((n_mels, out_frames), dtype="float32", name="drop_channel")(h)
     if config.output_activation == "clip":
-        out = _straight_through_clip(keras)(dtype="float32", name="clip_unit")(out)
+        out = straight_through_clip(keras)(dtype="float32", name="clip_unit")(out)
     elif not sigmoid:
         # The paper's "softmax": over a single channel it is 1.0 everywhere, so it is taken over the mel axis
         # (each frame sums to 1). Kept only so the paper's text can be reproduced; see REFERENCE.md.

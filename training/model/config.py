@@ -42,6 +42,17 @@ Choices the paper does not publish, and what we chose:
   outputs. A transposed convolution places every output row by the same small kernel, so partials two
   mel rows apart (the upper harmonics) come out smeared; the dense map can put a peak on any row. It
   acts frame by frame, so windowed decodes (tiles) stay exact.
+- ``layout`` "patch" (our variant, not the paper's): a convolutional autoencoder whose one stage is as wide
+  as a latent column. The encoder maps each ``patch_frames`` x n_mels patch of the note (64 x 128 = 8192
+  values, half a second) linearly to ``filters[-1]`` latent values, and the decoder maps them back: a
+  stride-``patch_frames`` convolution and its transpose, with the mel axis as channels, so every mel row has
+  its own weights (the position a 2-D convolution is blind to). Fitting starts from the PCA of the training
+  notes' patches (:mod:`training.model.patch`), the best linear code of that size for them, and then trains
+  end to end like every other variant. One basis serves all 8 columns of a note, so it is fitted on 8 times
+  as many examples as a PCA of whole notes, which is why it reconstructs unseen instruments better than PCA
+  with half as many values per note (results/model/ablation.md). A column decodes its own frames only, so
+  windowed decodes (tiles) are exact with no reach at all. ``pooling``, ``kernel_size``, ``strides`` and
+  ``activation`` are not used by this layout.
 - ``pooling`` "none": each pooling layer is replaced by one more stride-2 convolution with the same
   filters (the paper's "three additional convolutional layers"), so the latent shape matches.
 """
@@ -68,12 +79,14 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "regularizer_where": ("E", "D", "ED"),
     "output_activation": ("sigmoid", "softmax", "clip"),
     "output_layer": ("conv_transpose", "conv"),
+    "layout": ("conv2d", "patch"),
 }
 
 # Fields added after runs were saved without them; such a run's config loads with these values.
 _LEGACY_DEFAULTS: dict[str, Any] = {
     "output_layer": "conv", "lr_patience": 0, "lr_factor": 0.5, "min_delta": 0.0, "residual_blocks": 0,
     "clipnorm": None, "frequency_bias": False, "mel_head": 0,
+    "layout": "conv2d", "patch_frames": 64,
 }
 
 #: Fields of the fitting schedule: a resumed run may change these (the rest is the model and its data order).
@@ -91,6 +104,10 @@ class ModelConfig:
     or both ("ED"). ``regularizer`` ("kernel" or "activity", ``regularizer_norm`` l1/l2 with
     ``regularizer_weight``) applies to every conv/dense layer of the encoder, decoder or both
     (``regularizer_where``).
+
+    With ``layout="patch"`` there is one stage instead: each ``patch_frames`` x n_mels patch maps linearly to
+    ``filters[-1]`` latent values and back (see the module docstring); the latent is
+    (1, frames / patch_frames, filters[-1]).
 
     Fitting: Adam(``learning_rate``), MSE, ``batch_size``, early stopping after ``patience`` epochs without
     a better validation loss (best weights restored), at most ``max_epochs`` epochs, ``seed`` for
@@ -131,6 +148,8 @@ class ModelConfig:
     clipnorm: float | None = None
     frequency_bias: bool = False
     mel_head: int = 0
+    layout: str = "conv2d"
+    patch_frames: int = 64
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -179,6 +198,18 @@ class ModelConfig:
             raise ParameterError(f"model config: mel_head must be a non-negative int, got {self.mel_head!r}")
         if not isinstance(self.frequency_bias, bool):
             raise ParameterError(f"model config: frequency_bias must be true or false, got {self.frequency_bias!r}")
+        if isinstance(self.patch_frames, bool) or not isinstance(self.patch_frames, int) or self.patch_frames < 1:
+            raise ParameterError(f"model config: patch_frames must be a positive int, got {self.patch_frames!r}")
+        if self.layout == "patch":
+            unsupported = [f"{key}={getattr(self, key)!r}" for key, plain in (
+                ("dense", None), ("residual_blocks", 0), ("frequency_bias", False), ("mel_head", 0),
+                ("dropout_where", "none"), ("regularizer", "none"), ("output_activation", "clip"),
+            ) if getattr(self, key) != plain]
+            if len(self.filters) != 1:
+                unsupported.append(f"filters={list(self.filters)!r} (one entry: the latent values per column)")
+            if unsupported:
+                raise ParameterError(f"model config {self.name!r}: the patch layout does not take "
+                                     f"{', '.join(unsupported)}")
         if self.learning_rate <= 0:
             raise ParameterError(f"model config: learning_rate must be positive, got {self.learning_rate}")
         if self.lr_factor <= 0:
@@ -192,11 +223,14 @@ class ModelConfig:
 
     @property
     def downsampling(self) -> int:
-        """Total factor by which the encoder shrinks each of the mel and frame axes.
+        """Total factor by which the encoder shrinks each of the mel and frame axes (the frame axis only, to
+        one latent column per ``patch_frames``, for the patch layout, which takes the whole mel axis).
 
         Each stage is a stride-``strides`` conv followed by a 2x2 pool, or (``pooling="none"``) by a second
         stride-``strides`` conv.
         """
+        if self.layout == "patch":
+            return self.patch_frames
         second = self.strides if self.pooling == "none" else 2
         return (self.strides * second) ** self.stages
 
@@ -253,8 +287,8 @@ _FIELD_NAMES = tuple(f.name for f in dataclasses.fields(ModelConfig))
 _BASELINE = ModelConfig(name="no_reg", pooling="max", dense=8192)
 
 
-#: Our own variants: the paper's no_dense with the changes below (same 2 x 8 x 128 latent). Each is a row of
-#: the ablation table, results/model/ablation.md.
+#: Our own variants: the paper's no_dense with the changes below (the same 2048 latent values: 2 x 8 x 128,
+#: or 1 x 8 x 256 for the patch layout). Each is a row of the ablation table, results/model/ablation.md.
 _OWN_VARIANTS: dict[str, dict[str, Any]] = {
     # The output can be exactly the floor: a clipped linear output with a straight-through gradient.
     "clip": {"output_activation": "clip", "batch_size": 16},
@@ -267,6 +301,9 @@ _OWN_VARIANTS: dict[str, dict[str, Any]] = {
     # ... with a per-frame dense output over the mel axis.
     "clip_mh": {"output_activation": "clip", "mel_head": 8, "batch_size": 16},
     "clip_res_fb": {"output_activation": "clip", "residual_blocks": 2, "frequency_bias": True, "batch_size": 16},
+    # A linear stage per half-second patch, mel rows as channels, started from the patches' PCA (8 x 256).
+    "patch": {"layout": "patch", "filters": (256,), "patch_frames": 64, "output_activation": "clip",
+              "batch_size": 16, "learning_rate": 1e-4, "lr_patience": 3, "min_delta": 0.002, "clipnorm": 1.0},
 }
 
 

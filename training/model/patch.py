@@ -1,0 +1,134 @@
+"""The patch layout (ModelConfig ``layout="patch"``): one linear stage per latent column, started from PCA.
+
+Shapes (P = ``config.patch_frames``, C = frames / P, K = ``config.filters[-1]``)::
+
+    encoder   (batch, n_mels, frames) -> (batch, 1, C, K)
+    decoder   (batch, 1, C, K)        -> (batch, n_mels, frames)     clipped to the unit scale
+
+A patch is the P frames x n_mels values of one latent column, flattened frame-major. The encoder is one
+Dense(K) applied to every patch and the decoder one Dense(P * n_mels) applied to every latent column: the
+stride-P convolution and transposed convolution with mel rows as channels, written as Dense layers because
+their bias is then per (frame in the patch, mel row), where the mean patch lives. Column ``c`` decodes
+frames ``[c P, (c + 1) P)`` and nothing else, so a window of columns decodes exactly what the whole note
+does there.
+
+:func:`initialise_from_pca` sets both layers to the PCA of the training patches (scikit-learn's randomized
+SVD of the centred patches): the encoder projects a patch onto the first K principal directions and the
+decoder adds them back to the mean patch, the best linear code of K values for those patches.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from synth.errors import DataError, ParameterError
+from synth.spectrogram import SpectrogramParams
+from training.model.config import ModelConfig
+
+__all__ = ["build_patch_models", "any_columns_decoder", "initialise_from_pca", "note_patches", "ENCODER_LAYER", "DECODER_LAYER"]
+
+ENCODER_LAYER = "patch_encode"
+DECODER_LAYER = "patch_decode"
+
+
+def note_patches(x: np.ndarray, *, patch_frames: int) -> np.ndarray:
+    """The patches of notes ``x`` [shape=(N, n_mels, frames)]: [shape=(N * frames / P, P * n_mels)], each row
+    the P frames of one latent column, frame-major (row ``i * C + c`` is note ``i``'s column ``c``)."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 3 or x.shape[2] % patch_frames:
+        raise ParameterError(f"patches: expected notes (N, n_mels, frames) with frames a multiple of "
+                             f"{patch_frames}, got shape {x.shape}")
+    n, n_mels, frames = x.shape
+    return np.ascontiguousarray(x.transpose(0, 2, 1)).reshape(n * (frames // patch_frames), patch_frames * n_mels)
+
+
+def initialise_from_pca(encoder: Any, decoder: Any, x: np.ndarray, *, config: ModelConfig, seed: int = 0,
+                        log=None) -> dict[str, float]:
+    """Set the patch encoder and decoder of ``config`` to the PCA of the patches of training notes ``x``
+    [shape=(N, n_mels, frames)], in place; returns ``{"patches": .., "explained_variance": ..}``.
+
+    Raises
+    ------
+    DataError
+        for fewer patches than the latent values per column, or values that are not finite.
+    """
+    from sklearn.utils.extmath import randomized_svd
+
+    k = config.filters[-1]
+    patches = note_patches(x, patch_frames=config.patch_frames)
+    if len(patches) <= k or patches.shape[1] < k:
+        raise DataError(f"PCA start of model {config.name!r}: {len(patches)} patches of {patches.shape[1]} values "
+                        f"cannot give {k} principal directions; train on more notes or use fewer latent values")
+    if not np.all(np.isfinite(patches)):
+        raise DataError(f"PCA start of model {config.name!r}: the training notes hold NaN or infinite values")
+    if log:
+        log(f"  starting from the PCA of {len(patches)} training patches ({k} of {patches.shape[1]} dimensions)")
+    mean = patches.mean(axis=0)
+    centred = patches - mean
+    _, singular, vt = randomized_svd(centred, k, n_iter=6, random_state=seed)
+    total = float(np.sum(centred.astype(np.float64) ** 2))
+    explained = float(np.sum(singular.astype(np.float64) ** 2) / total) if total > 0 else 1.0
+    vt = vt.astype(np.float32)
+    encoder.get_layer(ENCODER_LAYER).set_weights([vt.T.copy(), (-mean @ vt.T).astype(np.float32)])
+    decoder.get_layer(DECODER_LAYER).set_weights([vt.copy(), mean.astype(np.float32)])
+    return {"patches": int(len(patches)), "explained_variance": explained}
+
+
+def _decoder_graph(keras: Any, config: ModelConfig, *, params: SpectrogramParams, columns: int | None) -> tuple[Any, Any]:
+    """(input, output) of the decoder over ``columns`` latent columns (None: any number)."""
+    from keras import layers
+
+    from training.model.layers import straight_through_clip
+
+    n_mels, p, k = params.n_mels, config.patch_frames, config.filters[-1]
+    z_in = keras.Input(shape=(1, columns, k), name="latent")
+    h = layers.Reshape((-1, k), name="columns")(z_in)
+    h = layers.Dense(p * n_mels, dtype="float32", name=DECODER_LAYER)(h)
+    h = layers.Reshape((-1, n_mels), dtype="float32", name="frames")(h)
+    h = layers.Permute((2, 1), dtype="float32", name="mels_first")(h)
+    return z_in, straight_through_clip(keras)(dtype="float32", name="clip_unit")(h)
+
+
+def any_columns_decoder(decoder: Any, config: ModelConfig, *, params: SpectrogramParams) -> Any:
+    """The patch ``decoder`` (built by :func:`build_patch_models`) over any number of latent columns, same
+    weights: column ``c`` of its input becomes its frames ``[c P, (c + 1) P)``, so one exported graph decodes a
+    whole note and any window of it (export writes it as its own tile decoder)."""
+    import keras
+
+    z_in, out = _decoder_graph(keras, config, params=params, columns=None)
+    model = keras.Model(z_in, out, name="decoder_any_columns")
+    model.get_layer(DECODER_LAYER).set_weights(decoder.get_layer(DECODER_LAYER).get_weights())
+    return model
+
+
+def build_patch_models(config: ModelConfig, *, params: SpectrogramParams,
+                       decoder_columns: int | None = None) -> tuple[Any, Any, Any]:
+    """``(autoencoder, encoder, decoder)`` of the patch layout (see the module docstring); with
+    ``decoder_columns`` the decoder takes that many latent columns and the autoencoder is None."""
+    import keras
+    from keras import layers
+
+    n_mels, frames = params.n_mels, params.frames
+    p, k = config.patch_frames, config.filters[-1]
+    columns = frames // p
+    x_in = keras.Input(shape=(n_mels, frames), name="log_mel")
+    h = layers.Permute((2, 1), name="frames_first")(x_in)
+    h = layers.Reshape((columns, p * n_mels), name="patches")(h)
+    h = layers.Dense(k, name=ENCODER_LAYER)(h)
+    h = layers.Reshape((1, columns, k), name="latent_columns")(h)
+    encoder = keras.Model(x_in, h, name="encoder")
+
+    out_columns = columns
+    if decoder_columns is not None:
+        if not 1 <= decoder_columns <= columns:
+            raise ParameterError(f"decoder window of {decoder_columns} columns: the latent has 1..{columns}")
+        out_columns = int(decoder_columns)
+    z_in, out = _decoder_graph(keras, config, params=params, columns=out_columns)
+    decoder = keras.Model(z_in, out, name="decoder")
+    if decoder_columns is not None:
+        return None, encoder, decoder
+    a_in = keras.Input(shape=(n_mels, frames), name="log_mel")
+    autoencoder = keras.Model(a_in, decoder(encoder(a_in)), name=f"autoencoder_{config.name}")
+    return autoencoder, encoder, decoder
