@@ -4,30 +4,37 @@ decode in flight, and preset prefetching, with the real synthetic bundle's onnxr
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
 from engine_fixtures import synthetic_bundle, wait_until
 
 from synth.engine import Engine, NoteOn, SetPreset
-from synth.engine.decoding import DecodeWorker, InlineDecoding, TimbreCache
+from synth.engine.decoding import INLINE_AFTER_DECODES, DecodeWorker, InlineDecoding, TimbreCache, decode_timbre
 
 RATE = 48000
 
 
 class CountingDecoder:
-    """The bundle's real decoder, counting calls; ``gate`` (when set) holds each decode until released."""
+    """The bundle's real decoder, counting calls and the threads that made them; ``gate`` (when set) holds each
+    decode until released; ``delay`` (s) makes each decode at least that slow."""
 
-    def __init__(self, decoder, gate: threading.Event | None = None) -> None:
+    def __init__(self, decoder, gate: threading.Event | None = None, delay: float = 0.0) -> None:
         self._decoder = decoder
         self.provider = decoder.provider
         self.calls = 0
+        self.threads: list[int] = []
         self.gate = gate
+        self.delay = delay
 
     def decode(self, latents):
         self.calls += 1
+        self.threads.append(threading.get_ident())
         if self.gate is not None:
             self.gate.wait(10.0)
+        if self.delay:
+            time.sleep(self.delay)
         return self._decoder.decode(latents)
 
 
@@ -64,7 +71,7 @@ def test_inline_decoding_answers_a_repeated_latent_from_the_cache_with_the_same_
 def test_worker_answers_a_cached_latent_at_once_and_drops_the_older_decode_in_flight(bundle):
     gate = threading.Event()
     decoder = CountingDecoder(bundle.decoder(threads=1), gate=gate)
-    worker = DecodeWorker(decoder, params=bundle.params)
+    worker = DecodeWorker(decoder, params=bundle.params, inline_ms=0)
     try:
         gate.set()
         assert worker.request(_latent(bundle, "dark"), ("dark",)) is None  # not cached: queued
@@ -92,7 +99,7 @@ def test_worker_answers_a_cached_latent_at_once_and_drops_the_older_decode_in_fl
 def test_worker_coalesces_queued_requests_to_the_newest(bundle):
     gate = threading.Event()
     decoder = CountingDecoder(bundle.decoder(threads=1), gate=gate)
-    worker = DecodeWorker(decoder, params=bundle.params)
+    worker = DecodeWorker(decoder, params=bundle.params, inline_ms=0)
     try:
         worker.request(_latent(bundle, "bright"), ("a",))
         wait_until(lambda: decoder.calls == 1)
@@ -144,7 +151,9 @@ def _gated_live_engine(bundle):
     gate = threading.Event()
     gate.set()
     decoder = CountingDecoder(bundle.decoder(threads=1), gate=gate)
-    engine = Engine(bundle, output_rate=RATE, live=True, methods=("sinusoidal",), max_voices=2, decoder=decoder)
+    # Decodes on the worker, never inline (the path of a conv2d decoder, 12-60 ms a note), so the gate holds it.
+    engine = Engine(bundle, output_rate=RATE, live=True, methods=("sinusoidal",), max_voices=2, decoder=decoder,
+                    inline_decode_ms=0)
     wait_until(engine.presets_decoded)
     wait_until(engine.decoding_idle)
     return engine, gate
@@ -311,3 +320,72 @@ def test_pinned_timbres_outlive_any_number_of_new_ones(bundle):
     assert len(cache) == 3 and cache.peek(bytes([0])) is None and cache.peek(bytes([4])) is timbres["dark"]
     cache.put(bytes([4]), timbres["soft"], pin=True)  # pinning a cached entry moves it over
     assert cache.is_pinned(bytes([4])) and len(cache) == 3
+
+
+def _random_latents(bundle, n: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.normal(0, 0.5, bundle.latent_shape).astype(np.float32) for _ in range(n)]
+
+
+def test_a_decoder_measured_fast_decodes_in_the_requesting_thread_exactly(bundle):
+    """Once the worker has measured enough decodes at most inline_ms, a request is decoded by the caller
+    (the synthesis thread) and answered at once with the exact timbre; before that it is queued."""
+    decoder = CountingDecoder(bundle.decoder(threads=1))
+    worker = DecodeWorker(decoder, params=bundle.params, inline_ms=1e3)  # any real decode is this fast
+    try:
+        first = _random_latents(bundle, 1, seed=1)[0]
+        assert not worker.decodes_inline() and worker.request(first, ("queued",)) is None
+        wait_until(worker.idle)
+        assert worker.collect().tags == ("queued",)
+        worker.prefetch(_random_latents(bundle, INLINE_AFTER_DECODES, seed=2))
+        wait_until(lambda: worker.decodes_inline() and worker.idle())
+        jump = _random_latents(bundle, 1, seed=3)[0]
+        result = worker.request(jump, ("jump",))
+        assert result is not None and result.tags == ("jump",) and result.error == ""
+        assert decoder.threads[-1] == threading.get_ident() and worker.inline_decodes == 1
+        expected, _, _ = decode_timbre(bundle.decoder(threads=1), jump, params=bundle.params)
+        for part in ("held", "sustain", "release"):
+            np.testing.assert_array_equal(getattr(result.timbre, part), getattr(expected, part))
+        assert worker.request(jump, ()).timbre is result.timbre  # and it is cached like any decode
+    finally:
+        worker.close()
+
+
+def test_a_decoder_slower_than_the_bound_stays_on_the_worker(bundle):
+    decoder = CountingDecoder(bundle.decoder(threads=1), delay=0.005)  # every decode at least 5 ms
+    worker = DecodeWorker(decoder, params=bundle.params, inline_ms=2.0)
+    try:
+        worker.prefetch(_random_latents(bundle, INLINE_AFTER_DECODES, seed=2))
+        wait_until(lambda: len(worker.decode_ms) >= INLINE_AFTER_DECODES and worker.idle())
+        assert not worker.decodes_inline()
+        assert worker.request(_random_latents(bundle, 1, seed=3)[0], ("jump",)) is None
+        wait_until(worker.idle)
+        assert worker.collect().tags == ("jump",) and decoder.threads[-1] != threading.get_ident()
+        assert worker.inline_decodes == 0
+    finally:
+        worker.close()
+
+
+def test_with_a_fast_decoder_a_latent_jump_sounds_exactly_at_the_next_frame(bundle):
+    """The live engine's latency path for a fast decoder: an arbitrary latent value (nothing to estimate it
+    from) sounds exactly, at the frame after the command, as an offline render would place it."""
+    from synth.engine import SetLatentValue
+
+    engine = Engine(bundle, output_rate=RATE, live=True, methods=("sinusoidal",), max_voices=2,
+                    inline_decode_ms=1e3, initial_preset="dark")
+    try:
+        wait_until(lambda: engine.presets_decoded() and engine.estimates_ready() and engine.decoding_idle())
+        assert engine.stats()["decodes_inline"]
+        engine.schedule(NoteOn(60, 100), 0)
+        engine.render(2000)
+        engine.schedule(SetLatentValue(5, 0.9), engine.position, tag="jump")
+        at = engine.next_frame_sample
+        engine.render(engine.max_frame_samples)
+        latent = _latent(bundle, "dark").copy()
+        latent.reshape(-1)[5] = 0.9
+        expected, _, _ = decode_timbre(bundle.decoder(threads=1), latent, params=bundle.params)
+        np.testing.assert_array_equal(engine.timbre.held, expected.held)
+        assert list(engine.applied) == [("jump", at)] and list(engine.applied_exact) == [("jump", at)]
+        assert engine.timbre_estimates == 0 and engine.stats()["inline_decodes"] == 1
+    finally:
+        engine.close()

@@ -192,8 +192,9 @@ def test_a_latent_jump_sounds_its_exact_tile_where_the_voice_plays_before_the_wh
     bundle = load_bundle(tiled)
     gate = threading.Event()
     gate.set()
+    # The decoder as slow as a conv2d one (decodes on the worker, never inline): held by the gate.
     engine = Engine(bundle, output_rate=48000, live=True, methods=("sinusoidal",), max_voices=2,
-                    decoder=GatedDecoder(bundle.decoder(threads=1), gate))
+                    decoder=GatedDecoder(bundle.decoder(threads=1), gate), inline_decode_ms=0)
     try:
         wait_until(lambda: engine.presets_decoded() and engine.estimates_ready() and engine.decoding_idle())
         engine.schedule(NoteOn(60, 100), 0)

@@ -36,6 +36,7 @@ from synth.engine.commands import (
     SetMethod,
 )
 from synth.engine.control import ControlSnapshot, ControlState
+from synth.engine.decoding import INLINE_DECODE_MS
 from synth.engine.limiter import Limiter
 from synth.engine.timbre import Timbre
 from synth.engine.timbre_pipeline import TILE_LOOKAHEAD_FRAMES, TIMBRE_XFADE_FRAMES, TimbrePipeline
@@ -89,6 +90,8 @@ class Engine:
         :mod:`synth.engine.timbre_pipeline`)
     tile_decoder : object with ``decode(windows) -> mels`` for the bundle's tile layout; None:
         ``bundle.tile_decoder()``
+    inline_decode_ms : live: a decoder measured this fast (median ms) decodes each change in the synthesis
+        thread, exact at the frame it was asked for (see :mod:`synth.engine.decoding`); 0: always on the worker
     """
 
     def __init__(
@@ -109,6 +112,7 @@ class Engine:
         estimate_timbres: bool = True,
         tiles: bool = True,
         tile_decoder=None,
+        inline_decode_ms: float = INLINE_DECODE_MS,
     ) -> None:
         if isinstance(output_rate, bool) or not isinstance(output_rate, int) or not 8000 <= output_rate <= 384000:
             raise ParameterError(f"output rate must be an integer 8000..384000 Hz, got {output_rate!r}")
@@ -158,6 +162,7 @@ class Engine:
         self.timbres = TimbrePipeline(
             bundle, control=self._control, decoder=decoder, live=live, tile_decoder=tile_decoder,
             estimate_timbres=estimate_timbres, applied=self.applied, applied_exact=self.applied_exact,
+            inline_decode_ms=inline_decode_ms,
         )
 
         if inverter_factory is None:

@@ -26,6 +26,7 @@ import numpy as np
 
 from synth.engine.control import ControlState, Coordinates
 from synth.engine.decoding import (
+    INLINE_DECODE_MS,
     DecodeResult,
     DecodeWorker,
     InlineDecoding,
@@ -104,7 +105,7 @@ class TimbrePipeline:
 
     def __init__(
         self, bundle, *, control: ControlState, decoder, live: bool, tile_decoder=None, estimate_timbres: bool = True,
-        applied: collections.deque, applied_exact: collections.deque,
+        applied: collections.deque, applied_exact: collections.deque, inline_decode_ms: float = INLINE_DECODE_MS,
     ) -> None:
         self.params: SpectrogramParams = bundle.params
         self._control = control
@@ -124,7 +125,8 @@ class TimbrePipeline:
         if tiles is not None:  # onnxruntime's first run of a session is slow: not on a performer's first move
             decode_tile(tile_decoder, initial, start=0, layout=tiles)
         self._decoding = (
-            DecodeWorker(decoder, params=self.params, cache=cache, tile_decoder=tile_decoder, tiles=tiles)
+            DecodeWorker(decoder, params=self.params, cache=cache, tile_decoder=tile_decoder, tiles=tiles,
+                         inline_ms=inline_decode_ms)
             if live
             else InlineDecoding(decoder, params=self.params, cache=cache)
         )
@@ -373,6 +375,8 @@ class TimbrePipeline:
             "tiles": self.tiles_sounded,
             "tiles_decoded": getattr(self._decoding, "tiles_decoded", 0),
             "coalesced": getattr(self._decoding, "coalesced", 0),
+            "inline_decodes": getattr(self._decoding, "inline_decodes", 0),
+            "decodes_inline": bool(self._decoding.live and self._decoding.decodes_inline()),
             "cache_hits": self._decoding.cache.hits,
             "timbre_estimates": self.timbre_estimates,
         }
