@@ -117,3 +117,13 @@ def test_a_new_run_starts_from_the_pca_of_its_training_notes(tmp_path):
     autoencoder, _, _ = run.models()
     np.testing.assert_allclose(np.asarray(autoencoder(train)), train, atol=2e-5)
     assert run.status["best_val_loss"] < 1e-9
+
+
+def test_a_run_with_too_few_patches_stops_before_writing_anything(tmp_path):
+    from training.fit import fit
+
+    features = write_features(tmp_path / "features", synthetic_notes(5))  # 3 training notes: 12 patches
+    with pytest.raises(DataError, match="12 patches of 1024 values cannot give 32 principal directions"):
+        fit(features=features, config=small_config("patch", filters=(32,), max_epochs=1), out=tmp_path / "run",
+            verbose=0, run_eagerly=True)
+    assert not (tmp_path / "run").exists()
