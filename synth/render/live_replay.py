@@ -91,8 +91,13 @@ def replay_live(
     """
     from synth.engine.live import LiveEngine
 
-    # Nothing here is paced by a clock: no reason to ask for real-time priority.
-    live = LiveEngine(engine, output=stepped_output, blocksize=blocksize, ahead_blocks=ahead_blocks, realtime=False)
+    # Nothing here is paced by a clock: no reason to ask for real-time priority. The margin is fixed: no
+    # wider margin after a near-miss, at start-up or while silent, so the synthesis thread is never more than
+    # ``ahead_blocks`` (and the frame it is making) past what the output took, whatever the machine's load,
+    # and every message submitted ``lead`` ahead is on time by construction. (Those margins, and the silence
+    # they take back, are tested on their own in tests/test_engine_margin.py.)
+    live = LiveEngine(engine, output=stepped_output, blocksize=blocksize, ahead_blocks=ahead_blocks,
+                      max_ahead_blocks=ahead_blocks, idle_ahead_blocks=ahead_blocks, realtime=False)
     # How far ahead of the output a message must be submitted to be on time: the ring's lead, the block
     # being rendered while it waits in the inbox, and the frame the engine may already have made.
     lead = live.ahead + 4 * blocksize + 2 * engine.max_frame_samples
