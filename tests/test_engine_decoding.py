@@ -11,7 +11,13 @@ import pytest
 from engine_fixtures import synthetic_bundle, wait_until
 
 from synth.engine import Engine, NoteOn, SetPreset
-from synth.engine.decoding import INLINE_AFTER_DECODES, DecodeWorker, InlineDecoding, TimbreCache, decode_timbre
+from synth.engine.decoding import (
+    INLINE_AFTER_DECODES,
+    DecodeWorker,
+    InlineDecoding,
+    TimbreCache,
+    decode_timbre,
+)
 
 RATE = 48000
 

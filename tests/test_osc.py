@@ -218,7 +218,7 @@ def test_status_requests_late_in_a_long_run_read_fixed_size_histograms():
     # from a list of them held the GIL ~40 ms per /synth/status, and the soak underflowed at nearly every
     # status request. With histograms what a reply reads does not grow with the run: the same bins after
     # 100,000 figures as after none. (Whether a machine then plays with zero underflows is measured by the
-    # soak benchmark, which asks for the status every second of its 10 minutes; docs/BENCHMARKS.md.)
+    # soak benchmark, which asks for the status every 10 s of its 10 minutes; docs/BENCHMARKS.md.)
     with live_session(max_voices=8) as (live, server):
         empty = {name: h.counts().shape for name, h in (("control", live.control_latency),
                                                         ("exact", live.exact_latency))}
