@@ -56,3 +56,18 @@ def test_info_describes_it():
     assert "latent       1x8x256 = 2048 values" in done.stdout
     assert f"bundle hash  {bundle.bundle_hash}" in done.stdout
     assert all(name in done.stdout for name in bundle.presets)
+
+
+def test_its_tiles_decode_every_window_exactly_like_the_whole_note(bundle):
+    """The default's decoder is its own tile decoder: every window of columns, the note's edges included,
+    equals the whole decode on its exact span (within 1e-5 on the unit scale), for every preset."""
+    latents = np.stack([p.latent for p in bundle.presets.values()])
+    whole = bundle.decoder(threads=1).decode(latents)
+    tile = bundle.tile_decoder(threads=1)
+    layout = bundle.tiles
+    assert list(layout.starts) == list(range(layout.total_columns - layout.columns + 1))
+    for start in layout.starts:
+        out = tile.decode(np.ascontiguousarray(latents[:, :, start : start + layout.columns]))
+        first, end = layout.exact_span(start)
+        offset = start * layout.frames_per_column
+        np.testing.assert_allclose(out[:, :, first - offset : end - offset], whole[:, :, first:end], atol=1e-5)

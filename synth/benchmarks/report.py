@@ -146,12 +146,23 @@ def engine_markdown(e: dict) -> list[str]:
         "output adds no device buffer. Target: p99 under 20 ms beyond the device buffer. These are "
         "`/synth/latent/set` changes with a random index and value each: every one needs a decode "
         "(nothing decoded lies near a jump in a random direction). "
-        + (f"The bundle has a tile decoder: the frames the held note reads next are decoded first and sound "
+        + (f"The bundle's decoder is fast enough to run in the synthesis thread ({e.get('inline_decodes')} "
+           "decodes there): each jump sounds exactly at the frame after it. Baselines, the same jumps in the same "
+           f"run with every decode on the decode worker: with the bundle's tiles p50 "
+           f"{_f(e.get('worker_latency_ms_p50'))} ms, p99 {_f(e.get('worker_latency_ms_p99'))} ms over "
+           f"{e.get('worker_latency_events')} changes; decoded whole only p50 {_f(e.get('whole_latency_ms_p50'))} "
+           f"ms, p99 {_f(e.get('whole_latency_ms_p99'))} ms over {e.get('whole_latency_events')}."
+           if e.get("decodes_inline") and e.get("worker_latency_events") else
+           f"The bundle has a tile decoder: the frames the held note reads next are decoded first and sound "
            f"before the whole note; the same jumps decoded whole only, in the same run: p50 "
            f"{_f(e.get('whole_latency_ms_p50'))} ms, p99 {_f(e.get('whole_latency_ms_p99'))} ms over "
            f"{e.get('whole_latency_events')} changes." if e.get("tiles") else
            "The bundle has no tile decoder (its decoder's reach in time leaves no exact frame in a window): "
-           "each jump waits for a whole decode."),
+           "each jump waits for a whole decode; decoded on the worker only (the baseline), in the same run: p50 "
+           f"{_f(e.get('whole_latency_ms_p50'))} ms, p99 {_f(e.get('whole_latency_ms_p99'))} ms."),
+        *(["- With the decoder in the synthesis thread, the fader, morph and macro changes below are decoded "
+            "exactly at the frame after them as well: their estimates are for a decoder on the worker, so the "
+            "estimated and exact figures coincide here."] if e.get("decodes_inline") else []),
         f"- A fader on one latent coordinate (`/synth/latent/set`, 50 messages/s, a new coordinate every "
         f"second): p50 {_f(e.get('sweep_latency_ms_p50'))} ms, p90 {_f(e.get('sweep_latency_ms_p90'))} ms, "
         f"p99 {_f(e.get('sweep_latency_ms_p99'))} ms over {e.get('sweep_latency_events')} changes, "

@@ -49,14 +49,20 @@ def run_engine_bench(*, quick: bool, bundle: str | None = None) -> dict:
         voices = max_voices(live, counts=counts, hold=hold)
         out["max_voices"] = voices["max_voices"]
         out["max_voices_tried"] = voices["tried"]
-    # The same random latent jumps decoded whole only: the baseline of the tiles, in the same run.
+        stats = live.engine.stats()
+        out["decodes_inline"] = bool(stats["decodes_inline"])
+        out["inline_decodes"] = int(stats["inline_decodes"])
+    # The same random latent jumps with every decode on the worker (the path of a slow decoder), with the
+    # bundle's tiles and decoded whole only: the baselines of inline decoding and of the tiles, in the same run.
     out["tiles"] = b.tiles is not None
-    if b.tiles is not None:
-        with engine_session(b, max_voices=48, tiles=False) as (live, server):
+    for name, tiles in (("worker", True), ("whole", False)):
+        if name == "worker" and (b.tiles is None or not out["decodes_inline"]):
+            continue  # without inline decoding the main figure is the worker's already
+        with engine_session(b, max_voices=48, tiles=tiles, inline_decode_ms=0) as (live, server):
             lat = control_latency(live, server, seconds=3.0 if quick else 20.0)
-        out["whole_latency_ms_p50"] = lat["control_latency_ms_p50"]
-        out["whole_latency_ms_p99"] = lat["control_latency_ms_p99"]
-        out["whole_latency_events"] = lat["control_events"]
+        out[f"{name}_latency_ms_p50"] = lat["control_latency_ms_p50"]
+        out[f"{name}_latency_ms_p99"] = lat["control_latency_ms_p99"]
+        out[f"{name}_latency_events"] = lat["control_events"]
     if not quick:
         with engine_session(b, max_voices=48, method="griffinlim") as (live, _):
             voices = max_voices(live, counts=counts, hold=hold)
