@@ -235,8 +235,6 @@ def _convert(
     # The decoder every latent change waits for, in its cheaper exact form (each upsampling + transposed
     # convolution as one transposed convolution, about half the decode time); parity below checks it against
     # the Keras decoder the run trained.
-    graph_decoder = folded_decoder(keras_decoder, the_run.config, params=the_run.params)
-    graph_input = latent_shape
     if the_run.config.layout == "patch":
         # A patch decoder maps each latent column to its own frames: one graph over any number of columns
         # decodes a whole note and is its own tile decoder (see _tile_decoder).
@@ -244,6 +242,9 @@ def _convert(
 
         graph_decoder = any_columns_decoder(keras_decoder, the_run.config, params=the_run.params)
         graph_input = (latent_shape[0], None, latent_shape[2])
+    else:
+        graph_decoder = folded_decoder(keras_decoder, the_run.config, params=the_run.params)
+        graph_input = latent_shape
     folded = [i for i in range(the_run.config.stages) if folds(the_run.config, i)]
     log(f"  converting with tf2onnx (opset {OPSET})"
         + ("; decoder upsampling folded into its transposed convolutions" if folded else ""))

@@ -13,7 +13,7 @@ a newer request is already waiting (newest wins: the whole note of a superseded 
 
 A decoder whose decodes are measured fast (median of the worker's decodes at most ``inline_ms``, 2 ms by
 default: the default patch-layout bundle decodes a whole note in 0.6 ms on one CPU thread, the paper's
-no_dense in 12-14 ms) is run by :meth:`DecodeWorker.request` itself, in the synthesis thread: the change then
+no_dense in 10-14 ms) is run by :meth:`DecodeWorker.request` itself, in the synthesis thread: the change then
 sounds, exactly, at the very frame it was requested, as offline. That thread renders ahead of the audio
 callback (the callback only copies from the ring), so a decode shorter than half a 256-frame block at 48 kHz
 (5.3 ms) delays no output; the engine requests at most one decode per frame.
