@@ -49,8 +49,8 @@ Choices the paper does not publish, and what we chose:
   its own weights (the position a 2-D convolution is blind to). Fitting starts from the PCA of the training
   notes' patches (:mod:`training.model.patch`), the best linear code of that size for them, and then trains
   end to end like every other variant. One basis serves all 8 columns of a note, so it is fitted on 8 times
-  as many examples as a PCA of whole notes, which is why it reconstructs unseen instruments better than PCA
-  with half as many values per note (results/model/ablation.md). A column decodes its own frames only, so
+  as many examples as a PCA of whole notes, which is why it reconstructs unseen instruments better than a
+  PCA of the same training notes with k = min(2048, notes) components (results/model/ablation.md). A column decodes its own frames only, so
   windowed decodes (tiles) are exact with no reach at all. ``pooling``, ``kernel_size``, ``strides`` and
   ``activation`` are not used by this layout.
 - ``pooling`` "none": each pooling layer is replaced by one more stride-2 convolution with the same
