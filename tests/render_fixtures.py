@@ -32,6 +32,17 @@ def shared_decoder():
     return render_bundle().decoder()
 
 
+@functools.cache
+def release_seconds(preset: str = "bright") -> float:
+    """How long a released note of ``preset`` rings: its audible release frames (a voice ends at the last one,
+    see synth.engine.timbre.RELEASE_SILENT_U), in seconds; the inverter's tail comes on top."""
+    from synth.engine.timbre import make_timbre
+
+    b = render_bundle()
+    t = make_timbre(shared_decoder().decode(b.presets[preset].latent[None])[0], params=b.params)
+    return t.audible_release_frames * b.params.hop_length / b.params.sample_rate
+
+
 def fresh_bundle(path: Path, **kw) -> Path:
     """A bundle of the tests' own, for tests that write into it or spoil it."""
     from synth.benchmarks.synthetic_bundle import make_synthetic_bundle

@@ -26,6 +26,7 @@ def test_json_names_each_compute_library_and_why_it_runs_on_the_cpu():
     tf = doc["tensorflow"]
     if tf is not None:
         assert (tf["gpus"] == []) == (tf["why_none"] != "")
+        assert tf["cpu_bfloat16"] == (tf["why_no_bfloat16"] == "")
     if nvidia_driver():  # this machine has no GPU: both say so, in the same words
         assert not ort["cuda"] and ort["why_not_cuda"] == nvidia_driver()
         assert tf is None or tf["why_none"] in (nvidia_driver(), f"TensorFlow {tf['version']} is a CPU-only build")
@@ -46,3 +47,25 @@ def test_the_readable_listing_says_where_decoding_and_training_run():
 def test_driver_check_matches_the_device_files():
     present = Path("/dev/nvidiactl").exists() or Path("/proc/driver/nvidia/version").exists()
     assert (nvidia_driver() == "") == present
+
+
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
+    from training.devices import cpu_bfloat16, cpu_flags
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx512f amx_bf16 amx_tile\n\nprocessor\t: 1\nflags\t: fpu\n")
+    assert cpu_flags(info) == {"fpu", "sse", "avx512f", "amx_bf16", "amx_tile"}
+    assert cpu_flags(tmp_path / "missing") == frozenset()
+    assert cpu_bfloat16(cpu_flags(info)) == ""
+    assert "avx512_bf16" in cpu_bfloat16(frozenset({"fpu", "avx2"}))
+    assert "could not be read" in cpu_bfloat16(frozenset())
+
+
+def test_mixed_precision_policy_per_device():
+    from synth.errors import ParameterError
+    from training.devices import mixed_precision_policy
+
+    assert mixed_precision_policy(gpus=1, flags=frozenset()) == "mixed_float16"
+    assert mixed_precision_policy(gpus=0, flags=frozenset({"avx512_bf16"})) == "mixed_bfloat16"
+    with pytest.raises(ParameterError, match="native bfloat16.*avx512_bf16"):
+        mixed_precision_policy(gpus=0, flags=frozenset({"avx2", "fma"}))

@@ -77,10 +77,12 @@ def test_the_live_engine_files_each_underflow_by_phase_and_widens_after_it():
     assert stats["underflows"] == stats["underflows_startup"] + stats["underflows_idle"] + stats["underflows_playing"]
 
 
-def test_silence_rendered_ahead_is_taken_back_for_a_note_and_the_take_records_what_played(tmp_path):
+@pytest.mark.parametrize("onset, keep", [(None, 2), (1, 1), (3, 3)])
+def test_silence_rendered_ahead_is_taken_back_for_a_note_and_the_take_records_what_played(onset, keep, tmp_path):
     """While nothing sounds the live engine renders ``idle_ahead_blocks`` ahead (a stall then costs nothing);
-    a note arriving then takes that silence back and starts ``ahead_blocks`` after what the output has taken,
-    as it would have without the deeper buffer. What the output plays, and the recording, is an offline
+    a note arriving then takes that silence back and starts ``onset_blocks`` (default ``ahead_blocks - 1``)
+    after what the output has taken, as it would have without the deeper buffer; then the margin refills to
+    ``ahead_blocks``, and that chosen low fill is no near-miss. What the output plays, and the recording, is an offline
     render with the note at that sample. The stepped output takes blocks only when the test asks, so every
     sample position here is the engine's guarantee, not a timing."""
     from synth.engine import Engine, NoteOff
@@ -94,7 +96,7 @@ def test_silence_rendered_ahead_is_taken_back_for_a_note_and_the_take_records_wh
 
     # Decoding on a worker, as serve runs it: the start-up decodes end, and with them the wider start-up margin.
     live = LiveEngine(engine(live=True), output=stepped_output, blocksize=bs, ahead_blocks=ahead, idle_ahead_blocks=idle,
-                      realtime=False, record=tmp_path / "take.wav")
+                      onset_blocks=onset, realtime=False, record=tmp_path / "take.wav")
     played = np.zeros((40 * bs, 1), dtype=np.float32)
     live.start()
     try:
@@ -105,8 +107,10 @@ def test_silence_rendered_ahead_is_taken_back_for_a_note_and_the_take_records_wh
         live.submit(NoteOn(60, 100), received=1.0)
         assert wait_for(lambda: live.engine.sounding_voices == 1)
         assert live.stats()["taken_back"] == 1
-        start = 2 * bs + ahead * bs  # what the output has taken, plus the normal margin
+        start = 2 * bs + keep * bs  # what the output has taken, plus the onset margin
         assert (1.0, start) in live.engine.applied
+        assert wait_for(lambda: live.ring.available() == ahead * bs)  # refilled to the playing margin, no wider
+        assert live.margin.blocks == ahead and live.margin.near_misses == 0
         live.submit(NoteOff(60), at_sample=start + 20 * bs)
         for b in range(2, 40):
             live.output.step(played[b * bs : (b + 1) * bs])
@@ -150,3 +154,13 @@ def test_a_timed_change_after_idle_silence_is_on_time(offset):
     finally:
         stats = live.stop()
     assert stats["late_events"] == 0 and stats["taken_back"] == 1
+
+
+@pytest.mark.parametrize("onset", [0, 4, True, 1.5])
+def test_an_onset_margin_outside_one_to_the_margin_is_named(onset):
+    from synth.engine import Engine
+    from synth.engine.live import LiveEngine
+
+    engine = Engine(synthetic_bundle(), output_rate=48000, max_voices=2, methods=("sinusoidal",), live=False)
+    with pytest.raises(ParameterError, match="onset_blocks must be an integer 1..3"):
+        LiveEngine(engine, output="null", ahead_blocks=3, onset_blocks=onset, realtime=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -217,7 +218,7 @@ def test_features_of_another_contract_are_refused_on_resume(finished_run, tmp_pa
 
 
 @pytest.mark.parametrize("problem", ["nan", "indivisible", "empty_split", "mixed_precision_on_cpu"])
-def test_bad_input_is_refused_before_anything_is_written(problem, tmp_path):
+def test_bad_input_is_refused_before_anything_is_written(problem, tmp_path, monkeypatch):
     x = synthetic_notes(N_NOTES)
     kwargs: dict = {}
     if problem == "nan":
@@ -233,13 +234,45 @@ def test_bad_input_is_refused_before_anything_is_written(problem, tmp_path):
     else:
         import tensorflow as tf
 
+        import training.devices
+
         if tf.config.list_physical_devices("GPU"):
             pytest.skip("a GPU is visible")
-        feats, error, match = write_features(tmp_path / "f", x), ParameterError, "needs a GPU"
+        # a CPU without native bfloat16 cannot exist on a machine that has it: its flags are stood in
+        monkeypatch.setattr(training.devices, "cpu_flags", lambda: frozenset({"fpu", "avx2"}))
+        feats, error, match = write_features(tmp_path / "f", x), ParameterError, "needs native bfloat16"
         kwargs["mixed_precision"] = True
     with pytest.raises(error, match=match):
         fit(features=feats, config=small_config(), out=tmp_path / "run", verbose=0, run_eagerly=EAGER, **kwargs)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(__import__("training.devices", fromlist=["x"]).cpu_bfloat16() != "",
+                    reason="this CPU has no native bfloat16")
+def test_mixed_precision_on_a_bfloat16_cpu_trains_records_its_policy_and_stays_on_resume(finished_run, features,
+                                                                                        tmp_path):
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("a GPU is visible: mixed precision is float16 there")
+    runs = {mixed: fit(features=features, config=small_config(max_epochs=1), out=tmp_path / f"mixed-{mixed}",
+                       verbose=0, run_eagerly=EAGER, mixed_precision=mixed) for mixed in (False, True)}
+    out = runs[True]
+    doc = json.loads((out / "config.json").read_text())["fit"]
+    assert (doc["mixed_precision"], doc["precision"]) == (True, "mixed_bfloat16")
+    # the same seeded run computed in bfloat16: close to float32's loss, and not bitwise equal to it
+    loss = {m: json.loads((r / "status.json").read_text())["best_val_loss"] for m, r in runs.items()}
+    assert math.isfinite(loss[True]) and loss[True] != loss[False]
+    assert loss[True] == pytest.approx(loss[False], rel=0.1)
+    from training.run import load_run
+
+    _, _, decoder = load_run(out).models()
+    assert decoder.output.dtype == "float32" and decoder.get_layer(index=1).dtype == "float32"  # float32 weights
+    before = _tree(finished_run)  # a float32 run is not resumed in bfloat16, nor the other way round
+    with pytest.raises(ParameterError, match="mixed_precision must match"):
+        fit(features=features, config=None, out=finished_run, resume=True, max_epochs=3, verbose=0,
+            run_eagerly=EAGER, mixed_precision=True)
+    assert _tree(finished_run) == before
 
 
 def test_train_command(features, tmp_path):

@@ -8,8 +8,23 @@ import pytest
 from engine_fixtures import ToneInverter, synthetic_bundle, tone_factory
 
 from synth.engine import Engine, NoteOff, NoteOn, SetMethod
-from synth.engine.timbre import SUSTAIN_GUARD_FRAMES, SUSTAIN_WINDOW_FRAMES, make_timbre
-from synth.engine.voice import HOLD, IDLE, METHOD_XFADE_FRAMES, RELEASE, SUSTAIN, TAIL, Voice
+from synth.engine.timbre import (
+    RELEASE_SILENT_U,
+    SUSTAIN_GUARD_FRAMES,
+    SUSTAIN_WINDOW_FRAMES,
+    Timbre,
+    make_timbre,
+)
+from synth.engine.voice import (
+    HOLD,
+    IDLE,
+    METHOD_XFADE_FRAMES,
+    RELEASE,
+    RELEASE_XFADE_FRAMES,
+    SUSTAIN,
+    TAIL,
+    Voice,
+)
 
 RATE = 16000  # frames of exactly 125 samples
 HOP = 125
@@ -55,13 +70,35 @@ def test_voice_stages_from_hold_to_idle():
         v.render_frame(mix, current=t, previous=None, weight=1.0)
     assert v.stage == SUSTAIN
     v.release()
-    for _ in range(t.release_frames):
+    assert t.audible_release_frames < t.release_frames  # the faded end is silence: the release ends before it
+    for _ in range(t.audible_release_frames):
         assert v.stage == RELEASE
         v.render_frame(mix, current=t, previous=None, weight=1.0)
     assert v.stage == TAIL
     v.render_frame(mix, current=t, previous=None, weight=1.0)
     v.render_frame(mix, current=t, previous=None, weight=1.0)
     assert v.stage == IDLE and not v.active
+
+
+@pytest.mark.parametrize("loud_frames", [0, 2, 30])
+def test_a_release_ends_at_its_last_audible_frame_but_never_inside_its_crossfade(loud_frames):
+    """Release frames at or below RELEASE_SILENT_U are silence: a voice ends after the last louder one (so the
+    engine falls silent when the note does), though not before the crossfade into the release is done."""
+    t0 = timbre()
+    release = np.full_like(t0.release, RELEASE_SILENT_U)
+    release[:loud_frames] = 0.5
+    t = Timbre(held=t0.held, sustain=t0.sustain, release=release)
+    assert t.audible_release_frames == loud_frames
+    v = make_voice(tail=1)
+    v.start(note=60, velocity=127, pitch_ratio=1.0, method="a", order=1)
+    mix = np.zeros(HOP, dtype=np.float32)
+    v.render_frame(mix, current=t, previous=None, weight=1.0)
+    v.release()
+    frames = 0
+    while v.stage == RELEASE:
+        v.render_frame(mix, current=t, previous=None, weight=1.0)
+        frames += 1
+    assert v.stage == TAIL and frames == max(loud_frames, RELEASE_XFADE_FRAMES)
 
 
 def test_early_release_goes_straight_to_the_release_part():
@@ -77,7 +114,7 @@ def test_early_release_goes_straight_to_the_release_part():
     while v.active:
         v.render_frame(mix, current=t, previous=None, weight=1.0)
         frames += 1
-    assert frames == t.release_frames + 1  # release part plus the tone inverter's 1 tail frame
+    assert frames == t.audible_release_frames + 1  # the audible release plus the tone inverter's 1 tail frame
 
 
 def test_fade_out_silences_within_its_frames():

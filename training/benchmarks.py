@@ -8,7 +8,8 @@
 
 TensorFlow is imported inside the functions that need it, so importing this module costs nothing.
 
-Training throughput: real epochs of ``melsynth train``'s loop, with XLA and without, side by side.
+Training throughput: real epochs of ``melsynth train``'s loop, with XLA and without, and in mixed precision
+where the device computes it natively, side by side.
 
 For the paper-size default model (no dense layer, 128 x 512 inputs, filters 32/64/128) at batch 16, on a
 synthetic NSynth-format set turned into a features folder by the project's own feature code, this runs
@@ -22,7 +23,9 @@ the rest are the steady state a long run sees. Per setting it reports:
 - ``pipeline_notes_per_s`` and ``input_share``: iterating the tf.data pipeline alone over the same epoch, and
   its time as a fraction of a steady epoch's (an upper bound on how much the input could starve the steps:
   the pipeline runs ahead of them, prefetched);
-- ``xla_speedup``: steady epoch time without XLA over the time with it (below 1: XLA is slower).
+- ``xla_speedup``: steady epoch time without XLA over the time with it (below 1: XLA is slower);
+- ``mixed_speedup``: float32's steady epoch time over mixed precision's (``fit(mixed_precision=True)``: bfloat16
+  on a CPU with native bfloat16, float16 on a GPU; a third row, only where the device has it).
 
 Usage::
 
@@ -76,17 +79,17 @@ def _pipeline_seconds(features: Path) -> tuple[int, float]:
     return len(rows), time.perf_counter() - t0
 
 
-def _fit_epochs(features: Path, out: Path, *, xla: str, epochs: int) -> dict[str, Any]:
+def _fit_epochs(features: Path, out: Path, *, xla: str, mixed: bool, epochs: int) -> dict[str, Any]:
     from training.fit import fit
     from training.model.config import default_config
 
     config = default_config().replace(batch_size=BATCH, patience=epochs + 1)
-    fit(features=features, config=config, out=out, max_epochs=epochs, xla=xla, verbose=0)
+    fit(features=features, config=config, out=out, max_epochs=epochs, xla=xla, mixed_precision=mixed, verbose=0)
     with (out / "history.csv").open() as f:
         seconds = [float(row["seconds"]) for row in csv.DictReader(f)]
     doc = json.loads((out / "config.json").read_text())
     return {"seconds": seconds, "train_notes": doc["fit"]["train_notes"], "device": doc["fit"]["devices"],
-            "xla": doc["fit"]["xla"]}
+            "xla": doc["fit"]["xla"], "precision": doc["fit"]["precision"]}
 
 
 def run_training_bench(*, quick: bool) -> dict[str, Any]:
@@ -101,24 +104,32 @@ def run_training_bench(*, quick: bool) -> dict[str, Any]:
 
     import tensorflow as tf
 
-    instruments, epochs, settings = (16, 2, ("off",)) if quick else (256, 3, ("off", "on"))
+    from training.devices import cpu_bfloat16
+
+    gpus = len(tf.config.list_physical_devices("GPU"))
+    instruments, epochs, settings = (16, 2, [("off", False)]) if quick else (256, 3, [("off", False), ("on", False)])
+    if not quick and (gpus or not cpu_bfloat16()):
+        settings.append(("off", True))  # mixed precision where the device has it natively
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         features = _features(Path(tmp), instruments=instruments)
         train_notes, pipeline = _pipeline_seconds(features)
-        for xla in settings:
-            got = _fit_epochs(features, Path(tmp) / f"run-xla-{xla}", xla=xla, epochs=epochs)
+        for xla, mixed in settings:
+            got = _fit_epochs(features, Path(tmp) / f"run-xla-{xla}-mixed-{mixed}", xla=xla, mixed=mixed,
+                              epochs=epochs)
             steady = statistics.median(got["seconds"][1:])
             rows.append({
-                "device": got["device"], "xla": got["xla"], "train_notes": got["train_notes"], "batch": BATCH,
+                "device": got["device"], "xla": got["xla"], "precision": got["precision"],
+                "train_notes": got["train_notes"], "batch": BATCH,
                 "epochs_timed": len(got["seconds"]) - 1, "first_epoch_s": round(got["seconds"][0], 2),
                 "epoch_s": round(steady, 2), "notes_per_s": round(got["train_notes"] / steady, 1),
                 "step_ms": round(1000 * steady / -(-got["train_notes"] // BATCH), 1),
                 "pipeline_notes_per_s": round(train_notes / pipeline, 1),
                 "input_share": round(pipeline / steady, 4),
             })
-    if len(rows) == 2:
-        rows[1]["xla_speedup"] = round(rows[0]["epoch_s"] / rows[1]["epoch_s"], 2)
+    for row in rows[1:]:  # against the first row: float32 without XLA
+        key = "xla_speedup" if row["xla"] else "mixed_speedup"
+        row[key] = round(rows[0]["epoch_s"] / row["epoch_s"], 2)
     return {
         "model": f"no_dense (default), 128 x 512 input, filters 32/64/128, batch {BATCH}",
         "measured": "melsynth train's own loop (training.fit.fit); steady epochs after the first, validation included",
@@ -221,8 +232,8 @@ def real_notes(
 
 
 def _markdown(report: dict[str, Any]) -> str:
-    cols = ["device", "xla", "train_notes", "batch", "epochs_timed", "first_epoch_s", "epoch_s", "notes_per_s",
-            "step_ms", "pipeline_notes_per_s", "input_share", "xla_speedup"]
+    cols = ["device", "xla", "precision", "train_notes", "batch", "epochs_timed", "first_epoch_s", "epoch_s",
+            "notes_per_s", "step_ms", "pipeline_notes_per_s", "input_share", "xla_speedup", "mixed_speedup"]
     lines = [
         f"Training throughput: {report['model']}; TensorFlow {report['tensorflow']}, "
         f"{report['cpu_count']} CPUs{' (quick)' if report['quick'] else ''}; {report['measured']}",

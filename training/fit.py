@@ -385,19 +385,22 @@ def _load_data(
 
 def _devices(
     *, mixed_precision: bool, strategy: Any, deterministic: bool, run_eagerly: bool, xla: str
-) -> tuple[list[Any], Any, bool]:
-    """(visible GPUs, the distribution strategy, whether to XLA-compile); switches on op determinism if asked."""
+) -> tuple[list[Any], Any, bool, str]:
+    """(visible GPUs, the distribution strategy, whether to XLA-compile, the Keras precision policy); switches on
+    op determinism if asked."""
     import tensorflow as tf
 
+    from training.devices import mixed_precision_policy
+
     gpus = tf.config.list_physical_devices("GPU")
-    if mixed_precision and not gpus:
-        raise ParameterError("mixed precision needs a GPU (none is visible); train without it on the CPU")
+    # refuses a CPU without native bfloat16 before anything is written
+    policy = mixed_precision_policy(gpus=len(gpus)) if mixed_precision else "float32"
     if strategy is None:
         strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
     if deterministic:
         tf.config.experimental.enable_op_determinism()
     jit = False if run_eagerly else use_xla(xla, gpus=len(gpus))
-    return gpus, strategy, jit
+    return gpus, strategy, jit, policy
 
 
 def _start_point(out: Path, *, resume: bool, init_from: str | Path | None) -> tuple[Path | None, dict[str, Any] | None]:
@@ -414,7 +417,7 @@ def _start_point(out: Path, *, resume: bool, init_from: str | Path | None) -> tu
 
 def _run_doc(
     *, config: ModelConfig, feats: Features, limit: int | None, rows: tuple[np.ndarray, np.ndarray, np.ndarray],
-    mixed_precision: bool, strategy: Any, gpus: list[Any], deterministic: bool, jit: bool,
+    mixed_precision: bool, policy: str, strategy: Any, gpus: list[Any], deterministic: bool, jit: bool,
     init_from: str | Path | None,
 ) -> dict[str, Any]:
     """The run's config.json: the config, the contract and data it fits, and how (budget, devices, versions)."""
@@ -433,6 +436,7 @@ def _run_doc(
             "valid_notes": int(len(valid_rows)),
             "test_notes": int(len(test_rows)),
             "mixed_precision": bool(mixed_precision),
+            "precision": policy,
             "replicas": int(strategy.num_replicas_in_sync),
             "devices": f"GPU x {len(gpus)}" if gpus else "CPU",
             "deterministic": bool(deterministic),
@@ -477,8 +481,10 @@ def fit(
         optimizer's current rate. A resumed run whose schedule changed is no longer bitwise-equal to an
         uninterrupted one; config.json records the schedule in effect and history.csv each epoch's rate.
     limit : use at most this many training notes (a seeded random subset), for small budgets
-    mixed_precision : mixed_float16 compute on GPU (the output layer stays float32); refused on CPU with a
-        ParameterError, because float16 on CPU is slower and would silently change the numerics
+    mixed_precision : mixed_float16 compute on a GPU, mixed_bfloat16 on a CPU with native bfloat16 (AMX or
+        AVX512-BF16); variables and the output layer stay float32, config.json records the policy as
+        ``fit.precision``. Refused with a ParameterError on a CPU without native bfloat16, where it is slower
+        (see :func:`training.devices.mixed_precision_policy`)
     verbose : Keras progress output (0 silent, 1 progress bar, 2 one line per epoch)
     strategy : a tf.distribute strategy; default MirroredStrategy when more than one GPU is visible
     deterministic : switch on TensorFlow's op determinism (process-wide; slower, see the module docstring)
@@ -506,8 +512,11 @@ def fit(
     existing, config, limit = _resolve_run(out, config=config, resume=resume, force=force, limit=limit,
                                            mixed_precision=mixed_precision, schedule=schedule)
     feats, rows = _load_data(features, out=out, existing=existing, config=config, limit=limit)
-    gpus, strategy, jit = _devices(mixed_precision=mixed_precision, strategy=strategy, deterministic=deterministic,
-                                   run_eagerly=run_eagerly, xla=xla)
+    gpus, strategy, jit, policy = _devices(mixed_precision=mixed_precision, strategy=strategy,
+                                           deterministic=deterministic, run_eagerly=run_eagerly, xla=xla)
+    if existing is not None and existing["fit"].get("precision", policy) != policy:
+        raise ParameterError(f"{out}: this machine would train in {policy}, the run was trained in "
+                             f"{existing['fit']['precision']}; resume it where that precision is available")
     ckpt, ckpt_state = _start_point(out, resume=resume, init_from=init_from)
 
     # ------------------------------------------------------------------ all checks passed: touch the run folder
@@ -516,12 +525,12 @@ def fit(
             shutil.rmtree(out)
         out.mkdir(parents=True)
     _json_dump(out / "config.json", _run_doc(
-        config=config, feats=feats, limit=limit, rows=rows, mixed_precision=mixed_precision, strategy=strategy,
-        gpus=gpus, deterministic=deterministic, jit=jit, init_from=init_from,
+        config=config, feats=feats, limit=limit, rows=rows, mixed_precision=mixed_precision, policy=policy,
+        strategy=strategy, gpus=gpus, deterministic=deterministic, jit=jit, init_from=init_from,
     ))
     return _build_and_train(
         out=out, feats=feats, config=config, rows=rows, ckpt=ckpt, ckpt_state=ckpt_state,
-        mixed_precision=mixed_precision, strategy=strategy, jit=jit, run_eagerly=run_eagerly, init_from=init_from,
+        policy=policy, strategy=strategy, jit=jit, run_eagerly=run_eagerly, init_from=init_from,
         verbose=verbose, set_learning_rate="learning_rate" in schedule,
     )
 
@@ -554,7 +563,7 @@ def _compiled_models(
 
 def _build_and_train(
     *, out: Path, feats: Features, config: ModelConfig, rows: tuple[np.ndarray, np.ndarray, np.ndarray],
-    ckpt: Path | None, ckpt_state: dict[str, Any] | None, mixed_precision: bool, strategy: Any, jit: bool,
+    ckpt: Path | None, ckpt_state: dict[str, Any] | None, policy: str, strategy: Any, jit: bool,
     run_eagerly: bool, init_from: str | Path | None, verbose: int, set_learning_rate: bool,
 ) -> Path:
     """Build the models under the run's precision policy and seed, then train; the process-wide Keras policy
@@ -563,8 +572,7 @@ def _build_and_train(
 
     old_policy = keras.mixed_precision.global_policy()
     try:
-        if mixed_precision:
-            keras.mixed_precision.set_global_policy("mixed_float16")
+        keras.mixed_precision.set_global_policy(policy)
         keras.utils.set_random_seed(config.seed)
         with strategy.scope():
             models, optimizer = _compiled_models(config, params=feats.params, jit=jit, run_eagerly=run_eagerly,

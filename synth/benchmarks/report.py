@@ -245,7 +245,8 @@ def jack_latency_markdown(j: dict) -> list[str]:
         return f"{_f(v.get('p50'))} / {_f(v.get('p99'))} / {_f(v.get('max'))} ({v.get('n', 0)})"
 
     period_ms = j["jack_period"] / j["jack_rate"] * 1e3
-    runs = [("default", j)] + ([("low latency", j["low_latency"])] if "low_latency" in j else [])
+    runs = [("default", j)] + [(label, j[key]) for key, label in (("low_latency", "low latency"),
+                                                                   ("one_block", "one block ahead")) if key in j]
     lines = [
         f"## Latency through JACK ({j['jack_rate']} Hz, {j['jack_period']}-frame periods)", "",
         f"Bundle: {j.get('jack_latency_bundle')}. A JACK client of the benchmark's own records serve's output "
@@ -253,7 +254,7 @@ def jack_latency_markdown(j: dict) -> list[str]:
         "JACK's frame clock read just before. Latency: the frame of the first output sample above the threshold "
         f"minus the frame the note was sent at. One JACK period is {period_ms:.1f} ms; a note starts at the first "
         "sample the engine has not yet handed out, so the rest is the margin it renders ahead (serve --ahead, "
-        f"{period_ms:.1f} ms a block) and delivery. Preset switches and latent jumps: a held note on its sustain "
+        f"{period_ms:.1f} ms a block; for these notes, each onto silence, --onset-ahead) and delivery. Preset switches and latent jumps: a held note on its sustain "
         f"frame, from preset {(j.get('jack_change_presets') or ['?'])[0]} to {(j.get('jack_change_presets') or ['?', '?'])[-1]} "
         f"({_f(j.get('jack_change_presets_apart_db'))} dB louder), by `/synth/preset` (cached) or `/synth/latent` "
         "with the loud preset's latent plus noise of 1e-3 (decoded); the first 128-sample block whose level "
@@ -262,7 +263,9 @@ def jack_latency_markdown(j: dict) -> list[str]:
         "|---|---|---|---|",
     ]
     for label, r in runs:
-        setting = f"{label}: --ahead {r['jack_ahead_blocks']} (max {r.get('jack_max_ahead_blocks', r['jack_ahead_blocks'])})"
+        onset = r.get("jack_onset_blocks", r["jack_ahead_blocks"])
+        setting = (f"{label}: --ahead {r['jack_ahead_blocks']} (max {r.get('jack_max_ahead_blocks', r['jack_ahead_blocks'])})"
+                   + (f" --onset-ahead {onset}" if onset != r["jack_ahead_blocks"] else ""))
         lines += [
             f"| {setting} | MIDI note-on (JACK MIDI port) | {cell(r, 'jack_midi_note_nonzero_ms')} | {cell(r, 'jack_midi_note_loud_ms')} |",
             f"| {setting} | OSC note-on (UDP, loopback) | {cell(r, 'jack_osc_note_nonzero_ms')} | {cell(r, 'jack_osc_note_loud_ms')} |",

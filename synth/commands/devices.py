@@ -72,4 +72,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"training: TensorFlow {tf['version']} on {', '.join(tf['gpus'])}")
     else:
         print(f"training: TensorFlow {tf['version']} on the CPU ({tf['why_none']})")
+    if tf is not None and not tf["gpus"]:
+        print("  mixed precision (melsynth train --mixed-precision): " +
+              ("bfloat16, native on this CPU" if tf["cpu_bfloat16"] else f"refused: {tf['why_no_bfloat16']}"))
     return 0

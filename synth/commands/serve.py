@@ -44,6 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-ahead", type=int, default=None, metavar="BLOCKS",
                         help="the widest the margin grows after a near-miss (default max(8, --ahead); equal to "
                              "--ahead: a fixed margin)")
+    parser.add_argument("--onset-ahead", type=int, default=None, metavar="BLOCKS",
+                        help="blocks a note coming onto silence waits (1..--ahead, default --ahead minus 1): the "
+                             "silence rendered ahead is taken back that far, and the margin refills to --ahead as "
+                             "the note plays. 1 is the low-latency setting: a 5.3 ms margin for the attack only")
     parser.add_argument("--idle-ahead", type=int, default=None, metavar="BLOCKS",
                         help="blocks rendered ahead while nothing sounds, taken back when a note comes, so a "
                              "stall then costs no dropout and a note no latency (default max(24, --max-ahead))")
@@ -198,7 +202,8 @@ def _build_live_and_server(args: argparse.Namespace, engine, output: str, device
     try:
         live = LiveEngine(
             engine, output=output, device=device, blocksize=args.blocksize, ahead_blocks=args.ahead,
-            max_ahead_blocks=args.max_ahead, idle_ahead_blocks=args.idle_ahead, record=recorder, channels=channels,
+            max_ahead_blocks=args.max_ahead, idle_ahead_blocks=args.idle_ahead, onset_blocks=args.onset_ahead,
+            record=recorder, channels=channels,
         )
         server = OscServer(live, host=args.host, port=args.port, allow=args.allow, log_path=args.log_osc)
     except BaseException:

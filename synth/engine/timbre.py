@@ -17,6 +17,7 @@ from synth.spectrogram import SpectrogramParams
 
 __all__ = [
     "Timbre", "make_timbre", "splice_timbre", "blend_timbres", "estimate_timbre", "SUSTAIN_GUARD_FRAMES", "SUSTAIN_WINDOW_FRAMES",
+    "RELEASE_SILENT_U",
 ]
 
 # The analysis window (690 samples at hop 125) spans ~6 frames: stay clear of the note-off edge.
@@ -26,6 +27,11 @@ SUSTAIN_WINDOW_FRAMES = 40
 # Release frames at the end faded out, and by how much (unit scale, 1.0 = the full dB range).
 END_FADE_FRAMES = 8
 END_FADE_DEPTH = 0.6
+# Release frames no louder than this (unit scale) are silence to a listener: 10 dB above the floor of the
+# contract's fixed 130 dB range (-90 dB), which is also where the sinusoidal inverter stops picking peaks
+# (floor_db = db_min + 10). A voice ends after its last louder release frame (Timbre.audible_release_frames),
+# so the engine is silent, and can take back the silence it renders ahead, as soon as nothing can be heard.
+RELEASE_SILENT_U = 10.0 / 130.0
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -38,12 +44,20 @@ class Timbre:
         ``sustain_start - window .. sustain_start - 1`` of the note
     release : [shape=(frames - hold_frames, n_mels)] frames hold_frames..frames-1, end faded out
     window : frames averaged into ``sustain`` (and blended towards it at the end of ``held``)
+
+    ``audible_release_frames`` (derived): release frames up to and including the last one with a value above
+    :data:`RELEASE_SILENT_U`; a released voice ends there.
     """
 
     held: np.ndarray
     sustain: np.ndarray
     release: np.ndarray
     window: int = SUSTAIN_WINDOW_FRAMES
+    audible_release_frames: int = dataclasses.field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        loud = np.flatnonzero(self.release.max(axis=1, initial=0.0) > RELEASE_SILENT_U)
+        object.__setattr__(self, "audible_release_frames", int(loud[-1]) + 1 if loud.size else 0)
 
     @property
     def sustain_start(self) -> int:

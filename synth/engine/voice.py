@@ -4,7 +4,8 @@ A voice is a reusable slot. Its stage (its place in the note's envelope; ``phase
 oscillators) moves through::
 
     IDLE -> HOLD (frames 0.. of the hold part) -> SUSTAIN (frozen frame, while the key is down)
-         -> RELEASE (release part, entered from wherever the voice is, crossfaded) -> TAIL -> IDLE
+         -> RELEASE (release part, entered from wherever the voice is, crossfaded; up to its last audible
+            frame) -> TAIL -> IDLE
 
 TAIL feeds silent frames until the inverter has flushed what it still holds (``tail_frames``). A stolen or
 panicked voice fades its audio to zero over a few frames and goes IDLE. A method switch runs the old and the
@@ -25,7 +26,7 @@ import numpy as np
 
 from synth.engine.timbre import Timbre
 
-__all__ = ["Voice", "Spill", "IDLE", "HOLD", "SUSTAIN", "RELEASE", "TAIL"]
+__all__ = ["Voice", "Spill", "IDLE", "HOLD", "SUSTAIN", "RELEASE", "TAIL", "RELEASE_XFADE_FRAMES"]
 
 IDLE, HOLD, SUSTAIN, RELEASE, TAIL = range(5)
 
@@ -278,7 +279,9 @@ class Voice:
                 self.stage = SUSTAIN
         elif self.stage == RELEASE:
             self._pos += 1
-            if self._pos >= timbre.release_frames:
+            # The rest of the release is silence (Timbre.audible_release_frames), once the crossfade into it is
+            # done: end now, so the engine falls silent when the note does.
+            if self._pos >= min(timbre.release_frames, max(timbre.audible_release_frames, RELEASE_XFADE_FRAMES)):
                 self.stage = TAIL
                 tails = [self._inv.tail_frames]
                 if self._old_inv is not None:

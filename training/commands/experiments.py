@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--limit", type=int, default=None, help="at most this many training notes per run")
     parser.add_argument("--patience", type=int, default=None, help="early-stopping patience (default 10)")
-    parser.add_argument("--mixed-precision", action="store_true", help="mixed float16 on GPU")
+    parser.add_argument("--mixed-precision", action="store_true", help="mixed precision: float16 on a GPU, bfloat16 on a CPU with native bfloat16")
     parser.add_argument(
         "--verbose",
         type=int,

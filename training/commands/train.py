@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="start a new run from this run's best weights (same architecture): fine-tuning, or "
                              "restarting a run that diverged")
     parser.add_argument("--limit", type=int, metavar="N", help="train on at most N notes (a seeded subset)")
-    parser.add_argument("--mixed-precision", action="store_true", help="mixed_float16 compute (GPU only)")
+    parser.add_argument("--mixed-precision", action="store_true", help="mixed precision: float16 on a GPU, bfloat16 on a CPU with AMX or AVX512-BF16 (refused on other CPUs)")
     parser.add_argument("--seed", type=int, metavar="N", help="override the config's seed")
     parser.add_argument("--deterministic", action="store_true",
                         help="TensorFlow op determinism (bitwise-reproducible, ~1.5-2x slower on CPU)")

@@ -22,7 +22,8 @@ which such a level shows within a block.
 The engine crossfades a new timbre over 6 frames in dB, so the first changed frame already moves the level
 by a sixth of the presets' difference (the benchmark picks a pair at least 12 dB apart).
 
-Usage: .venv/bin/python bench/bench_jack_latency.py [--trials N] [--ahead BLOCKS] [--json] [--bundle DIR]
+Usage: .venv/bin/python bench/bench_jack_latency.py [--trials N] [--ahead BLOCKS] [--onset-ahead BLOCKS] [--json]
+       [--bundle DIR]
 """
 
 from __future__ import annotations
@@ -191,7 +192,7 @@ def _change_trials(meter: Meter, sock, port: int, bundle_path: Path, *, trials: 
 
 
 def run_jack_latency_bench(*, trials: int = 20, ahead: int = 3, max_ahead: int | None = None,
-                           bundle: str | None = None, change_trials: bool = True) -> dict:
+                           onset: int | None = None, bundle: str | None = None, change_trials: bool = True) -> dict:
     """MIDI and OSC note-on -> first sample, and (``change_trials``) OSC preset switches and latent jumps ->
     first changed block, through a JACK dummy server; JSON-ready figures (ms)."""
     path, which = resolve_bundle(bundle)
@@ -202,7 +203,8 @@ def run_jack_latency_bench(*, trials: int = 20, ahead: int = 3, max_ahead: int |
         env = dict(os.environ, JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1", PYTHONUNBUFFERED="1")
         os.environ.update(JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
         args = [sys.executable, "-m", "synth.cli", "serve", "--bundle", str(path), "--port", "0", "--output",
-                "sounddevice", "--device", "system", "--midi", "--ahead", str(ahead), "--max-ahead", str(max_ahead or ahead)]
+                "sounddevice", "--device", "system", "--midi", "--ahead", str(ahead), "--max-ahead", str(max_ahead or ahead),
+                *(["--onset-ahead", str(onset)] if onset is not None else [])]
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         meter = None
         changes = None
@@ -217,6 +219,9 @@ def run_jack_latency_bench(*, trials: int = 20, ahead: int = 3, max_ahead: int |
             meter.client.connect(outs[0], "meter:in_1")
             meter.client.connect("meter:midi_out", "melsynth:midi_in")
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            # Made before any trial: building the first packet imported the OSC encoder after the send frame
+            # was read, which counted ~40 ms of the benchmark's own import against the engine's first note.
+            note_on = _osc("/synth/note/on", 60, 100)
             time.sleep(8.0)  # the start-up decodes (presets, macro slopes) are not what a note costs
             figures: dict[str, dict[str, list[float]]] = {k: {"nonzero": [], "loud": []} for k in ("midi", "osc")}
             missed = {"midi": 0, "osc": 0}
@@ -229,7 +234,7 @@ def run_jack_latency_bench(*, trials: int = 20, ahead: int = 3, max_ahead: int |
                     meter.arm(midi=bytes([0x90, 60, 100]))
                 else:
                     meter.arm()
-                    sock.sendto(_osc("/synth/note/on", 60, 100), ("127.0.0.1", port))
+                    sock.sendto(note_on, ("127.0.0.1", port))
                 deadline = time.monotonic() + 2.0
                 while meter.first["loud"] is None and time.monotonic() < deadline:
                     time.sleep(0.005)
@@ -259,10 +264,11 @@ def run_jack_latency_bench(*, trials: int = 20, ahead: int = 3, max_ahead: int |
             return {"n": 0}
         v = np.asarray(values)
         return {"n": len(v), "p50": round(float(np.percentile(v, 50)), 2), "p99": round(float(np.percentile(v, 99)), 2),
-                "max": round(float(v.max()), 2), "min": round(float(v.min()), 2)}
+                "max": round(float(v.max()), 2), "min": round(float(v.min()), 2),
+                "values": [round(float(x), 2) for x in v]}  # in trial order: where an outlier fell
 
     result = {"jack_latency_bundle": which, "jack_rate": RATE, "jack_period": PERIOD, "jack_ahead_blocks": ahead,
-              "jack_max_ahead_blocks": max_ahead or ahead,
+              "jack_max_ahead_blocks": max_ahead or ahead, "jack_onset_blocks": onset or ahead,
               "jack_trials": trials, "jack_missed": missed,
               "serve_summary": [line for line in (out or "").splitlines() if line.startswith("melsynth: played")]}
     for kind in ("midi", "osc"):
@@ -282,11 +288,13 @@ def main(argv=None) -> int:
     parser.add_argument("--trials", type=int, default=20, help="notes of each kind (default 20)")
     parser.add_argument("--ahead", type=int, default=3, help="serve's --ahead, default 3")
     parser.add_argument("--max-ahead", type=int, default=None, help="serve's --max-ahead (default: --ahead, fixed)")
+    parser.add_argument("--onset-ahead", type=int, default=None, help="serve's --onset-ahead (default: --ahead)")
     parser.add_argument("--no-changes", action="store_true", help="notes only, no preset/latent change trials")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--bundle", default=None)
     args = parser.parse_args(argv)
-    emit(run_jack_latency_bench(trials=args.trials, ahead=args.ahead, max_ahead=args.max_ahead, bundle=args.bundle,
+    emit(run_jack_latency_bench(trials=args.trials, ahead=args.ahead, max_ahead=args.max_ahead,
+                                onset=args.onset_ahead, bundle=args.bundle,
                                 change_trials=not args.no_changes), as_json=args.json)
     return 0
 
