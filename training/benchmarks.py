@@ -97,8 +97,9 @@ def run_training_bench(*, quick: bool) -> dict[str, Any]:
 
     ``quick``: 80 notes (64 training), two epochs, XLA off only (about a minute on 2 cores); otherwise 1280
     notes (1024 training, the size of the SoundFont set's 1020: 64 steps an epoch, so an epoch's fixed costs,
-    validation and checkpoint, weigh as in a real run), three epochs each with XLA off and on (336 s
-    in the make bench run of 2026-12-02). At 256 training notes (16 steps) this bench read 33.1 notes/s without XLA.
+    validation and checkpoint, weigh as in a real run), three epochs each with XLA off and on, and in mixed
+    precision where the device has it (about 8 minutes on this project's 2-core CPU, 2026-12-02). At 256
+    training notes (16 steps) this bench read 33.1 notes/s without XLA.
     """
     import os
 

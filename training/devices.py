@@ -38,8 +38,8 @@ def cpu_bfloat16(flags: frozenset[str] | None = None) -> str:
 
 def mixed_precision_policy(*, gpus: int, flags: frozenset[str] | None = None) -> str:
     """The Keras policy of ``fit(mixed_precision=True)``: "mixed_float16" on a GPU, "mixed_bfloat16" on a CPU
-    with native bfloat16 (1.4x the float32 steps of the paper-size model on this project's CPU machine, see
-    docs/BENCHMARKS.md); a CPU without it is refused, since emulated bfloat16 is slower than float32.
+    with native bfloat16 (1.22 and 1.40 times float32's epochs of the paper-size model in two runs on this
+    project's CPU machine, see docs/BENCHMARKS.md); a CPU without it is refused, since emulated bfloat16 is slower than float32.
 
     Raises
     ------

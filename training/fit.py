@@ -60,9 +60,10 @@ def use_xla(xla: str, *, gpus: int) -> bool:
     """Whether to compile the train step with XLA: ``"on"``, ``"off"``, or ``"auto"``, which is off on the CPU
     and on with a GPU.
 
-    On this project's 2-core CPU machine, XLA made the paper-size model's epochs 2.2 times slower at batch 16
-    (17.85 s against 8.02 s for 255 notes, 14.3 against 31.8 notes/s; bench/bench_training.py, real epochs
-    of this loop with and without it, docs/BENCHMARKS.md of 2026-12-02). On a GPU,
+    On this project's 2-core CPU machine, XLA made the paper-size model's epochs 2.6 times slower at batch 16
+    (64.8 s against 25.2 s for 1025 notes, 15.8 against 40.7 notes/s; 2.65 times in a second run:
+    bench/bench_training.py, real epochs of this loop with and without it, 2026-12-02, docs/BENCHMARKS.md).
+    On a GPU,
     XLA's kernel fusion is the usual win for convolutional models; "auto" follows that, and bench_training
     measures it whenever TensorFlow sees a GPU.
     """
