@@ -133,14 +133,15 @@ def hand_made_run() -> dict:
             "soak": soak(busy=False, underflows=0),
             "soak_busy": soak(busy=True, underflows=3),
             "jack_latency": {"jack_latency_bundle": "b", "jack_rate": 48000, "jack_period": 256, "jack_ahead_blocks": 3,
-                             "jack_trials": 2, "jack_missed": {"midi": 0, "osc": 0}, "serve_summary": [],
+                             "jack_onset_blocks": 2, "jack_trials": 2, "jack_missed": {"midi": 0, "osc": 0}, "serve_summary": [],
                              "jack_midi_note_nonzero_ms": {"n": 2, "p50": 23.0, "p99": 29.0, "max": 29.1},
                              "jack_midi_note_loud_ms": {"n": 2, "p50": 38.9, "p99": 44.8, "max": 44.9},
                              "jack_osc_note_nonzero_ms": {"n": 2, "p50": 21.5, "p99": 27.0, "max": 27.1},
                              "jack_osc_note_loud_ms": {"n": 2, "p50": 37.2, "p99": 43.0, "max": 43.1},
                              "jack_osc_preset_change_ms": {"n": 2, "p50": 30.0, "p99": 33.0, "max": 33.1},
                              "jack_change_presets": ["quiet", "loud"], "jack_change_presets_apart_db": 26.7,
-                             "low_latency": {"jack_ahead_blocks": 1, "jack_max_ahead_blocks": 1, "serve_summary": [],
+                             "low_latency": {"jack_ahead_blocks": 3, "jack_max_ahead_blocks": 3, "jack_onset_blocks": 1,
+                                             "serve_summary": [],
                                              "jack_midi_note_nonzero_ms": {"n": 2, "p50": 5.4, "p99": 10.7, "max": 10.7}}},
         },
         "seconds": {"decode": 1.0, "engine": 2.0},
@@ -161,10 +162,12 @@ def test_bench_documents_are_written_from_a_result(tmp_path):
     assert "| ... at start-up / idle / playing | 0 / 0 / 0 | 1 / 0 / 2 | 0 / 0 / 0 |" in text
     assert "| control latency p50 / p99 (ms, beyond the device buffer) | 20.0 / 30.0 | 20.0 / 30.0 |" in text
     # MIDI beside OSC through JACK.
-    assert ("| default: --ahead 3 (max 3) | MIDI note-on (JACK MIDI port) | 23.0 / 29.0 / 29.1 (2) | "
+    assert ("| default: --ahead 3 (max 3) --onset-ahead 2 | MIDI note-on (JACK MIDI port) | 23.0 / 29.0 / 29.1 (2) | "
             "38.9 / 44.8 / 44.9 (2) |") in text
-    assert "| default: --ahead 3 (max 3) | OSC preset switch | first changed block: 30.0 / 33.0 / 33.1 (2) | |" in text
-    assert "| low latency: --ahead 1 (max 1) | MIDI note-on (JACK MIDI port) | 5.4 / 10.7 / 10.7 (2) |" in text
+    assert ("| default: --ahead 3 (max 3) --onset-ahead 2 | OSC preset switch | first changed block: 30.0 / 33.0 / "
+            "33.1 (2) | |") in text
+    assert ("| low latency: --ahead 3 (max 3) --onset-ahead 1 | MIDI note-on (JACK MIDI port) | 5.4 / 10.7 / 10.7 "
+            "(2) |") in text
     assert "| OSC note-on (UDP, loopback) | 21.5 / 27.0 / 27.1 (2) |" in text
 
 

@@ -109,7 +109,8 @@ def test_silence_rendered_ahead_is_taken_back_for_a_note_and_the_take_records_wh
         assert live.stats()["taken_back"] == 1
         start = 2 * bs + keep * bs  # what the output has taken, plus the onset margin
         assert (1.0, start) in live.engine.applied
-        assert wait_for(lambda: live.ring.available() == ahead * bs)  # refilled to the playing margin, no wider
+        # Refilled to the playing margin, and no wider: a fill below the margin after an onset is no near-miss.
+        assert wait_for(lambda: live.ring.available() == ahead * bs)
         assert live.margin.blocks == ahead and live.margin.near_misses == 0
         live.submit(NoteOff(60), at_sample=start + 20 * bs)
         for b in range(2, 40):
@@ -126,6 +127,39 @@ def test_silence_rendered_ahead_is_taken_back_for_a_note_and_the_take_records_wh
     np.testing.assert_array_equal(recorded[: 40 * bs], expected)
     # The rest of the take is what the engine rendered beyond the last block taken, up to its stop.
     assert len(recorded) >= 40 * bs
+
+
+@pytest.mark.parametrize("onset", [1, 2])
+def test_a_preset_change_and_the_note_after_it_apply_in_order_after_idle_silence(onset):
+    """A preset change and a note sent together onto silence (a program change, then a note): both take the
+    silence back to the onset margin, so the note still starts within a frame of the onset margin and the
+    change applies at most a frame after it (had the change kept the full margin, it would have come 1-2
+    blocks later, and the note, which never starts before an earlier command, with it)."""
+    from synth.engine import Engine, SetPreset
+    from synth.engine.live import LiveEngine
+    from synth.render.live_replay import stepped_output
+
+    bs, idle = 256, 12
+    bundle = synthetic_bundle()
+    first, other = list(bundle.presets)[:2]
+    engine = Engine(bundle, output_rate=48000, max_voices=4, methods=("sinusoidal",), live=True,
+                    initial_preset=first)
+    live = LiveEngine(engine, output=stepped_output, blocksize=bs, ahead_blocks=3, idle_ahead_blocks=idle,
+                      onset_blocks=onset, realtime=False)
+    live.start()
+    try:
+        assert wait_for(lambda: not live.margin.startup, timeout=60.0)
+        assert wait_for(lambda: engine.presets_decoded() and live.ring.available() == idle * bs)
+        live.submit(SetPreset(other), received=1.0)
+        live.submit(NoteOn(60, 100), received=2.0)
+        assert wait_for(lambda: {1.0, 2.0} <= {tag for tag, _ in live.engine.applied})
+        applied = dict(live.engine.applied)
+    finally:
+        live.stop()
+    note, change = applied[2.0], applied[1.0]
+    assert note <= change < note + engine.max_frame_samples  # in order, at most a frame apart
+    onset_sample = live.ring.read + onset * bs  # the output took nothing: the onset margin from sample 0
+    assert onset_sample <= note < onset_sample + engine.max_frame_samples
 
 
 @pytest.mark.parametrize("offset", [0, 100, 255, 370])

@@ -247,7 +247,7 @@ def test_bad_input_is_refused_before_anything_is_written(problem, tmp_path, monk
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.skipif(__import__("training.devices", fromlist=["x"]).cpu_bfloat16() != "",
+@pytest.mark.skipif(__import__("training.devices", fromlist=["x"]).why_no_bfloat16() != "",
                     reason="this CPU has no native bfloat16")
 def test_mixed_precision_on_a_bfloat16_cpu_trains_records_its_policy_and_stays_on_resume(finished_run, features,
                                                                                         tmp_path):
@@ -264,15 +264,20 @@ def test_mixed_precision_on_a_bfloat16_cpu_trains_records_its_policy_and_stays_o
     loss = {m: json.loads((r / "status.json").read_text())["best_val_loss"] for m, r in runs.items()}
     assert math.isfinite(loss[True]) and loss[True] != loss[False]
     assert loss[True] == pytest.approx(loss[False], rel=0.1)
-    from training.run import load_run
-
-    _, _, decoder = load_run(out).models()
-    assert decoder.output.dtype == "float32" and decoder.get_layer(index=1).dtype == "float32"  # float32 weights
     before = _tree(finished_run)  # a float32 run is not resumed in bfloat16, nor the other way round
     with pytest.raises(ParameterError, match="mixed_precision must match"):
         fit(features=features, config=None, out=finished_run, resume=True, max_epochs=3, verbose=0,
             run_eagerly=EAGER, mixed_precision=True)
     assert _tree(finished_run) == before
+    # A run trained in float16 (on a GPU) does not resume in bfloat16 here.
+    doc = json.loads((out / "config.json").read_text())
+    doc["fit"]["precision"] = "mixed_float16"
+    (out / "config.json").write_text(json.dumps(doc))
+    before = _tree(out)
+    with pytest.raises(ParameterError, match="would train in mixed_bfloat16, the run was trained in mixed_float16"):
+        fit(features=features, config=None, out=out, resume=True, max_epochs=2, verbose=0, run_eagerly=EAGER,
+            mixed_precision=True)
+    assert _tree(out) == before
 
 
 def test_train_command(features, tmp_path):

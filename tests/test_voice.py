@@ -101,6 +101,29 @@ def test_a_release_ends_at_its_last_audible_frame_but_never_inside_its_crossfade
     assert v.stage == TAIL and frames == max(loud_frames, RELEASE_XFADE_FRAMES)
 
 
+def test_a_release_crossfading_from_a_longer_timbre_rings_as_long_as_that_one():
+    """A timbre change in mid-release to one whose release is already silent: while the crossfade from the
+    old timbre runs, the voice keeps playing its share of the old release instead of ending at once."""
+    t0 = timbre()
+    long_release = np.full_like(t0.release, 0.5)
+    silent_release = np.zeros_like(t0.release)
+    old = Timbre(held=t0.held, sustain=t0.sustain, release=long_release)
+    new = Timbre(held=t0.held, sustain=t0.sustain, release=silent_release)
+    assert (old.audible_release_frames, new.audible_release_frames) == (old.release_frames, 0)
+    v = make_voice(tail=1)
+    v.start(note=60, velocity=127, pitch_ratio=1.0, method="a", order=1)
+    mix = np.zeros(HOP, dtype=np.float32)
+    v.render_frame(mix, current=old, previous=None, weight=1.0)
+    v.release()
+    for _ in range(10):
+        v.render_frame(mix, current=old, previous=None, weight=1.0)
+    for w in (0.2, 0.4, 0.6, 0.8):  # crossfading to the silent release: still the old one's share
+        v.render_frame(mix, current=new, previous=old, weight=w)
+        assert v.stage == RELEASE
+    v.render_frame(mix, current=new, previous=old, weight=1.0)  # crossfade over: the new release is silent
+    assert v.stage == TAIL
+
+
 def test_early_release_goes_straight_to_the_release_part():
     t = timbre()
     v = make_voice()

@@ -105,11 +105,11 @@ def run_training_bench(*, quick: bool) -> dict[str, Any]:
 
     import tensorflow as tf
 
-    from training.devices import cpu_bfloat16
+    from training.devices import why_no_bfloat16
 
     gpus = len(tf.config.list_physical_devices("GPU"))
     instruments, epochs, settings = (16, 2, [("off", False)]) if quick else (256, 3, [("off", False), ("on", False)])
-    if not quick and (gpus or not cpu_bfloat16()):
+    if not quick and (gpus or not why_no_bfloat16()):
         settings.append(("off", True))  # mixed precision where the device has it natively
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -7,14 +7,14 @@ from typing import Any
 
 from synth.errors import ParameterError
 
-__all__ = ["tensorflow_devices", "cpu_bfloat16", "mixed_precision_policy"]
+__all__ = ["tensorflow_devices", "cpu_flags", "why_no_bfloat16", "mixed_precision_policy"]
 
 #: CPU flags (as Linux names them in /proc/cpuinfo) of native bfloat16 arithmetic, which oneDNN uses for
 #: TensorFlow's bfloat16 convolutions. Without them bfloat16 is emulated and slower than float32.
 BFLOAT16_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
-def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> frozenset[str]:
+def cpu_flags(*, cpuinfo: str | Path = "/proc/cpuinfo") -> frozenset[str]:
     """The first CPU's feature flags from ``cpuinfo`` (empty when there is none to read: not Linux)."""
     try:
         text = Path(cpuinfo).read_text()
@@ -26,7 +26,7 @@ def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> frozenset[str]:
     return frozenset()
 
 
-def cpu_bfloat16(flags: frozenset[str] | None = None) -> str:
+def why_no_bfloat16(*, flags: frozenset[str] | None = None) -> str:
     """"" when the CPU computes bfloat16 natively (AMX or AVX512-BF16), else why not."""
     flags = cpu_flags() if flags is None else flags
     if not flags:
@@ -48,9 +48,10 @@ def mixed_precision_policy(*, gpus: int, flags: frozenset[str] | None = None) ->
     """
     if gpus:
         return "mixed_float16"
-    why = cpu_bfloat16(flags)
+    why = why_no_bfloat16(flags=flags)
     if why:
-        raise ParameterError(f"mixed precision on the CPU needs native bfloat16, and {why}; train without it")
+        raise ParameterError(f"mixed precision on the CPU needs native bfloat16, and {why}: train without "
+                             "--mixed-precision (a run trained with it resumes only where it can run)")
     return "mixed_bfloat16"
 
 
@@ -75,6 +76,6 @@ def tensorflow_devices() -> dict[str, Any]:
             why = nvidia_driver()
         else:
             why = "an NVIDIA driver is present but TensorFlow found no usable GPU: pip install -e '.[train,gpu]'"
-    no_bf16 = cpu_bfloat16()
+    no_bf16 = why_no_bfloat16()
     return {"version": tf.__version__, "gpus": gpus, "built_with_cuda": built, "why_none": why,
             "cpu_bfloat16": not no_bf16, "why_no_bfloat16": no_bf16}

@@ -385,10 +385,11 @@ def _load_data(
 
 
 def _devices(
-    *, mixed_precision: bool, strategy: Any, deterministic: bool, run_eagerly: bool, xla: str
+    *, mixed_precision: bool, strategy: Any, deterministic: bool, run_eagerly: bool, xla: str,
+    existing: dict[str, Any] | None, out: Path,
 ) -> tuple[list[Any], Any, bool, str]:
     """(visible GPUs, the distribution strategy, whether to XLA-compile, the Keras precision policy); switches on
-    op determinism if asked."""
+    op determinism if asked, once the precision is known to suit the run being resumed (``existing``)."""
     import tensorflow as tf
 
     from training.devices import mixed_precision_policy
@@ -396,6 +397,13 @@ def _devices(
     gpus = tf.config.list_physical_devices("GPU")
     # refuses a CPU without native bfloat16 before anything is written
     policy = mixed_precision_policy(gpus=len(gpus)) if mixed_precision else "float32"
+    if existing is not None:
+        # Runs written before fit.precision was recorded trained in float16 when mixed (GPU only then).
+        trained = existing["fit"].get("precision", "mixed_float16" if existing["fit"].get("mixed_precision") else
+                                      "float32")
+        if trained != policy:
+            raise ParameterError(f"{out}: this machine would train in {policy}, the run was trained in {trained}; "
+                                 "resume it where that precision is available")
     if strategy is None:
         strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
     if deterministic:
@@ -514,10 +522,8 @@ def fit(
                                            mixed_precision=mixed_precision, schedule=schedule)
     feats, rows = _load_data(features, out=out, existing=existing, config=config, limit=limit)
     gpus, strategy, jit, policy = _devices(mixed_precision=mixed_precision, strategy=strategy,
-                                           deterministic=deterministic, run_eagerly=run_eagerly, xla=xla)
-    if existing is not None and existing["fit"].get("precision", policy) != policy:
-        raise ParameterError(f"{out}: this machine would train in {policy}, the run was trained in "
-                             f"{existing['fit']['precision']}; resume it where that precision is available")
+                                           deterministic=deterministic, run_eagerly=run_eagerly, xla=xla,
+                                           existing=existing, out=out)
     ckpt, ckpt_state = _start_point(out, resume=resume, init_from=init_from)
 
     # ------------------------------------------------------------------ all checks passed: touch the run folder

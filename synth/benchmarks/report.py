@@ -265,7 +265,7 @@ def jack_latency_markdown(j: dict) -> list[str]:
     for label, r in runs:
         onset = r.get("jack_onset_blocks", r["jack_ahead_blocks"])
         setting = (f"{label}: --ahead {r['jack_ahead_blocks']} (max {r.get('jack_max_ahead_blocks', r['jack_ahead_blocks'])})"
-                   + (f" --onset-ahead {onset}" if onset != r["jack_ahead_blocks"] else ""))
+                   + f" --onset-ahead {onset}")
         lines += [
             f"| {setting} | MIDI note-on (JACK MIDI port) | {cell(r, 'jack_midi_note_nonzero_ms')} | {cell(r, 'jack_midi_note_loud_ms')} |",
             f"| {setting} | OSC note-on (UDP, loopback) | {cell(r, 'jack_osc_note_nonzero_ms')} | {cell(r, 'jack_osc_note_loud_ms')} |",

@@ -55,15 +55,16 @@ class LiveEngine:
     max_ahead_blocks : int  the widest that margin grows after near-misses (see :mod:`synth.engine.margin`;
         equal to ``ahead_blocks``: a fixed margin); default ``max(8, ahead_blocks)``
     idle_ahead_blocks : int  blocks rendered ahead while nothing sounds (default ``max(24, max_ahead_blocks)``):
-        that silence is taken back when a note comes, so a note still starts ``onset_blocks`` after it
-        arrives, while a stall of the process in between costs nothing (see :meth:`_take_back`); any command
-        takes it back, so control sent while nothing sounds keeps the normal margin
-    onset_blocks : int  how far a note coming onto silence takes that silence back: it starts this many blocks
-        after what the output has taken (1..``ahead_blocks``; default ``ahead_blocks - 1``, at least 1: while
-        playing, the ring holds between ``ahead_blocks - 1`` and ``ahead_blocks`` when a note comes, so this
-        is the shorter of the two waits a note has while others sound). The margin then refills to
-        ``ahead_blocks`` within the note's first few milliseconds: a short margin for the attack only, and
-        the normal one for the rest of the playing
+        that silence is taken back when a command comes, so a note still starts ``onset_blocks`` after it
+        arrives, while a stall of the process in between costs nothing (see :meth:`_take_back`)
+    onset_blocks : int  how far a command coming onto silence (a note, or the preset change before it) takes
+        that silence back: it applies this many blocks after what the output has taken (1..``ahead_blocks``;
+        default ``ahead_blocks - 1``, at least 1: while playing, the ring holds between ``ahead_blocks - 1``
+        and ``ahead_blocks`` when a note comes, so this is the shorter of the two waits a note has while
+        others sound), plus however far the margin has widened after near-misses. The margin then refills
+        to ``ahead_blocks`` within the note's first few milliseconds: a short margin for the attack only, and
+        the normal one for the rest of the playing. Every command takes the silence back to the same place,
+        so a preset change and the note after it apply in the order they came, as while playing
     record : path of a WAV file recording everything played (or an open Recorder), or None
     channels : output channels (mono is copied to each)
     realtime : ask for real-time (SCHED_FIFO) priority for the synthesis thread, as audio programs do; it
@@ -104,8 +105,8 @@ class LiveEngine:
         if isinstance(onset_blocks, bool) or not isinstance(onset_blocks, int) or not 1 <= onset_blocks <= ahead_blocks:
             raise ParameterError(f"onset_blocks must be an integer 1..{ahead_blocks} (ahead_blocks), got {onset_blocks!r}")
         self.onset_blocks = onset_blocks
-        # True from an onset's take-back below the margin until the ring holds the margin again: that low fill
-        # was chosen, and is no near-miss (see _run).
+        # True from a take-back to one block until the ring holds the margin again: the callback may take that
+        # block before the next one is made, a fill below one block that was chosen, not a near-miss (see _run).
         self._onset_refill = False
         self.engine = engine
         self.rate = engine.output_rate
@@ -179,8 +180,8 @@ class LiveEngine:
         if at_sample is not None:
             return int(at_sample)
         estimate = self.engine.next_frame_sample
-        if self._silent_tail:  # the silence rendered ahead is taken back down to the margin (see _take_back)
-            keep = self._keep_blocks(command) * self.blocksize
+        if self._silent_tail:  # the silence rendered ahead is taken back down to the onset margin (see _take_back)
+            keep = self._onset_keep_blocks() * self.blocksize
             estimate = min(estimate, self.ring.read + keep + self.engine.max_frame_samples)
         # Never earlier than the previous immediate command's: they apply in the order they came.
         self._last_estimate = max(self._last_estimate, estimate)
@@ -245,19 +246,17 @@ class LiveEngine:
             self.recorder.put_silence(n)
             self._record_silence = keep
 
-    def _keep_blocks(self, command: Command) -> int:
-        """Blocks of silence a take-back before ``command`` leaves: the onset margin for a sounding note-on,
-        the normal margin for anything else (a change that makes no sound has no attack to hurry)."""
-        if isinstance(command, NoteOn) and command.velocity > 0:
-            return min(self.onset_blocks, self.margin.blocks)
-        return self.margin.blocks
+    def _onset_keep_blocks(self) -> int:
+        """Blocks of silence a take-back leaves: ``onset_blocks``, plus the blocks the margin has widened by
+        after near-misses (a struggling machine gets the same extra room at an onset as while playing)."""
+        return min(self.margin.blocks, self.onset_blocks + self.margin.blocks - self.margin.base)
 
-    def _take_back(self, at_sample: int | None, command: Command) -> None:
-        """Before a command: take back the silence rendered ahead beyond the margin (all of it for a command
-        due now, as much as makes it on time for one due at ``at_sample``), so that it applies where it would
-        have had nothing been rendered ahead; the margin is the onset margin for a note (:meth:`_keep_blocks`)."""
+    def _take_back(self, at_sample: int | None) -> None:
+        """Before a command: take back the silence rendered ahead beyond the onset margin (all of it for a
+        command due now, as much as makes it on time for one due at ``at_sample``), so that it applies where
+        it would have had nothing been rendered ahead (see ``onset_blocks``)."""
         bs = self.blocksize
-        keep = self._keep_blocks(command) * bs
+        keep = self._onset_keep_blocks() * bs
         spare = min(self._silent_tail, self.ring.available() - keep) // bs * bs
         if spare <= 0 or not self.engine.silent:
             return
@@ -274,7 +273,7 @@ class LiveEngine:
         if n <= 0:
             return
         self.engine.take_back(n)
-        self._onset_refill = self.ring.available() < self.margin.blocks * bs
+        self._onset_refill = keep == bs
         self._silent_tail -= n
         if self.recorder is not None:
             self._record_silence -= n
@@ -290,7 +289,7 @@ class LiveEngine:
             # Any command, not only notes: one that only changes the timbre would otherwise apply (and count
             # its latency) up to the whole idle margin late, and a note may follow it at once.
             if self._silent_tail:
-                self._take_back(at_sample, command)
+                self._take_back(at_sample)
             try:
                 self.engine.schedule(command, at_sample, tag=received)
             except ParameterError:
@@ -340,9 +339,9 @@ class LiveEngine:
                 now = time.perf_counter()
                 self._count_underflows(startup)
                 fill = self.ring.available() / self.blocksize
-                if self._onset_refill:  # a chosen low fill: only running dry counts (see onset_blocks)
+                if self._onset_refill:  # one block left by choice: only running dry counts (see _onset_refill)
                     self._onset_refill = fill < self.margin.blocks
-                    fill = max(fill, 1.0)
+                    fill += 1.0
                 blocks = self.margin.observe(fill_blocks=fill, underflows=self.ring.underflows, now=now)
                 # Played silence can no longer be taken back: it goes to the recording.
                 self._silent_tail = min(self._silent_tail, self.ring.available())

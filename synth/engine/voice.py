@@ -255,7 +255,11 @@ class Voice:
                 self.kill()
                 return
         self._mix(mix, buf)
-        self._advance(current)
+        # While a timbre crossfade runs, the release sounds as long as either timbre's does.
+        audible = current.audible_release_frames
+        if previous is not None and weight < 1.0:
+            audible = max(audible, previous.audible_release_frames)
+        self._advance(current, audible_release=audible)
 
     def _mix(self, mix: np.ndarray, buf: np.ndarray) -> None:
         """Add this voice frame ``buf`` to the engine frame ``mix`` (same length), ``offset`` samples late:
@@ -272,7 +276,7 @@ class Voice:
         mix[k:] += buf[: n - k]
         self._carry[:k] = buf[n - k :]
 
-    def _advance(self, timbre: Timbre) -> None:
+    def _advance(self, timbre: Timbre, *, audible_release: int) -> None:
         if self.stage == HOLD:
             self._pos += 1
             if self._pos >= timbre.sustain_start:
@@ -281,7 +285,7 @@ class Voice:
             self._pos += 1
             # The rest of the release is silence (Timbre.audible_release_frames), once the crossfade into it is
             # done: end now, so the engine falls silent when the note does.
-            if self._pos >= min(timbre.release_frames, max(timbre.audible_release_frames, RELEASE_XFADE_FRAMES)):
+            if self._pos >= min(timbre.release_frames, max(audible_release, RELEASE_XFADE_FRAMES)):
                 self.stage = TAIL
                 tails = [self._inv.tail_frames]
                 if self._old_inv is not None:

@@ -268,7 +268,7 @@ def run_jack_latency_bench(*, trials: int = 20, ahead: int = 3, max_ahead: int |
                 "values": [round(float(x), 2) for x in v]}  # in trial order: where an outlier fell
 
     result = {"jack_latency_bundle": which, "jack_rate": RATE, "jack_period": PERIOD, "jack_ahead_blocks": ahead,
-              "jack_max_ahead_blocks": max_ahead or ahead, "jack_onset_blocks": onset or ahead,
+              "jack_max_ahead_blocks": max_ahead or ahead, "jack_onset_blocks": onset if onset is not None else max(1, ahead - 1),  # serve's own default
               "jack_trials": trials, "jack_missed": missed,
               "serve_summary": [line for line in (out or "").splitlines() if line.startswith("melsynth: played")]}
     for kind in ("midi", "osc"):
@@ -288,7 +288,7 @@ def main(argv=None) -> int:
     parser.add_argument("--trials", type=int, default=20, help="notes of each kind (default 20)")
     parser.add_argument("--ahead", type=int, default=3, help="serve's --ahead, default 3")
     parser.add_argument("--max-ahead", type=int, default=None, help="serve's --max-ahead (default: --ahead, fixed)")
-    parser.add_argument("--onset-ahead", type=int, default=None, help="serve's --onset-ahead (default: --ahead)")
+    parser.add_argument("--onset-ahead", type=int, default=None, help="serve's --onset-ahead (default: serve's, --ahead minus 1)")
     parser.add_argument("--no-changes", action="store_true", help="notes only, no preset/latent change trials")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--bundle", default=None)
