@@ -276,6 +276,13 @@ def jack_latency_markdown(j: dict) -> list[str]:
     lines.append("")
     for label, r in runs:
         lines += [f"serve's own summary ({label}): " + " / ".join(r.get("serve_summary", [])), ""]
+        if "jack_xruns_blamed_notes" in r:
+            def blame(d: dict) -> str:
+                return ", ".join(f"{k}: {v}" for k, v in sorted(d.items())) or "none"
+            lines += [f"JACK xruns blamed by jackd ({label}): during the notes {blame(r['jack_xruns_blamed_notes'])}"
+                      + (f"; during the change trials {blame(r.get('jack_xruns_blamed_changes', {}))}"
+                         if "jack_osc_preset_change_ms" in r else "")
+                      + " (serve's clients: PortAudio for audio, melsynth for MIDI; the benchmark's: meter)", ""]
     return lines
 
 

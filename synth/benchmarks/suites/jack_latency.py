@@ -160,6 +160,14 @@ def _change_trials(meter: Meter, sock, port: int, bundle_path: Path, *, trials: 
     latents = {name: np.asarray(b.presets[name].latent, dtype=np.float32).reshape(-1) for name in (quiet, loud)}
     rng = np.random.default_rng(0)
     target = ("127.0.0.1", port)
+    # Every packet is built before the trials, so that between arming and sending nothing but the send runs.
+    # (The change trials still see ~50 JACK xruns a run, blamed on this meter and on serve's MIDI client, never
+    # on serve's audio client; building the packets here did not change that, 2026-12-02.)
+    back = _osc("/synth/preset", quiet)
+    to_loud = _osc("/synth/preset", loud)
+    jumps = [_osc("/synth/latent", *[float(v) for v in
+                                     latents[loud] + rng.normal(0.0, 1e-3, latents[loud].size).astype(np.float32)])
+             for _ in range(trials)]
     sock.sendto(_osc("/synth/preset", quiet), target)
     sock.sendto(_osc("/synth/note/on", 60, 100), target)
     time.sleep(3.6)  # past the hold part: the note rests on its sustain frame
@@ -167,12 +175,8 @@ def _change_trials(meter: Meter, sock, port: int, bundle_path: Path, *, trials: 
     missed = {"preset": 0, "latent": 0}
     for i in range(2 * trials):
         kind = "preset" if i % 2 == 0 else "latent"
-        sock.sendto(_osc("/synth/preset", quiet), target)  # back to the quiet one (cached: no decode)
-        if kind == "preset":
-            packet = _osc("/synth/preset", loud)
-        else:
-            z = latents[loud] + rng.normal(0.0, 1e-3, latents[loud].size).astype(np.float32)
-            packet = _osc("/synth/latent", *[float(v) for v in z])
+        sock.sendto(back, target)  # back to the quiet one (cached: no decode)
+        packet = to_loud if kind == "preset" else jumps[i // 2]
         time.sleep(0.35)  # the crossfade is long over: steady again
         if not meter.arm_change():
             missed[kind] += 1
@@ -208,6 +212,8 @@ def run_jack_latency_bench(*, trials: int = 20, ahead: int = 3, max_ahead: int |
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         meter = None
         changes = None
+        blamed_notes: dict[str, int] = {}
+        blamed_all: dict[str, int] = {}
         try:
             port = serve_port(proc)
             meter = Meter()
@@ -249,7 +255,9 @@ def run_jack_latency_bench(*, trials: int = 20, ahead: int = 3, max_ahead: int |
                     meter.send_now(bytes([0x80, 60, 0]))
                 else:
                     sock.sendto(_osc("/synth/note/off", 60), ("127.0.0.1", port))
+            blamed_notes = dict(server.late_clients())  # jackd's xruns, by the client it blamed, so far
             changes = _change_trials(meter, sock, port, path, trials=trials) if change_trials else None
+            blamed_all = dict(server.late_clients())
             sock.close()
         finally:
             if meter is not None:
@@ -270,6 +278,11 @@ def run_jack_latency_bench(*, trials: int = 20, ahead: int = 3, max_ahead: int |
     result = {"jack_latency_bundle": which, "jack_rate": RATE, "jack_period": PERIOD, "jack_ahead_blocks": ahead,
               "jack_max_ahead_blocks": max_ahead or ahead, "jack_onset_blocks": onset if onset is not None else max(1, ahead - 1),  # serve's own default
               "jack_trials": trials, "jack_missed": missed,
+              # xruns jackd blamed on each client (serve's is "PortAudio", this bench's "meter"): during the note
+              # trials, and during the preset / latent change trials after them
+              "jack_xruns_blamed_notes": blamed_notes,
+              "jack_xruns_blamed_changes": {k: v - blamed_notes.get(k, 0) for k, v in blamed_all.items()
+                                            if v - blamed_notes.get(k, 0)},
               "serve_summary": [line for line in (out or "").splitlines() if line.startswith("melsynth: played")]}
     for kind in ("midi", "osc"):
         for key in ("nonzero", "loud"):
