@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_serve_headless_plays_records_logs_and_stops_on_ctrl_c(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "synth.cli", "serve", "--bundle", str(synthetic_bundle_path()), "--port", "0",
-         "--log-osc", "take.json", "--voices", "4"],
+         "--log-osc", "take.json", "--voices", "4", "--onset-ahead", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
     )
     try:
@@ -39,6 +39,9 @@ def test_serve_headless_plays_records_logs_and_stops_on_ctrl_c(tmp_path):
             if line.startswith("melsynth: output"):
                 break
         assert port, lines
+        # The start line names each margin, the onset one as asked (one block).
+        m = re.search(r"at (\d+) Hz, (\d+)-sample blocks, .* ([\d.]+) ms for a note onto silence", lines[-1])
+        assert m and float(m.group(3)) == pytest.approx(int(m.group(2)) / int(m.group(1)) * 1e3, abs=0.06), lines
         headless = "no audio output device" in lines[0]
         client = OscClient(port)
         client.send("/synth/note/on", 60, 100)
