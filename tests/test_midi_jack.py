@@ -145,7 +145,9 @@ def test_a_midi_performance_sounds_as_played_and_renders_again(tmp_path):
     # 14 sent; the clock never reaches us (the port filters timing messages). Ignored: the pedal going down,
     # the key released under it, sysex, CC 90. Bad: note 10 (out of range). The rest applied.
     assert (messages, applied, ignored, bad) == (13, 8, 4, 1), summary
-    assert status["notes"] == 2 and marks["released"][0] == 1
+    # Failed once in a full suite (notes 1: the second note-on, applied by the MIDI port, never started a
+    # voice; 2026-12-02, not reproduced in 8 runs alone, 4 of them beside a busy loop): say what serve said.
+    assert status["notes"] == 2 and marks["released"][0] == 1, (status, marks, stderr[-3000:])
 
     y, rate = sf.read(take, dtype="float32")
     onset = int(np.argmax(np.abs(y) > 1e-4))
