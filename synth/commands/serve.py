@@ -280,7 +280,7 @@ def _print_banner(args: argparse.Namespace, engine, live, server, rate: int, rec
         f"melsynth: output {live.output.device_name} at {rate} Hz, {args.blocksize}-sample blocks, "
         f"{live.stats()['buffer_ms_base']:.1f} ms ahead (up to {live.margin.max_blocks * args.blocksize / rate * 1e3:.1f} "
         f"ms after a near-miss, {live.idle_blocks * args.blocksize / rate * 1e3:.1f} ms while nothing sounds, "
-        f"{live.onset_blocks * args.blocksize / rate * 1e3:.1f} ms for a note onto silence); "
+        f"{live.stats()['buffer_ms_onset']:.1f} ms for a note onto silence); "
         f"method {args.method}"
         + (f"; recording {record}" if record else "")
         + ("" if args.duration else "; Ctrl-C to stop"),
