@@ -748,7 +748,11 @@ def _load_initial_weights(autoencoder: Any, run: Path) -> None:
     """The best weights of run folder ``run`` into ``autoencoder``; DataError naming the problem."""
     weights = _initial_weights(run)
     try:
-        autoencoder.load_weights(weights)
+        with warnings.catch_warnings():
+            # Keras warns for each part of the file it skips: the saved optimizer (a new run starts a fresh
+            # one, as intended) and, for another architecture, the layers it then raises about (below).
+            warnings.filterwarnings("ignore", message="Skipping ", category=UserWarning)
+            autoencoder.load_weights(weights)
     except (ValueError, OSError) as exc:
         raise DataError(f"{weights}: does not fit this model (init_from needs the same architecture): {exc}") from None
 
