@@ -29,6 +29,7 @@ Usage: .venv/bin/python bench/bench_jack_latency.py [--trials N] [--ahead BLOCKS
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import socket
 import subprocess
@@ -151,24 +152,42 @@ def _level_pair(bundle_path: Path) -> tuple[str, str, float]:
     return names[quiet], names[loud], db[loud] - db[quiet]
 
 
-def _change_trials(meter: Meter, sock, port: int, bundle_path: Path, *, trials: int) -> dict:
-    """Preset switches and latent jumps of a held note -> the first block whose level shows them (ms)."""
+@dataclasses.dataclass(frozen=True)
+class ChangePackets:
+    """The OSC packets of the change trials, built before the meter starts (see :func:`_change_packets`)."""
+
+    quiet: str
+    loud: str
+    apart_db: float
+    back: bytes  # /synth/preset quiet
+    to_loud: bytes  # /synth/preset loud
+    jumps: tuple[bytes, ...]  # /synth/latent: the loud preset's latent, a little different each time
+
+
+def _change_packets(bundle_path: Path, *, trials: int) -> ChangePackets:
+    """Every packet of the change trials. Built before the meter's JACK client is active: building them (a
+    bundle load, a decode of every preset, 20 packets of 2048 floats) holds this process's GIL for most of a
+    second, which the meter's Python callback needs every 5.3 ms. Built between the note and the change
+    trials, they cost ~90 JACK xruns a run, blamed on the meter and on serve's MIDI client after it (2026-12-02:
+    all but 3 of 97 xruns of one run fell 0.63-0.73 s after the last note trial)."""
     from synth.bundle import load_bundle
 
     quiet, loud, apart = _level_pair(bundle_path)
     b = load_bundle(bundle_path)
-    latents = {name: np.asarray(b.presets[name].latent, dtype=np.float32).reshape(-1) for name in (quiet, loud)}
+    latent = np.asarray(b.presets[loud].latent, dtype=np.float32).reshape(-1)
     rng = np.random.default_rng(0)
+    jumps = tuple(_osc("/synth/latent", *[float(v) for v in latent + rng.normal(0.0, 1e-3, latent.size).astype(np.float32)])
+                  for _ in range(trials))
+    return ChangePackets(quiet=quiet, loud=loud, apart_db=apart, back=_osc("/synth/preset", quiet),
+                         to_loud=_osc("/synth/preset", loud), jumps=jumps)
+
+
+def _change_trials(meter: Meter, sock, port: int, packets: ChangePackets, *, trials: int) -> dict:
+    """Preset switches and latent jumps of a held note -> the first block whose level shows them (ms)."""
+    quiet, loud, apart = packets.quiet, packets.loud, packets.apart_db
+    back, to_loud, jumps = packets.back, packets.to_loud, packets.jumps
     target = ("127.0.0.1", port)
-    # Every packet is built before the trials, so that between arming and sending nothing but the send runs.
-    # (The change trials still see ~50 JACK xruns a run, blamed on this meter and on serve's MIDI client, never
-    # on serve's audio client; building the packets here did not change that, 2026-12-02.)
-    back = _osc("/synth/preset", quiet)
-    to_loud = _osc("/synth/preset", loud)
-    jumps = [_osc("/synth/latent", *[float(v) for v in
-                                     latents[loud] + rng.normal(0.0, 1e-3, latents[loud].size).astype(np.float32)])
-             for _ in range(trials)]
-    sock.sendto(_osc("/synth/preset", quiet), target)
+    sock.sendto(back, target)
     sock.sendto(_osc("/synth/note/on", 60, 100), target)
     time.sleep(3.6)  # past the hold part: the note rests on its sustain frame
     figures: dict[str, list[float]] = {"preset": [], "latent": []}
@@ -216,6 +235,8 @@ def run_jack_latency_bench(*, trials: int = 20, ahead: int = 3, max_ahead: int |
         blamed_all: dict[str, int] = {}
         try:
             port = serve_port(proc)
+            # Everything the change trials send, built while no Python JACK client of ours is active.
+            packets = _change_packets(path, trials=trials) if change_trials else None
             meter = Meter()
             meter.client.activate()
             outs = [p.name for p in meter.client.get_ports(is_audio=True, is_output=True)
@@ -256,7 +277,7 @@ def run_jack_latency_bench(*, trials: int = 20, ahead: int = 3, max_ahead: int |
                 else:
                     sock.sendto(_osc("/synth/note/off", 60), ("127.0.0.1", port))
             blamed_notes = dict(server.late_clients())  # jackd's xruns, by the client it blamed, so far
-            changes = _change_trials(meter, sock, port, path, trials=trials) if change_trials else None
+            changes = _change_trials(meter, sock, port, packets, trials=trials) if packets is not None else None
             blamed_all = dict(server.late_clients())
             sock.close()
         finally:
