@@ -219,6 +219,39 @@ def test_tiny_sweep_writes_rows_tables_and_skips_on_rerun(sweep):
     assert before == {p: p.stat().st_mtime_ns for p in (root / "runs").rglob("*.h5")}
 
 
+def test_a_row_of_a_changed_variant_runs_again_and_a_run_of_another_model_is_refused(sweep, tmp_path):
+    import shutil
+
+    from training.experiments import run_experiments
+
+    out, runs = tmp_path / "out", tmp_path / "runs"
+    shutil.copytree(sweep["root"] / "out", out)
+    shutil.copytree(sweep["root"] / "runs", runs)
+    kwargs = dict(sweep["kwargs"], out=out, runs=runs, rows=["no_dense"])
+    # The row measured another dropout rate than no_dense has now: it is measured again from its run.
+    row = json.loads((out / "rows" / "no_dense.json").read_text())
+    row["config"]["dropout_rate"] = 0.5
+    (out / "rows" / "no_dense.json").write_text(json.dumps(row))
+    lines: list[str] = []
+    run_experiments(**dict(kwargs, log=lines.append))
+    assert any("row no_dense: measured another model (dropout_rate 0.5 -> 0.3)" in line for line in lines), lines
+    assert "0 already done" in next(line for line in lines if "already done" in line)
+    assert json.loads((out / "rows" / "no_dense.json").read_text())["config"]["dropout_rate"] == 0.3
+    # A run folder that trained other filters is neither resumed, nor measured, nor trained over.
+    doc = json.loads((runs / "no_dense" / "config.json").read_text())
+    doc["config"]["filters"] = [4, 8, 32]
+    (runs / "no_dense" / "config.json").write_text(json.dumps(doc))
+    (out / "rows" / "no_dense.json").unlink()
+    before = {p: p.stat().st_mtime_ns for p in (runs / "no_dense").rglob("*")}
+    lines = []
+    with pytest.raises(DataError, match="rows failed to train: no_dense"):
+        run_experiments(**dict(kwargs, log=lines.append))
+    assert any("trained another model than row no_dense has now (filters [4, 8, 32] -> [4, 8, 16])" in line
+               for line in lines), lines
+    assert before == {p: p.stat().st_mtime_ns for p in (runs / "no_dense").rglob("*")}
+    assert not (out / "rows" / "no_dense.json").exists()
+
+
 def test_evaluate_a_run_and_its_pictures(sweep, capsys):
     from synth.cli import main
     from synth.metrics import SUMMARY_KEYS

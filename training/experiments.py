@@ -262,17 +262,67 @@ def _duration(seconds: float) -> str:
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
+# A run's epoch bound comes from --max-epochs (a longer budget extends a run), and rows sharing a run differ
+# only by name: neither makes a recorded model another one.
+_NOT_THE_MODEL = ("name", "max_epochs")
+
+
+def _config_differences(recorded: Any, planned: Any) -> list[str]:
+    """How the model config ``recorded`` (a run's or row's "config" dict) differs from ``planned`` (a
+    ModelConfig), as "field recorded -> planned" strings; empty when they are the same model."""
+    want = planned.to_dict()
+    have = recorded if isinstance(recorded, dict) else {}
+    return [f"{key} {have.get(key)!r} -> {want[key]!r}" for key in sorted(want)
+            if key not in _NOT_THE_MODEL and have.get(key) != want[key]]
+
+
+def _stale_row(path: Path, planned: Any) -> list[str]:
+    """Differences between the model a row file measured and its row's model now (empty: current)."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return []  # load_rows names the broken file when the tables are written
+    recorded = doc.get("config") if isinstance(doc, dict) else None
+    # A row that recorded no config cannot be checked; it stands as measured.
+    return _config_differences(recorded, planned) if isinstance(recorded, dict) else []
+
+
 def _plan(
     names: list[str], *, overrides: dict[str, Any], rows_dir: Path, log: Callable[[str], None]
 ) -> tuple[dict[str, Any], list[list[str]]]:
-    """(every row's config, the row groups still to run): a group is done when all its rows' JSONs exist."""
+    """(every row's config, the row groups still to run): a group is done when all its rows' JSONs exist and
+    measured the model its rows have now (a row of a variant changed since is run again)."""
     configs = _configs(overrides)
     groups = row_groups(names, overrides=overrides)
-    todo = [g for g in groups if any(not (rows_dir / f"{n}.json").is_file() for n in g)]
+    todo = []
+    for group in groups:
+        paths = {n: rows_dir / f"{n}.json" for n in group}
+        stale = {n: d for n, p in paths.items() if p.is_file() and (d := _stale_row(p, configs[n]))}
+        for name, diff in stale.items():
+            log(f"  row {name}: measured another model ({'; '.join(diff)}): it runs again")
+        if stale or any(not p.is_file() for p in paths.values()):
+            todo.append(group)
     log(
         f"melsynth experiments: {len(groups)} runs for {len(names)} rows; {len(groups) - len(todo)} already done"
     )
     return configs, todo
+
+
+def _check_run_is_of(run_dir: Path, config: Any) -> None:
+    """DataError when the run folder there trained another model than ``config`` (a variant changed since):
+    resuming or measuring it would give the row a model it no longer has, and training over it would lose
+    the run, so the user decides."""
+    path = run_dir / "config.json"
+    if not path.is_file():
+        return
+    try:
+        recorded = json.loads(path.read_text()).get("config")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return  # fit() itself names a broken run folder
+    diff = _config_differences(recorded, config)
+    if diff:
+        raise DataError(f"{run_dir} trained another model than row {config.name} has now ({'; '.join(diff)}); "
+                        f"move or delete that folder to train the row again")
 
 
 def _train_and_measure(
@@ -284,6 +334,7 @@ def _train_and_measure(
     from training.fit import fit
 
     try:
+        _check_run_is_of(run_dir, config)
         if _finished(run_dir, max_epochs):
             log(f"  {run_dir} already finished: measuring it")
         elif run_dir.is_dir() and (run_dir / "config.json").is_file():
