@@ -96,6 +96,18 @@ def test_tables_show_ours_beside_the_papers_and_not_run(tmp_path):
     assert "Our F1 ranking agrees with the paper's: No Dense > Dense." in text
 
 
+def test_tables_name_the_settings_the_paper_does_not_publish(tmp_path):
+    from training.model.config import variant
+
+    rows = {name: dict(fake_row(name, 0.8), config=variant(name).to_dict())
+            for name in ("no_reg", "dropout_E", "kr_l1_D", "kr_l2_D", "ar_l1_E")}
+    write_rows(tmp_path, rows)
+    assert ("- **Not in the paper, our choice** (training/model/config.py says why): dropout rate 0.3; activity L1 "
+            "weight 0.0001; kernel L1 weight 1e-06; kernel L2 weight 0.0001.") in write_tables(tmp_path).read_text()
+    write_rows(tmp_path / "plain", {"no_reg": dict(fake_row("no_reg", 0.8), config=variant("no_reg").to_dict())})
+    assert "Not in the paper" not in write_tables(tmp_path / "plain").read_text()
+
+
 def test_ranking_sentence_names_the_disagreements():
     table = TABLES[1]  # max, average, no pooling: the paper has max > avg > none
     rows = {

@@ -632,6 +632,22 @@ def _data_text(description: dict[str, Any] | None) -> str:
     return "; ".join(parts)
 
 
+def _choices_text(rows: dict[str, dict[str, Any]]) -> str:
+    """The settings of the measured rows that the paper does not publish: the dropout rate and each kind of
+    penalty's weight ("" when no measured row has one)."""
+    configs = [d.get("config") for d in rows.values() if isinstance(d.get("config"), dict)]
+    rates = sorted({c.get("dropout_rate") for c in configs if c.get("dropout_where", "none") != "none"} - {None})
+    weights: dict[str, set] = {}
+    for c in configs:
+        if c.get("regularizer", "none") != "none":
+            kind = "kernel" if c["regularizer"] == "kernel" else "activity"
+            weights.setdefault(f"{kind} {str(c.get('regularizer_norm', '')).upper()}", set()).add(
+                c.get("regularizer_weight"))
+    parts = [f"dropout rate {', '.join(map(str, rates))}"] if rates else []
+    parts += [f"{label} weight {', '.join(f'{w:g}' for w in sorted(ws))}" for label, ws in sorted(weights.items())]
+    return "; ".join(parts)
+
+
 def _budget_text(rows: dict[str, dict[str, Any]]) -> str:
     if not rows:
         return "no row run yet"
@@ -682,6 +698,8 @@ def render_tables(
         + "; the paper used a 3750-note single-pitch NSynth subset split 80/10/10.",
         f"- **Budget**: {_budget_text(rows)}. The paper trained to early stopping (patience 10) on a Tesla P100.",
         f"- **Hardware**: {'; '.join(hardware_set) if hardware_set else 'none yet'}.",
+        *([f"- **Not in the paper, our choice** (training/model/config.py says why): {choices}."]
+          if (choices := _choices_text(rows)) else []),
         "- **Metrics**: `synth.metrics.summary`: per-note RMSE and SSIM (scikit-image, data_range 1, 7x7 window) "
         "on the unit scale, and the paper's harmonic recall/precision/F1 (peaks of each frame in dB within 30 dB "
         "of the frame's highest, band-centre frequencies, one-to-one matches within 3 %, silent frames "
