@@ -264,6 +264,39 @@ def test_a_row_of_a_changed_variant_runs_again_and_a_run_of_another_model_is_ref
     assert not (out / "rows" / "no_dense.json").exists()
 
 
+def test_what_does_not_make_another_model_keeps_rows_and_runs(sweep, tmp_path):
+    import shutil
+
+    from training.experiments import run_experiments
+
+    out, runs = tmp_path / "out", tmp_path / "runs"
+    shutil.copytree(sweep["root"] / "out", out)
+    shutil.copytree(sweep["root"] / "runs", runs)
+    kwargs = dict(sweep["kwargs"], out=out, runs=runs)
+    # Recorded before a field existed (read with its default, as fit reads it): the row and run stand.
+    for path, key in ((out / "rows" / "no_dense.json", "config"), (runs / "no_dense" / "config.json", "config")):
+        doc = json.loads(path.read_text())
+        del doc[key]["mel_head"], doc[key]["layout"]
+        path.write_text(json.dumps(doc))
+    lines: list[str] = []
+    run_experiments(**dict(kwargs, patience=3, log=lines.append))  # a new patience is for new runs only
+    assert "2 already done" in lines[0], lines
+    # A longer epoch bound extends the run; it is not another model.
+    lines = []
+    run_experiments(**dict(kwargs, rows=["no_dense"], max_epochs=2, log=lines.append))
+    assert json.loads((runs / "no_dense" / "status.json").read_text())["epochs_done"] == 2, lines
+    # One stale row of a shared run: the run is measured again and all of its rows are rewritten.
+    dense = json.loads((out / "rows" / "dense.json").read_text())
+    dense["config"]["dropout_rate"] = 0.5
+    (out / "rows" / "dense.json").write_text(json.dumps(dense))
+    before = {n: (out / "rows" / f"{n}.json").stat().st_mtime_ns for n in ("no_reg", "pool_max", "latent_8192")}
+    lines = []
+    run_experiments(**dict(kwargs, rows=["dense"], log=lines.append))
+    assert any("row dense: measured another model" in line for line in lines), lines
+    assert all((out / "rows" / f"{n}.json").stat().st_mtime_ns != t for n, t in before.items())
+    assert json.loads((out / "rows" / "dense.json").read_text())["config"]["dropout_rate"] == 0.3
+
+
 def test_evaluate_a_run_and_its_pictures(sweep, capsys):
     from synth.cli import main
     from synth.metrics import SUMMARY_KEYS

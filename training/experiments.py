@@ -3,7 +3,9 @@
 Layout::
 
     OUT/rows/<row>.json   one finished row: metrics (test split), config, epochs, wall time, budget,
-                          hardware, data description (written atomically; a rerun skips rows already there)
+                          hardware, data description (written atomically; a rerun skips rows already there,
+                          unless the row's variant has changed since: then it runs again; or unless it
+                          stopped at a lower epoch bound than --max-epochs: then its run trains on)
     OUT/tables.md         the four tables, ours beside the paper's, with a header (data, split, budget,
                           hardware) and a sentence per table on where our F1 ranking differs from the paper's
     RUNS/<run>/           the run folders (training.fit), not committed
@@ -12,7 +14,9 @@ Rows that are the same model share one run: the paper's baseline appears as "No 
 "Max Pooling" (II), "Latent Dim 8192" (III) and "Dense" (IV). Rows are grouped by equal
 :class:`training.model.config.ModelConfig` (all fields but the name), so any such identity is found, and a run
 is named after the first row of its group in table order ("no_reg"). An interrupted run is resumed; a run
-that already finished is measured without training again.
+that already finished is measured without training again; a run folder that trained another model than its
+row has now (the fields compared are those of the model, not the fitting schedule) is refused, never trained
+over.
 
 Metrics are those of :func:`synth.metrics.summary` on the features' test split (the run's metrics.json,
 written by the fit; recomputed if missing).
@@ -33,6 +37,7 @@ from typing import Any
 
 from synth.atomic import atomic_write_text
 from synth.errors import DataError, MelsynthError, ParameterError
+from training.model.config import SCHEDULE_FIELDS
 
 __all__ = [
     "TABLES",
@@ -262,21 +267,27 @@ def _duration(seconds: float) -> str:
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
-# A run's epoch bound comes from --max-epochs (a longer budget extends a run), and rows sharing a run differ
-# only by name: neither makes a recorded model another one.
-_NOT_THE_MODEL = ("name", "max_epochs")
+# Not the model: the name (rows sharing a run differ by it) and the fitting schedule, which a resumed run may
+# change (--max-epochs extends a run, --patience is for new runs; training.fit allows both on --resume).
+_NOT_THE_MODEL = ("name", *SCHEDULE_FIELDS)
 
 
-def _config_differences(recorded: Any, planned: Any) -> list[str]:
-    """How the model config ``recorded`` (a run's or row's "config" dict) differs from ``planned`` (a
-    ModelConfig), as "field recorded -> planned" strings; empty when they are the same model."""
+def _config_differences(recorded: Any, *, planned: Any) -> list[str]:
+    """How the model config ``recorded`` (a run's or row's "config" dict, read as :meth:`ModelConfig.from_dict`
+    reads it, with the defaults of fields added since) differs from ``planned`` (a ModelConfig), as
+    "field recorded -> planned" strings; empty when they are the same model."""
+    from training.model.config import ModelConfig
+
+    try:
+        have = ModelConfig.from_dict(recorded).to_dict()
+    except ParameterError:
+        have = recorded if isinstance(recorded, dict) else {}  # unreadable: every field it lacks differs
     want = planned.to_dict()
-    have = recorded if isinstance(recorded, dict) else {}
     return [f"{key} {have.get(key)!r} -> {want[key]!r}" for key in sorted(want)
             if key not in _NOT_THE_MODEL and have.get(key) != want[key]]
 
 
-def _stale_row(path: Path, planned: Any) -> list[str]:
+def _stale_row(path: Path, *, planned: Any) -> list[str]:
     """Differences between the model a row file measured and its row's model now (empty: current)."""
     try:
         doc = json.loads(path.read_text())
@@ -284,23 +295,42 @@ def _stale_row(path: Path, planned: Any) -> list[str]:
         return []  # load_rows names the broken file when the tables are written
     recorded = doc.get("config") if isinstance(doc, dict) else None
     # A row that recorded no config cannot be checked; it stands as measured.
-    return _config_differences(recorded, planned) if isinstance(recorded, dict) else []
+    return _config_differences(recorded, planned=planned) if isinstance(recorded, dict) else []
+
+
+def _short_of_budget(path: Path, *, max_epochs: int | None) -> int | None:
+    """The epochs of a row stopped by its epoch bound below ``max_epochs`` (its run trains on), else None."""
+    if max_epochs is None:
+        return None
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(doc, dict) or doc.get("stopped") != "max_epochs":
+        return None
+    epochs = doc.get("epochs")
+    return epochs if isinstance(epochs, int) and epochs < max_epochs else None
 
 
 def _plan(
-    names: list[str], *, overrides: dict[str, Any], rows_dir: Path, log: Callable[[str], None]
+    names: list[str], *, overrides: dict[str, Any], rows_dir: Path, max_epochs: int | None,
+    log: Callable[[str], None],
 ) -> tuple[dict[str, Any], list[list[str]]]:
-    """(every row's config, the row groups still to run): a group is done when all its rows' JSONs exist and
-    measured the model its rows have now (a row of a variant changed since is run again)."""
+    """(every row's config, the row groups still to run): a group is done when all its rows' JSONs exist,
+    measured the model its rows have now (a row of a variant changed since runs again) and had the budget
+    (a row stopped by a lower epoch bound than ``max_epochs`` trains on)."""
     configs = _configs(overrides)
     groups = row_groups(names, overrides=overrides)
     todo = []
     for group in groups:
         paths = {n: rows_dir / f"{n}.json" for n in group}
-        stale = {n: d for n, p in paths.items() if p.is_file() and (d := _stale_row(p, configs[n]))}
+        stale = {n: d for n, p in paths.items() if p.is_file() and (d := _stale_row(p, planned=configs[n]))}
         for name, diff in stale.items():
             log(f"  row {name}: measured another model ({'; '.join(diff)}): it runs again")
-        if stale or any(not p.is_file() for p in paths.values()):
+        short = {n: e for n, p in paths.items() if p.is_file() and (e := _short_of_budget(p, max_epochs=max_epochs))}
+        for name, epochs in short.items():
+            log(f"  row {name}: stopped at its bound of {epochs} epochs, the budget is now {max_epochs}: it trains on")
+        if stale or short or any(not p.is_file() for p in paths.values()):
             todo.append(group)
     log(
         f"melsynth experiments: {len(groups)} runs for {len(names)} rows; {len(groups) - len(todo)} already done"
@@ -308,7 +338,7 @@ def _plan(
     return configs, todo
 
 
-def _check_run_is_of(run_dir: Path, config: Any) -> None:
+def _check_run_is_of(run_dir: Path, *, config: Any) -> None:
     """DataError when the run folder there trained another model than ``config`` (a variant changed since):
     resuming or measuring it would give the row a model it no longer has, and training over it would lose
     the run, so the user decides."""
@@ -319,7 +349,9 @@ def _check_run_is_of(run_dir: Path, config: Any) -> None:
         recorded = json.loads(path.read_text()).get("config")
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
         return  # fit() itself names a broken run folder
-    diff = _config_differences(recorded, config)
+    if not isinstance(recorded, dict):
+        return  # likewise
+    diff = _config_differences(recorded, planned=config)
     if diff:
         raise DataError(f"{run_dir} trained another model than row {config.name} has now ({'; '.join(diff)}); "
                         f"move or delete that folder to train the row again")
@@ -334,7 +366,7 @@ def _train_and_measure(
     from training.fit import fit
 
     try:
-        _check_run_is_of(run_dir, config)
+        _check_run_is_of(run_dir, config=config)
         if _finished(run_dir, max_epochs):
             log(f"  {run_dir} already finished: measuring it")
         elif run_dir.is_dir() and (run_dir / "config.json").is_file():
@@ -462,7 +494,7 @@ def run_experiments(
     rows_dir = out / "rows"
     feats = load_features(data)
     feats.subset("test")  # an empty test split is an error before any training
-    configs, todo = _plan(names, overrides=overrides, rows_dir=rows_dir, log=log)
+    configs, todo = _plan(names, overrides=overrides, rows_dir=rows_dir, max_epochs=max_epochs, log=log)
     hw: dict[str, Any] | None = None  # found lazily: it imports TensorFlow
     spent: list[float] = []
     failed: list[str] = []
@@ -641,8 +673,9 @@ def _choices_text(rows: dict[str, dict[str, Any]]) -> str:
     for c in configs:
         if c.get("regularizer", "none") != "none":
             kind = "kernel" if c["regularizer"] == "kernel" else "activity"
-            weights.setdefault(f"{kind} {str(c.get('regularizer_norm', '')).upper()}", set()).add(
-                c.get("regularizer_weight"))
+            if c.get("regularizer_weight") is not None:
+                weights.setdefault(f"{kind} {str(c.get('regularizer_norm', '')).upper()}", set()).add(
+                    c["regularizer_weight"])
     parts = [f"dropout rate {', '.join(map(str, rates))}"] if rates else []
     parts += [f"{label} weight {', '.join(f'{w:g}' for w in sorted(ws))}" for label, ws in sorted(weights.items())]
     return "; ".join(parts)

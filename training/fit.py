@@ -749,9 +749,10 @@ def _load_initial_weights(autoencoder: Any, run: Path) -> None:
     weights = _initial_weights(run)
     try:
         with warnings.catch_warnings():
-            # Keras warns for each part of the file it skips: the saved optimizer (a new run starts a fresh
-            # one, as intended) and, for another architecture, the layers it then raises about (below).
-            warnings.filterwarnings("ignore", message="Skipping ", category=UserWarning)
+            # The file holds the other run's optimizer state, which a new run does not take (it starts a fresh
+            # optimizer, as intended): Keras's warning about skipping it would read as a fault. Its other
+            # warnings (layers left at their initial weights) still show.
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer", category=UserWarning)
             autoencoder.load_weights(weights)
     except (ValueError, OSError) as exc:
         raise DataError(f"{weights}: does not fit this model (init_from needs the same architecture): {exc}") from None

@@ -1,7 +1,8 @@
 """``melsynth experiments``: train every row of the paper's Tables I-IV and write results/paper/tables.md.
 
 See :mod:`training.experiments`. Finished rows are kept as JSON under OUT/rows, so the sweep can be spread
-over several sittings: rerun the same command and it skips them (an interrupted run is resumed).
+over several sittings: rerun the same command and it skips them (an interrupted run is resumed; a row whose
+variant has changed since runs again).
 """
 
 from __future__ import annotations

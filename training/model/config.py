@@ -11,13 +11,15 @@ Choices the paper does not publish, and what we chose:
   values, the paper's "3%" latent of the no-dense model (../shared/REFERENCE.md).
 - ``regularizer_weight`` 1e-4, except the kernel L1 rows (``kr_l1_*``: :data:`KERNEL_L1_WEIGHT`, 1e-6): the
   strength of the L1/L2 kernel or activity penalty. Measured on the baseline at initialisation (34.1 M kernel
-  weights, mean |w| 0.012): a kernel penalty of 20.7 for L1 at 1e-4 and 0.34 for L2, against an untrained
-  MSE of 0.136 (16 training notes) and a trained one of ~0.003. L1 at 1e-4 swamped the reconstruction: the 30-epoch
-  kr_l1 E / D rows reached test RMSE 0.161 / 0.103 against no_reg's 0.064, their loss still 0.21 at epoch 30,
-  most of it the penalty (the paper reports kernel L1 as a mild change). A 5-epoch screen of kr_l1_D on the
-  validation split (2026-12-02; RMSE / F1, no_reg 0.0895 / 0.515): L1 1e-5 0.106 / 0.470, 1e-6 0.088 / 0.542,
-  1e-7 0.087 / 0.534, 1e-8 0.092 / 0.501; L2 1e-4 0.089 / 0.560, 1e-5 0.092 / 0.525, 1e-6 0.089 / 0.521. So
-  L1 takes the strongest weight that did not hurt, 1e-6, and L2 keeps 1e-4. Activity penalties are summed
+  weights, mean |w| 0.012, split about evenly between encoder and decoder by the two dense layers): L1 at
+  1e-4 gives a penalty of 20.7 on the encoder's kernels (E) and 21.2 on the decoder's (D), L2 0.34 and 0.35,
+  against an untrained MSE of 0.136 (16 training notes) and a trained one of ~0.003. L1 at 1e-4 swamped the
+  reconstruction: the 30-epoch kr_l1 E / D rows reached test RMSE 0.161 / 0.103 against no_reg's 0.064, their
+  loss still 0.21 at epoch 30, most of it the penalty (the paper reports kernel L1 as a mild change). A
+  5-epoch screen of kr_l1_D and kr_l2_D on the validation split (2026-12-02; RMSE / F1, no_reg 0.0895 /
+  0.515): L1 1e-5 0.106 / 0.470, 1e-6 0.088 / 0.542, 1e-7 0.087 / 0.534, 1e-8 0.092 / 0.501; L2 1e-4 0.089 /
+  0.560, 1e-5 0.092 / 0.525, 1e-6 0.089 / 0.521. So L1 takes the strongest weight that did not hurt, 1e-6,
+  and L2 keeps 1e-4. Activity penalties are summed
   over each example's activations (Keras divides by the batch only): at 1e-4 they are 2.0 (L1) and 0.20
   (L2) on the encoder, 4.3 and 1.6 on the full-resolution decoder layers, which matches the paper's
   collapsed "AR ... D" rows.

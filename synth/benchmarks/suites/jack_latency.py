@@ -173,8 +173,9 @@ def _change_packets(bundle_path: Path, *, trials: int) -> ChangePackets:
     """Every packet of the change trials. Built before the meter's JACK client is active: building them (a
     bundle load, a decode of every preset, 20 packets of 2048 floats) holds this process's GIL for most of a
     second, which the meter's Python callback needs every 5.3 ms. Built between the note and the change
-    trials, they cost ~90 JACK xruns a run, blamed on the meter and on serve's MIDI client after it (2026-12-02:
-    all but 3 of 97 xruns of one run fell 0.63-0.73 s after the last note trial)."""
+    trials, they cost 55-108 JACK xruns a run (56 in the run then in docs/BENCHMARKS.md), blamed on the meter and
+    on serve's MIDI client after it (2026-12-02: all but 3 of 97 xruns of one run fell 0.63-0.73 s after the
+    last note trial)."""
     from synth.bundle import load_bundle
 
     quiet, loud, apart = _level_pair(bundle_path)
