@@ -140,6 +140,7 @@ def hand_made_run() -> dict:
                              "jack_osc_note_loud_ms": {"n": 2, "p50": 37.2, "p99": 43.0, "max": 43.1},
                              "jack_osc_preset_change_ms": {"n": 2, "p50": 30.0, "p99": 33.0, "max": 33.1},
                              "jack_change_presets": ["quiet", "loud"], "jack_change_presets_apart_db": 26.7,
+                             "jack_change_detector_lag_ms": 23.9,
                              "low_latency": {"jack_ahead_blocks": 3, "jack_max_ahead_blocks": 3, "jack_onset_blocks": 1,
                                              "serve_summary": [],
                                              "jack_midi_note_nonzero_ms": {"n": 2, "p50": 5.4, "p99": 10.7, "max": 10.7}}},
@@ -166,6 +167,7 @@ def test_bench_documents_are_written_from_a_result(tmp_path):
             "38.9 / 44.8 / 44.9 (2) |") in text
     assert ("| default: --ahead 3 (max 3) --onset-ahead 2 | OSC preset switch | first changed block: 30.0 / 33.0 / "
             "33.1 (2) | |") in text
+    assert "that detector fires 23.9 ms after the first changed sample" in text
     assert ("| low latency: --ahead 3 (max 3) --onset-ahead 1 | MIDI note-on (JACK MIDI port) | 5.4 / 10.7 / 10.7 "
             "(2) |") in text
     assert "| OSC note-on (UDP, loopback) | 21.5 / 27.0 / 27.1 (2) |" in text
@@ -230,3 +232,18 @@ def test_bench_scripts_are_entry_points_only():
         assert kinds <= {"Import", "ImportFrom", "If"}, (path.name, kinds)
         (guard,) = [node for node in tree.body if isinstance(node, ast.If)]
         assert ast.unparse(guard.test) == "__name__ == '__main__'" and len(guard.body) == 1, path.name
+
+
+def test_the_change_detectors_own_lag_is_measured_on_an_offline_switch():
+    """The JACK bench's change figures hold the detector's lag; it is measured on the same switch offline: after
+    the first changed sample, within the timbre crossfade and the level's window."""
+    from synth.benchmarks.suites.jack_latency import BLOCK, RATE, WINDOW, _detector_lag_ms, _level_pair
+    from synth.bundle import load_bundle
+    from synth.engine.timbre_pipeline import TIMBRE_XFADE_FRAMES
+
+    bundle = REPO / "presets" / "default"
+    params = load_bundle(bundle).params
+    frame_ms = params.hop_length / params.sample_rate * 1e3
+    quiet, loud, _ = _level_pair(bundle)
+    lag = _detector_lag_ms(bundle, quiet=quiet, loud=loud)
+    assert 0 < lag < TIMBRE_XFADE_FRAMES * frame_ms + WINDOW * BLOCK / RATE * 1e3

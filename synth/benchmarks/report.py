@@ -258,7 +258,10 @@ def jack_latency_markdown(j: dict) -> list[str]:
         f"frame, from preset {(j.get('jack_change_presets') or ['?'])[0]} to {(j.get('jack_change_presets') or ['?', '?'])[-1]} "
         f"({_f(j.get('jack_change_presets_apart_db'))} dB louder), by `/synth/preset` (cached) or `/synth/latent` "
         "with the loud preset's latent plus noise of 1e-3 (decoded); the first 128-sample block whose level "
-        "(RMS over 16 ms) is 1.5 dB above the steady level before the send.", "",
+        "(RMS over 16 ms) is 1.5 dB above the steady level before the send"
+        + (f"; on the same switch rendered offline that detector fires {_f(j['jack_change_detector_lag_ms'])} ms "
+           "after the first changed sample (the crossfade and the level's window), so the change itself sounds "
+           "that much sooner than these figures" if "jack_change_detector_lag_ms" in j else "") + ".", "",
         "| setting | what | first non-zero sample p50 / p99 / max ms (n) | first sample above -40 dBFS p50 / p99 / max ms (n) |",
         "|---|---|---|---|",
     ]

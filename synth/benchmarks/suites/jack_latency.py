@@ -51,6 +51,55 @@ WINDOW = 6  # blocks of its level (16 ms, four periods of the note)
 CHANGE_DB = 1.5
 
 
+class Level:
+    """The change detector's level: RMS over the last WINDOW blocks of BLOCK samples, one block at a time (the
+    meter's callback and :func:`_detector_lag_ms` use the same one)."""
+
+    def __init__(self) -> None:
+        self._powers: list[float] = []
+
+    def push(self, block: np.ndarray) -> float:
+        """The level at the end of ``block`` (BLOCK samples)."""
+        self._powers.append(float(np.mean(np.square(block, dtype=np.float64))))
+        del self._powers[:-WINDOW]
+        return float(np.sqrt(np.mean(self._powers)))
+
+
+def changed(rms: float, reference: float) -> bool:
+    """The level differs from the steady ``reference`` by more than CHANGE_DB."""
+    return abs(20 * np.log10(max(rms, 1e-9) / reference)) > CHANGE_DB
+
+
+def _detector_lag_ms(bundle_path: Path, *, quiet: str, loud: str) -> float:
+    """How long after the first changed sample the detector fires on the quiet -> loud switch of a held note,
+    rendered offline (the engine's crossfade and the level's window both take time): what the change-trial
+    figures hold beyond the change itself."""
+    from synth.bundle import load_bundle
+    from synth.engine.commands import NoteOn, SetPreset
+    from synth.render.note import make_engine
+
+    bundle = load_bundle(bundle_path)
+    at = 4 * RATE  # on the sustain frame, as in the trials
+    outs = []
+    for switch in (False, True):
+        engine = make_engine(bundle, output_rate=RATE, initial_preset=quiet)
+        engine.schedule(NoteOn(note=60, velocity=100), 0)
+        if switch:
+            engine.schedule(SetPreset(name=loud), at)
+        outs.append(engine.render(at + RATE // 2))
+    differs = np.flatnonzero(np.abs(outs[0] - outs[1]) > NONZERO)
+    if differs.size == 0:
+        raise RuntimeError(f"switching {quiet} -> {loud} changed nothing offline")
+    level, before = Level(), []
+    for k in range(0, len(outs[1]) - BLOCK + 1, BLOCK):
+        rms = level.push(outs[1][k : k + BLOCK])
+        if k < at:
+            before.append(rms)
+        elif changed(rms, float(np.median(before[-(RATE // 5 // BLOCK) :]))):
+            return (k - int(differs[0])) / RATE * 1e3
+    raise RuntimeError(f"the detector never saw the {quiet} -> {loud} switch offline")
+
+
 class Meter:
     """The measuring JACK client: one audio input (serve's output), one MIDI output (serve's input)."""
 
@@ -68,7 +117,7 @@ class Meter:
         self.levels: list[tuple[int, float]] = []  # (first frame, RMS) of recent BLOCK-sample blocks
         self.reference: float | None = None  # steady RMS before a change trial
         self.changed: int | None = None
-        self._powers: list[float] = []
+        self._level = Level()
         self.client.set_process_callback(self._process)
 
     def _process(self, frames: int) -> None:
@@ -89,13 +138,11 @@ class Meter:
         for k in range(0, frames - BLOCK + 1, BLOCK):
             # The level over the trailing WINDOW blocks (a few periods of the note: steady while it rests on
             # its sustain frame), at the end of each block.
-            self._powers.append(float(np.mean(np.square(buf[k : k + BLOCK], dtype=np.float64))))
-            del self._powers[:-WINDOW]
-            rms = float(np.sqrt(np.mean(self._powers)))
+            rms = self._level.push(buf[k : k + BLOCK])
             self.levels.append((start + k, rms))
             ref = self.reference
             if (ref is not None and self.changed is None and self.sent_frame is not None
-                    and start + k >= self.sent_frame and abs(20 * np.log10(max(rms, 1e-9) / ref)) > CHANGE_DB):
+                    and start + k >= self.sent_frame and changed(rms, ref)):
                 self.changed = start + k
         del self.levels[:-400]
 
@@ -167,6 +214,7 @@ class ChangePackets:
     back: bytes  # /synth/preset quiet
     to_loud: bytes  # /synth/preset loud
     jumps: tuple[bytes, ...]  # /synth/latent: the loud preset's latent, a little different each time
+    detector_lag_ms: float  # see _detector_lag_ms
 
 
 def _change_packets(bundle_path: Path, *, trials: int) -> ChangePackets:
@@ -185,7 +233,8 @@ def _change_packets(bundle_path: Path, *, trials: int) -> ChangePackets:
     jumps = tuple(_osc("/synth/latent", *[float(v) for v in latent + rng.normal(0.0, 1e-3, latent.size).astype(np.float32)])
                   for _ in range(trials))
     return ChangePackets(quiet=quiet, loud=loud, apart_db=apart, back=_osc("/synth/preset", quiet),
-                         to_loud=_osc("/synth/preset", loud), jumps=jumps)
+                         to_loud=_osc("/synth/preset", loud), jumps=jumps,
+                         detector_lag_ms=_detector_lag_ms(bundle_path, quiet=quiet, loud=loud))
 
 
 def _change_trials(meter: Meter, sock, port: int, packets: ChangePackets, *, trials: int) -> dict:
@@ -217,7 +266,8 @@ def _change_trials(meter: Meter, sock, port: int, packets: ChangePackets, *, tri
         time.sleep(0.1)
     sock.sendto(_osc("/synth/note/off", 60), target)
     meter.reference = None
-    return {"figures": figures, "missed": missed, "pair": [quiet, loud], "apart_db": round(apart, 1)}
+    return {"figures": figures, "missed": missed, "pair": [quiet, loud], "apart_db": round(apart, 1),
+            "detector_lag_ms": round(packets.detector_lag_ms, 1)}
 
 
 def run_jack_latency_bench(*, trials: int = 20, ahead: int = 3, max_ahead: int | None = None,
@@ -320,6 +370,7 @@ def run_jack_latency_bench(*, trials: int = 20, ahead: int = 3, max_ahead: int |
         result["jack_change_missed"] = changes["missed"]
         result["jack_change_presets"] = changes["pair"]
         result["jack_change_presets_apart_db"] = changes["apart_db"]
+        result["jack_change_detector_lag_ms"] = changes["detector_lag_ms"]
     return result
 
 
