@@ -241,8 +241,8 @@ def test_the_change_detectors_own_lag_is_measured_on_an_offline_switch():
     from synth.bundle import load_bundle
     from synth.engine.timbre_pipeline import TIMBRE_XFADE_FRAMES
 
-    bundle = REPO / "presets" / "default"
-    params = load_bundle(bundle).params
+    bundle = load_bundle(REPO / "presets" / "default")
+    params = bundle.params
     frame_ms = params.hop_length / params.sample_rate * 1e3
     quiet, loud, _ = _level_pair(bundle)
     lag = _detector_lag_ms(bundle, quiet=quiet, loud=loud)

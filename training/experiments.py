@@ -287,26 +287,26 @@ def _config_differences(recorded: Any, *, planned: Any) -> list[str]:
             if key not in _NOT_THE_MODEL and have.get(key) != want[key]]
 
 
-def _stale_row(path: Path, *, planned: Any) -> list[str]:
-    """Differences between the model a row file measured and its row's model now (empty: current)."""
+def _row_on_disk(path: Path) -> dict[str, Any] | None:
+    """The row file's document, None when there is none or it is unreadable (load_rows names a broken file
+    when the tables are written)."""
     try:
         doc = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return []  # load_rows names the broken file when the tables are written
-    recorded = doc.get("config") if isinstance(doc, dict) else None
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _stale_row(doc: dict[str, Any], *, planned: Any) -> list[str]:
+    """Differences between the model a row document measured and its row's model now (empty: current)."""
+    recorded = doc.get("config")
     # A row that recorded no config cannot be checked; it stands as measured.
     return _config_differences(recorded, planned=planned) if isinstance(recorded, dict) else []
 
 
-def _short_of_budget(path: Path, *, max_epochs: int | None) -> int | None:
+def _short_of_budget(doc: dict[str, Any], *, max_epochs: int | None) -> int | None:
     """The epochs of a row stopped by its epoch bound below ``max_epochs`` (its run trains on), else None."""
-    if max_epochs is None:
-        return None
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    if not isinstance(doc, dict) or doc.get("stopped") != "max_epochs":
+    if max_epochs is None or doc.get("stopped") != "max_epochs":
         return None
     epochs = doc.get("epochs")
     return epochs if isinstance(epochs, int) and epochs < max_epochs else None
@@ -324,10 +324,11 @@ def _plan(
     todo = []
     for group in groups:
         paths = {n: rows_dir / f"{n}.json" for n in group}
-        stale = {n: d for n, p in paths.items() if p.is_file() and (d := _stale_row(p, planned=configs[n]))}
+        docs = {n: doc for n, p in paths.items() if p.is_file() and (doc := _row_on_disk(p)) is not None}
+        stale = {n: d for n, doc in docs.items() if (d := _stale_row(doc, planned=configs[n]))}
         for name, diff in stale.items():
             log(f"  row {name}: measured another model ({'; '.join(diff)}): it runs again")
-        short = {n: e for n, p in paths.items() if p.is_file() and (e := _short_of_budget(p, max_epochs=max_epochs))}
+        short = {n: e for n, doc in docs.items() if (e := _short_of_budget(doc, max_epochs=max_epochs))}
         for name, epochs in short.items():
             log(f"  row {name}: stopped at its bound of {epochs} epochs, the budget is now {max_epochs}: it trains on")
         if stale or short or any(not p.is_file() for p in paths.values()):
@@ -672,9 +673,8 @@ def _choices_text(rows: dict[str, dict[str, Any]]) -> str:
     weights: dict[str, set] = {}
     for c in configs:
         if c.get("regularizer", "none") != "none":
-            kind = "kernel" if c["regularizer"] == "kernel" else "activity"
             if c.get("regularizer_weight") is not None:
-                weights.setdefault(f"{kind} {str(c.get('regularizer_norm', '')).upper()}", set()).add(
+                weights.setdefault(f"{c['regularizer']} {str(c.get('regularizer_norm', '')).upper()}", set()).add(
                     c["regularizer_weight"])
     parts = [f"dropout rate {', '.join(map(str, rates))}"] if rates else []
     parts += [f"{label} weight {', '.join(f'{w:g}' for w in sorted(ws))}" for label, ws in sorted(weights.items())]

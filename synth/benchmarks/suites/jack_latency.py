@@ -70,15 +70,13 @@ def changed(rms: float, reference: float) -> bool:
     return abs(20 * np.log10(max(rms, 1e-9) / reference)) > CHANGE_DB
 
 
-def _detector_lag_ms(bundle_path: Path, *, quiet: str, loud: str) -> float:
+def _detector_lag_ms(bundle, *, quiet: str, loud: str) -> float:
     """How long after the first changed sample the detector fires on the quiet -> loud switch of a held note,
     rendered offline (the engine's crossfade and the level's window both take time): what the change-trial
-    figures hold beyond the change itself."""
-    from synth.bundle import load_bundle
+    figures hold beyond the change itself. ``bundle``: a loaded :class:`~synth.bundle.Bundle`."""
     from synth.engine.commands import NoteOn, SetPreset
     from synth.render.note import make_engine
 
-    bundle = load_bundle(bundle_path)
     at = 4 * RATE  # on the sustain frame, as in the trials
     outs = []
     for switch in (False, True):
@@ -184,13 +182,12 @@ def _osc(address: str, *args) -> bytes:
     return encode_message(address, args)
 
 
-def _level_pair(bundle_path: Path) -> tuple[str, str, float]:
-    """The loudest preset by its decoded sustain frame's power and the quietest one within 30 dB of it (a
-    quieter one is so close to silence that its level is noise), and their difference (dB)."""
-    from synth.bundle import load_bundle
+def _level_pair(b) -> tuple[str, str, float]:
+    """The loudest preset of the loaded bundle ``b`` by its decoded sustain frame's power and the quietest one
+    within 30 dB of it (a quieter one is so close to silence that its level is noise), and their difference
+    (dB)."""
     from synth.engine.timbre import make_timbre
 
-    b = load_bundle(bundle_path)
     names = list(b.presets)
     mels = b.decoder(providers=["CPUExecutionProvider"]).decode(np.stack([b.presets[n].latent for n in names]))
     params = b.params
@@ -200,7 +197,7 @@ def _level_pair(bundle_path: Path) -> tuple[str, str, float]:
     audible = [i for i in range(len(names)) if db[i] >= db[loud] - 30.0]
     quiet = min(audible, key=lambda i: db[i])
     if db[loud] - db[quiet] < 12.0:
-        raise RuntimeError(f"no two presets of {bundle_path} are 12-30 dB apart: the change trials need them")
+        raise RuntimeError(f"no two presets of {b.path} are 12-30 dB apart: the change trials need them")
     return names[quiet], names[loud], db[loud] - db[quiet]
 
 
@@ -226,15 +223,15 @@ def _change_packets(bundle_path: Path, *, trials: int) -> ChangePackets:
     last note trial)."""
     from synth.bundle import load_bundle
 
-    quiet, loud, apart = _level_pair(bundle_path)
     b = load_bundle(bundle_path)
+    quiet, loud, apart = _level_pair(b)
     latent = np.asarray(b.presets[loud].latent, dtype=np.float32).reshape(-1)
     rng = np.random.default_rng(0)
     jumps = tuple(_osc("/synth/latent", *[float(v) for v in latent + rng.normal(0.0, 1e-3, latent.size).astype(np.float32)])
                   for _ in range(trials))
     return ChangePackets(quiet=quiet, loud=loud, apart_db=apart, back=_osc("/synth/preset", quiet),
                          to_loud=_osc("/synth/preset", loud), jumps=jumps,
-                         detector_lag_ms=_detector_lag_ms(bundle_path, quiet=quiet, loud=loud))
+                         detector_lag_ms=_detector_lag_ms(b, quiet=quiet, loud=loud))
 
 
 def _change_trials(meter: Meter, sock, port: int, packets: ChangePackets, *, trials: int) -> dict:
