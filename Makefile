@@ -31,9 +31,11 @@ sysdeps-run:
 sysdeps-test:
 	@sh .ci/sysdeps.sh $(TEST_APT)
 
-# The venv is rebuilt when pyproject.toml changes.
+# The venv is rebuilt when pyproject.toml changes. Debian's own Python has no venv module until
+# python3-venv is installed: a first failure installs it (as root) and tries once more.
 $(BIN)/python:
-	@$(PYTHON) -m venv $(VENV) || { echo "melsynth: '$(PYTHON) -m venv' failed: install python3-venv (apt-get install python3-venv)"; exit 1; }
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { rm -rf $(VENV); sh .ci/sysdeps.sh python3-venv; $(PYTHON) -m venv $(VENV); } \
+		|| { rm -rf $(VENV); echo "melsynth: '$(PYTHON) -m venv' failed: install python3-venv (apt-get install python3-venv)"; exit 1; }
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(VENV)/.run-stamp: pyproject.toml | $(BIN)/python

@@ -154,7 +154,10 @@ def test_bench_documents_are_written_from_a_result(tmp_path):
     out = tmp_path / "B.md"
     write_markdown(hand_made_run(), out)
     text = out.read_text()
-    assert "Test CPU, 2 cores" in text and "NOT an hour" in text
+    assert "Test CPU, 2 cores" in text
+    assert "the soak ran 2 minutes, not the default 60: its figures are NOT an hour's" in text
+    assert "the fuzz sent 1000 packets, not the default 100,000" in text
+
     assert "| bundle | onnxruntime CPU | 1.00 | 2.00 |" in text
     assert "p99 9.0 ms" in text and "training: RuntimeError: boom" in text
     # The soak quiet and with a busy core, side by side.
@@ -171,6 +174,21 @@ def test_bench_documents_are_written_from_a_result(tmp_path):
     assert ("| low latency: --ahead 3 (max 3) --onset-ahead 1 | MIDI note-on (JACK MIDI port) | 5.4 / 10.7 / 10.7 "
             "(2) |") in text
     assert "| OSC note-on (UDP, loopback) | 21.5 / 27.0 / 27.1 (2) |" in text
+
+
+
+def test_the_settings_line_names_only_what_a_run_shortened():
+    """A 10-minute soak beside the default fuzz names the soak alone (the file once called 100,000 packets
+    shorter than 100,000); a run at the defaults names nothing."""
+    from synth.benchmarks.report import header_markdown
+
+    run = hand_made_run()
+    run["settings"] = {"quick": False, "soak_minutes": 10.0, "fuzz_packets": 100_000}
+    line = next(x for x in header_markdown(run) if x.startswith("- Settings"))
+    assert "the soak ran 10 minutes" in line and "fuzz sent" not in line
+    run["settings"] = {"quick": False, "soak_minutes": 60.0, "fuzz_packets": 100_000}
+    line = next(x for x in header_markdown(run) if x.startswith("- Settings"))
+    assert line.endswith("fuzz 100000 packets")
 
 
 def test_a_partial_run_replaces_its_sections_and_keeps_the_rest():

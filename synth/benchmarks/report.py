@@ -45,8 +45,9 @@ def header_markdown(run: dict) -> list[str]:
     return [
         "# Benchmarks",
         "",
-        f"Written by `melsynth bench` (`bench/run_all.py`, `make bench`) on {run['when']}; every figure below "
-        "comes from that one run, each beside its baseline measured in the same run. Rerun it to refresh this file.",
+        f"Written by `melsynth bench` (`bench/run_all.py`, `make bench`) on {run['when']}. Each section's figures "
+        "come from one run, each beside its baseline measured in the same run: this one, or the later "
+        "`melsynth bench --only ...` run named at the section's foot. Rerun it to refresh this file.",
         "",
         "## Machine",
         "",
@@ -55,10 +56,19 @@ def header_markdown(run: dict) -> list[str]:
         "(other jobs on a shared machine slow every figure; compare figures within this run, not across runs)",
         f"- Python {m['python']}, {m['os']}; {libs}",
         f"- Settings: quick={s['quick']}, soak {s['soak_minutes']:g} minutes, fuzz {s['fuzz_packets']} packets"
-        + (" (shorter than the 60-minute / 100,000-packet defaults: the hour figures below are NOT an hour)"
-           if s["soak_minutes"] < 60 or s["fuzz_packets"] < 100_000 else ""),
+        + _shortened(s),
         "",
     ]
+
+
+def _shortened(settings: dict) -> str:
+    """What the run shortened against the defaults (a 60-minute soak, 100,000 fuzz packets), or ""."""
+    short = []
+    if settings["soak_minutes"] < 60:
+        short.append(f"the soak ran {settings['soak_minutes']:g} minutes, not the default 60: its figures are NOT an hour's")
+    if settings["fuzz_packets"] < 100_000:
+        short.append(f"the fuzz sent {settings['fuzz_packets']} packets, not the default 100,000")
+    return f" ({'; '.join(short)})" if short else ""
 
 
 def decode_markdown(d: dict) -> list[str]:
