@@ -26,14 +26,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from synth.bundle import save_preset, validate_preset_name
     from synth.commands.bundle_loading import load_bundle_for_command as load_bundle
-    from synth.errors import PresetError
+    from synth.commands.bundle_loading import refuse_existing_preset
     from synth.render.encode import encode_audio_files
 
     name = validate_preset_name(args.name)
     bundle = load_bundle(args.bundle)
-    target = bundle.presets_dir / f"{name}.json"
-    if (target.exists() or name in bundle.presets) and not args.force:
-        raise PresetError(f"preset {name!r} already exists ({target}); use --force to replace it")
+    refuse_existing_preset(bundle, name, force=args.force)
     encoding = encode_audio_files(bundle, args.inputs, trim_onset=not args.keep_leading_silence)
     preset = bundle.make_preset(name, encoding.latent, source=encoding.source())
     path = save_preset(bundle, preset, overwrite=args.force)

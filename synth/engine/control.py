@@ -112,6 +112,23 @@ class ControlState:
         self.corners: tuple[str, ...] = tuple(corners)
         self.xy = (0.5, 0.5)
 
+    @classmethod
+    def for_bundle(cls, bundle, *, initial: str | None = None) -> ControlState:
+        """The controls a bundle's engine starts with: on preset ``initial`` (None: the first), or on the
+        macros' mean latent when the bundle has no presets."""
+        macros = getattr(bundle, "macros", None)
+        state = cls(
+            presets={name: p.latent for name, p in bundle.presets.items()},
+            latent_shape=tuple(bundle.latent_shape),
+            components=None if macros is None else macros.components,
+            stds=None if macros is None else macros.stds,
+            initial=initial,
+        )
+        if not bundle.presets and macros is not None:
+            state.base = np.asarray(macros.mean, dtype=np.float64).reshape(-1).copy()
+            state.preset_label = "mean"
+        return state
+
     def apply(self, command: Command) -> bool:
         """Apply a latent command; True when the decoded latent changed (commands are pre-validated)."""
         if isinstance(command, SetLatent):

@@ -134,16 +134,7 @@ class Engine:
         self.control_spec.check(SetGain(float(gain)))
         if initial_preset is not None and initial_preset not in bundle.presets:
             raise ParameterError(f"unknown preset {initial_preset!r}")
-        self._control = ControlState(
-            presets={name: p.latent for name, p in bundle.presets.items()},
-            latent_shape=self.control_spec.latent_shape,
-            components=None if macros is None else macros.components,
-            stds=None if macros is None else macros.stds,
-            initial=initial_preset,
-        )
-        if not bundle.presets and macros is not None:
-            self._control.base = np.asarray(macros.mean, dtype=np.float64).reshape(-1).copy()
-            self._control.preset_label = "mean"
+        self._control = ControlState.for_bundle(bundle, initial=initial_preset)
 
         threads = decoder_threads if decoder_threads is not None else (1 if live else None)
         if decoder is None:

@@ -12,8 +12,10 @@ gives the same samples.
 - :mod:`.wav`: atomic 24-bit / float WAV writing, with a last full-scale guard
 - :mod:`.plot`: the decoded log-mel beside the render's
 - :mod:`.encode`: audio files -> a latent (:func:`encode_audio_files`)
+- :mod:`.capture`: the latent a score had at a moment, to keep as a preset (:func:`capture_latent`)
 """
 
+from synth.render.capture import Capture, capture_latent
 from synth.render.encode import Encoding, encode_audio_files, read_audio_for_model
 from synth.render.note import NoteRender, render_note
 from synth.render.performance import ScoreRender, render_score, score_engine
@@ -23,12 +25,14 @@ from synth.render.wav import FORMATS, open_wav, write_wav
 
 __all__ = [
     "FORMATS",
+    "Capture",
     "Encoding",
     "NoteRender",
     "Score",
     "ScoreEntry",
     "ScoreRender",
     "TimelineResult",
+    "capture_latent",
     "encode_audio_files",
     "iter_timeline",
     "load_score",
