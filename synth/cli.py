@@ -30,7 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "devices": ("synth.commands.devices", "list audio output devices"),
     "render": ("synth.commands.render", "render presets or a score to audio files offline"),
     "encode": ("synth.commands.encode", "make a preset from audio files"),
-    "presets": ("synth.commands.presets", "list, show or remove the presets of a bundle"),
+    "presets": ("synth.commands.presets", "list, show, remove or save (from a take) the presets of a bundle"),
     "bench": ("synth.commands.bench", "measure decode, inversion and control figures"),
 }
 
