@@ -89,7 +89,9 @@ def _print_figures(stats: dict, server, recorded, log_path, midi=None) -> None:
     if recorded is not None:
         print(f"melsynth: recorded {recorded}")
     if log_path is not None:
-        print(f"melsynth: OSC log {log_path}")
+        n = len(server.log)
+        print(f"melsynth: OSC log {log_path} ({n} message{'' if n == 1 else 's'}; `melsynth render --score` plays it "
+              "again, `melsynth presets save --score` keeps a sound of it as a preset)")
 
 
 def run(args: argparse.Namespace) -> int:
