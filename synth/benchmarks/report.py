@@ -152,7 +152,10 @@ def engine_markdown(e: dict) -> list[str]:
         f"- Control latency, OSC packet received -> first output sample carrying the change: p50 "
         f"{_f(e.get('control_latency_ms_p50'))} ms, p99 {_f(e.get('control_latency_ms_p99'))} ms, max "
         f"{_f(e.get('control_latency_ms_max'))} ms over {e.get('control_events')} changes; this includes the "
-        f"engine's {_f(e.get('buffer_ms'))} ms output buffer and the frame clock (7.8 ms frames); the null "
+        f"engine's {_f(e.get('buffer_ms'))} ms output buffer"
+        + (f" (widened to {_f(e['buffer_ms_widest'])} ms after near-misses)"
+           if e.get("buffer_ms_widest", 0) > e.get("buffer_ms", 0) else "")
+        + " and the frame clock (7.8 ms frames); the null "
         "output adds no device buffer. Target: p99 under 20 ms beyond the device buffer. These are "
         "`/synth/latent/set` changes with a random index and value each: every one needs a decode "
         "(nothing decoded lies near a jump in a random direction). "
