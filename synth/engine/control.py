@@ -29,6 +29,7 @@ from synth.engine.commands import (
     SetPreset,
     SetXY,
 )
+from synth.errors import ParameterError
 
 __all__ = ["ControlState", "ControlSnapshot", "Coordinates"]
 
@@ -115,7 +116,9 @@ class ControlState:
     @classmethod
     def for_bundle(cls, bundle, *, initial: str | None = None) -> ControlState:
         """The controls a bundle's engine starts with: on preset ``initial`` (None: the first), or on the
-        macros' mean latent when the bundle has no presets."""
+        macros' mean latent when the bundle has no presets. Raises ParameterError for an unknown ``initial``."""
+        if initial is not None and initial not in bundle.presets:
+            raise ParameterError(f"unknown preset {initial!r}")
         macros = getattr(bundle, "macros", None)
         state = cls(
             presets={name: p.latent for name, p in bundle.presets.items()},

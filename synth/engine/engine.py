@@ -132,8 +132,6 @@ class Engine:
             methods=tuple(methods),
         )
         self.control_spec.check(SetGain(float(gain)))
-        if initial_preset is not None and initial_preset not in bundle.presets:
-            raise ParameterError(f"unknown preset {initial_preset!r}")
         self._control = ControlState.for_bundle(bundle, initial=initial_preset)
 
         threads = decoder_threads if decoder_threads is not None else (1 if live else None)

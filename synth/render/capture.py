@@ -59,8 +59,6 @@ def capture_latent(bundle, score: Score, *, at: float | None = None, initial_pre
     if at is not None:
         if isinstance(at, bool) or not isinstance(at, int | float) or not math.isfinite(at) or at < 0:
             raise ParameterError(f"at (the moment to capture) must be a finite number of seconds >= 0, got {at!r}")
-    if initial_preset is not None and initial_preset not in bundle.presets:
-        raise ParameterError(f"unknown preset {initial_preset!r}")
     state = ControlState.for_bundle(bundle, initial=initial_preset)
     seconds = score.duration if at is None else float(at)
     count = 0
