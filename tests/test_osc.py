@@ -30,18 +30,10 @@ FRAME = 375
 
 
 # ---------------------------------------------------------------------------------------------- vocabulary
-def spec():
-    from synth.engine import Engine
-
-    return Engine.__new__(Engine) if False else _spec()
-
-
 def _spec():
     from synth.engine.commands import ControlSpec
 
-    b = synthetic_bundle()
-    return ControlSpec(base_pitch=b.base_pitch, latent_shape=tuple(b.latent_shape), presets=tuple(b.presets),
-                       macro_count=len(b.macros.stds))
+    return ControlSpec.for_bundle(synthetic_bundle())
 
 
 @pytest.mark.parametrize(
@@ -82,6 +74,17 @@ def test_valid_messages_round_trip(address, args):
 def test_bad_messages_are_refused_with_a_reason(address, args, reason):
     with pytest.raises(ParameterError, match=reason):
         parse_message(address, args, spec=_spec())
+
+
+def test_a_bundles_spec_holds_its_latent_presets_macros_and_the_methods_asked_for():
+    from synth.engine.commands import ControlSpec
+
+    bundle = synthetic_bundle()
+    spec = ControlSpec.for_bundle(bundle, methods=("sinusoidal",))
+    assert spec.latent_shape == tuple(bundle.latent_shape) and spec.presets == tuple(bundle.presets)
+    assert spec.macro_count == len(bundle.macros.stds) and spec.base_pitch == bundle.base_pitch
+    with pytest.raises(ParameterError, match="unknown method 'griffinlim' \\(use sinusoidal\\)"):
+        parse_message("/synth/method", ["griffinlim"], spec=spec)
 
 
 # ---------------------------------------------------------------------------------------------- a live take

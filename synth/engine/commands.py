@@ -171,6 +171,18 @@ class ControlSpec:
     macro_count: int
     methods: tuple[str, ...] = METHODS
 
+    @classmethod
+    def for_bundle(cls, bundle, *, methods: tuple[str, ...] = METHODS) -> "ControlSpec":
+        """What ``bundle`` accepts: its notes, latent size, presets and macros, and ``methods``."""
+        macros = getattr(bundle, "macros", None)
+        return cls(
+            base_pitch=int(bundle.base_pitch),
+            latent_shape=tuple(bundle.latent_shape),
+            presets=tuple(bundle.presets),
+            macro_count=int(len(macros.stds)) if macros is not None else 0,
+            methods=tuple(methods),
+        )
+
     @property
     def latent_size(self) -> int:
         return int(np.prod(self.latent_shape))

@@ -123,14 +123,7 @@ class Engine:
         self.params = params = bundle.params
         self.output_rate = output_rate
         self.base_pitch = int(bundle.base_pitch)
-        macros = getattr(bundle, "macros", None)
-        self.control_spec = ControlSpec(
-            base_pitch=self.base_pitch,
-            latent_shape=tuple(bundle.latent_shape),
-            presets=tuple(bundle.presets),
-            macro_count=int(len(macros.stds)) if macros is not None else 0,
-            methods=tuple(methods),
-        )
+        self.control_spec = ControlSpec.for_bundle(bundle, methods=methods)
         self.control_spec.check(SetGain(float(gain)))
         self._control = ControlState.for_bundle(bundle, initial=initial_preset)
 

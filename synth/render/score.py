@@ -83,14 +83,7 @@ class Score:
 def score_spec(bundle) -> ControlSpec:
     """What a score for ``bundle`` may say: the bundle's notes, latent size, presets and macros, and both
     inversion methods (a renderer builds whichever the score asks for)."""
-    macros = getattr(bundle, "macros", None)
-    return ControlSpec(
-        base_pitch=int(bundle.base_pitch),
-        latent_shape=tuple(bundle.latent_shape),
-        presets=tuple(bundle.presets),
-        macro_count=int(len(macros.stds)) if macros is not None else 0,
-        methods=METHODS,
-    )
+    return ControlSpec.for_bundle(bundle, methods=METHODS)
 
 
 def _describe(value: Any) -> str:
