@@ -18,16 +18,13 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from synth.atomic import atomic_write_text
 from synth.errors import PresetError
 from synth.json_files import read_json_file
-
-if TYPE_CHECKING:
-    from synth.bundle.bundle import Bundle
 
 __all__ = [
     "Preset",
@@ -132,8 +129,16 @@ def preset_from_dict(
     return Preset(name=name, latent=array, source=src, bundle_hash=bundle_hash)
 
 
+class PresetOwner(Protocol):
+    """What a preset needs of its bundle (a :class:`~synth.bundle.Bundle` is one): where its presets live,
+    the latent shape they must have, and the hash that pins them to its networks."""
 
-def load_preset_file(path: str | Path, *, bundle: Bundle) -> Preset:
+    path: Path
+    latent_shape: tuple[int, ...]
+    bundle_hash: str
+
+
+def load_preset_file(path: str | Path, *, bundle: PresetOwner) -> Preset:
     """Load one preset file for ``bundle`` (any path; no pickle, JSON only).
 
     Raises :class:`PresetError` for a missing or invalid file, another bundle's hash or a wrong latent size.
@@ -144,7 +149,7 @@ def load_preset_file(path: str | Path, *, bundle: Bundle) -> Preset:
     )
 
 
-def save_preset(bundle: Bundle, preset: Preset, *, overwrite: bool = False) -> Path:
+def save_preset(bundle: PresetOwner, preset: Preset, *, overwrite: bool = False) -> Path:
     """Write ``preset`` atomically to ``<bundle>/presets/<name>.json`` and return the path.
 
     The preset must belong to ``bundle`` and have its latent shape; an existing file is an error unless

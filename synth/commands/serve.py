@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     engine = _build_engine(args, bundle, rate, recorder)
     live, server = _build_live_and_server(args, engine, output, device, rate, channels, recorder)
     _interrupt_on_signals()
-    midi = None if mapping is None else _build_midi(args, mapping, engine, live, server, rate, recorder)
+    midi = None if mapping is None else _build_midi(args, mapping, engine, live, server, recorder)
     live.start()
     server.start()
     _finish_on_signals(live)
@@ -231,14 +231,14 @@ def _interrupt_on_signals() -> None:
     faulthandler.register(signal.SIGUSR1, all_threads=True)
 
 
-def _build_midi(args: argparse.Namespace, mapping, engine, live, server, rate: int, recorder):
+def _build_midi(args: argparse.Namespace, mapping, engine, live, server, recorder):
     """The MIDI input (not started yet), attached to the OSC server."""
     from synth.midi.port import MidiInput
     from synth.midi.translate import MidiTranslator
 
     try:
         midi = MidiInput(live.submit, MidiTranslator(engine.control_spec, mapping), port=args.midi or None,
-                         log=server.log if args.log_osc else None, rate=rate,
+                         on_command=server.log_command,
                          on_event=lambda line: print(f"melsynth: {line}", flush=True))
     except BaseException:
         _discard(recorder, engine)

@@ -172,7 +172,7 @@ class ControlSpec:
     methods: tuple[str, ...] = METHODS
 
     @classmethod
-    def for_bundle(cls, bundle, *, methods: tuple[str, ...] = METHODS) -> "ControlSpec":
+    def for_bundle(cls, bundle, *, methods: tuple[str, ...] = METHODS) -> ControlSpec:
         """What ``bundle`` accepts: its notes, latent size, presets and macros, and ``methods``."""
         macros = getattr(bundle, "macros", None)
         return cls(

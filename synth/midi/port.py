@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from synth.engine.commands import Command
 from synth.errors import AudioDeviceError, ParameterError
 from synth.midi.translate import MidiTranslator
 from synth.native_stderr import captured_native_stderr
@@ -80,19 +81,18 @@ class MidiInput:
     submit : the live engine's ``submit(command, received=...)``
     translator : what the messages mean
     port : None (a virtual port), or an existing port's number or (part of its) name
-    log : a list to which every applied command is appended as a score entry (the OSC log's list), or None
-    rate : the engine's output rate (the log's times are its sample times in seconds)
+    on_command : called with ``(command, at_sample)`` for every command applied (the OSC server's
+        :meth:`~synth.osc.server.OscServer.log_command`, so the take log holds MIDI too), or None
     on_event : called with a line for the user when the port goes away, comes back, or learns a CC
     """
 
     def __init__(self, submit: Callable, translator: MidiTranslator, *, port: int | str | None = None,
-                 log: list | None = None, rate: int | None = None,
+                 on_command: Callable[[Command, int], None] | None = None,
                  on_event: Callable[[str], None] | None = None) -> None:
         self._submit = submit
         self.translator = translator
         self.wanted = port
-        self.log = log
-        self._rate = rate
+        self._on_command = on_command
         self._on_event = on_event or (lambda message: None)
         self.api, self.api_name = midi_api()
         self.port_name = ""
@@ -200,11 +200,8 @@ class MidiInput:
         self.applied += 1
         for command in result.commands:
             at_sample = self._submit(command, received=received)
-            if self.log is not None and self._rate:
-                from synth.osc.vocabulary import command_to_message
-
-                address, args = command_to_message(command)
-                self.log.append({"time": at_sample / self._rate, "address": address, "args": args})
+            if self._on_command is not None:
+                self._on_command(command, at_sample)
 
     def counters(self) -> dict:
         return {"midi_messages": self.messages, "midi_applied": self.applied, "midi_ignored": self.ignored,

@@ -27,7 +27,7 @@ from pythonosc.osc_packet import OscPacket, ParseError
 from synth.errors import ParameterError
 from synth.osc.encoding import encode_message
 from synth.osc.replies import info_reply, status_reply
-from synth.osc.vocabulary import DEFAULT_PORT, MIDI_LEARN, parse_message
+from synth.osc.vocabulary import DEFAULT_PORT, MIDI_LEARN, command_to_message, parse_message
 
 __all__ = ["OscServer", "DEFAULT_PORT", "bundle_problem"]
 
@@ -225,6 +225,12 @@ class OscServer:
                     self.log.append(
                         {"time": at_sample / self.engine.output_rate, "address": address, "args": list(message.params)}
                     )
+
+    def log_command(self, command, at_sample: int) -> None:
+        """Add a command that came another way (MIDI) to the take log, as the message that says it."""
+        if self.log_path is not None:
+            address, args = command_to_message(command)
+            self.log.append({"time": at_sample / self.engine.output_rate, "address": address, "args": args})
 
     # ------------------------------------------------------------------ replies
     def _send(self, addr, dgram: bytes) -> None:
