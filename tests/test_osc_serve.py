@@ -87,3 +87,27 @@ def test_ctrl_c_stops_serve_even_when_started_with_sigint_ignored():
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "melsynth: played" in out
+
+
+def test_a_take_log_that_cannot_be_written_costs_neither_the_recording_nor_the_exit(tmp_path):
+    # The log is written once the engine has stopped and the take is finished: a log whose name a folder has
+    # taken meanwhile is an error (exit 1) naming where its entries are kept, and the recording is whole.
+    from reliability_fixtures import serve_process
+
+    take, log = tmp_path / "take.wav", tmp_path / "take.json"
+    with serve_process("--bundle", str(synthetic_bundle_path()), "--port", "0", "--voices", "2", "--output", "null",
+                       "--record", str(take), "--log-osc", str(log)) as (proc, port, _):
+        client = OscClient(port)
+        client.send("/synth/note/on", 60, 100)
+        time.sleep(0.5)
+        client.close()
+        log.mkdir()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1, err
+    assert f"recorded {take}" in out and "played" in out
+    y, rate = sf.read(take, dtype="float32")
+    assert rate == 48000 and np.abs(y).max() > 0.01
+    kept = re.search(r"its 1 entries are kept, one JSON object a line, in (\S+)", err)
+    assert kept, err
+    assert json.loads(Path(kept.group(1)).read_text())["address"] == "/synth/note/on"

@@ -37,6 +37,7 @@ def engine_session(bundle, *, rate: int = 48000, blocksize: int = 256, ahead_blo
     finally:
         server.stop()
         live.stop()
+        server.write_log()
 
 
 def control_latency(live, server, *, seconds: float, rate: float = 20.0, seed: int = 0, kind: str = "latent") -> dict:

@@ -7,6 +7,7 @@ With no audio output device (a headless machine), it says so on one line and pla
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 __all__ = ["add_arguments", "run", "DEFAULT_TAKE"]
 
@@ -89,7 +90,7 @@ def _print_figures(stats: dict, server, recorded, log_path, midi=None) -> None:
     if recorded is not None:
         print(f"melsynth: recorded {recorded}")
     if log_path is not None:
-        n = len(server.log)
+        n = server.take_log.count
         print(f"melsynth: OSC log {log_path} ({n} message{'' if n == 1 else 's'}; `melsynth render --score` plays it "
               "again, `melsynth presets save --score` keeps a sound of it as a preset)")
 
@@ -111,18 +112,44 @@ def run(args: argparse.Namespace) -> int:
     live, server = _build_live_and_server(args, engine, output, device, rate, channels, recorder)
     _interrupt_on_signals()
     midi = None if mapping is None else _build_midi(args, mapping, engine, live, server, recorder)
-    live.start()
+    try:
+        live.start()
+    except BaseException:  # Ctrl-C or a failure while the margin fills: nothing has played, nothing is kept
+        _discard(recorder)
+        live.stop()
+        server.discard_log()
+        raise
     server.start()
     _finish_on_signals(live)
     if midi is not None:
         _start_midi(midi, server, live)
     _print_banner(args, engine, live, server, rate, record)
     _wait(live, args.duration)
-    if midi is not None:
-        midi.stop()
-    log_path = server.stop()
-    stats = live.stop()
-    _exit_without_portaudio(_closing_report(stats, live, server, log_path, midi))
+    stats = _stop(midi, server, live)
+    log_path, log_error = _write_log(server)
+    _exit_without_portaudio(_closing_report(stats, live, server, log_path, midi, log_error))
+
+
+def _stop(midi, server, live) -> dict:
+    """Stop control input, then the engine; the engine stops, and the take is finished, even when stopping
+    MIDI or OSC fails. Returns the engine's figures."""
+    try:
+        if midi is not None:
+            midi.stop()
+        server.stop()
+    finally:
+        stats = live.stop()
+    return stats
+
+
+def _write_log(server) -> tuple[Path | None, str | None]:
+    """Write the take log once the engine has stopped: (its path, or None; what went wrong, or None)."""
+    from synth.errors import ParameterError
+
+    try:
+        return server.write_log(), None
+    except ParameterError as exc:
+        return None, str(exc)
 
 
 def _check_ranges(args: argparse.Namespace) -> None:
@@ -266,6 +293,7 @@ def _start_midi(midi, server, live) -> None:
     except BaseException:
         server.stop()
         live.stop()
+        server.discard_log()
         raise
     print(f"melsynth: MIDI in on {midi.port_name} ({midi.api_name})", flush=True)
 
@@ -299,14 +327,17 @@ def _wait(live, duration: float | None) -> None:
         pass
 
 
-def _closing_report(stats: dict, live, server, log_path, midi) -> int:
+def _closing_report(stats: dict, live, server, log_path, midi, log_error: str | None = None) -> int:
     """The closing figures and errors, once everything has stopped; returns the exit code."""
     import sys
 
     _print_figures(stats, server, live.recorded_path, log_path, midi)
+    code = 0  # Ctrl-C is the normal way to stop a server
     if live.recorder is not None and live.recorder.error:
         print(f"melsynth: error: the recording failed: {live.recorder.error}", file=sys.stderr)
-    code = 0  # Ctrl-C is the normal way to stop a server
+    if log_error:
+        print(f"melsynth: error: {log_error}", file=sys.stderr)
+        code = 1
     if live.failure:
         print(f"melsynth: error: {live.failure}", file=sys.stderr, flush=True)
         code = 1

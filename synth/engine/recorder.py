@@ -50,6 +50,7 @@ class Recorder:
         self.frames = 0
         self.error = ""
         self._closed = False
+        self._discarded = False
         self._thread = threading.Thread(target=self._run, name="melsynth-record", daemon=True)
         self._thread.start()
 
@@ -89,7 +90,7 @@ class Recorder:
     def close(self) -> Path | None:
         """Finish the file and move it into place; returns its path (None if writing failed)."""
         if self._closed:
-            return None if self.error else self.path
+            return None if self.error or self._discarded else self.path
         self._closed = True
         self._queue.put(None)
         self._thread.join()
@@ -104,7 +105,7 @@ class Recorder:
         """Stop and delete the unfinished file (startup failed before anything played)."""
         if self._closed:
             return
-        self._closed = True
+        self._closed = self._discarded = True
         self._queue.put(None)
         self._thread.join()
         self._file.close()

@@ -14,7 +14,6 @@ limited so that the server cannot be used to flood someone else.
 from __future__ import annotations
 
 import ipaddress
-import json
 import socket
 import threading
 import time
@@ -27,6 +26,7 @@ from pythonosc.osc_packet import OscPacket, ParseError
 from synth.errors import ParameterError
 from synth.osc.encoding import encode_message
 from synth.osc.replies import info_reply, status_reply
+from synth.osc.take_log import TakeLog
 from synth.osc.vocabulary import DEFAULT_PORT, MIDI_LEARN, command_to_message, parse_message
 
 __all__ = ["OscServer", "DEFAULT_PORT", "bundle_problem"]
@@ -84,7 +84,8 @@ class OscServer:
     host : address to bind (default loopback); anything else requires ``allow``
     port : UDP port (0: any free port, see :attr:`port`)
     allow : addresses whose packets are accepted (empty: all, only allowed on loopback)
-    log_path : write every valid control message as a score (JSON list) there on :meth:`stop`
+    log_path : log every valid control message as a score there (a :class:`~synth.osc.take_log.TakeLog`,
+        written by :meth:`write_log`)
     """
 
     def __init__(
@@ -111,8 +112,6 @@ class OscServer:
         self.engine = live.engine
         self.host = host
         self.allow = frozenset(allowed)
-        self.log_path = Path(log_path) if log_path is not None else None
-        self.log: list[dict] = []
         self.midi = None  # a synth.midi.MidiInput, for /synth/midi/learn
         self.packets = 0
         self.messages = 0
@@ -130,20 +129,15 @@ class OscServer:
             raise ParameterError(f"cannot listen for OSC on {host}:{port}: {getattr(exc, 'strerror', None) or exc}") from None
         self._sock.settimeout(0.1)
         self.port = self._sock.getsockname()[1]
-        if self.log_path is not None:
-            self._check_log_path()
+        self.take_log = None
+        if log_path is not None:
+            try:
+                self.take_log = TakeLog(log_path, rate=self.engine.output_rate)
+            except ParameterError:
+                self._sock.close()
+                raise
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="melsynth-osc", daemon=True)
-
-    def _check_log_path(self) -> None:
-        from synth.atomic import atomic_path
-
-        try:
-            with atomic_path(self.log_path, suffix=".json") as tmp:
-                tmp.write_text("[]\n")
-        except OSError as exc:
-            self._sock.close()
-            raise ParameterError(f"cannot write the OSC log {self.log_path}: {exc.strerror or exc}") from None
 
     # ------------------------------------------------------------------ loop
     def start(self) -> None:
@@ -221,16 +215,13 @@ class OscServer:
                     self.midi.translator.learn(str(message.params[0]))
             else:
                 at_sample = self.live.submit(result, at_time=at_time, received=received)
-                if self.log_path is not None:
-                    self.log.append(
-                        {"time": at_sample / self.engine.output_rate, "address": address, "args": list(message.params)}
-                    )
+                if self.take_log is not None:
+                    self.take_log.add(at_sample, address, message.params)
 
     def log_command(self, command, at_sample: int) -> None:
         """Add a command that came another way (MIDI) to the take log, as the message that says it."""
-        if self.log_path is not None:
-            address, args = command_to_message(command)
-            self.log.append({"time": at_sample / self.engine.output_rate, "address": address, "args": args})
+        if self.take_log is not None:
+            self.take_log.add(at_sample, *command_to_message(command))
 
     # ------------------------------------------------------------------ replies
     def _send(self, addr, dgram: bytes) -> None:
@@ -251,20 +242,22 @@ class OscServer:
         self._send(addr, encode_message("/synth/error", [safe_address[:200], reason[:300]]))
 
     # ------------------------------------------------------------------ stop
-    def stop(self) -> Path | None:
-        """Stop receiving, and write the OSC log (if asked); returns the log's path."""
+    def stop(self) -> None:
+        """Stop receiving (the take log stays open for :meth:`write_log`)."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=2.0)
         self._sock.close()
-        if self.log_path is not None:
-            from synth.atomic import atomic_write_text
 
-            # MIDI input appends to the same log from its own thread: in time order for the score.
-            entries = sorted(self.log, key=lambda e: e["time"])
-            atomic_write_text(self.log_path, json.dumps(entries, indent=1) + "\n")
-            return self.log_path
-        return None
+    def write_log(self) -> Path | None:
+        """Write the take log, if one was asked for, and return its path: after the engine has stopped, so
+        that the writing costs the take nothing. Raises ParameterError, naming where the entries are kept."""
+        return self.take_log.write() if self.take_log is not None else None
+
+    def discard_log(self) -> None:
+        """Drop the take log (a start that failed before anything played)."""
+        if self.take_log is not None:
+            self.take_log.discard()
 
     def counters(self) -> dict:
         return {

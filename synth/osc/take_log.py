@@ -1,0 +1,87 @@
+"""The take log: every control message a live take applied, written as a score (``melsynth serve --log-osc``).
+
+Entries go to a hidden JSON-lines file beside the log as they come, not into a list in memory: an hour of
+``/synth/latent`` messages is gigabytes of Python floats, and every tracked object the log kept would make
+the garbage collector's full passes longer than the audio buffer (the engine freezes what it loaded at
+start, not what comes after). :meth:`TakeLog.write` turns the lines into the score, in time order, once
+the engine has stopped; if that fails the lines stay where they are, and the error names them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+from synth.atomic import atomic_write_text
+from synth.errors import ParameterError
+
+__all__ = ["TakeLog"]
+
+
+class TakeLog:
+    """A score being written as it is played.
+
+    Parameters
+    ----------
+    path : where :meth:`write` puts the score (a JSON list of ``{"time", "address", "args"}``)
+    rate : the engine's output rate; an entry's time is its sample over ``rate``, in seconds
+
+    Raises :class:`~synth.errors.ParameterError` at once when ``path``'s folder cannot be written.
+    :meth:`add` may be called from several threads (OSC, MIDI).
+    """
+
+    def __init__(self, path: str | Path, *, rate: int) -> None:
+        self.path = Path(path)
+        self.rate = int(rate)
+        self.count = 0
+        self._lock = threading.Lock()
+        if self.path.is_dir():
+            raise ParameterError(f"cannot write the OSC log {self.path}: it is a folder (name a .json file)")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".jsonl.tmp", dir=self.path.parent)
+        except OSError as exc:
+            raise ParameterError(f"cannot write the OSC log {self.path}: {exc.strerror or exc}") from None
+        self.lines_path = Path(name)
+        self._file = os.fdopen(fd, "w", encoding="utf-8")
+
+    def add(self, at_sample: int, address: str, args: list) -> None:
+        """Log one applied message, due at output sample ``at_sample``."""
+        line = json.dumps({"time": at_sample / self.rate, "address": address, "args": list(args)})
+        with self._lock:
+            if self._file.closed:  # a message that raced the stop: the take has ended
+                return
+            self._file.write(line + "\n")
+            self.count += 1
+
+    def write(self) -> Path:
+        """Write the score to :attr:`path` (atomically, in time order) and delete the lines; returns the path.
+
+        Raises :class:`~synth.errors.ParameterError` naming the lines file, which is kept, when it fails.
+        """
+        with self._lock:
+            if not self._file.closed:
+                self._file.close()
+        try:
+            with open(self.lines_path, encoding="utf-8") as lines:
+                entries = [json.loads(line) for line in lines if line.strip()]
+            entries.sort(key=lambda e: e["time"])  # OSC and MIDI threads interleave
+            atomic_write_text(self.path, json.dumps(entries, indent=1) + "\n")
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            raise ParameterError(
+                f"cannot write the OSC log {self.path}: {reason}; its {self.count} entries are kept, one JSON "
+                f"object a line, in {self.lines_path}"
+            ) from None
+        self.lines_path.unlink(missing_ok=True)
+        return self.path
+
+    def discard(self) -> None:
+        """Drop the log (a start that failed before anything played)."""
+        with self._lock:
+            if not self._file.closed:
+                self._file.close()
+        self.lines_path.unlink(missing_ok=True)

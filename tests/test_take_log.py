@@ -1,0 +1,70 @@
+"""The take log (synth/osc/take_log.py): entries on disk as they come, a score in time order at the end, and
+nothing lost when the end goes wrong."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from synth.errors import ParameterError
+from synth.osc.take_log import TakeLog
+
+
+def test_entries_from_two_threads_become_one_score_in_time_order(tmp_path):
+    log = TakeLog(tmp_path / "take.json", rate=48000)
+    assert log.lines_path.parent == tmp_path and log.lines_path.name.startswith(".take.json.")
+
+    def play(first: int):
+        for i in range(first, 400, 2):
+            log.add(i * 480, "/synth/note/on", [60 + i % 12, 100])
+
+    threads = [threading.Thread(target=play, args=(k,)) for k in (1, 0)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert log.count == 400
+    assert log.write() == tmp_path / "take.json"
+    score = json.loads((tmp_path / "take.json").read_text())
+    assert [e["time"] for e in score] == [i * 480 / 48000 for i in range(400)]
+    assert score[7] == {"time": 0.07, "address": "/synth/note/on", "args": [67, 100]}
+    assert not log.lines_path.exists()
+    log.add(48000 * 9, "/synth/panic", [])  # after the end: not part of the take
+    assert log.count == 400
+
+
+def test_the_lines_are_on_disk_before_the_end(tmp_path):
+    log = TakeLog(tmp_path / "take.json", rate=1000)
+    log.add(1500, "/synth/latent/set", [3, 0.25])
+    log._file.flush()
+    assert json.loads(log.lines_path.read_text()) == {"time": 1.5, "address": "/synth/latent/set", "args": [3, 0.25]}
+    assert not (tmp_path / "take.json").exists()  # the score appears whole, at the end, or not at all
+
+
+def test_a_score_that_cannot_be_written_keeps_its_entries_and_says_where(tmp_path):
+    log = TakeLog(tmp_path / "take.json", rate=100)
+    log.add(50, "/synth/note/on", [60, 100])
+    (tmp_path / "take.json").mkdir()  # the name is taken by a folder by the time the take ends
+    with pytest.raises(ParameterError, match=r"cannot write the OSC log .*take\.json.*1 entries are kept") as err:
+        log.write()
+    assert str(log.lines_path) in str(err.value)
+    assert json.loads(log.lines_path.read_text())["args"] == [60, 100]
+
+
+def test_a_log_that_could_never_be_written_is_refused_at_once(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ParameterError, match=r"cannot write the OSC log .*file/take\.json"):
+        TakeLog(tmp_path / "file" / "take.json", rate=48000)
+    (tmp_path / "folder.json").mkdir()
+    with pytest.raises(ParameterError, match="folder.json: it is a folder"):
+        TakeLog(tmp_path / "folder.json", rate=48000)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder.json"]
+
+
+def test_a_discarded_log_leaves_nothing(tmp_path):
+    log = TakeLog(tmp_path / "take.json", rate=48000)
+    log.add(0, "/synth/note/on", [60, 100])
+    log.discard()
+    assert list(tmp_path.iterdir()) == []
