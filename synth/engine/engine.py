@@ -45,7 +45,14 @@ from synth.errors import ParameterError
 from synth.inversion.frames import frame_start, hop_samples
 from synth.spectrogram import SpectrogramParams
 
-__all__ = ["Engine", "TIMBRE_XFADE_FRAMES", "DEFAULT_GAIN"]
+__all__ = ["Engine", "TIMBRE_XFADE_FRAMES", "DEFAULT_GAIN", "check_sample_time"]
+
+def check_sample_time(at_sample) -> int:
+    """``at_sample`` as an int, or :class:`~synth.errors.ParameterError` if it is not a whole sample time."""
+    if isinstance(at_sample, bool) or not isinstance(at_sample, (int, np.integer)):
+        raise ParameterError(f"at_sample must be an integer sample time, got {at_sample!r}")
+    return int(at_sample)
+
 
 # Output gain by default: one loud note peaks near -6 dBFS, chords lean on the limiter less.
 DEFAULT_GAIN = 0.5
@@ -228,11 +235,9 @@ class Engine:
         """
         self.control_spec.check(command)
         note_on = isinstance(command, NoteOn) and command.velocity > 0
-        if at_sample is None:
-            at_sample = self.position if note_on else self.next_frame_sample
-        elif isinstance(at_sample, bool) or not isinstance(at_sample, (int, np.integer)):
-            raise ParameterError(f"at_sample must be an integer sample time, got {at_sample!r}")
-        at = int(at_sample)
+        at = self.position if note_on else self.next_frame_sample
+        if at_sample is not None:
+            at = check_sample_time(at_sample)
         next_frame = self.next_frame_sample
         if note_on and self.position <= at < next_frame:
             if not self._events or self._events[0][0] > next_frame:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import gc
+import math
 import queue
 import sys
 import threading
@@ -24,7 +25,7 @@ import time
 import numpy as np
 
 from synth.engine.commands import Command, NoteOn
-from synth.engine.engine import Engine
+from synth.engine.engine import Engine, check_sample_time
 from synth.engine.latency import Histogram
 from synth.engine.margin import MarginPolicy
 from synth.engine.output import output_named
@@ -171,6 +172,11 @@ class LiveEngine:
         sample clock, which starts at 0 when the engine starts.
         """
         self.engine.control_spec.check(command)
+        if at_sample is not None:
+            at_sample = check_sample_time(at_sample)  # refused here: the synthesis thread could only drop it
+        elif at_time is not None and (isinstance(at_time, bool) or not isinstance(at_time, (int, float))
+                                      or not math.isfinite(at_time)):
+            raise ParameterError(f"at_time must be a finite time.time() in seconds, got {at_time!r}")
         received = time.time() if received is None else received
         immediate = at_time is None and at_sample is None
         if at_sample is None and at_time is not None:
