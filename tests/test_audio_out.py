@@ -108,7 +108,7 @@ def test_serve_reports_an_unwritable_recording_at_start(tmp_path):
 
 
 @pytest.mark.jack
-def test_plays_through_jack_without_underflows(tmp_path):
+def test_plays_through_jack_paced_by_its_callback_and_widens_after_an_underflow(tmp_path):
     from synth.engine import Engine
     from synth.engine.live import LiveEngine
 
@@ -116,7 +116,7 @@ def test_plays_through_jack_without_underflows(tmp_path):
         device = jack_device()
         engine = Engine(synthetic_bundle(), output_rate=48000, live=True)
         live = LiveEngine(engine, output="sounddevice", device=device, blocksize=256, ahead_blocks=8,
-                          record=tmp_path / "jack.wav", channels=2)
+                          max_ahead_blocks=12, record=tmp_path / "jack.wav", channels=2)
         live.start()
         try:
             chord = (55, 60, 64, 67)
@@ -140,11 +140,9 @@ def test_plays_through_jack_without_underflows(tmp_path):
     assert stats_end["latent_changes"] >= 10 and stats_end["notes"] == 16
     y, _ = sf.read(tmp_path / "jack.wav", dtype="float32")
     assert np.abs(y).max() > 0.05 and np.abs(y).max() <= 1.0
-    # Every underflow filed under what the engine was doing, and answered by a wider margin; whether there
-    # are none depends on what else holds the cores (bench_soak measures it, quiet and with a busy core).
-    phases = stats_end["underflows_startup"] + stats_end["underflows_idle"] + stats_end["underflows_playing"]
-    assert phases == stats_end["underflows"], stats_end
-    if stats_end["underflows"] and live.margin.base < live.margin.max_blocks:
+    # Any underflow is answered by a wider margin; whether there are none depends on what else holds the
+    # cores (bench_soak counts them and the JACK xruns, quiet and with a busy core).
+    if stats_end["underflows"]:
         assert stats_end["near_misses"] > 0 and stats_end["buffer_ms_widest"] > stats_end["buffer_ms_base"]
     print(f"jack: {stats_end['underflows']} underflows, {stats_end['device_xruns']} JACK xruns")
 

@@ -42,16 +42,20 @@ def _spec():
         ("/synth/note/on", [60]), ("/synth/note/on", [60.0, 90.5]), ("/synth/note/off", [84]),
         ("/synth/panic", []), ("/synth/latent/set", [2047, -0.5]), ("/synth/preset", ["dark"]),
         ("/synth/morph", ["bright", "dark", 0.25]), ("/synth/corners", ["bright", "dark", "hollow", "soft"]),
-        ("/synth/xy", [0, 1.0]), ("/synth/macro", [15, -3]), ("/synth/method", ["griffinlim"]),
-        ("/synth/gain", [1]), ("/synth/latent", [0.0] * 2048),
+        ("/synth/xy", [0.25, 1.0]), ("/synth/macro", [15, -3]), ("/synth/method", ["griffinlim"]),
+        ("/synth/gain", [1]), ("/synth/bend", [-1.5]), ("/synth/latent", [(i % 7 - 3) / 8 for i in range(2048)]),
     ],
 )
 def test_valid_messages_round_trip(address, args):
+    # What a take log writes (command_to_message) must parse back to the very command it logged.
     command = parse_message(address, args, spec=_spec())
     address2, args2 = command_to_message(command)
     assert address2 == address
     command2 = parse_message(address2, args2, spec=_spec())
-    assert type(command2) is type(command)
+    if address == "/synth/latent":
+        np.testing.assert_array_equal(command2.values, command.values)
+    else:
+        assert command2 == command
 
 
 @pytest.mark.parametrize(
@@ -242,12 +246,9 @@ def test_status_requests_late_in_a_long_run_read_fixed_size_histograms():
             assert reply[0] == "/synth/status"
             time.sleep(0.05)
         client.close()
-        stats = live.stats()
     status = dict(zip(reply[1][::2], reply[1][1::2], strict=True))
     assert 24.5 < status["latency_ms"] < 26.0  # gamma(2, 15) median, from the histogram
     assert status["notes"] == 6
-    # Any underflow a loaded machine caused is filed under what the engine was doing.
-    assert stats["underflows"] == stats["underflows_startup"] + stats["underflows_idle"] + stats["underflows_playing"]
 
 
 def test_osc_log_is_a_score_of_the_valid_messages(take):

@@ -61,7 +61,6 @@ def test_nan_from_the_model_keeps_the_previous_sound_and_is_reported(tmp_path):
 
 def test_unwritable_recording_path_is_refused_before_any_audio():
     target = "/proc/melsynth-nonexistent/dir/x.wav"  # not creatable, even for root
-    started = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "synth.cli", "serve", "--bundle", str(synthetic_bundle_path()), "--output", "null",
          "--port", "0", "--record", target],
@@ -70,7 +69,6 @@ def test_unwritable_recording_path_is_refused_before_any_audio():
     assert proc.returncode == 1
     assert proc.stderr.strip().startswith("melsynth: error: cannot write the recording " + target), proc.stderr
     assert "melsynth: output" not in proc.stdout and "listening" not in proc.stdout  # nothing started
-    assert time.monotonic() - started < 120
 
 
 @pytest.mark.jack

@@ -4,7 +4,7 @@ Against `melsynth serve` as a subprocess (so the controller does not share the e
 real use), with the null output (paced by the clock like a device) and, when jackd is installed, through a
 JACK dummy server. What the engine guarantees whatever else the machine runs: no NaN, nothing above full
 scale, zero refused messages, every voice of the chords, resident memory within a generous bound, and every
-underflow accounted for (filed under start-up, idle or playing, and answered by a wider margin). Whether a
+underflow answered by a wider margin (which phase each is filed under: tests/test_engine_margin.py). Whether a
 run has zero underflows depends on what else holds the cores (on these virtual machines, the host too): that
 target is measured by bench/bench_soak.py, quiet and with a busy core, and docs/BENCHMARKS.md has its figures.
 """
@@ -54,7 +54,7 @@ def soak_serve(tmp_path, *extra, env=None, label="null"):
         out, err = proc.communicate(timeout=30)
     played = re.search(r"(\d+) underflows \((\d+) at start-up, (\d+) idle, (\d+) playing\), (\d+) device xruns", out)
     assert played, (out, err)
-    underflows, startup, idle, playing, xruns = (int(g) for g in played.groups())
+    underflows, _startup, _idle, _playing, xruns = (int(g) for g in played.groups())
     figures = {"messages": result["messages"], "rss_start_mb": rss_start, "rss_end_mb": rss_end,
                "rss_max_mb": max(result["samples"]), "underflows": underflows, "device_xruns": xruns,
                "max_voices": max(voices), **scan_wav(take)}
@@ -66,8 +66,7 @@ def soak_serve(tmp_path, *extra, env=None, label="null"):
     assert figures["nan"] == 0 and 0.05 < figures["peak"] <= 1.0
     assert rss_end - rss_start < RSS_GROWTH_MB, figures
     assert figures["samples"] > 0.9 * SECONDS * 48000
-    # Every underflow is filed under what the engine was doing, and the margin widened after it.
-    assert startup + idle + playing == underflows
+    # The margin widened after any underflow (which phase each is filed under: tests/test_engine_margin.py).
     if underflows:
         assert "the margin ahead of the output grew" in out, out
     return figures
