@@ -111,3 +111,24 @@ def test_a_take_log_that_cannot_be_written_costs_neither_the_recording_nor_the_e
     kept = re.search(r"its 1 entries are kept, one JSON object a line, in (\S+)", err)
     assert kept, err
     assert json.loads(Path(kept.group(1)).read_text())["address"] == "/synth/note/on"
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--ahead", "0"], "--ahead must be an integer 1..64, got 0"),
+    (["--onset-ahead", "9"], "--onset-ahead must be an integer 1..3 \\(--ahead\\), got 9"),
+    (["--max-ahead", "99"], "--max-ahead must be an integer 3..64, got 99"),
+    (["--idle-ahead", "0"], "--idle-ahead must be an integer 1..64, got 0"),
+    (["--voices", "0"], "--voices must be an integer 1..256, got 0"),
+    (["--samplerate", "0"], "--samplerate must be 8000..384000 Hz, got 0"),
+    (["--blocksize", "8"], "--blocksize must be 16..8192, got 8"),
+    (["--gain", "9"], "--gain 9.0 out of range 0..4"),
+])
+def test_a_bad_setting_is_named_by_the_flag_that_set_it(tmp_path, capsys, flags, message):
+    from synth.cli import main
+
+    take = tmp_path / "take.wav"
+    code = main(["serve", "--bundle", str(synthetic_bundle_path()), "--port", "0", "--output", "null",
+                 "--record", str(take), *flags])
+    assert code == 1
+    assert re.fullmatch(f"melsynth: error: {message}\n", capsys.readouterr().err)
+    assert list(tmp_path.iterdir()) == []  # the recording opened before the engine is gone again

@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     bundle = load_bundle(args.bundle)
     mapping = _midi_mapping(args)
     output, device, record = _resolve_output(args)
-    rate = args.samplerate or (int(device["default_samplerate"]) if device else 48000)
+    rate = args.samplerate if args.samplerate is not None else (int(device["default_samplerate"]) if device else 48000)
     channels = min(2, device["channels"]) if device else 1
     # Opened before the (slow) engine is built, so an unwritable path is reported at once.
     recorder = Recorder(record, rate=rate) if record else None
@@ -153,7 +153,12 @@ def _write_log(server) -> tuple[Path | None, str | None]:
 
 
 def _check_ranges(args: argparse.Namespace) -> None:
+    from synth.engine.engine import OUTPUT_RATES
     from synth.errors import ParameterError
+
+    if args.samplerate is not None and not OUTPUT_RATES[0] <= args.samplerate <= OUTPUT_RATES[1]:
+        # Here, before the recording is opened at that rate (soundfile's refusal would name no flag).
+        raise ParameterError(f"--samplerate must be {OUTPUT_RATES[0]}..{OUTPUT_RATES[1]} Hz, got {args.samplerate}")
 
     if not 16 <= args.blocksize <= 8192:
         raise ParameterError(f"--blocksize must be 16..8192, got {args.blocksize}")
@@ -204,9 +209,29 @@ def _discard(recorder, engine=None) -> None:
         engine.close()
 
 
+# What the engine's errors call its settings, and the flags of serve that set them: a user who typed
+# `--ahead 0` is told about --ahead, not about a constructor's ahead_blocks.
+_FLAG_OF = {"ahead_blocks": "--ahead", "max_ahead_blocks": "--max-ahead", "idle_ahead_blocks": "--idle-ahead",
+            "onset_blocks": "--onset-ahead", "blocksize": "--blocksize", "max voices": "--voices",
+            "output rate": "--samplerate", "gain": "--gain"}
+
+
+def _in_flag_terms(exc):
+    """The engine's ParameterError ``exc`` again, each setting's name in it replaced by its flag."""
+    import re
+
+    from synth.errors import ParameterError
+
+    text = str(exc)
+    for name, flag in _FLAG_OF.items():
+        text = re.sub(rf"(?<![\w-]){re.escape(name)}\b", flag, text)
+    return ParameterError(text)
+
+
 def _build_engine(args: argparse.Namespace, bundle, rate: int, recorder):
     from synth.engine import Engine
     from synth.engine.engine import DEFAULT_GAIN
+    from synth.errors import ParameterError
 
     try:
         return Engine(
@@ -218,6 +243,9 @@ def _build_engine(args: argparse.Namespace, bundle, rate: int, recorder):
             live=True,
             initial_preset=args.preset,
         )
+    except ParameterError as exc:
+        _discard(recorder)
+        raise _in_flag_terms(exc) from None
     except BaseException:
         _discard(recorder)
         raise
@@ -226,14 +254,18 @@ def _build_engine(args: argparse.Namespace, bundle, rate: int, recorder):
 def _build_live_and_server(args: argparse.Namespace, engine, output: str, device, rate: int, channels: int,
                            recorder):
     from synth.engine.live import LiveEngine
+    from synth.errors import ParameterError
     from synth.osc.server import OscServer
 
     try:
-        live = LiveEngine(
-            engine, output=output, device=device, blocksize=args.blocksize, ahead_blocks=args.ahead,
-            max_ahead_blocks=args.max_ahead, idle_ahead_blocks=args.idle_ahead, onset_blocks=args.onset_ahead,
-            record=recorder, channels=channels,
-        )
+        try:
+            live = LiveEngine(
+                engine, output=output, device=device, blocksize=args.blocksize, ahead_blocks=args.ahead,
+                max_ahead_blocks=args.max_ahead, idle_ahead_blocks=args.idle_ahead, onset_blocks=args.onset_ahead,
+                record=recorder, channels=channels,
+            )
+        except ParameterError as exc:
+            raise _in_flag_terms(exc) from None
         server = OscServer(live, host=args.host, port=args.port, allow=args.allow, log_path=args.log_osc)
     except BaseException:
         _discard(recorder, engine)

@@ -54,6 +54,9 @@ def check_sample_time(at_sample) -> int:
     return int(at_sample)
 
 
+# The output rates an engine renders at (Hz): what sound cards and DAWs run at, and then some.
+OUTPUT_RATES = (8000, 384000)
+
 # Output gain by default: one loud note peaks near -6 dBFS, chords lean on the limiter less.
 DEFAULT_GAIN = 0.5
 
@@ -121,8 +124,10 @@ class Engine:
         tile_decoder=None,
         inline_decode_ms: float = INLINE_DECODE_MS,
     ) -> None:
-        if isinstance(output_rate, bool) or not isinstance(output_rate, int) or not 8000 <= output_rate <= 384000:
-            raise ParameterError(f"output rate must be an integer 8000..384000 Hz, got {output_rate!r}")
+        if isinstance(output_rate, bool) or not isinstance(output_rate, int) or not (
+            OUTPUT_RATES[0] <= output_rate <= OUTPUT_RATES[1]
+        ):
+            raise ParameterError(f"output rate must be an integer {OUTPUT_RATES[0]}..{OUTPUT_RATES[1]} Hz, got {output_rate!r}")
         if method not in methods or any(m not in METHODS for m in methods):
             raise ParameterError(f"method must be one of {', '.join(methods)}, got {method!r}")
         if isinstance(max_voices, bool) or not isinstance(max_voices, int) or not 1 <= max_voices <= 256:

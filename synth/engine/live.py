@@ -89,7 +89,7 @@ class LiveEngine:
     ) -> None:
         if isinstance(blocksize, bool) or not isinstance(blocksize, int) or not 16 <= blocksize <= 8192:
             raise ParameterError(f"blocksize must be an integer 16..8192, got {blocksize!r}")
-        if not isinstance(ahead_blocks, int) or not 1 <= ahead_blocks <= 64:
+        if isinstance(ahead_blocks, bool) or not isinstance(ahead_blocks, int) or not 1 <= ahead_blocks <= 64:
             raise ParameterError(f"ahead_blocks must be an integer 1..64, got {ahead_blocks!r}")
         max_ahead_blocks = max(8, ahead_blocks) if max_ahead_blocks is None else max_ahead_blocks
         if isinstance(max_ahead_blocks, bool) or not isinstance(max_ahead_blocks, int) or not (
