@@ -188,3 +188,48 @@ def test_engine_hands_the_notes_pitch_ratio_to_the_voice_and_ends_the_note():
     assert voice.pitch_ratio == pytest.approx(2.0)
     assert np.abs(y[:8000]).max() > 0.01
     assert engine.sounding_voices == 0
+
+
+class _LevelInverter:
+    """An inverter that allocates nothing itself: its frame is the mel frame's first value, held."""
+
+    output_rate = RATE
+    tail_frames = 1
+    latency_samples = 0
+
+    def reset(self) -> None:
+        pass
+
+    def process_frame(self, mel_frame, *, pitch_ratio: float, out) -> None:
+        out.fill(mel_frame[0])
+
+
+def test_a_voice_frame_allocates_no_array_through_every_crossfade():
+    # Release crossfade, timbre crossfade, method switch and steal fade, all at once: with 8192-sample frames
+    # any temporary of samples would be 32 KiB; what may be left is numpy's views and scalars.
+    import tracemalloc
+
+    n = 8192
+    b = synthetic_bundle()
+    old, new = timbre(), make_timbre(b.decoder().decode(b.presets["dark"].latent[None])[0], params=b.params)
+    v = Voice({"a": _LevelInverter(), "b": _LevelInverter()}, n_mels=b.params.n_mels, max_frame_samples=n,
+              hop_samples=float(n))
+    v.start(note=60, velocity=127, pitch_ratio=1.0, method="a", order=1)
+    mix = np.zeros(n, dtype=np.float32)
+    for _ in range(3):
+        v.render_frame(mix, current=new, previous=old, weight=0.5)
+    v.release()
+    v.switch_method("b")
+    v.fade_out(8)
+    v.render_frame(mix, current=new, previous=old, weight=0.5)
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        for _ in range(3):
+            v.render_frame(mix, current=new, previous=old, weight=0.5)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert v.stage == RELEASE and v.active  # still inside the crossfades
+    assert peak < 8192, f"{peak} bytes allocated at once by three {n}-sample frames"

@@ -44,6 +44,10 @@ class Limiter:
         k = np.arange(max_samples, dtype=np.float64)
         self._pow = self._c**k  # c**n
         self._inv_pow = self._c ** (-k)  # c**-k (at most e**(max_samples / (release*rate)), small)
+        self._steps = k + 1.0  # 1, 2, ... n: the samples of a gain ramp a call advances
+        self._y = np.empty(max_samples, dtype=np.float64)
+        self._envelope = np.empty(max_samples, dtype=np.float64)
+        self._scratch = np.empty(max_samples, dtype=np.float64)
         self._env = 0.0
         self._gain = 1.0
         self._target_gain = 1.0
@@ -69,31 +73,44 @@ class Limiter:
         return self._ramp_from + (self._target_gain - self._ramp_from) * self._ramp_done / self._ramp_samples
 
     def process(self, x: np.ndarray) -> None:
-        """Apply gain and limit ``x`` (float32, 1-D) in place."""
+        """Apply gain and limit ``x`` (float32, 1-D, at most ``max_samples``) in place.
+
+        Allocates nothing: it runs on the synthesis thread once a frame, so every intermediate lives in a
+        buffer made by the constructor.
+        """
         n = len(x)
         if n == 0:
             return
-        if not np.all(np.isfinite(x)):
+        y, env, t = self._y[:n], self._envelope[:n], self._scratch[:n]
+        y[:] = x
+        # The float64 sum of float32 samples cannot overflow: it is non-finite only for a NaN or Inf sample.
+        if not math.isfinite(y.sum()):
             # A broken inverter must never reach the speakers: silence this frame and count it.
             self.nonfinite_frames += 1
-            x[:] = 0.0
-        y = x.astype(np.float64)
+            y[:] = 0.0
         g1 = self._target_gain
         if self._ramp_done < self._ramp_samples:
-            done = self._ramp_done + np.arange(1, n + 1)
-            y *= self._ramp_from + (g1 - self._ramp_from) * np.minimum(done / self._ramp_samples, 1.0)
+            np.add(self._steps[:n], self._ramp_done, out=t)
+            t /= self._ramp_samples
+            np.minimum(t, 1.0, out=t)
+            t *= g1 - self._ramp_from
+            t += self._ramp_from
+            y *= t
             self._ramp_done += n
         else:
             y *= g1
         self._gain = self._current_gain()
-        a = np.abs(y)
-        env = np.maximum.accumulate(a * self._inv_pow[:n])
+        np.abs(y, out=t)
+        t *= self._inv_pow[:n]
+        np.maximum.accumulate(t, out=env)
         np.maximum(env, self._c * self._env, out=env)
         env *= self._pow[:n]
         self._env = float(env[-1])
-        peak = float(env.max())
-        if peak > self.ceiling:
+        if env.max() > self.ceiling:
             self.limited_frames += 1
-            y *= np.minimum(1.0, self.ceiling / np.maximum(env, 1e-30))
+            np.maximum(env, 1e-30, out=t)
+            np.divide(self.ceiling, t, out=t)
+            np.minimum(t, 1.0, out=t)
+            y *= t
         np.clip(y, -self.ceiling, self.ceiling, out=y)
         x[:] = y

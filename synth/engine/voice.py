@@ -97,6 +97,9 @@ class Voice:
         self._buf = np.zeros(max_frame_samples, dtype=np.float32)
         self._buf_old = np.zeros(max_frame_samples, dtype=np.float32)
         self._ramp = np.arange(max_frame_samples + 1, dtype=np.float32)
+        # Scratch for crossfades, so that a frame allocates nothing (this runs on the synthesis thread).
+        self._gains = np.zeros(max_frame_samples, dtype=np.float32)
+        self._mel_scratch = np.zeros(n_mels, dtype=np.float32)
         self._carry = np.zeros(max_frame_samples, dtype=np.float32)
         self._started = False
         self.offset = 0  # samples this voice's frames run behind the engine's (a note started inside a frame)
@@ -205,9 +208,15 @@ class Voice:
             w = np.float32((self._pos + 1) / (RELEASE_XFADE_FRAMES + 1))
             self._frame_of(timbre, self._src_stage, self._src_pos, out)
             out *= 1 - w
-            out += w * timbre.release[self._pos]
+            out += np.multiply(timbre.release[self._pos], w, out=self._mel_scratch)
         else:
             self._frame_of(timbre, self.stage, self._pos, out)
+
+    def _gain_ramp(self, n: int, a: float, b: float) -> np.ndarray:
+        """Gains from ``a`` towards ``b`` over ``n`` samples (a view of scratch, valid until the next call)."""
+        ramp = np.multiply(self._ramp[:n], np.float32((b - a) / n), out=self._gains[:n])
+        ramp += np.float32(a)
+        return ramp
 
     def render_frame(
         self, mix: np.ndarray, *, current: Timbre, previous: Timbre | None, weight: float, bend: float = 1.0
@@ -225,7 +234,7 @@ class Voice:
             self._mel_for(previous, self._mel_b)
             w = np.float32(weight)
             mel *= w
-            mel += (1 - w) * self._mel_b
+            mel += np.multiply(self._mel_b, 1 - w, out=self._mel_scratch)
         buf = self._buf[:n]
         self._inv.process_frame(mel, pitch_ratio=ratio, out=buf)
         if self._old_inv is not None:
@@ -237,7 +246,7 @@ class Voice:
             else:
                 a = self._xf_pos / METHOD_XFADE_FRAMES
                 b = (self._xf_pos + 1) / METHOD_XFADE_FRAMES
-                ramp = self._ramp[:n] * np.float32((b - a) / n) + np.float32(a)
+                ramp = self._gain_ramp(n, a, b)
                 buf -= old
                 buf *= ramp
                 buf += old
@@ -247,8 +256,7 @@ class Voice:
         if self._fade_left:
             a = self._fade_left / self._fade_total
             b = (self._fade_left - 1) / self._fade_total
-            ramp = self._ramp[:n] * np.float32((b - a) / n) + np.float32(a)
-            buf *= ramp
+            buf *= self._gain_ramp(n, a, b)
             self._fade_left -= 1
             if self._fade_left == 0:
                 self._mix(mix, buf)
