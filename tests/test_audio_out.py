@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -93,6 +94,78 @@ def test_recorder_writes_atomically_and_refuses_an_unwritable_path(tmp_path):
         Recorder(not_a_folder / "take.wav", rate=48000)
     with pytest.raises(ParameterError, match=r"\.wav"):
         Recorder(tmp_path / "take.mp3", rate=48000)
+
+
+class _StalledDisk:
+    """The recording's file, its writes held until ``go`` is set (a disk that stalls cannot be made here);
+    after ``fail_after`` writes every write raises, as on a full disk."""
+
+    def __init__(self, file, *, fail_after: int | None = None):
+        self.file, self.fail_after, self.writes = file, fail_after, 0
+        self.go = threading.Event()
+
+    def write(self, data):
+        self.go.wait()
+        if self.fail_after is not None and self.writes >= self.fail_after:
+            raise RuntimeError("Error : No space left on device")
+        self.writes += 1
+        self.file.write(data)
+
+    def close(self):
+        self.file.close()
+
+
+def test_a_stalled_disk_leaves_a_gap_of_silence_not_a_growing_queue(tmp_path, monkeypatch):
+    import synth.engine.recorder as recorder_module
+
+    monkeypatch.setattr(recorder_module, "POOL_SECONDS", 0.2)  # 9 buffers of 1024 samples at 48 kHz
+    rec = Recorder(tmp_path / "take.wav", rate=48000)
+    rec._file = disk = _StalledDisk(rec._file)  # noqa: SLF001
+    blocks = [np.full(1024, (k + 1) / 64, dtype=np.float32) for k in range(40)]
+    for block in blocks:
+        rec.put(block)
+    pool = len(rec._pool)  # noqa: SLF001
+    # The writer holds one buffer waiting on the disk; the rest filled, then every block found none.
+    assert rec.gap_frames == (40 - pool) * 1024
+    disk.go.set()
+    assert rec.close() == tmp_path / "take.wav" and rec.error == ""
+    y, _ = sf.read(tmp_path / "take.wav", dtype="float32")
+    assert len(y) == 40 * 1024  # the take keeps its timing
+    np.testing.assert_array_equal(y[: pool * 1024], np.concatenate(blocks[:pool]))
+    assert not y[pool * 1024 :].any()
+
+
+def test_a_full_disk_keeps_what_was_recorded_and_says_where_it_stopped(tmp_path):
+    rec = Recorder(tmp_path / "take.wav", rate=1024 * 4)
+    rec._file = disk = _StalledDisk(rec._file, fail_after=6)  # noqa: SLF001
+    disk.go.set()
+    for _ in range(10):
+        rec.put(np.full(1024, 0.5, dtype=np.float32))
+    assert rec.close() == tmp_path / "take.wav"
+    assert rec.error == "stopped at 1.5 s (Error : No space left on device); what came before is kept"
+    y, _ = sf.read(tmp_path / "take.wav", dtype="float32")
+    assert len(y) == 6 * 1024 and np.all(y == 0.5)
+
+
+def test_recording_a_block_allocates_no_array(tmp_path):
+    import tracemalloc
+
+    rec = Recorder(tmp_path / "take.wav", rate=48000)
+    block = np.full(8192, 0.25, dtype=np.float32)
+    rec.put(block)
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        for _ in range(3):
+            rec.put(block)  # 32 KiB each: a copy would show
+            rec.put_silence(4096)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    rec.close()
+    assert peak < 8192, f"{peak} bytes allocated at once by three 8192-sample blocks"
+    assert len(sf.read(tmp_path / "take.wav")[0]) == 4 * 8192 + 3 * 4096
 
 
 def test_serve_reports_an_unwritable_recording_at_start(tmp_path):

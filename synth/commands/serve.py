@@ -365,8 +365,11 @@ def _closing_report(stats: dict, live, server, log_path, midi, log_error: str | 
 
     _print_figures(stats, server, live.recorded_path, log_path, midi)
     code = 0  # Ctrl-C is the normal way to stop a server
+    if live.recorder is not None and live.recorder.gap_frames:
+        print(f"melsynth: the disk fell behind the recording: {live.recorder.gap_frames / live.rate:.1f} s of it "
+              "are silence where the audio could not be kept", file=sys.stderr)
     if live.recorder is not None and live.recorder.error:
-        print(f"melsynth: error: the recording failed: {live.recorder.error}", file=sys.stderr)
+        print(f"melsynth: error: the recording {live.recorder.error}", file=sys.stderr)
     if log_error:
         print(f"melsynth: error: {log_error}", file=sys.stderr)
         code = 1

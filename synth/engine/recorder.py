@@ -1,8 +1,13 @@
 """Recording what is played to a WAV file, on its own thread, written atomically.
 
 The file is opened (under a temporary name beside the target) when the recorder is made, so an unwritable
-path is reported before anything plays. The synthesis thread hands blocks over through a queue and never
-waits on the disk; :meth:`Recorder.close` drains the queue and renames the file into place.
+path is reported before anything plays. The synthesis thread copies each block into a pool of buffers made
+here (it allocates nothing per block and never waits on the disk) and a writing thread empties them. If the
+disk falls so far behind that the pool (:data:`POOL_SECONDS` of audio) is full, the blocks that find no
+buffer are recorded as silence of their length, so the take keeps its timing, and :attr:`Recorder.gap_frames`
+counts them; memory never grows. A write that fails (disk full) stops the recording: what was written
+before is kept and :attr:`Recorder.error` says where it stopped. :meth:`Recorder.close` drains the pool and
+renames the file into place.
 """
 
 from __future__ import annotations
@@ -17,7 +22,11 @@ import numpy as np
 
 from synth.errors import ParameterError
 
-__all__ = ["Recorder"]
+__all__ = ["Recorder", "POOL_SECONDS"]
+
+# Audio the pool holds while the disk is slow: seconds of stall a take survives without a gap.
+POOL_SECONDS = 20.0
+_CHUNK = 1024  # samples a pool buffer holds
 
 
 class Recorder:
@@ -46,8 +55,17 @@ class Recorder:
         except (OSError, RuntimeError) as exc:
             self._tmp.unlink(missing_ok=True)
             raise ParameterError(f"cannot write the recording {self.path}: {exc}") from None
+        self.rate = int(rate)
+        chunks = max(4, int(POOL_SECONDS * self.rate) // _CHUNK)
+        self._pool = np.zeros((chunks, _CHUNK), dtype=np.float32)
+        self._lengths = np.zeros(chunks, dtype=np.int64)
+        self._free: queue.SimpleQueue = queue.SimpleQueue()
+        for i in range(chunks):
+            self._free.put(i)
+        # Items: a buffer's index (>= 0), -frames of silence, or None to stop.
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self.frames = 0
+        self.gap_frames = 0
         self.error = ""
         self._closed = False
         self._discarded = False
@@ -60,42 +78,66 @@ class Recorder:
         return int(self._thread.native_id or 0)
 
     def put(self, block: np.ndarray) -> None:
-        """Queue a copy of ``block`` for writing (never blocks)."""
-        self._queue.put(np.array(block, dtype=np.float32, copy=True))
+        """Queue ``block`` (1-D) for writing: copied into the pool; never blocks, allocates no array."""
+        start, n = 0, len(block)
+        while start < n:
+            m = min(_CHUNK, n - start)
+            try:
+                i = self._free.get_nowait()
+            except queue.Empty:  # the disk is that far behind: a gap of silence, never more memory
+                self.gap_frames += n - start
+                self._queue.put(start - n)
+                return
+            self._pool[i, :m] = block[start : start + m]
+            self._lengths[i] = m
+            self._queue.put(i)
+            start += m
 
     def put_silence(self, frames: int) -> None:
         """Queue ``frames`` samples of silence (never blocks; nothing is allocated here)."""
         if frames > 0:
-            self._queue.put(int(frames))
+            self._queue.put(-int(frames))
 
     def _run(self) -> None:
         silence = np.zeros(4096, dtype=np.float32)
         while True:
-            block = self._queue.get()
-            if block is None:
+            item = self._queue.get()
+            if item is None:
                 return
-            if self.error:
-                continue
+            if item >= 0:
+                block = self._pool[item, : self._lengths[item]]
+                frames = len(block)
+            else:
+                block, frames = None, -item
             try:
-                if isinstance(block, int):
-                    for start in range(0, block, len(silence)):
-                        self._file.write(silence[: min(len(silence), block - start)])
-                    self.frames += block
-                    continue
-                self._file.write(block)
-                self.frames += len(block)
+                if self.error:
+                    pass
+                elif block is None:
+                    for start in range(0, frames, len(silence)):
+                        self._file.write(silence[: min(len(silence), frames - start)])
+                    self.frames += frames
+                else:
+                    self._file.write(block)
+                    self.frames += frames
             except (OSError, RuntimeError) as exc:  # disk full and the like: keep playing, report at the end
-                self.error = str(exc)
+                self.error = f"stopped at {self.frames / self.rate:.1f} s ({exc}); what came before is kept"
+            finally:
+                if item >= 0:
+                    self._free.put(item)
 
     def close(self) -> Path | None:
-        """Finish the file and move it into place; returns its path (None if writing failed)."""
+        """Finish the file and move it into place; returns its path (None if nothing could be written)."""
         if self._closed:
-            return None if self.error or self._discarded else self.path
+            return None if self._discarded or not self.path.exists() else self.path
         self._closed = True
         self._queue.put(None)
         self._thread.join()
-        self._file.close()
-        if self.error:
+        try:
+            self._file.close()
+        except (OSError, RuntimeError) as exc:
+            self.error = self.error or f"could not be finished ({exc})"
+            self.frames = 0
+        if not self.frames:
             self._tmp.unlink(missing_ok=True)
             return None
         os.replace(self._tmp, self.path)
