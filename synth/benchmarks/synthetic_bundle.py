@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from synth.atomic import atomic_directory
 from synth.spectrogram import SpectrogramParams, log_mel
 
 __all__ = [
@@ -264,25 +265,33 @@ def make_synthetic_bundle(
 
     Returns the bundle path. Deterministic: same arguments, same bytes.
     """
-    from synth.bundle import Preset, bundle_hash_of, bundle_metadata, sha256_bytes
-
     params = SpectrogramParams() if params is None else params
     latent_shape = tuple(int(v) for v in latent_shape)
     latent_size = math.prod(latent_shape)
     if latent_size < len(SHAPES):
         raise ValueError(f"latent size {latent_size} is smaller than {len(SHAPES)}")
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    if any(path.iterdir()):
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise FileExistsError(f"{path} is not empty")
+    # Written whole into a folder beside it and moved into place, so a crash leaves no half bundle.
+    with atomic_directory(path, overwrite=True) as out:
+        _write_bundle(out, params=params, latent_shape=latent_shape, base_pitch=base_pitch, seed=seed,
+                      n_presets=n_presets)
+    return path
 
+
+def _write_bundle(out: Path, *, params, latent_shape: tuple[int, ...], base_pitch: int, seed: int,
+                  n_presets: int) -> None:
+    from synth.bundle import Preset, bundle_hash_of, bundle_metadata, sha256_bytes
+
+    latent_size = math.prod(latent_shape)
     base, env = synthetic_base(params=params, pitch=base_pitch)
     p = _projection(latent_size, seed=seed)
     t = _shapes(params.n_mels)
     decoder = _decoder_bytes(base, env, p, t, latent_shape)
     encoder = _encoder_bytes(base, env, p, t, latent_shape)
-    (path / "decoder.onnx").write_bytes(decoder)
-    (path / "encoder.onnx").write_bytes(encoder)
+    (out / "decoder.onnx").write_bytes(decoder)
+    (out / "encoder.onnx").write_bytes(encoder)
     digests = {"decoder.onnx": sha256_bytes(decoder), "encoder.onnx": sha256_bytes(encoder)}
     bundle_hash = bundle_hash_of(
         decoder_sha256=digests["decoder.onnx"], encoder_sha256=digests["encoder.onnx"]
@@ -290,10 +299,10 @@ def make_synthetic_bundle(
 
     buf = io.BytesIO()
     np.savez(buf, **_macros(latent_shape, seed=seed))
-    (path / "macros.npz").write_bytes(buf.getvalue())
+    (out / "macros.npz").write_bytes(buf.getvalue())
 
     names = list(PRESET_RECIPES)[:n_presets] + [f"mix_{i:02d}" for i in range(len(PRESET_RECIPES), n_presets)]
-    (path / "presets").mkdir()
+    (out / "presets").mkdir()
     for index, name in enumerate(names):
         coef = preset_coefficients(name, index=index, seed=seed)
         latent = (p.astype(np.float64) @ coef).astype(np.float32)
@@ -307,7 +316,7 @@ def make_synthetic_bundle(
             },
             bundle_hash=bundle_hash,
         ).to_dict()
-        (path / "presets" / f"{name}.json").write_text(json.dumps(preset) + "\n")
+        (out / "presets" / f"{name}.json").write_text(json.dumps(preset) + "\n")
 
     meta = bundle_metadata(
         params=params,
@@ -319,5 +328,4 @@ def make_synthetic_bundle(
         metrics=None,
         parity=None,
     )
-    (path / "bundle.json").write_text(json.dumps(meta, indent=2) + "\n")
-    return path
+    (out / "bundle.json").write_text(json.dumps(meta, indent=2) + "\n")
