@@ -60,7 +60,9 @@ def test_recordings_become_an_nsynth_folder_with_every_skip_explained(tmp_path):
     out = tmp_path / "data" / "mine"
     report = make_audio_dataset(src, out=out, progress=False)
     skipped = {s["file"]: s["reason"] for s in report.skipped}
-    assert set(skipped) == {"strings/violin/broken.wav", "silence.wav", "noise.wav", "brass/horn/far.wav"}
+    assert set(skipped) == {"strings/violin/broken.wav", "silence.wav", "noise.wav", "brass/horn/far.wav",
+                            "notes.txt"}
+    assert skipped["notes.txt"] == "not a format read here (convert it to WAV or FLAC)"
     assert skipped["strings/violin/broken.wav"].startswith("unreadable")
     assert skipped["silence.wav"].startswith("silent")
     assert skipped["noise.wav"].startswith("no stable pitch")
@@ -117,7 +119,7 @@ def test_your_own_instrument_in_four_commands(tmp_path):
         return proc.stdout
 
     said = melsynth("dataset", "audio", str(src), "--out", "data/mine")
-    assert "kept 7 of 11 recordings (2 transposed)" in said and "skipped strings/violin/broken.wav" in said
+    assert "kept 7 of 12 files (2 transposed)" in said and "skipped strings/violin/broken.wav" in said
     melsynth("dataset", "features", "data/mine", "--out", "data/mine-features")
     config = tmp_path / "tiny.json"
     from training.model.config import variant
@@ -132,3 +134,14 @@ def test_your_own_instrument_in_four_commands(tmp_path):
     assert "wrote note.wav" in out
     y, _ = sf.read(tmp_path / "note.wav", dtype="float32")
     assert np.isfinite(y).all() and np.abs(y).max() > 0
+
+
+def test_takes_at_one_level_get_the_next_free_velocity_and_128_are_refused_by_name():
+    from training.datasets.audio_folder import _free_velocity
+
+    taken = {f"reed_acoustic_000-060-{v:03d}": {} for v in (126, 127, 1)}
+    assert _free_velocity(taken, "reed_acoustic_000", pitch=60, wanted=126, instrument="reeds/oboe") == 2
+    assert _free_velocity(taken, "reed_acoustic_000", pitch=60, wanted=50, instrument="reeds/oboe") == 50
+    full = {f"reed_acoustic_000-060-{v:03d}": {} for v in range(1, 128)}
+    with pytest.raises(DataError, match="reeds/oboe: more than 127 takes kept at pitch 60.*subfolders"):
+        _free_velocity(full, "reed_acoustic_000", pitch=60, wanted=100, instrument="reeds/oboe")

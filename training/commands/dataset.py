@@ -90,18 +90,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"rendered {report.rendered} notes into {args.out} in {report.seconds:.1f} s; "
               f"skipped {len(report.skipped)} silent notes (listed in {args.out / 'render_report.json'})")
     elif kind == "audio":
-        import sys
 
         from training.datasets.audio_folder import make_audio_dataset
 
         report = make_audio_dataset(args.src, out=args.out, pitch=args.pitch, tolerance=args.tolerance,
-                                    transpose=args.transpose, force=args.force, progress=sys.stderr.isatty())
+                                    transpose=args.transpose, force=args.force, progress=True)
         for entry in report.transposed:
             print(f"transposed {entry['file']}: found at {entry['pitch_found']:.2f}, moved "
                   f"{entry['transposed_semitones']:+.2f} semitones onto {args.pitch}")
         for entry in report.skipped:
             print(f"skipped {entry['file']}: {entry['reason']}")
-        print(f"kept {len(report.kept)} of {len(report.kept) + len(report.skipped)} recordings "
+        print(f"kept {len(report.kept)} of {len(report.kept) + len(report.skipped)} files "
               f"({len(report.transposed)} transposed) into {args.out} in {time.perf_counter() - start:.1f} s "
               f"(the list: {args.out / 'audio_report.json'})")
     elif kind == "synthetic":

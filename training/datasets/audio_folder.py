@@ -1,7 +1,8 @@
 """An NSynth-format dataset from a folder of the user's own single-note recordings.
 
-Every audio file under the folder (recursively: WAV, FLAC, AIFF, OGG, and whatever else libsndfile reads;
-any rate, any channel count, any length) is taken through the same steps a NSynth note went through:
+Every audio file under the folder (recursively: WAV, FLAC, AIFF, OGG/Opus, MP3, W64, RF64 and CAF, the
+formats libsndfile reads; any rate, any channel count, any length) is taken through the same steps a NSynth
+note went through (any other file is reported as left out, by name):
 
 1. read, mixed to mono, resampled to the contract's rate with soxr (VHQ);
 2. its onset found (librosa's onset detector, backtracked to the energy minimum before it), and everything
@@ -26,6 +27,7 @@ import dataclasses
 import json
 import math
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,7 @@ from synth.errors import DataError, ParameterError
 
 __all__ = ["AUDIO_SUFFIXES", "AudioFolderReport", "make_audio_dataset", "prepare_note"]
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".aif", ".aiff", ".ogg", ".oga", ".mp3")
+AUDIO_SUFFIXES = (".wav", ".flac", ".aif", ".aiff", ".ogg", ".oga", ".opus", ".mp3", ".w64", ".rf64", ".caf")
 SAMPLE_RATE = 16000
 NOTE_SECONDS = 4.0
 FADE_SECONDS = 1.0
@@ -81,13 +83,17 @@ def _fit_length(y: np.ndarray, rate: int) -> np.ndarray:
     return out
 
 
-def _pitch(y: np.ndarray, rate: int) -> tuple[float | None, str]:
-    """(MIDI pitch as a float, "") or (None, why there is no stable pitch)."""
+def _pitch(y: np.ndarray, rate: int, *, around: float, spread: float) -> tuple[float | None, str]:
+    """(MIDI pitch as a float, "") or (None, why there is no stable pitch). The search spans C1..C7 and
+    always ``around`` +- ``spread`` + 1 semitones, within what ``rate`` and the frame length can resolve."""
     import librosa
 
+    low = min(librosa.note_to_midi("C1"), around - spread - 1)
+    high = max(librosa.note_to_midi("C7"), around + spread + 1)
+    fmin = max(float(librosa.midi_to_hz(low)), 2.5 * rate / 2048)  # a few periods in a 2048-sample frame
+    fmax = min(float(librosa.midi_to_hz(high)), 0.45 * rate)
     part = y[int(0.05 * rate) : int(2.05 * rate)]  # past the attack; two seconds are plenty for one pitch
-    f0, voiced, _ = librosa.pyin(part, fmin=librosa.note_to_hz("C1"), fmax=librosa.note_to_hz("C7"), sr=rate,
-                                 frame_length=2048, hop_length=512)
+    f0, voiced, _ = librosa.pyin(part, fmin=fmin, fmax=fmax, sr=rate, frame_length=2048, hop_length=512)
     good = f0[voiced & np.isfinite(f0)]
     if len(good) < max(3, VOICED_SHARE * len(f0)):
         return None, f"no stable pitch (voiced in {len(good)} of {len(f0)} frames)"
@@ -123,7 +129,7 @@ def prepare_note(path: Path, *, pitch: int, tolerance: float, transpose: float,
     if len(note) < MIN_SECONDS * rate:
         return None, {"reason": f"too short ({len(note) / rate:.2f} s after the onset)"}
     note = _fit_length(note, rate)
-    found, why = _pitch(note, rate)
+    found, why = _pitch(note, rate, around=pitch, spread=transpose)
     if found is None:
         return None, {"reason": why}
     off = found - pitch
@@ -139,6 +145,20 @@ def prepare_note(path: Path, *, pitch: int, tolerance: float, transpose: float,
     level = 20 * math.log10(max(float(np.max(np.abs(note))), 1e-12))
     facts["velocity"] = int(np.clip(round(1 + (level + 40) / 40 * 126), 1, 127))
     return np.clip(note, -1.0, 1.0).astype(np.float32), facts
+
+
+def _free_velocity(examples: dict, instrument_str: str, *, pitch: int, wanted: int, instrument: str) -> int:
+    """The velocity nearest above ``wanted`` (wrapping to 1) not yet in a note name of this instrument: two
+    takes at one level are both kept. A note name (NSynth's instrument-pitch-velocity) has room for 127."""
+    velocity = wanted
+    for _ in range(127):
+        if f"{instrument_str}-{pitch:03d}-{velocity:03d}" not in examples:
+            return velocity
+        velocity = velocity + 1 if velocity < 127 else 1
+    raise DataError(
+        f"{instrument}: more than 127 takes kept at pitch {pitch}, and a note name (instrument-pitch-velocity, "
+        "as in NSynth) has room for 127 per instrument: split its takes into subfolders, each one instrument"
+    )
 
 
 def make_audio_dataset(src: str | Path, *, out: str | Path, pitch: int = 60, tolerance: float = 0.5,
@@ -161,16 +181,24 @@ def make_audio_dataset(src: str | Path, *, out: str | Path, pitch: int = 60, tol
         raise ParameterError(f"--pitch must be a MIDI note 0..127, got {pitch}")
     if not (0 <= tolerance <= transpose <= 12):
         raise ParameterError(f"need 0 <= --tolerance ({tolerance}) <= --transpose ({transpose}) <= 12 semitones")
-    files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
-                   and not p.name.startswith("."))
+    visible = sorted(p for p in src.rglob("*") if p.is_file() and not p.name.startswith("."))
+    files = [p for p in visible if p.suffix.lower() in AUDIO_SUFFIXES]
     if not files:
         raise DataError(f"{src}: no audio files ({', '.join(AUDIO_SUFFIXES)}) in it or below it")
     report = AudioFolderReport(kept=[], transposed=[], skipped=[])
+    for path in visible:
+        if path.suffix.lower() not in AUDIO_SUFFIXES:  # an .m4a, say: said, not silently passed over
+            report.skipped.append(_skip(path.relative_to(src), "not a format read here (convert it to WAV or FLAC)"))
     instruments: dict[str, int] = {}
     examples: dict[str, dict[str, Any]] = {}
     audio: dict[str, np.ndarray] = {}
-    for path in tqdm(files, desc="recordings", unit="file", disable=not progress):
-        y, facts = prepare_note(path, pitch=pitch, tolerance=tolerance, transpose=transpose)
+    # In a log (not a terminal) a progress line every 30 s, not a redraw every 0.1 s.
+    for path in tqdm(files, desc="recordings", unit="file", disable=not progress,
+                     mininterval=1.0 if sys.stderr.isatty() else 30.0):
+        try:
+            y, facts = prepare_note(path, pitch=pitch, tolerance=tolerance, transpose=transpose)
+        except Exception as exc:  # a decoder or analysis failure on one file: it is left out, by name and why
+            y, facts = None, {"reason": f"could not be analysed ({type(exc).__name__}: {str(exc)[:120]})"}
         if y is None:
             report.skipped.append(_skip(path.relative_to(src), facts["reason"]))
             continue
@@ -179,9 +207,7 @@ def make_audio_dataset(src: str | Path, *, out: str | Path, pitch: int = 60, tol
         instrument = "/".join(parts[:-1]) if len(parts) > 1 else path.stem
         index = instruments.setdefault(instrument, len(instruments))
         instrument_str = f"{family}_acoustic_{index:03d}"
-        velocity = facts["velocity"]
-        while f"{instrument_str}-{pitch:03d}-{velocity:03d}" in examples:  # two takes at one level: keep both
-            velocity = velocity + 1 if velocity < 127 else 1
+        velocity = _free_velocity(examples, instrument_str, pitch=pitch, wanted=facts["velocity"], instrument=instrument)
         note_str = f"{instrument_str}-{pitch:03d}-{velocity:03d}"
         examples[note_str] = {
             "note": len(examples), "note_str": note_str, "instrument": index, "instrument_str": instrument_str,
