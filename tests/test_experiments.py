@@ -153,8 +153,12 @@ def test_rows_already_there_are_skipped_without_training(tmp_path):
     pytest.importorskip("training.fit")
     from training.experiments import run_experiments
 
+    from training.datasets.features import load_features
+
     data = fixtures.write_features(tmp_path / "features", fixtures.synthetic_notes(10))
-    write_rows(tmp_path / "out", {"no_dense": fake_row("no_dense", 0.9)})
+    row = dict(fake_row("no_dense", 0.9), data=load_features(data).description(), stopped="early_stopping",
+               budget={"max_epochs": None, "limit": None, "patience": 10})
+    write_rows(tmp_path / "out", {"no_dense": row})
     lines: list[str] = []
     path = run_experiments(
         data=data, out=tmp_path / "out", runs=tmp_path / "runs", rows=["no_dense"], log=lines.append
@@ -162,6 +166,14 @@ def test_rows_already_there_are_skipped_without_training(tmp_path):
     assert "1 already done" in lines[0]
     assert not (tmp_path / "runs").exists()
     assert "| No Dense | 0.050 (0.063)" in path.read_text()
+    # Rows measured on other notes, or under another note limit, are refused before anything trains.
+    for changed, said in ((dict(row, data=dict(row["data"], notes=99)), "notes 99 -> 10"),
+                          (dict(row, budget=dict(row["budget"], limit=5)), "--limit 5 -> None")):
+        write_rows(tmp_path / "out", {"no_dense": changed})
+        with pytest.raises(DataError, match=f"no_dense.json: measured on other data than this sweep's \\({said}\\)"):
+            run_experiments(data=data, out=tmp_path / "out", runs=tmp_path / "runs", rows=["no_dense"],
+                            log=lines.append)
+        assert not (tmp_path / "runs").exists()
 
 
 def test_cli_list_and_tables_only(tmp_path, capsys):
@@ -285,6 +297,13 @@ def test_what_does_not_make_another_model_keeps_rows_and_runs(sweep, tmp_path):
     lines = []
     run_experiments(**dict(kwargs, rows=["no_dense"], max_epochs=2, log=lines.append))
     assert json.loads((runs / "no_dense" / "status.json").read_text())["epochs_done"] == 2, lines
+    # Without --max-epochs the budget is the config's own bound (3 here), not whatever the rows had.
+    lines = []
+    run_experiments(**dict(kwargs, rows=["no_dense"], max_epochs=None,
+                           overrides=dict(kwargs["overrides"], max_epochs=3), log=lines.append))
+    assert any("row no_dense: stopped at its bound of 2 epochs, the budget is now 3: it trains on" in line
+               for line in lines), lines
+    assert json.loads((runs / "no_dense" / "status.json").read_text())["epochs_done"] == 3, lines
     # One stale row of a shared run: the run is measured again and all of its rows are rewritten.
     dense = json.loads((out / "rows" / "dense.json").read_text())
     dense["config"]["dropout_rate"] = 0.5

@@ -241,7 +241,7 @@ def _run_metrics(run_dir: Path, *, progress: bool) -> dict[str, Any]:
     return {k: result[k] for k in keys}
 
 
-def _finished(run_dir: Path, max_epochs: int | None) -> bool:
+def _finished(run_dir: Path, max_epochs: int) -> bool:
     status_path = run_dir / "status.json"
     if not status_path.is_file():
         return False
@@ -254,7 +254,7 @@ def _finished(run_dir: Path, max_epochs: int | None) -> bool:
         return True
     if stopped == "max_epochs":
         # A longer budget than the run had extends it.
-        return max_epochs is None or int(status.get("epochs_done", 0)) >= max_epochs
+        return int(status.get("epochs_done", 0)) >= max_epochs
     return False
 
 
@@ -312,25 +312,51 @@ def _short_of_budget(doc: dict[str, Any], *, max_epochs: int | None) -> int | No
     return epochs if isinstance(epochs, int) and epochs < max_epochs else None
 
 
+def _other_measurement(doc: dict[str, Any], *, data: dict[str, Any], limit: int | None) -> list[str]:
+    """How the data and note limit a row was measured on differ from this sweep's (empty: the same)."""
+    recorded = doc.get("data")
+    diff = []
+    if isinstance(recorded, dict):
+        # Not the folder's path: a features folder may move; what it holds is what counts.
+        diff = [f"{key} {recorded.get(key)!r} -> {data[key]!r}" for key in sorted(data)
+                if key != "path" and recorded.get(key) != data[key]]
+    budget = doc.get("budget")
+    if isinstance(budget, dict) and budget.get("limit") != limit:
+        diff.append(f"--limit {budget.get('limit')} -> {limit}")
+    return diff
+
+
 def _plan(
     names: list[str], *, overrides: dict[str, Any], rows_dir: Path, max_epochs: int | None,
-    log: Callable[[str], None],
+    log: Callable[[str], None], data: dict[str, Any] | None = None, limit: int | None = None,
 ) -> tuple[dict[str, Any], list[list[str]]]:
     """(every row's config, the row groups still to run): a group is done when all its rows' JSONs exist,
     measured the model its rows have now (a row of a variant changed since runs again) and had the budget
-    (a row stopped by a lower epoch bound than ``max_epochs`` trains on)."""
+    (a row stopped by a lower epoch bound than ``max_epochs``, or without one than its config's, trains on).
+
+    Raises DataError, before any training, for a row measured on other data (``data``, a features folder's
+    description) or another note ``limit``: its table would mix two measurements under one header."""
     configs = _configs(overrides)
     groups = row_groups(names, overrides=overrides)
     todo = []
     for group in groups:
         paths = {n: rows_dir / f"{n}.json" for n in group}
         docs = {n: doc for n, p in paths.items() if p.is_file() and (doc := _row_on_disk(p)) is not None}
+        if data is not None:
+            for name, doc in docs.items():
+                if diff := _other_measurement(doc, data=data, limit=limit):
+                    raise DataError(
+                        f"{paths[name]}: measured on other data than this sweep's ({'; '.join(diff)}): "
+                        "write these tables to another --out, or delete the row to measure it again"
+                    )
         stale = {n: d for n, doc in docs.items() if (d := _stale_row(doc, planned=configs[n]))}
         for name, diff in stale.items():
             log(f"  row {name}: measured another model ({'; '.join(diff)}): it runs again")
-        short = {n: e for n, doc in docs.items() if (e := _short_of_budget(doc, max_epochs=max_epochs))}
+        short = {n: e for n, doc in docs.items()
+                 if (e := _short_of_budget(doc, max_epochs=configs[n].max_epochs if max_epochs is None else max_epochs))}
         for name, epochs in short.items():
-            log(f"  row {name}: stopped at its bound of {epochs} epochs, the budget is now {max_epochs}: it trains on")
+            budget = configs[name].max_epochs if max_epochs is None else max_epochs
+            log(f"  row {name}: stopped at its bound of {epochs} epochs, the budget is now {budget}: it trains on")
         if stale or short or any(not p.is_file() for p in paths.values()):
             todo.append(group)
     log(
@@ -366,6 +392,8 @@ def _train_and_measure(
     config.json) and its pictures; None, reported, when a melsynth error stops it."""
     from training.fit import fit
 
+    # Without --max-epochs the budget is the config's own bound, which a run stopped by a smaller one has not had.
+    max_epochs = config.max_epochs if max_epochs is None else max_epochs
     try:
         _check_run_is_of(run_dir, config=config)
         if _finished(run_dir, max_epochs):
@@ -395,7 +423,7 @@ def _train_and_measure(
         metrics = _run_metrics(run_dir, progress=verbose > 0)
         status = json.loads((run_dir / "status.json").read_text())
         run_doc = json.loads((run_dir / "config.json").read_text())
-    except MelsynthError as exc:
+    except (MelsynthError, OSError) as exc:  # a full disk too: this row is lost, the sweep goes on
         log(f"  {run_name} failed: {exc}")
         return None
     try:  # the paper's pictures for each run; a failure here costs the pictures, not the row
@@ -495,7 +523,8 @@ def run_experiments(
     rows_dir = out / "rows"
     feats = load_features(data)
     feats.subset("test")  # an empty test split is an error before any training
-    configs, todo = _plan(names, overrides=overrides, rows_dir=rows_dir, max_epochs=max_epochs, log=log)
+    configs, todo = _plan(names, overrides=overrides, rows_dir=rows_dir, max_epochs=max_epochs, log=log,
+                          data=feats.description(), limit=limit)
     hw: dict[str, Any] | None = None  # found lazily: it imports TensorFlow
     spent: list[float] = []
     failed: list[str] = []
