@@ -565,13 +565,13 @@ PCA_FILE = "pca.json"
 
 def _write_pca_row(out: Path, feats: Any, *, overrides: dict[str, Any] | None, limit: int | None, log) -> None:
     """``out/pca.json``: PCA of the rows' training notes beside the tables (k = min(2048, notes), and 128),
-    measured once per features folder (kept while the data is the same)."""
+    measured once per features folder and note limit (kept while both are the same)."""
     from training.fit import training_rows
     from training.model.build import latent_shape
     from training.pca_baseline import pca_test_metrics
 
     path = out / PCA_FILE
-    signature = {k: v for k, v in feats.description().items() if k != "path"}
+    signature = {**{k: v for k, v in feats.description().items() if k != "path"}, "limit": limit}
     if path.is_file():
         try:
             if json.loads(path.read_text()).get("data") == signature:
