@@ -378,5 +378,10 @@ def test_starting_from_a_missing_or_different_run_writes_nothing(finished_run, f
     assert not (tmp_path / "b").exists()
     with pytest.raises(ParameterError, match="init_from starts a new run"):
         fit(features=features, config=None, out=finished_run, resume=True, verbose=0, init_from=finished_run)
+    # Restarting a diverged run over itself would delete the weights it is to start from.
+    before = sorted(p.name for p in finished_run.iterdir())
+    with pytest.raises(ParameterError, match="is the run folder .* name another --out"):
+        fit(features=features, config=RUN_CONFIG, out=finished_run, force=True, verbose=0, init_from=finished_run)
+    assert sorted(p.name for p in finished_run.iterdir()) == before
     with pytest.raises(ParameterError, match="clipnorm must be null or a positive number"):
         RUN_CONFIG.replace(clipnorm=0)

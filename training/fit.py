@@ -518,6 +518,9 @@ def fit(
     schedule = _checked_arguments(schedule, max_epochs=max_epochs, limit=limit, xla=xla, resume=resume, force=force,
                                   init_from=init_from)
     out = Path(out)
+    if init_from is not None and out.resolve() in (Path(init_from).resolve(), *Path(init_from).resolve().parents):
+        # force would delete the very weights the new run is to start from.
+        raise ParameterError(f"init_from {init_from} is the run folder {out} (or inside it): name another --out")
     existing, config, limit = _resolve_run(out, config=config, resume=resume, force=force, limit=limit,
                                            mixed_precision=mixed_precision, schedule=schedule)
     feats, rows = _load_data(features, out=out, existing=existing, config=config, limit=limit)
