@@ -154,6 +154,25 @@ def test_improvements_below_min_delta_do_not_reset_the_patience(features, tmp_pa
     assert status["best_epoch"] == 1 + int(np.argmin(history))
 
 
+def test_patience_counts_from_the_last_significant_improvement_not_the_latest_tiny_one():
+    # A validation loss falling 0.15 % an epoch under min_delta 0.2 %: every second epoch is 0.3 % below the
+    # loss that last reset the patience, so the run goes on, and every epoch is the best one so far.
+    from training.fit import _judge_epoch
+
+    config = small_config(min_delta=0.002, patience=3, lr_patience=0)
+    state = {"best_val_loss": None, "best_epoch": None, "wait": 0}
+    for epoch in range(1, 41):
+        going, improved = _judge_epoch(state, config, None, out=Path("run"), epoch=epoch, loss=1.0,
+                                       val_loss=0.9985**epoch, rate=1e-3, verbose=0)
+        assert going == "running" and improved, (epoch, state)
+    assert state["best_epoch"] == 40 and state["wait"] <= 1
+    # A checkpoint from before the reference was kept resumes against its best loss.
+    old = {"best_val_loss": 1.0, "best_epoch": 5, "wait": 0}
+    assert _judge_epoch(old, config, None, out=Path("run"), epoch=6, loss=1.0, val_loss=0.9999, rate=1e-3,
+                        verbose=0) == ("running", True)
+    assert old["wait"] == 1
+
+
 def test_resume_may_change_the_schedule_but_not_the_model(features, tmp_path):
     config = small_config(learning_rate=1e-30, max_epochs=1, patience=50)
     out = fit(features=features, config=config, out=tmp_path / "r", verbose=0, run_eagerly=EAGER)

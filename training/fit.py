@@ -671,12 +671,15 @@ def _judge_epoch(
         return "non_finite_loss", False
     best = state["best_val_loss"]
     improved = best is None or val_loss < best
-    # Better by more than min_delta (relative) resets the patience counters; any better keeps weights.
-    significant = best is None or val_loss < best * (1.0 - config.min_delta)
+    # Any better loss keeps its weights. The patience counters are reset by one better by more than min_delta
+    # (relative) than the loss that last reset them, as Keras' EarlyStopping judges: judged against the
+    # latest tiny improvement instead, a run improving steadily by less than min_delta an epoch would stop.
+    reference = state.get("patience_reference", best)  # checkpoints from before it was kept: the best
+    significant = reference is None or val_loss < reference * (1.0 - config.min_delta)
     if improved:
         state.update(best_val_loss=val_loss, best_epoch=epoch)
     if significant:
-        state.update(wait=0, lr_wait=0)
+        state.update(wait=0, lr_wait=0, patience_reference=val_loss)
         return "running", improved
     return _plateau_epoch(state, config, optimizer, rate, verbose=verbose), improved
 

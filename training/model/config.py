@@ -124,8 +124,8 @@ class ModelConfig:
     ``lr_factor`` after that many epochs without a better validation loss (Keras's ReduceLROnPlateau), so
     a run converges and stops early within a smaller epoch budget; 0 keeps it constant, as in the paper.
     ``min_delta`` (relative) is how much lower a validation loss must be to count as better for the
-    patience counters (Keras's EarlyStopping ``min_delta``, here a fraction of the best loss); the best
-    weights are kept on any improvement. ``clipnorm``: Adam's gradients are rescaled so that each variable's
+    patience counters (Keras's EarlyStopping ``min_delta``, here a fraction of the loss that last reset them,
+    as Keras judges); the best weights are kept on any improvement. ``clipnorm``: Adam's gradients are rescaled so that each variable's
     gradient norm is at most this (None: no clipping); a long run of clip_res at 1e-3 without it collapsed
     after epoch 20 (training loss 0.0014 -> 0.054 in one epoch).
     """
