@@ -387,6 +387,22 @@ def test_a_new_run_can_start_from_another_runs_best_weights(finished_run, featur
     assert doc["fit"]["init_from"] == str(finished_run) and doc["config"]["clipnorm"] == 1.0
 
 
+def test_a_run_started_from_another_keeps_that_through_a_resume(finished_run, features, tmp_path):
+    # Killed before its first checkpoint (only config.json written): resumed, it starts from the weights it was
+    # started from again, not from fresh ones, and its record still names them.
+    config = RUN_CONFIG.replace(learning_rate=1e-30, max_epochs=1)
+    out = fit(features=features, config=config, out=tmp_path / "tuned", verbose=0, run_eagerly=EAGER,
+              init_from=finished_run)
+    for path in out.iterdir():
+        if path.name != "config.json":
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    fit(features=features, config=None, out=out, resume=True, verbose=0, run_eagerly=EAGER)
+    for a, b in zip(_weights(out / "best.weights.h5", config), _weights(finished_run / "best.weights.h5", config),
+                    strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    assert json.loads((out / "config.json").read_text())["fit"]["init_from"] == str(finished_run)
+
+
 def test_starting_from_a_missing_or_different_run_writes_nothing(finished_run, features, tmp_path):
     with pytest.raises(DataError, match="no run folder to start from"):
         fit(features=features, config=RUN_CONFIG, out=tmp_path / "a", verbose=0, init_from=tmp_path / "nope")

@@ -528,6 +528,12 @@ def fit(
                                            deterministic=deterministic, run_eagerly=run_eagerly, xla=xla,
                                            existing=existing, out=out)
     ckpt, ckpt_state = _start_point(out, resume=resume, init_from=init_from)
+    # A resumed run keeps the weights it was started from in its record; killed before its first checkpoint,
+    # it starts from them again (checked here, before anything is touched), not from fresh ones.
+    started_from = existing["fit"].get("init_from") if existing else init_from
+    if resume and ckpt is None and started_from:
+        _initial_weights(Path(started_from))
+        init_from = started_from
 
     # ------------------------------------------------------------------ all checks passed: touch the run folder
     if not resume:
@@ -536,18 +542,18 @@ def fit(
         out.mkdir(parents=True)
     _json_dump(out / "config.json", _run_doc(
         config=config, feats=feats, limit=limit, rows=rows, mixed_precision=mixed_precision, policy=policy,
-        strategy=strategy, gpus=gpus, deterministic=deterministic, jit=jit, init_from=init_from,
+        strategy=strategy, gpus=gpus, deterministic=deterministic, jit=jit, init_from=started_from,
     ))
     return _build_and_train(
         out=out, feats=feats, config=config, rows=rows, ckpt=ckpt, ckpt_state=ckpt_state,
         policy=policy, strategy=strategy, jit=jit, run_eagerly=run_eagerly, init_from=init_from,
-        verbose=verbose, set_learning_rate="learning_rate" in schedule,
+        verbose=verbose, set_learning_rate="learning_rate" in schedule, new_run=not resume,
     )
 
 
 def _compiled_models(
     config: ModelConfig, *, params: SpectrogramParams, jit: bool, run_eagerly: bool, init_from: str | Path | None,
-    out: Path,
+    out: Path, new_run: bool,
 ) -> tuple[tuple[Any, Any, Any], Any]:
     """((autoencoder, encoder, decoder), the optimizer to checkpoint), compiled and built; called inside the
     strategy's scope."""
@@ -562,7 +568,8 @@ def _compiled_models(
         try:
             _load_initial_weights(autoencoder, Path(init_from))
         except DataError:
-            shutil.rmtree(out, ignore_errors=True)  # a new run: nothing of it is kept
+            if new_run:  # nothing of a new run is kept; a resumed one stays as it was
+                shutil.rmtree(out, ignore_errors=True)
             raise
     # Under mixed_float16 Keras wraps Adam in a LossScaleOptimizer whose scale is optimizer state
     # too: checkpoint the wrapper's variables.
@@ -574,7 +581,7 @@ def _compiled_models(
 def _build_and_train(
     *, out: Path, feats: Features, config: ModelConfig, rows: tuple[np.ndarray, np.ndarray, np.ndarray],
     ckpt: Path | None, ckpt_state: dict[str, Any] | None, policy: str, strategy: Any, jit: bool,
-    run_eagerly: bool, init_from: str | Path | None, verbose: int, set_learning_rate: bool,
+    run_eagerly: bool, init_from: str | Path | None, verbose: int, set_learning_rate: bool, new_run: bool,
 ) -> Path:
     """Build the models under the run's precision policy and seed, then train; the process-wide Keras policy
     is restored whatever happens."""
@@ -586,9 +593,9 @@ def _build_and_train(
         keras.utils.set_random_seed(config.seed)
         with strategy.scope():
             models, optimizer = _compiled_models(config, params=feats.params, jit=jit, run_eagerly=run_eagerly,
-                                                 init_from=init_from, out=out)
+                                                 init_from=init_from, out=out, new_run=new_run)
             if config.layout == "patch" and ckpt is None and init_from is None:
-                _start_from_pca(models, feats, rows[0], config=config, out=out, verbose=verbose)
+                _start_from_pca(models, feats, rows[0], config=config, out=out if new_run else None, verbose=verbose)
         return _train(
             out=out, feats=feats, config=config, params=feats.params, models=models, optimizer=optimizer,
             rows=rows, ckpt=ckpt, ckpt_state=ckpt_state, verbose=verbose, set_learning_rate=set_learning_rate,
@@ -598,8 +605,9 @@ def _build_and_train(
 
 
 def _start_from_pca(models: tuple[Any, Any, Any], feats: Features, train_rows: np.ndarray, *, config: ModelConfig,
-                    out: Path, verbose: int) -> None:
-    """A new patch-layout run starts from the PCA of its training patches (training.model.patch)."""
+                    out: Path | None, verbose: int) -> None:
+    """A new patch-layout run starts from the PCA of its training patches (training.model.patch); ``out``, a new
+    run's folder, is removed when that fails (None: a resumed run's, which stays)."""
     from training.model.patch import initialise_from_pca
 
     _, encoder, decoder = models
@@ -607,7 +615,8 @@ def _start_from_pca(models: tuple[Any, Any, Any], feats: Features, train_rows: n
         initialise_from_pca(encoder, decoder, np.asarray(feats.x[np.sort(train_rows)], dtype=np.float32),
                             config=config, seed=config.seed, log=print if verbose else None)
     except DataError:
-        shutil.rmtree(out, ignore_errors=True)  # a new run: nothing of it is kept
+        if out is not None:  # a new run: nothing of it is kept
+            shutil.rmtree(out, ignore_errors=True)
         raise
 
 
