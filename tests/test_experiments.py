@@ -151,9 +151,8 @@ def test_foreign_row_files_are_refused(tmp_path):
 def test_rows_already_there_are_skipped_without_training(tmp_path):
     fixtures = pytest.importorskip("training_fixtures")
     pytest.importorskip("training.fit")
-    from training.experiments import run_experiments
-
     from training.datasets.features import load_features
+    from training.experiments import run_experiments
 
     data = fixtures.write_features(tmp_path / "features", fixtures.synthetic_notes(10))
     row = dict(fake_row("no_dense", 0.9), data=load_features(data).description(), stopped="early_stopping",
@@ -233,6 +232,7 @@ def test_tiny_sweep_writes_rows_tables_and_skips_on_rerun(sweep):
     assert any("ETA" in line for line in sweep["lines"]) and any("done in" in line for line in sweep["lines"])
     # The PCA baseline beside the tables: 7 training notes, k = min(latent 1 x 1 x 16, 7).
     assert "## PCA baseline" in text and "| 7 components of 7 notes |" in text
+    assert "| 0 components: the mean of the 7 notes |" in text and "its harmonic F1 is" in text
     # A rerun trains nothing.
     from training.experiments import run_experiments
 

@@ -28,6 +28,9 @@ def test_k_components_reconstruct_a_rank_k_set_exactly_and_fewer_do_not():
     np.testing.assert_allclose(pca.components @ pca.components.T, np.eye(5), atol=1e-5)
     # Four directions cannot hold five independent patterns.
     assert np.abs(pca.truncate(4).reconstruct(train) - train).max() > 1e-2
+    # None at all is the mean training note, whatever the input: the floor every model is read beside.
+    np.testing.assert_allclose(pca.truncate(0).reconstruct(unseen), np.broadcast_to(train.mean(axis=0), unseen.shape),
+                               atol=1e-6)
     # Notes outside the training span are not reproduced: the baseline is a projection, not a copy.
     assert np.abs(pca.reconstruct(unseen) - unseen).max() > 1e-2
 

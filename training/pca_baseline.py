@@ -12,17 +12,20 @@ from synth.metrics.pca import fit_pca, pca_component_counts
 __all__ = ["pca_test_metrics"]
 
 
-def pca_test_metrics(features: Any, *, train_rows: np.ndarray, latent_size: int, log=None) -> list[dict[str, Any]]:
+def pca_test_metrics(features: Any, *, train_rows: np.ndarray, latent_size: int, log=None,
+                     with_mean: bool = False) -> list[dict[str, Any]]:
     """Test-split metrics of PCA fitted on ``train_rows`` of the loaded features folder ``features``, with
-    k = min(latent size, training notes) components and with 128 (when smaller): one dict each, with the
-    keys of :func:`synth.metrics.summary` plus ``components``, ``train_notes`` and ``split``. Empty when the
-    test split is empty or there are fewer than 2 training notes."""
+    k = min(latent size, training notes) components and with 128 (when smaller), and with 0 when
+    ``with_mean`` (the mean training note, the same output whatever the input: the floor any model must
+    clear): one dict each, with the keys of :func:`synth.metrics.summary` plus ``components``,
+    ``train_notes`` and ``split``. Empty when the test split is empty or there are fewer than 2 training
+    notes."""
     test = np.sort(features.subset("test"))
     if test.size == 0 or len(train_rows) < 2:
         if log:
             log("  no PCA baseline: the test split is empty or there are fewer than 2 training notes")
         return []
-    sizes = pca_component_counts(latent_size=latent_size, training_notes=len(train_rows))
+    sizes = pca_component_counts(latent_size=latent_size, training_notes=len(train_rows)) + ((0,) if with_mean else ())
     if log:
         log(f"  PCA baseline: {', '.join(map(str, sizes))} components of {len(train_rows)} training notes")
     base = fit_pca(np.asarray(features.x[np.sort(train_rows)], dtype=np.float32), components=sizes[0],

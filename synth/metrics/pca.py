@@ -40,8 +40,8 @@ class PCABaseline:
         return int(self.components.shape[0])
 
     def truncate(self, k: int) -> PCABaseline:
-        """The same fit with only the first ``k`` directions."""
-        if not 1 <= k <= self.k:
+        """The same fit with only the first ``k`` directions (0: the mean note alone, whatever the input)."""
+        if not 0 <= k <= self.k:
             raise ParameterError(f"PCA: cannot keep {k} components of {self.k}")
         return dataclasses.replace(self, components=self.components[:k])
 
