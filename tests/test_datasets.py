@@ -224,3 +224,21 @@ def test_cli_reports_one_line_error_and_nonzero_exit(tmp_path):
 def test_cli_refuses_to_overwrite(features, nsynth_folder):
     r = melsynth("dataset", "features", nsynth_folder, "--out", features)
     assert r.returncode == 1 and "already exists (use --force" in r.stderr
+
+
+def test_an_empty_split_of_too_few_instruments_says_why_and_what_to_do(tmp_path):
+    from training_fixtures import synthetic_notes, write_features
+
+    from training.datasets.features import load_features
+
+    path = write_features(tmp_path / "feat", synthetic_notes(6), splits={"train": [0, 1, 2, 3, 4, 5], "valid": [],
+                                                                         "test": []})
+    index = json.loads((path / "index.json").read_text())
+    for i, row in enumerate(index["rows"]):
+        row["instrument_str"] = f"string_acoustic_00{i % 2}"  # two instruments: all in train
+    (path / "index.json").write_text(json.dumps(index))
+    splits = json.loads((path / "splits.json").read_text())
+    (path / "splits.json").write_text(json.dumps(dict(splits, rule="instrument")))
+    with pytest.raises(DataError, match=r"'valid' split is empty \(its notes are split by instrument, and it has 2:"
+                                        r".*--split random"):
+        load_features(path).subset("valid")

@@ -57,7 +57,13 @@ class Features:
         """Row indices of ``split``; an empty split is an error."""
         idx = self.splits[split]
         if idx.size == 0:
-            raise DataError(f"{self.path}: the {split!r} split is empty")
+            why = ""
+            if self.split_rule == "instrument":
+                n = len({str(r.get("instrument_str")) for r in self.rows})
+                if n < 3:
+                    why = (f" (its notes are split by instrument, and it has {n}: each split needs one of its own; "
+                           "make the features again with --split random, or record more instruments)")
+            raise DataError(f"{self.path}: the {split!r} split is empty{why}")
         return idx
 
     def description(self) -> dict[str, Any]:
