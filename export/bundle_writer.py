@@ -209,6 +209,7 @@ def _load_inputs(
         raise DataError(f"features folder {feats_path} of the run is missing (give --features DIR)")
     feats = load_features(feats_path)
     the_run.params.require_equal(feats.params, what=f"features folder {feats_path}")
+    the_run.check_same_notes(feats, split="test")  # the bundle's recorded metrics are its test split's
     train = feats.subset("train")
     pitch = _base_pitch(feats.rows, train, given=base_pitch, log=log)
     return the_run, feats, train, pitch

@@ -118,6 +118,12 @@ def test_split_by_the_bundles_recorded_rule(tmp_path):
     assert "test split" in what and result["notes"] == len(test)
     assert result == pytest.approx(expected_metrics(path, folder, test))
     assert evaluate_bundle(path, data=folder, split="all", progress=False)[0]["notes"] == 10
+    # A recording more than the bundle's data had moves every note's split: refused, except for all notes.
+    meta["data"]["notes"] = 9
+    (path / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(DataError, match="holds 10 notes, the bundle's training data 9: its 'test' split would not"):
+        evaluate_bundle(path, data=folder, progress=False)
+    assert evaluate_bundle(path, data=folder, split="all", progress=False)[0]["notes"] == 10
 
 
 @pytest.mark.parametrize(

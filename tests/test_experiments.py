@@ -344,6 +344,16 @@ def test_evaluate_a_run_and_its_pictures(sweep, capsys):
         assert (run_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["evaluate", "--run", str(run_dir), "--split", "all", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["notes"] == 12
+    # Another features folder (other notes, another split) has another test split, which may hold notes the
+    # run trained on: refused for a split, measured for all of its notes.
+    fixtures = pytest.importorskip("training_fixtures")
+    other = fixtures.write_features(run_dir.parent / "other-features", fixtures.synthetic_notes(10))
+    assert main(["evaluate", "--run", str(run_dir), "--data", str(other), "--json"]) == 1
+    err = capsys.readouterr().err
+    assert f"features folder {other} holds other notes than run {run_dir} trained on (notes 12 -> 10;" in err
+    assert "its 'test' split is not the run's" in err
+    assert main(["evaluate", "--run", str(run_dir), "--data", str(other), "--split", "all", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["notes"] == 10
 
 
 def test_overall_sentence_names_our_best_row():

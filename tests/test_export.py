@@ -145,6 +145,13 @@ def test_export_refuses_a_missing_run_or_features(tiny_run, tmp_path):
         export_run(tmp_path / "nope", tmp_path / "out", log=lambda s: None)
     with pytest.raises(DataError, match="--features"):
         export_run(tiny_run, tmp_path / "out", features=tmp_path / "moved", log=lambda s: None)
+    # A folder of other notes: the bundle's test metrics would come from a split that is not the run's.
+    from training_fixtures import synthetic_notes, write_features
+
+    other = write_features(tmp_path / "other", synthetic_notes(7))
+    with pytest.raises(DataError, match="holds other notes than run .* trained on \\(.*notes 24 -> 7"):
+        export_run(tiny_run, tmp_path / "out", features=other, log=lambda s: None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other"]
 
 
 def test_export_command_with_force_replaces_and_refuses_without(tiny_run, tmp_path):

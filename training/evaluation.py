@@ -59,6 +59,7 @@ def evaluate_run(
         )
     feats = load_features(path)
     the_run.params.require_equal(feats.params, what=f"features folder {feats.path}")
+    the_run.check_same_notes(feats, split=split)
     rows = _split_rows(feats, split)
     autoencoder, _, _ = the_run.models()
 

@@ -31,6 +31,22 @@ class Run:
     def best_weights(self) -> Path:
         return self.path / "best.weights.h5"
 
+    def check_same_notes(self, feats: Any, *, split: str) -> None:
+        """DataError when the loaded features folder ``feats`` holds other notes, or splits them otherwise,
+        than the folder this run trained on (its path aside: a folder may move). Its ``split`` would then not
+        be the run's, and could hold notes the run trained on; ``split="all"`` asks for every note anyway."""
+        if split == "all" or not self.data:
+            return
+        have = feats.description()
+        differ = [f"{key} {self.data.get(key)!r} -> {have[key]!r}" for key in sorted(have)
+                  if key != "path" and key in self.data and self.data.get(key) != have[key]]
+        if differ:
+            raise DataError(
+                f"features folder {feats.path} holds other notes than run {self.path} trained on "
+                f"({'; '.join(differ)}): its {split!r} split is not the run's and may hold notes the run "
+                "trained on; measure the run's own folder, or every note of this one (split all)"
+            )
+
     def models(self) -> tuple[Any, Any, Any]:
         """``(autoencoder, encoder, decoder)`` built from the config with the best weights loaded (float32).
 

@@ -124,6 +124,13 @@ def _bundle_notes(
         split = "test" if rule is not None else "all"
     if split == "all":
         return [(folder / "audio" / f"{k}.wav", examples[k]) for k in names], f"all notes of {folder}"
+    recorded = data_description.get("notes") if isinstance(data_description, dict) else None
+    if isinstance(recorded, int) and recorded != len(names):
+        # The split is cut from the notes there are: one recording more or less moves every note's split.
+        raise DataError(
+            f"{folder} holds {len(names)} notes, the bundle's training data {recorded}: its {split!r} split would not "
+            "be the bundle's and may hold notes it trained on; measure the folder it was made from, or --split all"
+        )
     if rule is None or seed is None:
         raise ParameterError(
             f"the bundle records no split rule, so the {split!r} split of {folder} is unknown; use --split all "
