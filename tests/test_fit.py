@@ -205,6 +205,11 @@ def test_corrupt_checkpoint_is_detected(finished_run, features, tmp_path):
 def test_corrupt_or_missing_run_is_detected(finished_run, tmp_path):
     run = shutil.copytree(finished_run, tmp_path / "run")
     best = run / "best.weights.h5"
+    # Killed after a new best was copied but before status.json named it: the newest checkpoint names it,
+    # and the run opens (for evaluate and export) without a resume.
+    status = json.loads((run / "status.json").read_text())
+    (run / "status.json").write_text(json.dumps(dict(status, best_weights_sha256="0" * 64)))
+    load_run(run).models()
     best.write_bytes(best.read_bytes()[:-10] + b"0123456789")
     with pytest.raises(DataError, match="SHA-256"):
         load_run(run).models()

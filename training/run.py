@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,20 @@ class Run:
     def best_weights(self) -> Path:
         return self.path / "best.weights.h5"
 
+    def _checkpointed_best(self) -> str | None:
+        """The best weights' SHA-256 that the newest checkpoint records: a run stopped (killed) after a new
+        best was copied but before status.json was rewritten has that one, and is whole."""
+        from training.fit import latest_checkpoint
+
+        ckpt = latest_checkpoint(self.path)
+        if ckpt is None:
+            return None
+        try:
+            state = json.loads((ckpt / "state.json").read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return None
+        return state.get("best_weights_sha256") if isinstance(state, dict) else None
+
     def check_same_notes(self, feats: Any, *, split: str) -> None:
         """DataError when the loaded features folder ``feats`` holds other notes, or splits them otherwise,
         than the folder this run trained on (its path aside: a folder may move). Its ``split`` would then not
@@ -58,7 +73,7 @@ class Run:
         if not weights.is_file():
             raise DataError(f"{weights}: missing (the run has not finished an epoch)")
         expected = self.status.get("best_weights_sha256")
-        if expected and sha256_file(weights) != expected:
+        if expected and (actual := sha256_file(weights)) != expected and actual != self._checkpointed_best():
             raise DataError(f"{weights}: fails its SHA-256 check (corrupt or changed after training)")
         import keras
 
