@@ -137,6 +137,26 @@ def live_session(*, max_voices: int = 4, **kw):
     return engine_session(synthetic_bundle(), max_voices=max_voices, **kw)
 
 
+def least_peak_bytes(setup, work, *, tries: int = 3) -> int:
+    """The least, over ``tries``, of the most memory held at once by ``work(setup())`` beyond what was held
+    before it (tracemalloc). tracemalloc counts every thread's allocations, and a thread an earlier test left
+    running may allocate inside one window; what ``work`` itself allocates, it allocates every time."""
+    import tracemalloc
+
+    peaks = []
+    for _ in range(tries):
+        state = setup()
+        tracemalloc.start()
+        try:
+            tracemalloc.reset_peak()
+            base = tracemalloc.get_traced_memory()[0]
+            work(state)
+            peaks.append(tracemalloc.get_traced_memory()[1] - base)
+        finally:
+            tracemalloc.stop()
+    return min(peaks)
+
+
 def wait_for(predicate, timeout: float = 5.0, interval: float = 0.01) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:

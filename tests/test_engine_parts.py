@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from engine_fixtures import synthetic_bundle, tone_factory
+from engine_fixtures import least_peak_bytes, synthetic_bundle, tone_factory
 
 from synth.engine import Morph, SetCorners, SetLatentValue, SetMacro, SetPreset, SetXY
 from synth.engine.allocation import STEAL_FADE_FRAMES, VoicePool
@@ -60,25 +60,23 @@ def test_a_gain_change_ramps_over_one_frame_and_non_finite_audio_is_silenced():
 def test_the_limiter_allocates_no_array_per_frame():
     # It runs on the synthesis thread every frame: quiet, ramping, limiting and non-finite frames alike.
     # With 8192-sample frames any temporary array is 64 KiB; what is left is numpy's views and scalars.
-    import tracemalloc
-
     n = 8192
-    lim = Limiter(rate=RATE, max_samples=n)
     frames = [np.full(n, 0.1, np.float32), np.full(n, 3.0, np.float32), np.full(n, np.nan, np.float32)]
-    for x in frames:
-        lim.process(x.copy())
-    work = [x.copy() for x in frames]
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        base = tracemalloc.get_traced_memory()[0]
+
+    def setup():
+        lim = Limiter(rate=RATE, max_samples=n)
+        for x in frames:
+            lim.process(x.copy())
+        return lim, [x.copy() for x in frames]
+
+    def work(state):
+        lim, todo = state
         lim.set_gain(0.5)  # a ramp across the frames below
-        for x in work:
+        for x in todo:
             lim.process(x)
-        peak = tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
-    assert lim.nonfinite_frames == 2  # the NaN frame went through the silencing path
+        assert lim.nonfinite_frames == 2  # the NaN frame went through the silencing path
+
+    peak = least_peak_bytes(setup, work)
     assert peak < 8192, f"{peak} bytes allocated at once by three {n}-sample frames"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from engine_fixtures import ToneInverter, synthetic_bundle, tone_factory
+from engine_fixtures import ToneInverter, least_peak_bytes, synthetic_bundle, tone_factory
 
 from synth.engine import Engine, NoteOff, NoteOn, SetMethod
 from synth.engine.timbre import (
@@ -207,29 +207,27 @@ class _LevelInverter:
 def test_a_voice_frame_allocates_no_array_through_every_crossfade():
     # Release crossfade, timbre crossfade, method switch and steal fade, all at once: with 8192-sample frames
     # any temporary of samples would be 32 KiB; what may be left is numpy's views and scalars.
-    import tracemalloc
-
     n = 8192
     b = synthetic_bundle()
     old, new = timbre(), make_timbre(b.decoder().decode(b.presets["dark"].latent[None])[0], params=b.params)
-    v = Voice({"a": _LevelInverter(), "b": _LevelInverter()}, n_mels=b.params.n_mels, max_frame_samples=n,
-              hop_samples=float(n))
-    v.start(note=60, velocity=127, pitch_ratio=1.0, method="a", order=1)
     mix = np.zeros(n, dtype=np.float32)
-    for _ in range(3):
-        v.render_frame(mix, current=new, previous=old, weight=0.5)
-    v.release()
-    v.switch_method("b")
-    v.fade_out(8)
-    v.render_frame(mix, current=new, previous=old, weight=0.5)
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        base = tracemalloc.get_traced_memory()[0]
+
+    def setup():
+        v = Voice({"a": _LevelInverter(), "b": _LevelInverter()}, n_mels=b.params.n_mels, max_frame_samples=n,
+                  hop_samples=float(n))
+        v.start(note=60, velocity=127, pitch_ratio=1.0, method="a", order=1)
         for _ in range(3):
             v.render_frame(mix, current=new, previous=old, weight=0.5)
-        peak = tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
-    assert v.stage == RELEASE and v.active  # still inside the crossfades
+        v.release()
+        v.switch_method("b")
+        v.fade_out(8)
+        v.render_frame(mix, current=new, previous=old, weight=0.5)
+        return v
+
+    def work(v):
+        for _ in range(3):
+            v.render_frame(mix, current=new, previous=old, weight=0.5)
+        assert v.stage == RELEASE and v.active  # still inside the crossfades
+
+    peak = least_peak_bytes(setup, work)
     assert peak < 8192, f"{peak} bytes allocated at once by three {n}-sample frames"
