@@ -9,7 +9,8 @@ Run folder layout (``out``)::
     status.json          epochs_done, best_epoch, best_val_loss, stopped ("running", "early_stopping",
                           "max_epochs", "non_finite_loss"), best_weights_sha256, seconds_per_epoch
     checkpoints/epoch-NNNN/   weights.weights.h5, optimizer.npz, state.json, checksums.json
-                          (the last ``KEEP_CHECKPOINTS`` epochs; each folder appears atomically)
+                          (the last ``KEEP_CHECKPOINTS`` epochs while it trains, the newest once it
+                          has stopped; each folder appears atomically)
     metrics.json         test-split metrics from synth.metrics.summary, when that module is available
 
 Exact resume: a checkpoint holds the weights, every optimizer variable (Adam moments and step count), the
@@ -146,6 +147,17 @@ def _write_checkpoint(run: Path, model: Any, optimizer: Any, state: dict[str, An
     for old in sorted(p for p in folder.glob("epoch-[0-9][0-9][0-9][0-9]") if p.is_dir())[:-KEEP_CHECKPOINTS]:
         shutil.rmtree(old, ignore_errors=True)
     return target
+
+
+def _keep_newest_checkpoint(run: Path) -> None:
+    """Once a run has stopped: only its newest checkpoint, which a resume with a larger --max-epochs continues
+    from, and none of the temporary folders a kill left (a paper-size checkpoint is about 680 MB)."""
+    folder = run / "checkpoints"
+    if not folder.is_dir():
+        return
+    done = sorted(p for p in folder.glob("epoch-[0-9][0-9][0-9][0-9]") if p.is_dir())
+    for old in [*done[:-1], *folder.glob(".epoch-*.tmp")]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _check_best(run: Path, ckpt: Path, state: dict[str, Any]) -> None:
@@ -736,6 +748,7 @@ def _train(
         stopped = "max_epochs"
     _write_history(out / "history.csv", state["history"])
     _write_status(out, state, stopped)
+    _keep_newest_checkpoint(out)
     if state["best_epoch"] is None:
         raise DataError(f"{out}: no epoch finished with a finite loss; nothing to keep")
 
