@@ -304,22 +304,27 @@ def _stale_row(doc: dict[str, Any], *, planned: Any) -> list[str]:
     return _config_differences(recorded, planned=planned) if isinstance(recorded, dict) else []
 
 
-def _short_of_budget(doc: dict[str, Any], *, max_epochs: int | None) -> int | None:
+def _short_of_budget(doc: dict[str, Any], *, max_epochs: int) -> int | None:
     """The epochs of a row stopped by its epoch bound below ``max_epochs`` (its run trains on), else None."""
-    if max_epochs is None or doc.get("stopped") != "max_epochs":
+    if doc.get("stopped") != "max_epochs":
         return None
     epochs = doc.get("epochs")
     return epochs if isinstance(epochs, int) and epochs < max_epochs else None
 
 
-def _other_measurement(doc: dict[str, Any], *, data: dict[str, Any], limit: int | None) -> list[str]:
+def _epoch_budget(config: Any, max_epochs: int | None) -> int:
+    """A row's epoch bound: ``max_epochs``, or without one the config's own (which a run stopped by a smaller
+    bound has not had)."""
+    return config.max_epochs if max_epochs is None else max_epochs
+
+
+def _other_measurement(doc: dict[str, Any], *, feats: Any, limit: int | None) -> list[str]:
     """How the data and note limit a row was measured on differ from this sweep's (empty: the same)."""
     recorded = doc.get("data")
     diff = []
     if isinstance(recorded, dict):
-        # Not the folder's path: a features folder may move; what it holds is what counts.
-        diff = [f"{key} {recorded.get(key)!r} -> {data[key]!r}" for key in sorted(data)
-                if key != "path" and recorded.get(key) != data[key]]
+        # A key the row lacks differs too (None -> now): a row's table states every one of them.
+        diff = feats.differences({key: recorded.get(key) for key in feats.description()})
     budget = doc.get("budget")
     if isinstance(budget, dict) and budget.get("limit") != limit:
         diff.append(f"--limit {budget.get('limit')} -> {limit}")
@@ -328,23 +333,23 @@ def _other_measurement(doc: dict[str, Any], *, data: dict[str, Any], limit: int 
 
 def _plan(
     names: list[str], *, overrides: dict[str, Any], rows_dir: Path, max_epochs: int | None,
-    log: Callable[[str], None], data: dict[str, Any] | None = None, limit: int | None = None,
+    log: Callable[[str], None], feats: Any = None, limit: int | None = None,
 ) -> tuple[dict[str, Any], list[list[str]]]:
     """(every row's config, the row groups still to run): a group is done when all its rows' JSONs exist,
     measured the model its rows have now (a row of a variant changed since runs again) and had the budget
     (a row stopped by a lower epoch bound than ``max_epochs``, or without one than its config's, trains on).
 
-    Raises DataError, before any training, for a row measured on other data (``data``, a features folder's
-    description) or another note ``limit``: its table would mix two measurements under one header."""
+    Raises DataError, before any training, for a row measured on other data than the loaded features folder
+    ``feats`` or under another note ``limit``: its table would mix two measurements under one header."""
     configs = _configs(overrides)
     groups = row_groups(names, overrides=overrides)
     todo = []
     for group in groups:
         paths = {n: rows_dir / f"{n}.json" for n in group}
         docs = {n: doc for n, p in paths.items() if p.is_file() and (doc := _row_on_disk(p)) is not None}
-        if data is not None:
+        if feats is not None:
             for name, doc in docs.items():
-                if diff := _other_measurement(doc, data=data, limit=limit):
+                if diff := _other_measurement(doc, feats=feats, limit=limit):
                     raise DataError(
                         f"{paths[name]}: measured on other data than this sweep's ({'; '.join(diff)}): "
                         "write these tables to another --out, or delete the row to measure it again"
@@ -353,10 +358,10 @@ def _plan(
         for name, diff in stale.items():
             log(f"  row {name}: measured another model ({'; '.join(diff)}): it runs again")
         short = {n: e for n, doc in docs.items()
-                 if (e := _short_of_budget(doc, max_epochs=configs[n].max_epochs if max_epochs is None else max_epochs))}
+                 if (e := _short_of_budget(doc, max_epochs=_epoch_budget(configs[n], max_epochs)))}
         for name, epochs in short.items():
-            budget = configs[name].max_epochs if max_epochs is None else max_epochs
-            log(f"  row {name}: stopped at its bound of {epochs} epochs, the budget is now {budget}: it trains on")
+            log(f"  row {name}: stopped at its bound of {epochs} epochs, the budget is now "
+                f"{_epoch_budget(configs[name], max_epochs)}: it trains on")
         if stale or short or any(not p.is_file() for p in paths.values()):
             todo.append(group)
     log(
@@ -392,8 +397,7 @@ def _train_and_measure(
     config.json) and its pictures; None, reported, when a melsynth error stops it."""
     from training.fit import fit
 
-    # Without --max-epochs the budget is the config's own bound, which a run stopped by a smaller one has not had.
-    max_epochs = config.max_epochs if max_epochs is None else max_epochs
+    max_epochs = _epoch_budget(config, max_epochs)
     try:
         _check_run_is_of(run_dir, config=config)
         if _finished(run_dir, max_epochs):
@@ -524,7 +528,7 @@ def run_experiments(
     feats = load_features(data)
     feats.subset("test")  # an empty test split is an error before any training
     configs, todo = _plan(names, overrides=overrides, rows_dir=rows_dir, max_epochs=max_epochs, log=log,
-                          data=feats.description(), limit=limit)
+                          feats=feats, limit=limit)
     hw: dict[str, Any] | None = None  # found lazily: it imports TensorFlow
     spent: list[float] = []
     failed: list[str] = []

@@ -52,9 +52,7 @@ class Run:
         be the run's, and could hold notes the run trained on; ``split="all"`` asks for every note anyway."""
         if split == "all" or not self.data:
             return
-        have = feats.description()
-        differ = [f"{key} {self.data.get(key)!r} -> {have[key]!r}" for key in sorted(have)
-                  if key != "path" and key in self.data and self.data.get(key) != have[key]]
+        differ = feats.differences(self.data)
         if differ:
             raise DataError(
                 f"features folder {feats.path} holds other notes than run {self.path} trained on "

@@ -301,6 +301,7 @@ def _build_midi(args: argparse.Namespace, mapping, engine, live, server, recorde
                          on_event=lambda line: print(f"melsynth: {line}", flush=True))
     except BaseException:
         _discard(recorder, engine)
+        server.discard_log()
         raise
     server.midi = midi
     return midi

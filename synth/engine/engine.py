@@ -47,18 +47,18 @@ from synth.spectrogram import SpectrogramParams
 
 __all__ = ["Engine", "TIMBRE_XFADE_FRAMES", "DEFAULT_GAIN", "check_sample_time"]
 
-def check_sample_time(at_sample) -> int:
-    """``at_sample`` as an int, or :class:`~synth.errors.ParameterError` if it is not a whole sample time."""
-    if isinstance(at_sample, bool) or not isinstance(at_sample, (int, np.integer)):
-        raise ParameterError(f"at_sample must be an integer sample time, got {at_sample!r}")
-    return int(at_sample)
-
-
 # The output rates an engine renders at (Hz): what sound cards and DAWs run at, and then some.
 OUTPUT_RATES = (8000, 384000)
 
 # Output gain by default: one loud note peaks near -6 dBFS, chords lean on the limiter less.
 DEFAULT_GAIN = 0.5
+
+
+def check_sample_time(at_sample) -> int:
+    """``at_sample`` as an int, or :class:`~synth.errors.ParameterError` if it is not a whole sample time."""
+    if isinstance(at_sample, bool) or not isinstance(at_sample, (int, np.integer)):
+        raise ParameterError(f"at_sample must be an integer sample time, got {at_sample!r}")
+    return int(at_sample)
 
 
 def _default_inverter_factory(*, harmonic_f0: float | None):

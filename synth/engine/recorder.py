@@ -104,21 +104,16 @@ class Recorder:
             item = self._queue.get()
             if item is None:
                 return
-            if item >= 0:
-                block = self._pool[item, : self._lengths[item]]
-                frames = len(block)
-            else:
-                block, frames = None, -item
             try:
-                if self.error:
-                    pass
-                elif block is None:
-                    for start in range(0, frames, len(silence)):
-                        self._file.write(silence[: min(len(silence), frames - start)])
-                    self.frames += frames
+                if self.error:  # stopped by a failed write: the rest is drained, not written
+                    continue
+                if item >= 0:
+                    self._file.write(self._pool[item, : self._lengths[item]])
+                    self.frames += int(self._lengths[item])
                 else:
-                    self._file.write(block)
-                    self.frames += frames
+                    for start in range(0, -item, len(silence)):
+                        self._file.write(silence[: min(len(silence), -item - start)])
+                    self.frames += -item
             except (OSError, RuntimeError) as exc:  # disk full and the like: keep playing, report at the end
                 self.error = f"stopped at {self.frames / self.rate:.1f} s ({exc}); what came before is kept"
             finally:

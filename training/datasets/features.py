@@ -66,6 +66,13 @@ class Features:
             raise DataError(f"{self.path}: the {split!r} split is empty{why}")
         return idx
 
+    def differences(self, recorded: dict[str, Any]) -> list[str]:
+        """How this folder's :meth:`description` differs from a ``recorded`` one, as "key recorded -> now"
+        strings, over the keys ``recorded`` has; not the path (a folder may move: what it holds counts)."""
+        have = self.description()
+        return [f"{key} {recorded[key]!r} -> {have[key]!r}" for key in sorted(have)
+                if key != "path" and key in recorded and recorded[key] != have[key]]
+
     def description(self) -> dict[str, Any]:
         """A JSON-ready description for run folders and bundles."""
         families = sorted({r.get("instrument_family_str", "?") for r in self.rows})
