@@ -42,6 +42,7 @@ from synth.bundle.tiles import TileLayout
 from synth.errors import BundleError, DataError, ParameterError
 from synth.json_files import read_json_file
 from synth.metrics.paper import PAPER_NO_DENSE
+from synth.outputs import BUNDLE, check_output_folder
 
 __all__ = ["export_run", "MACRO_COUNT"]
 
@@ -349,35 +350,33 @@ def _bundle_json(
 
 
 def _write_bundle(
-    out: Path, *, force: bool, onnx: dict[str, bytes], macros, notes: list[Any], latents: np.ndarray,
-    latent_shape: tuple[int, ...], bundle_hash: str, meta: dict[str, Any],
+    out: Path, *, force: bool, inputs: tuple[str | Path | None, ...], onnx: dict[str, bytes], macros,
+    notes: list[Any], latents: np.ndarray, latent_shape: tuple[int, ...], bundle_hash: str, meta: dict[str, Any],
 ) -> None:
     """Write the bundle into a temporary folder, load it with the engine's own checks, and only then rename it
-    to ``out``: nothing half-written appears under that name."""
-    try:
-        with atomic_directory(out, overwrite=force) as tmp:
-            for file, data in onnx.items():
-                (tmp / file).write_bytes(data)
-            buf = io.BytesIO()
-            np.savez(buf, mean=macros.mean, components=macros.components, stds=macros.stds)
-            (tmp / "macros.npz").write_bytes(buf.getvalue())
-            (tmp / PRESETS_DIR).mkdir()
-            for note, latent in zip(notes, latents, strict=True):
-                doc = Preset(
-                    name=note.name,
-                    latent=np.asarray(latent, dtype=np.float32).reshape(latent_shape),
-                    source=_jsonable(dict(note.note, split=note.split, row=note.row)),
-                    bundle_hash=bundle_hash,
-                ).to_dict()
-                (tmp / PRESETS_DIR / f"{note.name}.json").write_text(json.dumps(doc) + "\n")
-            (tmp / BUNDLE_JSON).write_text(json.dumps(_jsonable(meta), indent=2) + "\n")
-            # The engine's own checks, before the folder appears under its name.
-            check = load_bundle(tmp)
-            check.decoder(providers=["CPUExecutionProvider"]).decode(
-                np.stack([p.latent for p in check.presets.values()])[:4]
-            )
-    except FileExistsError:
-        raise ParameterError(f"{out} already exists (use --force to replace it)") from None
+    to ``out``: nothing half-written appears under that name, and only what :mod:`synth.outputs` lets a
+    bundle replace is replaced."""
+    with atomic_directory(out, kind=BUNDLE, force=force, inputs=inputs) as tmp:
+        for file, data in onnx.items():
+            (tmp / file).write_bytes(data)
+        buf = io.BytesIO()
+        np.savez(buf, mean=macros.mean, components=macros.components, stds=macros.stds)
+        (tmp / "macros.npz").write_bytes(buf.getvalue())
+        (tmp / PRESETS_DIR).mkdir()
+        for note, latent in zip(notes, latents, strict=True):
+            doc = Preset(
+                name=note.name,
+                latent=np.asarray(latent, dtype=np.float32).reshape(latent_shape),
+                source=_jsonable(dict(note.note, split=note.split, row=note.row)),
+                bundle_hash=bundle_hash,
+            ).to_dict()
+            (tmp / PRESETS_DIR / f"{note.name}.json").write_text(json.dumps(doc) + "\n")
+        (tmp / BUNDLE_JSON).write_text(json.dumps(_jsonable(meta), indent=2) + "\n")
+        # The engine's own checks, before the folder appears under its name.
+        check = load_bundle(tmp)
+        check.decoder(providers=["CPUExecutionProvider"]).decode(
+            np.stack([p.latent for p in check.presets.values()])[:4]
+        )
 
 
 def export_run(
@@ -395,18 +394,22 @@ def export_run(
 
     Parameters
     ----------
-    force : replace an existing ``out`` (otherwise an existing folder is refused before any work)
+    force : replace an earlier bundle (or an empty folder) at ``out``; anything else there, a folder of bundles
+        or the run itself, is refused before any work (:mod:`synth.outputs`)
     base_pitch : override the pitch of the training notes (their most common pitch)
     presets_per_family : instruments per family made into presets (each at velocities 127 and 50, nearest)
     features : the features folder, if it moved since training (default: the run's recorded path)
     parity_tolerance : largest accepted |Keras - ONNX|; the bundle is not written when exceeded
 
     Raises :class:`BundleError` (conversion, parity, a bundle the loader refuses), :class:`DataError`
-    (run or features missing or corrupt), :class:`ParameterError` (bad arguments, ``out`` exists).
+    (run or features missing or corrupt), :class:`ParameterError` (bad arguments; :class:`OutputError` for an ``out``
+    that exists or may not be replaced).
     """
     out = Path(out)
-    if out.exists() and not force:
-        raise ParameterError(f"{out} already exists (use --force to replace it)")
+    # Before any work: --force replaces an earlier bundle (or an empty folder), never the run or the features
+    # it is made from (`export --run R --out R --force` once deleted the run) nor a folder of bundles.
+    inputs = (run, features)
+    check_output_folder(out, kind=BUNDLE, force=force, inputs=inputs)
     if not isinstance(presets_per_family, int) or presets_per_family < 1:
         raise ParameterError(f"--presets-per-family must be a positive integer, got {presets_per_family!r}")
 
@@ -441,7 +444,7 @@ def export_run(
         the_run, onnx=onnx, latent_shape=latent_shape, pitch=pitch, metrics=metrics, metrics_source=metrics_source,
         parity=parity, presets=len(notes), tiles_meta=tiles_meta,
     )
-    _write_bundle(out, force=force, onnx=onnx, macros=macros, notes=notes, latents=latents,
+    _write_bundle(out, force=force, inputs=(*inputs, feats.path), onnx=onnx, macros=macros, notes=notes, latents=latents,
                   latent_shape=latent_shape, bundle_hash=bundle_hash, meta=meta)
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     log(

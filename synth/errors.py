@@ -15,6 +15,7 @@ __all__ = [
     "ScoreError",
     "AudioDeviceError",
     "ExternalToolError",
+    "OutputError",
 ]
 
 
@@ -52,3 +53,8 @@ class AudioDeviceError(MelsynthError):
 
 class ExternalToolError(MelsynthError):
     """An external program (fluidsynth, jackd, ...) is missing or failed."""
+
+
+class OutputError(ParameterError):
+    """An output (``--out``, ``--record``, ``--log-osc``) names something melsynth may not write or replace:
+    see :mod:`synth.outputs`."""

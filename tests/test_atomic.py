@@ -8,6 +8,10 @@ import os
 import pytest
 
 from synth.atomic import atomic_directory, atomic_path, atomic_write_text
+from synth.errors import OutputError
+from synth.outputs import OutputKind
+
+THING = OutputKind("thing", ("thing.json",))
 
 
 def test_a_file_appears_whole_with_the_usual_permissions(tmp_path):
@@ -31,14 +35,21 @@ def test_a_failed_file_write_leaves_the_old_file_and_no_temporary(tmp_path):
 
 def test_a_folder_replaces_the_old_one_only_when_whole(tmp_path):
     target = tmp_path / "bundle"
-    with pytest.raises(OSError, match="disk"), atomic_directory(target) as out:
-        (out / "decoder.onnx").write_bytes(b"x")
+    with pytest.raises(OSError, match="disk"), atomic_directory(target, kind=THING) as out:
+        (out / "thing.json").write_bytes(b"x")
         raise OSError("disk full")
     assert os.listdir(tmp_path) == []
-    with atomic_directory(target) as out:
-        (out / "decoder.onnx").write_bytes(b"1")
-    with pytest.raises(FileExistsError, match="bundle already exists"), atomic_directory(target):
+    with atomic_directory(target, kind=THING) as out:
+        (out / "thing.json").write_bytes(b"1")
+    with pytest.raises(OutputError, match=r"bundle already exists \(use --force"), atomic_directory(target, kind=THING):
         pass
-    with atomic_directory(target, overwrite=True) as out:
-        (out / "encoder.onnx").write_bytes(b"2")
-    assert os.listdir(target) == ["encoder.onnx"] and os.listdir(tmp_path) == ["bundle"]
+    with atomic_directory(target, kind=THING, force=True) as out:
+        (out / "thing.json").write_bytes(b"2")
+    assert os.listdir(target) == ["thing.json"] and os.listdir(tmp_path) == ["bundle"]
+    assert (target / "thing.json").read_bytes() == b"2"
+    # What --force may replace is synth/outputs.py's rule (tests/test_outputs.py): not a folder of another kind.
+    (target / "thing.json").unlink()
+    (target / "recording.wav").write_bytes(b"RIFF")
+    with pytest.raises(OutputError, match="is not a thing folder"), atomic_directory(target, kind=THING, force=True):
+        pass
+    assert os.listdir(target) == ["recording.wav"] and os.listdir(tmp_path) == ["bundle"]

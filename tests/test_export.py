@@ -19,7 +19,7 @@ training_fixtures = pytest.importorskip("training_fixtures")
 from test_export_presets import FAMILIES, rows_of  # noqa: E402
 
 from export.bundle_writer import export_run  # noqa: E402
-from synth.bundle import load_bundle  # noqa: E402
+from synth.bundle import BUNDLE_FORMAT, load_bundle  # noqa: E402
 from synth.errors import BundleError, DataError, ParameterError  # noqa: E402
 
 
@@ -161,7 +161,8 @@ def test_export_command_with_force_replaces_and_refuses_without(tiny_run, tmp_pa
     script = Path(sys.executable).parent / "melsynth"
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "synth.cli"]
     out = tmp_path / "cli"
-    out.mkdir()
+    out.mkdir()  # an earlier bundle (--force replaces nothing else: tests/test_outputs.py)
+    (out / "bundle.json").write_text(json.dumps({"format": BUNDLE_FORMAT}))
     (out / "stale.txt").write_text("old")
     args = ["export", "--run", str(tiny_run), "--out", str(out), "--presets-per-family", "1"]
     refused = subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=300)

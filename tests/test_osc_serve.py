@@ -72,8 +72,11 @@ def test_serve_headless_plays_records_logs_and_stops_on_ctrl_c(tmp_path):
     log = json.loads((tmp_path / "take.json").read_text())
     assert [e["address"] for e in log] == ["/synth/note/on", "/synth/preset", "/synth/note/off"]
     if headless:
-        assert "playing to the null output and recording to melsynth-take.wav" in lines[0]
-        y, rate = sf.read(tmp_path / "melsynth-take.wav", dtype="float32")
+        # A new name each run (tests/test_outputs.py::test_a_headless_serve_records_to_a_new_file_each_run).
+        m = re.search(r"playing to the null output and recording to (melsynth-take-\d{8}-\d{6}(-\d+)?\.wav)$",
+                      lines[0].strip())
+        assert m, lines[0]
+        y, rate = sf.read(tmp_path / m.group(1), dtype="float32")
         assert rate == 48000 and np.abs(y).max() > 0.01
 
 

@@ -44,6 +44,7 @@ import numpy as np
 from synth.atomic import atomic_directory, atomic_path, atomic_write_text
 from synth.errors import DataError, ParameterError
 from synth.json_files import read_json_file
+from synth.outputs import CHECKPOINT, RUN, check_output_folder
 from synth.spectrogram import SpectrogramParams
 from training.datasets.features import Features, load_features, sha256_file
 from training.model.config import SCHEDULE_FIELDS, ModelConfig
@@ -131,7 +132,7 @@ def _write_checkpoint(run: Path, model: Any, optimizer: Any, state: dict[str, An
     folder = run / "checkpoints"
     folder.mkdir(exist_ok=True)
     target = folder / f"epoch-{state['epochs_done']:04d}"
-    with atomic_directory(target, overwrite=True) as tmp:
+    with atomic_directory(target, kind=CHECKPOINT, force=True) as tmp:
         model.save_weights(tmp / "weights.weights.h5")
         weights_sha = sha256_file(tmp / "weights.weights.h5")
         if improved:
@@ -340,7 +341,7 @@ def _checked_arguments(
 
 def _resolve_run(
     out: Path, *, config: ModelConfig | None, resume: bool, force: bool, limit: int | None,
-    mixed_precision: bool, schedule: dict[str, Any],
+    mixed_precision: bool, schedule: dict[str, Any], inputs: tuple[str | Path | None, ...],
 ) -> tuple[dict[str, Any] | None, ModelConfig, int | None]:
     """(the run's config.json when resuming, the config to fit with the schedule applied, the limit): a resumed
     run keeps its own config apart from the schedule, its limit and its precision; a new run needs a config and a
@@ -365,8 +366,9 @@ def _resolve_run(
     else:
         if config is None:
             raise ParameterError("a model config is needed for a new run")
-        if out.exists() and not force:
-            raise ParameterError(f"{out} already exists; resume it (--resume) or replace it (--force)")
+        # --force replaces an earlier run (or an empty folder), never the features it is to train on.
+        check_output_folder(out, kind=RUN, force=force, inputs=inputs,
+                            hint="resume it (--resume) or replace it (--force)")
     if not isinstance(config, ModelConfig):
         raise ParameterError(f"config must be a ModelConfig, got {type(config).__name__}")
     if schedule:
@@ -533,8 +535,9 @@ def fit(
     if init_from is not None and out.resolve() in (Path(init_from).resolve(), *Path(init_from).resolve().parents):
         # force would delete the very weights the new run is to start from.
         raise ParameterError(f"init_from {init_from} is the run folder {out} (or inside it): name another --out")
+    inputs = (features.path if isinstance(features, Features) else features, init_from)
     existing, config, limit = _resolve_run(out, config=config, resume=resume, force=force, limit=limit,
-                                           mixed_precision=mixed_precision, schedule=schedule)
+                                           mixed_precision=mixed_precision, schedule=schedule, inputs=inputs)
     feats, rows = _load_data(features, out=out, existing=existing, config=config, limit=limit)
     gpus, strategy, jit, policy = _devices(mixed_precision=mixed_precision, strategy=strategy,
                                            deterministic=deterministic, run_eagerly=run_eagerly, xla=xla,
@@ -550,6 +553,8 @@ def fit(
     # ------------------------------------------------------------------ all checks passed: touch the run folder
     if not resume:
         if out.exists():
+            # Checked again: the checks above read the features, and what holds the name may have changed.
+            check_output_folder(out, kind=RUN, force=force, inputs=inputs)
             shutil.rmtree(out)
         out.mkdir(parents=True)
     _json_dump(out / "config.json", _run_doc(

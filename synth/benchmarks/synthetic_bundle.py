@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from synth.atomic import atomic_directory
+from synth.outputs import BUNDLE
 from synth.spectrogram import SpectrogramParams, log_mel
 
 __all__ = [
@@ -274,7 +275,7 @@ def make_synthetic_bundle(
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise FileExistsError(f"{path} is not empty")
     # Written whole into a folder beside it and moved into place, so a crash leaves no half bundle.
-    with atomic_directory(path, overwrite=True) as out:
+    with atomic_directory(path, kind=BUNDLE, force=True) as out:
         _write_bundle(out, params=params, latent_shape=latent_shape, base_pitch=base_pitch, seed=seed,
                       n_presets=n_presets)
     return path

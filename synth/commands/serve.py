@@ -1,7 +1,12 @@
 """``melsynth serve``: the real-time engine, OSC in and audio out, until Ctrl-C (or ``--duration``).
 
 With no audio output device (a headless machine), it says so on one line and plays into the null output
-(paced by the clock) while recording to ``melsynth-take.wav``, so the result can still be heard afterwards.
+(paced by the clock) while recording to a new ``melsynth-take-YYYYMMDD-HHMMSS.wav``, so the result can still
+be heard afterwards (a new name each run: ``make run`` once replaced the previous take every time).
+
+Neither ``--record`` nor ``--log-osc`` replaces an existing file without ``--force``, and even with it only a
+regular file (never a symbolic link, a device, a FIFO or a folder: :mod:`synth.outputs`); the two may not
+name the same file. All of that is refused before the engine starts.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ from pathlib import Path
 
 __all__ = ["add_arguments", "run", "DEFAULT_TAKE"]
 
-DEFAULT_TAKE = "melsynth-take.wav"
+# The recording of a headless run, a new name each time ({stamp}: the local start time, YYYYMMDD-HHMMSS).
+DEFAULT_TAKE = "melsynth-take-{stamp}.wav"
 
 
 def _positive_float(text: str) -> float:
@@ -58,6 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--voices", type=int, default=16, help="polyphony (default 16)")
     parser.add_argument("--gain", type=float, default=None, help="output gain before the limiter (default 0.5)")
     parser.add_argument("--log-osc", default=None, metavar="FILE.json", help="write every valid message as a score")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing --record or --log-osc file (a regular file only)")
     parser.add_argument("--midi", nargs="?", const="", default=None, metavar="PORT",
                         help="MIDI in: without PORT a virtual port (melsynth:midi_in under JACK, melsynth in ALSA) "
                              "for a DAW or keyboard to connect to; with PORT that port, by number or name "
@@ -103,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
     bundle = load_bundle(args.bundle)
     mapping = _midi_mapping(args)
     output, device, record = _resolve_output(args)
+    _check_take_files(args, record)
     rate = args.samplerate if args.samplerate is not None else (int(device["default_samplerate"]) if device else 48000)
     channels = min(2, device["channels"]) if device else 1
     # Opened before the (slow) engine is built, so an unwritable path is reported at once.
@@ -195,10 +204,46 @@ def _resolve_output(args: argparse.Namespace) -> tuple[str, dict | None, str | N
         except AudioDeviceError as exc:
             if args.output == "sounddevice" or args.device is not None:
                 raise
-            record = record or DEFAULT_TAKE
+            record = record or _new_take_name()
             print(f"melsynth: {exc}: playing to the null output and recording to {record}")
             output = "null"
     return output, device, record
+
+
+def _new_take_name() -> str:
+    """DEFAULT_TAKE at this second, with -2, -3, ... when a take of that second exists: never an old take's."""
+    import os
+    import time
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    name = DEFAULT_TAKE.format(stamp=stamp)
+    n = 2
+    while os.path.lexists(name):
+        name = DEFAULT_TAKE.format(stamp=f"{stamp}-{n}")
+        n += 1
+    return name
+
+
+def _check_take_files(args: argparse.Namespace, record: str | None) -> None:
+    """Refuse, before the engine starts, a --record or --log-osc path that may not be written: an existing
+    file without --force; with it, anything but a regular file; a file of the bundle; the same file twice
+    (the log, written last, once replaced the recording by 92 bytes of JSON)."""
+    import os
+
+    from synth.errors import OutputError
+    from synth.outputs import check_output_file
+
+    log = args.log_osc
+    if record is not None and log is not None and (
+        Path(record).resolve() == Path(log).resolve()
+        or (os.path.exists(record) and os.path.exists(log) and os.path.samefile(record, log))  # hard links
+    ):
+        raise OutputError(f"--record {record} and --log-osc {log} are the same file: name two files")
+    inputs = (args.bundle, args.midi_map)
+    if record is not None:
+        check_output_file(record, force=args.force, what="the recording", inputs=inputs)
+    if log is not None:
+        check_output_file(log, force=args.force, what="the OSC log", inputs=inputs)
 
 
 def _discard(recorder, engine=None) -> None:
@@ -266,7 +311,8 @@ def _build_live_and_server(args: argparse.Namespace, engine, output: str, device
             )
         except ParameterError as exc:
             raise _in_flag_terms(exc) from None
-        server = OscServer(live, host=args.host, port=args.port, allow=args.allow, log_path=args.log_osc)
+        server = OscServer(live, host=args.host, port=args.port, allow=args.allow, log_path=args.log_osc,
+                           log_force=args.force, log_inputs=(args.bundle, args.midi_map))
     except BaseException:
         _discard(recorder, engine)
         raise

@@ -86,6 +86,8 @@ class OscServer:
     allow : addresses whose packets are accepted (empty: all, only allowed on loopback)
     log_path : log every valid control message as a score there (a :class:`~synth.osc.take_log.TakeLog`,
         written by :meth:`write_log`)
+    log_force : the log may replace an existing regular file at ``log_path`` (``serve --force``)
+    log_inputs : the take's inputs (the bundle folder, ...), which the log may not replace
     """
 
     def __init__(
@@ -96,6 +98,8 @@ class OscServer:
         port: int = DEFAULT_PORT,
         allow: tuple[str, ...] | list[str] = (),
         log_path: str | Path | None = None,
+        log_force: bool = False,
+        log_inputs: tuple[str | Path | None, ...] = (),
     ) -> None:
         allowed = set()
         for a in allow:
@@ -132,7 +136,7 @@ class OscServer:
         self.take_log = None
         if log_path is not None:
             try:
-                self.take_log = TakeLog(log_path, rate=self.engine.output_rate)
+                self.take_log = TakeLog(log_path, rate=self.engine.output_rate, force=log_force, inputs=log_inputs)
             except ParameterError:
                 self._sock.close()
                 raise

@@ -16,7 +16,8 @@ import threading
 from pathlib import Path
 
 from synth.atomic import atomic_write_text
-from synth.errors import ParameterError
+from synth.errors import OutputError, ParameterError
+from synth.outputs import check_output_file
 
 __all__ = ["TakeLog"]
 
@@ -28,18 +29,27 @@ class TakeLog:
     ----------
     path : where :meth:`write` puts the score (a JSON list of ``{"time", "address", "args"}``)
     rate : the engine's output rate; an entry's time is its sample over ``rate``, in seconds
+    force : replace an existing regular file at ``path`` (``serve --force``); never a symbolic link, a
+        device, a FIFO or a folder, with or without it (:func:`synth.outputs.check_output_file`)
+    inputs : the take's inputs (the bundle folder, ...): the log may not be one, or replace a file of one
 
-    Raises :class:`~synth.errors.ParameterError` at once when ``path``'s folder cannot be written.
-    :meth:`add` may be called from several threads (OSC, MIDI).
+    Raises :class:`~synth.errors.ParameterError` at once when ``path``'s folder cannot be written, and
+    :class:`~synth.errors.OutputError` when ``path`` may not be replaced. :meth:`add` may be called from
+    several threads (OSC, MIDI).
     """
 
-    def __init__(self, path: str | Path, *, rate: int) -> None:
+    def __init__(self, path: str | Path, *, rate: int, force: bool = False,
+                 inputs: tuple[str | Path | None, ...] = ()) -> None:
         self.path = Path(path)
         self.rate = int(rate)
+        self.force = bool(force)
         self.count = 0
         self._lock = threading.Lock()
         if self.path.is_dir():
             raise ParameterError(f"cannot write the OSC log {self.path}: it is a folder (name a .json file)")
+        # At once, not when the take ends: a log that may not replace what holds its name is refused before
+        # anything plays (it once turned a symlink, and as root a device node, into a JSON file).
+        check_output_file(self.path, force=self.force, what="the OSC log", inputs=inputs)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".jsonl.tmp", dir=self.path.parent)
@@ -69,12 +79,14 @@ class TakeLog:
             with open(self.lines_path, encoding="utf-8") as lines:
                 entries = [json.loads(line) for line in lines if line.strip()]
             entries.sort(key=lambda e: e["time"])  # OSC and MIDI threads interleave
-            atomic_write_text(self.path, json.dumps(entries, indent=1) + "\n")
+            # Checked again at the rename (force=): what holds the name may have changed during the take.
+            atomic_write_text(self.path, json.dumps(entries, indent=1) + "\n", force=self.force, what="the OSC log")
         except (OSError, ValueError) as exc:
-            reason = getattr(exc, "strerror", None) or exc
+            # An OutputError names the log itself; an OSError only what went wrong.
+            problem = (f"cannot write {exc}" if isinstance(exc, OutputError)
+                       else f"cannot write the OSC log {self.path}: {getattr(exc, 'strerror', None) or exc}")
             raise ParameterError(
-                f"cannot write the OSC log {self.path}: {reason}; its {self.count} entries are kept, one JSON "
-                f"object a line, in {self.lines_path}"
+                f"{problem}; its {self.count} entries are kept, one JSON object a line, in {self.lines_path}"
             ) from None
         self.lines_path.unlink(missing_ok=True)
         return self.path

@@ -49,17 +49,17 @@ def guard_full_scale(block: np.ndarray, *, fmt: str = "float") -> int:
 
 
 def check_output_path(path: str | Path, *, suffix: str = ".wav", force: bool = False) -> Path:
-    """Refuse an output path before any work: wrong suffix, an existing file without ``force``, a folder.
+    """Refuse an output path before any work: wrong suffix, an existing file without ``force``, and, even with
+    it, anything but a regular file (a folder, a symbolic link, a device: :func:`synth.outputs.check_output_file`).
 
     Raises :class:`~synth.errors.ParameterError` naming the path.
     """
+    from synth.outputs import check_output_file
+
     path = Path(path)
     if path.suffix.lower() != suffix:
         raise ParameterError(f"{path}: the output file name must end in {suffix}")
-    if path.is_dir():
-        raise ParameterError(f"{path}: is a folder, expected a {suffix} file name")
-    if path.exists() and not force:
-        raise ParameterError(f"{path} already exists (use --force to replace it)")
+    check_output_file(path, force=force, what="output")
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent

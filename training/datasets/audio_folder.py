@@ -35,6 +35,7 @@ import numpy as np
 
 from synth.atomic import atomic_directory, atomic_write_text
 from synth.errors import DataError, ParameterError
+from synth.outputs import NSYNTH_DATASET, check_output_folder
 
 __all__ = ["AUDIO_SUFFIXES", "AudioFolderReport", "make_audio_dataset", "prepare_note"]
 
@@ -175,8 +176,8 @@ def make_audio_dataset(src: str | Path, *, out: str | Path, pitch: int = 60, tol
     src, out = Path(src), Path(out)
     if not src.is_dir():
         raise DataError(f"{src}: no such folder of recordings")
-    if out.exists() and not force:
-        raise ParameterError(f"{out} already exists (use --force to replace it)")
+    # `dataset audio recs --out recs --force` once deleted the recordings it was to read.
+    check_output_folder(out, kind=NSYNTH_DATASET, force=force, inputs=[src])
     if not 0 <= pitch <= 127:
         raise ParameterError(f"--pitch must be a MIDI note 0..127, got {pitch}")
     if not (0 <= tolerance <= transpose <= 12):
@@ -224,7 +225,7 @@ def make_audio_dataset(src: str | Path, *, out: str | Path, pitch: int = 60, tol
     if not examples:
         reasons = sorted({s["reason"].split(" (")[0] for s in report.skipped})
         raise DataError(f"{src}: none of its {len(files)} files could be kept ({'; '.join(reasons)})")
-    with atomic_directory(out, overwrite=force) as tmp:
+    with atomic_directory(out, kind=NSYNTH_DATASET, force=force, inputs=[src]) as tmp:
         (tmp / "audio").mkdir()
         for note_str, y in audio.items():
             write_note_audio(tmp / "audio" / f"{note_str}.wav", y, sample_rate=SAMPLE_RATE)

@@ -11,6 +11,7 @@ import numpy as np
 
 from synth.atomic import atomic_directory, atomic_write_text
 from synth.errors import DataError
+from synth.outputs import FEATURES, check_output_folder
 from synth.spectrogram import SpectrogramParams, log_mel
 from training.datasets.features import sha256_file
 from training.datasets.nsynth_format import read_examples, read_note_audio
@@ -51,8 +52,8 @@ def compute_features(
 
     src, out = Path(src), Path(out)
     params = params or SpectrogramParams()
-    if out.exists() and not force:
-        raise DataError(f"{out}: already exists (use --force to replace it)")
+    # `dataset features D --out D --force` would replace the dataset by its own features.
+    check_output_folder(out, kind=FEATURES, force=force, inputs=[src])
     examples = read_examples(src)
     audio_dir = src / "audio"
     if not audio_dir.is_dir():
@@ -65,7 +66,7 @@ def compute_features(
             row["instrument_str"] = row["note_str"].rsplit("-", 2)[0]
     splits = make_splits(rows, rule=split, seed=seed)
 
-    with atomic_directory(out, overwrite=force) as tmp:
+    with atomic_directory(out, kind=FEATURES, force=force, inputs=[src]) as tmp:
         npy = tmp / "features.npy"
         x = np.lib.format.open_memmap(npy, mode="w+", dtype=np.float32,
                                       shape=(len(rows), params.n_mels, params.frames))

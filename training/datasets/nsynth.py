@@ -16,6 +16,7 @@ import numpy as np
 
 from synth.atomic import atomic_directory
 from synth.errors import DataError
+from synth.outputs import NSYNTH_DATASET, check_output_folder
 from training.datasets.nsynth_format import FAMILIES, SOURCES, read_examples, write_examples, write_note_audio
 
 __all__ = ["select_nsynth", "iter_tfrecord"]
@@ -72,11 +73,10 @@ def select_nsynth(
     for s in sources or []:
         if s not in SOURCES:
             raise DataError(f"source {s!r}: expected one of {SOURCES}")
-    if out.exists() and not force:
-        raise DataError(f"{out}: already exists (use --force to replace it)")
+    check_output_folder(out, kind=NSYNTH_DATASET, force=force, inputs=[src])
     filt = {"pitch": pitch, "families": families, "sources": sources, "velocities": velocities}
     chosen: dict[str, dict] = {}
-    with atomic_directory(out, overwrite=force) as tmp:
+    with atomic_directory(out, kind=NSYNTH_DATASET, force=force, inputs=[src]) as tmp:
         (tmp / "audio").mkdir()
         if src.is_file():
             for rec, audio in iter_tfrecord(src):

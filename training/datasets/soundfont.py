@@ -21,6 +21,7 @@ import numpy as np
 
 from synth.atomic import atomic_directory, atomic_write_text
 from synth.errors import DataError, ExternalToolError, ParameterError
+from synth.outputs import NSYNTH_DATASET, check_output_folder
 from training.datasets.general_midi import GM_PROGRAMS
 from training.datasets.nsynth_format import make_example, write_examples, write_note_audio
 
@@ -137,8 +138,8 @@ def render_soundfont_dataset(
     pitches = [pitch] if isinstance(pitch, int) else list(pitch)
     exe = _check_inputs(fonts, pitches, velocities, programs)
     out = Path(out)
-    if out.exists() and not force:
-        raise DataError(f"{out}: already exists (use --force to replace it)")
+    # The fonts are inputs: --out --force may not replace a folder that holds one.
+    check_output_folder(out, kind=NSYNTH_DATASET, force=force, inputs=fonts)
     start = time.perf_counter()
 
     # Instruments are numbered in (font, program) order, per (family, source) like NSynth's NNN.
@@ -158,7 +159,7 @@ def render_soundfont_dataset(
     workers = workers or max(2, 2 * (os.cpu_count() or 1))
     examples: dict[str, dict] = {}
     skipped: list[dict] = []
-    with atomic_directory(out, overwrite=force) as tmp:
+    with atomic_directory(out, kind=NSYNTH_DATASET, force=force, inputs=fonts) as tmp:
         (tmp / "audio").mkdir()
 
         def work(job):

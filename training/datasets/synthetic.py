@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from synth.atomic import atomic_directory
-from synth.errors import DataError, ParameterError
+from synth.errors import ParameterError
+from synth.outputs import NSYNTH_DATASET, check_output_folder
 from training.datasets.nsynth_format import FAMILIES, make_example, write_examples, write_note_audio
 
 __all__ = ["synth_note", "make_synthetic_dataset"]
@@ -58,13 +59,12 @@ def make_synthetic_dataset(
 ) -> Path:
     """Write an NSynth-format folder of ``instruments x len(velocities)`` synthetic notes at ``pitch``."""
     out = Path(out)
-    if out.exists() and not force:
-        raise DataError(f"{out}: already exists (use --force to replace it)")
+    check_output_folder(out, kind=NSYNTH_DATASET, force=force)
     if instruments < 1:
         raise ParameterError(f"instruments {instruments}: need at least 1")
     rng = np.random.default_rng(seed)
     examples = {}
-    with atomic_directory(out, overwrite=force) as tmp:
+    with atomic_directory(out, kind=NSYNTH_DATASET, force=force) as tmp:
         (tmp / "audio").mkdir()
         for i in range(instruments):
             family = FAMILIES[i % len(FAMILIES)]

@@ -1,0 +1,333 @@
+"""What ``--out``/``--force``, ``--record`` and ``--log-osc`` may replace (synth/outputs.py), kept by every command.
+
+Each case of issue #30's "data destroyed" is tried the way a careless user would, with real files in a
+temporary folder: a command whose ``--out --force`` names its own input, a folder of bundles, a folder that is
+no output of that command, or a file that is a symlink, a FIFO or a device. Each must end in one error line
+naming the path and why (exit 1), with everything that was there still there, byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from synth.atomic import atomic_directory, atomic_path, atomic_write_text
+from synth.errors import OutputError, ParameterError
+from synth.outputs import BUNDLE, FEATURES, NSYNTH_DATASET, RUN, check_output_file, check_output_folder
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def melsynth(*args, cwd=REPO, timeout=300):
+    return subprocess.run([sys.executable, "-m", "synth.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout)
+
+
+def tree(root: Path) -> dict[str, str | bytes | None]:
+    """Every path under ``root`` (itself included): a file's bytes, a link's target, None for a folder."""
+    out: dict[str, str | bytes | None] = {}
+    for path in [root, *sorted(root.rglob("*"))]:
+        if path.is_symlink():
+            content = os.readlink(path)
+        elif path.is_file():
+            content = path.read_bytes()
+        else:
+            content = None
+        out[str(path.relative_to(root.parent))] = content
+    return out
+
+
+def fake_bundle(folder: Path) -> Path:
+    """A folder recognised as a bundle (its bundle.json has the bundle format): what --force may replace."""
+    folder.mkdir(parents=True)
+    (folder / "bundle.json").write_text(json.dumps({"format": BUNDLE.format}))
+    (folder / "decoder.onnx").write_bytes(b"weights")
+    return folder
+
+
+def fake_run(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"format": RUN.format}))
+    (folder / "best.weights.h5").write_bytes(b"trained for hours")
+    return folder
+
+
+def recordings(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    t = np.arange(16000 * 2) / 16000
+    sf.write(folder / "take1.wav", (0.3 * np.sin(2 * np.pi * 261.6 * t)).astype(np.float32), 16000)
+    (folder / "notes.txt").write_text("the only copy")
+    return folder
+
+
+def test_the_formats_are_the_ones_melsynth_writes():
+    from synth.bundle import BUNDLE_FORMAT
+    from training.fit import RUN_FORMAT
+
+    assert (BUNDLE.format, RUN.format) == (BUNDLE_FORMAT, RUN_FORMAT)
+
+
+# ------------------------------------------------------------------------------------------ the folder rule
+def test_force_replaces_only_an_earlier_output_of_the_kind_or_an_empty_folder(tmp_path):
+    bundle = fake_bundle(tmp_path / "old")
+    assert check_output_folder(bundle, kind=BUNDLE, force=True) == bundle
+    (tmp_path / "empty").mkdir()
+    check_output_folder(tmp_path / "empty", kind=BUNDLE, force=True)
+    check_output_folder(tmp_path / "new", kind=BUNDLE, force=False)  # nothing there: nothing to ask
+    with pytest.raises(OutputError, match=r"old already exists \(use --force to replace it\)"):
+        check_output_folder(bundle, kind=BUNDLE, force=False)
+
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "thesis.pdf").write_bytes(b"%PDF")
+    (other / "bundle.json").write_text('{"format": "something else"}')
+    for force in (False, True):  # never "use --force" as advice for a folder --force may not replace
+        with pytest.raises(OutputError, match=r"mine: exists and is not a bundle folder melsynth wrote \(it has "
+                                              r"no bundle.json of format 'melsynth.bundle/1'\)") as err:
+            check_output_folder(other, kind=BUNDLE, force=force)
+        assert "--force" not in str(err.value)
+    with pytest.raises(OutputError, match="is not a features folder"):
+        check_output_folder(bundle, kind=FEATURES, force=True)  # an output, but of another kind
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match="file: is a file, not a bundle folder"):
+        check_output_folder(tmp_path / "file", kind=BUNDLE, force=True)
+    (tmp_path / "link").symlink_to(bundle)
+    with pytest.raises(OutputError, match="link: is a symbolic link"):
+        check_output_folder(tmp_path / "link", kind=BUNDLE, force=True)
+    with pytest.raises(ParameterError, match="kind must be an OutputKind"):
+        check_output_folder(bundle, kind="bundle", force=True)
+
+
+def test_an_output_is_never_an_input_or_a_folder_holding_one(tmp_path):
+    data = tmp_path / "data"
+    run = fake_run(data / "runs" / "r")
+    for out, fragment in [(run, "r: is .*r, an input"), (data, "data: holds .*r, an input"),
+                          (tmp_path / "data" / "runs" / ".." / "runs" / "r", "is .*, an input")]:
+        with pytest.raises(OutputError, match=fragment):
+            check_output_folder(out, kind=RUN, force=True, inputs=[None, run])
+
+
+def test_atomic_directory_checks_the_rule_again_at_the_rename(tmp_path):
+    # The work takes minutes; if the bundle it is to replace became something else meanwhile, nothing is
+    # replaced and the new output is dropped.
+    bundle = fake_bundle(tmp_path / "b")
+    with pytest.raises(OutputError, match="is not a bundle folder"), \
+            atomic_directory(bundle, kind=BUNDLE, force=True) as tmp:
+        (tmp / "bundle.json").write_text("{}")
+        (bundle / "bundle.json").unlink()
+        (bundle / "recording.wav").write_bytes(b"RIFF")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+    assert sorted(p.name for p in bundle.iterdir()) == ["decoder.onnx", "recording.wav"]
+
+
+# ------------------------------------------------------------------------ the commands of issue #30, item 1
+def test_dataset_audio_force_never_replaces_its_own_recordings(tmp_path):
+    recs = recordings(tmp_path / "recs")
+    before = tree(recs)
+    r = melsynth("dataset", "audio", recs, "--out", recs, "--force")
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.strip() == f"melsynth: error: {recs}: is {recs}, an input of this command; name another output"
+    assert tree(recs) == before and sorted(p.name for p in tmp_path.iterdir()) == ["recs"]
+    # Nor a folder holding them, nor a folder of something else.
+    r = melsynth("dataset", "audio", recs, "--out", tmp_path, "--force")
+    assert r.returncode == 1 and "holds" in r.stderr and "an input of this command" in r.stderr
+    other = recordings(tmp_path / "other")
+    r = melsynth("dataset", "audio", recs, "--out", other, "--force")
+    assert r.returncode == 1 and "is not an NSynth-format dataset folder melsynth wrote" in r.stderr
+    assert tree(recs) == before and (other / "notes.txt").read_text() == "the only copy"
+
+
+def test_dataset_features_force_never_replaces_the_dataset_it_reads(tmp_path):
+    from training.datasets.synthetic import make_synthetic_dataset
+
+    data = make_synthetic_dataset(out=tmp_path / "D", instruments=1)
+    before = tree(data)
+    r = melsynth("dataset", "features", data, "--out", data, "--force", "--workers", "1")
+    assert r.returncode == 1 and f"{data}: is {data}, an input of this command" in r.stderr, r.stderr
+    assert tree(data) == before
+    # A dataset is an output of `dataset synthetic`: --force replaces it there, and only there.
+    r = melsynth("dataset", "synthetic", "--out", data, "--instruments", "1", "--force")
+    assert r.returncode == 0, r.stderr
+    assert NSYNTH_DATASET.recognises(data)
+
+
+def test_export_force_never_replaces_its_run_nor_a_folder_of_bundles(tmp_path):
+    from export.bundle_writer import export_run
+
+    run = fake_run(tmp_path / "runs" / "r")
+    presets = tmp_path / "presets"
+    fake_bundle(presets / "default")
+    fake_bundle(presets / "strings")
+    before = tree(tmp_path)
+    with pytest.raises(OutputError, match=r"r: is .*runs/r, an input of this command"):
+        export_run(run, run, force=True, log=lambda s: None)
+    with pytest.raises(OutputError, match=r"presets: holds 2 bundle folders \(default, strings\) and is not one; "
+                                          r"name the bundle folder to write \(e.g. .*presets/default\)"):
+        export_run(run, presets, force=True, log=lambda s: None)
+    assert tree(tmp_path) == before
+
+
+def test_train_force_never_replaces_its_features_nor_another_folder(tmp_path):
+    from training_fixtures import small_config, synthetic_notes, write_features
+
+    from training.fit import fit
+
+    features = write_features(tmp_path / "features", synthetic_notes(10))
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "draft.txt").write_text("keep")
+    run = fake_run(tmp_path / "run")
+    before = tree(tmp_path)
+    with pytest.raises(OutputError, match="features: is .*features, an input of this command"):
+        fit(features=features, config=small_config(), out=features, force=True, verbose=0)
+    with pytest.raises(OutputError, match="notes: exists and is not a training run folder melsynth wrote"):
+        fit(features=features, config=small_config(), out=notes, force=True, verbose=0)
+    with pytest.raises(OutputError, match=r"already exists \(resume it \(--resume\) or replace it \(--force\)\)"):
+        fit(features=features, config=small_config(), out=run, verbose=0)
+    assert tree(tmp_path) == before
+
+
+# ------------------------------------------------------------------------------- the file rule (items 2, 3)
+def special_files(folder: Path) -> dict[str, Path]:
+    """A symlink to a file, a FIFO and (as root) a character device: what --force never replaces."""
+    (folder / "target.json").write_text("precious")
+    made = {"link": folder / "link.json", "fifo": folder / "fifo.json"}
+    made["link"].symlink_to(folder / "target.json")
+    os.mkfifo(made["fifo"])
+    try:
+        os.mknod(folder / "device.json", 0o600 | 0o020000, os.makedev(1, 3))  # a copy of /dev/null
+        made["device"] = folder / "device.json"
+    except (PermissionError, OSError):
+        pass  # not root, or no CAP_MKNOD: the FIFO stands for every special file
+    return made
+
+
+def test_an_output_file_replaces_only_a_regular_file_and_only_with_force(tmp_path):
+    made = special_files(tmp_path)
+    for name, path in made.items():
+        with pytest.raises(OutputError, match="symbolic link" if name == "link" else "device, FIFO or socket"):
+            check_output_file(path, force=True, what="the OSC log")
+    (tmp_path / "dir.json").mkdir()
+    with pytest.raises(OutputError, match="the OSC log .*dir.json: is a folder"):
+        check_output_file(tmp_path / "dir.json", force=True, what="the OSC log")
+    with pytest.raises(OutputError, match=r"target.json already exists \(use --force to replace it\)"):
+        check_output_file(tmp_path / "target.json", force=False)
+    assert check_output_file(tmp_path / "target.json", force=True) == tmp_path / "target.json"
+    from synth.render.wav import check_output_path  # render --out: the same rule
+
+    (tmp_path / "take.wav").symlink_to(tmp_path / "target.json")
+    with pytest.raises(OutputError, match="take.wav: is a symbolic link"):
+        check_output_path(tmp_path / "take.wav", force=True)
+    with pytest.raises(OutputError, match="already exists"):
+        atomic_write_text(tmp_path / "target.json", "new", force=False)
+    # Checked again at the rename: what appeared under the name while the file was written is kept.
+    with pytest.raises(OutputError, match="late.json already exists"), \
+            atomic_path(tmp_path / "late.json", force=False) as tmp:
+        tmp.write_text("new")
+        (tmp_path / "late.json").write_text("appeared meanwhile")
+    with pytest.raises(OutputError, match="late.json: is a symbolic link"), \
+            atomic_path(tmp_path / "late.json", force=True) as tmp:
+        tmp.write_text("new")
+        (tmp_path / "late.json").unlink()
+        (tmp_path / "late.json").symlink_to(tmp_path / "target.json")
+    assert (tmp_path / "target.json").read_text() == "precious" and made["link"].is_symlink()
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_the_take_log_never_replaces_a_file_without_force_nor_a_special_file_with_it(tmp_path):
+    from synth.osc.take_log import TakeLog
+
+    made = special_files(tmp_path)
+    (tmp_path / "old.json").write_text("yesterday's take")
+    with pytest.raises(OutputError, match=r"old.json already exists \(use --force"):
+        TakeLog(tmp_path / "old.json", rate=48000)
+    for path in made.values():
+        with pytest.raises(OutputError):
+            TakeLog(path, rate=48000, force=True)
+    assert (tmp_path / "old.json").read_text() == "yesterday's take"
+    assert made["link"].is_symlink() and (tmp_path / "target.json").read_text() == "precious"
+    assert all(not p.is_file() for k, p in made.items() if k != "link")  # still a FIFO, still a device
+    assert not list(tmp_path.glob(".*.tmp"))
+
+    # With --force a regular file is replaced, and at the end of the take the rule is checked again: a link
+    # put at the name during the take is left alone, and the entries are kept.
+    log = TakeLog(tmp_path / "old.json", rate=100, force=True)
+    log.add(50, "/synth/note/on", [60, 100])
+    (tmp_path / "old.json").unlink()
+    (tmp_path / "old.json").symlink_to(tmp_path / "target.json")
+    with pytest.raises(ParameterError, match=r"cannot write the OSC log .*old.json: is a symbolic link.*1 entries "
+                                             r"are kept"):
+        log.write()
+    assert (tmp_path / "target.json").read_text() == "precious" and log.lines_path.exists()
+
+
+# ----------------------------------------------------------------------------------------- serve (item 3)
+@pytest.fixture(scope="module")
+def bundle_path():
+    from engine_fixtures import synthetic_bundle_path
+
+    return synthetic_bundle_path()
+
+
+def serve(bundle_path, *args, cwd=REPO):
+    return melsynth("serve", "--bundle", bundle_path, "--output", "null", "--port", "0", "--voices", "1",
+                    "--duration", "0.5", *args, cwd=cwd, timeout=120)
+
+
+def test_serve_refuses_a_take_file_it_may_not_replace_before_the_engine_starts(tmp_path, bundle_path):
+    take = tmp_path / "take.wav"
+    take.write_bytes(b"RIFF yesterday's take")
+    (tmp_path / "dir.wav").mkdir()
+    cases = [
+        (["--record", take], f"the recording {take} already exists (use --force to replace it)"),
+        (["--log-osc", take], f"the OSC log {take} already exists (use --force to replace it)"),
+        (["--record", tmp_path / "new.wav", "--log-osc", tmp_path / "new.wav"],
+         f"--record {tmp_path / 'new.wav'} and --log-osc {tmp_path / 'new.wav'} are the same file"),
+        (["--record", take, "--log-osc", tmp_path / "." / "take.wav", "--force"], "are the same file"),
+        (["--record", tmp_path / "dir.wav", "--force"], f"the recording {tmp_path / 'dir.wav'}: is a folder"),
+        (["--log-osc", Path(bundle_path) / "bundle.json", "--force"], "bundle.json: is a file of"),
+    ]
+    for args, message in cases:
+        r = serve(bundle_path, *args)
+        assert r.returncode == 1 and message in r.stderr, (args, r.stderr)
+        assert "melsynth: played" not in r.stdout and "listening" not in r.stdout, (args, r.stdout)
+    assert take.read_bytes() == b"RIFF yesterday's take"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.wav", "take.wav"]
+    # --force replaces a take that is a regular file.
+    r = serve(bundle_path, "--record", take, "--force")
+    assert r.returncode == 0, r.stderr
+    assert sf.info(take).samplerate == 48000
+
+
+def test_a_headless_serve_records_to_a_new_file_each_run(tmp_path, monkeypatch):
+    # `make run` on a machine without a sound card once replaced the previous run's take every time.
+    import argparse
+
+    from synth.commands import serve as serve_command
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("time.strftime", lambda fmt, *a: "20261202-153000")
+    old = tmp_path / "melsynth-take-20261202-153000.wav"
+    old.write_bytes(b"the previous take")
+    from synth.engine import output
+
+    def no_device(device):
+        from synth.errors import AudioDeviceError
+
+        raise AudioDeviceError("no audio output device")
+
+    monkeypatch.setattr(output, "resolve_device", no_device)
+    args = argparse.Namespace(output="auto", device=None, record=None)
+    _, _, first = serve_command._resolve_output(args)
+    assert first == "melsynth-take-20261202-153000-2.wav"
+    Path(first).write_bytes(b"b")
+    assert serve_command._resolve_output(args)[2] == "melsynth-take-20261202-153000-3.wav"
+    assert old.read_bytes() == b"the previous take"
