@@ -35,7 +35,7 @@ def decoder(bundle):
 
 def faithful_note(bundle, preset, decoder, **kw):
     """A note at the model's own level (velocity 127, gain 1), so that its re-encoding can match the level."""
-    return render_note(bundle, preset=preset, velocity=127, gain=1.0, decoder=decoder, **kw)
+    return render_note(bundle, preset=preset, velocity=127, gain=1.0, decoder=decoder, match_loudness=False, **kw)
 
 
 def band_levels(audio, *, rate, params):

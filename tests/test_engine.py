@@ -58,7 +58,7 @@ def score(engine: Engine) -> None:
 
 
 N_SCORE = 44000
-BOTH = ("sinusoidal", "griffinlim")
+BOTH = ("harmonic", "griffinlim")
 
 
 @pytest.fixture(scope="module")
@@ -203,10 +203,10 @@ def test_griffinlim_plays_at_the_pitch_too():
     assert abs(cents(f0_of(y[RATE // 4 :], rate=RATE), midi_hz(base + 7))) < 10
 
 
-@pytest.mark.parametrize("method", ["sinusoidal", "griffinlim"])
+@pytest.mark.parametrize("method", ["harmonic", "sinusoidal", "griffinlim"])
 def test_pitch_bend_moves_every_sounding_note_and_returns(method):
     base = synthetic_bundle().base_pitch
-    engine = make_engine(method=method, methods=BOTH)
+    engine = make_engine(method=method, methods=(method,))
     engine.schedule(NoteOn(base, 100), 0)
     engine.schedule(SetBend(2.0), RATE)  # a whole tone up after 1 s
     engine.schedule(SetBend(-1.5), 2 * RATE)
@@ -236,7 +236,7 @@ def test_release_ends_in_silence_and_frees_the_voice():
     engine.schedule(NoteOn(60, 100), 0)
     engine.schedule(NoteOff(60), RATE // 2)
     y = engine.render(3 * RATE)
-    assert rms(y[RATE // 4 : RATE // 2]) > 0.01
+    assert rms(y[RATE // 4 : RATE // 2]) > 0.003  # sounding (every timbre at the engine's one loudness)
     # Release part: 128 frames (1 s) + the inverter's tail, then nothing at all.
     assert engine.sounding_voices == 0
     assert np.all(y[int(1.6 * RATE) :] == 0.0)
@@ -290,7 +290,7 @@ def test_changes_while_playing_do_not_click(change):
     hf = highband_peak(y, rate=RATE, cutoff=14000)
     quiet = hf[int(0.3 * RATE) : int(0.45 * RATE)].max()
     around = hf[int(0.45 * RATE) : int(1.1 * RATE)].max()
-    assert np.abs(y).max() > 0.1
+    assert np.abs(y).max() > 0.03  # sounding (at the engine's one loudness)
     assert around < 1e-4, (around, quiet)  # changes measured here: ~3e-5 over a quiet floor of ~5e-7
     # The detector does see a click: a mere 5% level step in the same note.
     stepped = y.copy()

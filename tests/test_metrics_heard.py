@@ -47,7 +47,16 @@ def test_evaluate_reports_it_for_the_model_and_the_original(tmp_path, capsys):
     data = write_nsynth(tmp_path / "n", {f"keyboard_synthetic_00{i}-060-100": (60, 0.5 + 0.1 * i) for i in range(3)},
                         params=small)
     assert main(["evaluate", "--bundle", str(bundle), "--data", str(data), "--json", "--heard", "2"]) == 0
-    heard = json.loads(capsys.readouterr().out)["heard"]
+    result = json.loads(capsys.readouterr().out)
+    heard = result["heard"]
     assert heard["notes"] == 2 and set(heard) == {"notes", "original", "model"}
     for source in ("original", "model"):
         assert all(v is not None and 0 < v < 60 for v in heard[source].values()), heard
+    # and by region of the note, for every method, its overall figure the same as above
+    regions = result["heard_regions"]
+    for source in ("original", "model"):
+        for method, r in regions[source].items():
+            assert set(r["bias"]) == {"attack", "sustain_low", "sustain_high", "release"}
+            assert r["heard"] == pytest.approx(heard[source][method])
+    assert main(["evaluate", "--bundle", str(bundle), "--data", str(data), "--heard", "2"]) == 0
+    assert "ours, harmonic, by region (bias / abs dB): attack" in capsys.readouterr().out

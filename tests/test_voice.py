@@ -20,7 +20,7 @@ from synth.engine.voice import (
     IDLE,
     METHOD_XFADE_FRAMES,
     RELEASE,
-    RELEASE_XFADE_FRAMES,
+    RELEASE_FRAMES_MIN,
     SUSTAIN,
     TAIL,
     Voice,
@@ -62,7 +62,7 @@ def test_voice_stages_from_hold_to_idle():
     v = make_voice(tail=2)
     v.start(note=60, velocity=127, pitch_ratio=1.0, method="a", order=1)
     mix = np.zeros(HOP, dtype=np.float32)
-    for _ in range(t.sustain_start):
+    for _ in range(t.loop_span[1]):
         assert v.stage == HOLD
         v.render_frame(mix, current=t, previous=None, weight=1.0)
     assert v.stage == SUSTAIN
@@ -70,25 +70,32 @@ def test_voice_stages_from_hold_to_idle():
         v.render_frame(mix, current=t, previous=None, weight=1.0)
     assert v.stage == SUSTAIN
     v.release()
-    assert t.audible_release_frames < t.release_frames  # the faded end is silence: the release ends before it
-    for _ in range(t.audible_release_frames):
-        assert v.stage == RELEASE
+    frames = 0
+    while v.stage == RELEASE:
         v.render_frame(mix, current=t, previous=None, weight=1.0)
+        frames += 1
+    assert RELEASE_FRAMES_MIN <= frames < t.release_frames  # the faded end is silence: it ends before it
     assert v.stage == TAIL
     v.render_frame(mix, current=t, previous=None, weight=1.0)
     v.render_frame(mix, current=t, previous=None, weight=1.0)
     assert v.stage == IDLE and not v.active
 
 
-@pytest.mark.parametrize("loud_frames", [0, 2, 30])
-def test_a_release_ends_at_its_last_audible_frame_but_never_inside_its_crossfade(loud_frames):
-    """Release frames at or below RELEASE_SILENT_U are silence: a voice ends after the last louder one (so the
-    engine falls silent when the note does), though not before the crossfade into the release is done."""
+def flat_timbre(release_loud: int, *, level: float = 0.6) -> Timbre:
+    """Every held frame ``level`` in every band; the release keeps that level for ``release_loud`` frames,
+    then silence (unit 0)."""
     t0 = timbre()
-    release = np.full_like(t0.release, RELEASE_SILENT_U)
-    release[:loud_frames] = 0.5
-    t = Timbre(held=t0.held, sustain=t0.sustain, release=release)
-    assert t.audible_release_frames == loud_frames
+    held = np.full_like(t0.held, level)
+    release = np.zeros_like(t0.release)
+    release[:release_loud] = level
+    return Timbre(held=held, sustain=held[0], release=release)
+
+
+@pytest.mark.parametrize("loud_frames", [0, 2, 30])
+def test_a_release_ends_when_what_it_plays_falls_silent_but_never_at_once(loud_frames):
+    """Release frames at or below RELEASE_SILENT_U are silence: a voice ends once the frame it plays is
+    silent (so the engine falls silent when the note does), though never before RELEASE_FRAMES_MIN."""
+    t = flat_timbre(loud_frames)
     v = make_voice(tail=1)
     v.start(note=60, velocity=127, pitch_ratio=1.0, method="a", order=1)
     mix = np.zeros(HOP, dtype=np.float32)
@@ -98,18 +105,13 @@ def test_a_release_ends_at_its_last_audible_frame_but_never_inside_its_crossfade
     while v.stage == RELEASE:
         v.render_frame(mix, current=t, previous=None, weight=1.0)
         frames += 1
-    assert v.stage == TAIL and frames == max(loud_frames, RELEASE_XFADE_FRAMES)
+    assert v.stage == TAIL and frames == max(loud_frames + 1, RELEASE_FRAMES_MIN)
 
 
 def test_a_release_crossfading_from_a_longer_timbre_rings_as_long_as_that_one():
     """A timbre change in mid-release to one whose release is already silent: while the crossfade from the
     old timbre runs, the voice keeps playing its share of the old release instead of ending at once."""
-    t0 = timbre()
-    long_release = np.full_like(t0.release, 0.5)
-    silent_release = np.zeros_like(t0.release)
-    old = Timbre(held=t0.held, sustain=t0.sustain, release=long_release)
-    new = Timbre(held=t0.held, sustain=t0.sustain, release=silent_release)
-    assert (old.audible_release_frames, new.audible_release_frames) == (old.release_frames, 0)
+    old, new = flat_timbre(10**6), flat_timbre(0)
     v = make_voice(tail=1)
     v.start(note=60, velocity=127, pitch_ratio=1.0, method="a", order=1)
     mix = np.zeros(HOP, dtype=np.float32)
@@ -125,6 +127,7 @@ def test_a_release_crossfading_from_a_longer_timbre_rings_as_long_as_that_one():
 
 
 def test_early_release_goes_straight_to_the_release_part():
+    """Key-up in the attack: the release starts at once, from the frame the voice was playing."""
     t = timbre()
     v = make_voice()
     v.start(note=60, velocity=100, pitch_ratio=1.0, method="a", order=1)
@@ -133,11 +136,14 @@ def test_early_release_goes_straight_to_the_release_part():
         v.render_frame(mix, current=t, previous=None, weight=1.0)
     v.release()
     assert v.stage == RELEASE
+    silent = [k for k in range(RELEASE_FRAMES_MIN - 1, t.release_frames)
+              if np.maximum(t.held[9] + t.release_delta[k], 0).max() <= RELEASE_SILENT_U]
+    expected = (silent[0] + 1) if silent else t.release_frames
     frames = 0
     while v.active:
         v.render_frame(mix, current=t, previous=None, weight=1.0)
         frames += 1
-    assert frames == t.audible_release_frames + 1  # the audible release plus the tone inverter's 1 tail frame
+    assert frames == expected + 1  # the release until its frame is silent plus the tone inverter's 1 tail frame
 
 
 def test_fade_out_silences_within_its_frames():

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+from synth.inversion.base import DEFAULT_METHOD
 from synth.osc.encoding import encode_message
 
 __all__ = ["engine_session", "control_latency", "max_voices"]
@@ -15,7 +16,7 @@ __all__ = ["engine_session", "control_latency", "max_voices"]
 
 @contextlib.contextmanager
 def engine_session(bundle, *, rate: int = 48000, blocksize: int = 256, ahead_blocks: int = 3, max_voices: int = 16,
-                   method: str = "sinusoidal", record=None, log_path=None, output: str = "null", device=None,
+                   method: str = DEFAULT_METHOD, record=None, log_path=None, output: str = "null", device=None,
                    channels: int = 1, host: str = "127.0.0.1", allow=(), realtime: bool = True, tiles: bool = True,
                    inline_decode_ms: float | None = None):
     """A running LiveEngine + OscServer on a free port, as `melsynth serve` builds them (the null output by

@@ -257,6 +257,15 @@ def evaluate_bundle(
 
 
 # ---------------------------------------------------------------------------------------------- output
+def _nan_to_none(value: Any) -> Any:
+    """``value`` with every non-finite float (nested in dicts) as None, for JSON."""
+    if isinstance(value, dict):
+        return {k: _nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return value
+
+
 def _json_ready(result: dict[str, Any]) -> dict[str, Any]:
     from synth.metrics import SUMMARY_KEYS
 
@@ -270,6 +279,8 @@ def _json_ready(result: dict[str, Any]) -> dict[str, Any]:
     if "heard" in result:
         out["heard"] = {k: (v if k == "notes" else {m: (x if math.isfinite(x) else None) for m, x in v.items()})
                         for k, v in result["heard"].items()}
+    if "heard_regions" in result:
+        out["heard_regions"] = _nan_to_none(result["heard_regions"])
     if "pca" in result:
         out["pca"] = [
             dict(_json_ready(row), components=int(row["components"]), train_notes=int(row["train_notes"]))
@@ -297,6 +308,11 @@ def format_table(result: dict[str, Any], *, what: str) -> str:
         lines.append(f"  error as heard (dB over loud bins, {heard['notes']} notes): " + "; ".join(
             f"{'ours' if k == 'model' else k.replace('pca_', 'PCA ')} " + " / ".join(f"{v[m]:.2f}" for m in HEARD_METHODS)
             for k, v in heard.items() if k != "notes") + f" ({' / '.join(HEARD_METHODS)})")
+    for source, by_method in result.get("heard_regions", {}).items():
+        who = "ours" if source == "model" else source.replace("pca_", "PCA ")
+        for method, r in by_method.items():
+            lines.append(f"    {who}, {method}, by region (bias / abs dB): " + "; ".join(
+                f"{k} {r['bias'][k]:+.1f} / {r['abs'][k]:.1f}" for k in r["bias"]) + f"; top band {r['top_band_ratio']:.2f}")
     return "\n".join(lines)
 
 

@@ -40,7 +40,7 @@ def _number(kind, *, lo: float, hi: float):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from synth.inversion.base import METHODS
+    from synth.inversion.base import DEFAULT_METHOD, METHODS
 
     parser.add_argument("--bundle", required=True, help="model bundle folder")
     what = parser.add_argument_group("what to render (one of --preset, --preset-file, --all, --score)")
@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="seconds from note-on to note-off (default 3.0, the model's own note)")
     out = parser.add_argument_group("output")
     out.add_argument("--out", required=True, help="output .wav file (with --all: a folder)")
-    out.add_argument("--method", choices=METHODS, default="sinusoidal",
+    out.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD,
                      help="inversion method (a score may switch it)")
     out.add_argument("--samplerate", type=_number(int, lo=8000, hi=384000), default=48000,
                      help="output sample rate in Hz (default 48000)")
@@ -71,6 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--plot", action="store_true",
                      help="also write NAME.png: the decoded log-mel beside the render's (presets only)")
     out.add_argument("--force", action="store_true", help="replace existing output files")
+    out.add_argument("--raw-levels", action="store_true",
+                     help="each preset at the level its decode has (default: every timbre at one loudness, as live)")
 
 
 def _check_modes(args: argparse.Namespace) -> None:
@@ -119,7 +121,7 @@ def _note_renders(args, bundle, names, outs, plots) -> int:
     for name, out, png in bar:
         r = render_note(
             bundle, preset=name, note=args.note, velocity=args.velocity, hold=args.hold, method=args.method,
-            output_rate=args.samplerate, gain=gain, decoder=decoder,
+            output_rate=args.samplerate, gain=gain, decoder=decoder, match_loudness=not args.raw_levels,
         )
         writer = write_wav(out, r.audio, rate=args.samplerate, fmt=args.format)
         if png is not None:
@@ -151,6 +153,7 @@ def _score_render(args, bundle, initial) -> int:
         bundle, score, method=args.method, output_rate=args.samplerate,
         gain=DEFAULT_GAIN if args.gain is None else args.gain,
         max_voices=16 if args.voices is None else args.voices, initial_preset=initial,
+        match_loudness=not args.raw_levels,
     )
     figures = TimelineResult()
     release_after = RELEASE_AFTER if args.release_after is None else args.release_after

@@ -31,7 +31,7 @@ def _positive_float(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from synth.inversion.base import METHODS
+    from synth.inversion.base import DEFAULT_METHOD, METHODS
     from synth.osc.vocabulary import DEFAULT_PORT
 
     parser.add_argument("--bundle", required=True, help="model bundle folder (e.g. presets/default)")
@@ -59,7 +59,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="blocks rendered ahead while nothing sounds, taken back when a note comes, so a "
                              "stall then costs no dropout and a note no latency (default max(24, --max-ahead))")
     parser.add_argument("--record", default=None, metavar="FILE.wav", help="record everything played to this WAV file")
-    parser.add_argument("--method", choices=METHODS, default="sinusoidal", help="inversion method")
+    parser.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD, help="inversion method")
+    parser.add_argument("--raw-levels", action="store_true",
+                        help="each timbre at the level its decode has (default: presets, morphs and latents at one "
+                             "loudness)")
     parser.add_argument("--preset", default=None, help="preset sounding at start (default: the bundle's first)")
     parser.add_argument("--voices", type=int, default=16, help="polyphony (default 16)")
     parser.add_argument("--gain", type=float, default=None, help="output gain before the limiter (default 0.5)")
@@ -287,6 +290,7 @@ def _build_engine(args: argparse.Namespace, bundle, rate: int, recorder):
             gain=DEFAULT_GAIN if args.gain is None else args.gain,
             live=True,
             initial_preset=args.preset,
+            match_loudness=not args.raw_levels,
         )
     except ParameterError as exc:
         _discard(recorder)

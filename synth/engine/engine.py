@@ -42,6 +42,7 @@ from synth.engine.timbre import Timbre
 from synth.engine.timbre_pipeline import TILE_LOOKAHEAD_FRAMES, TIMBRE_XFADE_FRAMES, TimbrePipeline
 from synth.engine.voice import Spill, Voice
 from synth.errors import ParameterError
+from synth.inversion.base import DEFAULT_METHOD
 from synth.inversion.frames import frame_start, hop_samples
 from synth.spectrogram import SpectrogramParams
 
@@ -81,7 +82,8 @@ class Engine:
     bundle : synth.bundle.Bundle  (``params``, ``latent_shape``, ``base_pitch``, ``presets``, ``macros``,
         ``decoder()``)
     output_rate : int  output sample rate (Hz), e.g. the device's 48000
-    method : "sinusoidal" | "griffinlim"
+    method : one of ``methods``; None: :data:`~synth.inversion.base.DEFAULT_METHOD` if ``methods`` has it, else the
+        first of ``methods``
     max_voices : int  polyphony (the oldest voice is stolen beyond it)
     gain : float  output gain before the limiter
     live : bool  False: decode inline (deterministic); True: decode on a worker thread
@@ -96,6 +98,8 @@ class Engine:
     decoder_threads : onnxruntime intra-op threads for ``bundle.decoder()`` (None: 1 when live, else
         onnxruntime's default)
     estimate_timbres : live: sound estimates of morphs, macros and latent sweeps while decoding
+    match_loudness : every timbre (preset, morph, XY point, latent) brought to one loudness by its own gain
+        (:mod:`synth.engine.loudness`); False plays each at the level the decoder gives it
     tiles : live, with a bundle that has a tile decoder: decode the frames the voices read next first (see
         :mod:`synth.engine.timbre_pipeline`)
     tile_decoder : object with ``decode(windows) -> mels`` for the bundle's tile layout; None:
@@ -109,7 +113,7 @@ class Engine:
         bundle,
         *,
         output_rate: int = 48000,
-        method: str = "sinusoidal",
+        method: str | None = None,
         max_voices: int = 16,
         gain: float = DEFAULT_GAIN,
         live: bool = False,
@@ -123,11 +127,14 @@ class Engine:
         tiles: bool = True,
         tile_decoder=None,
         inline_decode_ms: float = INLINE_DECODE_MS,
+        match_loudness: bool = True,
     ) -> None:
         if isinstance(output_rate, bool) or not isinstance(output_rate, int) or not (
             OUTPUT_RATES[0] <= output_rate <= OUTPUT_RATES[1]
         ):
             raise ParameterError(f"output rate must be an integer {OUTPUT_RATES[0]}..{OUTPUT_RATES[1]} Hz, got {output_rate!r}")
+        if method is None:  # the default method where the engine has it, else the first it has
+            method = DEFAULT_METHOD if DEFAULT_METHOD in methods else (methods[0] if methods else DEFAULT_METHOD)
         if method not in methods or any(m not in METHODS for m in methods):
             raise ParameterError(f"method must be one of {', '.join(methods)}, got {method!r}")
         if isinstance(max_voices, bool) or not isinstance(max_voices, int) or not 1 <= max_voices <= 256:
@@ -172,10 +179,12 @@ class Engine:
             inverters = {
                 m: inverter_factory(m, params=params, output_rate=output_rate) for m in self.methods
             }
-            return Voice(
+            voice = Voice(
                 inverters, n_mels=params.n_mels, max_frame_samples=self.max_frame_samples,
                 hop_samples=self.hop_samples, spill=self._spill,
             )
+            voice.match_loudness = bool(match_loudness)
+            return voice
 
         self.pool = VoicePool(max_voices=max_voices, make_voice=make_voice)
         self.latency_samples = {m: int(self.pool.slots[0].inverters[m].latency_samples) for m in self.methods}

@@ -1,10 +1,20 @@
-"""A decoded spectrogram laid out for playing: the hold part, a frozen sustain frame, the release part.
+"""A decoded spectrogram laid out for playing: the hold part, a sustain loop, the release part.
 
 A note of the model is 4 s: held for ``hold_frames`` (3 s = frame 384) then released. A voice plays the hold
-part from frame 0; if the key is still down it sustains on one frozen frame, the mean of the late hold part
-(frames a little before the note-off edge, whose analysis window would already see the release). The last
-frames before that point are blended into the sustain frame so that reaching it is smooth. Note-off moves a
-voice into the release part, whose last frames are faded out in dB so that every note ends in silence.
+part from frame 0 up to the end of its sustain loop; while the key stays down it loops the frames
+``loop_span`` the way samplers loop a recording: the loop's last frames are crossfaded (in dB) towards the
+frames before its start, so every wrap is seamless, and a note that decays over the loop keeps decaying by
+the same amount each time round (``loop_drift``), so a held piano fades while a held organ or pad keeps its
+own movement for as long as the key is down. The loop ends before the frames whose analysis window already
+sees the note-off.
+
+Key-up gives the release from where the voice is: each release frame is the voice's frame at key-up moved,
+band by band, by how far the note's own release has fallen below its state at note-off (``release_delta``),
+so a note released early decays from its own level instead of jumping to the 3 s note's release. Release
+frames are faded out in dB at the end, so every note ends in silence.
+
+``sustain`` (the mean of the frames before the note-off edge) is that note-off state; the last hold frames
+are still blended towards it for the tiles and estimates that read them.
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ import dataclasses
 
 import numpy as np
 
+from synth.engine.loudness import LoudnessBasis, loudness_basis
 from synth.spectrogram import SpectrogramParams
 
 __all__ = [
@@ -29,9 +40,19 @@ END_FADE_FRAMES = 8
 END_FADE_DEPTH = 0.6
 # Release frames no louder than this (unit scale) are silence to a listener: 10 dB above the floor of the
 # contract's fixed 130 dB range (-90 dB), which is also where the sinusoidal inverter stops picking peaks
-# (floor_db = db_min + 10). A voice ends after its last louder release frame (Timbre.audible_release_frames),
-# so the engine is silent, and can take back the silence it renders ahead, as soon as nothing can be heard.
+# (floor_db = db_min + 10). A released voice ends once the frame it plays has no louder band, so the engine
+# is silent, and can take back the silence it renders ahead, as soon as nothing can be heard.
 RELEASE_SILENT_U = 10.0 / 130.0
+# A note silent at its own note-off (it decayed within 3 s) gives no release to follow: released earlier, it
+# falls the whole dB range over this many frames (0.1 s), as a damped string or a struck bar does.
+DEFAULT_RELEASE_FRAMES = 13
+# The sustain loop: its length and crossfade at most (frames; 0.62 s and 0.16 s at the default 128 frames a
+# second: long enough to hold a vibrato's or a chorus's movement, short enough to sit after most attacks).
+LOOP_FRAMES = 80
+LOOP_XFADE_FRAMES = 20
+# A loop whose end is less than this much quieter than its start (dB) is taken as steady: no drift, so a held
+# organ does not fade by a fraction of a dB on every pass.
+LOOP_STEADY_DB = 1.0
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -44,6 +65,7 @@ class Timbre:
         ``sustain_start - window .. sustain_start - 1`` of the note
     release : [shape=(frames - hold_frames, n_mels)] frames hold_frames..frames-1, end faded out
     window : frames averaged into ``sustain`` (and blended towards it at the end of ``held``)
+    loudness : the contract's :class:`~synth.engine.loudness.LoudnessBasis`, or None (gain 1)
 
     ``audible_release_frames`` (derived): release frames up to and including the last one with a value above
     :data:`RELEASE_SILENT_U`; a released voice ends there.
@@ -53,11 +75,58 @@ class Timbre:
     sustain: np.ndarray
     release: np.ndarray
     window: int = SUSTAIN_WINDOW_FRAMES
+    loudness: LoudnessBasis | None = None
     audible_release_frames: int = dataclasses.field(init=False, repr=False)
+    gain: float = dataclasses.field(init=False, repr=False)
+    loop_drift: float = dataclasses.field(init=False, repr=False)
+    release_delta: np.ndarray = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         loud = np.flatnonzero(self.release.max(axis=1, initial=0.0) > RELEASE_SILENT_U)
         object.__setattr__(self, "audible_release_frames", int(loud[-1]) + 1 if loud.size else 0)
+        object.__setattr__(self, "loop_drift", _loop_drift(self.held, self.loop_span, self.loop_xfade))
+        # How far below the note-off state each release frame is, band by band (never above: a release
+        # does not swell).
+        object.__setattr__(self, "release_delta", _readonly(_release_delta(self.release, self.sustain)))
+        # The gain that brings the held note to the engine's one loudness (1 without a loudness basis).
+        gain = 1.0 if self.loudness is None else self.loudness.gain(self.held[: self.loop_span[1]])
+        object.__setattr__(self, "gain", gain)
+
+    @property
+    def loop_span(self) -> tuple[int, int]:
+        """Note frames ``[start, end)`` a held voice loops over, after playing frames ``0 .. end - 1``."""
+        end = self.sustain_start - self.window
+        length = min(LOOP_FRAMES, end // 2)
+        return end - length, end
+
+    @property
+    def loop_xfade(self) -> int:
+        """Frames at the loop's end crossfaded towards the frames before its start."""
+        start, end = self.loop_span
+        return max(1, min(LOOP_XFADE_FRAMES, (end - start) // 4, start))
+
+    @property
+    def loop_read_span(self) -> tuple[int, int]:
+        """Note frames ``[first, end)`` a looping voice reads (the loop and what its crossfade blends in)."""
+        start, end = self.loop_span
+        return start - self.loop_xfade, end
+
+    def loop_frame(self, pos: int, wraps: int, out: np.ndarray, scratch: np.ndarray) -> None:
+        """Frame ``pos`` (0 .. loop length - 1) of the loop on its ``wraps``-th time round, into ``out``
+        (both ``(n_mels,)`` float32 buffers of the caller; nothing allocated)."""
+        start, end = self.loop_span
+        x = self.loop_xfade
+        out[:] = self.held[start + pos]
+        k = pos - (end - start - x)
+        if k >= 0:  # the crossfade into the next time round: towards the frames before the loop's start
+            r = np.float32((k + 1) / (x + 1))
+            out *= 1 - r
+            np.subtract(self.held[start - x + k], np.float32(-self.loop_drift), out=scratch)
+            scratch *= r
+            out += scratch
+        if wraps and self.loop_drift:
+            out += np.float32(wraps * self.loop_drift)
+        np.maximum(out, 0.0, out=out)
 
     @property
     def sustain_start(self) -> int:
@@ -75,6 +144,43 @@ class Timbre:
     def hold_frame(self, frames: int) -> int:
         """The note frame where the release part starts, for a note of ``frames`` frames."""
         return frames - self.release_frames
+
+
+def _loop_drift(held: np.ndarray, span: tuple[int, int], edge: int) -> float:
+    """Unit-scale level change over one time round the loop (<= 0; 0 for a steady loop).
+
+    The slope of a straight line fitted to the mean level of the audible bands over the loop and as much
+    again before it, times the loop's length: a tremolo or a vibrato averages out over several of its
+    cycles, where comparing the loop's two ends would read the phase it happens to end on as a decay.
+    """
+    start, end = span
+    first = max(0, start - (end - start) - edge)
+    part = held[first:end]
+    bands = part.mean(axis=0) > RELEASE_SILENT_U
+    if not bands.any() or part.shape[0] < 2:
+        return 0.0
+    level = part[:, bands].mean(axis=1)
+    slope = float(np.polyfit(np.arange(level.size, dtype=np.float64), level.astype(np.float64), 1)[0])
+    drift = slope * (end - start)
+    return drift if drift < -LOOP_STEADY_DB / 130.0 else 0.0
+
+
+def _release_delta(release: np.ndarray, sustain: np.ndarray) -> np.ndarray:
+    """How far each release frame falls below the note-off state, band by band (never above it: a release
+    does not swell), as the voice applies it to its own key-up frame.
+
+    A band that is near silence at note-off says nothing about how that band would fall from a louder
+    state (a plucked note has decayed by 3 s; released at 0.2 s it is still loud): such bands fall as the
+    audible bands do on average, and a note with no audible band at note-off falls to silence over
+    :data:`DEFAULT_RELEASE_FRAMES`.
+    """
+    delta = np.minimum(release - sustain, 0.0)
+    audible = sustain > 2.0 * RELEASE_SILENT_U
+    if audible.sum() >= 3:
+        typical = delta[:, audible].mean(axis=1, keepdims=True)
+    else:
+        typical = -np.arange(release.shape[0], dtype=np.float32)[:, None] / DEFAULT_RELEASE_FRAMES
+    return np.where(audible[None, :], delta, np.minimum(typical, 0.0)).astype(np.float32)
 
 
 def _readonly(x: np.ndarray) -> np.ndarray:
@@ -126,7 +232,8 @@ def _lay_out(part: np.ndarray, first: int, *, base: Timbre | None, params: Spect
             depth = (np.arange(c - fade_from + 1, b - hold - fade_from + 1, dtype=np.float32) / n_fade
                      * END_FADE_DEPTH)[:, None]
             release[c : b - hold] = np.maximum(release[c : b - hold] - depth, 0.0)
-    return Timbre(held=_readonly(held), sustain=_readonly(sustain), release=_readonly(release), window=window)
+    return Timbre(held=_readonly(held), sustain=_readonly(sustain), release=_readonly(release), window=window,
+                  loudness=loudness_basis(params))
 
 
 def make_timbre(mel: np.ndarray, *, params: SpectrogramParams) -> Timbre:
@@ -168,6 +275,7 @@ def blend_timbres(a: Timbre, b: Timbre, w: float) -> Timbre:
         sustain=_readonly((1 - w32) * a.sustain + w32 * b.sustain),
         release=_readonly((1 - w32) * a.release + w32 * b.release),
         window=b.window,
+        loudness=b.loudness,
     )
 
 
@@ -184,4 +292,4 @@ def estimate_timbre(known: Timbre, steps: list[tuple[float, Timbre]]) -> Timbre:
         for w, timbre in steps:
             acc += np.float32(w) * getattr(timbre, name)
         parts.append(_readonly(np.clip(acc, 0.0, 1.0, out=acc)))
-    return Timbre(held=parts[0], sustain=parts[1], release=parts[2], window=known.window)
+    return Timbre(held=parts[0], sustain=parts[1], release=parts[2], window=known.window, loudness=known.loudness)

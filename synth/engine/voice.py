@@ -3,9 +3,9 @@
 A voice is a reusable slot. Its stage (its place in the note's envelope; ``phase`` is kept for the inverters'
 oscillators) moves through::
 
-    IDLE -> HOLD (frames 0.. of the hold part) -> SUSTAIN (frozen frame, while the key is down)
-         -> RELEASE (release part, entered from wherever the voice is, crossfaded; up to its last audible
-            frame) -> TAIL -> IDLE
+    IDLE -> HOLD (frames 0.. up to the end of the sustain loop) -> SUSTAIN (the loop, round and round,
+            while the key is down) -> RELEASE (from the voice's frame at key-up, moved by the note's own
+            release, wherever the voice was; up to its last audible frame) -> TAIL -> IDLE
 
 TAIL feeds silent frames until the inverter has flushed what it still holds (``tail_frames``). A stolen or
 panicked voice fades its audio to zero over a few frames and goes IDLE. A method switch runs the old and the
@@ -24,14 +24,14 @@ import math
 
 import numpy as np
 
-from synth.engine.timbre import Timbre
+from synth.engine.timbre import RELEASE_SILENT_U, Timbre
 
-__all__ = ["Voice", "Spill", "IDLE", "HOLD", "SUSTAIN", "RELEASE", "TAIL", "RELEASE_XFADE_FRAMES"]
+__all__ = ["Voice", "Spill", "IDLE", "HOLD", "SUSTAIN", "RELEASE", "TAIL", "RELEASE_FRAMES_MIN"]
 
 IDLE, HOLD, SUSTAIN, RELEASE, TAIL = range(5)
 
-# Frames over which a release crossfades from where the voice was into the release part.
-RELEASE_XFADE_FRAMES = 4
+# Release frames a voice plays at least, however early the note's own release falls silent.
+RELEASE_FRAMES_MIN = 4
 # Frames of the audio crossfade between two inversion methods.
 METHOD_XFADE_FRAMES = 4
 
@@ -87,8 +87,7 @@ class Voice:
         self._xf_wait = 0
         self._xf_pos = 0
         self._pos = 0  # frame index in the hold part, or in the release part
-        self._src_stage = HOLD  # where a release crossfades from
-        self._src_pos = 0
+        self._wraps = 0  # times round the sustain loop
         self._tail_left = 0
         self._fade_left = 0  # frames left of a steal fade (0: not fading)
         self._fade_total = 0
@@ -100,10 +99,14 @@ class Voice:
         # Scratch for crossfades, so that a frame allocates nothing (this runs on the synthesis thread).
         self._gains = np.zeros(max_frame_samples, dtype=np.float32)
         self._mel_scratch = np.zeros(n_mels, dtype=np.float32)
+        self._key_up = np.zeros(n_mels, dtype=np.float32)  # the frame the voice sounded at key-up
         self._carry = np.zeros(max_frame_samples, dtype=np.float32)
         self._started = False
         self.offset = 0  # samples this voice's frames run behind the engine's (a note started inside a frame)
         self.spill = Spill(max_frame_samples) if spill is None else spill
+        # Each timbre brought to one loudness (Timbre.gain); False plays the decoded levels as they are.
+        self.match_loudness = True
+        self._last_gain: float | None = None  # the gain of the last frame mixed (None: a new note)
 
     # ------------------------------------------------------------------ control
     @property
@@ -132,12 +135,15 @@ class Voice:
         self._inv.reset()
         self._old_inv = None
         self._pos = 0
+        self._wraps = 0
         self._fade_left = 0
+        self._key_up.fill(0.0)
+        self._last_gain = None
 
     def release(self) -> None:
-        """Key up: cross into the release part from wherever the voice is."""
+        """Key up: the release starts from the frame the voice sounded last, wherever it was."""
         if self.stage in (HOLD, SUSTAIN):
-            self._src_stage, self._src_pos = self.stage, self._pos
+            self._key_up[:] = self._mel
             self.stage = RELEASE
             self._pos = 0
         self.held = False
@@ -173,44 +179,35 @@ class Voice:
     def frames_ahead(self, timbre: Timbre, *, frames: int, lookahead: int) -> tuple[int, int] | None:
         """Note frames ``[first, end)`` (of a ``frames``-frame note) that this voice reads from ``timbre`` in
         its next ``lookahead`` frames, as one span holding all of them; None when it reads none (idle, in its
-        tail). A voice that reaches or rests on the sustain frame reads :attr:`Timbre.sustain_span`."""
+        tail). A voice that reaches or runs round the sustain loop reads :attr:`Timbre.loop_read_span`; a released
+        one reads the release part and the note-off state (:attr:`Timbre.sustain_span`)."""
         if self.stage in (IDLE, TAIL):
             return None
         spans = []
-        if self.stage == HOLD or (self.stage == RELEASE and self._pos < RELEASE_XFADE_FRAMES):
-            stage, pos = (self.stage, self._pos) if self.stage == HOLD else (self._src_stage, self._src_pos)
-            if stage == HOLD:
-                spans.append((pos, min(pos + lookahead, timbre.sustain_start)))
-                if pos + lookahead >= timbre.sustain_start:
-                    spans.append(timbre.sustain_span)
-            else:
-                spans.append(timbre.sustain_span)
+        loop_end = timbre.loop_span[1]
+        if self.stage == HOLD:
+            spans.append((self._pos, min(self._pos + lookahead, loop_end)))
+            if self._pos + lookahead >= loop_end:
+                spans.append(timbre.loop_read_span)
         if self.stage == SUSTAIN:
-            spans.append(timbre.sustain_span)
+            spans.append(timbre.loop_read_span)
         if self.stage == RELEASE:
             hold = timbre.hold_frame(frames)
             spans.append((hold + self._pos, hold + min(self._pos + lookahead, timbre.release_frames)))
+            spans.append(timbre.sustain_span)
         return min(a for a, _ in spans), max(b for _, b in spans)
 
     # ------------------------------------------------------------------ frames
-    def _frame_of(self, timbre: Timbre, stage: int, pos: int, out: np.ndarray) -> None:
-        if stage == HOLD:
-            out[:] = timbre.held[pos]
-        elif stage == SUSTAIN:
-            out[:] = timbre.sustain
-        else:
-            out[:] = timbre.release[pos]
-
     def _mel_for(self, timbre: Timbre, out: np.ndarray) -> None:
         if self.stage == TAIL:
             out[:] = 0.0
-        elif self.stage == RELEASE and self._pos < RELEASE_XFADE_FRAMES:
-            w = np.float32((self._pos + 1) / (RELEASE_XFADE_FRAMES + 1))
-            self._frame_of(timbre, self._src_stage, self._src_pos, out)
-            out *= 1 - w
-            out += np.multiply(timbre.release[self._pos], w, out=self._mel_scratch)
-        else:
-            self._frame_of(timbre, self.stage, self._pos, out)
+        elif self.stage == HOLD:
+            out[:] = timbre.held[self._pos]
+        elif self.stage == SUSTAIN:
+            timbre.loop_frame(self._pos, self._wraps, out, self._mel_scratch)
+        else:  # RELEASE: the key-up frame, moved as far as the note's own release has fallen
+            np.add(self._key_up, timbre.release_delta[min(self._pos, timbre.release_frames - 1)], out=out)
+            np.maximum(out, 0.0, out=out)
 
     def _gain_ramp(self, n: int, a: float, b: float) -> np.ndarray:
         """Gains from ``a`` towards ``b`` over ``n`` samples (a view of scratch, valid until the next call)."""
@@ -237,6 +234,10 @@ class Voice:
             mel += np.multiply(self._mel_b, 1 - w, out=self._mel_scratch)
         buf = self._buf[:n]
         self._inv.process_frame(mel, pitch_ratio=ratio, out=buf)
+        gain = 1.0
+        if self.match_loudness:  # each timbre's own gain, crossfaded with the timbres
+            gain = current.gain if previous is None or weight >= 1.0 else (
+                weight * current.gain + (1.0 - weight) * previous.gain)
         if self._old_inv is not None:
             old = self._buf_old[:n]
             self._old_inv.process_frame(mel, pitch_ratio=ratio, out=old)
@@ -259,20 +260,23 @@ class Voice:
             buf *= self._gain_ramp(n, a, b)
             self._fade_left -= 1
             if self._fade_left == 0:
-                self._mix(mix, buf)
+                self._mix(mix, buf, gain)
                 self.kill()
                 return
-        self._mix(mix, buf)
-        # While a timbre crossfade runs, the release sounds as long as either timbre's does.
-        audible = current.audible_release_frames
-        if previous is not None and weight < 1.0:
-            audible = max(audible, previous.audible_release_frames)
-        self._advance(current, audible_release=audible)
+        self._mix(mix, buf, gain)
+        self._advance(current)
 
-    def _mix(self, mix: np.ndarray, buf: np.ndarray) -> None:
-        """Add this voice frame ``buf`` to the engine frame ``mix`` (same length), ``offset`` samples late:
-        the carry of the previous voice frame first, the rest of ``buf`` kept as the next carry."""
-        buf *= np.float32(self.amp)  # (buf is this voice's scratch: scaled in place, nothing allocated)
+    def _mix(self, mix: np.ndarray, buf: np.ndarray, gain: float = 1.0) -> None:
+        """Add this voice frame ``buf`` times the velocity and ``gain`` to the engine frame ``mix`` (same
+        length), ``offset`` samples late: the carry of the previous voice frame first, the rest of ``buf``
+        kept as the next carry. A gain that changed since the last frame is ramped across this one (a step
+        at a frame boundary would click)."""
+        last = gain if self._last_gain is None else self._last_gain
+        self._last_gain = gain
+        if last == gain:
+            buf *= np.float32(self.amp * gain)  # (buf is this voice's scratch: scaled in place, nothing allocated)
+        else:
+            buf *= self._gain_ramp(len(buf), self.amp * last, self.amp * gain)
         k, n = self.offset, len(mix)
         if not k:
             mix += buf
@@ -284,16 +288,26 @@ class Voice:
         mix[k:] += buf[: n - k]
         self._carry[:k] = buf[n - k :]
 
-    def _advance(self, timbre: Timbre, *, audible_release: int) -> None:
+    def _advance(self, timbre: Timbre) -> None:
         if self.stage == HOLD:
             self._pos += 1
-            if self._pos >= timbre.sustain_start:
+            loop_start, loop_end = timbre.loop_span
+            if self._pos >= loop_end:
                 self.stage = SUSTAIN
+                self._pos, self._wraps = 0, 0
+        elif self.stage == SUSTAIN:
+            self._pos += 1
+            loop_start, loop_end = timbre.loop_span
+            if self._pos >= loop_end - loop_start:
+                self._pos = 0
+                self._wraps += 1
         elif self.stage == RELEASE:
             self._pos += 1
-            # The rest of the release is silence (Timbre.audible_release_frames), once the crossfade into it is
-            # done: end now, so the engine falls silent when the note does.
-            if self._pos >= min(timbre.release_frames, max(audible_release, RELEASE_XFADE_FRAMES)):
+            # Once the frame the voice plays is silence (no band above RELEASE_SILENT_U), the rest of the
+            # release is too: end now, so the engine falls silent when the note does (after RELEASE_FRAMES_MIN
+            # at least, so a key-up is never a cut).
+            silent = float(self._mel.max()) <= RELEASE_SILENT_U
+            if self._pos >= timbre.release_frames or (self._pos >= RELEASE_FRAMES_MIN and silent):
                 self.stage = TAIL
                 tails = [self._inv.tail_frames]
                 if self._old_inv is not None:

@@ -22,13 +22,17 @@ from synth.inversion.frames import frame_lengths
 from synth.spectrogram import SpectrogramParams
 
 __all__ = [
+    "DEFAULT_METHOD",
     "METHODS",
     "StreamingInverter",
     "invert",
     "make_inverter",
 ]
 
-METHODS = ("sinusoidal", "griffinlim")
+METHODS = ("harmonic", "sinusoidal", "griffinlim")
+# The engine's and the renderers' default: harmonic + noise keeps the upper partials, the attack and the
+# breath that the other two lose (the region table in docs/BENCHMARKS.md).
+DEFAULT_METHOD = "harmonic"
 
 
 @runtime_checkable
@@ -47,11 +51,15 @@ class StreamingInverter(Protocol):
 
 
 def make_inverter(method: str, *, params: SpectrogramParams, output_rate: int, **kw) -> StreamingInverter:
-    """Build a streaming inverter: ``method`` is ``"sinusoidal"`` or ``"griffinlim"``.
+    """Build a streaming inverter: ``method`` is ``"harmonic"``, ``"sinusoidal"`` or ``"griffinlim"``.
 
-    Extra keywords go to the method's constructor (``max_partials`` for sinusoidal; ``look_ahead``,
-    ``resampler`` for griffinlim).
+    Extra keywords go to the method's constructor (``max_partials`` for sinusoidal and harmonic;
+    ``look_ahead``, ``resampler`` for griffinlim).
     """
+    if method == "harmonic":
+        from synth.inversion.harmonic_noise import HarmonicNoiseInverter
+
+        return HarmonicNoiseInverter(params=params, output_rate=output_rate, **kw)
     if method == "sinusoidal":
         from synth.inversion.sinusoidal import SinusoidalInverter
 

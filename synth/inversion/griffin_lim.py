@@ -41,9 +41,9 @@ import numpy as np
 from numba import njit
 
 from synth.errors import ParameterError
-from synth.inversion.frames import check_frame_arguments, check_output_rate, frame_lengths
+from synth.inversion.frames import check_frame_arguments, check_output_rate
 from synth.inversion.mel_inverse import mel_pseudo_inverse, sanitize_unit, unit_to_mel_power
-from synth.inversion.resample import SincResampler
+from synth.inversion.overlap_add import OverlapAddStream
 from synth.inversion.tuning import harmonic_tuning
 from synth.spectrogram import SpectrogramParams, analysis_window, mel_band_frequencies
 
@@ -238,12 +238,6 @@ def _spectrum(mag, phase, gain, stft_frame):
         stft_frame[m] = complex(v * math.cos(phase[m]), v * math.sin(phase[m]))
 
 
-@njit(cache=True, nogil=True, fastmath=True)
-def _overlap_add(frame, dual, win_lo, acc, offset):
-    for j in range(dual.shape[0]):
-        acc[offset + j] += frame[win_lo + j] * dual[j]
-
-
 @njit(cache=True, nogil=True)
 def _harmonic_lobes(lin, f0_bins, tol_bins, half_width, floor_ratio, lobe, lobe_step, out):
     """Redraw each partial of ``lin`` that peaks within ``tol_bins`` of a harmonic ``h * f0_bins`` as the
@@ -371,41 +365,6 @@ def _check_arguments(*, params: SpectrogramParams, output_rate, look_ahead, resa
         raise ParameterError(f"GriffinLimInverter: resampler must be 'sinc' or 'soxr', got {resampler!r}")
 
 
-class _Fifo:
-    """A float32 FIFO on a preallocated array (no allocation per call)."""
-
-    def __init__(self, capacity: int) -> None:
-        self.buf = np.zeros(capacity, dtype=np.float32)
-        self.start = 0
-        self.size = 0
-
-    def clear(self, prefill: int) -> None:
-        self.buf.fill(0.0)
-        self.start = 0
-        self.size = prefill
-
-    def push(self, x: np.ndarray) -> None:
-        n = x.shape[0]
-        if self.start + self.size + n > self.buf.shape[0]:
-            self.buf[: self.size] = self.buf[self.start : self.start + self.size]
-            self.start = 0
-        if self.size + n > self.buf.shape[0]:
-            raise ParameterError("GriffinLimInverter: output FIFO overflow (frames pushed without reading)")
-        self.buf[self.start + self.size : self.start + self.size + n] = x
-        self.size += n
-
-    def pop_into(self, out: np.ndarray) -> int:
-        """Fill out from the FIFO; returns how many samples were missing (zero-filled)."""
-        n = out.shape[0]
-        take = min(n, self.size)
-        out[:take] = self.buf[self.start : self.start + take]
-        if take < n:
-            out[take:] = 0.0
-        self.start += take
-        self.size -= take
-        return n - take
-
-
 class GriffinLimInverter:
     """Streaming mel inversion: pseudo-inverse magnitude, RTPGHI phase, overlap-add, resampling.
 
@@ -448,12 +407,14 @@ class GriffinLimInverter:
         self.resampler = resampler
         self._n_fft, self._hop = params.n_fft, params.hop_length
         self._init_magnitude_tables(tol_db)
-        self._init_synthesis_window()
         if self.harmonic_f0 is not None:
             self._init_harmonic_tables(harmonic_snap)
         self._init_frame_buffers()
-        self._init_resampler()
-        self.underflows = 0
+        self._ola = OverlapAddStream(params=params, output_rate=self.output_rate, resampler=resampler,
+                                     delay_frames=self.look_ahead)
+        self.latency_samples = self._ola.latency_samples
+        self.tail_frames = self._ola.tail_frames
+        self._gain_ratio, self._gain = 1.0, 1.0
         self.reset()
 
     # ------------------------------------------------------------------ construction
@@ -476,28 +437,6 @@ class GriffinLimInverter:
         consts[_C_LOG_TOL] = log_tol
         consts[_C_LOG_FLOOR] = log_floor
         self._consts = consts
-
-    def _init_synthesis_window(self) -> None:
-        """The dual window of overlap-add, its accumulator, and when a block of output is final."""
-        params = self.params
-        n_fft, hop, win_len = self._n_fft, self._hop, params.win_length
-        # Synthesis window: the analysis window divided by the periodic sum of its squares, which makes
-        # overlap-add the least-squares inverse of the STFT (exact for a consistent spectrogram).
-        window = np.array(analysis_window(params=params))
-        sq = np.zeros(hop)
-        for i in range(win_len):
-            sq[i % hop] += window[i] ** 2
-        self._win_lo = (n_fft - win_len) // 2
-        self._window = window
-        self._gain_ratio, self._gain = 1.0, 1.0
-        self._dual = (window / sq[(np.arange(win_len) + self._win_lo) % hop]).astype(np.float32)
-        if not np.all(sq > 0):
-            raise ParameterError("GriffinLimInverter: the window does not cover every sample at this hop")
-        # Emission: after frame n is synthesised, the block of model times [(n - c) hop, (n - c + 1) hop)
-        # is final, with c = ceil((n_fft / 2 - win_lo) / hop).
-        self._c = -(-(n_fft // 2 - self._win_lo) // hop)
-        self._ola_offset = self._c * hop - n_fft // 2 + self._win_lo
-        self._acc = np.zeros(self._ola_offset + win_len + hop, dtype=np.float32)
 
     def _init_harmonic_tables(self, harmonic_snap: float) -> None:
         """The tables of :func:`_harmonic_lobes`: search distance by bin, and the window's lobe."""
@@ -536,21 +475,6 @@ class GriffinLimInverter:
         self._heap = np.zeros(2 * n_bins, dtype=np.int64)
         self._spec = np.zeros(n_bins, dtype=np.complex128)
 
-    def _init_resampler(self) -> None:
-        """The resampler to ``output_rate``, the output FIFO and its prefill, and the latency they add up to."""
-        hop, sr = self._hop, self.params.sample_rate
-        self._hop_out = hop * self.output_rate / sr
-        self._res_out = np.zeros(int(hop * self.output_rate / sr) + 4096, dtype=np.float32)
-        if self.resampler == "sinc":
-            self._sinc = SincResampler(in_rate=sr, out_rate=self.output_rate, max_chunk=hop)
-        self._prefill = self._measure_prefill()
-        model_latency = (self.look_ahead + self._c) * hop  # model samples from a frame's centre to its output
-        self.latency_samples = int(round(model_latency * self.output_rate / sr)) + self._prefill
-        # Silence to push after the last frame: its window's second half, plus the latency, plus one.
-        flush_out = self.latency_samples + (self.params.win_length / 2) * self.output_rate / sr
-        self.tail_frames = int(math.ceil(flush_out / self._hop_out)) + 1
-        self._fifo = _Fifo(self._prefill + 2 * self._res_out.shape[0] + 8 * int(self._hop_out + 2))
-
     def _warp_gain(self, ratio: float) -> float:
         """Level correction of the frequency warp for a sinusoid.
 
@@ -560,63 +484,21 @@ class GriffinLimInverter:
         """
         if ratio == self._gain_ratio:
             return self._gain
-        w = self._window
+        w = self._ola.window
         t = np.arange(w.size) - (w.size - 1) / 2.0
         compressed = np.interp(ratio * t, t, w, left=0.0, right=0.0)
         self._gain_ratio = ratio
         self._gain = float(np.dot(w, w) / (ratio * np.dot(compressed, w)))
         return self._gain
 
-    # ------------------------------------------------------------------ resampling
-    def _new_soxr(self):
-        import soxr
-
-        return soxr.ResampleStream(
-            self.params.sample_rate, self.output_rate, 1, dtype="float32", quality="HQ"
-        )
-
-    def _resample(self, block: np.ndarray) -> np.ndarray:
-        if self.resampler == "sinc":
-            count = self._sinc.process(block, self._res_out)
-            return self._res_out[:count]
-        return self._soxr.resample_chunk(block)
-
-    def _measure_prefill(self) -> int:
-        """Zeros the FIFO starts with so that the caller never waits for the resampler.
-
-        The resampler's output count per chunk depends only on the chunk sizes, so a dry run over enough
-        frames to cover its pattern gives the exact worst deficit against the frame-clock schedule.
-        """
-        frames = 256
-        wanted = np.cumsum(frame_lengths(frames, params=self.params, output_rate=self.output_rate))
-        if self.resampler == "sinc":
-            self._sinc.reset()
-        else:
-            self._soxr = self._new_soxr()
-        zeros = np.zeros(self._hop, dtype=np.float32)
-        produced = 0
-        deficit = 0
-        for k in range(frames):
-            produced += self._resample(zeros).shape[0]
-            deficit = max(deficit, int(wanted[k]) - produced)
-        # Two samples more, so a caller whose rounding of the frame clock differs by a sample or two from
-        # frame_lengths() is served from the same stream instead of underflowing.
-        return deficit + 2
-
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
         """Back to the state of a fresh object: silence before the first frame, phases 0, buffers empty."""
-        for arr in (self._lins, self._src, self._grid, self._phases, self._acc):
+        for arr in (self._lins, self._src, self._grid, self._phases):
             arr.fill(0.0)
         self._logs.fill(_LOG_FLOOR)
         self._grid[_G_LOG_PREV : _G_LOG_CUR + 1].fill(_LOG_FLOOR)  # adjacent rows: one view, one fill
-        if self.resampler == "sinc":
-            self._sinc.reset()
-        else:
-            self._soxr = self._new_soxr()
-        self._fifo.clear(self._prefill)
-        self._frames_in = 0
-        self.underflows = 0
+        self._ola.reset()
 
     # ------------------------------------------------------------------ per frame
     def process_frame(self, mel_frame: np.ndarray, *, pitch_ratio: float, out: np.ndarray) -> None:
@@ -659,12 +541,9 @@ class GriffinLimInverter:
             self._heap,
             self._spec,
         )
-        frame = np.fft.irfft(self._spec, n=self._n_fft)
-        acc = self._acc
-        _overlap_add(frame, self._dual, self._win_lo, acc, self._ola_offset)
-        hop = self._hop
-        self._fifo.push(self._resample(acc[:hop]))
-        acc[:-hop] = acc[hop:]
-        acc[-hop:] = 0.0
-        self._frames_in += 1
-        self.underflows += self._fifo.pop_into(out)
+        self._ola.emit(self._spec, out)
+
+    @property
+    def underflows(self) -> int:
+        """Samples zero-filled because the caller asked for more than was produced."""
+        return self._ola.underflows

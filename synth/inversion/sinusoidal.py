@@ -409,6 +409,12 @@ class SinusoidalInverter:
         """Partials alive after the last frame."""
         return self._n_tracks
 
+    def partials(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """The partials of the last frame: ``(frequencies, amplitudes, count)``, read-only views of the
+        state valid until the next frame (frequencies in Hz before the pitch ratio; the first ``count``
+        entries hold them)."""
+        return self._tracks[0], self._tracks[1], self._n_tracks
+
     def process_frame(self, mel_frame: np.ndarray, *, pitch_ratio: float, out: np.ndarray) -> None:
         """Render the block of one mel frame.
 

@@ -47,7 +47,8 @@ def measure(
     """The metrics of each reconstructor on the same ``n`` notes, reading every batch of originals once; with
     ``heard``, also the error as heard (:mod:`synth.metrics.heard`) on that many notes spread evenly."""
     from synth.metrics import MetricsAccumulator
-    from synth.metrics.heard import heard_error_db
+    from synth.metrics.heard import heard_region_errors
+    from synth.metrics.regions import mean_region_errors
 
     if batch_size < 1:
         raise ParameterError(f"batch size must be positive, got {batch_size}")
@@ -55,7 +56,7 @@ def measure(
         raise DataError("no notes to evaluate")
     accs = {name: MetricsAccumulator(params=params) for name in reconstructors}
     heard_at = set(np.linspace(0, n - 1, min(heard, n)).astype(int).tolist()) if heard > 0 else set()
-    errors: dict[str, dict[str, list[float]]] = {name: {m: [] for m in HEARD_METHODS}
+    errors: dict[str, dict[str, list]] = {name: {m: [] for m in HEARD_METHODS}
                                                  for name in ("original", *reconstructors)}
     for part in batches(n, batch_size, desc=desc, progress=progress):
         x = np.ascontiguousarray(originals(part), dtype=np.float32)
@@ -69,11 +70,14 @@ def measure(
             for name in errors:
                 spec = x[j] if name == "original" else outputs[name][j]
                 for method in HEARD_METHODS:
-                    errors[name][method].append(heard_error_db(x[j], spec, method=method, params=params))
+                    errors[name][method].append(heard_region_errors(x[j], spec, method=method, params=params))
     out: dict[str, dict[str, Any]] = {name: acc.result() for name, acc in accs.items()}
     if heard_at:
-        out["heard"] = {name: {m: float(np.nanmean(v)) if v else float("nan") for m, v in by.items()}
-                        for name, by in errors.items()} | {"notes": len(heard_at)}
+        out["heard"] = {name: {m: float(np.nanmean([r.heard for r in v])) if v else float("nan")
+                               for m, v in by.items()} for name, by in errors.items()} | {"notes": len(heard_at)}
+        # The same by region of the note (attack, sustain below 1.5 kHz and from 2 kHz, release).
+        out["heard_regions"] = {name: {m: mean_region_errors(v) for m, v in by.items() if v}
+                                for name, by in errors.items()}
     return out
 
 
@@ -95,10 +99,11 @@ def with_pca(measured: dict[str, dict[str, Any]], pca_info: dict[str, int]) -> d
     """The model's result, with a "pca" list of each PCA size's result (largest first) when measured, and the
     error as heard ("heard": source -> method -> dB) when measured."""
     result = dict(measured["model"])
-    if "heard" in measured:
-        result["heard"] = measured["heard"]
+    for key in ("heard", "heard_regions"):
+        if key in measured:
+            result[key] = measured[key]
     rows = [dict(r, components=int(name.split("_")[1]), **pca_info) for name, r in measured.items()
-            if name.startswith("pca_") and name != "heard"]
+            if name.startswith("pca_")]
     if rows:
         result["pca"] = rows
     return result

@@ -17,6 +17,7 @@ import numpy as np
 from synth.engine.commands import METHODS, NoteOff, NoteOn
 from synth.engine.engine import DEFAULT_GAIN
 from synth.errors import ParameterError
+from synth.inversion.base import DEFAULT_METHOD
 from synth.render.timeline import TimelineResult, render_timeline, sample_of
 
 __all__ = ["NoteRender", "BundleView", "render_note", "make_engine", "MAX_HOLD_SECONDS"]
@@ -80,13 +81,14 @@ class NoteRender:
 def make_engine(
     bundle,
     *,
-    method: str = "sinusoidal",
+    method: str = DEFAULT_METHOD,
     methods: tuple[str, ...] | None = None,
     output_rate: int = 48000,
     gain: float = DEFAULT_GAIN,
     max_voices: int = 16,
     initial_preset: str | None = None,
     decoder=None,
+    match_loudness: bool = True,
 ):
     """An offline (inline-decoding, deterministic) :class:`~synth.engine.Engine` for rendering."""
     from synth.engine import Engine
@@ -101,6 +103,7 @@ def make_engine(
         live=False,
         decoder=decoder,
         initial_preset=initial_preset,
+        match_loudness=match_loudness,
     )
 
 
@@ -141,11 +144,12 @@ def render_note(
     note: int | None = None,
     velocity: float = 100.0,
     hold: float = 3.0,
-    method: str = "sinusoidal",
+    method: str = DEFAULT_METHOD,
     output_rate: int = 48000,
     gain: float = DEFAULT_GAIN,
     decoder=None,
     block: int = 8192,
+    match_loudness: bool = True,
 ) -> NoteRender:
     """Render one note of ``preset``: held ``hold`` seconds, then released until it has rung out.
 
@@ -156,10 +160,11 @@ def render_note(
     note : MIDI note (default: the bundle's base pitch); within +-24 semitones of it
     velocity : 1..127, scales the level as in the live engine
     hold : seconds between note-on and note-off (the model's own note is held 3 s)
-    method : "sinusoidal" or "griffinlim"
+    method : one of :data:`synth.inversion.METHODS`
     output_rate : sample rate of the result (Hz)
     gain : output gain before the limiter (the live engine's default)
     decoder : an already built decoder session to reuse (rendering many presets); None: a new one
+    match_loudness : the preset at the engine's one loudness (as live); False: at the decoder's own level
 
     Raises :class:`~synth.errors.PresetError` for an unknown preset, :class:`ParameterError` for the rest.
     """
@@ -171,7 +176,7 @@ def render_note(
     # One voice is all a single note needs (a smaller pool builds faster; the voice itself is the same).
     engine = make_engine(
         bundle, method=method, output_rate=output_rate, gain=gain, max_voices=1, initial_preset=preset,
-        decoder=decoder,
+        decoder=decoder, match_loudness=match_loudness,
     )
     events = [(0, NoteOn(int(note), float(velocity))), (sample_of(hold, rate=output_rate), NoteOff(int(note)))]
     audio, figures = render_timeline(engine, events, block=block)

@@ -15,6 +15,7 @@ import numpy as np
 
 from synth.engine.commands import METHODS
 from synth.engine.engine import DEFAULT_GAIN
+from synth.inversion.base import DEFAULT_METHOD
 from synth.render.note import make_engine
 from synth.render.score import Score
 from synth.render.timeline import RELEASE_AFTER, TimelineResult, iter_timeline
@@ -35,13 +36,14 @@ def score_engine(
     bundle,
     score: Score,
     *,
-    method: str = "sinusoidal",
+    method: str = DEFAULT_METHOD,
     output_rate: int = 48000,
     gain: float = DEFAULT_GAIN,
     max_voices: int = 16,
     initial_preset: str | None = None,
     decoder=None,
     live: bool = False,
+    match_loudness: bool = True,
 ):
     """The engine a score renders on (both methods built when the score switches between them).
 
@@ -54,11 +56,11 @@ def score_engine(
 
         return Engine(
             bundle, output_rate=output_rate, method=method, methods=methods, max_voices=max_voices, gain=gain,
-            live=True, decoder=decoder, initial_preset=initial_preset,
+            live=True, decoder=decoder, initial_preset=initial_preset, match_loudness=match_loudness,
         )
     return make_engine(
         bundle, method=method, methods=methods, output_rate=output_rate, gain=gain, max_voices=max_voices,
-        initial_preset=initial_preset, decoder=decoder,
+        initial_preset=initial_preset, decoder=decoder, match_loudness=match_loudness,
     )
 
 
@@ -76,7 +78,7 @@ def render_score(
     bundle,
     score: Score,
     *,
-    method: str = "sinusoidal",
+    method: str = DEFAULT_METHOD,
     output_rate: int = 48000,
     gain: float = DEFAULT_GAIN,
     max_voices: int = 16,
@@ -84,6 +86,7 @@ def render_score(
     release_after: float = RELEASE_AFTER,
     decoder=None,
     block: int = 48000,
+    match_loudness: bool = True,
 ) -> ScoreRender:
     """Render ``score`` (checked, :func:`synth.render.score.load_score`) to one array.
 
@@ -91,7 +94,7 @@ def render_score(
     """
     engine = score_engine(
         bundle, score, method=method, output_rate=output_rate, gain=gain, max_voices=max_voices,
-        initial_preset=initial_preset, decoder=decoder,
+        initial_preset=initial_preset, decoder=decoder, match_loudness=match_loudness,
     )
     figures = TimelineResult()
     blocks = list(iter_score(engine, score, block=block, release_after=release_after, result=figures))

@@ -46,7 +46,7 @@ class RenderReport:
     seconds: float
 
 
-def _write_midi(path: Path, *, program: int, pitch: int, velocity: int) -> None:
+def _write_midi(path: Path, *, program: int, pitch: int, velocity: int, hold: float, seconds: float) -> None:
     import mido
 
     ticks = 480  # per beat; tempo 120 bpm -> 960 ticks a second
@@ -56,24 +56,28 @@ def _write_midi(path: Path, *, program: int, pitch: int, velocity: int) -> None:
     track.append(mido.MetaMessage("set_tempo", tempo=500000, time=0))
     track.append(mido.Message("program_change", program=program, channel=0, time=0))
     track.append(mido.Message("note_on", note=pitch, velocity=velocity, channel=0, time=0))
-    track.append(mido.Message("note_off", note=pitch, velocity=0, channel=0, time=int(HOLD_SECONDS * 960)))
-    track.append(mido.MetaMessage("end_of_track", time=int((NOTE_SECONDS - HOLD_SECONDS) * 960)))
+    track.append(mido.Message("note_off", note=pitch, velocity=0, channel=0, time=int(round(hold * 960))))
+    track.append(mido.MetaMessage("end_of_track", time=int(round((seconds - hold) * 960))))
     mid.save(path)
 
 
-def render_note(font: Path, *, program: int, pitch: int, velocity: int, fluidsynth: str = "fluidsynth") -> np.ndarray:
-    """Render one note with FluidSynth, downmixed to mono and trimmed/padded to 4 s at 16 kHz.
+def render_note(font: Path, *, program: int, pitch: int, velocity: int, fluidsynth: str = "fluidsynth",
+                hold: float = HOLD_SECONDS, seconds: float = NOTE_SECONDS) -> np.ndarray:
+    """Render one note with FluidSynth (key held ``hold`` s), downmixed to mono and trimmed/padded to
+    ``seconds`` at 16 kHz (NSynth's 3 s hold in a 4 s note by default).
 
     Returns
     -------
-    np.ndarray [shape=(64000,), dtype=float32]
+    np.ndarray [shape=(round(seconds * 16000),), dtype=float32]
     """
     import soundfile as sf
 
-    n = int(NOTE_SECONDS * SAMPLE_RATE)
+    if not 0 < hold < seconds:
+        raise ParameterError(f"render_note: need 0 < hold < seconds, got hold={hold!r}, seconds={seconds!r}")
+    n = int(round(seconds * SAMPLE_RATE))
     with tempfile.TemporaryDirectory(prefix="melsynth-sf-") as tmp:
         mid, wav = Path(tmp) / "note.mid", Path(tmp) / "note.wav"
-        _write_midi(mid, program=program, pitch=pitch, velocity=velocity)
+        _write_midi(mid, program=program, pitch=pitch, velocity=velocity, hold=hold, seconds=seconds)
         cmd = [fluidsynth, "-ni", "-q", "-R", "0", "-C", "0", "-g", "1.0", "-F", str(wav),
                "-r", str(SAMPLE_RATE), "-T", "wav", str(font), str(mid)]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)

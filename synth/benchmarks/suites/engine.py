@@ -12,6 +12,7 @@ import argparse
 import sys
 
 from synth.benchmarks.common import emit, resolve_bundle
+from synth.inversion.base import DEFAULT_METHOD, METHODS
 
 __all__ = ["run_engine_bench"]
 
@@ -63,11 +64,13 @@ def run_engine_bench(*, quick: bool, bundle: str | None = None) -> dict:
         out[f"{name}_latency_ms_p50"] = lat["control_latency_ms_p50"]
         out[f"{name}_latency_ms_p99"] = lat["control_latency_ms_p99"]
         out[f"{name}_latency_events"] = lat["control_events"]
-    if not quick:
-        with engine_session(b, max_voices=48, method="griffinlim") as (live, _):
-            voices = max_voices(live, counts=counts, hold=hold)
-            out["max_voices_griffinlim"] = voices["max_voices"]
-            out["max_voices_griffinlim_tried"] = voices["tried"]
+    out["max_voices_method"] = DEFAULT_METHOD
+    if not quick:  # the other methods, on the same machine in the same run
+        for method in (m for m in METHODS if m != DEFAULT_METHOD):
+            with engine_session(b, max_voices=48, method=method) as (live, _):
+                voices = max_voices(live, counts=counts, hold=hold)
+                out[f"max_voices_{method}"] = voices["max_voices"]
+                out[f"max_voices_{method}_tried"] = voices["tried"]
     return out
 
 

@@ -35,7 +35,21 @@ from pathlib import Path
 
 import numpy as np
 
-from synth.inversion import frame_lengths, invert, make_inverter, mel_to_magnitude, spectral_convergence
+from synth.benchmarks.suites.inversion_regions import (
+    BASELINE,
+    format_region_table,
+    load_notes,
+    measure_regions,
+    plot_methods,
+)
+from synth.inversion import (
+    METHODS,
+    frame_lengths,
+    invert,
+    make_inverter,
+    mel_to_magnitude,
+    spectral_convergence,
+)
 from synth.spectrogram import SpectrogramParams, log_mel
 
 __all__ = ["run_inversion_bench", "synthetic_note", "real_note_count", "RealNotes"]
@@ -154,9 +168,9 @@ def _time_librosa(mels: list[np.ndarray], *, params: SpectrogramParams, repeats:
 def _convergence(
     notes: list[tuple[np.ndarray, np.ndarray]], *, params: SpectrogramParams
 ) -> dict[str, float]:
-    scores: dict[str, list[float]] = {"sinusoidal": [], "griffinlim": [], "librosa_griffinlim": []}
+    scores: dict[str, list[float]] = {m: [] for m in (*METHODS, "librosa_griffinlim")}
     for y, mel in notes:
-        for method in ("sinusoidal", "griffinlim"):
+        for method in METHODS:
             audio = invert(mel, method=method, params=params, output_rate=OUTPUT_RATE)
             scores[method].append(spectral_convergence(y, audio, params=params, audio_rate=OUTPUT_RATE))
         audio = _librosa_griffinlim(mel, params=params)
@@ -171,7 +185,7 @@ def _pitch_errors(params: SpectrogramParams) -> dict[str, float]:
     mel = log_mel(y, params=params)[:, : y.size // params.hop_length]
     result = {}
     n_fft = 1 << 20
-    for method in ("sinusoidal", "griffinlim"):
+    for method in METHODS:
         worst = 0.0
         for st in PITCH_SEMITONES:
             ratio = 2.0 ** (st / 12)
@@ -211,27 +225,27 @@ def run_inversion_bench(*, quick: bool, real_notes: RealNotes | None = None) -> 
         scored += real_scored
         n_real = len(real_mels)
     repeats = 1 if quick else 3
-    sin = _time_streaming("sinusoidal", mels, params=params, repeats=repeats)
-    gl = _time_streaming("griffinlim", mels, params=params, repeats=repeats)
+    timed = {m: _time_streaming(m, mels, params=params, repeats=repeats) for m in METHODS}
     lib = _time_librosa(mels[:2] if quick else mels, params=params, repeats=repeats)
     sc = _convergence(scored[:2] if quick else scored, params=params)
     pitch = _pitch_errors(params)
+    figures = {}
+    for m in METHODS:
+        figures |= {f"{m}_rtf": timed[m]["rtf"], f"{m}_rtf_wall": timed[m]["rtf_wall"],
+                    f"{m}_us_per_frame": timed[m]["us_per_frame"], f"{m}_sc_db": sc[m],
+                    f"{m}_pitch_max_cents": pitch[m]}
+    # Where each method loses a note, region by region (synthetic notes here; real ones with --regions).
+    region_notes = [("synthetic", f0, mel) for f0, (_, mel) in zip(pitches, notes, strict=True)]
+    regions = measure_regions(region_notes[:1] if quick else region_notes, params=params,
+                              methods=METHODS if quick else (*METHODS, BASELINE))
     return {
-        "sinusoidal_rtf": sin["rtf"],
-        "griffinlim_rtf": gl["rtf"],
+        **figures,
         "librosa_griffinlim_rtf": lib["rtf"],
-        "sinusoidal_rtf_wall": sin["rtf_wall"],
-        "griffinlim_rtf_wall": gl["rtf_wall"],
         "librosa_griffinlim_rtf_wall": lib["rtf_wall"],
-        "sinusoidal_us_per_frame": sin["us_per_frame"],
-        "griffinlim_us_per_frame": gl["us_per_frame"],
         "librosa_griffinlim_us_per_frame": lib["us_per_frame"],
-        "griffinlim_speedup_vs_librosa": gl["rtf"] / lib["rtf"],
-        "sinusoidal_sc_db": sc["sinusoidal"],
-        "griffinlim_sc_db": sc["griffinlim"],
+        "griffinlim_speedup_vs_librosa": timed["griffinlim"]["rtf"] / lib["rtf"],
         "librosa_griffinlim_sc_db": sc["librosa_griffinlim"],
-        "sinusoidal_pitch_max_cents": pitch["sinusoidal"],
-        "griffinlim_pitch_max_cents": pitch["griffinlim"],
+        "regions": regions,
         "notes_timed": len(mels),
         "real_notes_timed": n_real,
         "notes_scored": len(scored[:2] if quick else scored),
@@ -241,25 +255,30 @@ def run_inversion_bench(*, quick: bool, real_notes: RealNotes | None = None) -> 
 
 
 def _markdown(r: dict) -> str:
+    names = {"harmonic": "harmonic + noise", "sinusoidal": "sinusoidal", "griffinlim": "Griffin-Lim RTPGHI"}
     lines = [
         f"Inversion benchmark: {r['notes_timed']} notes timed ({r['real_notes_timed']} real), "
         f"{r['notes_scored']} scored, streaming at {r['output_rate']} Hz, one voice, one core",
         "",
         "| method | real-time factor | us / frame | spectral convergence (dB) | max pitch error (cents) |",
         "|---|---:|---:|---:|---:|",
-        f"| sinusoidal (streaming, {r['output_rate'] // 1000} kHz) | {r['sinusoidal_rtf']:.0f}x | "
-        f"{r['sinusoidal_us_per_frame']:.1f} | {r['sinusoidal_sc_db']:.1f} | "
-        f"{r['sinusoidal_pitch_max_cents']:.2f} |",
-        f"| Griffin-Lim RTPGHI (streaming, {r['output_rate'] // 1000} kHz) | {r['griffinlim_rtf']:.0f}x | "
-        f"{r['griffinlim_us_per_frame']:.1f} | {r['griffinlim_sc_db']:.1f} | "
-        f"{r['griffinlim_pitch_max_cents']:.2f} |",
+        *[f"| {names[m]} (streaming, {r['output_rate'] // 1000} kHz) | {r[m + '_rtf']:.0f}x | "
+          f"{r[m + '_us_per_frame']:.1f} | {r[m + '_sc_db']:.1f} | {r[m + '_pitch_max_cents']:.2f} |" for m in METHODS],
         f"| librosa.griffinlim, 32 iterations (whole note, 16 kHz) | {r['librosa_griffinlim_rtf']:.1f}x | "
         f"{r['librosa_griffinlim_us_per_frame']:.1f} | {r['librosa_griffinlim_sc_db']:.1f} | - |",
         "",
         f"Streaming Griffin-Lim is {r['griffinlim_speedup_vs_librosa']:.1f}x faster than the librosa baseline.",
-        f"Real-time factors are CPU time; by wall clock: sinusoidal {r['sinusoidal_rtf_wall']:.0f}x, "
-        f"Griffin-Lim {r['griffinlim_rtf_wall']:.0f}x, librosa {r['librosa_griffinlim_rtf_wall']:.1f}x.",
+        "Real-time factors are CPU time; by wall clock: " + ", ".join(
+            f"{m} {r[m + '_rtf_wall']:.0f}x" for m in METHODS) + f", librosa {r['librosa_griffinlim_rtf_wall']:.1f}x.",
+        "",
+        f"Where each loses a note ({r['regions'][METHODS[0]]['notes']} synthetic notes, original mel inverted and "
+        "analysed again):",
+        "",
+        format_region_table(r["regions"]),
     ]
+    if "real_regions" in r:
+        lines += ["", f"The same on {r['real_regions'][METHODS[0]]['notes']} real notes:", "",
+                  format_region_table(r["real_regions"])]
     return "\n".join(lines)
 
 
@@ -271,6 +290,10 @@ def main(argv: list[str] | None = None, *, load_real_notes: Callable[..., RealNo
     parser.add_argument("--json", action="store_true", help="print a JSON object instead of a table")
     parser.add_argument("--features", type=Path, help="features folder: add real notes of its test split")
     parser.add_argument("--audio", type=Path, help="NSynth-format folder the features came from (for scores)")
+    parser.add_argument("--regions", type=Path, help="NSynth-format folder: the region table on its notes too")
+    parser.add_argument("--limit", type=int, default=100, help="with --regions: at most this many notes")
+    parser.add_argument("--picture", type=Path, help="with --regions: a PNG of one of its notes, every method")
+    parser.add_argument("--picture-note", default=None, help="that note's name (default: the first)")
     args = parser.parse_args(argv)
     real = None
     if args.features is not None:
@@ -280,6 +303,18 @@ def main(argv: list[str] | None = None, *, load_real_notes: Callable[..., RealNo
         real = load_real_notes(args.features, args.audio, params=SpectrogramParams(),
                                count=real_note_count(quick=args.quick))
     result = run_inversion_bench(quick=args.quick, real_notes=real)
+    if args.regions is not None:
+        params = SpectrogramParams()
+        notes = load_notes(args.regions, limit=args.limit, params=params)
+        result["real_regions"] = measure_regions(notes, params=params, progress=lambda i, n: print(
+            f"\rregions: {i}/{n} notes", end="", file=sys.stderr))
+        print(file=sys.stderr)
+        if args.picture is not None:
+            chosen = [n for n in notes if args.picture_note in (None, n[0])][:1]
+            if not chosen:
+                parser.error(f"--picture-note {args.picture_note!r} is not among the notes measured")
+            name, f0, mel = chosen[0]
+            print(f"wrote {plot_methods(args.picture, name=name, f0=f0, mel=mel, params=params)}", file=sys.stderr)
     print(json.dumps(result, indent=2) if args.json else _markdown(result))
     return 0
 

@@ -1,0 +1,385 @@
+"""Streaming harmonic + noise resynthesis of mel frames: DDSP's split, from the mel alone.
+
+Per mel frame:
+
+1. **Partials** are found and rendered exactly as :class:`~synth.inversion.sinusoidal.SinusoidalInverter`
+   does (peak picking, refinement by the window's spread over the bands, tracking, an oscillator bank).
+2. **What the partials leave** is measured: the frame's mel power minus the mel power the partials would
+   make (each partial's amplitude squared times the mel response of a unit sinusoid at its frequency, from
+   a shared table), clipped at zero, band by band. That residual is what the sinusoidal method throws away:
+   the breath and bow noise between the partials, the broadband burst of an attack, and, above the
+   frequency where the mel bands grow wider than the harmonic spacing (no peaks there to pick), the upper
+   partials themselves.
+3. **Upper partials**: where the note's fundamental is known (``harmonic_f0``, as the engine knows its
+   model's base pitch), the residual of each band above the resolved region is given to the harmonics lying
+   in it (oscillators at exact harmonic frequencies, amplitudes from the band's residual and how many
+   harmonics share it), in the proportion the resolved region shows between partials and noise; the rest
+   stays noise.
+4. **Noise**: the remaining residual, spread from bands to FFT bins as a smooth power density, becomes a
+   spectrum of random phase (one deterministic generator per inverter), overlap-added at the contract's
+   rate and resampled like the STFT methods' output (:class:`~synth.inversion.overlap_add.OverlapAddStream`).
+   With random phases the expected power of what the contract's analysis sees is the density asked for.
+
+The oscillators are delayed to the noise path's latency, so both halves line up: the method has the same
+latency (and look-ahead: none) as the Griffin-Lim method. Nothing is allocated per frame.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+from numba import njit
+
+from synth.errors import ParameterError
+from synth.inversion.frames import check_frame_arguments, check_output_rate, hop_samples
+from synth.inversion.overlap_add import OverlapAddStream
+from synth.inversion.partial_table import unit_sinusoid_mel_power
+from synth.inversion.sinusoidal import SinusoidalInverter, _oscillators
+from synth.spectrogram import SpectrogramParams, mel_band_frequencies, mel_basis
+
+__all__ = ["HarmonicNoiseInverter"]
+
+_TWO_PI = 2.0 * math.pi
+# Frequency grid of the shared unit-sinusoid response table (Hz) and the bands kept per row.
+_RESPONSE_HZ = 1.0
+_RESPONSE_WIDTH = 24
+# Harmonics are resolved by the mel bands where two neighbouring harmonics lie at least this many local
+# band spacings apart (below it, a band holds parts of two harmonics and peak picking finds no peak).
+_RESOLVED_SPACINGS = 1.6
+_NOISE_SEED = 0x9E3779B97F4A7C15 & 0x7FFFFFFFFFFFFFFF
+# 4096 unit phasors: a random phase a bin is one lookup (12 bits of the generator: the top of its 63).
+_PHASORS = np.exp(2j * np.pi * np.arange(4096) / 4096)
+_PHASORS.setflags(write=False)
+
+
+@functools.lru_cache(maxsize=4)
+def _response_table(params: SpectrogramParams) -> tuple[np.ndarray, np.ndarray]:
+    """Mel power of a unit sinusoid every ``_RESPONSE_HZ`` from 0 to fmax, compactly: ``(first band,
+    (rows, _RESPONSE_WIDTH) values)`` (read-only, shared by every inverter of the contract)."""
+    grid = np.arange(0.0, params.fmax + _RESPONSE_HZ, _RESPONSE_HZ)
+    full = unit_sinusoid_mel_power(grid, params=params)
+    first = np.zeros(grid.size, dtype=np.int64)
+    values = np.zeros((grid.size, _RESPONSE_WIDTH), dtype=np.float64)
+    for i, row in enumerate(full):
+        peak = int(np.argmax(row))
+        lo = max(0, min(peak - _RESPONSE_WIDTH // 2, params.n_mels - _RESPONSE_WIDTH))
+        first[i] = lo
+        values[i] = row[lo : lo + _RESPONSE_WIDTH]
+    first.setflags(write=False)
+    values.setflags(write=False)
+    return first, values
+
+
+@njit(cache=True, nogil=True)
+def _residual(power, freqs, amps, count, first, values, step, explained, predicted, residual):
+    """residual = max(power - (1 + explained) * predicted, 0) band by band, where ``predicted`` is the mel
+    power the partials make (each amplitude squared times the response of a unit sinusoid at its frequency).
+
+    ``explained`` over-subtracts in proportion to the partials' own power: their predicted spread is never
+    exact (a partial's flanks move with a cent of error or a little vibrato), and that mismatch must not
+    become noise under a partial, while a band of noise between partials, where little is predicted, keeps
+    nearly all of its power.
+    """
+    predicted[:] = 0.0
+    rows = first.shape[0]
+    width = values.shape[1]
+    for i in range(count):
+        a2 = amps[i] * amps[i]
+        if a2 <= 0.0:
+            continue
+        r = int(freqs[i] / step + 0.5)
+        if r < 0 or r >= rows:
+            continue
+        lo = first[r]
+        for j in range(width):
+            predicted[lo + j] += a2 * values[r, j]
+    scale = 1.0 + explained
+    for m in range(residual.shape[0]):
+        r = power[m] - scale * predicted[m]
+        residual[m] = r if r > 0.0 else 0.0
+
+
+@njit(cache=True, nogil=True)
+def _split(power, residual, resolved_top, tonal_lo, fill_band, fill_gain, fill_amp, noise):
+    """Split the residual above the resolved region between harmonics and noise.
+
+    The tonal share is what the partials hold of the power in the top of the resolved region (bands
+    ``tonal_lo .. resolved_top - 1``); ``fill_amp[h]`` is the amplitude of harmonic h+1 (0 below the
+    resolved region), ``noise`` the residual power left to the noise.
+    """
+    total = 0.0
+    left = 0.0
+    for m in range(tonal_lo, resolved_top):
+        total += power[m]
+        left += residual[m]
+    tonal = 1.0 - left / total if total > 0.0 else 0.0
+    if tonal < 0.0:
+        tonal = 0.0
+    noise[:] = residual
+    for h in range(fill_band.shape[0]):
+        m = fill_band[h]
+        if m < 0:
+            fill_amp[h] = 0.0
+            continue
+        fill_amp[h] = math.sqrt(tonal * residual[m] * fill_gain[h])
+    for m in range(resolved_top, noise.shape[0]):
+        noise[m] = (1.0 - tonal) * residual[m]
+    return tonal
+
+
+@njit(cache=True, nogil=True)
+def _noise_spectrum(noise, bin_band, bin_weight, band_density, ratio, scale, state, phasors, spec):
+    """A random-phase spectrum whose expected analysed power is the band powers ``noise`` spread over the
+    bins, warped along frequency by ``ratio``. Returns the generator's next state."""
+    n = spec.shape[0]
+    inv = 1.0 / ratio
+    for b in range(n):
+        x = b * inv
+        i = int(x)
+        if i >= n - 1:
+            spec[b] = 0.0
+            continue
+        frac = x - i
+        # Power density at source bins i and i + 1 (interpolated between band centres), then at x.
+        m0 = bin_band[i]
+        d0 = (bin_weight[i] * noise[m0] * band_density[m0]
+              + (1.0 - bin_weight[i]) * noise[m0 + 1] * band_density[m0 + 1])
+        m1 = bin_band[i + 1]
+        d1 = (bin_weight[i + 1] * noise[m1] * band_density[m1]
+              + (1.0 - bin_weight[i + 1]) * noise[m1 + 1] * band_density[m1 + 1])
+        d = d0 * (1.0 - frac) + d1 * frac
+        if d <= 0.0:
+            spec[b] = 0.0
+            continue
+        state = (state * 6364136223846793005 + 1442695040888963407) & 0x7FFFFFFFFFFFFFFF
+        spec[b] = math.sqrt(d * scale) * phasors[state >> 51]  # a random one of 4096 unit phasors
+    return state
+
+
+@njit(cache=True, nogil=True)
+def _analyse(mel_frame, db_min, db_range, freqs, amps, count, first, values, explained, resolved_top, tonal_lo,
+             fill_band, fill_gain, fill_amp, use_noise, bin_band, bin_weight, band_density, ratio, scale, state,
+             power, predicted, residual, noise, spec):
+    """One frame's analysis in a single call (numba's dispatch costs about a microsecond per argument):
+    the mel power (NaN -> 0, unit values clipped to [0, 1]), the residual the partials leave, its split
+    between the upper harmonics and the noise, and the noise's random-phase spectrum. Returns (tonal share,
+    the noise generator's next state)."""
+    ln10 = math.log(10.0) / 10.0
+    for m in range(power.shape[0]):
+        v = mel_frame[m]
+        u = 0.0 if not v > 0.0 else (1.0 if v > 1.0 else v)  # NaN fails v > 0
+        power[m] = math.exp((db_min + u * db_range) * ln10)
+    _residual(power, freqs, amps, count, first, values, _RESPONSE_HZ, explained, predicted, residual)
+    tonal = _split(power, residual, resolved_top, tonal_lo, fill_band, fill_gain, fill_amp, noise)
+    if not use_noise:
+        noise[:] = 0.0
+    state = _noise_spectrum(noise, bin_band, bin_weight, band_density, ratio, scale, state, _PHASORS, spec)
+    return tonal, state
+
+
+@njit(cache=True, nogil=True)
+def _add_fill(f0, ratio_prev, ratio, nyquist, rate, amp_prev, amp, phase, osc, scratch, block):
+    """The upper harmonics' block (ramped from the previous frame's amplitudes) added into ``block``."""
+    n = block.shape[0]
+    k = _fill_oscillators(f0, ratio_prev, ratio, nyquist, rate, amp_prev, amp, phase, osc[0], osc[1], osc[2],
+                          osc[3], osc[4], osc[5], n)
+    if k == 0:
+        return
+    out = scratch[:n]
+    _oscillators(out, k, osc[0], osc[1], osc[2], osc[3], osc[4], osc[5])
+    for i in range(n):
+        block[i] += out[i]
+
+
+@njit(cache=True, nogil=True)
+def _delay_line(ring, write, delay, block, out):
+    """out = the ``len(block)`` samples written ``delay`` samples before ``block``; returns the next write
+    position (``ring`` is a circular buffer longer than delay plus any block)."""
+    size = ring.shape[0]
+    for i in range(block.shape[0]):
+        ring[(write + i) % size] = block[i]
+        out[i] = ring[(write + i - delay) % size]
+    return (write + block.shape[0]) % size
+
+
+@njit(cache=True, nogil=True)
+def _fill_oscillators(f0, ratio_prev, ratio, nyquist, rate, amp_prev, amp, phase, zr, zi, cr, ci, a, da, n_samples):
+    """Set up the fill harmonics' oscillators for one block (ramped from the previous block's amplitude);
+    advance their phases. Returns how many were set up."""
+    inv_n = 1.0 / n_samples if n_samples > 0 else 0.0
+    k = 0
+    for h in range(amp.shape[0]):
+        a0 = amp_prev[h]
+        a1 = amp[h]
+        f = 0.5 * (ratio_prev + ratio) * (h + 1) * f0
+        w = _TWO_PI * f / rate
+        if f < nyquist and (a0 > 0.0 or a1 > 0.0):
+            zr[k] = math.cos(phase[h])
+            zi[k] = math.sin(phase[h])
+            cr[k] = math.cos(w)
+            ci[k] = math.sin(w)
+            a[k] = a0
+            da[k] = (a1 - a0) * inv_n
+            k += 1
+        phase[h] = (phase[h] + w * n_samples) % _TWO_PI
+        amp_prev[h] = a1
+    return k
+
+
+class HarmonicNoiseInverter:
+    """Streaming harmonic + noise resynthesis (see the module docstring).
+
+    Parameters
+    ----------
+    params : SpectrogramParams (Blackman window)
+    output_rate : int (Hz)
+    harmonic_f0 : float or None, the fundamental (Hz, before the pitch ratio) of the notes the frames hold;
+        it tunes the partials as the sinusoidal method's does and places the upper partials. None: no
+        upper partials are added (their energy stays noise)
+    noise : bool, False leaves the noise out (partials only; for measurement)
+    **sinusoidal : passed to the partials' :class:`SinusoidalInverter` (``max_partials``, ``range_db``, ...)
+    """
+
+    def __init__(
+        self,
+        *,
+        params: SpectrogramParams,
+        output_rate: int,
+        harmonic_f0: float | None = None,
+        noise: bool = True,
+        explained: float = 1.0,
+        **sinusoidal,
+    ) -> None:
+        check_output_rate(output_rate, who="HarmonicNoiseInverter")
+        self.params = params
+        self.output_rate = int(output_rate)
+        self._partials = SinusoidalInverter(params=params, output_rate=output_rate, harmonic_f0=harmonic_f0,
+                                            **sinusoidal)
+        self.harmonic_f0 = self._partials.harmonic_f0
+        self._use_noise = bool(noise)
+        self._db_min = float(params.db_min)
+        self._db_range = float(params.db_max - params.db_min)
+        if not (math.isfinite(explained) and 0.0 <= explained <= 10.0):
+            raise ParameterError(f"HarmonicNoiseInverter: explained must be in [0, 10], got {explained!r}")
+        self._explained = float(explained)
+        self._ola = OverlapAddStream(params=params, output_rate=self.output_rate)
+        self._nyquist = self.output_rate / 2.0
+        self._first, self._values = _response_table(params)
+        self._init_noise_tables()
+        self._init_fill_tables()
+        self._n_fill = int(np.count_nonzero(self._fill_band >= 0)) if self.harmonic_f0 is not None else 0
+        # The oscillators are delayed by the difference of the two paths' latencies.
+        self._delay = self._ola.latency_samples - self._partials.latency_samples
+        if self._delay < 0:
+            raise ParameterError("HarmonicNoiseInverter: the partials' latency exceeds the noise path's")
+        self.latency_samples = self._ola.latency_samples
+        hop_out = hop_samples(params=params, output_rate=self.output_rate)
+        self.tail_frames = max(self._ola.tail_frames,
+                               self._partials.tail_frames + int(math.ceil(self._delay / hop_out)) + 1)
+        self._max_block = int(math.ceil(hop_out)) + 4096
+        self._line = np.zeros(self._delay + self._max_block, dtype=np.float32)
+        self._block = np.zeros(self._max_block, dtype=np.float32)
+        self._fill_block = np.zeros(self._max_block, dtype=np.float32)
+        n_mels = params.n_mels
+        self._power = np.zeros(n_mels, dtype=np.float64)
+        self._residual = np.zeros(n_mels, dtype=np.float64)
+        self._predicted = np.zeros(n_mels, dtype=np.float64)
+        self._noise = np.zeros(n_mels, dtype=np.float64)
+        self._spec = np.zeros(params.n_bins, dtype=np.complex128)
+        self.reset()
+
+    # ------------------------------------------------------------------ construction
+    def _init_noise_tables(self) -> None:
+        """Bands -> bins as a power density: at each bin, the density of the two bands whose centres
+        surround it, interpolated (the density of band m is its power over the sum of its filter)."""
+        params = self.params
+        basis = mel_basis(params=params).astype(np.float64)
+        centres = mel_band_frequencies(params=params)
+        bins_hz = np.arange(params.n_bins) * params.sample_rate / params.n_fft
+        band = np.clip(np.searchsorted(centres, bins_hz, side="right") - 1, 0, params.n_mels - 2)
+        lo, hi = centres[band], centres[band + 1]
+        weight = np.clip((hi - bins_hz) / (hi - lo), 0.0, 1.0)  # weight of the lower band
+        self._bin_band = np.ascontiguousarray(band, dtype=np.int64)
+        self._bin_weight = np.ascontiguousarray(weight)
+        self._band_density = 1.0 / np.maximum(basis.sum(axis=1), 1e-12)
+        # Random-phase spectra of magnitude A overlap-added by the dual window and analysed again by the
+        # contract's window give an expected power per bin of A^2 * hop / n_fft: A^2 = density * n_fft / hop.
+        self._noise_scale = params.n_fft / params.hop_length
+
+    def _init_fill_tables(self) -> None:
+        """Which band each harmonic above the resolved region takes its amplitude from, and the gain from
+        that band's residual power to the harmonic's amplitude squared."""
+        params = self.params
+        f0 = self.harmonic_f0
+        if f0 is None:
+            self._resolved_top = params.n_mels
+            self._tonal_lo = params.n_mels
+            self._fill_band = np.full(0, -1, dtype=np.int64)
+            self._fill_gain = np.zeros(0)
+            return
+        centres = mel_band_frequencies(params=params)
+        spacing = np.gradient(centres)
+        unresolved = np.flatnonzero(spacing * _RESOLVED_SPACINGS > f0)
+        self._resolved_top = int(unresolved[0]) if unresolved.size else params.n_mels
+        # The top octave of the resolved region tells the tonal share.
+        self._tonal_lo = int(np.searchsorted(centres, centres[max(self._resolved_top - 1, 0)] / 2.0))
+        harmonics = np.arange(1, int(params.fmax // f0) + 1) * f0
+        response = unit_sinusoid_mel_power(harmonics, params=params)  # (H, n_mels)
+        comb = response.sum(axis=0)  # mel power of all harmonics at unit amplitude, by band
+        band = response.argmax(axis=1)
+        fill_band = np.where(band >= self._resolved_top, band, -1)
+        # Amplitude^2 of each harmonic so that the comb of equal harmonics reproduces the band's power.
+        gain = np.where(fill_band >= 0, 1.0 / np.maximum(comb[band], 1e-30), 0.0)
+        self._fill_band = np.ascontiguousarray(fill_band, dtype=np.int64)
+        self._fill_gain = np.ascontiguousarray(gain)
+
+    # ------------------------------------------------------------------ state
+    def reset(self) -> None:
+        """Back to the state of a fresh object: no partials, silent delay line, the noise restarted."""
+        self._partials.reset()
+        self._ola.reset()
+        self._line.fill(0.0)
+        self._write = 0
+        n = self._fill_band.shape[0]
+        self._fill_amp = np.zeros(n)
+        self._fill_prev = np.zeros(n)
+        self._fill_phase = (np.arange(n) * 2.399963) % _TWO_PI  # golden-angle phases: not all peaking at once
+        self._fill_osc = np.zeros((6, max(n, 1)), dtype=np.float32)
+        self._ratio_prev = 1.0
+        self._state = _NOISE_SEED
+        self.tonal = 0.0
+
+    @property
+    def underflows(self) -> int:
+        return self._ola.underflows
+
+    # ------------------------------------------------------------------ per frame
+    def process_frame(self, mel_frame: np.ndarray, *, pitch_ratio: float, out: np.ndarray) -> None:
+        """Render the block of one unit-scale ``(n_mels,)`` mel frame into ``out`` (float32, any length up
+        to a frame's samples plus 4096)."""
+        check_frame_arguments(mel_frame, pitch_ratio=pitch_ratio, out=out, n_mels=self.params.n_mels)
+        n = out.shape[0]
+        if n > self._max_block:
+            raise ParameterError(f"HarmonicNoiseInverter: a block of {n} samples exceeds {self._max_block}")
+        ratio = float(pitch_ratio)
+        block = self._block[:n]
+        self._partials.process_frame(mel_frame, pitch_ratio=ratio, out=block)
+        freqs, amps, count = self._partials.partials()
+        # One numba specialisation only (float32, contiguous); a no-op for the usual float32 row.
+        frame = np.ascontiguousarray(mel_frame, dtype=np.float32)
+        self.tonal, self._state = _analyse(
+            frame, self._db_min, self._db_range, freqs, amps, count, self._first, self._values, self._explained,
+            self._resolved_top, self._tonal_lo, self._fill_band, self._fill_gain, self._fill_amp, self._use_noise,
+            self._bin_band, self._bin_weight, self._band_density, ratio, self._noise_scale, self._state,
+            self._power, self._predicted, self._residual, self._noise, self._spec)
+        if self._n_fill:
+            _add_fill(self.harmonic_f0, self._ratio_prev, ratio, self._nyquist, float(self.output_rate),
+                      self._fill_prev, self._fill_amp, self._fill_phase, self._fill_osc, self._fill_block, block)
+        self._ratio_prev = ratio
+        # Delay the oscillators to the noise path's latency.
+        self._write = _delay_line(self._line, self._write, self._delay, block, out)
+        noise = self._fill_block[:n]
+        self._ola.emit(self._spec, noise)
+        out += noise
