@@ -65,6 +65,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="instrument: no instrument in two splits (NSynth's rule, default); random: the paper's")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--spectrogram", type=Path, default=None, help="a spectrogram.json contract (default: the paper's)")
+    p.add_argument("--shards", type=int, default=None, metavar="NOTES",
+                   help="float16 shards of this many notes, resumable, bad notes skipped and listed (large sets; "
+                        "default: one float32 features.npy)")
+    p.add_argument("--resume", action="store_true", help="with --shards: continue a run that stopped part-way")
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--force", action="store_true")
 
@@ -115,6 +119,6 @@ def run(args: argparse.Namespace) -> int:
 
         params = SpectrogramParams.load(args.spectrogram) if args.spectrogram else SpectrogramParams()
         compute_features(args.src, out=args.out, params=params, split=args.split, seed=args.seed,
-                         workers=args.workers, force=args.force)
+                         workers=args.workers, force=args.force, shard_notes=args.shards, resume=args.resume)
         print(f"wrote features of {args.src} into {args.out} in {time.perf_counter() - start:.1f} s")
     return 0

@@ -8,6 +8,10 @@ Layout of ``DIR``:
 - ``splits.json``: ``{"rule": "instrument"|"random", "seed": int, "train": [rows], "valid": [rows],
   "test": [rows]}``;
 - ``checksums.json``: SHA-256 of ``features.npy``, checked on load so a corrupt file is caught.
+
+Or, for sets too large to hold, ``shards/`` in place of ``features.npy``: float16 shards and their
+``shards.json`` (:mod:`training.datasets.shards`), ``checksums.json`` then holding the SHA-256 of
+``shards/shards.json``, each shard's own checked the first time a row of it is read.
 """
 
 from __future__ import annotations
@@ -109,6 +113,9 @@ def load_features(path: str | Path, *, verify: bool = True) -> Features:
     rows = index.get("rows") if isinstance(index, dict) else None
     if not isinstance(rows, list) or not all(isinstance(r, dict) and "note_str" in r for r in rows):
         raise DataError(f"{path / 'index.json'}: expected {{'rows': [{{'note_str': ...}}, ...]}}")
+    if (path / "shards").is_dir():
+        x = _load_sharded(path, params=params, rows=len(rows), verify=verify)
+        return _finish(path, x, rows, params)
     npy = path / "features.npy"
     if not npy.is_file():
         raise DataError(f"{npy}: missing")
@@ -129,6 +136,27 @@ def load_features(path: str | Path, *, verify: bool = True) -> Features:
         for start in range(0, len(x), 256):
             if not np.all(np.isfinite(x[start : start + 256])):
                 raise DataError(f"{npy}: contains NaN or Inf (rows {start}..{start + 255})")
+    return _finish(path, x, rows, params)
+
+
+def _load_sharded(path: Path, *, params: SpectrogramParams, rows: int, verify: bool):
+    from training.datasets.shards import SHARDS_FILE, ShardedArray, read_shard_table
+
+    table = path / "shards" / SHARDS_FILE
+    if verify:
+        sums = read_json_file(path / "checksums.json", what="features checksums", error=DataError)
+        expected = sums.get(f"shards/{SHARDS_FILE}") if isinstance(sums, dict) else None
+        if not table.is_file() or expected != sha256_file(table):
+            raise DataError(f"{table}: missing or changed after it was written (checksum mismatch)")
+    x = ShardedArray(path / "shards", read_shard_table(path / "shards"), n_mels=params.n_mels, frames=params.frames,
+                     verify=verify)
+    if len(x) != rows:
+        raise DataError(f"{table}: its shards hold {len(x)} notes, index.json names {rows}")
+    return x
+
+
+def _finish(path: Path, x, rows: list[dict[str, Any]], params: SpectrogramParams) -> Features:
+    """The splits of a features folder, checked, and the :class:`Features` of ``x``."""
     splits_doc = read_json_file(path / "splits.json", what="features splits", error=DataError)
     try:
         splits = {k: np.asarray(sorted(splits_doc[k]), dtype=np.int64) for k in SPLIT_NAMES}

@@ -1,0 +1,188 @@
+"""Features in shards: many notes' log-mels as float16 files of a fixed number of notes, read row by row.
+
+A features folder too large to hold (all of NSynth is 80 GB as float32; the keyboard set of 36-84 at every
+key ~15 GB) is written as ``shards/shard-00000.npy`` ... each ``(notes, n_mels, frames)`` in float16 (the
+unit scale's 11-bit mantissa is 0.06 dB at the top of the 130 dB range), with ``shards.json`` recording each
+shard's file, first row, row count and SHA-256. :class:`ShardedArray` presents them as one read-only
+``(N, n_mels, frames)`` float32 array to the code that indexes ``Features.x``:
+
+- rows are read with ``os.pread`` into a fresh array, not through a memory map, so what a process has read
+  does not stay mapped in it: its resident memory stays flat however large the set (the page cache still
+  speeds up a second epoch, outside the process);
+- a shard's recorded SHA-256, and that it holds only finite values, are checked the first time a row of it
+  is read (once per process), not the whole set before every command.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import hashlib
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synth.errors import DataError
+
+__all__ = ["SHARDS_FILE", "SHARDS_FORMAT", "Shard", "ShardedArray", "write_shard", "read_shard_table"]
+
+SHARDS_FILE = "shards.json"
+SHARDS_FORMAT = "melsynth.shards/1"
+_DTYPE = np.dtype("<f2")
+
+
+@dataclasses.dataclass(frozen=True)
+class Shard:
+    """One shard file: rows ``[start, start + rows)`` of the set."""
+
+    file: str
+    start: int
+    rows: int
+    sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _header_bytes(path: Path, *, shape: tuple[int, ...]) -> int:
+    """Where the data of an ``.npy`` file starts, after checking it holds little-endian float16 of ``shape``."""
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            header = read(fh)  # (shape, fortran order, dtype)
+            offset = fh.tell()
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable .npy shard ({exc})") from None
+    got_shape, fortran, dtype = header
+    if tuple(got_shape) != shape or fortran or np.dtype(dtype) != _DTYPE:
+        raise DataError(f"{path}: expected a float16 shard of shape {shape}, got {np.dtype(dtype)} {tuple(got_shape)}")
+    return offset
+
+
+def write_shard(path: Path, x: np.ndarray) -> Shard:
+    """Write ``x`` ((rows, n_mels, frames), unit scale) as a float16 shard at ``path`` (atomically); returns
+    its record with ``start`` 0 (the caller sets it)."""
+    from synth.atomic import atomic_path
+
+    data = np.ascontiguousarray(x, dtype=_DTYPE)
+    with atomic_path(path, suffix=".npy") as tmp, open(tmp, "wb") as fh:
+        np.lib.format.write_array(fh, data, allow_pickle=False)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return Shard(file=path.name, start=0, rows=int(data.shape[0]), sha256=digest)
+
+
+def read_shard_table(path: Path) -> list[Shard]:
+    """The shards of a features folder's ``shards.json``, checked to tile rows 0..N-1 in order."""
+    from synth.json_files import read_json_file
+
+    doc = read_json_file(path / SHARDS_FILE, what="features shards", error=DataError)
+    if not isinstance(doc, dict) or doc.get("format") != SHARDS_FORMAT or not isinstance(doc.get("shards"), list):
+        raise DataError(f"{path / SHARDS_FILE}: expected {{'format': {SHARDS_FORMAT!r}, 'shards': [...]}}")
+    shards = []
+    expected = 0
+    for i, item in enumerate(doc["shards"]):
+        try:
+            shard = Shard(file=str(item["file"]), start=int(item["start"]), rows=int(item["rows"]),
+                          sha256=str(item["sha256"]))
+        except (KeyError, TypeError, ValueError):
+            raise DataError(f"{path / SHARDS_FILE}: shard {i} is malformed") from None
+        if shard.start != expected or shard.rows < 1 or "/" in shard.file or shard.file.startswith("."):
+            raise DataError(f"{path / SHARDS_FILE}: shard {i} ({shard.file}) does not follow row {expected - 1}")
+        expected += shard.rows
+        shards.append(shard)
+    return shards
+
+
+class ShardedArray:
+    """A read-only ``(N, n_mels, frames)`` float32 view of float16 shards (see the module docstring).
+
+    Indexing takes an int, a slice or an integer array (any order, repeats allowed) and returns a new
+    float32 array; ``np.asarray`` of the whole reads every shard.
+    """
+
+    ndim = 3
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, folder: Path, shards: list[Shard], *, n_mels: int, frames: int, verify: bool = True) -> None:
+        self.folder = Path(folder)
+        self.shards = list(shards)
+        self._starts = [s.start for s in self.shards]
+        self._row_shape = (n_mels, frames)
+        self._row_bytes = n_mels * frames * _DTYPE.itemsize
+        self.shape = (sum(s.rows for s in self.shards), n_mels, frames)
+        self._verify = verify
+        self._checked: set[int] = set()
+        self._lock = threading.Lock()
+        self._offsets: dict[int, int] = {}
+        for k, shard in enumerate(self.shards):
+            path = self.folder / shard.file
+            if not path.is_file():
+                raise DataError(f"{path}: missing shard (rows {shard.start}..{shard.start + shard.rows - 1})")
+            self._offsets[k] = _header_bytes(path, shape=(shard.rows, n_mels, frames))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the whole set as float32 (what holding it in memory would take)."""
+        return int(np.prod(self.shape)) * 4
+
+    def _check(self, k: int) -> None:
+        """The first read of shard ``k``: its SHA-256 and finite values (streamed, not mapped)."""
+        if not self._verify or k in self._checked:
+            return
+        with self._lock:
+            if k in self._checked:
+                return
+            shard = self.shards[k]
+            path = self.folder / shard.file
+            digest = hashlib.sha256()
+            with open(path, "rb") as fh:
+                head = fh.read(self._offsets[k])
+                digest.update(head)
+                while block := fh.read(self._row_bytes * 64):
+                    digest.update(block)
+                    if not np.all(np.isfinite(np.frombuffer(block, dtype=_DTYPE))):
+                        raise DataError(f"{path}: contains NaN or Inf")
+            if digest.hexdigest() != shard.sha256:
+                raise DataError(f"{path}: checksum mismatch (the shard is corrupt or was changed after it was written)")
+            self._checked.add(k)
+
+    def _read_rows(self, rows: np.ndarray) -> np.ndarray:
+        out = np.empty((rows.size, *self._row_shape), dtype=np.float32)
+        for i, row in enumerate(rows.tolist()):
+            if not 0 <= row < self.shape[0]:
+                raise IndexError(f"row {row} outside 0..{self.shape[0] - 1}")
+            k = bisect.bisect_right(self._starts, row) - 1
+            self._check(k)
+            shard = self.shards[k]
+            offset = self._offsets[k] + (row - shard.start) * self._row_bytes
+            fd = os.open(self.folder / shard.file, os.O_RDONLY)
+            try:
+                data = os.pread(fd, self._row_bytes, offset)
+            finally:
+                os.close(fd)
+            if len(data) != self._row_bytes:
+                raise DataError(f"{self.folder / shard.file}: truncated at row {row}")
+            out[i] = np.frombuffer(data, dtype=_DTYPE).reshape(self._row_shape)
+        return out
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if isinstance(key, (int, np.integer)):
+            row = int(key) + (self.shape[0] if key < 0 else 0)
+            return self._read_rows(np.array([row]))[0]
+        if isinstance(key, slice):
+            return self._read_rows(np.arange(*key.indices(self.shape[0])))
+        rows = np.asarray(key)
+        if rows.dtype == bool or rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer):
+            raise TypeError("a sharded features array takes an int, a slice or a 1-D array of row indices")
+        return self._read_rows(rows)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        whole = self._read_rows(np.arange(self.shape[0]))
+        return whole if dtype is None else whole.astype(dtype, copy=False)
