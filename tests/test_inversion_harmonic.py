@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soxr
-from inversion_fixtures import C4, PARAMS
+from inversion_fixtures import C4, PARAMS, note_mel
 
 from synth.errors import ParameterError
 from synth.inversion import invert, make_inverter
@@ -118,3 +118,55 @@ def test_bad_settings_are_named():
     inv = HarmonicNoiseInverter(params=PARAMS, output_rate=RATE)
     with pytest.raises(ParameterError, match="exceeds"):
         inv.process_frame(np.zeros(PARAMS.n_mels, np.float32), pitch_ratio=1.0, out=np.zeros(9000, np.float32))
+
+
+def formant_note(f0: float, *, seconds: float = 2.0) -> np.ndarray:
+    """Harmonics of ``f0`` shaped by one resonance at 1.2 kHz (a vowel-like formant), steady."""
+    sr = PARAMS.sample_rate
+    t = np.arange(int(seconds * sr)) / sr
+    y = np.zeros_like(t)
+    for h in range(1, int(7000 // f0)):
+        gain = 1.0 / (1.0 + ((h * f0 - 1200.0) / 250.0) ** 2)
+        y += 0.3 * gain * np.sin(2 * np.pi * h * f0 * t + h)
+    return (y * np.minimum(1.0, t / 0.02)).astype(np.float32)
+
+
+def strongest_hz(audio: np.ndarray, rate: int) -> float:
+    """Frequency of the loudest bin of the long-term spectrum between 300 Hz and 4 kHz."""
+    spec = np.abs(np.fft.rfft(audio[rate // 4 :] * np.hanning(audio.size - rate // 4)))
+    freqs = np.fft.rfftfreq(audio.size - rate // 4, 1 / rate)
+    band = (freqs > 300) & (freqs < 4000)
+    return float(freqs[band][np.argmax(spec[band])])
+
+
+@pytest.mark.parametrize("semitones", [-12, -7, 5])
+def test_keep_envelope_keeps_the_formant_where_the_instrument_has_it(semitones):
+    """Played a fifth or an octave from its pitch, the note's formant (1.2 kHz) stays put with keep_envelope
+    and moves with the pitch without it; the pitch itself is exact either way."""
+    from inversion_fixtures import cents, peak_frequency
+
+    mel = note_mel(formant_note(C4))
+    ratio = 2.0 ** (semitones / 12)
+    out = {}
+    for keep in (False, True):
+        inv = HarmonicNoiseInverter(params=PARAMS, output_rate=RATE, harmonic_f0=C4, keep_envelope=keep)
+        out[keep] = invert(mel, method=inv, params=PARAMS, output_rate=RATE, pitch_ratio=ratio)
+        f1 = peak_frequency(out[keep][RATE // 4 :], rate=RATE, near=C4 * ratio)
+        assert abs(cents(f1, C4 * ratio)) < 5
+    kept, moved = strongest_hz(out[True], RATE), strongest_hz(out[False], RATE)
+    # The envelope is known at the note's own harmonics (262 Hz apart) and sounds at the new pitch's: the
+    # strongest lies within the larger of half of each spacing from the formant.
+    near = max(0.6 * C4 * ratio, 0.5 * C4)
+    assert abs(kept - 1200.0) <= near, kept
+    assert abs(moved - 1200.0 * ratio) <= 0.6 * C4 * ratio, moved  # moved with the pitch
+
+
+def test_keep_envelope_leaves_a_note_at_its_own_pitch_alone():
+    mel = note_mel(formant_note(C4, seconds=1.0))
+    out = []
+    for keep in (False, True):
+        inv = HarmonicNoiseInverter(params=PARAMS, output_rate=RATE, harmonic_f0=C4, keep_envelope=keep)
+        out.append(invert(mel, method=inv, params=PARAMS, output_rate=RATE))
+    np.testing.assert_array_equal(out[0], out[1])
+    with pytest.raises(ParameterError, match="keep_envelope needs harmonic_f0"):
+        HarmonicNoiseInverter(params=PARAMS, output_rate=RATE, keep_envelope=True)

@@ -69,6 +69,9 @@ def _default_inverter_factory(*, harmonic_f0: float | None):
         # The model knows one pitch: both methods tune partials near its harmonics onto them
         # (``harmonic_f0`` of each inverter), which corrects a decoder that blurs a low fundamental.
         extra = {"harmonic_f0": harmonic_f0} if harmonic_f0 is not None else {}
+        if method == "harmonic" and harmonic_f0 is not None:
+            # Keys away from the model's one pitch keep the note's formants where the instrument has them.
+            extra["keep_envelope"] = True
         return make_inverter(method, params=params, output_rate=output_rate, **extra)
 
     return factory

@@ -161,7 +161,7 @@ def _noise_spectrum(noise, bin_band, bin_weight, band_density, ratio, scale, sta
 @njit(cache=True, nogil=True)
 def _analyse(mel_frame, db_min, db_range, freqs, amps, count, first, values, explained, resolved_top, tonal_lo,
              fill_band, fill_gain, fill_amp, use_noise, bin_band, bin_weight, band_density, ratio, scale, state,
-             power, predicted, residual, noise, spec):
+             power, predicted, residual, noise, spec):  # ratio: the noise's (1 when the envelope stays)
     """One frame's analysis in a single call (numba's dispatch costs about a microsecond per argument):
     the mel power (NaN -> 0, unit values clipped to [0, 1]), the residual the partials leave, its split
     between the upper harmonics and the noise, and the noise's random-phase spectrum. Returns (tonal share,
@@ -191,6 +191,91 @@ def _add_fill(f0, ratio_prev, ratio, nyquist, rate, amp_prev, amp, phase, osc, s
     _oscillators(out, k, osc[0], osc[1], osc[2], osc[3], osc[4], osc[5])
     for i in range(n):
         block[i] += out[i]
+
+
+@njit(cache=True, nogil=True)
+def _source_harmonics(freqs, amps, count, f0, tonal_power, band_of_h, comb0, out):
+    """The amplitude of each harmonic h+1 of the base note in this frame: a tracked partial's where one lies
+    within half a harmonic spacing of it, else what the band's tonal power gives an equal comb there."""
+    for h in range(out.shape[0]):
+        m = band_of_h[h]
+        out[h] = math.sqrt(tonal_power[m] / comb0[m]) if comb0[m] > 0.0 else 0.0
+    for i in range(count):
+        if amps[i] <= 0.0:
+            continue
+        h = int(freqs[i] / f0 + 0.5) - 1
+        if 0 <= h < out.shape[0] and abs(freqs[i] - (h + 1) * f0) < 0.5 * f0:
+            out[h] = amps[i]
+
+
+@njit(cache=True, nogil=True)
+def _upper(source, h):
+    """The envelope at source harmonic h: a harmonic weaker than both its neighbours is raised to the weaker
+    of them (a note whose even harmonics are weak, a clarinet's, has its formants where its odd ones are),
+    and nothing else changes, so a formant's peak stays on its harmonic."""
+    a = source[h]
+    if 0 < h < source.shape[0] - 1:
+        dip = min(source[h - 1], source[h + 1])
+        if dip > a:
+            a = dip
+    return a
+
+
+@njit(cache=True, nogil=True)
+def _envelope_bank(source, f0, ratio_prev, ratio, top_hz, nyquist, rate, amp_prev, amp, phase, osc, scratch, block):
+    """Harmonics of ``f0 * ratio`` with the levels the base note's harmonic envelope (``source``, log-linear
+    between its harmonics) has at their frequencies, at the base note's total power, rendered into ``block``
+    (ramped from the previous frame's amplitudes, phases carried)."""
+    n = block.shape[0]
+    f_new = f0 * ratio
+    n_src = source.shape[0]
+    src_power = 0.0
+    for h in range(n_src):
+        src_power += source[h] * source[h]
+    new_power = 0.0
+    for k in range(amp.shape[0]):
+        g = (k + 1) * f_new
+        if g >= top_hz or g >= nyquist:
+            amp[k] = 0.0
+            continue
+        x = g / f0 - 1.0  # fractional source harmonic index
+        if x <= 0.0:
+            a = _upper(source, 0)
+        elif x >= n_src - 1:
+            a = 0.0
+        else:
+            i = int(x)
+            frac = x - i
+            lo, hi = _upper(source, i), _upper(source, i + 1)
+            if lo > 0.0 and hi > 0.0:
+                a = math.exp((1.0 - frac) * math.log(lo) + frac * math.log(hi))
+            else:
+                a = (1.0 - frac) * lo + frac * hi
+        amp[k] = a
+        new_power += a * a
+    scale = math.sqrt(src_power / new_power) if new_power > 0.0 else 0.0
+    for k in range(amp.shape[0]):
+        amp[k] *= scale
+    inv_n = 1.0 / n if n > 0 else 0.0
+    count = 0
+    for k in range(amp.shape[0]):
+        a0, a1 = amp_prev[k], amp[k]
+        f = 0.5 * (ratio_prev + ratio) * (k + 1) * f0
+        w = _TWO_PI * f / rate
+        if f < nyquist and (a0 > 0.0 or a1 > 0.0):
+            osc[0, count] = math.cos(phase[k])
+            osc[1, count] = math.sin(phase[k])
+            osc[2, count] = math.cos(w)
+            osc[3, count] = math.sin(w)
+            osc[4, count] = a0
+            osc[5, count] = (a1 - a0) * inv_n
+            count += 1
+        phase[k] = (phase[k] + w * n) % _TWO_PI
+        amp_prev[k] = a1
+    out = scratch[:n]
+    _oscillators(out, count, osc[0], osc[1], osc[2], osc[3], osc[4], osc[5])
+    for i in range(n):
+        block[i] = out[i]
 
 
 @njit(cache=True, nogil=True)
@@ -239,6 +324,15 @@ class HarmonicNoiseInverter:
         it tunes the partials as the sinusoidal method's does and places the upper partials. None: no
         upper partials are added (their energy stays noise)
     noise : bool, False leaves the noise out (partials only; for measurement)
+    explained : the partials' predicted mel power is over-subtracted by this factor before the rest becomes
+        noise (their spread is never exact, and the mismatch must not become noise under a partial)
+    keep_envelope : for a note whose first frame comes at a pitch ratio other than 1, play harmonics of the
+        new pitch at the levels the note's spectral envelope has at their frequencies, and the noise unmoved,
+        instead of moving every partial and the noise with the pitch (formants stay where the instrument has
+        them: on 40 SoundFont instruments played from key 60 at 36/48/72/84, 8.5 dB from the real notes'
+        sustain spectra against 12.0 moving and 12.1 for the resampled recording,
+        ``bench/bench_transposition.py``). A note at the base pitch keeps its tracked partials (closer there:
+        1.99 dB as heard against 7.3), and a bend never switches a sounding note's way; needs ``harmonic_f0``
     **sinusoidal : passed to the partials' :class:`SinusoidalInverter` (``max_partials``, ``range_db``, ...)
     """
 
@@ -250,6 +344,7 @@ class HarmonicNoiseInverter:
         harmonic_f0: float | None = None,
         noise: bool = True,
         explained: float = 1.0,
+        keep_envelope: bool = False,
         **sinusoidal,
     ) -> None:
         check_output_rate(output_rate, who="HarmonicNoiseInverter")
@@ -270,6 +365,11 @@ class HarmonicNoiseInverter:
         self._init_noise_tables()
         self._init_fill_tables()
         self._n_fill = int(np.count_nonzero(self._fill_band >= 0)) if self.harmonic_f0 is not None else 0
+        self.keep_envelope = bool(keep_envelope)
+        if self.keep_envelope and self.harmonic_f0 is None:
+            raise ParameterError("HarmonicNoiseInverter: keep_envelope needs harmonic_f0 (the note's fundamental)")
+        if self.keep_envelope:
+            self._init_envelope_tables()
         # The oscillators are delayed by the difference of the two paths' latencies.
         self._delay = self._ola.latency_samples - self._partials.latency_samples
         if self._delay < 0:
@@ -335,6 +435,18 @@ class HarmonicNoiseInverter:
         self._fill_band = np.ascontiguousarray(fill_band, dtype=np.int64)
         self._fill_gain = np.ascontiguousarray(gain)
 
+    def _init_envelope_tables(self) -> None:
+        """keep_envelope: the base note's harmonics (their bands, the comb density) and room for the
+        harmonics of a pitch down to four octaves below it."""
+        params, f0 = self.params, self.harmonic_f0
+        harmonics = np.arange(1, int(params.fmax // f0) + 1) * f0
+        response = unit_sinusoid_mel_power(harmonics, params=params)
+        self._env_band = np.ascontiguousarray(response.argmax(axis=1), dtype=np.int64)
+        self._env_comb = np.ascontiguousarray(response.sum(axis=0))
+        self._env_source = np.zeros(harmonics.size)
+        self._env_tonal = np.zeros(params.n_mels)
+        self._env_max = int(params.fmax // (f0 / 16.0)) + 1
+
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
         """Back to the state of a fresh object: no partials, silent delay line, the noise restarted."""
@@ -348,6 +460,12 @@ class HarmonicNoiseInverter:
         self._fill_phase = (np.arange(n) * 2.399963) % _TWO_PI  # golden-angle phases: not all peaking at once
         self._fill_osc = np.zeros((6, max(n, 1)), dtype=np.float32)
         self._ratio_prev = 1.0
+        self._envelope_mode: bool | None = None  # chosen at the first frame after a reset
+        if self.keep_envelope:
+            self._env_amp = np.zeros(self._env_max)
+            self._env_prev = np.zeros(self._env_max)
+            self._env_phase = (np.arange(self._env_max) * 2.399963) % _TWO_PI
+            self._env_osc = np.zeros((6, self._env_max), dtype=np.float32)
         self._state = _NOISE_SEED
         self.tonal = 0.0
 
@@ -364,6 +482,8 @@ class HarmonicNoiseInverter:
         if n > self._max_block:
             raise ParameterError(f"HarmonicNoiseInverter: a block of {n} samples exceeds {self._max_block}")
         ratio = float(pitch_ratio)
+        if self._envelope_mode is None:
+            self._envelope_mode = self.keep_envelope and ratio != 1.0
         block = self._block[:n]
         self._partials.process_frame(mel_frame, pitch_ratio=ratio, out=block)
         freqs, amps, count = self._partials.partials()
@@ -372,9 +492,17 @@ class HarmonicNoiseInverter:
         self.tonal, self._state = _analyse(
             frame, self._db_min, self._db_range, freqs, amps, count, self._first, self._values, self._explained,
             self._resolved_top, self._tonal_lo, self._fill_band, self._fill_gain, self._fill_amp, self._use_noise,
-            self._bin_band, self._bin_weight, self._band_density, ratio, self._noise_scale, self._state,
-            self._power, self._predicted, self._residual, self._noise, self._spec)
-        if self._n_fill:
+            self._bin_band, self._bin_weight, self._band_density, 1.0 if self._envelope_mode else ratio,
+            self._noise_scale, self._state, self._power, self._predicted, self._residual, self._noise, self._spec)
+        if self._envelope_mode:
+            np.subtract(self._power, self._noise, out=self._env_tonal)
+            np.maximum(self._env_tonal, 0.0, out=self._env_tonal)
+            _source_harmonics(freqs, amps, count, self.harmonic_f0, self._env_tonal, self._env_band, self._env_comb,
+                              self._env_source)
+            _envelope_bank(self._env_source, self.harmonic_f0, self._ratio_prev, ratio, self.params.fmax,
+                           self._nyquist, float(self.output_rate), self._env_prev, self._env_amp, self._env_phase,
+                           self._env_osc, self._fill_block, block)
+        elif self._n_fill:
             _add_fill(self.harmonic_f0, self._ratio_prev, ratio, self._nyquist, float(self.output_rate),
                       self._fill_prev, self._fill_amp, self._fill_phase, self._fill_osc, self._fill_block, block)
         self._ratio_prev = ratio

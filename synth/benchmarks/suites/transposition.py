@@ -1,0 +1,135 @@
+"""Playing one pitch's note at other keys, against the real instrument at those keys.
+
+For SoundFont instruments, FluidSynth renders the note at the base key (60) and at other keys. The base
+note is played at each key by:
+
+- ``recording``: the base recording resampled by the playback rate (a sampler with one sample: the formants
+  move with the pitch), the baseline;
+- each inversion method from the base note's own log-mel at ``pitch_ratio`` (no model involved: what the
+  engine's transposition does), with the envelope moved (``harmonic``) or kept in place
+  (``harmonic_envelope``: :class:`~synth.inversion.harmonic_noise.HarmonicNoiseInverter` with
+  ``keep_envelope``);
+- with a bundle, the same two from the model's reconstruction of the base note (encoded, decoded):
+  ``model_harmonic`` (the engine before keep_envelope) and ``model_harmonic_envelope`` (the engine now).
+
+Each is compared with the real note at that key by its sustain spectrum: the mean log-mel over 0.3-2.7 s, on
+the bands within 60 dB of the real note's loudest, each spectrum's mean over those bands removed (the level
+is not the question), mean |difference| in dB. The real notes come from a renderer the caller hands in
+(:func:`training.datasets.soundfont.render_note`): this module never imports training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from synth.spectrogram import SpectrogramParams, log_mel
+
+__all__ = ["sustain_spectrum", "spectrum_error_db", "measure_transposition", "main", "KEYS", "BASE_KEY"]
+
+BASE_KEY = 60
+KEYS = (36, 48, 72, 84)
+METHODS = ("recording", "harmonic", "harmonic_envelope")
+MODEL_METHODS = ("model_harmonic", "model_harmonic_envelope")
+OUTPUT_RATE = 48000
+
+
+def sustain_spectrum(mel: np.ndarray, *, params: SpectrogramParams) -> np.ndarray:
+    """Mean dB of each band over 0.3-2.7 s of a unit-scale (n_mels, frames) log-mel."""
+    db = params.db_min + np.asarray(mel, dtype=np.float64) * (params.db_max - params.db_min)
+    return db[:, params.frame_of(0.3) : params.frame_of(2.7)].mean(axis=1)
+
+
+def spectrum_error_db(real: np.ndarray, other: np.ndarray) -> float:
+    """Mean |difference| of two sustain spectra over the real one's bands within 60 dB of its loudest, each
+    with its own mean over those bands removed."""
+    loud = real > real.max() - 60.0
+    a, b = real[loud] - real[loud].mean(), other[loud] - other[loud].mean()
+    return float(np.mean(np.abs(a - b)))
+
+
+def _play(method: str, y60: np.ndarray, mel60: np.ndarray, *, ratio: float, f0: float, params: SpectrogramParams):
+    import soxr
+
+    if method == "recording":
+        # Played ratio times faster: the recording read at rate sr * ratio, heard at sr.
+        y = soxr.resample(y60.astype(np.float64), params.sample_rate * ratio, params.sample_rate, quality="VHQ")
+        return np.pad(y, (0, max(0, params.n_samples - y.size)))[: params.n_samples].astype(np.float32)
+    from synth.inversion import invert
+    from synth.inversion.harmonic_noise import HarmonicNoiseInverter
+
+    inv = HarmonicNoiseInverter(params=params, output_rate=OUTPUT_RATE, harmonic_f0=f0,
+                                keep_envelope=method.endswith("_envelope"))
+    audio = invert(mel60, method=inv, params=params, output_rate=OUTPUT_RATE, pitch_ratio=ratio)
+    return soxr.resample(audio, OUTPUT_RATE, params.sample_rate, quality="VHQ").astype(np.float32)
+
+
+def measure_transposition(*, real_note, fonts: list[Path], programs: list[int], keys=KEYS, velocity: int = 100,
+                          params: SpectrogramParams, bundle=None, progress=None) -> dict:
+    """Mean spectrum error (dB) of each way of playing the base note, per key, over the instruments
+    (font x program) whose notes are not silent at every key; and the count."""
+    f0 = 440.0 * 2.0 ** ((BASE_KEY - 69) / 12.0)
+    methods = METHODS + (MODEL_METHODS if bundle is not None else ())
+    if bundle is not None:
+        encoder, decoder = bundle.encoder(), bundle.decoder()
+    errors = {m: {k: [] for k in keys} for m in methods}
+    done = 0
+    jobs = [(font, program) for font in fonts for program in programs]
+    for i, (font, program) in enumerate(jobs):
+        y60 = real_note(font, program=program, pitch=BASE_KEY, velocity=velocity)
+        reals = {k: real_note(font, program=program, pitch=k, velocity=velocity) for k in keys}
+        if max(np.abs(y).max() for y in (y60, *reals.values())) < 1e-3 or min(
+                np.abs(y).max() for y in (y60, *reals.values())) < 1e-4:
+            continue  # a program with no sample at one of the keys
+        mel60 = log_mel(y60, params=params)
+        if bundle is not None:
+            model60 = np.clip(np.asarray(decoder.decode(encoder.encode(mel60[None])), dtype=np.float32)[0], 0.0, 1.0)
+        for k, y in reals.items():
+            real = sustain_spectrum(log_mel(y, params=params), params=params)
+            ratio = 2.0 ** ((k - BASE_KEY) / 12.0)
+            for method in methods:
+                source = model60 if method.startswith("model_") else mel60
+                played = _play(method.removeprefix("model_"), y60, source, ratio=ratio, f0=f0, params=params)
+                errors[method][k].append(spectrum_error_db(real, sustain_spectrum(log_mel(played, params=params),
+                                                                                   params=params)))
+        done += 1
+        if progress is not None:
+            progress(i + 1, len(jobs))
+    return {"instruments": done, "keys": list(keys),
+            "error_db": {m: {str(k): float(np.mean(v)) for k, v in by.items()} for m, by in errors.items()},
+            "mean_db": {m: float(np.mean([x for v in by.values() for x in v])) for m, by in errors.items()}}
+
+
+def format_table(result: dict) -> str:
+    keys = result["keys"]
+    lines = ["| played from the key-60 note by | " + " | ".join(f"key {k}" for k in keys) + " | mean |",
+             "|---|" + "---|" * (len(keys) + 1)]
+    for m, by in result["error_db"].items():
+        lines.append(f"| {m} | " + " | ".join(f"{by[str(k)]:.1f}" for k in keys) + f" | {result['mean_db'][m]:.1f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None, *, real_note, fonts) -> int:
+    """``bench/bench_transposition.py``."""
+    parser = argparse.ArgumentParser(description="Playing one pitch's note at other keys, against the real ones")
+    parser.add_argument("--programs", default="0,6,11,19,21,24,40,42,48,52,56,60,65,68,71,73,80,81,88,104",
+                        help="GM programs (comma-separated; default: 20 across the families)")
+    parser.add_argument("--bundle", default=None, help="also through this bundle's model (encode, decode)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    bundle = None
+    if args.bundle:
+        from synth.bundle import load_bundle
+
+        bundle = load_bundle(Path(args.bundle))
+    programs = [int(p) for p in args.programs.split(",")]
+    result = measure_transposition(real_note=real_note, fonts=[Path(f) for f in fonts], programs=programs,
+                                   params=SpectrogramParams(), bundle=bundle, progress=lambda i, n: print(
+                                       f"\r{i}/{n} instruments", end="", file=sys.stderr))
+    print(file=sys.stderr)
+    print(json.dumps(result, indent=1) if args.json else format_table(result))
+    return 0
