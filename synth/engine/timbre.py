@@ -88,8 +88,10 @@ class Timbre:
         # How far below the note-off state each release frame is, band by band (never above: a release
         # does not swell).
         object.__setattr__(self, "release_delta", _readonly(_release_delta(self.release, self.sustain)))
-        # The gain that brings the held note to the engine's one loudness (1 without a loudness basis).
-        gain = 1.0 if self.loudness is None else self.loudness.gain(self.held[: self.loop_span[1]])
+        # The gain that brings the held note to the engine's one loudness (1 without a loudness basis), from
+        # every other frame: a timbre can be made on the synthesis thread (estimates, crossfades, tiles); on
+        # the default's 44 presets that halves the 1.2 ms and moves the loudness by 0.08 dB at most.
+        gain = 1.0 if self.loudness is None else self.loudness.gain(self.held[: self.loop_span[1] : 2])
         object.__setattr__(self, "gain", gain)
 
     @property
