@@ -23,3 +23,9 @@ def read_json_file(path: str | Path, *, what: str, error: type[Exception], max_b
         raise error(f"{path}: no such {what} file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise error(f"{path}: not a readable JSON {what} file ({exc})") from None
+    except RecursionError:
+        # json's decoder recurses per nesting level: a file of 100,000 '[' exhausts the stack.
+        raise error(f"{path}: not a readable JSON {what} file (nested too deeply)") from None
+    except ValueError as exc:
+        # An integer of more than 4,300 digits (Python's int/str conversion limit) is not a value of ours.
+        raise error(f"{path}: not a readable JSON {what} file ({exc})") from None

@@ -236,7 +236,15 @@ def test_rejects_bad_base_pitch(copy, value):
 
 def test_rejects_invalid_bundle_json(copy):
     (copy / "bundle.json").write_text("{not json")
-    with pytest.raises(BundleError, match="not readable JSON"):
+    with pytest.raises(BundleError, match="not a readable JSON bundle description file"):
+        load_bundle(copy)
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000, '{"base_pitch": ' + "9" * 5000 + "}"])
+def test_hostile_json_is_a_bundle_error_not_a_traceback(copy, text):
+    """Deep nesting (RecursionError in json) and a 5000-digit integer (ValueError) name the file."""
+    (copy / "bundle.json").write_text(text)
+    with pytest.raises(BundleError, match="bundle.json: not a readable JSON bundle description file"):
         load_bundle(copy)
 
 
@@ -411,3 +419,10 @@ def test_one_broken_preset_file_costs_only_itself(copy):
     listed = subprocess.run([sys.executable, "-m", "synth.cli", "presets", "list", "--bundle", str(copy)],
                             capture_output=True, text=True, timeout=120).stdout
     assert "x.json" in listed and "BROKEN" in listed and all(name in listed for name in good)
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000, '{"name": "evil", "latent": [' + "9" * 5000 + "]}"])
+def test_a_hostile_preset_file_costs_only_itself(copy, text):
+    good = sorted(load_bundle(copy).presets)
+    (copy / "presets" / "evil.json").write_text(text)
+    assert sorted(load_bundle(copy).presets) == good

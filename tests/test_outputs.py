@@ -331,3 +331,18 @@ def test_a_headless_serve_records_to_a_new_file_each_run(tmp_path, monkeypatch):
     Path(first).write_bytes(b"b")
     assert serve_command._resolve_output(args)[2] == "melsynth-take-20261202-153000-3.wav"
     assert old.read_bytes() == b"the previous take"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["serve", "--bundle", "presets/default", "--duration", "1e10", "--output", "null", "--port", "0"],
+     "--duration: must be at most"),
+    (["dataset", "features", "{tmp}/x", "--out", "{tmp}/y", "--workers", "-1"], "--workers: must be at least 1"),
+    (["dataset", "soundfont", "--out", "{tmp}/y", "--workers", "0", "--programs", "0"],
+     "--workers: must be at least 1"),
+])
+def test_out_of_range_settings_are_named_before_anything_runs(tmp_path, argv, message):
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    proc = subprocess.run([sys.executable, "-m", "synth.cli", *argv], capture_output=True, text=True, cwd=REPO,
+                          timeout=120)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "y").exists()

@@ -31,8 +31,8 @@ problem, so nothing half-valid ever reaches the audio path. Nothing is unpickled
 
 from __future__ import annotations
 
-import json
 import math
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,6 +52,7 @@ from synth.bundle.presets import (
 from synth.bundle.runtime import Decoder, Encoder
 from synth.bundle.tiles import TILES_KEY, TileLayout, tile_layout_from_metadata
 from synth.errors import BundleError, ContractError, PresetError
+from synth.json_files import read_json_file
 from synth.spectrogram import SpectrogramParams
 
 __all__ = ["Bundle", "load_bundle", "bundle_metadata", "BUNDLE_FORMAT", "BUNDLE_JSON", "REQUIRED_KEYS"]
@@ -287,14 +288,9 @@ def bundle_metadata(
 
 def _read_bundle_json(path: Path) -> dict[str, Any]:
     file = path / BUNDLE_JSON
-    try:
-        if file.stat().st_size > _MAX_JSON_BYTES:
-            raise BundleError(f"{file}: too large for a bundle description")
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BundleError(f"{path}: not a model bundle (no {BUNDLE_JSON})") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(f"{file}: not readable JSON ({exc})") from None
+    if not os.path.lexists(file):
+        raise BundleError(f"{path}: not a model bundle (no {BUNDLE_JSON})")
+    data = read_json_file(file, what="bundle description", error=BundleError, max_bytes=_MAX_JSON_BYTES)
     if not isinstance(data, dict):
         raise BundleError(f"{file}: expected a JSON object")
     return data

@@ -20,6 +20,18 @@ __all__ = ["add_arguments", "run", "DEFAULT_TAKE"]
 DEFAULT_TAKE = "melsynth-take-{stamp}.wav"
 
 
+# The longest --duration: a year, far below what a thread's wait can take (threading.TIMEOUT_MAX; 1e10 s
+# overflowed it after the engine had started).
+MAX_DURATION = 365 * 24 * 3600.0
+
+
+def _duration(text: str) -> float:
+    value = _positive_float(text)
+    if value > MAX_DURATION:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_DURATION:g} seconds (a year), got {text}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -75,7 +87,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(see melsynth devices)")
     parser.add_argument("--midi-map", default=None, metavar="FILE.json",
                         help="a MIDI mapping file (CCs, bend range, channel; see docs/OSC.md)")
-    parser.add_argument("--duration", type=_positive_float, default=None, metavar="SECONDS", help="stop after this long")
+    parser.add_argument("--duration", type=_duration, default=None, metavar="SECONDS",
+                        help=f"stop after this long (at most {MAX_DURATION:g} s)")
 
 
 def _print_figures(stats: dict, server, recorded, log_path, midi=None) -> None:

@@ -180,4 +180,6 @@ def load_score(path: str | Path, *, spec: ControlSpec) -> Score:
         raise ScoreError(f"{path}: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     except RecursionError:
         raise ScoreError(f"{path}: JSON nested too deeply") from None
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        raise ScoreError(f"{path}: not valid JSON ({exc})") from None
     return parse_score(data, spec=spec, source=str(path))

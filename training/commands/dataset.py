@@ -13,6 +13,16 @@ def _ints(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of processes, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _strs(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
@@ -38,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "every key stay in one split")
     p.add_argument("--velocities", type=_ints, default=[25, 50, 75, 100, 127])
     p.add_argument("--programs", type=_ints, default=None, help="GM programs 0..127 (default all)")
-    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--workers", type=_workers, default=None)
     p.add_argument("--force", action="store_true")
 
     p = sub.add_parser("audio", help="make an NSynth-format folder from a folder of your own single-note recordings")
@@ -69,7 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="float16 shards of this many notes, resumable, bad notes skipped and listed (large sets; "
                         "default: one float32 features.npy)")
     p.add_argument("--resume", action="store_true", help="with --shards: continue a run that stopped part-way")
-    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--workers", type=_workers, default=None)
     p.add_argument("--force", action="store_true")
 
 
