@@ -68,11 +68,27 @@ class LoudnessBasis:
     weights: np.ndarray  # (n_mels,) float64
     db_min: float
     db_range: float
+    weights32: np.ndarray = dataclasses.field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        w = self.weights.astype(np.float32)
+        w.setflags(write=False)
+        object.__setattr__(self, "weights32", w)
 
     def loudness_db(self, frames: np.ndarray) -> float:
-        """K-weighted mean power (dB) of unit-scale frames ``(frames, n_mels)``."""
-        power = np.power(10.0, (self.db_min + self.db_range * np.asarray(frames, dtype=np.float64)) / 10.0)
-        return float(10.0 * np.log10(max(float(np.mean(power @ self.weights)), 1e-30)))
+        """K-weighted mean power (dB) of unit-scale frames ``(frames, n_mels)``.
+
+        In float32, relative to the contract's top (``db_max`` = 1): it runs on the synthesis thread when a
+        timbre is made there, and float64 powers took four times as long for the same figure to 0.01 dB.
+        """
+        ln10 = np.log(10.0) / 10.0
+        x = np.asarray(frames, dtype=np.float32) - np.float32(1.0)
+        x *= np.float32(self.db_range * ln10)
+        np.exp(x, out=x)
+        mean = float(np.mean(x @ self.weights32)) * 10.0 ** ((self.db_min + self.db_range) / 10.0)
+        return float(10.0 * np.log10(max(mean, 1e-30)))
+
+
 
     def gain(self, frames: np.ndarray) -> float:
         """The linear gain that brings frames of this loudness to :data:`TARGET_DB` (at most
