@@ -13,7 +13,6 @@ Usage::
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import numpy as np
 
 from synth.errors import DataError
 from synth.inversion import METHODS, invert, make_inverter
+from synth.json_files import read_json_file
 from synth.metrics.regions import REGIONS, mean_region_errors, region_errors
 from synth.spectrogram import SpectrogramParams, log_mel
 
@@ -36,10 +36,9 @@ def load_notes(folder: Path, *, limit: int | None = None, params: SpectrogramPar
     import soundfile
 
     folder = Path(folder)
-    index_path = folder / "examples.json"
-    if not index_path.is_file():
-        raise DataError(f"{folder}: no examples.json (not an NSynth-format folder)")
-    examples = json.loads(index_path.read_text())
+    examples = read_json_file(folder / "examples.json", what="NSynth examples", error=DataError)
+    if not isinstance(examples, dict):
+        raise DataError(f"{folder / 'examples.json'}: expected an object keyed by note_str")
     names = sorted(examples)
     if limit is not None and 0 < limit < len(names):
         names = names[:: max(1, len(names) // limit)][:limit]
