@@ -222,7 +222,7 @@ def _upper(source, h):
 
 
 @njit(cache=True, nogil=True)
-def _envelope_bank(source, f0, ratio_prev, ratio, top_hz, nyquist, rate, amp_prev, amp, phase, osc, scratch, block):
+def _envelope_bank(source, f0, ratio_prev, ratio, top_hz, nyquist, rate, amp_prev, amp, phase, osc, block):
     """Harmonics of ``f0 * ratio`` with the levels the base note's harmonic envelope (``source``, log-linear
     between its harmonics) has at their frequencies, at the base note's total power, rendered into ``block``
     (ramped from the previous frame's amplitudes, phases carried)."""
@@ -256,26 +256,9 @@ def _envelope_bank(source, f0, ratio_prev, ratio, top_hz, nyquist, rate, amp_pre
     scale = math.sqrt(src_power / new_power) if new_power > 0.0 else 0.0
     for k in range(amp.shape[0]):
         amp[k] *= scale
-    inv_n = 1.0 / n if n > 0 else 0.0
-    count = 0
-    for k in range(amp.shape[0]):
-        a0, a1 = amp_prev[k], amp[k]
-        f = 0.5 * (ratio_prev + ratio) * (k + 1) * f0
-        w = _TWO_PI * f / rate
-        if f < nyquist and (a0 > 0.0 or a1 > 0.0):
-            osc[0, count] = math.cos(phase[k])
-            osc[1, count] = math.sin(phase[k])
-            osc[2, count] = math.cos(w)
-            osc[3, count] = math.sin(w)
-            osc[4, count] = a0
-            osc[5, count] = (a1 - a0) * inv_n
-            count += 1
-        phase[k] = (phase[k] + w * n) % _TWO_PI
-        amp_prev[k] = a1
-    out = scratch[:n]
-    _oscillators(out, count, osc[0], osc[1], osc[2], osc[3], osc[4], osc[5])
-    for i in range(n):
-        block[i] = out[i]
+    count = _fill_oscillators(f0, ratio_prev, ratio, nyquist, rate, amp_prev, amp, phase, osc[0], osc[1], osc[2],
+                              osc[3], osc[4], osc[5], n)
+    _oscillators(block, count, osc[0], osc[1], osc[2], osc[3], osc[4], osc[5])
 
 
 @njit(cache=True, nogil=True)
@@ -501,7 +484,7 @@ class HarmonicNoiseInverter:
                               self._env_source)
             _envelope_bank(self._env_source, self.harmonic_f0, self._ratio_prev, ratio, self.params.fmax,
                            self._nyquist, float(self.output_rate), self._env_prev, self._env_amp, self._env_phase,
-                           self._env_osc, self._fill_block, block)
+                           self._env_osc, block)
         elif self._n_fill:
             _add_fill(self.harmonic_f0, self._ratio_prev, ratio, self._nyquist, float(self.output_rate),
                       self._fill_prev, self._fill_amp, self._fill_phase, self._fill_osc, self._fill_block, block)

@@ -78,16 +78,9 @@ def compute_features(
         raise DataError("--resume continues a sharded run: give --shards too")
     # `dataset features D --out D --force` would replace the dataset by its own features.
     check_output_folder(out, kind=FEATURES, force=force, inputs=[src])
-    examples = read_examples(src)
-    audio_dir = src / "audio"
-    if not audio_dir.is_dir():
-        raise DataError(f"{audio_dir}: missing audio folder")
+    examples, audio_dir = _source_rows(src)
     names = sorted(examples)
-    rows = [dict(examples[n]) for n in names]
-    for row in rows:
-        row.setdefault("dataset_source", "nsynth")
-        if "instrument_str" not in row:
-            row["instrument_str"] = row["note_str"].rsplit("-", 2)[0]
+    rows = [_row(examples, n) for n in names]
     splits = make_splits(rows, rule=split, seed=seed)
 
     with atomic_directory(out, kind=FEATURES, force=force, inputs=[src]) as tmp:
@@ -110,7 +103,16 @@ def compute_features(
     return out
 
 
+def _row(examples: dict, name: str) -> dict:
+    """A note's index row: its examples.json record, with a source and an instrument name when it lacks them."""
+    row = dict(examples[name])
+    row.setdefault("dataset_source", "nsynth")
+    row.setdefault("instrument_str", row["note_str"].rsplit("-", 2)[0])
+    return row
+
+
 def _source_rows(src: Path) -> tuple[dict, Path]:
+    """examples.json of an NSynth-format folder and its audio folder, both checked."""
     examples = read_examples(src)
     audio_dir = src / "audio"
     if not audio_dir.is_dir():
@@ -184,11 +186,7 @@ def _compute_sharded(src: Path, *, out: Path, params: SpectrogramParams, split: 
             continue
         shards.append(Shard(file=record["file"], start=start, rows=len(record["notes"]), sha256=record["sha256"]))
         start += len(record["notes"])
-        for name in record["notes"]:
-            row = dict(examples[name])
-            row.setdefault("dataset_source", "nsynth")
-            row.setdefault("instrument_str", row["note_str"].rsplit("-", 2)[0])
-            rows.append(row)
+        rows += [_row(examples, name) for name in record["notes"]]
     if not rows:
         raise DataError(f"{src}: no note could be read ({len(skipped)} skipped; {work / 'progress.json'} names them)")
     splits = make_splits(rows, rule=split, seed=seed)
