@@ -86,7 +86,7 @@ def _tile_decoder(
     """The tile decoder's file name, ONNX bytes and bundle.json entry, proved exact at every window position
     against the whole-note ONNX decoder; (None, None, None) for a model that has no latent time columns. A
     patch-layout decoder takes any number of columns, so it is its own tile decoder (decoder.onnx)."""
-    from training.model.build import folded_decoder
+    from training.model.conv import folded_decoder
 
     config, params = the_run.config, the_run.params
     if config.dense is not None or len(latent_shape) != 3 or latent_shape[1] <= TILE_COLUMNS:
@@ -232,7 +232,7 @@ def _convert(
     the_run, keras_encoder, keras_decoder, *, latent_shape: tuple[int, ...], mel_shape: tuple[int, int], log
 ) -> tuple[bytes, bytes]:
     """The ONNX bytes of (decoder, encoder)."""
-    from training.model.build import folded_decoder, folds
+    from training.model.conv import folded_decoder, folds
 
     # The decoder every latent change waits for, in its cheaper exact form (each upsampling + transposed
     # convolution as one transposed convolution, about half the decode time); parity below checks it against
@@ -319,7 +319,7 @@ def _bundle_json(
     metrics_source: str, parity: dict, presets: int, tiles_meta: dict | None,
 ) -> tuple[str, dict[str, Any]]:
     """(the bundle hash, bundle.json's document) for the ONNX files ``onnx`` (file name -> bytes)."""
-    from training.model.build import folds
+    from training.model.conv import folds
 
     digests = {file: sha256_bytes(data) for file, data in onnx.items()}
     bundle_hash = bundle_hash_of(
@@ -341,7 +341,7 @@ def _bundle_json(
         exported={
             "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "onnx_opset": OPSET,
-            # Decoder stages exported as one transposed convolution (training.model.build.folded_decoder).
+            # Decoder stages exported as one transposed convolution (training.model.conv.folded_decoder).
             "decoder_folded_stages": [i for i in range(the_run.config.stages) if folds(the_run.config, i)],
             **_versions(),
         },

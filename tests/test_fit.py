@@ -45,7 +45,7 @@ def finished_run(features, tmp_path_factory) -> Path:
 
 
 def _weights(path: Path, config) -> list[np.ndarray]:
-    from training.model.build import build_models
+    from training.model.families import build_models
 
     autoencoder, _, _ = build_models(config, params=SMALL_PARAMS)
     autoencoder.load_weights(path)

@@ -20,7 +20,7 @@ from training.model.config import (
 )
 
 keras = pytest.importorskip("keras")
-from training.model.build import build_models, latent_shape  # noqa: E402
+from training.model.families import build_models, latent_shape  # noqa: E402
 
 PAPER = SpectrogramParams()
 
@@ -153,8 +153,9 @@ def test_every_variant_builds_and_trains_a_step(name):
     # Eager steps: the models are tiny and tracing would dominate the test's time.
     autoencoder.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse", run_eagerly=True)
     x = synthetic_notes(4)
+    keys = np.array([[48], [60], [60], [72]], np.int32)
     before = [w.copy() for w in autoencoder.get_weights()]
-    loss = float(autoencoder.train_on_batch(x, x))
+    loss = float(autoencoder.train_on_batch(config.family.trainer_inputs(x, keys, keys), x))
     assert np.isfinite(loss)
     changed = [not np.array_equal(a, b) for a, b in zip(before, autoencoder.get_weights(), strict=True)]
     assert all(changed), f"{name}: some weights did not move"
@@ -179,9 +180,12 @@ def test_own_variants_keep_the_papers_latent_size_and_change_only_what_they_name
     for name in OWN_VARIANT_NAMES:
         config = variant(name)
         shape = latent_shape(config, params=PAPER)
-        assert shape == ((1, 8, 256) if config.layout == "patch" else (2, 8, 128)), name
+        patches = config.layout in ("patch", "keyboard")
+        assert shape == ((1, 8, 256) if patches else (2, 8, 128)), name
         changed = {k for k, v in config.to_dict().items() if v != paper.to_dict()[k]} - {"name", "batch_size"}
-        layout = {"layout", "filters", "patch_frames"} | schedule if config.layout == "patch" else set()
+        layout = {"layout", "filters", "patch_frames"} | schedule if patches else set()
+        if config.layout == "keyboard":  # the detail path's width, and a shorter patience for hour-long epochs
+            layout |= {"hidden", "patience"}
         assert changed and changed <= {"output_activation", "activation", "residual_blocks", "frequency_bias",
                                        "mel_head"} | layout, (name, changed)
 
@@ -236,7 +240,7 @@ def test_residual_blocks_sit_at_the_deepest_stage_only():
 def test_the_folded_decoder_is_the_same_map(name, changes):
     """Upsampling + stride-2 transposed convolution == one stride-4 transposed convolution with the summed
     kernel, exactly, at every output position (edges included)."""
-    from training.model.build import folded_decoder, folds
+    from training.model.conv import folded_decoder, folds
 
     config = small_config(name, **changes)
     _, _, decoder = build_models(config, params=SMALL_PARAMS)

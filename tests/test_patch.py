@@ -9,7 +9,7 @@ from training_fixtures import SMALL_PARAMS, small_config, synthetic_notes, write
 from synth.errors import DataError, ParameterError
 
 keras = pytest.importorskip("keras")
-from training.model.build import build_models, latent_shape  # noqa: E402
+from training.model.families import build_models, latent_shape  # noqa: E402
 from training.model.patch import initialise_from_pca, note_patches  # noqa: E402
 
 P = 16  # small_config("patch"): 4 columns of 16 frames, 8 latent values each

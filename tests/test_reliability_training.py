@@ -35,7 +35,7 @@ def features(tmp_path_factory) -> Path:
 
 
 def _weights(path: Path) -> list[np.ndarray]:
-    from training.model.build import build_models
+    from training.model.families import build_models
 
     autoencoder, _, _ = build_models(CONFIG, params=SMALL_PARAMS)
     autoencoder.load_weights(path)

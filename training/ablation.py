@@ -57,7 +57,7 @@ def _change(config: Any) -> str:
 
 def ablation_rows(runs: list[Path], *, decode_repeats: int = 20, log=print) -> tuple[list[dict[str, Any]], Path]:
     """One dict per run folder (see the module docstring), and the features folder they share."""
-    from training.model.build import folded_decoder, latent_shape
+    from training.model.families import latent_shape
     from training.run import load_run
 
     if not runs:
@@ -82,8 +82,8 @@ def ablation_rows(runs: list[Path], *, decode_repeats: int = 20, log=print) -> t
         shape = latent_shape(the_run.config, params=the_run.params)
         log(f"ablation: {the_run.path.name}: measuring the decoder")
         _, _, decoder = the_run.models()
-        # Timed as exported: what the engine runs (see training.model.build.folded_decoder).
-        decoder = folded_decoder(decoder, the_run.config, params=the_run.params)
+        # Timed as exported: what the engine runs (see ModelFamily.export_decoder).
+        decoder, _ = the_run.config.family.export_decoder(decoder, the_run.config, params=the_run.params)
         rows.append({
             "run": the_run.path.name, "variant": the_run.config.name, "change": _change(the_run.config),
             "epochs": the_run.status.get("epochs_done"), "best_epoch": the_run.status.get("best_epoch"),

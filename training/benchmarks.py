@@ -157,8 +157,8 @@ def paper_decoder(*, quick: bool) -> dict:
     from export.onnx_convert import keras_to_onnx
     from synth.benchmarks.common import REPO
     from synth.benchmarks.decode import time_calls
-    from training.model.build import build_models
     from training.model.config import default_config
+    from training.model.families import build_models
 
     params = SpectrogramParams()
     config = default_config()

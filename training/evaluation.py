@@ -44,7 +44,7 @@ def evaluate_run(
     """
     from training.datasets.features import load_features
     from training.fit import training_rows
-    from training.model.build import latent_shape
+    from training.model.families import latent_shape
     from training.run import load_run
 
     if split not in SPLITS:

@@ -571,7 +571,7 @@ def _write_pca_row(out: Path, feats: Any, *, overrides: dict[str, Any] | None, l
     """``out/pca.json``: PCA of the rows' training notes beside the tables (k = min(2048, notes), and 128),
     measured once per features folder and note limit (kept while both are the same)."""
     from training.fit import training_rows
-    from training.model.build import latent_shape
+    from training.model.families import latent_shape
     from training.pca_baseline import pca_test_metrics
 
     path = out / PCA_FILE

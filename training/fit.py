@@ -211,11 +211,16 @@ class NoteSource:
     TensorFlow 2.21 that wait was 30-40 s at the end of every epoch (py-spy: the main thread in
     ``UnboundedThreadPool::LogicalThreadWrapper::~LogicalThreadWrapper``, no CPU used): half of each 82 s
     epoch of the 1020 SoundFont notes at batch 16.
+
+    With ``pitch`` (the MIDI key of every row [shape=(N,)], for a pitch-conditioned family) each batch is
+    ``((notes, their keys, the targets' keys), targets)`` instead of ``(notes, notes)``.
     """
 
-    def __init__(self, x: np.ndarray, *, params: SpectrogramParams, in_memory: bool | None = None) -> None:
+    def __init__(self, x: np.ndarray, *, params: SpectrogramParams, in_memory: bool | None = None,
+                 pitch: np.ndarray | None = None) -> None:
         self.x = x
         self.params = params
+        self.pitch = None if pitch is None else np.asarray(pitch, dtype=np.int32)
         self.in_memory = x.nbytes <= IN_MEMORY_BYTES if in_memory is None else in_memory
         self._tensor = None
 
@@ -227,33 +232,45 @@ class NoteSource:
                 self._tensor = tf.constant(np.asarray(self.x, dtype=np.float32))
         return self._tensor
 
-    def dataset(self, rows: np.ndarray, *, batch_size: int) -> Any:
-        """A tf.data pipeline yielding (batch, batch) float32 pairs of ``rows`` in order."""
+    def dataset(self, rows: np.ndarray, *, batch_size: int, targets: np.ndarray | None = None) -> Any:
+        """A tf.data pipeline of the batches of ``rows`` in order, each row asked to reconstruct the same
+        position of ``targets`` (default: itself); float32 notes."""
         import tensorflow as tf
 
-        params = self.params
-        ds = tf.data.Dataset.from_tensor_slices(rows.astype(np.int64)).batch(batch_size)
+        targets = rows if targets is None else targets
+        if len(targets) != len(rows):
+            raise ParameterError(f"note source: {len(rows)} rows and {len(targets)} targets")
+        pairs = np.stack([rows, targets], axis=1).astype(np.int64)
+        ds = tf.data.Dataset.from_tensor_slices(pairs).batch(batch_size)
+        # Constants are made here, eagerly: made inside a traced map function they would belong to its graph.
+        keys = None if self.pitch is None else tf.constant(self.pitch)
+
+        def batch(notes: Any, targets: Any, pairs: Any) -> tuple[Any, Any]:
+            if keys is None:
+                return notes, targets
+            both = tf.gather(keys, pairs)[:, :, None]  # (batch, 2, 1)
+            return (notes, both[:, 0], both[:, 1]), targets
+
         if self.in_memory:
             x = self._constant()
 
-            def gather(batch_rows: Any) -> tuple[Any, Any]:
-                arr = tf.gather(x, batch_rows)
-                return arr, arr
+            def gather(pairs: Any) -> tuple[Any, Any]:
+                return batch(tf.gather(x, pairs[:, 0]), tf.gather(x, pairs[:, 1]), pairs)
 
             return ds.map(gather, num_parallel_calls=2, deterministic=True).prefetch(2).with_options(_options())
-        memmap = self.x
+        memmap, params = self.x, self.params
 
-        def read(batch_rows: np.ndarray) -> np.ndarray:
-            # Sorted reads are sequential on disk; the order inside a batch does not change the mean loss.
-            return np.ascontiguousarray(memmap[np.sort(batch_rows)], dtype=np.float32)
+        def read(rows: np.ndarray) -> np.ndarray:
+            # Sorted reads are sequential on disk; each row read once however often the batch names it.
+            unique, where = np.unique(rows, return_inverse=True)
+            return np.ascontiguousarray(np.asarray(memmap[unique], dtype=np.float32)[where.reshape(rows.shape)])
 
-        def load(batch_rows: Any) -> tuple[Any, Any]:
-            arr = tf.numpy_function(read, [batch_rows], tf.float32, stateful=False)
-            arr.set_shape([None, params.n_mels, params.frames])
-            return arr, arr
+        def load(pairs: Any) -> tuple[Any, Any]:
+            both = tf.numpy_function(read, [pairs], tf.float32, stateful=False)
+            both.set_shape([None, 2, params.n_mels, params.frames])
+            return batch(both[:, 0], both[:, 1], pairs)
 
-        ds = ds.map(load, num_parallel_calls=2, deterministic=True)
-        return ds.prefetch(2).with_options(_options())
+        return ds.map(load, num_parallel_calls=2, deterministic=True).prefetch(2).with_options(_options())
 
 
 def _options() -> Any:
@@ -264,9 +281,18 @@ def _options() -> Any:
     return options
 
 
-def _make_dataset(x: np.ndarray, rows: np.ndarray, *, batch_size: int, params: SpectrogramParams) -> Any:
-    """A one-off pipeline over rows of ``x`` (see :class:`NoteSource`)."""
-    return NoteSource(x, params=params).dataset(rows, batch_size=batch_size)
+def note_pitches(feats: Features, *, family: Any) -> np.ndarray | None:
+    """The MIDI key of every row of ``feats`` [shape=(N,)] when ``family`` is pitch-conditioned (checked: it
+    needs keys 0..127, at least two of them), else None."""
+    if not family.pitch_conditioned:
+        return None
+    try:
+        pitch = np.asarray([int(r["pitch"]) for r in feats.rows], dtype=np.int32)
+    except (KeyError, TypeError, ValueError):
+        raise DataError(f"{feats.path / 'index.json'}: a pitch-conditioned model needs every note's MIDI "
+                        "key ('pitch')") from None
+    family.check_pitches(pitch, where=str(feats.path))
+    return pitch
 
 
 def training_rows(feats: Features, *, seed: int, limit: int | None) -> np.ndarray:
@@ -390,9 +416,8 @@ def _load_data(
         if _data_signature(existing["data"]) != _data_signature(feats.description()):
             raise DataError(f"features folder {feats.path} is not the data run {out} was started on")
 
-    from training.model.build import check_input_shape
-
-    check_input_shape(config, params=params)
+    config.family.check_input_shape(config, params=params)
+    note_pitches(feats, family=config.family)
     train_rows = training_rows(feats, seed=config.seed, limit=limit)
     valid_rows, test_rows = (feats.subset(s) for s in ("valid", "test"))
     return feats, (train_rows, valid_rows, test_rows)
@@ -576,9 +601,7 @@ def _compiled_models(
     strategy's scope."""
     import keras
 
-    from training.model.build import build_models
-
-    autoencoder, encoder, decoder = build_models(config, params=params)
+    autoencoder, encoder, decoder = config.family.build(config, params=params)
     optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, clipnorm=config.clipnorm)
     autoencoder.compile(optimizer=optimizer, loss="mse", jit_compile=jit, run_eagerly=run_eagerly)
     if init_from is not None:
@@ -611,8 +634,9 @@ def _build_and_train(
         with strategy.scope():
             models, optimizer = _compiled_models(config, params=feats.params, jit=jit, run_eagerly=run_eagerly,
                                                  init_from=init_from, out=out, new_run=new_run)
-            if config.layout == "patch" and ckpt is None and init_from is None:
-                _start_from_pca(models, feats, rows[0], config=config, out=out if new_run else None, verbose=verbose)
+            if config.family.fitted_start and ckpt is None and init_from is None:
+                _start_from_data(models, feats, rows[0], config=config, out=out if new_run else None,
+                                 verbose=verbose)
         return _train(
             out=out, feats=feats, config=config, params=feats.params, models=models, optimizer=optimizer,
             rows=rows, ckpt=ckpt, ckpt_state=ckpt_state, verbose=verbose, set_learning_rate=set_learning_rate,
@@ -621,16 +645,24 @@ def _build_and_train(
         keras.mixed_precision.set_global_policy(old_policy)
 
 
-def _start_from_pca(models: tuple[Any, Any, Any], feats: Features, train_rows: np.ndarray, *, config: ModelConfig,
-                    out: Path | None, verbose: int) -> None:
-    """A new patch-layout run starts from the PCA of its training patches (training.model.patch); ``out``, a new
-    run's folder, is removed when that fails (None: a resumed run's, which stays)."""
-    from training.model.patch import initialise_from_pca
+#: A family that starts from its training notes (a PCA) reads at most this many of them, a seeded sample: the
+#: 1275-note sets whole, the keyboard set's 17,375 training notes (4.6 GB as float32) not.
+START_NOTES = 2048
 
-    _, encoder, decoder = models
+
+def _start_from_data(models: tuple[Any, Any, Any], feats: Features, train_rows: np.ndarray, *, config: ModelConfig,
+                     out: Path | None, verbose: int) -> None:
+    """A new run of a family with a fitted start (the PCA of its training patches) starts from up to
+    :data:`START_NOTES` training notes; ``out``, a new run's folder, is removed when that fails (None: a
+    resumed run's, which stays)."""
+    rows = np.sort(train_rows)
+    if len(rows) > START_NOTES:
+        rows = np.sort(np.random.default_rng([config.seed, 15485863]).choice(rows, START_NOTES, replace=False))
+    pitch = note_pitches(feats, family=config.family)
     try:
-        initialise_from_pca(encoder, decoder, np.asarray(feats.x[np.sort(train_rows)], dtype=np.float32),
-                            config=config, seed=config.seed, log=print if verbose else None)
+        config.family.initialise(models, np.asarray(feats.x[rows], dtype=np.float32),
+                                 pitch=np.zeros(len(rows), np.int32) if pitch is None else pitch[rows],
+                                 config=config, log=print if verbose else None)
     except DataError:
         if out is not None:  # a new run: nothing of it is kept
             shutil.rmtree(out, ignore_errors=True)
@@ -669,13 +701,14 @@ def _one_epoch_callback() -> Any:
 
 
 def _fit_epoch(
-    autoencoder: Any, source: NoteSource, *, train_rows: np.ndarray, valid_ds: Any, epoch: int,
-    config: ModelConfig, dropout: tuple[list[Any], list[int]], callback: Any, verbose: int,
+    autoencoder: Any, source: NoteSource, *, train_rows: np.ndarray, notes: list[dict[str, Any]], valid_ds: Any,
+    epoch: int, config: ModelConfig, dropout: tuple[list[Any], list[int]], callback: Any, verbose: int,
 ) -> tuple[float, float, float]:
-    """Train epoch ``epoch`` with its own shuffle order and dropout seeds: (loss, val_loss, seconds)."""
+    """Train epoch ``epoch`` with its own shuffle order, targets and dropout seeds: (loss, val_loss, seconds)."""
     _reset_dropout_rngs(*dropout, epoch)
     order = epoch_order(train_rows, seed=config.seed, epoch=epoch)
-    train_ds = source.dataset(order, batch_size=config.batch_size)
+    targets = config.family.targets(order, notes=notes, seed=config.seed, epoch=epoch)
+    train_ds = source.dataset(order, batch_size=config.batch_size, targets=targets)
     t0 = time.perf_counter()
     hist = autoencoder.fit(
         train_ds, validation_data=valid_ds, epochs=config.max_epochs, initial_epoch=epoch,
@@ -727,14 +760,16 @@ def _train(
 
     drops = _dropout_layers(models[1:])
     drop_seeds = [int(layer.seed_generator.state.numpy()[0]) for layer in drops]
-    source = NoteSource(feats.x, params=params)
-    valid_ds = source.dataset(valid_rows, batch_size=config.batch_size)
+    source = NoteSource(feats.x, params=params, pitch=note_pitches(feats, family=config.family))
+    # Validation pairs are drawn once (epoch -1), so every epoch is judged on the same task.
+    valid_ds = source.dataset(valid_rows, batch_size=config.batch_size,
+                              targets=config.family.targets(valid_rows, notes=feats.rows, seed=config.seed, epoch=-1))
     callback = _one_epoch_callback()
 
     epoch = state["epochs_done"]
     while stopped == "running" and epoch < config.max_epochs:
         loss, val_loss, seconds = _fit_epoch(
-            autoencoder, source, train_rows=train_rows, valid_ds=valid_ds, epoch=epoch, config=config,
+            autoencoder, source, train_rows=train_rows, notes=feats.rows, valid_ds=valid_ds, epoch=epoch, config=config,
             dropout=(drops, drop_seeds), callback=callback, verbose=verbose,
         )
         epoch += 1
@@ -831,7 +866,8 @@ def _write_metrics(
         # stacklevel 4: the warning points at fit() (_write_metrics <- _train <- _build_and_train <- fit).
         warnings.warn(f"synth.metrics is not available ({exc}); {out}/metrics.json not written", stacklevel=4)
         return
-    ds = _make_dataset(feats.x, test_rows, batch_size=config.batch_size, params=params).map(lambda a, b: a)
+    source = NoteSource(feats.x, params=params, pitch=note_pitches(feats, family=config.family))
+    ds = source.dataset(test_rows, batch_size=config.batch_size).map(lambda a, b: (a,))  # (a,): a is no (x, y, w)
     recon = np.asarray(autoencoder.predict(ds, verbose=0), dtype=np.float32)
     originals = np.asarray(feats.x[test_rows], dtype=np.float32)
     result = summary(originals, recon, params=params)

@@ -65,7 +65,7 @@ class Run:
 
         Raises DataError if the best weights are missing, fail their SHA-256 check or do not fit.
         """
-        from training.model.build import build_models
+        from training.model.families import build_models
 
         weights = self.best_weights
         if not weights.is_file():

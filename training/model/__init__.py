@@ -1,6 +1,7 @@
-"""The paper's stacked convolutional autoencoder family: its config (JSON) and the Keras models built from it.
+"""The model families: their config (JSON) and the Keras models built from it.
 
-``training.model.config`` is plain Python (no TensorFlow); ``training.model.build`` imports Keras.
+``training.model.config`` is plain Python (no TensorFlow); each family's module (``conv``, ``patch``,
+``keyboard``, registered in ``families``) imports Keras inside its methods.
 """
 
 from training.model.config import VARIANT_NAMES, ModelConfig, default_config, variant

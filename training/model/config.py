@@ -62,6 +62,10 @@ Choices the paper does not publish, and what we chose:
   PCA of the same training notes with k = min(2048, notes) components (results/model/ablation.md). A column decodes its own frames only, so
   windowed decodes (tiles) are exact with no reach at all. ``pooling``, ``kernel_size``, ``strides`` and
   ``activation`` are not used by this layout.
+- ``layout`` "keyboard" (our variant, issue 28): the patch layout with the pitch as an input to encoder and
+  decoder (:mod:`training.model.keyboard`): per-key mean patches, a shared linear basis, and a detail path of
+  two ``hidden``-wide layers with a per-key FiLM scale and shift. Trained on notes over the keyboard, on
+  pairs of one instrument's notes at two keys.
 - ``pooling`` "none": each pooling layer is replaced by one more stride-2 convolution with the same
   filters (the paper's "three additional convolutional layers"), so the latent shape matches.
 """
@@ -88,14 +92,13 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "regularizer_where": ("E", "D", "ED"),
     "output_activation": ("sigmoid", "softmax", "clip"),
     "output_layer": ("conv_transpose", "conv"),
-    "layout": ("conv2d", "patch"),
 }
 
 # Fields added after runs were saved without them; such a run's config loads with these values.
 _LEGACY_DEFAULTS: dict[str, Any] = {
     "output_layer": "conv", "lr_patience": 0, "lr_factor": 0.5, "min_delta": 0.0, "residual_blocks": 0,
     "clipnorm": None, "frequency_bias": False, "mel_head": 0,
-    "layout": "conv2d", "patch_frames": 64,
+    "layout": "conv2d", "patch_frames": 64, "hidden": 0,
 }
 
 #: Fields of the fitting schedule: a resumed run may change these (the rest is the model and its data order).
@@ -159,6 +162,7 @@ class ModelConfig:
     mel_head: int = 0
     layout: str = "conv2d"
     patch_frames: int = 64
+    hidden: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -209,16 +213,12 @@ class ModelConfig:
             raise ParameterError(f"model config: frequency_bias must be true or false, got {self.frequency_bias!r}")
         if isinstance(self.patch_frames, bool) or not isinstance(self.patch_frames, int) or self.patch_frames < 1:
             raise ParameterError(f"model config: patch_frames must be a positive int, got {self.patch_frames!r}")
-        if self.layout == "patch":
-            unsupported = [f"{key}={getattr(self, key)!r}" for key, plain in (
-                ("dense", None), ("residual_blocks", 0), ("frequency_bias", False), ("mel_head", 0),
-                ("dropout_where", "none"), ("regularizer", "none"), ("output_activation", "clip"),
-            ) if getattr(self, key) != plain]
-            if len(self.filters) != 1:
-                unsupported.append(f"filters={list(self.filters)!r} (one entry: the latent values per column)")
-            if unsupported:
-                raise ParameterError(f"model config {self.name!r}: the patch layout does not take "
-                                     f"{', '.join(unsupported)}")
+        if isinstance(self.hidden, bool) or not isinstance(self.hidden, int) or self.hidden < 0:
+            raise ParameterError(f"model config: hidden must be a non-negative int, got {self.hidden!r}")
+        unsupported = self.family.unsupported(self)
+        if unsupported:
+            raise ParameterError(f"model config {self.name!r}: the {self.layout} layout does not take "
+                                 f"{', '.join(unsupported)}")
         if self.learning_rate <= 0:
             raise ParameterError(f"model config: learning_rate must be positive, got {self.learning_rate}")
         if self.lr_factor <= 0:
@@ -231,17 +231,18 @@ class ModelConfig:
         return len(self.filters)
 
     @property
-    def downsampling(self) -> int:
-        """Total factor by which the encoder shrinks each of the mel and frame axes (the frame axis only, to
-        one latent column per ``patch_frames``, for the patch layout, which takes the whole mel axis).
+    def family(self) -> Any:
+        """The :class:`~training.model.family.ModelFamily` that builds this config (by ``layout``)."""
+        from training.model.families import family_of  # the families import this module
 
-        Each stage is a stride-``strides`` conv followed by a 2x2 pool, or (``pooling="none"``) by a second
-        stride-``strides`` conv.
-        """
-        if self.layout == "patch":
-            return self.patch_frames
-        second = self.strides if self.pooling == "none" else 2
-        return (self.strides * second) ** self.stages
+        return family_of(self)
+
+    @property
+    def downsampling(self) -> int:
+        """Total factor by which the encoder shrinks the frame axis (and the mel axis, for the paper's
+        family: each stage a stride-``strides`` conv and a 2x2 pool or a second strided conv; the patch
+        families take the whole mel axis and shrink the frames to one column per ``patch_frames``)."""
+        return self.family.downsampling(self)
 
     def replace(self, **changes: Any) -> ModelConfig:
         """A copy with ``changes`` applied (validated)."""
@@ -313,6 +314,10 @@ _OWN_VARIANTS: dict[str, dict[str, Any]] = {
     # A linear stage per half-second patch, mel rows as channels, started from the patches' PCA (8 x 256).
     "patch": {"layout": "patch", "filters": (256,), "patch_frames": 64, "output_activation": "clip",
               "batch_size": 16, "learning_rate": 1e-4, "lr_patience": 3, "min_delta": 0.002, "clipnorm": 1.0},
+    # The patch code made pitch-aware (training.model.keyboard): trained on notes over the keyboard.
+    "keyboard": {"layout": "keyboard", "filters": (256,), "patch_frames": 64, "hidden": 512, "activation": "elu",
+                 "output_activation": "clip", "batch_size": 32, "learning_rate": 3e-4, "lr_patience": 2,
+                 "min_delta": 0.002, "clipnorm": 1.0, "patience": 5},
 }
 
 

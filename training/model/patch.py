@@ -26,8 +26,10 @@ import numpy as np
 from synth.errors import DataError, ParameterError
 from synth.spectrogram import SpectrogramParams
 from training.model.config import ModelConfig
+from training.model.family import ModelFamily
 
-__all__ = ["build_patch_models", "any_columns_decoder", "initialise_from_pca", "note_patches", "ENCODER_LAYER", "DECODER_LAYER"]
+__all__ = ["PatchFamily", "any_columns_decoder", "initialise_from_pca", "note_patches", "patch_pca",
+           "ENCODER_LAYER", "DECODER_LAYER"]
 
 ENCODER_LAYER = "patch_encode"
 DECODER_LAYER = "patch_decode"
@@ -41,7 +43,35 @@ def note_patches(x: np.ndarray, *, patch_frames: int) -> np.ndarray:
         raise ParameterError(f"patches: expected notes (N, n_mels, frames) with frames a multiple of "
                              f"{patch_frames}, got shape {x.shape}")
     n, n_mels, frames = x.shape
-    return np.ascontiguousarray(x.transpose(0, 2, 1)).reshape(n * (frames // patch_frames), patch_frames * n_mels)
+    # Always a new array (a view when x is stored frame-major would let callers centring it in place write
+    # into the notes).
+    return x.transpose(0, 2, 1).copy(order="C").reshape(n * (frames // patch_frames), patch_frames * n_mels)
+
+
+def patch_pca(patches: np.ndarray, *, k: int, what: str, seed: int = 0, log=None) -> tuple[np.ndarray, np.ndarray, float]:
+    """(mean [shape=(D,)], the first ``k`` principal directions [shape=(k, D)], the fraction of the variance
+    they explain) of ``patches`` [shape=(M, D)], by scikit-learn's randomized SVD of the centred patches.
+
+    Raises
+    ------
+    DataError
+        for fewer patches than ``k``, or values that are not finite; ``what`` names the model in the message.
+    """
+    from sklearn.utils.extmath import randomized_svd
+
+    if len(patches) <= k or patches.shape[1] < k:
+        raise DataError(f"PCA start of model {what}: {len(patches)} patches of {patches.shape[1]} values "
+                        f"cannot give {k} principal directions; train on more notes or use fewer latent values")
+    if not np.all(np.isfinite(patches)):
+        raise DataError(f"PCA start of model {what}: the training notes hold NaN or infinite values")
+    if log:
+        log(f"  starting from the PCA of {len(patches)} training patches ({k} of {patches.shape[1]} dimensions)")
+    mean = patches.mean(axis=0)
+    centred = patches - mean
+    _, singular, vt = randomized_svd(centred, k, n_iter=6, random_state=seed)
+    total = float(np.sum(centred.astype(np.float64) ** 2))
+    explained = float(np.sum(singular.astype(np.float64) ** 2) / total) if total > 0 else 1.0
+    return mean.astype(np.float32), vt.astype(np.float32), explained
 
 
 def initialise_from_pca(encoder: Any, decoder: Any, x: np.ndarray, *, config: ModelConfig, seed: int = 0,
@@ -54,25 +84,10 @@ def initialise_from_pca(encoder: Any, decoder: Any, x: np.ndarray, *, config: Mo
     DataError
         for fewer patches than the latent values per column, or values that are not finite.
     """
-    from sklearn.utils.extmath import randomized_svd
-
-    k = config.filters[-1]
     patches = note_patches(x, patch_frames=config.patch_frames)
-    if len(patches) <= k or patches.shape[1] < k:
-        raise DataError(f"PCA start of model {config.name!r}: {len(patches)} patches of {patches.shape[1]} values "
-                        f"cannot give {k} principal directions; train on more notes or use fewer latent values")
-    if not np.all(np.isfinite(patches)):
-        raise DataError(f"PCA start of model {config.name!r}: the training notes hold NaN or infinite values")
-    if log:
-        log(f"  starting from the PCA of {len(patches)} training patches ({k} of {patches.shape[1]} dimensions)")
-    mean = patches.mean(axis=0)
-    centred = patches - mean
-    _, singular, vt = randomized_svd(centred, k, n_iter=6, random_state=seed)
-    total = float(np.sum(centred.astype(np.float64) ** 2))
-    explained = float(np.sum(singular.astype(np.float64) ** 2) / total) if total > 0 else 1.0
-    vt = vt.astype(np.float32)
+    mean, vt, explained = patch_pca(patches, k=config.filters[-1], what=repr(config.name), seed=seed, log=log)
     encoder.get_layer(ENCODER_LAYER).set_weights([vt.T.copy(), (-mean @ vt.T).astype(np.float32)])
-    decoder.get_layer(DECODER_LAYER).set_weights([vt.copy(), mean.astype(np.float32)])
+    decoder.get_layer(DECODER_LAYER).set_weights([vt.copy(), mean])
     return {"patches": int(len(patches)), "explained_variance": explained}
 
 
@@ -92,7 +107,7 @@ def _decoder_graph(keras: Any, config: ModelConfig, *, params: SpectrogramParams
 
 
 def any_columns_decoder(decoder: Any, config: ModelConfig, *, params: SpectrogramParams) -> Any:
-    """The patch ``decoder`` (built by :func:`build_patch_models`) over any number of latent columns, same
+    """The patch ``decoder`` (built by :class:`PatchFamily`) over any number of latent columns, same
     weights: column ``c`` of its input becomes its frames ``[c P, (c + 1) P)``, so one exported graph decodes a
     whole note and any window of it (export writes it as its own tile decoder)."""
     import keras
@@ -103,7 +118,7 @@ def any_columns_decoder(decoder: Any, config: ModelConfig, *, params: Spectrogra
     return model
 
 
-def build_patch_models(config: ModelConfig, *, params: SpectrogramParams,
+def _build(config: ModelConfig, *, params: SpectrogramParams,
                        decoder_columns: int | None = None) -> tuple[Any, Any, Any]:
     """``(autoencoder, encoder, decoder)`` of the patch layout (see the module docstring); with
     ``decoder_columns`` the decoder takes that many latent columns and the autoencoder is None."""
@@ -132,3 +147,50 @@ def build_patch_models(config: ModelConfig, *, params: SpectrogramParams,
     a_in = keras.Input(shape=(n_mels, frames), name="log_mel")
     autoencoder = keras.Model(a_in, decoder(encoder(a_in)), name=f"autoencoder_{config.name}")
     return autoencoder, encoder, decoder
+
+
+class PatchFamily(ModelFamily):
+    """A linear stage per latent column, started from the PCA of the training patches (module docstring)."""
+
+    layout = "patch"
+    decodes_any_columns = True
+    fitted_start = True
+
+    def unsupported(self, config: ModelConfig) -> list[str]:
+        out = [f"{key}={getattr(config, key)!r}" for key, plain in (
+            ("dense", None), ("residual_blocks", 0), ("frequency_bias", False), ("mel_head", 0),
+            ("dropout_where", "none"), ("regularizer", "none"), ("output_activation", "clip"), ("hidden", 0),
+        ) if getattr(config, key) != plain]
+        if len(config.filters) != 1:
+            out.append(f"filters={list(config.filters)!r} (one entry: the latent values per column)")
+        return out
+
+    def downsampling(self, config: ModelConfig) -> int:
+        return config.patch_frames
+
+    def downsampled_axes(self, params: SpectrogramParams) -> tuple[tuple[str, int], ...]:
+        return (("frames", params.frames),)  # a patch takes the whole mel axis
+
+    def latent_shape(self, config: ModelConfig, *, params: SpectrogramParams) -> tuple[int, ...]:
+        self.check_input_shape(config, params=params)
+        return (1, params.frames // config.patch_frames, config.filters[-1])
+
+    def build(self, config: ModelConfig, *, params: SpectrogramParams, decoder_columns: int | None = None,
+              fold_upsampling: bool = False) -> tuple[Any, Any, Any]:
+        self.check_input_shape(config, params=params)
+        return _build(config, params=params, decoder_columns=decoder_columns)
+
+    def initialise(self, models: tuple[Any, Any, Any], x: np.ndarray, *, pitch: np.ndarray, config: ModelConfig,
+                   log: Any = None) -> None:
+        _, encoder, decoder = models
+        initialise_from_pca(encoder, decoder, x, config=config, seed=config.seed, log=log)
+
+    def export_decoder(self, decoder: Any, config: ModelConfig, *, params: SpectrogramParams,
+                       columns: int | None = None) -> tuple[Any, tuple[int | None, ...]]:
+        # Each latent column maps to its own frames: one graph over any number of columns decodes a whole
+        # note and is its own tile decoder.
+        rows, _, channels = self.latent_shape(config, params=params)
+        return any_columns_decoder(decoder, config, params=params), (rows, None, channels)
+
+
+FAMILY = PatchFamily()

@@ -1,4 +1,4 @@
-"""Keras models of a :class:`~training.model.config.ModelConfig`: autoencoder, encoder and decoder.
+"""The paper's family (``layout="conv2d"``): stacked convolutional autoencoders as Keras models.
 
 Shapes (``params`` is the spectrogram contract, S = ``config.stages``, F = ``config.filters[-1]``)::
 
@@ -26,35 +26,10 @@ from typing import Any
 from synth.errors import ParameterError
 from synth.spectrogram import SpectrogramParams
 from training.model.config import ModelConfig
+from training.model.family import ModelFamily
 from training.model.layers import straight_through_clip
 
-__all__ = ["build_models", "latent_shape", "check_input_shape", "folded_decoder", "folds"]
-
-
-def check_input_shape(config: ModelConfig, *, params: SpectrogramParams) -> None:
-    """Raise :class:`ParameterError` unless n_mels and frames are divisible by the total downsampling (frames
-    only, for the patch layout)."""
-    d = config.downsampling
-    axes = (("frames", params.frames),) if config.layout == "patch" else (("n_mels", params.n_mels),
-                                                                          ("frames", params.frames))
-    bad = [f"{name}={value}" for name, value in axes if value % d]
-    if bad:
-        raise ParameterError(
-            f"model {config.name!r}: input {params.n_mels} x {params.frames} cannot be divided by the "
-            f"architecture's total downsampling {d} ({config.stages} stages); {', '.join(bad)} is not a "
-            f"multiple of {d}"
-        )
-
-
-def latent_shape(config: ModelConfig, *, params: SpectrogramParams) -> tuple[int, ...]:
-    """Shape of one latent vector (no batch axis): (n_mels/d, frames/d, filters[-1]) or (dense,)."""
-    check_input_shape(config, params=params)
-    if config.dense is not None:
-        return (config.dense,)
-    d = config.downsampling
-    if config.layout == "patch":
-        return (1, params.frames // d, config.filters[-1])
-    return (params.n_mels // d, params.frames // d, config.filters[-1])
+__all__ = ["ConvFamily", "folded_decoder", "folds"]
 
 
 def _regularizer(config: ModelConfig, part: str) -> Any:
@@ -107,11 +82,11 @@ def folds(config: ModelConfig, stage: int) -> bool:
     whose "same" padding the folded kernel keeps."""
     k, s = config.kernel_size, config.strides
     residual = config.residual_blocks and stage == config.stages - 1
-    return config.layout == "conv2d" and config.pooling != "none" and not residual and k >= s and (k - s) % 2 == 0
+    return config.layout == FAMILY.layout and config.pooling != "none" and not residual and k >= s and (k - s) % 2 == 0
 
 
 def folded_decoder(decoder: Any, config: ModelConfig, *, params: SpectrogramParams, columns: int | None = None) -> Any:
-    """The same map as ``decoder`` (built by :func:`build_models` for ``config``), cheaper: each
+    """The same map as ``decoder`` (built by :func:`_build` for ``config``), cheaper: each
     UpSampling2D(2) followed by Conv2DTranspose(f, k, strides=s, same) becomes one
     Conv2DTranspose(f, k + s, strides=2s, same) with the kernel ``w'[a, b] = sum of w shifted by 0 and s
     along each axis``.
@@ -124,11 +99,11 @@ def folded_decoder(decoder: Any, config: ModelConfig, *, params: SpectrogramPara
     ``((k + s) / 2s)^2 / (k / s)^2`` of the multiply-adds (9/16 at k = 4, s = 2). Export checks it against
     the Keras decoder like any other graph.
 
-    ``columns``: the folded decoder of a window of that many latent time columns (see :func:`build_models`).
+    ``columns``: the folded decoder of a window of that many latent time columns (see :func:`_build`).
     """
     import numpy as np
 
-    _, _, folded = build_models(config, params=params, fold_upsampling=True, decoder_columns=columns)
+    _, _, folded = _build(config, params=params, fold_upsampling=True, decoder_columns=columns)
     s = config.strides
     for layer in folded.layers:
         weights = layer.get_weights()
@@ -147,7 +122,7 @@ def folded_decoder(decoder: Any, config: ModelConfig, *, params: SpectrogramPara
     return folded
 
 
-def build_models(
+def _build(
     config: ModelConfig, *, params: SpectrogramParams, fold_upsampling: bool = False,
     decoder_columns: int | None = None,
 ) -> tuple[Any, Any, Any]:
@@ -173,11 +148,7 @@ def build_models(
     import keras
     from keras import layers
 
-    check_input_shape(config, params=params)
-    if config.layout == "patch":
-        from training.model.patch import build_patch_models
-
-        return build_patch_models(config, params=params, decoder_columns=decoder_columns)
+    FAMILY.check_input_shape(config, params=params)
     n_mels, frames = params.n_mels, params.frames
     k, s, act = config.kernel_size, config.strides, config.activation
     seed = [config.seed]
@@ -219,7 +190,7 @@ def build_models(
 
     def stage_bias(h: Any, name: str) -> Any:
         return frequency_bias(name=name)(h) if frequency_bias is not None else h
-    z_shape = latent_shape(config, params=params)
+    z_shape = FAMILY.latent_shape(config, params=params)
     out_frames = frames
     if decoder_columns is not None:
         if config.dense is not None:
@@ -294,3 +265,41 @@ def build_models(
     a_in = keras.Input(shape=(n_mels, frames), name="log_mel")
     autoencoder = keras.Model(a_in, decoder(encoder(a_in)), name=f"autoencoder_{config.name}")
     return autoencoder, encoder, decoder
+
+
+class ConvFamily(ModelFamily):
+    """The paper's stacked convolutional autoencoders (see the module docstring and :class:`ModelConfig`)."""
+
+    layout = "conv2d"
+
+    def downsampling(self, config: ModelConfig) -> int:
+        # Each stage is a stride-s conv followed by a 2x2 pool, or (pooling "none") by a second stride-s conv.
+        second = config.strides if config.pooling == "none" else 2
+        return (config.strides * second) ** config.stages
+
+    def latent_shape(self, config: ModelConfig, *, params: SpectrogramParams) -> tuple[int, ...]:
+        """(n_mels/d, frames/d, filters[-1]), or (dense,) with a dense bottleneck."""
+        self.check_input_shape(config, params=params)
+        if config.dense is not None:
+            return (config.dense,)
+        d = self.downsampling(config)
+        return (params.n_mels // d, params.frames // d, config.filters[-1])
+
+    def build(self, config: ModelConfig, *, params: SpectrogramParams, decoder_columns: int | None = None,
+              fold_upsampling: bool = False) -> tuple[Any, Any, Any]:
+        return _build(config, params=params, fold_upsampling=fold_upsampling, decoder_columns=decoder_columns)
+
+    def export_decoder(self, decoder: Any, config: ModelConfig, *, params: SpectrogramParams,
+                       columns: int | None = None) -> tuple[Any, tuple[int | None, ...]]:
+        # The decoder every latent change waits for, in its cheaper exact form (about half the decode time).
+        shape = self.latent_shape(config, params=params)
+        if columns is not None:
+            shape = (shape[0], columns, shape[2])
+        return folded_decoder(decoder, config, params=params, columns=columns), shape
+
+    def export_notes(self, config: ModelConfig) -> list[str]:
+        folded = [i for i in range(config.stages) if folds(config, i)]
+        return ["decoder upsampling folded into its transposed convolutions"] if folded else []
+
+
+FAMILY = ConvFamily()
