@@ -52,7 +52,7 @@ _BATCH = 16
 
 
 def _sessions(
-    decoder_bytes: bytes, encoder_bytes: bytes, *, latent_shape, mel_shape
+    decoder_bytes: bytes, encoder_bytes: bytes, *, latent_shape, mel_shape, probe_pitch: int | None
 ) -> tuple[Decoder, Encoder]:
     # Parity and encoding run on the CPU provider: the numbers recorded must not depend on a GPU's kernels.
     cpu = ["CPUExecutionProvider"]
@@ -65,6 +65,7 @@ def _sessions(
         output_shape=mel_shape,
         providers=cpu,
         threads=None,
+        probe_pitch=probe_pitch,
     )
     enc = Encoder(
         encoder_bytes,
@@ -75,25 +76,37 @@ def _sessions(
         output_shape=latent_shape,
         providers=cpu,
         threads=None,
+        probe_pitch=probe_pitch,
     )
     return dec, enc
 
 
+class _AtKey:
+    """A keyboard bundle's decoder fixed at one key, for the checks that decode latents alone (tiles)."""
+
+    def __init__(self, decoder: Decoder, key: int | None) -> None:
+        self._decoder, self._key = decoder, key
+
+    def decode(self, latents: np.ndarray) -> np.ndarray:
+        return self._decoder.decode(latents, pitch=self._key)
+
+
 def _tile_decoder(
     keras_decoder, the_run, *, decoder: Decoder, decoder_bytes: bytes, encoder: Encoder, latent_shape: tuple[int, ...],
-    notes: np.ndarray, log,
+    notes: np.ndarray, pitch: np.ndarray | None, log,
 ) -> tuple[str | None, bytes | None, dict | None]:
     """The tile decoder's file name, ONNX bytes and bundle.json entry, proved exact at every window position
     against the whole-note ONNX decoder; (None, None, None) for a model that has no latent time columns. A
-    patch-layout decoder takes any number of columns, so it is its own tile decoder (decoder.onnx)."""
-    from training.model.conv import folded_decoder
-
+    decoder that takes any number of columns (ModelFamily.decodes_any_columns) is its own tile decoder
+    (decoder.onnx). A pitch-conditioned one is checked at the first of ``notes``' keys."""
     config, params = the_run.config, the_run.params
+    family = config.family
+    key = None if pitch is None else int(pitch[0])
     if config.dense is not None or len(latent_shape) != 3 or latent_shape[1] <= TILE_COLUMNS:
         log("  no tile decoder (the latent has no time columns to window)")
         return None, None, None
     rows, columns, channels = latent_shape
-    reach = measure_reach(decoder, latent_shape=latent_shape, frames=params.frames)
+    reach = measure_reach(_AtKey(decoder, key), latent_shape=latent_shape, frames=params.frames)
     try:
         layout = TileLayout(columns=TILE_COLUMNS, total_columns=columns, frames_per_column=params.frames // columns,
                             reach_frames=reach)
@@ -101,29 +114,31 @@ def _tile_decoder(
         log(f"  no tile decoder ({exc})")
         return None, None, None
     window = (rows, TILE_COLUMNS, channels)
-    if config.layout == "patch":
+    if family.decodes_any_columns:
         tile_file, tile_bytes = "decoder.onnx", decoder_bytes
     else:
+        graph, graph_input = family.export_decoder(keras_decoder, config, params=params, columns=TILE_COLUMNS)
         tile_file, tile_bytes = TILE_FILE, keras_to_onnx(
-            folded_decoder(keras_decoder, config, params=params, columns=TILE_COLUMNS),
-            input_name="latent", input_shape=window, output_name="mel",
+            graph, input_name="latent", input_shape=graph_input, output_name="mel", pitch=family.pitch_conditioned,
             doc=f"melsynth tile decoder ({TILE_COLUMNS} latent columns) of run {Path(the_run.path).name}",
         )
     tile = Decoder(tile_bytes, name=tile_file, input_name="latent", output_name="mel", input_shape=window,
                    output_shape=(params.n_mels, TILE_COLUMNS * layout.frames_per_column),
-                   providers=["CPUExecutionProvider"], threads=None)
+                   providers=["CPUExecutionProvider"], threads=None, probe_pitch=key)
     rng = np.random.default_rng(1)
     latents = np.concatenate([
-        _encode_rows(encoder, notes, np.arange(len(notes))),
+        _encode_rows(encoder, notes, np.arange(len(notes)), pitch=pitch),
         rng.standard_normal((8, *latent_shape)).astype(np.float32),
     ])
-    parity = check_tiles(decoder, tile, layout=layout, latents=latents, log=log)
+    parity = check_tiles(_AtKey(decoder, key), _AtKey(tile, key), layout=layout, latents=latents, log=log)
     return tile_file, tile_bytes, {"decoder": tile_file, **layout.to_dict(), "parity": parity}
 
 
-def _encode_rows(encoder: Encoder, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def _encode_rows(encoder: Encoder, x: np.ndarray, rows: np.ndarray, *, pitch: np.ndarray | None) -> np.ndarray:
+    """The latents of ``x[rows]``; a keyboard encoder takes their keys, ``pitch[rows]``."""
     out = [
-        encoder.encode(np.asarray(x[rows[i : i + _BATCH]], dtype=np.float32))
+        encoder.encode(np.asarray(x[rows[i : i + _BATCH]], dtype=np.float32),
+                       pitch=None if pitch is None else pitch[rows[i : i + _BATCH]])
         for i in range(0, len(rows), _BATCH)
     ]
     return np.concatenate(out)
@@ -145,7 +160,8 @@ def _base_pitch(rows: list[dict[str, Any]], train: np.ndarray, *, given: int | N
     return pitch
 
 
-def _metrics(run_path: Path, *, features, decoder: Decoder, encoder: Encoder, log) -> tuple[dict | None, str]:
+def _metrics(run_path: Path, *, features, decoder: Decoder, encoder: Encoder, keys: np.ndarray | None,
+             log) -> tuple[dict | None, str]:
     path = run_path / "metrics.json"
     if path.is_file():
         doc = read_json_file(path, what="run metrics", error=DataError)
@@ -161,9 +177,11 @@ def _metrics(run_path: Path, *, features, decoder: Decoder, encoder: Encoder, lo
         return None, "none (empty test split)"
     log(f"  measuring test metrics through onnxruntime on {test.size} notes")
     originals = np.asarray(features.x[test], dtype=np.float32)
-    recon = np.concatenate(
-        [decoder.decode(encoder.encode(originals[i : i + _BATCH])) for i in range(0, len(originals), _BATCH)]
-    )
+    at = [None if keys is None else keys[test[i : i + _BATCH]] for i in range(0, len(originals), _BATCH)]
+    recon = np.concatenate([
+        decoder.decode(encoder.encode(originals[i : i + _BATCH], pitch=k), pitch=k)
+        for i, k in zip(range(0, len(originals), _BATCH), at, strict=True)
+    ])
     result = summary(originals, recon, params=features.params)
     return dict(result, split="test"), "measured at export through onnxruntime"
 
@@ -198,10 +216,12 @@ def _versions() -> dict[str, str]:
 
 def _load_inputs(
     run: str | Path, *, features: str | Path | None, base_pitch: int | None, log
-) -> tuple[Any, Any, np.ndarray, int]:
+) -> tuple[Any, Any, np.ndarray, int, np.ndarray | None]:
     """(the run, its features folder checked against the run's spectrogram contract, the training rows, the
-    base pitch)."""
+    base pitch, and for a pitch-conditioned family the MIDI key of every row of the folder). A keyboard
+    bundle's base pitch (the key its presets are encoded at) is 60 when it trained there, else its middle key."""
     from training.datasets.features import load_features
+    from training.fit import note_pitches
     from training.run import load_run
 
     the_run = load_run(run)
@@ -212,8 +232,15 @@ def _load_inputs(
     the_run.params.require_equal(feats.params, what=f"features folder {feats_path}")
     the_run.check_same_notes(feats, split="test")  # the bundle's recorded metrics are its test split's
     train = feats.subset("train")
-    pitch = _base_pitch(feats.rows, train, given=base_pitch, log=log)
-    return the_run, feats, train, pitch
+    note_keys = note_pitches(feats, family=the_run.config.family)
+    if note_keys is None:
+        return the_run, feats, train, _base_pitch(feats.rows, train, given=base_pitch, log=log), None
+    keys = sorted({int(k) for k in note_keys[train]})
+    pitch = base_pitch if base_pitch is not None else (60 if 60 in keys else keys[len(keys) // 2])
+    if pitch not in keys:
+        raise ParameterError(f"--base-pitch {pitch}: a keyboard bundle's base pitch must be one of its trained keys {keys}")
+    log(f"  keyboard model trained on keys {keys}; presets encoded at {pitch}")
+    return the_run, feats, train, pitch, note_keys
 
 
 def _keras_models(the_run, *, log) -> tuple[Any, Any, tuple[int, ...]]:
@@ -221,9 +248,10 @@ def _keras_models(the_run, *, log) -> tuple[Any, Any, tuple[int, ...]]:
     log("  loading the Keras models (best weights)")
     _, keras_encoder, keras_decoder = the_run.models()
     latent_shape = tuple(int(d) for d in keras_encoder.output.shape[1:])
-    if tuple(int(d) for d in keras_decoder.input.shape[1:]) != latent_shape:
+    decoder_input = keras_decoder.inputs[0]  # a pitch-conditioned decoder's second input is the key
+    if tuple(int(d) for d in decoder_input.shape[1:]) != latent_shape:
         raise BundleError(
-            f"encoder output {latent_shape} and decoder input {keras_decoder.input.shape} differ"
+            f"encoder output {latent_shape} and decoder input {decoder_input.shape} differ"
         )
     return keras_encoder, keras_decoder, latent_shape
 
@@ -231,46 +259,25 @@ def _keras_models(the_run, *, log) -> tuple[Any, Any, tuple[int, ...]]:
 def _convert(
     the_run, keras_encoder, keras_decoder, *, latent_shape: tuple[int, ...], mel_shape: tuple[int, int], log
 ) -> tuple[bytes, bytes]:
-    """The ONNX bytes of (decoder, encoder)."""
-    from training.model.conv import folded_decoder, folds
-
-    # The decoder every latent change waits for, in its cheaper exact form (each upsampling + transposed
-    # convolution as one transposed convolution, about half the decode time); parity below checks it against
-    # the Keras decoder the run trained.
-    if the_run.config.layout == "patch":
-        # A patch decoder maps each latent column to its own frames: one graph over any number of columns
-        # decodes a whole note and is its own tile decoder (see _tile_decoder).
-        from training.model.patch import any_columns_decoder
-
-        graph_decoder = any_columns_decoder(keras_decoder, the_run.config, params=the_run.params)
-        graph_input = (latent_shape[0], None, latent_shape[2])
-    else:
-        graph_decoder = folded_decoder(keras_decoder, the_run.config, params=the_run.params)
-        graph_input = latent_shape
-    folded = [i for i in range(the_run.config.stages) if folds(the_run.config, i)]
-    log(f"  converting with tf2onnx (opset {OPSET})"
-        + ("; decoder upsampling folded into its transposed convolutions" if folded else ""))
+    """The ONNX bytes of (decoder, encoder): the decoder in the form its family exports (the paper's family:
+    each upsampling folded into the transposed convolution after it, about half the decode time; the patch
+    families: one graph over any number of latent columns); parity checks it against the Keras decoder."""
+    family = the_run.config.family
+    graph_decoder, graph_input = family.export_decoder(keras_decoder, the_run.config, params=the_run.params)
+    notes = family.export_notes(the_run.config)
+    log(f"  converting with tf2onnx (opset {OPSET})" + "".join(f"; {note}" for note in notes))
     name = Path(the_run.path).name
-    decoder_bytes = keras_to_onnx(
-        graph_decoder,
-        input_name="latent",
-        input_shape=graph_input,
-        output_name="mel",
-        doc=f"melsynth decoder of run {name}",
-    )
-    encoder_bytes = keras_to_onnx(
-        keras_encoder,
-        input_name="mel",
-        input_shape=mel_shape,
-        output_name="latent",
-        doc=f"melsynth encoder of run {name}",
-    )
+    keyed = family.pitch_conditioned
+    decoder_bytes = keras_to_onnx(graph_decoder, input_name="latent", input_shape=graph_input, output_name="mel",
+                                  doc=f"melsynth decoder of run {name}", pitch=keyed)
+    encoder_bytes = keras_to_onnx(keras_encoder, input_name="mel", input_shape=mel_shape, output_name="latent",
+                                  doc=f"melsynth encoder of run {name}", pitch=keyed)
     return decoder_bytes, encoder_bytes
 
 
 def _parity(
     feats, train: np.ndarray, *, keras_encoder, keras_decoder, decoder: Decoder, encoder: Encoder,
-    tolerance: float, log,
+    tolerance: float, pitch: np.ndarray | None, log,
 ) -> tuple[dict[str, Any], np.ndarray]:
     """(the ONNX-vs-Keras parity record, the rows it checked: up to 16 real notes spread over the test split,
     else the training split); :func:`check_parity` stops the export when it fails."""
@@ -285,28 +292,31 @@ def _parity(
         notes=np.asarray(feats.x[check_rows], dtype=np.float32),
         tolerance=tolerance,
         log=log,
+        pitch=None if pitch is None else pitch[check_rows],
     )
     return parity, check_rows
 
 
-def _presets(feats, *, encoder: Encoder, pitch: int, presets_per_family: int, log) -> tuple[list[Any], np.ndarray]:
+def _presets(feats, *, encoder: Encoder, pitch: int, keys: np.ndarray | None, presets_per_family: int,
+             log) -> tuple[list[Any], np.ndarray]:
     """The real notes made into presets and their latents."""
     peaks = np.array([float(np.max(feats.x[i])) for i in range(len(feats.rows))])
     notes = choose_preset_notes(feats.rows, peaks, feats.splits, per_family=presets_per_family, pitch=pitch)
     if not notes:
         raise DataError(f"{feats.path}: no audible note to make a preset from")
-    latents = _encode_rows(encoder, feats.x, np.array([n.row for n in notes]))
+    latents = _encode_rows(encoder, feats.x, np.array([n.row for n in notes]), pitch=keys)
     families = sorted({n.note.get("instrument_family_str", "?") for n in notes})
     log(f"  {len(notes)} presets from {len(families)} families: {', '.join(families)}")
     return notes, latents
 
 
 def _bundle_metrics(
-    the_run, feats, *, decoder: Decoder, encoder: Encoder, latent_shape: tuple[int, ...], log
+    the_run, feats, *, decoder: Decoder, encoder: Encoder, latent_shape: tuple[int, ...], keys: np.ndarray | None,
+    log
 ) -> tuple[dict | None, str]:
     """(test metrics with the PCA baseline's and the paper's beside them, or None; where they came from)."""
     metrics, metrics_source = _metrics(
-        Path(the_run.path), features=feats, decoder=decoder, encoder=encoder, log=log
+        Path(the_run.path), features=feats, decoder=decoder, encoder=encoder, keys=keys, log=log
     )
     if metrics is not None:
         metrics = dict(metrics, pca=_pca_metrics(the_run, feats, latent_size=int(np.prod(latent_shape)), log=log),
@@ -316,11 +326,9 @@ def _bundle_metrics(
 
 def _bundle_json(
     the_run, *, onnx: dict[str, bytes], latent_shape: tuple[int, ...], pitch: int, metrics: dict | None,
-    metrics_source: str, parity: dict, presets: int, tiles_meta: dict | None,
+    metrics_source: str, parity: dict, presets: int, tiles_meta: dict | None, keys: list[int] | None,
 ) -> tuple[str, dict[str, Any]]:
     """(the bundle hash, bundle.json's document) for the ONNX files ``onnx`` (file name -> bytes)."""
-    from training.model.conv import folds
-
     digests = {file: sha256_bytes(data) for file, data in onnx.items()}
     bundle_hash = bundle_hash_of(
         decoder_sha256=digests["decoder.onnx"], encoder_sha256=digests["encoder.onnx"]
@@ -338,11 +346,11 @@ def _bundle_json(
         metrics_source=metrics_source,
         presets=presets,
         tiles=tiles_meta,
+        **({} if keys is None else {"keys": keys}),
         exported={
             "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "onnx_opset": OPSET,
-            # Decoder stages exported as one transposed convolution (training.model.conv.folded_decoder).
-            "decoder_folded_stages": [i for i in range(the_run.config.stages) if folds(the_run.config, i)],
+            "decoder_graph": the_run.config.family.export_notes(the_run.config),
             **_versions(),
         },
     )
@@ -375,7 +383,8 @@ def _write_bundle(
         # The engine's own checks, before the folder appears under its name.
         check = load_bundle(tmp)
         check.decoder(providers=["CPUExecutionProvider"]).decode(
-            np.stack([p.latent for p in check.presets.values()])[:4]
+            np.stack([p.latent for p in check.presets.values()])[:4],
+            pitch=None if check.keys is None else check.base_pitch,
         )
 
 
@@ -414,35 +423,39 @@ def export_run(
         raise ParameterError(f"--presets-per-family must be a positive integer, got {presets_per_family!r}")
 
     log(f"melsynth export: run {run}")
-    the_run, feats, train, pitch = _load_inputs(run, features=features, base_pitch=base_pitch, log=log)
+    the_run, feats, train, pitch, note_keys = _load_inputs(run, features=features, base_pitch=base_pitch, log=log)
+    keys = None if note_keys is None else sorted({int(k) for k in note_keys[train]})
     mel_shape = (the_run.params.n_mels, the_run.params.frames)
     keras_encoder, keras_decoder, latent_shape = _keras_models(the_run, log=log)
     decoder_bytes, encoder_bytes = _convert(
         the_run, keras_encoder, keras_decoder, latent_shape=latent_shape, mel_shape=mel_shape, log=log
     )
-    decoder, encoder = _sessions(decoder_bytes, encoder_bytes, latent_shape=latent_shape, mel_shape=mel_shape)
+    decoder, encoder = _sessions(decoder_bytes, encoder_bytes, latent_shape=latent_shape, mel_shape=mel_shape,
+                                 probe_pitch=None if keys is None else pitch)
 
     parity, check_rows = _parity(
         feats, train, keras_encoder=keras_encoder, keras_decoder=keras_decoder, decoder=decoder, encoder=encoder,
-        tolerance=parity_tolerance, log=log,
+        tolerance=parity_tolerance, pitch=note_keys, log=log,
     )
     tile_file, tile_bytes, tiles_meta = _tile_decoder(
         keras_decoder, the_run, decoder=decoder, decoder_bytes=decoder_bytes, encoder=encoder, latent_shape=latent_shape,
-        notes=np.asarray(feats.x[check_rows], dtype=np.float32), log=log,
+        notes=np.asarray(feats.x[check_rows], dtype=np.float32),
+        pitch=None if note_keys is None else note_keys[check_rows], log=log,
     )
 
     log(f"  encoding {train.size} training notes for the macros")
-    macros = macros_from_latents(_encode_rows(encoder, feats.x, train), count=MACRO_COUNT)
-    notes, latents = _presets(feats, encoder=encoder, pitch=pitch, presets_per_family=presets_per_family, log=log)
+    macros = macros_from_latents(_encode_rows(encoder, feats.x, train, pitch=note_keys), count=MACRO_COUNT)
+    notes, latents = _presets(feats, encoder=encoder, pitch=pitch, keys=note_keys,
+                              presets_per_family=presets_per_family, log=log)
     metrics, metrics_source = _bundle_metrics(
-        the_run, feats, decoder=decoder, encoder=encoder, latent_shape=latent_shape, log=log
+        the_run, feats, decoder=decoder, encoder=encoder, latent_shape=latent_shape, keys=note_keys, log=log
     )
     onnx = {"decoder.onnx": decoder_bytes, "encoder.onnx": encoder_bytes}
     if tile_file is not None:
         onnx.setdefault(tile_file, tile_bytes)
     bundle_hash, meta = _bundle_json(
         the_run, onnx=onnx, latent_shape=latent_shape, pitch=pitch, metrics=metrics, metrics_source=metrics_source,
-        parity=parity, presets=len(notes), tiles_meta=tiles_meta,
+        parity=parity, presets=len(notes), tiles_meta=tiles_meta, keys=keys,
     )
     _write_bundle(out, force=force, inputs=(*inputs, feats.path), onnx=onnx, macros=macros, notes=notes, latents=latents,
                   latent_shape=latent_shape, bundle_hash=bundle_hash, meta=meta)

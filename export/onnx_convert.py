@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from synth.bundle.runtime import PITCH_INPUT
 from synth.errors import BundleError
 
 __all__ = ["keras_to_onnx", "OPSET"]
@@ -12,9 +13,12 @@ OPSET = 17
 
 
 def keras_to_onnx(
-    model: Any, *, input_name: str, input_shape: tuple[int | None, ...], output_name: str, doc: str = ""
+    model: Any, *, input_name: str, input_shape: tuple[int | None, ...], output_name: str, doc: str = "",
+    pitch: bool = False,
 ) -> bytes:
-    """Convert ``model`` (one input of shape (batch, *input_shape), one float32 output) to ONNX.
+    """Convert ``model`` (one input of shape (batch, *input_shape), one float32 output) to ONNX; with
+    ``pitch``, a model of a pitch-conditioned family whose second input is the MIDI key of each row, exported
+    as the input ``synth.bundle.PITCH_INPUT``, int32 [batch, 1].
 
     The graph's input is called ``input_name`` with shape ``[batch, *input_shape]`` and its output
     ``output_name``; the batch axis is a named dynamic dimension "batch", and a None in ``input_shape`` (only
@@ -23,15 +27,17 @@ def keras_to_onnx(
     import tensorflow as tf
     import tf2onnx
 
-    spec = tf.TensorSpec([None, *input_shape], tf.float32, name=input_name)
+    specs = [tf.TensorSpec([None, *input_shape], tf.float32, name=input_name)]
+    if pitch:
+        specs.append(tf.TensorSpec([None, 1], tf.int32, name=PITCH_INPUT))
 
     # A dict output gives the ONNX output its name; training=False freezes dropout/batch-norm behaviour.
-    @tf.function(input_signature=[spec])
-    def forward(x):
-        return {output_name: model(x, training=False)}
+    @tf.function(input_signature=specs)
+    def forward(*inputs):
+        return {output_name: model(list(inputs) if pitch else inputs[0], training=False)}
 
     try:
-        proto, _ = tf2onnx.convert.from_function(forward, input_signature=[spec], opset=OPSET)
+        proto, _ = tf2onnx.convert.from_function(forward, input_signature=specs, opset=OPSET)
     except Exception as exc:  # tf2onnx raises many unrelated types for unsupported graphs
         raise BundleError(
             f"tf2onnx could not convert {getattr(model, 'name', 'the model')} ({exc})"
@@ -46,10 +52,10 @@ def keras_to_onnx(
         proto.graph.input[0].type.tensor_type.shape.dim[2].dim_param = "columns"
     names_in = [v.name for v in proto.graph.input]
     names_out = [v.name for v in proto.graph.output]
-    if names_in != [input_name] or names_out != [output_name]:
+    want_in = [input_name, PITCH_INPUT] if pitch else [input_name]
+    if names_in != want_in or names_out != [output_name]:
         raise BundleError(
-            f"converted graph has inputs {names_in} and outputs {names_out}, expected "
-            f"[{input_name!r}] and [{output_name!r}]"
+            f"converted graph has inputs {names_in} and outputs {names_out}, expected {want_in} and [{output_name!r}]"
         )
     proto.producer_name = "melsynth.export"
     proto.doc_string = doc

@@ -86,7 +86,7 @@ def test_the_start_is_the_pca_of_each_keys_centred_patches():
     np.testing.assert_allclose(np.asarray(decoder([z[:1], keys[2:3]])), x[2:3], atol=1e-4)
 
 
-def test_a_keyboard_model_trains_across_keys_exports_nothing_wrong_and_loads(tmp_path):
+def test_a_keyboard_model_trains_across_keys_exports_with_parity_and_loads(tmp_path):
     features, x, _ = _write_keyboard_features(tmp_path / "features")
     config = small_config("keyboard", max_epochs=3, learning_rate=1e-3)
     run = fit(features=features, config=config, out=tmp_path / "run", verbose=0, run_eagerly=True)
@@ -103,6 +103,23 @@ def test_a_keyboard_model_trains_across_keys_exports_nothing_wrong_and_loads(tmp
     for key, row in zip(KEYS, range(24, 27), strict=True):
         errors = {other: float(np.mean((decoded[other] - x[row]) ** 2)) for other in KEYS}
         assert min(errors, key=errors.get) == key, (key, errors)
+
+    from export.bundle_writer import export_run
+    from synth.bundle import load_bundle
+
+    bundle = load_bundle(export_run(run, tmp_path / "bundle", presets_per_family=1, log=lambda _: None))
+    assert bundle.keys == KEYS and bundle.base_pitch == 60
+    assert bundle.metadata["parity"]["passed"] and bundle.metadata["parity"]["keys"] == list(KEYS)
+    assert bundle.nearest_key(50) == 48 and bundle.nearest_key(54) == 48 and bundle.nearest_key(100) == 72
+    onnx_z = bundle.encoder(providers=["CPUExecutionProvider"]).encode(source, pitch=48)
+    np.testing.assert_allclose(onnx_z, z, atol=1e-4)
+    onnx_decoder = bundle.decoder(providers=["CPUExecutionProvider"])
+    for key in KEYS:
+        np.testing.assert_allclose(onnx_decoder.decode(onnx_z, pitch=key)[0], decoded[key], atol=1e-4)
+    with pytest.raises(ParameterError, match="pitch-conditioned"):
+        onnx_decoder.decode(onnx_z)
+    with pytest.raises(ParameterError, match="0..127"):
+        onnx_decoder.decode(onnx_z, pitch=200)
 
 
 def test_notes_at_one_key_cannot_train_a_pitch_conditioned_model(tmp_path):

@@ -18,7 +18,10 @@ model, whose columns decode their own frames only). Every graph is run once on i
 (file names inside the folder), ``sha256`` (file name -> hex SHA-256 of each ONNX file), ``base_pitch``
 (MIDI pitch of the notes the model was trained on) and descriptive keys the loader passes through:
 ``training_config``, ``data``, ``metrics``, ``parity``. Optional ``tiles``: the tile decoder and where it is
-exact (:mod:`synth.bundle.tiles`); a bundle without it decodes whole notes only.
+exact (:mod:`synth.bundle.tiles`); a bundle without it decodes whole notes only. Optional ``keys`` (a
+keyboard bundle, issue 28): the ascending MIDI keys the decoder was trained on, ``base_pitch`` among them;
+every network then takes a second input "pitch", int32 [batch, 1], the key of each row (the encoder's: the
+note's; the decoder's: the key to sound). A bundle without ``keys`` knows one pitch and takes none.
 
 The bundle hash (``Bundle.bundle_hash``, written into every preset) is
 ``sha256(bytes.fromhex(sha256[decoder]) + bytes.fromhex(sha256[encoder]))`` in hex: it names the pair of
@@ -49,7 +52,7 @@ from synth.bundle.presets import (
     preset_from_dict,
     validate_preset_name,
 )
-from synth.bundle.runtime import Decoder, Encoder
+from synth.bundle.runtime import PITCH_INPUT, Decoder, Encoder
 from synth.bundle.tiles import TILES_KEY, TileLayout, tile_layout_from_metadata
 from synth.errors import BundleError, ContractError, PresetError
 from synth.json_files import read_json_file
@@ -95,6 +98,7 @@ class Bundle:
         sha256: dict[str, str],
         macros: Macros,
         tiles: TileLayout | None = None,
+        keys: tuple[int, ...] | None = None,
     ) -> None:
         self.path = path
         self.metadata = metadata
@@ -108,6 +112,9 @@ class Bundle:
         )
         self.macros = macros
         self.tiles = tiles
+        #: The MIDI keys a keyboard bundle's decoder was trained on (its networks then take the pitch as a
+        #: second input); None for a bundle that knows one pitch, ``base_pitch``, and transposes it.
+        self.keys = keys
         # The hash-checked bytes are kept so a session is built from exactly what was verified.
         self._models = models
         self.presets: dict[str, Preset] = {}
@@ -123,6 +130,18 @@ class Bundle:
     def presets_dir(self) -> Path:
         return self.path / PRESETS_DIR
 
+    def nearest_key(self, pitch: float) -> int:
+        """The trained key nearest ``pitch`` (the lower one of two as near); ``base_pitch`` for a bundle that
+        knows one pitch."""
+        if self.keys is None:
+            return self.base_pitch
+        keys = np.asarray(self.keys)
+        return int(keys[int(np.argmin(np.abs(keys - pitch)))])
+
+    @property
+    def _probe_pitch(self) -> int | None:
+        return None if self.keys is None else self.base_pitch
+
     # ------------------------------------------------------------------ networks
     def decoder(self, *, providers: Sequence[str] | None = None, threads: int | None = None) -> Decoder:
         """A new onnxruntime decoder session (CUDA when available, else CPU; see ``.provider``)."""
@@ -135,6 +154,7 @@ class Bundle:
             output_shape=self.mel_shape,
             providers=providers,
             threads=threads,
+            probe_pitch=self._probe_pitch,
         )
 
     def tile_decoder(self, *, providers: Sequence[str] | None = None, threads: int | None = None) -> Decoder | None:
@@ -152,6 +172,7 @@ class Bundle:
             output_shape=(self.params.n_mels, self.tiles.columns * self.tiles.frames_per_column),
             providers=providers,
             threads=threads,
+            probe_pitch=self._probe_pitch,
         )
 
     def encoder(self, *, providers: Sequence[str] | None = None, threads: int | None = None) -> Encoder:
@@ -165,6 +186,7 @@ class Bundle:
             output_shape=self.latent_shape,
             providers=providers,
             threads=threads,
+            probe_pitch=self._probe_pitch,
         )
 
     # ------------------------------------------------------------------ presets
@@ -237,6 +259,7 @@ class Bundle:
             "latent_shape": list(self.latent_shape),
             "latent_size": self.latent_size,
             "base_pitch": self.base_pitch,
+            "keys": None if self.keys is None else list(self.keys),
             "bundle_hash": self.bundle_hash,
             "sha256": dict(self.sha256),
             "metrics": self.metadata.get("metrics"),
@@ -316,6 +339,19 @@ def _latent_shape(value: Any, *, source: Path) -> tuple[int, ...]:
     return tuple(value)
 
 
+def _keys(value: Any, *, base_pitch: int, source: Path) -> tuple[int, ...] | None:
+    """The trained keys of a keyboard bundle (bundle.json "keys"): None when absent (one pitch)."""
+    if value is None:
+        return None
+    if (not isinstance(value, list) or len(value) < 2
+            or not all(isinstance(k, int) and not isinstance(k, bool) and 0 <= k <= 127 for k in value)
+            or sorted(set(value)) != value):
+        raise BundleError(f"{source}: keys must be an ascending list of at least two MIDI keys 0..127, got {value!r}")
+    if base_pitch not in value:
+        raise BundleError(f"{source}: base_pitch {base_pitch} is not one of the trained keys {value}")
+    return tuple(value)
+
+
 def _dims(value_info) -> tuple[int | None, ...] | None:
     """Declared dims of an ONNX value (None per unknown or symbolic dim); None when the rank is unknown."""
     tensor = value_info.type.tensor_type
@@ -337,6 +373,7 @@ def _check_onnx(
     input_shape: tuple[int, ...],
     output_name: str,
     output_shape: tuple[int, ...],
+    keyed: bool = False,
 ) -> None:
     import onnx
 
@@ -347,6 +384,13 @@ def _check_onnx(
     graph = model.graph
     initializers = {t.name for t in graph.initializer}
     inputs = [v for v in graph.input if v.name not in initializers]
+    if keyed:  # a keyboard bundle's network: the pitch of each row, int32 [batch, 1], after the main input
+        if [v.name for v in inputs] != [input_name, PITCH_INPUT]:
+            raise BundleError(f"{source}: a keyboard bundle's network takes inputs [{input_name!r}, "
+                              f"{PITCH_INPUT!r}], found {[v.name for v in inputs]}")
+        pitch = inputs.pop()
+        if pitch.type.tensor_type.elem_type != onnx.TensorProto.INT32 or (_dims(pitch) or (None,))[1:] != (1,):
+            raise BundleError(f"{source}: input {PITCH_INPUT!r} must be int32 [batch, 1]")
     outputs = list(graph.output)
     for kind, values, name, shape in (
         ("input", inputs, input_name, input_shape),
@@ -426,6 +470,7 @@ def load_bundle(path: str | Path) -> Bundle:
         ("decoder", meta, "decoder", "latent", latent_shape, "mel", mel_shape),
         ("encoder", meta, "encoder", "mel", mel_shape, "latent", latent_shape),
     ]
+    keys = _keys(meta.get("keys"), base_pitch=base_pitch, source=source)
     tiles = None
     if meta.get(TILES_KEY) is not None:
         tiles = tile_layout_from_metadata(meta[TILES_KEY], latent_shape=latent_shape, frames=params.frames,
@@ -460,6 +505,7 @@ def load_bundle(path: str | Path) -> Bundle:
             input_shape=in_shape,
             output_name=out_name,
             output_shape=out_shape,
+            keyed=keys is not None,
         )
         models[role] = data
         digests[name] = actual
@@ -477,6 +523,7 @@ def load_bundle(path: str | Path) -> Bundle:
         sha256=digests,
         macros=macros,
         tiles=tiles,
+        keys=keys,
     )
     bundle.reload_presets()
     return bundle

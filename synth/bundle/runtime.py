@@ -13,12 +13,13 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from synth.errors import BundleError, ParameterError
 
-__all__ = ["Decoder", "Encoder", "cuda_status", "cuda_usable", "default_providers", "make_session", "nvidia_driver"]
+__all__ = ["Decoder", "Encoder", "PITCH_INPUT", "pitch_column", "cuda_status", "cuda_usable", "default_providers", "make_session", "nvidia_driver"]
 
 log = logging.getLogger("melsynth.bundle")
 
@@ -122,8 +123,28 @@ def make_session(
     return session
 
 
+#: The name of the second input of a keyboard bundle's networks: one MIDI key per batch row, int32 (batch, 1).
+PITCH_INPUT = "pitch"
+
+
+def pitch_column(pitch: Any, *, batch: int, role: str) -> np.ndarray:
+    """``pitch`` (one MIDI key, or one per batch row) as the int32 [shape=(batch, 1)] a keyed network takes;
+    ParameterError naming ``role`` for anything else."""
+    keys = np.asarray(pitch)
+    if keys.ndim == 0:
+        keys = np.full(batch, keys)
+    keys = keys.reshape(-1)
+    if keys.shape != (batch,) or not (np.issubdtype(keys.dtype, np.integer) or np.all(np.mod(keys, 1) == 0)):
+        raise ParameterError(f"{role}: pitch must be one MIDI key or one per batch row ({batch}), got "
+                             f"{np.asarray(pitch).tolist()!r}")
+    if keys.size and (keys.min() < 0 or keys.max() > 127):
+        raise ParameterError(f"{role}: pitch must be MIDI keys 0..127, got {keys.tolist()!r}")
+    return keys.astype(np.int32).reshape(batch, 1)
+
+
 class _Network:
-    """Shared part of :class:`Decoder` and :class:`Encoder`: one session, one input, one output."""
+    """Shared part of :class:`Decoder` and :class:`Encoder`: one session, one input (and, for a keyboard
+    bundle's networks, the MIDI key of each batch row as a second input, :data:`PITCH_INPUT`), one output."""
 
     _role = "network"
 
@@ -138,10 +159,13 @@ class _Network:
         output_shape: tuple[int, ...],
         providers: Sequence[str] | None,
         threads: int | None,
+        probe_pitch: int | None = None,
     ) -> None:
         self.name = name
         self.input_shape = input_shape
         self.output_shape = output_shape
+        #: Whether the network takes the pitch beside its input (a keyboard bundle).
+        self.keyed = probe_pitch is not None
         self._input_name = input_name
         self._output_name = output_name
         self._session = make_session(model, name=name, providers=providers, threads=threads)
@@ -149,15 +173,29 @@ class _Network:
         log.info("%s runs on %s", name, self.provider)
         # One probe run: proves the graph really maps input_shape to output_shape (an ONNX file may leave
         # output dimensions undeclared) and takes the first-call cost out of the audio path.
-        probe = self._run(np.zeros((1, *input_shape), dtype=np.float32))
+        probe = self._run(np.zeros((1, *input_shape), dtype=np.float32),
+                          None if probe_pitch is None else np.full((1, 1), probe_pitch, np.int32))
         if probe.shape != (1, *output_shape):
             raise BundleError(
                 f"{name}: maps {list(input_shape)} to {list(probe.shape[1:])}, expected {list(output_shape)}"
             )
 
-    def _run(self, x: np.ndarray) -> np.ndarray:
-        out = self._session.run([self._output_name], {self._input_name: x})[0]
+    def _run(self, x: np.ndarray, pitch: np.ndarray | None = None) -> np.ndarray:
+        feeds = {self._input_name: x}
+        if pitch is not None:
+            feeds[PITCH_INPUT] = pitch
+        out = self._session.run([self._output_name], feeds)[0]
         return np.asarray(out, dtype=np.float32)
+
+    def _pitch(self, pitch: Any, *, batch: int) -> np.ndarray | None:
+        if not self.keyed:
+            if pitch is not None:
+                raise ParameterError(f"{self._role} {self.name} knows one pitch and takes none; got pitch {pitch!r}")
+            return None
+        if pitch is None:
+            raise ParameterError(f"{self._role} {self.name} is pitch-conditioned: give the pitch (MIDI key) of each "
+                                 "batch row")
+        return pitch_column(pitch, batch=batch, role=self._role)
 
     def _check(self, x: np.ndarray, *, what: str) -> np.ndarray:
         x = np.asarray(x)
@@ -184,19 +222,21 @@ class Decoder(_Network):
 
     _role = "decoder"
 
-    def decode(self, latents: np.ndarray) -> np.ndarray:
+    def decode(self, latents: np.ndarray, *, pitch: Any = None) -> np.ndarray:
         """Decode a batch of latents.
 
         Parameters
         ----------
         latents : np.ndarray [shape=(B, *latent_shape), finite]
+        pitch : for a keyboard bundle's decoder, the MIDI key to sound, one or one per row; else None
 
         Returns
         -------
         np.ndarray [shape=(B, n_mels, frames), dtype=float32], unit scale (the model's sigmoid keeps it in
         [0, 1]; values are returned as the network made them, not clipped).
         """
-        return self._run(self._check(latents, what="latents"))
+        z = self._check(latents, what="latents")
+        return self._run(z, self._pitch(pitch, batch=len(z)))
 
     @property
     def latent_size(self) -> int:
@@ -208,15 +248,17 @@ class Encoder(_Network):
 
     _role = "encoder"
 
-    def encode(self, mels: np.ndarray) -> np.ndarray:
+    def encode(self, mels: np.ndarray, *, pitch: Any = None) -> np.ndarray:
         """Encode a batch of spectrograms.
 
         Parameters
         ----------
         mels : np.ndarray [shape=(B, n_mels, frames), finite, unit scale]
+        pitch : for a keyboard bundle's encoder, the MIDI key of each note, one or one per row; else None
 
         Returns
         -------
         np.ndarray [shape=(B, *latent_shape), dtype=float32]
         """
-        return self._run(self._check(mels, what="mels"))
+        x = self._check(mels, what="mels")
+        return self._run(x, self._pitch(pitch, batch=len(x)))

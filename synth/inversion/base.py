@@ -46,6 +46,10 @@ class StreamingInverter(Protocol):
     def reset(self) -> None:
         """Back to the state of a fresh object (phases, tracks, buffers)."""
 
+    def retune(self, harmonic_f0: float) -> None:
+        """Tune to notes of another fundamental (Hz, before the pitch ratio), as if built for it; a no-op for
+        an inverter built without a fundamental. :meth:`reset` follows before the next frame."""
+
     def process_frame(self, mel_frame: np.ndarray, *, pitch_ratio: float, out: np.ndarray) -> None:
         """Write exactly ``len(out)`` float32 samples for one ``(n_mels,)`` unit-scale mel frame."""
 

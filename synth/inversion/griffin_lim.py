@@ -35,6 +35,7 @@ pitch up to a band's width sharp; the window's lobe is what a steady partial at 
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -365,6 +366,16 @@ def _check_arguments(*, params: SpectrogramParams, output_rate, look_ahead, resa
         raise ParameterError(f"GriffinLimInverter: resampler must be 'sinc' or 'soxr', got {resampler!r}")
 
 
+@functools.lru_cache(maxsize=8)
+def _window_lobe(params: SpectrogramParams) -> np.ndarray:
+    """|W|, the analysis window's transform every 1/64 bin (read-only; shared by every inverter)."""
+    padded = np.zeros(params.n_fft * 64)
+    padded[: params.win_length] = analysis_window(params=params)
+    lobe = np.abs(np.fft.rfft(padded))
+    lobe.flags.writeable = False
+    return lobe
+
+
 class GriffinLimInverter:
     """Streaming mel inversion: pseudo-inverse magnitude, RTPGHI phase, overlap-add, resampling.
 
@@ -407,6 +418,7 @@ class GriffinLimInverter:
         self.resampler = resampler
         self._n_fft, self._hop = params.n_fft, params.hop_length
         self._init_magnitude_tables(tol_db)
+        self._harmonic_snap = harmonic_snap
         if self.harmonic_f0 is not None:
             self._init_harmonic_tables(harmonic_snap)
         self._init_frame_buffers()
@@ -455,10 +467,16 @@ class GriffinLimInverter:
         # The analysis window's transform, |W|, every 1/64 bin out to the redrawn half-width.
         self._lobe_step = 1.0 / 64.0
         self._half_width = min(0.45 * self._f0_bins, 4.0 * n_fft / win_len)
-        padded = np.zeros(n_fft * 64)
-        padded[:win_len] = analysis_window(params=params)
-        spectrum = np.abs(np.fft.rfft(padded))
-        self._lobe = np.ascontiguousarray(spectrum[: int(self._half_width * 64) + 2], dtype=np.float64)
+        self._lobe = np.ascontiguousarray(_window_lobe(params)[: int(self._half_width * 64) + 2], dtype=np.float64)
+
+    def retune(self, harmonic_f0: float) -> None:
+        """Tune to the notes of another fundamental (Hz, before the pitch ratio), as if built for it; a no-op
+        for an inverter built without tuning. Call :meth:`reset` before the next frame."""
+        if self.harmonic_f0 is None:
+            return
+        self.harmonic_f0 = harmonic_tuning("GriffinLimInverter", harmonic_f0=harmonic_f0,
+                                           harmonic_snap=self._harmonic_snap, params=self.params)
+        self._init_harmonic_tables(self._harmonic_snap)
 
     def _init_frame_buffers(self) -> None:
         """Every array a frame works in, allocated once: magnitudes, then _phase_frame's state and scratch."""

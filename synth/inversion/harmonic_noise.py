@@ -26,6 +26,7 @@ latency (and look-ahead: none) as the Griffin-Lim method. Nothing is allocated p
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 
@@ -296,6 +297,49 @@ def _fill_oscillators(f0, ratio_prev, ratio, nyquist, rate, amp_prev, amp, phase
     return k
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class FundamentalTables:
+    """What the harmonic inverter precomputes for one fundamental f0 (read-only arrays, shared).
+
+    resolved_top : the first mel band whose spacing exceeds the resolved share of f0 (bands above it hold
+        several harmonics each); tonal_lo : the band an octave below it (the top octave of the resolved region
+        tells the tonal share); fill_band [shape=(H,)] : the band each harmonic of f0 up to fmax takes its
+        amplitude from, -1 for the resolved ones; fill_gain [shape=(H,)] : band residual power -> that
+        harmonic's amplitude squared, so the comb of equal harmonics reproduces the band's power;
+        harmonic_band [shape=(H,)] : the band each harmonic peaks in; comb [shape=(n_mels,)] : the mel power of
+        all harmonics at unit amplitude.
+    """
+
+    resolved_top: int
+    tonal_lo: int
+    fill_band: np.ndarray
+    fill_gain: np.ndarray
+    harmonic_band: np.ndarray
+    comb: np.ndarray
+
+
+@functools.lru_cache(maxsize=256)
+def fundamental_tables(params: SpectrogramParams, f0: float) -> FundamentalTables:
+    """The :class:`FundamentalTables` of fundamental ``f0`` (Hz) under ``params``; cached, since every voice of
+    a keyboard bundle retunes to one of a few keys (about 5 ms each to compute)."""
+    centres = mel_band_frequencies(params=params)
+    spacing = np.gradient(centres)
+    unresolved = np.flatnonzero(spacing * _RESOLVED_SPACINGS > f0)
+    resolved_top = int(unresolved[0]) if unresolved.size else params.n_mels
+    tonal_lo = int(np.searchsorted(centres, centres[max(resolved_top - 1, 0)] / 2.0))
+    harmonics = np.arange(1, int(params.fmax // f0) + 1) * f0
+    response = unit_sinusoid_mel_power(harmonics, params=params)  # (H, n_mels)
+    comb = response.sum(axis=0)
+    band = response.argmax(axis=1)
+    fill_band = np.where(band >= resolved_top, band, -1)
+    gain = np.where(fill_band >= 0, 1.0 / np.maximum(comb[band], 1e-30), 0.0)
+    arrays = [np.ascontiguousarray(fill_band, dtype=np.int64), np.ascontiguousarray(gain),
+              np.ascontiguousarray(band, dtype=np.int64), np.ascontiguousarray(comb)]
+    for array in arrays:
+        array.flags.writeable = False
+    return FundamentalTables(resolved_top, tonal_lo, *arrays)
+
+
 class HarmonicNoiseInverter:
     """Streaming harmonic + noise resynthesis (see the module docstring).
 
@@ -346,13 +390,10 @@ class HarmonicNoiseInverter:
         self._nyquist = self.output_rate / 2.0
         self._first, self._values = _response_table(params)
         self._init_noise_tables()
-        self._init_fill_tables()
-        self._n_fill = int(np.count_nonzero(self._fill_band >= 0)) if self.harmonic_f0 is not None else 0
         self.keep_envelope = bool(keep_envelope)
         if self.keep_envelope and self.harmonic_f0 is None:
             raise ParameterError("HarmonicNoiseInverter: keep_envelope needs harmonic_f0 (the note's fundamental)")
-        if self.keep_envelope:
-            self._init_envelope_tables()
+        self._set_fundamental(self.harmonic_f0)
         # The oscillators are delayed by the difference of the two paths' latencies.
         self._delay = self._ola.latency_samples - self._partials.latency_samples
         if self._delay < 0:
@@ -391,44 +432,37 @@ class HarmonicNoiseInverter:
         # contract's window give an expected power per bin of A^2 * hop / n_fft: A^2 = density * n_fft / hop.
         self._noise_scale = params.n_fft / params.hop_length
 
-    def _init_fill_tables(self) -> None:
-        """Which band each harmonic above the resolved region takes its amplitude from, and the gain from
-        that band's residual power to the harmonic's amplitude squared."""
+    def _set_fundamental(self, f0: float | None) -> None:
+        """Take the tables of fundamental ``f0`` (None: no fundamental, no fill), shared read-only between
+        inverters through :func:`fundamental_tables`'s cache, and size the scratch they need."""
         params = self.params
-        f0 = self.harmonic_f0
         if f0 is None:
             self._resolved_top = params.n_mels
             self._tonal_lo = params.n_mels
             self._fill_band = np.full(0, -1, dtype=np.int64)
             self._fill_gain = np.zeros(0)
+            self._n_fill = 0
             return
-        centres = mel_band_frequencies(params=params)
-        spacing = np.gradient(centres)
-        unresolved = np.flatnonzero(spacing * _RESOLVED_SPACINGS > f0)
-        self._resolved_top = int(unresolved[0]) if unresolved.size else params.n_mels
-        # The top octave of the resolved region tells the tonal share.
-        self._tonal_lo = int(np.searchsorted(centres, centres[max(self._resolved_top - 1, 0)] / 2.0))
-        harmonics = np.arange(1, int(params.fmax // f0) + 1) * f0
-        response = unit_sinusoid_mel_power(harmonics, params=params)  # (H, n_mels)
-        comb = response.sum(axis=0)  # mel power of all harmonics at unit amplitude, by band
-        band = response.argmax(axis=1)
-        fill_band = np.where(band >= self._resolved_top, band, -1)
-        # Amplitude^2 of each harmonic so that the comb of equal harmonics reproduces the band's power.
-        gain = np.where(fill_band >= 0, 1.0 / np.maximum(comb[band], 1e-30), 0.0)
-        self._fill_band = np.ascontiguousarray(fill_band, dtype=np.int64)
-        self._fill_gain = np.ascontiguousarray(gain)
-
-    def _init_envelope_tables(self) -> None:
-        """keep_envelope: the base note's harmonics (their bands, the comb density) and room for the
-        harmonics of a pitch down to four octaves below it."""
-        params, f0 = self.params, self.harmonic_f0
-        harmonics = np.arange(1, int(params.fmax // f0) + 1) * f0
-        response = unit_sinusoid_mel_power(harmonics, params=params)
-        self._env_band = np.ascontiguousarray(response.argmax(axis=1), dtype=np.int64)
-        self._env_comb = np.ascontiguousarray(response.sum(axis=0))
-        self._env_source = np.zeros(harmonics.size)
+        tables = fundamental_tables(params, float(f0))
+        self._resolved_top, self._tonal_lo = tables.resolved_top, tables.tonal_lo
+        self._fill_band, self._fill_gain = tables.fill_band, tables.fill_gain
+        self._n_fill = int(np.count_nonzero(self._fill_band >= 0))
+        # keep_envelope: the base note's harmonics (their bands, the comb density) and room for the harmonics
+        # of a pitch down to four octaves below it.
+        self._env_band, self._env_comb = tables.harmonic_band, tables.comb
+        self._env_source = np.zeros(tables.harmonic_band.size)
         self._env_tonal = np.zeros(params.n_mels)
         self._env_max = int(params.fmax // (f0 / 16.0)) + 1
+
+    def retune(self, harmonic_f0: float) -> None:
+        """Tune to the notes of another fundamental (Hz, before the pitch ratio), as if built for it: a keyboard
+        bundle's voice plays its key's decode, whose harmonics sit on that key's fundamental. A no-op for an
+        inverter built without one. Call :meth:`reset` before the next frame."""
+        if self.harmonic_f0 is None:
+            return
+        self._partials.retune(harmonic_f0)
+        self.harmonic_f0 = self._partials.harmonic_f0
+        self._set_fundamental(self.harmonic_f0)
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:

@@ -397,6 +397,15 @@ class SinusoidalInverter:
         self._osc = np.zeros((6, 2 * p), dtype=np.float32)
         self.reset()
 
+    def retune(self, harmonic_f0: float) -> None:
+        """Tune partials onto the harmonics of another fundamental (Hz, before the pitch ratio), as if built
+        for it; a no-op for an inverter built without tuning."""
+        if self.harmonic_f0 is None:
+            return
+        f0 = harmonic_tuning("SinusoidalInverter", harmonic_f0=harmonic_f0, harmonic_snap=1.0, params=self.params)
+        self.harmonic_f0 = f0
+        self._thresholds[5] = f0
+
     def reset(self) -> None:
         """Back to the state of a fresh object: no tracks, the birth-phase sequence restarted."""
         self._n_tracks = 0

@@ -299,7 +299,8 @@ class ConvFamily(ModelFamily):
 
     def export_notes(self, config: ModelConfig) -> list[str]:
         folded = [i for i in range(config.stages) if folds(config, i)]
-        return ["decoder upsampling folded into its transposed convolutions"] if folded else []
+        stages = ", ".join(map(str, folded))
+        return [f"decoder stages {stages}: upsampling folded into the transposed convolution"] if folded else []
 
 
 FAMILY = ConvFamily()
