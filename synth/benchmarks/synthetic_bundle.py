@@ -52,6 +52,7 @@ __all__ = [
     "SHAPES",
     "PRESET_RECIPES",
     "GAIN_PER_COEFFICIENT",
+    "KEY_TILT_PER_OCTAVE",
 ]
 
 SHAPES = ("tilt", "mid_notch", "level", "formant", "ripple2", "ripple3", "ripple4", "ripple5")
@@ -106,6 +107,19 @@ def synthetic_base(*, params: SpectrogramParams, pitch: int) -> tuple[np.ndarray
     return base, env_frames
 
 
+#: A keyboard bundle's base notes brighten with the key, as real instruments do: this many unit-scale gains of
+#: the tilt shape (13 dB each) per octave above the base pitch (darker below it).
+KEY_TILT_PER_OCTAVE = 1.0
+
+
+def _keyed_base(*, params: SpectrogramParams, key: int, base_pitch: int) -> tuple[np.ndarray, np.ndarray]:
+    """(base, env) of a keyboard bundle's key: the synthetic note at ``key`` tilted by
+    :data:`KEY_TILT_PER_OCTAVE` per octave from the base pitch while it sounds."""
+    base, env = synthetic_base(params=params, pitch=key)
+    tilt = _shapes(params.n_mels)[SHAPES.index("tilt")] * KEY_TILT_PER_OCTAVE * (key - base_pitch) / 12.0
+    return np.clip(base + tilt[:, None] * env[None, :], 0.0, 1.0).astype(np.float32), env
+
+
 def _shapes(n_mels: int) -> np.ndarray:
     """(8, n_mels) spectral shapes over normalised band position u in [0, 1], scaled to unit-scale gains."""
     u = np.linspace(0.0, 1.0, n_mels)
@@ -155,6 +169,101 @@ def _model_bytes(nodes, inputs, outputs, initializers, *, name: str) -> bytes:
     model.ir_version = _IR_VERSION
     checker.check_model(model)
     return model.SerializeToString()
+
+
+def _key_inputs(keys, bases, envs):
+    """(nodes, initializers) that look up each row's trained key (nearest the "pitch" input) and gather its
+    base note ``base`` (batch, n_mels, frames) and envelope ``env_row`` (batch, 1, frames)."""
+    from onnx import helper
+
+    keys_arr = np.asarray(keys)
+    index = np.array([int(np.argmin(np.abs(keys_arr - n))) for n in range(128)], dtype=np.int64)
+    n_mels, frames = bases.shape[1:]
+    nodes = [
+        helper.make_node("Reshape", ["pitch", "pitch_flat_shape"], ["pitch_flat"]),
+        helper.make_node("Gather", ["key_index", "pitch_flat"], ["key_row"], axis=0),
+        helper.make_node("Gather", ["base_table", "key_row"], ["base"], axis=0),
+        helper.make_node("Gather", ["env_table", "key_row"], ["env_row"], axis=0),
+    ]
+    inits = [
+        _tensor("pitch_flat_shape", np.array([-1], dtype=np.int64)),
+        _tensor("key_index", index),
+        _tensor("base_table", np.stack(bases).astype(np.float32)),
+        _tensor("env_table", np.stack(envs).reshape(len(keys), 1, frames).astype(np.float32)),
+    ]
+    return nodes, inits
+
+
+def _pitch_input():
+    from onnx import TensorProto, helper
+
+    return helper.make_tensor_value_info("pitch", TensorProto.INT32, ["batch", 1])
+
+
+def _keyed_decoder_bytes(keys, bases, envs, p, t, latent_shape) -> bytes:
+    """The decoder of a keyboard bundle: each row's base note is that of its trained key."""
+    from onnx import TensorProto, helper
+
+    n_mels, frames = bases.shape[1:]
+    latent_size = math.prod(latent_shape)
+    key_nodes, key_inits = _key_inputs(keys, bases, envs)
+    nodes = [
+        *key_nodes,
+        helper.make_node("Reshape", ["latent", "flat_shape"], ["flat"]),
+        helper.make_node("MatMul", ["flat", "P"], ["coef"]),
+        helper.make_node("MatMul", ["coef", "T"], ["gain"]),
+        helper.make_node("Reshape", ["gain", "gain_shape"], ["gain_col"]),
+        helper.make_node("Mul", ["gain_col", "env_row"], ["gain_map"]),
+        helper.make_node("Add", ["gain_map", "base"], ["raw"]),
+        helper.make_node("Clip", ["raw", "zero", "one"], ["mel"]),
+    ]
+    inits = [
+        *key_inits,
+        _tensor("flat_shape", np.array([-1, latent_size], dtype=np.int64)),
+        _tensor("P", p),
+        _tensor("T", t),
+        _tensor("gain_shape", np.array([-1, n_mels, 1], dtype=np.int64)),
+        _tensor("zero", np.array(0.0, dtype=np.float32)),
+        _tensor("one", np.array(1.0, dtype=np.float32)),
+    ]
+    return _model_bytes(
+        nodes,
+        [helper.make_tensor_value_info("latent", TensorProto.FLOAT, ["batch", *latent_shape]), _pitch_input()],
+        [helper.make_tensor_value_info("mel", TensorProto.FLOAT, ["batch", n_mels, frames])],
+        inits,
+        name="synthetic_keyed_decoder",
+    )
+
+
+def _keyed_encoder_bytes(keys, bases, envs, p, t, latent_shape) -> bytes:
+    """The encoder of a keyboard bundle: the gains of each note against its key's base note."""
+    from onnx import TensorProto, helper
+
+    n_mels, frames = bases.shape[1:]
+    key_nodes, key_inits = _key_inputs(keys, bases, [e / float(e @ e) for e in envs])
+    nodes = [
+        *key_nodes,
+        helper.make_node("Sub", ["mel", "base"], ["delta"]),
+        helper.make_node("Mul", ["delta", "env_row"], ["weighted"]),
+        helper.make_node("ReduceSum", ["weighted", "frames_axis"], ["gain"], keepdims=0),
+        helper.make_node("MatMul", ["gain", "T_pinv"], ["coef"]),
+        helper.make_node("MatMul", ["coef", "P_T"], ["flat"]),
+        helper.make_node("Reshape", ["flat", "latent_shape"], ["latent"]),
+    ]
+    inits = [
+        *key_inits,
+        _tensor("frames_axis", np.array([2], dtype=np.int64)),
+        _tensor("T_pinv", np.linalg.pinv(t.astype(np.float64)).astype(np.float32)),
+        _tensor("P_T", np.ascontiguousarray(p.T)),
+        _tensor("latent_shape", np.array([-1, *latent_shape], dtype=np.int64)),
+    ]
+    return _model_bytes(
+        nodes,
+        [helper.make_tensor_value_info("mel", TensorProto.FLOAT, ["batch", n_mels, frames]), _pitch_input()],
+        [helper.make_tensor_value_info("latent", TensorProto.FLOAT, ["batch", *latent_shape])],
+        inits,
+        name="synthetic_keyed_encoder",
+    )
 
 
 def _decoder_bytes(base, env, p, t, latent_shape) -> bytes:
@@ -251,6 +360,7 @@ def make_synthetic_bundle(
     params: SpectrogramParams | None = None,
     latent_shape: tuple[int, ...] = (2, 8, 128),
     seed: int = 0,
+    keys: tuple[int, ...] | None = None,
 ) -> Path:
     """Write a complete, valid model bundle folder at ``path`` (created; must not exist or be empty).
 
@@ -263,6 +373,8 @@ def make_synthetic_bundle(
         an even faster bundle
     latent_shape : latent shape (default the real model's (2, 8, 128)); its size must be at least 8
     seed : changes P (and so the bundle hash) and the random parts
+    keys : a keyboard bundle trained on these MIDI keys (``base_pitch`` among them): its networks take the
+        pitch, and each key's base note is the synthetic note at that key
 
     Returns the bundle path. Deterministic: same arguments, same bytes.
     """
@@ -277,20 +389,25 @@ def make_synthetic_bundle(
     # Written whole into a folder beside it and moved into place, so a crash leaves no half bundle.
     with atomic_directory(path, kind=BUNDLE, force=True) as out:
         _write_bundle(out, params=params, latent_shape=latent_shape, base_pitch=base_pitch, seed=seed,
-                      n_presets=n_presets)
+                      n_presets=n_presets, keys=None if keys is None else tuple(int(k) for k in keys))
     return path
 
 
 def _write_bundle(out: Path, *, params, latent_shape: tuple[int, ...], base_pitch: int, seed: int,
-                  n_presets: int) -> None:
+                  n_presets: int, keys: tuple[int, ...] | None) -> None:
     from synth.bundle import Preset, bundle_hash_of, bundle_metadata, sha256_bytes
 
     latent_size = math.prod(latent_shape)
-    base, env = synthetic_base(params=params, pitch=base_pitch)
     p = _projection(latent_size, seed=seed)
     t = _shapes(params.n_mels)
-    decoder = _decoder_bytes(base, env, p, t, latent_shape)
-    encoder = _encoder_bytes(base, env, p, t, latent_shape)
+    if keys is None:
+        base, env = synthetic_base(params=params, pitch=base_pitch)
+        decoder = _decoder_bytes(base, env, p, t, latent_shape)
+        encoder = _encoder_bytes(base, env, p, t, latent_shape)
+    else:
+        bases, envs = zip(*(_keyed_base(params=params, key=k, base_pitch=base_pitch) for k in keys), strict=True)
+        decoder = _keyed_decoder_bytes(keys, np.stack(bases), list(envs), p, t, latent_shape)
+        encoder = _keyed_encoder_bytes(keys, np.stack(bases), list(envs), p, t, latent_shape)
     (out / "decoder.onnx").write_bytes(decoder)
     (out / "encoder.onnx").write_bytes(encoder)
     digests = {"decoder.onnx": sha256_bytes(decoder), "encoder.onnx": sha256_bytes(encoder)}
@@ -328,5 +445,6 @@ def _write_bundle(out: Path, *, params, latent_shape: tuple[int, ...], base_pitc
         data={"description": f"synthetic harmonic note at pitch {base_pitch}"},
         metrics=None,
         parity=None,
+        **({} if keys is None else {"keys": list(keys)}),
     )
     (out / "bundle.json").write_text(json.dumps(meta, indent=2) + "\n")

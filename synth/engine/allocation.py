@@ -34,9 +34,10 @@ class VoicePool:
         """Voices that are sounding and not being faded out."""
         return sum(1 for v in self.slots if v.active and not v.stealing)
 
-    def note_on(self, *, note: int, velocity: float, pitch_ratio: float, method: str, offset: int = 0) -> Voice:
+    def note_on(self, *, note: int, velocity: float, pitch_ratio: float, method: str, offset: int = 0,
+                key: int | None = None, harmonic_f0: float | None = None) -> Voice:
         """Start a note in a free slot (stealing the oldest beyond ``max_voices``), ``offset`` samples into
-        the engine's frame; returns its voice."""
+        the engine's frame; returns its voice. ``key``/``harmonic_f0``: see :meth:`Voice.start`."""
         for v in self.slots:
             if v.active and v.held and v.note == note and not v.stealing:
                 v.release()  # the same key again: let the old one ring out, as a piano would
@@ -52,7 +53,7 @@ class VoicePool:
             free.kill()
         self._order += 1
         free.start(note=note, velocity=velocity, pitch_ratio=pitch_ratio, method=method, order=self._order,
-                   offset=offset)
+                   offset=offset, key=key, harmonic_f0=harmonic_f0)
         self.notes_started += 1
         return free
 

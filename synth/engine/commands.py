@@ -170,6 +170,8 @@ class ControlSpec:
     presets: tuple[str, ...]
     macro_count: int
     methods: tuple[str, ...] = METHODS
+    #: A keyboard bundle's trained keys (None: one pitch, ``base_pitch``).
+    keys: tuple[int, ...] | None = None
 
     @classmethod
     def for_bundle(cls, bundle, *, methods: tuple[str, ...] = METHODS) -> ControlSpec:
@@ -181,6 +183,7 @@ class ControlSpec:
             presets=tuple(bundle.presets),
             macro_count=int(len(macros.stds)) if macros is not None else 0,
             methods=tuple(methods),
+            keys=getattr(bundle, "keys", None),
         )
 
     @property
@@ -189,7 +192,10 @@ class ControlSpec:
 
     @property
     def note_range(self) -> tuple[int, int]:
-        return self.base_pitch - NOTE_SPAN, self.base_pitch + NOTE_SPAN
+        """The notes the engine plays: NOTE_SPAN semitones either side of the base pitch, or of a keyboard
+        bundle's trained keys (within MIDI's 0..127)."""
+        lo, hi = (self.base_pitch, self.base_pitch) if self.keys is None else (self.keys[0], self.keys[-1])
+        return max(0, lo - NOTE_SPAN), min(127, hi + NOTE_SPAN)
 
     def check(self, command: Command) -> Command:
         from synth.errors import ParameterError
@@ -216,7 +222,9 @@ class ControlSpec:
             if isinstance(command.note, bool) or not isinstance(command.note, int):
                 fail(f"note must be a whole number, got {command.note!r}")
             if not lo <= command.note <= hi:
-                fail(f"note {command.note} out of range {lo}..{hi} (base pitch {self.base_pitch} +- {NOTE_SPAN})")
+                known = (f"base pitch {self.base_pitch}" if self.keys is None
+                         else f"trained keys {self.keys[0]}..{self.keys[-1]}")
+                fail(f"note {command.note} out of range {lo}..{hi} ({known} +- {NOTE_SPAN})")
             if isinstance(command, NoteOn):
                 number("velocity", command.velocity, 0, 127)
         elif isinstance(command, SetLatent):

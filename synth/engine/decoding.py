@@ -39,10 +39,10 @@ import time
 
 import numpy as np
 
-from synth.engine.timbre import Timbre, make_timbre
+from synth.engine.timbre import KeyedTimbre, Timbre, make_timbre
 from synth.spectrogram import SpectrogramParams
 
-__all__ = ["DecodeResult", "Tile", "InlineDecoding", "DecodeWorker", "TimbreCache", "decode_timbre", "decode_tile"]
+__all__ = ["KeyedDecoder", "DecodeResult", "Tile", "InlineDecoding", "DecodeWorker", "TimbreCache", "decode_timbre", "decode_tile"]
 
 # Recent decoded timbres kept besides the pinned ones (each ~260 KB for a 128 x 512 model: 32 is ~8 MB; the
 # default bundle's 44 presets and 17 macro-slope timbres, pinned, are another ~16 MB). 32, not more: serve's
@@ -84,8 +84,27 @@ class DecodeResult:
     tile: Tile | None = None
 
 
-def decode_timbre(decoder, latent: np.ndarray, *, params: SpectrogramParams) -> tuple[Timbre | None, str, float]:
-    """Decode one latent; returns ``(timbre or None, error message or "", milliseconds)``."""
+class KeyedDecoder:
+    """A keyboard bundle's decoder asked for every trained key at once: ``decode`` of one latent gives
+    [shape=(len(keys), n_mels, frames)], row ``i`` at ``keys[i]``; :func:`decode_timbre` makes that a
+    :class:`KeyedTimbre`. (Every key, not only the sounding ones: a note played later needs no decode.)"""
+
+    def __init__(self, decoder, *, keys: tuple[int, ...], base: int) -> None:
+        self._decoder = decoder
+        self.keys = tuple(int(k) for k in keys)
+        self.base = int(base)
+        self._pitch = np.asarray(self.keys, dtype=np.int32)
+        self.provider = getattr(decoder, "provider", "unknown")
+
+    def decode(self, latents: np.ndarray) -> np.ndarray:
+        z = np.asarray(latents, dtype=np.float32)
+        return self._decoder.decode(np.repeat(z, len(self.keys), axis=0), pitch=self._pitch)
+
+
+def decode_timbre(decoder, latent: np.ndarray, *, params: SpectrogramParams
+                  ) -> tuple[Timbre | KeyedTimbre | None, str, float]:
+    """Decode one latent; returns ``(timbre or None, error message or "", milliseconds)``; a
+    :class:`KeyedDecoder` gives a :class:`KeyedTimbre`."""
     t0 = time.perf_counter()
     try:
         mel = decoder.decode(np.asarray(latent, dtype=np.float32)[None])
@@ -93,12 +112,18 @@ def decode_timbre(decoder, latent: np.ndarray, *, params: SpectrogramParams) -> 
         return None, f"decoder failed: {type(exc).__name__}: {exc}", (time.perf_counter() - t0) * 1e3
     ms = (time.perf_counter() - t0) * 1e3
     mel = np.asarray(mel)
-    expected = (1, params.n_mels, params.frames)
+    keys = getattr(decoder, "keys", None)
+    expected = (1 if keys is None else len(keys), params.n_mels, params.frames)
     if mel.shape != expected:
         return None, f"decoder returned shape {mel.shape}, expected {expected}", ms
     if not np.all(np.isfinite(mel)):
         return None, "decoder output contains NaN or Inf", ms
-    return make_timbre(mel[0], params=params), "", ms
+    if keys is None:
+        timbre = make_timbre(mel[0], params=params)
+    else:
+        timbre = KeyedTimbre({k: make_timbre(m, params=params) for k, m in zip(keys, mel, strict=True)},
+                             base=decoder.base)
+    return timbre, "", ms
 
 
 def decode_tile(tile_decoder, latent: np.ndarray, *, start: int, layout) -> tuple[Tile | None, str, float]:

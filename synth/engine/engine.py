@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import heapq
+import logging
 import itertools
 
 import numpy as np
@@ -36,7 +37,7 @@ from synth.engine.commands import (
     SetMethod,
 )
 from synth.engine.control import ControlSnapshot, ControlState
-from synth.engine.decoding import INLINE_DECODE_MS
+from synth.engine.decoding import INLINE_DECODE_MS, KeyedDecoder
 from synth.engine.limiter import Limiter
 from synth.engine.timbre import Timbre
 from synth.engine.timbre_pipeline import TILE_LOOKAHEAD_FRAMES, TIMBRE_XFADE_FRAMES, TimbrePipeline
@@ -45,6 +46,8 @@ from synth.errors import ParameterError
 from synth.inversion.base import DEFAULT_METHOD
 from synth.inversion.frames import frame_start, hop_samples
 from synth.spectrogram import SpectrogramParams
+
+log = logging.getLogger("melsynth.engine")
 
 __all__ = ["Engine", "TIMBRE_XFADE_FRAMES", "DEFAULT_GAIN", "check_sample_time"]
 
@@ -154,6 +157,12 @@ class Engine:
             # Live: one intra-op thread. onnxruntime's thread pool spin-waits after each run, which on a
             # small machine takes the core the synthesis thread and the audio callback need.
             decoder = bundle.decoder(threads=threads)
+        #: A keyboard bundle's trained keys (each voice sounds the decode of the one nearest its note), or None.
+        self.keys: tuple[int, ...] | None = getattr(bundle, "keys", None)
+        if self.keys is not None:
+            decoder = KeyedDecoder(decoder, keys=self.keys, base=self.base_pitch)
+            # Not yet for keyboard bundles: a tile decode per key, and estimates built of keyed timbres.
+            tiles = estimate_timbres = False
         if not (live and tiles and getattr(bundle, "tiles", None) is not None):
             tile_decoder = None
         elif tile_decoder is None:
@@ -169,6 +178,10 @@ class Engine:
             inline_decode_ms=inline_decode_ms,
         )
 
+        self.tune_partials = bool(tune_partials)
+        # Each MIDI note's trained key, looked up at note-on without a search (a keyboard bundle).
+        self._nearest_key = tuple(bundle.nearest_key(n) for n in range(128)) if self.keys is not None else ()
+        self._said_outside_keys = False
         if inverter_factory is None:
             base_hz = 440.0 * 2.0 ** ((self.base_pitch - 69) / 12.0)
             inverter_factory = _default_inverter_factory(harmonic_f0=base_hz if tune_partials else None)
@@ -252,6 +265,12 @@ class Engine:
         """
         self.control_spec.check(command)
         note_on = isinstance(command, NoteOn) and command.velocity > 0
+        if note_on and self.keys is not None and not self._said_outside_keys and not (
+                self.keys[0] <= command.note <= self.keys[-1]):
+            self._said_outside_keys = True  # once: a performer's every low note is not news
+            log.warning("note %d is outside the keys the model was trained on (%d..%d): played by the nearest "
+                        "trained key, %d, moved %+d semitones", command.note, self.keys[0], self.keys[-1],
+                        self._nearest_key[command.note], command.note - self._nearest_key[command.note])
         at = self.position if note_on else self.next_frame_sample
         if at_sample is not None:
             at = check_sample_time(at_sample)
@@ -277,10 +296,17 @@ class Engine:
             self.applied.append((tag, at))
 
     def _note_on(self, command: NoteOn, *, offset: int = 0) -> Voice:
-        """A voice for ``command`` at its pitch, ``offset`` samples into the current frame."""
-        ratio = 2.0 ** ((command.note - self.base_pitch) / 12.0)
+        """A voice for ``command`` at its pitch, ``offset`` samples into the current frame: the base pitch's
+        decode moved to the note, or (a keyboard bundle) the nearest trained key's decode moved the rest of
+        the way, its inverters tuned to that key's fundamental."""
+        key, f0 = self.base_pitch, None
+        if self.keys is not None:
+            key = self._nearest_key[command.note]
+            f0 = 440.0 * 2.0 ** ((key - 69) / 12.0) if self.tune_partials else None
+        ratio = 2.0 ** ((command.note - key) / 12.0)
         return self.pool.note_on(note=command.note, velocity=command.velocity, pitch_ratio=ratio,
-                                 method=self.method, offset=offset)
+                                 method=self.method, offset=offset, key=None if self.keys is None else key,
+                                 harmonic_f0=f0)
 
     @property
     def pending_events(self) -> int:

@@ -20,6 +20,7 @@ are still blended towards it for the tiles and estimates that read them.
 from __future__ import annotations
 
 import dataclasses
+import types
 
 import numpy as np
 
@@ -27,7 +28,7 @@ from synth.engine.loudness import LoudnessBasis, loudness_basis
 from synth.spectrogram import SpectrogramParams
 
 __all__ = [
-    "Timbre", "make_timbre", "splice_timbre", "blend_timbres", "estimate_timbre", "SUSTAIN_GUARD_FRAMES", "SUSTAIN_WINDOW_FRAMES",
+    "Timbre", "KeyedTimbre", "make_timbre", "splice_timbre", "blend_timbres", "estimate_timbre", "SUSTAIN_GUARD_FRAMES", "SUSTAIN_WINDOW_FRAMES",
     "RELEASE_SILENT_U",
 ]
 
@@ -112,6 +113,10 @@ class Timbre:
         """Note frames ``[first, end)`` a looping voice reads (the loop and what its crossfade blends in)."""
         start, end = self.loop_span
         return start - self.loop_xfade, end
+
+    def for_key(self, key: int | None) -> Timbre:
+        """This timbre, at every key (a one-pitch bundle's; see :class:`KeyedTimbre`)."""
+        return self
 
     def loop_frame(self, pos: int, wraps: int, out: np.ndarray, scratch: np.ndarray) -> None:
         """Frame ``pos`` (0 .. loop length - 1) of the loop on its ``wraps``-th time round, into ``out``
@@ -240,6 +245,32 @@ def _lay_out(part: np.ndarray, first: int, *, base: Timbre | None, params: Spect
                   loudness=loudness_basis(params))
 
 
+class KeyedTimbre:
+    """One latent decoded at every trained key of a keyboard bundle: each voice reads the timbre of its key
+    (:meth:`for_key`), so a chord's notes each sound their own key's spectrum.
+
+    ``by_key`` : trained MIDI key -> :class:`Timbre`; ``base`` : the key whose timbre stands for the whole
+    where one is asked for without a key (warm-up, a status reply, a voice of a one-pitch bundle). Attributes
+    of :class:`Timbre` read on a KeyedTimbre are the base key's.
+    """
+
+    __slots__ = ("by_key", "base")
+
+    def __init__(self, by_key: dict[int, Timbre], *, base: int) -> None:
+        self.by_key = types.MappingProxyType(dict(by_key))
+        self.base = base
+        if base not in self.by_key:
+            raise ValueError(f"KeyedTimbre: base key {base} is not one of {sorted(self.by_key)}")
+
+    def for_key(self, key: int | None) -> Timbre:
+        """The timbre of ``key`` (None: the base key's)."""
+        return self.by_key[self.base if key is None else key]
+
+    def __getattr__(self, name: str):
+        # Only reached for names not in __slots__: the Timbre attributes, read off the base key's timbre.
+        return getattr(self.by_key[self.base], name)
+
+
 def make_timbre(mel: np.ndarray, *, params: SpectrogramParams) -> Timbre:
     """Lay out one decoded spectrogram.
 
@@ -271,8 +302,11 @@ def splice_timbre(base: Timbre, part: np.ndarray, *, first: int, params: Spectro
     return _lay_out(part.T, first, base=base, params=params)
 
 
-def blend_timbres(a: Timbre, b: Timbre, w: float) -> Timbre:
-    """(1 - w) * a + w * b, part by part (used to freeze a crossfade that a newer latent interrupts)."""
+def blend_timbres(a: Timbre | KeyedTimbre, b: Timbre | KeyedTimbre, w: float) -> Timbre | KeyedTimbre:
+    """(1 - w) * a + w * b, part by part (used to freeze a crossfade that a newer latent interrupts); key by
+    key for two :class:`KeyedTimbre`."""
+    if isinstance(b, KeyedTimbre):
+        return KeyedTimbre({key: blend_timbres(a.for_key(key), t, w) for key, t in b.by_key.items()}, base=b.base)
     w32 = np.float32(w)
     return Timbre(
         held=_readonly((1 - w32) * a.held + w32 * b.held),

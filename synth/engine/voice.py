@@ -81,6 +81,8 @@ class Voice:
         self.held = False
         self.amp = 0.0
         self.pitch_ratio = 1.0
+        self.key: int | None = None
+        self.harmonic_f0: float | None = None
         self.method = ""
         self._inv = None
         self._old_inv = None
@@ -118,10 +120,17 @@ class Voice:
         return self._fade_left > 0
 
     def start(
-        self, *, note: int, velocity: float, pitch_ratio: float, method: str, order: int, offset: int = 0
+        self, *, note: int, velocity: float, pitch_ratio: float, method: str, order: int, offset: int = 0,
+        key: int | None = None, harmonic_f0: float | None = None,
     ) -> None:
         """Start a note at frame 0 of the hold part (the slot must be idle), ``offset`` samples into the
-        engine's frame (its first :meth:`render_frame` then mixes from there)."""
+        engine's frame (its first :meth:`render_frame` then mixes from there).
+
+        ``key``: the trained key whose decode this voice plays (a keyboard bundle's :class:`KeyedTimbre`;
+        None: the one timbre). ``harmonic_f0``: that key's fundamental, which the inverters tune to (None:
+        they keep the one they were built with)."""
+        self.key = key
+        self.harmonic_f0 = harmonic_f0
         self.offset = int(offset)
         self._started = False
         self.stage = HOLD
@@ -132,6 +141,8 @@ class Voice:
         self.pitch_ratio = pitch_ratio
         self.method = method
         self._inv = self.inverters[method]
+        if harmonic_f0 is not None:
+            self._inv.retune(harmonic_f0)
         self._inv.reset()
         self._old_inv = None
         self._pos = 0
@@ -160,6 +171,8 @@ class Voice:
         if method == self.method or self.stage == IDLE:
             return
         new = self.inverters[method]
+        if self.harmonic_f0 is not None:
+            new.retune(self.harmonic_f0)
         new.reset()
         self._old_inv = self._inv
         self._inv = new
@@ -183,6 +196,7 @@ class Voice:
         one reads the release part and the note-off state (:attr:`Timbre.sustain_span`)."""
         if self.stage in (IDLE, TAIL):
             return None
+        timbre = timbre.for_key(self.key)
         spans = []
         loop_end = timbre.loop_span[1]
         if self.stage == HOLD:
@@ -226,6 +240,9 @@ class Voice:
         ratio = self.pitch_ratio * bend
         n = len(mix)
         mel = self._mel
+        current = current.for_key(self.key)
+        if previous is not None:
+            previous = previous.for_key(self.key)
         self._mel_for(current, mel)
         if previous is not None and weight < 1.0:
             self._mel_for(previous, self._mel_b)
