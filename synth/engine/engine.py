@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import collections
 import heapq
-import logging
 import itertools
+import logging
 
 import numpy as np
 
