@@ -121,6 +121,21 @@ def test_a_keyboard_model_trains_across_keys_exports_with_parity_and_loads(tmp_p
     with pytest.raises(ParameterError, match="0..127"):
         onnx_decoder.decode(onnx_z, pitch=200)
 
+    # The per-key and cross-key tables of melsynth evaluate --per-key, on the same notes.
+    from training.keyboard_evaluation import evaluate_keyboard, format_keyboard_tables
+
+    result = evaluate_keyboard(features=features, bundle=tmp_path / "bundle", keys=KEYS, progress=False)
+    assert set(result["per_key"]) == {"48", "60", "72"} and set(result["cross_key"]) == {"48", "72"}
+    for key in ("48", "60", "72"):
+        row = result["per_key"][key]
+        assert row["keyboard"]["notes"] == 2 and row["train_notes"] == 6
+        assert {"pca_per_key", "patch_pca_per_key"} <= set(row)
+    assert result["cross_key"]["72"]["notes"] == 2  # the 2 test instruments' key-60 notes, decoded at 72
+    table = format_keyboard_tables(result)
+    assert "| keyboard |" in table and "| 72 |" in table
+    with pytest.raises(ParameterError, match="not among the bundle's trained keys"):
+        evaluate_keyboard(features=features, bundle=tmp_path / "bundle", keys=(36,), progress=False)
+
 
 def test_notes_at_one_key_cannot_train_a_pitch_conditioned_model(tmp_path):
     features, _, _ = _write_keyboard_features(tmp_path / "features", keys=(60,))

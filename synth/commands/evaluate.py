@@ -89,6 +89,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "audio analysed again against the original, for the model, PCA and the original mel")
     parser.add_argument("--no-pca", action="store_true",
                         help="skip the PCA baseline (fitted on the same training notes)")
+    parser.add_argument("--per-key", action="store_true",
+                        help="with --bundle of a keyboard model and --data FEATURES_DIR: the per-key and cross-key "
+                             "tables beside PCA and the patch code fitted per key (training.keyboard_evaluation)")
+    parser.add_argument("--default", type=Path, metavar="DIR", default=None,
+                        help="with --per-key: also this one-pitch bundle at its own pitch")
     parser.add_argument("--json", action="store_true", help="print only a JSON object of the metrics")
 
 
@@ -318,6 +323,8 @@ def format_table(result: dict[str, Any], *, what: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     progress = sys.stderr.isatty()
+    if args.per_key and args.run is not None:
+        raise ParameterError("--per-key measures an exported keyboard bundle: give --bundle DIR")
     if args.run is not None:
         if args.all_pitches:
             raise ParameterError("--all-pitches applies to --bundle only")
@@ -339,6 +346,15 @@ def run(args: argparse.Namespace) -> int:
                 args.run, data=args.data, split="test" if split == "all" else split
             ):
                 print(f"wrote {path}", file=sys.stderr)
+    elif args.per_key:
+        if args.data is None:
+            raise ParameterError("--per-key needs --data FEATURES_DIR (a features folder with notes at several keys)")
+        from training.keyboard_evaluation import evaluate_keyboard, format_keyboard_tables
+
+        result = evaluate_keyboard(features=args.data, bundle=args.bundle, default=args.default,
+                                   split=args.split or "test", heard=args.heard, progress=progress)
+        print(json.dumps(_nan_to_none(result)) if args.json else format_keyboard_tables(result))
+        return 0
     else:
         if args.data is None:
             raise ParameterError("--bundle needs --data NSYNTH_DIR (an NSynth-format folder)")

@@ -1,0 +1,175 @@
+"""A keyboard bundle measured key by key, beside linear baselines fitted per key (issue 28).
+
+Two tables, on a features folder with notes at several keys (split by instrument, so the measured notes are
+of instruments no model or baseline saw):
+
+- **Per key** (each of ``keys``): the split's notes at that key, reconstructed (encoded and decoded at their
+  own key) by the keyboard bundle through onnxruntime, and by two linear baselines fitted on the training
+  notes at that key only: PCA of whole notes (k = min(latent size, notes - 1)) and the patch code's PCA start
+  (one 8192-value patch per half second, k = the bundle's latent values per column), the linear model the
+  keyboard family starts from made per key. With ``default`` (a one-pitch bundle), that bundle too at its own
+  pitch. RMSE, SSIM, F1 (:func:`synth.metrics.summary`) and, with ``heard``, the error as heard.
+- **Across keys**: for each instrument and velocity of the split with a note at ``source`` (60) and at key
+  k, the source note encoded at ``source`` and decoded at k, against the real note at k: RMSE, SSIM, F1 and
+  the sustain spectrum error (dB; :func:`synth.benchmarks.suites.transposition.spectrum_error_db`, the
+  measure of bench/bench_transposition.py, where the transposed recording and today's engine stand beside
+  it through real audio).
+"""
+
+from __future__ import annotations
+
+import collections
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synth.errors import DataError, ParameterError
+
+__all__ = ["evaluate_keyboard", "format_keyboard_tables", "KEYS", "SOURCE_KEY"]
+
+KEYS = (36, 48, 60, 72, 84)
+SOURCE_KEY = 60
+_BATCH = 16
+
+
+def _patch_pca_reconstructor(x_train: np.ndarray, *, patch_frames: int, k: int, what: str):
+    """The patch code's PCA start fitted on ``x_train`` [shape=(N, n_mels, frames)]: notes -> their
+    reconstruction (each half-second patch projected on the first ``k`` directions)."""
+    from training.model.patch import note_patches, patch_pca
+
+    mean, vt, _ = patch_pca(note_patches(x_train, patch_frames=patch_frames), k=k, what=what)
+    n_mels, frames = x_train.shape[1:]
+
+    def reconstruct(x: np.ndarray) -> np.ndarray:
+        patches = note_patches(x, patch_frames=patch_frames) - mean
+        out = mean + (patches @ vt.T) @ vt
+        return np.clip(out, 0.0, 1.0).reshape(len(x), frames, n_mels).transpose(0, 2, 1)
+
+    return reconstruct
+
+
+def _key_rows(pitch: np.ndarray, rows: np.ndarray, key: int) -> np.ndarray:
+    return rows[pitch[rows] == key]
+
+
+def evaluate_keyboard(
+    *, features: str | Path, bundle: str | Path, default: str | Path | None = None, keys=KEYS,
+    source: int = SOURCE_KEY, split: str = "test", heard: int = 0, progress: bool = True,
+) -> dict[str, Any]:
+    """The per-key and cross-key tables (see the module docstring) as one JSON-ready dict.
+
+    Raises
+    ------
+    ParameterError for a bundle that is not a keyboard bundle or keys it was not trained on; DataError for a
+    features folder from another contract or without notes at a key.
+    """
+    from synth.benchmarks.suites.transposition import spectrum_error_db, sustain_spectrum
+    from synth.bundle import load_bundle
+    from synth.metrics import summary
+    from synth.metrics.evaluation import measure
+    from synth.metrics.pca import fit_pca
+    from training.datasets.features import load_features
+
+    model = load_bundle(bundle)
+    if model.keys is None:
+        raise ParameterError(f"{bundle}: not a keyboard bundle (bundle.json names no trained keys)")
+    missing = [k for k in (*keys, source) if k not in model.keys]
+    if missing:
+        raise ParameterError(f"keys {missing} are not among the bundle's trained keys {list(model.keys)}")
+    feats = load_features(features)
+    model.params.require_equal(feats.params, what=f"features folder {feats.path}")
+    try:
+        pitch = np.asarray([int(r["pitch"]) for r in feats.rows])
+    except (KeyError, TypeError, ValueError):
+        raise DataError(f"{feats.path / 'index.json'}: every note needs its MIDI key ('pitch')") from None
+    encoder, decoder = model.encoder(), model.decoder()
+    params = model.params
+    rows, train = feats.subset(split), feats.subset("train")
+    latent_size = int(np.prod(model.latent_shape))
+    patch_frames = params.frames // model.latent_shape[1]
+    per_column = model.latent_shape[-1]
+
+    one_pitch = load_bundle(default) if default is not None else None
+    per_key: dict[str, Any] = {}
+    for key in keys:
+        at, fit_at = _key_rows(pitch, rows, key), _key_rows(pitch, train, key)
+        if at.size == 0 or fit_at.size < 2:
+            raise DataError(f"{feats.path}: no {split} notes or too few training notes at key {key}")
+        if progress:
+            print(f"key {key}: fitting the per-key baselines on {fit_at.size} training notes", file=sys.stderr)
+        x_train = np.asarray(feats.x[fit_at], dtype=np.float32)
+        pca = fit_pca(x_train, components=min(latent_size, len(x_train) - 1), name=f"training notes at {key}")
+        reconstructors = {
+            "keyboard": lambda x, k=key: decoder.decode(encoder.encode(x, pitch=k), pitch=k),
+            "pca_per_key": pca.reconstruct,
+            "patch_pca_per_key": _patch_pca_reconstructor(x_train, patch_frames=patch_frames, k=per_column,
+                                                          what=f"patch PCA at {key}"),
+        }
+        del x_train
+        if one_pitch is not None and key == one_pitch.base_pitch and one_pitch.keys is None:
+            enc1, dec1 = one_pitch.encoder(), one_pitch.decoder()
+            reconstructors["default"] = lambda x: dec1.decode(enc1.encode(x))
+        measured = measure(lambda part, at=at: feats.x[at[part]], reconstructors, len(at), params=params,
+                           batch_size=_BATCH, desc=f"key {key}", progress=progress, heard=heard)
+        per_key[str(key)] = {name: measured[name] for name in reconstructors}
+        per_key[str(key)]["train_notes"] = int(fit_at.size)
+        if "heard" in measured:
+            per_key[str(key)]["heard"] = measured["heard"]
+
+    # Across keys: one (instrument, velocity) -> row, at each key, in the split.
+    notes = collections.defaultdict(dict)
+    for row in rows.tolist():
+        note = feats.rows[row]
+        notes[(str(note.get("instrument_str")), int(note.get("velocity", -1)))][int(pitch[row])] = row
+    cross: dict[str, Any] = {}
+    for key in keys:
+        if key == source:
+            continue
+        pairs = [(by[source], by[key]) for by in notes.values() if source in by and key in by]
+        if not pairs:
+            raise DataError(f"{feats.path}: no {split} instrument has notes at both {source} and {key}")
+        src = np.asarray([a for a, _ in pairs])
+        dst = np.asarray([b for _, b in pairs])
+        decoded, spectra = [], []
+        for i in range(0, len(src), _BATCH):
+            x_src = np.asarray(feats.x[src[i : i + _BATCH]], dtype=np.float32)
+            x_dst = np.asarray(feats.x[dst[i : i + _BATCH]], dtype=np.float32)
+            out = np.clip(decoder.decode(encoder.encode(x_src, pitch=source), pitch=key), 0.0, 1.0)
+            decoded.append((x_dst, out))
+            spectra.extend(spectrum_error_db(sustain_spectrum(a, params=params), sustain_spectrum(b, params=params))
+                           for a, b in zip(x_dst, out, strict=True))
+        real = np.concatenate([a for a, _ in decoded])
+        result = summary(real, np.concatenate([b for _, b in decoded]), params=params)
+        cross[str(key)] = dict(result, spectrum_error_db=float(np.mean(spectra)))
+    return {
+        "bundle": str(bundle), "features": str(feats.path), "split": split, "keys": list(keys), "source": source,
+        "latent_size": latent_size, "per_key": per_key, "cross_key": cross,
+        "default": None if default is None else str(default),
+    }
+
+
+def format_keyboard_tables(result: dict[str, Any]) -> str:
+    """The two tables as markdown."""
+    keys = [str(k) for k in result["keys"]]
+    names = sorted({n for by in result["per_key"].values() for n in by if isinstance(by[n], dict)
+                    and "rmse" in by[n]}, key=lambda n: ("keyboard", "default", "pca_per_key",
+                                                         "patch_pca_per_key").index(n))
+    lines = [f"Per key ({result['split']} split: notes of unseen instruments, reconstructed at their own key):", "",
+             "| model | " + " | ".join(f"key {k} RMSE / SSIM / F1" for k in keys) + " |",
+             "|---|" + "---|" * len(keys)]
+    for name in names:
+        cells = []
+        for k in keys:
+            r = result["per_key"][k].get(name)
+            cells.append("-" if r is None else f"{r['rmse']:.4f} / {r['ssim']:.3f} / {r['f1']:.3f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    cross = result["cross_key"]
+    lines += ["", f"Across keys (the key-{result['source']} note encoded, decoded at each key, against the real "
+                  "note there):", "",
+              "| key | RMSE | SSIM | F1 | sustain spectrum error (dB) | pairs |", "|---|---|---|---|---|---|"]
+    for k, r in cross.items():
+        lines.append(f"| {k} | {r['rmse']:.4f} | {r['ssim']:.3f} | {r['f1']:.3f} | {r['spectrum_error_db']:.2f} "
+                     f"| {r['notes']} |")
+    return "\n".join(lines)
