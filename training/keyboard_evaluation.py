@@ -110,7 +110,7 @@ def evaluate_keyboard(
         del x_train
         if one_pitch is not None and key == one_pitch.base_pitch and one_pitch.keys is None:
             enc1, dec1 = one_pitch.encoder(), one_pitch.decoder()
-            reconstructors["default"] = lambda x: dec1.decode(enc1.encode(x))
+            reconstructors["default"] = lambda x, e=enc1, d=dec1: d.decode(e.encode(x))
         measured = measure(lambda part, at=at: feats.x[at[part]], reconstructors, len(at), params=params,
                            batch_size=_BATCH, desc=f"key {key}", progress=progress, heard=heard)
         per_key[str(key)] = {name: measured[name] for name in reconstructors}
