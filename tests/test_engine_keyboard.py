@@ -109,3 +109,29 @@ def test_a_note_outside_the_trained_keys_plays_and_is_said_once(caplog):
     assert np.sqrt(np.mean(audio[RATE // 2:] ** 2)) > 1e-3
     with pytest.raises(ParameterError, match=r"trained keys 48..72 \+- 24"):
         engine.schedule(NoteOn(100, 100), 0)
+
+
+def test_live_a_latent_change_reaches_every_key_and_presets_are_not_pinned():
+    """Live, a preset switch is decoded at every trained key by the worker and sounds whole; the cache keeps
+    a few keyed timbres, and the presets are not decoded ahead (each would pin one timbre per key)."""
+    from engine_fixtures import wait_for
+
+    from synth.engine.commands import SetPreset
+    from synth.engine.timbre import KeyedTimbre
+
+    bundle = _keyboard_bundle()
+    with Engine(bundle, output_rate=RATE, live=True, methods=("harmonic",), max_voices=2) as engine:
+        before = engine.timbre
+        assert isinstance(before, KeyedTimbre) and engine.timbres.presets_decoded
+        engine.schedule(NoteOn(72, 100), 0)
+        engine.schedule(SetPreset("dark"))
+
+        def switched() -> bool:
+            engine.render(engine.hop_samples.__ceil__())
+            return engine.timbre is not before and engine.timbres.previous is None
+        assert wait_for(switched, timeout=10.0)
+        decoded = bundle.decoder(providers=["CPUExecutionProvider"]).decode(
+            np.repeat(bundle.presets["dark"].latent[None], 3, 0), pitch=list(KEYS))
+        for i, key in enumerate(KEYS):
+            np.testing.assert_allclose(engine.timbre.for_key(key).held[:50], decoded[i][:, :50].T, atol=1e-6)
+        assert len(engine.timbres.cache) <= 6

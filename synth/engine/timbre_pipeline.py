@@ -26,6 +26,7 @@ import numpy as np
 
 from synth.engine.control import ControlState, Coordinates
 from synth.engine.decoding import (
+    CACHE_TIMBRES,
     INLINE_DECODE_MS,
     DecodeResult,
     DecodeWorker,
@@ -34,7 +35,7 @@ from synth.engine.decoding import (
     decode_tile,
     decode_timbre,
 )
-from synth.engine.timbre import Timbre, blend_timbres, estimate_timbre, splice_timbre
+from synth.engine.timbre import KeyedTimbre, Timbre, blend_timbres, estimate_timbre, splice_timbre
 from synth.errors import BundleError
 from synth.spectrogram import SpectrogramParams
 
@@ -51,6 +52,8 @@ MAX_ESTIMATE_TERMS = 20
 # Exact decodes remembered for estimates along them (see _estimate_along_recent): three differences
 # from the newest span a fader, an XY pad or a 3-D control mapped onto latent coordinates.
 RECENT_EXACT = 4
+# Decoded latents a keyboard bundle's cache keeps (each one timbre per trained key).
+KEYED_CACHE_TIMBRES = 6
 # A latent counts as on the line (plane...) through the recent decodes when it is off it by at most this
 # fraction of its distance from the newest: float32 rounding of a value on the line stays far below.
 SPAN_TOLERANCE = 1e-3
@@ -119,7 +122,10 @@ class TimbrePipeline:
         self._prev_timbre: Timbre | None = None
         self._xf = 0
         self._tile_seq = -1  # seq of the tile being faded in, if any
-        cache = TimbreCache()
+        # A keyboard bundle's timbre holds every trained key's (17 x ~0.3 MB at 36..84 step 3): fewer are kept,
+        # and the presets are not decoded ahead (44 of them would pin ~230 MB).
+        self._keyed = keyed = isinstance(timbre, KeyedTimbre)
+        cache = TimbreCache(KEYED_CACHE_TIMBRES if keyed else CACHE_TIMBRES)
         cache.put(cache.key(initial), timbre)
         tiles = getattr(bundle, "tiles", None) if tile_decoder is not None else None
         if tiles is not None:  # onnxruntime's first run of a session is slow: not on a performer's first move
@@ -132,7 +138,8 @@ class TimbrePipeline:
         )
         # Live: every preset decoded in idle time after start, so a preset switch needs no decode.
         self._preset_keys = tuple(cache.key(p.latent) for p in bundle.presets.values())
-        self._decoding.prefetch(p.latent for p in bundle.presets.values())
+        if not keyed:
+            self._decoding.prefetch(p.latent for p in bundle.presets.values())
         # Live: a morph, XY or macro move sounds at the next frame as an estimate (the last exact timbre
         # plus the change of each preset weight times the preset's timbre and of each macro times its slope
         # at the mean latent), replaced when the decoder answers. The slopes need the mean latent and one
@@ -335,7 +342,10 @@ class TimbrePipeline:
 
     def presets_decoded(self) -> bool:
         """True once every preset's timbre is in the cache (a live engine decodes them in idle time after
-        start; until then a preset switch waits for its decode)."""
+        start; until then a preset switch waits for its decode). A keyboard bundle decodes presets when asked
+        for (see ``__init__``): there is nothing to wait for."""
+        if self._keyed:
+            return True
         cache = self._decoding.cache
         return all(cache.is_pinned(key) for key in self._preset_keys)
 

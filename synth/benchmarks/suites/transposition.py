@@ -10,7 +10,14 @@ note is played at each key by:
   (``harmonic_envelope``: :class:`~synth.inversion.harmonic_noise.HarmonicNoiseInverter` with
   ``keep_envelope``);
 - with a bundle, the same two from the model's reconstruction of the base note (encoded, decoded):
-  ``model_harmonic`` (the engine before keep_envelope) and ``model_harmonic_envelope`` (the engine now).
+  ``model_harmonic`` (the engine before keep_envelope) and ``model_harmonic_envelope`` (the engine now);
+- with a keyboard bundle (issue 28), the base note encoded at the base key and decoded at each key:
+  ``keyboard_decode`` (the decode itself, no audio) and ``keyboard`` (that decode played by the harmonic
+  inverter tuned to the key, as the engine's voice at that key plays it); its pitch error in cents is
+  reported too.
+
+With ``--features DIR`` the instruments are the test split's of that features folder (instruments the models
+never saw), else the ``--programs`` of every font.
 
 Each is compared with the real note at that key by its sustain spectrum: the mean log-mel over 0.3-2.7 s, on
 the bands within 60 dB of the real note's loudest, each spectrum's mean over those bands removed (the level
@@ -29,12 +36,14 @@ import numpy as np
 
 from synth.spectrogram import SpectrogramParams, log_mel
 
-__all__ = ["sustain_spectrum", "spectrum_error_db", "measure_transposition", "main", "KEYS", "BASE_KEY"]
+__all__ = ["sustain_spectrum", "spectrum_error_db", "measure_transposition", "test_instruments", "main", "KEYS",
+           "BASE_KEY"]
 
 BASE_KEY = 60
 KEYS = (36, 48, 72, 84)
 METHODS = ("recording", "harmonic", "harmonic_envelope")
 MODEL_METHODS = ("model_harmonic", "model_harmonic_envelope")
+KEYBOARD_METHODS = ("keyboard_decode", "keyboard")
 OUTPUT_RATE = 48000
 
 
@@ -68,17 +77,45 @@ def _play(method: str, y60: np.ndarray, mel60: np.ndarray, *, ratio: float, f0: 
     return soxr.resample(audio, OUTPUT_RATE, params.sample_rate, quality="VHQ").astype(np.float32)
 
 
+def _key_hz(key: float) -> float:
+    return 440.0 * 2.0 ** ((key - 69) / 12.0)
+
+
+def _play_keyboard(mel: np.ndarray, *, key: int, params: SpectrogramParams) -> np.ndarray:
+    """A keyboard decode at ``key`` as its engine voice plays it: the harmonic inverter tuned to the key's
+    fundamental, at pitch ratio 1."""
+    import soxr
+
+    from synth.inversion import invert
+    from synth.inversion.harmonic_noise import HarmonicNoiseInverter
+
+    inv = HarmonicNoiseInverter(params=params, output_rate=OUTPUT_RATE, harmonic_f0=_key_hz(key), keep_envelope=True)
+    audio = invert(mel, method=inv, params=params, output_rate=OUTPUT_RATE, pitch_ratio=1.0)
+    return soxr.resample(audio, OUTPUT_RATE, params.sample_rate, quality="VHQ").astype(np.float32)
+
+
 def measure_transposition(*, real_note, fonts: list[Path], programs: list[int], keys=KEYS, velocity: int = 100,
-                          params: SpectrogramParams, bundle=None, progress=None) -> dict:
+                          params: SpectrogramParams, bundle=None, keyboard=None, instruments=None,
+                          progress=None) -> dict:
     """Mean spectrum error (dB) of each way of playing the base note, per key, over the instruments
-    (font x program) whose notes are not silent at every key; and the count."""
-    f0 = 440.0 * 2.0 ** ((BASE_KEY - 69) / 12.0)
-    methods = METHODS + (MODEL_METHODS if bundle is not None else ())
+    (font x program, or the (font, program) pairs of ``instruments``) whose notes are not silent at every
+    key; and the count. ``keyboard``: a keyboard bundle (its methods, and its pitch error in cents)."""
+    from synth.benchmarks.pitch import f0_of
+
+    f0 = _key_hz(BASE_KEY)
+    methods = METHODS + (MODEL_METHODS if bundle is not None else ()) + (
+        KEYBOARD_METHODS if keyboard is not None else ())
     if bundle is not None:
         encoder, decoder = bundle.encoder(), bundle.decoder()
+    if keyboard is not None:
+        kb_encoder, kb_decoder = keyboard.encoder(), keyboard.decoder()
+        missing = [k for k in (BASE_KEY, *keys) if k not in keyboard.keys]
+        if missing:
+            raise ValueError(f"keys {missing} are not among the keyboard bundle's trained keys {list(keyboard.keys)}")
     errors = {m: {k: [] for k in keys} for m in methods}
+    cents = {k: [] for k in keys}
     done = 0
-    jobs = [(font, program) for font in fonts for program in programs]
+    jobs = list(instruments) if instruments is not None else [(font, program) for font in fonts for program in programs]
     for i, (font, program) in enumerate(jobs):
         y60 = real_note(font, program=program, pitch=BASE_KEY, velocity=velocity)
         reals = {k: real_note(font, program=program, pitch=k, velocity=velocity) for k in keys}
@@ -88,20 +125,53 @@ def measure_transposition(*, real_note, fonts: list[Path], programs: list[int], 
         mel60 = log_mel(y60, params=params)
         if bundle is not None:
             model60 = np.clip(np.asarray(decoder.decode(encoder.encode(mel60[None])), dtype=np.float32)[0], 0.0, 1.0)
+        if keyboard is not None:
+            z60 = kb_encoder.encode(mel60[None], pitch=BASE_KEY)
         for k, y in reals.items():
             real = sustain_spectrum(log_mel(y, params=params), params=params)
             ratio = 2.0 ** ((k - BASE_KEY) / 12.0)
             for method in methods:
-                source = model60 if method.startswith("model_") else mel60
-                played = _play(method.removeprefix("model_"), y60, source, ratio=ratio, f0=f0, params=params)
+                if method in KEYBOARD_METHODS:
+                    decoded = np.clip(np.asarray(kb_decoder.decode(z60, pitch=k), dtype=np.float32)[0], 0.0, 1.0)
+                    if method == "keyboard_decode":
+                        errors[method][k].append(spectrum_error_db(real, sustain_spectrum(decoded, params=params)))
+                        continue
+                    played = _play_keyboard(decoded, key=k, params=params)
+                    hz = _key_hz(k)
+                    found = f0_of(played[params.sample_rate // 2 : params.sample_rate * 5 // 2],
+                                  rate=params.sample_rate, fmin=hz / 1.5, fmax=hz * 1.5)
+                    cents[k].append(1200.0 * np.log2(found / hz))
+                else:
+                    source = model60 if method.startswith("model_") else mel60
+                    played = _play(method.removeprefix("model_"), y60, source, ratio=ratio, f0=f0, params=params)
                 errors[method][k].append(spectrum_error_db(real, sustain_spectrum(log_mel(played, params=params),
                                                                                    params=params)))
         done += 1
         if progress is not None:
             progress(i + 1, len(jobs))
-    return {"instruments": done, "keys": list(keys),
-            "error_db": {m: {str(k): float(np.mean(v)) for k, v in by.items()} for m, by in errors.items()},
-            "mean_db": {m: float(np.mean([x for v in by.values() for x in v])) for m, by in errors.items()}}
+    out = {"instruments": done, "keys": list(keys),
+           "error_db": {m: {str(k): float(np.mean(v)) for k, v in by.items()} for m, by in errors.items()},
+           "mean_db": {m: float(np.mean([x for v in by.values() for x in v])) for m, by in errors.items()}}
+    if keyboard is not None:
+        out["keyboard_cents"] = {str(k): {"median": float(np.median(np.abs(v))), "max": float(np.max(np.abs(v)))}
+                                 for k, v in cents.items() if v}
+    return out
+
+
+def test_instruments(features: Path, *, fonts: list[Path]) -> list[tuple[Path, int]]:
+    """The (font, program) pairs of a SoundFont features folder's test split, in order."""
+    from synth.errors import DataError
+    from synth.json_files import read_json_file
+
+    try:
+        rows = read_json_file(features / "index.json", what="features index", error=DataError)["rows"]
+        test = read_json_file(features / "splits.json", what="features splits", error=DataError)["test"]
+    except (KeyError, TypeError) as exc:
+        raise DataError(f"{features}: not a features folder with a test split ({exc})") from None
+    by_name = {f.name: f for f in fonts}
+    pairs = sorted({(rows[i]["soundfont"], int(rows[i]["program"])) for i in test
+                    if rows[i].get("soundfont") in by_name})
+    return [(by_name[name], program) for name, program in pairs]
 
 
 def format_table(result: dict) -> str:
@@ -110,6 +180,9 @@ def format_table(result: dict) -> str:
              "|---|" + "---|" * (len(keys) + 1)]
     for m, by in result["error_db"].items():
         lines.append(f"| {m} | " + " | ".join(f"{by[str(k)]:.1f}" for k in keys) + f" | {result['mean_db'][m]:.1f} |")
+    if "keyboard_cents" in result:
+        lines += ["", "keyboard pitch error (|cents|, median / max over instruments): " + ", ".join(
+            f"key {k} {c['median']:.1f} / {c['max']:.1f}" for k, c in result["keyboard_cents"].items())]
     return "\n".join(lines)
 
 
@@ -119,17 +192,22 @@ def main(argv=None, *, real_note, fonts) -> int:
     parser.add_argument("--programs", default="0,6,11,19,21,24,40,42,48,52,56,60,65,68,71,73,80,81,88,104",
                         help="GM programs (comma-separated; default: 20 across the families)")
     parser.add_argument("--bundle", default=None, help="also through this bundle's model (encode, decode)")
+    parser.add_argument("--keyboard", default=None, help="also this keyboard bundle (encode at 60, decode at each key)")
+    parser.add_argument("--features", default=None,
+                        help="the instruments of this features folder's test split (unseen by its models) "
+                             "instead of --programs")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    bundle = None
-    if args.bundle:
-        from synth.bundle import load_bundle
+    from synth.bundle import load_bundle
 
-        bundle = load_bundle(Path(args.bundle))
+    bundle = load_bundle(Path(args.bundle)) if args.bundle else None
+    keyboard = load_bundle(Path(args.keyboard)) if args.keyboard else None
     programs = [int(p) for p in args.programs.split(",")]
-    result = measure_transposition(real_note=real_note, fonts=[Path(f) for f in fonts], programs=programs,
-                                   params=SpectrogramParams(), bundle=bundle, progress=lambda i, n: print(
-                                       f"\r{i}/{n} instruments", end="", file=sys.stderr))
+    fonts = [Path(f) for f in fonts]
+    instruments = test_instruments(Path(args.features), fonts=fonts) if args.features else None
+    result = measure_transposition(real_note=real_note, fonts=fonts, programs=programs, params=SpectrogramParams(),
+                                   bundle=bundle, keyboard=keyboard, instruments=instruments,
+                                   progress=lambda i, n: print(f"\r{i}/{n} instruments", end="", file=sys.stderr))
     print(file=sys.stderr)
     print(json.dumps(result, indent=1) if args.json else format_table(result))
     return 0
