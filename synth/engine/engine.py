@@ -73,7 +73,8 @@ def _default_inverter_factory(*, harmonic_f0: float | None):
         # (``harmonic_f0`` of each inverter), which corrects a decoder that blurs a low fundamental.
         extra = {"harmonic_f0": harmonic_f0} if harmonic_f0 is not None else {}
         if method == "harmonic" and harmonic_f0 is not None:
-            # Keys away from the model's one pitch keep the note's formants where the instrument has them.
+            # Keys far from the decoded pitch keep the note's formants where the instrument has them (the
+            # inverter decides by how far: see HarmonicNoiseInverter's keep_envelope).
             extra["keep_envelope"] = True
         return make_inverter(method, params=params, output_rate=output_rate, **extra)
 

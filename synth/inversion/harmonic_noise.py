@@ -40,7 +40,12 @@ from synth.inversion.partial_table import unit_sinusoid_mel_power
 from synth.inversion.sinusoidal import SinusoidalInverter, _oscillators
 from synth.spectrogram import SpectrogramParams, mel_band_frequencies, mel_basis
 
-__all__ = ["HarmonicNoiseInverter"]
+__all__ = ["HarmonicNoiseInverter", "ENVELOPE_DOWN", "ENVELOPE_UP", "fundamental_tables"]
+
+#: keep_envelope acts on notes played below this pitch ratio (4.5 semitones down) or at this one and above (15
+#: semitones up): where keeping the formants measured nearer the real note than moving them (see the class).
+ENVELOPE_DOWN = 2.0 ** (-4.5 / 12.0)
+ENVELOPE_UP = 2.0 ** (15.0 / 12.0)
 
 _TWO_PI = 2.0 * math.pi
 # Frequency grid of the shared unit-sinusoid response table (Hz) and the bands kept per row.
@@ -353,13 +358,15 @@ class HarmonicNoiseInverter:
     noise : bool, False leaves the noise out (partials only; for measurement)
     explained : the partials' predicted mel power is over-subtracted by this factor before the rest becomes
         noise (their spread is never exact, and the mismatch must not become noise under a partial)
-    keep_envelope : for a note whose first frame comes at a pitch ratio other than 1, play harmonics of the
-        new pitch at the levels the note's spectral envelope has at their frequencies, and the noise unmoved,
-        instead of moving every partial and the noise with the pitch (formants stay where the instrument has
-        them: on 40 SoundFont instruments played from key 60 at 36/48/72/84, 8.5 dB from the real notes'
-        sustain spectra against 12.0 moving and 12.1 for the resampled recording,
-        ``bench/bench_transposition.py``). A note at the base pitch keeps its tracked partials (closer there:
-        1.99 dB as heard against 7.3), and a bend never switches a sounding note's way; needs ``harmonic_f0``
+    keep_envelope : for a note whose first frame comes more than 4.5 semitones below its pitch or 15 or more
+        above (:data:`ENVELOPE_DOWN`, :data:`ENVELOPE_UP`), play harmonics of the new pitch at the levels the
+        note's spectral envelope has at their frequencies, and the noise unmoved, instead of moving every
+        partial and the noise with the pitch (formants stay where the instrument has them). Nearer its pitch
+        moving is closer to the real note. Measured on 40 SoundFont instruments played from key 60, sustain
+        spectrum error against the real note there (dB, moved / kept; ``bench/bench_transposition.py``,
+        docs/BENCHMARKS.md): -24: 17.2 / 9.4, -12: 12.2 / 7.4, -9: 10.5 / 7.1, -6: 8.0 / 6.5, -3: 4.9 / 6.0,
+        -1: 2.7 / 5.1, +1: 2.8 / 5.9, +3: 4.5 / 7.2, +6: 5.8 / 7.1, +9: 7.2 / 7.6, +12: 8.4 / 8.6, +18: 9.7 /
+        9.2, +24: 10.3 / 9.5. A bend never switches a sounding note's way; needs ``harmonic_f0``
     **sinusoidal : passed to the partials' :class:`SinusoidalInverter` (``max_partials``, ``range_db``, ...)
     """
 
@@ -500,7 +507,7 @@ class HarmonicNoiseInverter:
             raise ParameterError(f"HarmonicNoiseInverter: a block of {n} samples exceeds {self._max_block}")
         ratio = float(pitch_ratio)
         if self._envelope_mode is None:
-            self._envelope_mode = self.keep_envelope and ratio != 1.0
+            self._envelope_mode = self.keep_envelope and not ENVELOPE_DOWN < ratio < ENVELOPE_UP
         block = self._block[:n]
         self._partials.process_frame(mel_frame, pitch_ratio=ratio, out=block)
         freqs, amps, count = self._partials.partials()

@@ -196,8 +196,16 @@ def main(argv=None, *, real_note, fonts) -> int:
     parser.add_argument("--features", default=None,
                         help="the instruments of this features folder's test split (unseen by its models) "
                              "instead of --programs")
+    parser.add_argument("--keys", default=",".join(map(str, KEYS)),
+                        help=f"keys to play the key-{BASE_KEY} note at (comma-separated; default {','.join(map(str, KEYS))})")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    try:
+        keys = tuple(int(k) for k in args.keys.split(","))
+    except ValueError:
+        parser.error(f"--keys: expected comma-separated MIDI keys, got {args.keys!r}")
+    if any(not 0 <= k <= 127 for k in keys):
+        parser.error(f"--keys: MIDI keys are 0..127, got {args.keys!r}")
     from synth.bundle import load_bundle
 
     bundle = load_bundle(Path(args.bundle)) if args.bundle else None
@@ -205,7 +213,7 @@ def main(argv=None, *, real_note, fonts) -> int:
     programs = [int(p) for p in args.programs.split(",")]
     fonts = [Path(f) for f in fonts]
     instruments = test_instruments(Path(args.features), fonts=fonts) if args.features else None
-    result = measure_transposition(real_note=real_note, fonts=fonts, programs=programs, params=SpectrogramParams(),
+    result = measure_transposition(real_note=real_note, fonts=fonts, programs=programs, params=SpectrogramParams(), keys=keys,
                                    bundle=bundle, keyboard=keyboard, instruments=instruments,
                                    progress=lambda i, n: print(f"\r{i}/{n} instruments", end="", file=sys.stderr))
     print(file=sys.stderr)
