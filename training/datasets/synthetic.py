@@ -54,10 +54,11 @@ def synth_note(
 
 
 def make_synthetic_dataset(
-    *, out: str | Path, instruments: int = 10, pitch: int = 60, velocities: tuple[int, ...] = (25, 50, 75, 100, 127),
-    seed: int = 0, force: bool = False,
+    *, out: str | Path, instruments: int = 10, pitch: int | tuple[int, ...] = 60,
+    velocities: tuple[int, ...] = (25, 50, 75, 100, 127), seed: int = 0, force: bool = False,
 ) -> Path:
-    """Write an NSynth-format folder of ``instruments x len(velocities)`` synthetic notes at ``pitch``."""
+    """Write an NSynth-format folder of ``instruments x len(velocities)`` synthetic notes at ``pitch`` (one
+    MIDI key, or several: each instrument's notes at every one of them, with the same timbre)."""
     out = Path(out)
     check_output_folder(out, kind=NSYNTH_DATASET, force=force)
     if instruments < 1:
@@ -70,11 +71,12 @@ def make_synthetic_dataset(
             family = FAMILIES[i % len(FAMILIES)]
             timbre = {"slope": rng.uniform(0.6, 2.0), "odd_even": rng.uniform(0.2, 1.0),
                       "attack": rng.uniform(0.005, 0.2), "release": rng.uniform(0.1, 0.8)}
-            for v in velocities:
-                rec = make_example(family=family, source="synthetic", instrument_index=i, instrument_id=i,
-                                   note_id=len(examples), pitch=pitch, velocity=v, dataset_source="synthetic")
-                y = synth_note(pitch=pitch, velocity=v, rng=np.random.default_rng([seed, i, v]), **timbre)
-                write_note_audio(tmp / "audio" / f"{rec['note_str']}.wav", y, sample_rate=16000)
-                examples[rec["note_str"]] = rec
+            for key in (pitch,) if isinstance(pitch, int) else tuple(pitch):
+                for v in velocities:
+                    rec = make_example(family=family, source="synthetic", instrument_index=i, instrument_id=i,
+                                       note_id=len(examples), pitch=key, velocity=v, dataset_source="synthetic")
+                    y = synth_note(pitch=key, velocity=v, rng=np.random.default_rng([seed, i, v]), **timbre)
+                    write_note_audio(tmp / "audio" / f"{rec['note_str']}.wav", y, sample_rate=16000)
+                    examples[rec["note_str"]] = rec
         write_examples(tmp, examples)
     return out
