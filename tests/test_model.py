@@ -256,3 +256,28 @@ def test_the_folded_decoder_is_the_same_map(name, changes):
     assert stages == ([0, 1] if config.residual_blocks else [0, 1, 2])
     assert not [layer for layer in folded.layers if type(layer).__name__ == "UpSampling2D" and
                 int(layer.name[len("dec_unpool"):]) in stages]
+
+
+@pytest.mark.parametrize("name", ["no_dense", "patch", "keyboard"])
+def test_weights_load_whole_or_not_at_all(name, tmp_path):
+    """A run's weights come back into every variable of the model (and so of the encoder and decoder that
+    share them); a file of another architecture is refused whole, where Keras would load what fits, warn
+    that the rest "will retain their freshly-initialized weights", and go on."""
+    from synth.errors import DataError
+    from training.fit import load_weights_whole
+
+    config = small_config(name)
+    keras.utils.set_random_seed(1)
+    trained, _, _ = build_models(config, params=SMALL_PARAMS)
+    trained.save_weights(tmp_path / "w.weights.h5")
+    keras.utils.set_random_seed(2)
+    fresh, encoder, decoder = build_models(config, params=SMALL_PARAMS)
+    assert any(not np.array_equal(a, b) for a, b in zip(trained.get_weights(), fresh.get_weights(), strict=True))
+    load_weights_whole(fresh, tmp_path / "w.weights.h5", what="the test model")
+    for a, b in zip(trained.get_weights(), fresh.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert len(encoder.weights) + len(decoder.weights) == len(fresh.weights)
+    other, _, _ = build_models(small_config(name, filters=(16,) if len(config.filters) == 1 else (4, 8, 32)),
+                               params=SMALL_PARAMS)
+    with pytest.raises(DataError, match="does not fit the other model"):
+        load_weights_whole(other, tmp_path / "w.weights.h5", what="the other model")

@@ -49,7 +49,7 @@ from synth.spectrogram import SpectrogramParams
 from training.datasets.features import Features, load_features, sha256_file
 from training.model.config import SCHEDULE_FIELDS, ModelConfig
 
-__all__ = ["fit", "NoteSource", "RUN_FORMAT", "KEEP_CHECKPOINTS", "XLA_CHOICES", "latest_checkpoint", "read_checkpoint_state",
+__all__ = ["fit", "NoteSource", "load_weights_whole", "RUN_FORMAT", "KEEP_CHECKPOINTS", "XLA_CHOICES", "latest_checkpoint", "read_checkpoint_state",
            "training_rows", "use_xla"]
 
 RUN_FORMAT = "melsynth-run/1"
@@ -180,10 +180,7 @@ def _check_best(run: Path, ckpt: Path, state: dict[str, Any]) -> None:
 
 def _restore_checkpoint(ckpt: Path, state: dict[str, Any], model: Any, optimizer: Any) -> None:
     """Load a checkpoint already verified by :func:`read_checkpoint_state` into ``model`` and ``optimizer``."""
-    try:
-        model.load_weights(ckpt / "weights.weights.h5")
-    except (ValueError, OSError) as exc:
-        raise DataError(f"checkpoint {ckpt}: weights do not fit this model ({exc})") from None
+    load_weights_whole(model, ckpt / "weights.weights.h5", what=f"this model (checkpoint {ckpt})")
     try:
         with np.load(ckpt / "optimizer.npz", allow_pickle=False) as data:
             arrays = [data[f"v{i:04d}"] for i in range(len(data.files))]
@@ -793,7 +790,7 @@ def _train(
         raise DataError(f"{out}: no epoch finished with a finite loss; nothing to keep")
 
     # Like EarlyStopping(restore_best_weights=True): the models end with the best epoch's weights.
-    autoencoder.load_weights(best_path)
+    load_weights_whole(autoencoder, best_path, what="the model it was saved from")
     _write_metrics(out, feats, autoencoder, test_rows, config=config, params=params, verbose=verbose)
     return out
 
@@ -812,18 +809,30 @@ def _initial_weights(run: Path) -> Path:
     return weights
 
 
+def load_weights_whole(model: Any, weights: Path, *, what: str) -> None:
+    """Load a .weights.h5 file into ``model``, all of it or not at all: DataError (``what`` says what was
+    expected) for a file that does not fit, including one Keras would load only in part (it warns "Affected
+    layers will retain their freshly-initialized weights" and goes on). The optimizer state such a file may
+    hold is not taken (a model loads its weights; a run restores its optimizer from its checkpoint)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model.load_weights(weights)
+        except (ValueError, OSError) as exc:
+            raise DataError(f"{weights}: does not fit {what}: {exc}") from None
+    partial = [str(w.message) for w in caught if "freshly-initialized weights" in str(w.message)]
+    if partial:
+        raise DataError(f"{weights}: does not fit {what}: Keras would leave layers at their initial weights "
+                        f"({partial[0][:200]})")
+    for w in caught:
+        if "Skipping variable loading for optimizer" not in str(w.message):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
 def _load_initial_weights(autoencoder: Any, run: Path) -> None:
     """The best weights of run folder ``run`` into ``autoencoder``; DataError naming the problem."""
-    weights = _initial_weights(run)
-    try:
-        with warnings.catch_warnings():
-            # The file holds the other run's optimizer state, which a new run does not take (it starts a fresh
-            # optimizer, as intended): Keras's warning about skipping it would read as a fault. Its other
-            # warnings (layers left at their initial weights) still show.
-            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer", category=UserWarning)
-            autoencoder.load_weights(weights)
-    except (ValueError, OSError) as exc:
-        raise DataError(f"{weights}: does not fit this model (init_from needs the same architecture): {exc}") from None
+    load_weights_whole(autoencoder, _initial_weights(run),
+                       what="this model (init_from needs the same architecture)")
 
 
 def _plateau_epoch(state: dict[str, Any], config: ModelConfig, optimizer: Any, rate: float, *, verbose: int) -> str:

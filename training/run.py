@@ -81,10 +81,9 @@ class Run:
             autoencoder, encoder, decoder = build_models(self.config, params=self.params)
         finally:
             keras.mixed_precision.set_global_policy(old)
-        try:
-            autoencoder.load_weights(weights)
-        except (ValueError, OSError) as exc:
-            raise DataError(f"{weights}: does not fit the model of {self.path / 'config.json'} ({exc})") from None
+        from training.fit import load_weights_whole
+
+        load_weights_whole(autoencoder, weights, what=f"the model of {self.path / 'config.json'}")
         return autoencoder, encoder, decoder
 
 

@@ -21,13 +21,15 @@ stride-2 Conv2DTranspose instead of the upsampling.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synth.errors import ParameterError
 from synth.spectrogram import SpectrogramParams
-from training.model.config import ModelConfig
 from training.model.family import ModelFamily
 from training.model.layers import straight_through_clip
+
+if TYPE_CHECKING:  # the config imports the families (ModelConfig.family): annotations only here
+    from training.model.config import ModelConfig
 
 __all__ = ["ConvFamily", "folded_decoder", "folds"]
 

@@ -28,15 +28,17 @@ the same instrument and velocity at another key), so a latent encoded at one key
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from synth.errors import DataError, ParameterError
 from synth.spectrogram import SpectrogramParams
-from training.model.config import ModelConfig
 from training.model.family import ModelFamily
 from training.model.patch import note_patches, patch_pca
+
+if TYPE_CHECKING:  # the config imports the families (ModelConfig.family): annotations only here
+    from training.model.config import ModelConfig
 
 __all__ = ["KeyboardFamily", "partner_rows", "MIDI_KEYS", "CROSS_KEY_SHARE"]
 

@@ -19,14 +19,16 @@ decoder adds them back to the mean patch, the best linear code of K values for t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from synth.errors import DataError, ParameterError
 from synth.spectrogram import SpectrogramParams
-from training.model.config import ModelConfig
 from training.model.family import ModelFamily
+
+if TYPE_CHECKING:  # the config imports the families (ModelConfig.family): annotations only here
+    from training.model.config import ModelConfig
 
 __all__ = ["PatchFamily", "any_columns_decoder", "initialise_from_pca", "note_patches", "patch_pca",
            "ENCODER_LAYER", "DECODER_LAYER"]
