@@ -131,6 +131,7 @@ def test_a_keyboard_model_trains_across_keys_exports_with_parity_and_loads(tmp_p
         assert row["keyboard"]["notes"] == 2 and row["train_notes"] == 6
         assert {"pca_per_key", "patch_pca_per_key"} <= set(row)
     assert result["cross_key"]["72"]["notes"] == 2  # the 2 test instruments' key-60 notes, decoded at 72
+    assert result["cross_key_aligned_patch_pca"]["72"]["notes"] == 2
     table = format_keyboard_tables(result)
     assert "| keyboard |" in table and "| 72 |" in table
     with pytest.raises(ParameterError, match="not among the bundle's trained keys"):

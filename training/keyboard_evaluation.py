@@ -13,7 +13,9 @@ of instruments no model or baseline saw):
   k, the source note encoded at ``source`` and decoded at k, against the real note at k: RMSE, SSIM, F1 and
   the sustain spectrum error (dB; :func:`synth.benchmarks.suites.transposition.spectrum_error_db`, the
   measure of bench/bench_transposition.py, where the transposed recording and today's engine stand beside
-  it through real audio).
+  it through real audio). Beside it the linear baseline across keys, ``aligned_patch_pca``: the per-key
+  patch PCAs, the source key's coefficients mapped to the key's by least squares over the training pairs
+  (one instrument and velocity at both keys), column by column.
 """
 
 from __future__ import annotations
@@ -34,20 +36,57 @@ SOURCE_KEY = 60
 _BATCH = 16
 
 
-def _patch_pca_reconstructor(x_train: np.ndarray, *, patch_frames: int, k: int, what: str):
-    """The patch code's PCA start fitted on ``x_train`` [shape=(N, n_mels, frames)]: notes -> their
-    reconstruction (each half-second patch projected on the first ``k`` directions)."""
-    from training.model.patch import note_patches, patch_pca
+class _PatchBasis:
+    """The patch code's PCA start fitted on the notes of one key: ``coefficients`` of notes [shape=(N * C, k)]
+    and notes ``from_coefficients``, each half-second patch on the first ``k`` directions."""
 
-    mean, vt, _ = patch_pca(note_patches(x_train, patch_frames=patch_frames), k=k, what=what)
-    n_mels, frames = x_train.shape[1:]
+    def __init__(self, x_train: np.ndarray, *, patch_frames: int, k: int, what: str) -> None:
+        from training.model.patch import note_patches, patch_pca
 
-    def reconstruct(x: np.ndarray) -> np.ndarray:
-        patches = note_patches(x, patch_frames=patch_frames) - mean
-        out = mean + (patches @ vt.T) @ vt
-        return np.clip(out, 0.0, 1.0).reshape(len(x), frames, n_mels).transpose(0, 2, 1)
+        self.patch_frames = patch_frames
+        self.shape = x_train.shape[1:]
+        self.mean, self.vt, _ = patch_pca(note_patches(x_train, patch_frames=patch_frames), k=k, what=what)
 
-    return reconstruct
+    def coefficients(self, x: np.ndarray) -> np.ndarray:
+        from training.model.patch import note_patches
+
+        return (note_patches(x, patch_frames=self.patch_frames) - self.mean) @ self.vt.T
+
+    def from_coefficients(self, c: np.ndarray) -> np.ndarray:
+        n_mels, frames = self.shape
+        out = np.clip(self.mean + c @ self.vt, 0.0, 1.0)
+        return out.reshape(-1, frames, n_mels).transpose(0, 2, 1)
+
+    def reconstruct(self, x: np.ndarray) -> np.ndarray:
+        return self.from_coefficients(self.coefficients(x))
+
+
+def _pairs(notes: list[dict[str, Any]], pitch: np.ndarray, rows: np.ndarray, a: int, b: int) -> np.ndarray:
+    """[shape=(P, 2)] rows (at key ``a``, at key ``b``) of one instrument and velocity, among ``rows``."""
+    by_note: dict[tuple[str, int], dict[int, int]] = collections.defaultdict(dict)
+    for row in rows.tolist():
+        note = notes[row]
+        by_note[(str(note.get("instrument_str")), int(note.get("velocity", -1)))][int(pitch[row])] = row
+    pairs = [(by[a], by[b]) for by in by_note.values() if a in by and b in by]
+    return np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+
+
+def _cross_key(feats: Any, pairs: np.ndarray, way, *, params: Any) -> dict[str, Any]:
+    """RMSE, SSIM, F1 and the sustain spectrum error of ``way`` (notes at the source key -> notes at the
+    target key) against the real notes at the target key, over ``pairs``."""
+    from synth.benchmarks.suites.transposition import spectrum_error_db, sustain_spectrum
+    from synth.metrics import MetricsAccumulator
+
+    acc = MetricsAccumulator(params=params)
+    spectra = []
+    for i in range(0, len(pairs), _BATCH):
+        x_src = np.asarray(feats.x[pairs[i : i + _BATCH, 0]], dtype=np.float32)
+        x_dst = np.asarray(feats.x[pairs[i : i + _BATCH, 1]], dtype=np.float32)
+        out = np.clip(np.asarray(way(x_src), dtype=np.float32), 0.0, 1.0)
+        acc.add(x_dst, out)
+        spectra.extend(spectrum_error_db(sustain_spectrum(a, params=params), sustain_spectrum(b, params=params))
+                       for a, b in zip(x_dst, out, strict=True))
+    return dict(acc.result(), spectrum_error_db=float(np.mean(spectra)))
 
 
 def _key_rows(pitch: np.ndarray, rows: np.ndarray, key: int) -> np.ndarray:
@@ -65,9 +104,7 @@ def evaluate_keyboard(
     ParameterError for a bundle that is not a keyboard bundle or keys it was not trained on; DataError for a
     features folder from another contract or without notes at a key.
     """
-    from synth.benchmarks.suites.transposition import spectrum_error_db, sustain_spectrum
     from synth.bundle import load_bundle
-    from synth.metrics import summary
     from synth.metrics.evaluation import measure
     from synth.metrics.pca import fit_pca
     from training.datasets.features import load_features
@@ -93,6 +130,7 @@ def evaluate_keyboard(
 
     one_pitch = load_bundle(default) if default is not None else None
     per_key: dict[str, Any] = {}
+    bases: dict[int, _PatchBasis] = {}
     for key in keys:
         at, fit_at = _key_rows(pitch, rows, key), _key_rows(pitch, train, key)
         if at.size == 0 or fit_at.size < 2:
@@ -101,11 +139,11 @@ def evaluate_keyboard(
             print(f"key {key}: fitting the per-key baselines on {fit_at.size} training notes", file=sys.stderr)
         x_train = np.asarray(feats.x[fit_at], dtype=np.float32)
         pca = fit_pca(x_train, components=min(latent_size, len(x_train) - 1), name=f"training notes at {key}")
+        bases[key] = _PatchBasis(x_train, patch_frames=patch_frames, k=per_column, what=f"patch PCA at {key}")
         reconstructors = {
             "keyboard": lambda x, k=key: decoder.decode(encoder.encode(x, pitch=k), pitch=k),
             "pca_per_key": pca.reconstruct,
-            "patch_pca_per_key": _patch_pca_reconstructor(x_train, patch_frames=patch_frames, k=per_column,
-                                                          what=f"patch PCA at {key}"),
+            "patch_pca_per_key": bases[key].reconstruct,
         }
         del x_train
         if one_pitch is not None and key == one_pitch.base_pitch and one_pitch.keys is None:
@@ -118,34 +156,34 @@ def evaluate_keyboard(
         if "heard" in measured:
             per_key[str(key)]["heard"] = measured["heard"]
 
-    # Across keys: one (instrument, velocity) -> row, at each key, in the split.
-    notes = collections.defaultdict(dict)
-    for row in rows.tolist():
-        note = feats.rows[row]
-        notes[(str(note.get("instrument_str")), int(note.get("velocity", -1)))][int(pitch[row])] = row
+    # Across keys: the pairs (source row, key row) of one instrument and velocity, in the split and in training.
     cross: dict[str, Any] = {}
+    aligned: dict[str, Any] = {}
     for key in keys:
         if key == source:
             continue
-        pairs = [(by[source], by[key]) for by in notes.values() if source in by and key in by]
-        if not pairs:
+        pairs = _pairs(feats.rows, pitch, rows, source, key)
+        if not pairs.size:
             raise DataError(f"{feats.path}: no {split} instrument has notes at both {source} and {key}")
-        src = np.asarray([a for a, _ in pairs])
-        dst = np.asarray([b for _, b in pairs])
-        decoded, spectra = [], []
-        for i in range(0, len(src), _BATCH):
-            x_src = np.asarray(feats.x[src[i : i + _BATCH]], dtype=np.float32)
-            x_dst = np.asarray(feats.x[dst[i : i + _BATCH]], dtype=np.float32)
-            out = np.clip(decoder.decode(encoder.encode(x_src, pitch=source), pitch=key), 0.0, 1.0)
-            decoded.append((x_dst, out))
-            spectra.extend(spectrum_error_db(sustain_spectrum(a, params=params), sustain_spectrum(b, params=params))
-                           for a, b in zip(x_dst, out, strict=True))
-        real = np.concatenate([a for a, _ in decoded])
-        result = summary(real, np.concatenate([b for _, b in decoded]), params=params)
-        cross[str(key)] = dict(result, spectrum_error_db=float(np.mean(spectra)))
+        # The linear baseline across keys: the key-60 note's patch coefficients mapped to the key's by least
+        # squares over the training pairs (column by column), decoded by the key's patch PCA.
+        fit_pairs = _pairs(feats.rows, pitch, train, source, key)
+        c_src = bases[source].coefficients(np.asarray(feats.x[fit_pairs[:, 0]], dtype=np.float32))
+        c_dst = bases[key].coefficients(np.asarray(feats.x[fit_pairs[:, 1]], dtype=np.float32))
+        mapping = np.linalg.lstsq(c_src, c_dst, rcond=None)[0]
+        ways = {
+            "keyboard": lambda x, k=key: decoder.decode(encoder.encode(x, pitch=source), pitch=k),
+            "aligned_patch_pca": lambda x, k=key, m=mapping: bases[k].from_coefficients(
+                bases[source].coefficients(x) @ m),
+        }
+        for name, way in ways.items():
+            measured = _cross_key(feats, pairs, way, params=params)
+            (cross if name == "keyboard" else aligned)[str(key)] = measured
+        if progress:
+            print(f"key {source} -> {key}: {len(pairs)} test pairs, {len(fit_pairs)} training pairs", file=sys.stderr)
     return {
         "bundle": str(bundle), "features": str(feats.path), "split": split, "keys": list(keys), "source": source,
-        "latent_size": latent_size, "per_key": per_key, "cross_key": cross,
+        "latent_size": latent_size, "per_key": per_key, "cross_key": cross, "cross_key_aligned_patch_pca": aligned,
         "default": None if default is None else str(default),
     }
 
@@ -165,11 +203,15 @@ def format_keyboard_tables(result: dict[str, Any]) -> str:
             r = result["per_key"][k].get(name)
             cells.append("-" if r is None else f"{r['rmse']:.4f} / {r['ssim']:.3f} / {r['f1']:.3f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    cross = result["cross_key"]
     lines += ["", f"Across keys (the key-{result['source']} note encoded, decoded at each key, against the real "
                   "note there):", "",
-              "| key | RMSE | SSIM | F1 | sustain spectrum error (dB) | pairs |", "|---|---|---|---|---|---|"]
-    for k, r in cross.items():
-        lines.append(f"| {k} | {r['rmse']:.4f} | {r['ssim']:.3f} | {r['f1']:.3f} | {r['spectrum_error_db']:.2f} "
-                     f"| {r['notes']} |")
+              "| key | model | RMSE | SSIM | F1 | sustain spectrum error (dB) | pairs |",
+              "|---|---|---|---|---|---|---|"]
+    for k in result["cross_key"]:
+        for name, table in (("keyboard", result["cross_key"]), ("aligned_patch_pca",
+                                                                 result.get("cross_key_aligned_patch_pca", {}))):
+            if k in table:
+                r = table[k]
+                lines.append(f"| {k} | {name} | {r['rmse']:.4f} | {r['ssim']:.3f} | {r['f1']:.3f} | "
+                             f"{r['spectrum_error_db']:.2f} | {r['notes']} |")
     return "\n".join(lines)
