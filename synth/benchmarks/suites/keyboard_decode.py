@@ -1,0 +1,57 @@
+"""What a latent change costs a keyboard bundle: decoding it at its trained keys, and the timbres of them.
+
+The engine decodes a keyboard bundle's latent at every trained key in one batch (:class:`KeyedDecoder`), so a
+chord of any size needs that one decode; this measures it beside decodes of fewer keys (what decoding only
+the sounding keys would cost) and beside the one-pitch bundle's single decode, on one onnxruntime thread as
+the live engine runs it, and the time to make the timbres voices read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from synth.benchmarks.decode import time_calls
+
+__all__ = ["measure_keyboard_decode", "main"]
+
+
+def measure_keyboard_decode(keyboard, *, one_pitch=None, runs: int = 30) -> dict:
+    """p50/p99 ms of decoding one latent at 1, 6 and all trained keys, of making the keyed timbre, and of
+    ``one_pitch``'s single decode."""
+    from synth.engine.decoding import KeyedDecoder, decode_timbre
+
+    decoder = keyboard.decoder(providers=["CPUExecutionProvider"], threads=1)
+    z = np.random.default_rng(0).standard_normal((1, *keyboard.latent_shape)).astype(np.float32)
+    keys = np.asarray(keyboard.keys, dtype=np.int32)
+    out: dict = {"trained_keys": len(keys)}
+    for n in sorted({1, min(6, len(keys)), len(keys)}):
+        batch = np.repeat(z, n, axis=0)
+        out[f"decode_{n}_keys_ms"] = time_calls(lambda b=batch, k=keys[:n]: decoder.decode(b, pitch=k), runs=runs)
+    keyed = KeyedDecoder(decoder, keys=keyboard.keys, base=keyboard.base_pitch)
+    out["decode_and_timbres_ms"] = time_calls(lambda: decode_timbre(keyed, z[0], params=keyboard.params), runs=runs)
+    if one_pitch is not None:
+        single = one_pitch.decoder(providers=["CPUExecutionProvider"], threads=1)
+        z1 = np.zeros((1, *one_pitch.latent_shape), np.float32)
+        out["one_pitch_decode_ms"] = time_calls(lambda: single.decode(z1), runs=runs)
+    return out
+
+
+def main(argv=None) -> int:
+    """``bench/bench_keyboard_decode.py``."""
+    from synth.bundle import load_bundle
+
+    parser = argparse.ArgumentParser(description="A keyboard bundle's decode per latent change")
+    parser.add_argument("--keyboard", required=True, help="a keyboard bundle")
+    parser.add_argument("--bundle", default=None, help="a one-pitch bundle to set beside it (e.g. presets/default)")
+    parser.add_argument("--runs", type=int, default=30)
+    args = parser.parse_args(argv)
+    keyboard = load_bundle(Path(args.keyboard))
+    if keyboard.keys is None:
+        parser.error(f"{args.keyboard} is not a keyboard bundle")
+    one = load_bundle(Path(args.bundle)) if args.bundle else None
+    print(json.dumps(measure_keyboard_decode(keyboard, one_pitch=one, runs=args.runs), indent=1))
+    return 0
