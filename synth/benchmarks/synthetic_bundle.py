@@ -205,32 +205,13 @@ def _keyed_decoder_bytes(keys, bases, envs, p, t, latent_shape) -> bytes:
     from onnx import TensorProto, helper
 
     n_mels, frames = bases.shape[1:]
-    latent_size = math.prod(latent_shape)
     key_nodes, key_inits = _key_inputs(keys, bases, envs)
-    nodes = [
-        *key_nodes,
-        helper.make_node("Reshape", ["latent", "flat_shape"], ["flat"]),
-        helper.make_node("MatMul", ["flat", "P"], ["coef"]),
-        helper.make_node("MatMul", ["coef", "T"], ["gain"]),
-        helper.make_node("Reshape", ["gain", "gain_shape"], ["gain_col"]),
-        helper.make_node("Mul", ["gain_col", "env_row"], ["gain_map"]),
-        helper.make_node("Add", ["gain_map", "base"], ["raw"]),
-        helper.make_node("Clip", ["raw", "zero", "one"], ["mel"]),
-    ]
-    inits = [
-        *key_inits,
-        _tensor("flat_shape", np.array([-1, latent_size], dtype=np.int64)),
-        _tensor("P", p),
-        _tensor("T", t),
-        _tensor("gain_shape", np.array([-1, n_mels, 1], dtype=np.int64)),
-        _tensor("zero", np.array(0.0, dtype=np.float32)),
-        _tensor("one", np.array(1.0, dtype=np.float32)),
-    ]
+    gain_nodes, gain_inits = _gain_graph(p, t, latent_shape=latent_shape, n_mels=n_mels)
     return _model_bytes(
-        nodes,
+        [*key_nodes, *gain_nodes],
         [helper.make_tensor_value_info("latent", TensorProto.FLOAT, ["batch", *latent_shape]), _pitch_input()],
         [helper.make_tensor_value_info("mel", TensorProto.FLOAT, ["batch", n_mels, frames])],
-        inits,
+        [*key_inits, *gain_inits],
         name="synthetic_keyed_decoder",
     )
 
@@ -266,11 +247,11 @@ def _keyed_encoder_bytes(keys, bases, envs, p, t, latent_shape) -> bytes:
     )
 
 
-def _decoder_bytes(base, env, p, t, latent_shape) -> bytes:
-    from onnx import TensorProto, helper
+def _gain_graph(p, t, *, latent_shape, n_mels: int):
+    """(nodes, initializers) of ``mel = Clip(base + ((latent_flat @ P) @ T)[:, :, None] * env_row, 0, 1)``,
+    ``base`` and ``env_row`` given by the caller (constants, or gathered per key)."""
+    from onnx import helper
 
-    n_mels, frames = base.shape
-    latent_size = math.prod(latent_shape)
     nodes = [
         helper.make_node("Reshape", ["latent", "flat_shape"], ["flat"]),
         helper.make_node("MatMul", ["flat", "P"], ["coef"]),
@@ -281,15 +262,22 @@ def _decoder_bytes(base, env, p, t, latent_shape) -> bytes:
         helper.make_node("Clip", ["raw", "zero", "one"], ["mel"]),
     ]
     inits = [
-        _tensor("flat_shape", np.array([-1, latent_size], dtype=np.int64)),
+        _tensor("flat_shape", np.array([-1, math.prod(latent_shape)], dtype=np.int64)),
         _tensor("P", p),
         _tensor("T", t),
         _tensor("gain_shape", np.array([-1, n_mels, 1], dtype=np.int64)),
-        _tensor("env_row", env.reshape(1, frames)),
-        _tensor("base", base),
         _tensor("zero", np.array(0.0, dtype=np.float32)),
         _tensor("one", np.array(1.0, dtype=np.float32)),
     ]
+    return nodes, inits
+
+
+def _decoder_bytes(base, env, p, t, latent_shape) -> bytes:
+    from onnx import TensorProto, helper
+
+    n_mels, frames = base.shape
+    nodes, inits = _gain_graph(p, t, latent_shape=latent_shape, n_mels=n_mels)
+    inits += [_tensor("env_row", env.reshape(1, frames)), _tensor("base", base)]
     return _model_bytes(
         nodes,
         [helper.make_tensor_value_info("latent", TensorProto.FLOAT, ["batch", *latent_shape])],

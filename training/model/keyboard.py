@@ -34,8 +34,7 @@ import numpy as np
 
 from synth.errors import DataError, ParameterError
 from synth.spectrogram import SpectrogramParams
-from training.model.family import ModelFamily
-from training.model.patch import note_patches, patch_pca
+from training.model.patch import PatchFamily, note_patches, patch_pca
 
 if TYPE_CHECKING:  # the config imports the families (ModelConfig.family): annotations only here
     from training.model.config import ModelConfig
@@ -155,34 +154,18 @@ def _nearest_filled(table: np.ndarray, known: np.ndarray) -> np.ndarray:
     return out
 
 
-class KeyboardFamily(ModelFamily):
-    """Pitch-conditioned patch code: encode at one key, decode at any (see the module docstring)."""
+class KeyboardFamily(PatchFamily):
+    """Pitch-conditioned patch code: encode at one key, decode at any (see the module docstring). Its shapes
+    and checks are the patch family's, with a detail path of ``hidden`` units."""
 
     layout = "keyboard"
     pitch_conditioned = True
-    decodes_any_columns = True
-    fitted_start = True
 
     def unsupported(self, config: ModelConfig) -> list[str]:
-        out = [f"{key}={getattr(config, key)!r}" for key, plain in (
-            ("dense", None), ("residual_blocks", 0), ("frequency_bias", False), ("mel_head", 0),
-            ("dropout_where", "none"), ("regularizer", "none"), ("output_activation", "clip"),
-        ) if getattr(config, key) != plain]
-        if len(config.filters) != 1:
-            out.append(f"filters={list(config.filters)!r} (one entry: the latent values per column)")
+        out = [item for item in super().unsupported(config) if not item.startswith("hidden=")]
         if config.hidden < 1:
             out.append(f"hidden={config.hidden!r} (the detail path's width: at least 1)")
         return out
-
-    def downsampling(self, config: ModelConfig) -> int:
-        return config.patch_frames
-
-    def downsampled_axes(self, params: SpectrogramParams) -> tuple[tuple[str, int], ...]:
-        return (("frames", params.frames),)
-
-    def latent_shape(self, config: ModelConfig, *, params: SpectrogramParams) -> tuple[int, ...]:
-        self.check_input_shape(config, params=params)
-        return (1, params.frames // config.patch_frames, config.filters[-1])
 
     def build(self, config: ModelConfig, *, params: SpectrogramParams, decoder_columns: int | None = None,
               fold_upsampling: bool = False) -> tuple[Any, Any, Any]:
