@@ -44,6 +44,8 @@ KEYS = (36, 48, 72, 84)
 METHODS = ("recording", "harmonic", "harmonic_envelope")
 MODEL_METHODS = ("model_harmonic", "model_harmonic_envelope")
 KEYBOARD_METHODS = ("keyboard_decode", "keyboard")
+#: The keyboard voice's pitch target (issue 28): within 5 cents of the key.
+PITCH_TOLERANCE_CENTS = 5.0
 OUTPUT_RATE = 48000
 
 
@@ -114,6 +116,7 @@ def measure_transposition(*, real_note, fonts: list[Path], programs: list[int], 
             raise ValueError(f"keys {missing} are not among the keyboard bundle's trained keys {list(keyboard.keys)}")
     errors = {m: {k: [] for k in keys} for m in methods}
     cents = {k: [] for k in keys}
+    off_pitch: list[dict] = []
     done = 0
     jobs = list(instruments) if instruments is not None else [(font, program) for font in fonts for program in programs]
     for i, (font, program) in enumerate(jobs):
@@ -141,6 +144,9 @@ def measure_transposition(*, real_note, fonts: list[Path], programs: list[int], 
                     found = f0_of(played[params.sample_rate // 2 : params.sample_rate * 5 // 2],
                                   rate=params.sample_rate, fmin=hz / 1.5, fmax=hz * 1.5)
                     cents[k].append(1200.0 * np.log2(found / hz))
+                    if abs(cents[k][-1]) > PITCH_TOLERANCE_CENTS:
+                        off_pitch.append({"font": Path(font).name, "program": int(program), "key": int(k),
+                                          "cents": float(cents[k][-1])})
                 else:
                     source = model60 if method.startswith("model_") else mel60
                     played = _play(method.removeprefix("model_"), y60, source, ratio=ratio, f0=f0, params=params)
@@ -153,8 +159,10 @@ def measure_transposition(*, real_note, fonts: list[Path], programs: list[int], 
            "error_db": {m: {str(k): float(np.mean(v)) for k, v in by.items()} for m, by in errors.items()},
            "mean_db": {m: float(np.mean([x for v in by.values() for x in v])) for m, by in errors.items()}}
     if keyboard is not None:
-        out["keyboard_cents"] = {str(k): {"median": float(np.median(np.abs(v))), "max": float(np.max(np.abs(v)))}
+        out["keyboard_cents"] = {str(k): {"median": float(np.median(np.abs(v))), "max": float(np.max(np.abs(v))),
+                                          "within": int(np.sum(np.abs(v) <= PITCH_TOLERANCE_CENTS)), "of": len(v)}
                                  for k, v in cents.items() if v}
+        out["keyboard_off_pitch"] = off_pitch  # (font, program, key, cents) beyond the tolerance, to look at
     return out
 
 
@@ -182,7 +190,8 @@ def format_table(result: dict) -> str:
         lines.append(f"| {m} | " + " | ".join(f"{by[str(k)]:.1f}" for k in keys) + f" | {result['mean_db'][m]:.1f} |")
     if "keyboard_cents" in result:
         lines += ["", "keyboard pitch error (|cents|, median / max over instruments): " + ", ".join(
-            f"key {k} {c['median']:.1f} / {c['max']:.1f}" for k, c in result["keyboard_cents"].items())]
+            f"key {k} {c['median']:.1f} / {c['max']:.1f} ({c.get('within', '?')} of {c.get('of', '?')} within 5)"
+            for k, c in result["keyboard_cents"].items())]
     return "\n".join(lines)
 
 
