@@ -237,6 +237,8 @@ class NoteSource:
         targets = rows if targets is None else targets
         if len(targets) != len(rows):
             raise ParameterError(f"note source: {len(rows)} rows and {len(targets)} targets")
+        # Every row its own target (every family but one learning across keys): each note gathered once.
+        own = targets is rows or np.array_equal(targets, rows)
         pairs = np.stack([rows, targets], axis=1).astype(np.int64)
         ds = tf.data.Dataset.from_tensor_slices(pairs).batch(batch_size)
         # Constants are made here, eagerly: made inside a traced map function they would belong to its graph.
@@ -252,7 +254,8 @@ class NoteSource:
             x = self._constant()
 
             def gather(pairs: Any) -> tuple[Any, Any]:
-                return batch(tf.gather(x, pairs[:, 0]), tf.gather(x, pairs[:, 1]), pairs)
+                notes = tf.gather(x, pairs[:, 0])
+                return batch(notes, notes if own else tf.gather(x, pairs[:, 1]), pairs)
 
             return ds.map(gather, num_parallel_calls=2, deterministic=True).prefetch(2).with_options(_options())
         memmap, params = self.x, self.params
@@ -791,7 +794,8 @@ def _train(
 
     # Like EarlyStopping(restore_best_weights=True): the models end with the best epoch's weights.
     load_weights_whole(autoencoder, best_path, what="the model it was saved from")
-    _write_metrics(out, feats, autoencoder, test_rows, config=config, params=params, verbose=verbose)
+    _write_metrics(out, feats, autoencoder, test_rows, source=source, config=config, params=params,
+                   verbose=verbose)
     return out
 
 
@@ -866,8 +870,8 @@ def _write_status(out: Path, state: dict[str, Any], stopped: str) -> None:
 
 
 def _write_metrics(
-    out: Path, feats: Features, autoencoder: Any, test_rows: np.ndarray, *, config: ModelConfig,
-    params: SpectrogramParams, verbose: int,
+    out: Path, feats: Features, autoencoder: Any, test_rows: np.ndarray, *, source: NoteSource,
+    config: ModelConfig, params: SpectrogramParams, verbose: int,
 ) -> None:
     try:
         from synth.metrics import summary
@@ -875,7 +879,6 @@ def _write_metrics(
         # stacklevel 4: the warning points at fit() (_write_metrics <- _train <- _build_and_train <- fit).
         warnings.warn(f"synth.metrics is not available ({exc}); {out}/metrics.json not written", stacklevel=4)
         return
-    source = NoteSource(feats.x, params=params, pitch=note_pitches(feats, family=config.family))
     ds = source.dataset(test_rows, batch_size=config.batch_size).map(lambda a, b: (a,))  # (a,): a is no (x, y, w)
     recon = np.asarray(autoencoder.predict(ds, verbose=0), dtype=np.float32)
     originals = np.asarray(feats.x[test_rows], dtype=np.float32)

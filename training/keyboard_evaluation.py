@@ -108,6 +108,8 @@ def evaluate_keyboard(
     from synth.metrics.evaluation import measure
     from synth.metrics.pca import fit_pca
     from training.datasets.features import load_features
+    from training.fit import note_pitches
+    from training.model.families import FAMILIES
 
     model = load_bundle(bundle)
     if model.keys is None:
@@ -117,10 +119,7 @@ def evaluate_keyboard(
         raise ParameterError(f"keys {missing} are not among the bundle's trained keys {list(model.keys)}")
     feats = load_features(features)
     model.params.require_equal(feats.params, what=f"features folder {feats.path}")
-    try:
-        pitch = np.asarray([int(r["pitch"]) for r in feats.rows])
-    except (KeyError, TypeError, ValueError):
-        raise DataError(f"{feats.path / 'index.json'}: every note needs its MIDI key ('pitch')") from None
+    pitch = note_pitches(feats, family=FAMILIES["keyboard"])
     encoder, decoder = model.encoder(), model.decoder()
     params = model.params
     rows, train = feats.subset(split), feats.subset("train")

@@ -83,19 +83,6 @@ def _key_hz(key: float) -> float:
     return 440.0 * 2.0 ** ((key - 69) / 12.0)
 
 
-def _play_keyboard(mel: np.ndarray, *, key: int, params: SpectrogramParams) -> np.ndarray:
-    """A keyboard decode at ``key`` as its engine voice plays it: the harmonic inverter tuned to the key's
-    fundamental, at pitch ratio 1."""
-    import soxr
-
-    from synth.inversion import invert
-    from synth.inversion.harmonic_noise import HarmonicNoiseInverter
-
-    inv = HarmonicNoiseInverter(params=params, output_rate=OUTPUT_RATE, harmonic_f0=_key_hz(key), keep_envelope=True)
-    audio = invert(mel, method=inv, params=params, output_rate=OUTPUT_RATE, pitch_ratio=1.0)
-    return soxr.resample(audio, OUTPUT_RATE, params.sample_rate, quality="VHQ").astype(np.float32)
-
-
 def measure_transposition(*, real_note, fonts: list[Path], programs: list[int], keys=KEYS, velocity: int = 100,
                           params: SpectrogramParams, bundle=None, keyboard=None, instruments=None,
                           progress=None) -> dict:
@@ -139,7 +126,8 @@ def measure_transposition(*, real_note, fonts: list[Path], programs: list[int], 
                     if method == "keyboard_decode":
                         errors[method][k].append(spectrum_error_db(real, sustain_spectrum(decoded, params=params)))
                         continue
-                    played = _play_keyboard(decoded, key=k, params=params)
+                    # As the key's voice plays it: the inverter tuned to the key, at pitch ratio 1.
+                    played = _play("harmonic_envelope", y60, decoded, ratio=1.0, f0=_key_hz(k), params=params)
                     hz = _key_hz(k)
                     found = f0_of(played[params.sample_rate // 2 : params.sample_rate * 5 // 2],
                                   rate=params.sample_rate, fmin=hz / 1.5, fmax=hz * 1.5)
