@@ -1,12 +1,13 @@
 """Export a trained run to a model bundle (TensorFlow, tf2onnx): ``melsynth export``.
 
-- :mod:`export.onnx_convert`: a Keras model -> ONNX bytes (tf2onnx, opset 17, dynamic batch axis);
 - :mod:`export.parity`: ONNX against Keras on real and random inputs;
 - :mod:`export.preset_notes`: which real notes become presets, and their names;
 - :mod:`export.bundle_writer`: the whole export, written atomically and checked with the loader;
 - :mod:`export.commands`: the console subcommand.
 
-The bundle format itself is owned by :mod:`synth.bundle` (no TensorFlow there).
+The bundle format itself is owned by :mod:`synth.bundle` (no TensorFlow there); a Keras model becomes ONNX
+bytes in :mod:`training.onnx_convert`, which training's own timing benchmarks use too (export builds on
+training, never the other way).
 """
 
 __all__ = ["export_run"]

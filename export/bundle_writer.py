@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from export.onnx_convert import OPSET, keras_to_onnx
 from export.parity import PARITY_TOLERANCE, check_parity
 from export.preset_notes import choose_preset_notes
 from export.tiles import TILE_COLUMNS, check_tiles, measure_reach
@@ -43,6 +42,7 @@ from synth.errors import BundleError, DataError, ParameterError
 from synth.json_files import read_json_file
 from synth.metrics.paper import PAPER_NO_DENSE
 from synth.outputs import BUNDLE, check_output_folder
+from training.onnx_convert import OPSET, keras_to_onnx
 
 __all__ = ["export_run", "MACRO_COUNT"]
 

@@ -222,12 +222,12 @@ def test_a_partial_run_is_merged_into_the_document_there(tmp_path):
 def test_melsynth_bench_picks_the_headline_figures_or_the_full_run(tmp_path, monkeypatch):
     """--quick alone is the headline figures; --all or a full-run option (what bench/run_all.py passes) is
     run_all with --quick shortening each benchmark, its document written under the current folder."""
-    import synth.commands.bench as bench
+    import synth.benchmarks.run_all as bench
     from synth.cli import main
 
     calls = []
     monkeypatch.setattr(bench, "quick_figures", lambda: calls.append("quick") or {"decode_ms_p50": 1.0})
-    monkeypatch.setattr(bench, "run_all", lambda **kw: calls.append(kw) or hand_made_run())
+    monkeypatch.setattr(bench, "run_all", lambda *, tensorflow, **kw: calls.append(kw) or hand_made_run())
     monkeypatch.chdir(tmp_path)
     assert main(["bench", "--quick", "--json"]) == 0
     assert calls == ["quick"] and not (tmp_path / "docs").exists()

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from synth.data.splits import make_splits
 from synth.errors import DataError, ExternalToolError, ParameterError
 from synth.spectrogram import SpectrogramParams
 from training.datasets.compute_features import compute_features
 from training.datasets.features import load_features
 from training.datasets.nsynth import select_nsynth
 from training.datasets.soundfont import render_soundfont_dataset
-from training.datasets.splits import make_splits
 from training.datasets.synthetic import make_synthetic_dataset
 
 SMALL = SpectrogramParams(n_mels=64, frames=128)  # fast features for tests; the contract travels with them

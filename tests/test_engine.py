@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 from engine_fixtures import cents, f0_of, highband_peak, midi_hz, synthetic_bundle
 
-from synth.engine import (
-    Engine,
+from synth.control.commands import (
     Morph,
     NoteOff,
     NoteOn,
@@ -23,6 +22,7 @@ from synth.engine import (
     SetPreset,
     SetXY,
 )
+from synth.engine import Engine
 from synth.engine.limiter import CEILING
 from synth.errors import ParameterError
 
@@ -218,7 +218,7 @@ def test_pitch_bend_moves_every_sounding_note_and_returns(method):
 
 
 def test_bend_is_checked_and_speaks_osc():
-    from synth.osc.vocabulary import command_to_message, parse_message
+    from synth.control.vocabulary import command_to_message, parse_message
 
     engine = make_engine()
     with pytest.raises(ParameterError, match="bend 30 out of range -24..24"):

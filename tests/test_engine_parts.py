@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from engine_fixtures import least_peak_bytes, synthetic_bundle, tone_factory
 
-from synth.engine import Morph, SetCorners, SetLatentValue, SetMacro, SetPreset, SetXY
+from synth.control.commands import Morph, SetCorners, SetLatentValue, SetMacro, SetPreset, SetXY
 from synth.engine.allocation import STEAL_FADE_FRAMES, VoicePool
 from synth.engine.control import ControlState
 from synth.engine.limiter import CEILING, Limiter

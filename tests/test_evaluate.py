@@ -16,8 +16,8 @@ from synth.errors import DataError, ParameterError
 pytest.importorskip("synth.bundle")
 
 from synth.cli import main  # noqa: E402
-from synth.commands.evaluate import evaluate_bundle, format_table  # noqa: E402
 from synth.metrics import SUMMARY_KEYS, summary  # noqa: E402
+from synth.metrics.bundle_evaluation import evaluate_bundle, format_table  # noqa: E402
 from synth.spectrogram import SpectrogramParams, log_mel  # noqa: E402
 
 SMALL = SpectrogramParams(n_mels=64, frames=128)
@@ -102,7 +102,7 @@ def test_nested_split_folders(bundle, tmp_path, capsys):
 
 def test_split_by_the_bundles_recorded_rule(tmp_path):
     """A bundle that records its features' split rule selects exactly that split of a single folder."""
-    from training.datasets.splits import make_splits
+    from synth.data.splits import make_splits
 
     path = synthetic_bundle.make_synthetic_bundle(tmp_path / "b", params=SMALL)
     meta = json.loads((path / "bundle.json").read_text())

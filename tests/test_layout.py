@@ -136,3 +136,114 @@ def test_no_import_cycle():
 def test_the_cycle_finder_finds_one():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_training_never_imports_export():
+    """export builds on training (a fitted run becomes a bundle); training reaching up into export is the arrow
+    that made the two one tangle (it once imported export.onnx_convert for its timing benchmarks)."""
+    offenders = {rel: sorted(m for m in imports_of(path) if m.split(".")[0] == "export")
+                 for rel, path in ((p.relative_to(REPO).as_posix(), p) for p in sorted((REPO / "training").rglob("*.py")))}
+    assert not {k: v for k, v in offenders.items() if v}
+
+
+# What a command module may give the rest of the code: its console entry points.
+COMMAND_ENTRY_POINTS = {"add_arguments", "run", "main"}
+
+
+def command_module_uses(paths) -> dict[str, list[str]]:
+    """file -> what it imports from a command module beyond its entry points (library logic living in a command
+    module: the next caller would have to reach into the CLI for it). Command modules importing each other's
+    helpers (``synth/commands/bundle_loading.py``) stay inside the CLI and are not counted."""
+    found: dict[str, list[str]] = {}
+    for path in paths:
+        rel = path.relative_to(REPO).as_posix()
+        if "/commands/" in rel or rel.endswith("/commands.py") or rel == "synth/cli.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module and (
+                    node.module.startswith("synth.commands") or node.module.endswith(".commands")
+                    and node.module.split(".")[0] in ("training", "export")):
+                extra = [a.name for a in node.names if a.name not in COMMAND_ENTRY_POINTS]
+                if extra:
+                    found.setdefault(rel, []).extend(f"{node.module}.{n}" for n in extra)
+            elif isinstance(node, ast.Import):
+                extra = [a.name for a in node.names if a.name.startswith("synth.commands.")]
+                if extra:
+                    found.setdefault(rel, []).extend(extra)
+    return found
+
+
+def _python_files():
+    for folder in (*PACKAGES, "tests", "bench", "examples"):
+        yield from sorted((REPO / folder).rglob("*.py"))
+
+
+def test_no_library_logic_lives_in_a_command_module():
+    """Command modules hold arguments, calls and printing: whatever else code (tests included) needs from one
+    belongs in a library module (evaluate_bundle moved to synth/metrics, run_all to synth/benchmarks)."""
+    assert command_module_uses(_python_files()) == {}
+
+
+def test_the_command_module_checker_sees_a_reach_into_the_cli(tmp_path):
+    probe = REPO / "tests" / "_probe_command_reach.py"
+    probe.write_text("from synth.commands.evaluate import run, format_table\nimport synth.commands.bench\n")
+    try:
+        found = command_module_uses([probe])
+        assert found == {"tests/_probe_command_reach.py": ["synth.commands.evaluate.format_table",
+                                                          "synth.commands.bench"]}
+    finally:
+        probe.unlink()
+
+
+ADDRESS_TABLE_SIZE = 3  # three addresses in one literal make a table of them
+
+
+def address_tables(paths) -> dict[str, int]:
+    """file -> the line of its first literal (tuple, list, set, dict keys) holding ADDRESS_TABLE_SIZE or more
+    of the vocabulary's addresses: a second address table, which drifts from the vocabulary's (README's copy
+    once lost two addresses). Lists of addresses that do not exist (the fuzzer's) are not tables of them."""
+    from synth.control.vocabulary import CONTROLS
+
+    known = {c.address for c in CONTROLS}
+    found: dict[str, int] = {}
+    for path in paths:
+        rel = path.relative_to(REPO).as_posix()
+        if rel == "synth/control/vocabulary.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            items = node.keys if isinstance(node, ast.Dict) else getattr(node, "elts", None)
+            if isinstance(node, (ast.Tuple, ast.List, ast.Set, ast.Dict)) and items is not None:
+                addresses = {i.value for i in items if isinstance(i, ast.Constant) and i.value in known}
+                if len(addresses) >= ADDRESS_TABLE_SIZE:
+                    found.setdefault(rel, node.lineno)
+    return found
+
+
+def test_the_vocabulary_is_the_only_address_table_in_the_code():
+    libraries = [p for package in PACKAGES for p in sorted((REPO / package).rglob("*.py"))]
+    assert address_tables(libraries) == {}
+
+
+def test_the_address_table_checker_finds_one():
+    probe = REPO / "tests" / "_probe_address_table.py"
+    probe.write_text('ADDRESSES = ("/synth/note/on", "/synth/note/off", "/synth/gain")\nONE = ["/synth/xy"]\n')
+    try:
+        assert address_tables([probe]) == {"tests/_probe_address_table.py": 1}
+    finally:
+        probe.unlink()
+
+
+def test_no_document_keeps_its_own_table_of_addresses():
+    """Markdown tables of OSC addresses live only in docs/OSC.md's generated section (the vocabulary writes
+    it); README and the other documents link to it."""
+    import re
+
+    offenders = {}
+    for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        text = path.read_text()
+        if path.name == "OSC.md":
+            text = re.sub(r"<!-- generated: messages -->.*?<!-- end generated -->", "", text, flags=re.S)
+        rows = [line for line in text.splitlines() if re.match(r"\|\s*`/synth/", line)]
+        if len(rows) >= ADDRESS_TABLE_SIZE:
+            offenders[path.name] = rows[:2]
+    assert offenders == {}

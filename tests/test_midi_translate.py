@@ -6,18 +6,9 @@ import json
 
 import pytest
 
-from synth.engine.commands import (
-    ControlSpec,
-    Morph,
-    NoteOff,
-    NoteOn,
-    Panic,
-    SetBend,
-    SetGain,
-    SetMacro,
-    SetPreset,
-    SetXY,
-)
+from synth.control.commands import Morph, NoteOff, NoteOn, Panic, SetBend, SetGain, SetMacro, SetPreset, SetXY
+from synth.control.spec import ControlSpec
+from synth.control.targets import MidiTarget
 from synth.errors import ParameterError
 from synth.midi.mapping import DEFAULT_CC, MidiMapping, load_mapping
 from synth.midi.translate import MidiTranslator
@@ -95,7 +86,7 @@ def test_learn_binds_the_next_controller_moved():
     t = MidiTranslator(SPEC)
     t.learn("macro:1")
     result = t.translate([0xB0, 90, 127])
-    assert result.learned == (90, "macro:1") and result.commands == (SetMacro(1, 3.0),)
+    assert result.learned == (90, MidiTarget("macro", 1)) and result.commands == (SetMacro(1, 3.0),)
     assert t.learning is None and commands(t, [0xB0, 90, 0]) == [SetMacro(1, -3.0)]
     with pytest.raises(ParameterError, match="expected macro:K"):
         t.learn("volume")
@@ -106,7 +97,7 @@ def test_mapping_files_merge_over_the_default_and_are_checked(tmp_path):
     path.write_text(json.dumps({"format": "melsynth-midi-map/1", "channel": 1, "bend_range": 7,
                                 "morph": ["dark", "hollow"], "cc": {"1": "morph", "18": None, "74": "macro:2"}}))
     m = load_mapping(path)
-    assert m.cc[1] == "morph" and 18 not in m.cc and m.cc[74] == "macro:2" and m.cc[7] == DEFAULT_CC[7]
+    assert str(m.cc[1]) == "morph" and 18 not in m.cc and str(m.cc[74]) == "macro:2" and str(m.cc[7]) == DEFAULT_CC[7]
     t = MidiTranslator(SPEC, m)
     assert commands(t, [0xB0, 1, 127], [0xE0, 127, 127]) == [Morph("dark", "hollow", 1.0), SetBend(7.0)]
     for doc, message in [

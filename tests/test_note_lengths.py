@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from engine_fixtures import least_peak_bytes, synthetic_bundle
 
-from synth.engine import Engine, Morph, NoteOn, SetPreset
+from synth.control.commands import Morph, NoteOn, SetPreset
+from synth.engine import Engine
 from synth.engine.loudness import TARGET_DB, k_weighting, loudness_basis
 from synth.engine.timbre import make_timbre
 from synth.engine.voice import RELEASE, SUSTAIN, Voice

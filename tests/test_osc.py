@@ -20,11 +20,11 @@ from engine_fixtures import (
     wait_for,
 )
 
-from synth.engine import NoteOn, SetPreset
+from synth.control.commands import NoteOn, SetPreset
+from synth.control.router import STATUS_KEYS
+from synth.control.vocabulary import command_to_message, parse_message
 from synth.errors import ParameterError
 from synth.inversion.base import DEFAULT_METHOD
-from synth.osc.replies import STATUS_KEYS
-from synth.osc.vocabulary import command_to_message, parse_message
 
 RATE = 48000
 FRAME = 375
@@ -32,7 +32,7 @@ FRAME = 375
 
 # ---------------------------------------------------------------------------------------------- vocabulary
 def _spec():
-    from synth.engine.commands import ControlSpec
+    from synth.control.spec import ControlSpec
 
     return ControlSpec.for_bundle(synthetic_bundle())
 
@@ -82,7 +82,7 @@ def test_bad_messages_are_refused_with_a_reason(address, args, reason):
 
 
 def test_a_bundles_spec_holds_its_latent_presets_macros_and_the_methods_asked_for():
-    from synth.engine.commands import ControlSpec
+    from synth.control.spec import ControlSpec
 
     bundle = synthetic_bundle()
     spec = ControlSpec.for_bundle(bundle, methods=("sinusoidal",))
@@ -269,7 +269,7 @@ def test_allow_list_drops_other_senders():
         friend = OscClient(server.port)
         stranger.send("/synth/note/on", 60, 100)
         stranger.send("/synth/status")
-        assert wait_for(lambda: server.dropped == 2, timeout=2)
+        assert wait_for(lambda: server.router.dropped == 2, timeout=2)
         assert stranger.drain() == []
         friend.send("/synth/status")
         address, args = friend.receive()
@@ -307,13 +307,13 @@ def test_garbage_datagrams_never_raise():
         packets = [rng.bytes(int(rng.integers(0, 200))) for _ in range(300)]
         negative = b"#bundle\x00" + (1).to_bytes(8, "big") + (-4).to_bytes(4, "big", signed=True) + dgram
         packets += [dgram[:k] for k in range(len(dgram))] + [nested, negative, b"/synth/note/on\x00\x00,ffff\x00"]
-        before = server.errors
+        before = server.router.errors
         for p in packets:
             try:
                 server.handle_datagram(p, ("127.0.0.1", 9))
             except Exception as exc:  # what the receive loop would count
                 pytest.fail(f"{p[:30]!r} raised {exc!r}")
-        assert server.errors - before >= len(packets) - 2
+        assert server.router.errors - before >= len(packets) - 2
         assert live.engine.stats()["notes"] <= 2
         live.submit(NoteOn(60, 100))
         live.submit(SetPreset("soft"))

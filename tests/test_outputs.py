@@ -243,7 +243,7 @@ def test_an_output_file_replaces_only_a_regular_file_and_only_with_force(tmp_pat
 
 
 def test_the_take_log_never_replaces_a_file_without_force_nor_a_special_file_with_it(tmp_path):
-    from synth.osc.take_log import TakeLog
+    from synth.control.take_log import TakeLog
 
     made = special_files(tmp_path)
     (tmp_path / "old.json").write_text("yesterday's take")
@@ -309,10 +309,6 @@ def test_serve_refuses_a_take_file_it_may_not_replace_before_the_engine_starts(t
 
 def test_a_headless_serve_records_to_a_new_file_each_run(tmp_path, monkeypatch):
     # `make run` on a machine without a sound card once replaced the previous run's take every time.
-    import argparse
-
-    from synth.commands import serve as serve_command
-
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("time.strftime", lambda fmt, *a: "20261202-153000")
     old = tmp_path / "melsynth-take-20261202-153000.wav"
@@ -325,11 +321,11 @@ def test_a_headless_serve_records_to_a_new_file_each_run(tmp_path, monkeypatch):
         raise AudioDeviceError("no audio output device")
 
     monkeypatch.setattr(output, "resolve_device", no_device)
-    args = argparse.Namespace(output="auto", device=None, record=None)
-    _, _, first = serve_command._resolve_output(args)
-    assert first == "melsynth-take-20261202-153000-2.wav"
-    Path(first).write_bytes(b"b")
-    assert serve_command._resolve_output(args)[2] == "melsynth-take-20261202-153000-3.wav"
+    choice = output.choose_output("auto", device=None, record=None)
+    assert (choice.kind, choice.record) == ("null", "melsynth-take-20261202-153000-2.wav")
+    assert choice.fallback == "no audio output device"
+    Path(choice.record).write_bytes(b"b")
+    assert output.choose_output("auto", device=None, record=None).record == "melsynth-take-20261202-153000-3.wav"
     assert old.read_bytes() == b"the previous take"
 
 

@@ -103,7 +103,7 @@ def test_pure_data_plays_the_engine(tmp_path):
         stats = live.engine.stats()
         assert stats["notes"] == 1
         assert live.engine.controls.preset == "dark"
-        assert server.errors == 0 and server.messages == 5
+        assert server.router.errors == 0 and server.router.messages == 5
     # Pd received the status reply through [netsend]'s right outlet and parsed it with [oscparse].
     assert "reply: list synth status voices" in proc.stderr, proc.stderr
     y, _ = sf.read(record, dtype="float32")
@@ -117,7 +117,9 @@ def test_max_patch_is_well_formed_and_speaks_the_address_space():
     import json
     import re
 
-    from synth.osc.vocabulary import CONTROL_ADDRESSES, QUERY_ADDRESSES
+    from synth.control.vocabulary import CONTROLS
+
+    known = {c.address for c in CONTROLS}
 
     patch = json.loads((EXAMPLES / "melsynth.maxpat").read_text())["patcher"]
     ids = {b["box"]["id"]: b["box"] for b in patch["boxes"]}
@@ -125,9 +127,9 @@ def test_max_patch_is_well_formed_and_speaks_the_address_space():
         src, dst = line["patchline"]["source"], line["patchline"]["destination"]
         assert src[1] < ids[src[0]]["numoutlets"] and dst[1] < ids[dst[0]]["numinlets"]
     addresses = {m for b in ids.values() for m in re.findall(r"/synth/[a-z/]+", b.get("text", ""))}
-    assert addresses <= set(CONTROL_ADDRESSES) | set(QUERY_ADDRESSES)
+    assert addresses <= known
     assert {"/synth/note/on", "/synth/preset", "/synth/xy", "/synth/corners", "/synth/macro"} <= addresses
     pd_text = (EXAMPLES / "melsynth.pd").read_text()
     pd_addresses = {"/" + "/".join(m.split()) for m in re.findall(r"oscformat ([a-z ]+);", pd_text)}
-    assert pd_addresses <= set(CONTROL_ADDRESSES) | set(QUERY_ADDRESSES)
+    assert pd_addresses <= known
     assert {"/synth/note/on", "/synth/preset", "/synth/xy", "/synth/corners", "/synth/macro"} <= pd_addresses

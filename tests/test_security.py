@@ -74,7 +74,7 @@ def test_packets_from_addresses_not_allowed_are_dropped():
         status = status_of(friend)
         friend.close()
         stranger.close()
-        assert server.dropped == 3 and status["dropped"] == 3
+        assert server.router.dropped == 3 and status["dropped"] == 3
         assert status["messages"] == 1 and status["notes"] == 0
         assert live.engine.gain != 0.1
 
@@ -117,7 +117,7 @@ def test_no_file_is_opened_because_of_an_osc_message(tmp_path):
         watching.clear()
         replies = client.drain()
         client.close()
-        errors = server.errors
+        errors = server.router.errors
     assert errors == 3 * len(HOSTILE_NAMES)
     assert sum(1 for address, _ in replies if address == "/synth/error") >= 3 * len(HOSTILE_NAMES)
     # Lazy imports of python modules (the server imports python-osc's parser on its first packet) are code

@@ -41,7 +41,7 @@ def soak_serve(tmp_path, *extra, env=None, label="null"):
             voices.append(status_of(client)["voices"])
             return rss_mb(proc.pid)
 
-        from synth.engine.commands import NOTE_SPAN
+        from synth.control.spec import NOTE_SPAN
 
         result = run_soak(port, seconds=SECONDS, presets=bundle.presets,
                           note_range=(bundle.base_pitch - NOTE_SPAN, bundle.base_pitch + NOTE_SPAN),

@@ -1,4 +1,4 @@
-"""The take log (synth/osc/take_log.py): entries on disk as they come, a score in time order at the end, and
+"""The take log (synth/control/take_log.py): entries on disk as they come, a score in time order at the end, and
 nothing lost when the end goes wrong."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
+from synth.control.take_log import TakeLog
 from synth.errors import ParameterError
-from synth.osc.take_log import TakeLog
 
 
 def test_entries_from_two_threads_become_one_score_in_time_order(tmp_path):

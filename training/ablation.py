@@ -32,8 +32,8 @@ _METRICS = ("rmse", "ssim", "precision", "recall", "f1")
 def decode_ms(decoder: Any, *, latent_shape: tuple[int, ...], repeats: int = 20) -> float:
     """Median milliseconds of one decode (batch 1) of the Keras ``decoder`` converted to ONNX, run by
     onnxruntime on the CPU with one intra-op thread."""
-    from export.onnx_convert import keras_to_onnx
     from synth.bundle.runtime import make_session
+    from training.onnx_convert import keras_to_onnx
 
     model = keras_to_onnx(decoder, input_name="latent", input_shape=latent_shape, output_name="log_mel")
     session = make_session(model, name="decoder", providers=["CPUExecutionProvider"], threads=1)

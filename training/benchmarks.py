@@ -154,11 +154,11 @@ def paper_decoder(*, quick: bool) -> dict:
     import onnxruntime as ort
     import tensorflow as tf
 
-    from export.onnx_convert import keras_to_onnx
     from synth.benchmarks.common import REPO
     from synth.benchmarks.decode import time_calls
     from training.model.config import default_config
     from training.model.families import build_models
+    from training.onnx_convert import keras_to_onnx
 
     params = SpectrogramParams()
     config = default_config()

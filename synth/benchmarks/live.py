@@ -150,7 +150,7 @@ def max_voices(live, *, counts=(4, 8, 12, 16, 20, 24, 32, 40, 48), hold: float =
     the engine has finished decoding its presets after start.
     Returns ``{"max_voices", "tried": {count: underflows}}``.
     """
-    from synth.engine import NoteOn, Panic
+    from synth.control.commands import NoteOn, Panic
 
     # Steady state: after start the decode worker spends a few seconds decoding the presets and macro
     # slopes (a core's worth of work on a small machine), which is not what a held chord costs.

@@ -183,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     _check_modes(args)
     bundle = load_bundle(args.bundle)
     if args.note is not None:
-        from synth.engine.commands import NOTE_SPAN
+        from synth.control.spec import NOTE_SPAN
 
         lo, hi = bundle.base_pitch - NOTE_SPAN, bundle.base_pitch + NOTE_SPAN
         if not lo <= args.note <= hi:

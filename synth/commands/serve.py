@@ -14,10 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-__all__ = ["add_arguments", "run", "DEFAULT_TAKE"]
-
-# The recording of a headless run, a new name each time ({stamp}: the local start time, YYYYMMDD-HHMMSS).
-DEFAULT_TAKE = "melsynth-take-{stamp}.wav"
+__all__ = ["add_arguments", "run"]
 
 
 # The longest --duration: a year, far below what a thread's wait can take (threading.TIMEOUT_MAX; 1e10 s
@@ -43,8 +40,8 @@ def _positive_float(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from synth.control.vocabulary import DEFAULT_PORT
     from synth.inversion.base import DEFAULT_METHOD, METHODS
-    from synth.osc.vocabulary import DEFAULT_PORT
 
     parser.add_argument("--bundle", required=True, help="model bundle folder (e.g. presets/default)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"UDP port for OSC (default {DEFAULT_PORT})")
@@ -98,7 +95,7 @@ def _print_figures(stats: dict, server, recorded, log_path, midi=None) -> None:
         f"{stats['underflows_playing']} playing), {stats['device_xruns']} device xruns; control latency p50 {stats['latency_ms']:.1f} ms, "
         f"p99 {stats['latency_ms_p99']:.1f} ms beyond the {stats['device_latency_ms']:.1f} ms device buffer "
         f"({stats['latency_count']} events); decode {stats['decode_ms']:.1f} ms; "
-        f"{server.messages} messages, {server.errors} errors, {server.dropped} dropped"
+        f"{server.router.messages} messages, {server.router.errors} errors, {server.router.dropped} dropped"
     )
     if stats["near_misses"]:
         print(f"melsynth: the margin ahead of the output grew from {stats['buffer_ms_base']:.1f} ms to at most "
@@ -114,7 +111,7 @@ def _print_figures(stats: dict, server, recorded, log_path, midi=None) -> None:
     if recorded is not None:
         print(f"melsynth: recorded {recorded}")
     if log_path is not None:
-        n = server.take_log.count
+        n = server.router.take_log.count
         print(f"melsynth: OSC log {log_path} ({n} message{'' if n == 1 else 's'}; `melsynth render --score` plays it "
               "again, `melsynth presets save --score` keeps a sound of it as a preset)")
 
@@ -205,39 +202,13 @@ def _midi_mapping(args: argparse.Namespace):
 
 
 def _resolve_output(args: argparse.Namespace) -> tuple[str, dict | None, str | None]:
-    """(output kind, device or None, recording path or None): ``auto`` without a device falls back to the null
-    output and records to DEFAULT_TAKE, saying so on one line."""
-    from synth.engine.output import resolve_device
-    from synth.errors import AudioDeviceError
+    """(output kind, device or None, recording path or None), saying on one line when it falls back."""
+    from synth.engine.output import choose_output
 
-    output = args.output
-    device = None
-    record = args.record
-    if output in ("auto", "sounddevice"):
-        try:
-            device = resolve_device(args.device)
-            output = "sounddevice"
-        except AudioDeviceError as exc:
-            if args.output == "sounddevice" or args.device is not None:
-                raise
-            record = record or _new_take_name()
-            print(f"melsynth: {exc}: playing to the null output and recording to {record}")
-            output = "null"
-    return output, device, record
-
-
-def _new_take_name() -> str:
-    """DEFAULT_TAKE at this second, with -2, -3, ... when a take of that second exists: never an old take's."""
-    import os
-    import time
-
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    name = DEFAULT_TAKE.format(stamp=stamp)
-    n = 2
-    while os.path.lexists(name):
-        name = DEFAULT_TAKE.format(stamp=f"{stamp}-{n}")
-        n += 1
-    return name
+    choice = choose_output(args.output, device=args.device, record=args.record)
+    if choice.fallback:
+        print(f"melsynth: {choice.fallback}: playing to the null output and recording to {choice.record}")
+    return choice.kind, choice.device, choice.record
 
 
 def _check_take_files(args: argparse.Namespace, record: str | None) -> None:
@@ -354,19 +325,19 @@ def _interrupt_on_signals() -> None:
 
 
 def _build_midi(args: argparse.Namespace, mapping, engine, live, server, recorder):
-    """The MIDI input (not started yet), attached to the OSC server."""
+    """The MIDI input (not started yet), attached to the OSC server's router (for MIDI learn)."""
     from synth.midi.port import MidiInput
     from synth.midi.translate import MidiTranslator
 
     try:
         midi = MidiInput(live.submit, MidiTranslator(engine.control_spec, mapping), port=args.midi or None,
-                         on_command=server.log_command,
+                         on_command=server.router.log_command,
                          on_event=lambda line: print(f"melsynth: {line}", flush=True))
     except BaseException:
         _discard(recorder, engine)
         server.discard_log()
         raise
-    server.midi = midi
+    server.router.midi = midi
     return midi
 
 

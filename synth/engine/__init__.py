@@ -1,44 +1,9 @@
 """The real-time engine: voices, latent control, decoding and inversion, driven by sample time.
 
 ``Engine`` is the deterministic core shared by live playing (:mod:`synth.engine.live`) and offline rendering.
+The commands it takes are the control vocabulary's (:mod:`synth.control`).
 """
 
-from synth.engine.commands import (
-    METHODS,
-    Command,
-    ControlSpec,
-    Morph,
-    NoteOff,
-    NoteOn,
-    Panic,
-    SetBend,
-    SetCorners,
-    SetGain,
-    SetLatent,
-    SetLatentValue,
-    SetMacro,
-    SetMethod,
-    SetPreset,
-    SetXY,
-)
 from synth.engine.engine import Engine
 
-__all__ = [
-    "Engine",
-    "Command",
-    "ControlSpec",
-    "METHODS",
-    "NoteOn",
-    "NoteOff",
-    "Panic",
-    "SetLatent",
-    "SetLatentValue",
-    "SetPreset",
-    "Morph",
-    "SetCorners",
-    "SetXY",
-    "SetMacro",
-    "SetMethod",
-    "SetGain",
-    "SetBend",
-]
+__all__ = ["Engine"]

@@ -19,7 +19,7 @@ import dataclasses
 
 import numpy as np
 
-from synth.engine.commands import (
+from synth.control.commands import (
     Command,
     Morph,
     SetCorners,
@@ -133,41 +133,59 @@ class ControlState:
         return state
 
     def apply(self, command: Command) -> bool:
-        """Apply a latent command; True when the decoded latent changed (commands are pre-validated)."""
-        if isinstance(command, SetLatent):
-            self.base = np.asarray(command.values, dtype=np.float64).reshape(-1).copy()
-            self.preset_label = "latent"
-            self._weights = None
+        """Apply a latent command (pre-validated); True when the decoded latent changed."""
+        effect = self.EFFECTS.get(type(command))
+        return False if effect is None else effect(self, command)
+
+    def _set_base(self, values: np.ndarray, label: str, weights: np.ndarray | None) -> None:
+        self.base = values
+        self.preset_label = label
+        self._weights = weights
+        if weights is None:  # an arbitrary vector: the weights over the presets no longer describe it
             self._base_version += 1
-        elif isinstance(command, SetLatentValue):
-            self.base = self.base.copy()
-            self.base[command.index] = command.value
-            self.preset_label = "latent"
-            self._weights = None
-            self._base_version += 1
-        elif isinstance(command, SetPreset):
-            self.base = self._presets[command.name].copy()
-            self.preset_label = command.name
-            self._weights = self._one_hot(command.name)
-        elif isinstance(command, Morph):
-            a, b = self._presets[command.a], self._presets[command.b]
-            self.base = (1.0 - command.t) * a + command.t * b
-            self.preset_label = f"morph:{command.a},{command.b},{command.t:.3f}"
-            self._weights = self._one_hot(command.a, 1.0 - command.t) + self._one_hot(command.b, command.t)
-        elif isinstance(command, SetCorners):
-            self.corners = (command.a, command.b, command.c, command.d)
-            self._blend_corners()
-        elif isinstance(command, SetXY):
-            self.xy = (command.x, command.y)
-            if len(self.corners) != 4:
-                return False
-            self._blend_corners()
-        elif isinstance(command, SetMacro):
-            self.macros = self.macros.copy()
-            self.macros[command.k] = command.value
-        else:
-            return False
+
+    def _apply_latent(self, command: SetLatent) -> bool:
+        self._set_base(np.asarray(command.values, dtype=np.float64).reshape(-1).copy(), "latent", None)
         return True
+
+    def _apply_latent_value(self, command: SetLatentValue) -> bool:
+        base = self.base.copy()
+        base[command.index] = command.value
+        self._set_base(base, "latent", None)
+        return True
+
+    def _apply_preset(self, command: SetPreset) -> bool:
+        self._set_base(self._presets[command.name].copy(), command.name, self._one_hot(command.name))
+        return True
+
+    def _apply_morph(self, command: Morph) -> bool:
+        a, b = self._presets[command.a], self._presets[command.b]
+        self._set_base((1.0 - command.t) * a + command.t * b, f"morph:{command.a},{command.b},{command.t:.3f}",
+                       self._one_hot(command.a, 1.0 - command.t) + self._one_hot(command.b, command.t))
+        return True
+
+    def _apply_corners(self, command: SetCorners) -> bool:
+        self.corners = (command.a, command.b, command.c, command.d)
+        self._blend_corners()
+        return True
+
+    def _apply_xy(self, command: SetXY) -> bool:
+        self.xy = (command.x, command.y)
+        if len(self.corners) != 4:
+            return False
+        self._blend_corners()
+        return True
+
+    def _apply_macro(self, command: SetMacro) -> bool:
+        self.macros = self.macros.copy()
+        self.macros[command.k] = command.value
+        return True
+
+    #: Latent command type -> its effect (the engine sends every latent control of the vocabulary here).
+    EFFECTS = {
+        SetLatent: _apply_latent, SetLatentValue: _apply_latent_value, SetPreset: _apply_preset,
+        Morph: _apply_morph, SetCorners: _apply_corners, SetXY: _apply_xy, SetMacro: _apply_macro,
+    }
 
     def _blend_corners(self) -> None:
         x, y = self.xy

@@ -23,19 +23,10 @@ import logging
 
 import numpy as np
 
+from synth.control import vocabulary
+from synth.control.commands import Command, NoteOff, NoteOn, Panic, SetBend, SetGain, SetMethod
+from synth.control.spec import ControlSpec
 from synth.engine.allocation import VoicePool
-from synth.engine.commands import (
-    LATENT_COMMANDS,
-    METHODS,
-    Command,
-    ControlSpec,
-    NoteOff,
-    NoteOn,
-    Panic,
-    SetBend,
-    SetGain,
-    SetMethod,
-)
 from synth.engine.control import ControlSnapshot, ControlState
 from synth.engine.decoding import INLINE_DECODE_MS, KeyedDecoder
 from synth.engine.limiter import Limiter
@@ -43,7 +34,7 @@ from synth.engine.timbre import Timbre
 from synth.engine.timbre_pipeline import TILE_LOOKAHEAD_FRAMES, TIMBRE_XFADE_FRAMES, TimbrePipeline
 from synth.engine.voice import Spill, Voice
 from synth.errors import ParameterError
-from synth.inversion.base import DEFAULT_METHOD
+from synth.inversion.base import DEFAULT_METHOD, METHODS
 from synth.inversion.frames import frame_start, hop_samples
 from synth.spectrogram import SpectrogramParams
 
@@ -225,6 +216,10 @@ class Engine:
         self.events_applied = 0
         self.late_events = 0
         self._snapshot = self._control.snapshot(method=method, gain=self.gain)
+        #: The latent handed to the decoder last (float32, latent_shape; never changed in place, so any thread
+        #: may read it): the sound the controls have made, which the page keeps as a preset.
+        self.requested_latent = self._control.latent()
+        self._dispatch = self._dispatch_table()
 
     def _warm_up(self) -> None:
         """Run every inverter kind over a few frames once, so that first-use costs (JIT compilation, lazy
@@ -252,7 +247,7 @@ class Engine:
         return self._frame_start(self.frame)
 
     # ------------------------------------------------------------------ control
-    def schedule(self, command: Command, at_sample: int | None = None, *, tag=None) -> None:
+    def schedule(self, command: Command, at_sample: int | None = None, *, tag=None, checked: bool = False) -> None:
         """Apply ``command`` at ``at_sample``: a note-on starts at that very sample, anything else at the
         first frame that starts at or after it.
 
@@ -262,9 +257,11 @@ class Engine:
         events keep their order (a key released and struck again). Commands are checked here
         (:class:`~synth.errors.ParameterError` for anything the engine cannot apply). ``tag`` (any hashable, e.g. the time the command was received), if given, is
         recorded with the sample where the change first sounds in :attr:`applied` (for latency figures).
-        Events at the same sample apply in the order they were scheduled.
+        Events at the same sample apply in the order they were scheduled. ``checked``: the caller has checked
+        ``command`` against :attr:`control_spec` already (the live engine's inbox), so it is not checked twice.
         """
-        self.control_spec.check(command)
+        if not checked:
+            self.control_spec.check(command)
         note_on = isinstance(command, NoteOn) and command.velocity > 0
         if note_on and self.keys is not None and not self._said_outside_keys and not (
                 self.keys[0] <= command.note <= self.keys[-1]):
@@ -313,44 +310,80 @@ class Engine:
     def pending_events(self) -> int:
         return len(self._events)
 
+    def _dispatch_table(self) -> dict:
+        """Command type -> what applies it: the vocabulary's latent controls go to the control state (and a
+        decode); the rest to the engine's own effects below. A control the engine cannot apply is an error
+        at start, not a silent no-op at the first message."""
+        effects = {NoteOn: self._apply_note_on, NoteOff: self._apply_note_off, Panic: self._apply_panic,
+                   SetMethod: self._apply_method, SetGain: self._apply_gain, SetBend: self._apply_bend}
+        table = {}
+        for control in vocabulary.CONTROLS:
+            if not issubclass(control.message, Command):
+                continue  # addressed to the server (queries, MIDI learn)
+            effect = self._apply_latent if control.latent else effects.get(control.message)
+            if control.latent and control.message not in ControlState.EFFECTS:
+                effect = None
+            if effect is None:
+                raise ParameterError(f"the engine has no effect for {control.address} ({control.message.__name__})")
+            table[control.message] = effect
+        return table
+
     def _apply(self, command: Command, tag, sample: int) -> None:
         self.events_applied += 1
-        if isinstance(command, NoteOn):
-            if command.velocity <= 0:
-                self.pool.note_off(command.note)
-            else:
-                self._note_on(command)
-        elif isinstance(command, NoteOff):
-            self.pool.note_off(command.note)
-        elif isinstance(command, Panic):
-            self.pool.panic()
-        elif isinstance(command, SetMethod):
-            if command.method not in self.methods:
-                raise ParameterError(f"method {command.method} was not built into this engine")
-            if command.method != self.method:
-                self.method = command.method
-                self.pool.switch_method(command.method)
-        elif isinstance(command, SetGain):
-            self.gain = float(command.gain)
-            self.limiter.set_gain(self.gain)
-        elif isinstance(command, SetBend):
-            self.bend = float(command.semitones)
-            self._bend_ratio = 2.0 ** (self.bend / 12.0)
-        elif isinstance(command, LATENT_COMMANDS):
-            if self._control.apply(command):
-                # Decoded once per frame, after every event of the frame (see _request_latent): a burst of
-                # control messages costs one decode, not one each.
-                self._latent_dirty = True
-                if tag is not None:
-                    self._latent_tags.append(tag)
-                tag = None
+        if self._dispatch[type(command)](command) and tag is not None:
+            # Decoded once per frame, after every event of the frame (see _request_latent): the change sounds
+            # then, so its tag waits for that decode.
+            self._latent_tags.append(tag)
+            tag = None
         if tag is not None:
             self.applied.append((tag, sample))
+
+    # Each effect returns True when the latent changed and a decode is due.
+    def _apply_note_on(self, command: NoteOn) -> bool:
+        if command.velocity <= 0:
+            self.pool.note_off(command.note)
+        else:
+            self._note_on(command)
+        return False
+
+    def _apply_note_off(self, command: NoteOff) -> bool:
+        self.pool.note_off(command.note)
+        return False
+
+    def _apply_panic(self, command: Panic) -> bool:
+        self.pool.panic()
+        return False
+
+    def _apply_method(self, command: SetMethod) -> bool:
+        if command.method not in self.methods:
+            raise ParameterError(f"method {command.method} was not built into this engine")
+        if command.method != self.method:
+            self.method = command.method
+            self.pool.switch_method(command.method)
+        return False
+
+    def _apply_gain(self, command: SetGain) -> bool:
+        self.gain = float(command.gain)
+        self.limiter.set_gain(self.gain)
+        return False
+
+    def _apply_bend(self, command: SetBend) -> bool:
+        self.bend = float(command.semitones)
+        self._bend_ratio = 2.0 ** (self.bend / 12.0)
+        return False
+
+    def _apply_latent(self, command: Command) -> bool:
+        # Decoded once per frame, after every event of the frame: a burst of control messages costs one
+        # decode, not one each.
+        if self._control.apply(command):
+            self._latent_dirty = True
+            return True
+        return False
 
     def _request_latent(self, sample: int) -> None:
         tags, self._latent_tags = tuple(self._latent_tags), []
         self._latent_dirty = False
-        latent = self._control.latent()
+        latent = self.requested_latent = self._control.latent()
         self.timbres.request(latent, self._control.coordinates(latent), tags, sample, self._frames_ahead())
 
     def _frames_ahead(self) -> tuple[int, int] | None:

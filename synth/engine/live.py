@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from synth.engine.commands import Command, NoteOn
+from synth.control.commands import Command, NoteOn
 from synth.engine.engine import Engine, check_sample_time
 from synth.engine.latency import Histogram
 from synth.engine.margin import MarginPolicy
@@ -136,6 +136,9 @@ class LiveEngine:
         self.exact_latency = Histogram(resolution=0.1, limit=2000.0)
         self.render_time = Histogram(resolution=0.01, limit=200.0)  # wall time of one block's render, ms
         self.render_cpu_s = 0.0  # CPU time the synthesis thread spent rendering
+        # Peak and RMS of the block made last, for meters (the web page's): plain floats, read from any thread.
+        self.output_peak = 0.0
+        self.output_rms = 0.0
         self.stolen_ms_max = 0.0
         self.failure = ""
         self._want_realtime = realtime
@@ -163,15 +166,19 @@ class LiveEngine:
         at_time: float | None = None,
         at_sample: int | None = None,
         received: float | None = None,
+        checked: bool = False,
     ) -> int:
         """Queue a checked command: at once, at wall time ``at_time`` (``time.time()`` seconds, e.g. an OSC
         timetag), or at engine sample ``at_sample`` (scripted tests: the same sample times as an offline
         render give the same audio when the engine decodes inline).
 
         Returns the sample time it is scheduled for (an estimate for immediate commands), in the engine's
-        sample clock, which starts at 0 when the engine starts.
+        sample clock, which starts at 0 when the engine starts. ``checked``: the caller read ``command`` with
+        the vocabulary already (:class:`~synth.control.router.ControlRouter`, the MIDI translator), so it is
+        not checked a second time; anything else is checked here, once, before it reaches the engine.
         """
-        self.engine.control_spec.check(command)
+        if not checked:
+            self.engine.control_spec.check(command)
         if at_sample is not None:
             at_sample = check_sample_time(at_sample)  # refused here: the synthesis thread could only drop it
         elif at_time is not None and (isinstance(at_time, bool) or not isinstance(at_time, (int, float))
@@ -235,6 +242,9 @@ class LiveEngine:
         self.render_cpu_s += cpu
         # Wall time beyond this thread's own CPU time: the OS or other threads held us off.
         self.stolen_ms_max = max(self.stolen_ms_max, (wall - cpu) * 1e3)
+        # Reductions only (no array is made): the synthesis thread allocates nothing per block.
+        self.output_peak = float(max(block.max(), -block.min()))
+        self.output_rms = math.sqrt(float(np.dot(block, block)) / len(block))
         silent = self.engine.silent and not block.any()
         self._silent_tail = self._silent_tail + len(block) if silent else 0
         self.ring.write(block)
@@ -297,7 +307,7 @@ class LiveEngine:
             if self._silent_tail:
                 self._take_back(at_sample)
             try:
-                self.engine.schedule(command, at_sample, tag=received)
+                self.engine.schedule(command, at_sample, tag=received, checked=True)
             except ParameterError:
                 pass  # checked in submit(); kept so that no command can ever stop the synthesis thread
             if isinstance(command, NoteOn) and command.velocity > 0:
@@ -442,6 +452,8 @@ class LiveEngine:
                 # CPU load of rendering (1.0 = all of one core) and the longest wait inside one block.
                 "render_load": self.render_cpu_s / (self.engine.position / self.rate) if self.engine.position else 0.0,
                 "stolen_ms_max": self.stolen_ms_max,
+                "output_peak": self.output_peak,
+                "output_rms": self.output_rms,
                 "realtime": self.realtime,
                 "output": self.output.device_name,
                 "failure": self.failure,

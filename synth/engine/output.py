@@ -9,6 +9,7 @@ allocates, locks, logs or blocks, and no Python thread can delay it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -21,8 +22,11 @@ from synth.errors import AudioDeviceError, ParameterError
 
 __all__ = [
     "PlayClock", "NullOutput", "SoundDeviceOutput", "list_output_devices", "resolve_device", "null_output",
-    "sounddevice_output", "output_named",
+    "sounddevice_output", "output_named", "OutputChoice", "choose_output", "new_take_name", "DEFAULT_TAKE",
 ]
+
+# The recording of a headless run, a new name each time ({stamp}: the local start time, YYYYMMDD-HHMMSS).
+DEFAULT_TAKE = "melsynth-take-{stamp}.wav"
 
 
 class PlayClock:
@@ -343,3 +347,40 @@ def output_named(name: str, *, device: dict | None = None):
             raise ParameterError("the sounddevice output needs a device")
         return sounddevice_output(device)
     raise ParameterError(f"output must be 'null' or 'sounddevice', got {name!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputChoice:
+    """Where serve plays: ``kind`` (sounddevice or null), the ``device`` (None for null), the ``record`` path
+    or None, and ``fallback``: why it fell back to the null output ("" when it did not)."""
+
+    kind: str
+    device: dict | None
+    record: str | None
+    fallback: str = ""
+
+
+def choose_output(output: str, *, device: str | int | None, record: str | None) -> OutputChoice:
+    """``auto`` plays to the device when there is one, else to the null output while recording to a new
+    take (:func:`new_take_name`), so a headless run can still be heard afterwards; ``sounddevice`` (or a named
+    device) without one is an :class:`~synth.errors.AudioDeviceError`."""
+    if output not in ("auto", "sounddevice"):
+        return OutputChoice(output, None, record)
+    try:
+        return OutputChoice("sounddevice", resolve_device(device), record)
+    except AudioDeviceError as exc:
+        if output == "sounddevice" or device is not None:
+            raise
+        return OutputChoice("null", None, record or new_take_name(), fallback=str(exc))
+
+
+def new_take_name() -> str:
+    """DEFAULT_TAKE at this second, with -2, -3, ... when a take of that second exists: never an old take's
+    (``make run`` on a machine without a sound card once replaced the previous take every time)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    name = DEFAULT_TAKE.format(stamp=stamp)
+    n = 2
+    while os.path.lexists(name):
+        name = DEFAULT_TAKE.format(stamp=f"{stamp}-{n}")
+        n += 1
+    return name

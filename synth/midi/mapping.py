@@ -27,15 +27,14 @@ of the middle (CC 64) a macro reaches.
 from __future__ import annotations
 
 import dataclasses
-import re
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
+from synth.control.targets import MidiTarget, parse_target
 from synth.errors import ParameterError
 from synth.json_files import read_json_file
 
-__all__ = ["MidiMapping", "DEFAULT_CC", "MAPPING_FORMAT", "check_target", "load_mapping"]
+__all__ = ["MidiMapping", "DEFAULT_CC", "MAPPING_FORMAT", "load_mapping"]
 
 MAPPING_FORMAT = "melsynth-midi-map/1"
 SUSTAIN_CC = 64
@@ -43,22 +42,11 @@ DEFAULT_CC: dict[int, str] = {
     1: "macro:0", 7: "gain", 16: "x", 17: "y", 18: "morph", 64: "sustain", 120: "panic", 123: "panic",
     **{20 + k: f"macro:{k}" for k in range(8)},
 }
-_TARGET = re.compile(r"^(macro:(\d{1,3})|x|y|morph|gain|sustain|panic)$")
-
-
-def check_target(target: Any) -> str:
-    """``target`` if it names something a controller can move (see the module docstring), else ParameterError."""
-    if not isinstance(target, str) or not _TARGET.match(target):
-        raise ParameterError(
-            f"MIDI target {str(target)[:40]!r}: expected macro:K, x, y, morph, gain, sustain or panic"
-        )
-    return target
-
-
 @dataclasses.dataclass(frozen=True)
 class MidiMapping:
     """How MIDI maps onto the engine's commands (see the module docstring). Immutable: MIDI learn makes a
-    new one (:meth:`with_cc`)."""
+    new one (:meth:`with_cc`). ``cc`` maps CC numbers to targets, given as text and read once, here, into
+    :class:`~synth.control.targets.MidiTarget`."""
 
     cc: MappingProxyType = dataclasses.field(default_factory=lambda: MappingProxyType(dict(DEFAULT_CC)))
     channel: int | None = None  # 1..16; None: every channel (omni)
@@ -72,7 +60,7 @@ class MidiMapping:
         for number, target in cc.items():
             if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= 127:
                 raise ParameterError(f"MIDI mapping: CC number {number!r} is not 0..127")
-            check_target(target)
+            cc[number] = target if isinstance(target, MidiTarget) else parse_target(target)
         object.__setattr__(self, "cc", MappingProxyType(cc))
         if self.channel is not None and (
             isinstance(self.channel, bool) or not isinstance(self.channel, int) or not 1 <= self.channel <= 16
@@ -87,10 +75,10 @@ class MidiMapping:
                 raise ParameterError(f"MIDI mapping: morph must name two presets, got {self.morph!r}")
             object.__setattr__(self, "morph", morph)
 
-    def with_cc(self, number: int, target: str) -> MidiMapping:
+    def with_cc(self, number: int, target: MidiTarget | str) -> MidiMapping:
         """A copy with CC ``number`` moving ``target`` (what MIDI learn does)."""
         cc = dict(self.cc)
-        cc[int(number)] = check_target(target)
+        cc[int(number)] = target if isinstance(target, MidiTarget) else parse_target(target)
         return dataclasses.replace(self, cc=MappingProxyType(cc))
 
     def check_presets(self, presets: tuple[str, ...], *, macro_count: int) -> None:
@@ -99,7 +87,7 @@ class MidiMapping:
             if name not in presets:
                 raise ParameterError(f"MIDI mapping: morph preset {name!r} is not in the bundle")
         for number, target in self.cc.items():
-            if target.startswith("macro:") and int(target[6:]) >= macro_count and number not in DEFAULT_CC:
+            if target.kind == "macro" and target.index >= macro_count and number not in DEFAULT_CC:
                 raise ParameterError(
                     f"MIDI mapping: CC {number} -> {target}, but the bundle has {macro_count} macros"
                 )

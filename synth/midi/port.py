@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from synth.engine.commands import Command
+from synth.control.commands import Command
 from synth.errors import AudioDeviceError, ParameterError
 from synth.midi.translate import MidiTranslator
 from synth.native_stderr import captured_native_stderr
@@ -78,7 +78,7 @@ class MidiInput:
 
     Parameters
     ----------
-    submit : the live engine's ``submit(command, received=...)``
+    submit : the live engine's ``submit(command, received=..., checked=...)``
     translator : what the messages mean
     port : None (a virtual port), or an existing port's number or (part of its) name
     on_command : called with ``(command, at_sample)`` for every command applied (the OSC server's
@@ -199,7 +199,7 @@ class MidiInput:
             return
         self.applied += 1
         for command in result.commands:
-            at_sample = self._submit(command, received=received)
+            at_sample = self._submit(command, received=received, checked=True)  # the translator checked it
             if self._on_command is not None:
                 self._on_command(command, at_sample)
 

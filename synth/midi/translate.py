@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from synth.engine.commands import (
+from synth.control.commands import (
     Command,
-    ControlSpec,
     Morph,
     NoteOff,
     NoteOn,
@@ -27,8 +26,10 @@ from synth.engine.commands import (
     SetPreset,
     SetXY,
 )
+from synth.control.spec import ControlSpec
+from synth.control.targets import MidiTarget, parse_target
 from synth.errors import ParameterError
-from synth.midi.mapping import MidiMapping, check_target
+from synth.midi.mapping import MidiMapping
 
 __all__ = ["MidiTranslator", "Translation"]
 
@@ -42,7 +43,7 @@ class Translation:
     commands: tuple[Command, ...] = ()
     ignored: str = ""
     error: str = ""
-    learned: tuple[int, str] | None = None  # (CC, target) when this message completed a MIDI learn
+    learned: tuple[int, MidiTarget] | None = None  # (CC, target) when this message completed a MIDI learn
 
 
 class MidiTranslator:
@@ -64,14 +65,14 @@ class MidiTranslator:
         self._sustained: set[int] = set()  # notes released while the pedal was down
         self._down: set[int] = set()  # keys held now
         self.xy = [0.5, 0.5]
-        self._learn: str | None = None
+        self._learn: MidiTarget | None = None
 
-    def learn(self, target: str) -> None:
+    def learn(self, target: MidiTarget | str) -> None:
         """Bind the next CC that moves to ``target`` (``/synth/midi/learn target``)."""
-        self._learn = check_target(target)
+        self._learn = target if isinstance(target, MidiTarget) else parse_target(target)
 
     @property
-    def learning(self) -> str | None:
+    def learning(self) -> MidiTarget | None:
         return self._learn
 
     def translate(self, message: list[int] | tuple[int, ...] | bytes) -> Translation:
@@ -147,26 +148,27 @@ class MidiTranslator:
         if target is None:
             return Translation(ignored=f"CC {number} is not mapped")
         unit = value / 127.0
-        if target == "sustain":
+        kind = target.kind
+        if kind == "sustain":
             down = value >= 64
             released, self.sustain = (not down and self.sustain), down
             if released:
                 notes, self._sustained = sorted(self._sustained - self._down), set()
                 return dataclasses.replace(self._checked(*(NoteOff(n) for n in notes)), learned=learned)
             return Translation(ignored="sustain pedal", learned=learned)
-        if target == "panic":
+        if kind == "panic":
             self._sustained.clear()
             command: Command = Panic()
-        elif target == "gain":
+        elif kind == "gain":
             command = SetGain(unit)
-        elif target in ("x", "y"):
-            self.xy["xy".index(target)] = unit
+        elif kind in ("x", "y"):
+            self.xy["xy".index(kind)] = unit
             command = SetXY(*self.xy)
-        elif target == "morph":
+        elif kind == "morph":
             a, b = self.mapping.morph or (self.spec.presets[:2] * 2)[:2]
             command = Morph(a, b, unit)
-        else:  # macro:K
-            k = int(target[6:])
+        else:  # macro
+            k = target.index
             if k >= self.spec.macro_count:
                 return Translation(ignored=f"CC {number} -> {target}: the bundle has {self.spec.macro_count} macros",
                                    learned=learned)

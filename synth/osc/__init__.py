@@ -1,11 +1,2 @@
-"""OSC control of the engine: the address space (:mod:`.vocabulary`), the UDP server and its replies."""
-
-from synth.osc.vocabulary import (
-    CONTROL_ADDRESSES,
-    DEFAULT_PORT,
-    QUERY_ADDRESSES,
-    command_to_message,
-    parse_message,
-)
-
-__all__ = ["parse_message", "command_to_message", "CONTROL_ADDRESSES", "QUERY_ADDRESSES", "DEFAULT_PORT"]
+"""OSC over UDP: the server (packets in, replies out) and well-formed packets as bytes. The address space it
+speaks is the control vocabulary's (:mod:`synth.control.vocabulary`)."""

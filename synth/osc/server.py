@@ -23,11 +23,11 @@ from pathlib import Path
 # first OSC note of a fresh serve ~40 ms late (a JACK client measured 51-55 ms against 8-16 ms for the rest).
 from pythonosc.osc_packet import OscPacket, ParseError
 
+from synth.control.router import ControlRouter, Reply
+from synth.control.take_log import TakeLog
+from synth.control.vocabulary import DEFAULT_PORT, ERROR_ADDRESS
 from synth.errors import ParameterError
 from synth.osc.encoding import encode_message
-from synth.osc.replies import info_reply, status_reply
-from synth.osc.take_log import TakeLog
-from synth.osc.vocabulary import DEFAULT_PORT, MIDI_LEARN, command_to_message, parse_message
 
 __all__ = ["OscServer", "DEFAULT_PORT", "bundle_problem"]
 
@@ -68,6 +68,10 @@ def bundle_problem(dgram: bytes, depth: int = 0) -> str:
     return ""
 
 
+def _encode(reply: Reply) -> bytes:
+    return encode_message(reply.address, reply.args)
+
+
 def _is_loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -84,10 +88,13 @@ class OscServer:
     host : address to bind (default loopback); anything else requires ``allow``
     port : UDP port (0: any free port, see :attr:`port`)
     allow : addresses whose packets are accepted (empty: all, only allowed on loopback)
-    log_path : log every valid control message as a score there (a :class:`~synth.osc.take_log.TakeLog`,
+    log_path : log every valid control message as a score there (a :class:`~synth.control.take_log.TakeLog`,
         written by :meth:`write_log`)
     log_force : the log may replace an existing regular file at ``log_path`` (``serve --force``)
     log_inputs : the take's inputs (the bundle folder, ...), which the log may not replace
+
+    Each message goes to :attr:`router` (a :class:`~synth.control.router.ControlRouter` with the take log),
+    which the page's socket shares, so that the log and the counters hold what every transport played.
     """
 
     def __init__(
@@ -116,11 +123,7 @@ class OscServer:
         self.engine = live.engine
         self.host = host
         self.allow = frozenset(allowed)
-        self.midi = None  # a synth.midi.MidiInput, for /synth/midi/learn
         self.packets = 0
-        self.messages = 0
-        self.errors = 0
-        self.dropped = 0
         self.replies = 0
         self._tokens = float(ERROR_REPLIES_PER_SECOND)
         self._token_time = time.monotonic()
@@ -133,13 +136,14 @@ class OscServer:
             raise ParameterError(f"cannot listen for OSC on {host}:{port}: {getattr(exc, 'strerror', None) or exc}") from None
         self._sock.settimeout(0.1)
         self.port = self._sock.getsockname()[1]
-        self.take_log = None
+        take_log = None
         if log_path is not None:
             try:
-                self.take_log = TakeLog(log_path, rate=self.engine.output_rate, force=log_force, inputs=log_inputs)
+                take_log = TakeLog(log_path, rate=self.engine.output_rate, force=log_force, inputs=log_inputs)
             except ParameterError:
                 self._sock.close()
                 raise
+        self.router = ControlRouter(live, take_log=take_log)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="melsynth-osc", daemon=True)
 
@@ -164,31 +168,27 @@ class OscServer:
                 continue
             self.packets += 1
             if self.allow and addr[0] not in self.allow:
-                self.dropped += 1
+                self.router.dropped += 1
                 continue
             try:
                 self.handle_datagram(data, addr)
             except Exception as exc:  # the engine never dies from a packet
-                self.errors += 1
-                self._reply_error(addr, "", f"malformed packet ({type(exc).__name__})")
+                self._reply_error(addr, self.router.refuse("", f"malformed packet ({type(exc).__name__})"))
 
     def handle_datagram(self, data: bytes, addr) -> None:
         """Parse one datagram and act on each message in it (public so tests can feed raw bytes)."""
         received = time.time()
         problem = bundle_problem(data)
         if problem:
-            self.errors += 1
-            self._reply_error(addr, "", f"malformed packet: {problem}")
+            self._reply_error(addr, self.router.refuse("", f"malformed packet: {problem}"))
             return
         try:
             packet = OscPacket(data)
         except ParseError as exc:
-            self.errors += 1
-            self._reply_error(addr, "", f"malformed packet: {str(exc)[:100]}")
+            self._reply_error(addr, self.router.refuse("", f"malformed packet: {str(exc)[:100]}"))
             return
         except Exception as exc:  # python-osc lets some garbage through as other errors (RecursionError ...)
-            self.errors += 1
-            self._reply_error(addr, "", f"malformed packet ({type(exc).__name__})")
+            self._reply_error(addr, self.router.refuse("", f"malformed packet ({type(exc).__name__})"))
             return
         for timed in packet.messages:
             message = timed.message
@@ -196,36 +196,15 @@ class OscServer:
             at_time = timed.time if timed.time > received + 1e-3 else None
             if at_time is not None and at_time - received > MAX_SCHEDULE_AHEAD:
                 # Far-future events would pile up unplayed (and could be used to fill memory).
-                self.errors += 1
-                self._reply_error(addr, address, f"timetag more than {MAX_SCHEDULE_AHEAD:g} s in the future")
+                self._reply_error(addr, self.router.refuse(
+                    address, f"timetag more than {MAX_SCHEDULE_AHEAD:g} s in the future"))
                 continue
-            try:
-                result = parse_message(address, message.params, spec=self.engine.control_spec)
-            except ParameterError as exc:
-                self.errors += 1
-                self._reply_error(addr, address, str(exc))
-                continue
-            self.messages += 1
-            if result == "/synth/status":
-                self._send(addr, status_reply(self))
-            elif result == "/synth/info":
-                self._send(addr, info_reply(self.engine))
-            elif result == MIDI_LEARN:
-                if self.midi is None:
-                    self.messages -= 1
-                    self.errors += 1
-                    self._reply_error(addr, address, "no MIDI input (start serve with --midi)")
+            reply = self.router.dispatch(address, message.params, at_time=at_time, received=received)
+            if reply is not None:
+                if reply.address == ERROR_ADDRESS:
+                    self._reply_error(addr, reply)
                 else:
-                    self.midi.translator.learn(str(message.params[0]))
-            else:
-                at_sample = self.live.submit(result, at_time=at_time, received=received)
-                if self.take_log is not None:
-                    self.take_log.add(at_sample, address, message.params)
-
-    def log_command(self, command, at_sample: int) -> None:
-        """Add a command that came another way (MIDI) to the take log, as the message that says it."""
-        if self.take_log is not None:
-            self.take_log.add(at_sample, *command_to_message(command))
+                    self._send(addr, _encode(reply))
 
     # ------------------------------------------------------------------ replies
     def _send(self, addr, dgram: bytes) -> None:
@@ -235,15 +214,15 @@ class OscServer:
         except OSError:
             pass  # a sender that went away does not concern the engine
 
-    def _reply_error(self, addr, address: str, reason: str) -> None:
+    def _reply_error(self, addr, reply: Reply) -> None:
+        """Send an error reply, at most :data:`ERROR_REPLIES_PER_SECOND` a second (never a flood)."""
         now = time.monotonic()
         self._tokens = min(float(ERROR_REPLIES_PER_SECOND), self._tokens + (now - self._token_time) * ERROR_REPLIES_PER_SECOND)
         self._token_time = now
         if self._tokens < 1.0:
             return
         self._tokens -= 1.0
-        safe_address = address if isinstance(address, str) else ""
-        self._send(addr, encode_message("/synth/error", [safe_address[:200], reason[:300]]))
+        self._send(addr, _encode(reply))
 
     # ------------------------------------------------------------------ stop
     def stop(self) -> None:
@@ -256,18 +235,20 @@ class OscServer:
     def write_log(self) -> Path | None:
         """Write the take log, if one was asked for, and return its path: after the engine has stopped, so
         that the writing costs the take nothing. Raises ParameterError, naming where the entries are kept."""
-        return self.take_log.write() if self.take_log is not None else None
+        take_log = self.router.take_log
+        return take_log.write() if take_log is not None else None
 
     def discard_log(self) -> None:
         """Drop the take log (a start that failed before anything played)."""
-        if self.take_log is not None:
-            self.take_log.discard()
+        if self.router.take_log is not None:
+            self.router.take_log.discard()
 
     def counters(self) -> dict:
+        router = self.router
         return {
             "packets": self.packets,
-            "messages": self.messages,
-            "errors": self.errors,
-            "dropped": self.dropped,
+            "messages": router.messages,
+            "errors": router.errors,
+            "dropped": router.dropped,
             "replies": self.replies,
         }

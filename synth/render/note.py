@@ -14,10 +14,10 @@ import math
 
 import numpy as np
 
-from synth.engine.commands import METHODS, NoteOff, NoteOn
+from synth.control.commands import NoteOff, NoteOn
 from synth.engine.engine import DEFAULT_GAIN
 from synth.errors import ParameterError
-from synth.inversion.base import DEFAULT_METHOD
+from synth.inversion.base import DEFAULT_METHOD, METHODS
 from synth.render.timeline import TimelineResult, render_timeline, sample_of
 
 __all__ = ["NoteRender", "BundleView", "render_note", "make_engine", "MAX_HOLD_SECONDS"]

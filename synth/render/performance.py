@@ -13,9 +13,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from synth.engine.commands import METHODS
 from synth.engine.engine import DEFAULT_GAIN
-from synth.inversion.base import DEFAULT_METHOD
+from synth.inversion.base import DEFAULT_METHOD, METHODS
 from synth.render.note import make_engine
 from synth.render.score import Score
 from synth.render.timeline import RELEASE_AFTER, TimelineResult, iter_timeline

@@ -8,8 +8,8 @@ descriptive and ignored)::
      {"time": 2.5, "address": "/synth/note/off", "args": [60]}]
 
 ``melsynth serve --log-osc FILE.json`` writes exactly this, so a live take can be re-rendered offline.
-Each entry's ``args`` go through :func:`synth.osc.vocabulary.parse_message` with the bundle's
-:class:`~synth.engine.commands.ControlSpec`, the very validator of the OSC server, so a score can say
+Each entry's ``args`` go through :func:`synth.control.vocabulary.parse_message` with the bundle's
+:class:`~synth.control.spec.ControlSpec`, the very validator of the OSC server, so a score can say
 exactly what a performer can. ``args`` may be left out when a message takes none.
 
 Order: entries are sorted by time, *stably* (entries with equal times keep their order in the file). A live
@@ -31,9 +31,11 @@ import math
 from pathlib import Path
 from typing import Any
 
-from synth.engine.commands import METHODS, Command, ControlSpec
+from synth.control.commands import Command
+from synth.control.spec import ControlSpec
+from synth.control.vocabulary import parse_message
 from synth.errors import ParameterError, ScoreError
-from synth.osc.vocabulary import QUERY_ADDRESSES, parse_message
+from synth.inversion.base import METHODS
 from synth.render.timeline import sample_of
 
 __all__ = [
@@ -113,12 +115,12 @@ def _check_entry(index: int, entry: Any, *, spec: ControlSpec) -> ScoreEntry:
     args = entry.get("args", [])
     if not isinstance(args, list):
         raise ParameterError(f"{address}: args must be a list, got {_describe(args)}")
-    if address in QUERY_ADDRESSES:
-        raise ParameterError(f"{address} is a query; it has no effect in a score")
     try:
         command = parse_message(address, args, spec=spec)
     except ParameterError as exc:
         raise ParameterError(f"{address[:100]}: {exc}") from None
+    if not isinstance(command, Command):  # a query or MIDI learn: for a server, not for the engine
+        raise ParameterError(f"{address} is a query; it has no effect in a score")
     return ScoreEntry(index=index, time=float(time), address=address, args=tuple(args), command=command)
 
 

@@ -171,7 +171,7 @@ def make_audio_dataset(src: str | Path, *, out: str | Path, pitch: int = 60, tol
     """
     from tqdm import tqdm
 
-    from training.datasets.nsynth_format import FAMILIES, write_examples, write_note_audio
+    from synth.data.nsynth_format import FAMILIES, write_examples, write_note_audio
 
     src, out = Path(src), Path(out)
     if not src.is_dir():

@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from synth.atomic import atomic_directory, atomic_write_text
+from synth.data.nsynth_format import read_examples, read_note_audio
+from synth.data.splits import make_splits
 from synth.errors import DataError
 from synth.outputs import FEATURES, check_output_folder
 from synth.spectrogram import SpectrogramParams, log_mel
 from training.datasets.features import sha256_file
-from training.datasets.nsynth_format import read_examples, read_note_audio
-from training.datasets.splits import make_splits
 
 __all__ = ["compute_features", "SILENT_PEAK_DB", "PARTIAL_SUFFIX"]
 

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from synth.atomic import atomic_directory
+from synth.data.nsynth_format import FAMILIES, SOURCES, read_examples, write_examples, write_note_audio
 from synth.errors import DataError
 from synth.outputs import NSYNTH_DATASET, check_output_folder
-from training.datasets.nsynth_format import FAMILIES, SOURCES, read_examples, write_examples, write_note_audio
 
 __all__ = ["select_nsynth", "iter_tfrecord"]
 

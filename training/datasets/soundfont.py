@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from synth.atomic import atomic_directory, atomic_write_text
+from synth.data.nsynth_format import make_example, write_examples, write_note_audio
 from synth.errors import DataError, ExternalToolError, ParameterError
 from synth.outputs import NSYNTH_DATASET, check_output_folder
 from training.datasets.general_midi import GM_PROGRAMS
-from training.datasets.nsynth_format import make_example, write_examples, write_note_audio
 
 __all__ = ["DEFAULT_FONTS", "DEFAULT_VELOCITIES", "render_soundfont_dataset", "RenderReport", "render_note"]
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from synth.atomic import atomic_directory
+from synth.data.nsynth_format import FAMILIES, make_example, write_examples, write_note_audio
 from synth.errors import ParameterError
 from synth.outputs import NSYNTH_DATASET, check_output_folder
-from training.datasets.nsynth_format import FAMILIES, make_example, write_examples, write_note_audio
 
 __all__ = ["synth_note", "make_synthetic_dataset"]
 

@@ -31,7 +31,7 @@ def run_fuzz_bench(*, packets: int = 100_000, bundle: str | None = None, seed: i
     from synth.benchmarks.fuzz import UdpFlood, fuzz_packets, osc_message
     from synth.benchmarks.live import engine_session
     from synth.bundle import load_bundle
-    from synth.engine import NoteOn
+    from synth.control.commands import NoteOn
 
     path, which = resolve_bundle(bundle)
     b = load_bundle(path)
@@ -72,7 +72,8 @@ def run_fuzz_bench(*, packets: int = 100_000, bundle: str | None = None, seed: i
             underflows = live.stats()["underflows"]
         y, rate = sf.read(take, dtype="float32")
     from synth.benchmarks.pitch import f0_of
-    from synth.engine import Engine, SetGain, SetPreset
+    from synth.control.commands import SetGain, SetPreset
+    from synth.engine import Engine
 
     def f0_after(y, start):
         loud = np.flatnonzero(np.abs(y[start:]) > 1e-3)

@@ -59,7 +59,7 @@ def run_soak_bench(*, minutes: float = 60.0, output: str = "jack", bundle: str |
 
     from synth.benchmarks.soak import rss_mb, run_soak, scan_wav
     from synth.bundle import load_bundle
-    from synth.engine.commands import NOTE_SPAN
+    from synth.control.spec import NOTE_SPAN
 
     path, which = resolve_bundle(bundle)
     b = load_bundle(path)
