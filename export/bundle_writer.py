@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import collections
 import datetime
-import io
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -26,16 +25,13 @@ from export.preset_notes import choose_preset_notes
 from export.tiles import TILE_COLUMNS, check_tiles, measure_reach
 from synth.atomic import atomic_directory
 from synth.bundle import (
-    BUNDLE_JSON,
-    PRESETS_DIR,
+    BundleManifest,
     Decoder,
     Encoder,
-    Preset,
-    bundle_hash_of,
-    bundle_metadata,
+    PresetSeed,
     load_bundle,
     macros_from_latents,
-    sha256_bytes,
+    write_bundle,
 )
 from synth.bundle.tiles import TileLayout
 from synth.errors import BundleError, DataError, ParameterError
@@ -324,68 +320,55 @@ def _bundle_metrics(
     return metrics, metrics_source
 
 
-def _bundle_json(
-    the_run, *, onnx: dict[str, bytes], latent_shape: tuple[int, ...], pitch: int, metrics: dict | None,
-    metrics_source: str, parity: dict, presets: int, tiles_meta: dict | None, keys: list[int] | None,
-) -> tuple[str, dict[str, Any]]:
-    """(the bundle hash, bundle.json's document) for the ONNX files ``onnx`` (file name -> bytes)."""
-    digests = {file: sha256_bytes(data) for file, data in onnx.items()}
-    bundle_hash = bundle_hash_of(
-        decoder_sha256=digests["decoder.onnx"], encoder_sha256=digests["encoder.onnx"]
-    )
-    meta = bundle_metadata(
+def _manifest(
+    the_run, *, latent_shape: tuple[int, ...], pitch: int, metrics: dict, metrics_source: str, parity: dict,
+    presets: int, tiles_meta: dict | None, keys: list[int] | None,
+) -> BundleManifest:
+    """bundle.json's contents but the hashes (the bundle writer computes them from the files)."""
+    return BundleManifest(
         params=the_run.params,
-        latent_shape=latent_shape,
+        latent_shape=tuple(latent_shape),
         base_pitch=pitch,
-        sha256=digests,
-        training_config=the_run.config.to_dict(),
-        data=the_run.data,
-        metrics=metrics,
-        parity=parity,
-        training_run={"path": str(the_run.path), "fit": the_run.fit, "status": the_run.status},
-        metrics_source=metrics_source,
-        presets=presets,
-        tiles=tiles_meta,
-        **({} if keys is None else {"keys": keys}),
-        exported={
-            "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "onnx_opset": OPSET,
-            "decoder_graph": the_run.config.family.export_notes(the_run.config),
-            **_versions(),
-        },
+        sha256={},
+        keys=None if keys is None else tuple(keys),
+        # JSON-ready copies: the figures are numpy scalars.
+        tiles=_jsonable(tiles_meta),
+        training_config=_jsonable(the_run.config.to_dict()),
+        data=_jsonable(the_run.data),
+        metrics=_jsonable(metrics),
+        parity=_jsonable(parity),
+        described=_jsonable({
+            "training_run": {"path": str(the_run.path), "fit": the_run.fit, "status": the_run.status},
+            "metrics_source": metrics_source,
+            "presets": presets,
+            "exported": {
+                "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                "onnx_opset": OPSET,
+                "decoder_graph": the_run.config.family.export_notes(the_run.config),
+                **_versions(),
+            },
+        }),
     )
-    return bundle_hash, meta
 
 
 def _write_bundle(
     out: Path, *, force: bool, inputs: tuple[str | Path | None, ...], onnx: dict[str, bytes], macros,
-    notes: list[Any], latents: np.ndarray, latent_shape: tuple[int, ...], bundle_hash: str, meta: dict[str, Any],
-) -> None:
+    notes: list[Any], latents: np.ndarray, manifest: BundleManifest,
+) -> BundleManifest:
     """Write the bundle into a temporary folder, load it with the engine's own checks, and only then rename it
     to ``out``: nothing half-written appears under that name, and only what :mod:`synth.outputs` lets a
     bundle replace is replaced."""
+    seeds = [PresetSeed(name=note.name, latent=latent, source=_jsonable(dict(note.note, split=note.split, row=note.row)))
+             for note, latent in zip(notes, latents, strict=True)]
     with atomic_directory(out, kind=BUNDLE, force=force, inputs=inputs) as tmp:
-        for file, data in onnx.items():
-            (tmp / file).write_bytes(data)
-        buf = io.BytesIO()
-        np.savez(buf, mean=macros.mean, components=macros.components, stds=macros.stds)
-        (tmp / "macros.npz").write_bytes(buf.getvalue())
-        (tmp / PRESETS_DIR).mkdir()
-        for note, latent in zip(notes, latents, strict=True):
-            doc = Preset(
-                name=note.name,
-                latent=np.asarray(latent, dtype=np.float32).reshape(latent_shape),
-                source=_jsonable(dict(note.note, split=note.split, row=note.row)),
-                bundle_hash=bundle_hash,
-            ).to_dict()
-            (tmp / PRESETS_DIR / f"{note.name}.json").write_text(json.dumps(doc) + "\n")
-        (tmp / BUNDLE_JSON).write_text(json.dumps(_jsonable(meta), indent=2) + "\n")
+        written = write_bundle(tmp, manifest=manifest, onnx=onnx, macros=macros, presets=seeds)
         # The engine's own checks, before the folder appears under its name.
         check = load_bundle(tmp)
         check.decoder(providers=["CPUExecutionProvider"]).decode(
             np.stack([p.latent for p in check.presets.values()])[:4],
             pitch=None if check.keys is None else check.base_pitch,
         )
+    return written
 
 
 def export_run(
@@ -453,12 +436,13 @@ def export_run(
     onnx = {"decoder.onnx": decoder_bytes, "encoder.onnx": encoder_bytes}
     if tile_file is not None:
         onnx.setdefault(tile_file, tile_bytes)
-    bundle_hash, meta = _bundle_json(
-        the_run, onnx=onnx, latent_shape=latent_shape, pitch=pitch, metrics=metrics, metrics_source=metrics_source,
+    manifest = _manifest(
+        the_run, latent_shape=latent_shape, pitch=pitch, metrics=metrics, metrics_source=metrics_source,
         parity=parity, presets=len(notes), tiles_meta=tiles_meta, keys=keys,
     )
-    _write_bundle(out, force=force, inputs=(*inputs, feats.path), onnx=onnx, macros=macros, notes=notes, latents=latents,
-                  latent_shape=latent_shape, bundle_hash=bundle_hash, meta=meta)
+    written = _write_bundle(out, force=force, inputs=(*inputs, feats.path), onnx=onnx, macros=macros, notes=notes,
+                            latents=latents, manifest=manifest)
+    bundle_hash = written.bundle_hash
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     log(
         f"melsynth export: wrote {out} ({size / 1e6:.1f} MB, {len(notes)} presets, bundle hash {bundle_hash[:12]}, "

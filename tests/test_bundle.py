@@ -426,3 +426,25 @@ def test_a_hostile_preset_file_costs_only_itself(copy, text):
     good = sorted(load_bundle(copy).presets)
     (copy / "presets" / "evil.json").write_text(text)
     assert sorted(load_bundle(copy).presets) == good
+
+
+def test_the_manifest_reads_back_what_it_writes_and_passes_the_rest_through(bundle):
+    from synth.bundle import BundleManifest
+
+    doc = bundle.metadata
+    doc["exported"] = {"time": "2026-12-07T06:00:00+00:00"}
+    manifest = BundleManifest.from_dict(doc, source="bundle.json")
+    assert manifest.to_dict() == doc and manifest.described["exported"]["time"].startswith("2026")
+    assert manifest.bundle_hash == bundle.bundle_hash and manifest.latent_shape == bundle.latent_shape
+
+
+def test_the_writer_checks_the_macros_before_writing_anything(tmp_path):
+    from synth.bundle import BundleManifest, PresetSeed, write_bundle
+
+    manifest = BundleManifest(params=SpectrogramParams(), latent_shape=(2, 8, 128), base_pitch=60, sha256={})
+    bad = {"mean": np.zeros((2, 8, 128), np.float32), "components": np.ones((1, 2, 8, 128), np.float32),
+           "stds": np.ones(1, np.float32)}
+    with pytest.raises(BundleError, match="not orthonormal"):
+        write_bundle(tmp_path, manifest=manifest, onnx={"decoder.onnx": b"d", "encoder.onnx": b"e"}, macros=bad,
+                     presets=[PresetSeed("a", np.zeros(2048, np.float32), {})])
+    assert list(tmp_path.iterdir()) == []

@@ -33,8 +33,6 @@ fall back to it when ``presets/default`` does not exist) import the same one::
 from __future__ import annotations
 
 import functools
-import io
-import json
 import math
 from pathlib import Path
 
@@ -383,7 +381,7 @@ def make_synthetic_bundle(
 
 def _write_bundle(out: Path, *, params, latent_shape: tuple[int, ...], base_pitch: int, seed: int,
                   n_presets: int, keys: tuple[int, ...] | None) -> None:
-    from synth.bundle import Preset, bundle_hash_of, bundle_metadata, sha256_bytes
+    from synth.bundle import BundleManifest, PresetSeed, write_bundle
 
     latent_size = math.prod(latent_shape)
     p = _projection(latent_size, seed=seed)
@@ -396,43 +394,28 @@ def _write_bundle(out: Path, *, params, latent_shape: tuple[int, ...], base_pitc
         bases, envs = zip(*(_keyed_base(params=params, key=k, base_pitch=base_pitch) for k in keys), strict=True)
         decoder = _keyed_decoder_bytes(keys, np.stack(bases), list(envs), p, t, latent_shape)
         encoder = _keyed_encoder_bytes(keys, np.stack(bases), list(envs), p, t, latent_shape)
-    (out / "decoder.onnx").write_bytes(decoder)
-    (out / "encoder.onnx").write_bytes(encoder)
-    digests = {"decoder.onnx": sha256_bytes(decoder), "encoder.onnx": sha256_bytes(encoder)}
-    bundle_hash = bundle_hash_of(
-        decoder_sha256=digests["decoder.onnx"], encoder_sha256=digests["encoder.onnx"]
-    )
-
-    buf = io.BytesIO()
-    np.savez(buf, **_macros(latent_shape, seed=seed))
-    (out / "macros.npz").write_bytes(buf.getvalue())
 
     names = list(PRESET_RECIPES)[:n_presets] + [f"mix_{i:02d}" for i in range(len(PRESET_RECIPES), n_presets)]
-    (out / "presets").mkdir()
+    presets = []
     for index, name in enumerate(names):
         coef = preset_coefficients(name, index=index, seed=seed)
-        latent = (p.astype(np.float64) @ coef).astype(np.float32)
-        preset = Preset(
+        presets.append(PresetSeed(
             name=name,
-            latent=latent.reshape(latent_shape),
+            latent=(p.astype(np.float64) @ coef).astype(np.float32),
             source={
                 "note_str": f"synthetic_{name}",
                 "description": "synthetic spectral shape coefficients",
                 "coefficients": {s: float(c) for s, c in zip(SHAPES, coef, strict=True) if c != 0.0},
             },
-            bundle_hash=bundle_hash,
-        ).to_dict()
-        (out / "presets" / f"{name}.json").write_text(json.dumps(preset) + "\n")
-
-    meta = bundle_metadata(
+        ))
+    manifest = BundleManifest(
         params=params,
         latent_shape=latent_shape,
         base_pitch=base_pitch,
-        sha256=digests,
+        sha256={},
+        keys=keys,
         training_config={"synthetic": True, "seed": seed, "shapes": list(SHAPES)},
         data={"description": f"synthetic harmonic note at pitch {base_pitch}"},
-        metrics=None,
-        parity=None,
-        **({} if keys is None else {"keys": list(keys)}),
     )
-    (out / "bundle.json").write_text(json.dumps(meta, indent=2) + "\n")
+    write_bundle(out, manifest=manifest, onnx={"decoder.onnx": decoder, "encoder.onnx": encoder},
+                 macros=_macros(latent_shape, seed=seed), presets=presets)

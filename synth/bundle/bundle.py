@@ -36,15 +36,15 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from synth.bundle.hashing import bundle_hash_of, is_sha256, sha256_bytes
+from synth.bundle.hashing import is_sha256, sha256_bytes
 from synth.bundle.macros import Macros, load_macros
+from synth.bundle.manifest import BUNDLE_FORMAT, BUNDLE_JSON, REQUIRED_KEYS, BundleManifest, file_name
 from synth.bundle.presets import (
     PRESETS_DIR,
     Preset,
@@ -54,25 +54,11 @@ from synth.bundle.presets import (
 )
 from synth.bundle.runtime import PITCH_INPUT, Decoder, Encoder
 from synth.bundle.tiles import TILES_KEY, TileLayout, tile_layout_from_metadata
-from synth.errors import BundleError, ContractError, PresetError
+from synth.errors import BundleError, PresetError
 from synth.json_files import read_json_file
-from synth.spectrogram import SpectrogramParams
 
-__all__ = ["Bundle", "load_bundle", "bundle_metadata", "BUNDLE_FORMAT", "BUNDLE_JSON", "REQUIRED_KEYS"]
+__all__ = ["Bundle", "load_bundle", "BUNDLE_FORMAT", "BUNDLE_JSON", "REQUIRED_KEYS", "BundleManifest"]
 
-BUNDLE_FORMAT = "melsynth.bundle/1"
-BUNDLE_JSON = "bundle.json"
-REQUIRED_KEYS = (
-    "format",
-    "spectrogram",
-    "latent_shape",
-    "decoder",
-    "encoder",
-    "macros",
-    "sha256",
-    "base_pitch",
-)
-_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}")
 _MAX_JSON_BYTES = 16 * 1024 * 1024
 #: The one input axis a graph may leave dynamic: the latent's time columns (see the module docstring).
 COLUMNS_DIM = "columns"
@@ -81,45 +67,44 @@ COLUMNS_DIM = "columns"
 class Bundle:
     """A loaded, fully checked model bundle. Build it with :func:`load_bundle`.
 
-    Attributes: ``path``, ``params`` (the contract), ``latent_shape``, ``latent_size``, ``base_pitch``,
-    ``bundle_hash``, ``metadata`` (the whole bundle.json), ``presets`` (name -> :class:`Preset`),
-    ``macros`` (:class:`Macros`), ``sha256`` (file name -> digest).
+    Attributes: ``path``, ``manifest`` (bundle.json, typed), ``params`` (the contract), ``latent_shape``,
+    ``latent_size``, ``base_pitch``, ``keys``, ``bundle_hash``, ``presets`` (name -> :class:`Preset`),
+    ``macros`` (:class:`Macros`), ``sha256`` (file name -> digest of each checked ONNX file), ``tiles``.
     """
 
     def __init__(
         self,
         *,
         path: Path,
-        metadata: dict[str, Any],
-        params: SpectrogramParams,
-        latent_shape: tuple[int, ...],
-        base_pitch: int,
+        manifest: BundleManifest,
         models: dict[str, bytes],
         sha256: dict[str, str],
         macros: Macros,
         tiles: TileLayout | None = None,
-        keys: tuple[int, ...] | None = None,
     ) -> None:
         self.path = path
-        self.metadata = metadata
-        self.params = params
-        self.latent_shape = latent_shape
-        self.latent_size = math.prod(latent_shape)
-        self.base_pitch = base_pitch
+        self.manifest = manifest
+        self.params = manifest.params
+        self.latent_shape = manifest.latent_shape
+        self.latent_size = math.prod(manifest.latent_shape)
+        self.base_pitch = manifest.base_pitch
         self.sha256 = sha256
-        self.bundle_hash = bundle_hash_of(
-            decoder_sha256=sha256[metadata["decoder"]], encoder_sha256=sha256[metadata["encoder"]]
-        )
+        self.bundle_hash = manifest.bundle_hash
         self.macros = macros
         self.tiles = tiles
         #: The MIDI keys a keyboard bundle's decoder was trained on (its networks then take the pitch as a
         #: second input); None for a bundle that knows one pitch, ``base_pitch``, and transposes it.
-        self.keys = keys
+        self.keys = manifest.keys
         # The hash-checked bytes are kept so a session is built from exactly what was verified.
         self._models = models
         self.presets: dict[str, Preset] = {}
         # Preset files that could not be loaded, by file name, with the reason: the bundle plays without them.
         self.broken_presets: dict[str, str] = {}
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """bundle.json as a plain object (a copy; :attr:`manifest` is the typed form)."""
+        return self.manifest.to_dict()
 
     @property
     def mel_shape(self) -> tuple[int, int]:
@@ -278,37 +263,6 @@ class Bundle:
 
 
 # ---------------------------------------------------------------------- loading and checks
-def bundle_metadata(
-    *,
-    params: SpectrogramParams,
-    latent_shape: tuple[int, ...],
-    base_pitch: int,
-    sha256: dict[str, str],
-    training_config: dict[str, Any],
-    data: dict[str, Any],
-    metrics: dict[str, Any] | None,
-    parity: dict[str, Any] | None,
-    **extra: Any,
-) -> dict[str, Any]:
-    """The bundle.json object every writer produces (export, the tests' synthetic bundle): the fields the
-    loader checks, under the file names it expects, then ``extra``."""
-    return {
-        "format": BUNDLE_FORMAT,
-        "spectrogram": params.to_dict(),
-        "latent_shape": list(latent_shape),
-        "decoder": "decoder.onnx",
-        "encoder": "encoder.onnx",
-        "macros": "macros.npz",
-        "sha256": dict(sha256),
-        "base_pitch": int(base_pitch),
-        "training_config": training_config,
-        "data": data,
-        "metrics": metrics,
-        "parity": parity,
-        **extra,
-    }
-
-
 def _read_bundle_json(path: Path) -> dict[str, Any]:
     file = path / BUNDLE_JSON
     if not os.path.lexists(file):
@@ -317,39 +271,6 @@ def _read_bundle_json(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BundleError(f"{file}: expected a JSON object")
     return data
-
-
-def _file_name(meta: dict[str, Any], key: str, *, source: Path) -> str:
-    name = meta[key]
-    # A plain name inside the bundle folder: bundle.json cannot make the loader read other files.
-    if not isinstance(name, str) or not _FILE_NAME.fullmatch(name) or ".." in name:
-        raise BundleError(f"{source}: {key!r} must be a plain file name inside the bundle, got {name!r}")
-    return name
-
-
-def _latent_shape(value: Any, *, source: Path) -> tuple[int, ...]:
-    if (
-        not isinstance(value, list)
-        or not value
-        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
-    ):
-        raise BundleError(
-            f"{source}: latent_shape must be a non-empty list of positive integers, got {value!r}"
-        )
-    return tuple(value)
-
-
-def _keys(value: Any, *, base_pitch: int, source: Path) -> tuple[int, ...] | None:
-    """The trained keys of a keyboard bundle (bundle.json "keys"): None when absent (one pitch)."""
-    if value is None:
-        return None
-    if (not isinstance(value, list) or len(value) < 2
-            or not all(isinstance(k, int) and not isinstance(k, bool) and 0 <= k <= 127 for k in value)
-            or sorted(set(value)) != value):
-        raise BundleError(f"{source}: keys must be an ascending list of at least two MIDI keys 0..127, got {value!r}")
-    if base_pitch not in value:
-        raise BundleError(f"{source}: base_pitch {base_pitch} is not one of the trained keys {value}")
-    return tuple(value)
 
 
 def _dims(value_info) -> tuple[int | None, ...] | None:
@@ -441,47 +362,27 @@ def load_bundle(path: str | Path) -> Bundle:
     path = Path(path)
     if not path.is_dir():
         raise BundleError(f"{path}: no such bundle folder")
-    meta = _read_bundle_json(path)
     source = path / BUNDLE_JSON
-    fmt = meta.get("format")
-    if fmt != BUNDLE_FORMAT:
-        raise BundleError(
-            f"{source}: bundle format {fmt!r} is not supported (this melsynth reads {BUNDLE_FORMAT!r})"
-        )
-    missing = [k for k in REQUIRED_KEYS if k not in meta]
-    if missing:
-        raise BundleError(f"{source}: missing keys {missing}")
-    try:
-        params = SpectrogramParams.from_dict(meta["spectrogram"], source=f"{source} 'spectrogram'")
-    except ContractError as exc:
-        raise BundleError(str(exc)) from None
-    latent_shape = _latent_shape(meta["latent_shape"], source=source)
-    base_pitch = meta["base_pitch"]
-    if not isinstance(base_pitch, int) or isinstance(base_pitch, bool) or not 0 <= base_pitch <= 127:
-        raise BundleError(f"{source}: base_pitch must be a MIDI pitch 0..127, got {base_pitch!r}")
-    hashes = meta["sha256"]
-    if not isinstance(hashes, dict):
-        raise BundleError(f"{source}: 'sha256' must map file names to hex digests")
+    manifest = BundleManifest.from_dict(_read_bundle_json(path), source=str(source))
+    params, latent_shape, keys = manifest.params, manifest.latent_shape, manifest.keys
 
     models: dict[str, bytes] = {}
     digests: dict[str, str] = {}
     mel_shape = (params.n_mels, params.frames)
     graphs = [
-        ("decoder", meta, "decoder", "latent", latent_shape, "mel", mel_shape),
-        ("encoder", meta, "encoder", "mel", mel_shape, "latent", latent_shape),
+        ("decoder", manifest.decoder, "latent", latent_shape, "mel", mel_shape),
+        ("encoder", manifest.encoder, "mel", mel_shape, "latent", latent_shape),
     ]
-    keys = _keys(meta.get("keys"), base_pitch=base_pitch, source=source)
     tiles = None
-    if meta.get(TILES_KEY) is not None:
-        tiles = tile_layout_from_metadata(meta[TILES_KEY], latent_shape=latent_shape, frames=params.frames,
+    if manifest.tiles is not None:
+        tiles = tile_layout_from_metadata(dict(manifest.tiles), latent_shape=latent_shape, frames=params.frames,
                                           source=str(source))
         window = (latent_shape[0], tiles.columns, latent_shape[2])
-        graphs.append(("tile_decoder", meta[TILES_KEY], "decoder", "latent", window, "mel",
-                       (params.n_mels, tiles.columns * tiles.frames_per_column)))
-    for role, where, key, in_name, in_shape, out_name, out_shape in graphs:
-        name = _file_name(where, key, source=source)
+        graphs.append(("tile_decoder", file_name(manifest.tiles, "decoder", source=str(source)), "latent", window,
+                       "mel", (params.n_mels, tiles.columns * tiles.frames_per_column)))
+    for role, name, in_name, in_shape, out_name, out_shape in graphs:
         file = path / name
-        expected = hashes.get(name)
+        expected = manifest.sha256.get(name)
         if not is_sha256(expected):
             raise BundleError(f"{source}: no valid sha256 for {name!r}")
         try:
@@ -510,20 +411,7 @@ def load_bundle(path: str | Path) -> Bundle:
         models[role] = data
         digests[name] = actual
 
-    macros_name = _file_name(meta, "macros", source=source)
-    macros = load_macros(path / macros_name, latent_shape=latent_shape)
-
-    bundle = Bundle(
-        path=path,
-        metadata=meta,
-        params=params,
-        latent_shape=latent_shape,
-        base_pitch=base_pitch,
-        models=models,
-        sha256=digests,
-        macros=macros,
-        tiles=tiles,
-        keys=keys,
-    )
+    macros = load_macros(path / manifest.macros, latent_shape=latent_shape)
+    bundle = Bundle(path=path, manifest=manifest, models=models, sha256=digests, macros=macros, tiles=tiles)
     bundle.reload_presets()
     return bundle

@@ -19,7 +19,7 @@ import numpy as np
 
 from synth.errors import BundleError, ParameterError
 
-__all__ = ["Macros", "load_macros", "save_macros", "macros_from_latents", "MACRO_KEYS"]
+__all__ = ["Macros", "load_macros", "save_macros", "macros_from_latents", "check_macro_arrays", "MACRO_KEYS"]
 
 MACRO_KEYS = ("mean", "components", "stds")
 
@@ -70,7 +70,8 @@ class Macros:
         return proj / np.where(self.stds > 0, self.stds, 1.0)
 
 
-def _check(arrays: dict[str, np.ndarray], *, latent_shape: tuple[int, ...], source: str) -> Macros:
+def check_macro_arrays(arrays: dict[str, np.ndarray], *, latent_shape: tuple[int, ...], source: str) -> Macros:
+    """The three arrays as read-only float32 :class:`Macros`, checked against ``latent_shape`` (BundleError)."""
     missing = [k for k in MACRO_KEYS if k not in arrays]
     if missing:
         raise BundleError(f"{source}: missing arrays {missing}")
@@ -115,7 +116,7 @@ def load_macros(path: str | Path, *, latent_shape: tuple[int, ...]) -> Macros:
     except (OSError, ValueError, EOFError) as exc:
         # ValueError covers both a corrupt archive and an object array that would need pickle.
         raise BundleError(f"{path}: not a readable pickle-free .npz ({exc})") from None
-    return _check(arrays, latent_shape=tuple(latent_shape), source=str(path))
+    return check_macro_arrays(arrays, latent_shape=tuple(latent_shape), source=str(path))
 
 
 def save_macros(path: str | Path, macros_or_arrays: Macros | dict[str, np.ndarray]) -> None:
@@ -126,7 +127,7 @@ def save_macros(path: str | Path, macros_or_arrays: Macros | dict[str, np.ndarra
         arrays = {k: getattr(macros_or_arrays, k) for k in MACRO_KEYS}
     else:
         arrays = dict(macros_or_arrays)
-    checked = _check(arrays, latent_shape=tuple(np.shape(arrays.get("mean", ()))), source=str(path))
+    checked = check_macro_arrays(arrays, latent_shape=tuple(np.shape(arrays.get("mean", ()))), source=str(path))
     buf = io.BytesIO()
     np.savez(buf, **{k: getattr(checked, k) for k in MACRO_KEYS})
     atomic_write_bytes(path, buf.getvalue())
@@ -166,7 +167,7 @@ def macros_from_latents(latents: np.ndarray, *, count: int = 16) -> Macros:
         _, s_all, vt = np.linalg.svd(centred, full_matrices=False)
         s, directions = s_all[:k], vt[:k]
     stds = s / np.sqrt(n - 1)
-    return _check(
+    return check_macro_arrays(
         {
             "mean": mean.reshape(shape),
             "components": directions.reshape(k, *shape),
