@@ -131,6 +131,10 @@ def hand_made_run() -> dict:
             "engine": {"engine_bundle": "b", "control_latency_ms_p50": 3.0, "control_latency_ms_p99": 9.0,
                        "max_voices": 16, "buffer_ms": 16.0, "buffer_ms_widest": 26.7},
             "training": {"error": "RuntimeError: boom"},
+            "flood": {"flood_bundle": "b", "flood_seconds": 10.0, "flood_voices": 16,
+                      "latent_10000": {"sent": 100000, "rate_sent": 9990.0, "underflows": 0, "applied": 20000,
+                                       "throttled": 80000, "reply_bytes": 900, "replies_dropped": 0,
+                                       "reply_per_request_byte": 0.0005}},
             "soak": soak(busy=False, underflows=0),
             "soak_busy": soak(busy=True, underflows=3),
             "jack_latency": {"jack_latency_bundle": "b", "jack_rate": 48000, "jack_period": 256, "jack_ahead_blocks": 3,
@@ -158,6 +162,7 @@ def test_bench_documents_are_written_from_a_result(tmp_path):
     assert "Test CPU, 2 cores" in text
     assert "the soak ran 2 minutes, not the default 60: its figures are NOT an hour's" in text
     assert "the fuzz sent 1000 packets, not the default 100,000" in text
+    assert "## OSC floods (16-voice chord, 10 s each)" in text and "| reply bytes per request byte | 0.001 | <= 1 |" in text
     assert "| bundle | onnxruntime CPU | 1.00 | 2.00 |" in text
     assert "p99 9.0 ms" in text and "training: RuntimeError: boom" in text
     assert "16.0 ms output buffer (widened to 26.7 ms after near-misses)" in text

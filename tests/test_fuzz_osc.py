@@ -23,6 +23,7 @@ from engine_fixtures import (
 from reliability_fixtures import serve_process, status_of
 
 from synth.benchmarks.fuzz import KINDS, UdpFlood, fuzz_packets, negative_size_bundle, osc_message
+from synth.control.rate import SenderLimits
 
 RATE = 48000
 N_PACKETS = 10_000
@@ -39,7 +40,8 @@ def test_ten_thousand_bad_packets_change_nothing_and_a_note_still_sounds(tmp_pat
     bundle = synthetic_bundle()
     record = tmp_path / "fuzz.wav"
     kinds: collections.Counter = collections.Counter()
-    with live_session(record=record, max_voices=16) as (live, server):
+    # Every packet read: this tests what lies behind the rate limits (tests/test_osc_flood.py tests those).
+    with live_session(record=record, max_voices=16, limits=SenderLimits.unlimited()) as (live, server):
         flood = UdpFlood(("127.0.0.1", server.port), received=lambda: server.packets)
         every = N_PACKETS // len(VALID)
         valid = 0

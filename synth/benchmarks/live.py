@@ -18,10 +18,11 @@ __all__ = ["engine_session", "control_latency", "max_voices"]
 def engine_session(bundle, *, rate: int = 48000, blocksize: int = 256, ahead_blocks: int = 3, max_voices: int = 16,
                    method: str = DEFAULT_METHOD, record=None, log_path=None, output: str = "null", device=None,
                    channels: int = 1, host: str = "127.0.0.1", allow=(), realtime: bool = True, tiles: bool = True,
-                   inline_decode_ms: float | None = None):
+                   inline_decode_ms: float | None = None, limits=None):
     """A running LiveEngine + OscServer on a free port, as `melsynth serve` builds them (the null output by
     default); yields ``(live, server)`` and stops both afterwards. ``inline_decode_ms``: as for
-    :class:`~synth.engine.Engine` (None: its default; 0: every decode on the worker)."""
+    :class:`~synth.engine.Engine` (None: its default; 0: every decode on the worker); ``limits``: each OSC
+    sender's (:class:`~synth.control.rate.SenderLimits`, None: the server's default)."""
     from synth.engine import Engine
     from synth.engine.live import LiveEngine
     from synth.osc.server import OscServer
@@ -30,7 +31,7 @@ def engine_session(bundle, *, rate: int = 48000, blocksize: int = 256, ahead_blo
     engine = Engine(bundle, output_rate=rate, method=method, live=True, max_voices=max_voices, tiles=tiles, **inline)
     live = LiveEngine(engine, output=output, device=device, blocksize=blocksize, ahead_blocks=ahead_blocks,
                       record=record, channels=channels, realtime=realtime)
-    server = OscServer(live, host=host, port=0, allow=allow, log_path=log_path)
+    server = OscServer(live, host=host, port=0, allow=allow, log_path=log_path, limits=limits)
     live.start()
     server.start()
     try:

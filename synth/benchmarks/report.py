@@ -330,6 +330,30 @@ def fuzz_markdown(z: dict) -> list[str]:
     ]
 
 
+def flood_markdown(f: dict) -> list[str]:
+    """The OSC flood table: one column per flood (what, how fast)."""
+    floods = [(k, v) for k, v in f.items() if isinstance(v, dict) and "sent" in v]
+    rows = [
+        ("datagrams sent a second (achieved)", lambda v: f"{v['rate_sent']:,.0f}", ""),
+        ("underflows during the flood", lambda v: v["underflows"], "0"),
+        ("commands applied", lambda v: f"{v['applied']:,}", "<= 2,000 a second"),
+        ("dropped over the sender's rate", lambda v: f"{v['throttled']:,}", ""),
+        ("reply bytes per request byte", lambda v: _f(v["reply_per_request_byte"], 3), "<= 1"),
+        ("replies the byte budget withheld", lambda v: f"{v['replies_dropped']:,}", ""),
+    ]
+    lines = [
+        f"## OSC floods ({f['flood_voices']}-voice chord, {_f(f['flood_seconds'], 0)} s each)", "",
+        f"Bundle: {f.get('flood_bundle')}. A sender in another process floods the engine (null output) with "
+        "`/synth/latent/set` or `/synth/status` (`bench/bench_flood.py`); each sender's budget is "
+        "`synth.control.rate.SenderLimits`' default.", "",
+        "| figure | " + " | ".join(k.replace("_", " at ") + "/s" for k, _ in floods) + " | target |",
+        "|---|" + "---|" * len(floods) + "---|",
+    ]
+    for label, cell, target in rows:
+        lines.append(f"| {label} | " + " | ".join(str(cell(v)) for _, v in floods) + f" | {target} |")
+    return lines + [""]
+
+
 def json_markdown(title: str, result: dict) -> list[str]:
     """A section that shows a benchmark's whole result as JSON (training, rendering)."""
     return [f"## {title}", "", "```json", json.dumps(result, indent=1, default=str), "```", ""]
@@ -366,6 +390,8 @@ def document(run: dict) -> str:
         lines += jack_latency_markdown(r["jack_latency"])
     if ok("fuzz"):
         lines += fuzz_markdown(r["fuzz"])
+    if ok("flood"):
+        lines += flood_markdown(r["flood"])
     for name, title in (("training", "Training throughput"), ("render", "Offline rendering")):
         if ok(name):
             lines += json_markdown(title, r[name])

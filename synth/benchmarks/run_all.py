@@ -17,7 +17,7 @@ __all__ = ["run_all", "quick_figures", "SECTIONS", "TensorFlowParts"]
 
 # The --only names, in the order a full run measures them (TensorFlow last: once imported it stays in the
 # process's memory and threads). "soak" also runs the soak with a busy core ("soak_busy" in the result).
-SECTIONS = ("inversion", "engine", "render", "fuzz", "soak", "jack_latency", "decode", "training")
+SECTIONS = ("inversion", "engine", "render", "fuzz", "flood", "soak", "jack_latency", "decode", "training")
 
 
 
@@ -74,6 +74,10 @@ def run_all(*, quick: bool = False, soak_minutes: float = 60.0, fuzz_packets: in
         from synth.benchmarks.suites.fuzz import run_fuzz_bench
 
         _section("fuzz", lambda: run_fuzz_bench(packets=fuzz_packets), results, timings)
+    if want("flood"):
+        from synth.benchmarks.suites.flood import run_flood_bench
+
+        _section("flood", lambda: run_flood_bench(seconds=3.0 if quick else 10.0), results, timings)
     if want("soak"):
         from synth.benchmarks.suites.soak import run_soak_bench
 

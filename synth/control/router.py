@@ -15,6 +15,7 @@ import math
 from typing import Any
 
 from synth.control.commands import Command, InfoRequest, MidiLearn, StatusRequest
+from synth.control.rate import SenderBudget
 from synth.control.vocabulary import ERROR_ADDRESS, command_to_message, parse_message
 from synth.errors import ParameterError
 
@@ -23,6 +24,7 @@ __all__ = ["ControlRouter", "Reply", "STATUS_KEYS", "error_reply"]
 STATUS_KEYS = (
     "voices", "underflows", "latency_ms", "decode_ms", "method", "provider", "preset", "messages", "errors",
     "dropped", "decode_errors", "notes", "underflows_startup", "underflows_idle", "underflows_playing", "buffer_ms",
+    "throttled",
 )
 
 
@@ -61,19 +63,30 @@ class ControlRouter:
         self.messages = 0  # messages applied or answered
         self.errors = 0  # messages refused, here or by a transport (malformed packets)
         self.dropped = 0  # packets a transport dropped unread (senders not allowed)
+        self.throttled = 0  # messages a transport dropped over a sender's rate (synth.control.rate)
 
     def dispatch(self, address: Any, args, *, at_time: float | None = None,
-                 received: float | None = None) -> Reply | None:
+                 received: float | None = None, budget: SenderBudget | None = None) -> Reply | None:
         """Act on one message; the reply to send back (a query's answer, an error), or None.
 
         ``at_time``: when to apply it (``time.time()`` seconds, e.g. an OSC timetag); ``received``: when it
-        arrived, for the control-latency figures.
+        arrived, for the control-latency figures; ``budget``: the sender's (:mod:`synth.control.rate`): a
+        command beyond its rate is dropped here, before the engine, and the sender told once per flood.
         """
         try:
             message = parse_message(address, args, spec=self.live.engine.control_spec)
         except ParameterError as exc:
             return self.refuse(address, str(exc))
         if isinstance(message, Command):
+            if budget is not None:
+                if not budget.messages.take():
+                    # A flood of valid commands must not starve the synthesis thread.
+                    self.throttled += 1
+                    budget.throttled += 1
+                    if not budget.notice.take():
+                        return None  # told already within the last second
+                    return error_reply(address, f"more than {budget.limits.messages_per_second:g} commands a "
+                                                "second: the excess is dropped")
             at_sample = self.live.submit(message, at_time=at_time, received=received, checked=True)
             self.messages += 1
             if self.take_log is not None:
@@ -127,4 +140,5 @@ class ControlRouter:
             "underflows_idle": int(s["underflows_idle"]),
             "underflows_playing": int(s["underflows_playing"]),
             "buffer_ms": float(s["buffer_ms"]),
+            "throttled": int(self.throttled),
         }

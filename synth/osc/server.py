@@ -7,8 +7,11 @@ the audio clock, and answers every bad message with ``/synth/error address reaso
 contains can raise out of the receive loop: every failure is counted and answered.
 
 Security: it binds 127.0.0.1 unless told otherwise; a non-loopback bind needs an ``allow`` list, and
-packets from addresses not on the list (when one is given) are dropped and counted. Error replies are rate
-limited so that the server cannot be used to flood someone else.
+packets from addresses not on the list (when one is given) are dropped and counted. Each sender address has a
+budget (:mod:`synth.control.rate`): commands beyond its rate are dropped before they reach the engine (told
+once per flood, counted as ``throttled``; refused messages never reach the engine and do not count), and its replies may carry at most half the bytes it sent plus a
+small allowance, so the server amplifies nothing onto a spoofed source; error replies are rate limited on
+top of that.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 # first OSC note of a fresh serve ~40 ms late (a JACK client measured 51-55 ms against 8-16 ms for the rest).
 from pythonosc.osc_packet import OscPacket, ParseError
 
+from synth.control.rate import SenderLimits, Senders, TokenBucket
 from synth.control.router import ControlRouter, Reply
 from synth.control.take_log import TakeLog
 from synth.control.vocabulary import DEFAULT_PORT, ERROR_ADDRESS
@@ -34,6 +38,7 @@ __all__ = ["OscServer", "DEFAULT_PORT", "bundle_problem"]
 MAX_DATAGRAM = 65536
 ERROR_REPLIES_PER_SECOND = 200
 MAX_SCHEDULE_AHEAD = 60.0  # seconds
+INTAKE_PAUSE_S = 0.002
 
 
 _BUNDLE = b"#bundle\x00"
@@ -92,6 +97,7 @@ class OscServer:
         written by :meth:`write_log`)
     log_force : the log may replace an existing regular file at ``log_path`` (``serve --force``)
     log_inputs : the take's inputs (the bundle folder, ...), which the log may not replace
+    limits : each sender's message rate and reply bytes (:class:`~synth.control.rate.SenderLimits`)
 
     Each message goes to :attr:`router` (a :class:`~synth.control.router.ControlRouter` with the take log),
     which the page's socket shares, so that the log and the counters hold what every transport played.
@@ -107,6 +113,7 @@ class OscServer:
         log_path: str | Path | None = None,
         log_force: bool = False,
         log_inputs: tuple[str | Path | None, ...] = (),
+        limits: SenderLimits | None = None,
     ) -> None:
         allowed = set()
         for a in allow:
@@ -125,6 +132,9 @@ class OscServer:
         self.allow = frozenset(allowed)
         self.packets = 0
         self.replies = 0
+        self.replies_dropped = 0  # replies a sender's byte budget did not cover
+        self.reply_bytes = 0
+        self.senders = Senders(limits)
         self._tokens = float(ERROR_REPLIES_PER_SECOND)
         self._token_time = time.monotonic()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -157,7 +167,13 @@ class OscServer:
             from synth.engine.priority import raise_thread_priority
 
             raise_thread_priority(self.live.priorities.control)
+        intake = TokenBucket(rate=self.senders.limits.intake_per_second, burst=self.senders.limits.intake_burst)
         while not self._stop.is_set():
+            if not intake.take():
+                # More datagrams than the engine can afford to read: leave them to the kernel, which drops what
+                # its buffer cannot hold, at no cost to the GIL the synthesis thread needs.
+                time.sleep(INTAKE_PAUSE_S)
+                continue
             try:
                 data, addr = self._sock.recvfrom(MAX_DATAGRAM)
             except TimeoutError:
@@ -178,6 +194,16 @@ class OscServer:
     def handle_datagram(self, data: bytes, addr) -> None:
         """Parse one datagram and act on each message in it (public so tests can feed raw bytes)."""
         received = time.time()
+        budget = self.senders(addr[0])
+        budget.received(len(data))
+        if not budget.packets.take():
+            # Dropped unread: under a flood the receive thread's work must stay next to nothing (it holds the
+            # GIL the synthesis thread needs).
+            self.router.throttled += 1
+            if budget.notice.take():
+                self._reply_error(addr, Reply(ERROR_ADDRESS, ("", f"more than {budget.limits.packets_per_second:g} "
+                                                                  "packets a second: the excess is dropped")))
+            return
         problem = bundle_problem(data)
         if problem:
             self._reply_error(addr, self.router.refuse("", f"malformed packet: {problem}"))
@@ -199,7 +225,7 @@ class OscServer:
                 self._reply_error(addr, self.router.refuse(
                     address, f"timetag more than {MAX_SCHEDULE_AHEAD:g} s in the future"))
                 continue
-            reply = self.router.dispatch(address, message.params, at_time=at_time, received=received)
+            reply = self.router.dispatch(address, message.params, at_time=at_time, received=received, budget=budget)
             if reply is not None:
                 if reply.address == ERROR_ADDRESS:
                     self._reply_error(addr, reply)
@@ -208,9 +234,13 @@ class OscServer:
 
     # ------------------------------------------------------------------ replies
     def _send(self, addr, dgram: bytes) -> None:
+        if not self.senders(addr[0]).may_reply(len(dgram)):
+            self.replies_dropped += 1  # the sender has not sent enough to be owed this many bytes
+            return
         try:
             self._sock.sendto(dgram, addr)
             self.replies += 1
+            self.reply_bytes += len(dgram)
         except OSError:
             pass  # a sender that went away does not concern the engine
 
@@ -250,5 +280,7 @@ class OscServer:
             "messages": router.messages,
             "errors": router.errors,
             "dropped": router.dropped,
+            "throttled": router.throttled,
             "replies": self.replies,
+            "replies_dropped": self.replies_dropped,
         }

@@ -32,6 +32,7 @@ def run_fuzz_bench(*, packets: int = 100_000, bundle: str | None = None, seed: i
     from synth.benchmarks.live import engine_session
     from synth.bundle import load_bundle
     from synth.control.commands import NoteOn
+    from synth.control.rate import SenderLimits
 
     path, which = resolve_bundle(bundle)
     b = load_bundle(path)
@@ -41,7 +42,8 @@ def run_fuzz_bench(*, packets: int = 100_000, bundle: str | None = None, seed: i
     kinds: collections.Counter = collections.Counter()
     with tempfile.TemporaryDirectory() as tmp:
         take = Path(tmp) / "fuzz.wav"
-        with engine_session(b, record=take) as (live, server):
+        # Every packet read: the fuzzer tests what lies behind the rate limits (bench_flood measures those).
+        with engine_session(b, record=take, limits=SenderLimits.unlimited()) as (live, server):
             flood = UdpFlood(("127.0.0.1", server.port), received=lambda: server.packets)
             every = max(1, packets // len(valid))
             sent_valid = 0

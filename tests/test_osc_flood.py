@@ -1,0 +1,94 @@
+"""Issue 30, items 6 and 7: a flood of valid commands is dropped per sender before the engine, and the
+server never sends a sender more reply bytes than half of what it sent plus a small allowance (the UDP
+amplifier: one 65 KB bundle of /synth/info once drew 4 MB of replies). Real UDP on loopback; each sender's
+budget runs on a frozen clock here, so the bounds are exact."""
+
+from __future__ import annotations
+
+import time
+
+from engine_fixtures import OscClient, live_session, wait_for
+
+from synth.control.rate import SenderLimits, Senders, TokenBucket
+from synth.osc.encoding import encode_bundle
+
+
+class FrozenClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_token_bucket_refills_at_its_rate_up_to_its_burst():
+    clock = FrozenClock()
+    bucket = TokenBucket(rate=10.0, burst=3.0, clock=clock)
+    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
+    clock.now = 0.25  # 2.5 tokens back
+    assert [bucket.take() for _ in range(3)] == [True, True, False]
+    clock.now = 100.0
+    assert bucket.take(3.0) and not bucket.take(0.5)
+    bucket.credit(100.0)  # never beyond the burst
+    assert bucket.take(3.0) and not bucket.take(0.5)
+
+
+def test_senders_are_remembered_up_to_a_bound():
+    senders = Senders(SenderLimits(max_senders=2), clock=FrozenClock())
+    a = senders("10.0.0.1")
+    senders("10.0.0.2")
+    assert senders("10.0.0.1") is a
+    senders("10.0.0.3")  # forgets 10.0.0.2, the one least recently heard from
+    assert len(senders) == 2 and senders("10.0.0.1") is a
+
+
+def _frozen(server, limits: SenderLimits) -> FrozenClock:
+    clock = FrozenClock()
+    server.senders = Senders(limits, clock=clock)
+    return clock
+
+
+def test_a_flood_of_valid_commands_is_dropped_before_the_engine_and_said_once():
+    with live_session() as (live, server):
+        _frozen(server, SenderLimits(message_burst=50.0))
+        client = OscClient(server.port)
+        flood = [("/synth/gain", 0.1 + 0.0001 * i) for i in range(400)]
+        client.send_bundle(0, flood[:200])
+        client.send_bundle(0, flood[200:])
+        assert wait_for(lambda: server.router.throttled == 350)
+        assert server.router.messages == 50 and server.router.errors == 0
+        replies = client.drain()
+        assert [address for address, _ in replies] == ["/synth/error"]
+        assert "more than 2000 commands a second" in replies[0][1][1]
+        # Refused messages are not commands: they do not spend the budget (a fuzzer cannot lock a client out).
+        client.send("/synth/gain", 99.0)
+        assert wait_for(lambda: server.router.errors == 1)
+        assert server.router.throttled == 350
+        client.close()
+
+
+def test_replies_carry_at_most_half_the_bytes_asked_plus_the_allowance():
+    limits = SenderLimits(reply_bytes_per_second=0.0, reply_burst=4096.0)
+    with live_session() as (live, server):
+        _frozen(server, limits)
+        client = OscClient(server.port)
+        sent = 0
+        for _ in range(5):
+            datagram = encode_bundle(0, [("/synth/info",)] * 1500)
+            client.send_raw(datagram)
+            sent += len(datagram)
+        assert wait_for(lambda: server.replies + server.replies_dropped >= 7500, timeout=20)
+        assert server.replies_dropped > 0
+        assert server.reply_bytes <= 0.5 * sent + limits.reply_burst
+        client.close()
+
+
+def test_a_client_polling_status_keeps_getting_answers():
+    with live_session() as (live, server):
+        client = OscClient(server.port)
+        for _ in range(30):  # 30 requests a second for a second
+            client.send("/synth/status")
+            assert client.receive()[0] == "/synth/status"
+            time.sleep(1 / 30)
+        assert server.replies_dropped == 0
+        client.close()
