@@ -448,3 +448,107 @@ def test_the_writer_checks_the_macros_before_writing_anything(tmp_path):
         write_bundle(tmp_path, manifest=manifest, onnx={"decoder.onnx": b"d", "encoder.onnx": b"e"}, macros=bad,
                      presets=[PresetSeed("a", np.zeros(2048, np.float32), {})])
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------- hostile bundles (issue 30, item 8)
+def _replace_decoder(copy: Path, model) -> None:
+    from synth.bundle import sha256_bytes
+
+    data = model.SerializeToString()
+    (copy / "decoder.onnx").write_bytes(data)
+    meta = json.loads((copy / "bundle.json").read_text())
+    meta["sha256"]["decoder.onnx"] = sha256_bytes(data)
+    (copy / "bundle.json").write_text(json.dumps(meta))
+
+
+def test_a_network_with_a_loop_is_refused_before_anything_runs(copy):
+    """A Loop whose trip count the model sets once hung info, render and serve in the load-time probe."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(copy / "decoder.onnx")
+    body = helper.make_graph([helper.make_node("Identity", ["cond_in"], ["cond_out"])], "body",
+                             [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+                              helper.make_tensor_value_info("cond_in", TensorProto.BOOL, [])],
+                             [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, [])])
+    model.graph.initializer.extend([helper.make_tensor("trips", TensorProto.INT64, [], [10**15]),
+                                    helper.make_tensor("go", TensorProto.BOOL, [], [True])])
+    model.graph.node.append(helper.make_node("Loop", ["trips", "go"], [], body=body))
+    _replace_decoder(copy, model)
+    with pytest.raises(BundleError, match="uses the operator Loop"):
+        load_bundle(copy)
+
+
+def test_a_network_keeping_weights_in_another_file_is_refused(copy):
+    """External data is read from the current folder, outside the bundle and its hashes."""
+    import onnx
+
+    model = onnx.load(copy / "decoder.onnx")
+    tensor = model.graph.initializer[0]
+    tensor.ClearField("raw_data")
+    tensor.ClearField("float_data")
+    tensor.data_location = onnx.TensorProto.EXTERNAL
+    tensor.external_data.add(key="location", value="../../weights.bin")
+    _replace_decoder(copy, model)
+    with pytest.raises(BundleError, match="keeps its data in another file"):
+        load_bundle(copy)
+
+
+def test_a_fifo_or_a_link_in_place_of_a_bundle_file_is_refused(made, copy, tmp_path):
+    import os
+
+    (copy / "decoder.onnx").unlink()
+    os.mkfifo(copy / "decoder.onnx")  # reading it once hung the load
+    with pytest.raises(BundleError, match="decoder.onnx: the decoder must be a regular file, not a FIFO"):
+        load_bundle(copy)
+    (copy / "decoder.onnx").unlink()
+    shutil.copy(made / "decoder.onnx", copy / "decoder.onnx")
+    outside = tmp_path / "macros-elsewhere.npz"
+    shutil.move(copy / "macros.npz", outside)
+    (copy / "macros.npz").symlink_to(outside)  # out of the folder: bundle.json and the macros may not either
+    with pytest.raises(BundleError, match="macros.npz: the macros must be a regular file inside the bundle, not a link"):
+        load_bundle(copy)
+
+
+def _npy_header_only(shape: tuple[int, ...]) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    return buf.getvalue() + b"\0" * 64
+
+
+def _rewrite_macros(copy: Path, members: dict[str, bytes]) -> None:
+    import io
+    import zipfile
+
+    with np.load(copy / "macros.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    with zipfile.ZipFile(copy / "macros.npz", "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for key, value in arrays.items():
+            if f"{key}.npy" not in members:
+                buf = io.BytesIO()
+                np.save(buf, value)
+                archive.writestr(f"{key}.npy", buf.getvalue())
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+def test_a_macros_member_declaring_a_terabyte_is_refused_unread(copy):
+    _rewrite_macros(copy, {"mean.npy": _npy_header_only((10**12,))})
+    with pytest.raises(BundleError, match=r"mean declares \(1000000000000,\) float32"):
+        load_bundle(copy)
+
+
+def test_an_extra_macros_member_is_never_read(copy):
+    """Only mean, components and stds are read: an extra member declaring a terabyte (or a deflated gigabyte)
+    costs nothing, where every member used to be read."""
+    _rewrite_macros(copy, {"junk.npy": _npy_header_only((10**12,))})
+    assert load_bundle(copy).macros.count > 0
+
+
+def test_a_network_failing_while_it_runs_is_a_bundle_error(bundle):
+    decoder = bundle.decoder(threads=1)
+    decoder._input_name = "no_such_input"  # what a graph that fails at run time looks like to the caller
+    with pytest.raises(BundleError, match="the model failed to run"):
+        decoder.decode(np.zeros((1, *bundle.latent_shape), np.float32))

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -263,10 +264,21 @@ class Bundle:
 
 
 # ---------------------------------------------------------------------- loading and checks
+def _regular_file(file: Path, *, what: str) -> None:
+    """A regular file inside the bundle, not a link (which could lead out of the folder and its hashes) nor a
+    FIFO or device (a FIFO as decoder.onnx once hung the read)."""
+    st = os.lstat(file)
+    if stat.S_ISLNK(st.st_mode):
+        raise BundleError(f"{file}: {what} must be a regular file inside the bundle, not a link")
+    if not stat.S_ISREG(st.st_mode):
+        raise BundleError(f"{file}: {what} must be a regular file, not a FIFO, device, socket or folder")
+
+
 def _read_bundle_json(path: Path) -> dict[str, Any]:
     file = path / BUNDLE_JSON
     if not os.path.lexists(file):
         raise BundleError(f"{path}: not a model bundle (no {BUNDLE_JSON})")
+    _regular_file(file, what="bundle.json")
     data = read_json_file(file, what="bundle description", error=BundleError, max_bytes=_MAX_JSON_BYTES)
     if not isinstance(data, dict):
         raise BundleError(f"{file}: expected a JSON object")
@@ -286,6 +298,36 @@ def _dim_name(value_info, axis: int) -> str:
     return dim.dim_param if dim.HasField("dim_param") else ""
 
 
+# Operators that repeat a subgraph as often as the model says: a Loop with a huge trip count once hung `info`,
+# `render` and `serve` in the load-time probe. melsynth's networks are straight-line graphs.
+UNBOUNDED_OPS = frozenset({"Loop", "Scan", "SequenceMap"})
+
+
+def _graphs(graph):
+    """``graph`` and every subgraph inside its nodes' attributes."""
+    yield graph
+    for node in graph.node:
+        for attr in node.attribute:
+            for sub in (*([attr.g] if attr.HasField("g") else []), *attr.graphs):
+                yield from _graphs(sub)
+
+
+def _check_self_contained(model, *, source: str) -> None:
+    """A network holds all its weights (no external data: an initializer stored "beside" the file was read from
+    the current folder, outside the bundle and its hashes) and runs for a bounded time (no loop operators)."""
+    import onnx
+
+    for graph in _graphs(model.graph):
+        for tensor in graph.initializer:
+            if tensor.data_location == onnx.TensorProto.EXTERNAL:
+                raise BundleError(f"{source}: initializer {tensor.name!r} keeps its data in another file; a bundle's "
+                                  "networks must hold all their weights")
+        for node in graph.node:
+            if node.op_type in UNBOUNDED_OPS:
+                raise BundleError(f"{source}: uses the operator {node.op_type}, which repeats a subgraph as often as "
+                                  "the model says; melsynth's networks are straight-line graphs")
+
+
 def _check_onnx(
     model_bytes: bytes,
     *,
@@ -302,6 +344,7 @@ def _check_onnx(
         model = onnx.load_model_from_string(model_bytes)
     except Exception as exc:  # protobuf's DecodeError and friends; all mean "not an ONNX model"
         raise BundleError(f"{source}: not a readable ONNX model ({exc})") from None
+    _check_self_contained(model, source=source)
     graph = model.graph
     initializers = {t.name for t in graph.initializer}
     inputs = [v for v in graph.input if v.name not in initializers]
@@ -386,8 +429,7 @@ def load_bundle(path: str | Path) -> Bundle:
         if not is_sha256(expected):
             raise BundleError(f"{source}: no valid sha256 for {name!r}")
         try:
-            if file.is_symlink():
-                raise BundleError(f"{file}: the {role} must be a regular file inside the bundle, not a link")
+            _regular_file(file, what=f"the {role}")
             data = file.read_bytes()
         except FileNotFoundError:
             raise BundleError(f"{path}: the {role} file {name!r} is missing") from None
@@ -411,6 +453,8 @@ def load_bundle(path: str | Path) -> Bundle:
         models[role] = data
         digests[name] = actual
 
+    if os.path.lexists(path / manifest.macros):
+        _regular_file(path / manifest.macros, what="the macros")
     macros = load_macros(path / manifest.macros, latent_shape=latent_shape)
     bundle = Bundle(path=path, manifest=manifest, models=models, sha256=digests, macros=macros, tiles=tiles)
     bundle.reload_presets()

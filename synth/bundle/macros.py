@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import math
 from pathlib import Path
 
 import numpy as np
@@ -105,12 +106,47 @@ def check_macro_arrays(arrays: dict[str, np.ndarray], *, latent_shape: tuple[int
     return Macros(*out)
 
 
+MAX_MACROS = 256  # principal directions a bundle may carry (exports write 16)
+
+
+def _check_members(path: Path, *, latent_size: int) -> None:
+    """Refuse, before reading any array, a member that declares more data than a bundle's macros can hold or
+    than the member holds: a 1.1 MB file declaring 10^12 floats once ended in a 4 TB allocation."""
+    import zipfile
+
+    limit = (MAX_MACROS + 1) * latent_size * 8 + MAX_MACROS * 8 + 4096
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as exc:
+        raise ValueError(f"not a zip archive ({exc})") from None
+    with archive:
+        for key in MACRO_KEYS:
+            try:
+                info = archive.getinfo(f"{key}.npy")
+            except KeyError:
+                continue  # reported as missing by the array checks
+            if info.file_size > limit:
+                raise BundleError(f"{path}: {key} is {info.file_size:,} bytes, more than macros of a latent of "
+                                  f"{latent_size} values can be ({limit:,})")
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read_header(member)
+                declared = math.prod(shape) * dtype.itemsize
+            if declared > info.file_size:
+                raise BundleError(f"{path}: {key} declares {shape} {dtype} ({declared:,} bytes) in a member of "
+                                  f"{info.file_size:,} bytes")
+
+
 def load_macros(path: str | Path, *, latent_shape: tuple[int, ...]) -> Macros:
     """Load and check ``macros.npz`` (no pickle). Raises :class:`BundleError` on any problem."""
     path = Path(path)
     try:
+        _check_members(path, latent_size=math.prod(latent_shape))
         with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+            # Only the three arrays: an extra member (a deflated gigabyte) is never read.
+            arrays = {k: npz[k] for k in MACRO_KEYS if k in npz.files}
     except FileNotFoundError:
         raise BundleError(f"{path}: macros file is missing") from None
     except (OSError, ValueError, EOFError) as exc:

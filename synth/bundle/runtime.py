@@ -184,7 +184,10 @@ class _Network:
         feeds = {self._input_name: x}
         if pitch is not None:
             feeds[PITCH_INPUT] = pitch
-        out = self._session.run([self._output_name], feeds)[0]
+        try:
+            out = self._session.run([self._output_name], feeds)[0]
+        except Exception as exc:  # onnxruntime's own exception types (Fail, InvalidArgument, ...) are not exported
+            raise BundleError(f"{self.name}: the model failed to run ({str(exc)[:300]})") from None
         return np.asarray(out, dtype=np.float32)
 
     def _pitch(self, pitch: Any, *, batch: int) -> np.ndarray | None:
