@@ -18,14 +18,15 @@ from training.ablation import write_ablation  # noqa: E402
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> tuple[Path, list[Path]]:
-    from training.fit import fit
+    from training.fit import FitOptions, fit
 
     root = tmp_path_factory.mktemp("ablation")
     data = fixtures.write_features(root / "features", fixtures.synthetic_notes(12))
     out = []
     for name in ("no_dense", "clip"):
         config = fixtures.small_config(name, max_epochs=1)
-        out.append(fit(features=data, config=config, out=root / f"run_{name}", verbose=0, run_eagerly=True))
+        out.append(fit(features=data, config=config, out=root / f"run_{name}",
+                       options=FitOptions(verbose=0, run_eagerly=True)))
     return root, out
 
 

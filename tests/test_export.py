@@ -25,7 +25,7 @@ from synth.errors import BundleError, DataError, ParameterError  # noqa: E402
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory) -> Path:
-    from training.fit import fit
+    from training.fit import FitOptions, fit
 
     root = tmp_path_factory.mktemp("export")
     x = training_fixtures.synthetic_notes(24)
@@ -34,7 +34,7 @@ def tiny_run(tmp_path_factory) -> Path:
     feats = training_fixtures.write_features(root / "features", x)
     (feats / "index.json").write_text(json.dumps({"rows": rows_of(len(x))}))
     config = training_fixtures.small_config(max_epochs=1)
-    return fit(features=feats, config=config, out=root / "run", verbose=0)
+    return fit(features=feats, config=config, out=root / "run", options=FitOptions(verbose=0))
 
 
 @pytest.fixture(scope="module")
@@ -182,13 +182,14 @@ def test_export_command_with_force_replaces_and_refuses_without(tiny_run, tmp_pa
 def test_our_own_variant_exports_with_parity(tmp_path, name):
     """A run of an own variant (clipped output with residual blocks, a frequency bias or a mel head) exports:
     ONNX agrees with Keras, and the decoder's outputs stay on the unit scale with exact floors."""
-    from training.fit import fit
+    from training.fit import FitOptions, fit
 
     x = np.clip(training_fixtures.synthetic_notes(16) * 1.2 + 0.1, 0, 1).astype(np.float32)
     feats = training_fixtures.write_features(tmp_path / "features", x)
     (feats / "index.json").write_text(json.dumps({"rows": rows_of(len(x))}))
     config = training_fixtures.small_config(name, max_epochs=1)
-    run = fit(features=feats, config=config, out=tmp_path / "run", verbose=0, run_eagerly=True)
+    run = fit(features=feats, config=config, out=tmp_path / "run",
+              options=FitOptions(verbose=0, run_eagerly=True))
     lines: list[str] = []
     bundle = load_bundle(export_run(run, tmp_path / "bundle", log=lines.append))
     assert any("parity" in line for line in lines)

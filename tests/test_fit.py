@@ -19,7 +19,7 @@ from synth.errors import ContractError, DataError, ParameterError
 from synth.spectrogram import SpectrogramParams
 
 keras = pytest.importorskip("keras")
-from training.fit import fit, latest_checkpoint  # noqa: E402
+from training.fit import FitOptions, fit, latest_checkpoint  # noqa: E402
 from training.run import load_run  # noqa: E402
 
 # Eager Keras: tracing a new model costs ~10 s per fit on the busy 2-core machine, the tiny eager steps far
@@ -41,7 +41,8 @@ RUN_CONFIG = small_config("dropout_ED", max_epochs=2, patience=50)
 def finished_run(features, tmp_path_factory) -> Path:
     """An uninterrupted 2-epoch run (each fit traces a new model, so the tests share this one)."""
     out = tmp_path_factory.mktemp("runs") / "run"
-    return fit(features=features, config=RUN_CONFIG, out=out, verbose=0, run_eagerly=EAGER)
+    return fit(features=features, config=RUN_CONFIG, out=out,
+               options=FitOptions(verbose=0, run_eagerly=EAGER))
 
 
 def _weights(path: Path, config) -> list[np.ndarray]:
@@ -93,13 +94,15 @@ def test_run_folder_contents(finished_run, features):
 # ---------------------------------------------------------------------------------------------- resume
 def test_resume_after_a_kill_ends_with_the_same_weights(finished_run, features, tmp_path):
     whole = finished_run
-    part = fit(features=features, config=RUN_CONFIG, out=tmp_path / "part", max_epochs=1, verbose=0, run_eagerly=EAGER)
+    part = fit(features=features, config=RUN_CONFIG, out=tmp_path / "part",
+               options=FitOptions(max_epochs=1, verbose=0, run_eagerly=EAGER))
     # What a kill during epoch 2 leaves behind: a half-written checkpoint folder and a "running" status.
     (part / "checkpoints" / ".epoch-0002.abc.tmp").mkdir()
     (part / "checkpoints" / ".epoch-0002.abc.tmp" / "weights.weights.h5").write_bytes(b"partial")
     status = json.loads((part / "status.json").read_text())
     (part / "status.json").write_text(json.dumps(dict(status, stopped="running")))
-    fit(features=features, config=None, out=part, resume=True, max_epochs=2, verbose=0, run_eagerly=EAGER)
+    fit(features=features, config=None, out=part,
+        options=FitOptions(resume=True, max_epochs=2, verbose=0, run_eagerly=EAGER))
 
     for name in ("best.weights.h5", "checkpoints/epoch-0002/weights.weights.h5"):
         for a, b in zip(_weights(whole / name, RUN_CONFIG), _weights(part / name, RUN_CONFIG), strict=True):
@@ -118,12 +121,14 @@ def test_resume_after_a_kill_ends_with_the_same_weights(finished_run, features, 
 def test_early_stopping_and_limit(features, tmp_path):
     # A learning rate so small that Adam's steps vanish in float32: the validation loss never improves.
     config = small_config(learning_rate=1e-30, patience=2, max_epochs=10)
-    out = fit(features=features, config=config, out=tmp_path / "r", limit=5, verbose=0, run_eagerly=EAGER)
+    out = fit(features=features, config=config, out=tmp_path / "r",
+              options=FitOptions(limit=5, verbose=0, run_eagerly=EAGER))
     assert json.loads((out / "config.json").read_text())["fit"]["train_notes"] == 5
     status = json.loads((out / "status.json").read_text())
     assert (status["stopped"], status["epochs_done"], status["best_epoch"]) == ("early_stopping", 3, 1)
     # Resuming a run that stopped early does not train further.
-    fit(features=features, config=None, out=out, resume=True, verbose=0, run_eagerly=EAGER)
+    fit(features=features, config=None, out=out,
+        options=FitOptions(resume=True, verbose=0, run_eagerly=EAGER))
     assert json.loads((out / "status.json").read_text())["epochs_done"] == 3
 
 
@@ -134,7 +139,8 @@ def _rates(run: Path) -> list[float]:
 def test_learning_rate_is_reduced_on_plateau_then_the_run_stops(features, tmp_path):
     # Never improves after epoch 1 (see above): epochs 2 and 3 each halve the rate, epoch 4 stops the run.
     config = small_config(learning_rate=1e-30, lr_patience=1, lr_factor=0.5, patience=3, max_epochs=10)
-    out = fit(features=features, config=config, out=tmp_path / "r", verbose=0, run_eagerly=EAGER)
+    out = fit(features=features, config=config, out=tmp_path / "r",
+              options=FitOptions(verbose=0, run_eagerly=EAGER))
     status = json.loads((out / "status.json").read_text())
     assert (status["stopped"], status["epochs_done"]) == ("early_stopping", 4)
     assert _rates(out) == pytest.approx([1e-30, 1e-30, 5e-31, 2.5e-31], rel=1e-6)
@@ -147,7 +153,8 @@ def test_improvements_below_min_delta_do_not_reset_the_patience(features, tmp_pa
     # Any change a slow rate makes is far below 50 %: the run stops after `patience` epochs, although its best
     # epoch may be a later one (the best weights follow any improvement).
     config = small_config(learning_rate=1e-5, min_delta=0.5, patience=2, max_epochs=10)
-    out = fit(features=features, config=config, out=tmp_path / "r", verbose=0, run_eagerly=EAGER)
+    out = fit(features=features, config=config, out=tmp_path / "r",
+              options=FitOptions(verbose=0, run_eagerly=EAGER))
     status = json.loads((out / "status.json").read_text())
     assert (status["stopped"], status["epochs_done"]) == ("early_stopping", 3)
     history = [float(row.split(",")[2]) for row in (out / "history.csv").read_text().splitlines()[1:]]
@@ -157,35 +164,38 @@ def test_improvements_below_min_delta_do_not_reset_the_patience(features, tmp_pa
 def test_patience_counts_from_the_last_significant_improvement_not_the_latest_tiny_one():
     # A validation loss falling 0.15 % an epoch under min_delta 0.2 %: every second epoch is 0.3 % below the
     # loss that last reset the patience, so the run goes on, and every epoch is the best one so far.
-    from training.fit import _judge_epoch
+    from training.fit.stopping import Stop, StoppingRule, StoppingState
 
-    config = small_config(min_delta=0.002, patience=3, lr_patience=0)
-    state = {"best_val_loss": None, "best_epoch": None, "wait": 0}
+    rule = StoppingRule.from_config(small_config(min_delta=0.002, patience=3, lr_patience=0, max_epochs=100))
+    state = StoppingState()
     for epoch in range(1, 41):
-        going, improved = _judge_epoch(state, config, None, out=Path("run"), epoch=epoch, loss=1.0,
-                                       val_loss=0.9985**epoch, rate=1e-3, verbose=0)
-        assert going == "running" and improved, (epoch, state)
-    assert state["best_epoch"] == 40 and state["wait"] <= 1
+        verdict = rule.judge(state, loss=1.0, val_loss=0.9985**epoch, learning_rate=1e-3)
+        state = verdict.state
+        assert verdict.stop is Stop.RUNNING and verdict.improved, (epoch, state)
+    assert state.best_epoch == 40 and state.wait <= 1
     # A checkpoint from before the reference was kept resumes against its best loss.
-    old = {"best_val_loss": 1.0, "best_epoch": 5, "wait": 0}
-    assert _judge_epoch(old, config, None, out=Path("run"), epoch=6, loss=1.0, val_loss=0.9999, rate=1e-3,
-                        verbose=0) == ("running", True)
-    assert old["wait"] == 1
+    old = StoppingState.from_doc({"epochs_done": 5, "best_val_loss": 1.0, "best_epoch": 5, "wait": 0})
+    verdict = rule.judge(old, loss=1.0, val_loss=0.9999, learning_rate=1e-3)
+    assert (verdict.stop, verdict.improved, verdict.state.wait) == (Stop.RUNNING, True, 1)
 
 
 def test_resume_may_change_the_schedule_but_not_the_model(features, tmp_path):
     config = small_config(learning_rate=1e-30, max_epochs=1, patience=50)
-    out = fit(features=features, config=config, out=tmp_path / "r", verbose=0, run_eagerly=EAGER)
-    fit(features=features, config=None, out=out, resume=True, verbose=0, run_eagerly=EAGER,
-        max_epochs=2, schedule={"learning_rate": 1e-3, "lr_patience": 2})
+    out = fit(features=features, config=config, out=tmp_path / "r",
+              options=FitOptions(verbose=0, run_eagerly=EAGER))
+    fit(features=features, config=None, out=out,
+        options=FitOptions(resume=True, verbose=0, run_eagerly=EAGER, max_epochs=2,
+                           schedule={"learning_rate": 1e-3, "lr_patience": 2}))
     assert _rates(out) == pytest.approx([1e-30, 1e-3], rel=1e-6)
     saved = json.loads((out / "config.json").read_text())["config"]
     assert (saved["learning_rate"], saved["lr_patience"], saved["max_epochs"]) == (1e-3, 2, 2)
     before = _tree(out)
     with pytest.raises(ParameterError, match="unknown keys \\['filters'\\]"):
-        fit(features=features, config=None, out=out, resume=True, schedule={"filters": [4]}, verbose=0)
+        fit(features=features, config=None, out=out,
+            options=FitOptions(resume=True, schedule={"filters": [4]}, verbose=0))
     with pytest.raises(ParameterError, match="lr_factor must be a number in"):
-        fit(features=features, config=None, out=out, resume=True, schedule={"lr_factor": 1.5}, verbose=0)
+        fit(features=features, config=None, out=out,
+            options=FitOptions(resume=True, schedule={"lr_factor": 1.5}, verbose=0))
     assert _tree(out) == before
 
 
@@ -198,7 +208,8 @@ def test_corrupt_checkpoint_is_detected(finished_run, features, tmp_path):
     weights.write_bytes(bytes(data))
     before = _tree(run)
     with pytest.raises(DataError, match="weights.weights.h5 fails its SHA-256 check"):
-        fit(features=features, config=None, out=run, resume=True, max_epochs=3, verbose=0, run_eagerly=EAGER)
+        fit(features=features, config=None, out=run,
+            options=FitOptions(resume=True, max_epochs=3, verbose=0, run_eagerly=EAGER))
     assert _tree(run) == before
 
 
@@ -224,11 +235,14 @@ def test_corrupt_or_missing_run_is_detected(finished_run, tmp_path):
 def test_existing_run_folder_is_not_overwritten(finished_run, features, tmp_path):
     before = _tree(finished_run)
     with pytest.raises(ParameterError, match="already exists"):
-        fit(features=features, config=small_config(), out=finished_run, verbose=0, run_eagerly=EAGER)
+        fit(features=features, config=small_config(), out=finished_run,
+            options=FitOptions(verbose=0, run_eagerly=EAGER))
     with pytest.raises(ParameterError, match="exclude each other"):
-        fit(features=features, config=small_config(), out=finished_run, resume=True, force=True, verbose=0, run_eagerly=EAGER)
+        fit(features=features, config=small_config(), out=finished_run,
+            options=FitOptions(resume=True, force=True, verbose=0, run_eagerly=EAGER))
     with pytest.raises(ParameterError, match="differs from the run's own config"):
-        fit(features=features, config=small_config(seed=3), out=finished_run, resume=True, verbose=0, run_eagerly=EAGER)
+        fit(features=features, config=small_config(seed=3), out=finished_run,
+            options=FitOptions(resume=True, verbose=0, run_eagerly=EAGER))
     assert _tree(finished_run) == before
 
 
@@ -237,7 +251,8 @@ def test_features_of_another_contract_are_refused_on_resume(finished_run, tmp_pa
     feats = write_features(tmp_path / "other", synthetic_notes(N_NOTES), params=other)
     before = _tree(finished_run)
     with pytest.raises(ContractError, match="db_min"):
-        fit(features=feats, config=None, out=finished_run, resume=True, max_epochs=3, verbose=0, run_eagerly=EAGER)
+        fit(features=feats, config=None, out=finished_run,
+            options=FitOptions(resume=True, max_epochs=3, verbose=0, run_eagerly=EAGER))
     assert _tree(finished_run) == before
 
 
@@ -267,7 +282,8 @@ def test_bad_input_is_refused_before_anything_is_written(problem, tmp_path, monk
         feats, error, match = write_features(tmp_path / "f", x), ParameterError, "needs native bfloat16"
         kwargs["mixed_precision"] = True
     with pytest.raises(error, match=match):
-        fit(features=feats, config=small_config(), out=tmp_path / "run", verbose=0, run_eagerly=EAGER, **kwargs)
+        fit(features=feats, config=small_config(), out=tmp_path / "run",
+            options=FitOptions(verbose=0, run_eagerly=EAGER, **kwargs))
     assert not (tmp_path / "run").exists()
 
 
@@ -280,7 +296,8 @@ def test_mixed_precision_on_a_bfloat16_cpu_trains_records_its_policy_and_stays_o
     if tf.config.list_physical_devices("GPU"):
         pytest.skip("a GPU is visible: mixed precision is float16 there")
     runs = {mixed: fit(features=features, config=small_config(max_epochs=1), out=tmp_path / f"mixed-{mixed}",
-                       verbose=0, run_eagerly=EAGER, mixed_precision=mixed) for mixed in (False, True)}
+                       options=FitOptions(verbose=0, run_eagerly=EAGER, mixed_precision=mixed))
+            for mixed in (False, True)}
     out = runs[True]
     doc = json.loads((out / "config.json").read_text())["fit"]
     assert (doc["mixed_precision"], doc["precision"]) == (True, "mixed_bfloat16")
@@ -290,8 +307,8 @@ def test_mixed_precision_on_a_bfloat16_cpu_trains_records_its_policy_and_stays_o
     assert loss[True] == pytest.approx(loss[False], rel=0.1)
     before = _tree(finished_run)  # a float32 run is not resumed in bfloat16, nor the other way round
     with pytest.raises(ParameterError, match="mixed_precision must match"):
-        fit(features=features, config=None, out=finished_run, resume=True, max_epochs=3, verbose=0,
-            run_eagerly=EAGER, mixed_precision=True)
+        fit(features=features, config=None, out=finished_run,
+            options=FitOptions(resume=True, max_epochs=3, verbose=0, run_eagerly=EAGER, mixed_precision=True))
     assert _tree(finished_run) == before
     # A run trained in float16 (on a GPU) does not resume in bfloat16 here.
     doc = json.loads((out / "config.json").read_text())
@@ -299,8 +316,8 @@ def test_mixed_precision_on_a_bfloat16_cpu_trains_records_its_policy_and_stays_o
     (out / "config.json").write_text(json.dumps(doc))
     before = _tree(out)
     with pytest.raises(ParameterError, match="would train in mixed_bfloat16, the run was trained in mixed_float16"):
-        fit(features=features, config=None, out=out, resume=True, max_epochs=2, verbose=0, run_eagerly=EAGER,
-            mixed_precision=True)
+        fit(features=features, config=None, out=out,
+            options=FitOptions(resume=True, max_epochs=2, verbose=0, run_eagerly=EAGER, mixed_precision=True))
     assert _tree(out) == before
 
 
@@ -331,11 +348,11 @@ DISTRIBUTED = textwrap.dedent(
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     sys.path.insert(0, sys.argv[3])
     from training_fixtures import small_config
-    from training.fit import fit
+    from training.fit import FitOptions, fit
     from training.run import load_run
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     out = fit(features=sys.argv[1], config=small_config(max_epochs=2), out=sys.argv[2], strategy=strategy,
-              verbose=0)
+              options=FitOptions(verbose=0))
     doc = json.loads((out / "config.json").read_text())
     status = json.loads((out / "status.json").read_text())
     autoencoder, encoder, decoder = load_run(out).models()
@@ -383,8 +400,8 @@ def test_both_note_sources_give_the_same_batches(tmp_path):
 def test_a_new_run_can_start_from_another_runs_best_weights(finished_run, features, tmp_path):
     # A rate of 1e-30 leaves the weights where they start: exactly where the other run ended.
     config = RUN_CONFIG.replace(learning_rate=1e-30, max_epochs=1, clipnorm=1.0)
-    out = fit(features=features, config=config, out=tmp_path / "tuned", verbose=0, run_eagerly=EAGER,
-              init_from=finished_run)
+    out = fit(features=features, config=config, out=tmp_path / "tuned",
+              options=FitOptions(verbose=0, run_eagerly=EAGER, init_from=finished_run))
     for a, b in zip(_weights(out / "best.weights.h5", config), _weights(finished_run / "best.weights.h5", config),
                     strict=True):
         np.testing.assert_allclose(a, b, atol=1e-6)
@@ -396,12 +413,13 @@ def test_a_run_started_from_another_keeps_that_through_a_resume(finished_run, fe
     # Killed before its first checkpoint (only config.json written): resumed, it starts from the weights it was
     # started from again, not from fresh ones, and its record still names them.
     config = RUN_CONFIG.replace(learning_rate=1e-30, max_epochs=1)
-    out = fit(features=features, config=config, out=tmp_path / "tuned", verbose=0, run_eagerly=EAGER,
-              init_from=finished_run)
+    out = fit(features=features, config=config, out=tmp_path / "tuned",
+              options=FitOptions(verbose=0, run_eagerly=EAGER, init_from=finished_run))
     for path in out.iterdir():
         if path.name != "config.json":
             shutil.rmtree(path) if path.is_dir() else path.unlink()
-    fit(features=features, config=None, out=out, resume=True, verbose=0, run_eagerly=EAGER)
+    fit(features=features, config=None, out=out,
+        options=FitOptions(resume=True, verbose=0, run_eagerly=EAGER))
     for a, b in zip(_weights(out / "best.weights.h5", config), _weights(finished_run / "best.weights.h5", config),
                     strict=True):
         np.testing.assert_allclose(a, b, atol=1e-6)
@@ -410,18 +428,22 @@ def test_a_run_started_from_another_keeps_that_through_a_resume(finished_run, fe
 
 def test_starting_from_a_missing_or_different_run_writes_nothing(finished_run, features, tmp_path):
     with pytest.raises(DataError, match="no run folder to start from"):
-        fit(features=features, config=RUN_CONFIG, out=tmp_path / "a", verbose=0, init_from=tmp_path / "nope")
+        fit(features=features, config=RUN_CONFIG, out=tmp_path / "a",
+            options=FitOptions(verbose=0, init_from=tmp_path / "nope"))
     assert not (tmp_path / "a").exists()
     other = small_config(filters=(4, 8, 32), max_epochs=1)  # another architecture
     with pytest.raises(DataError, match="does not fit this model"):
-        fit(features=features, config=other, out=tmp_path / "b", verbose=0, run_eagerly=EAGER, init_from=finished_run)
+        fit(features=features, config=other, out=tmp_path / "b",
+            options=FitOptions(verbose=0, run_eagerly=EAGER, init_from=finished_run))
     assert not (tmp_path / "b").exists()
     with pytest.raises(ParameterError, match="init_from starts a new run"):
-        fit(features=features, config=None, out=finished_run, resume=True, verbose=0, init_from=finished_run)
+        fit(features=features, config=None, out=finished_run,
+            options=FitOptions(resume=True, verbose=0, init_from=finished_run))
     # Restarting a diverged run over itself would delete the weights it is to start from.
     before = sorted(p.name for p in finished_run.iterdir())
     with pytest.raises(ParameterError, match="is the run folder .* name another --out"):
-        fit(features=features, config=RUN_CONFIG, out=finished_run, force=True, verbose=0, init_from=finished_run)
+        fit(features=features, config=RUN_CONFIG, out=finished_run,
+            options=FitOptions(force=True, verbose=0, init_from=finished_run))
     assert sorted(p.name for p in finished_run.iterdir()) == before
     with pytest.raises(ParameterError, match="clipnorm must be null or a positive number"):
         RUN_CONFIG.replace(clipnorm=0)

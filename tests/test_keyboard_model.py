@@ -11,7 +11,7 @@ from training_fixtures import SMALL_PARAMS, small_config, write_features
 from synth.errors import DataError, ParameterError
 
 keras = pytest.importorskip("keras")
-from training.fit import fit  # noqa: E402
+from training.fit import FitOptions, fit  # noqa: E402
 from training.model.keyboard import partner_rows  # noqa: E402
 from training.run import load_run  # noqa: E402
 
@@ -89,7 +89,8 @@ def test_the_start_is_the_pca_of_each_keys_centred_patches():
 def test_a_keyboard_model_trains_across_keys_exports_with_parity_and_loads(tmp_path):
     features, x, _ = _write_keyboard_features(tmp_path / "features")
     config = small_config("keyboard", max_epochs=3, learning_rate=1e-3)
-    run = fit(features=features, config=config, out=tmp_path / "run", verbose=0, run_eagerly=True)
+    run = fit(features=features, config=config, out=tmp_path / "run",
+              options=FitOptions(verbose=0, run_eagerly=True))
     history = (run / "history.csv").read_text().splitlines()
     assert len(history) == 4
     metrics = json.loads((run / "metrics.json").read_text())
@@ -141,7 +142,8 @@ def test_a_keyboard_model_trains_across_keys_exports_with_parity_and_loads(tmp_p
 def test_notes_at_one_key_cannot_train_a_pitch_conditioned_model(tmp_path):
     features, _, _ = _write_keyboard_features(tmp_path / "features", keys=(60,))
     with pytest.raises(DataError, match="all at key 60"):
-        fit(features=features, config=small_config("keyboard"), out=tmp_path / "run", verbose=0)
+        fit(features=features, config=small_config("keyboard"), out=tmp_path / "run",
+            options=FitOptions(verbose=0))
     assert not (tmp_path / "run").exists()
 
 
@@ -150,7 +152,8 @@ def test_a_note_without_a_pitch_is_named(tmp_path):
     del rows[5]["pitch"]
     (features / "index.json").write_text(json.dumps({"rows": rows}))
     with pytest.raises(DataError, match="MIDI key"):
-        fit(features=features, config=small_config("keyboard"), out=tmp_path / "run", verbose=0)
+        fit(features=features, config=small_config("keyboard"), out=tmp_path / "run",
+            options=FitOptions(verbose=0))
     assert not (tmp_path / "run").exists()
 
 
@@ -165,10 +168,10 @@ def test_a_keyboard_model_trains_from_float16_shards_through_the_streaming_path(
     """Notes at three keys computed into float16 shards (the layout for sets larger than memory) and read by
     the memory-map path of NoteSource, as the 21,655-note keyboard set is: training runs and its test metrics
     are those of the in-memory path on the same notes to float16's precision."""
-    from training import fit as fit_module
     from training.datasets.compute_features import compute_features
     from training.datasets.features import load_features
     from training.datasets.synthetic import make_synthetic_dataset
+    from training.fit import notes as fit_notes
 
     params = SMALL_PARAMS
     nsynth = make_synthetic_dataset(out=tmp_path / "nsynth", instruments=6, pitch=KEYS, velocities=(60, 110))
@@ -177,10 +180,12 @@ def test_a_keyboard_model_trains_from_float16_shards_through_the_streaming_path(
     feats = load_features(features)
     assert type(feats.x).__name__ == "ShardedArray" and len(feats.x) == 36
     config = small_config("keyboard", max_epochs=1)
-    monkeypatch.setattr(fit_module, "IN_MEMORY_BYTES", 0)  # what a set larger than the limit takes
-    streamed = fit(features=features, config=config, out=tmp_path / "streamed", verbose=0, run_eagerly=True)
+    monkeypatch.setattr(fit_notes, "IN_MEMORY_BYTES", 0)  # what a set larger than the limit takes
+    streamed = fit(features=features, config=config, out=tmp_path / "streamed",
+                   options=FitOptions(verbose=0, run_eagerly=True))
     monkeypatch.undo()
-    held = fit(features=features, config=config, out=tmp_path / "held", verbose=0, run_eagerly=True)
+    held = fit(features=features, config=config, out=tmp_path / "held",
+               options=FitOptions(verbose=0, run_eagerly=True))
     a, b = (json.loads((run / "metrics.json").read_text()) for run in (streamed, held))
     assert a["notes"] == b["notes"] > 0
     assert a["rmse"] == pytest.approx(b["rmse"], abs=1e-4)

@@ -178,7 +178,7 @@ def test_export_force_never_replaces_its_run_nor_a_folder_of_bundles(tmp_path):
 def test_train_force_never_replaces_its_features_nor_another_folder(tmp_path):
     from training_fixtures import small_config, synthetic_notes, write_features
 
-    from training.fit import fit
+    from training.fit import FitOptions, fit
 
     features = write_features(tmp_path / "features", synthetic_notes(10))
     notes = tmp_path / "notes"
@@ -187,11 +187,12 @@ def test_train_force_never_replaces_its_features_nor_another_folder(tmp_path):
     run = fake_run(tmp_path / "run")
     before = tree(tmp_path)
     with pytest.raises(OutputError, match="features: is .*features, an input of this command"):
-        fit(features=features, config=small_config(), out=features, force=True, verbose=0)
+        fit(features=features, config=small_config(), out=features,
+            options=FitOptions(force=True, verbose=0))
     with pytest.raises(OutputError, match="notes: exists and is not a training run folder melsynth wrote"):
-        fit(features=features, config=small_config(), out=notes, force=True, verbose=0)
+        fit(features=features, config=small_config(), out=notes, options=FitOptions(force=True, verbose=0))
     with pytest.raises(OutputError, match=r"already exists \(resume it \(--resume\) or replace it \(--force\)\)"):
-        fit(features=features, config=small_config(), out=run, verbose=0)
+        fit(features=features, config=small_config(), out=run, options=FitOptions(verbose=0))
     assert tree(tmp_path) == before
 
 

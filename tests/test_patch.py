@@ -107,23 +107,24 @@ def test_too_few_patches_for_the_latent_is_a_clear_error():
 def test_a_new_run_starts_from_the_pca_of_its_training_notes(tmp_path):
     """fit() sets a patch run's first weights to the PCA of its training rows: with a learning rate too
     small to move them, the run's best weights are that PCA, and its validation loss is the PCA's."""
-    from training.fit import fit
+    from training.fit import FitOptions, fit
     from training.run import load_run
 
     train, mean, basis = _notes_of_rank(8, 20, seed=1)
     features = write_features(tmp_path / "features", train)
     config = small_config("patch", max_epochs=1, learning_rate=1e-12)
-    run = load_run(fit(features=features, config=config, out=tmp_path / "run", verbose=0, run_eagerly=True))
+    run = load_run(fit(features=features, config=config, out=tmp_path / "run",
+                       options=FitOptions(verbose=0, run_eagerly=True)))
     autoencoder, _, _ = run.models()
     np.testing.assert_allclose(np.asarray(autoencoder(train)), train, atol=2e-5)
     assert run.status["best_val_loss"] < 1e-9
 
 
 def test_a_run_with_too_few_patches_stops_before_writing_anything(tmp_path):
-    from training.fit import fit
+    from training.fit import FitOptions, fit
 
     features = write_features(tmp_path / "features", synthetic_notes(5))  # 3 training notes: 12 patches
     with pytest.raises(DataError, match="12 patches of 1024 values cannot give 32 principal directions"):
         fit(features=features, config=small_config("patch", filters=(32,), max_epochs=1), out=tmp_path / "run",
-            verbose=0, run_eagerly=True)
+            options=FitOptions(verbose=0, run_eagerly=True))
     assert not (tmp_path / "run").exists()

@@ -21,7 +21,7 @@ import pytest
 from training_fixtures import SMALL_PARAMS, small_config, synthetic_notes, write_features
 
 keras = pytest.importorskip("keras")
-from training.fit import fit  # noqa: E402
+from training.fit import FitOptions, fit  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 N_NOTES = 200  # 120 training notes, batch 8: 15 steps an epoch, long enough to be killed inside one
@@ -80,8 +80,8 @@ def test_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_weights(features,
     assert not (killed / "checkpoints" / "epoch-0002").exists()
 
     # The resume runs in this process (`melsynth train --resume` calls the same fit(resume=True)).
-    fit(features=features, config=None, out=killed, resume=True, verbose=0)
-    whole = fit(features=features, config=CONFIG, out=tmp_path / "whole", verbose=0)
+    fit(features=features, config=None, out=killed, options=FitOptions(resume=True, verbose=0))
+    whole = fit(features=features, config=CONFIG, out=tmp_path / "whole", options=FitOptions(verbose=0))
 
     assert json.loads((killed / "status.json").read_text())["epochs_done"] == EPOCHS
     for name in ("best.weights.h5", f"checkpoints/epoch-{EPOCHS:04d}/weights.weights.h5"):

@@ -71,14 +71,14 @@ def tiled(tmp_path_factory) -> Path:
     from test_export_presets import rows_of
 
     from export.bundle_writer import export_run
-    from training.fit import fit
+    from training.fit import FitOptions, fit
 
     root = tmp_path_factory.mktemp("tiles")
     x = np.clip(training_fixtures.synthetic_notes(16, params=PARAMS) * 1.2 + 0.1, 0, 1).astype(np.float32)
     feats = training_fixtures.write_features(root / "features", x, params=PARAMS)
     (feats / "index.json").write_text(json.dumps({"rows": rows_of(len(x))}))
     config = training_fixtures.small_config("clip", max_epochs=1)
-    run = fit(features=feats, config=config, out=root / "run", verbose=0)
+    run = fit(features=feats, config=config, out=root / "run", options=FitOptions(verbose=0))
     return export_run(run, root / "bundle", log=lambda line: None)
 
 

@@ -66,7 +66,7 @@ def _features(root: Path, *, instruments: int) -> Path:
 def _pipeline_seconds(features: Path) -> tuple[int, float]:
     """(training notes, seconds) of one pass of the fit's own input pipeline over the training split."""
     from training.datasets.features import load_features
-    from training.fit import NoteSource, epoch_order
+    from training.fit.notes import NoteSource, epoch_order
 
     feats = load_features(features)
     rows = feats.subset("train")
@@ -80,11 +80,12 @@ def _pipeline_seconds(features: Path) -> tuple[int, float]:
 
 
 def _fit_epochs(features: Path, out: Path, *, xla: str, mixed: bool, epochs: int) -> dict[str, Any]:
-    from training.fit import fit
+    from training.fit import FitOptions, fit
     from training.model.config import default_config
 
     config = default_config().replace(batch_size=BATCH, patience=epochs + 1)
-    fit(features=features, config=config, out=out, max_epochs=epochs, xla=xla, mixed_precision=mixed, verbose=0)
+    fit(features=features, config=config, out=out,
+        options=FitOptions(max_epochs=epochs, xla=xla, mixed_precision=mixed, verbose=0))
     with (out / "history.csv").open() as f:
         seconds = [float(row["seconds"]) for row in csv.DictReader(f)]
     doc = json.loads((out / "config.json").read_text())

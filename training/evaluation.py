@@ -43,7 +43,7 @@ def evaluate_run(
     The dict of :func:`synth.metrics.summary`, with a "pca" list when ``pca``.
     """
     from training.datasets.features import load_features
-    from training.fit import training_rows
+    from training.fit.notes import training_rows
     from training.model.families import latent_shape
     from training.run import load_run
 

@@ -108,7 +108,7 @@ def evaluate_keyboard(
     from synth.metrics.evaluation import measure
     from synth.metrics.pca import fit_pca
     from training.datasets.features import load_features
-    from training.fit import note_pitches
+    from training.fit.notes import note_pitches
     from training.model.families import FAMILIES
 
     model = load_bundle(bundle)

@@ -35,7 +35,7 @@ class Run:
     def _checkpointed_best(self) -> str | None:
         """The best weights' SHA-256 that the newest checkpoint records: a run stopped (killed) after a new
         best was copied but before status.json was rewritten has that one, and is whole."""
-        from training.fit import latest_checkpoint
+        from training.fit.checkpoints import latest_checkpoint
 
         ckpt = latest_checkpoint(self.path)
         if ckpt is None:
@@ -81,7 +81,7 @@ class Run:
             autoencoder, encoder, decoder = build_models(self.config, params=self.params)
         finally:
             keras.mixed_precision.set_global_policy(old)
-        from training.fit import load_weights_whole
+        from training.fit.weights import load_weights_whole
 
         load_weights_whole(autoencoder, weights, what=f"the model of {self.path / 'config.json'}")
         return autoencoder, encoder, decoder
@@ -89,7 +89,7 @@ class Run:
 
 def load_run(path: str | Path) -> Run:
     """Read a run folder's config.json and status.json; DataError for a missing or corrupt run."""
-    from training.fit import RUN_FORMAT
+    from training.fit.run_folder import RUN_FORMAT
 
     path = Path(path)
     if not path.is_dir():

@@ -74,18 +74,19 @@ def run(args: argparse.Namespace) -> int:
             raise ParameterError("--seed cannot change a resumed run's seed")
         config = config.replace(seed=args.seed)
 
-    from training.fit import fit
+    from training.fit import FitOptions, fit
 
     schedule = {
         key: getattr(args, key)
         for key in ("learning_rate", "patience", "lr_patience", "lr_factor", "min_delta", "clipnorm")
         if getattr(args, key) is not None
     }
-    out = fit(
-        features=args.data, config=config, out=args.out, resume=args.resume, force=args.force,
-        max_epochs=args.max_epochs, schedule=schedule, limit=args.limit, mixed_precision=args.mixed_precision,
-        verbose=2 if args.quiet else 1, deterministic=args.deterministic, xla=args.xla, init_from=args.init_from,
+    options = FitOptions(
+        resume=args.resume, force=args.force, max_epochs=args.max_epochs, schedule=schedule, limit=args.limit,
+        mixed_precision=args.mixed_precision, verbose=2 if args.quiet else 1, deterministic=args.deterministic,
+        xla=args.xla, init_from=args.init_from,
     )
+    out = fit(features=args.data, config=config, out=args.out, options=options)
     import json
 
     status = json.loads((out / "status.json").read_text())

@@ -1,0 +1,120 @@
+"""fit(): check the arguments, the run folder, the data and the devices, then build the models and train."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synth.errors import ParameterError
+from synth.outputs import RUN, check_output_folder
+from training.datasets.features import Features
+from training.fit.checkpoints import TrainingState
+from training.fit.devices import Placement, place
+from training.fit.loop import train_epochs
+from training.fit.models import compiled_models, start_from_data
+from training.fit.options import FitOptions
+from training.fit.resolve import load_data, resolve_run, start_point
+from training.fit.run_folder import json_dump, run_doc
+from training.fit.weights import initial_weights
+from training.model.config import ModelConfig
+
+__all__ = ["fit"]
+
+
+def fit(
+    *, features: str | Path | Features, config: ModelConfig | None, out: str | Path,
+    options: FitOptions | None = None, strategy: Any = None,
+) -> Path:
+    """Train ``config`` on the features folder ``features`` and write the run folder ``out``.
+
+    Parameters
+    ----------
+    features : a features folder (see :mod:`training.datasets.features`) or an already loaded Features
+    config : the variant to fit; with ``options.resume`` it may be None (the run's own config is used),
+        otherwise it must equal the run's config apart from the schedule fields (``SCHEDULE_FIELDS``)
+    out : the run folder; must not exist unless ``options.resume`` (continue it) or ``options.force`` (replace it)
+    options : how to fit (:class:`~training.fit.options.FitOptions`: resume, force, the schedule and note
+        budget, precision, devices, init_from); default ``FitOptions()``
+    strategy : a tf.distribute strategy; default MirroredStrategy when more than one GPU is visible
+
+    Returns
+    -------
+    Path of the run folder.
+
+    Raises
+    ------
+    ParameterError for bad arguments, an existing run folder without resume/force, a shape the architecture
+    cannot divide; ContractError for features from another spectrogram contract than the run's;
+    DataError for a bad features folder (NaN, checksum, empty split) or a corrupt checkpoint.
+    Nothing in ``out`` is written or removed before all of these checks pass.
+    """
+    options = FitOptions() if options is None else options
+    if not isinstance(options, FitOptions):
+        raise ParameterError(f"options must be a FitOptions, got {type(options).__name__}")
+    out = Path(out)
+    init_from = options.init_from
+    if init_from is not None and out.resolve() in (Path(init_from).resolve(), *Path(init_from).resolve().parents):
+        # force would delete the very weights the new run is to start from.
+        raise ParameterError(f"init_from {init_from} is the run folder {out} (or inside it): name another --out")
+    inputs = (features.path if isinstance(features, Features) else features, init_from)
+    existing, config, limit = resolve_run(out, config=config, options=options, inputs=inputs)
+    feats, rows = load_data(features, out=out, existing=existing, config=config, limit=limit)
+    placement = place(mixed_precision=options.mixed_precision, strategy=strategy,
+                      deterministic=options.deterministic, run_eagerly=options.run_eagerly, xla=options.xla,
+                      existing=existing, out=out)
+    ckpt, ckpt_state = start_point(out, resume=options.resume, init_from=init_from)
+    # A resumed run keeps the weights it was started from in its record; killed before its first checkpoint,
+    # it starts from them again (checked here, before anything is touched), not from fresh ones.
+    started_from = existing["fit"].get("init_from") if existing else init_from
+    if options.resume and ckpt is None and started_from:
+        initial_weights(Path(started_from))
+        init_from = started_from
+
+    # ------------------------------------------------------------------ all checks passed: touch the run folder
+    if not options.resume:
+        if out.exists():
+            # Checked again: the checks above read the features, and what holds the name may have changed.
+            check_output_folder(out, kind=RUN, force=options.force, inputs=inputs)
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+    json_dump(out / "config.json", run_doc(
+        config=config, feats=feats, limit=limit, rows=rows, mixed_precision=options.mixed_precision,
+        placement=placement, deterministic=options.deterministic, init_from=started_from,
+    ))
+    return _build_and_train(
+        out=out, feats=feats, config=config, rows=rows, ckpt=ckpt, ckpt_state=ckpt_state, placement=placement,
+        run_eagerly=options.run_eagerly, init_from=init_from, verbose=options.verbose,
+        set_learning_rate="learning_rate" in options.schedule, new_run=not options.resume,
+    )
+
+
+def _build_and_train(
+    *, out: Path, feats: Features, config: ModelConfig, rows: tuple[np.ndarray, np.ndarray, np.ndarray],
+    ckpt: Path | None, ckpt_state: TrainingState | None, placement: Placement, run_eagerly: bool,
+    init_from: str | Path | None, verbose: int, set_learning_rate: bool, new_run: bool,
+) -> Path:
+    """Build the models under the run's precision policy and seed, then train; the process-wide Keras policy
+    is restored whatever happens."""
+    import keras
+
+    old_policy = keras.mixed_precision.global_policy()
+    try:
+        keras.mixed_precision.set_global_policy(placement.policy)
+        keras.utils.set_random_seed(config.seed)
+        with placement.strategy.scope():
+            models, optimizer = compiled_models(config, params=feats.params, jit=placement.jit,
+                                                run_eagerly=run_eagerly, init_from=init_from, out=out,
+                                                new_run=new_run)
+            if config.family.fitted_start and ckpt is None and init_from is None:
+                start_from_data(models, feats, rows[0], config=config, out=out if new_run else None,
+                                verbose=verbose)
+        # stacklevel 2: the training's warnings point at fit()'s call of this function.
+        return train_epochs(
+            out=out, feats=feats, config=config, models=models, optimizer=optimizer, rows=rows, ckpt=ckpt,
+            ckpt_state=ckpt_state, verbose=verbose, set_learning_rate=set_learning_rate, stacklevel=2,
+        )
+    finally:
+        keras.mixed_precision.set_global_policy(old_policy)

@@ -1,0 +1,93 @@
+"""What a call to fit() resolves to, all checked before the run folder is touched: a new or resumed run and its
+config, the features and rows it fits, and the checkpoint it starts from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synth.errors import DataError, ParameterError
+from synth.outputs import RUN, check_output_folder
+from synth.spectrogram import SpectrogramParams
+from training.datasets.features import Features, load_features
+from training.fit.checkpoints import TrainingState, check_best, latest_checkpoint, read_checkpoint_state
+from training.fit.notes import note_pitches, training_rows
+from training.fit.options import FitOptions
+from training.fit.run_folder import data_signature, load_existing
+from training.fit.weights import initial_weights
+from training.model.config import SCHEDULE_FIELDS, ModelConfig
+
+__all__ = ["resolve_run", "load_data", "start_point"]
+
+
+def resolve_run(
+    out: Path, *, config: ModelConfig | None, options: FitOptions, inputs: tuple[str | Path | None, ...],
+) -> tuple[dict[str, Any] | None, ModelConfig, int | None]:
+    """(the run's config.json when resuming, the config to fit with the schedule applied, the limit): a resumed
+    run keeps its own config apart from the schedule, its limit and its precision; a new run needs a config and a
+    free folder (or ``force``)."""
+    existing: dict[str, Any] | None = None
+    limit = options.limit
+    if options.resume:
+        if not out.is_dir():
+            raise ParameterError(f"{out}: no run folder to resume")
+        existing = load_existing(out)
+        saved = ModelConfig.from_dict(existing["config"], source=f"{out / 'config.json'} config")
+        if config is not None and config.replace(**{k: getattr(saved, k) for k in SCHEDULE_FIELDS}) != saved:
+            raise ParameterError(
+                f"{out}: the given config differs from the run's own config.json beyond the schedule fields "
+                f"{list(SCHEDULE_FIELDS)}; resume without a config or start a new run"
+            )
+        config = saved
+        if limit is not None and limit != existing["fit"].get("limit"):
+            raise ParameterError(f"{out}: limit {limit} differs from the run's {existing['fit'].get('limit')}")
+        limit = existing["fit"].get("limit")
+        if bool(options.mixed_precision) != bool(existing["fit"].get("mixed_precision", False)):
+            raise ParameterError(f"{out}: mixed_precision must match the run's ({existing['fit'].get('mixed_precision')})")
+    else:
+        if config is None:
+            raise ParameterError("a model config is needed for a new run")
+        # --force replaces an earlier run (or an empty folder), never the features it is to train on.
+        check_output_folder(out, kind=RUN, force=options.force, inputs=inputs,
+                            hint="resume it (--resume) or replace it (--force)")
+    if not isinstance(config, ModelConfig):
+        raise ParameterError(f"config must be a ModelConfig, got {type(config).__name__}")
+    schedule = options.overrides()
+    if schedule:
+        config = config.replace(**schedule)
+    return existing, config, limit
+
+
+def load_data(
+    features: str | Path | Features, *, out: Path, existing: dict[str, Any] | None, config: ModelConfig,
+    limit: int | None,
+) -> tuple[Features, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The features and the (train, valid, test) rows, checked against the data a resumed run was started on
+    and against the shapes the architecture can divide."""
+    feats = features if isinstance(features, Features) else load_features(features)
+    params = feats.params
+    if existing is not None:
+        saved_params = SpectrogramParams.from_dict(existing["spectrogram"], source=f"{out / 'config.json'}")
+        saved_params.require_equal(params, what=f"features folder {feats.path} (resuming {out})")
+        if data_signature(existing["data"]) != data_signature(feats.description()):
+            raise DataError(f"features folder {feats.path} is not the data run {out} was started on")
+
+    config.family.check_input_shape(config, params=params)
+    note_pitches(feats, family=config.family)
+    train_rows = training_rows(feats, seed=config.seed, limit=limit)
+    valid_rows, test_rows = (feats.subset(s) for s in ("valid", "test"))
+    return feats, (train_rows, valid_rows, test_rows)
+
+
+def start_point(out: Path, *, resume: bool, init_from: str | Path | None) -> tuple[Path | None, TrainingState | None]:
+    """The checkpoint to resume from and its verified state (None, None for a new run); checks ``init_from``'s
+    weights too, so that a bad one fails before the run folder is touched."""
+    if init_from is not None:
+        initial_weights(Path(init_from))
+    ckpt, state = (latest_checkpoint(out) if resume else None), None
+    if ckpt is not None:
+        state = TrainingState.from_doc(read_checkpoint_state(ckpt), source=str(ckpt / "state.json"))
+        check_best(out, ckpt, state)
+    return ckpt, state
