@@ -93,6 +93,23 @@ NSYNTH_DATASET = OutputKind("NSynth-format dataset", ("examples.json",))
 CHECKPOINT = OutputKind("checkpoint", ("state.json", "checksums.json"))
 
 
+def _check_creatable(path: Path) -> None:
+    """OutputError unless a folder can be made at ``path`` (its missing parents included): the nearest
+    existing folder above it takes a probe folder, removed at once. Before any work: an unwritable --out once
+    ended a dataset or a training command in an OSError traceback, and an export after 37 s of work."""
+    import tempfile
+
+    ancestor = path.absolute().parent
+    while not os.path.lexists(ancestor) and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise OutputError(f"{path}: cannot be made: {ancestor} is not a folder")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".melsynth-probe.", dir=ancestor))
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot be written: {ancestor}: {exc.strerror or exc}") from None
+
+
 def _refuse_inputs(path: Path, inputs: Iterable[str | Path | None], *, file: bool = False) -> None:
     """Refuse an output that is, or holds, one of ``inputs`` (compared as resolved paths, so a symlink or a
     ``./`` spelling of the same folder counts). An output ``file`` is refused too where it would replace a
@@ -155,6 +172,7 @@ def check_output_folder(
     path = Path(path)
     _refuse_inputs(path, inputs)
     if not os.path.lexists(path):
+        _check_creatable(path)
         return path
     # Whether --force could replace it is said first: "use --force" must never be advice that deletes data.
     if path.is_symlink():

@@ -343,3 +343,16 @@ def test_out_of_range_settings_are_named_before_anything_runs(tmp_path, argv, me
                           timeout=120)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert not (tmp_path / "y").exists()
+
+
+def test_an_output_folder_that_cannot_be_made_is_refused_before_any_work(tmp_path):
+    """An unwritable --out once ended dataset features and train in an OSError traceback, and export after
+    37 s of work; now every folder output is probed first, and a writable one is left untouched."""
+    from synth.outputs import BUNDLE, check_output_folder
+
+    with pytest.raises(OutputError, match="/proc/melsynth-nonexistent/out: cannot be written: /proc"):
+        check_output_folder("/proc/melsynth-nonexistent/out", kind=BUNDLE, force=False)
+    assert check_output_folder(tmp_path / "a" / "b", kind=BUNDLE, force=False) == tmp_path / "a" / "b"
+    assert list(tmp_path.iterdir()) == []  # the probe leaves nothing behind
+    r = melsynth("export", "--run", str(tmp_path / "no-run"), "--out", "/proc/melsynth-nonexistent/b")
+    assert r.returncode == 1 and "cannot be written" in r.stderr and "Traceback" not in r.stderr
