@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
 
 from synth.errors import MelsynthError
 
@@ -58,8 +60,17 @@ def _build_parser(argv: list[str]) -> tuple[argparse.ArgumentParser, dict[str, o
     return parser, modules
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM (kill, timeout, systemd, docker stop) ends every command the way Ctrl-C does: the same
+        # cleanup (worker pools terminated, hidden partial outputs removed), exit 130. It once left a dataset
+        # command's workers running under PID 1 and a render's 208 MB .wav.tmp behind.
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         parser, modules = _build_parser(argv)
         args = parser.parse_args(argv)

@@ -356,3 +356,29 @@ def test_an_output_folder_that_cannot_be_made_is_refused_before_any_work(tmp_pat
     assert list(tmp_path.iterdir()) == []  # the probe leaves nothing behind
     r = melsynth("export", "--run", str(tmp_path / "no-run"), "--out", "/proc/melsynth-nonexistent/b")
     assert r.returncode == 1 and "cannot be written" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_sigterm_ends_a_command_as_ctrl_c_does(tmp_path):
+    """kill / timeout / systemd / docker stop: once left dataset features' workers running under PID 1 and
+    hidden partial outputs behind. Now: 'interrupted', exit 130, no worker left, no partial output."""
+    import signal
+    import time
+
+    data = tmp_path / "data"
+    assert melsynth("dataset", "synthetic", "--out", data, "--instruments", "40").returncode == 0
+    out = tmp_path / "features"
+    proc = subprocess.Popen([sys.executable, "-m", "synth.cli", "dataset", "features", str(data), "--out", str(out),
+                             "--workers", "2"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(p.name.startswith(".features.") for p in tmp_path.iterdir()):
+        time.sleep(0.1)  # until the work has begun (its hidden folder exists)
+    time.sleep(1.0)
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "melsynth: interrupted" in err and "Traceback" not in err
+    assert children, "the command had no worker processes to check"
+    time.sleep(0.5)
+    alive = [pid for pid in children if os.path.exists(f"/proc/{pid}")]
+    assert alive == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
