@@ -9,12 +9,13 @@ BUNDLE ?= presets/default
 ARGS ?=
 
 RUN_APT := libportaudio2 libsndfile1
-TEST_APT := $(RUN_APT) fluidsynth fluid-soundfont-gm timgm6mb-soundfont jackd2 puredata-core liblo-tools
+TEST_APT := $(RUN_APT) fluidsynth fluid-soundfont-gm timgm6mb-soundfont jackd2 puredata-core liblo-tools \
+	chromium chromium-driver
 
 .PHONY: run test bench sysdeps-run sysdeps-test venv venv-test lint clean
 
 run: sysdeps-run $(VENV)/.run-stamp
-	$(BIN)/melsynth serve --bundle $(BUNDLE) $(ARGS)
+	$(BIN)/melsynth serve --bundle $(BUNDLE) --web $(ARGS)
 
 test: sysdeps-test $(VENV)/.test-stamp
 	$(BIN)/python -m pytest -q $(ARGS)

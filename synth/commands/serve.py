@@ -86,6 +86,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a MIDI mapping file (CCs, bend range, channel; see docs/OSC.md)")
     parser.add_argument("--duration", type=_duration, default=None, metavar="SECONDS",
                         help=f"stop after this long (at most {MAX_DURATION:g} s)")
+    from synth.web.limits import DEFAULT_WEB_PORT
+
+    parser.add_argument("--web", nargs="?", type=int, const=DEFAULT_WEB_PORT, default=None, metavar="PORT",
+                        help=f"serve a page that plays the engine, on PORT (default {DEFAULT_WEB_PORT}); serve prints "
+                             "its address, with this run's token")
+    parser.add_argument("--web-host", default=None, metavar="ADDR",
+                        help="address the page is served on (default 127.0.0.1; others need --allow, which then "
+                             "names the machines that may open it)")
+    parser.add_argument("--web-write", action="store_true",
+                        help="the page may keep the current sound as a preset (a file in the bundle) and learn MIDI")
 
 
 def _print_figures(stats: dict, server, recorded, log_path, midi=None) -> None:
@@ -121,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
     from synth.engine.recorder import Recorder
 
     _check_ranges(args)
+    _check_web(args)
     bundle = load_bundle(args.bundle)
     mapping = _midi_mapping(args)
     output, device, record = _resolve_output(args)
@@ -132,32 +143,46 @@ def run(args: argparse.Namespace) -> int:
 
     engine = _build_engine(args, bundle, rate, recorder)
     live, server = _build_live_and_server(args, engine, output, device, rate, channels, recorder)
+    web = _build_web(args, bundle, engine, server, recorder)
     _interrupt_on_signals()
     midi = None if mapping is None else _build_midi(args, mapping, engine, live, server, recorder)
     try:
         live.start()
     except BaseException:  # Ctrl-C or a failure while the margin fills: nothing has played, nothing is kept
         _discard(recorder)
+        if web is not None:
+            web.stop()
         live.stop()
         server.discard_log()
         raise
     server.start()
+    if web is not None:
+        _start_web(web, server, live)
     _finish_on_signals(live)
     if midi is not None:
         _start_midi(midi, server, live)
     _print_banner(args, engine, live, server, rate, record)
+    if web is not None:
+        print(f"melsynth: play it in a browser: {web.url}"
+              + (" (it may keep presets and learn MIDI)" if web.write else ""), flush=True)
     _wait(live, args.duration)
-    stats = _stop(midi, server, live)
+    stats = _stop(midi, server, live, web)
+    if web is not None:
+        c = web.counters()
+        print(f"melsynth: the page: {c['connections']} connections, {c['frames']} messages, {c['refused']} "
+              f"refused, {c['rate_dropped']} over the rate, {c['cut_off']} cut off")
     log_path, log_error = _write_log(server)
     _exit_without_portaudio(_closing_report(stats, live, server, log_path, midi, log_error))
 
 
-def _stop(midi, server, live) -> dict:
-    """Stop control input, then the engine; the engine stops, and the take is finished, even when stopping
-    MIDI or OSC fails. Returns the engine's figures."""
+def _stop(midi, server, live, web=None) -> dict:
+    """Stop control input (MIDI, the page, OSC), then the engine; the engine stops, and the take is finished,
+    even when stopping one of them fails. Returns the engine's figures."""
     try:
         if midi is not None:
             midi.stop()
+        if web is not None:
+            web.stop()
         server.stop()
     finally:
         stats = live.stop()
@@ -186,6 +211,50 @@ def _check_ranges(args: argparse.Namespace) -> None:
         raise ParameterError(f"--blocksize must be 16..8192, got {args.blocksize}")
     if not 0 <= args.port <= 65535:
         raise ParameterError(f"--port must be 0..65535, got {args.port}")
+
+
+def _check_web(args: argparse.Namespace) -> None:
+    """The page's flags make sense together (before anything starts)."""
+    from synth.errors import ParameterError
+    from synth.web.access import allowed_peers
+
+    if args.web is None:
+        for flag, given in (("--web-host", args.web_host is not None), ("--web-write", args.web_write)):
+            if given:
+                raise ParameterError(f"{flag} needs --web")
+        return
+    if not 0 <= args.web <= 65535:
+        raise ParameterError(f"--web port must be 0..65535, got {args.web}")
+    allowed_peers(args.web_host or "127.0.0.1", args.allow)  # a non-loopback address without --allow: refused
+
+
+def _build_web(args: argparse.Namespace, bundle, engine, server, recorder):
+    """The page's server, its port bound but not started (None without --web); it shares OSC's router."""
+    if args.web is None:
+        return None
+    from synth.web.keep import PresetKeeper
+    from synth.web.server import WebServer
+
+    try:
+        return WebServer(server.router, host=args.web_host or "127.0.0.1", port=args.web, allow=args.allow,
+                         write=args.web_write,
+                         keeper=PresetKeeper(bundle, engine) if args.web_write else None)
+    except BaseException:
+        _discard(recorder, engine)
+        server.stop()
+        server.discard_log()
+        raise
+
+
+def _start_web(web, server, live) -> None:
+    try:
+        web.start()
+    except BaseException:
+        web.stop()
+        server.stop()
+        live.stop()
+        server.discard_log()
+        raise
 
 
 def _midi_mapping(args: argparse.Namespace):

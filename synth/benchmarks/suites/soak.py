@@ -54,7 +54,12 @@ BUSY_LOOP = "import time\nend = time.monotonic() + {seconds}\nwhile time.monoton
 
 
 def run_soak_bench(*, minutes: float = 60.0, output: str = "jack", bundle: str | None = None,
-                   rate: float = 200.0, busy_core: bool = False) -> dict:
+                   rate: float = 200.0, busy_core: bool = False, serve_args: tuple[str, ...] = (),
+                   beside=None) -> dict:
+    """``serve_args``: more flags for serve; ``beside(proc)``: a context manager (given serve's process, its
+    stdout read up to the output line) that runs during the soak and yields a dict of figures, returned under
+    ``soak_beside`` (the web soak's page, :mod:`synth.benchmarks.suites.web_soak`)."""
+    import contextlib
     import socket
 
     from synth.benchmarks.soak import rss_mb, run_soak, scan_wav
@@ -75,11 +80,16 @@ def run_soak_bench(*, minutes: float = 60.0, output: str = "jack", bundle: str |
         else:
             used = "null"
             args += ["--output", "null"]
+        args += list(serve_args)
         # Bounded by itself too (a soak that dies cannot leave it spinning): the soak plus two minutes.
         busy = subprocess.Popen([sys.executable, "-c", BUSY_LOOP.format(seconds=minutes * 60 + 120)]) if busy_core else None
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        companion = contextlib.ExitStack()
+        beside_figures = None
         try:
             port = serve_port(proc)
+            if beside is not None:
+                beside_figures = companion.enter_context(beside(proc))
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             sock.settimeout(10.0)
             rss_start = rss_mb(proc.pid)
@@ -102,6 +112,7 @@ def run_soak_bench(*, minutes: float = 60.0, output: str = "jack", bundle: str |
                               latent_size=b.latent_size, macro_count=len(b.macros.stds), rate=rate, sample=sample,
                               sample_every=10.0, should_stop=lambda: proc.poll() is not None)
             end = sample()
+            companion.close()
             # Before serve stops: its client leaving mid-cycle is blamed for one more xrun, not of the soak.
             late_clients = jack.late_clients() if jack is not None and used == "jack" else {}
             sock.close()
@@ -110,6 +121,7 @@ def run_soak_bench(*, minutes: float = 60.0, output: str = "jack", bundle: str |
                 proc.send_signal(signal.SIGTERM)
             out, err = proc.communicate(timeout=60)
         finally:
+            companion.close()
             for p in (proc, busy):
                 if p is not None and p.poll() is None:
                     p.kill()
@@ -150,6 +162,7 @@ def run_soak_bench(*, minutes: float = 60.0, output: str = "jack", bundle: str |
         "soak_rss_timeline": [(round(s["t"] / 60), round(s["rss_mb"], 1)) for s in samples
                               if s["rss_mb"] is not None and int(s["t"]) % 600 < 10], "rss_10min_mb": at10["rss_mb"] if at10 else None,
         "serve_summary": (out or "").strip().splitlines()[-3:],
+        "soak_beside": beside_figures,
     }
 
 
