@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from synth.benchmarks.pitch import f0_of  # noqa: F401  (re-exported for the engine tests)
-from synth.osc.encoding import encode_bundle, encode_message
+from synth.osc.packets import encode_bundle, encode_message
 from synth.spectrogram import SpectrogramParams, mel_band_frequencies
 
 

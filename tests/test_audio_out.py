@@ -17,7 +17,7 @@ import soundfile as sf
 from engine_fixtures import least_peak_bytes, synthetic_bundle, synthetic_bundle_path
 from jack_fixtures import jack_device, jack_server
 
-from synth.control.commands import Morph, NoteOff, NoteOn, SetMacro, SetPreset
+from synth.control.messages import Morph, NoteOff, NoteOn, SetMacro, SetPreset
 from synth.engine.priority import thread_priority
 from synth.engine.recorder import Recorder
 from synth.engine.ring import SampleRing

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from engine_fixtures import cents, f0_of, highband_peak, midi_hz, synthetic_bundle
 
-from synth.control.commands import (
+from synth.control.messages import (
     Morph,
     NoteOff,
     NoteOn,

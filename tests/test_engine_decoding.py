@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from engine_fixtures import synthetic_bundle, wait_until
 
-from synth.control.commands import NoteOn, SetPreset
+from synth.control.messages import NoteOn, SetPreset
 from synth.engine import Engine
 from synth.engine.decoding import (
     INLINE_AFTER_DECODES,
@@ -167,7 +167,7 @@ def _gated_live_engine(bundle):
 
 
 def test_a_morph_sounds_an_estimate_at_the_next_frame_then_the_exact_decode(bundle):
-    from synth.control.commands import Morph
+    from synth.control.messages import Morph
 
     engine, gate = _gated_live_engine(bundle)
     try:
@@ -208,7 +208,7 @@ def test_a_morph_sounds_an_estimate_at_the_next_frame_then_the_exact_decode(bund
 
 
 def test_a_macro_move_sounds_an_estimate_from_the_macro_slope_at_the_mean(bundle):
-    from synth.control.commands import SetLatentValue, SetMacro
+    from synth.control.messages import SetLatentValue, SetMacro
 
     engine, gate = _gated_live_engine(bundle)
     try:
@@ -248,7 +248,7 @@ def _settle(engine, command) -> None:
 
 
 def test_a_fader_on_one_latent_coordinate_sounds_at_the_next_frame_once_two_points_are_decoded(bundle):
-    from synth.control.commands import SetLatentValue
+    from synth.control.messages import SetLatentValue
 
     engine, gate = _gated_live_engine(bundle)
     try:
@@ -289,7 +289,7 @@ def test_a_fader_on_one_latent_coordinate_sounds_at_the_next_frame_once_two_poin
 
 @pytest.mark.parametrize("change", ["latent_value", "morph_after_latent", "off"])
 def test_what_cannot_be_estimated_waits_for_the_decoder(bundle, change):
-    from synth.control.commands import Morph, SetLatentValue
+    from synth.control.messages import Morph, SetLatentValue
 
     engine, gate = _gated_live_engine(bundle)
     try:
@@ -379,7 +379,7 @@ def test_a_decoder_slower_than_the_bound_stays_on_the_worker(bundle):
 def test_with_a_fast_decoder_a_latent_jump_sounds_exactly_at_the_next_frame(bundle):
     """The live engine's latency path for a fast decoder: an arbitrary latent value (nothing to estimate it
     from) sounds exactly, at the frame after the command, as an offline render would place it."""
-    from synth.control.commands import SetLatentValue
+    from synth.control.messages import SetLatentValue
 
     engine = Engine(bundle, output_rate=RATE, live=True, methods=("sinusoidal",), max_voices=2,
                     inline_decode_ms=1e3, initial_preset="dark")

@@ -18,7 +18,7 @@ from engine_fixtures import cents, f0_of, midi_hz
 
 from synth.benchmarks.synthetic_bundle import make_synthetic_bundle
 from synth.bundle import load_bundle
-from synth.control.commands import NoteOff, NoteOn
+from synth.control.messages import NoteOff, NoteOn
 from synth.engine import Engine
 from synth.errors import ParameterError
 from synth.spectrogram import SpectrogramParams, log_mel
@@ -116,7 +116,7 @@ def test_live_a_latent_change_reaches_every_key_and_presets_are_not_pinned():
     a few keyed timbres, and the presets are not decoded ahead (each would pin one timbre per key)."""
     from engine_fixtures import wait_for
 
-    from synth.control.commands import SetPreset
+    from synth.control.messages import SetPreset
     from synth.engine.timbre import KeyedTimbre
 
     bundle = _keyboard_bundle()

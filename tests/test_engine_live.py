@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from engine_fixtures import synthetic_bundle
 
-from synth.control.commands import NoteOn
+from synth.control.messages import NoteOn
 from synth.engine import Engine
 from synth.engine.live import LiveEngine
 from synth.errors import ParameterError

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 from engine_fixtures import live_session, synthetic_bundle, wait_for
 
-from synth.control.commands import NoteOn
+from synth.control.messages import NoteOn
 from synth.engine.margin import MarginPolicy
 from synth.errors import ParameterError
 
@@ -85,7 +85,7 @@ def test_silence_rendered_ahead_is_taken_back_for_a_note_and_the_take_records_wh
     ``ahead_blocks``, and that chosen low fill is no near-miss. What the output plays, and the recording, is an offline
     render with the note at that sample. The stepped output takes blocks only when the test asks, so every
     sample position here is the engine's guarantee, not a timing."""
-    from synth.control.commands import NoteOff
+    from synth.control.messages import NoteOff
     from synth.engine import Engine
     from synth.engine.live import LiveEngine
     from synth.render.live_replay import stepped_output
@@ -136,7 +136,7 @@ def test_a_preset_change_and_the_note_after_it_apply_in_order_after_idle_silence
     silence back to the onset margin, so the note still starts within a frame of the onset margin and the
     change applies at most a frame after it (had the change kept the full margin, it would have come 1-2
     blocks later, and the note, which never starts before an earlier command, with it)."""
-    from synth.control.commands import SetPreset
+    from synth.control.messages import SetPreset
     from synth.engine import Engine
     from synth.engine.live import LiveEngine
     from synth.render.live_replay import stepped_output
@@ -169,7 +169,7 @@ def test_a_timed_change_after_idle_silence_is_on_time(offset):
     """A change timed inside a frame the engine has already made while idle: the silence is taken back far
     enough that the frame is made again, so the change lands on the first frame starting at or after its
     sample, not late (the live replay counted one late event in a full suite before this)."""
-    from synth.control.commands import SetGain
+    from synth.control.messages import SetGain
     from synth.engine import Engine
     from synth.engine.live import LiveEngine
     from synth.render.live_replay import stepped_output

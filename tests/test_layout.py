@@ -239,7 +239,7 @@ def test_no_document_keeps_its_own_table_of_addresses():
     are not copies of it.)"""
     import re
 
-    from synth.control.commands import Command
+    from synth.control.messages import Command
     from synth.control.vocabulary import CONTROLS
 
     commands = {c.address for c in CONTROLS if issubclass(c.message, Command)}

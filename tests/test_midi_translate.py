@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from synth.control.commands import Morph, NoteOff, NoteOn, Panic, SetBend, SetGain, SetMacro, SetPreset, SetXY
+from synth.control.messages import Morph, NoteOff, NoteOn, Panic, SetBend, SetGain, SetMacro, SetPreset, SetXY
 from synth.control.spec import ControlSpec
 from synth.control.targets import MidiTarget
 from synth.errors import ParameterError

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from engine_fixtures import least_peak_bytes, synthetic_bundle
 
-from synth.control.commands import Morph, NoteOn, SetPreset
+from synth.control.messages import Morph, NoteOn, SetPreset
 from synth.engine import Engine
 from synth.engine.loudness import TARGET_DB, k_weighting, loudness_basis
 from synth.engine.timbre import make_timbre

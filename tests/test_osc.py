@@ -20,7 +20,7 @@ from engine_fixtures import (
     wait_for,
 )
 
-from synth.control.commands import NoteOn, SetPreset
+from synth.control.messages import NoteOn, SetPreset
 from synth.control.router import STATUS_KEYS
 from synth.control.vocabulary import command_to_message, parse_message
 from synth.errors import ParameterError
@@ -294,7 +294,7 @@ def test_listening_beyond_loopback_needs_an_allow_list():
 
 def test_garbage_datagrams_never_raise():
     """Random and truncated packets straight into the handler (no sockets): all counted, none raise."""
-    from synth.osc.encoding import encode_message
+    from synth.osc.packets import encode_message
 
     with live_session() as (live, server):
         rng = np.random.default_rng(0)

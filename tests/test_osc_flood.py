@@ -10,7 +10,7 @@ import time
 from engine_fixtures import OscClient, live_session, wait_for
 
 from synth.control.rate import SenderLimits, Senders, TokenBucket
-from synth.osc.encoding import encode_bundle
+from synth.osc.packets import encode_bundle
 
 
 class FrozenClock:

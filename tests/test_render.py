@@ -118,7 +118,7 @@ def test_the_last_guard_keeps_files_within_full_scale(tmp_path):
 
 
 def test_a_loud_chord_stays_within_full_scale():
-    from synth.control.commands import NoteOn
+    from synth.control.messages import NoteOn
     from synth.engine.limiter import CEILING
     from synth.render.note import make_engine
     from synth.render.timeline import render_timeline

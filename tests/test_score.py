@@ -21,7 +21,7 @@ from render_fixtures import (
     shared_decoder,
 )
 
-from synth.control.commands import NoteOff, NoteOn, SetPreset
+from synth.control.messages import NoteOff, NoteOn, SetPreset
 from synth.errors import ScoreError
 from synth.render import load_score, parse_score, render_score, score_engine, score_spec
 from synth.render.live_replay import replay_live

@@ -37,8 +37,7 @@ def test_entries_from_two_threads_become_one_score_in_time_order(tmp_path):
 
 def test_the_lines_are_on_disk_before_the_end(tmp_path):
     log = TakeLog(tmp_path / "take.json", rate=1000)
-    log.add(1500, "/synth/latent/set", [3, 0.25])
-    log._file.flush()
+    log.add(1500, "/synth/latent/set", [3, 0.25])  # on disk at once: a killed take keeps what it played
     assert json.loads(log.lines_path.read_text()) == {"time": 1.5, "address": "/synth/latent/set", "args": [3, 0.25]}
     assert not (tmp_path / "take.json").exists()  # the score appears whole, at the end, or not at all
 

@@ -106,7 +106,7 @@ def test_a_bundle_without_tiles_still_loads_and_plays_whole_notes(tiled, tmp_pat
     import shutil
 
     from synth.bundle import load_bundle
-    from synth.control.commands import NoteOn
+    from synth.control.messages import NoteOn
     from synth.engine import Engine
 
     old = tmp_path / "old"
@@ -187,7 +187,7 @@ class GatedDecoder:
 @pytest.mark.parametrize("where", ["hold", "sustain"])
 def test_a_latent_jump_sounds_its_exact_tile_where_the_voice_plays_before_the_whole_decode(tiled, where):
     from synth.bundle import load_bundle
-    from synth.control.commands import NoteOn, SetLatent
+    from synth.control.messages import NoteOn, SetLatent
     from synth.engine import Engine
     from synth.engine.timbre import make_timbre
 

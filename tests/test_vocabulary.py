@@ -11,7 +11,7 @@ from engine_fixtures import OscClient, live_session, synthetic_bundle, wait_for
 
 from synth.control import docs, vocabulary
 from synth.control.arguments import Number
-from synth.control.commands import Command, InfoRequest, MidiLearn, SetGain, StatusRequest
+from synth.control.messages import Command, InfoRequest, MidiLearn, SetGain, StatusRequest
 from synth.control.spec import ControlSpec
 from synth.control.targets import MidiTarget, parse_target
 from synth.control.vocabulary import Control, parse_message

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from engine_fixtures import ToneInverter, least_peak_bytes, synthetic_bundle, tone_factory
 
-from synth.control.commands import NoteOff, NoteOn, SetMethod
+from synth.control.messages import NoteOff, NoteOn, SetMethod
 from synth.engine import Engine
 from synth.engine.timbre import (
     RELEASE_SILENT_U,

@@ -30,7 +30,7 @@ def session(tmp_path_factory):
 
 def open_page(driver, web, live) -> None:
     """Load the page and wait until it is connected and knows the bundle; nothing sounding."""
-    from synth.control.commands import Panic
+    from synth.control.messages import Panic
 
     live.submit(Panic())
     driver.get(web.url)

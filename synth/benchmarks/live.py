@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from synth.inversion.base import DEFAULT_METHOD
-from synth.osc.encoding import encode_message
+from synth.osc.packets import encode_message
 
 __all__ = ["engine_session", "control_latency", "max_voices"]
 
@@ -25,21 +25,24 @@ def engine_session(bundle, *, rate: int = 48000, blocksize: int = 256, ahead_blo
     sender's (:class:`~synth.control.rate.SenderLimits`, None: the server's default)."""
     from synth.engine import Engine
     from synth.engine.live import LiveEngine
+    from synth.host.session import LiveSession
     from synth.osc.server import OscServer
 
     inline = {} if inline_decode_ms is None else {"inline_decode_ms": inline_decode_ms}
-    engine = Engine(bundle, output_rate=rate, method=method, live=True, max_voices=max_voices, tiles=tiles, **inline)
-    live = LiveEngine(engine, output=output, device=device, blocksize=blocksize, ahead_blocks=ahead_blocks,
-                      record=record, channels=channels, realtime=realtime)
-    server = OscServer(live, host=host, port=0, allow=allow, log_path=log_path, limits=limits)
-    live.start()
-    server.start()
-    try:
-        yield live, server
-    finally:
-        server.stop()
-        live.stop()
-        server.write_log()
+    with LiveSession() as session:  # the same parts, order and cleanup as `melsynth serve`
+        engine = session.own("engine", Engine(bundle, output_rate=rate, method=method, live=True,
+                                              max_voices=max_voices, tiles=tiles, **inline))
+        live = session.own("live", LiveEngine(engine, output=output, device=device, blocksize=blocksize,
+                                              ahead_blocks=ahead_blocks, record=record, channels=channels,
+                                              realtime=realtime))
+        server = session.own("server", OscServer(live, host=host, port=0, allow=allow, log_path=log_path,
+                                                 limits=limits))
+        session.start()
+        try:
+            yield live, server
+        finally:
+            session.stop()
+            session.write_log()
 
 
 def control_latency(live, server, *, seconds: float, rate: float = 20.0, seed: int = 0, kind: str = "latent") -> dict:
@@ -151,7 +154,7 @@ def max_voices(live, *, counts=(4, 8, 12, 16, 20, 24, 32, 40, 48), hold: float =
     the engine has finished decoding its presets after start.
     Returns ``{"max_voices", "tried": {count: underflows}}``.
     """
-    from synth.control.commands import NoteOn, Panic
+    from synth.control.messages import NoteOn, Panic
 
     # Steady state: after start the decode worker spends a few seconds decoding the presets and macro
     # slopes (a core's worth of work on a small machine), which is not what a held chord costs.

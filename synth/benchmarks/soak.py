@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synth.osc.encoding import encode_message
+from synth.osc.packets import encode_message
 
 __all__ = ["run_soak", "soak_messages", "scan_wav", "rss_mb"]
 

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from synth.osc.encoding import encode_message
+from synth.osc.packets import encode_message
 
 __all__ = ["main"]
 

@@ -129,6 +129,7 @@ def _print_figures(stats: dict, server, recorded, log_path, midi=None) -> None:
 def run(args: argparse.Namespace) -> int:
     from synth.commands.bundle_loading import load_bundle_for_command as load_bundle
     from synth.engine.recorder import Recorder
+    from synth.host.session import LiveSession
 
     _check_ranges(args)
     _check_web(args)
@@ -138,55 +139,35 @@ def run(args: argparse.Namespace) -> int:
     _check_take_files(args, record)
     rate = args.samplerate if args.samplerate is not None else (int(device["default_samplerate"]) if device else 48000)
     channels = min(2, device["channels"]) if device else 1
-    # Opened before the (slow) engine is built, so an unwritable path is reported at once.
-    recorder = Recorder(record, rate=rate) if record else None
 
-    engine = _build_engine(args, bundle, rate, recorder)
-    live, server = _build_live_and_server(args, engine, output, device, rate, channels, recorder)
-    web = _build_web(args, bundle, engine, server, recorder)
-    _interrupt_on_signals()
-    midi = None if mapping is None else _build_midi(args, mapping, engine, live, server, recorder)
+    session = LiveSession()  # from here on a failure undoes whatever was built, newest first
     try:
-        live.start()
-    except BaseException:  # Ctrl-C or a failure while the margin fills: nothing has played, nothing is kept
-        _discard(recorder)
-        if web is not None:
-            web.stop()
-        live.stop()
-        server.discard_log()
+        # Opened before the (slow) engine is built, so an unwritable path is reported at once.
+        recorder = session.own("recorder", Recorder(record, rate=rate) if record else None)
+        engine = session.own("engine", _build_engine(args, bundle, rate))
+        live = session.own("live", _build_live(args, engine, output, device, rate, channels, recorder))
+        server = session.own("server", _build_server(args, live))
+        web = session.own("web", _build_web(args, bundle, engine, server))
+        _interrupt_on_signals()
+        midi = session.own("midi", _build_midi(args, mapping, engine, live, server))
+    except BaseException:
+        session.abort()
         raise
-    server.start()
-    if web is not None:
-        _start_web(web, server, live)
-    _finish_on_signals(live)
+    session.start(between=lambda: _finish_on_signals(live))
     if midi is not None:
-        _start_midi(midi, server, live)
+        print(f"melsynth: MIDI in on {midi.port_name} ({midi.api_name})", flush=True)
     _print_banner(args, engine, live, server, rate, record)
     if web is not None:
         print(f"melsynth: play it in a browser: {web.url}"
               + (" (it may keep presets and learn MIDI)" if web.write else ""), flush=True)
     _wait(live, args.duration)
-    stats = _stop(midi, server, live, web)
+    stats = session.stop()
     if web is not None:
         c = web.counters()
         print(f"melsynth: the page: {c['connections']} connections, {c['frames']} messages, {c['refused']} "
               f"refused, {c['rate_dropped']} over the rate, {c['cut_off']} cut off")
     log_path, log_error = _write_log(server)
     _exit_without_portaudio(_closing_report(stats, live, server, log_path, midi, log_error))
-
-
-def _stop(midi, server, live, web=None) -> dict:
-    """Stop control input (MIDI, the page, OSC), then the engine; the engine stops, and the take is finished,
-    even when stopping one of them fails. Returns the engine's figures."""
-    try:
-        if midi is not None:
-            midi.stop()
-        if web is not None:
-            web.stop()
-        server.stop()
-    finally:
-        stats = live.stop()
-    return stats
 
 
 def _write_log(server) -> tuple[Path | None, str | None]:
@@ -228,33 +209,15 @@ def _check_web(args: argparse.Namespace) -> None:
     allowed_peers(args.web_host or "127.0.0.1", args.allow)  # a non-loopback address without --allow: refused
 
 
-def _build_web(args: argparse.Namespace, bundle, engine, server, recorder):
+def _build_web(args: argparse.Namespace, bundle, engine, server):
     """The page's server, its port bound but not started (None without --web); it shares OSC's router."""
     if args.web is None:
         return None
     from synth.web.keep import PresetKeeper
     from synth.web.server import WebServer
 
-    try:
-        return WebServer(server.router, host=args.web_host or "127.0.0.1", port=args.web, allow=args.allow,
-                         write=args.web_write,
-                         keeper=PresetKeeper(bundle, engine) if args.web_write else None)
-    except BaseException:
-        _discard(recorder, engine)
-        server.stop()
-        server.discard_log()
-        raise
-
-
-def _start_web(web, server, live) -> None:
-    try:
-        web.start()
-    except BaseException:
-        web.stop()
-        server.stop()
-        live.stop()
-        server.discard_log()
-        raise
+    return WebServer(server.router, host=args.web_host or "127.0.0.1", port=args.web, allow=args.allow,
+                     write=args.web_write, keeper=PresetKeeper(bundle, engine) if args.web_write else None)
 
 
 def _midi_mapping(args: argparse.Namespace):
@@ -302,14 +265,6 @@ def _check_take_files(args: argparse.Namespace, record: str | None) -> None:
         check_output_file(log, force=args.force, what="the OSC log", inputs=inputs)
 
 
-def _discard(recorder, engine=None) -> None:
-    """Undo a start that failed part-way: the recording goes, the engine closes."""
-    if recorder is not None:
-        recorder.discard()
-    if engine is not None:
-        engine.close()
-
-
 # What the engine's errors call its settings, and the flags of serve that set them: a user who typed
 # `--ahead 0` is told about --ahead, not about a constructor's ahead_blocks.
 _FLAG_OF = {"ahead_blocks": "--ahead", "max_ahead_blocks": "--max-ahead", "idle_ahead_blocks": "--idle-ahead",
@@ -329,7 +284,7 @@ def _in_flag_terms(exc):
     return ParameterError(text)
 
 
-def _build_engine(args: argparse.Namespace, bundle, rate: int, recorder):
+def _build_engine(args: argparse.Namespace, bundle, rate: int):
     from synth.engine import Engine
     from synth.engine.engine import DEFAULT_GAIN
     from synth.errors import ParameterError
@@ -346,34 +301,28 @@ def _build_engine(args: argparse.Namespace, bundle, rate: int, recorder):
             match_loudness=not args.raw_levels,
         )
     except ParameterError as exc:
-        _discard(recorder)
         raise _in_flag_terms(exc) from None
-    except BaseException:
-        _discard(recorder)
-        raise
 
 
-def _build_live_and_server(args: argparse.Namespace, engine, output: str, device, rate: int, channels: int,
-                           recorder):
+def _build_live(args: argparse.Namespace, engine, output: str, device, rate: int, channels: int, recorder):
     from synth.engine.live import LiveEngine
     from synth.errors import ParameterError
-    from synth.osc.server import OscServer
 
     try:
-        try:
-            live = LiveEngine(
-                engine, output=output, device=device, blocksize=args.blocksize, ahead_blocks=args.ahead,
-                max_ahead_blocks=args.max_ahead, idle_ahead_blocks=args.idle_ahead, onset_blocks=args.onset_ahead,
-                record=recorder, channels=channels,
-            )
-        except ParameterError as exc:
-            raise _in_flag_terms(exc) from None
-        server = OscServer(live, host=args.host, port=args.port, allow=args.allow, log_path=args.log_osc,
-                           log_force=args.force, log_inputs=(args.bundle, args.midi_map))
-    except BaseException:
-        _discard(recorder, engine)
-        raise
-    return live, server
+        return LiveEngine(
+            engine, output=output, device=device, blocksize=args.blocksize, ahead_blocks=args.ahead,
+            max_ahead_blocks=args.max_ahead, idle_ahead_blocks=args.idle_ahead, onset_blocks=args.onset_ahead,
+            record=recorder, channels=channels,
+        )
+    except ParameterError as exc:
+        raise _in_flag_terms(exc) from None
+
+
+def _build_server(args: argparse.Namespace, live):
+    from synth.osc.server import OscServer
+
+    return OscServer(live, host=args.host, port=args.port, allow=args.allow, log_path=args.log_osc,
+                     log_force=args.force, log_inputs=(args.bundle, args.midi_map))
 
 
 def _raise_interrupt(signum, frame):  # SIGTERM stops as cleanly as Ctrl-C
@@ -393,19 +342,17 @@ def _interrupt_on_signals() -> None:
     faulthandler.register(signal.SIGUSR1, all_threads=True)
 
 
-def _build_midi(args: argparse.Namespace, mapping, engine, live, server, recorder):
-    """The MIDI input (not started yet), attached to the OSC server's router (for MIDI learn)."""
+def _build_midi(args: argparse.Namespace, mapping, engine, live, server):
+    """The MIDI input for ``--midi`` (not started yet; None without it), attached to the OSC server's router
+    (for MIDI learn)."""
+    if mapping is None:
+        return None
     from synth.midi.port import MidiInput
     from synth.midi.translate import MidiTranslator
 
-    try:
-        midi = MidiInput(live.submit, MidiTranslator(engine.control_spec, mapping), port=args.midi or None,
-                         on_command=server.router.log_command,
-                         on_event=lambda line: print(f"melsynth: {line}", flush=True))
-    except BaseException:
-        _discard(recorder, engine)
-        server.discard_log()
-        raise
+    midi = MidiInput(live.submit, MidiTranslator(engine.control_spec, mapping), port=args.midi or None,
+                     on_command=server.router.log_command,
+                     on_event=lambda line: print(f"melsynth: {line}", flush=True))
     server.router.midi = midi
     return midi
 
@@ -421,17 +368,6 @@ def _finish_on_signals(live) -> None:
 
     signal.signal(signal.SIGTERM, _finish)
     signal.signal(signal.SIGINT, _finish)
-
-
-def _start_midi(midi, server, live) -> None:
-    try:
-        midi.start()
-    except BaseException:
-        server.stop()
-        live.stop()
-        server.discard_log()
-        raise
-    print(f"melsynth: MIDI in on {midi.port_name} ({midi.api_name})", flush=True)
 
 
 def _print_banner(args: argparse.Namespace, engine, live, server, rate: int, record) -> None:

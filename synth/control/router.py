@@ -14,7 +14,7 @@ import dataclasses
 import math
 from typing import Any
 
-from synth.control.commands import Command, InfoRequest, MidiLearn, StatusRequest
+from synth.control.messages import Command, InfoRequest, MidiLearn, StatusRequest
 from synth.control.rate import SenderBudget
 from synth.control.vocabulary import ERROR_ADDRESS, command_to_message, parse_message
 from synth.errors import ParameterError

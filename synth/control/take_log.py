@@ -56,7 +56,9 @@ class TakeLog:
         except OSError as exc:
             raise ParameterError(f"cannot write the OSC log {self.path}: {exc.strerror or exc}") from None
         self.lines_path = Path(name)
-        self._file = os.fdopen(fd, "w", encoding="utf-8")
+        # Line-buffered: each message reaches the file as it is logged, so a take killed outright (SIGKILL, a
+        # power cut) keeps what it played; block-buffered, a killed serve once left an empty lines file.
+        self._file = os.fdopen(fd, "w", encoding="utf-8", buffering=1)
 
     def add(self, at_sample: int, address: str, args: list) -> None:
         """Log one applied message, due at output sample ``at_sample``."""

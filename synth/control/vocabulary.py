@@ -2,7 +2,7 @@
 
 OSC parsing and encoding, the page's WebSocket, the score files, the engine's checks and docs/OSC.md all walk
 :data:`CONTROLS`. Adding a control is one entry here (plus its command type in
-:mod:`synth.control.commands` and what the engine does with it); docs/OSC.md's table is regenerated from it
+:mod:`synth.control.messages` and what the engine does with it); docs/OSC.md's table is regenerated from it
 (``python -m synth.control.docs``, checked by the suite).
 """
 
@@ -12,7 +12,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from synth.control.arguments import Argument, Choice, Number, Target, Vector, Whole
-from synth.control.commands import (
+from synth.control.messages import (
     Command,
     InfoRequest,
     MidiLearn,
@@ -150,8 +150,8 @@ def control_for(message: Command | Request | type) -> Control:
 
 
 def parse_message(address: str, args, *, spec: ControlSpec) -> Command | Request:
-    """Read and check one message: the :class:`~synth.control.commands.Command` for the engine, or the
-    :class:`~synth.control.commands.Request` for the server (a query, MIDI learn).
+    """Read and check one message: the :class:`~synth.control.messages.Command` for the engine, or the
+    :class:`~synth.control.messages.Request` for the server (a query, MIDI learn).
 
     Raises :class:`~synth.errors.ParameterError` with a short reason (unknown address, wrong count or type,
     NaN/Inf, out of range, unknown preset) for anything else.

@@ -19,7 +19,7 @@ import dataclasses
 
 import numpy as np
 
-from synth.control.commands import (
+from synth.control.messages import (
     Command,
     Morph,
     SetCorners,

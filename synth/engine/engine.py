@@ -24,15 +24,15 @@ import logging
 import numpy as np
 
 from synth.control import vocabulary
-from synth.control.commands import Command, NoteOff, NoteOn, Panic, SetBend, SetGain, SetMethod
+from synth.control.messages import Command, NoteOff, NoteOn, Panic, SetBend, SetGain, SetMethod
 from synth.control.spec import ControlSpec
-from synth.engine.allocation import VoicePool
 from synth.engine.control import ControlSnapshot, ControlState
 from synth.engine.decoding import INLINE_DECODE_MS, KeyedDecoder
 from synth.engine.limiter import Limiter
 from synth.engine.timbre import Timbre
 from synth.engine.timbre_pipeline import TILE_LOOKAHEAD_FRAMES, TIMBRE_XFADE_FRAMES, TimbrePipeline
 from synth.engine.voice import Spill, Voice
+from synth.engine.voice_pool import VoicePool
 from synth.errors import ParameterError
 from synth.inversion.base import DEFAULT_METHOD, METHODS
 from synth.inversion.frames import frame_start, hop_samples

@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from synth.control.commands import Command, NoteOn
+from synth.control.messages import Command, NoteOn
 from synth.engine.engine import Engine, check_sample_time
 from synth.engine.latency import Histogram
 from synth.engine.margin import MarginPolicy

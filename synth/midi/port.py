@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from synth.control.commands import Command
+from synth.control.messages import Command
 from synth.errors import AudioDeviceError, ParameterError
 from synth.midi.translate import MidiTranslator
 from synth.native_stderr import captured_native_stderr

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from synth.control.commands import (
+from synth.control.messages import (
     Command,
     Morph,
     NoteOff,

@@ -31,7 +31,7 @@ from synth.control.router import ControlRouter, Reply
 from synth.control.take_log import TakeLog
 from synth.control.vocabulary import DEFAULT_PORT, ERROR_ADDRESS
 from synth.errors import ParameterError
-from synth.osc.encoding import encode_message
+from synth.osc.packets import encode_message
 
 __all__ = ["OscServer", "DEFAULT_PORT", "bundle_problem"]
 

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from synth.control.commands import Command
+from synth.control.messages import Command
 from synth.engine.output import NullOutput
 from synth.errors import ParameterError
 

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from synth.control.commands import NoteOff, NoteOn
+from synth.control.messages import NoteOff, NoteOn
 from synth.engine.engine import DEFAULT_GAIN
 from synth.errors import ParameterError
 from synth.inversion.base import DEFAULT_METHOD, METHODS

@@ -31,7 +31,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from synth.control.commands import Command
+from synth.control.messages import Command
 from synth.control.spec import ControlSpec
 from synth.control.vocabulary import parse_message
 from synth.errors import ParameterError, ScoreError

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from synth.control.commands import Command, NoteOff
+from synth.control.messages import Command, NoteOff
 from synth.errors import ParameterError
 
 __all__ = ["TimelineResult", "iter_timeline", "render_timeline", "sample_of", "RELEASE_AFTER", "MAX_TAIL_SECONDS"]

@@ -14,7 +14,7 @@ import json
 import math
 from typing import Any
 
-from synth.control.commands import MidiLearn, StatusRequest
+from synth.control.messages import MidiLearn, StatusRequest
 from synth.control.vocabulary import control_for
 from synth.errors import ParameterError
 

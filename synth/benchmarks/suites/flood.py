@@ -33,7 +33,7 @@ def _send(port: int, *, rate: float, seconds: float, kind: str, latent_size: int
 def run_flood_bench(*, seconds: float = 10.0, bundle: str | None = None, rates: tuple[int, ...] = RATES) -> dict:
     from synth.benchmarks.live import engine_session
     from synth.bundle import load_bundle
-    from synth.control.commands import NoteOn
+    from synth.control.messages import NoteOn
 
     path, which = resolve_bundle(bundle)
     b = load_bundle(path)

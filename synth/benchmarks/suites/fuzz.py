@@ -31,7 +31,7 @@ def run_fuzz_bench(*, packets: int = 100_000, bundle: str | None = None, seed: i
     from synth.benchmarks.fuzz import UdpFlood, fuzz_packets, osc_message
     from synth.benchmarks.live import engine_session
     from synth.bundle import load_bundle
-    from synth.control.commands import NoteOn
+    from synth.control.messages import NoteOn
     from synth.control.rate import SenderLimits
 
     path, which = resolve_bundle(bundle)
@@ -74,7 +74,7 @@ def run_fuzz_bench(*, packets: int = 100_000, bundle: str | None = None, seed: i
             underflows = live.stats()["underflows"]
         y, rate = sf.read(take, dtype="float32")
     from synth.benchmarks.pitch import f0_of
-    from synth.control.commands import SetGain, SetPreset
+    from synth.control.messages import SetGain, SetPreset
     from synth.engine import Engine
 
     def f0_after(y, start):

@@ -74,7 +74,7 @@ def _detector_lag_ms(bundle, *, quiet: str, loud: str) -> float:
     """How long after the first changed sample the detector fires on the quiet -> loud switch of a held note,
     rendered offline (the engine's crossfade and the level's window both take time): what the change-trial
     figures hold beyond the change itself. ``bundle``: a loaded :class:`~synth.bundle.Bundle`."""
-    from synth.control.commands import NoteOn, SetPreset
+    from synth.control.messages import NoteOn, SetPreset
     from synth.render.note import make_engine
 
     at = 4 * RATE  # on the sustain frame, as in the trials
@@ -177,7 +177,7 @@ class Meter:
 
 
 def _osc(address: str, *args) -> bytes:
-    from synth.osc.encoding import encode_message
+    from synth.osc.packets import encode_message
 
     return encode_message(address, args)
 

@@ -146,7 +146,7 @@ def morph_loudness(bundle, *, pairs: int = 16, method: str | None = None, seed: 
     rendered (velocity 100, 2.6 s held) at t = 0, 0.25, 0.5, 0.75, 1; the deviation of each point from the
     straight line (in dB) between its ends. Returns the median over pairs of the largest |deviation| and
     the largest over all."""
-    from synth.control.commands import Morph, NoteOn
+    from synth.control.messages import Morph, NoteOn
     from synth.inversion.base import DEFAULT_METHOD
     from synth.render.note import make_engine
 

@@ -30,7 +30,7 @@ __all__ = ["run_soak_bench"]
 def _status(sock, port) -> dict:
     from pythonosc.osc_message import OscMessage
 
-    from synth.osc.encoding import encode_message
+    from synth.osc.packets import encode_message
 
     sock.sendto(encode_message("/synth/status", []), ("127.0.0.1", port))
     while True:
