@@ -57,8 +57,18 @@ def test_serve_refuses_a_public_address_without_allow():
         capture_output=True, text=True, timeout=120, cwd=REPO,
     )
     assert proc.returncode == 1
-    assert "name the senders with --allow" in proc.stderr, proc.stderr
+    assert "name the machines with --allow" in proc.stderr, proc.stderr
     assert "listening" not in proc.stdout
+
+
+def test_an_allowed_ipv4_sender_is_heard_on_a_dual_stack_address():
+    """Bound to ::, an IPv4 sender arrives as ::ffff:127.0.0.1; --allow 127.0.0.1 once dropped it."""
+    with live_session(host="::", allow=("127.0.0.1",)) as (live, server):
+        friend = OscClient(server.port, host="127.0.0.1")
+        friend.send("/synth/gain", 0.3)
+        assert wait_for(lambda: abs(live.engine.gain - 0.3) < 1e-6)  # OSC sends float32
+        friend.close()
+        assert server.router.dropped == 0
 
 
 def test_packets_from_addresses_not_allowed_are_dropped():

@@ -40,6 +40,13 @@ def read_number(x: Any, label: str) -> float:
     return x
 
 
+def read_text(x: Any, label: str) -> str:
+    """``x`` when it is a string, or ParameterError naming ``label``."""
+    if not isinstance(x, str):
+        raise ParameterError(f"{label} must be a string, got {type(x).__name__}")
+    return x
+
+
 @dataclasses.dataclass(frozen=True)
 class Argument:
     """One argument: the command ``field`` it fills, its ``label`` in errors and docs, its ``help``, and its
@@ -129,10 +136,7 @@ class Choice(Argument):
     hint: bool = False
 
     def read(self, values: list, spec: ControlSpec) -> str:
-        x = values[0]
-        if not isinstance(x, str):
-            raise ParameterError(f"{self.label} must be a string, got {type(x).__name__}")
-        return x
+        return read_text(values[0], self.label)
 
     def check(self, value: Any, spec: ControlSpec) -> None:
         names = getattr(spec, self.among)
@@ -181,10 +185,7 @@ class Target(Argument):
     """What a MIDI controller can move (:mod:`synth.control.targets`)."""
 
     def read(self, values: list, spec: ControlSpec) -> str:
-        x = values[0]
-        if not isinstance(x, str):
-            raise ParameterError(f"{self.label} must be a string, got {type(x).__name__}")
-        return x
+        return read_text(values[0], self.label)
 
     def check(self, value: Any, spec: ControlSpec) -> None:
         from synth.control.targets import parse_target

@@ -16,7 +16,6 @@ top of that.
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import threading
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 # first OSC note of a fresh serve ~40 ms late (a JACK client measured 51-55 ms against 8-16 ms for the rest).
 from pythonosc.osc_packet import OscPacket, ParseError
 
+from synth.control.peers import allowed_peers, normal_address
 from synth.control.rate import SenderLimits, Senders, TokenBucket
 from synth.control.router import ControlRouter, Reply
 from synth.control.take_log import TakeLog
@@ -73,15 +73,17 @@ def bundle_problem(dgram: bytes, depth: int = 0) -> str:
     return ""
 
 
+def _sender(host: str) -> str:
+    """The sender's address in the allow list's spelling (an IPv4 sender of a socket bound to ``::`` arrives
+    as ``::ffff:a.b.c.d``)."""
+    try:
+        return normal_address(host)
+    except ValueError:
+        return host
+
+
 def _encode(reply: Reply) -> bytes:
     return encode_message(reply.address, reply.args)
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 class OscServer:
@@ -115,21 +117,11 @@ class OscServer:
         log_inputs: tuple[str | Path | None, ...] = (),
         limits: SenderLimits | None = None,
     ) -> None:
-        allowed = set()
-        for a in allow:
-            try:
-                allowed.add(str(ipaddress.ip_address(a)))
-            except ValueError:
-                raise ParameterError(f"--allow {a!r} is not an IP address") from None
-        if not _is_loopback(host) and not allowed:
-            raise ParameterError(
-                f"listening on {host} would let any machine on the network play this engine: "
-                "name the senders with --allow ADDR (e.g. --allow 192.168.1.20)"
-            )
+        allowed = allowed_peers(host, allow)
         self.live = live
         self.engine = live.engine
         self.host = host
-        self.allow = frozenset(allowed)
+        self.allow = allowed
         self.packets = 0
         self.replies = 0
         self.replies_dropped = 0  # replies a sender's byte budget did not cover
@@ -183,7 +175,7 @@ class OscServer:
                     return
                 continue
             self.packets += 1
-            if self.allow and addr[0] not in self.allow:
+            if self.allow and _sender(addr[0]) not in self.allow:
                 self.router.dropped += 1
                 continue
             try:

@@ -17,7 +17,8 @@ import hmac
 import ipaddress
 import secrets
 
-from synth.errors import ParameterError
+from synth.control.peers import allowed_peers as _allowed_peers
+from synth.control.peers import is_loopback, normal_address
 
 __all__ = ["Access", "new_token", "allowed_peers", "is_loopback", "split_host"]
 
@@ -27,35 +28,9 @@ def new_token() -> str:
     return secrets.token_urlsafe(16)
 
 
-def is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
-def _normal_address(text: str) -> str:
-    """An IP address in one spelling (an IPv4 address mapped into IPv6 as the IPv4 one)."""
-    address = ipaddress.ip_address(text)
-    mapped = getattr(address, "ipv4_mapped", None)
-    return str(mapped if mapped is not None else address)
-
-
 def allowed_peers(host: str, allow) -> frozenset[str]:
-    """The peers that may connect to a page served on ``host``: ``allow`` checked and normalised (empty: any,
-    which only a loopback ``host`` may have). Raises ParameterError naming the flag and the address."""
-    peers = set()
-    for a in allow:
-        try:
-            peers.add(_normal_address(a))
-        except ValueError:
-            raise ParameterError(f"--allow {a!r} is not an IP address") from None
-    if not is_loopback(host) and not peers:
-        raise ParameterError(
-            f"serving the page on {host} would let any machine on the network play this engine: "
-            "name the machines with --allow ADDR (e.g. --allow 192.168.1.20 127.0.0.1)"
-        )
-    return frozenset(peers)
+    """The peers that may connect to a page served on ``host`` (:func:`synth.control.peers.allowed_peers`)."""
+    return _allowed_peers(host, allow, listening="serving the page")
 
 
 def split_host(header: str) -> tuple[str, int] | None:
@@ -120,7 +95,7 @@ class Access:
         if not self.peers:
             return ""
         try:
-            known = peer is not None and _normal_address(peer) in self.peers
+            known = peer is not None and normal_address(peer) in self.peers
         except ValueError:
             known = False
         return "" if known else f"{str(peer)[:60]} is not among the addresses --allow names"
