@@ -97,7 +97,6 @@ class SenderBudget:
         self.packets = TokenBucket(rate=limits.packets_per_second, burst=limits.packet_burst, clock=clock)
         self.messages = TokenBucket(rate=limits.messages_per_second, burst=limits.message_burst, clock=clock)
         self.reply_bytes = TokenBucket(rate=limits.reply_bytes_per_second, burst=limits.reply_burst, clock=clock)
-        self.throttled = 0  # commands dropped over its rate
         self.notice = TokenBucket(rate=1.0, burst=1.0, clock=clock)  # telling it so: at most once a second
 
     def received(self, nbytes: int) -> None:

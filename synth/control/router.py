@@ -82,7 +82,6 @@ class ControlRouter:
                 if not budget.messages.take():
                     # A flood of valid commands must not starve the synthesis thread.
                     self.throttled += 1
-                    budget.throttled += 1
                     if not budget.notice.take():
                         return None  # told already within the last second
                     return error_reply(address, f"more than {budget.limits.messages_per_second:g} commands a "

@@ -75,9 +75,6 @@ class Control:
     reply: str = ""
     latent: bool = False
 
-    def required(self) -> int:
-        return sum(a.default is None for a in self.arguments)
-
 
 _NOTE = Whole("note", "note", "MIDI note", bounds="note_range")
 _PRESET_A = Choice("a", "preset", "preset at t = 0", among="presets")
