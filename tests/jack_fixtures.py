@@ -51,8 +51,8 @@ def jack_server(*, rate: int = 48000, period: int = 256, reinit_portaudio: bool 
 
 
 def jack_device():
-    """The JACK output device as :func:`synth.engine.output.resolve_device` returns it."""
-    from synth.engine.output import list_output_devices
+    """The JACK output device as :func:`synth.host.output.resolve_device` returns it."""
+    from synth.host.output import list_output_devices
 
     for d in list_output_devices():
         if "JACK" in d["hostapi"]:

@@ -18,10 +18,10 @@ from engine_fixtures import least_peak_bytes, synthetic_bundle, synthetic_bundle
 from jack_fixtures import jack_device, jack_server
 
 from synth.control.messages import Morph, NoteOff, NoteOn, SetMacro, SetPreset
-from synth.engine.priority import thread_priority
-from synth.engine.recorder import Recorder
-from synth.engine.ring import SampleRing
 from synth.errors import ParameterError
+from synth.host.priority import thread_priority
+from synth.host.recorder import Recorder
+from synth.host.ring import SampleRing
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -53,7 +53,7 @@ def test_a_ring_takes_back_its_newest_frames_but_never_what_the_reader_may_be_re
     """Both rings, many times round (PortAudio's counts its indices modulo twice its size): taken-back frames
     are replaced by the next ones written, the reader gets everything else in order, and ``keep`` frames
     always stay."""
-    from synth.engine.ring import PortAudioRing
+    from synth.host.ring import PortAudioRing
 
     ring = SampleRing(capacity=64, channels=1) if kind == "sample" else PortAudioRing(capacity=64, channels=1)
 
@@ -116,7 +116,7 @@ class _StalledDisk:
 
 
 def test_a_stalled_disk_leaves_a_gap_of_silence_not_a_growing_queue(tmp_path, monkeypatch):
-    import synth.engine.recorder as recorder_module
+    import synth.host.recorder as recorder_module
 
     monkeypatch.setattr(recorder_module, "POOL_SECONDS", 0.2)  # 9 buffers of 1024 samples at 48 kHz
     rec = Recorder(tmp_path / "take.wav", rate=48000)
@@ -187,7 +187,7 @@ def test_serve_reports_an_unwritable_recording_at_start(tmp_path):
 @pytest.mark.jack
 def test_plays_through_jack_paced_by_its_callback_and_widens_after_an_underflow(tmp_path):
     from synth.engine import Engine
-    from synth.engine.live import LiveEngine
+    from synth.host.live_engine import LiveEngine
 
     with jack_server(rate=48000, period=256):
         device = jack_device()

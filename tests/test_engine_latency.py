@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from synth.engine.latency import Histogram
+from synth.host.histogram import Histogram
 
 
 def test_percentiles_are_within_half_a_bin_of_the_exact_order_statistics():

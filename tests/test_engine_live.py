@@ -1,4 +1,4 @@
-"""LiveEngine.submit (synth/engine/live.py): what it refuses is refused to the caller, at once, since the
+"""LiveEngine.submit (synth/host/live_engine.py): what it refuses is refused to the caller, at once, since the
 synthesis thread can only drop a command it cannot schedule."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from engine_fixtures import synthetic_bundle
 
 from synth.control.messages import NoteOn
 from synth.engine import Engine
-from synth.engine.live import LiveEngine
 from synth.errors import ParameterError
+from synth.host.live_engine import LiveEngine
 
 
 @pytest.fixture

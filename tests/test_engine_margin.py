@@ -10,8 +10,8 @@ import soundfile as sf
 from engine_fixtures import live_session, synthetic_bundle, wait_for
 
 from synth.control.messages import NoteOn
-from synth.engine.margin import MarginPolicy
 from synth.errors import ParameterError
+from synth.host.margin import MarginPolicy
 
 
 def test_a_near_miss_widens_the_margin_and_calm_narrows_it_again():
@@ -87,7 +87,7 @@ def test_silence_rendered_ahead_is_taken_back_for_a_note_and_the_take_records_wh
     sample position here is the engine's guarantee, not a timing."""
     from synth.control.messages import NoteOff
     from synth.engine import Engine
-    from synth.engine.live import LiveEngine
+    from synth.host.live_engine import LiveEngine
     from synth.render.live_replay import stepped_output
 
     bs, ahead, idle = 256, 3, 8
@@ -138,7 +138,7 @@ def test_a_preset_change_and_the_note_after_it_apply_in_order_after_idle_silence
     blocks later, and the note, which never starts before an earlier command, with it)."""
     from synth.control.messages import SetPreset
     from synth.engine import Engine
-    from synth.engine.live import LiveEngine
+    from synth.host.live_engine import LiveEngine
     from synth.render.live_replay import stepped_output
 
     bs, idle = 256, 12
@@ -171,7 +171,7 @@ def test_a_timed_change_after_idle_silence_is_on_time(offset):
     sample, not late (the live replay counted one late event in a full suite before this)."""
     from synth.control.messages import SetGain
     from synth.engine import Engine
-    from synth.engine.live import LiveEngine
+    from synth.host.live_engine import LiveEngine
     from synth.render.live_replay import stepped_output
 
     bs, idle = 256, 24
@@ -196,7 +196,7 @@ def test_a_timed_change_after_idle_silence_is_on_time(offset):
 @pytest.mark.parametrize("onset", [0, 4, True, 1.5])
 def test_an_onset_margin_outside_one_to_the_margin_is_named(onset):
     from synth.engine import Engine
-    from synth.engine.live import LiveEngine
+    from synth.host.live_engine import LiveEngine
 
     engine = Engine(synthetic_bundle(), output_rate=48000, max_voices=2, methods=("sinusoidal",), live=False)
     with pytest.raises(ParameterError, match="onset_blocks must be an integer 1..3"):

@@ -9,9 +9,9 @@ from engine_fixtures import least_peak_bytes, synthetic_bundle, tone_factory
 from synth.control.messages import Morph, SetCorners, SetLatentValue, SetMacro, SetPreset, SetXY
 from synth.engine.control import ControlState
 from synth.engine.limiter import CEILING, Limiter
-from synth.engine.output import PlayClock
 from synth.engine.voice import Voice
 from synth.engine.voice_pool import STEAL_FADE_FRAMES, VoicePool
+from synth.host.output import PlayClock
 
 RATE = 48000
 

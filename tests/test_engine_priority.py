@@ -8,7 +8,7 @@ import os
 import pytest
 from engine_fixtures import live_session, wait_for
 
-from synth.engine.priority import AUDIO_PRIORITY, ThreadPriorities, plan_priorities, thread_priority
+from synth.host.priority import AUDIO_PRIORITY, ThreadPriorities, plan_priorities, thread_priority
 
 
 def _priorities(live, server) -> list[int | None]:
@@ -36,7 +36,7 @@ def test_priorities_follow_a_device_callback_thread_below_them():
     audio.start()
     ready.wait(5)
     try:
-        from synth.engine.priority import raise_thread_priority
+        from synth.host.priority import raise_thread_priority
 
         if not raise_thread_priority(5, thread_id=audio.native_id):
             pytest.skip("SCHED_FIFO is not permitted to this user here")

@@ -1,5 +1,6 @@
 """The layout's rules that a reader relies on, checked on the source: libraries never import the command
-modules, and synth/ never imports TensorFlow (function-level imports included)."""
+modules, synth/ never imports TensorFlow, and every import in synth/ points down its table of layers
+(function-level imports included)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("synth", "training", "export")
 
 
-def imports_of(path: Path) -> set[str]:
+def imports_of(path: Path, *, package: str | None = None) -> set[str]:
     """Every module a file imports at run time, at any level of nesting (``from . import x`` resolved against
-    it); imports under ``if TYPE_CHECKING:`` are for type checkers only and are left out."""
+    it); imports under ``if TYPE_CHECKING:`` are for type checkers only and are left out. ``package``: the
+    package the file stands in for (a probe outside the tree); by default the one its path in the tree names."""
     tree = ast.parse(path.read_text(), filename=str(path))
-    package = ".".join(path.relative_to(REPO).with_suffix("").parts[:-1])
+    if package is None:
+        package = ".".join(path.relative_to(REPO).with_suffix("").parts[:-1])
     found: set[str] = set()
 
     def visit(node: ast.AST) -> None:
@@ -120,12 +123,9 @@ def test_synth_never_imports_tensorflow():
 
 
 def test_the_checker_sees_nested_imports(tmp_path):
-    probe = REPO / "synth" / "_probe_for_the_layout_test.py"
+    probe = tmp_path / "_probe_for_the_layout_test.py"  # outside the tree: the suite never writes into synth/
     probe.write_text("def f():\n    from synth.commands.evaluate import run\n    import tensorflow\n")
-    try:
-        assert {"synth.commands.evaluate", "tensorflow"} <= imports_of(probe)
-    finally:
-        probe.unlink()
+    assert {"synth.commands.evaluate", "tensorflow"} <= imports_of(probe, package="synth")
 
 
 def test_no_import_cycle():
@@ -136,6 +136,74 @@ def test_no_import_cycle():
 def test_the_cycle_finder_finds_one():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+# synth/'s layers, lowest first (docs/ARCHITECTURE.md draws the same table): a module imports its own layer and
+# those below it, never one above. The engine is the deterministic core that offline rendering drives as well;
+# the host (threads, rings, outputs, priorities, the recorder, the live session) is what playing live adds
+# around it, so the engine never imports the host: what it needs from live playing is handed to it.
+SYNTH_LAYERS = (
+    ("contract", ("synth", "synth.spectrogram", "synth.errors", "synth.json_files", "synth.atomic",
+                  "synth.outputs", "synth.native_stderr", "synth.data")),
+    ("model files", ("synth.bundle",)),
+    ("DSP", ("synth.inversion", "synth.metrics")),
+    ("vocabulary", ("synth.control",)),
+    ("engine", ("synth.engine",)),
+    ("host", ("synth.host",)),
+    ("I/O", ("synth.osc", "synth.midi", "synth.render", "synth.web")),
+    ("measuring", ("synth.benchmarks",)),
+    ("commands", ("synth.commands", "synth.cli")),
+)
+
+
+def layer_of(module: str) -> int | None:
+    """The index in :data:`SYNTH_LAYERS` of the layer holding ``module`` (its longest listed prefix), or None.
+    ``"synth"`` names the package's ``__init__`` only, not everything under it."""
+    best = None
+    for index, (_, prefixes) in enumerate(SYNTH_LAYERS):
+        for prefix in prefixes:
+            inside = module == prefix or (prefix != "synth" and module.startswith(prefix + "."))
+            if inside and (best is None or len(prefix) > best[1]):
+                best = (index, len(prefix))
+    return None if best is None else best[0]
+
+
+def layer_violations(graph: dict[str, set[str]]) -> dict[str, list[str]]:
+    """synth module -> the modules it imports from a layer above its own (or "no layer" when it sits in none of
+    :data:`SYNTH_LAYERS`: a new folder takes its place in the table before it takes imports)."""
+    found: dict[str, list[str]] = {}
+    for module, deps in graph.items():
+        if module.split(".")[0] != "synth":
+            continue
+        own = layer_of(module)
+        if own is None:
+            found[module] = ["no layer"]
+            continue
+        above = sorted(d for d in deps if d.split(".")[0] == "synth" and (layer_of(d) or 0) > own)
+        if above:
+            found[module] = above
+    return found
+
+
+def test_every_import_in_synth_points_down_its_layers():
+    assert layer_violations(module_graph()) == {}
+
+
+def test_the_engine_never_imports_the_host():
+    """Said on its own because it is the line the host's folder exists for: the engine renders offline too."""
+    graph = module_graph()
+    assert {m: sorted(d for d in deps if d.startswith("synth.host"))
+            for m, deps in graph.items() if m.startswith("synth.engine") and any(d.startswith("synth.host")
+                                                                                 for d in deps)} == {}
+
+
+def test_the_layer_checker_catches_the_engine_importing_the_host(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("def f():\n    from synth.host.ring import SampleRing\n    from synth.control import messages\n")
+    graph = {"synth.engine.probe": {m for m in imports_of(probe, package="synth.engine")
+                                    if m in ("synth.host.ring", "synth.control.messages")},
+             "synth.elsewhere": set()}
+    assert layer_violations(graph) == {"synth.engine.probe": ["synth.host.ring"], "synth.elsewhere": ["no layer"]}
 
 
 def test_training_never_imports_export():

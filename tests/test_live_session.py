@@ -12,9 +12,9 @@ from engine_fixtures import OscClient, synthetic_bundle, wait_for
 
 from synth.control.messages import NoteOn
 from synth.engine import Engine
-from synth.engine.live import LiveEngine
-from synth.engine.recorder import Recorder
 from synth.errors import ParameterError
+from synth.host.live_engine import LiveEngine
+from synth.host.recorder import Recorder
 from synth.host.session import LiveSession
 from synth.osc.server import OscServer
 

@@ -281,7 +281,7 @@ def test_allow_list_drops_other_senders():
 
 
 def test_listening_beyond_loopback_needs_an_allow_list():
-    from synth.engine.live import LiveEngine
+    from synth.host.live_engine import LiveEngine
     from synth.osc.server import OscServer
 
     class Dummy:

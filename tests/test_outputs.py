@@ -314,7 +314,7 @@ def test_a_headless_serve_records_to_a_new_file_each_run(tmp_path, monkeypatch):
     monkeypatch.setattr("time.strftime", lambda fmt, *a: "20261202-153000")
     old = tmp_path / "melsynth-take-20261202-153000.wav"
     old.write_bytes(b"the previous take")
-    from synth.engine import output
+    from synth.host import output
 
     def no_device(device):
         from synth.errors import AudioDeviceError

@@ -24,7 +24,7 @@ def engine_session(bundle, *, rate: int = 48000, blocksize: int = 256, ahead_blo
     :class:`~synth.engine.Engine` (None: its default; 0: every decode on the worker); ``limits``: each OSC
     sender's (:class:`~synth.control.rate.SenderLimits`, None: the server's default)."""
     from synth.engine import Engine
-    from synth.engine.live import LiveEngine
+    from synth.host.live_engine import LiveEngine
     from synth.host.session import LiveSession
     from synth.osc.server import OscServer
 

@@ -36,7 +36,7 @@ def _compute() -> dict:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from synth.engine.output import list_output_devices
+    from synth.host.output import list_output_devices
     from synth.midi.port import list_midi_ports
 
     devices = list_output_devices()

@@ -128,7 +128,7 @@ def _print_figures(stats: dict, server, recorded, log_path, midi=None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from synth.commands.bundle_loading import load_bundle_for_command as load_bundle
-    from synth.engine.recorder import Recorder
+    from synth.host.recorder import Recorder
     from synth.host.session import LiveSession
 
     _check_ranges(args)
@@ -235,7 +235,7 @@ def _midi_mapping(args: argparse.Namespace):
 
 def _resolve_output(args: argparse.Namespace) -> tuple[str, dict | None, str | None]:
     """(output kind, device or None, recording path or None), saying on one line when it falls back."""
-    from synth.engine.output import choose_output
+    from synth.host.output import choose_output
 
     choice = choose_output(args.output, device=args.device, record=args.record)
     if choice.fallback:
@@ -305,8 +305,8 @@ def _build_engine(args: argparse.Namespace, bundle, rate: int):
 
 
 def _build_live(args: argparse.Namespace, engine, output: str, device, rate: int, channels: int, recorder):
-    from synth.engine.live import LiveEngine
     from synth.errors import ParameterError
+    from synth.host.live_engine import LiveEngine
 
     try:
         return LiveEngine(

@@ -47,7 +47,7 @@ def _finite(values) -> tuple:
 
 
 class ControlRouter:
-    """Handle control messages for a :class:`~synth.engine.live.LiveEngine`.
+    """Handle control messages for a :class:`~synth.host.live_engine.LiveEngine`.
 
     Parameters
     ----------

@@ -1,7 +1,8 @@
 """The real-time engine: voices, latent control, decoding and inversion, driven by sample time.
 
-``Engine`` is the deterministic core shared by live playing (:mod:`synth.engine.live`) and offline rendering.
-The commands it takes are the control vocabulary's (:mod:`synth.control`).
+``Engine`` is the deterministic core shared by live playing (:mod:`synth.host.live_engine`) and offline
+rendering; the threads, rings and outputs of live playing are the host's (:mod:`synth.host`), which this package
+never imports. The commands it takes are the control vocabulary's (:mod:`synth.control`).
 """
 
 from synth.engine.engine import Engine

@@ -9,7 +9,7 @@ engine's); every other event scheduled at ``s`` is applied before the first fram
 How the caller chunks :meth:`Engine.render` never changes the audio, and the same schedule always gives
 the same samples.
 
-The live engine (:mod:`synth.engine.live`) and the offline renderer drive the very same object; they differ
+The live engine (:mod:`synth.host.live_engine`) and the offline renderer drive the very same object; they differ
 only in how latents are decoded (``live=False``: inline at the event's frame; ``live=True``: on a
 :class:`~synth.engine.decoding.DecodeWorker`, applied at the first frame after the decode finishes).
 """

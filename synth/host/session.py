@@ -1,7 +1,7 @@
 """A live session: the parts of a running engine and the one order they start, stop and are cleaned up in.
 
 ``melsynth serve``, the benchmarks and the tests all play through the same parts: a recorder (optional), the
-:class:`~synth.engine.Engine`, the :class:`~synth.engine.live.LiveEngine` that runs it against an output, the
+:class:`~synth.engine.Engine`, the :class:`~synth.host.live_engine.LiveEngine` that runs it against an output, the
 OSC server (with its router and take log), the page's server and the MIDI input (optional). Each part is
 handed to the session as it is built; if anything fails before the session runs (a bad flag, a port in use,
 Ctrl-C while the margin fills) :meth:`LiveSession.abort` undoes what exists, newest first, with the

@@ -87,7 +87,7 @@ def _encode(reply: Reply) -> bytes:
 
 
 class OscServer:
-    """Receive OSC on UDP ``host:port`` for a :class:`~synth.engine.live.LiveEngine`.
+    """Receive OSC on UDP ``host:port`` for a :class:`~synth.host.live_engine.LiveEngine`.
 
     Parameters
     ----------
@@ -155,8 +155,8 @@ class OscServer:
 
     def _run(self) -> None:
         if getattr(self.live, "realtime", False):
-            # See synth.engine.priority: a preempted thread holding the GIL stalls the synthesis thread.
-            from synth.engine.priority import raise_thread_priority
+            # See synth.host.priority: a preempted thread holding the GIL stalls the synthesis thread.
+            from synth.host.priority import raise_thread_priority
 
             raise_thread_priority(self.live.priorities.control)
         intake = TokenBucket(rate=self.senders.limits.intake_per_second, burst=self.senders.limits.intake_burst)

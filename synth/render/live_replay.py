@@ -1,6 +1,6 @@
 """Replaying timed commands through the live engine's threads, on a stepped clock instead of a device.
 
-This is how "offline equals live" is checked: the same :class:`~synth.engine.live.LiveEngine` that
+This is how "offline equals live" is checked: the same :class:`~synth.host.live_engine.LiveEngine` that
 ``melsynth serve`` runs (inbox, synthesis thread, sample ring, output clock), with its null output replaced
 by :class:`SteppedOutput`, which takes one block from the ring each time it is stepped and keeps a virtual
 play clock (block ``b`` goes out at ``b * blocksize / rate`` seconds). Messages are submitted through the
@@ -23,8 +23,8 @@ from collections.abc import Iterable
 import numpy as np
 
 from synth.control.messages import Command
-from synth.engine.output import NullOutput
 from synth.errors import ParameterError
+from synth.host.output import NullOutput
 
 __all__ = ["SteppedOutput", "stepped_output", "replay_live"]
 
@@ -58,8 +58,8 @@ class SteppedOutput(NullOutput):
 
 
 def stepped_output(*, capacity: int, channels: int, rate: int, blocksize: int):
-    """A LiveEngine output factory (see :mod:`synth.engine.output`): a ring drained by :class:`SteppedOutput`."""
-    from synth.engine.ring import SampleRing
+    """A LiveEngine output factory (see :mod:`synth.host.output`): a ring drained by :class:`SteppedOutput`."""
+    from synth.host.ring import SampleRing
 
     ring = SampleRing(capacity=capacity, channels=channels)
     return ring, SteppedOutput(ring, rate=rate, blocksize=blocksize)
@@ -89,7 +89,7 @@ def replay_live(
     Raises :class:`ParameterError` if any event was applied late or the ring ran dry (either would make the
     comparison meaningless).
     """
-    from synth.engine.live import LiveEngine
+    from synth.host.live_engine import LiveEngine
 
     # Nothing here is paced by a clock: no reason to ask for real-time priority. The margin is fixed: no
     # wider margin after a near-miss, at start-up or while silent, so the synthesis thread is never more than

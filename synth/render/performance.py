@@ -47,7 +47,7 @@ def score_engine(
     """The engine a score renders on (both methods built when the score switches between them).
 
     ``live=True`` builds the live engine's kind (decoding on a worker thread), for replaying a score through
-    :class:`~synth.engine.live.LiveEngine` (:mod:`synth.render.live_replay`).
+    :class:`~synth.host.live_engine.LiveEngine` (:mod:`synth.render.live_replay`).
     """
     methods = METHODS if score.uses_method_switch() else (method,)
     if live:

@@ -38,7 +38,7 @@ def _playing_engine(bundle_path, *, preset: str | None):
     from synth.bundle import load_bundle
     from synth.control.router import ControlRouter
     from synth.engine import Engine
-    from synth.engine.live import LiveEngine
+    from synth.host.live_engine import LiveEngine
     from synth.web.server import WebServer
 
     bundle = load_bundle(bundle_path)

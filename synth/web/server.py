@@ -163,7 +163,7 @@ class WebServer:
 
     def _run(self) -> None:
         if getattr(self.live, "realtime", False):
-            from synth.engine.priority import raise_thread_priority
+            from synth.host.priority import raise_thread_priority
 
             raise_thread_priority(self.live.priorities.control)
         loop = asyncio.new_event_loop()

@@ -5,7 +5,7 @@ Python consumer (the null output's clock thread): each side only advances its ow
 assignment, atomic under the GIL), so neither side ever locks, and the reader only copies slices of a
 preallocated array. :class:`PortAudioRing` has the same producer interface over PortAudio's lock-free ring
 buffer (``pa_ringbuffer``), which a sound card's callback written in C reads without the GIL (see
-``synth.engine.output.SoundDeviceOutput``).
+``synth.host.output.SoundDeviceOutput``).
 """
 
 from __future__ import annotations

@@ -26,12 +26,12 @@ import numpy as np
 
 from synth.control.messages import Command, NoteOn
 from synth.engine.engine import Engine, check_sample_time
-from synth.engine.latency import Histogram
-from synth.engine.margin import MarginPolicy
-from synth.engine.output import output_named
-from synth.engine.priority import plan_priorities, raise_thread_priority
-from synth.engine.recorder import Recorder
 from synth.errors import ParameterError
+from synth.host.histogram import Histogram
+from synth.host.margin import MarginPolicy
+from synth.host.output import output_named
+from synth.host.priority import plan_priorities, raise_thread_priority
+from synth.host.recorder import Recorder
 
 __all__ = ["LiveEngine", "SWITCH_INTERVAL", "raise_thread_priority"]
 
@@ -49,11 +49,11 @@ class LiveEngine:
     engine : Engine (``live=True`` decodes on a worker; ``live=False`` decodes inline on the synthesis
         thread, which makes a null-output run equal to an offline render of the same sample times)
     output : "null" | "sounddevice", or a factory ``f(*, capacity, channels, rate, blocksize) -> (ring, output)``
-        (see :mod:`synth.engine.output`; the live replay hands in its stepped output this way)
-    device : dict from :func:`synth.engine.output.resolve_device` (with ``output="sounddevice"``)
+        (see :mod:`synth.host.output`; the live replay hands in its stepped output this way)
+    device : dict from :func:`synth.host.output.resolve_device` (with ``output="sounddevice"``)
     blocksize : int  samples per output block
     ahead_blocks : int  blocks the synthesis thread keeps rendered ahead of the output on a calm machine
-    max_ahead_blocks : int  the widest that margin grows after near-misses (see :mod:`synth.engine.margin`;
+    max_ahead_blocks : int  the widest that margin grows after near-misses (see :mod:`synth.host.margin`;
         equal to ``ahead_blocks``: a fixed margin); default ``max(8, ahead_blocks)``
     idle_ahead_blocks : int  blocks rendered ahead while nothing sounds (default ``max(24, max_ahead_blocks)``):
         that silence is taken back when a command comes, so a note still starts ``onset_blocks`` after it
@@ -130,7 +130,7 @@ class LiveEngine:
         self._thread = threading.Thread(target=self._run, name="melsynth-synthesis", daemon=True)
         self._pending_latency: collections.deque = collections.deque()
         self._pending_exact: collections.deque = collections.deque()
-        # Histograms, not lists: status replies read their percentiles while playing (see synth.engine.latency).
+        # Histograms, not lists: status replies read their percentiles while playing (see synth.host.histogram).
         self.control_latency = Histogram(resolution=0.1, limit=2000.0)  # OSC packet -> first sample, ms
         # Latent commands only: packet to the first sample of the exact decode (an estimate may sound first).
         self.exact_latency = Histogram(resolution=0.1, limit=2000.0)
@@ -331,7 +331,7 @@ class LiveEngine:
 
     def _run(self) -> None:
         if self._want_realtime:
-            # Below the audio device's callback thread (see synth.engine.priority).
+            # Below the audio device's callback thread (see synth.host.priority).
             self.priorities = plan_priorities(self.output.audio_thread_id(timeout=1.0))
             self.realtime = raise_thread_priority(self.priorities.synthesis)
         else:

@@ -3,7 +3,7 @@
 Both note in a :class:`PlayClock` when which sample went out, which is the audio clock that OSC timetags
 and latency figures are measured against. The null output's clock thread calls
 :meth:`SampleRing.read_into` once per block. The sound card's callback is rtmixer's, written in C: it copies
-from a :class:`~synth.engine.ring.PortAudioRing` without the GIL, and zero-fills a shortfall; it never
+from a :class:`~synth.host.ring.PortAudioRing` without the GIL, and zero-fills a shortfall; it never
 allocates, locks, logs or blocks, and no Python thread can delay it.
 """
 
@@ -16,9 +16,9 @@ import time
 
 import numpy as np
 
-from synth.engine.priority import AUDIO_PRIORITY, raise_thread_priority, thread_priority
-from synth.engine.ring import PortAudioRing, SampleRing
 from synth.errors import AudioDeviceError, ParameterError
+from synth.host.priority import AUDIO_PRIORITY, raise_thread_priority, thread_priority
+from synth.host.ring import PortAudioRing, SampleRing
 
 __all__ = [
     "PlayClock", "NullOutput", "SoundDeviceOutput", "list_output_devices", "resolve_device", "null_output",
@@ -185,7 +185,7 @@ def _task_ids() -> set[int]:
 
 class SoundDeviceOutput:
     """A PortAudio output stream whose callback is written in C (rtmixer's), fed from a
-    :class:`~synth.engine.ring.PortAudioRing`.
+    :class:`~synth.host.ring.PortAudioRing`.
 
     The callback copies from the lock-free ring without touching Python, so no Python thread holding the GIL
     can make it late (with a Python callback, one did: JACK counted xruns while our ring never ran dry). When
@@ -322,7 +322,7 @@ class SoundDeviceOutput:
 
 
 def null_output(*, capacity: int, channels: int, rate: int, blocksize: int):
-    """A :class:`~synth.engine.ring.SampleRing` drained by a :class:`NullOutput` (no device)."""
+    """A :class:`~synth.host.ring.SampleRing` drained by a :class:`NullOutput` (no device)."""
     ring = SampleRing(capacity=capacity, channels=channels)
     return ring, NullOutput(ring, rate=rate, blocksize=blocksize)
 
