@@ -213,15 +213,15 @@ def test_plays_through_jack_paced_by_its_callback_and_widens_after_an_underflow(
         finally:
             stats_end = live.stop()
     assert failure == ""
-    assert stats["callbacks"] > 3.5 * 48000 / 256  # real-time paced by the JACK server
-    assert stats_end["latent_changes"] >= 10 and stats_end["notes"] == 16
+    assert stats.callbacks > 3.5 * 48000 / 256  # real-time paced by the JACK server
+    assert stats_end.engine.timbres.latent_changes >= 10 and stats_end.engine.notes == 16
     y, _ = sf.read(tmp_path / "jack.wav", dtype="float32")
     assert np.abs(y).max() > 0.05 and np.abs(y).max() <= 1.0
     # Any underflow is answered by a wider margin; whether there are none depends on what else holds the
     # cores (bench_soak counts them and the JACK xruns, quiet and with a busy core).
-    if stats_end["underflows"]:
-        assert stats_end["near_misses"] > 0 and stats_end["buffer_ms_widest"] > stats_end["buffer_ms_base"]
-    print(f"jack: {stats_end['underflows']} underflows, {stats_end['device_xruns']} JACK xruns")
+    if stats_end.underflows:
+        assert stats_end.near_misses > 0 and stats_end.buffer_ms_widest > stats_end.buffer_ms_base
+    print(f"jack: {stats_end.underflows} underflows, {stats_end.device_xruns} JACK xruns")
 
 
 def _stop_jack_under_serve(tmp_path, *, and_serve: bool) -> tuple[int, str, str]:

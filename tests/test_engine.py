@@ -95,7 +95,7 @@ def test_same_score_same_samples(references):
     engine = make_engine(methods=BOTH)
     score(engine)
     np.testing.assert_array_equal(engine.render(N_SCORE), reference)
-    assert engine.stats()["latent_changes"] == 7
+    assert engine.stats().timbres.latent_changes == 7
 
 
 def test_a_note_starts_at_its_own_sample_and_other_events_at_the_next_frame():

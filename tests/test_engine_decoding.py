@@ -134,7 +134,7 @@ def test_live_engine_prefetches_presets_so_a_preset_switch_lands_at_the_next_fra
         engine.render(engine.max_frame_samples)  # one frame: no waiting for a decode
         assert engine.timbre is not before and engine.latent_changes == 1
         assert engine.timbre is cache.get(cache.key(_latent(bundle, "dark")))
-        assert engine.stats()["cache_hits"] >= 1
+        assert engine.stats().timbres.cache_hits >= 1
     finally:
         engine.close()
 
@@ -385,7 +385,7 @@ def test_with_a_fast_decoder_a_latent_jump_sounds_exactly_at_the_next_frame(bund
                     inline_decode_ms=1e3, initial_preset="dark")
     try:
         wait_until(lambda: engine.presets_decoded() and engine.estimates_ready() and engine.decoding_idle())
-        assert engine.stats()["decodes_inline"]
+        assert engine.stats().timbres.decodes_inline
         engine.schedule(NoteOn(60, 100), 0)
         engine.render(2000)
         engine.schedule(SetLatentValue(5, 0.9), engine.position, tag="jump")
@@ -396,6 +396,6 @@ def test_with_a_fast_decoder_a_latent_jump_sounds_exactly_at_the_next_frame(bund
         expected, _, _ = decode_timbre(bundle.decoder(threads=1), latent, params=bundle.params)
         np.testing.assert_array_equal(engine.timbre.held, expected.held)
         assert list(engine.applied) == [("jump", at)] and list(engine.applied_exact) == [("jump", at)]
-        assert engine.timbre_estimates == 0 and engine.stats()["inline_decodes"] == 1
+        assert engine.timbre_estimates == 0 and engine.stats().timbres.inline_decodes == 1
     finally:
         engine.close()

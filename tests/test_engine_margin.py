@@ -66,15 +66,15 @@ def test_the_live_engine_files_each_underflow_by_phase_and_widens_after_it():
         assert wait_for(lambda: not live.margin.startup, timeout=60.0)
         base = live.margin.blocks
         live.ring.underflows += 1
-        assert wait_for(lambda: live.stats()["underflows_idle"] == 1)
-        assert live.margin.blocks >= base + 1 and live.stats()["near_misses"] >= 1
+        assert wait_for(lambda: live.stats().underflows_idle == 1)
+        assert live.margin.blocks >= base + 1 and live.stats().near_misses >= 1
         live.submit(NoteOn(60, 100))
         assert wait_for(lambda: live.engine.sounding_voices > 0)
         live.ring.underflows += 1
-        assert wait_for(lambda: live.stats()["underflows_playing"] == 1)
+        assert wait_for(lambda: live.stats().underflows_playing == 1)
         stats = live.stats()
-    assert stats["buffer_ms_widest"] > stats["buffer_ms_base"]
-    assert stats["underflows"] == stats["underflows_startup"] + stats["underflows_idle"] + stats["underflows_playing"]
+    assert stats.buffer_ms_widest > stats.buffer_ms_base
+    assert stats.underflows == stats.underflows_startup + stats.underflows_idle + stats.underflows_playing
 
 
 @pytest.mark.parametrize("onset, keep", [(None, 2), (1, 1), (3, 3)])
@@ -107,7 +107,7 @@ def test_silence_rendered_ahead_is_taken_back_for_a_note_and_the_take_records_wh
         assert wait_for(lambda: live.ring.available() == idle * bs)
         live.submit(NoteOn(60, 100), received=1.0)
         assert wait_for(lambda: live.engine.sounding_voices == 1)
-        assert live.stats()["taken_back"] == 1
+        assert live.stats().taken_back == 1
         start = 2 * bs + keep * bs  # what the output has taken, plus the onset margin
         assert (1.0, start) in live.engine.applied
         # Refilled to the playing margin, and no wider: a fill below the margin after an onset is no near-miss.
@@ -118,7 +118,7 @@ def test_silence_rendered_ahead_is_taken_back_for_a_note_and_the_take_records_wh
             live.output.step(played[b * bs : (b + 1) * bs])
     finally:
         stats = live.stop()
-    assert stats["underflows"] == 0 and stats["late_events"] == 0
+    assert stats.underflows == 0 and stats.engine.late_events == 0
     offline = engine()
     offline.schedule(NoteOn(60, 100), start)
     offline.schedule(NoteOff(60), start + 20 * bs)
@@ -190,7 +190,7 @@ def test_a_timed_change_after_idle_silence_is_on_time(offset):
         live.output.step(block)
     finally:
         stats = live.stop()
-    assert stats["late_events"] == 0 and stats["taken_back"] == 1
+    assert stats.engine.late_events == 0 and stats.taken_back == 1
 
 
 @pytest.mark.parametrize("onset", [0, 4, True, 1.5])

@@ -81,7 +81,7 @@ def test_ten_thousand_bad_packets_change_nothing_and_a_note_still_sounds(tmp_pat
         time.sleep(0.2)
         client.close()
         stats = live.stats()
-    print(f"fuzz: {counters}, underflows during the flood {stats['underflows']}, kinds {dict(kinds)}")
+    print(f"fuzz: {counters}, underflows during the flood {stats.underflows}, kinds {dict(kinds)}")
     y, rate = sf.read(record, dtype="float32")
     assert rate == RATE and np.all(np.isfinite(y)) and np.abs(y).max() <= 1.0
     loud = np.flatnonzero(np.abs(y[start:]) > 1e-3)

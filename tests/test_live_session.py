@@ -64,7 +64,7 @@ def test_a_session_plays_then_stops_inputs_before_the_engine_and_keeps_the_take(
         client.close()
         stats = session.stop()
         assert session.write_log() == tmp_path / "take.json"
-    assert stats["notes"] == 1 and port_is_free(server.port)
+    assert stats.engine.notes == 1 and port_is_free(server.port)
     assert [e["address"] for e in json.loads((tmp_path / "take.json").read_text())] == ["/synth/note/on"]
     assert (tmp_path / "take.wav").stat().st_size > 1000
 

@@ -21,7 +21,7 @@ from engine_fixtures import (
 )
 
 from synth.control.messages import NoteOn, SetPreset
-from synth.control.router import STATUS_KEYS
+from synth.control.status import STATUS_KEYS
 from synth.control.vocabulary import command_to_message, parse_message
 from synth.errors import ParameterError
 from synth.inversion.base import DEFAULT_METHOD
@@ -275,7 +275,7 @@ def test_allow_list_drops_other_senders():
         address, args = friend.receive()
         assert address == "/synth/status"
         assert dict(zip(args[0::2], args[1::2], strict=True))["dropped"] == 2
-        assert live.engine.stats()["notes"] == 0
+        assert live.engine.stats().notes == 0
         stranger.close()
         friend.close()
 
@@ -314,7 +314,7 @@ def test_garbage_datagrams_never_raise():
             except Exception as exc:  # what the receive loop would count
                 pytest.fail(f"{p[:30]!r} raised {exc!r}")
         assert server.router.errors - before >= len(packets) - 2
-        assert live.engine.stats()["notes"] <= 2
+        assert live.engine.stats().notes <= 2
         live.submit(NoteOn(60, 100))
         live.submit(SetPreset("soft"))
         assert wait_for(lambda: live.engine.controls.preset == "soft")

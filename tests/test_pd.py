@@ -101,7 +101,7 @@ def test_pure_data_plays_the_engine(tmp_path):
         assert proc.returncode == 0, proc.stderr
         assert wait_for(lambda: live.engine.controls.macros[0] == 1.5, timeout=2)
         stats = live.engine.stats()
-        assert stats["notes"] == 1
+        assert stats.notes == 1
         assert live.engine.controls.preset == "dark"
         assert server.router.errors == 0 and server.router.messages == 5
     # Pd received the status reply through [netsend]'s right outlet and parsed it with [oscparse].

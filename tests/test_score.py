@@ -182,7 +182,7 @@ def test_offline_equals_live_with_the_live_decoder():
     offline = render_score(render_bundle(), score, max_voices=4, decoder=shared_decoder())
     engine = score_engine(render_bundle(), score, max_voices=4, live=True)
     live, stats = replay_live(engine, score.events(rate=RATE), n_samples=offline.audio.size, blocksize=256)
-    assert stats["callbacks"] == -(-offline.audio.size // 256) and stats["notes"] == 2
+    assert stats.callbacks == -(-offline.audio.size // 256) and stats.engine.notes == 2
     assert np.abs(offline.audio).max() > 0.05
     np.testing.assert_allclose(live, offline.audio, rtol=0, atol=1e-6)
 
@@ -193,7 +193,7 @@ def test_offline_equals_live_for_every_kind_of_message(reference):
     score = busy()
     engine = score_engine(render_bundle(), score, max_voices=4, decoder=shared_decoder())
     live, stats = replay_live(engine, score.events(rate=RATE), n_samples=reference.audio.size, blocksize=128)
-    assert stats["latent_changes"] == 7 and stats["late_events"] == 0
+    assert stats.engine.timbres.latent_changes == 7 and stats.engine.late_events == 0
     np.testing.assert_allclose(live, reference.audio, rtol=0, atol=1e-6)
 
 

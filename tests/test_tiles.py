@@ -210,9 +210,9 @@ def test_a_latent_jump_sounds_its_exact_tile_where_the_voice_plays_before_the_wh
         gate.clear()  # the whole note cannot be decoded now; its tile can
         engine.schedule(SetLatent(z), engine.position, tag="jump")
         engine.render(engine.max_frame_samples)
-        wait_until(lambda: engine.timbres.stats()["tiles_decoded"] == 1)
+        wait_until(lambda: engine.stats().timbres.tiles_decoded == 1)
         engine.render(engine.max_frame_samples)
-        assert engine.timbres.stats()["tiles"] == 1
+        assert engine.stats().timbres.tiles == 1
         tags = [t for t, _ in engine.applied_exact]
         assert tags == ["jump"]
         sounding = engine.timbre

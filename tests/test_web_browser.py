@@ -90,7 +90,7 @@ def test_a_computer_key_and_a_click_on_a_key_sound_their_notes_at_their_pitch(tm
             wait_until(lambda: js(driver, "return +document.getElementById('fig-voices').textContent") >= 1,
                        what="the page showing a voice")
             assert js(driver, "return document.querySelector('.key[data-note=\"60\"]').classList.contains('down')")
-            wait_until(lambda: live.engine.stats()["samples"] > 0 and live.output_peak > 0.01, what="sound")
+            wait_until(lambda: live.engine.stats().samples > 0 and live.output_peak > 0.01, what="sound")
             import time
 
             time.sleep(0.8)  # long enough a note to measure its pitch in the take
@@ -139,7 +139,7 @@ def test_octave_velocity_and_sustain_from_the_computer_keyboard(browser, session
 
     live, server, web = session
     open_page(browser, web, live)
-    notes = live.engine.stats()["notes"]
+    notes = live.engine.stats().notes
     ActionChains(browser).send_keys("x").send_keys("v").key_down("w").perform()  # octave 5, velocity 110, C#5
     wait_until(lambda: live.engine.held_notes() == (73,), what="C#5 held")
     assert js(browser, "return [window.melsynth.state.octave, window.melsynth.state.velocity]") == [5, 110]
@@ -151,7 +151,7 @@ def test_octave_velocity_and_sustain_from_the_computer_keyboard(browser, session
     wait_until(lambda: live.engine.held_notes() == (), what="released with the sustain")
     ActionChains(browser).send_keys("zc").perform()
     assert js(browser, "return [window.melsynth.state.octave, window.melsynth.state.velocity]") == [4, 100]
-    assert live.engine.stats()["notes"] == notes + 1
+    assert live.engine.stats().notes == notes + 1
 
 
 # ---------------------------------------------------------------------------------------------- the sound

@@ -74,7 +74,7 @@ def test_the_socket_opens_with_the_token_and_the_pages_origin_and_says_hello(ses
     assert h["write"] == 0 and h["midi"] == 0 and h["macros"] == spec.macro_count
     assert (h["note_low"], h["note_high"]) == spec.note_range and h["methods"].split(",") == list(spec.methods)
     s = pairs(status["args"])
-    from synth.control.router import STATUS_KEYS
+    from synth.control.status import STATUS_KEYS
 
     assert list(s)[: len(STATUS_KEYS)] == list(STATUS_KEYS)
     assert {"output_peak", "output_rms", "gain", "x", "y", "clients"} <= set(s) and s["clients"] >= 1

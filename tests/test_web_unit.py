@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from engine_fixtures import synthetic_bundle, synthetic_bundle_path
 
+from synth.control.status import STATUS_KEYS, Status
 from synth.errors import ParameterError
 from synth.web.access import Access, allowed_peers, new_token, split_host
 from synth.web.limits import WebLimits
@@ -60,8 +61,13 @@ def test_a_refused_frame_keeps_its_address_when_it_had_one():
 def test_outgoing_messages_are_strict_json_whatever_a_figure_is():
     text = message_text("/synth/status", ["latency_ms", float("nan"), "decode_ms", float("inf"), "voices", 2])
     assert json.loads(text) == {"address": "/synth/status", "args": ["latency_ms", 0.0, "decode_ms", 0.0, "voices", 2]}
-    text = status_text({"voices": 3, "preset": "dark"}, ("voices", "preset"), {"output_peak": 0.5})
-    assert json.loads(text)["args"] == ["voices", 3, "preset", "dark", "output_peak", 0.5]
+    status = Status(voices=3, underflows=0, latency_ms=float("nan"), decode_ms=1.5, method="griffinlim",
+                    provider="CPUExecutionProvider", preset="dark", messages=1, errors=0, dropped=0,
+                    decode_errors=0, notes=2, underflows_startup=0, underflows_idle=0, underflows_playing=0,
+                    buffer_ms=16.0, throttled=0)
+    args = json.loads(status_text(status, {"output_peak": 0.5}))["args"]
+    assert args[:8] == ["voices", 3, "underflows", 0, "latency_ms", 0.0, "decode_ms", 1.5]
+    assert args[-2:] == ["output_peak", 0.5] and len(args) == 2 * len(STATUS_KEYS) + 2
 
 
 # ---------------------------------------------------------------------------------------------- access

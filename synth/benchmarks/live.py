@@ -130,13 +130,13 @@ def control_latency(live, server, *, seconds: float, rate: float = 20.0, seed: i
         "control_events": events,
         "exact_latency_ms_p50": figure(exact, 50, before_exact, exact_events),
         "exact_latency_ms_p99": figure(exact, 99, before_exact, exact_events),
-        "timbre_estimates": int(stats["timbre_estimates"]) - estimates_before,
+        "timbre_estimates": stats.engine.timbres.timbre_estimates - estimates_before,
         "sent": n,
         # The margin the engine started with, what every change waits for at least; under load it widens after
         # near-misses (the widest beside it), so the margin at the end is neither bound.
-        "buffer_ms": stats["buffer_ms_base"],
-        "buffer_ms_widest": stats["buffer_ms_widest"],
-        "underflows": stats["underflows"],
+        "buffer_ms": stats.buffer_ms_base,
+        "buffer_ms_widest": stats.buffer_ms_widest,
+        "underflows": stats.underflows,
     }
 
 

@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from synth.host.stats import LiveStats
 
 __all__ = ["add_arguments", "run"]
 
@@ -98,26 +102,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the page may keep the current sound as a preset (a file in the bundle) and learn MIDI")
 
 
-def _print_figures(stats: dict, server, recorded, log_path, midi=None) -> None:
+def _print_figures(stats: LiveStats, server, recorded, log_path, midi=None) -> None:
     print(
-        f"melsynth: played {stats['seconds']:.1f} s: {stats['notes']} notes, {stats['underflows']} underflows "
-        f"({stats['underflows_startup']} at start-up, {stats['underflows_idle']} idle, "
-        f"{stats['underflows_playing']} playing), {stats['device_xruns']} device xruns; control latency p50 {stats['latency_ms']:.1f} ms, "
-        f"p99 {stats['latency_ms_p99']:.1f} ms beyond the {stats['device_latency_ms']:.1f} ms device buffer "
-        f"({stats['latency_count']} events); decode {stats['decode_ms']:.1f} ms; "
+        f"melsynth: played {stats.seconds:.1f} s: {stats.engine.notes} notes, {stats.underflows} underflows "
+        f"({stats.underflows_startup} at start-up, {stats.underflows_idle} idle, "
+        f"{stats.underflows_playing} playing), {stats.device_xruns} device xruns; control latency p50 {stats.latency_ms:.1f} ms, "
+        f"p99 {stats.latency_ms_p99:.1f} ms beyond the {stats.device_latency_ms:.1f} ms device buffer "
+        f"({stats.latency_count} events); decode {stats.engine.timbres.decode_ms:.1f} ms; "
         f"{server.router.messages} messages, {server.router.errors} errors, {server.router.dropped} dropped"
     )
-    if stats["near_misses"]:
-        print(f"melsynth: the margin ahead of the output grew from {stats['buffer_ms_base']:.1f} ms to at most "
-              f"{stats['buffer_ms_widest']:.1f} ms after {stats['near_misses']} near-misses "
-              f"({stats['buffer_ms']:.1f} ms at the end)")
+    if stats.near_misses:
+        print(f"melsynth: the margin ahead of the output grew from {stats.buffer_ms_base:.1f} ms to at most "
+              f"{stats.buffer_ms_widest:.1f} ms after {stats.near_misses} near-misses "
+              f"({stats.buffer_ms:.1f} ms at the end)")
     if midi is not None:
         c = midi.counters()
         print(f"melsynth: MIDI {midi.port_name}: {c['midi_messages']} messages, {c['midi_applied']} applied, "
               f"{c['midi_ignored']} ignored, {c['midi_errors']} bad; port lost {c['midi_port_lost']} times, "
               f"reopened {c['midi_port_reopened']}")
-    if stats["decode_errors"]:
-        print(f"melsynth: {stats['decode_errors']} decodes failed; the previous sound was kept")
+    if stats.engine.timbres.decode_errors:
+        print(f"melsynth: {stats.engine.timbres.decode_errors} decodes failed; the previous sound was kept")
     if recorded is not None:
         print(f"melsynth: recorded {recorded}")
     if log_path is not None:
@@ -373,6 +377,7 @@ def _finish_on_signals(live) -> None:
 def _print_banner(args: argparse.Namespace, engine, live, server, rate: int, record) -> None:
     """The two start-up lines: where OSC is heard and what the bundle is; the output and its margin."""
     allow = f", accepting {', '.join(sorted(server.allow))}" if server.allow else ""
+    figures = live.stats()
     print(
         f"melsynth: listening for OSC on {args.host}:{server.port}{allow}; bundle {args.bundle} "
         f"(latent {engine.control_spec.latent_size}, base pitch {engine.base_pitch}, {len(engine.control_spec.presets)} presets, "
@@ -380,9 +385,9 @@ def _print_banner(args: argparse.Namespace, engine, live, server, rate: int, rec
     )
     print(
         f"melsynth: output {live.output.device_name} at {rate} Hz, {args.blocksize}-sample blocks, "
-        f"{live.stats()['buffer_ms_base']:.1f} ms ahead (up to {live.margin.max_blocks * args.blocksize / rate * 1e3:.1f} "
+        f"{figures.buffer_ms_base:.1f} ms ahead (up to {live.margin.max_blocks * args.blocksize / rate * 1e3:.1f} "
         f"ms after a near-miss, {live.idle_blocks * args.blocksize / rate * 1e3:.1f} ms while nothing sounds, "
-        f"{live.stats()['buffer_ms_onset']:.1f} ms for a note onto silence); "
+        f"{figures.buffer_ms_onset:.1f} ms for a note onto silence); "
         f"method {args.method}"
         + (f"; recording {record}" if record else "")
         + ("" if args.duration else "; Ctrl-C to stop"),
@@ -399,7 +404,7 @@ def _wait(live, duration: float | None) -> None:
         pass
 
 
-def _closing_report(stats: dict, live, server, log_path, midi, log_error: str | None = None) -> int:
+def _closing_report(stats: LiveStats, live, server, log_path, midi, log_error: str | None = None) -> int:
     """The closing figures and errors, once everything has stopped; returns the exit code."""
     import sys
 

@@ -16,16 +16,11 @@ from typing import Any
 
 from synth.control.messages import Command, InfoRequest, MidiLearn, StatusRequest
 from synth.control.rate import SenderBudget
+from synth.control.status import Status
 from synth.control.vocabulary import ERROR_ADDRESS, command_to_message, parse_message
 from synth.errors import ParameterError
 
-__all__ = ["ControlRouter", "Reply", "STATUS_KEYS", "error_reply"]
-
-STATUS_KEYS = (
-    "voices", "underflows", "latency_ms", "decode_ms", "method", "provider", "preset", "messages", "errors",
-    "dropped", "decode_errors", "notes", "underflows_startup", "underflows_idle", "underflows_playing", "buffer_ms",
-    "throttled",
-)
+__all__ = ["ControlRouter", "Reply", "error_reply"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,8 +94,7 @@ class ControlRouter:
             return None
         self.messages += 1
         if isinstance(message, StatusRequest):
-            status = self.status()
-            return Reply("/synth/status", _finite(v for key in STATUS_KEYS for v in (key, status[key])))
+            return Reply("/synth/status", _finite(self.status().pairs()))
         if isinstance(message, InfoRequest):
             spec = self.live.engine.control_spec
             return Reply("/synth/info", ("latent_size", spec.latent_size, "base_pitch", spec.base_pitch,
@@ -117,27 +111,28 @@ class ControlRouter:
         if self.take_log is not None:
             self.take_log.add(at_sample, *command_to_message(command))
 
-    def status(self) -> dict[str, Any]:
-        """The figures of ``/synth/status`` (:data:`STATUS_KEYS`), as a dict."""
-        live = self.live
-        engine = live.engine
-        s = live.stats()
-        return {
-            "voices": int(engine.sounding_voices),
-            "underflows": int(s["underflows"]),
-            "latency_ms": float(s["latency_ms"]),
-            "decode_ms": float(s["decode_ms"]),
-            "method": engine.controls.method,
-            "provider": engine.provider,
-            "preset": engine.controls.preset,
-            "messages": int(self.messages),
-            "errors": int(self.errors),
-            "dropped": int(self.dropped),
-            "decode_errors": int(s["decode_errors"]),
-            "notes": int(s["notes"]),
-            "underflows_startup": int(s["underflows_startup"]),
-            "underflows_idle": int(s["underflows_idle"]),
-            "underflows_playing": int(s["underflows_playing"]),
-            "buffer_ms": float(s["buffer_ms"]),
-            "throttled": int(self.throttled),
-        }
+    def status(self) -> Status:
+        """The figures of ``/synth/status``, built now: the live engine's (:class:`~synth.host.stats.LiveStats`),
+        its controls and this router's counters."""
+        engine = self.live.engine
+        s = self.live.stats()
+        controls = engine.controls
+        return Status(
+            voices=s.engine.voices,
+            underflows=s.underflows,
+            latency_ms=float(s.latency_ms),
+            decode_ms=float(s.engine.timbres.decode_ms),
+            method=controls.method,
+            provider=engine.provider,
+            preset=controls.preset,
+            messages=int(self.messages),
+            errors=int(self.errors),
+            dropped=int(self.dropped),
+            decode_errors=s.engine.timbres.decode_errors,
+            notes=s.engine.notes,
+            underflows_startup=s.underflows_startup,
+            underflows_idle=s.underflows_idle,
+            underflows_playing=s.underflows_playing,
+            buffer_ms=float(s.buffer_ms),
+            throttled=int(self.throttled),
+        )

@@ -29,6 +29,7 @@ from synth.control.spec import ControlSpec
 from synth.engine.control import ControlSnapshot, ControlState
 from synth.engine.decoding import INLINE_DECODE_MS, KeyedDecoder
 from synth.engine.limiter import Limiter
+from synth.engine.stats import EngineStats, TimbreStats
 from synth.engine.timbre import Timbre
 from synth.engine.timbre_pipeline import TILE_LOOKAHEAD_FRAMES, TIMBRE_XFADE_FRAMES, TimbrePipeline
 from synth.engine.voice import Spill, Voice
@@ -573,20 +574,21 @@ class Engine:
         next frame rendered."""
         return self.timbres.decoding_idle()
 
-    def stats(self) -> dict:
-        """Counters of this engine (plain numbers; safe to read from another thread)."""
-        return {
-            "frames": self.frame,
-            "samples": self.position,
-            "voices": self.sounding_voices,
-            "notes": self.pool.notes_started,
-            "voices_stolen": self.pool.voices_stolen,
-            "events": self.events_applied,
-            "late_events": self.late_events,
-            **self.timbres.stats(),
-            "limited_frames": self.limiter.limited_frames,
-            "nonfinite_frames": self.limiter.nonfinite_frames,
-        }
+    def stats(self) -> EngineStats:
+        """This engine's figures, built now from its counters (safe to ask from another thread)."""
+        return EngineStats(
+            frames=int(self.frame),
+            samples=int(self.position),
+            voices=int(self.sounding_voices),
+            notes=int(self.pool.notes_started),
+            voices_stolen=int(self.pool.voices_stolen),
+            events=int(self.events_applied),
+            late_events=int(self.late_events),
+            limited_frames=int(self.limiter.limited_frames),
+            nonfinite_frames=int(self.limiter.nonfinite_frames),
+            # The pipeline hands its figures as keywords: a figure added or renamed there fails here at once.
+            timbres=TimbreStats(**self.timbres.stats()),
+        )
 
     def close(self) -> None:
         """Stop the decode worker (live engines)."""

@@ -32,6 +32,7 @@ from synth.host.margin import MarginPolicy
 from synth.host.output import output_named
 from synth.host.priority import plan_priorities, raise_thread_priority
 from synth.host.recorder import Recorder
+from synth.host.stats import LiveStats
 
 __all__ = ["LiveEngine", "SWITCH_INTERVAL", "raise_thread_priority"]
 
@@ -406,7 +407,7 @@ class LiveEngine:
         """Block until stopped or failed (True) or until ``seconds`` have passed (False)."""
         return self._ended.wait(seconds)
 
-    def stop(self) -> dict:
+    def stop(self) -> LiveStats:
         """Stop everything, finish the recording, and return :meth:`stats`."""
         self._stop.set()
         self._ended.set()
@@ -422,41 +423,39 @@ class LiveEngine:
         return self.stats()
 
     # ------------------------------------------------------------------ figures
-    def stats(self) -> dict:
-        """Figures of the run so far: engine counters plus underflows, latency and timing."""
-        s = self.engine.stats()
+    def stats(self) -> LiveStats:
+        """Figures of the run so far, built now from the counters (any thread; the real-time threads never
+        build one)."""
         lat = self.control_latency
-        s.update(
-            {
-                "seconds": (time.time() - self.started_at) if self.started_at else 0.0,
-                "underflows": self.ring.underflows,
-                "device_xruns": self.output.device_xruns,
-                "callbacks": self.output.callbacks,
-                "underflows_startup": self.underflows_by_phase["start-up"],
-                "underflows_idle": self.underflows_by_phase["idle"],
-                "underflows_playing": self.underflows_by_phase["playing"],
-                "buffer_ms": self.ahead / self.rate * 1e3,
-                "buffer_ms_base": self.margin.base * self.blocksize / self.rate * 1e3,
-                "buffer_ms_widest": self.margin.widest * self.blocksize / self.rate * 1e3,
-                "near_misses": self.margin.near_misses,
-                "buffer_ms_idle": self.idle_blocks * self.blocksize / self.rate * 1e3,
-                "buffer_ms_onset": self.onset_blocks * self.blocksize / self.rate * 1e3,
-                "taken_back": self.taken_back,
-                "taken_back_ms": self.taken_back_samples / self.rate * 1e3,
-                "device_latency_ms": float(self.output.latency) * 1e3,
-                "latency_ms": lat.percentile(50),
-                "latency_ms_p99": lat.percentile(99),
-                "latency_count": lat.count,
-                "exact_latency_ms_p99": self.exact_latency.percentile(99),
-                "render_ms_p99": self.render_time.percentile(99),
-                # CPU load of rendering (1.0 = all of one core) and the longest wait inside one block.
-                "render_load": self.render_cpu_s / (self.engine.position / self.rate) if self.engine.position else 0.0,
-                "stolen_ms_max": self.stolen_ms_max,
-                "output_peak": self.output_peak,
-                "output_rms": self.output_rms,
-                "realtime": self.realtime,
-                "output": self.output.device_name,
-                "failure": self.failure,
-            }
+        return LiveStats(
+            seconds=(time.time() - self.started_at) if self.started_at else 0.0,
+            underflows=int(self.ring.underflows),
+            underflows_startup=int(self.underflows_by_phase["start-up"]),
+            underflows_idle=int(self.underflows_by_phase["idle"]),
+            underflows_playing=int(self.underflows_by_phase["playing"]),
+            device_xruns=int(self.output.device_xruns),
+            callbacks=int(self.output.callbacks),
+            buffer_ms=self.ahead / self.rate * 1e3,
+            buffer_ms_base=self.margin.base * self.blocksize / self.rate * 1e3,
+            buffer_ms_widest=self.margin.widest * self.blocksize / self.rate * 1e3,
+            near_misses=int(self.margin.near_misses),
+            buffer_ms_idle=self.idle_blocks * self.blocksize / self.rate * 1e3,
+            buffer_ms_onset=self.onset_blocks * self.blocksize / self.rate * 1e3,
+            taken_back=int(self.taken_back),
+            taken_back_ms=self.taken_back_samples / self.rate * 1e3,
+            device_latency_ms=float(self.output.latency) * 1e3,
+            latency_ms=lat.percentile(50),
+            latency_ms_p99=lat.percentile(99),
+            latency_count=int(lat.count),
+            exact_latency_ms_p99=self.exact_latency.percentile(99),
+            render_ms_p99=self.render_time.percentile(99),
+            # CPU load of rendering (1.0 = all of one core) and the longest wait inside one block.
+            render_load=self.render_cpu_s / (self.engine.position / self.rate) if self.engine.position else 0.0,
+            stolen_ms_max=float(self.stolen_ms_max),
+            output_peak=float(self.output_peak),
+            output_rms=float(self.output_rms),
+            realtime=bool(self.realtime),
+            output=str(self.output.device_name),
+            failure=self.failure,
+            engine=self.engine.stats(),
         )
-        return s

@@ -16,6 +16,8 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
+from synth.host.stats import LiveStats
+
 __all__ = ["LiveSession"]
 
 
@@ -95,9 +97,9 @@ class LiveSession:
         self._undo.pop_all()  # from here on stop() ends the session
         self.running = True
 
-    def stop(self) -> dict:
+    def stop(self) -> LiveStats:
         """Stop the control inputs (MIDI, the page, OSC), then the engine, which finishes the take, even when
-        stopping an input fails. Returns the engine's figures."""
+        stopping an input fails. Returns the live engine's figures."""
         self.stopped = True
         try:
             for part in (self.midi, self.web, self.server):

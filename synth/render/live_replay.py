@@ -25,6 +25,7 @@ import numpy as np
 from synth.control.messages import Command
 from synth.errors import ParameterError
 from synth.host.output import NullOutput
+from synth.host.stats import LiveStats
 
 __all__ = ["SteppedOutput", "stepped_output", "replay_live"]
 
@@ -73,7 +74,7 @@ def replay_live(
     blocksize: int = 256,
     ahead_blocks: int = 3,
     timeout: float = 10.0,
-) -> tuple[np.ndarray, dict]:
+) -> tuple[np.ndarray, LiveStats]:
     """Play ``events`` (``(sample, command)``) through a LiveEngine around ``engine``; return what it played.
 
     Parameters
@@ -84,7 +85,7 @@ def replay_live(
 
     Returns
     -------
-    (audio [shape=(n_samples,), float32], the LiveEngine's stats after stopping)
+    (audio [shape=(n_samples,), float32], the LiveEngine's figures after stopping, a LiveStats)
 
     Raises :class:`ParameterError` if any event was applied late or the ring ran dry (either would make the
     comparison meaningless).
@@ -118,10 +119,10 @@ def replay_live(
             live.output.step(out[read : read + blocksize], timeout=timeout)
     finally:
         stats = live.stop()
-    if stats["failure"]:
-        raise ParameterError(f"the live engine failed: {stats['failure']}")
-    if stats["late_events"]:
-        raise ParameterError(f"{stats['late_events']} events reached the live engine too late")
-    if stats["underflows"]:
-        raise ParameterError(f"the live engine's ring ran dry {stats['underflows']} times")
+    if stats.failure:
+        raise ParameterError(f"the live engine failed: {stats.failure}")
+    if stats.engine.late_events:
+        raise ParameterError(f"{stats.engine.late_events} events reached the live engine too late")
+    if stats.underflows:
+        raise ParameterError(f"the live engine's ring ran dry {stats.underflows} times")
     return out[: int(n_samples), 0].copy(), stats

@@ -9,7 +9,6 @@ changed, so the page's canvas costs nothing while the sound stays.
 
 from __future__ import annotations
 
-from synth.control.router import STATUS_KEYS
 from synth.web.messages import HELLO, message_text, status_text
 from synth.web.picture import timbre_picture
 
@@ -43,7 +42,7 @@ class Feed:
         ])
 
     def status_text(self, *, clients: int) -> str:
-        """``/synth/status`` with the router's keys, then the controls and the output level."""
+        """``/synth/status`` with the router's figures, then the controls and the output level."""
         controls = self.live.engine.controls
         x, y = controls.xy
         extras = {
@@ -52,7 +51,7 @@ class Feed:
             "output_rms": float(getattr(self.live, "output_rms", 0.0)),
             "clients": int(clients),
         }
-        return status_text(self.router.status(), STATUS_KEYS, extras)
+        return status_text(self.router.status(), extras)
 
     def picture_text(self, *, changed_only: bool = True) -> str | None:
         """The timbre picture message when the timbre changed since the last call (or always, with

@@ -15,6 +15,7 @@ import math
 from typing import Any
 
 from synth.control.messages import MidiLearn, StatusRequest
+from synth.control.status import Status
 from synth.control.vocabulary import control_for
 from synth.errors import ParameterError
 
@@ -108,11 +109,10 @@ def message_text(address: str, args=()) -> str:
                       allow_nan=False)
 
 
-def status_text(status: dict[str, Any], keys, extras: dict[str, Any]) -> str:
-    """``/synth/status`` with ``keys`` of ``status`` (the router's), then ``extras``, as key, value pairs."""
-    args: list = []
-    for key in keys:
-        args += [key, status[key]]
+def status_text(status: Status, extras: dict[str, Any]) -> str:
+    """``/synth/status`` with ``status``'s pairs (the OSC reply's, :class:`~synth.control.status.Status`), then
+    ``extras``, as key, value pairs."""
+    args = list(status.pairs())
     for key, value in extras.items():
         args += [key, value]
     return message_text(control_for(StatusRequest).address, args)

@@ -50,9 +50,9 @@ def run_engine_bench(*, quick: bool, bundle: str | None = None) -> dict:
         voices = max_voices(live, counts=counts, hold=hold)
         out["max_voices"] = voices["max_voices"]
         out["max_voices_tried"] = voices["tried"]
-        stats = live.engine.stats()
-        out["decodes_inline"] = bool(stats["decodes_inline"])
-        out["inline_decodes"] = int(stats["inline_decodes"])
+        timbres = live.engine.stats().timbres
+        out["decodes_inline"] = timbres.decodes_inline
+        out["inline_decodes"] = timbres.inline_decodes
     # The same random latent jumps with every decode on the worker (the path of a slow decoder), with the
     # bundle's tiles and decoded whole only: the baselines of inline decoding and of the tiles, in the same run.
     out["tiles"] = b.tiles is not None

@@ -47,11 +47,11 @@ def run_flood_bench(*, seconds: float = 10.0, bundle: str | None = None, rates: 
         router = server.router
         for rate in rates:
             for kind in ("latent", "status"):
-                before = (live.stats()["underflows"], router.messages, router.throttled, server.reply_bytes,
+                before = (live.stats().underflows, router.messages, router.throttled, server.reply_bytes,
                           server.replies_dropped)
                 sent = _send(server.port, rate=rate, seconds=seconds, kind=kind, latent_size=b.latent_size)
                 time.sleep(0.5)
-                after = (live.stats()["underflows"], router.messages, router.throttled, server.reply_bytes,
+                after = (live.stats().underflows, router.messages, router.throttled, server.reply_bytes,
                          server.replies_dropped)
                 delta = [a - b0 for a, b0 in zip(after, before, strict=True)]
                 result[f"{kind}_{rate}"] = {

@@ -71,7 +71,7 @@ def run_fuzz_bench(*, packets: int = 100_000, bundle: str | None = None, seed: i
             note = b.base_pitch + 4
             live.submit(NoteOn(note, 100))
             time.sleep(0.8)
-            underflows = live.stats()["underflows"]
+            underflows = live.stats().underflows
         y, rate = sf.read(take, dtype="float32")
     from synth.benchmarks.pitch import f0_of
     from synth.control.messages import SetGain, SetPreset

@@ -1,0 +1,76 @@
+"""The engine's figures as typed, immutable objects: what :meth:`Engine.stats` returns.
+
+Built on request from the counters the engine keeps anyway (plain ints and floats the synthesis thread
+increments), never per frame: asking costs the caller a few attribute reads and one small object, and the
+synthesis thread nothing. Another thread may ask while the engine plays; each figure is then as of some
+moment of the call, not all of one frame.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+__all__ = ["EngineStats", "TimbreStats"]
+
+
+@dataclasses.dataclass(frozen=True)
+class TimbreStats:
+    """Figures of the timbre pipeline (:class:`~synth.engine.timbre_pipeline.TimbrePipeline`): what became
+    of the latent changes.
+
+    Attributes
+    ----------
+    latent_changes : int  changes of the latent that asked for a new timbre
+    decode_errors : int  decodes that failed (the previous sound was kept)
+    decode_ms : float  median of the recent whole-note decode times, ms (0.0 before any)
+    tile_ms : float  median of the recent tile decode times, ms (0.0 before any)
+    tiles : int  tiles spliced into what the voices play (each ahead of its whole note)
+    tiles_decoded : int  tiles the decode worker decoded
+    coalesced : int  requests superseded by a newer one before they were decoded (newest wins)
+    inline_decodes : int  decodes made in the synthesis thread (a fast decoder's)
+    decodes_inline : bool  whether this engine decodes in the synthesis thread at all
+    cache_hits : int  timbres found in the cache (presets, recent latents) instead of decoded
+    timbre_estimates : int  timbres estimated from decoded ones while the exact decode ran
+    """
+
+    latent_changes: int
+    decode_errors: int
+    decode_ms: float
+    tile_ms: float
+    tiles: int
+    tiles_decoded: int
+    coalesced: int
+    inline_decodes: int
+    decodes_inline: bool
+    cache_hits: int
+    timbre_estimates: int
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineStats:
+    """Figures of one :class:`~synth.engine.Engine` since it was built.
+
+    Attributes
+    ----------
+    frames : int  frames made, on the model's frame clock
+    samples : int  output samples handed out (the engine's clock, at the output rate)
+    voices : int  voices sounding now
+    notes : int  notes started
+    voices_stolen : int  voices taken from a sounding note for a new one (the oldest, faded out)
+    events : int  scheduled events applied
+    late_events : int  events scheduled for a sample already made (applied at the next frame instead)
+    limited_frames : int  blocks handed out in which the limiter turned the level down
+    nonfinite_frames : int  blocks handed out that held a NaN or an infinity (silenced)
+    timbres : TimbreStats  the timbre pipeline's figures
+    """
+
+    frames: int
+    samples: int
+    voices: int
+    notes: int
+    voices_stolen: int
+    events: int
+    late_events: int
+    limited_frames: int
+    nonfinite_frames: int
+    timbres: TimbreStats
