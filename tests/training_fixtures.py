@@ -63,9 +63,12 @@ def small_config(name: str = "no_dense", **changes):
 
     config = variant(name)
     # The patch layout has one stage: 8 latent values per column of 16 frames (4 columns of a 64-frame note).
-    shrunk = dict(filters=(8,), patch_frames=16) if config.layout in ("patch", "keyboard") else dict(filters=(4, 8, 16))
+    shrunk = dict(filters=(8,), patch_frames=16) if config.layout in ("patch", "keyboard", "home_key") \
+        else dict(filters=(4, 8, 16))
     if config.layout == "keyboard":
         shrunk["hidden"] = 16
+    if config.layout == "home_key":
+        shrunk.update(keys=(48, 60, 72), key_rank=4)
     base = dict(**shrunk, batch_size=8, max_epochs=2)
     base.update(changes)
     return config.replace(**base)

@@ -57,10 +57,14 @@ def start_from_data(models: tuple[Any, Any, Any], feats: Features, train_rows: n
     if len(rows) > START_NOTES:
         rows = np.sort(np.random.default_rng([config.seed, 15485863]).choice(rows, START_NOTES, replace=False))
     pitch = note_pitches(feats, family=config.family)
+    log = print if verbose else None
     try:
-        config.family.initialise(models, np.asarray(feats.x[rows], dtype=np.float32),
-                                 pitch=np.zeros(len(rows), np.int32) if pitch is None else pitch[rows],
-                                 config=config, log=print if verbose else None)
+        if config.family.starts_from_features:
+            config.family.start(models, feats, train_rows, pitch=pitch, config=config, log=log)
+        else:
+            config.family.initialise(models, np.asarray(feats.x[rows], dtype=np.float32),
+                                     pitch=np.zeros(len(rows), np.int32) if pitch is None else pitch[rows],
+                                     config=config, log=log)
     except DataError:
         if out is not None:  # a new run: nothing of it is kept
             shutil.rmtree(out, ignore_errors=True)

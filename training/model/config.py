@@ -66,6 +66,9 @@ Choices the paper does not publish, and what we chose:
   decoder (:mod:`training.model.keyboard`): per-key mean patches, a shared linear basis, and a detail path of
   two ``hidden``-wide layers with a per-key FiLM scale and shift. Trained on notes over the keyboard, on
   pairs of one instrument's notes at two keys.
+- ``layout`` "home_key" (our variant, issue 28): the patch code of ``home_key``'s notes, and for every other
+  of ``keys`` a linear map of rank ``key_rank`` from that code to the key's patches and back
+  (:mod:`training.model.home_key`), fitted in closed form from pairs of one instrument's notes at two keys.
 - ``pooling`` "none": each pooling layer is replaced by one more stride-2 convolution with the same
   filters (the paper's "three additional convolutional layers"), so the latent shape matches.
 """
@@ -98,7 +101,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 _LEGACY_DEFAULTS: dict[str, Any] = {
     "output_layer": "conv", "lr_patience": 0, "lr_factor": 0.5, "min_delta": 0.0, "residual_blocks": 0,
     "clipnorm": None, "frequency_bias": False, "mel_head": 0,
-    "layout": "conv2d", "patch_frames": 64, "hidden": 0,
+    "layout": "conv2d", "patch_frames": 64, "hidden": 0, "keys": (), "home_key": 60, "key_rank": 0,
 }
 
 #: Fields of the fitting schedule: a resumed run may change these (the rest is the model and its data order).
@@ -163,6 +166,9 @@ class ModelConfig:
     layout: str = "conv2d"
     patch_frames: int = 64
     hidden: int = 0
+    keys: tuple[int, ...] = ()
+    home_key: int = 60
+    key_rank: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -215,6 +221,15 @@ class ModelConfig:
             raise ParameterError(f"model config: patch_frames must be a positive int, got {self.patch_frames!r}")
         if isinstance(self.hidden, bool) or not isinstance(self.hidden, int) or self.hidden < 0:
             raise ParameterError(f"model config: hidden must be a non-negative int, got {self.hidden!r}")
+        keys = tuple(self.keys) if isinstance(self.keys, list) else self.keys
+        if not isinstance(keys, tuple) or not all(_is_int(k) and 0 <= k <= 127 for k in keys) or \
+                list(keys) != sorted(set(keys)):
+            raise ParameterError(f"model config: keys must be a rising list of MIDI keys 0..127, got {self.keys!r}")
+        object.__setattr__(self, "keys", keys)
+        if not _is_int(self.home_key) or not 0 <= self.home_key <= 127:
+            raise ParameterError(f"model config: home_key must be a MIDI key 0..127, got {self.home_key!r}")
+        if not _is_int(self.key_rank) or self.key_rank < 0:
+            raise ParameterError(f"model config: key_rank must be a non-negative int, got {self.key_rank!r}")
         unsupported = self.family.unsupported(self)
         if unsupported:
             raise ParameterError(f"model config {self.name!r}: the {self.layout} layout does not take "
@@ -293,6 +308,10 @@ class ModelConfig:
 
 _FIELD_NAMES = tuple(f.name for f in dataclasses.fields(ModelConfig))
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 # The paper's baseline: max pooling and a dense bottleneck of 8192, no regularisation but early stopping.
 _BASELINE = ModelConfig(name="no_reg", pooling="max", dense=8192)
 
@@ -318,6 +337,11 @@ _OWN_VARIANTS: dict[str, dict[str, Any]] = {
     "keyboard": {"layout": "keyboard", "filters": (256,), "patch_frames": 64, "hidden": 512, "activation": "elu",
                  "output_activation": "clip", "batch_size": 32, "learning_rate": 3e-4, "lr_patience": 2,
                  "min_delta": 0.002, "clipnorm": 1.0, "patience": 5},
+    # The home key's patch code and a map of rank 64 to every other key (training.model.home_key), for the
+    # keyboard set rendered at every third key of 36..84.
+    "home-key": {"layout": "home_key", "filters": (256,), "patch_frames": 64, "output_activation": "clip",
+                 "keys": tuple(range(36, 85, 3)), "home_key": 60, "key_rank": 64, "batch_size": 32,
+                 "learning_rate": 1e-4, "lr_patience": 2, "min_delta": 0.002, "clipnorm": 1.0, "patience": 5},
 }
 
 

@@ -13,12 +13,14 @@ from synth.errors import ParameterError
 from synth.spectrogram import SpectrogramParams
 from training.model.conv import ConvFamily
 from training.model.family import ModelFamily
+from training.model.home_key import HomeKeyFamily
 from training.model.keyboard import KeyboardFamily
 from training.model.patch import PatchFamily
 
 __all__ = ["FAMILIES", "family_of", "build_models", "latent_shape", "check_input_shape"]
 
-FAMILIES: dict[str, ModelFamily] = {family.layout: family for family in (ConvFamily(), PatchFamily(), KeyboardFamily())}
+FAMILIES: dict[str, ModelFamily] = {family.layout: family for family in (ConvFamily(), PatchFamily(), KeyboardFamily(),
+                                                                   HomeKeyFamily())}
 
 
 def family_of(config: Any) -> ModelFamily:

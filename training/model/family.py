@@ -82,6 +82,16 @@ class ModelFamily:
 
     #: Whether :meth:`initialise` reads the training notes (so fit hands it a sample of them).
     fitted_start: bool = False
+    #: Whether the start is :meth:`start` over the whole features folder instead (a fit that streams every
+    #: training note, or needs which notes are one instrument's: the home-key family's key maps).
+    starts_from_features: bool = False
+
+    def start(self, models: tuple[Any, Any, Any], feats: Any, train_rows: np.ndarray, *, pitch: np.ndarray,
+              config: Any, log: Any = None) -> None:
+        """Set a new run's starting weights from the training rows ``train_rows`` of the features folder
+        ``feats`` (notes of MIDI keys ``pitch`` [shape=(N,)], every row's), in place: the families with
+        :attr:`starts_from_features` implement it."""
+        raise NotImplementedError
 
     def export_decoder(self, decoder: Any, config: Any, *, params: SpectrogramParams,
                        columns: int | None = None) -> tuple[Any, tuple[int | None, ...]]:

@@ -162,6 +162,7 @@ class PatchFamily(ModelFamily):
         out = [f"{key}={getattr(config, key)!r}" for key, plain in (
             ("dense", None), ("residual_blocks", 0), ("frequency_bias", False), ("mel_head", 0),
             ("dropout_where", "none"), ("regularizer", "none"), ("output_activation", "clip"), ("hidden", 0),
+            ("keys", ()), ("key_rank", 0),
         ) if getattr(config, key) != plain]
         if len(config.filters) != 1:
             out.append(f"filters={list(config.filters)!r} (one entry: the latent values per column)")

@@ -1,0 +1,324 @@
+"""The home-key family (``layout="home_key"``): the patch code of one key, and a low-rank map to every other.
+
+Shapes (P = ``config.patch_frames``, C = frames / P, K = ``config.filters[-1]``, D = P * n_mels, r =
+``config.key_rank``, S = ``len(config.keys)``, pitch a MIDI key 0..127 as int32)::
+
+    encoder  mel (batch, n_mels, frames), pitch (batch, 1)  -> latent (batch, 1, C, K)
+    decoder  latent (batch, 1, C', K), pitch (batch, 1)     -> mel (batch, n_mels, C' * P)   any C'
+    trainer  mel, source pitch, target pitch                -> mel at the target pitch
+
+The latent is the patch code of the note at the home key (``config.home_key``, 60): what the one-pitch patch
+model holds, so a timbre means the same thing as there. At the home key the decoder is that code's linear
+map; at any other trained key k it is a map of rank r from the home latent to that key's patches,
+
+    patch_k = m_k + (z A_k) B_k          A_k (K, r), B_k (r, D), m_k (D,)
+
+the least-squares prediction of an instrument's note at k from its note at the home key (ridge regression
+over the training pairs of one instrument and velocity at both keys, reduced to rank r along the directions
+its predictions vary most: reduced-rank regression). The encoder at k is the reverse prediction, the home
+latent from the note at k: its patch projected on the key's first r principal directions Q_k (D, r), then
+mapped by R_k (r, K). So a latent encoded at any key is the best linear guess of the home key's code, and
+decoding it at any key the best linear guess of the note there.
+
+Why this and not one network for every key: measured on the keyboard set (results/model/keyboard.md), the
+per-key linear codes beat the shared-basis keyboard model at every key, by 1.7 dB of sustain spectrum across
+keys; 64 of the prediction's 256 directions carry all of it (rank 32: +0.1 dB, 128 and 256: no better). The
+per-key tables are stored in float16 (B, Q: the bulk of the bundle; the home map stays float32, so the home
+key decodes exactly as the patch code). Every path acts on one latent column at a time, so a window of
+columns decodes exactly what the whole note does there (the exported decoder is its own tile decoder).
+
+Its start is the whole fit (:meth:`HomeKeyFamily.start`): the home key's patch PCA, then the key maps, one
+key at a time from the training notes (pairs streamed from the features, nothing held beyond two keys'
+notes). Training afterwards refines the small maps (A, R, m and the encoder's offsets) on pairs of keys; the
+bases stay as fitted.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from synth.errors import DataError, ParameterError
+from synth.spectrogram import SpectrogramParams
+from training.model.keyboard import partner_rows
+from training.model.patch import PatchFamily, note_patches, patch_pca
+
+if TYPE_CHECKING:  # the config imports the families (ModelConfig.family): annotations only here
+    from training.model.config import ModelConfig
+
+__all__ = ["HomeKeyFamily", "fit_key_maps", "KeyMaps", "RIDGE"]
+
+#: Ridge strength of the key maps, relative to the mean eigenvalue of the regressors' covariance.
+RIDGE = 1e-3
+_MIDI_KEYS = 128
+_HOME_DECODE, _HOME_ENCODE = "home_decode", "home_encode"
+_AT_KEY, _FROM_KEY = "at_key", "from_key"
+
+
+class KeyMaps:
+    """The fitted per-key tables of one model, slot ``s`` for key ``keys[s]`` (the home key's slot is zero in
+    every table and its gate is 1; every other key's gate is 0)::
+
+        gate (S,)   a (S, K, r)   b (S, r, D)   mean (S, D)      decoder
+        centre (S, D)   q (S, D, r)   r (S, r, K)   offset (S, K)  encoder
+    """
+
+    def __init__(self, *, keys: tuple[int, ...], home: int, latent: int, width: int, rank: int) -> None:
+        s = len(keys)
+        self.keys, self.home = keys, home
+        self.gate = np.zeros(s, np.float32)
+        self.gate[keys.index(home)] = 1.0
+        self.a = np.zeros((s, latent, rank), np.float32)
+        self.b = np.zeros((s, rank, width), np.float32)
+        self.mean = np.zeros((s, width), np.float32)
+        self.centre = np.zeros((s, width), np.float32)
+        self.q = np.zeros((s, width, rank), np.float32)
+        self.r = np.zeros((s, rank, latent), np.float32)
+        self.offset = np.zeros((s, latent), np.float32)
+
+
+def _ridge(x: np.ndarray, y: np.ndarray, *, strength: float = RIDGE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean of x, mean of y, W) of the ridge regression y ~ mean_y + (x - mean_x) W, x [shape=(M, F)]."""
+    xm, ym = x.mean(axis=0), y.mean(axis=0)
+    xc = x - xm
+    gram = (xc.T @ xc).astype(np.float64)
+    gram += strength * np.trace(gram) / len(gram) * np.eye(len(gram))
+    return xm, ym, np.linalg.solve(gram, xc.T.astype(np.float64) @ (y - ym)).astype(np.float32)
+
+
+def fit_key_maps(maps: KeyMaps, slot: int, *, z: np.ndarray, patches: np.ndarray, rank: int) -> None:
+    """Fit slot ``slot`` of ``maps`` from paired columns: ``z`` [shape=(M, K)] the home latents and ``patches``
+    [shape=(M, D)] the same instrument's patches at the slot's key (M = pairs x columns), in place."""
+    from sklearn.utils.extmath import randomized_svd
+
+    # Decoder: ridge from the home latent to the key's patches, reduced to the rank its predictions span.
+    zm, xm, w = _ridge(z, patches)
+    # The predictions (z - zm) w have rank <= K: their right singular vectors are those of the K x D matrix
+    # R w, with (z - zm) = Q R (an SVD of the M x D predictions themselves takes minutes at D = 8192).
+    _, _, vt = np.linalg.svd(np.linalg.qr(z - zm, mode="r") @ w, full_matrices=False)
+    basis = vt[:rank]                                        # (r, D), orthonormal rows
+    maps.a[slot] = w @ basis.T
+    maps.b[slot] = basis
+    maps.mean[slot] = xm - zm @ maps.a[slot] @ basis
+    # Encoder: the key's patch on its first r principal directions, ridge to the home latent.
+    centre = patches.mean(axis=0)
+    _, _, ut = randomized_svd(patches - centre, rank, n_iter=6, random_state=0)
+    q = ut.T.astype(np.float32)                              # (D, r)
+    coords = (patches - centre) @ q
+    cm, zm2, r = _ridge(coords, z)
+    maps.centre[slot], maps.q[slot], maps.r[slot] = centre, q, r
+    maps.offset[slot] = zm2 - cm @ r
+
+
+def _pairs(notes: list[dict[str, Any]], pitch: np.ndarray, rows: np.ndarray, home: int, key: int) -> np.ndarray:
+    """[shape=(P, 2)] rows (at ``home``, at ``key``) of one instrument and velocity among ``rows``."""
+    by_note: dict[tuple[str, int], dict[int, int]] = collections.defaultdict(dict)
+    for row in rows.tolist():
+        note = notes[row]
+        by_note[(str(note.get("instrument_str")), int(note.get("velocity", -1)))][int(pitch[row])] = row
+    return np.asarray([(by[home], by[key]) for by in by_note.values() if home in by and key in by],
+                      dtype=np.int64).reshape(-1, 2)
+
+
+def _lookup(keys: tuple[int, ...]) -> np.ndarray:
+    """[shape=(128,)] the slot of every MIDI key: its own, or the nearest trained key's."""
+    known = np.asarray(keys)
+    return np.asarray([int(np.argmin(np.abs(known - k))) for k in range(_MIDI_KEYS)], np.int32)
+
+
+def _layers(keras: Any) -> tuple[Any, Any]:
+    """(AtKey, FromKey): Keras layers holding the decoder's and the encoder's per-key tables (see
+    :class:`KeyMaps`), indexed by slot through a MIDI key -> slot lookup."""
+    from keras import ops
+
+    class _Tables(keras.layers.Layer):
+        #: (name, shape given (S, K, D, r), dtype, trainable) of each table.
+        TABLES: tuple = ()
+
+        def __init__(self, *, keys: tuple[int, ...], latent: int, width: int, rank: int, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.keys, self.latent, self.width, self.rank = tuple(int(k) for k in keys), latent, width, rank
+            self._slot_of = _lookup(self.keys)
+            dims = {"S": len(self.keys), "K": latent, "D": width, "r": rank}
+            for name, shape, dtype, trainable in self.TABLES:
+                setattr(self, name, self.add_weight(name=name, shape=tuple(dims[a] for a in shape),
+                                                    initializer="zeros", dtype=dtype, trainable=trainable))
+
+        def rows(self, name: str, slots: Any) -> Any:
+            return ops.cast(ops.take(getattr(self, name), slots, axis=0), "float32")
+
+        def slots(self, pitch: Any) -> Any:
+            key = ops.clip(ops.reshape(ops.cast(pitch, "int32"), (-1,)), 0, _MIDI_KEYS - 1)
+            return ops.take(ops.convert_to_tensor(self._slot_of), key, axis=0)
+
+        def get_config(self) -> dict[str, Any]:
+            return dict(super().get_config(), keys=self.keys, latent=self.latent, width=self.width, rank=self.rank)
+
+    class AtKey(_Tables):
+        """(home map of the columns (batch, C, D), latent columns (batch, C, K), pitch (batch, 1)) -> the
+        patches at that key (batch, C, D)."""
+
+        TABLES = (("gate", "S", "float32", False), ("a", "SKr", "float32", True),
+                  ("b", "SrD", "float16", False), ("mean", "SD", "float32", True))
+
+        def call(self, home: Any, z: Any, pitch: Any) -> Any:
+            s = self.slots(pitch)
+            low = ops.matmul(z, self.rows("a", s))                                   # (batch, C, r)
+            out = ops.matmul(low, self.rows("b", s)) + ops.expand_dims(self.rows("mean", s), 1)
+            return ops.reshape(self.rows("gate", s), (-1, 1, 1)) * home + out
+
+    class FromKey(_Tables):
+        """(home code of the patches (batch, C, K), patches (batch, C, D), pitch (batch, 1)) -> the latent
+        columns (batch, C, K)."""
+
+        TABLES = (("gate", "S", "float32", False), ("centre", "SD", "float32", False),
+                  ("q", "SDr", "float16", False), ("r", "SrK", "float32", True), ("offset", "SK", "float32", True))
+
+        def call(self, home: Any, patches: Any, pitch: Any) -> Any:
+            s = self.slots(pitch)
+            coords = ops.matmul(patches - ops.expand_dims(self.rows("centre", s), 1), self.rows("q", s))
+            out = ops.matmul(coords, self.rows("r", s)) + ops.expand_dims(self.rows("offset", s), 1)
+            return ops.reshape(self.rows("gate", s), (-1, 1, 1)) * home + out
+
+    return AtKey, FromKey
+
+
+def _decoder_graph(keras: Any, config: ModelConfig, *, params: SpectrogramParams, columns: int | None) -> Any:
+    from keras import layers
+
+    from training.model.layers import straight_through_clip
+
+    n_mels, k = params.n_mels, config.filters[-1]
+    at_key, _ = _layers(keras)
+    z_in = keras.Input(shape=(1, columns, k), name="latent")
+    pitch = keras.Input(shape=(1,), dtype="int32", name="pitch")
+    cols = layers.Reshape((-1, k), name="columns")(z_in)
+    home = layers.Dense(config.patch_frames * n_mels, name=_HOME_DECODE)(cols)
+    out = at_key(keys=config.keys, latent=k, width=config.patch_frames * n_mels, rank=config.key_rank,
+                 name=_AT_KEY)(home, cols, pitch)
+    out = layers.Reshape((-1, n_mels), dtype="float32", name="frames")(out)
+    out = layers.Permute((2, 1), dtype="float32", name="mels_first")(out)
+    out = straight_through_clip(keras)(dtype="float32", name="clip_unit")(out)
+    return keras.Model([z_in, pitch], out, name="decoder")
+
+
+def _encoder_graph(keras: Any, config: ModelConfig, *, params: SpectrogramParams) -> Any:
+    from keras import layers
+
+    n_mels, frames, p, k = params.n_mels, params.frames, config.patch_frames, config.filters[-1]
+    _, from_key = _layers(keras)
+    x_in = keras.Input(shape=(n_mels, frames), name="log_mel")
+    pitch = keras.Input(shape=(1,), dtype="int32", name="pitch")
+    h = layers.Permute((2, 1), name="frames_first")(x_in)
+    patches = layers.Reshape((frames // p, p * n_mels), name="patches")(h)
+    home = layers.Dense(k, name=_HOME_ENCODE)(patches)
+    z = from_key(keys=config.keys, latent=k, width=p * n_mels, rank=config.key_rank, name=_FROM_KEY)(
+        home, patches, pitch)
+    z = layers.Reshape((1, frames // p, k), name="latent_columns")(z)
+    return keras.Model([x_in, pitch], z, name="encoder")
+
+
+class HomeKeyFamily(PatchFamily):
+    """The home key's patch code plus a low-rank map per trained key (see the module docstring)."""
+
+    layout = "home_key"
+    pitch_conditioned = True
+    decodes_any_columns = True
+    fitted_start = True
+    starts_from_features = True
+
+    def unsupported(self, config: ModelConfig) -> list[str]:
+        out = [item for item in super().unsupported(config) if not item.startswith(("keys=", "key_rank="))]
+        if len(config.keys) < 2 or config.home_key not in config.keys:
+            out.append(f"keys={list(config.keys)!r} (at least two trained keys, home_key={config.home_key} "
+                       "among them)")
+        if not 1 <= config.key_rank <= config.filters[-1]:
+            out.append(f"key_rank={config.key_rank!r} (1..{config.filters[-1]}, the latent values per column)")
+        return out
+
+    def build(self, config: ModelConfig, *, params: SpectrogramParams, decoder_columns: int | None = None,
+              fold_upsampling: bool = False) -> tuple[Any, Any, Any]:
+        import keras
+
+        self.check_input_shape(config, params=params)
+        columns = params.frames // config.patch_frames
+        if decoder_columns is not None and not 1 <= decoder_columns <= columns:
+            raise ParameterError(f"decoder window of {decoder_columns} columns: the latent has 1..{columns}")
+        encoder = _encoder_graph(keras, config, params=params)
+        decoder = _decoder_graph(keras, config, params=params,
+                                 columns=columns if decoder_columns is None else int(decoder_columns))
+        if decoder_columns is not None:
+            return None, encoder, decoder
+        x_in = keras.Input(shape=(params.n_mels, params.frames), name="log_mel")
+        source = keras.Input(shape=(1,), dtype="int32", name="source_pitch")
+        target = keras.Input(shape=(1,), dtype="int32", name="target_pitch")
+        trainer = keras.Model([x_in, source, target], decoder([encoder([x_in, source]), target]),
+                              name=f"autoencoder_{config.name}")
+        return trainer, encoder, decoder
+
+    def check_pitches(self, pitch: np.ndarray, *, where: str) -> None:
+        keys = np.unique(pitch)
+        if keys.size < 2:
+            raise DataError(f"{where}: a pitch-conditioned model learns across keys, and these notes are all at "
+                            f"key {', '.join(str(int(k)) for k in keys) or '(none)'}; render the notes at several "
+                            "keys (melsynth dataset soundfont --pitch 36,48,60,72,84)")
+        super().check_pitches(pitch, where=where)
+
+    def start(self, models: tuple[Any, Any, Any], feats: Any, train_rows: np.ndarray, *, pitch: np.ndarray,
+              config: ModelConfig, log: Any = None) -> None:
+        """The whole fit (module docstring), from every training note at the home key and, key by key, the
+        training pairs of one instrument and velocity at the home key and that key."""
+        _, encoder, decoder = models
+        rows = np.sort(np.asarray(train_rows, dtype=np.int64))
+        home, p, k = config.home_key, config.patch_frames, config.filters[-1]
+        present = set(np.unique(pitch[rows]).tolist())
+        missing = [key for key in config.keys if key not in present]
+        if missing:
+            raise DataError(f"{feats.path}: model {config.name!r} is asked for keys {list(config.keys)}, and its "
+                            f"training notes have none at {missing}")
+        at_home = rows[pitch[rows] == home]
+        if log:
+            log(f"  home key {home}: the patch PCA of its {len(at_home)} training notes")
+        mean, vt, _ = patch_pca(note_patches(np.asarray(feats.x[at_home], np.float32), patch_frames=p), k=k,
+                                what=repr(config.name), seed=config.seed, log=log)
+        encoder.get_layer(_HOME_ENCODE).set_weights([vt.T.copy(), (-mean @ vt.T).astype(np.float32)])
+        decoder.get_layer(_HOME_DECODE).set_weights([vt.copy(), mean])
+        maps = KeyMaps(keys=tuple(config.keys), home=home, latent=k, width=vt.shape[1], rank=config.key_rank)
+        for slot, key in enumerate(config.keys):
+            if key == home:
+                continue
+            pairs = _pairs(feats.rows, pitch, rows, home, key)
+            if len(pairs) < 2:
+                raise DataError(f"{feats.path}: {len(pairs)} training instrument(s) have notes at both {home} "
+                                f"and {key}: too few to fit key {key}'s map")
+            if log:
+                log(f"  key {key}: a map of rank {config.key_rank} fitted on {len(pairs)} pairs with key {home}")
+            z = (note_patches(np.asarray(feats.x[pairs[:, 0]], np.float32), patch_frames=p) - mean) @ vt.T
+            at_key = note_patches(np.asarray(feats.x[pairs[:, 1]], np.float32), patch_frames=p)
+            fit_key_maps(maps, slot, z=z, patches=at_key, rank=config.key_rank)
+        _set_tables(decoder.get_layer(_AT_KEY), maps)
+        _set_tables(encoder.get_layer(_FROM_KEY), maps)
+
+    def export_decoder(self, decoder: Any, config: ModelConfig, *, params: SpectrogramParams,
+                       columns: int | None = None) -> tuple[Any, tuple[int | None, ...]]:
+        import keras
+
+        graph = _decoder_graph(keras, config, params=params, columns=None)
+        for layer in graph.layers:
+            if layer.weights:
+                for mine, theirs in zip(layer.weights, decoder.get_layer(layer.name).weights, strict=True):
+                    mine.assign(theirs)
+        rows, _, channels = self.latent_shape(config, params=params)
+        return graph, (rows, None, channels)
+
+    def targets(self, rows: np.ndarray, *, notes: list[dict[str, Any]], seed: int, epoch: int) -> np.ndarray:
+        return partner_rows(rows, notes=notes, seed=seed, epoch=epoch)
+
+
+def _set_tables(layer: Any, maps: KeyMaps) -> None:
+    """Assign ``maps``' tables to the AtKey or FromKey ``layer`` (each in its own stored dtype)."""
+    for name, *_ in layer.TABLES:
+        variable = getattr(layer, name)
+        variable.assign(getattr(maps, name).astype(variable.dtype))
