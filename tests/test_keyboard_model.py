@@ -117,6 +117,9 @@ def test_a_keyboard_model_trains_across_keys_exports_with_parity_and_loads(tmp_p
     onnx_decoder = bundle.decoder(providers=["CPUExecutionProvider"])
     for key in KEYS:
         np.testing.assert_allclose(onnx_decoder.decode(onnx_z, pitch=key)[0], decoded[key], atol=1e-4)
+    at_keys = onnx_decoder.decode_at_keys(onnx_z, np.array(KEYS))  # copies or broadcast: the same decodes
+    for row, key in enumerate(KEYS):
+        np.testing.assert_allclose(at_keys[row], decoded[key], atol=1e-4)
     with pytest.raises(ParameterError, match="pitch-conditioned"):
         onnx_decoder.decode(onnx_z)
     with pytest.raises(ParameterError, match="0..127"):
@@ -189,3 +192,28 @@ def test_a_keyboard_model_trains_from_float16_shards_through_the_streaming_path(
     a, b = (json.loads((run / "metrics.json").read_text()) for run in (streamed, held))
     assert a["notes"] == b["notes"] > 0
     assert a["rmse"] == pytest.approx(b["rmse"], abs=1e-4)
+
+
+def test_the_default_bundles_training_instruments_are_found_by_its_recorded_split(tmp_path):
+    """The per-key table compares a keyboard model with the one-pitch default at its pitch on the notes of
+    instruments neither trained on: the default's are its recorded split redone over these notes at its
+    pitch, and nothing is claimed when the sizes differ (other notes)."""
+    import types
+
+    from synth.data.splits import make_splits
+    from training.datasets.features import load_features
+    from training.keyboard_evaluation import _default_training_instruments
+
+    features, _, rows = _write_keyboard_features(tmp_path / "features", instruments=10)
+    feats = load_features(features)
+    pitch = np.asarray([r["pitch"] for r in rows])
+    at60 = [r for r in rows if r["pitch"] == 60]
+    split = make_splits(at60, rule="instrument", seed=3)
+    sizes = {name: len(split[name]) for name in split}
+    default = types.SimpleNamespace(base_pitch=60, metadata={"data": {
+        "split_rule": "instrument", "split_seed": 3, "split_sizes": sizes}})
+    assert _default_training_instruments(default, feats, pitch) == {at60[i]["instrument_str"] for i in split["train"]}
+    default.metadata["data"]["split_sizes"] = dict(sizes, train=sizes["train"] + 1)
+    assert _default_training_instruments(default, feats, pitch) is None
+    default.metadata["data"] = {"split_rule": "random", "split_seed": 3, "split_sizes": sizes}
+    assert _default_training_instruments(default, feats, pitch) is None

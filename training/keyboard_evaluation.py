@@ -89,6 +89,23 @@ def _cross_key(feats: Any, pairs: np.ndarray, way, *, params: Any) -> dict[str, 
     return dict(acc.result(), spectrum_error_db=float(np.mean(spectra)))
 
 
+def _default_training_instruments(bundle: Any, feats: Any, pitch: np.ndarray) -> set[str] | None:
+    """The instruments a one-pitch ``bundle`` was trained on, found by splitting this features folder's notes at
+    its pitch by the rule and seed its bundle.json records, when that split has the sizes it records (the same
+    notes); None when it cannot be told."""
+    from synth.data.splits import make_splits
+
+    data = bundle.metadata.get("data") or {}
+    sizes, rule, seed = data.get("split_sizes"), data.get("split_rule"), data.get("split_seed")
+    if not isinstance(sizes, dict) or rule != "instrument" or not isinstance(seed, int):
+        return None
+    rows = [feats.rows[r] for r in np.flatnonzero(pitch == bundle.base_pitch).tolist()]
+    split = make_splits(rows, rule=rule, seed=seed)
+    if {name: len(split[name]) for name in split} != sizes:
+        return None
+    return {str(rows[i].get("instrument_str")) for i in split["train"]}
+
+
 def _key_rows(pitch: np.ndarray, rows: np.ndarray, key: int) -> np.ndarray:
     return rows[pitch[rows] == key]
 
@@ -154,6 +171,22 @@ def evaluate_keyboard(
         per_key[str(key)]["train_notes"] = int(fit_at.size)
         if "heard" in measured:
             per_key[str(key)]["heard"] = measured["heard"]
+        if "default" in reconstructors:
+            # The default's own training instruments may be among this split's: measure both models again on
+            # the notes of instruments neither trained on, so the comparison at its pitch is like for like.
+            seen = _default_training_instruments(one_pitch, feats, pitch)
+            if seen is not None:
+                fresh = at[[str(feats.rows[r].get("instrument_str")) not in seen for r in at.tolist()]]
+                if fresh.size:
+                    both = {name: reconstructors[name] for name in ("keyboard", "default")}
+                    again = measure(lambda part, fresh=fresh: feats.x[fresh[part]], both, len(fresh),
+                                    params=params, batch_size=_BATCH, desc=f"key {key}, unseen by both",
+                                    progress=progress)
+                    per_key[str(key)]["unseen_by_default"] = {
+                        **{name: again[name] for name in both},
+                        "instruments": len({feats.rows[r].get("instrument_str") for r in fresh.tolist()}),
+                        "excluded_instruments": sorted({str(feats.rows[r].get("instrument_str"))
+                                                        for r in at.tolist()} & seen)}
 
     # Across keys: the pairs (source row, key row) of one instrument and velocity, in the split and in training.
     cross: dict[str, Any] = {}
@@ -202,6 +235,14 @@ def format_keyboard_tables(result: dict[str, Any]) -> str:
             r = result["per_key"][k].get(name)
             cells.append("-" if r is None else f"{r['rmse']:.4f} / {r['ssim']:.3f} / {r['f1']:.3f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    for k in keys:
+        fair = result["per_key"][k].get("unseen_by_default")
+        if fair:
+            lines += ["", f"At key {k}, on the {fair['instruments']} instruments neither model trained on (the default "
+                          f"trained on {', '.join(fair['excluded_instruments'])}):", ""]
+            for name in ("keyboard", "default"):
+                r = fair[name]
+                lines.append(f"- {name}: {r['rmse']:.4f} / {r['ssim']:.3f} / {r['f1']:.3f}")
     lines += ["", f"Across keys (the key-{result['source']} note encoded, decoded at each key, against the real "
                   "note there):", "",
               "| key | model | RMSE | SSIM | F1 | sustain spectrum error (dB) | pairs |",

@@ -241,6 +241,46 @@ class Decoder(_Network):
         z = self._check(latents, what="latents")
         return self._run(z, self._pitch(pitch, batch=len(z)))
 
+    def decode_at_keys(self, latent: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        """One latent decoded at each of ``keys`` (a keyboard bundle's decoder).
+
+        Parameters
+        ----------
+        latent : np.ndarray [shape=(1, *latent_shape), finite]
+        keys : np.ndarray [shape=(K,)], MIDI keys
+
+        Returns
+        -------
+        np.ndarray [shape=(K, n_mels, frames), dtype=float32], row ``i`` at ``keys[i]``.
+
+        A graph whose per-key part broadcasts over the batch (the home-key family's: its home map runs once on
+        the one latent, each key adds only its own low-rank map) is fed the latent once beside the K keys; the
+        first call checks that this gives what K copies of the latent give, and a graph that cannot
+        broadcast is fed K copies from then on.
+        """
+        z = self._check(latent, what="latent")
+        if len(z) != 1:
+            raise ParameterError(f"{self._role}: decode_at_keys takes one latent, got {len(z)}")
+        pitch = self._pitch(np.asarray(keys), batch=len(keys))
+        copies = np.repeat(z, len(pitch), axis=0)
+        if self._broadcasts is None:
+            expected = self._run(copies, pitch)
+            try:
+                once = self._run(z, pitch)
+            except BundleError:  # the graph's shapes do not broadcast: K copies it is
+                once = None
+            self._broadcasts = once is not None and once.shape == expected.shape and bool(
+                np.allclose(once, expected, atol=1e-5))
+            return expected
+        return self._run(z if self._broadcasts else copies, pitch)
+
+    _broadcasts: bool | None = None
+
+    @property
+    def broadcasts_keys(self) -> bool | None:
+        """Whether :meth:`decode_at_keys` feeds the latent once (None: not called yet)."""
+        return self._broadcasts
+
     @property
     def latent_size(self) -> int:
         return math.prod(self.input_shape)

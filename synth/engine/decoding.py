@@ -97,8 +97,7 @@ class KeyedDecoder:
         self.provider = getattr(decoder, "provider", "unknown")
 
     def decode(self, latents: np.ndarray) -> np.ndarray:
-        z = np.asarray(latents, dtype=np.float32)
-        return self._decoder.decode(np.repeat(z, len(self.keys), axis=0), pitch=self._pitch)
+        return self._decoder.decode_at_keys(np.asarray(latents, dtype=np.float32), self._pitch)
 
 
 def decode_timbre(decoder, latent: np.ndarray, *, params: SpectrogramParams

@@ -1,7 +1,7 @@
 """What a latent change costs a keyboard bundle: decoding it at its trained keys, and the timbres of them.
 
-The engine decodes a keyboard bundle's latent at every trained key in one batch (:class:`KeyedDecoder`), so a
-chord of any size needs that one decode; this measures it beside decodes of fewer keys (what decoding only
+The engine decodes a keyboard bundle's latent at every trained key in one run (:class:`KeyedDecoder`, the
+latent fed once where the graph broadcasts it over the keys), so a chord of any size needs that one decode; this measures it beside decodes of fewer keys (what decoding only
 the sounding keys would cost) and beside the one-pitch bundle's single decode, on one onnxruntime thread as
 the live engine runs it, and the time to make the timbres voices read.
 """
@@ -29,8 +29,8 @@ def measure_keyboard_decode(keyboard, *, one_pitch=None, runs: int = 30) -> dict
     keys = np.asarray(keyboard.keys, dtype=np.int32)
     out: dict = {"trained_keys": len(keys)}
     for n in sorted({1, min(6, len(keys)), len(keys)}):
-        batch = np.repeat(z, n, axis=0)
-        out[f"decode_{n}_keys_ms"] = time_calls(lambda b=batch, k=keys[:n]: decoder.decode(b, pitch=k), runs=runs)
+        out[f"decode_{n}_keys_ms"] = time_calls(lambda k=keys[:n]: decoder.decode_at_keys(z, k), runs=runs)
+    out["latent_fed_once"] = bool(decoder.broadcasts_keys)
     keyed = KeyedDecoder(decoder, keys=keyboard.keys, base=keyboard.base_pitch)
     out["decode_and_timbres_ms"] = time_calls(lambda: decode_timbre(keyed, z[0], params=keyboard.params), runs=runs)
     if one_pitch is not None:
