@@ -145,6 +145,21 @@ def test_dataset_audio_force_never_replaces_its_own_recordings(tmp_path):
     assert tree(recs) == before and (other / "notes.txt").read_text() == "the only copy"
 
 
+def test_an_output_folder_never_lies_inside_an_input_folder(tmp_path):
+    """`dataset audio recs --out recs/data` once wrote its dataset among the recordings, and the next run
+    (with --force) read that dataset's notes back as recordings: an output inside an input is refused."""
+    recs = recordings(tmp_path / "recs")
+    before = tree(recs)
+    r = melsynth("dataset", "audio", recs, "--out", recs / "data")
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.strip() == (f"melsynth: error: {recs / 'data'}: is inside {recs}, an input of this command; "
+                                "name a folder outside it")
+    assert tree(recs) == before
+    with pytest.raises(OutputError, match="is inside"):  # however it is spelled
+        check_output_folder(recs / "x" / ".." / "data" / "deeper", kind=NSYNTH_DATASET, force=True,
+                            inputs=[tmp_path / "." / "recs"])
+
+
 def test_dataset_features_force_never_replaces_the_dataset_it_reads(tmp_path):
     from training.datasets.synthetic import make_synthetic_dataset
 
