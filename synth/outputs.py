@@ -34,7 +34,7 @@ from synth.errors import OutputError, ParameterError
 
 __all__ = [
     "OutputKind", "BUNDLE", "RUN", "FEATURES", "NSYNTH_DATASET", "CHECKPOINT",
-    "check_output_folder", "check_output_file", "FORCE_HINT",
+    "check_output_folder", "check_output_file", "check_take_folder", "FORCE_HINT",
 ]
 
 FORCE_HINT = "use --force to replace it"
@@ -237,4 +237,17 @@ def check_output_file(
                           "replaces one")
     if not force:
         raise OutputError(f"{what} {path} already exists ({FORCE_HINT})")
+    return path
+
+
+def check_take_folder(path: str | Path, *, what: str) -> Path:
+    """Return ``path`` if the folder it would be written into exists. A live take's files (``serve --record``,
+    ``--log-osc``) are never given folders: a typo in a folder name should not silently create folders, even
+    as root; the log once made them while the recording refused (one rule for both now).
+
+    Raises :class:`~synth.errors.OutputError`: ``cannot write {what} {path}: no such folder {parent}``.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise OutputError(f"cannot write {what} {path}: no such folder {path.parent}")
     return path

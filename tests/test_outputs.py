@@ -310,6 +310,11 @@ def test_serve_refuses_a_take_file_it_may_not_replace_before_the_engine_starts(t
         (["--record", take, "--log-osc", tmp_path / "." / "take.wav", "--force"], "are the same file"),
         (["--record", tmp_path / "dir.wav", "--force"], f"the recording {tmp_path / 'dir.wav'}: is a folder"),
         (["--log-osc", Path(bundle_path) / "bundle.json", "--force"], "bundle.json: is a file of"),
+        # Neither take file is given a folder that does not exist (the log once made it, the recording refused).
+        (["--log-osc", tmp_path / "typo" / "x.json"],
+         f"cannot write the OSC log {tmp_path / 'typo' / 'x.json'}: no such folder {tmp_path / 'typo'}"),
+        (["--record", tmp_path / "typo" / "x.wav"],
+         f"cannot write the recording {tmp_path / 'typo' / 'x.wav'}: no such folder {tmp_path / 'typo'}"),
     ]
     for args, message in cases:
         r = serve(bundle_path, *args)

@@ -244,13 +244,13 @@ def _resolve_output(args: argparse.Namespace) -> tuple[str, dict | None, str | N
 
 
 def _check_take_files(args: argparse.Namespace, record: str | None) -> None:
-    """Refuse, before the engine starts, a --record or --log-osc path that may not be written: an existing
-    file without --force; with it, anything but a regular file; a file of the bundle; the same file twice
-    (the log, written last, once replaced the recording by 92 bytes of JSON)."""
+    """Refuse, before the engine starts, a --record or --log-osc path that may not be written: in a folder that
+    does not exist; an existing file without --force; with it, anything but a regular file; a file of the
+    bundle; the same file twice (the log, written last, once replaced the recording by 92 bytes of JSON)."""
     import os
 
     from synth.errors import OutputError
-    from synth.outputs import check_output_file
+    from synth.outputs import check_output_file, check_take_folder
 
     log = args.log_osc
     if record is not None and log is not None and (
@@ -259,10 +259,10 @@ def _check_take_files(args: argparse.Namespace, record: str | None) -> None:
     ):
         raise OutputError(f"--record {record} and --log-osc {log} are the same file: name two files")
     inputs = (args.bundle, args.midi_map)
-    if record is not None:
-        check_output_file(record, force=args.force, what="the recording", inputs=inputs)
-    if log is not None:
-        check_output_file(log, force=args.force, what="the OSC log", inputs=inputs)
+    for path, what in ((record, "the recording"), (log, "the OSC log")):
+        if path is not None:
+            check_take_folder(path, what=what)
+            check_output_file(path, force=args.force, what=what, inputs=inputs)
 
 
 # What the engine's errors call its settings, and the flags of serve that set them: a user who typed

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from synth.errors import ParameterError
+from synth.outputs import check_take_folder
 
 __all__ = ["Recorder", "POOL_SECONDS"]
 
@@ -38,9 +39,7 @@ class Recorder:
         self.path = Path(path)
         if self.path.suffix.lower() != ".wav":
             raise ParameterError(f"recording {self.path}: the file name must end in .wav")
-        if not self.path.parent.is_dir():
-            # A typo in a folder name should not silently create folders: say so before any audio starts.
-            raise ParameterError(f"cannot write the recording {self.path}: no such folder {self.path.parent}")
+        check_take_folder(self.path, what="the recording")  # before any audio starts
         try:
             fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".wav.tmp", dir=self.path.parent)
             os.close(fd)
