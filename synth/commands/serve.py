@@ -409,7 +409,9 @@ def _closing_report(stats: dict, live, server, log_path, midi, log_error: str | 
         print(f"melsynth: the disk fell behind the recording: {live.recorder.gap_frames / live.rate:.1f} s of it "
               "are silence where the audio could not be kept", file=sys.stderr)
     if live.recorder is not None and live.recorder.error:
+        # An error is an exit 1 even though part of the take is kept: a full disk once exited 0.
         print(f"melsynth: error: the recording {live.recorder.error}", file=sys.stderr)
+        code = 1
     if log_error:
         print(f"melsynth: error: {log_error}", file=sys.stderr)
         code = 1
