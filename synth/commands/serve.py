@@ -352,7 +352,8 @@ def _build_midi(args: argparse.Namespace, mapping, engine, live, server):
 
     midi = MidiInput(live.submit, MidiTranslator(engine.control_spec, mapping), port=args.midi or None,
                      on_command=server.router.log_command,
-                     on_event=lambda line: print(f"melsynth: {line}", flush=True))
+                     on_event=lambda line: print(f"melsynth: {line}", flush=True),
+                     priority=lambda: live.priorities.control if live.realtime else None)
     server.router.midi = midi
     return midi
 
