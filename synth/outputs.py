@@ -6,7 +6,8 @@ recordings (``dataset audio recs --out recs --force``), every bundle of ``preset
 --force``), a training run (``export --run R --out R --force``) and a dataset (``dataset features D --out D
 --force``); ``serve --log-osc`` turned a symlink, and as root a device node, into a small JSON file. So:
 
-- an output never is, and never holds, an input of the same command, with or without ``--force``;
+- an output never is, and never holds, an input of the same command, with or without ``--force``; an output
+  folder never lies inside an input folder either (a rerun would read it as input);
 - an output folder that exists is replaced only with ``--force``, and only when it is empty or recognisably
   an output of the same kind that melsynth wrote (:class:`OutputKind`: a bundle has a bundle.json of the
   bundle format, a training run a config.json of the run format, a features folder index.json and
@@ -33,7 +34,7 @@ from synth.errors import OutputError, ParameterError
 
 __all__ = [
     "OutputKind", "BUNDLE", "RUN", "FEATURES", "NSYNTH_DATASET", "CHECKPOINT",
-    "check_output_folder", "check_output_file", "FORCE_HINT",
+    "check_output_folder", "check_output_file", "check_take_folder", "FORCE_HINT",
 ]
 
 FORCE_HINT = "use --force to replace it"
@@ -112,8 +113,10 @@ def _check_creatable(path: Path) -> None:
 
 def _refuse_inputs(path: Path, inputs: Iterable[str | Path | None], *, file: bool = False) -> None:
     """Refuse an output that is, or holds, one of ``inputs`` (compared as resolved paths, so a symlink or a
-    ``./`` spelling of the same folder counts). An output ``file`` is refused too where it would replace a
-    file inside an input folder (a take log named presets/default/bundle.json); a new file there harms none."""
+    ``./`` spelling of the same folder counts). An output folder is refused inside an input folder too: a
+    command that reads a folder whole would read it back on the next run (`dataset audio recs --out
+    recs/data` once did). An output ``file`` is refused inside an input folder only where it would replace a
+    file there (a take log named presets/default/bundle.json); a new file there harms none."""
     target = path.resolve()
     for given in inputs:
         if given is None:
@@ -123,6 +126,8 @@ def _refuse_inputs(path: Path, inputs: Iterable[str | Path | None], *, file: boo
             raise OutputError(f"{path}: is {given}, an input of this command; name another output")
         if target in source.parents:
             raise OutputError(f"{path}: holds {given}, an input of this command; name another output")
+        if source in target.parents and not file and source.is_dir():
+            raise OutputError(f"{path}: is inside {given}, an input of this command; name a folder outside it")
         if file and source in target.parents and os.path.lexists(path):
             raise OutputError(f"{path}: is a file of {given}, an input of this command; name another output")
 
@@ -232,4 +237,17 @@ def check_output_file(
                           "replaces one")
     if not force:
         raise OutputError(f"{what} {path} already exists ({FORCE_HINT})")
+    return path
+
+
+def check_take_folder(path: str | Path, *, what: str) -> Path:
+    """Return ``path`` if the folder it would be written into exists. A live take's files (``serve --record``,
+    ``--log-osc``) are never given folders: a typo in a folder name should not silently create folders, even
+    as root; the log once made them while the recording refused (one rule for both now).
+
+    Raises :class:`~synth.errors.OutputError`: ``cannot write {what} {path}: no such folder {parent}``.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise OutputError(f"cannot write {what} {path}: no such folder {path.parent}")
     return path

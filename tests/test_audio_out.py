@@ -184,6 +184,28 @@ def test_serve_reports_an_unwritable_recording_at_start(tmp_path):
     assert "cannot write the recording" in proc.stderr and "take.wav" in proc.stderr
 
 
+def test_serve_exits_1_when_the_disk_fills_under_its_recording(tmp_path):
+    """A full disk under the recording printed an error and exited 0. The disk is filled without root: the
+    file size limit (RLIMIT_FSIZE, SIGXFSZ ignored) fails the writes past 100 kB as a full disk would."""
+    import resource
+    import signal
+
+    def small_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+
+    take = tmp_path / "take.wav"
+    proc = subprocess.run(
+        [sys.executable, "-m", "synth.cli", "serve", "--bundle", str(synthetic_bundle_path()), "--output", "null",
+         "--port", "0", "--record", str(take), "--duration", "2", "--samplerate", "22050"],
+        capture_output=True, text=True, timeout=120, cwd=REPO, preexec_fn=small_disk,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "melsynth: error: the recording stopped at " in proc.stderr and "Traceback" not in proc.stderr
+    kept = sf.info(take)  # what came before is kept, a readable WAV
+    assert 0 < kept.frames < 2 * 22050
+
+
 @pytest.mark.jack
 def test_plays_through_jack_paced_by_its_callback_and_widens_after_an_underflow(tmp_path):
     from synth.engine import Engine

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -240,6 +241,21 @@ def test_rejects_invalid_bundle_json(copy):
         load_bundle(copy)
 
 
+def test_a_preset_beyond_the_latent_limit_is_refused_like_the_message_would_be(copy, bundle):
+    """OSC refuses a latent value beyond +-1000; a preset file of +-1e30 once loaded and rendered silence."""
+    doc = json.loads((copy / "presets" / "bright.json").read_text())
+    doc["latent"][7] = 1e30
+    doc["name"] = "huge"
+    (copy / "presets" / "huge.json").write_text(json.dumps(doc))
+    with pytest.raises(PresetError, match=r"huge.json: latent holds 1e\+30; latent values lie within \+-1000"):
+        load_preset_file(copy / "presets" / "huge.json", bundle=bundle)
+    loaded = load_bundle(copy)
+    assert "huge" not in loaded.presets and "latent values lie within" in loaded.broken_presets["huge.json"]
+    doc["latent"][7] = 999.0
+    (copy / "presets" / "huge.json").write_text(json.dumps(doc))
+    assert "huge" in load_bundle(copy).presets
+
+
 @pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000, '{"base_pitch": ' + "9" * 5000 + "}"])
 def test_hostile_json_is_a_bundle_error_not_a_traceback(copy, text):
     """Deep nesting (RecursionError in json) and a 5000-digit integer (ValueError) name the file."""
@@ -279,6 +295,23 @@ def test_macros_must_be_orthonormal_and_shaped(copy):
     np.savez(copy / "macros.npz", **arrays)
     with pytest.raises(BundleError, match="components have shape"):
         load_macros(copy / "macros.npz", latent_shape=(2, 8, 128))
+
+
+def test_macros_name_what_is_wrong_with_them(copy):
+    """Negative stds were reported as "got shape (16,)", the shape they rightly had; and a mean or stds of
+    1e30 loaded although OSC refuses a latent value beyond +-1000 (it rendered silence, exit 0)."""
+    arrays = dict(np.load(copy / "macros.npz"))
+    stds = arrays["stds"].copy()
+    stds[3] = -0.5
+    np.savez(copy / "macros.npz", **dict(arrays, stds=stds))
+    with pytest.raises(BundleError, match=r"stds\[3\] is -0.5: a standard deviation is never negative"):
+        load_bundle(copy)
+    for key, value in (("mean", "-1e+30"), ("stds", "1e+30")):
+        huge = arrays[key].copy()
+        huge.reshape(-1)[1] = float(value)
+        np.savez(copy / "macros.npz", **dict(arrays, **{key: huge}))
+        with pytest.raises(BundleError, match=rf"macros.npz: {key} holds {re.escape(value)}; latent values lie within"):
+            load_bundle(copy)
 
 
 def test_macro_latent_and_coordinates_round_trip(bundle):

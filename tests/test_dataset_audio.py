@@ -145,3 +145,47 @@ def test_takes_at_one_level_get_the_next_free_velocity_and_128_are_refused_by_na
     full = {f"reed_acoustic_000-060-{v:03d}": {} for v in range(1, 128)}
     with pytest.raises(DataError, match="reeds/oboe: more than 127 takes kept at pitch 60.*subfolders"):
         _free_velocity(full, "reed_acoustic_000", pitch=60, wanted=100, instrument="reeds/oboe")
+
+
+def test_a_long_recording_is_read_only_as_far_as_its_note(tmp_path, monkeypatch):
+    """A 691 MB WAV once took 3.7 GB to yield one 4 s note: every file was read whole. Now reading stops once
+    the note is in hand, and what is held is bounded whatever the file's length (a minute of stereo here, a
+    note 20 s in: whole, it is 23 MB of float32)."""
+    import tracemalloc
+
+    from training.datasets.audio_folder import prepare_note
+
+    rate = 48000
+    y = np.zeros((60 * rate, 2), np.float32)
+    note = tone(60, rate=rate, seconds=5.0, lead=0.0, channels=2)
+    y[20 * rate : 20 * rate + len(note)] = note
+    path = tmp_path / "long.wav"
+    sf.write(path, y, rate, subtype="PCM_16")
+    del y
+
+    read = []
+    plain_read = sf.SoundFile.read
+
+    def counting_read(self, *args, **kwargs):
+        out = plain_read(self, *args, **kwargs)
+        read.append(len(out))
+        return out
+
+    monkeypatch.setattr(sf.SoundFile, "read", counting_read)
+    kept, facts = prepare_note(path, pitch=60, tolerance=0.5, transpose=2.0)
+    assert kept is not None and facts["onset_s"] == pytest.approx(20.0, abs=0.01) and facts["seconds"] == 60.0
+    # To the note's start, its 4 s and the quarter second it may start late, and one block of reading ahead.
+    assert sum(read) <= (20 + 4.25 + 1.5) * rate, f"{sum(read) / rate:.1f} s of a 60 s file read for one note"
+    monkeypatch.setattr(sf.SoundFile, "read", plain_read)
+
+    from training.datasets.audio_folder import read_note_span
+
+    tracemalloc.start()
+    try:
+        span = read_note_span(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4e6, f"{peak / 1e6:.1f} MB held at once to read one note of a 60 s file"
+    assert span.first_loud - span.offset == 16000  # the second before the note is kept for the onset detector
+    assert len(span.audio) == 16000 + int(4.25 * 16000)

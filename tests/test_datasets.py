@@ -172,6 +172,19 @@ def test_soundfont_render_at_several_pitches_keeps_an_instrument_in_one_split(tm
     assert not (tmp_path / "bad").exists()
 
 
+@pytest.mark.skipif(shutil.which("fluidsynth") is None or not Path("/usr/share/sounds/sf2/TimGM6mb.sf2").exists(),
+                    reason="needs fluidsynth and timgm6mb-soundfont (installed by .ci/run)")
+def test_a_soundfont_named_like_an_option_is_read_as_a_file(tmp_path, monkeypatch):
+    """A font named `-Fx.sf2` once reached fluidsynth as its option -F (write the audio to x.sf2)."""
+    from training.datasets.soundfont import render_note
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-Fx.sf2").symlink_to("/usr/share/sounds/sf2/TimGM6mb.sf2")
+    y = render_note(Path("-Fx.sf2"), program=0, pitch=60, velocity=100)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["-Fx.sf2"]  # no x.sf2 written beside it
+    assert np.abs(y).max() > 0.01
+
+
 def test_soundfont_bad_inputs(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="nope.sf2: SoundFont not found"):
         render_soundfont_dataset(fonts=[tmp_path / "nope.sf2"], out=tmp_path / "o", progress=False)

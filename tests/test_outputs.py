@@ -145,6 +145,21 @@ def test_dataset_audio_force_never_replaces_its_own_recordings(tmp_path):
     assert tree(recs) == before and (other / "notes.txt").read_text() == "the only copy"
 
 
+def test_an_output_folder_never_lies_inside_an_input_folder(tmp_path):
+    """`dataset audio recs --out recs/data` once wrote its dataset among the recordings, and the next run
+    (with --force) read that dataset's notes back as recordings: an output inside an input is refused."""
+    recs = recordings(tmp_path / "recs")
+    before = tree(recs)
+    r = melsynth("dataset", "audio", recs, "--out", recs / "data")
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.strip() == (f"melsynth: error: {recs / 'data'}: is inside {recs}, an input of this command; "
+                                "name a folder outside it")
+    assert tree(recs) == before
+    with pytest.raises(OutputError, match="is inside"):  # however it is spelled
+        check_output_folder(recs / "x" / ".." / "data" / "deeper", kind=NSYNTH_DATASET, force=True,
+                            inputs=[tmp_path / "." / "recs"])
+
+
 def test_dataset_features_force_never_replaces_the_dataset_it_reads(tmp_path):
     from training.datasets.synthetic import make_synthetic_dataset
 
@@ -295,6 +310,11 @@ def test_serve_refuses_a_take_file_it_may_not_replace_before_the_engine_starts(t
         (["--record", take, "--log-osc", tmp_path / "." / "take.wav", "--force"], "are the same file"),
         (["--record", tmp_path / "dir.wav", "--force"], f"the recording {tmp_path / 'dir.wav'}: is a folder"),
         (["--log-osc", Path(bundle_path) / "bundle.json", "--force"], "bundle.json: is a file of"),
+        # Neither take file is given a folder that does not exist (the log once made it, the recording refused).
+        (["--log-osc", tmp_path / "typo" / "x.json"],
+         f"cannot write the OSC log {tmp_path / 'typo' / 'x.json'}: no such folder {tmp_path / 'typo'}"),
+        (["--record", tmp_path / "typo" / "x.wav"],
+         f"cannot write the recording {tmp_path / 'typo' / 'x.wav'}: no such folder {tmp_path / 'typo'}"),
     ]
     for args, message in cases:
         r = serve(bundle_path, *args)

@@ -156,6 +156,33 @@ def test_no_code_path_unpickles():
     assert hits == []
 
 
+def test_a_features_file_that_is_no_npy_is_not_called_pickled(tmp_path):
+    """A features.npy linked to a text file was refused as holding "pickled data" (numpy's word for any file
+    that is neither .npy nor zip); the message now says what the file is."""
+    from synth.numpy_files import numpy_file_problem
+    from synth.spectrogram import SpectrogramParams
+    from training.datasets.features import load_features, sha256_file
+
+    feat = tmp_path / "feat"
+    feat.mkdir()
+    (tmp_path / "notes.txt").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (feat / "features.npy").symlink_to(tmp_path / "notes.txt")
+    SpectrogramParams().save(feat / "spectrogram.json")
+    (feat / "index.json").write_text(json.dumps({"rows": [{"note_str": "a"}]}))
+    (feat / "splits.json").write_text(json.dumps({"train": [0], "valid": [], "test": []}))
+    (feat / "checksums.json").write_text(json.dumps({"features.npy": sha256_file(feat / "features.npy")}))
+    with pytest.raises(DataError) as err:
+        load_features(feat)
+    assert str(err.value) == (f"{feat / 'features.npy'}: not a .npy file: it begins with b'root:x:0:0' "
+                              "(a .npy begins with b'\\x93NUMPY')")
+    assert numpy_file_problem(tmp_path / "notes.txt", archive=True).startswith("not a .npz file: it begins with")
+    (tmp_path / "empty").write_bytes(b"")
+    assert numpy_file_problem(tmp_path / "empty", archive=False).startswith("not a .npy file: it is empty")
+    np.save(tmp_path / "a.npy", np.zeros(2))
+    np.savez(tmp_path / "a.npz", a=np.zeros(2))
+    assert numpy_file_problem(tmp_path / "a.npy", archive=False) == numpy_file_problem(tmp_path / "a.npz", archive=True) == ""
+
+
 def test_features_holding_an_object_array_are_refused(tmp_path):
     from training.datasets.features import load_features, sha256_file
 

@@ -67,3 +67,15 @@ def test_a_discarded_log_leaves_nothing(tmp_path):
     log.add(0, "/synth/note/on", [60, 100])
     log.discard()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_log_in_a_missing_folder_is_refused_as_a_recording_is(tmp_path):
+    """The recording refused a folder that does not exist while the log made it (and its parents): one rule
+    now, and nothing is created."""
+    from synth.engine.recorder import Recorder
+
+    for make, what in ((lambda p: TakeLog(p / "take.json", rate=48000), "the OSC log"),
+                       (lambda p: Recorder(p / "take.wav", rate=48000), "the recording")):
+        with pytest.raises(ParameterError, match=rf"^cannot write {what} .*/typo/take\.\w+: no such folder .*/typo$"):
+            make(tmp_path / "typo")
+    assert list(tmp_path.iterdir()) == []

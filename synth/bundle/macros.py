@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from synth.bundle.latent_limit import beyond_latent_limit
 from synth.errors import BundleError, ParameterError
 
 __all__ = ["Macros", "load_macros", "save_macros", "macros_from_latents", "check_macro_arrays", "MACRO_KEYS"]
@@ -91,8 +92,15 @@ def check_macro_arrays(arrays: dict[str, np.ndarray], *, latent_shape: tuple[int
     k = components.shape[0]
     if k < 1:
         raise BundleError(f"{source}: no components")
-    if stds.shape != (k,) or np.any(stds < 0):
-        raise BundleError(f"{source}: stds must be {k} non-negative values, got shape {stds.shape}")
+    if stds.shape != (k,):
+        raise BundleError(f"{source}: stds must be {k} values (one per component), got shape {stds.shape}")
+    if np.any(stds < 0):
+        i = int(np.argmax(stds < 0))
+        raise BundleError(f"{source}: stds[{i}] is {float(stds[i]):g}: a standard deviation is never negative")
+    for key, arr in (("mean", mean), ("stds", stds)):  # the base latent, and a macro's step per unit
+        beyond = beyond_latent_limit(arr)
+        if beyond:
+            raise BundleError(f"{source}: {key} {beyond}")
     flat = components.reshape(k, -1).astype(np.float64)
     gram = flat @ flat.T
     err = float(np.max(np.abs(gram - np.eye(k))))

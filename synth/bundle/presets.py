@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from synth.atomic import atomic_write_text
+from synth.bundle.latent_limit import beyond_latent_limit
 from synth.errors import PresetError
 from synth.json_files import read_json_file
 
@@ -88,7 +89,8 @@ def preset_from_dict(
     """Validate a preset JSON object against a bundle's latent shape and hash.
 
     Raises :class:`PresetError` naming ``source`` for a wrong type, a bad name, another bundle's hash, a
-    latent of the wrong size or shape, or non-finite values.
+    latent of the wrong size or shape, or values that are not finite or lie beyond
+    :data:`~synth.bundle.latent_limit.LATENT_LIMIT`.
     """
     if not isinstance(data, dict):
         raise PresetError(f"{source}: expected a JSON object, got {type(data).__name__}")
@@ -122,6 +124,9 @@ def preset_from_dict(
     array = np.asarray(latent, dtype=np.float32).reshape(latent_shape)
     if not np.all(np.isfinite(array)):
         raise PresetError(f"{source}: latent contains NaN or Inf (or values beyond float32)")
+    beyond = beyond_latent_limit(array)
+    if beyond:
+        raise PresetError(f"{source}: latent {beyond}")
     array.setflags(write=False)
     src = data.get("source", {})
     if not isinstance(src, dict):

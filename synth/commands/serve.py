@@ -248,13 +248,13 @@ def _resolve_output(args: argparse.Namespace) -> tuple[str, dict | None, str | N
 
 
 def _check_take_files(args: argparse.Namespace, record: str | None) -> None:
-    """Refuse, before the engine starts, a --record or --log-osc path that may not be written: an existing
-    file without --force; with it, anything but a regular file; a file of the bundle; the same file twice
-    (the log, written last, once replaced the recording by 92 bytes of JSON)."""
+    """Refuse, before the engine starts, a --record or --log-osc path that may not be written: in a folder that
+    does not exist; an existing file without --force; with it, anything but a regular file; a file of the
+    bundle; the same file twice (the log, written last, once replaced the recording by 92 bytes of JSON)."""
     import os
 
     from synth.errors import OutputError
-    from synth.outputs import check_output_file
+    from synth.outputs import check_output_file, check_take_folder
 
     log = args.log_osc
     if record is not None and log is not None and (
@@ -263,10 +263,10 @@ def _check_take_files(args: argparse.Namespace, record: str | None) -> None:
     ):
         raise OutputError(f"--record {record} and --log-osc {log} are the same file: name two files")
     inputs = (args.bundle, args.midi_map)
-    if record is not None:
-        check_output_file(record, force=args.force, what="the recording", inputs=inputs)
-    if log is not None:
-        check_output_file(log, force=args.force, what="the OSC log", inputs=inputs)
+    for path, what in ((record, "the recording"), (log, "the OSC log")):
+        if path is not None:
+            check_take_folder(path, what=what)
+            check_output_file(path, force=args.force, what=what, inputs=inputs)
 
 
 # What the engine's errors call its settings, and the flags of serve that set them: a user who typed
@@ -356,7 +356,8 @@ def _build_midi(args: argparse.Namespace, mapping, engine, live, server):
 
     midi = MidiInput(live.submit, MidiTranslator(engine.control_spec, mapping), port=args.midi or None,
                      on_command=server.router.log_command,
-                     on_event=lambda line: print(f"melsynth: {line}", flush=True))
+                     on_event=lambda line: print(f"melsynth: {line}", flush=True),
+                     priority=lambda: live.priorities.control if live.realtime else None)
     server.router.midi = midi
     return midi
 
@@ -414,7 +415,9 @@ def _closing_report(stats: LiveStats, live, server, log_path, midi, log_error: s
         print(f"melsynth: the disk fell behind the recording: {live.recorder.gap_frames / live.rate:.1f} s of it "
               "are silence where the audio could not be kept", file=sys.stderr)
     if live.recorder is not None and live.recorder.error:
+        # An error is an exit 1 even though part of the take is kept: a full disk once exited 0.
         print(f"melsynth: error: the recording {live.recorder.error}", file=sys.stderr)
+        code = 1
     if log_error:
         print(f"melsynth: error: {log_error}", file=sys.stderr)
         code = 1

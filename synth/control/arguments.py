@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from synth.bundle.latent_limit import LATENT_LIMIT
 from synth.errors import ParameterError
 
 if TYPE_CHECKING:
@@ -150,7 +151,7 @@ class Vector(Argument):
     """The whole latent: the spec's latent size of numbers within +-``limit``, as a read-only float32 array
     of the latent's shape."""
 
-    limit: float = 1000.0
+    limit: float = LATENT_LIMIT
 
     def arity(self, spec: ControlSpec) -> int:
         return spec.latent_size

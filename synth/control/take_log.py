@@ -17,7 +17,7 @@ from pathlib import Path
 
 from synth.atomic import atomic_write_text
 from synth.errors import OutputError, ParameterError
-from synth.outputs import check_output_file
+from synth.outputs import check_output_file, check_take_folder
 
 __all__ = ["TakeLog"]
 
@@ -34,7 +34,8 @@ class TakeLog:
     inputs : the take's inputs (the bundle folder, ...): the log may not be one, or replace a file of one
 
     Raises :class:`~synth.errors.ParameterError` at once when ``path``'s folder cannot be written, and
-    :class:`~synth.errors.OutputError` when ``path`` may not be replaced. :meth:`add` may be called from
+    :class:`~synth.errors.OutputError` when it does not exist (it is never made) or ``path`` may not be
+    replaced. :meth:`add` may be called from
     several threads (OSC, MIDI).
     """
 
@@ -50,8 +51,8 @@ class TakeLog:
         # At once, not when the take ends: a log that may not replace what holds its name is refused before
         # anything plays (it once turned a symlink, and as root a device node, into a JSON file).
         check_output_file(self.path, force=self.force, what="the OSC log", inputs=inputs)
+        check_take_folder(self.path, what="the OSC log")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".jsonl.tmp", dir=self.path.parent)
         except OSError as exc:
             raise ParameterError(f"cannot write the OSC log {self.path}: {exc.strerror or exc}") from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
+from synth.bundle.latent_limit import LATENT_LIMIT
 from synth.control.arguments import Argument, Choice, Number, Target, Vector, Whole
 from synth.control.messages import (
     Command,
@@ -58,7 +59,6 @@ ERROR_ADDRESS = "/synth/error"
 MACRO_LIMIT = 10.0  # standard deviations
 GAIN_LIMIT = 4.0
 BEND_LIMIT = 24.0  # semitones, as the note span
-LATENT_LIMIT = 1000.0  # far beyond any encoder's output; larger values can only be mistakes or attacks
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Real-time scheduling of the live engine's threads, placed below the audio device's own thread.
 
 Order, highest first: the audio callback thread (PortAudio's, or the null output's clock), the synthesis
-thread, the OSC receive thread, the decode worker, the recorder. The audio thread must come first: it only copies a
-block, and when it waits for a core, the device plays a gap. JACK runs its clients' callback threads at
+thread, the control threads (OSC's, the page's and MIDI's reader), the decode worker, the recorder. The
+audio thread must come first: it only copies a block, and when it waits for a core, the device plays a gap. JACK runs its clients' callback threads at
 SCHED_FIFO 5 by default (measured here with jackd2's dummy driver: server 10, client 5), so fixed
 priorities above that (an earlier version used 10/8/5) left the callback thread behind the synthesis thread
 and level with the decode worker, which under SCHED_FIFO keeps its core for a whole decode; the JACK server

@@ -21,12 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from synth.errors import ParameterError
+from synth.outputs import check_take_folder
 
 __all__ = ["Recorder", "POOL_SECONDS"]
 
 # Audio the pool holds while the disk is slow: seconds of stall a take survives without a gap.
 POOL_SECONDS = 20.0
 _CHUNK = 1024  # samples a pool buffer holds
+_FULL_BYTES = 1 << 16  # free space under which a failed write is put down to a full disk
 
 
 class Recorder:
@@ -38,9 +40,7 @@ class Recorder:
         self.path = Path(path)
         if self.path.suffix.lower() != ".wav":
             raise ParameterError(f"recording {self.path}: the file name must end in .wav")
-        if not self.path.parent.is_dir():
-            # A typo in a folder name should not silently create folders: say so before any audio starts.
-            raise ParameterError(f"cannot write the recording {self.path}: no such folder {self.path.parent}")
+        check_take_folder(self.path, what="the recording")  # before any audio starts
         try:
             fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".wav.tmp", dir=self.path.parent)
             os.close(fd)
@@ -115,10 +115,21 @@ class Recorder:
                         self._file.write(silence[: min(len(silence), -item - start)])
                     self.frames += -item
             except (OSError, RuntimeError) as exc:  # disk full and the like: keep playing, report at the end
-                self.error = f"stopped at {self.frames / self.rate:.1f} s ({exc}); what came before is kept"
+                self.error = f"stopped at {self.frames / self.rate:.1f} s ({self._why(exc)}); what came before is kept"
             finally:
                 if item >= 0:
                     self._free.put(item)
+
+    def _why(self, exc: BaseException) -> str:
+        """What stopped a write: libsndfile says only "System error." of a full disk, so its free space is
+        looked at too."""
+        import shutil
+
+        try:
+            free = shutil.disk_usage(self.path.parent).free
+        except OSError:
+            return str(exc)
+        return f"its disk is full: {exc}" if free < _FULL_BYTES else str(exc)
 
     def close(self) -> Path | None:
         """Finish the file and move it into place; returns its path (None if nothing could be written)."""

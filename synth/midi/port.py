@@ -7,10 +7,16 @@ Where the port comes from:
 - a number or (part of) a name: that existing output port of another program or device, opened by us.
 
 rtmidi reads the port on its own thread (its JACK client does so in C inside JACK's process callback) and
-calls :meth:`MidiInput._on_message` with each complete message; that handler only translates, submits the
-checked commands to the engine (stamped with their arrival, so latency figures cover MIDI too) and counts.
-An opened port that disappears (a keyboard unplugged, a DAW closed) is reported and opened again when it
-comes back; a watchdog thread looks once a second. Nothing a message or a port does can stop the engine.
+queues each complete message, in C; one thread of ours (``melsynth-midi``, real-time like the OSC thread
+when the engine is) takes them from that queue every millisecond, translates them, submits the checked
+commands to the engine (stamped with their arrival, so latency figures cover MIDI too) and counts. No
+Python runs in JACK's process callback: a Python callback there waits for the GIL, and when that wait ran
+past the JACK cycle the sender's next cycle rewrote the port buffer rtmidi was still reading; rtmidi does
+not check ``jack_midi_event_get``, so the event it missed was delivered as a second copy of the one before
+(a note out of range arrived as the unmapped CC sent before it: the test_midi_jack flake).
+The same thread looks once a second whether an opened port has disappeared (a keyboard unplugged, a DAW
+closed), says so, and opens it again when it comes back: one thread owns the rtmidi client, so no port is
+closed under a read. Nothing a message or a port does can stop the engine.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ __all__ = ["MidiInput", "list_midi_ports", "midi_api"]
 CLIENT_NAME = "melsynth"
 VIRTUAL_PORT = "midi_in"
 WATCH_SECONDS = 1.0
+POLL_SECONDS = 0.001  # between looks at rtmidi's queue when it is empty: at most 1 ms added to a note's latency
+QUEUE_MESSAGES = 4096  # rtmidi's queue: a second of a dense controller stream between two looks, and more
 
 
 def midi_api() -> tuple[int, str]:
@@ -84,16 +92,19 @@ class MidiInput:
     on_command : called with ``(command, at_sample)`` for every command applied (the OSC server's
         :meth:`~synth.osc.server.OscServer.log_command`, so the take log holds MIDI too), or None
     on_event : called with a line for the user when the port goes away, comes back, or learns a CC
+    priority : called on the reading thread as it starts: the SCHED_FIFO priority to take (None: stay as it is)
     """
 
     def __init__(self, submit: Callable, translator: MidiTranslator, *, port: int | str | None = None,
                  on_command: Callable[[Command, int], None] | None = None,
-                 on_event: Callable[[str], None] | None = None) -> None:
+                 on_event: Callable[[str], None] | None = None,
+                 priority: Callable[[], int | None] | None = None) -> None:
         self._submit = submit
         self.translator = translator
         self.wanted = port
         self._on_command = on_command
         self._on_event = on_event or (lambda message: None)
+        self._priority = priority
         self.api, self.api_name = midi_api()
         self.port_name = ""
         self.messages = self.applied = self.ignored = self.errors = 0
@@ -101,13 +112,13 @@ class MidiInput:
         self.last_error = ""
         self._midi = None
         self._stop = threading.Event()
-        self._watch = threading.Thread(target=self._watch_port, name="melsynth-midi-watch", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="melsynth-midi", daemon=True)
 
     # ------------------------------------------------------------------ ports
     def _new_client(self):
         import rtmidi
 
-        midi = rtmidi.MidiIn(self.api, CLIENT_NAME)
+        midi = rtmidi.MidiIn(self.api, CLIENT_NAME, queue_size_limit=QUEUE_MESSAGES)
         midi.ignore_types(sysex=False, timing=True, active_sense=True)  # sysex is seen, counted, ignored
         return midi
 
@@ -134,51 +145,79 @@ class MidiInput:
                 return False
             self.port_name = midi.get_ports()[index]
             midi.open_port(index)
-        midi.set_callback(self._on_message)
-        self._midi = midi
+        self._midi = midi  # no callback: rtmidi queues what arrives, and _run reads it
         return True
 
     def start(self) -> None:
-        """Open the port (ParameterError when a named one is not there) and watch it."""
+        """Open the port (ParameterError when a named one is not there), then read and watch it."""
         if not self._open():
             raise ParameterError(f"no MIDI port {self.wanted!r} ({self.api_name}); see melsynth devices")
-        self._watch.start()
+        self._thread.start()
 
     def _still_there(self) -> bool:
         if self.wanted is None or self._midi is None:
             return self._midi is not None
         return any(self.port_name == p for p in self._midi.get_ports())
 
+    def _run(self) -> None:
+        """Read the queued messages as they come and look at the port once a second, until stopped."""
+        if self._priority is not None:
+            from synth.engine.priority import raise_thread_priority
+
+            wanted = self._priority()
+            if wanted is not None:
+                # As the OSC thread: a preempted thread holding the GIL stalls the synthesis thread.
+                raise_thread_priority(wanted)
+        next_look = time.monotonic() + WATCH_SECONDS
+        while not self._stop.is_set():
+            if not self._read_queued():
+                self._stop.wait(POLL_SECONDS)
+            if time.monotonic() >= next_look:
+                next_look = time.monotonic() + WATCH_SECONDS
+                self._watch_port()
+
+    def _read_queued(self) -> int:
+        """Handle every message rtmidi has queued; returns how many."""
+        midi, count = self._midi, 0
+        while midi is not None:
+            event = midi.get_message()
+            if event is None:
+                break
+            self._on_message(event)
+            count += 1
+        return count
+
     def _watch_port(self) -> None:
         import rtmidi
 
-        while not self._stop.wait(WATCH_SECONDS):
-            try:
-                if self._midi is not None and not self._still_there():
-                    self.lost += 1
-                    self._close()
-                    self._on_event(f"MIDI port {self.port_name} went away; waiting for it to come back")
-                elif self._midi is None and self._open():
-                    self.reopened += 1
-                    self._on_event(f"MIDI port {self.port_name} is back")
-            except (rtmidi.RtMidiError, ParameterError) as exc:  # rtmidi's own failures: try again next second
-                self.last_error = str(exc)
+        try:
+            if self._midi is not None and not self._still_there():
+                self.lost += 1
+                self._close()
+                self._on_event(f"MIDI port {self.port_name} went away; waiting for it to come back")
+            elif self._midi is None and self._open():
+                self.reopened += 1
+                self._on_event(f"MIDI port {self.port_name} is back")
+        except (rtmidi.RtMidiError, ParameterError) as exc:  # rtmidi's own failures: try again next second
+            self.last_error = str(exc)
 
     def _close(self) -> None:
         midi, self._midi = self._midi, None
         if midi is not None:
-            midi.cancel_callback()
             midi.close_port()
             midi.delete()
 
     def stop(self) -> None:
+        """Stop reading (what is queued by then is read first) and close the port."""
         self._stop.set()
-        if self._watch.is_alive():
-            self._watch.join(timeout=3.0)
-        self._close()
+        if self._thread.is_alive():
+            self._thread.join(timeout=3.0)
+        if not self._thread.is_alive():
+            self._read_queued()
+            self._close()
 
-    # ------------------------------------------------------------------ messages (rtmidi's thread)
-    def _on_message(self, event, _data=None) -> None:
+    # ------------------------------------------------------------------ messages (our reading thread)
+    def _on_message(self, event) -> None:
         received = time.time()
         self.messages += 1
         try:

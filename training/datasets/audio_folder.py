@@ -4,7 +4,9 @@ Every audio file under the folder (recursively: WAV, FLAC, AIFF, OGG/Opus, MP3, 
 formats libsndfile reads; any rate, any channel count, any length) is taken through the same steps a NSynth
 note went through (any other file is reported as left out, by name):
 
-1. read, mixed to mono, resampled to the contract's rate with soxr (VHQ);
+1. read block by block, mixed to mono, resampled to the contract's rate with soxr (VHQ), keeping only the
+   span the note is made from (a second before the first audible sample to 4 s after the latest onset):
+   memory stays bounded whatever the file's length;
 2. its onset found (librosa's onset detector, backtracked to the energy minimum before it), and everything
    before it dropped;
 3. trimmed or padded to the contract's 4 s: a longer take keeps its first 4 s and its last second is faded
@@ -37,7 +39,7 @@ from synth.atomic import atomic_directory, atomic_write_text
 from synth.errors import DataError, ParameterError
 from synth.outputs import NSYNTH_DATASET, check_output_folder
 
-__all__ = ["AUDIO_SUFFIXES", "AudioFolderReport", "make_audio_dataset", "prepare_note"]
+__all__ = ["AUDIO_SUFFIXES", "AudioFolderReport", "NoteSpan", "make_audio_dataset", "prepare_note", "read_note_span"]
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".aif", ".aiff", ".ogg", ".oga", ".opus", ".mp3", ".w64", ".rf64", ".caf")
 SAMPLE_RATE = 16000
@@ -64,12 +66,13 @@ def _skip(path: Path, reason: str) -> dict[str, str]:
     return {"file": str(path), "reason": reason}
 
 
-def _onset(y: np.ndarray, rate: int) -> int:
+def _onset(y: np.ndarray, rate: int, *, first_loud: int) -> int:
+    """The note's start in ``y``: its first onset (backtracked), unless that comes more than ONSET_SLACK after
+    the first audible sample ``first_loud``; then just before that sample."""
     import librosa
 
     onsets = librosa.onset.onset_detect(y=y, sr=rate, units="samples", backtrack=True, hop_length=128)
-    first_loud = int(np.argmax(np.abs(y) > SILENT_PEAK))
-    if len(onsets) and int(onsets[0]) <= first_loud + rate // 4:
+    if len(onsets) and int(onsets[0]) <= first_loud + int(ONSET_SLACK * rate):
         return int(onsets[0])
     return max(0, first_loud - rate // 200)  # 5 ms before the first audible sample
 
@@ -105,27 +108,97 @@ def _pitch(y: np.ndarray, rate: int, *, around: float, spread: float) -> tuple[f
     return float(np.median(midi)), ""
 
 
-def prepare_note(path: Path, *, pitch: int, tolerance: float, transpose: float,
-                 rate: int = SAMPLE_RATE) -> tuple[np.ndarray | None, dict[str, Any]]:
-    """One file -> (4 s of mono audio at ``rate``, facts) or (None, {"reason": why it is left out})."""
+# What is read of a file: the span from a little before its first audible sample to the 4 s note after the
+# latest onset the note may start at. A 691 MB WAV once took 3.7 GB to yield one 4 s note when read whole.
+BLOCK_FRAMES = 1 << 16  # source frames read at a time
+LEAD_SECONDS = 1.0  # kept before the first audible sample: room for the onset detector to backtrack
+ONSET_SLACK = 0.25  # the latest an onset may follow the first audible sample (seconds; see _onset)
+
+
+@dataclasses.dataclass
+class NoteSpan:
+    """The part of a file a note is made from: ``audio`` (mono at the analysis rate) begins ``offset``
+    samples into the file's resampled audio; ``first_loud`` is the file's first sample above -60 dBFS, counted
+    like ``offset`` (None: the file is silent, and ``peak`` is its largest magnitude)."""
+
+    audio: np.ndarray
+    offset: int
+    first_loud: int | None
+    peak: float
+    source_rate: int
+    channels: int
+    seconds: float
+
+
+def read_note_span(path: Path, *, rate: int = SAMPLE_RATE) -> NoteSpan:
+    """Read ``path`` block by block, mixed to mono and resampled to ``rate`` as it is read, keeping only the
+    span a note is made from (see LEAD_SECONDS): memory stays bounded whatever the file's length, and
+    reading stops once the note is in hand. A silent file is read to its end, one block at a time.
+
+    Raises soundfile's errors for an unreadable file and ValueError for NaN or infinite samples.
+    """
     import soundfile as sf
     import soxr
 
+    lead = int(LEAD_SECONDS * rate)
+    after = int(ONSET_SLACK * rate) + int(round(NOTE_SECONDS * rate))
+    kept: list[np.ndarray] = []
+    held = offset = 0  # samples in ``kept``; resampled samples before them
+    first_loud: int | None = None
+    peak = 0.0
+    with sf.SoundFile(path) as f:
+        source_rate, channels, frames = int(f.samplerate), int(f.channels), int(f.frames)
+        stream = (soxr.ResampleStream(source_rate, rate, 1, dtype="float32", quality="VHQ")
+                  if source_rate != rate else None)
+        while True:
+            block = f.read(BLOCK_FRAMES, dtype="float32", always_2d=True)
+            last = len(block) < BLOCK_FRAMES
+            if not np.all(np.isfinite(block)):
+                raise ValueError("NaN or infinite samples")
+            mono = block.mean(axis=1)
+            if stream is not None:
+                mono = stream.resample_chunk(mono, last=last)
+            if len(mono):
+                kept.append(mono)
+                held += len(mono)
+                if first_loud is None:
+                    loud = np.flatnonzero(np.abs(mono) > SILENT_PEAK)
+                    if len(loud):
+                        first_loud = offset + held - len(mono) + int(loud[0])
+                    else:
+                        peak = max(peak, float(np.max(np.abs(mono))))
+                        while kept and held - len(kept[0]) >= lead:  # silence: only the lead is kept
+                            offset += len(kept[0])
+                            held -= len(kept.pop(0))
+            if last or (first_loud is not None and offset + held >= first_loud + after):
+                break
+    audio = np.concatenate(kept) if kept else np.zeros(0, np.float32)
+    if first_loud is not None:
+        start = max(0, first_loud - lead - offset)
+        audio = audio[start : first_loud + after - offset]
+        offset += start
+    return NoteSpan(audio=audio.astype(np.float32, copy=False), offset=offset, first_loud=first_loud, peak=peak,
+                    source_rate=source_rate, channels=channels, seconds=frames / source_rate)
+
+
+def prepare_note(path: Path, *, pitch: int, tolerance: float, transpose: float,
+                 rate: int = SAMPLE_RATE) -> tuple[np.ndarray | None, dict[str, Any]]:
+    """One file -> (4 s of mono audio at ``rate``, facts) or (None, {"reason": why it is left out}).
+    Only the span the note is made from is read (:func:`read_note_span`)."""
+    import soundfile as sf
+
     try:
-        y, sr = sf.read(path, dtype="float32", always_2d=True)
+        span = read_note_span(path, rate=rate)
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         return None, {"reason": f"unreadable ({str(exc)[:120]})"}
-    if y.size == 0:
+    except ValueError as exc:
+        return None, {"reason": f"unreadable ({exc})"}
+    if span.seconds == 0:
         return None, {"reason": "unreadable (no samples)"}
-    if not np.all(np.isfinite(y)):
-        return None, {"reason": "unreadable (NaN or infinite samples)"}
-    mono = y.mean(axis=1)
-    if sr != rate:
-        mono = soxr.resample(mono, sr, rate, quality="VHQ").astype(np.float32)
-    peak = float(np.max(np.abs(mono)))
-    if peak < SILENT_PEAK:
-        return None, {"reason": f"silent (peak {20 * math.log10(max(peak, 1e-12)):.0f} dBFS)"}
-    start = _onset(mono, rate)
+    if span.first_loud is None:
+        return None, {"reason": f"silent (peak {20 * math.log10(max(span.peak, 1e-12)):.0f} dBFS)"}
+    mono = span.audio
+    start = _onset(mono, rate, first_loud=span.first_loud - span.offset)
     note = mono[start:]
     if len(note) < MIN_SECONDS * rate:
         return None, {"reason": f"too short ({len(note) / rate:.2f} s after the onset)"}
@@ -134,8 +207,9 @@ def prepare_note(path: Path, *, pitch: int, tolerance: float, transpose: float,
     if found is None:
         return None, {"reason": why}
     off = found - pitch
-    facts: dict[str, Any] = {"source_rate": int(sr), "channels": int(y.shape[1]), "onset_s": round(start / rate, 4),
-                             "seconds": round(len(y) / sr, 3), "pitch_found": round(found, 3)}
+    facts: dict[str, Any] = {"source_rate": span.source_rate, "channels": span.channels,
+                             "onset_s": round((span.offset + start) / rate, 4), "seconds": round(span.seconds, 3),
+                             "pitch_found": round(found, 3)}
     if abs(off) > tolerance:
         if abs(off) > transpose:
             return None, {"reason": f"too far from the pitch ({found:.2f} is {off:+.2f} semitones from {pitch})"}

@@ -25,6 +25,7 @@ import numpy as np
 
 from synth.errors import DataError
 from synth.json_files import read_json_file
+from synth.numpy_files import numpy_file_problem
 from synth.spectrogram import SpectrogramParams
 
 __all__ = ["Features", "load_features", "sha256_file", "SPLIT_NAMES"]
@@ -126,6 +127,9 @@ def load_features(path: str | Path, *, verify: bool = True) -> Features:
         if expected != actual:
             raise DataError(f"{npy}: checksum mismatch (file is corrupt or was changed after it was written)")
     try:
+        problem = numpy_file_problem(npy, archive=False)
+        if problem:
+            raise DataError(f"{npy}: {problem}")
         x = np.load(npy, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise DataError(f"{npy}: not a readable .npy array ({exc})") from None

@@ -78,8 +78,9 @@ def render_note(font: Path, *, program: int, pitch: int, velocity: int, fluidsyn
     with tempfile.TemporaryDirectory(prefix="melsynth-sf-") as tmp:
         mid, wav = Path(tmp) / "note.mid", Path(tmp) / "note.wav"
         _write_midi(mid, program=program, pitch=pitch, velocity=velocity, hold=hold, seconds=seconds)
+        # Absolute paths: a font named `-Fx.sf2` once reached fluidsynth as its option -F (write to x.sf2).
         cmd = [fluidsynth, "-ni", "-q", "-R", "0", "-C", "0", "-g", "1.0", "-F", str(wav),
-               "-r", str(SAMPLE_RATE), "-T", "wav", str(font), str(mid)]
+               "-r", str(SAMPLE_RATE), "-T", "wav", str(Path(font).absolute()), str(mid)]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         if proc.returncode != 0 or not wav.exists():
             raise ExternalToolError(

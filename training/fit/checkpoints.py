@@ -25,6 +25,7 @@ import numpy as np
 from synth.atomic import atomic_directory, atomic_path
 from synth.errors import DataError
 from synth.json_files import read_json_file
+from synth.numpy_files import numpy_file_problem
 from synth.outputs import CHECKPOINT
 from training.datasets.features import sha256_file
 from training.fit.stopping import StoppingState
@@ -148,6 +149,9 @@ def restore_checkpoint(ckpt: Path, model: Any, optimizer: Any) -> None:
     """Load a checkpoint already verified by :func:`read_checkpoint_state` into ``model`` and ``optimizer``."""
     load_weights_whole(model, ckpt / "weights.weights.h5", what=f"this model (checkpoint {ckpt})")
     try:
+        problem = numpy_file_problem(ckpt / "optimizer.npz", archive=True)
+        if problem:
+            raise DataError(f"checkpoint {ckpt}: optimizer.npz is {problem}")
         with np.load(ckpt / "optimizer.npz", allow_pickle=False) as data:
             arrays = [data[f"v{i:04d}"] for i in range(len(data.files))]
     except (OSError, ValueError, KeyError) as exc:
