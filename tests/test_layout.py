@@ -143,8 +143,8 @@ def test_the_cycle_finder_finds_one():
 # the host (threads, rings, outputs, priorities, the recorder, the live session) is what playing live adds
 # around it, so the engine never imports the host: what it needs from live playing is handed to it.
 SYNTH_LAYERS = (
-    ("contract", ("synth", "synth.spectrogram", "synth.errors", "synth.json_files", "synth.atomic",
-                  "synth.outputs", "synth.native_stderr", "synth.data")),
+    ("contract", ("synth", "synth.spectrogram", "synth.errors", "synth.json_files", "synth.numpy_files",
+                  "synth.atomic", "synth.outputs", "synth.native_stderr", "synth.data")),
     ("model files", ("synth.bundle",)),
     ("DSP", ("synth.inversion", "synth.metrics")),
     ("vocabulary", ("synth.control",)),
