@@ -208,12 +208,12 @@ def test_serve_exits_1_when_the_disk_fills_under_its_recording(tmp_path):
 
 @pytest.mark.jack
 def test_plays_through_jack_paced_by_its_callback_and_widens_after_an_underflow(tmp_path):
-    from synth.engine import Engine
+    from synth.engine import Engine, EngineOptions, LiveDecoding
     from synth.host.live_engine import LiveEngine
 
     with jack_server(rate=48000, period=256):
         device = jack_device()
-        engine = Engine(synthetic_bundle(), output_rate=48000, live=True)
+        engine = Engine(synthetic_bundle(), EngineOptions(output_rate=48000), decoding=LiveDecoding())
         live = LiveEngine(engine, output="sounddevice", device=device, blocksize=256, ahead_blocks=8,
                           max_ahead_blocks=12, record=tmp_path / "jack.wav", channels=2)
         live.start()

@@ -22,18 +22,18 @@ from synth.control.messages import (
     SetPreset,
     SetXY,
 )
-from synth.engine import Engine
+from synth.engine import Engine, EngineOptions, LiveDecoding
 from synth.engine.limiter import CEILING
 from synth.errors import ParameterError
 
 RATE = 48000
 
 
-def make_engine(**kw) -> Engine:
-    kw.setdefault("output_rate", RATE)
-    kw.setdefault("max_voices", 4)
-    kw.setdefault("methods", ("sinusoidal",))
-    return Engine(synthetic_bundle(), **kw)
+def make_engine(*, decoding=None, decoder=None, **options) -> Engine:
+    options.setdefault("output_rate", RATE)
+    options.setdefault("max_voices", 4)
+    options.setdefault("methods", ("sinusoidal",))
+    return Engine(synthetic_bundle(), EngineOptions(**options), decoding=decoding, decoder=decoder)
 
 
 def score(engine: Engine) -> None:
@@ -363,7 +363,7 @@ def test_live_decoding_applies_the_newest_latent():
     import time
 
     b = synthetic_bundle()
-    engine = make_engine(live=True)
+    engine = make_engine(decoding=LiveDecoding())
     try:
         names = ["dark", "hollow", "soft", "bright"] * 5 + ["dark"]
         for name in names:

@@ -11,14 +11,16 @@ import pytest
 from engine_fixtures import synthetic_bundle, wait_until
 
 from synth.control.messages import NoteOn, SetPreset
-from synth.engine import Engine
+from synth.engine import Engine, EngineOptions, LiveDecoding, OfflineDecoding
 from synth.engine.decoding import (
     INLINE_AFTER_DECODES,
     DecodeWorker,
+    Decoding,
     InlineDecoding,
     TimbreCache,
     decode_timbre,
 )
+from synth.engine.stats import TimbreStats
 
 RATE = 48000
 
@@ -64,6 +66,49 @@ def test_cache_drops_the_least_recently_used(bundle):
     cache.put(c, timbre)
     assert a in cache and c in cache and b not in cache
     assert cache.hits == 1
+
+
+def test_both_strategies_implement_one_interface_and_each_factory_starts_its_own(bundle):
+    cache = TimbreCache()
+    decoder = bundle.decoder(threads=1)
+    offline = OfflineDecoding().start(decoder, params=bundle.params, cache=cache)
+    live = LiveDecoding(inline_ms=0).start(decoder, params=bundle.params, cache=cache)
+    try:
+        assert isinstance(offline, InlineDecoding) and isinstance(live, DecodeWorker)
+        for decoding in (offline, live):
+            assert isinstance(decoding, Decoding) and decoding.cache is cache and decoding.idle()
+        assert (offline.live, live.live, live.inline_ms) == (False, True, 0.0)
+        # The sessions' threads each asks the engine for: onnxruntime's default offline, one live.
+        assert (OfflineDecoding().threads, OfflineDecoding().tiles) == (None, False)
+        assert (LiveDecoding().threads, LiveDecoding().tiles) == (1, True)
+    finally:
+        live.close()
+
+
+class RecordingFactory:
+    """A decoding factory of the test's own: inline decoding, each strategy it started kept."""
+
+    threads = None
+    tiles = False
+
+    def __init__(self) -> None:
+        self.started: list[InlineDecoding] = []
+
+    def start(self, decoder, *, params, cache, tile_decoder=None, tiles=None) -> InlineDecoding:
+        self.started.append(InlineDecoding(decoder, params=params, cache=cache))
+        return self.started[-1]
+
+
+def test_the_engine_decodes_through_the_strategy_it_is_handed(bundle):
+    factory = RecordingFactory()
+    engine = Engine(bundle, EngineOptions(methods=("sinusoidal",), max_voices=1, initial_preset="bright"),
+                    decoding=factory)
+    engine.schedule(SetPreset("dark"), 0)
+    engine.render(2000)
+    assert len(factory.started) == 1 and factory.started[0].requested == 1
+    stats = engine.stats().timbres
+    assert isinstance(stats, TimbreStats) and stats.latent_changes == 1
+    assert (stats.decodes_inline, stats.inline_decodes, stats.tiles_decoded, stats.coalesced) == (False, 0, 0, 0)
 
 
 def test_inline_decoding_answers_a_repeated_latent_from_the_cache_with_the_same_timbre(bundle):
@@ -123,7 +168,8 @@ def test_worker_coalesces_queued_requests_to_the_newest(bundle):
 
 
 def test_live_engine_prefetches_presets_so_a_preset_switch_lands_at_the_next_frame(bundle):
-    engine = Engine(bundle, output_rate=RATE, live=True, methods=("sinusoidal",), max_voices=2)
+    engine = Engine(bundle, EngineOptions(output_rate=RATE, methods=("sinusoidal",), max_voices=2),
+                    decoding=LiveDecoding())
     try:
         wait_until(engine.presets_decoded)
         cache = engine.timbres.cache
@@ -159,8 +205,8 @@ def _gated_live_engine(bundle):
     gate.set()
     decoder = CountingDecoder(bundle.decoder(threads=1), gate=gate)
     # Decodes on the worker, never inline (the path of a conv2d decoder, 12-60 ms a note), so the gate holds it.
-    engine = Engine(bundle, output_rate=RATE, live=True, methods=("sinusoidal",), max_voices=2, decoder=decoder,
-                    inline_decode_ms=0)
+    engine = Engine(bundle, EngineOptions(output_rate=RATE, methods=("sinusoidal",), max_voices=2),
+                    decoding=LiveDecoding(inline_ms=0), decoder=decoder)
     wait_until(engine.presets_decoded)
     wait_until(engine.decoding_idle)
     return engine, gate
@@ -381,8 +427,8 @@ def test_with_a_fast_decoder_a_latent_jump_sounds_exactly_at_the_next_frame(bund
     from) sounds exactly, at the frame after the command, as an offline render would place it."""
     from synth.control.messages import SetLatentValue
 
-    engine = Engine(bundle, output_rate=RATE, live=True, methods=("sinusoidal",), max_voices=2,
-                    inline_decode_ms=1e3, initial_preset="dark")
+    engine = Engine(bundle, EngineOptions(output_rate=RATE, methods=("sinusoidal",), max_voices=2,
+                                          initial_preset="dark"), decoding=LiveDecoding(inline_ms=1e3))
     try:
         wait_until(lambda: engine.presets_decoded() and engine.estimates_ready() and engine.decoding_idle())
         assert engine.stats().timbres.decodes_inline

@@ -19,7 +19,7 @@ from engine_fixtures import cents, f0_of, midi_hz
 from synth.benchmarks.synthetic_bundle import make_synthetic_bundle
 from synth.bundle import load_bundle
 from synth.control.messages import NoteOff, NoteOn
-from synth.engine import Engine
+from synth.engine import Engine, EngineOptions, LiveDecoding
 from synth.errors import ParameterError
 from synth.spectrogram import SpectrogramParams, log_mel
 
@@ -40,7 +40,7 @@ def _one_pitch_bundle():
 
 
 def _render(bundle, notes, *, seconds: float = 2.0) -> np.ndarray:
-    engine = Engine(bundle, output_rate=RATE, max_voices=8)
+    engine = Engine(bundle, EngineOptions(output_rate=RATE, max_voices=8))
     for note in notes:
         engine.schedule(NoteOn(note, 100), 0)
     audio = engine.render(int(seconds * RATE))
@@ -85,7 +85,7 @@ def test_each_key_of_a_chord_sounds_its_own_keys_decode():
 
 def test_a_note_between_trained_keys_is_the_nearest_keys_decode_moved():
     bundle = _keyboard_bundle()
-    engine = Engine(bundle, output_rate=RATE)
+    engine = Engine(bundle, EngineOptions(output_rate=RATE))
     for note, key in ((62, 60), (66, 60), (67, 72), (47, 48)):
         engine.schedule(NoteOn(note, 100), engine.position)
         engine.render(RATE // 8)
@@ -98,7 +98,7 @@ def test_a_note_between_trained_keys_is_the_nearest_keys_decode_moved():
 
 def test_a_note_outside_the_trained_keys_plays_and_is_said_once(caplog):
     bundle = _keyboard_bundle()
-    engine = Engine(bundle, output_rate=RATE)
+    engine = Engine(bundle, EngineOptions(output_rate=RATE))
     assert engine.control_spec.note_range == (24, 96)
     with caplog.at_level(logging.WARNING, logger="melsynth.engine"):
         engine.schedule(NoteOn(30, 100), 0)
@@ -120,7 +120,8 @@ def test_live_a_latent_change_reaches_every_key_and_presets_are_not_pinned():
     from synth.engine.timbre import KeyedTimbre
 
     bundle = _keyboard_bundle()
-    with Engine(bundle, output_rate=RATE, live=True, methods=("harmonic",), max_voices=2) as engine:
+    with Engine(bundle, EngineOptions(output_rate=RATE, methods=("harmonic",), max_voices=2),
+                decoding=LiveDecoding()) as engine:
         before = engine.timbre
         assert isinstance(before, KeyedTimbre) and engine.timbres.presets_decoded
         engine.schedule(NoteOn(72, 100), 0)

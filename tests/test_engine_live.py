@@ -8,14 +8,15 @@ import pytest
 from engine_fixtures import synthetic_bundle
 
 from synth.control.messages import NoteOn
-from synth.engine import Engine
+from synth.engine import Engine, EngineOptions, LiveDecoding
 from synth.errors import ParameterError
 from synth.host.live_engine import LiveEngine
 
 
 @pytest.fixture
 def live():
-    engine = Engine(synthetic_bundle(), output_rate=48000, max_voices=2, methods=("sinusoidal",), live=True)
+    engine = Engine(synthetic_bundle(), EngineOptions(output_rate=48000, max_voices=2, methods=("sinusoidal",)),
+                    decoding=LiveDecoding())
     live = LiveEngine(engine, output="null", blocksize=256, ahead_blocks=2, realtime=False)
     yield live
     live.stop()

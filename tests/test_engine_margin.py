@@ -86,17 +86,18 @@ def test_silence_rendered_ahead_is_taken_back_for_a_note_and_the_take_records_wh
     render with the note at that sample. The stepped output takes blocks only when the test asks, so every
     sample position here is the engine's guarantee, not a timing."""
     from synth.control.messages import NoteOff
-    from synth.engine import Engine
+    from synth.engine import Engine, EngineOptions, LiveDecoding
     from synth.host.live_engine import LiveEngine
     from synth.render.live_replay import stepped_output
 
     bs, ahead, idle = 256, 3, 8
 
-    def engine(live=False):
-        return Engine(synthetic_bundle(), output_rate=48000, max_voices=4, methods=("sinusoidal",), live=live)
+    def engine(decoding=None):
+        return Engine(synthetic_bundle(), EngineOptions(output_rate=48000, max_voices=4, methods=("sinusoidal",)),
+                      decoding=decoding)
 
     # Decoding on a worker, as serve runs it: the start-up decodes end, and with them the wider start-up margin.
-    live = LiveEngine(engine(live=True), output=stepped_output, blocksize=bs, ahead_blocks=ahead, idle_ahead_blocks=idle,
+    live = LiveEngine(engine(LiveDecoding()), output=stepped_output, blocksize=bs, ahead_blocks=ahead, idle_ahead_blocks=idle,
                       onset_blocks=onset, realtime=False, record=tmp_path / "take.wav")
     played = np.zeros((40 * bs, 1), dtype=np.float32)
     live.start()
@@ -137,15 +138,15 @@ def test_a_preset_change_and_the_note_after_it_apply_in_order_after_idle_silence
     change applies at most a frame after it (had the change kept the full margin, it would have come 1-2
     blocks later, and the note, which never starts before an earlier command, with it)."""
     from synth.control.messages import SetPreset
-    from synth.engine import Engine
+    from synth.engine import Engine, EngineOptions, LiveDecoding
     from synth.host.live_engine import LiveEngine
     from synth.render.live_replay import stepped_output
 
     bs, idle = 256, 12
     bundle = synthetic_bundle()
     first, other = list(bundle.presets)[:2]
-    engine = Engine(bundle, output_rate=48000, max_voices=4, methods=("sinusoidal",), live=True,
-                    initial_preset=first)
+    engine = Engine(bundle, EngineOptions(output_rate=48000, max_voices=4, methods=("sinusoidal",),
+                                          initial_preset=first), decoding=LiveDecoding())
     live = LiveEngine(engine, output=stepped_output, blocksize=bs, ahead_blocks=3, idle_ahead_blocks=idle,
                       onset_blocks=onset, realtime=False)
     live.start()
@@ -170,12 +171,13 @@ def test_a_timed_change_after_idle_silence_is_on_time(offset):
     enough that the frame is made again, so the change lands on the first frame starting at or after its
     sample, not late (the live replay counted one late event in a full suite before this)."""
     from synth.control.messages import SetGain
-    from synth.engine import Engine
+    from synth.engine import Engine, EngineOptions, LiveDecoding
     from synth.host.live_engine import LiveEngine
     from synth.render.live_replay import stepped_output
 
     bs, idle = 256, 24
-    engine = Engine(synthetic_bundle(), output_rate=48000, max_voices=4, methods=("sinusoidal",), live=True)
+    engine = Engine(synthetic_bundle(), EngineOptions(output_rate=48000, max_voices=4, methods=("sinusoidal",)),
+                    decoding=LiveDecoding())
     live = LiveEngine(engine, output=stepped_output, blocksize=bs, ahead_blocks=3, idle_ahead_blocks=idle,
                       realtime=False)
     block = np.zeros((bs, 1), dtype=np.float32)
@@ -195,9 +197,9 @@ def test_a_timed_change_after_idle_silence_is_on_time(offset):
 
 @pytest.mark.parametrize("onset", [0, 4, True, 1.5])
 def test_an_onset_margin_outside_one_to_the_margin_is_named(onset):
-    from synth.engine import Engine
+    from synth.engine import Engine, EngineOptions
     from synth.host.live_engine import LiveEngine
 
-    engine = Engine(synthetic_bundle(), output_rate=48000, max_voices=2, methods=("sinusoidal",), live=False)
+    engine = Engine(synthetic_bundle(), EngineOptions(output_rate=48000, max_voices=2, methods=("sinusoidal",)))
     with pytest.raises(ParameterError, match="onset_blocks must be an integer 1..3"):
         LiveEngine(engine, output="null", ahead_blocks=3, onset_blocks=onset, realtime=False)

@@ -11,7 +11,7 @@ import pytest
 from engine_fixtures import OscClient, synthetic_bundle, wait_for
 
 from synth.control.messages import NoteOn
-from synth.engine import Engine
+from synth.engine import Engine, EngineOptions, LiveDecoding
 from synth.errors import ParameterError
 from synth.host.live_engine import LiveEngine
 from synth.host.recorder import Recorder
@@ -21,7 +21,8 @@ from synth.osc.server import OscServer
 
 def build(session: LiveSession, tmp_path):
     recorder = session.own("recorder", Recorder(tmp_path / "take.wav", rate=48000))
-    engine = session.own("engine", Engine(synthetic_bundle(), output_rate=48000, live=True, max_voices=2))
+    engine = session.own("engine", Engine(synthetic_bundle(), EngineOptions(output_rate=48000, max_voices=2),
+                                          decoding=LiveDecoding()))
     live = session.own("live", LiveEngine(engine, output="null", record=recorder, realtime=False))
     server = session.own("server", OscServer(live, port=0, log_path=tmp_path / "take.json"))
     return engine, live, server

@@ -12,7 +12,7 @@ import pytest
 from engine_fixtures import least_peak_bytes, synthetic_bundle
 
 from synth.control.messages import Morph, NoteOn, SetPreset
-from synth.engine import Engine
+from synth.engine import Engine, EngineOptions
 from synth.engine.loudness import TARGET_DB, k_weighting, loudness_basis
 from synth.engine.timbre import make_timbre
 from synth.engine.voice import RELEASE, SUSTAIN, Voice
@@ -166,7 +166,7 @@ def test_timbres_sound_at_one_loudness():
 
 
 def _engine_level(bundle, commands, *, match: bool) -> float:
-    engine = Engine(bundle, output_rate=16000, methods=("harmonic",), match_loudness=match)
+    engine = Engine(bundle, EngineOptions(output_rate=16000, methods=("harmonic",), match_loudness=match))
     for c in commands:
         engine.schedule(c, 0)
     engine.schedule(NoteOn(bundle.base_pitch, 100), 0)

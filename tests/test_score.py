@@ -22,6 +22,7 @@ from render_fixtures import (
 )
 
 from synth.control.messages import NoteOff, NoteOn, SetPreset
+from synth.engine import LiveDecoding
 from synth.errors import ScoreError
 from synth.render import load_score, parse_score, render_score, score_engine, score_spec
 from synth.render.live_replay import replay_live
@@ -180,7 +181,7 @@ def test_offline_equals_live_with_the_live_decoder():
     times through its inbox, ring and a stepped null output: the same samples as the offline render."""
     score = parse_score(notes_score(), spec=spec())
     offline = render_score(render_bundle(), score, max_voices=4, decoder=shared_decoder())
-    engine = score_engine(render_bundle(), score, max_voices=4, live=True)
+    engine = score_engine(render_bundle(), score, max_voices=4, decoding=LiveDecoding())
     live, stats = replay_live(engine, score.events(rate=RATE), n_samples=offline.audio.size, blocksize=256)
     assert stats.callbacks == -(-offline.audio.size // 256) and stats.engine.notes == 2
     assert np.abs(offline.audio).max() > 0.05

@@ -107,7 +107,7 @@ def test_a_bundle_without_tiles_still_loads_and_plays_whole_notes(tiled, tmp_pat
 
     from synth.bundle import load_bundle
     from synth.control.messages import NoteOn
-    from synth.engine import Engine
+    from synth.engine import Engine, EngineOptions, LiveDecoding
 
     old = tmp_path / "old"
     shutil.copytree(tiled, old)
@@ -117,7 +117,7 @@ def test_a_bundle_without_tiles_still_loads_and_plays_whole_notes(tiled, tmp_pat
     (old / "decoder_tile.onnx").unlink()
     bundle = load_bundle(old)
     assert bundle.tiles is None and bundle.tile_decoder() is None
-    with Engine(bundle, live=True, methods=("sinusoidal",), max_voices=2) as engine:
+    with Engine(bundle, EngineOptions(methods=("sinusoidal",), max_voices=2), decoding=LiveDecoding()) as engine:
         engine.schedule(NoteOn(60, 100), 0)
         assert np.max(np.abs(engine.render(8000))) > 0
 
@@ -188,15 +188,15 @@ class GatedDecoder:
 def test_a_latent_jump_sounds_its_exact_tile_where_the_voice_plays_before_the_whole_decode(tiled, where):
     from synth.bundle import load_bundle
     from synth.control.messages import NoteOn, SetLatent
-    from synth.engine import Engine
+    from synth.engine import Engine, EngineOptions, LiveDecoding
     from synth.engine.timbre import make_timbre
 
     bundle = load_bundle(tiled)
     gate = threading.Event()
     gate.set()
     # The decoder as slow as a conv2d one (decodes on the worker, never inline): held by the gate.
-    engine = Engine(bundle, output_rate=48000, live=True, methods=("sinusoidal",), max_voices=2,
-                    decoder=GatedDecoder(bundle.decoder(threads=1), gate), inline_decode_ms=0)
+    engine = Engine(bundle, EngineOptions(output_rate=48000, methods=("sinusoidal",), max_voices=2),
+                    decoding=LiveDecoding(inline_ms=0), decoder=GatedDecoder(bundle.decoder(threads=1), gate))
     try:
         wait_until(lambda: engine.presets_decoded() and engine.estimates_ready() and engine.decoding_idle())
         engine.schedule(NoteOn(60, 100), 0)

@@ -62,7 +62,7 @@ def test_a_new_control_reaches_the_engine_over_osc_and_the_take_log(with_volume,
 
 
 def test_a_control_the_engine_cannot_apply_is_refused_when_the_engine_is_built(monkeypatch):
-    from synth.engine import Engine
+    from synth.engine import Engine, EngineOptions
 
     @dataclasses.dataclass(frozen=True)
     class SetWidth(Command):
@@ -71,7 +71,7 @@ def test_a_control_the_engine_cannot_apply_is_refused_when_the_engine_is_built(m
     width = Control("/synth/width", SetWidth, (Number("width", "width", "", lo=0.0, hi=1.0),), "stereo width")
     monkeypatch.setattr(vocabulary, "CONTROLS", (*vocabulary.CONTROLS, width))
     with pytest.raises(ParameterError, match="no effect for /synth/width"):
-        Engine(synthetic_bundle(), output_rate=48000, methods=("sinusoidal",), max_voices=1)
+        Engine(synthetic_bundle(), EngineOptions(output_rate=48000, methods=("sinusoidal",), max_voices=1))
 
 
 def test_every_latent_control_has_an_effect_on_the_control_state():

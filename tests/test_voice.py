@@ -8,7 +8,7 @@ import pytest
 from engine_fixtures import ToneInverter, least_peak_bytes, synthetic_bundle, tone_factory
 
 from synth.control.messages import NoteOff, NoteOn, SetMethod
-from synth.engine import Engine
+from synth.engine import Engine, EngineOptions
 from synth.engine.timbre import (
     RELEASE_SILENT_U,
     SUSTAIN_GUARD_FRAMES,
@@ -185,7 +185,8 @@ def test_method_switch_waits_for_the_new_inverters_latency():
 def test_engine_hands_the_notes_pitch_ratio_to_the_voice_and_ends_the_note():
     """Engine plumbing with the tone inverter: the note's pitch ratio (an octave above the base) reaches the
     voice, it sounds through a method switch, and it is over after its release."""
-    engine = Engine(synthetic_bundle(), output_rate=RATE, max_voices=2, methods=("sinusoidal", "griffinlim"),
+    engine = Engine(synthetic_bundle(), EngineOptions(output_rate=RATE, max_voices=2,
+                                                      methods=("sinusoidal", "griffinlim")),
                     inverter_factory=tone_factory)
     engine.schedule(NoteOn(72, 127), 0)
     engine.schedule(SetMethod("griffinlim"), 4000)

@@ -17,21 +17,22 @@ __all__ = ["engine_session", "control_latency", "max_voices"]
 @contextlib.contextmanager
 def engine_session(bundle, *, rate: int = 48000, blocksize: int = 256, ahead_blocks: int = 3, max_voices: int = 16,
                    method: str = DEFAULT_METHOD, record=None, log_path=None, output: str = "null", device=None,
-                   channels: int = 1, host: str = "127.0.0.1", allow=(), realtime: bool = True, tiles: bool = True,
-                   inline_decode_ms: float | None = None, limits=None):
+                   channels: int = 1, host: str = "127.0.0.1", allow=(), realtime: bool = True, decoding=None,
+                   limits=None):
     """A running LiveEngine + OscServer on a free port, as `melsynth serve` builds them (the null output by
-    default); yields ``(live, server)`` and stops both afterwards. ``inline_decode_ms``: as for
-    :class:`~synth.engine.Engine` (None: its default; 0: every decode on the worker); ``limits``: each OSC
-    sender's (:class:`~synth.control.rate.SenderLimits`, None: the server's default)."""
-    from synth.engine import Engine
+    default); yields ``(live, server)`` and stops both afterwards. ``decoding``: the engine's
+    :class:`~synth.engine.decoding.LiveDecoding` (None: serve's, the default one; ``LiveDecoding(inline_ms=0)``
+    decodes everything on the worker); ``limits``: each OSC sender's (:class:`~synth.control.rate.SenderLimits`,
+    None: the server's default)."""
+    from synth.engine import Engine, EngineOptions, LiveDecoding
     from synth.host.live_engine import LiveEngine
     from synth.host.session import LiveSession
     from synth.osc.server import OscServer
 
-    inline = {} if inline_decode_ms is None else {"inline_decode_ms": inline_decode_ms}
+    options = EngineOptions(output_rate=rate, method=method, max_voices=max_voices)
+    decoding = LiveDecoding() if decoding is None else decoding
     with LiveSession() as session:  # the same parts, order and cleanup as `melsynth serve`
-        engine = session.own("engine", Engine(bundle, output_rate=rate, method=method, live=True,
-                                              max_voices=max_voices, tiles=tiles, **inline))
+        engine = session.own("engine", Engine(bundle, options, decoding=decoding))
         live = session.own("live", LiveEngine(engine, output=output, device=device, blocksize=blocksize,
                                               ahead_blocks=ahead_blocks, record=record, channels=channels,
                                               realtime=realtime))

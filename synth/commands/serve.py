@@ -289,21 +289,20 @@ def _in_flag_terms(exc):
 
 
 def _build_engine(args: argparse.Namespace, bundle, rate: int):
-    from synth.engine import Engine
+    from synth.engine import Engine, EngineOptions, LiveDecoding
     from synth.engine.engine import DEFAULT_GAIN
     from synth.errors import ParameterError
 
+    options = EngineOptions(
+        output_rate=rate,
+        method=args.method,
+        max_voices=args.voices,
+        gain=DEFAULT_GAIN if args.gain is None else args.gain,
+        initial_preset=args.preset,
+        match_loudness=not args.raw_levels,
+    )
     try:
-        return Engine(
-            bundle,
-            output_rate=rate,
-            method=args.method,
-            max_voices=args.voices,
-            gain=DEFAULT_GAIN if args.gain is None else args.gain,
-            live=True,
-            initial_preset=args.preset,
-            match_loudness=not args.raw_levels,
-        )
+        return Engine(bundle, options, decoding=LiveDecoding())
     except ParameterError as exc:
         raise _in_flag_terms(exc) from None
 

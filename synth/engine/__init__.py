@@ -5,6 +5,8 @@ rendering; the threads, rings and outputs of live playing are the host's (:mod:`
 never imports. The commands it takes are the control vocabulary's (:mod:`synth.control`).
 """
 
+from synth.engine.decoding import LiveDecoding, OfflineDecoding
 from synth.engine.engine import Engine
+from synth.engine.options import EngineOptions
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "EngineOptions", "LiveDecoding", "OfflineDecoding"]

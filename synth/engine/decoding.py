@@ -1,6 +1,8 @@
 """Latent -> Timbre, either inline (offline, deterministic) or on a worker thread (live).
 
-Both kinds offer ``request(latent, tags)`` and ``collect()``. Inline decoding returns the result from
+Both strategies implement one interface, :class:`Decoding` (``request(latent, tags, frames)``, ``collect()``,
+``prefetch``, their figures); the engine is handed a factory of one (:class:`OfflineDecoding` or
+:class:`LiveDecoding`, see :class:`DecodingFactory`) and never chooses. Inline decoding returns the result from
 ``request`` at once, so an offline render applies each latent change at exactly the frame of its event.
 The live :class:`DecodeWorker` runs the onnxruntime decoder on its own thread, off the audio path; requests
 that arrive while it is busy are coalesced to the newest one (a performer sweeping a knob only needs the
@@ -36,13 +38,18 @@ import dataclasses
 import statistics
 import threading
 import time
+from collections.abc import Iterable, Sequence
+from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
 from synth.engine.timbre import KeyedTimbre, Timbre, make_timbre
 from synth.spectrogram import SpectrogramParams
 
-__all__ = ["KeyedDecoder", "DecodeResult", "Tile", "InlineDecoding", "DecodeWorker", "TimbreCache", "decode_timbre", "decode_tile"]
+__all__ = [
+    "Decoding", "DecodingFactory", "OfflineDecoding", "LiveDecoding", "InlineDecoding", "DecodeWorker",
+    "KeyedDecoder", "DecodeResult", "Tile", "TimbreCache", "decode_timbre", "decode_tile",
+]
 
 # Recent decoded timbres kept besides the pinned ones (each ~260 KB for a 128 x 512 model: 32 is ~8 MB; the
 # default bundle's 44 presets and 17 macro-slope timbres, pinned, are another ~16 MB). 32, not more: serve's
@@ -206,10 +213,76 @@ class TimbreCache:
         return len(self._items) + len(self._pinned)
 
 
+@runtime_checkable
+class Decoding(Protocol):
+    """A decoding strategy: how the timbre pipeline's latents become timbres, all the pipeline asks of one.
+
+    :class:`InlineDecoding` (offline: every request answered at once) and :class:`DecodeWorker` (live: on a
+    thread, answers collected at a later frame) implement it; a :class:`DecodingFactory` starts one.
+
+    Attributes
+    ----------
+    live : bool  answers may come later, from :meth:`collect` (True), or always from :meth:`request` (False)
+    cache : TimbreCache  decoded timbres by latent (the pipeline's estimates read it too)
+    decode_ms : Sequence[float]  recent whole-note decode times (ms), newest last
+    tile_ms : Sequence[float]  recent tile decode times (ms), newest last
+    tiles_decoded : int  tiles decoded and handed over
+    coalesced : int  requests superseded by a newer one before they were decoded (newest wins)
+    inline_decodes : int  requests a live strategy decoded in the requesting thread (its fast path)
+    """
+
+    live: bool
+    cache: TimbreCache
+    decode_ms: Sequence[float]
+    tile_ms: Sequence[float]
+    tiles_decoded: int
+    coalesced: int
+    inline_decodes: int
+
+    def request(
+        self, latent: np.ndarray, tags: tuple = (), frames: tuple[int, int] | None = None
+    ) -> DecodeResult | None:
+        """Ask for ``latent`` (``tags``: the commands that changed it; ``frames``: the note frames
+        ``[first, end)`` the voices read next, or None): its result now, or None when :meth:`collect` will
+        hand it over later."""
+
+    def collect(self) -> DecodeResult | None:
+        """The result finished since the last call (the newest: older ones' tags ride on it), or None."""
+
+    @property
+    def requested(self) -> int:
+        """Sequence number of the newest request (its result carries it as ``seq``)."""
+
+    @property
+    def thread_id(self) -> int:
+        """Native id of the thread that decodes requests (0: the requesting thread itself)."""
+
+    def prefetch(self, latents: Iterable[np.ndarray]) -> None:
+        """Decode these latents into the cache, pinned, while nothing else waits (offline: not at all)."""
+
+    def idle(self) -> bool:
+        """True when no request is waiting or being decoded."""
+
+    def decodes_inline(self) -> bool:
+        """True when a live strategy decodes requests in the requesting thread (its decoder measured fast)."""
+
+    def close(self) -> None:
+        """Stop decoding (a worker's thread ends)."""
+
+
 class InlineDecoding:
-    """Decode synchronously inside ``request`` (offline rendering, deterministic tests)."""
+    """Decode synchronously inside ``request`` (offline rendering, deterministic tests).
+
+    Every request is answered from :meth:`request`: nothing is queued, coalesced or tiled, and there is no
+    worker to bypass (``decodes_inline()`` is False and ``inline_decodes`` 0: those are a live strategy's
+    fast path)."""
 
     live = False
+    thread_id = 0
+    tiles_decoded = 0
+    coalesced = 0
+    inline_decodes = 0
+    tile_ms: Sequence[float] = ()
 
     def __init__(self, decoder, *, params: SpectrogramParams, cache: TimbreCache | None = None) -> None:
         self._decoder = decoder
@@ -239,8 +312,15 @@ class InlineDecoding:
         """The sequence number of the latest request."""
         return self._seq
 
-    def prefetch(self, latents) -> None:
+    def prefetch(self, latents: Iterable[np.ndarray]) -> None:
         """Offline rendering decodes on demand (prefetching would only cost time)."""
+
+    def idle(self) -> bool:
+        """Always True: a request is decoded before :meth:`request` returns."""
+        return True
+
+    def decodes_inline(self) -> bool:
+        return False
 
     def close(self) -> None:
         pass
@@ -344,7 +424,7 @@ class DecodeWorker:
         """The worker thread's native id (for its scheduling priority)."""
         return int(self._thread.native_id or 0)
 
-    def prefetch(self, latents) -> None:
+    def prefetch(self, latents: Iterable[np.ndarray]) -> None:
         """Decode these latents into the cache, pinned, when no request is waiting (presets, at start)."""
         with self._cond:
             self._prefetch.extend(np.array(z, dtype=np.float32) for z in latents)
@@ -421,3 +501,69 @@ class DecodeWorker:
             self._stop = True
             self._cond.notify()
         self._thread.join(timeout=5.0)
+
+
+class DecodingFactory(Protocol):
+    """How an :class:`~synth.engine.Engine` decodes, handed to it by whoever builds it (the offline renderer
+    passes :class:`OfflineDecoding`, the live host :class:`LiveDecoding`): the threads of the decoder sessions
+    the engine builds, whether it wants a tile decoder, and the :class:`Decoding` it starts once the initial
+    latent is decoded.
+
+    Attributes
+    ----------
+    threads : int | None  onnxruntime intra-op threads for the decoder sessions the engine builds (None:
+        onnxruntime's default)
+    tiles : bool  decode the frames the voices read next first, with a bundle that has a tile decoder
+    """
+
+    threads: int | None
+    tiles: bool
+
+    def start(self, decoder, *, params: SpectrogramParams, cache: TimbreCache, tile_decoder=None,
+              tiles=None) -> Decoding:
+        """The strategy, decoding with ``decoder`` (and ``tile_decoder`` with the bundle's TileLayout
+        ``tiles``: both or neither) into ``cache``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class OfflineDecoding:
+    """Decode every change whole, inline, at its own frame (:class:`InlineDecoding`): deterministic and exact,
+    what the offline renderer and the tests use.
+
+    Parameters
+    ----------
+    threads : onnxruntime intra-op threads for the decoder session the engine builds (None: onnxruntime's
+        default)
+    """
+
+    threads: int | None = None
+    tiles: ClassVar[bool] = False  # whole notes only: each change is exact at its frame
+
+    def start(self, decoder, *, params: SpectrogramParams, cache: TimbreCache, tile_decoder=None,
+              tiles=None) -> InlineDecoding:
+        return InlineDecoding(decoder, params=params, cache=cache)
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveDecoding:
+    """Decode on a worker thread, off the synthesis path (:class:`DecodeWorker`): what the live host plays with.
+
+    Parameters
+    ----------
+    threads : onnxruntime intra-op threads for the decoder sessions the engine builds. 1 by default:
+        onnxruntime's thread pool spin-waits after each run, which on a small machine takes the core the
+        synthesis thread and the audio callback need.
+    tiles : with a bundle that has a tile decoder, decode the frames the voices read next first (see
+        :mod:`synth.engine.timbre_pipeline`)
+    inline_ms : a decoder measured this fast (median ms) decodes each change in the synthesis thread, exact at
+        the frame it was asked for (see the module docstring); 0: always on the worker
+    """
+
+    threads: int | None = 1
+    tiles: bool = True
+    inline_ms: float = INLINE_DECODE_MS
+
+    def start(self, decoder, *, params: SpectrogramParams, cache: TimbreCache, tile_decoder=None,
+              tiles=None) -> DecodeWorker:
+        return DecodeWorker(decoder, params=params, cache=cache, tile_decoder=tile_decoder, tiles=tiles,
+                            inline_ms=self.inline_ms)

@@ -10,8 +10,10 @@ How the caller chunks :meth:`Engine.render` never changes the audio, and the sam
 the same samples.
 
 The live engine (:mod:`synth.host.live_engine`) and the offline renderer drive the very same object; they differ
-only in how latents are decoded (``live=False``: inline at the event's frame; ``live=True``: on a
-:class:`~synth.engine.decoding.DecodeWorker`, applied at the first frame after the decode finishes).
+only in how latents are decoded, which each says by the strategy it hands the engine
+(:class:`~synth.engine.decoding.DecodingFactory`): :class:`~synth.engine.decoding.OfflineDecoding` decodes inline
+at the event's frame, :class:`~synth.engine.decoding.LiveDecoding` on a
+:class:`~synth.engine.decoding.DecodeWorker`, applied at the first frame after the decode finishes.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from synth.control import vocabulary
 from synth.control.messages import Command, NoteOff, NoteOn, Panic, SetBend, SetGain, SetMethod
 from synth.control.spec import ControlSpec
 from synth.engine.control import ControlSnapshot, ControlState
-from synth.engine.decoding import INLINE_DECODE_MS, KeyedDecoder
+from synth.engine.decoding import DecodingFactory, KeyedDecoder, OfflineDecoding
 from synth.engine.limiter import Limiter
-from synth.engine.stats import EngineStats, TimbreStats
+from synth.engine.options import DEFAULT_GAIN, OUTPUT_RATES, EngineOptions
+from synth.engine.stats import EngineStats
 from synth.engine.timbre import Timbre
 from synth.engine.timbre_pipeline import TILE_LOOKAHEAD_FRAMES, TIMBRE_XFADE_FRAMES, TimbrePipeline
 from synth.engine.voice import Spill, Voice
@@ -41,13 +44,7 @@ from synth.spectrogram import SpectrogramParams
 
 log = logging.getLogger("melsynth.engine")
 
-__all__ = ["Engine", "TIMBRE_XFADE_FRAMES", "DEFAULT_GAIN", "check_sample_time"]
-
-# The output rates an engine renders at (Hz): what sound cards and DAWs run at, and then some.
-OUTPUT_RATES = (8000, 384000)
-
-# Output gain by default: one loud note peaks near -6 dBFS, chords lean on the limiter less.
-DEFAULT_GAIN = 0.5
+__all__ = ["Engine", "EngineOptions", "TIMBRE_XFADE_FRAMES", "DEFAULT_GAIN", "OUTPUT_RATES", "check_sample_time"]
 
 
 def check_sample_time(at_sample) -> int:
@@ -79,55 +76,33 @@ class Engine:
     Parameters
     ----------
     bundle : synth.bundle.Bundle  (``params``, ``latent_shape``, ``base_pitch``, ``presets``, ``macros``,
-        ``decoder()``)
-    output_rate : int  output sample rate (Hz), e.g. the device's 48000
-    method : one of ``methods``; None: :data:`~synth.inversion.base.DEFAULT_METHOD` if ``methods`` has it, else the
-        first of ``methods``
-    max_voices : int  polyphony (the oldest voice is stolen beyond it)
-    gain : float  output gain before the limiter
-    live : bool  False: decode inline (deterministic); True: decode on a worker thread
-    decoder : object with ``decode(latents) -> mels`` and ``provider``; None: ``bundle.decoder()``
-    inverter_factory : ``f(method, *, params, output_rate) -> StreamingInverter``; None:
-        :func:`synth.inversion.make_inverter`
-    tune_partials : bool, with the default inverters: partials within the mel resolution of a harmonic of the
-        base pitch are moved onto it (in tune; see ``harmonic_f0`` of both inverters). False keeps every
-        partial where the mel peak puts it (inharmonic presets keep their upper partials).
-    initial_preset : str | None  the preset sounding at start (None: the bundle's first preset)
-    methods : the methods to build inverters for (the start method must be among them)
-    decoder_threads : onnxruntime intra-op threads for ``bundle.decoder()`` (None: 1 when live, else
-        onnxruntime's default)
-    estimate_timbres : live: sound estimates of morphs, macros and latent sweeps while decoding
-    match_loudness : every timbre (preset, morph, XY point, latent) brought to one loudness by its own gain
-        (:mod:`synth.engine.loudness`); False plays each at the level the decoder gives it
-    tiles : live, with a bundle that has a tile decoder: decode the frames the voices read next first (see
-        :mod:`synth.engine.timbre_pipeline`)
+        ``decoder()``; ``keys``, ``tiles`` and ``tile_decoder()`` where it has them)
+    options : EngineOptions  the engine's settings (None: every default: 48 kHz, 16 voices, ...)
+    decoding : how latents are decoded (:class:`~synth.engine.decoding.DecodingFactory`): None or
+        :class:`~synth.engine.decoding.OfflineDecoding`: inline at each change, deterministic (the offline
+        renderer); :class:`~synth.engine.decoding.LiveDecoding`: on a worker thread (the live host)
+    decoder : object with ``decode(latents) -> mels`` and ``provider``; None: ``bundle.decoder()`` with the
+        decoding's threads
     tile_decoder : object with ``decode(windows) -> mels`` for the bundle's tile layout; None:
-        ``bundle.tile_decoder()``
-    inline_decode_ms : live: a decoder measured this fast (median ms) decodes each change in the synthesis
-        thread, exact at the frame it was asked for (see :mod:`synth.engine.decoding`); 0: always on the worker
+        ``bundle.tile_decoder()`` (built only when the decoding wants tiles and the bundle has them)
+    inverter_factory : ``f(method, *, params, output_rate) -> StreamingInverter``; None:
+        :func:`synth.inversion.make_inverter` (tuned as ``options.tune_partials`` says)
     """
 
     def __init__(
         self,
         bundle,
+        options: EngineOptions | None = None,
         *,
-        output_rate: int = 48000,
-        method: str | None = None,
-        max_voices: int = 16,
-        gain: float = DEFAULT_GAIN,
-        live: bool = False,
+        decoding: DecodingFactory | None = None,
         decoder=None,
-        inverter_factory=None,
-        tune_partials: bool = True,
-        initial_preset: str | None = None,
-        methods: tuple[str, ...] = METHODS,
-        decoder_threads: int | None = None,
-        estimate_timbres: bool = True,
-        tiles: bool = True,
         tile_decoder=None,
-        inline_decode_ms: float = INLINE_DECODE_MS,
-        match_loudness: bool = True,
+        inverter_factory=None,
     ) -> None:
+        self.options = options = EngineOptions() if options is None else options
+        decoding = OfflineDecoding() if decoding is None else decoding
+        output_rate, method, methods = options.output_rate, options.method, options.methods
+        max_voices, gain = options.max_voices, options.gain
         if isinstance(output_rate, bool) or not isinstance(output_rate, int) or not (
             OUTPUT_RATES[0] <= output_rate <= OUTPUT_RATES[1]
         ):
@@ -143,35 +118,33 @@ class Engine:
         self.base_pitch = int(bundle.base_pitch)
         self.control_spec = ControlSpec.for_bundle(bundle, methods=methods)
         self.control_spec.check(SetGain(float(gain)))
-        self._control = ControlState.for_bundle(bundle, initial=initial_preset)
+        self._control = ControlState.for_bundle(bundle, initial=options.initial_preset)
 
-        threads = decoder_threads if decoder_threads is not None else (1 if live else None)
         if decoder is None:
-            # Live: one intra-op thread. onnxruntime's thread pool spin-waits after each run, which on a
-            # small machine takes the core the synthesis thread and the audio callback need.
-            decoder = bundle.decoder(threads=threads)
+            decoder = bundle.decoder(threads=decoding.threads)
         #: A keyboard bundle's trained keys (each voice sounds the decode of the one nearest its note), or None.
         self.keys: tuple[int, ...] | None = getattr(bundle, "keys", None)
+        estimate_timbres = options.estimate_timbres
+        tiles = getattr(bundle, "tiles", None) if decoding.tiles else None
         if self.keys is not None:
             decoder = KeyedDecoder(decoder, keys=self.keys, base=self.base_pitch)
             # Not yet for keyboard bundles: a tile decode per key, and estimates built of keyed timbres.
-            tiles = estimate_timbres = False
-        if not (live and tiles and getattr(bundle, "tiles", None) is not None):
+            tiles, estimate_timbres = None, False
+        if tiles is None:
             tile_decoder = None
         elif tile_decoder is None:
-            tile_decoder = bundle.tile_decoder(threads=threads)
+            tile_decoder = bundle.tile_decoder(threads=decoding.threads)
         self.provider = str(getattr(decoder, "provider", "unknown"))
         # Observability (for status replies and benches): (tag, sample) of applied events, and where a
         # latent command's exact decode first sounds (later than in ``applied`` when an estimate sounded first).
         self.applied: collections.deque = collections.deque(maxlen=4096)
         self.applied_exact: collections.deque = collections.deque(maxlen=4096)
         self.timbres = TimbrePipeline(
-            bundle, control=self._control, decoder=decoder, live=live, tile_decoder=tile_decoder,
-            estimate_timbres=estimate_timbres, applied=self.applied, applied_exact=self.applied_exact,
-            inline_decode_ms=inline_decode_ms,
+            bundle, control=self._control, decoder=decoder, decoding=decoding, tile_decoder=tile_decoder,
+            tiles=tiles, estimate_timbres=estimate_timbres, applied=self.applied, applied_exact=self.applied_exact,
         )
 
-        self.tune_partials = bool(tune_partials)
+        self.tune_partials = tune_partials = bool(options.tune_partials)
         # Each MIDI note's trained key, looked up at note-on without a search (a keyboard bundle).
         self._nearest_key = tuple(bundle.nearest_key(n) for n in range(128)) if self.keys is not None else ()
         self._said_outside_keys = False
@@ -182,6 +155,7 @@ class Engine:
         self.max_frame_samples = self._frame_start(1) + 2
         self.method = method
         self.methods = tuple(methods)
+        match_loudness = bool(options.match_loudness)
         self._spill = Spill(self.max_frame_samples)
 
         def make_voice() -> Voice:
@@ -192,7 +166,7 @@ class Engine:
                 inverters, n_mels=params.n_mels, max_frame_samples=self.max_frame_samples,
                 hop_samples=self.hop_samples, spill=self._spill,
             )
-            voice.match_loudness = bool(match_loudness)
+            voice.match_loudness = match_loudness
             return voice
 
         self.pool = VoicePool(max_voices=max_voices, make_voice=make_voice)
@@ -586,8 +560,7 @@ class Engine:
             late_events=int(self.late_events),
             limited_frames=int(self.limiter.limited_frames),
             nonfinite_frames=int(self.limiter.nonfinite_frames),
-            # The pipeline hands its figures as keywords: a figure added or renamed there fails here at once.
-            timbres=TimbreStats(**self.timbres.stats()),
+            timbres=self.timbres.stats(),
         )
 
     def close(self) -> None:

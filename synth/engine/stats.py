@@ -27,8 +27,10 @@ class TimbreStats:
     tiles : int  tiles spliced into what the voices play (each ahead of its whole note)
     tiles_decoded : int  tiles the decode worker decoded
     coalesced : int  requests superseded by a newer one before they were decoded (newest wins)
-    inline_decodes : int  decodes made in the synthesis thread (a fast decoder's)
-    decodes_inline : bool  whether this engine decodes in the synthesis thread at all
+    inline_decodes : int  decodes a live engine made in the synthesis thread instead of on its worker (a fast
+        decoder's; 0 offline, where every decode is inline by design)
+    decodes_inline : bool  whether a live engine now decodes in the synthesis thread instead of on its worker
+        (False offline)
     cache_hits : int  timbres found in the cache (presets, recent latents) instead of decoded
     timbre_estimates : int  timbres estimated from decoded ones while the exact decode ran
     """

@@ -13,8 +13,11 @@ note frames the sounding voices read next) and calls :meth:`TimbrePipeline.begin
 
 Each arrival crossfades in over :data:`TIMBRE_XFADE_FRAMES` (in dB), except the whole note arriving while
 its own tile fades in: it takes the tile's place without restarting the fade (the two agree wherever the
-voices read). Offline (``live=False``) every change is decoded whole at its own frame, so renders are
-deterministic and exact.
+voices read). How latents are decoded is the engine's to say, by the
+:class:`~synth.engine.decoding.DecodingFactory` it is handed: offline
+(:class:`~synth.engine.decoding.OfflineDecoding`) every change is decoded whole at its own frame, so renders
+are deterministic and exact; live (:class:`~synth.engine.decoding.LiveDecoding`) on a worker thread, with the
+estimates and tiles above.
 """
 
 from __future__ import annotations
@@ -27,14 +30,14 @@ import numpy as np
 from synth.engine.control import ControlState, Coordinates
 from synth.engine.decoding import (
     CACHE_TIMBRES,
-    INLINE_DECODE_MS,
     DecodeResult,
-    DecodeWorker,
-    InlineDecoding,
+    Decoding,
+    DecodingFactory,
     TimbreCache,
     decode_tile,
     decode_timbre,
 )
+from synth.engine.stats import TimbreStats
 from synth.engine.timbre import KeyedTimbre, Timbre, blend_timbres, estimate_timbre, splice_timbre
 from synth.errors import BundleError
 from synth.spectrogram import SpectrogramParams
@@ -95,20 +98,21 @@ class TimbrePipeline:
 
     Parameters
     ----------
-    bundle : the model bundle (``params``, ``presets``, ``macros``; ``tile_decoder()`` and ``tiles`` when it
-        has a tile decoder)
+    bundle : the model bundle (``params``, ``presets``, ``macros``)
     control : the engine's :class:`ControlState` (its latent at construction is decoded first)
     decoder : a whole-note decoder (``decode(latents) -> mels``)
-    live : decode on a worker thread (True) or inline at each change (False)
-    tile_decoder : the bundle's tile decoder session, or None to decode whole notes only
+    decoding : starts the decoding strategy (:class:`~synth.engine.decoding.OfflineDecoding`: inline at each
+        change; :class:`~synth.engine.decoding.LiveDecoding`: on a worker thread)
+    tile_decoder, tiles : the bundle's tile decoder session and its ``TileLayout`` (both or neither), or None
+        to decode whole notes only
     estimate_timbres : sound estimates while a live decode runs
     applied, applied_exact : the engine's deques of ``(tag, sample)``: where each latent command first
         sounds, and where it first sounds exactly
     """
 
     def __init__(
-        self, bundle, *, control: ControlState, decoder, live: bool, tile_decoder=None, estimate_timbres: bool = True,
-        applied: collections.deque, applied_exact: collections.deque, inline_decode_ms: float = INLINE_DECODE_MS,
+        self, bundle, *, control: ControlState, decoder, decoding: DecodingFactory, tile_decoder=None, tiles=None,
+        estimate_timbres: bool = True, applied: collections.deque, applied_exact: collections.deque,
     ) -> None:
         self.params: SpectrogramParams = bundle.params
         self._control = control
@@ -127,15 +131,12 @@ class TimbrePipeline:
         self._keyed = keyed = isinstance(timbre, KeyedTimbre)
         cache = TimbreCache(KEYED_CACHE_TIMBRES if keyed else CACHE_TIMBRES)
         cache.put(cache.key(initial), timbre)
-        tiles = getattr(bundle, "tiles", None) if tile_decoder is not None else None
-        if tiles is not None:  # onnxruntime's first run of a session is slow: not on a performer's first move
+        if tile_decoder is None or tiles is None:
+            tile_decoder = tiles = None
+        else:  # onnxruntime's first run of a session is slow: not on a performer's first move
             decode_tile(tile_decoder, initial, start=0, layout=tiles)
-        self._decoding = (
-            DecodeWorker(decoder, params=self.params, cache=cache, tile_decoder=tile_decoder, tiles=tiles,
-                         inline_ms=inline_decode_ms)
-            if live
-            else InlineDecoding(decoder, params=self.params, cache=cache)
-        )
+        self._decoding: Decoding = decoding.start(decoder, params=self.params, cache=cache,
+                                                  tile_decoder=tile_decoder, tiles=tiles)
         # Live: every preset decoded in idle time after start, so a preset switch needs no decode.
         self._preset_keys = tuple(cache.key(p.latent) for p in bundle.presets.values())
         if not keyed:
@@ -186,10 +187,9 @@ class TimbrePipeline:
     # ------------------------------------------------------------------ per frame
     def begin_frame(self, sample: int) -> None:
         """Take a finished live decode (whole or tile) so that it sounds from this frame (at ``sample``)."""
-        if self._decoding.live:
-            result = self._decoding.collect()
-            if result is not None:
-                self._take(result, sample)
+        result = self._decoding.collect()
+        if result is not None:
+            self._take(result, sample)
 
     def end_frame(self) -> None:
         """Advance the crossfade by the frame just rendered."""
@@ -360,7 +360,7 @@ class TimbrePipeline:
 
     def decoding_idle(self) -> bool:
         """True when no decode is waiting or running (always true offline)."""
-        return not self._decoding.live or self._decoding.idle()
+        return self._decoding.idle()
 
     def decode_ms(self) -> float:
         """Median of the recent whole-note decode times (ms), 0.0 before any decode."""
@@ -369,27 +369,29 @@ class TimbrePipeline:
 
     def tile_ms(self) -> float:
         """Median of the recent tile decode times (ms), 0.0 before any."""
-        times = list(getattr(self._decoding, "tile_ms", ()))
+        times = list(self._decoding.tile_ms)
         return float(statistics.median(times)) if times else 0.0
 
     def decode_thread_id(self) -> int:
         """Native id of the live decode worker's thread (0 offline)."""
-        return int(getattr(self._decoding, "thread_id", 0))
+        return int(self._decoding.thread_id)
 
-    def stats(self) -> dict:
-        return {
-            "latent_changes": self.latent_changes,
-            "decode_errors": self.decode_errors,
-            "decode_ms": self.decode_ms(),
-            "tile_ms": self.tile_ms(),
-            "tiles": self.tiles_sounded,
-            "tiles_decoded": getattr(self._decoding, "tiles_decoded", 0),
-            "coalesced": getattr(self._decoding, "coalesced", 0),
-            "inline_decodes": getattr(self._decoding, "inline_decodes", 0),
-            "decodes_inline": bool(self._decoding.live and self._decoding.decodes_inline()),
-            "cache_hits": self._decoding.cache.hits,
-            "timbre_estimates": self.timbre_estimates,
-        }
+    def stats(self) -> TimbreStats:
+        """This pipeline's figures, built now from its counters and its decoding strategy's."""
+        decoding = self._decoding
+        return TimbreStats(
+            latent_changes=int(self.latent_changes),
+            decode_errors=int(self.decode_errors),
+            decode_ms=self.decode_ms(),
+            tile_ms=self.tile_ms(),
+            tiles=int(self.tiles_sounded),
+            tiles_decoded=int(decoding.tiles_decoded),
+            coalesced=int(decoding.coalesced),
+            inline_decodes=int(decoding.inline_decodes),
+            decodes_inline=bool(decoding.decodes_inline()),
+            cache_hits=int(decoding.cache.hits),
+            timbre_estimates=int(self.timbre_estimates),
+        )
 
     def close(self) -> None:
         self._decoding.close()

@@ -43,12 +43,13 @@ IDLE_AHEAD_BLOCKS = 24
 
 
 class LiveEngine:
-    """Run ``engine`` (built with ``live=True``) in real time.
+    """Run ``engine`` (built with :class:`~synth.engine.decoding.LiveDecoding`) in real time.
 
     Parameters
     ----------
-    engine : Engine (``live=True`` decodes on a worker; ``live=False`` decodes inline on the synthesis
-        thread, which makes a null-output run equal to an offline render of the same sample times)
+    engine : Engine (``decoding=LiveDecoding()`` decodes on a worker; ``OfflineDecoding()`` decodes inline on
+        the synthesis thread, which makes a null-output run equal to an offline render of the same sample
+        times)
     output : "null" | "sounddevice", or a factory ``f(*, capacity, channels, rate, blocksize) -> (ring, output)``
         (see :mod:`synth.host.output`; the live replay hands in its stepped output this way)
     device : dict from :func:`synth.host.output.resolve_device` (with ``output="sounddevice"``)

@@ -9,10 +9,11 @@ early enough to be on time, as a sequencer sending timetagged bundles ahead woul
 stream starts are scheduled on the engine first (what arrives before the first block). Nothing is paced by the wall clock, so a replay runs as fast as the
 synthesis thread can render.
 
-With ``live=True`` engines a latent change is decoded on the worker thread and lands at the first frame
-after its decode has finished (a frame or more after its time), so replays equal offline renders exactly
-for scores without latent changes; an engine built with inline decoding (``live=False``) inside the
-LiveEngine equals the offline render for any score.
+With engines built with :class:`~synth.engine.decoding.LiveDecoding` a latent change is decoded on the worker
+thread and lands at the first frame after its decode has finished (a frame or more after its time), so
+replays equal offline renders exactly for scores without latent changes; an engine built with inline
+decoding (:class:`~synth.engine.decoding.OfflineDecoding`) inside the LiveEngine equals the offline render
+for any score.
 """
 
 from __future__ import annotations

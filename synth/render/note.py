@@ -89,22 +89,17 @@ def make_engine(
     initial_preset: str | None = None,
     decoder=None,
     match_loudness: bool = True,
+    decoding=None,
 ):
-    """An offline (inline-decoding, deterministic) :class:`~synth.engine.Engine` for rendering."""
-    from synth.engine import Engine
+    """An :class:`~synth.engine.Engine` for rendering: offline (inline-decoding, deterministic) unless
+    ``decoding`` (a :class:`~synth.engine.decoding.DecodingFactory`) says otherwise."""
+    from synth.engine import Engine, EngineOptions
 
-    return Engine(
-        bundle,
-        output_rate=output_rate,
-        method=method,
-        methods=methods if methods is not None else (method,),
-        max_voices=max_voices,
-        gain=gain,
-        live=False,
-        decoder=decoder,
-        initial_preset=initial_preset,
-        match_loudness=match_loudness,
+    options = EngineOptions(
+        output_rate=output_rate, method=method, methods=methods if methods is not None else (method,),
+        max_voices=max_voices, gain=gain, initial_preset=initial_preset, match_loudness=match_loudness,
     )
+    return Engine(bundle, options, decoding=decoding, decoder=decoder)
 
 
 def _check_note_args(*, note, velocity, hold, method, output_rate) -> None:

@@ -41,25 +41,19 @@ def score_engine(
     max_voices: int = 16,
     initial_preset: str | None = None,
     decoder=None,
-    live: bool = False,
+    decoding=None,
     match_loudness: bool = True,
 ):
     """The engine a score renders on (both methods built when the score switches between them).
 
-    ``live=True`` builds the live engine's kind (decoding on a worker thread), for replaying a score through
-    :class:`~synth.host.live_engine.LiveEngine` (:mod:`synth.render.live_replay`).
+    ``decoding`` (a :class:`~synth.engine.decoding.DecodingFactory`; None: offline, inline): pass
+    :class:`~synth.engine.decoding.LiveDecoding` for the live engine's kind (decoding on a worker thread), to
+    replay a score through :class:`~synth.host.live_engine.LiveEngine` (:mod:`synth.render.live_replay`).
     """
     methods = METHODS if score.uses_method_switch() else (method,)
-    if live:
-        from synth.engine import Engine
-
-        return Engine(
-            bundle, output_rate=output_rate, method=method, methods=methods, max_voices=max_voices, gain=gain,
-            live=True, decoder=decoder, initial_preset=initial_preset, match_loudness=match_loudness,
-        )
     return make_engine(
         bundle, method=method, methods=methods, output_rate=output_rate, gain=gain, max_voices=max_voices,
-        initial_preset=initial_preset, decoder=decoder, match_loudness=match_loudness,
+        initial_preset=initial_preset, decoder=decoder, match_loudness=match_loudness, decoding=decoding,
     )
 
 

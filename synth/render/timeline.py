@@ -68,7 +68,7 @@ def iter_timeline(
 
     Parameters
     ----------
-    engine : a fresh :class:`~synth.engine.Engine` (nothing rendered yet), built with ``live=False``
+    engine : a fresh :class:`~synth.engine.Engine` (nothing rendered yet), built with offline decoding
     events : (sample, command) pairs; events at the same sample apply in the given order
     block : samples per yielded block (the last one may be shorter); it does not change the audio
     release_after : seconds after the last event at which still-held notes are released

@@ -37,12 +37,13 @@ def _playing_engine(bundle_path, *, preset: str | None):
     """A live engine on ``bundle_path`` (null output) and the page's server on a free port; yields the server."""
     from synth.bundle import load_bundle
     from synth.control.router import ControlRouter
-    from synth.engine import Engine
+    from synth.engine import Engine, EngineOptions, LiveDecoding
     from synth.host.live_engine import LiveEngine
     from synth.web.server import WebServer
 
     bundle = load_bundle(bundle_path)
-    engine = Engine(bundle, output_rate=48000, live=True, max_voices=16, initial_preset=preset)
+    engine = Engine(bundle, EngineOptions(output_rate=48000, max_voices=16, initial_preset=preset),
+                    decoding=LiveDecoding())
     live = LiveEngine(engine, output="null", blocksize=256)
     live.start()
     try:

@@ -21,6 +21,7 @@ def run_engine_bench(*, quick: bool, bundle: str | None = None) -> dict:
     from synth.benchmarks.live import control_latency, engine_session, max_voices
     from synth.benchmarks.soak import rss_mb
     from synth.bundle import load_bundle
+    from synth.engine import LiveDecoding
 
     path, which = resolve_bundle(bundle)
     b = load_bundle(path)
@@ -59,7 +60,7 @@ def run_engine_bench(*, quick: bool, bundle: str | None = None) -> dict:
     for name, tiles in (("worker", True), ("whole", False)):
         if name == "worker" and (b.tiles is None or not out["decodes_inline"]):
             continue  # without inline decoding the main figure is the worker's already
-        with engine_session(b, max_voices=48, tiles=tiles, inline_decode_ms=0) as (live, server):
+        with engine_session(b, max_voices=48, decoding=LiveDecoding(tiles=tiles, inline_ms=0)) as (live, server):
             lat = control_latency(live, server, seconds=3.0 if quick else 20.0)
         out[f"{name}_latency_ms_p50"] = lat["control_latency_ms_p50"]
         out[f"{name}_latency_ms_p99"] = lat["control_latency_ms_p99"]

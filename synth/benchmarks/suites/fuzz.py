@@ -75,7 +75,7 @@ def run_fuzz_bench(*, packets: int = 100_000, bundle: str | None = None, seed: i
         y, rate = sf.read(take, dtype="float32")
     from synth.benchmarks.pitch import f0_of
     from synth.control.messages import SetGain, SetPreset
-    from synth.engine import Engine
+    from synth.engine import Engine, EngineOptions
 
     def f0_after(y, start):
         loud = np.flatnonzero(np.abs(y[start:]) > 1e-3)
@@ -86,7 +86,7 @@ def run_fuzz_bench(*, packets: int = 100_000, bundle: str | None = None, seed: i
 
     # The same note offline, on the state the valid messages made: the reference (a timbre whose second
     # partial is the strongest reads an octave up on both, which equal temperament alone would call wrong).
-    with Engine(b, output_rate=rate, max_voices=4, methods=("sinusoidal",)) as reference:
+    with Engine(b, EngineOptions(output_rate=rate, max_voices=4, methods=("sinusoidal",))) as reference:
         reference.schedule(SetPreset(last_preset), 0)
         reference.schedule(SetGain(0.4), 0)
         reference.schedule(NoteOn(note, 100), rate // 10)
