@@ -72,7 +72,7 @@ def test_a_discarded_log_leaves_nothing(tmp_path):
 def test_a_log_in_a_missing_folder_is_refused_as_a_recording_is(tmp_path):
     """The recording refused a folder that does not exist while the log made it (and its parents): one rule
     now, and nothing is created."""
-    from synth.engine.recorder import Recorder
+    from synth.host.recorder import Recorder
 
     for make, what in ((lambda p: TakeLog(p / "take.json", rate=48000), "the OSC log"),
                        (lambda p: Recorder(p / "take.wav", rate=48000), "the recording")):

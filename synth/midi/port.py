@@ -162,7 +162,7 @@ class MidiInput:
     def _run(self) -> None:
         """Read the queued messages as they come and look at the port once a second, until stopped."""
         if self._priority is not None:
-            from synth.engine.priority import raise_thread_priority
+            from synth.host.priority import raise_thread_priority
 
             wanted = self._priority()
             if wanted is not None:
