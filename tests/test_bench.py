@@ -134,7 +134,8 @@ def hand_made_run() -> dict:
             "flood": {"flood_bundle": "b", "flood_seconds": 10.0, "flood_voices": 16,
                       "latent_10000": {"sent": 100000, "rate_sent": 9990.0, "underflows": 0, "applied": 20000,
                                        "throttled": 80000, "reply_bytes": 900, "replies_dropped": 0,
-                                       "reply_per_request_byte": 0.0005}},
+                                       "reply_per_request_byte": 0.0005},
+                      "quiet": {"underflows": 1}, "unread_10000": {"sent": 100000, "underflows": 7}},
             "soak": soak(busy=False, underflows=0),
             "soak_busy": soak(busy=True, underflows=3),
             "jack_latency": {"jack_latency_bundle": "b", "jack_rate": 48000, "jack_period": 256, "jack_ahead_blocks": 3,
@@ -163,6 +164,7 @@ def test_bench_documents_are_written_from_a_result(tmp_path):
     assert "the soak ran 2 minutes, not the default 60: its figures are NOT an hour's" in text
     assert "the fuzz sent 1000 packets, not the default 100,000" in text
     assert "## OSC floods (16-voice chord, 10 s each)" in text and "| reply bytes per request byte | 0.001 | <= 1 |" in text
+    assert "1 underflows with no sender; 7 with the sender at 10,000/s aimed at a socket nobody reads" in text
     assert "| bundle | onnxruntime CPU | 1.00 | 2.00 |" in text
     assert "p99 9.0 ms" in text and "training: RuntimeError: boom" in text
     assert "16.0 ms output buffer (widened to 26.7 ms after near-misses)" in text

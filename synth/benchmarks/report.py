@@ -332,7 +332,8 @@ def fuzz_markdown(z: dict) -> list[str]:
 
 def flood_markdown(f: dict) -> list[str]:
     """The OSC flood table: one column per flood (what, how fast)."""
-    floods = [(k, v) for k, v in f.items() if isinstance(v, dict) and "sent" in v]
+    floods = [(k, v) for k, v in f.items() if isinstance(v, dict) and "applied" in v]
+    unread = [(k.split("_", 1)[1], v) for k, v in f.items() if k.startswith("unread_") and isinstance(v, dict)]
     rows = [
         ("datagrams sent a second (achieved)", lambda v: f"{v['rate_sent']:,.0f}", ""),
         ("underflows during the flood", lambda v: v["underflows"], "0"),
@@ -354,6 +355,11 @@ def flood_markdown(f: dict) -> list[str]:
     ]
     for label, cell, target in rows:
         lines.append(f"| {label} | " + " | ".join(str(cell(v)) for _, v in floods) + f" | {target} |")
+    if "quiet" in f:
+        lines += ["", f"Baselines of the same run, {_f(f['flood_seconds'], 0)} s each: {f['quiet']['underflows']} "
+                      "underflows with no sender; " + "; ".join(
+                          f"{v['underflows']} with the sender at {int(rate):,}/s aimed at a socket nobody reads"
+                          for rate, v in unread) + " (what the sender's own core costs the engine)."]
     return lines + [""]
 
 

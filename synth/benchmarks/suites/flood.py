@@ -1,7 +1,8 @@
 """OSC floods beside a 16-voice chord (issue 30, items 6 and 7): valid ``/synth/latent/set`` messages from
 another process at 10,000 and 100,000 a second, and ``/synth/status`` requests at the same rates, at a live
 engine on the null output. Reported: underflows during each flood (target 0), the commands the engine took
-and the ones dropped over the sender's rate, and reply bytes per request byte (target <= 1).
+and the ones dropped over the sender's rate, and reply bytes per request byte (target <= 1); beside them, from
+the same run, the underflows with no sender and with each sender aimed at a socket nobody reads.
 
 Usage: .venv/bin/python bench/bench_flood.py [--seconds S] [--json] [--bundle DIR]
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -45,6 +47,20 @@ def run_flood_bench(*, seconds: float = 10.0, bundle: str | None = None, rates: 
             live.submit(NoteOn(note, 100.0))
         time.sleep(3.0)  # start-up decodes and the chord's onset out of the way
         router = server.router
+        # Baselines from the same run: the chord with no sender, and each sender aimed at a socket of this
+        # process that nobody reads (the kernel drops what overflows it). On a 2-core machine the sender
+        # itself takes a core; what these count is the machine's share, not the engine's handling.
+        before = live.stats().underflows
+        time.sleep(seconds)
+        result["quiet"] = {"underflows": live.stats().underflows - before}
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as dead:
+            dead.bind(("127.0.0.1", 0))
+            for rate in rates:
+                before = live.stats().underflows
+                sent = _send(dead.getsockname()[1], rate=rate, seconds=seconds, kind="latent",
+                             latent_size=b.latent_size)
+                time.sleep(0.5)
+                result[f"unread_{rate}"] = {"sent": sent["sent"], "underflows": live.stats().underflows - before}
         for rate in rates:
             for kind in ("latent", "status"):
                 before = (live.stats().underflows, router.messages, router.throttled, server.reply_bytes,
