@@ -12,7 +12,7 @@ from typing import Any
 from training.cluster.rendezvous import CONNECT_TIMEOUT_S, rendezvous
 from training.cluster.tf_config import ClusterSpec
 
-__all__ = ["multi_worker_strategy", "HEARTBEAT_S"]
+__all__ = ["multi_worker_strategy", "HEARTBEAT_S", "lost_worker_errors"]
 
 #: Seconds without a heartbeat after which a worker counts as lost.
 HEARTBEAT_S = 30.0
@@ -40,3 +40,11 @@ def multi_worker_strategy(spec: ClusterSpec, *, connect_timeout: float = CONNECT
         coordinated_jobs=[coordination_config_pb2.CoordinatedJob(name=k, num_tasks=n) for k, n in jobs.items()],
     )
     return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def lost_worker_errors() -> tuple[type[BaseException], ...]:
+    """The TensorFlow errors a collective raises when a worker is lost (stopped heartbeats, a closed
+    connection, a timed-out barrier)."""
+    import tensorflow as tf
+
+    return (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.DeadlineExceededError)

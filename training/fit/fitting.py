@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from synth.errors import ParameterError
+from synth.errors import ClusterError, ParameterError
 from synth.outputs import RUN, check_output_folder
 from training.datasets.features import Features
 from training.fit.checkpoints import TrainingState
@@ -70,12 +70,30 @@ def fit(
     out = Path(out)
     cluster = read_tf_config(os.environ.get("TF_CONFIG")) if strategy is None else None
     if cluster is not None and not cluster.is_chief:
-        with tempfile.TemporaryDirectory(prefix=f"melsynth-{cluster.name(cluster.rank).replace(' ', '')}-") as scratch:
+        with tempfile.TemporaryDirectory(prefix=f"melsynth-{cluster.name(cluster.rank).replace(' ', '')}-") as scratch, \
+                _lost_workers(cluster, out):
             return _fit(features=features, config=config, out=out, options=options, strategy=strategy,
                         cluster=cluster, writes=Path(scratch) / out.name)
-    with run_lock(out):
+    with run_lock(out), _lost_workers(cluster, out):
         return _fit(features=features, config=config, out=out, options=options, strategy=strategy, cluster=cluster,
                     writes=out)
+
+
+@contextlib.contextmanager
+def _lost_workers(cluster: ClusterSpec | None, out: Path):
+    """A worker lost while the cluster trains becomes a ClusterError that says how to go on."""
+    if cluster is None:
+        yield
+        return
+    from training.cluster.strategy import lost_worker_errors
+
+    try:
+        yield
+    except lost_worker_errors() as exc:
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise ClusterError(f"{cluster.name(cluster.rank)} at {cluster.address}: the cluster lost a worker while "
+                           f"training ({first}); {out} keeps its last checkpoint: start every worker again with "
+                           "--resume") from None
 
 
 def _fit(
