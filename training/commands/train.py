@@ -79,6 +79,7 @@ def _without_workers(argv: list[str]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
     import sys
 
     from synth.errors import ParameterError
@@ -90,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
         return launch_local_workers(args.workers, _without_workers(argv))
     from training.quiet_tensorflow import import_tensorflow
 
-    import_tensorflow(training=True)
+    # A worker of a cluster takes no warm-up step: TensorFlow's context must still be unset for the strategy.
+    import_tensorflow(training=not os.environ.get("TF_CONFIG"))
     from training.model.config import ModelConfig, default_config, variant
 
     config: ModelConfig | None
