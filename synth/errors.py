@@ -16,6 +16,7 @@ __all__ = [
     "AudioDeviceError",
     "ExternalToolError",
     "OutputError",
+    "ClusterError",
 ]
 
 
@@ -58,3 +59,8 @@ class ExternalToolError(MelsynthError):
 class OutputError(ParameterError):
     """An output (``--out``, ``--record``, ``--log-osc``) names something melsynth may not write or replace:
     see :mod:`synth.outputs`."""
+
+
+class ClusterError(MelsynthError):
+    """A worker of a training cluster cannot start (its address is in use), cannot reach the other workers, or
+    finds them configured for another cluster."""

@@ -7,6 +7,9 @@ Examples::
     melsynth train --data features/soundfont --out runs/no_dense --resume      # continue after a kill
     melsynth train --data features/soundfont --out runs/no_dense --resume --learning-rate 3e-4 \
         --lr-patience 2 --patience 5 --max-epochs 60      # finish a run within an epoch budget
+    melsynth train --data features/soundfont --out runs/two --workers 2 --global-batch 32   # 2 local workers
+    TF_CONFIG='{"cluster": {"worker": ["a:2222", "b:2222"]}, "task": {"type": "worker", "index": 0}}' \
+        melsynth train --data /shared/features --out /shared/runs/big          # one worker of a cluster
 """
 
 from __future__ import annotations
@@ -50,14 +53,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--xla", choices=("auto", "on", "off"), default="auto",
                         help="compile the train step with XLA: auto (default) is off on the CPU, where it is "
                              "measured slower, and on with a GPU")
+    parser.add_argument("--global-batch", type=int, metavar="N",
+                        help="notes per step over all replicas and workers (default: the config's batch_size)")
+    parser.add_argument("--input-parallelism", type=int, metavar="N",
+                        help="batches each worker's input pipeline reads at once and prefetches (default 2)")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="run N workers of this run on this machine (loopback ports; worker 0 writes --out): "
+                             "a try-out of training on several machines, which TF_CONFIG sets up (see README)")
+    parser.add_argument("--connect-timeout", type=float, metavar="SECONDS",
+                        help="how long a worker of a cluster waits for the others to start (default 300)")
     parser.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
 
 
+def _without_workers(argv: list[str]) -> list[str]:
+    """``melsynth train``'s own arguments less ``--workers N``: what each local worker is started with."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--workers":
+            skip = True
+        elif not arg.startswith("--workers="):
+            out.append(arg)
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
+    import os
+    import sys
+
     from synth.errors import ParameterError
+
+    if args.workers is not None:
+        from training.cluster.launcher import launch_local_workers
+
+        argv = sys.argv[sys.argv.index("train") + 1:] if "train" in sys.argv else []
+        return launch_local_workers(args.workers, _without_workers(argv))
     from training.quiet_tensorflow import import_tensorflow
 
-    import_tensorflow(training=True)
+    # A worker of a cluster takes no warm-up step: TensorFlow's context must still be unset for the strategy.
+    import_tensorflow(training=not os.environ.get("TF_CONFIG"))
     from training.model.config import ModelConfig, default_config, variant
 
     config: ModelConfig | None
@@ -84,7 +119,9 @@ def run(args: argparse.Namespace) -> int:
     options = FitOptions(
         resume=args.resume, force=args.force, max_epochs=args.max_epochs, schedule=schedule, limit=args.limit,
         mixed_precision=args.mixed_precision, verbose=2 if args.quiet else 1, deterministic=args.deterministic,
-        xla=args.xla, init_from=args.init_from,
+        xla=args.xla, init_from=args.init_from, global_batch=args.global_batch,
+        **({} if args.input_parallelism is None else {"input_parallelism": args.input_parallelism}),
+        **({} if args.connect_timeout is None else {"connect_timeout": args.connect_timeout}),
     )
     out = fit(features=args.data, config=config, out=args.out, options=options)
     import json

@@ -26,14 +26,16 @@ One idea a module:
     fitting      fit(): check everything, then build the models and train
     options      FitOptions, the choices of one fit
     resolve      new or resumed run, its config, data and starting checkpoint, checked before anything is written
-    devices      GPUs, distribution strategy, XLA, precision policy
-    notes        the training rows, each epoch's order, the tf.data note source
+    devices      GPUs, distribution strategy (MultiWorkerMirroredStrategy from TF_CONFIG), XLA, precision policy
+    notes        the training rows, each epoch's order, the tf.data note source, each replica's pieces
     models       build, compile and start the models (init_from, a fitted start)
+    steps        the train and validation steps, one pair for every tf.distribute strategy
     epoch        one epoch, a pure function of (seed, epoch)
     stopping     the stopping rule: early stopping, the plateau schedule, the epoch bound (no TensorFlow)
     loop         the epoch loop
     checkpoints  checkpoint folders and the training state they carry
     weights      loading weights files whole
+    run_lock     one writer per run folder
     run_folder   config.json, history.csv, status.json
     metrics      metrics.json
 

@@ -1,4 +1,5 @@
-"""Where and how a run computes: the GPUs, the distribution strategy, XLA and the precision policy."""
+"""Where and how a run computes: the GPUs, the distribution strategy (one device, MirroredStrategy over a
+machine's GPUs, MultiWorkerMirroredStrategy over the workers TF_CONFIG names), XLA and the precision policy."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from synth.errors import ParameterError
+from training.cluster.tf_config import ClusterSpec
 
 __all__ = ["XLA_CHOICES", "use_xla", "Placement", "place"]
 
@@ -31,25 +33,44 @@ def use_xla(xla: str, *, gpus: int) -> bool:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Placement:
-    """The visible GPUs, the tf.distribute strategy, whether the train step is XLA-compiled, and the Keras
-    precision policy ("float32", "mixed_float16" or "mixed_bfloat16")."""
+    """The visible GPUs, the tf.distribute strategy, whether the train step is XLA-compiled, the Keras
+    precision policy ("float32", "mixed_float16" or "mixed_bfloat16"), and the cluster this process is a worker
+    of (None on one machine)."""
 
     gpus: tuple[Any, ...]
     strategy: Any
     jit: bool
     policy: str
+    cluster: ClusterSpec | None = None
+
+    @property
+    def chief(self) -> bool:
+        """Whether this process writes the run folder (on one machine, always)."""
+        return self.cluster is None or self.cluster.is_chief
+
+    @property
+    def workers(self) -> int:
+        return 1 if self.cluster is None else self.cluster.size
 
 
 def place(
     *, mixed_precision: bool, strategy: Any, deterministic: bool, run_eagerly: bool, xla: str,
-    existing: dict[str, Any] | None, out: Path,
+    existing: dict[str, Any] | None, out: Path, cluster: ClusterSpec | None = None, connect_timeout: float = 300.0,
+    verbose: int = 0,
 ) -> Placement:
     """Where the run computes; switches on op determinism if asked, once the precision is known to suit the run
-    being resumed (``existing``, its config.json)."""
+    being resumed (``existing``, its config.json). With ``cluster`` (and no ``strategy``) this process meets the
+    cluster's other workers (ClusterError naming any it cannot reach in ``connect_timeout`` seconds) and trains
+    under MultiWorkerMirroredStrategy."""
     import tensorflow as tf
 
     from training.devices import mixed_precision_policy
 
+    if cluster is not None and strategy is None:
+        from training.cluster.strategy import multi_worker_strategy
+
+        # Before anything else asks TensorFlow for a device: the coordination service is configured first.
+        strategy = multi_worker_strategy(cluster, connect_timeout=connect_timeout, log=print if verbose else None)
     gpus = tf.config.list_physical_devices("GPU")
     # refuses a CPU without native bfloat16 before anything is written
     policy = mixed_precision_policy(gpus=len(gpus)) if mixed_precision else "float32"
@@ -65,4 +86,4 @@ def place(
     if deterministic:
         tf.config.experimental.enable_op_determinism()
     jit = False if run_eagerly else use_xla(xla, gpus=len(gpus))
-    return Placement(gpus=tuple(gpus), strategy=strategy, jit=jit, policy=policy)
+    return Placement(gpus=tuple(gpus), strategy=strategy, jit=jit, policy=policy, cluster=cluster)

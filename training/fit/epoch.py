@@ -2,7 +2,8 @@
 
 Each epoch's shuffle order is drawn from ``numpy.random.default_rng([seed, epoch])`` and every dropout layer's
 seed generator is reset to (its seed, epoch) at the start of the epoch, so a run resumed after epoch k draws
-what an uninterrupted run would, with no RNG state in its checkpoints.
+what an uninterrupted run would, with no RNG state in its checkpoints. Every worker of a cluster draws the
+same order and reads its own replicas' pieces of it (:meth:`~training.fit.notes.NoteSource.replica_dataset`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Any
 import numpy as np
 
 from training.fit.notes import NoteSource, epoch_order
+from training.fit.steps import Steps
 
-__all__ = ["DropoutSeeds", "dropout_seeds", "one_epoch_callback", "fit_epoch"]
+__all__ = ["DropoutSeeds", "dropout_seeds", "distributed_batches", "run_epoch", "validation_loss"]
 
 #: The dropout layers of a run's models and each one's base seed.
 DropoutSeeds = tuple[list[Any], list[int]]
@@ -25,7 +27,7 @@ def dropout_seeds(models: tuple[Any, ...]) -> DropoutSeeds:
     import keras
 
     layers = [layer for m in models for layer in m.layers if isinstance(layer, keras.layers.Dropout)]
-    return layers, [int(layer.seed_generator.state.numpy()[0]) for layer in layers]
+    return layers, [int(np.asarray(layer.seed_generator.state.numpy())[0]) for layer in layers]
 
 
 def _reset_dropout_rngs(layers: list[Any], base: list[int], epoch: int) -> None:
@@ -35,33 +37,61 @@ def _reset_dropout_rngs(layers: list[Any], base: list[int], epoch: int) -> None:
         state.assign(np.asarray([seed, epoch * (1 << 24)], dtype=state.dtype))
 
 
-def one_epoch_callback() -> Any:
-    """The callback class that ends Keras fit() after one epoch."""
-    import keras
+def distributed_batches(strategy: Any, source: NoteSource, rows: np.ndarray, *, global_batch: int,
+                        targets: np.ndarray | None = None) -> tuple[Any, int]:
+    """(the distributed dataset of ``rows`` cut into global batches, its number of steps): each worker's
+    pipeline holds only its own replicas' pieces."""
+    def per_worker(context: Any) -> Any:
+        local = context.num_replicas_in_sync // context.num_input_pipelines
+        first = context.input_pipeline_id * local
+        return source.replica_dataset(rows, targets=targets, global_batch=global_batch,
+                                      replicas=context.num_replicas_in_sync, local=range(first, first + local))
 
-    class _OneEpoch(keras.callbacks.Callback):
-        # fit() runs one epoch per call (so shuffling and RNG are per-epoch functions), yet the progress
-        # bar shows "Epoch e/max_epochs".
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            self.model.stop_training = True
-
-    return _OneEpoch
+    return strategy.distribute_datasets_from_function(per_worker), -(-len(rows) // global_batch)
 
 
-def fit_epoch(
-    autoencoder: Any, source: NoteSource, *, train_rows: np.ndarray, notes: list[dict[str, Any]], valid_ds: Any,
-    epoch: int, config: Any, dropout: DropoutSeeds, callback: Any, verbose: int,
+def validation_loss(steps: Steps, batches: tuple[Any, int]) -> float:
+    """The mean loss over every validation note of every worker."""
+    dataset, count = batches
+    summed, notes = 0.0, 0.0
+    it = iter(dataset)
+    for _ in range(count):
+        s, n = steps.evaluate(next(it))
+        summed, notes = summed + float(s), notes + float(n)
+    return summed / notes
+
+
+def run_epoch(
+    steps: Steps, source: NoteSource, *, train_rows: np.ndarray, notes: list[dict[str, Any]], valid: tuple[Any, int],
+    epoch: int, config: Any, dropout: DropoutSeeds, verbose: int,
 ) -> tuple[float, float, float]:
     """Train epoch ``epoch`` (0-based) with its own shuffle order, targets and dropout seeds: (loss, val_loss,
-    seconds)."""
+    seconds), the loss being the mean of the steps' losses weighted by their notes (as Keras' fit reports it)."""
+    import keras
+
     _reset_dropout_rngs(*dropout, epoch)
     order = epoch_order(train_rows, seed=config.seed, epoch=epoch)
     targets = config.family.targets(order, notes=notes, seed=config.seed, epoch=epoch)
-    train_ds = source.dataset(order, batch_size=config.batch_size, targets=targets)
+    dataset, count = distributed_batches(steps.strategy, source, order, global_batch=config.batch_size,
+                                         targets=targets)
+    bar = None
+    if verbose:
+        print(f"Epoch {epoch + 1}/{config.max_epochs}")
+        bar = keras.utils.Progbar(count, verbose=verbose, stateful_metrics=["loss", "val_loss"])
     t0 = time.perf_counter()
-    hist = autoencoder.fit(
-        train_ds, validation_data=valid_ds, epochs=config.max_epochs, initial_epoch=epoch,
-        verbose=verbose, callbacks=[callback()], shuffle=False,
-    )
+    weighted, running, seen = [], 0.0, 0.0
+    it = iter(dataset)
+    for i in range(count):
+        loss, total = steps.train(next(it))
+        weighted.append(loss * total)
+        if bar is not None and i + 1 < count:
+            running, seen = running + float(weighted[-1]), seen + float(total)
+            bar.update(i + 1, [("loss", running / seen)])
+    # The steps' losses are summed once the epoch is done: no wait for each step's result while it trains.
+    total_notes = float(len(order))
+    train_loss = float(sum(float(w) for w in weighted)) / total_notes
+    val_loss = validation_loss(steps, valid)
     seconds = time.perf_counter() - t0
-    return float(hist.history["loss"][-1]), float(hist.history["val_loss"][-1]), seconds
+    if bar is not None:
+        bar.update(count, [("loss", train_loss), ("val_loss", val_loss)], finalize=True)
+    return train_loss, val_loss, seconds

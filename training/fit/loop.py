@@ -1,6 +1,12 @@
-"""The epoch loop: one Keras fit() per epoch, each judged by the :class:`~training.fit.stopping.StoppingRule`
-and followed by its history, checkpoint and status; then the best epoch's weights back into the models and the
-test metrics."""
+"""The epoch loop: one epoch of :class:`~training.fit.steps.Steps` at a time under the run's tf.distribute
+strategy, each judged on the global validation loss by the :class:`~training.fit.stopping.StoppingRule` and
+followed by its history, checkpoint and status; then the best epoch's weights back into the models and the
+test metrics.
+
+Every worker of a cluster runs this same loop on the same global losses, so each takes the same decisions
+(learning rate, stopping) without asking the others; the chief writes into the run folder, the others into a
+scratch folder of their own (:func:`training.fit.fit`), and only the chief measures the test split.
+"""
 
 from __future__ import annotations
 
@@ -19,10 +25,11 @@ from training.fit.checkpoints import (
     restore_checkpoint,
     write_checkpoint,
 )
-from training.fit.epoch import dropout_seeds, fit_epoch, one_epoch_callback
+from training.fit.epoch import distributed_batches, dropout_seeds, run_epoch
 from training.fit.metrics import write_metrics
 from training.fit.notes import NoteSource, note_pitches
 from training.fit.run_folder import write_history, write_status
+from training.fit.steps import Steps, barrier
 from training.fit.stopping import Stop, StoppingRule
 from training.fit.weights import load_weights_whole
 from training.model.config import ModelConfig
@@ -50,10 +57,12 @@ def start_state(
 def train_epochs(
     *, out: Path, feats: Features, config: ModelConfig, models: tuple[Any, Any, Any], optimizer: Any,
     rows: tuple[np.ndarray, np.ndarray, np.ndarray], ckpt: Path | None, ckpt_state: TrainingState | None,
-    verbose: int, set_learning_rate: bool, stacklevel: int = 1,
+    verbose: int, set_learning_rate: bool, strategy: Any, jit: bool, run_eagerly: bool, input_parallelism: int,
+    chief: bool = True, stacklevel: int = 1,
 ) -> Path:
-    """Train until the stopping rule says stop, then restore the best weights and write the test metrics.
-    Warnings (a non-finite loss) point ``stacklevel`` frames above the caller."""
+    """Train until the stopping rule says stop, then (the chief) restore the best weights and write the test
+    metrics; every worker leaves together. Warnings (a non-finite loss) point ``stacklevel`` frames above the
+    caller."""
     autoencoder = models[0]
     train_rows, valid_rows, test_rows = rows
     state = start_state(out, autoencoder, optimizer, ckpt=ckpt, ckpt_state=ckpt_state, config=config,
@@ -63,17 +72,18 @@ def train_epochs(
     stop = rule.on_resume(state.stopping)
 
     dropout = dropout_seeds(models[1:])
-    source = NoteSource(feats.x, params=feats.params, pitch=note_pitches(feats, family=config.family))
+    source = NoteSource(feats.x, params=feats.params, pitch=note_pitches(feats, family=config.family),
+                        parallelism=input_parallelism)
+    steps = Steps(strategy, autoencoder, optimizer, jit=jit, run_eagerly=run_eagerly)
     # Validation pairs are drawn once (epoch -1), so every epoch is judged on the same task.
-    valid_ds = source.dataset(valid_rows, batch_size=config.batch_size,
-                              targets=config.family.targets(valid_rows, notes=feats.rows, seed=config.seed, epoch=-1))
-    callback = one_epoch_callback()
+    valid = distributed_batches(strategy, source, valid_rows, global_batch=config.batch_size,
+                                targets=config.family.targets(valid_rows, notes=feats.rows, seed=config.seed, epoch=-1))
 
     while stop is Stop.RUNNING:
         epoch = state.stopping.epochs_done
-        loss, val_loss, seconds = fit_epoch(
-            autoencoder, source, train_rows=train_rows, notes=feats.rows, valid_ds=valid_ds, epoch=epoch,
-            config=config, dropout=dropout, callback=callback, verbose=verbose,
+        loss, val_loss, seconds = run_epoch(
+            steps, source, train_rows=train_rows, notes=feats.rows, valid=valid, epoch=epoch, config=config,
+            dropout=dropout, verbose=verbose,
         )
         rate = float(optimizer.learning_rate.numpy())
         verdict = rule.judge(state.stopping, loss=loss, val_loss=val_loss, learning_rate=rate)
@@ -99,8 +109,11 @@ def train_epochs(
     if state.stopping.best_epoch is None:
         raise DataError(f"{out}: no epoch finished with a finite loss; nothing to keep")
 
-    # Like EarlyStopping(restore_best_weights=True): the models end with the best epoch's weights.
-    load_weights_whole(autoencoder, out / "best.weights.h5", what="the model it was saved from")
-    write_metrics(out, feats, autoencoder, test_rows, source=source, batch_size=config.batch_size,
-                  params=feats.params, verbose=verbose, stacklevel=stacklevel + 1)
+    if chief:
+        # Like EarlyStopping(restore_best_weights=True): the models end with the best epoch's weights.
+        load_weights_whole(autoencoder, out / "best.weights.h5", what="the model it was saved from")
+        write_metrics(out, feats, autoencoder, test_rows, source=source, batch_size=config.batch_size,
+                      params=feats.params, verbose=verbose, stacklevel=stacklevel + 1)
+    # The others wait here while the chief measures: a worker leaving early would look lost to the cluster.
+    barrier(strategy)
     return out

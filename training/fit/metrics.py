@@ -1,4 +1,10 @@
-"""A finished run's test-split metrics: metrics.json, from the best weights, when synth.metrics is available."""
+"""A finished run's test-split metrics: metrics.json, from the best weights, when synth.metrics is available.
+
+The test notes stream through the model batch by batch into a :class:`~synth.metrics.summary.MetricsAccumulator`
+(no split held whole, twice, as ``predict`` and the originals once were), by a plain ``tf.function`` call of the
+model rather than Keras' ``predict``, which like ``fit`` is not for MultiWorkerMirroredStrategy (only the chief
+measures, and it needs no other worker for it).
+"""
 
 from __future__ import annotations
 
@@ -23,15 +29,18 @@ def write_metrics(
     """Write ``out/metrics.json`` (synth.metrics.summary of ``test_rows`` reconstructed by ``autoencoder``);
     without synth.metrics, a warning (``stacklevel`` counted from the caller) instead."""
     try:
-        from synth.metrics import summary
+        from synth.metrics.summary import MetricsAccumulator
     except ImportError as exc:
         warnings.warn(f"synth.metrics is not available ({exc}); {out}/metrics.json not written",
                       stacklevel=stacklevel + 1)
         return
-    ds = source.dataset(test_rows, batch_size=batch_size).map(lambda a, b: (a,))  # (a,): a is no (x, y, w)
-    recon = np.asarray(autoencoder.predict(ds, verbose=0), dtype=np.float32)
-    originals = np.asarray(feats.x[test_rows], dtype=np.float32)
-    result = summary(originals, recon, params=params)
+    import tensorflow as tf
+
+    reconstruct = tf.function(lambda inputs: autoencoder(inputs, training=False), reduce_retracing=True)
+    acc = MetricsAccumulator(params=params)
+    for inputs, targets in source.dataset(test_rows, batch_size=batch_size):
+        acc.add(np.asarray(targets, dtype=np.float32), np.asarray(reconstruct(inputs), dtype=np.float32))
+    result = acc.result()
     result = {k: (float(v) if isinstance(v, (np.floating, float)) else v) for k, v in dict(result).items()}
     json_dump(out / "metrics.json", dict(result, split="test"))
     if verbose:

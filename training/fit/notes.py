@@ -16,10 +16,14 @@ from synth.errors import DataError, ParameterError
 from synth.spectrogram import SpectrogramParams
 from training.datasets.features import Features
 
-__all__ = ["IN_MEMORY_BYTES", "NoteSource", "note_pitches", "training_rows", "epoch_order"]
+__all__ = ["IN_MEMORY_BYTES", "INPUT_PARALLELISM", "NoteSource", "note_pitches", "training_rows", "epoch_order",
+           "replica_pieces"]
 
 #: Feature sets up to this size are held in memory for the run; larger ones are read from the memory map.
 IN_MEMORY_BYTES = 2 << 30
+
+#: Batches read (or gathered) at once and batches prefetched, by default (``FitOptions.input_parallelism``).
+INPUT_PARALLELISM = 2
 
 
 class NoteSource:
@@ -27,7 +31,7 @@ class NoteSource:
     TensorFlow ops) when they fit in :data:`IN_MEMORY_BYTES`, else rows read from the memory-mapped
     features.npy by a parallel ``numpy_function``.
 
-    tf.data's autotuning is switched off (fixed parallelism and prefetch): its optimisation thread sleeps
+    tf.data's autotuning is switched off (``parallelism`` batches read at once and prefetched): its optimisation thread sleeps
     between rounds for ever longer periods, and tearing down an epoch's iterator waits for it to wake. With
     TensorFlow 2.21 that wait was 30-40 s at the end of every epoch (py-spy: the main thread in
     ``UnboundedThreadPool::LogicalThreadWrapper::~LogicalThreadWrapper``, no CPU used): half of each 82 s
@@ -38,11 +42,14 @@ class NoteSource:
     """
 
     def __init__(self, x: np.ndarray, *, params: SpectrogramParams, in_memory: bool | None = None,
-                 pitch: np.ndarray | None = None) -> None:
+                 pitch: np.ndarray | None = None, parallelism: int = INPUT_PARALLELISM) -> None:
+        if isinstance(parallelism, bool) or not isinstance(parallelism, int) or parallelism < 1:
+            raise ParameterError(f"note source: parallelism must be a positive integer, got {parallelism!r}")
         self.x = x
         self.params = params
         self.pitch = None if pitch is None else np.asarray(pitch, dtype=np.int32)
         self.in_memory = x.nbytes <= IN_MEMORY_BYTES if in_memory is None else in_memory
+        self.parallelism = parallelism
         self._tensor = None
 
     def _constant(self) -> Any:
@@ -58,13 +65,39 @@ class NoteSource:
         position of ``targets`` (default: itself); float32 notes."""
         import tensorflow as tf
 
+        pairs = self._pairs(rows, targets)
+        return self._read(tf.data.Dataset.from_tensor_slices(pairs).batch(batch_size), own=_own(rows, targets))
+
+    def replica_dataset(self, rows: np.ndarray, *, global_batch: int, replicas: int, local: range,
+                        targets: np.ndarray | None = None) -> Any:
+        """The pieces of the global batches of ``rows`` that replicas ``local`` (of ``replicas`` in all) train on,
+        in step order and, within a step, replica order: elements ``(inputs, targets, notes in the global
+        batch)``. Each global batch of ``global_batch`` rows (the last may be short) is cut into ``replicas``
+        consecutive pieces whose sizes differ by at most one (:func:`replica_pieces`; a piece may be empty
+        when the last batch has fewer rows than there are replicas), so every replica runs the same number of
+        steps and one replica's pieces are the global batches themselves."""
+        import tensorflow as tf
+
+        pairs = self._pairs(rows, targets)
+        starts, sizes, totals = replica_pieces(len(rows), global_batch=global_batch, replicas=replicas, local=local)
+        picked = np.concatenate([pairs[a : a + n] for a, n in zip(starts, sizes, strict=True)] or
+                                [np.zeros((0, 2), np.int64)])
+        pieces = tf.RaggedTensor.from_row_lengths(picked, np.asarray(sizes, np.int64))
+        ds = tf.data.Dataset.zip(tf.data.Dataset.from_tensor_slices(pieces),
+                                 tf.data.Dataset.from_tensor_slices(np.asarray(totals, np.float32)))
+        return self._read(ds, own=_own(rows, targets), with_total=True)
+
+    def _pairs(self, rows: np.ndarray, targets: np.ndarray | None) -> np.ndarray:
         targets = rows if targets is None else targets
         if len(targets) != len(rows):
             raise ParameterError(f"note source: {len(rows)} rows and {len(targets)} targets")
-        # Every row its own target (every family but one learning across keys): each note gathered once.
-        own = targets is rows or np.array_equal(targets, rows)
-        pairs = np.stack([rows, targets], axis=1).astype(np.int64)
-        ds = tf.data.Dataset.from_tensor_slices(pairs).batch(batch_size)
+        return np.stack([rows, targets], axis=1).astype(np.int64)
+
+    def _read(self, ds: Any, *, own: bool, with_total: bool = False) -> Any:
+        """Map a dataset of (batch, 2) row pairs (and, ``with_total``, each step's global batch size) to the
+        notes: gathered from memory or read from the features by a parallel ``numpy_function``."""
+        import tensorflow as tf
+
         # Constants are made here, eagerly: made inside a traced map function they would belong to its graph.
         keys = None if self.pitch is None else tf.constant(self.pitch)
 
@@ -77,24 +110,52 @@ class NoteSource:
         if self.in_memory:
             x = self._constant()
 
-            def gather(pairs: Any) -> tuple[Any, Any]:
+            def notes_of(pairs: Any) -> tuple[Any, Any]:
                 notes = tf.gather(x, pairs[:, 0])
+                # Every row its own target (every family but one learning across keys): each note gathered once.
                 return batch(notes, notes if own else tf.gather(x, pairs[:, 1]), pairs)
+        else:
+            memmap, params = self.x, self.params
 
-            return ds.map(gather, num_parallel_calls=2, deterministic=True).prefetch(2).with_options(_tf_data_options())
-        memmap, params = self.x, self.params
+            def read(rows: np.ndarray) -> np.ndarray:
+                # Sorted reads are sequential on disk; each row read once however often the batch names it.
+                unique, where = np.unique(rows, return_inverse=True)
+                return np.ascontiguousarray(np.asarray(memmap[unique], dtype=np.float32)[where.reshape(rows.shape)])
 
-        def read(rows: np.ndarray) -> np.ndarray:
-            # Sorted reads are sequential on disk; each row read once however often the batch names it.
-            unique, where = np.unique(rows, return_inverse=True)
-            return np.ascontiguousarray(np.asarray(memmap[unique], dtype=np.float32)[where.reshape(rows.shape)])
+            def notes_of(pairs: Any) -> tuple[Any, Any]:
+                both = tf.numpy_function(read, [pairs], tf.float32, stateful=False)
+                both.set_shape([None, 2, params.n_mels, params.frames])
+                return batch(both[:, 0], both[:, 1], pairs)
 
-        def load(pairs: Any) -> tuple[Any, Any]:
-            both = tf.numpy_function(read, [pairs], tf.float32, stateful=False)
-            both.set_shape([None, 2, params.n_mels, params.frames])
-            return batch(both[:, 0], both[:, 1], pairs)
+        if with_total:
+            def load(pairs: Any, total: Any) -> tuple[Any, Any, Any]:
+                return (*notes_of(pairs), total)
+        else:
+            load = notes_of
+        parallel = self.parallelism
+        return ds.map(load, num_parallel_calls=parallel, deterministic=True).prefetch(parallel).with_options(
+            _tf_data_options())
 
-        return ds.map(load, num_parallel_calls=2, deterministic=True).prefetch(2).with_options(_tf_data_options())
+
+def _own(rows: np.ndarray, targets: np.ndarray | None) -> bool:
+    return targets is None or targets is rows or np.array_equal(targets, rows)
+
+
+def replica_pieces(n: int, *, global_batch: int, replicas: int, local: range) -> tuple[list[int], list[int], list[int]]:
+    """(start, size and global batch size of every piece) that replicas ``local`` train on when ``n`` rows are
+    cut into global batches of ``global_batch`` and each of those into ``replicas`` pieces (see
+    :meth:`NoteSource.replica_dataset`); pieces in step order, then replica order."""
+    if global_batch < 1 or replicas < 1 or not local or local.start < 0 or local.stop > replicas:
+        raise ParameterError(f"note source: replicas {local} of {replicas} at global batch {global_batch}")
+    starts, sizes, totals = [], [], []
+    for first in range(0, n, global_batch):
+        size = min(global_batch, n - first)
+        bounds = [first + (size * r) // replicas for r in range(replicas + 1)]
+        for r in local:
+            starts.append(bounds[r])
+            sizes.append(bounds[r + 1] - bounds[r])
+            totals.append(size)
+    return starts, sizes, totals
 
 
 def _tf_data_options() -> Any:

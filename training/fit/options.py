@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from synth.errors import ParameterError
+from training.cluster.rendezvous import CONNECT_TIMEOUT_S
 from training.fit.devices import XLA_CHOICES
+from training.fit.notes import INPUT_PARALLELISM
 from training.model.config import SCHEDULE_FIELDS
 
 __all__ = ["FitOptions"]
@@ -47,6 +49,13 @@ class FitOptions:
     init_from : a new run starts from the best weights of this run folder (same architecture) instead of a
         random initialisation: fine-tuning, or restarting a run that diverged from its best epoch with a new
         schedule; recorded in config.json
+    global_batch : notes per step over every replica of every worker (overrides ``config.batch_size``, which
+        records it; a resumed run keeps its own); each replica computes an even share
+    input_parallelism : batches each worker's input pipeline reads at once and prefetches (default 2; more
+        feeds a fast GPU from a slow disk; tf.data's autotuning stays off, see
+        :class:`~training.fit.notes.NoteSource`)
+    connect_timeout : seconds a worker of a cluster (TF_CONFIG) waits for the others to start before it
+        names the ones it cannot reach (:mod:`training.cluster.rendezvous`)
     """
 
     resume: bool = False
@@ -60,10 +69,18 @@ class FitOptions:
     run_eagerly: bool = False
     xla: str = "auto"
     init_from: str | Path | None = None
+    global_batch: int | None = None
+    input_parallelism: int = INPUT_PARALLELISM
+    connect_timeout: float = CONNECT_TIMEOUT_S
 
     def __post_init__(self) -> None:
         _check_positive("max_epochs", self.max_epochs)
         _check_positive("limit", self.limit)
+        _check_positive("global_batch", self.global_batch)
+        _check_positive("input_parallelism", self.input_parallelism)
+        if isinstance(self.connect_timeout, bool) or not isinstance(self.connect_timeout, (int, float)) or not (
+                0 < self.connect_timeout < float("inf")):
+            raise ParameterError(f"connect_timeout must be a positive number of seconds, got {self.connect_timeout!r}")
         if self.xla not in XLA_CHOICES:
             raise ParameterError(f"xla must be one of {XLA_CHOICES}, got {self.xla!r}")
         # A read-only copy: the options are frozen, and the caller's dict may change after.

@@ -24,10 +24,12 @@ __all__ = ["resolve_run", "load_data", "start_point"]
 
 def resolve_run(
     out: Path, *, config: ModelConfig | None, options: FitOptions, inputs: tuple[str | Path | None, ...],
+    check_folder: bool = True,
 ) -> tuple[dict[str, Any] | None, ModelConfig, int | None]:
-    """(the run's config.json when resuming, the config to fit with the schedule applied, the limit): a resumed
-    run keeps its own config apart from the schedule, its limit and its precision; a new run needs a config and a
-    free folder (or ``force``)."""
+    """(the run's config.json when resuming, the config to fit with the schedule and the global batch applied,
+    the limit): a resumed run keeps its own config apart from the schedule, its limit, its precision and its
+    global batch; a new run needs a config and (``check_folder``: the process that writes it) a free folder
+    (or ``force``)."""
     existing: dict[str, Any] | None = None
     limit = options.limit
     if options.resume:
@@ -46,12 +48,19 @@ def resolve_run(
         limit = existing["fit"].get("limit")
         if bool(options.mixed_precision) != bool(existing["fit"].get("mixed_precision", False)):
             raise ParameterError(f"{out}: mixed_precision must match the run's ({existing['fit'].get('mixed_precision')})")
+        if options.global_batch is not None and options.global_batch != config.batch_size:
+            raise ParameterError(f"{out}: global batch {options.global_batch} differs from the run's "
+                                 f"{config.batch_size}; a resumed run keeps its batch")
     else:
         if config is None:
             raise ParameterError("a model config is needed for a new run")
-        # --force replaces an earlier run (or an empty folder), never the features it is to train on.
-        check_output_folder(out, kind=RUN, force=options.force, inputs=inputs,
-                            hint="resume it (--resume) or replace it (--force)")
+        if options.global_batch is not None:
+            config = config.replace(batch_size=options.global_batch)
+        # --force replaces an earlier run (or an empty folder), never the features it is to train on. A cluster's
+        # other workers do not write it (and may find the chief's new folder there already).
+        if check_folder:
+            check_output_folder(out, kind=RUN, force=options.force, inputs=inputs,
+                                hint="resume it (--resume) or replace it (--force)")
     if not isinstance(config, ModelConfig):
         raise ParameterError(f"config must be a ModelConfig, got {type(config).__name__}")
     schedule = options.overrides()
@@ -81,13 +90,17 @@ def load_data(
     return feats, (train_rows, valid_rows, test_rows)
 
 
-def start_point(out: Path, *, resume: bool, init_from: str | Path | None) -> tuple[Path | None, TrainingState | None]:
+def start_point(out: Path, *, resume: bool, init_from: str | Path | None,
+                repair: bool = True) -> tuple[Path | None, TrainingState | None]:
     """The checkpoint to resume from and its verified state (None, None for a new run); checks ``init_from``'s
-    weights too, so that a bad one fails before the run folder is touched."""
+    weights too, so that a bad one fails before the run folder is touched. ``repair``: the run's writer checks
+    best.weights.h5 against the checkpoint (and repairs the one gap a kill leaves); the other workers of a
+    cluster only read the checkpoint."""
     if init_from is not None:
         initial_weights(Path(init_from))
     ckpt, state = (latest_checkpoint(out) if resume else None), None
     if ckpt is not None:
         state = TrainingState.from_doc(read_checkpoint_state(ckpt), source=str(ckpt / "state.json"))
-        check_best(out, ckpt, state)
+        if repair:
+            check_best(out, ckpt, state)
     return ckpt, state

@@ -80,6 +80,7 @@ def data_signature(description: dict[str, Any]) -> dict[str, Any]:
 def run_doc(
     *, config: Any, feats: Features, limit: int | None, rows: tuple[np.ndarray, np.ndarray, np.ndarray],
     mixed_precision: bool, placement: Placement, deterministic: bool, init_from: str | Path | None,
+    input_parallelism: int = 2,
 ) -> dict[str, Any]:
     """The run's config.json: the config, the contract and data it fits, and how (budget, devices, versions)."""
     import keras
@@ -100,6 +101,9 @@ def run_doc(
             "mixed_precision": bool(mixed_precision),
             "precision": placement.policy,
             "replicas": int(placement.strategy.num_replicas_in_sync),
+            "workers": placement.workers,
+            "global_batch": int(config.batch_size),
+            "input_parallelism": int(input_parallelism),
             "devices": f"GPU x {len(gpus)}" if gpus else "CPU",
             "deterministic": bool(deterministic),
             "xla": bool(placement.jit),
