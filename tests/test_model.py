@@ -192,8 +192,8 @@ def test_own_variants_keep_the_papers_latent_size_and_change_only_what_they_name
         layout = {"layout", "filters", "patch_frames"} | schedule if patches else set()
         if config.layout == "keyboard":  # the detail path's width, and a shorter patience for hour-long epochs
             layout |= {"hidden", "patience"}
-        if config.layout == "home_key":  # its keys and the rank of their maps, and the same shorter patience
-            layout |= {"keys", "key_rank", "patience"}
+        if config.layout == "home_key":  # its keys, the rank of their maps; one epoch: it is fitted, not trained
+            layout |= {"keys", "key_rank", "patience", "max_epochs"}
         assert changed and changed <= {"output_activation", "activation", "residual_blocks", "frequency_bias",
                                        "mel_head"} | layout, (name, changed)
 

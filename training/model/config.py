@@ -341,7 +341,8 @@ _OWN_VARIANTS: dict[str, dict[str, Any]] = {
     # keyboard set rendered at every third key of 36..84.
     "home-key": {"layout": "home_key", "filters": (256,), "patch_frames": 64, "output_activation": "clip",
                  "keys": tuple(range(36, 85, 3)), "home_key": 60, "key_rank": 64, "batch_size": 32,
-                 "learning_rate": 1e-4, "lr_patience": 2, "min_delta": 0.002, "clipnorm": 1.0, "patience": 5},
+                 "learning_rate": 1e-4, "lr_patience": 2, "min_delta": 0.002, "clipnorm": 1.0, "patience": 5,
+                 "max_epochs": 1},
 }
 
 
