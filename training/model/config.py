@@ -268,9 +268,10 @@ class ModelConfig:
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict with every field (filters as a list)."""
+        """JSON-ready dict with every field (filters and keys as lists)."""
         out = {f: getattr(self, f) for f in _FIELD_NAMES}
         out["filters"] = list(self.filters)
+        out["keys"] = list(self.keys)
         return out
 
     @classmethod
