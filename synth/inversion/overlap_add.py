@@ -170,10 +170,10 @@ class OverlapAddStream:
         if own:
             plan = irfft_plan(self._n_fft)
             self._twiddles, self._stages = plan.twiddles, plan.stages
-            self._work = np.zeros(plan.work_shape)
+            self._work = plan.scratch()
         else:  # numpy's irfft fills the frame; the tables stay empty
             self._twiddles, self._stages = np.zeros((8, 0)), np.zeros((0, 4), dtype=np.int64)
-            self._work = np.zeros((4, 0))
+            self._work = np.zeros((2, 0), dtype=np.complex128)
         if self.resampler == "sinc":
             sinc = self._sinc
             self._stage = (self._ints, self._twiddles, self._stages, self._work, self._time, self.dual, self._acc,
