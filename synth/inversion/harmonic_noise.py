@@ -35,9 +35,9 @@ from numba import njit
 
 from synth.errors import ParameterError
 from synth.inversion.frames import check_frame_arguments, check_output_rate, hop_samples
-from synth.inversion.overlap_add import OverlapAddStream
+from synth.inversion.overlap_add import _OVERFLOW, _OWN_FFT, OverlapAddStream, emit_frame
 from synth.inversion.partial_table import unit_sinusoid_mel_power
-from synth.inversion.sinusoidal import SinusoidalInverter, _oscillators
+from synth.inversion.sinusoidal import SinusoidalInverter, _oscillators, _process
 from synth.spectrogram import SpectrogramParams, mel_band_frequencies, mel_basis
 
 __all__ = ["HarmonicNoiseInverter", "ENVELOPE_DOWN", "ENVELOPE_UP", "fundamental_tables"]
@@ -63,7 +63,8 @@ _PHASORS.setflags(write=False)
 @functools.lru_cache(maxsize=4)
 def _response_table(params: SpectrogramParams) -> tuple[np.ndarray, np.ndarray]:
     """Mel power of a unit sinusoid every ``_RESPONSE_HZ`` from 0 to fmax, compactly: ``(first band,
-    (rows, _RESPONSE_WIDTH) values)`` (read-only, shared by every inverter of the contract)."""
+    (rows, _RESPONSE_WIDTH) values)`` (shared by every inverter of the contract, never written; left
+    writeable because numba's dispatcher takes a slower path for a read-only array, one that allocates)."""
     grid = np.arange(0.0, params.fmax + _RESPONSE_HZ, _RESPONSE_HZ)
     full = unit_sinusoid_mel_power(grid, params=params)
     first = np.zeros(grid.size, dtype=np.int64)
@@ -73,8 +74,6 @@ def _response_table(params: SpectrogramParams) -> tuple[np.ndarray, np.ndarray]:
         lo = max(0, min(peak - _RESPONSE_WIDTH // 2, params.n_mels - _RESPONSE_WIDTH))
         first[i] = lo
         values[i] = row[lo : lo + _RESPONSE_WIDTH]
-    first.setflags(write=False)
-    values.setflags(write=False)
     return first, values
 
 
@@ -136,10 +135,17 @@ def _split(power, residual, resolved_top, tonal_lo, fill_band, fill_gain, fill_a
 
 
 @njit(cache=True, nogil=True)
-def _noise_spectrum(noise, bin_band, bin_weight, band_density, ratio, scale, state, phasors, spec):
+def _noise_spectrum(noise, bin_band, bin_weight, band_density, ratio, scale, state, phasors, density, spec):
     """A random-phase spectrum whose expected analysed power is the band powers ``noise`` spread over the
-    bins, warped along frequency by ``ratio``. Returns the generator's next state."""
+    bins, warped along frequency by ``ratio``. Returns the generator's next state. ``density`` is scratch
+    of one value per bin."""
     n = spec.shape[0]
+    # Power density at every source bin (interpolated between band centres), once: each is read by the
+    # two output bins on either side of it.
+    for i in range(n):
+        m = bin_band[i]
+        density[i] = (bin_weight[i] * noise[m] * band_density[m]
+                      + (1.0 - bin_weight[i]) * noise[m + 1] * band_density[m + 1])
     inv = 1.0 / ratio
     for b in range(n):
         x = b * inv
@@ -148,14 +154,7 @@ def _noise_spectrum(noise, bin_band, bin_weight, band_density, ratio, scale, sta
             spec[b] = 0.0
             continue
         frac = x - i
-        # Power density at source bins i and i + 1 (interpolated between band centres), then at x.
-        m0 = bin_band[i]
-        d0 = (bin_weight[i] * noise[m0] * band_density[m0]
-              + (1.0 - bin_weight[i]) * noise[m0 + 1] * band_density[m0 + 1])
-        m1 = bin_band[i + 1]
-        d1 = (bin_weight[i + 1] * noise[m1] * band_density[m1]
-              + (1.0 - bin_weight[i + 1]) * noise[m1 + 1] * band_density[m1 + 1])
-        d = d0 * (1.0 - frac) + d1 * frac
+        d = density[i] * (1.0 - frac) + density[i + 1] * frac  # the density at x
         if d <= 0.0:
             spec[b] = 0.0
             continue
@@ -167,11 +166,10 @@ def _noise_spectrum(noise, bin_band, bin_weight, band_density, ratio, scale, sta
 @njit(cache=True, nogil=True)
 def _analyse(mel_frame, db_min, db_range, freqs, amps, count, first, values, explained, resolved_top, tonal_lo,
              fill_band, fill_gain, fill_amp, use_noise, bin_band, bin_weight, band_density, ratio, scale, state,
-             power, predicted, residual, noise, spec):  # ratio: the noise's (1 when the envelope stays)
-    """One frame's analysis in a single call (numba's dispatch costs about a microsecond per argument):
-    the mel power (NaN -> 0, unit values clipped to [0, 1]), the residual the partials leave, its split
-    between the upper harmonics and the noise, and the noise's random-phase spectrum. Returns (tonal share,
-    the noise generator's next state)."""
+             power, predicted, residual, noise, density, spec):  # ratio: the noise's (1 when the envelope stays)
+    """One frame's analysis: the mel power (NaN -> 0, unit values clipped to [0, 1]), the residual the
+    partials leave, its split between the upper harmonics and the noise, and the noise's random-phase
+    spectrum. Returns (tonal share, the noise generator's next state)."""
     ln10 = math.log(10.0) / 10.0
     for m in range(power.shape[0]):
         v = mel_frame[m]
@@ -181,7 +179,7 @@ def _analyse(mel_frame, db_min, db_range, freqs, amps, count, first, values, exp
     tonal = _split(power, residual, resolved_top, tonal_lo, fill_band, fill_gain, fill_amp, noise)
     if not use_noise:
         noise[:] = 0.0
-    state = _noise_spectrum(noise, bin_band, bin_weight, band_density, ratio, scale, state, _PHASORS, spec)
+    state = _noise_spectrum(noise, bin_band, bin_weight, band_density, ratio, scale, state, _PHASORS, density, spec)
     return tonal, state
 
 
@@ -270,12 +268,19 @@ def _envelope_bank(source, f0, ratio_prev, ratio, top_hz, nyquist, rate, amp_pre
 @njit(cache=True, nogil=True)
 def _delay_line(ring, write, delay, block, out):
     """out = the ``len(block)`` samples written ``delay`` samples before ``block``; returns the next write
-    position (``ring`` is a circular buffer longer than delay plus any block)."""
+    position (``ring`` is a circular buffer longer than delay plus any block, so no sample read here is
+    one this block overwrites: writing the block first and then reading is the same as sample by sample)."""
     size = ring.shape[0]
-    for i in range(block.shape[0]):
-        ring[(write + i) % size] = block[i]
-        out[i] = ring[(write + i - delay) % size]
-    return (write + block.shape[0]) % size
+    n = block.shape[0]
+    # Two contiguous pieces each way: a modulo per sample cost more than the copy.
+    k = min(n, size - write)
+    ring[write : write + k] = block[:k]
+    ring[: n - k] = block[k:]
+    read = (write - delay) % size
+    k = min(n, size - read)
+    out[:k] = ring[read : read + k]
+    out[k:] = ring[: n - k]
+    return (write + n) % size
 
 
 @njit(cache=True, nogil=True)
@@ -300,6 +305,78 @@ def _fill_oscillators(f0, ratio_prev, ratio, nyquist, rate, amp_prev, amp, phase
         phase[h] = (phase[h] + w * n_samples) % _TWO_PI
         amp_prev[h] = a1
     return k
+
+
+# The rows and entries of HarmonicNoiseInverter's per-frame arrays, grouped by size and type (each array
+# argument costs _frame's dispatch about 0.1 us and 64 bytes held during the call). settings (float64) and
+# dims (int64): what _frame reads besides its arrays. bands (float64, one value per mel band): scratch,
+# then the noise tables' density of each band and the comb of the fundamental's harmonics. harmonics
+# (float64, one per harmonic of the fundamental up to fmax): the fill's amplitude, previous amplitude,
+# phase and gain, the envelope's source amplitude; harmonic_bands (int64): the band a fill harmonic takes
+# its amplitude from (-1: resolved), the band each harmonic peaks in. bins (float64, one per FFT bin): the
+# noise tables' weight of the lower band, the noise's density scratch.
+_DB_MIN, _DB_RANGE, _EXPLAINED, _NOISE_SCALE, _F0, _FMAX, _NYQUIST, _RATE, _RATIO_PREV, _TONAL = range(10)
+_RESOLVED_TOP, _TONAL_LO, _USE_NOISE, _N_FILL, _DELAY, _WRITE, _NOISE_STATE = range(7)
+_POWER, _PREDICTED, _RESIDUAL, _NOISE, _ENV_TONAL, _BAND_DENSITY, _COMB = range(7)
+_AMP, _PREV, _PHASE, _GAIN, _SOURCE = range(5)
+_FILL_BAND, _HARMONIC_BAND = range(2)
+_WEIGHT, _DENSITY = range(2)
+
+
+@njit(cache=True, nogil=True)
+def _frame(mel_frame, ratio, envelope_mode, out,
+           u, thresholds, lut_d, lut_freq, lut_gain, ints, floats, tracks, state, ratios, osc,
+           settings, dims, bands, bins, bin_band, spec, first, values, harmonics, harmonic_bands, fill_osc, env,
+           env_osc, blocks, line,
+           stage_ints, twiddles, stages, work, frame, dual, acc, hist, res_state, table, res_out, fifo):
+    """One frame of :class:`HarmonicNoiseInverter` in one numba call: each call from Python costs its
+    dispatch and its glue, which added up to more than the work (issue 27). Returns the samples the noise
+    path zero-filled for want of output, or -1 where its FIFO overflowed.
+
+    The arguments after ``out`` are :class:`HarmonicNoiseInverter`'s ``_args``: the partials'
+    :class:`SinusoidalInverter` ``_kernel``; ``settings``, ``dims``, ``bands``, ``bins`` (their rows and
+    entries above); the bins' lower band, the noise spectrum; the shared response table; ``harmonics``
+    and ``harmonic_bands`` (above), the fill's oscillators; the envelope bank's amplitude, previous
+    amplitude and phase (``env``, rows _AMP, _PREV, _PHASE) and oscillators; the two float32 blocks
+    (partials, scratch), the delay line; the noise's :class:`OverlapAddStream` ``_stage``.
+    """
+    n = out.shape[0]
+    block = blocks[0, :n]
+    scratch = blocks[1]
+    _process(mel_frame, ratio, u, thresholds, lut_d, lut_freq, lut_gain, ints, floats, tracks, state, ratios, osc,
+             block)
+    freqs, amps, count = tracks[0], tracks[1], state[0]
+    power, noise, env_tonal = bands[_POWER], bands[_NOISE], bands[_ENV_TONAL]
+    settings[_TONAL], dims[_NOISE_STATE] = _analyse(
+        mel_frame, settings[_DB_MIN], settings[_DB_RANGE], freqs, amps, count, first, values, settings[_EXPLAINED],
+        dims[_RESOLVED_TOP], dims[_TONAL_LO], harmonic_bands[_FILL_BAND], harmonics[_GAIN], harmonics[_AMP],
+        dims[_USE_NOISE] != 0, bin_band, bins[_WEIGHT], bands[_BAND_DENSITY], 1.0 if envelope_mode else ratio,
+        settings[_NOISE_SCALE], dims[_NOISE_STATE], power, bands[_PREDICTED], bands[_RESIDUAL], noise,
+        bins[_DENSITY], spec)
+    f0, ratio_prev, nyquist, rate = settings[_F0], settings[_RATIO_PREV], settings[_NYQUIST], settings[_RATE]
+    if envelope_mode:
+        for m in range(env_tonal.shape[0]):
+            d = power[m] - noise[m]
+            env_tonal[m] = d if d > 0.0 else 0.0
+        _source_harmonics(freqs, amps, count, f0, env_tonal, harmonic_bands[_HARMONIC_BAND], bands[_COMB],
+                          harmonics[_SOURCE])
+        _envelope_bank(harmonics[_SOURCE], f0, ratio_prev, ratio, settings[_FMAX], nyquist, rate, env[_PREV],
+                       env[_AMP], env[_PHASE], env_osc, block)
+    elif dims[_N_FILL]:
+        _add_fill(f0, ratio_prev, ratio, nyquist, rate, harmonics[_PREV], harmonics[_AMP], harmonics[_PHASE],
+                  fill_osc, scratch, block)
+    settings[_RATIO_PREV] = ratio
+    # Delay the oscillators to the noise path's latency.
+    dims[_WRITE] = _delay_line(line, dims[_WRITE], dims[_DELAY], block, out)
+    if not stage_ints[_OWN_FFT]:
+        return 0  # numpy's inverse FFT (not a power of two): the caller emits the noise
+    noise_out = scratch[:n]
+    missing = emit_frame(spec, noise_out, stage_ints, twiddles, stages, work, frame, dual, acc, hist, res_state,
+                         table, res_out, fifo)
+    if missing >= 0:
+        for i in range(n):
+            out[i] += noise_out[i]
+    return missing
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -394,6 +471,7 @@ class HarmonicNoiseInverter:
             raise ParameterError(f"HarmonicNoiseInverter: explained must be in [0, 10], got {explained!r}")
         self._explained = float(explained)
         self._ola = OverlapAddStream(params=params, output_rate=self.output_rate)
+        self._own_fft = self._ola.own_fft  # else _frame leaves the noise to OverlapAddStream.emit
         self._nyquist = self.output_rate / 2.0
         self._first, self._values = _response_table(params)
         self._init_noise_tables()
@@ -411,14 +489,10 @@ class HarmonicNoiseInverter:
                                self._partials.tail_frames + int(math.ceil(self._delay / hop_out)) + 1)
         self._max_block = int(math.ceil(hop_out)) + 4096
         self._line = np.zeros(self._delay + self._max_block, dtype=np.float32)
-        self._block = np.zeros(self._max_block, dtype=np.float32)
-        self._fill_block = np.zeros(self._max_block, dtype=np.float32)
-        n_mels = params.n_mels
-        self._power = np.zeros(n_mels, dtype=np.float64)
-        self._residual = np.zeros(n_mels, dtype=np.float64)
-        self._predicted = np.zeros(n_mels, dtype=np.float64)
-        self._noise = np.zeros(n_mels, dtype=np.float64)
+        self._blocks = np.zeros((2, self._max_block), dtype=np.float32)  # the partials' block, scratch
         self._spec = np.zeros(params.n_bins, dtype=np.complex128)
+        self._settings = np.zeros(10, dtype=np.float64)  # indexed by _DB_MIN ... _TONAL
+        self._dims = np.zeros(7, dtype=np.int64)  # indexed by _RESOLVED_TOP ... _NOISE_STATE
         self.reset()
 
     # ------------------------------------------------------------------ construction
@@ -433,32 +507,37 @@ class HarmonicNoiseInverter:
         lo, hi = centres[band], centres[band + 1]
         weight = np.clip((hi - bins_hz) / (hi - lo), 0.0, 1.0)  # weight of the lower band
         self._bin_band = np.ascontiguousarray(band, dtype=np.int64)
-        self._bin_weight = np.ascontiguousarray(weight)
-        self._band_density = 1.0 / np.maximum(basis.sum(axis=1), 1e-12)
+        self._bins = np.zeros((2, params.n_bins))  # rows _WEIGHT, _DENSITY
+        self._bins[_WEIGHT] = weight
+        self._bands = np.zeros((7, params.n_mels))  # rows _POWER ... _COMB
+        self._bands[_BAND_DENSITY] = 1.0 / np.maximum(basis.sum(axis=1), 1e-12)
         # Random-phase spectra of magnitude A overlap-added by the dual window and analysed again by the
         # contract's window give an expected power per bin of A^2 * hop / n_fft: A^2 = density * n_fft / hop.
         self._noise_scale = params.n_fft / params.hop_length
 
     def _set_fundamental(self, f0: float | None) -> None:
-        """Take the tables of fundamental ``f0`` (None: no fundamental, no fill), shared read-only between
-        inverters through :func:`fundamental_tables`'s cache, and size the scratch they need."""
+        """Take the tables of fundamental ``f0`` (None: no fundamental, no fill) from
+        :func:`fundamental_tables`'s cache; their few hundred values are copied into this inverter's
+        per-frame arrays (``_bands``' comb row, ``_harmonic_bands``, ``_harmonics``' gain row at reset)."""
         params = self.params
         if f0 is None:
             self._resolved_top = params.n_mels
             self._tonal_lo = params.n_mels
-            self._fill_band = np.full(0, -1, dtype=np.int64)
             self._fill_gain = np.zeros(0)
+            self._harmonic_bands = np.zeros((2, 0), dtype=np.int64)
+            self._bands[_COMB] = 0.0
             self._n_fill = 0
+            self._env_max = 0  # no envelope bank: keep_envelope needs f0
             return
         tables = fundamental_tables(params, float(f0))
         self._resolved_top, self._tonal_lo = tables.resolved_top, tables.tonal_lo
-        self._fill_band, self._fill_gain = tables.fill_band, tables.fill_gain
-        self._n_fill = int(np.count_nonzero(self._fill_band >= 0))
+        self._fill_gain = tables.fill_gain
+        # rows _FILL_BAND, _HARMONIC_BAND
+        self._harmonic_bands = np.stack([tables.fill_band, tables.harmonic_band])
+        self._n_fill = int(np.count_nonzero(tables.fill_band >= 0))
         # keep_envelope: the base note's harmonics (their bands, the comb density) and room for the harmonics
         # of a pitch down to four octaves below it.
-        self._env_band, self._env_comb = tables.harmonic_band, tables.comb
-        self._env_source = np.zeros(tables.harmonic_band.size)
-        self._env_tonal = np.zeros(params.n_mels)
+        self._bands[_COMB] = tables.comb
         self._env_max = int(params.fmax // (f0 / 16.0)) + 1
 
     def retune(self, harmonic_f0: float) -> None:
@@ -477,21 +556,30 @@ class HarmonicNoiseInverter:
         self._partials.reset()
         self._ola.reset()
         self._line.fill(0.0)
-        self._write = 0
-        n = self._fill_band.shape[0]
-        self._fill_amp = np.zeros(n)
-        self._fill_prev = np.zeros(n)
-        self._fill_phase = (np.arange(n) * 2.399963) % _TWO_PI  # golden-angle phases: not all peaking at once
+        n = self._harmonic_bands.shape[1]
+        self._harmonics = np.zeros((5, n))  # rows _AMP ... _SOURCE
+        self._harmonics[_PHASE] = (np.arange(n) * 2.399963) % _TWO_PI  # golden-angle: not all peaking at once
+        self._harmonics[_GAIN] = self._fill_gain
         self._fill_osc = np.zeros((6, max(n, 1)), dtype=np.float32)
-        self._ratio_prev = 1.0
         self._envelope_mode: bool | None = None  # chosen at the first frame after a reset
-        if self.keep_envelope:
-            self._env_amp = np.zeros(self._env_max)
-            self._env_prev = np.zeros(self._env_max)
-            self._env_phase = (np.arange(self._env_max) * 2.399963) % _TWO_PI
-            self._env_osc = np.zeros((6, self._env_max), dtype=np.float32)
-        self._state = _NOISE_SEED
-        self.tonal = 0.0
+        m = self._env_max if self.keep_envelope else 0
+        self._env = np.zeros((3, m))  # rows _AMP, _PREV, _PHASE of the envelope bank's harmonics
+        self._env[_PHASE] = (np.arange(m) * 2.399963) % _TWO_PI
+        self._env_osc = np.zeros((6, m), dtype=np.float32)
+        self._settings[:] = (self._db_min, self._db_range, self._explained, self._noise_scale,
+                             self.harmonic_f0 or 0.0, self.params.fmax, self._nyquist, self.output_rate, 1.0, 0.0)
+        self._dims[:] = (self._resolved_top, self._tonal_lo, self._use_noise, self._n_fill, self._delay, 0,
+                         _NOISE_SEED)
+        # _frame's arguments after ``out``, in one tuple (every array here lives until the next reset).
+        self._args = self._partials._kernel + (
+            self._settings, self._dims, self._bands, self._bins, self._bin_band, self._spec, self._first,
+            self._values, self._harmonics, self._harmonic_bands, self._fill_osc, self._env, self._env_osc,
+            self._blocks, self._line, *self._ola._stage)
+
+    @property
+    def tonal(self) -> float:
+        """The share of the top of the resolved region the partials hold, in the last frame."""
+        return float(self._settings[_TONAL])
 
     @property
     def underflows(self) -> int:
@@ -508,30 +596,13 @@ class HarmonicNoiseInverter:
         ratio = float(pitch_ratio)
         if self._envelope_mode is None:
             self._envelope_mode = self.keep_envelope and not ENVELOPE_DOWN < ratio < ENVELOPE_UP
-        block = self._block[:n]
-        self._partials.process_frame(mel_frame, pitch_ratio=ratio, out=block)
-        freqs, amps, count = self._partials.partials()
         # One numba specialisation only (float32, contiguous); a no-op for the usual float32 row.
         frame = np.ascontiguousarray(mel_frame, dtype=np.float32)
-        self.tonal, self._state = _analyse(
-            frame, self._db_min, self._db_range, freqs, amps, count, self._first, self._values, self._explained,
-            self._resolved_top, self._tonal_lo, self._fill_band, self._fill_gain, self._fill_amp, self._use_noise,
-            self._bin_band, self._bin_weight, self._band_density, 1.0 if self._envelope_mode else ratio,
-            self._noise_scale, self._state, self._power, self._predicted, self._residual, self._noise, self._spec)
-        if self._envelope_mode:
-            np.subtract(self._power, self._noise, out=self._env_tonal)
-            np.maximum(self._env_tonal, 0.0, out=self._env_tonal)
-            _source_harmonics(freqs, amps, count, self.harmonic_f0, self._env_tonal, self._env_band, self._env_comb,
-                              self._env_source)
-            _envelope_bank(self._env_source, self.harmonic_f0, self._ratio_prev, ratio, self.params.fmax,
-                           self._nyquist, float(self.output_rate), self._env_prev, self._env_amp, self._env_phase,
-                           self._env_osc, block)
-        elif self._n_fill:
-            _add_fill(self.harmonic_f0, self._ratio_prev, ratio, self._nyquist, float(self.output_rate),
-                      self._fill_prev, self._fill_amp, self._fill_phase, self._fill_osc, self._fill_block, block)
-        self._ratio_prev = ratio
-        # Delay the oscillators to the noise path's latency.
-        self._write = _delay_line(self._line, self._write, self._delay, block, out)
-        noise = self._fill_block[:n]
-        self._ola.emit(self._spec, noise)
-        out += noise
+        missing = _frame(frame, ratio, self._envelope_mode, out, *self._args)
+        if missing < 0:
+            raise ParameterError(_OVERFLOW)
+        self._ola.underflows += missing
+        if not self._own_fft:
+            noise = self._blocks[1, :n]
+            self._ola.emit(self._spec, noise)
+            out += noise

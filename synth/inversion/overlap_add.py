@@ -5,7 +5,12 @@ Shared by :class:`~synth.inversion.griffin_lim.GriffinLimInverter` (RTPGHI phase
 :class:`~synth.inversion.harmonic_noise.HarmonicNoiseInverter` (random phase): both make one complex
 spectrum per mel frame and need the same least-squares overlap-add, the same streaming resampler and the
 same latency bookkeeping. Everything is allocated at construction; :meth:`OverlapAddStream.emit` allocates
-nothing with the sinc resampler (the inverse FFT writes into a buffer of its own, numpy >= 2's ``out=``).
+nothing with the sinc resampler.
+
+With the sinc resampler and a power-of-two FFT a frame is one numba call, :func:`emit_frame` (inverse FFT,
+overlap-add, resampling, the output FIFO): numpy's irfft and the Python glue around four numba calls were
+the larger part of the harmonic method's cost per voice (issue 27). The harmonic method calls
+:func:`emit_frame` from inside its own per-frame function.
 """
 
 from __future__ import annotations
@@ -16,11 +21,12 @@ import numpy as np
 from numba import njit
 
 from synth.errors import ParameterError
+from synth.inversion.fft import irfft, irfft_plan, is_power_of_two
 from synth.inversion.frames import frame_lengths
-from synth.inversion.resample import SincResampler
+from synth.inversion.resample import SincResampler, resample_chunk
 from synth.spectrogram import SpectrogramParams, analysis_window
 
-__all__ = ["OverlapAddStream", "RESAMPLERS"]
+__all__ = ["OverlapAddStream", "RESAMPLERS", "emit_frame"]
 
 RESAMPLERS = ("sinc", "soxr")
 
@@ -31,39 +37,73 @@ def _overlap_add(frame, dual, win_lo, acc, offset):
         acc[offset + j] += frame[win_lo + j] * dual[j]
 
 
-class _Fifo:
-    """A float32 FIFO on a preallocated array (no allocation per call)."""
+# The integers of an output stage (OverlapAddStream._ints): where the window's samples start in a frame,
+# where the overlap-add writes in the accumulator, the hop, the FIFO's first sample and its size, 1 when the
+# inverse FFT is this package's (a power-of-two size; else numpy's fills the time buffer first).
+_WIN_LO, _OLA_OFFSET, _HOP, _FIFO_START, _FIFO_SIZE, _OWN_FFT = range(6)
+_OVERFLOW = "overlap-add output: FIFO overflow (frames pushed without reading)"
 
-    def __init__(self, capacity: int) -> None:
-        self.buf = np.zeros(capacity, dtype=np.float32)
-        self.start = 0
-        self.size = 0
 
-    def clear(self, prefill: int) -> None:
-        self.buf.fill(0.0)
-        self.start = 0
-        self.size = prefill
+@njit(cache=True, nogil=True)
+def _move_down(buf, start, count):
+    """buf[:count] = buf[start:start + count], sample by sample: numba copies a slice assigned from an
+    overlapping one of the same array into a temporary first, an allocation per frame."""
+    for i in range(count):
+        buf[i] = buf[start + i]
 
-    def push(self, x: np.ndarray) -> None:
-        n = x.shape[0]
-        if self.start + self.size + n > self.buf.shape[0]:
-            self.buf[: self.size] = self.buf[self.start : self.start + self.size]
-            self.start = 0
-        if self.size + n > self.buf.shape[0]:
-            raise ParameterError("overlap-add output: FIFO overflow (frames pushed without reading)")
-        self.buf[self.start + self.size : self.start + self.size + n] = x
-        self.size += n
 
-    def pop_into(self, out: np.ndarray) -> int:
-        """Fill out from the FIFO; returns how many samples were missing (zero-filled)."""
-        n = out.shape[0]
-        take = min(n, self.size)
-        out[:take] = self.buf[self.start : self.start + take]
-        if take < n:
-            out[take:] = 0.0
-        self.start += take
-        self.size -= take
-        return n - take
+@njit(cache=True, nogil=True)
+def _fifo_push(buf, ints, x):
+    """Append ``x`` to the FIFO held in ``buf`` from ``ints[_FIFO_START]``, ``ints[_FIFO_SIZE]`` long; False
+    (nothing pushed) where it does not fit."""
+    n = x.shape[0]
+    start, size = ints[_FIFO_START], ints[_FIFO_SIZE]
+    if size + n > buf.shape[0]:
+        return False
+    if start + size + n > buf.shape[0]:
+        _move_down(buf, start, size)
+        start = 0
+    buf[start + size : start + size + n] = x
+    ints[_FIFO_START], ints[_FIFO_SIZE] = start, size + n
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _fifo_pop(buf, ints, out):
+    """Fill ``out`` from the FIFO; returns how many samples were missing (zero-filled)."""
+    n = out.shape[0]
+    start, size = ints[_FIFO_START], ints[_FIFO_SIZE]
+    take = min(n, size)
+    out[:take] = buf[start : start + take]
+    out[take:] = 0.0
+    ints[_FIFO_START], ints[_FIFO_SIZE] = start + take, size - take
+    return n - take
+
+
+@njit(cache=True, nogil=True)
+def _advance(acc, hop):
+    """Drop the accumulator's first hop (final and handed on) and open a silent one at its end."""
+    n = acc.shape[0]
+    _move_down(acc, hop, n - hop)
+    acc[n - hop :] = 0.0
+
+
+@njit(cache=True, nogil=True)
+def emit_frame(spectrum, out, ints, twiddles, stages, work, frame, dual, acc, hist, res_state, table, res_out, fifo):
+    """One frame of the sinc-resampled output stage in one call: ``frame`` = the inverse FFT of
+    ``spectrum`` (unless ``ints[_OWN_FFT]`` is 0: the caller filled ``frame``), overlap-added, the final hop
+    resampled into the FIFO, ``out`` filled from it. Returns the samples zero-filled for want of output, or
+    -1 where the FIFO overflowed (``out`` left as it was). The arguments are :class:`OverlapAddStream`'s
+    ``_stage``."""
+    if ints[_OWN_FFT]:
+        irfft(spectrum, twiddles, stages, work, frame)
+    _overlap_add(frame, dual, ints[_WIN_LO], acc, ints[_OLA_OFFSET])
+    hop = ints[_HOP]
+    count = resample_chunk(acc[:hop], hist, res_state, table, res_out)
+    if not _fifo_push(fifo, ints, res_out[:count]):
+        return -1
+    _advance(acc, hop)
+    return _fifo_pop(fifo, ints, out)
 
 
 class OverlapAddStream:
@@ -93,9 +133,11 @@ class OverlapAddStream:
         self.output_rate = int(output_rate)
         self.resampler = resampler
         self._n_fft, self._hop = params.n_fft, params.hop_length
+        self._ints = np.zeros(6, dtype=np.int64)
         self._init_synthesis_window()
         self._init_resampler(int(delay_frames))
         self._time = np.zeros(self._n_fft, dtype=np.float64)
+        self._init_fft()
         self.underflows = 0
         self.reset()
 
@@ -119,6 +161,23 @@ class OverlapAddStream:
         self._c = -(-(n_fft // 2 - self._win_lo) // hop)
         self._ola_offset = self._c * hop - n_fft // 2 + self._win_lo
         self._acc = np.zeros(self._ola_offset + win_len + hop, dtype=np.float32)
+        self._ints[_WIN_LO], self._ints[_OLA_OFFSET], self._ints[_HOP] = self._win_lo, self._ola_offset, hop
+
+    def _init_fft(self) -> None:
+        """The inverse FFT's tables, and the arguments of :func:`emit_frame` (the sinc resampler's path)."""
+        own = is_power_of_two(self._n_fft)
+        self._ints[_OWN_FFT] = int(own)
+        if own:
+            plan = irfft_plan(self._n_fft)
+            self._twiddles, self._stages = plan.twiddles, plan.stages
+            self._work = plan.scratch()
+        else:  # numpy's irfft fills the frame; the tables stay empty
+            self._twiddles, self._stages = np.zeros((8, 0)), np.zeros((0, 4), dtype=np.int64)
+            self._work = np.zeros((2, 0), dtype=np.complex128)
+        if self.resampler == "sinc":
+            sinc = self._sinc
+            self._stage = (self._ints, self._twiddles, self._stages, self._work, self._time, self.dual, self._acc,
+                           sinc._hist, sinc._state, sinc._table, self._res_out, self._fifo)
 
     def _init_resampler(self, delay_frames: int) -> None:
         """The resampler to ``output_rate``, the output FIFO and its prefill, and the latency they add up to."""
@@ -133,7 +192,8 @@ class OverlapAddStream:
         # Silence to push after the last frame: its window's second half, plus the latency, plus one.
         flush_out = self.latency_samples + (self.params.win_length / 2) * self.output_rate / sr
         self.tail_frames = int(math.ceil(flush_out / self._hop_out)) + 1
-        self._fifo = _Fifo(self._prefill + 2 * self._res_out.shape[0] + 8 * int(self._hop_out + 2))
+        fifo = self._prefill + 2 * self._res_out.shape[0] + 8 * int(self._hop_out + 2)
+        self._fifo = np.zeros(fifo, dtype=np.float32)  # held from _ints[_FIFO_START], _ints[_FIFO_SIZE] long
 
     def _new_soxr(self):
         import soxr
@@ -175,17 +235,32 @@ class OverlapAddStream:
             self._sinc.reset()
         else:
             self._soxr = self._new_soxr()
-        self._fifo.clear(self._prefill)
+        self._fifo.fill(0.0)
+        self._ints[_FIFO_START], self._ints[_FIFO_SIZE] = 0, self._prefill
         self.underflows = 0
+
+    @property
+    def own_fft(self) -> bool:
+        """Whether :func:`emit_frame` computes the inverse FFT itself (a power-of-two size); else
+        :meth:`emit` has numpy's fill the frame first."""
+        return bool(self._ints[_OWN_FFT])
 
     def emit(self, spectrum: np.ndarray, out: np.ndarray) -> None:
         """Overlap-add the inverse FFT of one frame's ``(n_fft // 2 + 1,)`` complex spectrum and write the
         next ``len(out)`` output samples."""
-        frame = np.fft.irfft(spectrum, n=self._n_fft, out=self._time)
-        acc = self._acc
-        _overlap_add(frame, self.dual, self._win_lo, acc, self._ola_offset)
-        hop = self._hop
-        self._fifo.push(self._resample(acc[:hop]))
-        acc[:-hop] = acc[hop:]
-        acc[-hop:] = 0.0
-        self.underflows += self._fifo.pop_into(out)
+        own = self._ints[_OWN_FFT]
+        if not own:
+            np.fft.irfft(spectrum, n=self._n_fft, out=self._time)
+        if self.resampler == "sinc":
+            missing = emit_frame(spectrum, out, *self._stage)
+            if missing < 0:
+                raise ParameterError(_OVERFLOW)
+            self.underflows += missing
+            return
+        if own:
+            irfft(spectrum, self._twiddles, self._stages, self._work, self._time)
+        _overlap_add(self._time, self.dual, self._win_lo, self._acc, self._ola_offset)
+        if not _fifo_push(self._fifo, self._ints, self._soxr.resample_chunk(self._acc[: self._hop])):
+            raise ParameterError(_OVERFLOW)
+        _advance(self._acc, self._hop)
+        self.underflows += _fifo_pop(self._fifo, self._ints, out)

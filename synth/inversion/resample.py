@@ -19,7 +19,7 @@ from numba import njit
 
 from synth.errors import ParameterError
 
-__all__ = ["SincResampler"]
+__all__ = ["SincResampler", "resample_chunk"]
 
 
 @njit(cache=True, nogil=True, fastmath=True)
@@ -27,7 +27,7 @@ def _resample_block(hist, n_hist, table, up, down, state, base, out):
     """Compute the output samples whose input support lies in hist; returns how many.
 
     ``hist[i]`` holds input sample ``base + i``; output j sits at input position ``j * down / up``, kept
-    incrementally in ``state = [j, pos, phase]`` with ``j * down = pos * up + phase`` (no division per
+    incrementally in ``state[:3] = [j, pos, phase]`` with ``j * down = pos * up + phase`` (no division per
     sample).
     """
     taps = table.shape[1]
@@ -51,6 +51,33 @@ def _resample_block(hist, n_hist, table, up, down, state, base, out):
             phase -= up
             pos += 1
     state[0], state[1], state[2] = j, pos, phase
+    return count
+
+
+@njit(cache=True, nogil=True)
+def resample_chunk(x, hist, state, table, out):
+    """Append input ``x`` to the history, write the output it completes into ``out``, drop the input no
+    later output needs; returns how many were written. One call per chunk: the bookkeeping in Python cost
+    more than the filtering (issue 27). ``state`` is :class:`SincResampler`'s ``[j, pos, phase, base,
+    n_hist, up, down]`` (``hist[i]`` holds input sample ``base + i``, ``n_hist`` of them); the caller
+    checks ``len(x)`` against the room in ``hist``."""
+    n = x.shape[0]
+    n_hist = state[4]
+    hist[n_hist : n_hist + n] = x
+    n_hist += n
+    base = state[3]
+    count = _resample_block(hist, n_hist, table, state[5], state[6], state, base, out)
+    # Keep only the input the next outputs can still need.
+    keep_from = state[1] - table.shape[1] // 2 + 1 - base
+    keep_from = max(0, min(keep_from, n_hist))
+    if keep_from:
+        rest = n_hist - keep_from
+        # Sample by sample: numba would copy an overlapping slice of the same array to a temporary first.
+        for i in range(rest):
+            hist[i] = hist[keep_from + i]
+        n_hist = rest
+        base += keep_from
+    state[3], state[4] = base, n_hist
     return count
 
 
@@ -91,6 +118,9 @@ class SincResampler:
         self._table = np.ascontiguousarray(kernel, dtype=np.float32)
         self._hist = np.zeros(taps + int(max_chunk), dtype=np.float32)
         self._max_chunk = int(max_chunk)
+        # next output j, its input position, its phase; base, n_hist; the ratio up / down (updated in place:
+        # an output stage holds on to it)
+        self._state = np.zeros(7, dtype=np.int64)
         self.reset()
 
     def reset(self) -> None:
@@ -98,9 +128,7 @@ class SincResampler:
         self._hist.fill(0.0)
         # hist holds input samples base .. base + n_hist - 1; the half_taps before 0 are zeros.
         taps = 2 * self.half_taps
-        self._base = -taps
-        self._n_hist = taps
-        self._state = np.zeros(3, dtype=np.int64)  # next output j, its input position, its phase
+        self._state[:] = (0, 0, 0, -taps, taps, self.up, self.down)
 
     def max_output(self, n_in: int) -> int:
         """An upper bound of the samples one call with ``n_in`` input samples can produce."""
@@ -111,18 +139,4 @@ class SincResampler:
         n = x.shape[0]
         if n > self._max_chunk:
             raise ParameterError(f"SincResampler.process: chunk of {n} exceeds max_chunk {self._max_chunk}")
-        hist = self._hist
-        hist[self._n_hist : self._n_hist + n] = x
-        self._n_hist += n
-        count = _resample_block(
-            hist, self._n_hist, self._table, self.up, self.down, self._state, self._base, out
-        )
-        # Keep only the input the next outputs can still need.
-        keep_from = int(self._state[1]) - self.half_taps + 1 - self._base
-        keep_from = max(0, min(keep_from, self._n_hist))
-        if keep_from:
-            rest = self._n_hist - keep_from
-            hist[:rest] = hist[keep_from : self._n_hist]
-            self._n_hist = rest
-            self._base += keep_from
-        return count
+        return resample_chunk(x, self._hist, self._state, self._table, out)

@@ -229,32 +229,23 @@ def _render(
 
 
 @njit(cache=True, nogil=True)
-def _process(
-    mel_frame,
-    u,
-    thresholds,
-    lut_d,
-    lut_freq,
-    lut_gain,
-    ints,
-    floats,
-    tracks,
-    n_tr,
-    ratios,
-    birth_state,
-    osc,
-    out,
-):
-    """One frame in a single numba call (dispatch costs about a microsecond per array argument).
+def _process(mel_frame, ratio, u, thresholds, lut_d, lut_freq, lut_gain, ints, floats, tracks, state, ratios, osc,
+                  out):
+    """One frame at pitch ``ratio`` in a single numba call (dispatch costs about a microsecond per array
+    argument); the arguments after ``ratio`` are :class:`SinusoidalInverter`'s ``_kernel``, then ``out``.
 
     mel_frame is copied into u with NaN -> 0 and values clipped to [0, 1] (a bad decode must not index
     past the lookup tables or poison the tracks).
     thresholds: floor_u, range_u, db_min, db_range, tolerance, harmonic f0 (0: off); lut_d: (3, n_mels)
     d_start, d_step, harmonic snap distance (Hz);
     ints: (3, P) peak band, match, taken; floats: (3, P) peak value, frequency, amplitude;
-    tracks: (6, P) current f, a, phase then next f, a, phase; ratios: previous ratio, ratio, nyquist,
-    rate, lowest frequency; osc: (6, 2P) float32 oscillator scratch. Returns (partials alive, birth_state).
+    tracks: (6, P) current f, a, phase then next f, a, phase; state: partials alive, the birth phases'
+    generator; ratios: previous ratio, ratio, nyquist, rate, lowest frequency; osc: (6, 2P) float32
+    oscillator scratch.
     """
+    ratios[1] = ratio
+    n_tr = state[0]
+    birth_state = state[1]
     for m in range(u.shape[0]):
         v = mel_frame[m]
         u[m] = 0.0 if not v > 0.0 else (1.0 if v > 1.0 else v)  # NaN fails v > 0
@@ -305,7 +296,8 @@ def _process(
         out,
     )
     tracks[0:3, :n_next] = tracks[3:6, :n_next]
-    return n_next, birth_state
+    state[0], state[1] = n_next, birth_state
+    ratios[0] = ratio
 
 
 _BIRTH_SEED = 0x2545F4914F6CDD1D
@@ -393,8 +385,13 @@ class SinusoidalInverter:
         self._floats = np.zeros((3, p), dtype=np.float64)  # peak value, frequency, amplitude
         self._tracks = np.zeros((6, p), dtype=np.float64)  # f, a, phase now; f, a, phase next
         self._ratios = np.array([1.0, 1.0, self._nyquist, float(self.output_rate), float(lowest_hz)])
+        self._state = np.zeros(2, dtype=np.int64)  # partials alive, the birth phases' generator
         # Oscillator scratch: at most p continuing/born plus p dying partials in one block.
         self._osc = np.zeros((6, 2 * p), dtype=np.float32)
+        # _process's arguments, held in one tuple: the harmonic method passes them on from its own
+        # per-frame function (every array is updated in place, never replaced).
+        self._kernel = (self._u, self._thresholds, self._lut_d, self._lut_freq, self._lut_gain, self._ints,
+                        self._floats, self._tracks, self._state, self._ratios, self._osc)
         self.reset()
 
     def retune(self, harmonic_f0: float) -> None:
@@ -408,21 +405,20 @@ class SinusoidalInverter:
 
     def reset(self) -> None:
         """Back to the state of a fresh object: no tracks, the birth-phase sequence restarted."""
-        self._n_tracks = 0
+        self._state[0], self._state[1] = 0, _BIRTH_SEED
         self._ratios[0] = 1.0
-        self._birth_state = _BIRTH_SEED
         self._tracks.fill(0.0)
 
     @property
     def n_partials(self) -> int:
         """Partials alive after the last frame."""
-        return self._n_tracks
+        return int(self._state[0])
 
     def partials(self) -> tuple[np.ndarray, np.ndarray, int]:
         """The partials of the last frame: ``(frequencies, amplitudes, count)``, read-only views of the
         state valid until the next frame (frequencies in Hz before the pitch ratio; the first ``count``
         entries hold them)."""
-        return self._tracks[0], self._tracks[1], self._n_tracks
+        return self._tracks[0], self._tracks[1], int(self._state[0])
 
     def process_frame(self, mel_frame: np.ndarray, *, pitch_ratio: float, out: np.ndarray) -> None:
         """Render the block of one mel frame.
@@ -434,24 +430,7 @@ class SinusoidalInverter:
         out : np.ndarray [shape=(n,), float32, writable], filled with exactly n samples
         """
         check_frame_arguments(mel_frame, pitch_ratio=pitch_ratio, out=out, n_mels=self.params.n_mels)
-        self._ratios[1] = pitch_ratio
-        # One numba specialisation only (float32, contiguous): a new dtype or layout would compile on first
-        # use, in the synthesis thread. A no-op for the usual float32 row.
+        # One numba specialisation only (float32, contiguous; a float ratio): a new type or layout would
+        # compile on first use, in the synthesis thread. A no-op for the usual float32 row.
         frame = np.ascontiguousarray(mel_frame, dtype=np.float32)
-        self._n_tracks, self._birth_state = _process(
-            frame,
-            self._u,
-            self._thresholds,
-            self._lut_d,
-            self._lut_freq,
-            self._lut_gain,
-            self._ints,
-            self._floats,
-            self._tracks,
-            self._n_tracks,
-            self._ratios,
-            self._birth_state,
-            self._osc,
-            out,
-        )
-        self._ratios[0] = pitch_ratio
+        _process(frame, float(pitch_ratio), *self._kernel, out)
