@@ -20,12 +20,14 @@ latent from the note at k: its patch projected on the key's first r principal di
 mapped by R_k (r, K). So a latent encoded at any key is the best linear guess of the home key's code, and
 decoding it at any key the best linear guess of the note there.
 
-Why this and not one network for every key: measured on the keyboard set (results/model/keyboard.md), the
-per-key linear codes beat the shared-basis keyboard model at every key, by 1.7 dB of sustain spectrum across
-keys; 64 of the prediction's 256 directions carry all of it (rank 32: +0.1 dB, 128 and 256: no better). The
-per-key tables are stored in float16 (B, Q: the bulk of the bundle; the home map stays float32, so the home
-key decodes exactly as the patch code). Every path acts on one latent column at a time, so a window of
-columns decodes exactly what the whole note does there (the exported decoder is its own tile decoder).
+Why this and not one network for every key: on the keyboard set (results/model/keyboard.md) the first
+family, a shared basis with a per-key FiLM detail path, was beaten across keys by per-key linear codes; this
+family is those codes made one model. Played from a key-60 note at 36/48/72/84 it is 6.2/4.6/4.3/5.3 dB of
+sustain spectrum from the real notes, the first family 6.4/6.3/5.5/5.7. Rank 64 carries the maps (at key 48:
+4.68 dB at rank 32, 4.59 at 64, 128 and 256). The per-key tables B and Q are stored in float16 (the bulk of
+the bundle); the home map stays float32, so the home key decodes as the patch code. Every path acts on one
+latent column at a time, so a window of columns decodes exactly what the whole note does there (the exported
+decoder is its own tile decoder).
 
 Its start is the whole fit (:meth:`HomeKeyFamily.start`): the home key's patch PCA, then the key maps, one
 key at a time from the training notes (pairs streamed from the features, nothing held beyond two keys'
