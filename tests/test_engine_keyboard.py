@@ -136,3 +136,61 @@ def test_live_a_latent_change_reaches_every_key_and_presets_are_not_pinned():
         for i, key in enumerate(KEYS):
             np.testing.assert_allclose(engine.timbre.for_key(key).held[:50], decoded[i][:, :50].T, atol=1e-6)
         assert len(engine.timbres.cache) <= 6
+
+
+class _GatedDecoder:
+    """The bundle's decoder, its decodes of every trained key held until ``release`` is set (the decodes of
+    fewer keys, the sounding ones, go through at once)."""
+
+    def __init__(self, inner, keys) -> None:
+        import threading
+
+        self._inner, self._keys = inner, tuple(keys)
+        self.release = threading.Event()
+        self.asked: list[tuple[int, ...]] = []
+        self.provider = inner.provider
+
+    def decode_at_keys(self, latent, keys):
+        self.asked.append(tuple(int(k) for k in keys))
+        if len(keys) == len(self._keys):
+            self.release.wait(timeout=30.0)
+        return self._inner.decode_at_keys(latent, keys)
+
+
+def test_live_a_latent_change_sounds_at_the_playing_keys_first():
+    """Live, a preset switch while a note plays at 72 is decoded at 72 first and sounds there before the
+    other keys are decoded; the whole decode then takes its place at every key."""
+    from engine_fixtures import wait_for
+
+    from synth.control.messages import SetPreset
+
+    bundle = _keyboard_bundle()
+    gated = _GatedDecoder(bundle.decoder(providers=["CPUExecutionProvider"], threads=1), KEYS)
+    gated.release.set()  # the start-up decode of every key
+    with Engine(bundle, EngineOptions(output_rate=RATE, methods=("harmonic",), max_voices=2),
+                decoding=LiveDecoding(), decoder=gated) as engine:
+        before = engine.timbre
+        gated.release.clear()
+        engine.schedule(NoteOn(72, 100), 0)
+        engine.render(engine.hop_samples.__ceil__())
+        engine.schedule(SetPreset("dark"))
+
+        def at_72() -> bool:
+            engine.render(engine.hop_samples.__ceil__())
+            return engine.timbre.for_key(72) is not before.for_key(72)
+        assert wait_for(at_72, timeout=10.0)
+        assert (72,) in gated.asked
+        decoded = bundle.decoder(providers=["CPUExecutionProvider"]).decode(
+            np.repeat(bundle.presets["dark"].latent[None], 3, 0), pitch=list(KEYS))
+        np.testing.assert_allclose(engine.timbre.for_key(72).held[:50], decoded[2][:, :50].T, atol=1e-6)
+        assert engine.timbre.for_key(48) is before.for_key(48)  # not decoded yet: the previous latent's
+        assert engine.stats().timbres.keys_first == 1
+
+        gated.release.set()
+
+        def whole() -> bool:
+            engine.render(engine.hop_samples.__ceil__())
+            return engine.timbre.for_key(48) is not before.for_key(48)
+        assert wait_for(whole, timeout=10.0)
+        for i, key in enumerate(KEYS):
+            np.testing.assert_allclose(engine.timbre.for_key(key).held[:50], decoded[i][:, :50].T, atol=1e-6)

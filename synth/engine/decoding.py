@@ -38,7 +38,7 @@ import dataclasses
 import statistics
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -79,9 +79,11 @@ class Tile:
 @dataclasses.dataclass(frozen=True)
 class DecodeResult:
     """One answered request. ``timbre`` None with an ``error``: the decode failed; None with no error and no
-    ``tile``: it was superseded by a newer request answered from the cache (only its ``tags`` still count
-    as applied). ``tile`` set: the frames the voices were about to read, exact; the whole note follows in a
-    later result of the same ``seq`` (unless a newer request supersedes it)."""
+    ``tile`` or ``keys_first``: it was superseded by a newer request answered from the cache (only its
+    ``tags`` still count as applied). ``tile`` set: the frames the voices were about to read, exact;
+    ``keys_first`` set (a keyboard bundle): the timbres of the keys sounding when it was asked for, exact.
+    With either, the whole follows in a later result of the same ``seq`` (unless a newer request supersedes
+    it)."""
 
     seq: int
     timbre: Timbre | None
@@ -89,12 +91,16 @@ class DecodeResult:
     decode_ms: float
     tags: tuple
     tile: Tile | None = None
+    keys_first: Mapping[int, Timbre] | None = None
 
 
 class KeyedDecoder:
     """A keyboard bundle's decoder asked for every trained key at once: ``decode`` of one latent gives
     [shape=(len(keys), n_mels, frames)], row ``i`` at ``keys[i]``; :func:`decode_timbre` makes that a
-    :class:`KeyedTimbre`. (Every key, not only the sounding ones: a note played later needs no decode.)"""
+    :class:`KeyedTimbre`. (Every key, not only the sounding ones: a note played later needs no decode.)
+    ``decode_keys`` decodes some of them: the live worker sounds the keys that are playing first
+    (:func:`decode_keys_first`), since each key costs its own decode (about 1.5 ms for the home-key family's
+    per-key tables, 26 ms for all 17 of 36..84 step 3)."""
 
     def __init__(self, decoder, *, keys: tuple[int, ...], base: int) -> None:
         self._decoder = decoder
@@ -105,6 +111,27 @@ class KeyedDecoder:
 
     def decode(self, latents: np.ndarray) -> np.ndarray:
         return self._decoder.decode_at_keys(np.asarray(latents, dtype=np.float32), self._pitch)
+
+    def decode_keys(self, latents: np.ndarray, keys: Sequence[int]) -> np.ndarray:
+        """[shape=(len(keys), n_mels, frames)] one latent at each of ``keys`` (trained keys)."""
+        return self._decoder.decode_at_keys(np.asarray(latents, dtype=np.float32), np.asarray(keys, np.int32))
+
+
+def decode_keys_first(decoder: KeyedDecoder, latent: np.ndarray, keys: Sequence[int], *,
+                      params: SpectrogramParams) -> tuple[dict[int, Timbre] | None, str, float]:
+    """The timbres of ``latent`` at ``keys`` only (the sounding ones); ``(timbres or None, error or "",
+    ms)`` as :func:`decode_timbre`."""
+    t0 = time.perf_counter()
+    try:
+        mel = np.asarray(decoder.decode_keys(np.asarray(latent, dtype=np.float32)[None], keys))
+    except Exception as exc:  # as in decode_timbre: the engine keeps playing
+        return None, f"decoder failed: {type(exc).__name__}: {exc}", (time.perf_counter() - t0) * 1e3
+    ms = (time.perf_counter() - t0) * 1e3
+    if mel.shape != (len(keys), params.n_mels, params.frames):
+        return None, f"decoder returned shape {mel.shape}, expected {(len(keys), params.n_mels, params.frames)}", ms
+    if not np.all(np.isfinite(mel)):
+        return None, "decoder output contains NaN or Inf", ms
+    return {int(k): make_timbre(m, params=params) for k, m in zip(keys, mel, strict=True)}, "", ms
 
 
 def decode_timbre(decoder, latent: np.ndarray, *, params: SpectrogramParams
@@ -240,11 +267,12 @@ class Decoding(Protocol):
     inline_decodes: int
 
     def request(
-        self, latent: np.ndarray, tags: tuple = (), frames: tuple[int, int] | None = None
+        self, latent: np.ndarray, tags: tuple = (), frames: tuple[int, int] | None = None,
+        keys: tuple[int, ...] = (),
     ) -> DecodeResult | None:
         """Ask for ``latent`` (``tags``: the commands that changed it; ``frames``: the note frames
-        ``[first, end)`` the voices read next, or None): its result now, or None when :meth:`collect` will
-        hand it over later."""
+        ``[first, end)`` the voices read next, or None; ``keys``: a keyboard bundle's trained keys the voices
+        are sounding): its result now, or None when :meth:`collect` will hand it over later."""
 
     def collect(self) -> DecodeResult | None:
         """The result finished since the last call (the newest: older ones' tags ride on it), or None."""
@@ -291,8 +319,10 @@ class InlineDecoding:
         self.cache = TimbreCache() if cache is None else cache
         self.decode_ms: collections.deque[float] = collections.deque(maxlen=256)
 
-    def request(self, latent: np.ndarray, tags: tuple = (), frames: tuple[int, int] | None = None) -> DecodeResult:
-        """Decode ``latent`` now, whole (``frames`` is ignored: offline, every change lands at its frame)."""
+    def request(self, latent: np.ndarray, tags: tuple = (), frames: tuple[int, int] | None = None,
+                keys: tuple[int, ...] = ()) -> DecodeResult:
+        """Decode ``latent`` now, whole (``frames`` and ``keys`` are ignored: offline, every change lands at
+        its frame)."""
         self._seq += 1
         key = self.cache.key(latent)
         timbre = self.cache.get(key)
@@ -347,7 +377,10 @@ class DecodeWorker:
         self.tiles_decoded = 0
         self.tile_ms: collections.deque[float] = collections.deque(maxlen=256)
         self._cond = threading.Condition()
-        self._pending: tuple[int, np.ndarray, tuple, tuple[int, int] | None] | None = None
+        self._pending: tuple[int, np.ndarray, tuple, tuple[int, int] | None, tuple[int, ...]] | None = None
+        # A keyboard bundle's sounding keys are decoded (and answered) first: see decode_keys_first.
+        self._keyed = isinstance(decoder, KeyedDecoder)
+        self.keys_first_decoded = 0
         self._result: DecodeResult | None = None
         self._prefetch: collections.deque[np.ndarray] = collections.deque()
         self._seq = 0
@@ -360,13 +393,16 @@ class DecodeWorker:
         self._thread.start()
 
     def request(
-        self, latent: np.ndarray, tags: tuple = (), frames: tuple[int, int] | None = None
+        self, latent: np.ndarray, tags: tuple = (), frames: tuple[int, int] | None = None,
+        keys: tuple[int, ...] = (),
     ) -> DecodeResult | None:
         """Ask for ``latent``: answered at once from the cache (returns the result), else queued (None).
 
         ``frames``: the note frames ``[first, end)`` the voices read next; with a tile decoder whose window
-        holds them, they are decoded (and answered) first. A fast decoder (see the module docstring) decodes
-        here and now: the result is returned, exact, whatever is queued."""
+        holds them, they are decoded (and answered) first. ``keys``: a keyboard bundle's trained keys the
+        voices are sounding; when they are fewer than all, they are decoded (and answered) first. A fast
+        decoder (see the module docstring) decodes here and now: the result is returned, exact, whatever is
+        queued."""
         key = self.cache.key(latent)
         timbre = self.cache.get(key)
         error, ms = "", 0.0
@@ -392,7 +428,7 @@ class DecodeWorker:
             if self._pending is not None:
                 self.coalesced += 1
                 tags = self._pending[2] + tags
-            self._pending = (self._seq, latent, tags, frames)
+            self._pending = (self._seq, latent, tags, frames, tuple(keys))
             self._cond.notify()
         return None
 
@@ -447,7 +483,7 @@ class DecodeWorker:
                     latent = self._prefetch.popleft()
                     seq = -1
                 else:
-                    seq, latent, tags, frames = self._pending
+                    seq, latent, tags, frames, keys = self._pending
                     self._pending = None
                     self.busy = True
             key = self.cache.key(latent)
@@ -484,6 +520,24 @@ class DecodeWorker:
                     if stale or self._pending is not None or self._stop:  # newest wins: skip the rest
                         self.busy = False
                         continue
+            first = self._keys_first(keys) if start is None else ()
+            if first:
+                part, error, ms = decode_keys_first(self._decoder, latent, first, params=self._params)
+                with self._cond:
+                    stale = seq <= self._answered
+                    if self._result is not None:
+                        tags = self._result.tags + tags
+                        self._result = None
+                    if part is not None and not stale:
+                        self.keys_first_decoded += 1
+                        self._result = DecodeResult(seq, None, "", ms, tags, keys_first=part)
+                        tags = ()
+                    elif tags:
+                        self._result = DecodeResult(seq, None, "" if stale else error, ms, tags)
+                        tags = ()
+                    if stale or self._pending is not None or self._stop:  # newest wins: skip the rest
+                        self.busy = False
+                        continue
             timbre, error, ms = decode_timbre(self._decoder, latent, params=self._params)
             self._measured(ms)
             if timbre is not None:
@@ -495,6 +549,15 @@ class DecodeWorker:
                 if self._result is not None:
                     tags = self._result.tags + tags  # an uncollected older result is superseded
                 self._result = DecodeResult(seq, timbre, error, ms, tags)
+
+    def _keys_first(self, keys: tuple[int, ...]) -> tuple[int, ...]:
+        """The sounding ``keys`` to decode ahead of the rest: none unless the decoder is a keyboard bundle's
+        and they are fewer than its trained keys (all of them is the whole decode anyway)."""
+        if not self._keyed or not keys:
+            return ()
+        trained = self._decoder.keys
+        first = tuple(sorted({int(k) for k in keys if k in trained}))
+        return first if 0 < len(first) < len(trained) else ()
 
     def close(self) -> None:
         with self._cond:

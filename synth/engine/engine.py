@@ -359,7 +359,14 @@ class Engine:
         tags, self._latent_tags = tuple(self._latent_tags), []
         self._latent_dirty = False
         latent = self.requested_latent = self._control.latent()
-        self.timbres.request(latent, self._control.coordinates(latent), tags, sample, self._frames_ahead())
+        self.timbres.request(latent, self._control.coordinates(latent), tags, sample, self._frames_ahead(),
+                             self._sounding_keys())
+
+    def _sounding_keys(self) -> tuple[int, ...]:
+        """A keyboard bundle's trained keys the active voices play (decoded first on a latent change)."""
+        if self.keys is None:
+            return ()
+        return tuple({voice.key for voice in self.pool.slots if voice.active and voice.key is not None})
 
     def _frames_ahead(self) -> tuple[int, int] | None:
         """Note frames the sounding voices read next (one span holding all of them), None when none sounds."""

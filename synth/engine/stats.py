@@ -26,6 +26,8 @@ class TimbreStats:
     tile_ms : float  median of the recent tile decode times, ms (0.0 before any)
     tiles : int  tiles spliced into what the voices play (each ahead of its whole note)
     tiles_decoded : int  tiles the decode worker decoded
+    keys_first : int  latent changes of a keyboard bundle sounded at the playing keys before the others were
+        decoded
     coalesced : int  requests superseded by a newer one before they were decoded (newest wins)
     inline_decodes : int  decodes a live engine made in the synthesis thread instead of on its worker (a fast
         decoder's; 0 offline, where every decode is inline by design)
@@ -41,6 +43,7 @@ class TimbreStats:
     tile_ms: float
     tiles: int
     tiles_decoded: int
+    keys_first: int
     coalesced: int
     inline_decodes: int
     decodes_inline: bool

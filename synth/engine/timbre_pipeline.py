@@ -164,6 +164,7 @@ class TimbrePipeline:
         self._estimated_tags: set = set()
         self.timbre_estimates = 0
         self.tiles_sounded = 0
+        self.keys_first_sounded = 0  # keyboard bundles: latent changes sounded at the playing keys first
         self.latent_changes = 0
         self.decode_errors = 0
         self.last_decode_error = ""
@@ -201,10 +202,11 @@ class TimbrePipeline:
                 self._tile_seq = -1
 
     def request(self, latent: np.ndarray, coords: Coordinates | None, tags: tuple, sample: int,
-                frames: tuple[int, int] | None) -> None:
+                frames: tuple[int, int] | None, keys: tuple[int, ...] = ()) -> None:
         """The latent changed at ``sample`` (``tags``: the commands that changed it; ``frames``: the note
-        frames ``[first, end)`` the sounding voices read next, None when none sounds)."""
-        result = self._decoding.request(latent, tags, frames)
+        frames ``[first, end)`` the sounding voices read next, None when none sounds; ``keys``: a keyboard
+        bundle's trained keys they sound, decoded first)."""
+        result = self._decoding.request(latent, tags, frames, keys)
         self._coords_by_seq[self._decoding.requested] = coords
         if result is not None:
             self._take(result, sample)
@@ -299,6 +301,14 @@ class TimbrePipeline:
             self._applied_exact.append((tag, sample))
 
     def _take(self, result: DecodeResult, sample: int) -> None:
+        if result.keys_first is not None and isinstance(self._timbre, KeyedTimbre):
+            # The sounding keys of the new latent, exact; the other keys keep the previous latent's until
+            # the whole decode (same seq) takes this one's place, mid-fade like a tile's whole note.
+            self._sound(KeyedTimbre({**self._timbre.by_key, **result.keys_first}, base=self._timbre.base))
+            self._tile_seq = result.seq
+            self.keys_first_sounded += 1
+            self._resolve_tags(result.tags, sample)
+            return
         if result.tile is not None:
             tile = result.tile
             self._sound(splice_timbre(self._timbre, tile.part, first=tile.first, params=self.params))
@@ -385,6 +395,7 @@ class TimbrePipeline:
             decode_ms=self.decode_ms(),
             tile_ms=self.tile_ms(),
             tiles=int(self.tiles_sounded),
+            keys_first=int(self.keys_first_sounded),
             tiles_decoded=int(decoding.tiles_decoded),
             coalesced=int(decoding.coalesced),
             inline_decodes=int(decoding.inline_decodes),

@@ -40,6 +40,37 @@ def measure_keyboard_decode(keyboard, *, one_pitch=None, runs: int = 30) -> dict
     return out
 
 
+def measure_latent_change(keyboard, *, notes=(72,), runs: int = 10, keys_first: bool = True) -> dict:
+    """p50/p99 ms from a preset switch to the frame where the live engine's voices at ``notes`` read the new
+    preset's timbre, the keys decoded first (``keys_first``) or all at once; rendered as fast as the engine
+    can (the null output's pace would only add the frame it waits for)."""
+    import time
+
+    from synth.control.messages import NoteOn, SetPreset
+    from synth.engine import Engine, EngineOptions, LiveDecoding
+
+    names = list(keyboard.presets)
+    waits = []
+    with Engine(keyboard, EngineOptions(max_voices=8), decoding=LiveDecoding()) as engine:
+        if not keys_first:
+            engine._sounding_keys = lambda: ()  # noqa: SLF001 - the baseline: every key decoded at once
+        for note in notes:
+            engine.schedule(NoteOn(note, 100), 0)
+        hop = int(np.ceil(engine.hop_samples))
+        key = keyboard.nearest_key(notes[0])
+        for i in range(runs):
+            engine.render(hop * 4)
+            before = engine.timbre.for_key(key)
+            t0 = time.perf_counter()
+            engine.schedule(SetPreset(names[(i + 1) % len(names)]))
+            while engine.timbre.for_key(key) is before and time.perf_counter() - t0 < 5.0:
+                engine.render(hop)
+            waits.append((time.perf_counter() - t0) * 1e3)
+            while not engine.timbres.decoding_idle():  # the rest of the keys, before the next switch
+                engine.render(hop)
+    return {"p50": float(np.percentile(waits, 50)), "p99": float(np.percentile(waits, 99)), "runs": runs}
+
+
 def main(argv=None) -> int:
     """``bench/bench_keyboard_decode.py``."""
     from synth.bundle import load_bundle
@@ -53,5 +84,8 @@ def main(argv=None) -> int:
     if keyboard.keys is None:
         parser.error(f"{args.keyboard} is not a keyboard bundle")
     one = load_bundle(Path(args.bundle)) if args.bundle else None
-    print(json.dumps(measure_keyboard_decode(keyboard, one_pitch=one, runs=args.runs), indent=1))
+    out = measure_keyboard_decode(keyboard, one_pitch=one, runs=args.runs)
+    out["latent_change_one_playing_key_ms"] = measure_latent_change(keyboard)
+    out["latent_change_all_keys_at_once_ms"] = measure_latent_change(keyboard, keys_first=False)
+    print(json.dumps(out, indent=1))
     return 0
