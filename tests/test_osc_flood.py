@@ -92,3 +92,24 @@ def test_a_client_polling_status_keeps_getting_answers():
             time.sleep(1 / 30)
         assert server.replies_dropped == 0
         client.close()
+
+
+def test_whole_latents_beyond_the_byte_budget_are_dropped_unread_and_said_once():
+    """A sender's datagrams beyond its byte budget are dropped before they are parsed (python-osc parses a
+    whole latent's floats one at a time): two whole latents fit the burst, the other four do not."""
+    from synth.osc.packets import encode_message
+
+    with live_session() as (live, server):
+        from engine_fixtures import synthetic_bundle
+
+        latent = [0.01] * synthetic_bundle().latent_size
+        size = len(encode_message("/synth/latent", latent))
+        _frozen(server, SenderLimits(bytes_per_second=1.0, byte_burst=2.5 * size))
+        client = OscClient(server.port)
+        for _ in range(6):
+            client.send("/synth/latent", *latent)
+        assert wait_for(lambda: server.router.throttled == 4 and server.router.messages == 2)
+        replies = client.drain()
+        assert [address for address, _ in replies] == ["/synth/error"]
+        assert "more than 1 bytes a second" in replies[0][1][1]
+        client.close()

@@ -58,6 +58,11 @@ class SenderLimits:
     packets_per_second, packet_burst : datagrams it may send; beyond them a datagram is dropped unread, which
         costs the receive thread almost nothing (parsing 10,000 packets a second held the GIL long enough to
         underflow a 16-voice chord)
+    bytes_per_second, byte_burst : datagram bytes it may send; beyond them, likewise dropped unread. python-osc
+        parses a float at a time, so what a datagram costs the GIL grows with its size, and the packet bound
+        alone would let 2,500 whole latents (8 KB each, 20 MB) a second be parsed. 1 MiB/s is 128 whole
+        latents a second, one per frame of the 16 kHz contract (the engine decodes at most one latent a
+        frame), or about 40,000 note messages
     messages_per_second, message_burst : engine commands it may send (a ten-finger chord, a fader at 1 kHz and
         a sequencer fit; a flood does not; 2,000 latent changes a second under a 16-voice chord play without
         an underflow on a 2-core machine)
@@ -73,6 +78,8 @@ class SenderLimits:
 
     packets_per_second: float = 2500.0
     packet_burst: float = 1000.0
+    bytes_per_second: float = 1048576.0
+    byte_burst: float = 262144.0
     messages_per_second: float = 2000.0
     message_burst: float = 500.0
     reply_bytes_per_second: float = 16384.0
@@ -85,7 +92,8 @@ class SenderLimits:
     @classmethod
     def unlimited(cls) -> SenderLimits:
         inf = float("inf")
-        return cls(packets_per_second=inf, packet_burst=inf, messages_per_second=inf, message_burst=inf,
+        return cls(packets_per_second=inf, packet_burst=inf, bytes_per_second=inf, byte_burst=inf,
+                   messages_per_second=inf, message_burst=inf,
                    reply_bytes_per_second=inf, reply_burst=inf, intake_per_second=inf, intake_burst=inf)
 
 
@@ -95,6 +103,7 @@ class SenderBudget:
     def __init__(self, limits: SenderLimits, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits
         self.packets = TokenBucket(rate=limits.packets_per_second, burst=limits.packet_burst, clock=clock)
+        self.bytes = TokenBucket(rate=limits.bytes_per_second, burst=limits.byte_burst, clock=clock)
         self.messages = TokenBucket(rate=limits.messages_per_second, burst=limits.message_burst, clock=clock)
         self.reply_bytes = TokenBucket(rate=limits.reply_bytes_per_second, burst=limits.reply_burst, clock=clock)
         self.notice = TokenBucket(rate=1.0, burst=1.0, clock=clock)  # telling it so: at most once a second

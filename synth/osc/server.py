@@ -188,13 +188,16 @@ class OscServer:
         received = time.time()
         budget = self.senders(addr[0])
         budget.received(len(data))
-        if not budget.packets.take():
+        over = "" if budget.packets.take() else f"{budget.limits.packets_per_second:g} packets"
+        if not over and not budget.bytes.take(len(data)):
+            over = f"{budget.limits.bytes_per_second:g} bytes"
+        if over:
             # Dropped unread: under a flood the receive thread's work must stay next to nothing (it holds the
             # GIL the synthesis thread needs).
             self.router.throttled += 1
             if budget.notice.take():
-                self._reply_error(addr, Reply(ERROR_ADDRESS, ("", f"more than {budget.limits.packets_per_second:g} "
-                                                                  "packets a second: the excess is dropped")))
+                self._reply_error(addr, Reply(ERROR_ADDRESS, ("", f"more than {over} a second: the excess is "
+                                                                  "dropped")))
             return
         problem = bundle_problem(data)
         if problem:
