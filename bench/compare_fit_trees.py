@@ -32,7 +32,7 @@ def marked(*args, **kw):
     return write(*args, **kw)
 loop.write_history = marked
 from training.model.config import default_config
-config = default_config().replace(batch_size=16, patience=99)
+config = default_config().with_schedule(batch_size=16, patience=99)
 out = fit(features=sys.argv[1], config=config, out=sys.argv[2],
           options=FitOptions(max_epochs=int(sys.argv[3]), xla="off", verbose=0))
 rows = list(csv.DictReader(open(out / "history.csv")))

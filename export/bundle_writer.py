@@ -187,7 +187,7 @@ def _pca_metrics(the_run, features, *, latent_size: int, log) -> list[dict[str, 
     from training.fit import training_rows
     from training.pca_baseline import pca_test_metrics
 
-    train = training_rows(features, seed=the_run.config.seed, limit=the_run.fit.get("limit"))
+    train = training_rows(features, seed=the_run.config.schedule.seed, limit=the_run.fit.get("limit"))
     return pca_test_metrics(features, train_rows=train, latent_size=latent_size, log=log)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from training_fixtures import SMALL_PARAMS, small_config, synthetic_notes, write_features
+from training_fixtures import LEGACY_FLAT_PATCH, SMALL_PARAMS, small_config, synthetic_notes, write_features
 
 from synth.errors import ContractError, DataError, ParameterError
 from synth.spectrogram import SpectrogramParams
@@ -68,7 +68,7 @@ def test_run_folder_contents(finished_run, features):
     assert doc["data"]["notes"] == N_NOTES and doc["fit"]["train_notes"] == 12
     history = files["history.csv"].decode().splitlines()
     assert history[0] == "epoch,loss,val_loss,seconds,learning_rate" and len(history) == 3
-    assert [float(row.split(",")[4]) for row in history[1:]] == pytest.approx([RUN_CONFIG.learning_rate] * 2)
+    assert [float(row.split(",")[4]) for row in history[1:]] == pytest.approx([RUN_CONFIG.schedule.learning_rate] * 2)
     status = json.loads(files["status.json"])
     assert status["epochs_done"] == 2 and status["stopped"] == "max_epochs"
     assert status["best_epoch"] in (1, 2)
@@ -166,7 +166,7 @@ def test_patience_counts_from_the_last_significant_improvement_not_the_latest_ti
     # loss that last reset the patience, so the run goes on, and every epoch is the best one so far.
     from training.fit.stopping import Stop, StoppingRule, StoppingState
 
-    rule = StoppingRule.from_config(small_config(min_delta=0.002, patience=3, lr_patience=0, max_epochs=100))
+    rule = StoppingRule.from_schedule(small_config(min_delta=0.002, patience=3, lr_patience=0, max_epochs=100).schedule)
     state = StoppingState()
     for epoch in range(1, 41):
         verdict = rule.judge(state, loss=1.0, val_loss=0.9985**epoch, learning_rate=1e-3)
@@ -187,7 +187,7 @@ def test_resume_may_change_the_schedule_but_not_the_model(features, tmp_path):
         options=FitOptions(resume=True, verbose=0, run_eagerly=EAGER, max_epochs=2,
                            schedule={"learning_rate": 1e-3, "lr_patience": 2}))
     assert _rates(out) == pytest.approx([1e-30, 1e-3], rel=1e-6)
-    saved = json.loads((out / "config.json").read_text())["config"]
+    saved = json.loads((out / "config.json").read_text())["config"]["schedule"]
     assert (saved["learning_rate"], saved["lr_patience"], saved["max_epochs"]) == (1e-3, 2, 2)
     before = _tree(out)
     with pytest.raises(ParameterError, match="unknown keys \\['filters'\\]"):
@@ -197,6 +197,24 @@ def test_resume_may_change_the_schedule_but_not_the_model(features, tmp_path):
         fit(features=features, config=None, out=out,
             options=FitOptions(resume=True, schedule={"lr_factor": 1.5}, verbose=0))
     assert _tree(out) == before
+
+
+def test_a_run_folder_written_before_the_schedule_split_loads_and_resumes(finished_run, features, tmp_path):
+    part = fit(features=features, config=RUN_CONFIG, out=tmp_path / "part",
+               options=FitOptions(max_epochs=1, verbose=0, run_eagerly=EAGER))
+    # config.json as every run written before the split has it: the schedule's fields flat in "config".
+    doc = json.loads((part / "config.json").read_text())
+    flat = {k: v for k, v in doc["config"].items() if k != "schedule"} | doc["config"]["schedule"]
+    assert set(flat) == set(LEGACY_FLAT_PATCH)
+    (part / "config.json").write_text(json.dumps(dict(doc, config=flat), indent=2))
+    assert load_run(part).config == RUN_CONFIG.with_schedule(max_epochs=1)
+    fit(features=features, config=None, out=part,
+        options=FitOptions(resume=True, max_epochs=2, verbose=0, run_eagerly=EAGER))
+    # The same weights as the uninterrupted run; config.json now records the schedule as one object.
+    for a, b in zip(_weights(finished_run / "best.weights.h5", RUN_CONFIG),
+                    _weights(part / "best.weights.h5", RUN_CONFIG), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert json.loads((part / "config.json").read_text())["config"] == RUN_CONFIG.to_dict()
 
 
 # ---------------------------------------------------------------------------------------------- corruption
@@ -333,7 +351,7 @@ def test_train_command(features, tmp_path):
     assert main(args) == 1  # exists: needs --resume or --force
     resume = ["train", "--data", str(features), "--out", str(out), "--resume", "--quiet", "--max-epochs", "2"]
     assert main([*resume, "--learning-rate", "2e-4", "--lr-patience", "3", "--patience", "7"]) == 0
-    saved = json.loads((out / "config.json").read_text())["config"]
+    saved = json.loads((out / "config.json").read_text())["config"]["schedule"]
     assert (saved["learning_rate"], saved["lr_patience"], saved["patience"], saved["max_epochs"]) == (2e-4, 3, 7, 2)
     assert _rates(out)[1] == pytest.approx(2e-4, rel=1e-6)
     assert main(["train", "--data", str(features), "--variant", "nope", "--out", str(tmp_path / "x")]) == 1
@@ -399,20 +417,20 @@ def test_both_note_sources_give_the_same_batches(tmp_path):
 
 def test_a_new_run_can_start_from_another_runs_best_weights(finished_run, features, tmp_path):
     # A rate of 1e-30 leaves the weights where they start: exactly where the other run ended.
-    config = RUN_CONFIG.replace(learning_rate=1e-30, max_epochs=1, clipnorm=1.0)
+    config = RUN_CONFIG.with_schedule(learning_rate=1e-30, max_epochs=1, clipnorm=1.0)
     out = fit(features=features, config=config, out=tmp_path / "tuned",
               options=FitOptions(verbose=0, run_eagerly=EAGER, init_from=finished_run))
     for a, b in zip(_weights(out / "best.weights.h5", config), _weights(finished_run / "best.weights.h5", config),
                     strict=True):
         np.testing.assert_allclose(a, b, atol=1e-6)
     doc = json.loads((out / "config.json").read_text())
-    assert doc["fit"]["init_from"] == str(finished_run) and doc["config"]["clipnorm"] == 1.0
+    assert doc["fit"]["init_from"] == str(finished_run) and doc["config"]["schedule"]["clipnorm"] == 1.0
 
 
 def test_a_run_started_from_another_keeps_that_through_a_resume(finished_run, features, tmp_path):
     # Killed before its first checkpoint (only config.json written): resumed, it starts from the weights it was
     # started from again, not from fresh ones, and its record still names them.
-    config = RUN_CONFIG.replace(learning_rate=1e-30, max_epochs=1)
+    config = RUN_CONFIG.with_schedule(learning_rate=1e-30, max_epochs=1)
     out = fit(features=features, config=config, out=tmp_path / "tuned",
               options=FitOptions(verbose=0, run_eagerly=EAGER, init_from=finished_run))
     for path in out.iterdir():
@@ -446,4 +464,4 @@ def test_starting_from_a_missing_or_different_run_writes_nothing(finished_run, f
             options=FitOptions(force=True, verbose=0, init_from=finished_run))
     assert sorted(p.name for p in finished_run.iterdir()) == before
     with pytest.raises(ParameterError, match="clipnorm must be null or a positive number"):
-        RUN_CONFIG.replace(clipnorm=0)
+        RUN_CONFIG.with_schedule(clipnorm=0)

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from training_fixtures import SMALL_PARAMS, small_config, synthetic_notes
+from training_fixtures import LEGACY_FLAT_PATCH, SMALL_PARAMS, small_config, synthetic_notes
 
 from synth.errors import ParameterError
 from synth.spectrogram import SpectrogramParams
@@ -18,6 +18,7 @@ from training.model.config import (
     default_config,
     variant,
 )
+from training.model.schedule import SCHEDULE_FIELDS
 
 keras = pytest.importorskip("keras")
 from training.model.families import build_models, latent_shape  # noqa: E402
@@ -44,10 +45,13 @@ def test_config_json_round_trip(tmp_path):
         ({"dense": 0}, "dense"),
         ({"dense": True}, "dense"),
         ({"dropout_rate": 1.5}, "dropout_rate"),
-        ({"batch_size": 0}, "batch_size"),
         ({"regularizer_norm": "l3"}, "regularizer_norm"),
         ({"output_activation": "relu"}, "output_activation"),
-        ({"seed": -1}, "seed"),
+        ({"schedule": {**default_config().schedule.to_dict(), "batch_size": 0}}, "test.json: schedule: batch_size must be a positive int"),
+        ({"schedule": {**default_config().schedule.to_dict(), "seed": -1}}, "test.json: schedule: seed must be a non-negative int"),
+        ({"schedule": [1]}, "test.json: schedule: expected a JSON object"),
+        # The schedule is nested or flat (a config written before the split), never both.
+        ({"patience": 3}, "unknown keys \\['patience'\\]"),
     ],
 )
 def test_config_rejects_bad_dicts(change, message):
@@ -59,9 +63,18 @@ def test_config_rejects_bad_dicts(change, message):
 
 def test_config_rejects_missing_key_and_bad_files(tmp_path):
     data = default_config().to_dict()
-    del data["patience"]
-    with pytest.raises(ParameterError, match="missing keys \\['patience'\\]"):
+    del data["schedule"]["patience"]
+    with pytest.raises(ParameterError, match="schedule: missing keys \\['patience'\\]"):
         ModelConfig.from_dict(data)
+    data = default_config().to_dict()
+    del data["schedule"]
+    with pytest.raises(ParameterError, match="schedule: missing keys \\['learning_rate', 'patience', 'max_epochs', "
+                                             "'seed', 'batch_size'\\]"):
+        ModelConfig.from_dict(data)
+    with pytest.raises(ParameterError, match="schedule must be a FitSchedule, got dict"):
+        default_config().replace(schedule={"seed": 1})
+    with pytest.raises(ParameterError, match="unknown keys \\['seed'\\]"):
+        default_config().replace(seed=1)
     with pytest.raises(ParameterError, match="no such model config"):
         ModelConfig.load(tmp_path / "nope.json")
     (tmp_path / "bad.json").write_text("{not json")
@@ -169,6 +182,21 @@ def test_every_variant_builds_and_trains_a_step(name):
         assert autoencoder.losses, f"{name}: no regularisation loss"
 
 
+def test_configs_written_before_the_schedule_split_load_as_the_same_config():
+    config = ModelConfig.from_dict(json.loads(json.dumps(LEGACY_FLAT_PATCH)))
+    assert config == variant("patch")
+    assert (config.schedule.learning_rate, config.schedule.batch_size, config.schedule.clipnorm) == (1e-4, 16, 1.0)
+    # Written again, the schedule is one nested object and the architecture keeps the rest.
+    data = config.to_dict()
+    assert data["schedule"] == {k: LEGACY_FLAT_PATCH[k] for k in SCHEDULE_FIELDS}
+    assert {k: v for k, v in data.items() if k != "schedule"} == {
+        k: v for k, v in LEGACY_FLAT_PATCH.items() if k not in SCHEDULE_FIELDS}
+    # The oldest runs had none of the schedule fields added since: they read as those runs were fitted.
+    oldest = {k: v for k, v in variant("no_dense").to_dict().items() if k != "schedule"}
+    oldest.update(learning_rate=1e-3, batch_size=64, patience=10, max_epochs=300, seed=0)
+    assert ModelConfig.from_dict(oldest) == variant("no_dense")
+
+
 def test_runs_written_before_output_layer_existed_read_as_conv():
     data = default_config().to_dict()
     del data["output_layer"]
@@ -182,20 +210,25 @@ def test_runs_written_before_output_layer_existed_read_as_conv():
 
 def test_own_variants_keep_the_papers_latent_size_and_change_only_what_they_name():
     paper = variant("no_dense")
-    schedule = {"learning_rate", "lr_patience", "min_delta", "clipnorm"}
     for name in OWN_VARIANT_NAMES:
         config = variant(name)
         shape = latent_shape(config, params=PAPER)
         patches = config.layout in ("patch", "keyboard", "home_key")
         assert shape == ((1, 8, 256) if patches else (2, 8, 128)), name
-        changed = {k for k, v in config.to_dict().items() if v != paper.to_dict()[k]} - {"name", "batch_size"}
-        layout = {"layout", "filters", "patch_frames"} | schedule if patches else set()
-        if config.layout == "keyboard":  # the detail path's width, and a shorter patience for hour-long epochs
-            layout |= {"hidden", "patience"}
-        if config.layout == "home_key":  # its keys, the rank of their maps; one epoch: it is fitted, not trained
-            layout |= {"keys", "key_rank", "patience", "max_epochs"}
+        changed = {k for k, v in config.to_dict().items() if v != paper.to_dict()[k]} - {"name", "schedule"}
+        layout = {"layout", "filters", "patch_frames"} if patches else set()
+        if config.layout == "keyboard":  # the detail path's width
+            layout |= {"hidden"}
+        if config.layout == "home_key":  # its keys, the rank of their maps
+            layout |= {"keys", "key_rank"}
         assert changed and changed <= {"output_activation", "activation", "residual_blocks", "frequency_bias",
                                        "mel_head"} | layout, (name, changed)
+        # The schedule: a smaller batch; the patch families a slower, clipped, plateau-reduced rate, the
+        # keyboard's a shorter patience for hour-long epochs, the home key one epoch (it is fitted, not trained).
+        rescheduled = {k for k, v in config.schedule.to_dict().items() if v != paper.schedule.to_dict()[k]}
+        allowed = {"batch_size"} | ({"learning_rate", "lr_patience", "min_delta", "clipnorm"} if patches else set())
+        allowed |= {"keyboard": {"patience"}, "home_key": {"patience", "max_epochs"}}.get(config.layout, set())
+        assert "batch_size" in rescheduled and rescheduled <= allowed, (name, rescheduled)
 
 
 def test_clip_output_reaches_the_floor_and_passes_gradients_straight_through():

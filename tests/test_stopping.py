@@ -9,7 +9,7 @@ import pytest
 
 from synth.errors import DataError, ParameterError
 from training.fit.stopping import Stop, StoppingRule, StoppingState, Verdict
-from training.model.config import ModelConfig
+from training.model.schedule import FitSchedule
 
 RATE = 1e-3
 
@@ -135,9 +135,9 @@ def test_the_state_round_trips_through_a_checkpoint_and_reads_old_ones():
         StoppingState.from_doc(dict(doc, stopped="bored"))
 
 
-def test_the_rule_of_a_config_and_bad_rules():
-    config = ModelConfig(patience=4, max_epochs=9, min_delta=0.01, lr_patience=2, lr_factor=0.3)
-    assert StoppingRule.from_config(config) == StoppingRule(patience=4, max_epochs=9, min_delta=0.01, lr_patience=2,
+def test_the_rule_of_a_schedule_and_bad_rules():
+    schedule = FitSchedule(patience=4, max_epochs=9, min_delta=0.01, lr_patience=2, lr_factor=0.3)
+    assert StoppingRule.from_schedule(schedule) == StoppingRule(patience=4, max_epochs=9, min_delta=0.01, lr_patience=2,
                                                             lr_factor=0.3)
     for bad, named in (({"patience": 0}, "patience"), ({"max_epochs": 1.5}, "max_epochs"),
                        ({"lr_patience": -1}, "lr_patience"), ({"lr_factor": 1.0}, "lr_factor"),

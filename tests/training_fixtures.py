@@ -11,7 +11,7 @@ import numpy as np
 from synth.spectrogram import SpectrogramParams
 from training.datasets.features import sha256_file
 
-__all__ = ["SMALL_PARAMS", "write_features", "synthetic_notes", "small_config"]
+__all__ = ["SMALL_PARAMS", "LEGACY_FLAT_PATCH", "write_features", "synthetic_notes", "small_config"]
 
 # 64 x 64 inputs keep every model tiny; with 3 stages the downsampling is 64 (latent 1 x 1 x F).
 SMALL_PARAMS = SpectrogramParams(n_mels=64, frames=64)
@@ -57,6 +57,19 @@ def write_features(
     return path
 
 
+# The patch variant's config.json section as every run written before the schedule was split out has it: one
+# flat object of 33 fields (ModelConfig.to_dict at 9ac36a2).
+LEGACY_FLAT_PATCH = {
+    "name": "patch", "pooling": "max", "filters": [256], "kernel_size": 4, "strides": 2, "activation": "tanh",
+    "dense": None, "dropout_where": "none", "dropout_rate": 0.3, "regularizer": "none", "regularizer_norm": "l2",
+    "regularizer_where": "D", "regularizer_weight": 0.0001, "output_activation": "clip",
+    "output_layer": "conv_transpose", "residual_blocks": 0, "learning_rate": 0.0001, "batch_size": 16,
+    "patience": 10, "max_epochs": 300, "seed": 0, "lr_patience": 3, "lr_factor": 0.5, "min_delta": 0.002,
+    "clipnorm": 1.0, "frequency_bias": False, "mel_head": 0, "layout": "patch", "patch_frames": 64, "hidden": 0,
+    "keys": [], "home_key": 60, "key_rank": 0,
+}
+
+
 def small_config(name: str = "no_dense", **changes):
     """A named variant shrunk for tests (few filters, small batch, few epochs)."""
     from training.model.config import variant
@@ -71,4 +84,4 @@ def small_config(name: str = "no_dense", **changes):
         shrunk.update(keys=(48, 60, 72), key_rank=4)
     base = dict(**shrunk, batch_size=8, max_epochs=2)
     base.update(changes)
-    return config.replace(**base)
+    return config.with_changes(**base)

@@ -50,8 +50,10 @@ def decode_ms(decoder: Any, *, latent_shape: tuple[int, ...], repeats: int = 20)
 def _change(config: Any) -> str:
     from training.model.config import variant
 
-    paper = variant("no_dense").to_dict()
-    diff = [f"{k}={v}" for k, v in config.to_dict().items() if k != "name" and v != paper[k]]
+    paper = variant("no_dense")
+    diff = [f"{k}={v}" for k, v in config.to_dict().items()
+            if k not in ("name", "schedule") and v != paper.to_dict()[k]]
+    diff += [f"{k}={v}" for k, v in config.schedule.to_dict().items() if v != paper.schedule.to_dict()[k]]
     return ", ".join(diff) if diff else "(the paper's no_dense)"
 
 

@@ -83,7 +83,7 @@ def _fit_epochs(features: Path, out: Path, *, xla: str, mixed: bool, epochs: int
     from training.fit import FitOptions, fit
     from training.model.config import default_config
 
-    config = default_config().replace(batch_size=BATCH, patience=epochs + 1)
+    config = default_config().with_schedule(batch_size=BATCH, patience=epochs + 1)
     fit(features=features, config=config, out=out,
         options=FitOptions(max_epochs=epochs, xla=xla, mixed_precision=mixed, verbose=0))
     with (out / "history.csv").open() as f:

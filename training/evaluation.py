@@ -69,7 +69,7 @@ def evaluate_run(
     reconstructors: dict[str, Reconstruct] = {"model": reconstruct}
     pca_info: dict[str, int] = {}
     if pca:
-        fitted = training_rows(feats, seed=the_run.config.seed, limit=the_run.fit.get("limit"))
+        fitted = training_rows(feats, seed=the_run.config.schedule.seed, limit=the_run.fit.get("limit"))
         more, pca_info = pca_reconstructors(
             lambda: np.asarray(feats.x[fitted], dtype=np.float32),
             latent_size=int(np.prod(latent_shape(the_run.config, params=the_run.params))),

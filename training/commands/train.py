@@ -107,17 +107,16 @@ def run(args: argparse.Namespace) -> int:
     if args.seed is not None:
         if config is None:
             raise ParameterError("--seed cannot change a resumed run's seed")
-        config = config.replace(seed=args.seed)
+        config = config.with_schedule(seed=args.seed)
 
     from training.fit import FitOptions, fit
+    from training.model.schedule import RESUMABLE_FIELDS
 
-    schedule = {
-        key: getattr(args, key)
-        for key in ("learning_rate", "patience", "lr_patience", "lr_factor", "min_delta", "clipnorm")
-        if getattr(args, key) is not None
-    }
+    # Each schedule flag is named after the FitSchedule field it overrides (--lr-factor: lr_factor); --seed
+    # and --global-batch set the two fields a resumed run keeps, so they change the config instead.
+    schedule = {key: getattr(args, key) for key in RESUMABLE_FIELDS if getattr(args, key) is not None}
     options = FitOptions(
-        resume=args.resume, force=args.force, max_epochs=args.max_epochs, schedule=schedule, limit=args.limit,
+        resume=args.resume, force=args.force, schedule=schedule, limit=args.limit,
         mixed_precision=args.mixed_precision, verbose=2 if args.quiet else 1, deterministic=args.deterministic,
         xla=args.xla, init_from=args.init_from, global_batch=args.global_batch,
         **({} if args.input_parallelism is None else {"input_parallelism": args.input_parallelism}),

@@ -37,7 +37,7 @@ def write_pca_row(out: Path, feats: Any, *, overrides: dict[str, Any] | None, li
             pass  # rewritten below
     config = row_configs(overrides)["no_dense"]
     latent = math.prod(latent_shape(config, params=feats.params))
-    rows = pca_test_metrics(feats, train_rows=training_rows(feats, seed=config.seed, limit=limit),
+    rows = pca_test_metrics(feats, train_rows=training_rows(feats, seed=config.schedule.seed, limit=limit),
                             latent_size=latent, log=log, with_mean=True)
     atomic_write_text(path, json.dumps({"data": signature, "rows": rows}, indent=2) + "\n")
 

@@ -19,7 +19,7 @@ from synth.errors import DataError, ParameterError
 from training.experiments.rows import row_on_disk
 from training.experiments.tables import ROW_NAMES, check_names
 from training.fit.stopping import Stop
-from training.model.config import SCHEDULE_FIELDS
+from training.model.schedule import RESUMABLE_FIELDS
 
 __all__ = ["row_configs", "row_groups", "config_differences", "epoch_budget", "plan_sweep", "run_finished",
            "check_run_is_of"]
@@ -28,7 +28,7 @@ __all__ = ["row_configs", "row_groups", "config_differences", "epoch_budget", "p
 def row_configs(overrides: dict[str, Any] | None) -> dict[str, Any]:
     from training.model.config import variant
 
-    return {name: variant(name).replace(**(overrides or {})) for name in ROW_NAMES}
+    return {name: variant(name).with_changes(**(overrides or {})) for name in ROW_NAMES}
 
 
 def row_groups(
@@ -48,9 +48,13 @@ def row_groups(
     return [g for g in groups.values() if wanted.intersection(g)]
 
 
-# Not the model: the name (rows sharing a run differ by it) and the fitting schedule, which a resumed run may
-# change (--max-epochs extends a run, --patience is for new runs; training.fit allows both on --resume).
-NOT_THE_MODEL = ("name", *SCHEDULE_FIELDS)
+def _the_model(config: dict[str, Any]) -> dict[str, Any]:
+    """A config dict's fields that make its run, flat: not the name (rows sharing a run differ by it) nor the
+    schedule fields a resumed run may change (--max-epochs extends a run, --patience is for new runs;
+    training.fit allows both on --resume), but the seed and batch, which fix the run's start and data order."""
+    nested = config.get("schedule")
+    flat = {**config, **nested} if isinstance(nested, dict) else dict(config)
+    return {k: v for k, v in flat.items() if k not in ("name", "schedule", *RESUMABLE_FIELDS)}
 
 
 def config_differences(recorded: Any, *, planned: Any) -> list[str]:
@@ -60,12 +64,12 @@ def config_differences(recorded: Any, *, planned: Any) -> list[str]:
     from training.model.config import ModelConfig
 
     try:
-        have = ModelConfig.from_dict(recorded).to_dict()
+        have = _the_model(ModelConfig.from_dict(recorded).to_dict())
     except ParameterError:
-        have = recorded if isinstance(recorded, dict) else {}  # unreadable: every field it lacks differs
-    want = planned.to_dict()
-    return [f"{key} {have.get(key)!r} -> {want[key]!r}" for key in sorted(want)
-            if key not in NOT_THE_MODEL and have.get(key) != want[key]]
+        # Unreadable: every field it lacks differs.
+        have = _the_model(recorded) if isinstance(recorded, dict) else {}
+    want = _the_model(planned.to_dict())
+    return [f"{key} {have.get(key)!r} -> {want[key]!r}" for key in sorted(want) if have.get(key) != want[key]]
 
 
 def _stale_row(doc: dict[str, Any], *, planned: Any) -> list[str]:
@@ -86,7 +90,7 @@ def _short_of_budget(doc: dict[str, Any], *, max_epochs: int) -> int | None:
 def epoch_budget(config: Any, max_epochs: int | None) -> int:
     """A row's epoch bound: ``max_epochs``, or without one the config's own (which a run stopped by a smaller
     bound has not had)."""
-    return config.max_epochs if max_epochs is None else max_epochs
+    return config.schedule.max_epochs if max_epochs is None else max_epochs
 
 
 def _other_measurement(doc: dict[str, Any], *, feats: Any, limit: int | None) -> list[str]:

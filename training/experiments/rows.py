@@ -46,6 +46,9 @@ def row_doc(
     run_doc: dict[str, Any], hw: dict[str, Any],
 ) -> dict[str, Any]:
     """``rows/<name>.json``: one row's measurement (its group's run), the paper's numbers and the budget."""
+    config = run_doc.get("config") or {}
+    # A run written before the config's split keeps its schedule's fields at the top level of its config.
+    schedule = config.get("schedule") or config
     return {
         "format": ROW_FORMAT,
         "name": name,
@@ -63,9 +66,9 @@ def row_doc(
         "stopped": status.get("stopped"),
         "wall_s": round(history_seconds(run_dir), 1),
         "budget": {
-            "max_epochs": (run_doc.get("config") or {}).get("max_epochs"),
+            "max_epochs": schedule.get("max_epochs"),
             "limit": (run_doc.get("fit") or {}).get("limit"),
-            "patience": (run_doc.get("config") or {}).get("patience"),
+            "patience": schedule.get("patience"),
         },
         "train_notes": (run_doc.get("fit") or {}).get("train_notes"),
         "devices": (run_doc.get("fit") or {}).get("devices"),

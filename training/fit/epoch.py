@@ -70,13 +70,14 @@ def run_epoch(
     import keras
 
     _reset_dropout_rngs(*dropout, epoch)
-    order = epoch_order(train_rows, seed=config.seed, epoch=epoch)
-    targets = config.family.targets(order, notes=notes, seed=config.seed, epoch=epoch)
-    dataset, count = distributed_batches(steps.strategy, source, order, global_batch=config.batch_size,
+    schedule = config.schedule
+    order = epoch_order(train_rows, seed=schedule.seed, epoch=epoch)
+    targets = config.family.targets(order, notes=notes, seed=schedule.seed, epoch=epoch)
+    dataset, count = distributed_batches(steps.strategy, source, order, global_batch=schedule.batch_size,
                                          targets=targets)
     bar = None
     if verbose:
-        print(f"Epoch {epoch + 1}/{config.max_epochs}")
+        print(f"Epoch {epoch + 1}/{schedule.max_epochs}")
         bar = keras.utils.Progbar(count, verbose=verbose, stateful_metrics=["loss", "val_loss"])
     t0 = time.perf_counter()
     weighted, running, seen = [], 0.0, 0.0

@@ -45,7 +45,8 @@ def fit(
     ----------
     features : a features folder (see :mod:`training.datasets.features`) or an already loaded Features
     config : the variant to fit; with ``options.resume`` it may be None (the run's own config is used),
-        otherwise it must equal the run's config apart from the schedule fields (``SCHEDULE_FIELDS``)
+        otherwise it must equal the run's config apart from the schedule fields a resume may change
+        (``training.model.schedule.RESUMABLE_FIELDS``)
     out : the run folder; must not exist unless ``options.resume`` (continue it) or ``options.force`` (replace it)
     options : how to fit (:class:`~training.fit.options.FitOptions`: resume, force, the schedule and note
         budget, precision, devices, init_from); default ``FitOptions()``
@@ -155,7 +156,7 @@ def _build_and_train(
     old_policy = keras.mixed_precision.global_policy()
     try:
         keras.mixed_precision.set_global_policy(placement.policy)
-        keras.utils.set_random_seed(config.seed)
+        keras.utils.set_random_seed(config.schedule.seed)
         with placement.strategy.scope():
             models, optimizer = compiled_models(config, params=feats.params, jit=placement.jit,
                                                 run_eagerly=run_eagerly, init_from=init_from, out=out,

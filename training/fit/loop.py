@@ -47,7 +47,7 @@ def start_state(
     restore_checkpoint(ckpt, autoencoder, optimizer)
     if set_learning_rate:
         # The checkpoint restored the rate the run had reached; an explicit one replaces it.
-        optimizer.learning_rate.assign(config.learning_rate)
+        optimizer.learning_rate.assign(config.schedule.learning_rate)
     if verbose:
         print(f"melsynth train: resuming {out} after epoch {ckpt_state.stopping.epochs_done} ({ckpt.name}), "
               f"learning rate {float(optimizer.learning_rate.numpy()):.3g}")
@@ -67,7 +67,7 @@ def train_epochs(
     train_rows, valid_rows, test_rows = rows
     state = start_state(out, autoencoder, optimizer, ckpt=ckpt, ckpt_state=ckpt_state, config=config,
                         verbose=verbose, set_learning_rate=set_learning_rate)
-    rule = StoppingRule.from_config(config)
+    rule = StoppingRule.from_schedule(config.schedule)
     # A run that already stopped for good stays stopped; one stopped by max_epochs may be extended.
     stop = rule.on_resume(state.stopping)
 
@@ -76,8 +76,9 @@ def train_epochs(
                         parallelism=input_parallelism)
     steps = Steps(strategy, autoencoder, optimizer, jit=jit, run_eagerly=run_eagerly)
     # Validation pairs are drawn once (epoch -1), so every epoch is judged on the same task.
-    valid = distributed_batches(strategy, source, valid_rows, global_batch=config.batch_size,
-                                targets=config.family.targets(valid_rows, notes=feats.rows, seed=config.seed, epoch=-1))
+    valid_targets = config.family.targets(valid_rows, notes=feats.rows, seed=config.schedule.seed, epoch=-1)
+    valid = distributed_batches(strategy, source, valid_rows, global_batch=config.schedule.batch_size,
+                                targets=valid_targets)
 
     while stop is Stop.RUNNING:
         epoch = state.stopping.epochs_done
@@ -112,8 +113,8 @@ def train_epochs(
     if chief:
         # Like EarlyStopping(restore_best_weights=True): the models end with the best epoch's weights.
         load_weights_whole(autoencoder, out / "best.weights.h5", what="the model it was saved from")
-        write_metrics(out, feats, autoencoder, test_rows, source=source, batch_size=config.batch_size,
-                      params=feats.params, verbose=verbose, stacklevel=stacklevel + 1)
+        write_metrics(out, feats, autoencoder, test_rows, source=source,
+                      batch_size=config.schedule.batch_size, params=feats.params, verbose=verbose, stacklevel=stacklevel + 1)
     # The others wait here while the chief measures: a worker leaving early would look lost to the cluster.
     barrier(strategy)
     return out

@@ -32,7 +32,8 @@ def compiled_models(
     import keras
 
     autoencoder, encoder, decoder = config.family.build(config, params=params)
-    optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, clipnorm=config.clipnorm)
+    schedule = config.schedule
+    optimizer = keras.optimizers.Adam(learning_rate=schedule.learning_rate, clipnorm=schedule.clipnorm)
     autoencoder.compile(optimizer=optimizer, loss="mse", jit_compile=jit, run_eagerly=run_eagerly)
     if init_from is not None:
         try:
@@ -55,7 +56,8 @@ def start_from_data(models: tuple[Any, Any, Any], feats: Features, train_rows: n
     resumed run's, which stays)."""
     rows = np.sort(train_rows)
     if len(rows) > START_NOTES:
-        rows = np.sort(np.random.default_rng([config.seed, 15485863]).choice(rows, START_NOTES, replace=False))
+        rng = np.random.default_rng([config.schedule.seed, 15485863])
+        rows = np.sort(rng.choice(rows, START_NOTES, replace=False))
     pitch = note_pitches(feats, family=config.family)
     log = print if verbose else None
     try:

@@ -13,7 +13,7 @@ from synth.errors import ParameterError
 from training.cluster.rendezvous import CONNECT_TIMEOUT_S
 from training.fit.devices import XLA_CHOICES
 from training.fit.notes import INPUT_PARALLELISM
-from training.model.config import SCHEDULE_FIELDS
+from training.model.schedule import RESUMABLE_FIELDS
 
 __all__ = ["FitOptions"]
 
@@ -29,9 +29,10 @@ class FitOptions:
 
     resume : continue the run folder from its last checkpoint (excludes ``force`` and ``init_from``)
     force : replace an existing run folder
-    max_epochs : overrides ``config.max_epochs`` (also on resume, to extend a run)
-    schedule : overrides of the fitting schedule, keys from ``SCHEDULE_FIELDS`` (learning_rate, patience,
-        max_epochs, lr_patience, lr_factor, min_delta, clipnorm); also on resume, where a ``learning_rate``
+    max_epochs : overrides ``config.schedule.max_epochs`` (also on resume, to extend a run)
+    schedule : overrides of the config's :class:`~training.model.schedule.FitSchedule`, keys from
+        ``RESUMABLE_FIELDS`` (learning_rate, patience, max_epochs, lr_patience, lr_factor, min_delta, clipnorm;
+        not the seed or the batch, which fix a run's start and data order); also on resume, where a ``learning_rate``
         replaces the optimizer's current rate. A resumed run whose schedule changed is no longer bitwise-equal to
         an uninterrupted one; config.json records the schedule in effect and history.csv each epoch's rate.
         Held read-only.
@@ -49,8 +50,8 @@ class FitOptions:
     init_from : a new run starts from the best weights of this run folder (same architecture) instead of a
         random initialisation: fine-tuning, or restarting a run that diverged from its best epoch with a new
         schedule; recorded in config.json
-    global_batch : notes per step over every replica of every worker (overrides ``config.batch_size``, which
-        records it; a resumed run keeps its own); each replica computes an even share
+    global_batch : notes per step over every replica of every worker (overrides
+        ``config.schedule.batch_size``, which records it; a resumed run keeps its own); each replica computes an even share
     input_parallelism : batches each worker's input pipeline reads at once and prefetches (default 2; more
         feeds a fast GPU from a slow disk; tf.data's autotuning stays off, see
         :class:`~training.fit.notes.NoteSource`)
@@ -85,9 +86,10 @@ class FitOptions:
             raise ParameterError(f"xla must be one of {XLA_CHOICES}, got {self.xla!r}")
         # A read-only copy: the options are frozen, and the caller's dict may change after.
         object.__setattr__(self, "schedule", types.MappingProxyType(dict(self.schedule or {})))
-        unknown = sorted(set(self.schedule) - set(SCHEDULE_FIELDS))
+        unknown = sorted(set(self.schedule) - set(RESUMABLE_FIELDS))
         if unknown:
-            raise ParameterError(f"schedule: unknown keys {unknown}; the schedule fields are {list(SCHEDULE_FIELDS)}")
+            raise ParameterError(f"schedule: unknown keys {unknown}; the schedule fields a fit may override are "
+                                 f"{list(RESUMABLE_FIELDS)}")
         if self.init_from is not None and self.resume:
             raise ParameterError("init_from starts a new run; a resumed run continues from its own checkpoint")
         if self.resume and self.force:

@@ -17,7 +17,8 @@ from training.fit.notes import note_pitches, training_rows
 from training.fit.options import FitOptions
 from training.fit.run_folder import data_signature, load_existing
 from training.fit.weights import initial_weights
-from training.model.config import SCHEDULE_FIELDS, ModelConfig
+from training.model.config import ModelConfig
+from training.model.schedule import RESUMABLE_FIELDS
 
 __all__ = ["resolve_run", "load_data", "start_point"]
 
@@ -37,10 +38,11 @@ def resolve_run(
             raise ParameterError(f"{out}: no run folder to resume")
         existing = load_existing(out)
         saved = ModelConfig.from_dict(existing["config"], source=f"{out / 'config.json'} config")
-        if config is not None and config.replace(**{k: getattr(saved, k) for k in SCHEDULE_FIELDS}) != saved:
+        if config is not None and \
+                config.with_schedule(**{k: getattr(saved.schedule, k) for k in RESUMABLE_FIELDS}) != saved:
             raise ParameterError(
                 f"{out}: the given config differs from the run's own config.json beyond the schedule fields "
-                f"{list(SCHEDULE_FIELDS)}; resume without a config or start a new run"
+                f"{list(RESUMABLE_FIELDS)}; resume without a config or start a new run"
             )
         config = saved
         if limit is not None and limit != existing["fit"].get("limit"):
@@ -48,14 +50,14 @@ def resolve_run(
         limit = existing["fit"].get("limit")
         if bool(options.mixed_precision) != bool(existing["fit"].get("mixed_precision", False)):
             raise ParameterError(f"{out}: mixed_precision must match the run's ({existing['fit'].get('mixed_precision')})")
-        if options.global_batch is not None and options.global_batch != config.batch_size:
+        if options.global_batch is not None and options.global_batch != config.schedule.batch_size:
             raise ParameterError(f"{out}: global batch {options.global_batch} differs from the run's "
-                                 f"{config.batch_size}; a resumed run keeps its batch")
+                                 f"{config.schedule.batch_size}; a resumed run keeps its batch")
     else:
         if config is None:
             raise ParameterError("a model config is needed for a new run")
         if options.global_batch is not None:
-            config = config.replace(batch_size=options.global_batch)
+            config = config.with_schedule(batch_size=options.global_batch)
         # --force replaces an earlier run (or an empty folder), never the features it is to train on. A cluster's
         # other workers do not write it (and may find the chief's new folder there already).
         if check_folder:
@@ -65,7 +67,7 @@ def resolve_run(
         raise ParameterError(f"config must be a ModelConfig, got {type(config).__name__}")
     schedule = options.overrides()
     if schedule:
-        config = config.replace(**schedule)
+        config = config.with_schedule(**schedule)
     return existing, config, limit
 
 
@@ -85,7 +87,7 @@ def load_data(
 
     config.family.check_input_shape(config, params=params)
     note_pitches(feats, family=config.family)
-    train_rows = training_rows(feats, seed=config.seed, limit=limit)
+    train_rows = training_rows(feats, seed=config.schedule.seed, limit=limit)
     valid_rows, test_rows = (feats.subset(s) for s in ("valid", "test"))
     return feats, (train_rows, valid_rows, test_rows)
 

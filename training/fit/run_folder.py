@@ -102,7 +102,7 @@ def run_doc(
             "precision": placement.policy,
             "replicas": int(placement.strategy.num_replicas_in_sync),
             "workers": placement.workers,
-            "global_batch": int(config.batch_size),
+            "global_batch": int(config.schedule.batch_size),
             "input_parallelism": int(input_parallelism),
             "devices": f"GPU x {len(gpus)}" if gpus else "CPU",
             "deterministic": bool(deterministic),

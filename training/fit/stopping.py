@@ -126,10 +126,10 @@ class StoppingRule:
             raise ParameterError(f"stopping rule: lr_factor must be in (0, 1), got {self.lr_factor!r}")
 
     @classmethod
-    def from_config(cls, config: Any) -> StoppingRule:
-        """The rule of a :class:`~training.model.config.ModelConfig`'s schedule fields."""
-        return cls(patience=config.patience, max_epochs=config.max_epochs, min_delta=config.min_delta,
-                   lr_patience=config.lr_patience, lr_factor=config.lr_factor)
+    def from_schedule(cls, schedule: Any) -> StoppingRule:
+        """The rule of a :class:`~training.model.schedule.FitSchedule`."""
+        return cls(patience=schedule.patience, max_epochs=schedule.max_epochs, min_delta=schedule.min_delta,
+                   lr_patience=schedule.lr_patience, lr_factor=schedule.lr_factor)
 
     def on_resume(self, state: StoppingState) -> Stop:
         """Whether a run starting (or resuming) at ``state`` trains on: a run stopped for good stays stopped, one

@@ -1,8 +1,9 @@
 """The one description of every autoencoder variant of the paper (Tables I-IV), saved as JSON in each run.
 
 A :class:`ModelConfig` holds the architecture (pooling, filters, kernel, dense bottleneck, dropout,
-regularizers, output activation) and the fitting hyper-parameters (learning rate, batch, patience, epoch
-bound, seed). It never holds the input shape: that comes from the spectrogram contract
+regularizers, output activation) and, as its one ``schedule`` field, how it is fitted
+(:class:`~training.model.schedule.FitSchedule`: learning rate, batch, patience, epoch bound, seed). It never
+holds the input shape: that comes from the spectrogram contract
 (:class:`synth.spectrogram.SpectrogramParams`) the model is trained on, which the run folder records beside it.
 
 Choices the paper does not publish, and what we chose:
@@ -83,6 +84,7 @@ from typing import Any
 from synth.atomic import atomic_write_text
 from synth.errors import ParameterError
 from synth.json_files import read_json_file
+from training.model.schedule import SCHEDULE_FIELDS, FitSchedule
 
 __all__ = ["ModelConfig", "VARIANT_NAMES", "PAPER_VARIANT_NAMES", "OWN_VARIANT_NAMES", "variant", "default_config"]
 
@@ -99,13 +101,9 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 
 # Fields added after runs were saved without them; such a run's config loads with these values.
 _LEGACY_DEFAULTS: dict[str, Any] = {
-    "output_layer": "conv", "lr_patience": 0, "lr_factor": 0.5, "min_delta": 0.0, "residual_blocks": 0,
-    "clipnorm": None, "frequency_bias": False, "mel_head": 0,
+    "output_layer": "conv", "residual_blocks": 0, "frequency_bias": False, "mel_head": 0,
     "layout": "conv2d", "patch_frames": 64, "hidden": 0, "keys": (), "home_key": 60, "key_rank": 0,
 }
-
-#: Fields of the fitting schedule: a resumed run may change these (the rest is the model and its data order).
-SCHEDULE_FIELDS = ("learning_rate", "patience", "max_epochs", "lr_patience", "lr_factor", "min_delta", "clipnorm")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,16 +122,9 @@ class ModelConfig:
     ``filters[-1]`` latent values and back (see the module docstring); the latent is
     (1, frames / patch_frames, filters[-1]).
 
-    Fitting: Adam(``learning_rate``), MSE, ``batch_size``, early stopping after ``patience`` epochs without
-    a better validation loss (best weights restored), at most ``max_epochs`` epochs, ``seed`` for
-    initialisation, shuffling and dropout. With ``lr_patience`` > 0 the learning rate is multiplied by
-    ``lr_factor`` after that many epochs without a better validation loss (Keras's ReduceLROnPlateau), so
-    a run converges and stops early within a smaller epoch budget; 0 keeps it constant, as in the paper.
-    ``min_delta`` (relative) is how much lower a validation loss must be to count as better for the
-    patience counters (Keras's EarlyStopping ``min_delta``, here a fraction of the loss that last reset them,
-    as Keras judges); the best weights are kept on any improvement. ``clipnorm``: Adam's gradients are rescaled so that each variable's
-    gradient norm is at most this (None: no clipping); a long run of clip_res at 1e-3 without it collapsed
-    after epoch 20 (training loss 0.0014 -> 0.054 in one epoch).
+    Fitting: ``schedule``, a :class:`~training.model.schedule.FitSchedule` (optimizer, batch, stopping rule,
+    seed). JSON keeps it as one nested object; a config written before the split, with its fields at the top
+    level, still loads (:meth:`from_dict`).
     """
 
     name: str = "no_dense"
@@ -152,15 +143,6 @@ class ModelConfig:
     output_activation: str = "sigmoid"
     output_layer: str = "conv_transpose"
     residual_blocks: int = 0
-    learning_rate: float = 1e-3
-    batch_size: int = 64
-    patience: int = 10
-    max_epochs: int = 300
-    seed: int = 0
-    lr_patience: int = 0
-    lr_factor: float = 0.5
-    min_delta: float = 0.0
-    clipnorm: float | None = None
     frequency_bias: bool = False
     mel_head: int = 0
     layout: str = "conv2d"
@@ -169,6 +151,7 @@ class ModelConfig:
     keys: tuple[int, ...] = ()
     home_key: int = 60
     key_rank: int = 0
+    schedule: FitSchedule = FitSchedule()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -186,7 +169,7 @@ class ModelConfig:
             or not all(isinstance(f, int) and not isinstance(f, bool) and f > 0 for f in filters)
         ):
             raise ParameterError(f"model config: filters must be a non-empty list of positive ints, got {filters!r}")
-        for key in ("kernel_size", "strides", "batch_size", "patience", "max_epochs"):
+        for key in ("kernel_size", "strides"):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ParameterError(f"model config: {key} must be a positive int, got {value!r}")
@@ -194,25 +177,13 @@ class ModelConfig:
             raise ParameterError(
                 f"model config: residual_blocks must be a non-negative int, got {self.residual_blocks!r}"
             )
-        if not isinstance(self.lr_patience, int) or isinstance(self.lr_patience, bool) or self.lr_patience < 0:
-            raise ParameterError(f"model config: lr_patience must be a non-negative int, got {self.lr_patience!r}")
         if self.dense is not None and (not isinstance(self.dense, int) or isinstance(self.dense, bool) or self.dense <= 0):
             raise ParameterError(f"model config: dense must be null or a positive int, got {self.dense!r}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ParameterError(f"model config: seed must be a non-negative int, got {self.seed!r}")
-        for key, low, high in (("dropout_rate", 0.0, 1.0), ("regularizer_weight", 0.0, float("inf")),
-                               ("learning_rate", 0.0, float("inf")), ("lr_factor", 0.0, 1.0),
-                               ("min_delta", 0.0, 1.0)):
+        for key, low, high in (("dropout_rate", 0.0, 1.0), ("regularizer_weight", 0.0, float("inf"))):
             value = getattr(self, key)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value < high:
                 raise ParameterError(f"model config: {key} must be a number in [{low}, {high}), got {value!r}")
             object.__setattr__(self, key, float(value))
-        if self.clipnorm is not None:
-            if isinstance(self.clipnorm, bool) or not isinstance(self.clipnorm, (int, float)) or not (
-                0 < self.clipnorm < float("inf")
-            ):
-                raise ParameterError(f"model config: clipnorm must be null or a positive number, got {self.clipnorm!r}")
-            object.__setattr__(self, "clipnorm", float(self.clipnorm))
         if isinstance(self.mel_head, bool) or not isinstance(self.mel_head, int) or self.mel_head < 0:
             raise ParameterError(f"model config: mel_head must be a non-negative int, got {self.mel_head!r}")
         if not isinstance(self.frequency_bias, bool):
@@ -230,14 +201,12 @@ class ModelConfig:
             raise ParameterError(f"model config: home_key must be a MIDI key 0..127, got {self.home_key!r}")
         if not _is_int(self.key_rank) or self.key_rank < 0:
             raise ParameterError(f"model config: key_rank must be a non-negative int, got {self.key_rank!r}")
+        if not isinstance(self.schedule, FitSchedule):
+            raise ParameterError(f"model config: schedule must be a FitSchedule, got {type(self.schedule).__name__}")
         unsupported = self.family.unsupported(self)
         if unsupported:
             raise ParameterError(f"model config {self.name!r}: the {self.layout} layout does not take "
                                  f"{', '.join(unsupported)}")
-        if self.learning_rate <= 0:
-            raise ParameterError(f"model config: learning_rate must be positive, got {self.learning_rate}")
-        if self.lr_factor <= 0:
-            raise ParameterError(f"model config: lr_factor must be in (0, 1), got {self.lr_factor}")
 
     # ------------------------------------------------------------------ derived
     @property
@@ -260,35 +229,55 @@ class ModelConfig:
         return self.family.downsampling(self)
 
     def replace(self, **changes: Any) -> ModelConfig:
-        """A copy with ``changes`` applied (validated)."""
+        """A copy with ``changes`` to its own fields applied (validated); a new schedule is a whole
+        :class:`FitSchedule` (see :meth:`with_schedule` to change some of its fields)."""
         unknown = [k for k in changes if k not in _FIELD_NAMES]
         if unknown:
             raise ParameterError(f"model config: unknown keys {unknown}")
         return dataclasses.replace(self, **changes)
 
+    def with_schedule(self, **changes: Any) -> ModelConfig:
+        """A copy whose schedule has ``changes`` (:data:`~training.model.schedule.SCHEDULE_FIELDS`) applied."""
+        return dataclasses.replace(self, schedule=self.schedule.replace(**changes))
+
+    def with_changes(self, **changes: Any) -> ModelConfig:
+        """A copy with ``changes`` applied, each key a field of the architecture or of the schedule: for flat
+        override tables (a sweep's overrides, a test's shrunk variant) that change both."""
+        schedule = {k: v for k, v in changes.items() if k in SCHEDULE_FIELDS}
+        rest = {k: v for k, v in changes.items() if k not in SCHEDULE_FIELDS}
+        return self.replace(**rest).with_schedule(**schedule)
+
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict with every field (filters and keys as lists)."""
+        """JSON-ready dict with every field (filters and keys as lists, the schedule as a nested dict)."""
         out = {f: getattr(self, f) for f in _FIELD_NAMES}
         out["filters"] = list(self.filters)
         out["keys"] = list(self.keys)
+        out["schedule"] = self.schedule.to_dict()
         return out
 
     @classmethod
     def from_dict(cls, data: Any, *, source: str = "model config") -> ModelConfig:
-        """Build from a dict with exactly the fields of :class:`ModelConfig`; ``source`` names it in errors."""
+        """Build from a dict with exactly the fields of :class:`ModelConfig`, the schedule nested as
+        ``"schedule"`` or, as configs and run folders written before the split have it, its fields at the top
+        level; ``source`` names it in errors."""
         if not isinstance(data, dict):
             raise ParameterError(f"{source}: expected a JSON object, got {type(data).__name__}")
+        data = dict(data)
+        if "schedule" in data:
+            schedule_data = data.pop("schedule")
+        else:
+            schedule_data = {k: data.pop(k) for k in SCHEDULE_FIELDS if k in data}
         data = {**{k: v for k, v in _LEGACY_DEFAULTS.items() if k not in data}, **data}
-        missing = [k for k in _FIELD_NAMES if k not in data]
+        missing = [k for k in _FIELD_NAMES if k not in data and k != "schedule"]
         unknown = [k for k in data if k not in _FIELD_NAMES]
         if missing or unknown:
             raise ParameterError(f"{source}: missing keys {missing}, unknown keys {unknown}")
-        values = dict(data)
-        if isinstance(values["filters"], list):
-            values["filters"] = tuple(values["filters"])
+        schedule = FitSchedule.from_dict(schedule_data, source=source)
+        if isinstance(data["filters"], list):
+            data["filters"] = tuple(data["filters"])
         try:
-            return cls(**values)
+            return cls(**data, schedule=schedule)
         except ParameterError as exc:
             raise ParameterError(f"{source}: {exc}") from None
 
@@ -319,31 +308,33 @@ _BASELINE = ModelConfig(name="no_reg", pooling="max", dense=8192)
 
 #: Our own variants: the paper's no_dense with the changes below (the same 2048 latent values: 2 x 8 x 128,
 #: or 1 x 8 x 256 for the patch layout). Each is a row of the ablation table, results/model/ablation.md.
-_OWN_VARIANTS: dict[str, dict[str, Any]] = {
+#: Each is (its architecture's changes, its schedule's changes).
+_OWN_VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     # The output can be exactly the floor: a clipped linear output with a straight-through gradient.
-    "clip": {"output_activation": "clip", "batch_size": 16},
+    "clip": ({"output_activation": "clip"}, {"batch_size": 16}),
     # ... with ELU instead of tanh in the hidden layers (the latent is ELU-bounded below, not above).
-    "clip_elu": {"output_activation": "clip", "activation": "elu", "batch_size": 16},
+    "clip_elu": ({"output_activation": "clip", "activation": "elu"}, {"batch_size": 16}),
     # ... with two residual blocks on each side of the latent.
-    "clip_res": {"output_activation": "clip", "residual_blocks": 2, "batch_size": 16},
+    "clip_res": ({"output_activation": "clip", "residual_blocks": 2}, {"batch_size": 16}),
     # ... with a learned bias per mel row in every decoder stage (clip_fb) and with residual blocks too.
-    "clip_fb": {"output_activation": "clip", "frequency_bias": True, "batch_size": 16},
+    "clip_fb": ({"output_activation": "clip", "frequency_bias": True}, {"batch_size": 16}),
     # ... with a per-frame dense output over the mel axis.
-    "clip_mh": {"output_activation": "clip", "mel_head": 8, "batch_size": 16},
-    "clip_res_fb": {"output_activation": "clip", "residual_blocks": 2, "frequency_bias": True, "batch_size": 16},
+    "clip_mh": ({"output_activation": "clip", "mel_head": 8}, {"batch_size": 16}),
+    "clip_res_fb": ({"output_activation": "clip", "residual_blocks": 2, "frequency_bias": True}, {"batch_size": 16}),
     # A linear stage per half-second patch, mel rows as channels, started from the patches' PCA (8 x 256).
-    "patch": {"layout": "patch", "filters": (256,), "patch_frames": 64, "output_activation": "clip",
-              "batch_size": 16, "learning_rate": 1e-4, "lr_patience": 3, "min_delta": 0.002, "clipnorm": 1.0},
+    "patch": ({"layout": "patch", "filters": (256,), "patch_frames": 64, "output_activation": "clip"},
+              {"batch_size": 16, "learning_rate": 1e-4, "lr_patience": 3, "min_delta": 0.002, "clipnorm": 1.0}),
     # The patch code made pitch-aware (training.model.keyboard): trained on notes over the keyboard.
-    "keyboard": {"layout": "keyboard", "filters": (256,), "patch_frames": 64, "hidden": 512, "activation": "elu",
-                 "output_activation": "clip", "batch_size": 32, "learning_rate": 3e-4, "lr_patience": 2,
-                 "min_delta": 0.002, "clipnorm": 1.0, "patience": 5},
+    "keyboard": ({"layout": "keyboard", "filters": (256,), "patch_frames": 64, "hidden": 512, "activation": "elu",
+                  "output_activation": "clip"},
+                 {"batch_size": 32, "learning_rate": 3e-4, "lr_patience": 2, "min_delta": 0.002, "clipnorm": 1.0,
+                  "patience": 5}),
     # The home key's patch code and a map of rank 64 to every other key (training.model.home_key), for the
-    # keyboard set rendered at every third key of 36..84.
-    "home-key": {"layout": "home_key", "filters": (256,), "patch_frames": 64, "output_activation": "clip",
-                 "keys": tuple(range(36, 85, 3)), "home_key": 60, "key_rank": 64, "batch_size": 32,
-                 "learning_rate": 1e-4, "lr_patience": 2, "min_delta": 0.002, "clipnorm": 1.0, "patience": 5,
-                 "max_epochs": 1},
+    # keyboard set rendered at every third key of 36..84; one epoch: it is fitted in closed form, not trained.
+    "home-key": ({"layout": "home_key", "filters": (256,), "patch_frames": 64, "output_activation": "clip",
+                  "keys": tuple(range(36, 85, 3)), "home_key": 60, "key_rank": 64},
+                 {"batch_size": 32, "learning_rate": 1e-4, "lr_patience": 2, "min_delta": 0.002, "clipnorm": 1.0,
+                  "patience": 5, "max_epochs": 1}),
 }
 
 
@@ -375,8 +366,8 @@ def _variants() -> dict[str, ModelConfig]:
     out["dense"] = _BASELINE.replace(name="dense")
     out["no_dense"] = ModelConfig(name="no_dense", pooling="max", dense=None)
     # Ours (results/model/ablation.md measures each step against no_dense on unseen instruments).
-    for name, changes in _OWN_VARIANTS.items():
-        out[name] = out["no_dense"].replace(name=name, **changes)
+    for name, (architecture, schedule) in _OWN_VARIANTS.items():
+        out[name] = out["no_dense"].replace(name=name, **architecture).with_schedule(**schedule)
     return out
 
 

@@ -153,7 +153,7 @@ def _build(
     FAMILY.check_input_shape(config, params=params)
     n_mels, frames = params.n_mels, params.frames
     k, s, act = config.kernel_size, config.strides, config.activation
-    seed = [config.seed]
+    seed = [config.schedule.seed]
 
     def dropout(part: str) -> list[Any]:
         if part not in config.dropout_where:

@@ -209,8 +209,8 @@ class KeyboardFamily(PatchFamily):
         patches -= means[patch_keys]
         if log:
             log(f"  mean patches of keys {', '.join(str(int(k)) for k in known)}")
-        residual_mean, vt, _ = patch_pca(patches, k=config.filters[-1], what=repr(config.name), seed=config.seed,
-                                         log=log)
+        residual_mean, vt, _ = patch_pca(patches, k=config.filters[-1], what=repr(config.name),
+                                         seed=config.schedule.seed, log=log)
         encoder.get_layer(_ENCODER_MEAN).set_weights([means])
         encoder.get_layer(_ENCODER).set_weights([vt.T.copy(), (-residual_mean @ vt.T).astype(np.float32)])
         decoder.get_layer(_DECODER_MEAN).set_weights([means])

@@ -186,7 +186,7 @@ class PatchFamily(ModelFamily):
     def initialise(self, models: tuple[Any, Any, Any], x: np.ndarray, *, pitch: np.ndarray, config: ModelConfig,
                    log: Any = None) -> None:
         _, encoder, decoder = models
-        initialise_from_pca(encoder, decoder, x, config=config, seed=config.seed, log=log)
+        initialise_from_pca(encoder, decoder, x, config=config, seed=config.schedule.seed, log=log)
 
     def export_decoder(self, decoder: Any, config: ModelConfig, *, params: SpectrogramParams,
                        columns: int | None = None) -> tuple[Any, tuple[int | None, ...]]:
