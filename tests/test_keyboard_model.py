@@ -12,7 +12,7 @@ from synth.errors import DataError, ParameterError
 
 keras = pytest.importorskip("keras")
 from training.fit import FitOptions, fit  # noqa: E402
-from training.model.keyboard import partner_rows  # noqa: E402
+from training.model.pitched import partner_rows  # noqa: E402
 from training.run import load_run  # noqa: E402
 
 KEYS = (48, 60, 72)

@@ -44,10 +44,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from synth.errors import DataError, ParameterError
+from synth.errors import DataError
 from synth.spectrogram import SpectrogramParams
-from training.model.keyboard import partner_rows
-from training.model.patch import PatchFamily, note_patches, patch_pca
+from training.model.patch import note_patches, patch_pca
+from training.model.pitched import PitchedPatchFamily
 
 if TYPE_CHECKING:  # the config imports the families (ModelConfig.family): annotations only here
     from training.model.config import ModelConfig
@@ -226,11 +226,10 @@ def _encoder_graph(keras: Any, config: ModelConfig, *, params: SpectrogramParams
     return keras.Model([x_in, pitch], z, name="encoder")
 
 
-class HomeKeyFamily(PatchFamily):
+class HomeKeyFamily(PitchedPatchFamily):
     """The home key's patch code plus a low-rank map per trained key (see the module docstring)."""
 
     layout = "home_key"
-    pitch_conditioned = True
     decodes_any_columns = True
     fitted_start = True
     starts_from_features = True
@@ -244,33 +243,12 @@ class HomeKeyFamily(PatchFamily):
             out.append(f"key_rank={config.key_rank!r} (1..{config.filters[-1]}, the latent values per column)")
         return out
 
-    def build(self, config: ModelConfig, *, params: SpectrogramParams, decoder_columns: int | None = None,
-              fold_upsampling: bool = False) -> tuple[Any, Any, Any]:
-        import keras
+    def encoder_graph(self, keras: Any, config: ModelConfig, *, params: SpectrogramParams) -> Any:
+        return _encoder_graph(keras, config, params=params)
 
-        self.check_input_shape(config, params=params)
-        columns = params.frames // config.patch_frames
-        if decoder_columns is not None and not 1 <= decoder_columns <= columns:
-            raise ParameterError(f"decoder window of {decoder_columns} columns: the latent has 1..{columns}")
-        encoder = _encoder_graph(keras, config, params=params)
-        decoder = _decoder_graph(keras, config, params=params,
-                                 columns=columns if decoder_columns is None else int(decoder_columns))
-        if decoder_columns is not None:
-            return None, encoder, decoder
-        x_in = keras.Input(shape=(params.n_mels, params.frames), name="log_mel")
-        source = keras.Input(shape=(1,), dtype="int32", name="source_pitch")
-        target = keras.Input(shape=(1,), dtype="int32", name="target_pitch")
-        trainer = keras.Model([x_in, source, target], decoder([encoder([x_in, source]), target]),
-                              name=f"autoencoder_{config.name}")
-        return trainer, encoder, decoder
-
-    def check_pitches(self, pitch: np.ndarray, *, where: str) -> None:
-        keys = np.unique(pitch)
-        if keys.size < 2:
-            raise DataError(f"{where}: a pitch-conditioned model learns across keys, and these notes are all at "
-                            f"key {', '.join(str(int(k)) for k in keys) or '(none)'}; render the notes at several "
-                            "keys (melsynth dataset soundfont --pitch 36,48,60,72,84)")
-        super().check_pitches(pitch, where=where)
+    def decoder_graph(self, keras: Any, config: ModelConfig, *, params: SpectrogramParams,
+                      columns: int | None) -> Any:
+        return _decoder_graph(keras, config, params=params, columns=columns)
 
     def start(self, models: tuple[Any, Any, Any], feats: Any, train_rows: np.ndarray, *, pitch: np.ndarray,
               config: ModelConfig, log: Any = None) -> None:
@@ -306,21 +284,6 @@ class HomeKeyFamily(PatchFamily):
             fit_key_maps(maps, slot, z=z, patches=at_key, rank=config.key_rank)
         _set_tables(decoder.get_layer(_AT_KEY), maps)
         _set_tables(encoder.get_layer(_FROM_KEY), maps)
-
-    def export_decoder(self, decoder: Any, config: ModelConfig, *, params: SpectrogramParams,
-                       columns: int | None = None) -> tuple[Any, tuple[int | None, ...]]:
-        import keras
-
-        graph = _decoder_graph(keras, config, params=params, columns=None)
-        for layer in graph.layers:
-            if layer.weights:
-                for mine, theirs in zip(layer.weights, decoder.get_layer(layer.name).weights, strict=True):
-                    mine.assign(theirs)
-        rows, _, channels = self.latent_shape(config, params=params)
-        return graph, (rows, None, channels)
-
-    def targets(self, rows: np.ndarray, *, notes: list[dict[str, Any]], seed: int, epoch: int) -> np.ndarray:
-        return partner_rows(rows, notes=notes, seed=seed, epoch=epoch)
 
 
 def _set_tables(layer: Any, maps: KeyMaps) -> None:

@@ -32,19 +32,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from synth.errors import DataError, ParameterError
 from synth.spectrogram import SpectrogramParams
-from training.model.patch import PatchFamily, note_patches, patch_pca
+from training.model.patch import note_patches, patch_pca
+from training.model.pitched import PitchedPatchFamily
 
 if TYPE_CHECKING:  # the config imports the families (ModelConfig.family): annotations only here
     from training.model.config import ModelConfig
 
-__all__ = ["KeyboardFamily", "partner_rows", "MIDI_KEYS", "CROSS_KEY_SHARE"]
+__all__ = ["KeyboardFamily", "MIDI_KEYS"]
 
 #: The pitch tables cover every MIDI key; only the keys of the training notes are learnt.
 MIDI_KEYS = 128
-#: The share of each epoch's training notes asked to reconstruct a note at another key (the rest: themselves).
-CROSS_KEY_SHARE = 0.5
 
 _ENCODER = "kb_encode"
 _ENCODER_MEAN = "kb_encode_key_mean"
@@ -52,28 +50,6 @@ _LINEAR = "kb_linear"
 _DECODER_MEAN = "kb_decode_key_mean"
 _DETAIL_OUT = "kb_detail_out"
 _HIDDEN_LAYERS = 2
-
-
-def partner_rows(rows: np.ndarray, *, notes: list[dict[str, Any]], seed: int, epoch: int,
-                 cross_share: float = CROSS_KEY_SHARE) -> np.ndarray:
-    """For each of ``rows`` [shape=(N,)], the row it learns to reconstruct in ``epoch`` [shape=(N,)]: itself, or
-    (for a seeded ``cross_share`` of them) a row of ``rows`` with the same instrument and velocity drawn at
-    random, usually at another key. A pure function of (rows, seed, epoch), so a resumed run draws the same."""
-    rows = np.asarray(rows, dtype=np.int64)
-    groups: dict[tuple[str, int], list[int]] = {}
-    for position, row in enumerate(rows):
-        note = notes[int(row)]
-        groups.setdefault((str(note.get("instrument_str")), int(note.get("velocity", -1))), []).append(position)
-    rng = np.random.default_rng([seed, epoch + 1, 104729])  # epoch -1: the validation pairs
-    cross = rng.random(len(rows)) < cross_share
-    draw = rng.random(len(rows))
-    out = rows.copy()
-    for members in groups.values():
-        members_arr = np.asarray(members)
-        picked = members_arr[(draw[members_arr] * len(members_arr)).astype(np.int64)]
-        chosen = cross[members_arr]
-        out[members_arr[chosen]] = rows[picked[chosen]]
-    return out
 
 
 def _film(keras: Any) -> Any:
@@ -154,46 +130,24 @@ def _nearest_filled(table: np.ndarray, known: np.ndarray) -> np.ndarray:
     return out
 
 
-class KeyboardFamily(PatchFamily):
+class KeyboardFamily(PitchedPatchFamily):
     """Pitch-conditioned patch code: encode at one key, decode at any (see the module docstring). Its shapes
     and checks are the patch family's, with a detail path of ``hidden`` units."""
 
     layout = "keyboard"
-    pitch_conditioned = True
+
+    def encoder_graph(self, keras: Any, config: ModelConfig, *, params: SpectrogramParams) -> Any:
+        return _encoder_graph(keras, config, params=params)
+
+    def decoder_graph(self, keras: Any, config: ModelConfig, *, params: SpectrogramParams,
+                      columns: int | None) -> Any:
+        return _decoder_graph(keras, config, params=params, columns=columns)
 
     def unsupported(self, config: ModelConfig) -> list[str]:
         out = [item for item in super().unsupported(config) if not item.startswith("hidden=")]
         if config.hidden < 1:
             out.append(f"hidden={config.hidden!r} (the detail path's width: at least 1)")
         return out
-
-    def build(self, config: ModelConfig, *, params: SpectrogramParams, decoder_columns: int | None = None,
-              fold_upsampling: bool = False) -> tuple[Any, Any, Any]:
-        import keras
-
-        self.check_input_shape(config, params=params)
-        columns = params.frames // config.patch_frames
-        if decoder_columns is not None and not 1 <= decoder_columns <= columns:
-            raise ParameterError(f"decoder window of {decoder_columns} columns: the latent has 1..{columns}")
-        encoder = _encoder_graph(keras, config, params=params)
-        decoder = _decoder_graph(keras, config, params=params,
-                                 columns=columns if decoder_columns is None else int(decoder_columns))
-        if decoder_columns is not None:
-            return None, encoder, decoder
-        x_in = keras.Input(shape=(params.n_mels, params.frames), name="log_mel")
-        source = keras.Input(shape=(1,), dtype="int32", name="source_pitch")
-        target = keras.Input(shape=(1,), dtype="int32", name="target_pitch")
-        trainer = keras.Model([x_in, source, target], decoder([encoder([x_in, source]), target]),
-                              name=f"autoencoder_{config.name}")
-        return trainer, encoder, decoder
-
-    def check_pitches(self, pitch: np.ndarray, *, where: str) -> None:
-        keys = np.unique(pitch)
-        if keys.size < 2:
-            raise DataError(f"{where}: a pitch-conditioned model learns across keys, and these notes are all at "
-                            f"key {', '.join(str(int(k)) for k in keys) or '(none)'}; render the notes at several "
-                            "keys (melsynth dataset soundfont --pitch 36,48,60,72,84)")
-        super().check_pitches(pitch, where=where)
 
     def initialise(self, models: tuple[Any, Any, Any], x: np.ndarray, *, pitch: np.ndarray, config: ModelConfig,
                    log: Any = None) -> None:
@@ -217,17 +171,3 @@ class KeyboardFamily(PatchFamily):
         decoder.get_layer(_LINEAR).set_weights([vt.copy(), residual_mean])
         detail = decoder.get_layer(_DETAIL_OUT)
         detail.set_weights([np.zeros_like(w) for w in detail.get_weights()])  # starts as the PCA, adds to it
-
-    def export_decoder(self, decoder: Any, config: ModelConfig, *, params: SpectrogramParams,
-                       columns: int | None = None) -> tuple[Any, tuple[int | None, ...]]:
-        import keras
-
-        graph = _decoder_graph(keras, config, params=params, columns=None)
-        for layer in graph.layers:
-            if layer.get_weights():
-                layer.set_weights(decoder.get_layer(layer.name).get_weights())
-        rows, _, channels = self.latent_shape(config, params=params)
-        return graph, (rows, None, channels)
-
-    def targets(self, rows: np.ndarray, *, notes: list[dict[str, Any]], seed: int, epoch: int) -> np.ndarray:
-        return partner_rows(rows, notes=notes, seed=seed, epoch=epoch)
