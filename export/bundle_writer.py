@@ -164,7 +164,7 @@ def _metrics(run_path: Path, *, features, decoder: Decoder, encoder: Encoder, ke
         if isinstance(doc, dict):
             return doc, f"{path.name} of the run"
     try:
-        from synth.metrics import summary
+        from synth.metrics import MetricsAccumulator
     except ImportError as exc:
         log(f"  no metrics: {path} is missing and synth.metrics is not available ({exc})")
         return None, "none"
@@ -172,14 +172,14 @@ def _metrics(run_path: Path, *, features, decoder: Decoder, encoder: Encoder, ke
     if test.size == 0:
         return None, "none (empty test split)"
     log(f"  measuring test metrics through onnxruntime on {test.size} notes")
-    originals = np.asarray(features.x[test], dtype=np.float32)
-    at = [None if keys is None else keys[test[i : i + _BATCH]] for i in range(0, len(originals), _BATCH)]
-    recon = np.concatenate([
-        decoder.decode(encoder.encode(originals[i : i + _BATCH], pitch=k), pitch=k)
-        for i, k in zip(range(0, len(originals), _BATCH), at, strict=True)
-    ])
-    result = summary(originals, recon, params=features.params)
-    return dict(result, split="test"), "measured at export through onnxruntime"
+    # Batch by batch: the test split of a large set is never held (the accumulator keeps per-note figures).
+    acc = MetricsAccumulator(params=features.params)
+    for i in range(0, len(test), _BATCH):
+        rows = test[i : i + _BATCH]
+        originals = np.asarray(features.x[rows], dtype=np.float32)
+        k = None if keys is None else keys[rows]
+        acc.add(originals, decoder.decode(encoder.encode(originals, pitch=k), pitch=k))
+    return dict(acc.result(), split="test"), "measured at export through onnxruntime"
 
 
 def _pca_metrics(the_run, features, *, latent_size: int, log) -> list[dict[str, Any]]:

@@ -179,3 +179,33 @@ def test_evaluate_bundle_never_imports_tensorflow(bundle, nsynth):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert tuple(json.loads(done.stdout)) == SUMMARY_KEYS
+
+
+def test_the_pca_baseline_is_fitted_on_the_training_notes_read_back_a_batch_at_a_time(tmp_path):
+    """--pca computes the training notes' log-mels once into a scratch file and fits PCA from it batch by
+    batch: the same baseline as fitting on all of them held at once."""
+    from synth.data.splits import make_splits
+    from synth.metrics.pca import fit_pca
+
+    path = synthetic_bundle.make_synthetic_bundle(tmp_path / "b", params=SMALL)
+    meta = json.loads((path / "bundle.json").read_text())
+    meta["data"] = {"split_rule": "random", "split_seed": 3}
+    (path / "bundle.json").write_text(json.dumps(meta))
+    names = sorted(f"organ_electronic_{i:03d}-060-100" for i in range(10))
+    folder = write_nsynth(tmp_path / "n", {n: (60, 0.2 + 0.08 * i) for i, n in enumerate(names)}, params=SMALL)
+    split = make_splits([{"note_str": n, "instrument_str": n.rsplit("-", 2)[0]} for n in names], rule="random",
+                        seed=3)
+    result, _ = evaluate_bundle(path, data=folder, pca=True, progress=False)
+    (row,) = result["pca"]
+    assert row["train_notes"] == len(split["train"])
+
+    def features(rows):
+        import soundfile as sf
+
+        return np.stack([log_mel(sf.read(folder / "audio" / f"{names[i]}.wav")[0], params=SMALL) for i in rows])
+
+    x_test = features(split["test"])
+    base = fit_pca(features(split["train"]), components=row["components"])
+    want = summary(x_test, base.reconstruct(x_test), params=SMALL)
+    for key in ("rmse", "ssim", "f1"):
+        assert row[key] == pytest.approx(want[key], abs=1e-6)

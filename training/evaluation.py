@@ -71,7 +71,7 @@ def evaluate_run(
     if pca:
         fitted = training_rows(feats, seed=the_run.config.schedule.seed, limit=the_run.fit.get("limit"))
         more, pca_info = pca_reconstructors(
-            lambda: np.asarray(feats.x[fitted], dtype=np.float32),
+            lambda part: feats.x[fitted[part]], len(fitted), shape=(feats.params.n_mels, feats.params.frames),
             latent_size=int(np.prod(latent_shape(the_run.config, params=the_run.params))),
             what=f"training notes of {feats.path}", progress=progress,
         )

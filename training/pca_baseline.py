@@ -6,14 +6,17 @@ from typing import Any
 
 import numpy as np
 
-from synth.metrics import summary
-from synth.metrics.pca import fit_pca, pca_component_counts
+from synth.metrics.evaluation import measure
+from synth.metrics.pca import fit_pca_streamed, pca_component_counts
 
 __all__ = ["pca_test_metrics", "PCA_NOTES"]
 
-#: PCA is fitted on at most this many training notes (a seeded sample): a thin SVD of 2048 x 65536 takes a
-#: minute here; of the keyboard set's 17,375 training notes (4.6 GB as float32) it would not fit in memory.
+#: PCA is fitted on at most this many training notes (a seeded sample): its cost grows as the square of the
+#: notes (their Gram matrix), and a sample of 2048 of the keyboard set's 17,375 gives the same baseline
+#: within the figures' noise. The fit reads them a batch at a time (:func:`fit_pca_streamed`), never all.
 PCA_NOTES = 2048
+#: Test notes measured at once: the split is streamed, never held.
+_BATCH = 64
 
 
 def pca_test_metrics(features: Any, *, train_rows: np.ndarray, latent_size: int, log=None,
@@ -37,12 +40,11 @@ def pca_test_metrics(features: Any, *, train_rows: np.ndarray, latent_size: int,
     sizes = pca_component_counts(latent_size=latent_size, training_notes=len(train_rows)) + ((0,) if with_mean else ())
     if log:
         log(f"  PCA baseline: {', '.join(map(str, sizes))} components of {len(train_rows)} training notes")
-    base = fit_pca(np.asarray(features.x[np.sort(train_rows)], dtype=np.float32), components=sizes[0],
-                   name=f"training notes of {features.path}")
-    originals = np.asarray(features.x[test], dtype=np.float32)
-    out = []
-    for k in sizes:
-        result = summary(originals, base.truncate(k).reconstruct(originals), params=features.params)
-        out.append({key: (float(v) if isinstance(v, float) else v) for key, v in result.items()}
-                   | {"components": k, "train_notes": int(len(train_rows)), "split": "test"})
-    return out
+    fitted, params = np.sort(train_rows), features.params
+    base = fit_pca_streamed(lambda part: features.x[fitted[part]], len(fitted), shape=(params.n_mels, params.frames),
+                            components=sizes[0], name=f"training notes of {features.path}")
+    reconstructors = {f"pca_{k}": base.truncate(k).reconstruct for k in sizes}
+    measured = measure(lambda part: features.x[test[part]], reconstructors, len(test), params=params,
+                       batch_size=_BATCH, desc="PCA baseline", progress=False)
+    return [{key: (float(v) if isinstance(v, float) else v) for key, v in measured[f"pca_{k}"].items()}
+            | {"components": k, "train_notes": int(len(train_rows)), "split": "test"} for k in sizes]

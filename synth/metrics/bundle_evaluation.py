@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +109,29 @@ def _note_features(path: Path, params: Any) -> np.ndarray:
     return log_mel(y.mean(axis=1), params=params, name=str(path))
 
 
+def _spilled_features(paths: list[Path], params: Any, *, folder: Path, progress: bool
+                      ) -> Callable[[slice], np.ndarray]:
+    """The log-mels of ``paths``, computed once into a float32 file in ``folder``, and a reader of any slice of
+    them: the PCA fit reads each note several times (once per pass), and a log-mel from its WAV costs more
+    than reading it back, while holding them all is what it must not do."""
+    path = folder / "notes.f32"
+    values = params.n_mels * params.frames
+    try:
+        with open(path, "wb") as fh:
+            for i in batches(len(paths), 1, desc="PCA training notes", progress=progress):
+                fh.write(np.ascontiguousarray(_note_features(paths[i.start], params), np.float32).tobytes())
+    except OSError as exc:
+        raise DataError(f"{path}: cannot write the PCA's training notes there ({exc})") from None
+
+    def read(part: slice) -> np.ndarray:
+        with open(path, "rb") as fh:
+            fh.seek(part.start * values * 4)
+            flat = np.fromfile(fh, np.float32, (part.stop - part.start) * values)
+        return flat.reshape(-1, params.n_mels, params.frames)
+
+    return read
+
+
 def evaluate_bundle(
     bundle_dir: str | Path,
     *,
@@ -173,16 +198,12 @@ def evaluate_bundle(
         if not all_pitches:
             train = [n for n in train if n[1].get("pitch") == bundle.base_pitch]
 
-        def train_features() -> np.ndarray:
-            shape = (len(train), params.n_mels, params.frames)
-            out = np.empty(shape, np.float32)
-            for i in batches(len(train), 1, desc="PCA training notes", progress=progress):
-                out[i] = _note_features(train[i.start][0], params)
-            return out
-
-        more, pca_info = pca_reconstructors(
-            train_features, latent_size=bundle.latent_size, what=f"notes of the {train_what}", progress=progress
-        )
+        with tempfile.TemporaryDirectory(prefix="melsynth-pca-") as spill:
+            read = _spilled_features([path for path, _ in train], params, folder=Path(spill), progress=progress)
+            more, pca_info = pca_reconstructors(
+                read, len(train), shape=(params.n_mels, params.frames), latent_size=bundle.latent_size,
+                what=f"notes of the {train_what}", progress=progress,
+            )
         reconstructors.update(more)
     measured = measure(
         originals,

@@ -82,16 +82,20 @@ def measure(
 
 
 def pca_reconstructors(
-    train: Callable[[], np.ndarray], *, latent_size: int, what: str, progress: bool
+    train: Callable[[slice], np.ndarray], n: int, *, shape: tuple[int, int], latent_size: int, what: str,
+    progress: bool,
 ) -> tuple[dict[str, Reconstruct], dict[str, int]]:
-    """PCA reconstructors named "pca_K" for each compared size K, and the training notes they were fitted on."""
-    from synth.metrics.pca import fit_pca, pca_component_counts
+    """PCA reconstructors named "pca_K" for each compared size K, and the training notes they were fitted on.
 
-    x = train()
-    sizes = pca_component_counts(latent_size=latent_size, training_notes=len(x)) if len(x) >= 2 else (2,)
+    ``train(slice(a, b))`` reads training notes a..b-1 of the ``n`` [shape=(b - a, *shape)]; it is called a
+    batch at a time, several times per batch (:func:`synth.metrics.pca.fit_pca_streamed`), so the split is
+    never held."""
+    from synth.metrics.pca import fit_pca_streamed, pca_component_counts
+
+    sizes = pca_component_counts(latent_size=latent_size, training_notes=n) if n >= 2 else (2,)
     if progress:
-        print(f"fitting PCA ({', '.join(map(str, sizes))} components) on {len(x)} {what}", file=sys.stderr)
-    base = fit_pca(x, components=sizes[0], name=what)
+        print(f"fitting PCA ({', '.join(map(str, sizes))} components) on {n} {what}", file=sys.stderr)
+    base = fit_pca_streamed(train, n, shape=shape, components=sizes[0], name=what)
     return {f"pca_{k}": base.truncate(k).reconstruct for k in sizes}, {"train_notes": base.notes}
 
 

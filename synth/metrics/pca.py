@@ -1,7 +1,8 @@
 """PCA of the training notes: the linear baseline every autoencoder of this project is measured against.
 
-A :class:`PCABaseline` is fitted on the flattened unit-scale log-mels of a training split (numpy's SVD of the
-centred data) and reconstructs a note by projecting it onto the first ``k`` principal directions. With ``k``
+A :class:`PCABaseline` is fitted on the flattened unit-scale log-mels of a training split, read a batch at a
+time (:func:`fit_pca_streamed`: the eigenvectors of the notes' Gram matrix, or a randomized range finder for
+many notes) and reconstructs a note by projecting it onto the first ``k`` principal directions. With ``k``
 equal to the autoencoder's latent size (or the number of training notes, if smaller) it is the best linear
 code of that size for the training notes; an autoencoder that does not beat it on unseen notes has learnt
 nothing a projection could not.
@@ -10,12 +11,28 @@ nothing a projection could not.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from synth.errors import DataError, ParameterError
 
-__all__ = ["PCABaseline", "fit_pca", "pca_component_counts"]
+__all__ = ["PCABaseline", "fit_pca", "fit_pca_streamed", "pca_component_counts", "BATCH_NOTES", "GRAM_NOTES",
+           "POWER_ITERATIONS"]
+
+#: Notes read at once while fitting: 128 notes of 128 x 512 values are 64 MB as float64.
+BATCH_NOTES = 128
+#: Up to this many training notes the PCA is exact, from their n x n Gram matrix (float64: 128 MB at 4096,
+#: and as much again for its eigenvectors); beyond, a randomized range finder whose memory does not grow with n.
+GRAM_NOTES = 4096
+#: Power iterations of the range finder (scikit-learn's randomized_svd uses 4 to 7): each is two more passes.
+POWER_ITERATIONS = 4
+#: Extra random directions the range finder keeps beyond k (Halko et al.'s p).
+_OVERSAMPLE = 16
+#: A Gram eigenvalue below this fraction of the largest is rounding (float64 sums over 65,536 values), not
+#: variance: its direction is taken as no direction of the notes (see _gram_directions).
+_NULL_VARIANCE = 1e-10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,35 +79,168 @@ class PCABaseline:
         return self.decode(self.encode(x))
 
 
-def fit_pca(x: np.ndarray, *, components: int, name: str = "training notes") -> PCABaseline:
-    """Fit a PCA with ``components`` directions to notes ``x``.
+def fit_pca(x: Any, *, components: int, name: str = "training notes", batch_notes: int | None = None,
+            gram_notes: int | None = None, seed: int = 0) -> PCABaseline:
+    """Fit a PCA with ``components`` directions to notes ``x``, reading them a batch at a time.
 
     Parameters
     ----------
-    x : np.ndarray [shape=(N, n_mels, frames)], unit scale (a memory map is fine: it is read once)
+    x : notes [shape=(N, n_mels, frames)], unit scale: an array, a memory map or anything indexed by a slice
+        like one (a sharded features array): only :data:`BATCH_NOTES` of them are read at once
     components : k, at most N (the rank of N centred notes is at most N - 1, so the N-th direction, if kept,
         carries no variance of the training notes)
     name : what ``x`` is, for error messages
+    batch_notes, gram_notes, seed : see :func:`fit_pca_streamed`
 
     Raises
     ------
     DataError if there are fewer than 2 notes or any value is not finite; ParameterError for a bad k.
     """
-    x = np.asarray(x)
-    if x.ndim != 3:
-        raise ParameterError(f"PCA of {name}: expected (N, n_mels, frames), got shape {x.shape}")
-    n = len(x)
+    if not hasattr(x, "shape") or not hasattr(x, "__getitem__"):
+        x = np.asarray(x)
+    if len(x.shape) != 3:
+        raise ParameterError(f"PCA of {name}: expected (N, n_mels, frames), got shape {tuple(x.shape)}")
+    return fit_pca_streamed(lambda part: x[part], int(x.shape[0]), shape=tuple(x.shape[1:]), components=components,
+                            name=name, batch_notes=batch_notes, gram_notes=gram_notes, seed=seed)
+
+
+def fit_pca_streamed(notes: Callable[[slice], np.ndarray], n: int, *, shape: tuple[int, int], components: int,
+                     name: str = "training notes", batch_notes: int | None = None, gram_notes: int | None = None,
+                     seed: int = 0) -> PCABaseline:
+    """Fit a PCA with ``components`` directions to the ``n`` notes that ``notes(slice)`` reads, a batch at a time.
+
+    The notes are never held together: a first pass takes their mean; then, for ``n`` up to ``gram_notes``
+    (default :data:`GRAM_NOTES`), the centred notes' Gram matrix (n x n, float64) is accumulated block by
+    block, its eigenvectors give the principal directions exactly (those of the thin SVD, up to sign) and a
+    last pass projects the notes on them; beyond, a randomized range finder (Halko et al. 2011) with
+    :data:`POWER_ITERATIONS` power iterations over streamed batches, whose memory does not grow with ``n``.
+    Besides the (k, D) directions it returns, it holds ``batch_notes`` (default :data:`BATCH_NOTES`) notes
+    twice, and the Gram matrix or the range finder's two (k + 16, D) bases.
+
+    Parameters
+    ----------
+    notes : ``notes(slice(a, b))`` -> notes a..b-1 [shape=(b - a, *shape)], unit scale; called several times
+        per batch (once per pass), so it must give the same notes each time
+    n : how many notes
+    shape : (n_mels, frames) of one note
+    components, name : as in :func:`fit_pca`
+    seed : of the random directions (the range finder's, and those completing a basis the notes do not span)
+
+    Raises
+    ------
+    DataError if there are fewer than 2 notes, a batch has the wrong shape or any value is not finite;
+    ParameterError for a bad k or batch size.
+    """
     if n < 2:
         raise DataError(f"PCA of {name}: needs at least 2 notes to fit, got {n}")
-    if not isinstance(components, int) or isinstance(components, bool) or not 1 <= components <= n:
-        raise ParameterError(f"PCA of {name}: components must be an int in 1..{n} (the notes), got {components!r}")
-    flat = np.asarray(x, dtype=np.float32).reshape(n, -1)
-    if not np.all(np.isfinite(flat)):
-        raise DataError(f"PCA of {name}: NaN or infinite values")
-    mean = flat.mean(axis=0)
-    # The thin SVD of the centred (N, D) data: its right singular vectors are the principal directions.
-    _, _, vt = np.linalg.svd(flat - mean, full_matrices=False)
-    return PCABaseline(mean=mean, components=np.ascontiguousarray(vt[:components]), shape=tuple(x.shape[1:]), notes=n)
+    dims = int(np.prod(shape))
+    if not isinstance(components, int) or isinstance(components, bool) or not 1 <= components <= min(n, dims):
+        raise ParameterError(f"PCA of {name}: components must be an int in 1..{min(n, dims)} (the notes, and the "
+                             f"values of a note), got {components!r}")
+    batch_notes = BATCH_NOTES if batch_notes is None else batch_notes
+    gram_notes = GRAM_NOTES if gram_notes is None else gram_notes
+    if not isinstance(batch_notes, int) or batch_notes < 1:
+        raise ParameterError(f"PCA of {name}: batch_notes must be a positive int, got {batch_notes!r}")
+    parts = [slice(start, min(start + batch_notes, n)) for start in range(0, n, batch_notes)]
+    shape = (int(shape[0]), int(shape[1]))
+
+    def read(part: slice) -> np.ndarray:
+        x = np.asarray(notes(part))
+        if x.shape != (part.stop - part.start, *shape):
+            raise DataError(f"PCA of {name}: notes {part.start}..{part.stop - 1} came as shape {x.shape}, "
+                            f"expected {(part.stop - part.start, *shape)}")
+        flat = x.reshape(len(x), dims).astype(np.float64)
+        if not np.all(np.isfinite(flat)):
+            raise DataError(f"PCA of {name}: NaN or infinite values (notes {part.start}..{part.stop - 1})")
+        return flat
+
+    mean = np.zeros(dims, np.float64)
+    for part in parts:
+        mean += read(part).sum(axis=0)
+    mean /= n
+
+    def centred(part: slice) -> np.ndarray:
+        flat = read(part)
+        flat -= mean
+        return flat
+
+    if n <= gram_notes:
+        vt = _gram_directions(centred, parts, n=n, dims=dims, k=components, seed=seed)
+    else:
+        vt = _range_finder_directions(centred, parts, n=n, dims=dims, k=components, seed=seed)
+    return PCABaseline(mean=mean.astype(np.float32), components=vt, shape=shape, notes=n)
+
+
+def _gram_directions(centred: Callable[[slice], np.ndarray], parts: list[slice], *, n: int, dims: int, k: int,
+                     seed: int) -> np.ndarray:
+    """The first ``k`` principal directions [shape=(k, D), float32] from the n x n Gram matrix of the centred
+    notes: ``X X^T = U S^2 U^T`` gives ``V^T = S^-1 U^T X``, the thin SVD's right singular vectors."""
+    gram = np.empty((n, n), np.float64)
+    for i, a in enumerate(parts):
+        xa = centred(a)
+        gram[a, a] = xa @ xa.T
+        for b in parts[i + 1:]:
+            # Each pair of batches once (the Gram matrix is symmetric): every batch is read len(parts) / 2
+            # times on average, the price of never holding more than two of them.
+            block = xa @ centred(b).T
+            gram[a, b] = block
+            gram[b, a] = block.T
+        del xa
+    values, vectors = np.linalg.eigh(gram)
+    del gram
+    values, vectors = values[::-1][:k], np.ascontiguousarray(vectors[:, ::-1][:, :k])
+    # Directions of (numerically) no variance -- the n-th of n centred notes, or more when notes repeat --
+    # cannot be recovered as S^-1 U^T X (0 / 0): they are completed below as any orthonormal directions,
+    # which is all the thin SVD gives there too.
+    kept = int(np.count_nonzero(values > max(float(values[0]), 0.0) * _NULL_VARIANCE))
+    scale = vectors[:, :kept] / np.sqrt(values[:kept])
+    vt = np.zeros((kept, dims), np.float64)
+    for part in parts:
+        vt += scale[part].T @ centred(part)
+    return _completed(vt, k, seed=seed)
+
+
+def _range_finder_directions(centred: Callable[[slice], np.ndarray], parts: list[slice], *, n: int, dims: int,
+                             k: int, seed: int) -> np.ndarray:
+    """The first ``k`` principal directions [shape=(k, D), float32] by a randomized range finder with power
+    iterations over streamed batches: each pass adds ``X_b^T (X_b Q)`` batch by batch, so nothing of size n is
+    held."""
+    width = min(k + _OVERSAMPLE, n, dims)
+    rng = np.random.default_rng(seed)
+    # float32 bases: the range finder is an approximation to a subspace, not a sum where rounding piles up;
+    # the small (width x width) problem at the end is float64.
+    y = np.zeros((dims, width), np.float32)
+    for part in parts:
+        y += centred(part).T.astype(np.float32) @ rng.standard_normal((part.stop - part.start, width), np.float32)
+    for _ in range(POWER_ITERATIONS):
+        q = np.linalg.qr(y)[0]
+        y[...] = 0.0
+        for part in parts:
+            xb = centred(part).astype(np.float32)
+            y += xb.T @ (xb @ q)
+        del q
+    q = np.linalg.qr(y)[0]
+    del y
+    small = np.zeros((width, width), np.float64)
+    for part in parts:
+        z = (centred(part).astype(np.float32) @ q).astype(np.float64)
+        small += z.T @ z
+    _, w = np.linalg.eigh(small)
+    # Q W: orthonormal columns (Q's are, W is orthogonal), in order of the variance along them.
+    return np.ascontiguousarray((q @ w[:, ::-1][:, :k].astype(np.float32)).T)
+
+
+def _completed(vt: np.ndarray, k: int, *, seed: int) -> np.ndarray:
+    """Orthonormal rows ``vt`` [shape=(r, D), float64] and ``k - r`` more orthonormal to them (random,
+    seeded), as float32 [shape=(k, D)]."""
+    missing = k - len(vt)
+    if missing > 0:
+        extra = np.random.default_rng(seed).standard_normal((missing, vt.shape[1]))
+        for _ in range(2):  # twice: one Gram-Schmidt pass leaves rounding error along vt
+            extra -= (extra @ vt.T) @ vt
+            extra = np.linalg.qr(extra.T)[0].T
+        vt = np.concatenate([vt, extra])
+    return np.ascontiguousarray(vt, dtype=np.float32)
 
 
 def pca_component_counts(*, latent_size: int, training_notes: int, small: int = 128) -> tuple[int, ...]:
