@@ -10,7 +10,6 @@ see docs/BENCHMARKS.md). Tolerance of two workers against one: 1e-6 absolute on 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -118,10 +117,10 @@ def _history(run: Path) -> list[list[float]]:
 def one_worker(features, tmp_path_factory) -> tuple[Path, list[np.ndarray]]:
     """(run folder, final weights) of the tiny model trained on one machine (in this process: no TF_CONFIG)."""
     from distributed_worker import CONFIG
+    from training_fixtures import SMALL_PARAMS, small_config
 
     from training.fit import FitOptions, fit, latest_checkpoint
     from training.model.families import build_models
-    from training_fixtures import SMALL_PARAMS, small_config
 
     config = small_config(**CONFIG, max_epochs=EPOCHS)
     run = fit(features=features, config=config, out=tmp_path_factory.mktemp("one") / "run",
@@ -223,8 +222,9 @@ def test_tf_config_naming_a_port_in_use_is_refused_with_the_address(features, wo
 
 
 def test_two_runs_writing_one_run_folder_are_refused(features, tmp_path):
-    from training.fit import FitOptions, fit
     from training_fixtures import small_config
+
+    from training.fit import FitOptions, fit
 
     out = tmp_path / "run"
     with run_lock(out):

@@ -19,13 +19,13 @@ import numpy as np
 
 from synth.errors import ClusterError, ParameterError
 from synth.outputs import RUN, check_output_folder
+from training.cluster.tf_config import ClusterSpec, read_tf_config
 from training.datasets.features import Features
 from training.fit.checkpoints import TrainingState
 from training.fit.devices import Placement, place
 from training.fit.loop import train_epochs
 from training.fit.models import compiled_models, start_from_data
 from training.fit.options import FitOptions
-from training.cluster.tf_config import ClusterSpec, read_tf_config
 from training.fit.resolve import load_data, resolve_run, start_point
 from training.fit.run_folder import json_dump, run_doc
 from training.fit.run_lock import run_lock
