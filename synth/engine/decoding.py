@@ -505,39 +505,19 @@ class DecodeWorker:
             if start is not None:
                 tile, error, ms = decode_tile(self._tile_decoder, latent, start=start, layout=self.tiles)
                 self.tile_ms.append(ms)
-                with self._cond:
-                    stale = seq <= self._answered  # a newer latent was answered from the cache meanwhile
-                    if self._result is not None:  # an uncollected older result is superseded
-                        tags = self._result.tags + tags
-                        self._result = None
-                    if tile is not None and not stale:
-                        self.tiles_decoded += 1
-                        self._result = DecodeResult(seq, None, "", ms, tags, tile=tile)
-                        tags = ()
-                    elif tags:  # a failed or stale tile: its tags still count as handled
-                        self._result = DecodeResult(seq, None, "" if stale else error, ms, tags)
-                        tags = ()
-                    if stale or self._pending is not None or self._stop:  # newest wins: skip the rest
-                        self.busy = False
-                        continue
+                tags, delivered, skip = self._answer_ahead(seq, tags, None if tile is None else {"tile": tile},
+                                                           error=error, ms=ms)
+                self.tiles_decoded += delivered
+                if skip:
+                    continue
             first = self._keys_first(keys) if start is None else ()
             if first:
                 part, error, ms = decode_keys_first(self._decoder, latent, first, params=self._params)
-                with self._cond:
-                    stale = seq <= self._answered
-                    if self._result is not None:
-                        tags = self._result.tags + tags
-                        self._result = None
-                    if part is not None and not stale:
-                        self.keys_first_decoded += 1
-                        self._result = DecodeResult(seq, None, "", ms, tags, keys_first=part)
-                        tags = ()
-                    elif tags:
-                        self._result = DecodeResult(seq, None, "" if stale else error, ms, tags)
-                        tags = ()
-                    if stale or self._pending is not None or self._stop:  # newest wins: skip the rest
-                        self.busy = False
-                        continue
+                tags, delivered, skip = self._answer_ahead(seq, tags, None if part is None else {"keys_first": part},
+                                                           error=error, ms=ms)
+                self.keys_first_decoded += delivered
+                if skip:
+                    continue
             timbre, error, ms = decode_timbre(self._decoder, latent, params=self._params)
             self._measured(ms)
             if timbre is not None:
@@ -549,6 +529,28 @@ class DecodeWorker:
                 if self._result is not None:
                     tags = self._result.tags + tags  # an uncollected older result is superseded
                 self._result = DecodeResult(seq, timbre, error, ms, tags)
+
+    def _answer_ahead(self, seq: int, tags: tuple, part: dict | None, *, error: str, ms: float
+                      ) -> tuple[tuple, bool, bool]:
+        """Hand over what was decoded ahead of request ``seq``'s whole timbre (``part``: the DecodeResult field
+        holding it, a tile or the playing keys' timbres; None: it failed with ``error``). Returns (the tags
+        the whole's result still carries, whether the part was handed over, whether to skip the whole)."""
+        delivered = False
+        with self._cond:
+            stale = seq <= self._answered  # a newer latent was answered from the cache meanwhile
+            if self._result is not None:  # an uncollected older result is superseded
+                tags = self._result.tags + tags
+                self._result = None
+            if part is not None and not stale:
+                self._result = DecodeResult(seq, None, "", ms, tags, **part)
+                tags, delivered = (), True
+            elif tags:  # a failed or stale part: its tags still count as handled
+                self._result = DecodeResult(seq, None, "" if stale else error, ms, tags)
+                tags = ()
+            skip = stale or self._pending is not None or self._stop  # newest wins: skip the rest
+            if skip:
+                self.busy = False
+        return tags, delivered, skip
 
     def _keys_first(self, keys: tuple[int, ...]) -> tuple[int, ...]:
         """The sounding ``keys`` to decode ahead of the rest: none unless the decoder is a keyboard bundle's
