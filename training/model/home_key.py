@@ -46,7 +46,7 @@ import numpy as np
 
 from synth.errors import DataError
 from synth.spectrogram import SpectrogramParams
-from training.model.patch import note_patches, patch_pca
+from training.model.patch import columns_to_mel, note_patches, patch_pca
 from training.model.pitched import PitchedPatchFamily
 
 if TYPE_CHECKING:  # the config imports the families (ModelConfig.family): annotations only here
@@ -194,8 +194,6 @@ def _layers(keras: Any) -> tuple[Any, Any]:
 def _decoder_graph(keras: Any, config: ModelConfig, *, params: SpectrogramParams, columns: int | None) -> Any:
     from keras import layers
 
-    from training.model.layers import straight_through_clip
-
     n_mels, k = params.n_mels, config.filters[-1]
     at_key, _ = _layers(keras)
     z_in = keras.Input(shape=(1, columns, k), name="latent")
@@ -204,10 +202,7 @@ def _decoder_graph(keras: Any, config: ModelConfig, *, params: SpectrogramParams
     home = layers.Dense(config.patch_frames * n_mels, trainable=False, name=_HOME_DECODE)(cols)
     out = at_key(keys=config.keys, latent=k, width=config.patch_frames * n_mels, rank=config.key_rank,
                  name=_AT_KEY)(home, cols, pitch)
-    out = layers.Reshape((-1, n_mels), dtype="float32", name="frames")(out)
-    out = layers.Permute((2, 1), dtype="float32", name="mels_first")(out)
-    out = straight_through_clip(keras)(dtype="float32", name="clip_unit")(out)
-    return keras.Model([z_in, pitch], out, name="decoder")
+    return keras.Model([z_in, pitch], columns_to_mel(keras, out, n_mels=n_mels), name="decoder")
 
 
 def _encoder_graph(keras: Any, config: ModelConfig, *, params: SpectrogramParams) -> Any:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from synth.spectrogram import SpectrogramParams
-from training.model.patch import note_patches, patch_pca
+from training.model.patch import columns_to_mel, note_patches, patch_pca
 from training.model.pitched import PitchedPatchFamily
 
 if TYPE_CHECKING:  # the config imports the families (ModelConfig.family): annotations only here
@@ -80,8 +80,6 @@ def _add_rows(keras: Any) -> Any:
 def _decoder_graph(keras: Any, config: ModelConfig, *, params: SpectrogramParams, columns: int | None) -> Any:
     from keras import layers
 
-    from training.model.layers import straight_through_clip
-
     n_mels, p, k, hidden = params.n_mels, config.patch_frames, config.filters[-1], config.hidden
     width = p * n_mels
     film, add_row = _film(keras), _add_rows(keras)
@@ -99,10 +97,7 @@ def _decoder_graph(keras: Any, config: ModelConfig, *, params: SpectrogramParams
     out = layers.Add(name="kb_paths")([out, detail])
     mean = layers.Embedding(MIDI_KEYS, width, embeddings_initializer="zeros", name=_DECODER_MEAN)(pitch)
     out = add_row(name="kb_add_key_mean")(out, mean)
-    out = layers.Reshape((-1, n_mels), dtype="float32", name="frames")(out)
-    out = layers.Permute((2, 1), dtype="float32", name="mels_first")(out)
-    out = straight_through_clip(keras)(dtype="float32", name="clip_unit")(out)
-    return keras.Model([z_in, pitch], out, name="decoder")
+    return keras.Model([z_in, pitch], columns_to_mel(keras, out, n_mels=n_mels), name="decoder")
 
 
 def _encoder_graph(keras: Any, config: ModelConfig, *, params: SpectrogramParams) -> Any:

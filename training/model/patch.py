@@ -30,7 +30,7 @@ from training.model.family import ModelFamily
 if TYPE_CHECKING:  # the config imports the families (ModelConfig.family): annotations only here
     from training.model.config import ModelConfig
 
-__all__ = ["PatchFamily", "any_columns_decoder", "initialise_from_pca", "note_patches", "patch_pca",
+__all__ = ["PatchFamily", "any_columns_decoder", "columns_to_mel", "initialise_from_pca", "note_patches", "patch_pca",
            "ENCODER_LAYER", "DECODER_LAYER"]
 
 ENCODER_LAYER = "patch_encode"
@@ -97,15 +97,24 @@ def _decoder_graph(keras: Any, config: ModelConfig, *, params: SpectrogramParams
     """(input, output) of the decoder over ``columns`` latent columns (None: any number)."""
     from keras import layers
 
-    from training.model.layers import straight_through_clip
-
     n_mels, p, k = params.n_mels, config.patch_frames, config.filters[-1]
     z_in = keras.Input(shape=(1, columns, k), name="latent")
     h = layers.Reshape((-1, k), name="columns")(z_in)
     h = layers.Dense(p * n_mels, dtype="float32", name=DECODER_LAYER)(h)
+    return z_in, columns_to_mel(keras, h, n_mels=n_mels)
+
+
+def columns_to_mel(keras: Any, h: Any, *, n_mels: int) -> Any:
+    """The patch families' output stage: decoded patches (batch, C, P * n_mels), frame-major, as the unit-scale
+    mel (batch, n_mels, C * P), clipped with a straight-through gradient. Its layer names are the ones saved
+    runs and exported graphs hold."""
+    from keras import layers
+
+    from training.model.layers import straight_through_clip
+
     h = layers.Reshape((-1, n_mels), dtype="float32", name="frames")(h)
     h = layers.Permute((2, 1), dtype="float32", name="mels_first")(h)
-    return z_in, straight_through_clip(keras)(dtype="float32", name="clip_unit")(h)
+    return straight_through_clip(keras)(dtype="float32", name="clip_unit")(h)
 
 
 def any_columns_decoder(decoder: Any, config: ModelConfig, *, params: SpectrogramParams) -> Any:
