@@ -98,7 +98,7 @@ def _tile_decoder(
     config, params = the_run.config, the_run.params
     family = config.family
     key = None if pitch is None else int(pitch[0])
-    if config.dense is not None or len(latent_shape) != 3 or latent_shape[1] <= TILE_COLUMNS:
+    if len(latent_shape) != 3 or latent_shape[1] <= TILE_COLUMNS:  # a dense latent has no time axis
         log("  no tile decoder (the latent has no time columns to window)")
         return None, None, None
     rows, columns, channels = latent_shape

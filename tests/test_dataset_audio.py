@@ -124,7 +124,7 @@ def test_your_own_instrument_in_four_commands(tmp_path):
     config = tmp_path / "tiny.json"
     from training.model.config import variant
 
-    variant("clip").replace(filters=(4, 8, 16)).with_schedule(batch_size=4, max_epochs=1).save(config)
+    variant("clip").with_architecture(filters=(4, 8, 16)).with_schedule(batch_size=4, max_epochs=1).save(config)
     melsynth("train", "--data", "data/mine-features", "--config", str(config), "--out", "runs/mine", "--quiet")
     melsynth("export", "--run", "runs/mine", "--out", "presets/mine", "--presets-per-family", "1")
     info = json.loads(melsynth("info", "--bundle", "presets/mine", "--json"))

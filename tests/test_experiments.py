@@ -102,7 +102,7 @@ def test_tables_name_the_settings_the_paper_does_not_publish(tmp_path):
     rows = {name: dict(fake_row(name, 0.8), config=variant(name).to_dict())
             for name in ("no_reg", "dropout_E", "kr_l1_D", "kr_l2_D", "ar_l1_E")}
     write_rows(tmp_path, rows)
-    assert ("- **Not in the paper, our choice** (training/model/config.py says why): dropout rate 0.3; activity L1 "
+    assert ("- **Not in the paper, our choice** (training/model/conv.py says why): dropout rate 0.3; activity L1 "
             "weight 0.0001; kernel L1 weight 1e-06; kernel L2 weight 0.0001.") in write_tables(tmp_path).read_text()
     write_rows(tmp_path / "plain", {"no_reg": dict(fake_row("no_reg", 0.8), config=variant("no_reg").to_dict())})
     assert "Not in the paper" not in write_tables(tmp_path / "plain").read_text()
@@ -222,7 +222,7 @@ def test_tiny_sweep_writes_rows_tables_and_skips_on_rerun(sweep):
     assert doc["run"] == "no_reg" and doc["epochs"] == 1 and doc["budget"]["max_epochs"] == 1
     assert doc["metrics"]["notes"] == 3 and 0 <= doc["metrics"]["f1"] <= 1
     assert doc["hardware"]["cores"] >= 1 and doc["hardware"]["cpu"]
-    assert doc["config"]["filters"] == [4, 8, 16]
+    assert doc["config"]["architecture"]["filters"] == [4, 8, 16]
     text = sweep["tables"].read_text()
     assert (
         "| Dropout E | not run" in text
@@ -254,16 +254,16 @@ def test_a_row_of_a_changed_variant_runs_again_and_a_run_of_another_model_is_ref
     kwargs = dict(sweep["kwargs"], out=out, runs=runs, rows=["no_dense"])
     # The row measured another dropout rate than no_dense has now: it is measured again from its run.
     row = json.loads((out / "rows" / "no_dense.json").read_text())
-    row["config"]["dropout_rate"] = 0.5
+    row["config"]["architecture"]["dropout_rate"] = 0.5
     (out / "rows" / "no_dense.json").write_text(json.dumps(row))
     lines: list[str] = []
     run_experiments(**dict(kwargs, log=lines.append))
     assert any("row no_dense: measured another model (dropout_rate 0.5 -> 0.3)" in line for line in lines), lines
     assert "0 already done" in next(line for line in lines if "already done" in line)
-    assert json.loads((out / "rows" / "no_dense.json").read_text())["config"]["dropout_rate"] == 0.3
+    assert json.loads((out / "rows" / "no_dense.json").read_text())["config"]["architecture"]["dropout_rate"] == 0.3
     # A run folder that trained other filters is neither resumed, nor measured, nor trained over.
     doc = json.loads((runs / "no_dense" / "config.json").read_text())
-    doc["config"]["filters"] = [4, 8, 32]
+    doc["config"]["architecture"]["filters"] = [4, 8, 32]
     (runs / "no_dense" / "config.json").write_text(json.dumps(doc))
     (out / "rows" / "no_dense.json").unlink()
     before = {p: p.stat().st_mtime_ns for p in (runs / "no_dense").rglob("*")}
@@ -285,11 +285,15 @@ def test_what_does_not_make_another_model_keeps_rows_and_runs(sweep, tmp_path):
     shutil.copytree(sweep["root"] / "out", out)
     shutil.copytree(sweep["root"] / "runs", runs)
     kwargs = dict(sweep["kwargs"], out=out, runs=runs)
+    from training_fixtures import flat_form
+
+    from training.model.config import ModelConfig
+
     # Recorded before a field existed (read with its default, as fit reads it) and before the schedule was split
-    # out (its fields flat beside the architecture's): the row and run stand.
+    # out (its fields flat beside every family's): the row and run stand.
     for path, key in ((out / "rows" / "no_dense.json", "config"), (runs / "no_dense" / "config.json", "config")):
         doc = json.loads(path.read_text())
-        doc[key] = {k: v for k, v in doc[key].items() if k != "schedule"} | doc[key]["schedule"]
+        doc[key] = flat_form(ModelConfig.from_dict(doc[key]), nested_schedule=False)
         del doc[key]["mel_head"], doc[key]["layout"]
         path.write_text(json.dumps(doc))
     lines: list[str] = []
@@ -308,14 +312,14 @@ def test_what_does_not_make_another_model_keeps_rows_and_runs(sweep, tmp_path):
     assert json.loads((runs / "no_dense" / "status.json").read_text())["epochs_done"] == 3, lines
     # One stale row of a shared run: the run is measured again and all of its rows are rewritten.
     dense = json.loads((out / "rows" / "dense.json").read_text())
-    dense["config"]["dropout_rate"] = 0.5
+    dense["config"]["architecture"]["dropout_rate"] = 0.5
     (out / "rows" / "dense.json").write_text(json.dumps(dense))
     before = {n: (out / "rows" / f"{n}.json").stat().st_mtime_ns for n in ("no_reg", "pool_max", "latent_8192")}
     lines = []
     run_experiments(**dict(kwargs, rows=["dense"], log=lines.append))
     assert any("row dense: measured another model" in line for line in lines), lines
     assert all((out / "rows" / f"{n}.json").stat().st_mtime_ns != t for n, t in before.items())
-    assert json.loads((out / "rows" / "dense.json").read_text())["config"]["dropout_rate"] == 0.3
+    assert json.loads((out / "rows" / "dense.json").read_text())["config"]["architecture"]["dropout_rate"] == 0.3
 
 
 def test_evaluate_a_run_and_its_pictures(sweep, capsys):

@@ -51,7 +51,7 @@ def test_export_writes_a_bundle_the_loader_accepts(exported, tiny_run):
     assert bundle.base_pitch == 60
     meta = bundle.metadata
     assert meta["format"] == "melsynth.bundle/1"
-    assert meta["training_config"]["filters"] == [4, 8, 16]
+    assert meta["training_config"]["architecture"]["filters"] == [4, 8, 16]
     assert meta["data"]["path"].endswith("features")
     assert meta["metrics"] is not None and {"rmse", "ssim", "f1"} <= set(meta["metrics"])
     # PCA on the run's own training rows beside the model: 60 % of 24 notes, k = min(latent 16, 14) = 14.
@@ -193,7 +193,9 @@ def test_our_own_variant_exports_with_parity(tmp_path, name):
     lines: list[str] = []
     bundle = load_bundle(export_run(run, tmp_path / "bundle", log=lines.append))
     assert any("parity" in line for line in lines)
-    assert bundle.metadata["training_config"]["output_activation"] == "clip"
+    recorded = bundle.metadata["training_config"]
+    # The patch family's output is always the clip, so its settings have no field for it.
+    assert recorded["layout"] == "patch" if name == "patch" else recorded["architecture"]["output_activation"] == "clip"
     y = bundle.decoder().decode(bundle.encoder().encode(x[:4]))
     assert y.min() >= 0.0 and y.max() <= 1.0
     if name == "patch":

@@ -13,7 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from training_fixtures import LEGACY_FLAT_PATCH, SMALL_PARAMS, small_config, synthetic_notes, write_features
+from training_fixtures import (
+    LEGACY_FLAT_PATCH,
+    SMALL_PARAMS,
+    flat_form,
+    small_config,
+    synthetic_notes,
+    write_features,
+)
 
 from synth.errors import ContractError, DataError, ParameterError
 from synth.spectrogram import SpectrogramParams
@@ -199,18 +206,22 @@ def test_resume_may_change_the_schedule_but_not_the_model(features, tmp_path):
     assert _tree(out) == before
 
 
-def test_a_run_folder_written_before_the_schedule_split_loads_and_resumes(finished_run, features, tmp_path):
+@pytest.mark.parametrize("nested_schedule", [True, False], ids=["flat-architecture", "all-flat"])
+def test_a_run_folder_written_before_the_nesting_loads_and_resumes(finished_run, features, tmp_path,
+                                                                   nested_schedule):
+    """config.json as runs before each family owned its settings wrote it (one flat object of every family's
+    fields, the schedule nested), and as runs before the schedule split wrote it (all flat): the run loads as
+    its config and resumes to the uninterrupted run's weights, bit for bit."""
     part = fit(features=features, config=RUN_CONFIG, out=tmp_path / "part",
                options=FitOptions(max_epochs=1, verbose=0, run_eagerly=EAGER))
-    # config.json as every run written before the split has it: the schedule's fields flat in "config".
     doc = json.loads((part / "config.json").read_text())
-    flat = {k: v for k, v in doc["config"].items() if k != "schedule"} | doc["config"]["schedule"]
-    assert set(flat) == set(LEGACY_FLAT_PATCH)
+    flat = flat_form(RUN_CONFIG.with_schedule(max_epochs=1), nested_schedule=nested_schedule)
+    assert nested_schedule or set(flat) == set(LEGACY_FLAT_PATCH)
     (part / "config.json").write_text(json.dumps(dict(doc, config=flat), indent=2))
     assert load_run(part).config == RUN_CONFIG.with_schedule(max_epochs=1)
     fit(features=features, config=None, out=part,
         options=FitOptions(resume=True, max_epochs=2, verbose=0, run_eagerly=EAGER))
-    # The same weights as the uninterrupted run; config.json now records the schedule as one object.
+    # The same weights as the uninterrupted run; config.json now records today's form.
     for a, b in zip(_weights(finished_run / "best.weights.h5", RUN_CONFIG),
                     _weights(part / "best.weights.h5", RUN_CONFIG), strict=True):
         np.testing.assert_array_equal(a, b)

@@ -86,8 +86,8 @@ def test_the_start_is_the_home_keys_patch_pca_and_the_key_maps(tmp_path):
     home_train = x[1:18:3]                             # the 6 training instruments at 60
     z = np.asarray(encoder([home_train, np.full((6, 1), 60, np.int32)]))
     back = np.asarray(decoder([z, np.full((6, 1), 60, np.int32)]))
-    patches = note_patches(home_train, patch_frames=config.patch_frames)
-    assert np.linalg.matrix_rank(patches - patches.mean(0), tol=1e-4) <= config.filters[-1]
+    patches = note_patches(home_train, patch_frames=config.architecture.patch_frames)
+    assert np.linalg.matrix_rank(patches - patches.mean(0), tol=1e-4) <= config.architecture.filters[-1]
     np.testing.assert_allclose(back, home_train, atol=2e-3)
 
 
@@ -114,4 +114,6 @@ def test_keys_must_be_rising_midi_keys():
     with pytest.raises(ParameterError, match="rising list of MIDI keys"):
         small_config("home-key", keys=(72, 60, 48))
     with pytest.raises(ParameterError, match="rising list of MIDI keys"):
-        small_config("patch", keys=(60, 200))
+        small_config("home-key", keys=(48, 60, 200))
+    with pytest.raises(ParameterError, match=r"the patch layout does not take keys=\(60, 72\)"):
+        small_config("patch", keys=(60, 72))

@@ -67,7 +67,7 @@ def test_the_start_is_the_pca_of_each_keys_centred_patches():
     key, and an instrument's latent is the same at every key."""
     config = small_config("keyboard")
     rng = np.random.default_rng(0)
-    p, columns = config.patch_frames, SMALL_PARAMS.frames // config.patch_frames
+    p, columns = config.architecture.patch_frames, SMALL_PARAMS.frames // config.architecture.patch_frames
     dims = p * SMALL_PARAMS.n_mels
     basis = np.linalg.qr(rng.standard_normal((dims, 8)))[0].T
     means = {key: rng.uniform(0.4, 0.6, dims) for key in KEYS}

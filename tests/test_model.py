@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
-from training_fixtures import LEGACY_FLAT_PATCH, SMALL_PARAMS, small_config, synthetic_notes
+from training_fixtures import LEGACY_FLAT_PATCH, SMALL_PARAMS, flat_form, small_config, synthetic_notes
 
 from synth.errors import ParameterError
 from synth.spectrogram import SpectrogramParams
@@ -18,6 +19,7 @@ from training.model.config import (
     default_config,
     variant,
 )
+from training.model.patch import PatchSettings
 from training.model.schedule import SCHEDULE_FIELDS
 
 keras = pytest.importorskip("keras")
@@ -40,22 +42,29 @@ def test_config_json_round_trip(tmp_path):
     "change, message",
     [
         ({"bogus": 1}, "unknown keys \\['bogus'\\]"),
-        ({"pooling": "median"}, "pooling='median'"),
-        ({"filters": []}, "filters"),
-        ({"dense": 0}, "dense"),
-        ({"dense": True}, "dense"),
-        ({"dropout_rate": 1.5}, "dropout_rate"),
-        ({"regularizer_norm": "l3"}, "regularizer_norm"),
-        ({"output_activation": "relu"}, "output_activation"),
+        ({"architecture": {"pooling": "median"}}, "pooling='median'"),
+        ({"architecture": {"filters": []}}, "filters"),
+        ({"architecture": {"dense": 0}}, "dense"),
+        ({"architecture": {"dense": True}}, "dense"),
+        ({"architecture": {"dropout_rate": 1.5}}, "dropout_rate"),
+        ({"architecture": {"regularizer_norm": "l3"}}, "regularizer_norm"),
+        ({"architecture": {"output_activation": "relu"}}, "output_activation"),
+        ({"architecture": {"patch_frames": 64}}, "conv2d architecture: missing keys \\[\\], unknown keys \\['patch_frames'\\]"),
+        ({"layout": "patch"}, "patch architecture: missing keys \\['patch_frames'\\]"),
+        ({"layout": "toy"}, "layout 'toy' is not one of"),
+        ({"architecture": [1]}, "test.json: architecture: expected a JSON object"),
         ({"schedule": {**default_config().schedule.to_dict(), "batch_size": 0}}, "test.json: schedule: batch_size must be a positive int"),
         ({"schedule": {**default_config().schedule.to_dict(), "seed": -1}}, "test.json: schedule: seed must be a non-negative int"),
         ({"schedule": [1]}, "test.json: schedule: expected a JSON object"),
-        # The schedule is nested or flat (a config written before the split), never both.
+        # The schedule and architecture are nested, or flat as in a config written before (never both).
         ({"patience": 3}, "unknown keys \\['patience'\\]"),
+        ({"pooling": "max"}, "unknown keys \\['pooling'\\]"),
     ],
 )
 def test_config_rejects_bad_dicts(change, message):
     data = default_config().to_dict()
+    if isinstance(change.get("architecture"), dict):
+        change = {"architecture": {**data["architecture"], **change["architecture"]}}
     data.update(change)
     with pytest.raises(ParameterError, match=message):
         ModelConfig.from_dict(data, source="test.json")
@@ -68,9 +77,27 @@ def test_config_rejects_missing_key_and_bad_files(tmp_path):
         ModelConfig.from_dict(data)
     data = default_config().to_dict()
     del data["schedule"]
+    with pytest.raises(ParameterError, match="missing keys \\['schedule'\\]"):
+        ModelConfig.from_dict(data)
+    data = default_config().to_dict()
+    del data["architecture"]["pooling"]
+    with pytest.raises(ParameterError, match="conv2d architecture: missing keys \\['pooling'\\]"):
+        ModelConfig.from_dict(data)
+    # A flat config (written before the nesting) without the schedule's fields names each.
+    data = {k: v for k, v in flat_form(default_config()).items() if k != "schedule"}
     with pytest.raises(ParameterError, match="schedule: missing keys \\['learning_rate', 'patience', 'max_epochs', "
                                              "'seed', 'batch_size'\\]"):
         ModelConfig.from_dict(data)
+    # The architecture is one registered family's own settings, found by their class.
+    with pytest.raises(ParameterError, match="architecture must be a family's settings, got dict"):
+        default_config().replace(architecture={"pooling": "max"})
+
+    @dataclasses.dataclass(frozen=True)
+    class Unregistered(PatchSettings):
+        pass
+
+    with pytest.raises(ParameterError, match="Unregistered is not the settings of the patch family \\(PatchSettings\\)"):
+        default_config().replace(architecture=Unregistered())
     with pytest.raises(ParameterError, match="schedule must be a FitSchedule, got dict"):
         default_config().replace(schedule={"seed": 1})
     with pytest.raises(ParameterError, match="unknown keys \\['seed'\\]"):
@@ -85,15 +112,15 @@ def test_config_rejects_missing_key_and_bad_files(tmp_path):
 def test_variants_match_the_papers_tables():
     assert len(PAPER_VARIANT_NAMES) == 24 and len(set(VARIANT_NAMES)) == len(VARIANT_NAMES)
     assert set(VARIANT_NAMES) == set(PAPER_VARIANT_NAMES) | set(OWN_VARIANT_NAMES)
-    assert default_config() == variant("no_dense") and default_config().dense is None
-    base = variant("no_reg")
+    assert default_config() == variant("no_dense") and default_config().architecture.dense is None
+    base = variant("no_reg").architecture
     assert (base.pooling, base.dense, base.regularizer, base.dropout_where) == ("max", 8192, "none", "none")
-    assert variant("dense").replace(name="no_reg") == base
-    assert variant("latent_2048").dense == 2048 and variant("pool_avg").pooling == "avg"
-    assert variant("pool_none").dense == 8192
-    ar = variant("ar_l1_ED")
+    assert variant("dense").replace(name="no_reg") == variant("no_reg")
+    assert variant("latent_2048").architecture.dense == 2048 and variant("pool_avg").architecture.pooling == "avg"
+    assert variant("pool_none").architecture.dense == 8192
+    ar = variant("ar_l1_ED").architecture
     assert (ar.regularizer, ar.regularizer_norm, ar.regularizer_where) == ("activity", "l1", "ED")
-    assert variant("dropout_D").dropout_where == "D"
+    assert variant("dropout_D").architecture.dropout_where == "D"
     with pytest.raises(ParameterError, match="unknown model variant 'nope'"):
         variant("nope")
 
@@ -102,7 +129,7 @@ def test_variants_match_the_papers_tables():
 def test_latent_shapes_at_the_papers_input():
     assert latent_shape(default_config(), params=PAPER) == (2, 8, 128)  # 2048 values, 3.1% of 128 x 512
     assert latent_shape(variant("pool_none"), params=PAPER) == (8192,)
-    assert latent_shape(variant("no_dense").replace(pooling="none"), params=PAPER) == (2, 8, 128)
+    assert latent_shape(variant("no_dense").with_architecture(pooling="none"), params=PAPER) == (2, 8, 128)
 
 
 def test_default_model_has_the_prototypes_size():
@@ -178,29 +205,48 @@ def test_every_variant_builds_and_trains_a_step(name):
     assert np.isfinite(loss)
     changed = [not np.array_equal(a, np.array(b)) for a, b in zip(before, autoencoder.trainable_weights, strict=True)]
     assert all(changed), f"{name}: some weights did not move"
-    if config.regularizer != "none" and config.regularizer_where:
+    if getattr(config.architecture, "regularizer", "none") != "none":
         assert autoencoder.losses, f"{name}: no regularisation loss"
+
+
+@pytest.mark.parametrize("name", VARIANT_NAMES)
+def test_configs_of_every_earlier_form_load_as_the_same_config(name):
+    """config.json as runs wrote it before each family owned its settings (one flat object of every family's
+    fields, the schedule nested: the fixture is checked against ModelConfig.to_dict at 42c02d7 for every
+    variant) and before the schedule was split out (all flat) read as the variant itself."""
+    config = variant(name)
+    for nested in (True, False):
+        assert ModelConfig.from_dict(json.loads(json.dumps(flat_form(config, nested_schedule=nested)))) == config
 
 
 def test_configs_written_before_the_schedule_split_load_as_the_same_config():
     config = ModelConfig.from_dict(json.loads(json.dumps(LEGACY_FLAT_PATCH)))
     assert config == variant("patch")
     assert (config.schedule.learning_rate, config.schedule.batch_size, config.schedule.clipnorm) == (1e-4, 16, 1.0)
-    # Written again, the schedule is one nested object and the architecture keeps the rest.
+    # Written again: the family's name, its own settings and the schedule, each one object.
     data = config.to_dict()
-    assert data["schedule"] == {k: LEGACY_FLAT_PATCH[k] for k in SCHEDULE_FIELDS}
-    assert {k: v for k, v in data.items() if k != "schedule"} == {
-        k: v for k, v in LEGACY_FLAT_PATCH.items() if k not in SCHEDULE_FIELDS}
+    assert data == {"name": "patch", "layout": "patch", "architecture": {"filters": [256], "patch_frames": 64},
+                    "schedule": {k: LEGACY_FLAT_PATCH[k] for k in SCHEDULE_FIELDS}}
     # The oldest runs had none of the schedule fields added since: they read as those runs were fitted.
-    oldest = {k: v for k, v in variant("no_dense").to_dict().items() if k != "schedule"}
+    oldest = {k: v for k, v in flat_form(variant("no_dense")).items() if k != "schedule"}
     oldest.update(learning_rate=1e-3, batch_size=64, patience=10, max_epochs=300, seed=0)
     assert ModelConfig.from_dict(oldest) == variant("no_dense")
 
 
+@pytest.mark.parametrize("changes, named", [({"dense": 64}, "dense=64"), ({"hidden": 8}, "hidden=8"),
+                                            ({"keys": [60, 72]}, "keys=\\[60, 72\\]"),
+                                            ({"output_activation": "sigmoid"}, "output_activation='sigmoid'")])
+def test_a_flat_config_asking_its_family_for_what_it_cannot_build_is_refused(changes, named):
+    with pytest.raises(ParameterError, match="the patch layout does not take " + named):
+        ModelConfig.from_dict(dict(LEGACY_FLAT_PATCH, **changes))
+    # What the patch families ignored then (the conv stack's shape) they ignore now.
+    assert ModelConfig.from_dict(dict(LEGACY_FLAT_PATCH, kernel_size=6, pooling="avg")) == variant("patch")
+
+
 def test_runs_written_before_output_layer_existed_read_as_conv():
-    data = default_config().to_dict()
+    data = flat_form(default_config())
     del data["output_layer"]
-    assert ModelConfig.from_dict(data).output_layer == "conv"
+    assert ModelConfig.from_dict(data).architecture.output_layer == "conv"
     for layer in ("conv", "conv_transpose"):
         _, _, decoder = build_models(small_config(output_layer=layer), params=SMALL_PARAMS)
         cls = "Conv2DTranspose" if layer == "conv_transpose" else "Conv2D"
@@ -215,14 +261,13 @@ def test_own_variants_keep_the_papers_latent_size_and_change_only_what_they_name
         shape = latent_shape(config, params=PAPER)
         patches = config.layout in ("patch", "keyboard", "home_key")
         assert shape == ((1, 8, 256) if patches else (2, 8, 128)), name
-        changed = {k for k, v in config.to_dict().items() if v != paper.to_dict()[k]} - {"name", "schedule"}
-        layout = {"layout", "filters", "patch_frames"} if patches else set()
-        if config.layout == "keyboard":  # the detail path's width
-            layout |= {"hidden"}
-        if config.layout == "home_key":  # its keys, the rank of their maps
-            layout |= {"keys", "key_rank"}
-        assert changed and changed <= {"output_activation", "activation", "residual_blocks", "frequency_bias",
-                                       "mel_head"} | layout, (name, changed)
+        if patches:  # another family: its settings are its own
+            assert config.architecture.filters == (256,) and config.architecture.patch_frames == 64, name
+        else:
+            mine, theirs = config.architecture.to_dict(), paper.architecture.to_dict()
+            changed = {k for k, v in mine.items() if v != theirs[k]}
+            assert changed and changed <= {"output_activation", "activation", "residual_blocks", "frequency_bias",
+                                           "mel_head"}, (name, changed)
         # The schedule: a smaller batch; the patch families a slower, clipped, plateau-reduced rate, the
         # keyboard's a shorter patience for hour-long epochs, the home key one epoch (it is fitted, not trained).
         rescheduled = {k for k, v in config.schedule.to_dict().items() if v != paper.schedule.to_dict()[k]}
@@ -253,15 +298,15 @@ def test_frequency_bias_and_mel_head_are_where_their_docstrings_say():
     _, _, decoder = build_models(small_config("clip_fb"), params=SMALL_PARAMS)
     rows = SMALL_PARAMS.n_mels
     config = small_config("clip_fb")
-    for i, f in enumerate(config.filters):
+    for i, f in enumerate(config.architecture.filters):
         bias = decoder.get_layer(f"dec_fbias{i}").get_weights()[0]
         assert bias.shape == (rows // 4**i, 1, f)  # stage i gives back the rows encoder stage i took
         assert not bias.any()
     assert decoder.get_layer("output_fbias").get_weights()[0].shape == (rows, 1, 1)
     config = small_config("clip_mh")
     _, _, decoder = build_models(config, params=SMALL_PARAMS)
-    assert decoder.get_layer("mel_head_mix").kernel.shape == (1, 1, config.filters[0], config.mel_head)
-    assert decoder.get_layer("output").kernel.shape == (rows * config.mel_head, rows)
+    assert decoder.get_layer("mel_head_mix").kernel.shape == (1, 1, config.architecture.filters[0], config.architecture.mel_head)
+    assert decoder.get_layer("output").kernel.shape == (rows * config.architecture.mel_head, rows)
     assert tuple(decoder.output.shape[1:]) == (rows, SMALL_PARAMS.frames)
 
 
@@ -270,7 +315,7 @@ def test_residual_blocks_sit_at_the_deepest_stage_only():
     _, encoder, decoder = build_models(config, params=SMALL_PARAMS)
     names = [layer.name for layer in encoder.layers + decoder.layers]
     assert [n for n in names if n.endswith("_add")] == ["enc_res0_add", "enc_res1_add", "dec_res0_add", "dec_res1_add"]
-    deepest = config.filters[-1]
+    deepest = config.architecture.filters[-1]
     for model, prefix in ((encoder, "enc"), (decoder, "dec")):
         for b in range(2):
             assert model.get_layer(f"{prefix}_res{b}_a").kernel.shape == (3, 3, deepest, deepest)
@@ -293,8 +338,8 @@ def test_the_folded_decoder_is_the_same_map(name, changes):
     folded = folded_decoder(decoder, config, params=SMALL_PARAMS)
     z = rng.uniform(-1, 1, (4, *latent_shape(config, params=SMALL_PARAMS))).astype(np.float32)
     np.testing.assert_allclose(folded(z).numpy(), decoder(z).numpy(), atol=1e-5)
-    stages = [i for i in range(config.stages) if folds(config, i)]
-    assert stages == ([0, 1] if config.residual_blocks else [0, 1, 2])
+    stages = [i for i in range(config.architecture.stages) if folds(config, i)]
+    assert stages == ([0, 1] if config.architecture.residual_blocks else [0, 1, 2])
     assert not [layer for layer in folded.layers if type(layer).__name__ == "UpSampling2D" and
                 int(layer.name[len("dec_unpool"):]) in stages]
 
@@ -318,7 +363,7 @@ def test_weights_load_whole_or_not_at_all(name, tmp_path):
     for a, b in zip(trained.get_weights(), fresh.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert len(encoder.weights) + len(decoder.weights) == len(fresh.weights)
-    other, _, _ = build_models(small_config(name, filters=(16,) if len(config.filters) == 1 else (4, 8, 32)),
+    other, _, _ = build_models(small_config(name, filters=(16,) if len(config.architecture.filters) == 1 else (4, 8, 32)),
                                params=SMALL_PARAMS)
     with pytest.raises(DataError, match="does not fit the other model"):
         load_weights_whole(other, tmp_path / "w.weights.h5", what="the other model")

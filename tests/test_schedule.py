@@ -68,7 +68,7 @@ def test_a_config_changes_its_schedule_apart_from_its_architecture():
     assert config.with_schedule(learning_rate=1e-4).schedule == FitSchedule(learning_rate=1e-4)
     assert config.with_schedule(learning_rate=1e-4).replace(schedule=config.schedule) == config
     both = config.with_changes(filters=(4, 8, 16), batch_size=8)
-    assert (both.filters, both.schedule.batch_size) == ((4, 8, 16), 8)
+    assert (both.architecture.filters, both.schedule.batch_size) == ((4, 8, 16), 8)
     with pytest.raises(ParameterError, match="unknown keys \\['pooling'\\]"):
         config.with_schedule(pooling="avg")
 

@@ -70,6 +70,24 @@ LEGACY_FLAT_PATCH = {
 }
 
 
+def flat_form(config, *, nested_schedule: bool = True) -> dict:
+    """``config`` as the "config" of a config.json written before each family owned its settings: one flat
+    object of every family's fields, the others at the values they then had (ModelConfig.to_dict at 42c02d7),
+    the schedule nested; with ``nested_schedule=False`` its fields flat too, as before 5fec03b."""
+    patches = config.layout != "conv2d"
+    doc = {
+        "name": config.name, "pooling": "max", "filters": [32, 64, 128], "kernel_size": 4, "strides": 2,
+        "activation": "tanh", "dense": None, "dropout_where": "none", "dropout_rate": 0.3, "regularizer": "none",
+        "regularizer_norm": "l2", "regularizer_where": "D", "regularizer_weight": 0.0001,
+        "output_activation": "clip" if patches else "sigmoid", "output_layer": "conv_transpose",
+        "residual_blocks": 0, "frequency_bias": False, "mel_head": 0, "layout": config.layout, "patch_frames": 64,
+        "hidden": 0, "keys": [], "home_key": 60, "key_rank": 0,
+        **config.architecture.to_dict(),
+    }
+    schedule = config.schedule.to_dict()
+    return {**doc, "schedule": schedule} if nested_schedule else {**doc, **schedule}
+
+
 def small_config(name: str = "no_dense", **changes):
     """A named variant shrunk for tests (few filters, small batch, few epochs)."""
     from training.model.config import variant

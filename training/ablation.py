@@ -51,8 +51,8 @@ def _change(config: Any) -> str:
     from training.model.config import variant
 
     paper = variant("no_dense")
-    diff = [f"{k}={v}" for k, v in config.to_dict().items()
-            if k not in ("name", "schedule") and v != paper.to_dict()[k]]
+    mine, theirs = config.settings_dict(), paper.settings_dict()
+    diff = [f"{k}={v}" for k, v in mine.items() if k not in theirs or v != theirs[k]]
     diff += [f"{k}={v}" for k, v in config.schedule.to_dict().items() if v != paper.schedule.to_dict()[k]]
     return ", ".join(diff) if diff else "(the paper's no_dense)"
 

@@ -22,7 +22,7 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, metavar="FEATURES_DIR", help="features folder to train on")
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--config", metavar="CONFIG.json", help="a ModelConfig JSON file (every field)")
+    which.add_argument("--config", metavar="CONFIG.json", help="a ModelConfig JSON file (name, layout, architecture, schedule: every field)")
     which.add_argument("--variant", metavar="NAME", help="a named row of the paper's tables (default no_dense)")
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder to write (e.g. runs/NAME)")
     mode = parser.add_mutually_exclusive_group()

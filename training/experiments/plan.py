@@ -19,6 +19,7 @@ from synth.errors import DataError, ParameterError
 from training.experiments.rows import row_on_disk
 from training.experiments.tables import ROW_NAMES, check_names
 from training.fit.stopping import Stop
+from training.model.flat_config import flatten
 from training.model.schedule import RESUMABLE_FIELDS
 
 __all__ = ["row_configs", "row_groups", "config_differences", "epoch_budget", "plan_sweep", "run_finished",
@@ -52,9 +53,7 @@ def _the_model(config: dict[str, Any]) -> dict[str, Any]:
     """A config dict's fields that make its run, flat: not the name (rows sharing a run differ by it) nor the
     schedule fields a resumed run may change (--max-epochs extends a run, --patience is for new runs;
     training.fit allows both on --resume), but the seed and batch, which fix the run's start and data order."""
-    nested = config.get("schedule")
-    flat = {**config, **nested} if isinstance(nested, dict) else dict(config)
-    return {k: v for k, v in flat.items() if k not in ("name", "schedule", *RESUMABLE_FIELDS)}
+    return {k: v for k, v in flatten(config).items() if k not in ("name", *RESUMABLE_FIELDS)}
 
 
 def config_differences(recorded: Any, *, planned: Any) -> list[str]:

@@ -14,6 +14,7 @@ from training.experiments.hardware import hardware_text
 from training.experiments.pca import load_pca
 from training.experiments.rows import load_rows
 from training.experiments.tables import LABEL_OF, METRIC_COLUMNS, PAPER, TABLES, Table
+from training.model.flat_config import flatten
 
 __all__ = ["duration_text", "ranking_sentence", "render_tables", "overall_sentence", "write_tables"]
 
@@ -110,7 +111,7 @@ def _data_text(description: dict[str, Any] | None) -> str:
 def _choices_text(rows: dict[str, dict[str, Any]]) -> str:
     """The settings of the measured rows that the paper does not publish: the dropout rate and each kind of
     penalty's weight ("" when no measured row has one)."""
-    configs = [d.get("config") for d in rows.values() if isinstance(d.get("config"), dict)]
+    configs = [flatten(d["config"]) for d in rows.values() if isinstance(d.get("config"), dict)]
     rates = sorted({c.get("dropout_rate") for c in configs if c.get("dropout_where", "none") != "none"} - {None})
     weights: dict[str, set] = {}
     for c in configs:
@@ -173,7 +174,7 @@ def render_tables(
         + "; the paper used a 3750-note single-pitch NSynth subset split 80/10/10.",
         f"- **Budget**: {_budget_text(rows)}. The paper trained to early stopping (patience 10) on a Tesla P100.",
         f"- **Hardware**: {'; '.join(hardware_set) if hardware_set else 'none yet'}.",
-        *([f"- **Not in the paper, our choice** (training/model/config.py says why): {choices}."]
+        *([f"- **Not in the paper, our choice** (training/model/conv.py says why): {choices}."]
           if (choices := _choices_text(rows)) else []),
         "- **Metrics**: `synth.metrics.summary`: per-note RMSE and SSIM (scikit-image, data_range 1, 7x7 window) "
         "on the unit scale, and the paper's harmonic recall/precision/F1 (peaks of each frame in dB within 30 dB "

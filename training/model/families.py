@@ -1,8 +1,8 @@
 """The model families by layout name: the one place a new family is registered.
 
-``ModelConfig.layout`` names one of :data:`FAMILIES`; everything else asks :func:`family_of` (see
-:mod:`training.model.family` for the interface). The family modules import Keras only inside their methods,
-so this registry is cheap to import.
+A config's ``architecture`` is one family's settings, whose ``layout`` names one of :data:`FAMILIES`;
+everything else asks :func:`family_of` (see :mod:`training.model.family` for the interface). The family
+modules import Keras only inside their methods, so this registry is cheap to import.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 from synth.errors import ParameterError
 from synth.spectrogram import SpectrogramParams
 from training.model.conv import ConvFamily
-from training.model.family import ModelFamily
+from training.model.family import FamilyConfig, ModelFamily
 from training.model.home_key import HomeKeyFamily
 from training.model.keyboard import KeyboardFamily
 from training.model.patch import PatchFamily
@@ -23,7 +23,7 @@ FAMILIES: dict[str, ModelFamily] = {family.layout: family for family in (ConvFam
                                                                    HomeKeyFamily())}
 
 
-def family_of(config: Any) -> ModelFamily:
+def family_of(config: FamilyConfig) -> ModelFamily:
     """The family that builds ``config`` (a :class:`~training.model.config.ModelConfig`)."""
     try:
         return FAMILIES[config.layout]
@@ -31,18 +31,18 @@ def family_of(config: Any) -> ModelFamily:
         raise ParameterError(f"model {config.name!r}: layout {config.layout!r} is not one of {tuple(FAMILIES)}") from None
 
 
-def build_models(config: Any, *, params: SpectrogramParams, decoder_columns: int | None = None,
+def build_models(config: FamilyConfig, *, params: SpectrogramParams, decoder_columns: int | None = None,
                  fold_upsampling: bool = False) -> tuple[Any, Any, Any]:
     """``(trainer, encoder, decoder)`` Keras models of ``config`` (see :meth:`ModelFamily.build`)."""
     return family_of(config).build(config, params=params, decoder_columns=decoder_columns,
                                    fold_upsampling=fold_upsampling)
 
 
-def latent_shape(config: Any, *, params: SpectrogramParams) -> tuple[int, ...]:
+def latent_shape(config: FamilyConfig, *, params: SpectrogramParams) -> tuple[int, ...]:
     """Shape of one latent of ``config`` (no batch axis)."""
     return family_of(config).latent_shape(config, params=params)
 
 
-def check_input_shape(config: Any, *, params: SpectrogramParams) -> None:
+def check_input_shape(config: FamilyConfig, *, params: SpectrogramParams) -> None:
     """Raise ParameterError unless ``config``'s family can take inputs shaped by ``params``."""
     family_of(config).check_input_shape(config, params=params)

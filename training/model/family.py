@@ -2,9 +2,11 @@
 
 A family is one way of building the autoencoder from a :class:`~training.model.config.ModelConfig`: the
 paper's convolutional stack (``conv2d``, :mod:`training.model.conv`), the linear patch code (``patch``,
-:mod:`training.model.patch`), the pitch-conditioned keyboard model (``keyboard``,
-:mod:`training.model.keyboard`). Fitting, evaluation and export ask the family, never the layout's name;
-adding a family is one new file and one line in :mod:`training.model.families`.
+:mod:`training.model.patch`), the pitch-conditioned keyboard and home-key models (``keyboard``,
+:mod:`training.model.keyboard`; ``home_key``, :mod:`training.model.home_key`). Each declares its architecture
+settings in its own file (:attr:`ModelFamily.settings`, a frozen :class:`~training.model.settings.ArchitectureSettings`)
+and reads them as ``config.architecture``. Fitting, evaluation and export ask the family, never the layout's
+name; adding a family is one new file and one line in :mod:`training.model.families`.
 
 Shapes (``params`` the spectrogram contract)::
 
@@ -19,33 +21,47 @@ decode as its note at another.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from synth.errors import DataError, ParameterError
 from synth.spectrogram import SpectrogramParams
+from training.model.schedule import FitSchedule
+from training.model.settings import ArchitectureSettings
 
-__all__ = ["ModelFamily"]
+__all__ = ["ModelFamily", "FamilyConfig"]
+
+
+class FamilyConfig(Protocol):
+    """What a family reads of a :class:`~training.model.config.ModelConfig` (so the families need not import
+    the config, which finds them through the registry)."""
+
+    name: str
+    layout: str
+    architecture: Any
+    schedule: FitSchedule
 
 
 class ModelFamily:
-    """One model family (see the module docstring). Subclasses set :attr:`layout` and implement
+    """One model family (see the module docstring). Subclasses set :attr:`settings` and implement
     :meth:`build`; the rest has defaults that fit a family without pitch input or a fitted start."""
 
-    #: The ``ModelConfig.layout`` value naming this family.
-    layout: str = ""
+    #: The family's architecture settings (a config's ``architecture``); their ``layout`` names the family.
+    settings: type[ArchitectureSettings] = ArchitectureSettings
     #: Whether encoder and decoder take a pitch input (one MIDI key per note) beside the mel or latent.
     pitch_conditioned: bool = False
     #: Whether the exported decoder takes any number of latent columns, so it is its own tile decoder.
     decodes_any_columns: bool = False
 
-    # ------------------------------------------------------------------ config and shapes
-    def unsupported(self, config: Any) -> list[str]:
-        """The ``key=value`` settings of ``config`` this family cannot build (empty when it can)."""
-        return []
+    @property
+    def layout(self) -> str:
+        """The ``ModelConfig.layout`` value naming this family."""
+        return self.settings.layout
 
-    def downsampling(self, config: Any) -> int:
+    # ------------------------------------------------------------------ shapes
+
+    def downsampling(self, config: FamilyConfig) -> int:
         """The factor by which the encoder shrinks the frame axis (and the mel axis, where it has one)."""
         raise NotImplementedError
 
@@ -53,29 +69,29 @@ class ModelFamily:
         """The input axes that must divide by :meth:`downsampling`, as (name, size)."""
         return (("n_mels", params.n_mels), ("frames", params.frames))
 
-    def check_input_shape(self, config: Any, *, params: SpectrogramParams) -> None:
+    def check_input_shape(self, config: FamilyConfig, *, params: SpectrogramParams) -> None:
         """Raise :class:`ParameterError` unless the input's downsampled axes divide by the family's factor."""
         d = self.downsampling(config)
         bad = [f"{name}={value}" for name, value in self.downsampled_axes(params) if value % d]
         if bad:
             raise ParameterError(
                 f"model {config.name!r}: input {params.n_mels} x {params.frames} cannot be divided by the "
-                f"architecture's total downsampling {d} ({config.stages} stages); {', '.join(bad)} is not a "
+                f"architecture's total downsampling {d}; {', '.join(bad)} is not a "
                 f"multiple of {d}"
             )
 
-    def latent_shape(self, config: Any, *, params: SpectrogramParams) -> tuple[int, ...]:
+    def latent_shape(self, config: FamilyConfig, *, params: SpectrogramParams) -> tuple[int, ...]:
         """Shape of one latent (no batch axis)."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ Keras models
-    def build(self, config: Any, *, params: SpectrogramParams, decoder_columns: int | None = None,
+    def build(self, config: FamilyConfig, *, params: SpectrogramParams, decoder_columns: int | None = None,
               fold_upsampling: bool = False) -> tuple[Any, Any, Any]:
         """``(trainer, encoder, decoder)`` Keras models sharing their weights; with ``decoder_columns`` the
         decoder takes a window of that many latent columns and the trainer is None."""
         raise NotImplementedError
 
-    def initialise(self, models: tuple[Any, Any, Any], x: np.ndarray, *, pitch: np.ndarray, config: Any,
+    def initialise(self, models: tuple[Any, Any, Any], x: np.ndarray, *, pitch: np.ndarray, config: FamilyConfig,
                    log: Any = None) -> None:
         """Set a new run's starting weights from its training notes ``x`` [shape=(N, n_mels, frames)] and their
         MIDI keys ``pitch`` [shape=(N,)], in place; the default keeps Keras's random initialisation."""
@@ -87,13 +103,13 @@ class ModelFamily:
     starts_from_features: bool = False
 
     def start(self, models: tuple[Any, Any, Any], feats: Any, train_rows: np.ndarray, *, pitch: np.ndarray,
-              config: Any, log: Any = None) -> None:
+              config: FamilyConfig, log: Any = None) -> None:
         """Set a new run's starting weights from the training rows ``train_rows`` of the features folder
         ``feats`` (notes of MIDI keys ``pitch`` [shape=(N,)], every row's), in place: the families with
         :attr:`starts_from_features` implement it."""
         raise NotImplementedError
 
-    def export_decoder(self, decoder: Any, config: Any, *, params: SpectrogramParams,
+    def export_decoder(self, decoder: Any, config: FamilyConfig, *, params: SpectrogramParams,
                        columns: int | None = None) -> tuple[Any, tuple[int | None, ...]]:
         """(the Keras decoder export converts, its latent input shape): the trained ``decoder`` itself, or an
         exact cheaper or more general graph with its weights; with ``columns``, the decoder of a window of
@@ -102,7 +118,7 @@ class ModelFamily:
             raise ParameterError(f"model {config.name!r}: its family has no windowed decoder")
         return decoder, self.latent_shape(config, params=params)
 
-    def export_notes(self, config: Any) -> list[str]:
+    def export_notes(self, config: FamilyConfig) -> list[str]:
         """Lines for the export log and bundle record about the graph :meth:`export_decoder` gives."""
         return []
 

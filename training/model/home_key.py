@@ -1,13 +1,13 @@
 """The home-key family (``layout="home_key"``): the patch code of one key, and a low-rank map to every other.
 
-Shapes (P = ``config.patch_frames``, C = frames / P, K = ``config.filters[-1]``, D = P * n_mels, r =
-``config.key_rank``, S = ``len(config.keys)``, pitch a MIDI key 0..127 as int32)::
+Shapes (of the settings, :class:`HomeKeySettings`: P = ``patch_frames``, C = frames / P, K = ``filters[-1]``,
+D = P * n_mels, r = ``key_rank``, S = ``len(keys)``; pitch a MIDI key 0..127 as int32)::
 
     encoder  mel (batch, n_mels, frames), pitch (batch, 1)  -> latent (batch, 1, C, K)
     decoder  latent (batch, 1, C', K), pitch (batch, 1)     -> mel (batch, n_mels, C' * P)   any C'
     trainer  mel, source pitch, target pitch                -> mel at the target pitch
 
-The latent is the patch code of the note at the home key (``config.home_key``, 60): what the one-pitch patch
+The latent is the patch code of the note at the home key (``home_key``, 60): what the one-pitch patch
 model holds, so a timbre means the same thing as there. At the home key the decoder is that code's linear
 map; at any other trained key k it is a map of rank r from the home latent to that key's patches,
 
@@ -40,25 +40,51 @@ entries are ~1e-3, took the cross-key error at key 48 from 4.6 to 12.3 dB and ke
 from __future__ import annotations
 
 import collections
-from typing import TYPE_CHECKING, Any
+import dataclasses
+from typing import Any, ClassVar
 
 import numpy as np
 
-from synth.errors import DataError
+from synth.errors import DataError, ParameterError
 from synth.spectrogram import SpectrogramParams
-from training.model.patch import columns_to_mel, note_patches, patch_pca
+from training.model.family import FamilyConfig
+from training.model.patch import PatchSettings, columns_to_mel, note_patches, patch_pca
 from training.model.pitched import PitchedPatchFamily
+from training.model.settings import int_tuple, is_int
 
-if TYPE_CHECKING:  # the config imports the families (ModelConfig.family): annotations only here
-    from training.model.config import ModelConfig
-
-__all__ = ["HomeKeyFamily", "fit_key_maps", "KeyMaps", "RIDGE"]
+__all__ = ["HomeKeyFamily", "HomeKeySettings", "fit_key_maps", "KeyMaps", "RIDGE"]
 
 #: Ridge strength of the key maps, relative to the mean eigenvalue of the regressors' covariance.
 RIDGE = 1e-3
 _MIDI_KEYS = 128
 _HOME_DECODE, _HOME_ENCODE = "home_decode", "home_encode"
 _AT_KEY, _FROM_KEY = "at_key", "from_key"
+
+
+@dataclasses.dataclass(frozen=True)
+class HomeKeySettings(PatchSettings):
+    """The patch settings, the trained ``keys`` (rising MIDI keys, at least two, ``home_key`` among them) and
+    the rank ``key_rank`` of every key's map (1..the latent values per column)."""
+
+    layout: ClassVar[str] = "home_key"
+
+    keys: tuple[int, ...] = tuple(range(36, 85, 3))
+    home_key: int = 60
+    key_rank: int = 64
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        keys = int_tuple(self, "keys")
+        if not all(is_int(k) and 0 <= k <= 127 for k in keys) or list(keys) != sorted(set(keys)):
+            raise ParameterError(f"{self.what}: keys must be a rising list of MIDI keys 0..127, got {list(keys)!r}")
+        if not is_int(self.home_key) or not 0 <= self.home_key <= 127:
+            raise ParameterError(f"{self.what}: home_key must be a MIDI key 0..127, got {self.home_key!r}")
+        if len(keys) < 2 or self.home_key not in keys:
+            raise ParameterError(f"{self.what}: keys={list(keys)!r} must hold at least two trained keys, "
+                                 f"home_key={self.home_key} among them")
+        if not is_int(self.key_rank) or not 1 <= self.key_rank <= self.filters[-1]:
+            raise ParameterError(f"{self.what}: key_rank={self.key_rank!r} must be 1..{self.filters[-1]}, the "
+                                 "latent values per column")
 
 
 class KeyMaps:
@@ -191,31 +217,33 @@ def _layers(keras: Any) -> tuple[Any, Any]:
     return AtKey, FromKey
 
 
-def _decoder_graph(keras: Any, config: ModelConfig, *, params: SpectrogramParams, columns: int | None) -> Any:
+def _decoder_graph(keras: Any, config: FamilyConfig, *, params: SpectrogramParams, columns: int | None) -> Any:
     from keras import layers
 
-    n_mels, k = params.n_mels, config.filters[-1]
+    arch = config.architecture
+    n_mels, k = params.n_mels, arch.filters[-1]
     at_key, _ = _layers(keras)
     z_in = keras.Input(shape=(1, columns, k), name="latent")
     pitch = keras.Input(shape=(1,), dtype="int32", name="pitch")
     cols = layers.Reshape((-1, k), name="columns")(z_in)
-    home = layers.Dense(config.patch_frames * n_mels, trainable=False, name=_HOME_DECODE)(cols)
-    out = at_key(keys=config.keys, latent=k, width=config.patch_frames * n_mels, rank=config.key_rank,
+    home = layers.Dense(arch.patch_frames * n_mels, trainable=False, name=_HOME_DECODE)(cols)
+    out = at_key(keys=arch.keys, latent=k, width=arch.patch_frames * n_mels, rank=arch.key_rank,
                  name=_AT_KEY)(home, cols, pitch)
     return keras.Model([z_in, pitch], columns_to_mel(keras, out, n_mels=n_mels), name="decoder")
 
 
-def _encoder_graph(keras: Any, config: ModelConfig, *, params: SpectrogramParams) -> Any:
+def _encoder_graph(keras: Any, config: FamilyConfig, *, params: SpectrogramParams) -> Any:
     from keras import layers
 
-    n_mels, frames, p, k = params.n_mels, params.frames, config.patch_frames, config.filters[-1]
+    arch = config.architecture
+    n_mels, frames, p, k = params.n_mels, params.frames, arch.patch_frames, arch.filters[-1]
     _, from_key = _layers(keras)
     x_in = keras.Input(shape=(n_mels, frames), name="log_mel")
     pitch = keras.Input(shape=(1,), dtype="int32", name="pitch")
     h = layers.Permute((2, 1), name="frames_first")(x_in)
     patches = layers.Reshape((frames // p, p * n_mels), name="patches")(h)
     home = layers.Dense(k, trainable=False, name=_HOME_ENCODE)(patches)
-    z = from_key(keys=config.keys, latent=k, width=p * n_mels, rank=config.key_rank, name=_FROM_KEY)(
+    z = from_key(keys=arch.keys, latent=k, width=p * n_mels, rank=arch.key_rank, name=_FROM_KEY)(
         home, patches, pitch)
     z = layers.Reshape((1, frames // p, k), name="latent_columns")(z)
     return keras.Model([x_in, pitch], z, name="encoder")
@@ -224,38 +252,30 @@ def _encoder_graph(keras: Any, config: ModelConfig, *, params: SpectrogramParams
 class HomeKeyFamily(PitchedPatchFamily):
     """The home key's patch code plus a low-rank map per trained key (see the module docstring)."""
 
-    layout = "home_key"
+    settings = HomeKeySettings
     decodes_any_columns = True
     fitted_start = True
     starts_from_features = True
 
-    def unsupported(self, config: ModelConfig) -> list[str]:
-        out = [item for item in super().unsupported(config) if not item.startswith(("keys=", "key_rank="))]
-        if len(config.keys) < 2 or config.home_key not in config.keys:
-            out.append(f"keys={list(config.keys)!r} (at least two trained keys, home_key={config.home_key} "
-                       "among them)")
-        if not 1 <= config.key_rank <= config.filters[-1]:
-            out.append(f"key_rank={config.key_rank!r} (1..{config.filters[-1]}, the latent values per column)")
-        return out
-
-    def encoder_graph(self, keras: Any, config: ModelConfig, *, params: SpectrogramParams) -> Any:
+    def encoder_graph(self, keras: Any, config: FamilyConfig, *, params: SpectrogramParams) -> Any:
         return _encoder_graph(keras, config, params=params)
 
-    def decoder_graph(self, keras: Any, config: ModelConfig, *, params: SpectrogramParams,
+    def decoder_graph(self, keras: Any, config: FamilyConfig, *, params: SpectrogramParams,
                       columns: int | None) -> Any:
         return _decoder_graph(keras, config, params=params, columns=columns)
 
     def start(self, models: tuple[Any, Any, Any], feats: Any, train_rows: np.ndarray, *, pitch: np.ndarray,
-              config: ModelConfig, log: Any = None) -> None:
+              config: FamilyConfig, log: Any = None) -> None:
         """The whole fit (module docstring), from every training note at the home key and, key by key, the
         training pairs of one instrument and velocity at the home key and that key."""
+        arch = config.architecture
         _, encoder, decoder = models
         rows = np.sort(np.asarray(train_rows, dtype=np.int64))
-        home, p, k = config.home_key, config.patch_frames, config.filters[-1]
+        home, p, k = arch.home_key, arch.patch_frames, arch.filters[-1]
         present = set(np.unique(pitch[rows]).tolist())
-        missing = [key for key in config.keys if key not in present]
+        missing = [key for key in arch.keys if key not in present]
         if missing:
-            raise DataError(f"{feats.path}: model {config.name!r} is asked for keys {list(config.keys)}, and its "
+            raise DataError(f"{feats.path}: model {config.name!r} is asked for keys {list(arch.keys)}, and its "
                             f"training notes have none at {missing}")
         at_home = rows[pitch[rows] == home]
         if log:
@@ -264,8 +284,8 @@ class HomeKeyFamily(PitchedPatchFamily):
                                 what=repr(config.name), seed=config.schedule.seed, log=log)
         encoder.get_layer(_HOME_ENCODE).set_weights([vt.T.copy(), (-mean @ vt.T).astype(np.float32)])
         decoder.get_layer(_HOME_DECODE).set_weights([vt.copy(), mean])
-        maps = KeyMaps(keys=tuple(config.keys), home=home, latent=k, width=vt.shape[1], rank=config.key_rank)
-        for slot, key in enumerate(config.keys):
+        maps = KeyMaps(keys=tuple(arch.keys), home=home, latent=k, width=vt.shape[1], rank=arch.key_rank)
+        for slot, key in enumerate(arch.keys):
             if key == home:
                 continue
             pairs = _pairs(feats.rows, pitch, rows, home, key)
@@ -273,10 +293,10 @@ class HomeKeyFamily(PitchedPatchFamily):
                 raise DataError(f"{feats.path}: {len(pairs)} training instrument(s) have notes at both {home} "
                                 f"and {key}: too few to fit key {key}'s map")
             if log:
-                log(f"  key {key}: a map of rank {config.key_rank} fitted on {len(pairs)} pairs with key {home}")
+                log(f"  key {key}: a map of rank {arch.key_rank} fitted on {len(pairs)} pairs with key {home}")
             z = (note_patches(np.asarray(feats.x[pairs[:, 0]], np.float32), patch_frames=p) - mean) @ vt.T
             at_key = note_patches(np.asarray(feats.x[pairs[:, 1]], np.float32), patch_frames=p)
-            fit_key_maps(maps, slot, z=z, patches=at_key, rank=config.key_rank)
+            fit_key_maps(maps, slot, z=z, patches=at_key, rank=arch.key_rank)
         _set_tables(decoder.get_layer(_AT_KEY), maps)
         _set_tables(encoder.get_layer(_FROM_KEY), maps)
 

@@ -1,7 +1,7 @@
 """The keyboard family (``layout="keyboard"``): one timbre latent for every key, decoded at the key asked for.
 
-Shapes (P = ``config.patch_frames``, C = frames / P, K = ``config.filters[-1]``, H = ``config.hidden``,
-D = P * n_mels, pitch a MIDI key 0..127 as int32)::
+Shapes (of the settings, :class:`KeyboardSettings`: P = ``patch_frames``, C = frames / P, K = ``filters[-1]``,
+H = ``hidden``, D = P * n_mels; pitch a MIDI key 0..127 as int32)::
 
     encoder  mel (batch, n_mels, frames), pitch (batch, 1)  -> latent (batch, 1, C, K)
     decoder  latent (batch, 1, C', K), pitch (batch, 1)     -> mel (batch, n_mels, C' * P)   any C'
@@ -28,18 +28,19 @@ the same instrument and velocity at another key), so a latent encoded at one key
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import dataclasses
+from typing import Any, ClassVar
 
 import numpy as np
 
+from synth.errors import ParameterError
 from synth.spectrogram import SpectrogramParams
-from training.model.patch import columns_to_mel, note_patches, patch_pca
+from training.model.family import FamilyConfig
+from training.model.patch import PatchSettings, columns_to_mel, note_patches, patch_pca
 from training.model.pitched import PitchedPatchFamily
+from training.model.settings import check_choice
 
-if TYPE_CHECKING:  # the config imports the families (ModelConfig.family): annotations only here
-    from training.model.config import ModelConfig
-
-__all__ = ["KeyboardFamily", "MIDI_KEYS"]
+__all__ = ["KeyboardFamily", "KeyboardSettings", "MIDI_KEYS"]
 
 #: The pitch tables cover every MIDI key; only the keys of the training notes are learnt.
 MIDI_KEYS = 128
@@ -50,6 +51,22 @@ _LINEAR = "kb_linear"
 _DECODER_MEAN = "kb_decode_key_mean"
 _DETAIL_OUT = "kb_detail_out"
 _HIDDEN_LAYERS = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyboardSettings(PatchSettings):
+    """The patch settings, and the detail path's width ``hidden`` (at least 1) and ``activation``."""
+
+    layout: ClassVar[str] = "keyboard"
+
+    hidden: int = 512
+    activation: str = "elu"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.hidden, bool) or not isinstance(self.hidden, int) or self.hidden < 1:
+            raise ParameterError(f"{self.what}: hidden={self.hidden!r} must be at least 1 (the detail path's width)")
+        check_choice(self, "activation", ("tanh", "relu", "elu", "sigmoid", "linear"))
 
 
 def _film(keras: Any) -> Any:
@@ -77,10 +94,11 @@ def _add_rows(keras: Any) -> Any:
     return AddRow
 
 
-def _decoder_graph(keras: Any, config: ModelConfig, *, params: SpectrogramParams, columns: int | None) -> Any:
+def _decoder_graph(keras: Any, config: FamilyConfig, *, params: SpectrogramParams, columns: int | None) -> Any:
     from keras import layers
 
-    n_mels, p, k, hidden = params.n_mels, config.patch_frames, config.filters[-1], config.hidden
+    arch = config.architecture
+    n_mels, p, k, hidden = params.n_mels, arch.patch_frames, arch.filters[-1], arch.hidden
     width = p * n_mels
     film, add_row = _film(keras), _add_rows(keras)
     z_in = keras.Input(shape=(1, columns, k), name="latent")
@@ -92,7 +110,7 @@ def _decoder_graph(keras: Any, config: ModelConfig, *, params: SpectrogramParams
         h = layers.Dense(hidden, name=f"kb_hidden{i}")(h)
         row = layers.Embedding(MIDI_KEYS, 2 * hidden, embeddings_initializer="zeros", name=f"kb_film{i}")(pitch)
         h = film(name=f"kb_film_apply{i}")(h, row)
-        h = layers.Activation(config.activation, name=f"kb_act{i}")(h)
+        h = layers.Activation(arch.activation, name=f"kb_act{i}")(h)
     detail = layers.Dense(width, name=_DETAIL_OUT)(h)
     out = layers.Add(name="kb_paths")([out, detail])
     mean = layers.Embedding(MIDI_KEYS, width, embeddings_initializer="zeros", name=_DECODER_MEAN)(pitch)
@@ -100,10 +118,11 @@ def _decoder_graph(keras: Any, config: ModelConfig, *, params: SpectrogramParams
     return keras.Model([z_in, pitch], columns_to_mel(keras, out, n_mels=n_mels), name="decoder")
 
 
-def _encoder_graph(keras: Any, config: ModelConfig, *, params: SpectrogramParams) -> Any:
+def _encoder_graph(keras: Any, config: FamilyConfig, *, params: SpectrogramParams) -> Any:
     from keras import layers
 
-    n_mels, frames, p, k = params.n_mels, params.frames, config.patch_frames, config.filters[-1]
+    arch = config.architecture
+    n_mels, frames, p, k = params.n_mels, params.frames, arch.patch_frames, arch.filters[-1]
     columns = frames // p
     x_in = keras.Input(shape=(n_mels, frames), name="log_mel")
     pitch = keras.Input(shape=(1,), dtype="int32", name="pitch")
@@ -129,25 +148,20 @@ class KeyboardFamily(PitchedPatchFamily):
     """Pitch-conditioned patch code: encode at one key, decode at any (see the module docstring). Its shapes
     and checks are the patch family's, with a detail path of ``hidden`` units."""
 
-    layout = "keyboard"
+    settings = KeyboardSettings
 
-    def encoder_graph(self, keras: Any, config: ModelConfig, *, params: SpectrogramParams) -> Any:
+    def encoder_graph(self, keras: Any, config: FamilyConfig, *, params: SpectrogramParams) -> Any:
         return _encoder_graph(keras, config, params=params)
 
-    def decoder_graph(self, keras: Any, config: ModelConfig, *, params: SpectrogramParams,
+    def decoder_graph(self, keras: Any, config: FamilyConfig, *, params: SpectrogramParams,
                       columns: int | None) -> Any:
         return _decoder_graph(keras, config, params=params, columns=columns)
 
-    def unsupported(self, config: ModelConfig) -> list[str]:
-        out = [item for item in super().unsupported(config) if not item.startswith("hidden=")]
-        if config.hidden < 1:
-            out.append(f"hidden={config.hidden!r} (the detail path's width: at least 1)")
-        return out
-
-    def initialise(self, models: tuple[Any, Any, Any], x: np.ndarray, *, pitch: np.ndarray, config: ModelConfig,
+    def initialise(self, models: tuple[Any, Any, Any], x: np.ndarray, *, pitch: np.ndarray, config: FamilyConfig,
                    log: Any = None) -> None:
+        arch = config.architecture
         _, encoder, decoder = models
-        patches = note_patches(x, patch_frames=config.patch_frames)
+        patches = note_patches(x, patch_frames=arch.patch_frames)
         columns = patches.shape[0] // max(len(x), 1)
         patch_keys = np.repeat(np.asarray(pitch, dtype=np.int64), columns)
         known = np.unique(patch_keys)
@@ -158,7 +172,7 @@ class KeyboardFamily(PitchedPatchFamily):
         patches -= means[patch_keys]
         if log:
             log(f"  mean patches of keys {', '.join(str(int(k)) for k in known)}")
-        residual_mean, vt, _ = patch_pca(patches, k=config.filters[-1], what=repr(config.name),
+        residual_mean, vt, _ = patch_pca(patches, k=arch.filters[-1], what=repr(config.name),
                                          seed=config.schedule.seed, log=log)
         encoder.get_layer(_ENCODER_MEAN).set_weights([means])
         encoder.get_layer(_ENCODER).set_weights([vt.T.copy(), (-residual_mean @ vt.T).astype(np.float32)])

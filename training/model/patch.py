@@ -1,6 +1,7 @@
-"""The patch layout (ModelConfig ``layout="patch"``): one linear stage per latent column, started from PCA.
+"""The patch layout (``layout="patch"``): one linear stage per latent column, started from PCA, and its
+settings (:class:`PatchSettings`).
 
-Shapes (P = ``config.patch_frames``, C = frames / P, K = ``config.filters[-1]``)::
+Shapes (P = ``patch_frames``, C = frames / P, K = ``filters[-1]`` of the settings)::
 
     encoder   (batch, n_mels, frames) -> (batch, 1, C, K)
     decoder   (batch, 1, C, K)        -> (batch, n_mels, frames)     clipped to the unit scale
@@ -15,26 +16,55 @@ does there.
 :func:`initialise_from_pca` sets both layers to the PCA of the training patches (scikit-learn's randomized
 SVD of the centred patches): the encoder projects a patch onto the first K principal directions and the
 decoder adds them back to the mean patch, the best linear code of K values for those patches.
+
+Why this layout (our variant, not the paper's): a convolutional autoencoder whose one stage is as wide as a
+latent column. The encoder maps each ``patch_frames`` x n_mels patch of the note (64 x 128 = 8192 values, half
+a second) linearly to ``filters[-1]`` latent values, and the decoder maps them back: a stride-``patch_frames``
+convolution and its transpose, with the mel axis as channels, so every mel row has its own weights (the
+position a 2-D convolution is blind to). Fitting starts from the PCA of the training notes' patches, the best
+linear code of that size for them, and then trains end to end like every other variant. One basis serves all
+8 columns of a note, so it is fitted on 8 times as many examples as a PCA of whole notes, which is why it
+reconstructs unseen instruments better than a PCA of the same training notes with k = min(2048, notes)
+components (results/model/ablation.md). A column decodes its own frames only, so windowed decodes (tiles) are
+exact with no reach at all. Its output is always the straight-through clip to the unit scale.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import dataclasses
+from typing import Any, ClassVar
 
 import numpy as np
 
 from synth.errors import DataError, ParameterError
 from synth.spectrogram import SpectrogramParams
-from training.model.family import ModelFamily
+from training.model.family import FamilyConfig, ModelFamily
+from training.model.settings import ArchitectureSettings, check_int, int_tuple, is_int
 
-if TYPE_CHECKING:  # the config imports the families (ModelConfig.family): annotations only here
-    from training.model.config import ModelConfig
-
-__all__ = ["PatchFamily", "any_columns_decoder", "columns_to_mel", "initialise_from_pca", "note_patches", "patch_pca",
+__all__ = ["PatchFamily", "PatchSettings", "any_columns_decoder", "columns_to_mel", "initialise_from_pca", "note_patches", "patch_pca",
            "ENCODER_LAYER", "DECODER_LAYER"]
 
 ENCODER_LAYER = "patch_encode"
 DECODER_LAYER = "patch_decode"
+
+
+@dataclasses.dataclass(frozen=True)
+class PatchSettings(ArchitectureSettings):
+    """Each ``patch_frames`` x n_mels patch maps linearly to ``filters[0]`` latent values and back; the latent is
+    (1, frames / patch_frames, filters[0]). ``filters`` has one entry (the name and list form are those of the
+    paper's family, kept so every run's config.json reads alike)."""
+
+    layout: ClassVar[str] = "patch"
+
+    filters: tuple[int, ...] = (256,)
+    patch_frames: int = 64
+
+    def __post_init__(self) -> None:
+        filters = int_tuple(self, "filters")
+        if len(filters) != 1 or not is_int(filters[0]) or filters[0] < 1:
+            raise ParameterError(f"{self.what}: filters={list(filters)!r} must have one entry: the latent values "
+                                 "per column, a positive int")
+        check_int(self, "patch_frames", least=1)
 
 
 def note_patches(x: np.ndarray, *, patch_frames: int) -> np.ndarray:
@@ -76,7 +106,7 @@ def patch_pca(patches: np.ndarray, *, k: int, what: str, seed: int = 0, log=None
     return mean.astype(np.float32), vt.astype(np.float32), explained
 
 
-def initialise_from_pca(encoder: Any, decoder: Any, x: np.ndarray, *, config: ModelConfig, seed: int = 0,
+def initialise_from_pca(encoder: Any, decoder: Any, x: np.ndarray, *, config: FamilyConfig, seed: int = 0,
                         log=None) -> dict[str, float]:
     """Set the patch encoder and decoder of ``config`` to the PCA of the patches of training notes ``x``
     [shape=(N, n_mels, frames)], in place; returns ``{"patches": .., "explained_variance": ..}``.
@@ -86,18 +116,20 @@ def initialise_from_pca(encoder: Any, decoder: Any, x: np.ndarray, *, config: Mo
     DataError
         for fewer patches than the latent values per column, or values that are not finite.
     """
-    patches = note_patches(x, patch_frames=config.patch_frames)
-    mean, vt, explained = patch_pca(patches, k=config.filters[-1], what=repr(config.name), seed=seed, log=log)
+    arch = config.architecture
+    patches = note_patches(x, patch_frames=arch.patch_frames)
+    mean, vt, explained = patch_pca(patches, k=arch.filters[-1], what=repr(config.name), seed=seed, log=log)
     encoder.get_layer(ENCODER_LAYER).set_weights([vt.T.copy(), (-mean @ vt.T).astype(np.float32)])
     decoder.get_layer(DECODER_LAYER).set_weights([vt.copy(), mean])
     return {"patches": int(len(patches)), "explained_variance": explained}
 
 
-def _decoder_graph(keras: Any, config: ModelConfig, *, params: SpectrogramParams, columns: int | None) -> tuple[Any, Any]:
+def _decoder_graph(keras: Any, config: FamilyConfig, *, params: SpectrogramParams, columns: int | None) -> tuple[Any, Any]:
     """(input, output) of the decoder over ``columns`` latent columns (None: any number)."""
     from keras import layers
 
-    n_mels, p, k = params.n_mels, config.patch_frames, config.filters[-1]
+    arch = config.architecture
+    n_mels, p, k = params.n_mels, arch.patch_frames, arch.filters[-1]
     z_in = keras.Input(shape=(1, columns, k), name="latent")
     h = layers.Reshape((-1, k), name="columns")(z_in)
     h = layers.Dense(p * n_mels, dtype="float32", name=DECODER_LAYER)(h)
@@ -117,7 +149,7 @@ def columns_to_mel(keras: Any, h: Any, *, n_mels: int) -> Any:
     return straight_through_clip(keras)(dtype="float32", name="clip_unit")(h)
 
 
-def any_columns_decoder(decoder: Any, config: ModelConfig, *, params: SpectrogramParams) -> Any:
+def any_columns_decoder(decoder: Any, config: FamilyConfig, *, params: SpectrogramParams) -> Any:
     """The patch ``decoder`` (built by :class:`PatchFamily`) over any number of latent columns, same
     weights: column ``c`` of its input becomes its frames ``[c P, (c + 1) P)``, so one exported graph decodes a
     whole note and any window of it (export writes it as its own tile decoder)."""
@@ -129,15 +161,16 @@ def any_columns_decoder(decoder: Any, config: ModelConfig, *, params: Spectrogra
     return model
 
 
-def _build(config: ModelConfig, *, params: SpectrogramParams,
+def _build(config: FamilyConfig, *, params: SpectrogramParams,
                        decoder_columns: int | None = None) -> tuple[Any, Any, Any]:
     """``(autoencoder, encoder, decoder)`` of the patch layout (see the module docstring); with
     ``decoder_columns`` the decoder takes that many latent columns and the autoencoder is None."""
     import keras
     from keras import layers
 
+    arch = config.architecture
     n_mels, frames = params.n_mels, params.frames
-    p, k = config.patch_frames, config.filters[-1]
+    p, k = arch.patch_frames, arch.filters[-1]
     columns = frames // p
     x_in = keras.Input(shape=(n_mels, frames), name="log_mel")
     h = layers.Permute((2, 1), name="frames_first")(x_in)
@@ -163,41 +196,32 @@ def _build(config: ModelConfig, *, params: SpectrogramParams,
 class PatchFamily(ModelFamily):
     """A linear stage per latent column, started from the PCA of the training patches (module docstring)."""
 
-    layout = "patch"
+    settings = PatchSettings
     decodes_any_columns = True
     fitted_start = True
 
-    def unsupported(self, config: ModelConfig) -> list[str]:
-        out = [f"{key}={getattr(config, key)!r}" for key, plain in (
-            ("dense", None), ("residual_blocks", 0), ("frequency_bias", False), ("mel_head", 0),
-            ("dropout_where", "none"), ("regularizer", "none"), ("output_activation", "clip"), ("hidden", 0),
-            ("keys", ()), ("key_rank", 0),
-        ) if getattr(config, key) != plain]
-        if len(config.filters) != 1:
-            out.append(f"filters={list(config.filters)!r} (one entry: the latent values per column)")
-        return out
-
-    def downsampling(self, config: ModelConfig) -> int:
-        return config.patch_frames
+    def downsampling(self, config: FamilyConfig) -> int:
+        return config.architecture.patch_frames
 
     def downsampled_axes(self, params: SpectrogramParams) -> tuple[tuple[str, int], ...]:
         return (("frames", params.frames),)  # a patch takes the whole mel axis
 
-    def latent_shape(self, config: ModelConfig, *, params: SpectrogramParams) -> tuple[int, ...]:
+    def latent_shape(self, config: FamilyConfig, *, params: SpectrogramParams) -> tuple[int, ...]:
+        arch = config.architecture
         self.check_input_shape(config, params=params)
-        return (1, params.frames // config.patch_frames, config.filters[-1])
+        return (1, params.frames // arch.patch_frames, arch.filters[-1])
 
-    def build(self, config: ModelConfig, *, params: SpectrogramParams, decoder_columns: int | None = None,
+    def build(self, config: FamilyConfig, *, params: SpectrogramParams, decoder_columns: int | None = None,
               fold_upsampling: bool = False) -> tuple[Any, Any, Any]:
         self.check_input_shape(config, params=params)
         return _build(config, params=params, decoder_columns=decoder_columns)
 
-    def initialise(self, models: tuple[Any, Any, Any], x: np.ndarray, *, pitch: np.ndarray, config: ModelConfig,
+    def initialise(self, models: tuple[Any, Any, Any], x: np.ndarray, *, pitch: np.ndarray, config: FamilyConfig,
                    log: Any = None) -> None:
         _, encoder, decoder = models
         initialise_from_pca(encoder, decoder, x, config=config, seed=config.schedule.seed, log=log)
 
-    def export_decoder(self, decoder: Any, config: ModelConfig, *, params: SpectrogramParams,
+    def export_decoder(self, decoder: Any, config: FamilyConfig, *, params: SpectrogramParams,
                        columns: int | None = None) -> tuple[Any, tuple[int | None, ...]]:
         # Each latent column maps to its own frames: one graph over any number of columns decodes a whole
         # note and is its own tile decoder.

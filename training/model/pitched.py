@@ -3,7 +3,7 @@ that the notes span several keys, the pairs they train on, and the exported deco
 columns. The keyboard family (:mod:`training.model.keyboard`) and the home-key family
 (:mod:`training.model.home_key`) each give only their encoder and decoder graphs.
 
-Shapes (C = frames / ``config.patch_frames``, K = ``config.filters[-1]``, pitch a MIDI key 0..127 as int32)::
+Shapes (C = frames / ``patch_frames``, K = ``filters[-1]`` of the settings, pitch a MIDI key 0..127 as int32)::
 
     encoder  mel (batch, n_mels, frames), pitch (batch, 1)  -> latent (batch, 1, C, K)
     decoder  latent (batch, 1, C', K), pitch (batch, 1)     -> mel (batch, n_mels, C' * patch_frames)   any C'
@@ -12,16 +12,14 @@ Shapes (C = frames / ``config.patch_frames``, K = ``config.filters[-1]``, pitch 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from synth.errors import DataError, ParameterError
 from synth.spectrogram import SpectrogramParams
+from training.model.family import FamilyConfig
 from training.model.patch import PatchFamily
-
-if TYPE_CHECKING:  # the config imports the families (ModelConfig.family): annotations only here
-    from training.model.config import ModelConfig
 
 __all__ = ["PitchedPatchFamily", "partner_rows", "CROSS_KEY_SHARE"]
 
@@ -57,21 +55,21 @@ class PitchedPatchFamily(PatchFamily):
 
     pitch_conditioned = True
 
-    def encoder_graph(self, keras: Any, config: ModelConfig, *, params: SpectrogramParams) -> Any:
+    def encoder_graph(self, keras: Any, config: FamilyConfig, *, params: SpectrogramParams) -> Any:
         """The Keras encoder ([mel, pitch] -> latent)."""
         raise NotImplementedError
 
-    def decoder_graph(self, keras: Any, config: ModelConfig, *, params: SpectrogramParams,
+    def decoder_graph(self, keras: Any, config: FamilyConfig, *, params: SpectrogramParams,
                       columns: int | None) -> Any:
         """The Keras decoder ([latent of ``columns`` columns (None: any number), pitch] -> mel)."""
         raise NotImplementedError
 
-    def build(self, config: ModelConfig, *, params: SpectrogramParams, decoder_columns: int | None = None,
+    def build(self, config: FamilyConfig, *, params: SpectrogramParams, decoder_columns: int | None = None,
               fold_upsampling: bool = False) -> tuple[Any, Any, Any]:
         import keras
 
         self.check_input_shape(config, params=params)
-        columns = params.frames // config.patch_frames
+        columns = params.frames // config.architecture.patch_frames
         if decoder_columns is not None and not 1 <= decoder_columns <= columns:
             raise ParameterError(f"decoder window of {decoder_columns} columns: the latent has 1..{columns}")
         encoder = self.encoder_graph(keras, config, params=params)
@@ -94,7 +92,7 @@ class PitchedPatchFamily(PatchFamily):
                             "keys (melsynth dataset soundfont --pitch 36,48,60,72,84)")
         super().check_pitches(pitch, where=where)
 
-    def export_decoder(self, decoder: Any, config: ModelConfig, *, params: SpectrogramParams,
+    def export_decoder(self, decoder: Any, config: FamilyConfig, *, params: SpectrogramParams,
                        columns: int | None = None) -> tuple[Any, tuple[int | None, ...]]:
         # Every path acts on one latent column at a time: the graph over any number of columns is the decoder
         # of a whole note and its own tile decoder, with the trained weights layer by layer.
