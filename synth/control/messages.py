@@ -2,7 +2,7 @@
 
 The OSC server, the page, MIDI, the offline score renderer and tests all speak to the engine in these types.
 What each one's fields accept, and its address, are declared once in :mod:`synth.control.vocabulary`; the
-boundary (:func:`~synth.control.vocabulary.parse_message`, :meth:`~synth.control.spec.ControlSpec.check`)
+boundary (:func:`~synth.control.vocabulary.parse_message`, :func:`~synth.control.vocabulary.check_message`)
 validates them there, so the engine itself never sees a NaN, an unknown preset or an out-of-range note.
 """
 

@@ -16,7 +16,8 @@ NOTE_SPAN = 24  # semitones either side of the bundle's base pitch (or its train
 @dataclasses.dataclass(frozen=True)
 class ControlSpec:
     """The bounds the vocabulary's arguments are checked against (:mod:`synth.control.arguments` reads the
-    ranges below by name), and :meth:`check` for a command built in code."""
+    ranges below by name). What the engine is; checking a message against it is the vocabulary's
+    (:func:`synth.control.vocabulary.check_message`), which knows each message's arguments."""
 
     base_pitch: int
     latent_shape: tuple[int, ...]
@@ -64,9 +65,3 @@ class ControlSpec:
             return ""
         known = f"base pitch {self.base_pitch}" if self.keys is None else f"trained keys {self.keys[0]}..{self.keys[-1]}"
         return f" ({known} +- {NOTE_SPAN})"
-
-    def check(self, command):
-        """``command`` when this engine can apply it, else ParameterError with the reason."""
-        from synth.control.vocabulary import check_message
-
-        return check_message(command, spec=self)

@@ -117,7 +117,7 @@ class Engine:
         self.output_rate = output_rate
         self.base_pitch = int(bundle.base_pitch)
         self.control_spec = ControlSpec.for_bundle(bundle, methods=methods)
-        self.control_spec.check(SetGain(float(gain)))
+        vocabulary.check_message(SetGain(float(gain)), spec=self.control_spec)
         self._control = ControlState.for_bundle(bundle, initial=options.initial_preset)
 
         if decoder is None:
@@ -236,7 +236,7 @@ class Engine:
         ``command`` against :attr:`control_spec` already (the live engine's inbox), so it is not checked twice.
         """
         if not checked:
-            self.control_spec.check(command)
+            vocabulary.check_message(command, spec=self.control_spec)
         note_on = isinstance(command, NoteOn) and command.velocity > 0
         if note_on and self.keys is not None and not self._said_outside_keys and not (
                 self.keys[0] <= command.note <= self.keys[-1]):

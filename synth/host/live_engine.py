@@ -25,6 +25,7 @@ import time
 import numpy as np
 
 from synth.control.messages import Command, NoteOn
+from synth.control.vocabulary import check_message
 from synth.engine.engine import Engine, check_sample_time
 from synth.errors import ParameterError
 from synth.host.histogram import Histogram
@@ -180,7 +181,7 @@ class LiveEngine:
         not checked a second time; anything else is checked here, once, before it reaches the engine.
         """
         if not checked:
-            self.engine.control_spec.check(command)
+            check_message(command, spec=self.engine.control_spec)
         if at_sample is not None:
             at_sample = check_sample_time(at_sample)  # refused here: the synthesis thread could only drop it
         elif at_time is not None and (isinstance(at_time, bool) or not isinstance(at_time, (int, float))

@@ -28,6 +28,7 @@ from synth.control.messages import (
 )
 from synth.control.spec import ControlSpec
 from synth.control.targets import MidiTarget, parse_target
+from synth.control.vocabulary import check_message
 from synth.errors import ParameterError
 from synth.midi.mapping import MidiMapping
 
@@ -112,7 +113,7 @@ class MidiTranslator:
 
     # ------------------------------------------------------------------ kinds
     def _checked(self, *commands: Command) -> Translation:
-        return Translation(commands=tuple(self.spec.check(c) for c in commands))
+        return Translation(commands=tuple(check_message(c, spec=self.spec) for c in commands))
 
     def _note_on(self, note: int, velocity: int) -> Translation:
         out = self._checked(NoteOn(note, float(velocity)))
