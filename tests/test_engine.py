@@ -356,7 +356,7 @@ def test_a_decode_fault_keeps_the_previous_sound():
     faulty.schedule(NoteOn(60, 100), 0)
     faulty.schedule(SetLatentValue(7, 7.0), 10000)
     np.testing.assert_array_equal(faulty.render(RATE), clean.render(RATE))
-    assert faulty.decode_errors == 1 and "NaN" in faulty.last_decode_error
+    assert faulty.timbres.decode_errors == 1 and "NaN" in faulty.timbres.last_decode_error
 
 
 def test_live_decoding_applies_the_newest_latent():
@@ -370,13 +370,13 @@ def test_live_decoding_applies_the_newest_latent():
             engine.schedule(SetPreset(name))
             engine.render(375)
         deadline = time.monotonic() + 5
-        while not engine.decoding_idle() and time.monotonic() < deadline:
+        while not engine.timbres.decoding_idle() and time.monotonic() < deadline:
             time.sleep(0.005)
         engine.render(375 * 10)
         assert engine.controls.preset == "dark"
         from synth.engine.decoding import decode_timbre
 
         want, _, _ = decode_timbre(b.decoder(), b.presets["dark"].latent, params=b.params)
-        np.testing.assert_allclose(engine.timbre.sustain, want.sustain, atol=1e-6)
+        np.testing.assert_allclose(engine.timbres.current.sustain, want.sustain, atol=1e-6)
     finally:
         engine.close()

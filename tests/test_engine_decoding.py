@@ -171,15 +171,15 @@ def test_live_engine_prefetches_presets_so_a_preset_switch_lands_at_the_next_fra
     engine = Engine(bundle, EngineOptions(output_rate=RATE, methods=("sinusoidal",), max_voices=2),
                     decoding=LiveDecoding())
     try:
-        wait_until(engine.presets_decoded)
+        wait_until(engine.timbres.presets_decoded)
         cache = engine.timbres.cache
         engine.schedule(NoteOn(60, 100), 0)
         engine.render(2000)
-        before = engine.timbre
+        before = engine.timbres.current
         engine.schedule(SetPreset("dark"), engine.position)
         engine.render(engine.max_frame_samples)  # one frame: no waiting for a decode
-        assert engine.timbre is not before and engine.latent_changes == 1
-        assert engine.timbre is cache.get(cache.key(_latent(bundle, "dark")))
+        assert engine.timbres.current is not before and engine.timbres.latent_changes == 1
+        assert engine.timbres.current is cache.get(cache.key(_latent(bundle, "dark")))
         assert engine.stats().timbres.cache_hits >= 1
     finally:
         engine.close()
@@ -207,8 +207,8 @@ def _gated_live_engine(bundle):
     # Decodes on the worker, never inline (the path of a conv2d decoder, 12-60 ms a note), so the gate holds it.
     engine = Engine(bundle, EngineOptions(output_rate=RATE, methods=("sinusoidal",), max_voices=2),
                     decoding=LiveDecoding(inline_ms=0), decoder=decoder)
-    wait_until(engine.presets_decoded)
-    wait_until(engine.decoding_idle)
+    wait_until(engine.timbres.presets_decoded)
+    wait_until(engine.timbres.decoding_idle)
     return engine, gate
 
 
@@ -220,7 +220,7 @@ def test_a_morph_sounds_an_estimate_at_the_next_frame_then_the_exact_decode(bund
         cache = engine.timbres.cache
         first = next(iter(bundle.presets))
         start = cache.peek(cache.key(_latent(bundle, first)))
-        assert engine.timbre is start
+        assert engine.timbres.current is start
         engine.schedule(NoteOn(60, 100), 0)
         engine.render(2000)
         gate.clear()  # the decoder is now busy for as long as the test wants
@@ -235,15 +235,15 @@ def test_a_morph_sounds_an_estimate_at_the_next_frame_then_the_exact_decode(bund
         steps = [(w, cache.peek(cache.key(_latent(bundle, n)))) for n, w in weights.items() if abs(w) > 1e-9]
         expected = first_order(start, steps)
         for part in ("held", "sustain", "release"):
-            np.testing.assert_allclose(getattr(engine.timbre, part), getattr(expected, part), atol=1e-6)
-        assert engine.timbre_estimates == 1 and list(engine.applied) == [("m1", at)] and not engine.applied_exact
+            np.testing.assert_allclose(getattr(engine.timbres.current, part), getattr(expected, part), atol=1e-6)
+        assert engine.timbres.timbre_estimates == 1 and list(engine.applied) == [("m1", at)] and not engine.applied_exact
 
         gate.set()
-        wait_until(engine.decoding_idle)
+        wait_until(engine.timbres.decoding_idle)
         engine.render(engine.max_frame_samples)
         morph_latent = (0.75 * _latent(bundle, "bright").astype(np.float64)
                         + 0.25 * _latent(bundle, "dark").astype(np.float64)).astype(np.float32)
-        assert engine.timbre is cache.peek(cache.key(morph_latent))
+        assert engine.timbres.current is cache.peek(cache.key(morph_latent))
         # The change sounded once (at the estimate); its exact decode is recorded separately, later.
         assert list(engine.applied) == [("m1", at)]
         assert len(engine.applied_exact) == 1 and engine.applied_exact[0][0] == "m1"
@@ -258,7 +258,7 @@ def test_a_macro_move_sounds_an_estimate_from_the_macro_slope_at_the_mean(bundle
 
     engine, gate = _gated_live_engine(bundle)
     try:
-        wait_until(engine.estimates_ready)
+        wait_until(engine.timbres.estimates_ready)
         cache = engine.timbres.cache
         mean = np.asarray(bundle.macros.mean, dtype=np.float64).reshape(-1)
         step = bundle.macros.stds[2] * np.asarray(bundle.macros.components[2], dtype=np.float64).reshape(-1)
@@ -270,16 +270,16 @@ def test_a_macro_move_sounds_an_estimate_from_the_macro_slope_at_the_mean(bundle
         # After an arbitrary base (no preset weights), a macro move still has a slope to step along.
         engine.schedule(SetLatentValue(5, 0.3), engine.position)
         engine.render(engine.max_frame_samples)
-        wait_until(engine.decoding_idle)
+        wait_until(engine.timbres.decoding_idle)
         engine.render(engine.max_frame_samples)
-        start = engine.timbre
+        start = engine.timbres.current
         gate.clear()
         engine.schedule(SetMacro(2, -1.5), engine.position, tag="k")
         engine.render(engine.max_frame_samples)
         expected = first_order(start, [(-1.5, decoded(mean + step)), (1.5, decoded(mean))])
         for part in ("held", "sustain", "release"):
-            np.testing.assert_allclose(getattr(engine.timbre, part), getattr(expected, part), atol=1e-6)
-        assert engine.timbre_estimates == 1 and [t for t, _ in engine.applied][-1] == "k"
+            np.testing.assert_allclose(getattr(engine.timbres.current, part), getattr(expected, part), atol=1e-6)
+        assert engine.timbres.timbre_estimates == 1 and [t for t, _ in engine.applied][-1] == "k"
     finally:
         gate.set()
         engine.close()
@@ -289,7 +289,7 @@ def _settle(engine, command) -> None:
     """Apply ``command`` and let its exact decode sound."""
     engine.schedule(command, engine.position)
     engine.render(engine.max_frame_samples)
-    wait_until(engine.decoding_idle)
+    wait_until(engine.timbres.decoding_idle)
     engine.render(engine.max_frame_samples)
 
 
@@ -304,10 +304,10 @@ def test_a_fader_on_one_latent_coordinate_sounds_at_the_next_frame_once_two_poin
         _settle(engine, SetLatentValue(3, 0.3))
         z = engine._control.latent()  # noqa: SLF001
         t_a = cache.peek(cache.key(np.where(np.arange(z.size).reshape(z.shape) == 3, np.float32(0.1), z)))
-        t_b = engine.timbre
+        t_b = engine.timbres.current
         assert t_a is not None and t_a is not t_b
         # (0.3 was already estimated along the preset's own value and 0.1 while it decoded.)
-        estimates = engine.timbre_estimates
+        estimates = engine.timbres.timbre_estimates
         gate.clear()
         # 0.6 lies on the line through the two decoded points, 1.5 steps past the newest.
         engine.schedule(SetLatentValue(3, 0.6), engine.position, tag="f")
@@ -315,16 +315,16 @@ def test_a_fader_on_one_latent_coordinate_sounds_at_the_next_frame_once_two_poin
         engine.render(engine.max_frame_samples)
         expected = first_order(t_b, [(-1.5, t_a), (1.5, t_b)])
         for part in ("held", "sustain", "release"):
-            np.testing.assert_allclose(getattr(engine.timbre, part), getattr(expected, part), atol=1e-6)
-        assert engine.timbre_estimates == estimates + 1
+            np.testing.assert_allclose(getattr(engine.timbres.current, part), getattr(expected, part), atol=1e-6)
+        assert engine.timbres.timbre_estimates == estimates + 1
         assert [x for x in engine.applied if x[0] == "f"] == [("f", at)]
 
         # Another coordinate leaves the line: that change waits for the decoder.
         engine.schedule(SetLatentValue(4, 0.5), engine.position, tag="g")
         engine.render(4 * engine.max_frame_samples)
-        assert engine.timbre_estimates == estimates + 1 and "g" not in [x[0] for x in engine.applied]
+        assert engine.timbres.timbre_estimates == estimates + 1 and "g" not in [x[0] for x in engine.applied]
         gate.set()
-        wait_until(engine.decoding_idle)
+        wait_until(engine.timbres.decoding_idle)
         engine.render(engine.max_frame_samples)
         assert "g" in [x[0] for x in engine.applied]
         assert [x[0] for x in engine.applied_exact][-1] == "g"
@@ -340,24 +340,24 @@ def test_what_cannot_be_estimated_waits_for_the_decoder(bundle, change):
     engine, gate = _gated_live_engine(bundle)
     try:
         if change == "off":
-            engine.estimate_timbres = False
+            engine.timbres.estimate_timbres = False
         if change == "morph_after_latent":  # no preset weights to step from
             engine.schedule(SetLatentValue(1, 0.2), engine.position)
             engine.render(engine.max_frame_samples)
-            wait_until(engine.decoding_idle)
+            wait_until(engine.timbres.decoding_idle)
         engine.render(2000)
-        before = engine.timbre
+        before = engine.timbres.current
         gate.clear()
         command = {"latent_value": SetLatentValue(3, 0.7), "morph_after_latent": Morph("bright", "dark", 0.5),
                    "off": Morph("bright", "dark", 0.5)}[change]
         engine.applied.clear()
         engine.schedule(command, engine.position, tag="c")
         engine.render(4 * engine.max_frame_samples)
-        assert engine.timbre is before and engine.timbre_estimates == 0 and not engine.applied
+        assert engine.timbres.current is before and engine.timbres.timbre_estimates == 0 and not engine.applied
         gate.set()
-        wait_until(engine.decoding_idle)
+        wait_until(engine.timbres.decoding_idle)
         engine.render(engine.max_frame_samples)
-        assert engine.timbre is not before and [t for t, _ in engine.applied] == ["c"]
+        assert engine.timbres.current is not before and [t for t, _ in engine.applied] == ["c"]
     finally:
         gate.set()
         engine.close()
@@ -430,7 +430,7 @@ def test_with_a_fast_decoder_a_latent_jump_sounds_exactly_at_the_next_frame(bund
     engine = Engine(bundle, EngineOptions(output_rate=RATE, methods=("sinusoidal",), max_voices=2,
                                           initial_preset="dark"), decoding=LiveDecoding(inline_ms=1e3))
     try:
-        wait_until(lambda: engine.presets_decoded() and engine.estimates_ready() and engine.decoding_idle())
+        wait_until(lambda: engine.timbres.presets_decoded() and engine.timbres.estimates_ready() and engine.timbres.decoding_idle())
         assert engine.stats().timbres.decodes_inline
         engine.schedule(NoteOn(60, 100), 0)
         engine.render(2000)
@@ -440,8 +440,8 @@ def test_with_a_fast_decoder_a_latent_jump_sounds_exactly_at_the_next_frame(bund
         latent = _latent(bundle, "dark").copy()
         latent.reshape(-1)[5] = 0.9
         expected, _, _ = decode_timbre(bundle.decoder(threads=1), latent, params=bundle.params)
-        np.testing.assert_array_equal(engine.timbre.held, expected.held)
+        np.testing.assert_array_equal(engine.timbres.current.held, expected.held)
         assert list(engine.applied) == [("jump", at)] and list(engine.applied_exact) == [("jump", at)]
-        assert engine.timbre_estimates == 0 and engine.stats().timbres.inline_decodes == 1
+        assert engine.timbres.timbre_estimates == 0 and engine.stats().timbres.inline_decodes == 1
     finally:
         engine.close()

@@ -122,19 +122,19 @@ def test_live_a_latent_change_reaches_every_key_and_presets_are_not_pinned():
     bundle = _keyboard_bundle()
     with Engine(bundle, EngineOptions(output_rate=RATE, methods=("harmonic",), max_voices=2),
                 decoding=LiveDecoding()) as engine:
-        before = engine.timbre
+        before = engine.timbres.current
         assert isinstance(before, KeyedTimbre) and engine.timbres.presets_decoded
         engine.schedule(NoteOn(72, 100), 0)
         engine.schedule(SetPreset("dark"))
 
         def switched() -> bool:
             engine.render(engine.hop_samples.__ceil__())
-            return engine.timbre is not before and engine.timbres.previous is None
+            return engine.timbres.current is not before and engine.timbres.previous is None
         assert wait_for(switched, timeout=10.0)
         decoded = bundle.decoder(providers=["CPUExecutionProvider"]).decode(
             np.repeat(bundle.presets["dark"].latent[None], 3, 0), pitch=list(KEYS))
         for i, key in enumerate(KEYS):
-            np.testing.assert_allclose(engine.timbre.for_key(key).held[:50], decoded[i][:, :50].T, atol=1e-6)
+            np.testing.assert_allclose(engine.timbres.current.for_key(key).held[:50], decoded[i][:, :50].T, atol=1e-6)
         assert len(engine.timbres.cache) <= 6
 
 
@@ -169,7 +169,7 @@ def test_live_a_latent_change_sounds_at_the_playing_keys_first():
     gated.release.set()  # the start-up decode of every key
     with Engine(bundle, EngineOptions(output_rate=RATE, methods=("harmonic",), max_voices=2),
                 decoding=LiveDecoding(), decoder=gated) as engine:
-        before = engine.timbre
+        before = engine.timbres.current
         gated.release.clear()
         engine.schedule(NoteOn(72, 100), 0)
         engine.render(engine.hop_samples.__ceil__())
@@ -177,20 +177,20 @@ def test_live_a_latent_change_sounds_at_the_playing_keys_first():
 
         def at_72() -> bool:
             engine.render(engine.hop_samples.__ceil__())
-            return engine.timbre.for_key(72) is not before.for_key(72)
+            return engine.timbres.current.for_key(72) is not before.for_key(72)
         assert wait_for(at_72, timeout=10.0)
         assert (72,) in gated.asked
         decoded = bundle.decoder(providers=["CPUExecutionProvider"]).decode(
             np.repeat(bundle.presets["dark"].latent[None], 3, 0), pitch=list(KEYS))
-        np.testing.assert_allclose(engine.timbre.for_key(72).held[:50], decoded[2][:, :50].T, atol=1e-6)
-        assert engine.timbre.for_key(48) is before.for_key(48)  # not decoded yet: the previous latent's
+        np.testing.assert_allclose(engine.timbres.current.for_key(72).held[:50], decoded[2][:, :50].T, atol=1e-6)
+        assert engine.timbres.current.for_key(48) is before.for_key(48)  # not decoded yet: the previous latent's
         assert engine.stats().timbres.keys_first == 1
 
         gated.release.set()
 
         def whole() -> bool:
             engine.render(engine.hop_samples.__ceil__())
-            return engine.timbre.for_key(48) is not before.for_key(48)
+            return engine.timbres.current.for_key(48) is not before.for_key(48)
         assert wait_for(whole, timeout=10.0)
         for i, key in enumerate(KEYS):
-            np.testing.assert_allclose(engine.timbre.for_key(key).held[:50], decoded[i][:, :50].T, atol=1e-6)
+            np.testing.assert_allclose(engine.timbres.current.for_key(key).held[:50], decoded[i][:, :50].T, atol=1e-6)

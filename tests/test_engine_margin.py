@@ -152,7 +152,7 @@ def test_a_preset_change_and_the_note_after_it_apply_in_order_after_idle_silence
     live.start()
     try:
         assert wait_for(lambda: not live.margin.startup, timeout=60.0)
-        assert wait_for(lambda: engine.presets_decoded() and live.ring.available() == idle * bs)
+        assert wait_for(lambda: engine.timbres.presets_decoded() and live.ring.available() == idle * bs)
         live.submit(SetPreset(other), received=1.0)
         live.submit(NoteOn(60, 100), received=2.0)
         assert wait_for(lambda: {1.0, 2.0} <= {tag for tag, _ in live.engine.applied})

@@ -16,7 +16,7 @@ def _priorities(live, server) -> list[int | None]:
     assert wait_for(lambda: thread_priority(server._thread.native_id) is not None)  # noqa: SLF001
     return [thread_priority(tid) for tid in (
         live.output.audio_thread_id(), live._thread.native_id, server._thread.native_id,  # noqa: SLF001
-        live.engine.decode_thread_id(),
+        live.engine.timbres.decode_thread_id(),
     )]
 
 
@@ -51,4 +51,4 @@ def test_priorities_follow_a_device_callback_thread_below_them():
 def test_without_realtime_no_thread_is_raised():
     with live_session(realtime=False) as (live, _):
         assert not live.realtime
-        assert os.sched_getscheduler(live.engine.decode_thread_id()) == os.SCHED_OTHER
+        assert os.sched_getscheduler(live.engine.timbres.decode_thread_id()) == os.SCHED_OTHER

@@ -198,13 +198,13 @@ def test_a_latent_jump_sounds_its_exact_tile_where_the_voice_plays_before_the_wh
     engine = Engine(bundle, EngineOptions(output_rate=48000, methods=("sinusoidal",), max_voices=2),
                     decoding=LiveDecoding(inline_ms=0), decoder=GatedDecoder(bundle.decoder(threads=1), gate))
     try:
-        wait_until(lambda: engine.presets_decoded() and engine.estimates_ready() and engine.decoding_idle())
+        wait_until(lambda: engine.timbres.presets_decoded() and engine.timbres.estimates_ready() and engine.timbres.decoding_idle())
         engine.schedule(NoteOn(60, 100), 0)
         frames = 100 if where == "hold" else 420  # 0.8 s into the note, or resting on its sustain frame
         engine.render(engine.frame_start(frames))
         voice = next(v for v in engine.pool.slots if v.active)
-        span = voice.frames_ahead(engine.timbre, frames=PARAMS.frames, lookahead=24)
-        before = engine.timbre
+        span = voice.frames_ahead(engine.timbres.current, frames=PARAMS.frames, lookahead=24)
+        before = engine.timbres.current
         z = np.random.default_rng(11).standard_normal(bundle.latent_shape).astype(np.float32)
         exact = make_timbre(bundle.decoder().decode(z[None])[0], params=bundle.params)
         gate.clear()  # the whole note cannot be decoded now; its tile can
@@ -215,7 +215,7 @@ def test_a_latent_jump_sounds_its_exact_tile_where_the_voice_plays_before_the_wh
         assert engine.stats().timbres.tiles == 1
         tags = [t for t, _ in engine.applied_exact]
         assert tags == ["jump"]
-        sounding = engine.timbre
+        sounding = engine.timbres.current
         if where == "hold":
             np.testing.assert_allclose(sounding.held[span[0] : span[1]], exact.held[span[0] : span[1]], atol=1e-5)
             # Frames the voice is far from are still the old sound until the whole decode lands.
@@ -226,10 +226,10 @@ def test_a_latent_jump_sounds_its_exact_tile_where_the_voice_plays_before_the_wh
             np.testing.assert_allclose(sounding.held[lo:hi], exact.held[lo:hi], atol=1e-5)
             np.testing.assert_array_equal(sounding.held[:64], before.held[:64])
         gate.set()
-        wait_until(engine.decoding_idle)
+        wait_until(engine.timbres.decoding_idle)
         engine.render(engine.max_frame_samples)
         for part in ("held", "sustain", "release"):
-            np.testing.assert_allclose(getattr(engine.timbre, part), getattr(exact, part), atol=1e-5)
+            np.testing.assert_allclose(getattr(engine.timbres.current, part), getattr(exact, part), atol=1e-5)
         assert [t for t, _ in engine.applied_exact] == ["jump"]  # counted once, at the tile
     finally:
         gate.set()

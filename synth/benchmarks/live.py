@@ -77,7 +77,7 @@ def control_latency(live, server, *, seconds: float, rate: float = 20.0, seed: i
     if kind in ("preset", "morph", "macro"):
         _wait_for_prefetch(live)
     before, before_exact = live.control_latency.counts(), live.exact_latency.counts()
-    estimates_before = live.engine.timbre_estimates
+    estimates_before = live.engine.timbres.timbre_estimates
     held = spec.base_pitch
     if kind == "morph":  # a performer picks a preset, then morphs away from it (from an arbitrary
         # /synth/latent vector there is no decoded neighbour to estimate from: the first morph would wait)
@@ -144,7 +144,7 @@ def control_latency(live, server, *, seconds: float, rate: float = 20.0, seed: i
 def _wait_for_prefetch(live, timeout: float = 30.0) -> None:
     """Until the live engine's decode worker has decoded every preset and macro slope (after start)."""
     end = time.monotonic() + timeout
-    while not (live.engine.presets_decoded() and live.engine.estimates_ready()) and time.monotonic() < end:
+    while not (live.engine.timbres.presets_decoded() and live.engine.timbres.estimates_ready()) and time.monotonic() < end:
         time.sleep(0.05)
 
 

@@ -33,7 +33,6 @@ from synth.engine.decoding import DecodingFactory, KeyedDecoder, OfflineDecoding
 from synth.engine.limiter import Limiter
 from synth.engine.options import DEFAULT_GAIN, OUTPUT_RATES, EngineOptions
 from synth.engine.stats import EngineStats
-from synth.engine.timbre import Timbre
 from synth.engine.timbre_pipeline import TILE_LOOKAHEAD_FRAMES, TIMBRE_XFADE_FRAMES, TimbrePipeline
 from synth.engine.voice import Spill, Voice
 from synth.engine.voice_pool import VoicePool
@@ -139,6 +138,8 @@ class Engine:
         # latent command's exact decode first sounds (later than in ``applied`` when an estimate sounded first).
         self.applied: collections.deque = collections.deque(maxlen=4096)
         self.applied_exact: collections.deque = collections.deque(maxlen=4096)
+        #: What the voices play and how latents become it (the current timbre, the decode figures, whether
+        #: presets and estimates are ready): callers ask it directly (``engine.timbres.current``).
         self.timbres = TimbrePipeline(
             bundle, control=self._control, decoder=decoder, decoding=decoding, tile_decoder=tile_decoder,
             tiles=tiles, estimate_timbres=estimate_timbres, applied=self.applied, applied_exact=self.applied_exact,
@@ -502,58 +503,6 @@ class Engine:
     def controls(self) -> ControlSnapshot:
         """The current control settings (an immutable snapshot, safe to read from any thread)."""
         return self._snapshot
-
-    @property
-    def timbre(self) -> Timbre:
-        """The spectrogram layout voices currently play (the target of any crossfade in progress)."""
-        return self.timbres.current
-
-    @property
-    def estimate_timbres(self) -> bool:
-        """Whether a live engine sounds estimates while it decodes (see :mod:`synth.engine.timbre_pipeline`)."""
-        return self.timbres.estimate_timbres
-
-    @estimate_timbres.setter
-    def estimate_timbres(self, value: bool) -> None:
-        self.timbres.estimate_timbres = bool(value) and self.timbres.live
-
-    @property
-    def timbre_estimates(self) -> int:
-        return self.timbres.timbre_estimates
-
-    @property
-    def latent_changes(self) -> int:
-        return self.timbres.latent_changes
-
-    @property
-    def decode_errors(self) -> int:
-        return self.timbres.decode_errors
-
-    @property
-    def last_decode_error(self) -> str:
-        return self.timbres.last_decode_error
-
-    def decode_ms(self) -> float:
-        """Median of the recent decode times (ms), 0.0 before any decode."""
-        return self.timbres.decode_ms()
-
-    def decode_thread_id(self) -> int:
-        """Native id of the live decode worker's thread (0 offline)."""
-        return self.timbres.decode_thread_id()
-
-    def presets_decoded(self) -> bool:
-        """True once every preset's timbre is decoded (a live engine decodes them in idle time after start;
-        until then a preset switch waits for its decode)."""
-        return self.timbres.presets_decoded()
-
-    def estimates_ready(self) -> bool:
-        """True once every timbre the estimates need (presets, macro slopes) is decoded (live engines)."""
-        return self.timbres.estimates_ready()
-
-    def decoding_idle(self) -> bool:
-        """True when no decode is waiting or running (always true offline); a finished one is applied at the
-        next frame rendered."""
-        return self.timbres.decoding_idle()
 
     def stats(self) -> EngineStats:
         """This engine's figures, built now from its counters (safe to ask from another thread)."""

@@ -146,7 +146,7 @@ class TimbrePipeline:
         # at the mean latent), replaced when the decoder answers. The slopes need the mean latent and one
         # step along each macro decoded: prefetched after the presets.
         self.live = bool(self._decoding.live)
-        self.estimate_timbres = bool(estimate_timbres) and self.live
+        self._estimate_timbres = bool(estimate_timbres) and self.live
         self._macro_keys: tuple[bytes, ...] = ()
         macros = getattr(bundle, "macros", None)
         if macros is not None and len(control.macro_directions):
@@ -168,6 +168,15 @@ class TimbrePipeline:
         self.latent_changes = 0
         self.decode_errors = 0
         self.last_decode_error = ""
+
+    @property
+    def estimate_timbres(self) -> bool:
+        """Whether a live engine sounds estimates while it decodes (never offline: its decodes are inline)."""
+        return self._estimate_timbres
+
+    @estimate_timbres.setter
+    def estimate_timbres(self, value: bool) -> None:
+        self._estimate_timbres = bool(value) and self.live
 
     # ------------------------------------------------------------------ what voices read
     @property

@@ -214,7 +214,7 @@ class LiveEngine:
         return self.margin.blocks * self.blocksize
 
     def _startup_running(self) -> bool:
-        return not (self.engine.presets_decoded() and self.engine.estimates_ready())
+        return not (self.engine.timbres.presets_decoded() and self.engine.timbres.estimates_ready())
 
     def start(self) -> None:
         """Pre-fill the buffer, start the output and the synthesis thread."""
@@ -340,7 +340,7 @@ class LiveEngine:
         else:
             self.realtime = False
         if self.realtime:
-            worker = self.engine.decode_thread_id()
+            worker = self.engine.timbres.decode_thread_id()
             if worker:
                 raise_thread_priority(self.priorities.decode, thread_id=worker)
             # The recorder takes the GIL every block too: preempted by another process while holding it, an

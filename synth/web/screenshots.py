@@ -51,7 +51,7 @@ def _playing_engine(bundle_path, *, preset: str | None):
         web.start()
         try:
             end = time.monotonic() + 60
-            while not engine.presets_decoded() and time.monotonic() < end:
+            while not engine.timbres.presets_decoded() and time.monotonic() < end:
                 time.sleep(0.1)
             yield web
         finally:

@@ -64,7 +64,7 @@ def run_fuzz_bench(*, packets: int = 100_000, bundle: str | None = None, seed: i
                         and abs(live.engine.gain - 0.4) < 1e-6)
             # The last valid message switched the preset: the note is measured on that timbre, once decoded.
             deadline = time.monotonic() + 10
-            while not live.engine.decoding_idle() and time.monotonic() < deadline:
+            while not live.engine.timbres.decoding_idle() and time.monotonic() < deadline:
                 time.sleep(0.01)
             time.sleep(0.1)  # its crossfade (6 frames)
             start = live.sample_now()

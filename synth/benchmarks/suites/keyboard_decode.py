@@ -60,10 +60,10 @@ def measure_latent_change(keyboard, *, notes=(72,), runs: int = 10, keys_first: 
         key = keyboard.nearest_key(notes[0])
         for i in range(runs):
             engine.render(hop * 4)
-            before = engine.timbre.for_key(key)
+            before = engine.timbres.current.for_key(key)
             t0 = time.perf_counter()
             engine.schedule(SetPreset(names[(i + 1) % len(names)]))
-            while engine.timbre.for_key(key) is before and time.perf_counter() - t0 < 5.0:
+            while engine.timbres.current.for_key(key) is before and time.perf_counter() - t0 < 5.0:
                 engine.render(hop)
             waits.append((time.perf_counter() - t0) * 1e3)
             while not engine.timbres.decoding_idle():  # the rest of the keys, before the next switch
