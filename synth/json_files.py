@@ -4,10 +4,23 @@ records), with the errors named: the one home for that, whoever raises."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["read_json_file"]
+__all__ = ["read_json_file", "exact_keys"]
+
+
+def exact_keys(data: Any, *, keys: Sequence[str], where: str, error: type[Exception]) -> dict[str, Any]:
+    """``data`` when it is a JSON object with exactly ``keys``; ``error("<where>: expected a JSON object, got
+    <type>")`` or ``error("<where>: missing keys [...], unknown keys [...]")`` otherwise."""
+    if not isinstance(data, dict):
+        raise error(f"{where}: expected a JSON object, got {type(data).__name__}")
+    missing = [k for k in keys if k not in data]
+    unknown = [k for k in data if k not in keys]
+    if missing or unknown:
+        raise error(f"{where}: missing keys {missing}, unknown keys {unknown}")
+    return data
 
 
 def read_json_file(path: str | Path, *, what: str, error: type[Exception], max_bytes: int | None = None) -> Any:

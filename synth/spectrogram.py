@@ -28,7 +28,7 @@ import numpy as np
 
 from synth.atomic import atomic_write_text
 from synth.errors import ContractError, ParameterError
-from synth.json_files import read_json_file
+from synth.json_files import exact_keys, read_json_file
 
 __all__ = [
     "CONTRACT_KEYS",
@@ -165,13 +165,7 @@ class SpectrogramParams:
     @classmethod
     def from_dict(cls, data: Any, *, source: str = "spectrogram contract") -> SpectrogramParams:
         """Build from a dict with exactly :data:`CONTRACT_KEYS`; ``source`` names it in errors."""
-        if not isinstance(data, dict):
-            raise ContractError(f"{source}: expected a JSON object, got {type(data).__name__}")
-        missing = [k for k in CONTRACT_KEYS if k not in data]
-        unknown = [k for k in data if k not in CONTRACT_KEYS]
-        if missing or unknown:
-            raise ContractError(f"{source}: missing keys {missing}, unknown keys {unknown}")
-        values = dict(data)
+        values = dict(exact_keys(data, keys=CONTRACT_KEYS, where=source, error=ContractError))
         for key in ("fmin", "fmax", "amin", "db_min", "db_max"):
             if isinstance(values[key], int) and not isinstance(values[key], bool):
                 values[key] = float(values[key])

@@ -14,6 +14,7 @@ import dataclasses
 from typing import Any
 
 from synth.errors import ParameterError
+from training.model.settings import exact_record
 
 __all__ = ["FitSchedule", "SCHEDULE_FIELDS", "RESUMABLE_FIELDS"]
 
@@ -89,17 +90,9 @@ class FitSchedule:
     def from_dict(cls, data: Any, *, source: str = "config") -> FitSchedule:
         """Build from a dict with exactly the fields of :class:`FitSchedule` (those added since the first runs
         default to the values those runs had); ``source`` names the config it is read from in errors."""
-        if not isinstance(data, dict):
-            raise ParameterError(f"{source}: schedule: expected a JSON object, got {type(data).__name__}")
-        data = {**{k: v for k, v in _LEGACY_DEFAULTS.items() if k not in data}, **data}
-        missing = [k for k in SCHEDULE_FIELDS if k not in data]
-        unknown = [k for k in data if k not in SCHEDULE_FIELDS]
-        if missing or unknown:
-            raise ParameterError(f"{source}: schedule: missing keys {missing}, unknown keys {unknown}")
-        try:
-            return cls(**data)
-        except ParameterError as exc:
-            raise ParameterError(f"{source}: {exc}") from None
+        if isinstance(data, dict):
+            data = {**{k: v for k, v in _LEGACY_DEFAULTS.items() if k not in data}, **data}
+        return exact_record(cls, data, fields=SCHEDULE_FIELDS, what="schedule", source=source)
 
 
 #: Every field of the schedule, in order.

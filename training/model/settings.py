@@ -11,11 +11,24 @@ config. The settings are plain Python (no TensorFlow).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from synth.errors import ParameterError
+from synth.json_files import exact_keys
 
-__all__ = ["ArchitectureSettings", "is_int", "check_int", "check_choice", "check_number", "int_tuple"]
+T = TypeVar("T")
+
+__all__ = ["ArchitectureSettings", "is_int", "check_int", "check_choice", "check_number", "int_tuple", "exact_record"]
+
+
+def exact_record(cls: type[T], data: Any, *, fields: tuple[str, ...], what: str, source: str) -> T:
+    """``cls(**data)`` for a JSON object ``data`` with exactly ``fields``; ParameterError naming ``source``
+    and ``what`` (the object's name inside it) for anything else, or for what ``cls`` refuses."""
+    exact_keys(data, keys=fields, where=f"{source}: {what}", error=ParameterError)
+    try:
+        return cls(**data)
+    except ParameterError as exc:
+        raise ParameterError(f"{source}: {exc}") from None
 
 
 def is_int(value: Any) -> bool:
@@ -86,13 +99,5 @@ class ArchitectureSettings:
     @classmethod
     def from_dict(cls, data: Any, *, source: str) -> ArchitectureSettings:
         """Build from a dict with exactly this class's fields; ``source`` names where it was read in errors."""
-        if not isinstance(data, dict):
-            raise ParameterError(f"{source}: architecture: expected a JSON object, got {type(data).__name__}")
-        missing = [k for k in cls.field_names() if k not in data]
-        unknown = [k for k in data if k not in cls.field_names()]
-        if missing or unknown:
-            raise ParameterError(f"{source}: {cls.layout} architecture: missing keys {missing}, unknown keys {unknown}")
-        try:
-            return cls(**data)
-        except ParameterError as exc:
-            raise ParameterError(f"{source}: {exc}") from None
+        what = f"{cls.layout} architecture" if isinstance(data, dict) else "architecture"
+        return exact_record(cls, data, fields=cls.field_names(), what=what, source=source)
