@@ -11,17 +11,19 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("synth", "training", "export")
 
 
-def imports_of(path: Path, *, package: str | None = None) -> set[str]:
+def imports_of(path: Path, *, package: str | None = None, annotations: bool = False) -> set[str]:
     """Every module a file imports at run time, at any level of nesting (``from . import x`` resolved against
-    it); imports under ``if TYPE_CHECKING:`` are for type checkers only and are left out. ``package``: the
-    package the file stands in for (a probe outside the tree); by default the one its path in the tree names."""
+    it); imports under ``if TYPE_CHECKING:`` are for type checkers only and are left out unless
+    ``annotations``. ``package``: the package the file stands in for (a probe outside the tree); by default
+    the one its path in the tree names."""
     tree = ast.parse(path.read_text(), filename=str(path))
     if package is None:
         package = ".".join(path.relative_to(REPO).with_suffix("").parts[:-1])
     found: set[str] = set()
 
     def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+        if not annotations and isinstance(node, ast.If) and isinstance(node.test, ast.Name) and \
+                node.test.id == "TYPE_CHECKING":
             for child in node.orelse:
                 visit(child)
             return
@@ -41,8 +43,9 @@ def imports_of(path: Path, *, package: str | None = None) -> set[str]:
     return found
 
 
-def module_graph() -> dict[str, set[str]]:
-    """Module -> the project modules it imports (each import resolved to the longest module name it names)."""
+def module_graph(*, annotations: bool = False) -> dict[str, set[str]]:
+    """Module -> the project modules it imports (each import resolved to the longest module name it names;
+    with ``annotations``, those under ``if TYPE_CHECKING:`` too)."""
     mods = {}
     for package in PACKAGES:
         for path in (REPO / package).rglob("*.py"):
@@ -51,7 +54,7 @@ def module_graph() -> dict[str, set[str]]:
     graph = {}
     for name, path in mods.items():
         deps = set()
-        for imported in imports_of(path):
+        for imported in imports_of(path, annotations=annotations):
             parts = imported.split(".")
             target = next((".".join(parts[:k]) for k in range(len(parts), 0, -1) if ".".join(parts[:k]) in mods), None)
             if target is not None and target != name and not name.startswith(target + "."):
@@ -124,13 +127,17 @@ def test_synth_never_imports_tensorflow():
 
 def test_the_checker_sees_nested_imports(tmp_path):
     probe = tmp_path / "_probe_for_the_layout_test.py"  # outside the tree: the suite never writes into synth/
-    probe.write_text("def f():\n    from synth.commands.evaluate import run\n    import tensorflow\n")
+    probe.write_text("def f():\n    from synth.commands.evaluate import run\n    import tensorflow\n"
+                     "if TYPE_CHECKING:\n    from synth.engine import Engine\n")
     assert {"synth.commands.evaluate", "tensorflow"} <= imports_of(probe, package="synth")
+    assert "synth.engine" not in imports_of(probe, package="synth")
+    assert "synth.engine" in imports_of(probe, package="synth", annotations=True)
 
 
 def test_no_import_cycle():
-    """Every arrow points down (function-level imports included): a cycle is two ideas that need each other."""
-    assert cycles(module_graph()) == []
+    """Every arrow points down (function-level imports and those for annotations only included): a cycle is
+    two ideas that need each other, even when one of them only names the other's type."""
+    assert cycles(module_graph(annotations=True)) == []
 
 
 def test_the_cycle_finder_finds_one():
