@@ -278,7 +278,8 @@ def jack_latency_markdown(j: dict) -> list[str]:
                                                                    ("one_block", "one block ahead")) if key in j]
     lines = [
         f"## Latency through JACK ({j['jack_rate']} Hz, {j['jack_period']}-frame periods)", "",
-        f"Bundle: {j.get('jack_latency_bundle')}. A JACK client of the benchmark's own records serve's output "
+        f"Bundle: {j.get('jack_latency_bundle')}" + (f", inversion method {j['jack_method']}" if "jack_method" in j else "")
+        + ". A JACK client of the benchmark's own records serve's output "
         "port and sends the note: MIDI from its own MIDI port at offset 0 of a JACK cycle, OSC over UDP with "
         "JACK's frame clock read just before. Latency: the frame of the first output sample above the threshold "
         f"minus the frame the note was sent at. One JACK period is {period_ms:.1f} ms; a note starts at the first "

@@ -27,7 +27,7 @@ changed frame already moves the band by a sixth of the two presets' difference t
 :func:`_detector_lag_ms` runs the very same detector on the switch rendered offline.
 
 Usage: .venv/bin/python bench/bench_jack_latency.py [--trials N] [--ahead BLOCKS] [--onset-ahead BLOCKS] [--json]
-       [--bundle DIR]
+       [--bundle DIR] [--no-changes] [--method NAME]
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ import numpy as np
 from numba import njit
 
 from synth.benchmarks.common import emit, jack_server, resolve_bundle, serve_port
+from synth.inversion.base import DEFAULT_METHOD, METHODS
 
 __all__ = ["run_jack_latency_bench"]
 
@@ -411,9 +412,11 @@ def _change_trials(meter: Meter, sock, port: int, packets: ChangePackets, *, tri
 
 
 def run_jack_latency_bench(*, trials: int = 20, ahead: int = 3, max_ahead: int | None = None,
-                           onset: int | None = None, bundle: str | None = None, change_trials: bool = True) -> dict:
+                           onset: int | None = None, bundle: str | None = None, change_trials: bool = True,
+                           method: str | None = None) -> dict:
     """MIDI and OSC note-on -> first sample, and (``change_trials``) OSC preset switches and latent jumps ->
-    first changed block, through a JACK dummy server; JSON-ready figures (ms)."""
+    first changed block, through a JACK dummy server; JSON-ready figures (ms). ``method``: serve's inversion
+    method (None: its default)."""
     path, which = resolve_bundle(bundle)
     with jack_server(rate=RATE, period=PERIOD) as server:
         if server is None:
@@ -423,7 +426,8 @@ def run_jack_latency_bench(*, trials: int = 20, ahead: int = 3, max_ahead: int |
         os.environ.update(JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
         args = [sys.executable, "-m", "synth.cli", "serve", "--bundle", str(path), "--port", "0", "--output",
                 "sounddevice", "--device", "system", "--midi", "--ahead", str(ahead), "--max-ahead", str(max_ahead or ahead),
-                *(["--onset-ahead", str(onset)] if onset is not None else [])]
+                *(["--onset-ahead", str(onset)] if onset is not None else []),
+                *(["--method", method] if method is not None else [])]
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         meter = None
         changes = None
@@ -492,7 +496,7 @@ def run_jack_latency_bench(*, trials: int = 20, ahead: int = 3, max_ahead: int |
                 "max": round(float(v.max()), 2), "min": round(float(v.min()), 2),
                 "values": [round(float(x), 2) for x in v]}  # in trial order: where an outlier fell
 
-    result = {"jack_latency_bundle": which, "jack_rate": RATE, "jack_period": PERIOD, "jack_ahead_blocks": ahead,
+    result = {"jack_latency_bundle": which, "jack_method": method or DEFAULT_METHOD, "jack_rate": RATE, "jack_period": PERIOD, "jack_ahead_blocks": ahead,
               "jack_max_ahead_blocks": max_ahead or ahead, "jack_onset_blocks": onset if onset is not None else max(1, ahead - 1),  # serve's own default
               "jack_trials": trials, "jack_missed": missed,
               # xruns jackd blamed on each client (serve's is "PortAudio", this bench's "meter"): during the note
@@ -528,12 +532,13 @@ def main(argv=None) -> int:
     parser.add_argument("--max-ahead", type=int, default=None, help="serve's --max-ahead (default: --ahead, fixed)")
     parser.add_argument("--onset-ahead", type=int, default=None, help="serve's --onset-ahead (default: serve's, --ahead minus 1)")
     parser.add_argument("--no-changes", action="store_true", help="notes only, no preset/latent change trials")
+    parser.add_argument("--method", choices=METHODS, default=None, help="serve's inversion method (default: serve's)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--bundle", default=None)
     args = parser.parse_args(argv)
     emit(run_jack_latency_bench(trials=args.trials, ahead=args.ahead, max_ahead=args.max_ahead,
                                 onset=args.onset_ahead, bundle=args.bundle,
-                                change_trials=not args.no_changes), as_json=args.json)
+                                change_trials=not args.no_changes, method=args.method), as_json=args.json)
     return 0
 
 
