@@ -323,3 +323,27 @@ def test_the_change_detector_hears_a_band_not_the_overall_level():
     powers = np.square(y).reshape(-1, BLOCK).mean(axis=1)
     expected = np.sqrt([powers[max(0, k - WINDOW + 1) : k + 1].mean() for k in range(len(powers))])
     np.testing.assert_allclose(whole, expected, rtol=1e-4)
+
+
+def test_the_change_detectors_level_allocates_nothing_per_block():
+    """The meter's JACK callback measures the band on every period: no array is made per block (a float
+    is all a block leaves behind)."""
+    import numpy as np
+    from engine_fixtures import least_peak_bytes
+
+    from synth.benchmarks.suites.jack_latency import BLOCK, BandLevel
+
+    audio = (0.1 * np.sin(np.arange(2 * BLOCK) * 0.3)).astype(np.float32)
+
+    def setup():
+        meter = BandLevel((1600.0, 3200.0))
+        meter.push(audio, 0)
+        return meter
+
+    def work(meter):
+        for _ in range(200):
+            meter.push(audio, 0)
+            meter.push(audio, BLOCK)
+
+    peak = least_peak_bytes(setup, work)
+    assert peak < 512, f"{peak} bytes held at once by 400 blocks"

@@ -62,10 +62,11 @@ BAND_ORDER = 4  # Butterworth band-pass: 8 poles, 24 dB an octave on each side
 
 
 @njit(cache=True, nogil=True)
-def _band_power(audio, first, count, sos, state):  # pragma: no cover - numba
-    """Mean power of ``audio[first : first + count]`` filtered through the second-order sections ``sos``
-    (transposed direct form II), carrying ``state`` ((sections, 2), float64) from one call to the next;
-    allocates nothing."""
+def _band_level(audio, first, count, sos, state, powers, slot, filled):  # pragma: no cover - numba
+    """The band's RMS over the last ``filled`` blocks, after ``audio[first : first + count]``: the block
+    filtered through the second-order sections ``sos`` (transposed direct form II), carrying ``state``
+    ((sections, 2), float64) from one call to the next, its mean power stored at ``powers[slot]``.
+    Allocates nothing."""
     total = 0.0
     for n in range(first, first + count):
         x = float(audio[n])
@@ -75,7 +76,11 @@ def _band_power(audio, first, count, sos, state):  # pragma: no cover - numba
             state[k, 1] = sos[k, 2] * x - sos[k, 5] * y
             x = y
         total += x * x
-    return total / count
+    powers[slot] = total / count
+    mean = 0.0
+    for k in range(powers.shape[0]):
+        mean += powers[k]
+    return math.sqrt(mean / filled)
 
 
 @njit(cache=True, nogil=True)
@@ -101,13 +106,15 @@ class BandLevel:
         self._state = np.zeros((self._sos.shape[0], 2), dtype=np.float64)
         self._powers = np.zeros(WINDOW, dtype=np.float64)
         self._count = 0
-        _band_power(np.zeros(BLOCK, dtype=np.float32), 0, BLOCK, self._sos, np.zeros_like(self._state))  # compiled now
+        _band_level(np.zeros(BLOCK, dtype=np.float32), 0, BLOCK, self._sos, np.zeros_like(self._state),
+                    np.zeros_like(self._powers), 0, 1)  # compiled now
 
     def push(self, audio: np.ndarray, first: int = 0) -> float:
         """The band's level at the end of the block ``audio[first : first + BLOCK]`` (float32)."""
-        self._powers[self._count % WINDOW] = _band_power(audio, first, BLOCK, self._sos, self._state)
         self._count += 1
-        return math.sqrt(float(self._powers.sum()) / min(self._count, WINDOW))  # (unfilled entries are 0)
+        # (entries not yet filled are 0)
+        return _band_level(audio, first, BLOCK, self._sos, self._state, self._powers, (self._count - 1) % WINDOW,
+                           min(self._count, WINDOW))
 
 
 def steady_reference(recent: np.ndarray) -> float | None:
