@@ -274,7 +274,7 @@ def test_the_change_detectors_own_lag_is_measured_on_an_offline_switch():
         RATE,
         WINDOW,
         _change_pairs,
-        _detector_lag_ms,
+        _offline_switch,
     )
     from synth.bundle import load_bundle
     from synth.engine.timbre_pipeline import TIMBRE_XFADE_FRAMES
@@ -285,7 +285,7 @@ def test_the_change_detectors_own_lag_is_measured_on_an_offline_switch():
     frame_ms = params.hop_length / params.sample_rate * 1e3
     pair = _change_pairs(bundle)[0]
     assert pair.apart_db >= MIN_APART_DB
-    switch = _detector_lag_ms(bundle, quiet=pair.quiet, loud=pair.loud, band=pair.band)
+    switch = _offline_switch(bundle, quiet=pair.quiet, loud=pair.loud, band=pair.band)
     inverter_ms = make_inverter(DEFAULT_METHOD, params=params, output_rate=RATE).latency_samples / RATE * 1e3
     assert 0 < switch.lag_ms < inverter_ms + TIMBRE_XFADE_FRAMES * frame_ms + WINDOW * BLOCK / RATE * 1e3
     assert switch.step_db > 2 * CHANGE_DB

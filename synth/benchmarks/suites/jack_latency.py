@@ -16,7 +16,7 @@ Changes of a held note's timbre: the note loops its sustain, and each trial swit
 of the bundle. The engine brings every timbre to one loudness (:mod:`synth.engine.loudness`), so a change
 of timbre is no change of overall level: the detector listens to one frequency band instead, the band and
 pair of presets where, after the engine's loudness gains, the second is loudest above the first (at least
-``MIN_APART_DB``; :func:`_change_pair`, from the decoded sustain loops). Each trial sends ``/synth/preset``
+``MIN_APART_DB``; :func:`_change_pairs`, from the decoded sustain loops). Each trial sends ``/synth/preset``
 (answered from the engine's timbre cache) or ``/synth/latent`` with the other preset's latent plus noise of
 1e-3 (a latent never decoded before: the engine decodes its tile, or the whole note) from the quiet one to
 the loud one, and finds the first 128-sample block at whose end the band's level (a band-pass filter that
@@ -24,7 +24,7 @@ keeps its state across JACK periods, RMS over the last 16 ms) is ``CHANGE_DB`` a
 over the 0.2 s before the send: up-steps only. A trial starts only when that level was steady (within
 ``STEADY_DB`` over those 0.2 s). The engine crossfades a new timbre over 6 frames in dB, so the first
 changed frame already moves the band by a sixth of the two presets' difference there.
-:func:`_detector_lag_ms` runs the very same detector on the switch rendered offline.
+:func:`_offline_switch` runs the very same detector on the switch rendered offline.
 
 Usage: .venv/bin/python bench/bench_jack_latency.py [--trials N] [--ahead BLOCKS] [--onset-ahead BLOCKS] [--json]
        [--bundle DIR] [--no-changes] [--method NAME]
@@ -95,7 +95,7 @@ def _first_above(block, level):  # pragma: no cover - numba
 class BandLevel:
     """The change detector's level: RMS over the last WINDOW blocks of BLOCK samples of the audio band-passed
     to ``band`` (Hz), one block at a time, the filter's state kept from block to block (the meter's callback
-    and :func:`_detector_lag_ms` use the same one). Nothing is allocated per block."""
+    and :func:`_offline_switch` use the same one). Nothing is allocated per block."""
 
     def __init__(self, band: tuple[float, float]) -> None:
         from scipy.signal import butter
@@ -134,18 +134,22 @@ def changed(rms: float, reference: float) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class OfflineSwitch:
-    """The detector on the quiet -> loud switch rendered offline (see :func:`_detector_lag_ms`)."""
+    """The detector on the quiet -> loud switch rendered offline (see :func:`_offline_switch`)."""
 
     lag_ms: float  # from the first changed sample to the block where the detector fires
     step_db: float  # the band's level 0.2-0.4 s after the switch over its level in the 0.2 s before
     steady_db: float  # the band's level spread over the 0.2 s before the switch
 
 
-def _detector_lag_ms(bundle, *, quiet: str, loud: str, band: tuple[float, float]) -> OfflineSwitch:
+def _offline_switch(bundle, *, quiet: str, loud: str, band: tuple[float, float]) -> OfflineSwitch:
     """How long after the first changed sample the detector fires on the quiet -> loud switch of a held note,
     rendered offline (the engine's crossfade and the level's window both take time): what the change-trial
     figures hold beyond the change itself; and how far the band's level steps there. ``bundle``: a loaded
-    :class:`~synth.bundle.Bundle`."""
+    :class:`~synth.bundle.Bundle`.
+
+    The first changed sample is the new timbre's loudness gain: a voice applies it from the frame the change
+    reaches, to audio its inverter made from frames before (the harmonic method's output lags its frames by
+    25 ms), so the lag includes the inverter's latency."""
     from synth.control.messages import NoteOn, SetPreset
     from synth.render.note import make_engine
 
@@ -349,7 +353,7 @@ class ChangePackets:
     back: bytes  # /synth/preset quiet
     to_loud: bytes  # /synth/preset loud
     jumps: tuple[bytes, ...]  # /synth/latent: the loud preset's latent, a little different each time
-    offline: OfflineSwitch  # see _detector_lag_ms
+    offline: OfflineSwitch  # see _offline_switch
 
 
 def _change_packets(bundle_path: Path, *, trials: int) -> ChangePackets:
@@ -366,7 +370,7 @@ def _change_packets(bundle_path: Path, *, trials: int) -> ChangePackets:
     tried = []
     for pair in _change_pairs(b):
         try:
-            offline = _detector_lag_ms(b, quiet=pair.quiet, loud=pair.loud, band=pair.band)
+            offline = _offline_switch(b, quiet=pair.quiet, loud=pair.loud, band=pair.band)
         except RuntimeError as exc:
             tried.append(str(exc))
             continue
