@@ -146,6 +146,8 @@ def hand_made_run() -> dict:
                              "jack_osc_note_loud_ms": {"n": 2, "p50": 37.2, "p99": 43.0, "max": 43.1},
                              "jack_osc_preset_change_ms": {"n": 2, "p50": 30.0, "p99": 33.0, "max": 33.1},
                              "jack_change_presets": ["quiet", "loud"], "jack_change_presets_apart_db": 26.7,
+                             "jack_change_band_hz": [1600, 3200], "jack_change_offline_step_db": 24.1,
+                             "jack_change_unsteady": {"preset": 0, "latent": 1},
                              "jack_change_detector_lag_ms": 23.9,
                              "low_latency": {"jack_ahead_blocks": 3, "jack_max_ahead_blocks": 3, "jack_onset_blocks": 1,
                                              "serve_summary": [],
@@ -262,14 +264,86 @@ def test_bench_scripts_are_entry_points_only():
 
 def test_the_change_detectors_own_lag_is_measured_on_an_offline_switch():
     """The JACK bench's change figures hold the detector's lag; it is measured on the same switch offline: after
-    the first changed sample, within the timbre crossfade and the level's window."""
-    from synth.benchmarks.suites.jack_latency import BLOCK, RATE, WINDOW, _detector_lag_ms, _level_pair
+    the first changed sample, within the inverter's latency, the timbre crossfade and the level's window. The
+    engine brings both presets to one loudness, yet in the chosen band the switch steps by far more than the
+    detector's threshold."""
+    from synth.benchmarks.suites.jack_latency import (
+        BLOCK,
+        CHANGE_DB,
+        MIN_APART_DB,
+        RATE,
+        WINDOW,
+        _change_pairs,
+        _offline_switch,
+    )
     from synth.bundle import load_bundle
     from synth.engine.timbre_pipeline import TIMBRE_XFADE_FRAMES
+    from synth.inversion.base import DEFAULT_METHOD, make_inverter
 
     bundle = load_bundle(REPO / "presets" / "default")
     params = bundle.params
     frame_ms = params.hop_length / params.sample_rate * 1e3
-    quiet, loud, _ = _level_pair(bundle)
-    lag = _detector_lag_ms(bundle, quiet=quiet, loud=loud)
-    assert 0 < lag < TIMBRE_XFADE_FRAMES * frame_ms + WINDOW * BLOCK / RATE * 1e3
+    pair = _change_pairs(bundle)[0]
+    assert pair.apart_db >= MIN_APART_DB
+    switch = _offline_switch(bundle, quiet=pair.quiet, loud=pair.loud, band=pair.band)
+    inverter_ms = make_inverter(DEFAULT_METHOD, params=params, output_rate=RATE).latency_samples / RATE * 1e3
+    assert 0 < switch.lag_ms < inverter_ms + TIMBRE_XFADE_FRAMES * frame_ms + WINDOW * BLOCK / RATE * 1e3
+    assert switch.step_db > 2 * CHANGE_DB
+    # The pair was chosen from the decoded loops with the engine's loudness gains: what the engine plays.
+    assert abs(switch.step_db - pair.apart_db) < 15.0, (switch.step_db, pair.apart_db)
+
+
+def test_the_change_detector_hears_a_band_not_the_overall_level():
+    """A tone outside the detector's band leaves its level where it was, a quieter one inside raises it; the
+    filter carries its state across blocks, so the levels are those of the whole signal filtered at once."""
+    import numpy as np
+
+    from synth.benchmarks.suites.jack_latency import BLOCK, RATE, BandLevel, changed
+
+    t = np.arange(40 * BLOCK) / RATE
+    low = (0.5 * np.sin(2 * np.pi * 220.0 * t)).astype(np.float32)
+    high = (0.05 * np.sin(2 * np.pi * 2400.0 * t)).astype(np.float32)
+    quiet = (0.01 * np.sin(2 * np.pi * 2000.0 * t)).astype(np.float32)
+
+    def levels(x):
+        meter = BandLevel((1600.0, 3200.0))
+        return np.array([meter.push(x, k) for k in range(0, len(x) - BLOCK + 1, BLOCK)])
+
+    before = levels(quiet)[-1]
+    assert not changed(levels(quiet + low)[-1], before)  # 34 dB louder overall, none of it in the band
+    assert changed(levels(quiet + high)[-1], before)  # 14 dB more in the band
+    whole = levels(quiet + high)
+    assert whole[-1] == pytest.approx(np.sqrt((0.05**2 + 0.01**2) / 2), rel=0.1)  # the tones' RMS: in the passband
+    # Block by block as the whole signal filtered at once: the state went on from one block to the next.
+    from scipy.signal import butter, sosfilt
+
+    from synth.benchmarks.suites.jack_latency import BAND_ORDER, WINDOW
+
+    y = sosfilt(butter(BAND_ORDER, (1600.0, 3200.0), btype="bandpass", fs=RATE, output="sos"), (quiet + high).astype(np.float64))
+    powers = np.square(y).reshape(-1, BLOCK).mean(axis=1)
+    expected = np.sqrt([powers[max(0, k - WINDOW + 1) : k + 1].mean() for k in range(len(powers))])
+    np.testing.assert_allclose(whole, expected, rtol=1e-4)
+
+
+def test_the_change_detectors_level_allocates_nothing_per_block():
+    """The meter's JACK callback measures the band on every period: no array is made per block (a float
+    is all a block leaves behind)."""
+    import numpy as np
+    from engine_fixtures import least_peak_bytes
+
+    from synth.benchmarks.suites.jack_latency import BLOCK, BandLevel
+
+    audio = (0.1 * np.sin(np.arange(2 * BLOCK) * 0.3)).astype(np.float32)
+
+    def setup():
+        meter = BandLevel((1600.0, 3200.0))
+        meter.push(audio, 0)
+        return meter
+
+    def work(meter):
+        for _ in range(200):
+            meter.push(audio, 0)
+            meter.push(audio, BLOCK)
+
+    peak = least_peak_bytes(setup, work)
+    assert peak < 512, f"{peak} bytes held at once by 400 blocks"

@@ -262,6 +262,10 @@ def soak_markdown(soaks: list[tuple[str, dict]]) -> list[str]:
     return lines + [""]
 
 
+def _unsteady(counts: dict) -> str:
+    return ", ".join(f"{kind} {n}" for kind, n in counts.items())
+
+
 def jack_latency_markdown(j: dict) -> list[str]:
     """Note-on (MIDI and OSC), preset switches and latent jumps (OSC) -> the first sample showing them,
     through JACK, measured by a JACK client outside the engine; at the default margin and the low-latency one."""
@@ -274,19 +278,26 @@ def jack_latency_markdown(j: dict) -> list[str]:
                                                                    ("one_block", "one block ahead")) if key in j]
     lines = [
         f"## Latency through JACK ({j['jack_rate']} Hz, {j['jack_period']}-frame periods)", "",
-        f"Bundle: {j.get('jack_latency_bundle')}. A JACK client of the benchmark's own records serve's output "
+        f"Bundle: {j.get('jack_latency_bundle')}" + (f", inversion method {j['jack_method']}" if "jack_method" in j else "")
+        + ". A JACK client of the benchmark's own records serve's output "
         "port and sends the note: MIDI from its own MIDI port at offset 0 of a JACK cycle, OSC over UDP with "
         "JACK's frame clock read just before. Latency: the frame of the first output sample above the threshold "
         f"minus the frame the note was sent at. One JACK period is {period_ms:.1f} ms; a note starts at the first "
         "sample the engine has not yet handed out, so the rest is the margin it renders ahead (serve --ahead, "
-        f"{period_ms:.1f} ms a block; for these notes, each onto silence, --onset-ahead) and delivery. Preset switches and latent jumps: a held note on its sustain "
-        f"frame, from preset {(j.get('jack_change_presets') or ['?'])[0]} to {(j.get('jack_change_presets') or ['?', '?'])[-1]} "
-        f"({_f(j.get('jack_change_presets_apart_db'))} dB louder), by `/synth/preset` (cached) or `/synth/latent` "
-        "with the loud preset's latent plus noise of 1e-3 (decoded); the first 128-sample block whose level "
-        "(RMS over 16 ms) is 1.5 dB above the steady level before the send"
+        f"{period_ms:.1f} ms a block; for these notes, each onto silence, --onset-ahead) and delivery. Preset switches and latent jumps: a held note looping its "
+        f"sustain, from preset {(j.get('jack_change_presets') or ['?'])[0]} to {(j.get('jack_change_presets') or ['?', '?'])[-1]}, "
+        "by `/synth/preset` (cached) or `/synth/latent` with the second preset's latent plus noise of 1e-3 (decoded). "
+        "The engine brings every preset to one loudness, so the detector listens to one band, "
+        f"{'-'.join(str(x) for x in j.get('jack_change_band_hz') or ['?', '?'])} Hz, where the second preset stands highest above "
+        f"the first after the loudness gains ({_f(j.get('jack_change_presets_apart_db'))} dB from the decoded loops"
+        + (f", {_f(j['jack_change_offline_step_db'])} dB rendered offline" if "jack_change_offline_step_db" in j else "")
+        + "): the first 128-sample block whose level in that band (a band-pass filter, RMS over 16 ms) is "
+        f"{_f(j.get('jack_change_threshold_db', 6.0))} dB above the highest it was over the 0.2 s before the send, a trial "
+        f"starting only where those 0.2 s spread less than {_f(j.get('jack_change_steady_db', 3.0))} dB"
+        + (f" ({_unsteady(j['jack_change_unsteady'])} not started)" if "jack_change_unsteady" in j else "")
         + (f"; on the same switch rendered offline that detector fires {_f(j['jack_change_detector_lag_ms'])} ms "
-           "after the first changed sample (the crossfade and the level's window), so the change itself sounds "
-           "that much sooner than these figures" if "jack_change_detector_lag_ms" in j else "") + ".", "",
+           "after the first changed sample (the inverter's latency, the crossfade and the level's window), so the change "
+           "itself sounds that much sooner than these figures" if "jack_change_detector_lag_ms" in j else "") + ".", "",
         "| setting | what | first non-zero sample p50 / p99 / max ms (n) | first sample above -40 dBFS p50 / p99 / max ms (n) |",
         "|---|---|---|---|",
     ]

@@ -99,8 +99,12 @@ class NullOutput:
             if now < due:
                 time.sleep(due - now)
                 continue
-            # The block's due time, not the (jittery) wake-up time: an ideal sound card's clock.
-            self.clock.mark(due + wall_offset, self.ring.read)
+            # Marked when it is handed out (``now``), not when it was due. On time the two differ by the wake-up's
+            # jitter; a thread that falls behind (its GIL waits stack up on a loaded machine: the loop below
+            # then takes blocks as fast as it can, slower than real time, up to 0.5 s behind) hands out
+            # blocks rendered after their due time, and marking those at the due time made changes sound
+            # before they arrived: control latency p50 "0.1 ms", every figure clamped at 0.
+            self.clock.mark(now + wall_offset, self.ring.read)
             self.ring.read_into(self._scratch)
             self.callbacks += 1
             due += period

@@ -12,35 +12,41 @@ PortAudio's buffer, JACK's own period). Two thresholds: the first non-zero sampl
 above -40 dBFS (which includes the preset's own attack). Trials alternate MIDI and OSC, with the note
 released and silence waited for in between.
 
-Changes of a held note's timbre: the note rests on its sustain frame, where the engine's output is steady,
-between the bundle's quietest and loudest preset (by their decoded sustain frames). Each trial sends
-``/synth/preset`` (answered from the engine's timbre cache) or ``/synth/latent`` with the other preset's
-latent plus noise of 1e-3 (a latent never decoded before: the engine decodes its tile, or the whole note)
-from the quiet one to the loud one, and finds the first 128-sample block at whose end the level (RMS over
-the last 16 ms, a few periods of the note) is 1.5 dB above the steady level before the send: up-steps only,
-which such a level shows within a block.
-The engine crossfades a new timbre over 6 frames in dB, so the first changed frame already moves the level
-by a sixth of the presets' difference (the benchmark picks a pair at least 12 dB apart).
+Changes of a held note's timbre: the note loops its sustain, and each trial switches it between two presets
+of the bundle. The engine brings every timbre to one loudness (:mod:`synth.engine.loudness`), so a change
+of timbre is no change of overall level: the detector listens to one frequency band instead, the band and
+pair of presets where, after the engine's loudness gains, the second is loudest above the first (at least
+``MIN_APART_DB``; :func:`_change_pairs`, from the decoded sustain loops). Each trial sends ``/synth/preset``
+(answered from the engine's timbre cache) or ``/synth/latent`` with the other preset's latent plus noise of
+1e-3 (a latent never decoded before: the engine decodes its tile, or the whole note) from the quiet one to
+the loud one, and finds the first 128-sample block at whose end the band's level (a band-pass filter that
+keeps its state across JACK periods, RMS over the last 16 ms) is ``CHANGE_DB`` above the highest it was
+over the 0.2 s before the send: up-steps only. A trial starts only when that level was steady (within
+``STEADY_DB`` over those 0.2 s). The engine crossfades a new timbre over 6 frames in dB, so the first
+changed frame already moves the band by a sixth of the two presets' difference there.
+:func:`_offline_switch` runs the very same detector on the switch rendered offline.
 
 Usage: .venv/bin/python bench/bench_jack_latency.py [--trials N] [--ahead BLOCKS] [--onset-ahead BLOCKS] [--json]
-       [--bundle DIR]
+       [--bundle DIR] [--no-changes] [--method NAME]
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
+from numba import njit
 
 from synth.benchmarks.common import emit, jack_server, resolve_bundle, serve_port
+from synth.inversion.base import DEFAULT_METHOD, METHODS
 
 __all__ = ["run_jack_latency_bench"]
 
@@ -48,36 +54,106 @@ RATE, PERIOD = 48000, 256
 NONZERO, LOUD = 1e-6, 0.01  # -40 dBFS
 BLOCK = 128  # samples per block of the change detector
 WINDOW = 6  # blocks of its level (16 ms, four periods of the note)
-CHANGE_DB = 1.5
+CHANGE_DB = 6.0  # a change: the band's level this far above the highest of the 0.2 s before
+STEADY_DB = 3.0  # a trial starts only when the band's level spread less than this over those 0.2 s
+STEADY_BLOCKS = RATE // 5 // BLOCK  # 0.2 s of levels
+MIN_APART_DB = 12.0  # the least difference in the band between the two presets (after the loudness gains)
+BAND_ORDER = 4  # Butterworth band-pass: 8 poles, 24 dB an octave on each side
 
 
-class Level:
-    """The change detector's level: RMS over the last WINDOW blocks of BLOCK samples, one block at a time (the
-    meter's callback and :func:`_detector_lag_ms` use the same one)."""
+@njit(cache=True, nogil=True)
+def _band_level(audio, first, count, sos, state, powers, slot, filled):  # pragma: no cover - numba
+    """The band's RMS over the last ``filled`` blocks, after ``audio[first : first + count]``: the block
+    filtered through the second-order sections ``sos`` (transposed direct form II), carrying ``state``
+    ((sections, 2), float64) from one call to the next, its mean power stored at ``powers[slot]``.
+    Allocates nothing."""
+    total = 0.0
+    for n in range(first, first + count):
+        x = float(audio[n])
+        for k in range(sos.shape[0]):
+            y = sos[k, 0] * x + state[k, 0]
+            state[k, 0] = sos[k, 1] * x - sos[k, 4] * y + state[k, 1]
+            state[k, 1] = sos[k, 2] * x - sos[k, 5] * y
+            x = y
+        total += x * x
+    powers[slot] = total / count
+    mean = 0.0
+    for k in range(powers.shape[0]):
+        mean += powers[k]
+    return math.sqrt(mean / filled)
 
-    def __init__(self) -> None:
-        self._powers: list[float] = []
 
-    def push(self, block: np.ndarray) -> float:
-        """The level at the end of ``block`` (BLOCK samples)."""
-        self._powers.append(float(np.mean(np.square(block, dtype=np.float64))))
-        del self._powers[:-WINDOW]
-        return float(np.sqrt(np.mean(self._powers)))
+@njit(cache=True, nogil=True)
+def _first_above(block, level):  # pragma: no cover - numba
+    """Index of the first sample of ``block`` with ``|x| > level``, -1 when none."""
+    for n in range(block.shape[0]):
+        if abs(block[n]) > level:
+            return n
+    return -1
+
+
+class BandLevel:
+    """The change detector's level: RMS over the last WINDOW blocks of BLOCK samples of the audio band-passed
+    to ``band`` (Hz), one block at a time, the filter's state kept from block to block (the meter's callback
+    and :func:`_offline_switch` use the same one). Nothing is allocated per block."""
+
+    def __init__(self, band: tuple[float, float]) -> None:
+        from scipy.signal import butter
+
+        self.band = (float(band[0]), float(band[1]))
+        self._sos = np.ascontiguousarray(butter(BAND_ORDER, self.band, btype="bandpass", fs=RATE, output="sos"),
+                                         dtype=np.float64)
+        self._state = np.zeros((self._sos.shape[0], 2), dtype=np.float64)
+        self._powers = np.zeros(WINDOW, dtype=np.float64)
+        self._count = 0
+        _band_level(np.zeros(BLOCK, dtype=np.float32), 0, BLOCK, self._sos, np.zeros_like(self._state),
+                    np.zeros_like(self._powers), 0, 1)  # compiled now
+
+    def push(self, audio: np.ndarray, first: int = 0) -> float:
+        """The band's level at the end of the block ``audio[first : first + BLOCK]`` (float32)."""
+        self._count += 1
+        # (entries not yet filled are 0)
+        return _band_level(audio, first, BLOCK, self._sos, self._state, self._powers, (self._count - 1) % WINDOW,
+                           min(self._count, WINDOW))
+
+
+def steady_reference(recent: np.ndarray) -> float | None:
+    """The level a change is measured from: the highest of ``recent`` (the band's levels over the 0.2 s before
+    the send), None when they spread more than STEADY_DB (no trial) or hold silence."""
+    if recent.size < STEADY_BLOCKS or recent.min() <= 0:
+        return None
+    if 20 * np.log10(recent.max() / recent.min()) > STEADY_DB:
+        return None
+    return float(recent.max())
 
 
 def changed(rms: float, reference: float) -> bool:
-    """The level differs from the steady ``reference`` by more than CHANGE_DB."""
-    return abs(20 * np.log10(max(rms, 1e-9) / reference)) > CHANGE_DB
+    """The band's level is CHANGE_DB above the ``reference`` (up-steps only)."""
+    return rms > reference * 10 ** (CHANGE_DB / 20)
 
 
-def _detector_lag_ms(bundle, *, quiet: str, loud: str) -> float:
+@dataclasses.dataclass(frozen=True)
+class OfflineSwitch:
+    """The detector on the quiet -> loud switch rendered offline (see :func:`_offline_switch`)."""
+
+    lag_ms: float  # from the first changed sample to the block where the detector fires
+    step_db: float  # the band's level 0.2-0.4 s after the switch over its level in the 0.2 s before
+    steady_db: float  # the band's level spread over the 0.2 s before the switch
+
+
+def _offline_switch(bundle, *, quiet: str, loud: str, band: tuple[float, float]) -> OfflineSwitch:
     """How long after the first changed sample the detector fires on the quiet -> loud switch of a held note,
     rendered offline (the engine's crossfade and the level's window both take time): what the change-trial
-    figures hold beyond the change itself. ``bundle``: a loaded :class:`~synth.bundle.Bundle`."""
+    figures hold beyond the change itself; and how far the band's level steps there. ``bundle``: a loaded
+    :class:`~synth.bundle.Bundle`.
+
+    The first changed sample is the new timbre's loudness gain: a voice applies it from the frame the change
+    reaches, to audio its inverter made from frames before (the harmonic method's output lags its frames by
+    25 ms), so the lag includes the inverter's latency."""
     from synth.control.messages import NoteOn, SetPreset
     from synth.render.note import make_engine
 
-    at = 4 * RATE  # on the sustain frame, as in the trials
+    at = 4 * RATE  # in the sustain loop, as in the trials
     outs = []
     for switch in (False, True):
         engine = make_engine(bundle, output_rate=RATE, initial_preset=quiet)
@@ -88,20 +164,33 @@ def _detector_lag_ms(bundle, *, quiet: str, loud: str) -> float:
     differs = np.flatnonzero(np.abs(outs[0] - outs[1]) > NONZERO)
     if differs.size == 0:
         raise RuntimeError(f"switching {quiet} -> {loud} changed nothing offline")
-    level, before = Level(), []
-    for k in range(0, len(outs[1]) - BLOCK + 1, BLOCK):
-        rms = level.push(outs[1][k : k + BLOCK])
-        if k < at:
-            before.append(rms)
-        elif changed(rms, float(np.median(before[-(RATE // 5 // BLOCK) :]))):
-            return (k - int(differs[0])) / RATE * 1e3
+    level = BandLevel(band)
+    levels = np.array([level.push(outs[1], k) for k in range(0, len(outs[1]) - BLOCK + 1, BLOCK)])
+    first_after = at // BLOCK  # the first block starting at the switch
+    recent = levels[first_after - STEADY_BLOCKS : first_after]
+    reference = steady_reference(recent)
+    spread = float(20 * np.log10(recent.max() / max(recent.min(), 1e-30)))
+    if reference is None:
+        raise RuntimeError(f"{quiet}'s level in {band[0]:.0f}-{band[1]:.0f} Hz is not steady offline "
+                           f"({spread:.1f} dB over 0.2 s)")
+    after = levels[first_after + STEADY_BLOCKS : first_after + 2 * STEADY_BLOCKS]
+    step = float(20 * np.log10(np.median(after) / np.median(recent)))
+    for b in range(first_after, len(levels)):
+        if changed(float(levels[b]), reference):
+            return OfflineSwitch(lag_ms=(b * BLOCK - int(differs[0])) / RATE * 1e3, step_db=step, steady_db=spread)
     raise RuntimeError(f"the detector never saw the {quiet} -> {loud} switch offline")
 
 
 class Meter:
-    """The measuring JACK client: one audio input (serve's output), one MIDI output (serve's input)."""
+    """The measuring JACK client: one audio input (serve's output), one MIDI output (serve's input).
 
-    def __init__(self) -> None:
+    ``band``: the change detector's band (Hz; None: note trials only). Its process callback allocates no
+    array: the first-sample search and the band's filter are numba calls, the levels go to preallocated rings.
+    """
+
+    HISTORY = 400  # blocks of levels kept (1.1 s)
+
+    def __init__(self, band: tuple[float, float] | None = None) -> None:
         import jack
 
         self.client = jack.Client("meter", no_start_server=True)
@@ -111,11 +200,14 @@ class Meter:
         self.sent_frame: int | None = None
         self.first: dict[str, int | None] = {"nonzero": None, "loud": None}
         self.silent_frames = 0
-        self._lock = threading.Lock()
-        self.levels: list[tuple[int, float]] = []  # (first frame, RMS) of recent BLOCK-sample blocks
-        self.reference: float | None = None  # steady RMS before a change trial
+        # The band's level at the end of each recent BLOCK-sample block, and the JACK frame the block began at.
+        self._level = BandLevel(band) if band is not None else None
+        self._level_values = np.zeros(self.HISTORY, dtype=np.float64)
+        self._level_frames = np.zeros(self.HISTORY, dtype=np.int64)
+        self._levels = 0  # blocks measured so far
+        self.reference: float | None = None  # the band's level a change trial measures from
         self.changed: int | None = None
-        self._level = Level()
+        _first_above(np.zeros(1, dtype=np.float32), NONZERO)  # compiled before the client is active
         self.client.set_process_callback(self._process)
 
     def _process(self, frames: int) -> None:
@@ -125,40 +217,43 @@ class Meter:
             self.midi_out.write_midi_event(0, self._pending)
             self.sent_frame, self._pending = start, None
         buf = self.inport.get_array()
-        loud = np.abs(buf)
         if self.sent_frame is not None:
             for key, level in (("nonzero", NONZERO), ("loud", LOUD)):
                 if self.first[key] is None:
-                    hits = np.flatnonzero(loud > level)
-                    if hits.size:
-                        self.first[key] = start + int(hits[0])
-        self.silent_frames = self.silent_frames + frames if loud.max() <= NONZERO else 0
+                    hit = _first_above(buf, level)
+                    if hit >= 0:
+                        self.first[key] = start + hit
+        self.silent_frames = self.silent_frames + frames if _first_above(buf, NONZERO) < 0 else 0
+        if self._level is None:
+            return
         for k in range(0, frames - BLOCK + 1, BLOCK):
-            # The level over the trailing WINDOW blocks (a few periods of the note: steady while it rests on
-            # its sustain frame), at the end of each block.
-            rms = self._level.push(buf[k : k + BLOCK])
-            self.levels.append((start + k, rms))
+            rms = self._level.push(buf, k)
+            i = self._levels % self.HISTORY
+            self._level_values[i], self._level_frames[i] = rms, start + k
+            self._levels += 1
             ref = self.reference
             if (ref is not None and self.changed is None and self.sent_frame is not None
                     and start + k >= self.sent_frame and changed(rms, ref)):
                 self.changed = start + k
-        del self.levels[:-400]
+
+    def recent_levels(self, blocks: int) -> np.ndarray:
+        """The band's levels of the last ``blocks`` blocks, oldest first (a copy; not from the callback)."""
+        n = min(blocks, self._levels, self.HISTORY)
+        idx = (self._levels - n + np.arange(n)) % self.HISTORY
+        return self._level_values[idx].copy()
 
     def arm_change(self) -> bool:
-        """Start a change trial now (the caller sends OSC right after): the reference is the median level of
-        the last 0.2 s; False (no trial) when that level is not steady within half of CHANGE_DB.
+        """Start a change trial now (the caller sends OSC right after): the reference is the highest level of
+        the band over the last 0.2 s; False (no trial) when that level spread more than STEADY_DB (see
+        :func:`steady_reference`).
 
-        Half, not less: a frozen sustain frame still beats by up to 0.55 dB over 0.2 s (the default bundle's
-        quiet preset, 2026-12-02), and with a gate of a third (0.5 dB) 30 of 40 trials were skipped. A level
-        within 0.75 dB of its minimum is at most 0.75 dB above its median, half of CHANGE_DB short of a
-        false trigger."""
-        recent = np.array([rms for _, rms in self.levels[-(RATE // 5 // BLOCK) :]])
-        if recent.size == 0 or recent.min() <= 0:
+        A held note loops its sustain, which moves: in the band a quiet preset spreads up to 2-3 dB over 0.2 s
+        (the default bundle's, from the decoded loops), so the gate is STEADY_DB, and a change must rise
+        CHANGE_DB above the highest of those levels, not above their median."""
+        reference = steady_reference(self.recent_levels(STEADY_BLOCKS))
+        if reference is None:
             return False
-        spread = 20 * np.log10(recent.max() / recent.min())
-        if spread > CHANGE_DB / 2:
-            return False
-        self.reference = float(np.median(recent))
+        self.reference = reference
         self.changed = None
         self.sent_frame = self.client.frame_time
         return True
@@ -182,75 +277,133 @@ def _osc(address: str, *args) -> bytes:
     return encode_message(address, args)
 
 
-def _level_pair(b) -> tuple[str, str, float]:
-    """The loudest preset of the loaded bundle ``b`` by its decoded sustain frame's power and the quietest one
-    within 30 dB of it (a quieter one is so close to silence that its level is noise), and their difference
-    (dB)."""
+@dataclasses.dataclass(frozen=True)
+class ChangePair:
+    """Two presets and the band the change trials switch between and listen to (see :func:`_change_pairs`)."""
+
+    quiet: str
+    loud: str
+    band: tuple[float, float]  # Hz
+    apart_db: float  # the loud preset's level in the band over the quiet one's, after the loudness gains
+
+
+def _bands(fmax: float) -> list[tuple[float, float]]:
+    """The candidate bands: an octave, an octave and a half and two octaves wide, every half octave from
+    100 Hz, below ``fmax`` (the contract's top)."""
+    return [(lo, lo * width) for lo in 100.0 * 2.0 ** (np.arange(16) / 2) for width in (2.0, 2.0 ** 1.5, 4.0)
+            if lo * width <= 0.95 * fmax]
+
+
+def _change_pairs(b, *, count: int = 8, steady_db: float = STEADY_DB) -> list[ChangePair]:
+    """Up to ``count`` pairs of presets of the loaded bundle ``b``, each with its band, best first: where the
+    second preset's level in the band, after the engine's loudness gains, stands highest above the first's
+    (at least MIN_APART_DB), among first presets whose level in that band is steady (each 0.2 s of the
+    sustain loop a held note plays spreading at most ``steady_db``, the trial's gate; the inversion adds its
+    own movement, so :func:`_change_packets` tries each on the switch rendered offline). Both presets' loops are steady too (no :attr:`~synth.engine.timbre.Timbre.loop_drift`):
+    the trials hold one note for 20 s, and a decaying loop keeps decaying on every pass. Levels from the
+    decoded loops (16 ms means, as the meter's), each band's power the sum over its FFT bins (least-squares
+    weights on the mel bands, as :func:`~synth.engine.loudness.loudness_basis` weighs them). One pair per
+    first preset."""
     from synth.engine.timbre import make_timbre
+    from synth.spectrogram import mel_basis
 
     names = list(b.presets)
     mels = b.decoder(providers=["CPUExecutionProvider"]).decode(np.stack([b.presets[n].latent for n in names]))
     params = b.params
-    db = [float(10 * np.log10(np.sum(10 ** ((params.db_min + make_timbre(m, params=params).sustain
-                                            * (params.db_max - params.db_min)) / 10)))) for m in mels]
-    loud = int(np.argmax(db))
-    audible = [i for i in range(len(names)) if db[i] >= db[loud] - 30.0]
-    quiet = min(audible, key=lambda i: db[i])
-    if db[loud] - db[quiet] < 12.0:
-        raise RuntimeError(f"no two presets of {b.path} are 12-30 dB apart: the change trials need them")
-    return names[quiet], names[loud], db[loud] - db[quiet]
+    timbres = [make_timbre(m, params=params) for m in mels]
+    power = []  # (frames of the loop, n_mels) mel power of each preset, times its loudness gain squared
+    for t in timbres:
+        start, end = t.loop_span
+        db = params.db_min + t.held[start:end].astype(np.float64) * (params.db_max - params.db_min)
+        power.append(10.0 ** (db / 10.0) * t.gain ** 2)
+    basis = mel_basis(params=params).astype(np.float64)
+    bins_hz = np.arange(params.n_bins) * params.sample_rate / params.n_fft
+    frame_s = params.hop_length / params.sample_rate
+    mean_frames = max(1, round(WINDOW * BLOCK / RATE / frame_s))
+    gate_frames = max(2, round(STEADY_BLOCKS * BLOCK / RATE / frame_s))
+    best: dict[str, ChangePair] = {}
+    for band in _bands(float(params.fmax or params.sample_rate / 2)):
+        inside = ((bins_hz >= band[0]) & (bins_hz < band[1])).astype(np.float64)
+        weights = np.linalg.lstsq(basis.T, inside, rcond=None)[0]
+        levels = []
+        for p in power:
+            frames = np.maximum(p @ weights, 1e-30)
+            meter = np.convolve(frames, np.ones(mean_frames) / mean_frames, mode="valid")
+            levels.append(10.0 * np.log10(meter))
+        median = np.array([np.median(lv) if not timbres[k].loop_drift else -np.inf for k, lv in enumerate(levels)])
+        j = int(np.argmax(median))
+        for i, lv in enumerate(levels):
+            windows = np.lib.stride_tricks.sliding_window_view(lv, gate_frames)
+            if timbres[i].loop_drift or np.max(windows.max(axis=1) - windows.min(axis=1)) > steady_db:
+                continue
+            apart = float(median[j] - median[i])
+            if apart >= MIN_APART_DB and (names[i] not in best or apart > best[names[i]].apart_db):
+                best[names[i]] = ChangePair(quiet=names[i], loud=names[j], band=band, apart_db=apart)
+    if not best:
+        raise RuntimeError(f"no two presets of {b.path} differ by {MIN_APART_DB:.0f} dB in any band after the "
+                           "loudness gains, with the first steady there: the change trials need them")
+    return sorted(best.values(), key=lambda c: -c.apart_db)[:count]
 
 
 @dataclasses.dataclass(frozen=True)
 class ChangePackets:
     """The OSC packets of the change trials, built before the meter starts (see :func:`_change_packets`)."""
 
-    quiet: str
-    loud: str
-    apart_db: float
+    pair: ChangePair
     back: bytes  # /synth/preset quiet
     to_loud: bytes  # /synth/preset loud
     jumps: tuple[bytes, ...]  # /synth/latent: the loud preset's latent, a little different each time
-    detector_lag_ms: float  # see _detector_lag_ms
+    offline: OfflineSwitch  # see _offline_switch
 
 
 def _change_packets(bundle_path: Path, *, trials: int) -> ChangePackets:
-    """Every packet of the change trials. Built before the meter's JACK client is active: building them (a
-    bundle load, a decode of every preset, 20 packets of 2048 floats) holds this process's GIL for most of a
-    second, which the meter's Python callback needs every 5.3 ms. Built between the note and the change
-    trials, they cost 55-108 JACK xruns a run (56 in the run then in docs/BENCHMARKS.md), blamed on the meter and
-    on serve's MIDI client after it (2026-12-02: all but 3 of 97 xruns of one run fell 0.63-0.73 s after the
-    last note trial)."""
+    """Every packet of the change trials, and the pair they switch between: the best of :func:`_change_pairs`
+    whose switch, rendered offline, is steady before it and seen by the detector. Built before the meter's
+    JACK client is active: building them (a bundle load, a decode of every preset, offline renders, 20
+    packets of 2048 floats) holds this process's GIL for seconds, which the meter's Python callback needs
+    every 5.3 ms. Built between the note and the change trials, they cost 55-108 JACK xruns a run (56 in the
+    run then in docs/BENCHMARKS.md), blamed on the meter and on serve's MIDI client after it (2026-12-02: all
+    but 3 of 97 xruns of one run fell 0.63-0.73 s after the last note trial)."""
     from synth.bundle import load_bundle
 
     b = load_bundle(bundle_path)
-    quiet, loud, apart = _level_pair(b)
-    latent = np.asarray(b.presets[loud].latent, dtype=np.float32).reshape(-1)
+    tried = []
+    for pair in _change_pairs(b):
+        try:
+            offline = _offline_switch(b, quiet=pair.quiet, loud=pair.loud, band=pair.band)
+        except RuntimeError as exc:
+            tried.append(str(exc))
+            continue
+        break
+    else:
+        raise RuntimeError("no pair of presets gives the change detector a switch it sees offline: "
+                           + "; ".join(tried))
+    latent = np.asarray(b.presets[pair.loud].latent, dtype=np.float32).reshape(-1)
     rng = np.random.default_rng(0)
     jumps = tuple(_osc("/synth/latent", *[float(v) for v in latent + rng.normal(0.0, 1e-3, latent.size).astype(np.float32)])
                   for _ in range(trials))
-    return ChangePackets(quiet=quiet, loud=loud, apart_db=apart, back=_osc("/synth/preset", quiet),
-                         to_loud=_osc("/synth/preset", loud), jumps=jumps,
-                         detector_lag_ms=_detector_lag_ms(b, quiet=quiet, loud=loud))
+    return ChangePackets(pair=pair, back=_osc("/synth/preset", pair.quiet), to_loud=_osc("/synth/preset", pair.loud),
+                         jumps=jumps, offline=offline)
 
 
 def _change_trials(meter: Meter, sock, port: int, packets: ChangePackets, *, trials: int) -> dict:
-    """Preset switches and latent jumps of a held note -> the first block whose level shows them (ms)."""
-    quiet, loud, apart = packets.quiet, packets.loud, packets.apart_db
+    """Preset switches and latent jumps of a held note -> the first block whose band level shows them (ms)."""
+    pair, offline = packets.pair, packets.offline
     back, to_loud, jumps = packets.back, packets.to_loud, packets.jumps
     target = ("127.0.0.1", port)
     sock.sendto(back, target)
     sock.sendto(_osc("/synth/note/on", 60, 100), target)
-    time.sleep(3.6)  # past the hold part: the note rests on its sustain frame
+    time.sleep(3.6)  # past the hold part: the note loops its sustain
     figures: dict[str, list[float]] = {"preset": [], "latent": []}
-    missed = {"preset": 0, "latent": 0}
+    missed = {"preset": 0, "latent": 0}  # sent, and not seen within 1 s
+    unsteady = {"preset": 0, "latent": 0}  # not sent: the band's level was not steady (see Meter.arm_change)
     for i in range(2 * trials):
         kind = "preset" if i % 2 == 0 else "latent"
         sock.sendto(back, target)  # back to the quiet one (cached: no decode)
         packet = to_loud if kind == "preset" else jumps[i // 2]
         time.sleep(0.35)  # the crossfade is long over: steady again
         if not meter.arm_change():
-            missed[kind] += 1
+            unsteady[kind] += 1
             continue
         sock.sendto(packet, target)
         deadline = time.monotonic() + 1.0
@@ -263,14 +416,18 @@ def _change_trials(meter: Meter, sock, port: int, packets: ChangePackets, *, tri
         time.sleep(0.1)
     sock.sendto(_osc("/synth/note/off", 60), target)
     meter.reference = None
-    return {"figures": figures, "missed": missed, "pair": [quiet, loud], "apart_db": round(apart, 1),
-            "detector_lag_ms": round(packets.detector_lag_ms, 1)}
+    return {"figures": figures, "missed": missed, "unsteady": unsteady, "pair": [pair.quiet, pair.loud],
+            "band_hz": [round(pair.band[0]), round(pair.band[1])], "apart_db": round(pair.apart_db, 1),
+            "offline_step_db": round(offline.step_db, 1), "offline_steady_db": round(offline.steady_db, 1),
+            "detector_lag_ms": round(offline.lag_ms, 1)}
 
 
 def run_jack_latency_bench(*, trials: int = 20, ahead: int = 3, max_ahead: int | None = None,
-                           onset: int | None = None, bundle: str | None = None, change_trials: bool = True) -> dict:
+                           onset: int | None = None, bundle: str | None = None, change_trials: bool = True,
+                           method: str | None = None) -> dict:
     """MIDI and OSC note-on -> first sample, and (``change_trials``) OSC preset switches and latent jumps ->
-    first changed block, through a JACK dummy server; JSON-ready figures (ms)."""
+    first changed block, through a JACK dummy server; JSON-ready figures (ms). ``method``: serve's inversion
+    method (None: its default)."""
     path, which = resolve_bundle(bundle)
     with jack_server(rate=RATE, period=PERIOD) as server:
         if server is None:
@@ -280,7 +437,8 @@ def run_jack_latency_bench(*, trials: int = 20, ahead: int = 3, max_ahead: int |
         os.environ.update(JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
         args = [sys.executable, "-m", "synth.cli", "serve", "--bundle", str(path), "--port", "0", "--output",
                 "sounddevice", "--device", "system", "--midi", "--ahead", str(ahead), "--max-ahead", str(max_ahead or ahead),
-                *(["--onset-ahead", str(onset)] if onset is not None else [])]
+                *(["--onset-ahead", str(onset)] if onset is not None else []),
+                *(["--method", method] if method is not None else [])]
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         meter = None
         changes = None
@@ -290,7 +448,7 @@ def run_jack_latency_bench(*, trials: int = 20, ahead: int = 3, max_ahead: int |
             port = serve_port(proc)
             # Everything the change trials send, built while no Python JACK client of ours is active.
             packets = _change_packets(path, trials=trials) if change_trials else None
-            meter = Meter()
+            meter = Meter(packets.pair.band if packets is not None else None)
             meter.client.activate()
             outs = [p.name for p in meter.client.get_ports(is_audio=True, is_output=True)
                     if not p.name.startswith(("system:", "meter:"))]
@@ -349,7 +507,7 @@ def run_jack_latency_bench(*, trials: int = 20, ahead: int = 3, max_ahead: int |
                 "max": round(float(v.max()), 2), "min": round(float(v.min()), 2),
                 "values": [round(float(x), 2) for x in v]}  # in trial order: where an outlier fell
 
-    result = {"jack_latency_bundle": which, "jack_rate": RATE, "jack_period": PERIOD, "jack_ahead_blocks": ahead,
+    result = {"jack_latency_bundle": which, "jack_method": method or DEFAULT_METHOD, "jack_rate": RATE, "jack_period": PERIOD, "jack_ahead_blocks": ahead,
               "jack_max_ahead_blocks": max_ahead or ahead, "jack_onset_blocks": onset if onset is not None else max(1, ahead - 1),  # serve's own default
               "jack_trials": trials, "jack_missed": missed,
               # xruns jackd blamed on each client (serve's is "PortAudio", this bench's "meter"): during the note
@@ -365,9 +523,16 @@ def run_jack_latency_bench(*, trials: int = 20, ahead: int = 3, max_ahead: int |
         for kind in ("preset", "latent"):
             result[f"jack_osc_{kind}_change_ms"] = stats(changes["figures"][kind])
         result["jack_change_missed"] = changes["missed"]
+        result["jack_change_unsteady"] = changes["unsteady"]
         result["jack_change_presets"] = changes["pair"]
+        result["jack_change_band_hz"] = changes["band_hz"]
+        # In the band, after the engine's loudness gains: predicted from the decoded loops, and as rendered offline
         result["jack_change_presets_apart_db"] = changes["apart_db"]
+        result["jack_change_offline_step_db"] = changes["offline_step_db"]
+        result["jack_change_offline_steady_db"] = changes["offline_steady_db"]
         result["jack_change_detector_lag_ms"] = changes["detector_lag_ms"]
+        result["jack_change_threshold_db"] = CHANGE_DB
+        result["jack_change_steady_db"] = STEADY_DB
     return result
 
 
@@ -378,12 +543,13 @@ def main(argv=None) -> int:
     parser.add_argument("--max-ahead", type=int, default=None, help="serve's --max-ahead (default: --ahead, fixed)")
     parser.add_argument("--onset-ahead", type=int, default=None, help="serve's --onset-ahead (default: serve's, --ahead minus 1)")
     parser.add_argument("--no-changes", action="store_true", help="notes only, no preset/latent change trials")
+    parser.add_argument("--method", choices=METHODS, default=None, help="serve's inversion method (default: serve's)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--bundle", default=None)
     args = parser.parse_args(argv)
     emit(run_jack_latency_bench(trials=args.trials, ahead=args.ahead, max_ahead=args.max_ahead,
                                 onset=args.onset_ahead, bundle=args.bundle,
-                                change_trials=not args.no_changes), as_json=args.json)
+                                change_trials=not args.no_changes, method=args.method), as_json=args.json)
     return 0
 
 
