@@ -44,13 +44,14 @@ class TakeLog:
         self.path = Path(path)
         self.rate = int(rate)
         self.force = bool(force)
+        self.inputs = tuple(inputs)
         self.count = 0
         self._lock = threading.Lock()
         if self.path.is_dir():
             raise ParameterError(f"cannot write the OSC log {self.path}: it is a folder (name a .json file)")
         # At once, not when the take ends: a log that may not replace what holds its name is refused before
         # anything plays (it once turned a symlink, and as root a device node, into a JSON file).
-        check_output_file(self.path, force=self.force, what="the OSC log", inputs=inputs)
+        check_output_file(self.path, force=self.force, what="the OSC log", inputs=self.inputs)
         check_take_folder(self.path, what="the OSC log")
         try:
             fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".jsonl.tmp", dir=self.path.parent)
@@ -83,7 +84,8 @@ class TakeLog:
                 entries = [json.loads(line) for line in lines if line.strip()]
             entries.sort(key=lambda e: e["time"])  # OSC and MIDI threads interleave
             # Checked again at the rename (force=): what holds the name may have changed during the take.
-            atomic_write_text(self.path, json.dumps(entries, indent=1) + "\n", force=self.force, what="the OSC log")
+            atomic_write_text(self.path, json.dumps(entries, indent=1) + "\n", force=self.force, what="the OSC log",
+                              inputs=self.inputs)
         except (OSError, ValueError) as exc:
             # An OutputError names the log itself; an OSError only what went wrong.
             problem = (f"cannot write {exc}" if isinstance(exc, OutputError)
