@@ -252,10 +252,10 @@ class Engine:
             log.warning("note %d is outside the keys the model was trained on (%d..%d): played by the nearest "
                         "trained key, %d, moved %+d semitones", command.note, self.keys[0], self.keys[-1],
                         self._nearest_key[command.note], command.note - self._nearest_key[command.note])
-        at = self.position if note_on else self.next_frame_sample
+        next_frame = self.next_frame_sample
+        at = self.position if note_on else next_frame
         if at_sample is not None:
             at = check_sample_time(at_sample)
-        next_frame = self.next_frame_sample
         if note_on and self.position <= at < next_frame:
             if not self._events or self._events[0][0] > next_frame:
                 self._start_inside_frame(command, tag, at)
