@@ -5,7 +5,9 @@ thread: the decode itself where the decoder is fast (inline), the timbre's table
 sounds. For the default bundle that is 1.5-2.5 ms of the synthesis thread's CPU a change on a 2-core machine,
 against 1.4 ms for a whole frame of a 16-voice chord; a stream of changes (a flood of ``/synth/latent/set``,
 or a fader sent at 1 kHz) brought one each frame, 128 a second, and tripled what the synthesis thread spent
-per block (0.95 to 3.4 ms of a 5.3 ms block): the flood's underflows.
+per block (0.95 to 3.4 ms of a 5.3 ms block, 2,000 changes a second scheduled into the engine under a 16-voice
+chord, 2026-12-07; bench/bench_flood.py's sender: 3.1-3.3 ms against 1.2 with no sender, main at 37117c5,
+2026-12-07 13:24 UTC): the flood's underflows.
 
 :class:`LatentPacer` holds that work to a share of the audio time. After each change the engine reports what
 it cost (CPU seconds of its thread); the next change is turned into a timbre only once the audio played
@@ -25,9 +27,12 @@ from synth.errors import ParameterError
 __all__ = ["LatentPacer", "LATENT_SHARE", "MAX_WAIT_SECONDS"]
 
 # The share of the audio time a live engine's synthesis thread may spend turning latent changes into timbres:
-# at 2 ms a change that is one change every 20 ms (every third frame of the 16 kHz contract), which a 47 ms
-# crossfade (TIMBRE_XFADE_FRAMES) makes one continuous sweep of.
-LATENT_SHARE = 0.1
+# at 2 ms a change that is one change every 40 ms (every fifth frame of the 16 kHz contract), which a 47 ms
+# crossfade (TIMBRE_XFADE_FRAMES) makes one continuous sweep of. Changes that cost less (a preset from the
+# cache, an estimated morph or macro move) wait less: each waits for what the one before cost. 0.1 left 0-22 underflows in four 8 s
+# floods of bench_flood's sender (100,000/s three times, 10,000/s) beside a 16-voice chord, 0.05 none
+# (2026-12-07 13:34 UTC, load average 2.4).
+LATENT_SHARE = 0.05
 # The longest a change waits however much the last one cost (one slow change, a garbage collection counted in
 # it, must not hold the next for seconds): 0.1 s, two crossfades.
 MAX_WAIT_SECONDS = 0.1
