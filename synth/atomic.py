@@ -11,7 +11,7 @@ from pathlib import Path
 
 from synth.outputs import OutputKind, check_output_file, check_output_folder
 
-__all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_path", "atomic_directory"]
+__all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_path", "atomic_directory", "publish_file"]
 
 
 def _umask() -> int:
@@ -23,6 +23,7 @@ def _umask() -> int:
 @contextlib.contextmanager
 def atomic_path(
     path: str | Path, *, suffix: str = "", force: bool | None = None, what: str = "output",
+    inputs: Iterable[str | Path | None] = (),
 ) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
 
@@ -31,12 +32,14 @@ def atomic_path(
 
     ``force`` is for a file the user named (an output flag; ``what`` names it in messages): with False an
     existing ``path`` is never replaced, with True only a regular file is, and never a symbolic link, a
-    device, a FIFO or a folder (:func:`synth.outputs.check_output_file`), checked before the work and again
-    at the rename. None (the default) is for melsynth's own files inside a folder it writes.
+    device, a FIFO or a folder, nor a file of one of ``inputs`` (:func:`synth.outputs.check_output_file`),
+    checked before the work and again at the rename (:func:`publish_file`). None (the default) is for
+    melsynth's own files inside a folder it writes.
     """
     path = Path(path)
+    inputs = tuple(inputs)
     if force is not None:
-        check_output_file(path, force=force, what=what)
+        check_output_file(path, force=force, what=what, inputs=inputs)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
     os.close(fd)
@@ -48,16 +51,25 @@ def atomic_path(
         if force is None:
             os.replace(tmp, path)
         else:
-            _publish_file(tmp, path, force=force, what=what)
+            publish_file(tmp, path, force=force, what=what, inputs=inputs)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
-def _publish_file(tmp: Path, path: Path, *, force: bool, what: str) -> None:
-    """Rename ``tmp`` onto the user-named ``path`` under the rule of :func:`check_output_file`, checked again
-    now: what holds the name may have changed while the file was written (a take lasts hours)."""
-    check_output_file(path, force=force, what=what)
+def publish_file(
+    tmp: str | Path, path: str | Path, *, force: bool, what: str = "output", inputs: Iterable[str | Path | None] = (),
+) -> Path:
+    """Rename the finished file ``tmp`` onto the user-named ``path`` under the rule of :func:`check_output_file`
+    (``force``, ``what`` and ``inputs`` as there), checked again now: what holds the name may have changed
+    while the file was written (a render takes minutes, a take hours). The one publishing step of every output
+    file a user names (``render --out``, ``serve --record`` and ``--log-osc``). Returns ``path``.
+
+    Raises :class:`~synth.errors.OutputError` (``tmp`` is then left as it is, for the caller to keep or
+    remove) or ``OSError`` from the rename.
+    """
+    tmp, path = Path(tmp), Path(path)
+    check_output_file(path, force=force, what=what, inputs=inputs)
     if not force:
         # A hard link fails if anything appeared under the name since the check, so nothing is replaced
         # even then; where links are not supported, the check just made has to do.
@@ -70,17 +82,20 @@ def _publish_file(tmp: Path, path: Path, *, force: bool, what: str) -> None:
             pass
         else:
             tmp.unlink()
-            return
+            return path
     os.replace(tmp, path)
+    return path
 
 
-def atomic_write_bytes(path: str | Path, data: bytes, *, force: bool | None = None, what: str = "output") -> None:
-    with atomic_path(path, force=force, what=what) as tmp:
+def atomic_write_bytes(path: str | Path, data: bytes, *, force: bool | None = None, what: str = "output",
+                       inputs: Iterable[str | Path | None] = ()) -> None:
+    with atomic_path(path, force=force, what=what, inputs=inputs) as tmp:
         tmp.write_bytes(data)
 
 
-def atomic_write_text(path: str | Path, text: str, *, force: bool | None = None, what: str = "output") -> None:
-    atomic_write_bytes(path, text.encode("utf-8"), force=force, what=what)
+def atomic_write_text(path: str | Path, text: str, *, force: bool | None = None, what: str = "output",
+                      inputs: Iterable[str | Path | None] = ()) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), force=force, what=what, inputs=inputs)
 
 
 @contextlib.contextmanager

@@ -90,6 +90,7 @@ class RecordingFactory:
 
     threads = None
     tiles = False
+    latent_share = None
 
     def __init__(self) -> None:
         self.started: list[InlineDecoding] = []
@@ -204,9 +205,11 @@ def _gated_live_engine(bundle):
     gate = threading.Event()
     gate.set()
     decoder = CountingDecoder(bundle.decoder(threads=1), gate=gate)
-    # Decodes on the worker, never inline (the path of a conv2d decoder, 12-60 ms a note), so the gate holds it.
+    # Decodes on the worker, never inline (the path of a conv2d decoder, 12-60 ms a note), so the gate holds it;
+    # every change asked for at its frame (these tests are about what each one sounds as, not the pacing of a
+    # stream of them: test_a_stream_of_latent_changes_is_paced_to_its_cost_and_ends_on_the_newest).
     engine = Engine(bundle, EngineOptions(output_rate=RATE, methods=("sinusoidal",), max_voices=2),
-                    decoding=LiveDecoding(inline_ms=0), decoder=decoder)
+                    decoding=LiveDecoding(inline_ms=0, latent_share=None), decoder=decoder)
     wait_until(engine.timbres.presets_decoded)
     wait_until(engine.timbres.decoding_idle)
     return engine, gate
@@ -445,3 +448,67 @@ def test_with_a_fast_decoder_a_latent_jump_sounds_exactly_at_the_next_frame(bund
         assert engine.timbres.timbre_estimates == 0 and engine.stats().timbres.inline_decodes == 1
     finally:
         engine.close()
+
+
+# ----------------------------------------------------------------------------------------- pacing (issue 30)
+def test_the_pacer_lets_a_change_go_once_the_last_ones_cost_is_paid_back_at_its_share():
+    from synth.engine.pacing import LatentPacer
+    from synth.errors import ParameterError
+
+    pacer = LatentPacer(share=0.1, frame_seconds=0.01, max_wait_seconds=0.1)
+    assert pacer.ready(frame=0)  # the first change after a pause goes at once
+    pacer.spent(frame=0, seconds=0.002)  # 2 ms at a tenth of 10 ms frames: two frames
+    assert [pacer.ready(frame=f) for f in (1, 2)] == [False, True] and pacer.waited == 1
+    pacer.spent(frame=2, seconds=0.0005)  # half a frame: the next frame
+    pacer.spent(frame=2, seconds=0.0005)  # what taking a worker's answer cost adds up
+    assert not pacer.ready(frame=2) and pacer.ready(frame=3)
+    pacer.spent(frame=3, seconds=5.0)  # one slow change (a collection counted in it) holds the next 0.1 s at most
+    assert not pacer.ready(frame=12) and pacer.ready(frame=13)
+    pacer.spent(frame=40, seconds=0.0)
+    assert pacer.ready(frame=40)
+    for bad in ({"share": 0.0, "frame_seconds": 0.01}, {"share": 1.5, "frame_seconds": 0.01},
+                {"share": True, "frame_seconds": 0.01}, {"share": 0.1, "frame_seconds": -1.0},
+                {"share": 0.1, "frame_seconds": 0.01, "max_wait_seconds": float("nan")}):
+        with pytest.raises(ParameterError):
+            LatentPacer(**bad)
+
+
+def test_a_stream_of_latent_changes_is_paced_to_its_cost_and_ends_on_the_newest(bundle):
+    """A change every frame (a fader sent at 1 kHz, a flood of /synth/latent/set) once made a decode, a timbre
+    and a crossfade in the synthesis thread at every frame; live, they are paced to what they cost, and none is
+    lost: each one's tag is applied, and the newest value sounds, exactly, once the stream stops."""
+    from synth.control.messages import SetLatentValue
+
+    # A share so small that any cost holds the next change for the longest wait (0.1 s, 13 frames): the
+    # pacing is then the same on any machine.
+    engine = Engine(bundle, EngineOptions(output_rate=RATE, methods=("sinusoidal",), max_voices=2,
+                                          initial_preset="dark"),
+                    decoding=LiveDecoding(inline_ms=1e3, latent_share=1e-9))
+    try:
+        timbres = engine.timbres
+        wait_until(lambda: timbres.presets_decoded() and timbres.estimates_ready() and timbres.decoding_idle())
+        engine.schedule(NoteOn(60, 100), 0)
+        engine.render(engine.max_frame_samples)
+        changes = timbres.latent_changes
+        values = np.linspace(0.05, 0.8, 40)
+        for i, v in enumerate(values):  # one change a frame for 40 frames
+            engine.schedule(SetLatentValue(5, float(v)), engine.position, tag=i)
+            engine.render(engine.frame_start(engine.frame + 1) - engine.position)
+        asked = timbres.latent_changes - changes
+        assert 3 <= asked <= 5, asked  # frames 0, 13, 26, 39 of the 40 (each paced 13 frames)
+        engine.render(20 * engine.max_frame_samples)  # the stream has stopped: the newest is asked for
+        latent = _latent(bundle, "dark").copy()
+        latent.reshape(-1)[5] = np.float32(values[-1])
+        expected, _, _ = decode_timbre(bundle.decoder(threads=1), latent, params=bundle.params)
+        np.testing.assert_array_equal(timbres.current.held, expected.held)
+        np.testing.assert_array_equal(engine.requested_latent, latent)
+        assert sorted(t for t, _ in engine.applied) == list(range(40))  # every command applied, none dropped
+    finally:
+        engine.close()
+
+    offline = Engine(bundle, EngineOptions(output_rate=RATE, methods=("sinusoidal",), max_voices=2,
+                                           initial_preset="dark"), decoding=OfflineDecoding())
+    for v in values:  # offline every change is exact at its own frame, as before
+        offline.schedule(SetLatentValue(5, float(v)), offline.position)
+        offline.render(offline.frame_start(offline.frame + 1) - offline.position)
+    assert offline.timbres.latent_changes == 40

@@ -104,6 +104,7 @@ def test_mapping_files_merge_over_the_default_and_are_checked(tmp_path):
         ({"cc": {"1": "loudness"}}, "expected macro:K"),
         ({"cc": {"200": "x"}}, "CC number 200 is not 0..127"),
         ({"cc": {"one": "x"}}, "cc key 'one' is not a CC number"),
+        ({"cc": {"²": "x"}}, "cc key '²' is not a CC number"),  # once int()'s ValueError, a traceback
         ({"channel": 17}, "channel must be 1..16"),
         ({"bend_range": 0}, "bend_range must be a number"),
         ({"volume": 1}, "unknown keys \\['volume'\\]"),

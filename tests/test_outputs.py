@@ -285,6 +285,56 @@ def test_the_take_log_never_replaces_a_file_without_force_nor_a_special_file_wit
     assert (tmp_path / "target.json").read_text() == "precious" and log.lines_path.exists()
 
 
+def _kept_take(error: str, why: str) -> Path:
+    """The temporary file a refused take was kept in, from the recorder's error (which must say ``why``)."""
+    import re
+
+    m = re.search(rf"{why}[^\n]*; the take is kept in ([^\n]+)", error)
+    assert m, error
+    return Path(m.group(1))
+
+
+def test_the_recording_is_checked_again_when_the_take_ends_and_kept_when_refused(tmp_path):
+    """The recording's rename at the end of a take follows the rule of every published output: a file, a link,
+    a FIFO or a device put at its name while it played is left alone, and the take is kept under its
+    temporary name, which the error gives (the rename once replaced whatever held the name by then)."""
+    from synth.host.recorder import Recorder
+    from synth.render.wav import open_wav
+
+    made = special_files(tmp_path)
+    block = np.linspace(-0.5, 0.5, 4800, dtype=np.float32)
+    rec = Recorder(tmp_path / "take.wav", rate=48000)
+    rec.put(block)
+    (tmp_path / "take.wav").write_bytes(b"appeared meanwhile")
+    assert rec.close() is None
+    assert (tmp_path / "take.wav").read_bytes() == b"appeared meanwhile"
+    kept = _kept_take(rec.error, r"take\.wav already exists \(use --force to replace it\)")
+    audio, rate = sf.read(kept, dtype="float32")
+    assert rate == 48000 and np.array_equal(audio, block)  # the whole take, not a byte lost
+    for name, special in made.items():  # with --force, still only a regular file
+        path = tmp_path / f"{name}.wav"
+        rec = Recorder(path, rate=48000, force=True)
+        rec.put(block)
+        os.replace(special, path)  # the link (FIFO, device) moved to the take's name while it played
+        assert rec.close() is None
+        kept = _kept_take(rec.error, "symbolic link" if name == "link" else "device, FIFO or socket")
+        assert np.array_equal(sf.read(kept, dtype="float32")[0], block)
+        assert path.is_symlink() if name == "link" else not path.is_file()
+    assert (tmp_path / "target.json").read_text() == "precious"
+    # What --force may replace it still replaces, at the end as at the start.
+    (tmp_path / "old.wav").write_bytes(b"yesterday's take")
+    rec = Recorder(tmp_path / "old.wav", rate=48000, force=True)
+    rec.put(block)
+    assert rec.close() == tmp_path / "old.wav" and rec.error == ""
+    assert np.array_equal(sf.read(tmp_path / "old.wav", dtype="float32")[0], block)
+    # render --out: the same rule at its rename (a score render takes minutes).
+    with pytest.raises(OutputError, match="late.wav already exists"), \
+            open_wav(tmp_path / "late.wav", rate=48000, force=False) as writer:
+        writer.write(block)
+        (tmp_path / "late.wav").write_bytes(b"appeared meanwhile")
+    assert (tmp_path / "late.wav").read_bytes() == b"appeared meanwhile"
+
+
 # ----------------------------------------------------------------------------------------- serve (item 3)
 @pytest.fixture(scope="module")
 def bundle_path():
@@ -326,6 +376,30 @@ def test_serve_refuses_a_take_file_it_may_not_replace_before_the_engine_starts(t
     r = serve(bundle_path, "--record", take, "--force")
     assert r.returncode == 0, r.stderr
     assert sf.info(take).samplerate == 48000
+
+
+def test_serve_leaves_a_link_put_at_its_recording_alone_and_says_where_the_take_is(tmp_path, bundle_path):
+    """A symlink made at --record's name while serve played: the take ends in exit 1 naming the link and the
+    file the take is kept in; the link and what it points at are as they were."""
+    take, victim = tmp_path / "take.wav", tmp_path / "victim.txt"
+    victim.write_text("precious")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "synth.cli", "serve", "--bundle", str(bundle_path), "--output", "null", "--port",
+         "0", "--voices", "1", "--duration", "2", "--record", str(take)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        for line in proc.stdout:  # the start line: the engine plays and the recording is open
+            if line.startswith("melsynth: output"):
+                break
+        take.symlink_to(victim)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, err
+    kept = _kept_take(err, f"the recording {take}: is a symbolic link")
+    assert "Traceback" not in err and f"recorded {take}" not in out
+    assert take.is_symlink() and victim.read_text() == "precious"
+    assert sf.info(kept).duration > 1.0  # the take, whole
 
 
 def test_a_headless_serve_records_to_a_new_file_each_run(tmp_path, monkeypatch):

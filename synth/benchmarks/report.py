@@ -351,6 +351,8 @@ def flood_markdown(f: dict) -> list[str]:
         ("messages taken (commands applied, queries answered)", lambda v: f"{v['applied']:,}",
          "commands <= 2,000 a second"),
         ("dropped over the sender's rate", lambda v: f"{v['throttled']:,}", ""),
+        ("synthesis thread CPU a block (ms)", lambda v: _f(v.get("synthesis_cpu_ms_per_block"), 2), ""),
+        ("timbres the latent changes became", lambda v: f"{v['timbres']:,}" if "timbres" in v else "", ""),
         ("reply bytes per request byte", lambda v: _f(v["reply_per_request_byte"], 3), "<= 1"),
         ("replies the byte budget withheld", lambda v: f"{v['replies_dropped']:,}", ""),
     ]
@@ -367,8 +369,10 @@ def flood_markdown(f: dict) -> list[str]:
     for label, cell, target in rows:
         lines.append(f"| {label} | " + " | ".join(str(cell(v)) for _, v in floods) + f" | {target} |")
     if "quiet" in f:
+        cpu = f["quiet"].get("synthesis_cpu_ms_per_block")
         lines += ["", f"Baselines of the same run, {_f(f['flood_seconds'], 0)} s each: {f['quiet']['underflows']} "
-                      "underflows with no sender; " + "; ".join(
+                      "underflows with no sender" + (f" ({_f(cpu, 2)} ms of synthesis thread CPU a block)"
+                                                     if cpu is not None else "") + "; " + "; ".join(
                           f"{v['underflows']} with the sender at {int(rate):,}/s aimed at a socket nobody reads"
                           for rate, v in unread) + " (what the sender's own core costs the engine)."]
     return lines + [""]

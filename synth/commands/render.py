@@ -123,10 +123,12 @@ def _note_renders(args, bundle, names, outs, plots) -> int:
             bundle, preset=name, note=args.note, velocity=args.velocity, hold=args.hold, method=args.method,
             output_rate=args.samplerate, gain=gain, decoder=decoder, match_loudness=not args.raw_levels,
         )
-        writer = write_wav(out, r.audio, rate=args.samplerate, fmt=args.format)
+        # Published under the rule checked before the work, checked again at the rename (synth.atomic).
+        writer = write_wav(out, r.audio, rate=args.samplerate, fmt=args.format, force=args.force)
         if png is not None:
             plot_render(png, decoded=r.decoded, audio=r.audio, rate=r.rate, params=bundle.params,
-                        title=f"{name}: note {r.note}, velocity {r.velocity:g}, hold {r.hold:g} s, {r.method}")
+                        title=f"{name}: note {r.note}, velocity {r.velocity:g}, hold {r.hold:g} s, {r.method}",
+                        force=args.force)
         what = f"preset {name}, note {r.note}, velocity {r.velocity:g}, hold {r.hold:g} s, {r.method}"
         if args.all:
             bar.write(f"wrote {out} ({r.seconds:.2f} s, peak {_db(writer.peak)})")
@@ -157,7 +159,7 @@ def _score_render(args, bundle, initial) -> int:
     )
     figures = TimelineResult()
     release_after = RELEASE_AFTER if args.release_after is None else args.release_after
-    with open_wav(out, rate=args.samplerate, fmt=args.format) as writer:
+    with open_wav(out, rate=args.samplerate, fmt=args.format, force=args.force) as writer:
         for block in iter_score(engine, score, release_after=release_after, result=figures):
             writer.write(block)
     seconds = figures.samples / args.samplerate
@@ -220,6 +222,9 @@ def run(args: argparse.Namespace) -> int:
         raise ParameterError(f"{shown} already exist{'s' if len(existing) == 1 else ''} (use --force to replace)")
     for o in outs:
         check_output_path(o, force=True)
+    for png in plots:
+        if png is not None:
+            check_output_path(png, suffix=".png", force=True)
     if args.plot:
         from synth.render.plot import require_matplotlib
 

@@ -147,7 +147,8 @@ def run(args: argparse.Namespace) -> int:
     session = LiveSession()  # from here on a failure undoes whatever was built, newest first
     try:
         # Opened before the (slow) engine is built, so an unwritable path is reported at once.
-        recorder = session.own("recorder", Recorder(record, rate=rate) if record else None)
+        recorder = session.own("recorder", Recorder(record, rate=rate, force=args.force,
+                                                    inputs=(args.bundle, args.midi_map)) if record else None)
         engine = session.own("engine", _build_engine(args, bundle, rate))
         live = session.own("live", _build_live(args, engine, output, device, rate, channels, recorder))
         server = session.own("server", _build_server(args, live))

@@ -4,7 +4,10 @@ Entries go to a hidden JSON-lines file beside the log as they come, not into a l
 ``/synth/latent`` messages is gigabytes of Python floats, and every tracked object the log kept would make
 the garbage collector's full passes longer than the audio buffer (the engine freezes what it loaded at
 start, not what comes after). :meth:`TakeLog.write` turns the lines into the score, in time order, once
-the engine has stopped; if that fails the lines stay where they are, and the error names them.
+the engine has stopped, streamed: each line is read once for its time, and the lines are then copied into the
+score in time order, so memory holds a time and an offset an entry (16 bytes), never the entries (parsed
+whole at the end, 2,423 ``/synth/latent`` messages once took serve from 334 MB to 1,088 MB at Ctrl-C). If
+that fails the lines stay where they are, and the error names them.
 """
 
 from __future__ import annotations
@@ -13,9 +16,12 @@ import json
 import os
 import tempfile
 import threading
+from array import array
 from pathlib import Path
 
-from synth.atomic import atomic_write_text
+import numpy as np
+
+from synth.atomic import atomic_path
 from synth.errors import OutputError, ParameterError
 from synth.outputs import check_output_file, check_take_folder
 
@@ -44,13 +50,14 @@ class TakeLog:
         self.path = Path(path)
         self.rate = int(rate)
         self.force = bool(force)
+        self.inputs = tuple(inputs)
         self.count = 0
         self._lock = threading.Lock()
         if self.path.is_dir():
             raise ParameterError(f"cannot write the OSC log {self.path}: it is a folder (name a .json file)")
         # At once, not when the take ends: a log that may not replace what holds its name is refused before
         # anything plays (it once turned a symlink, and as root a device node, into a JSON file).
-        check_output_file(self.path, force=self.force, what="the OSC log", inputs=inputs)
+        check_output_file(self.path, force=self.force, what="the OSC log", inputs=self.inputs)
         check_take_folder(self.path, what="the OSC log")
         try:
             fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".jsonl.tmp", dir=self.path.parent)
@@ -79,12 +86,8 @@ class TakeLog:
             if not self._file.closed:
                 self._file.close()
         try:
-            with open(self.lines_path, encoding="utf-8") as lines:
-                entries = [json.loads(line) for line in lines if line.strip()]
-            entries.sort(key=lambda e: e["time"])  # OSC and MIDI threads interleave
-            # Checked again at the rename (force=): what holds the name may have changed during the take.
-            atomic_write_text(self.path, json.dumps(entries, indent=1) + "\n", force=self.force, what="the OSC log")
-        except (OSError, ValueError) as exc:
+            self._write_score()
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             # An OutputError names the log itself; an OSError only what went wrong.
             problem = (f"cannot write {exc}" if isinstance(exc, OutputError)
                        else f"cannot write the OSC log {self.path}: {getattr(exc, 'strerror', None) or exc}")
@@ -93,6 +96,27 @@ class TakeLog:
             ) from None
         self.lines_path.unlink(missing_ok=True)
         return self.path
+
+    def _write_score(self) -> None:
+        """The lines, in time order (OSC and MIDI threads interleave; equal times keep their order), as one
+        JSON list an entry a line, streamed from the lines file into the score (see the module docstring)."""
+        times, offsets = array("d"), array("q")
+        with open(self.lines_path, "rb") as lines:
+            offset = 0
+            for line in lines:
+                if line.strip():
+                    times.append(float(json.loads(line)["time"]))
+                    offsets.append(offset)
+                offset += len(line)
+            order = np.argsort(np.frombuffer(times, dtype=np.float64), kind="stable") if times else ()
+            # Checked again at the rename (force=): what holds the name may have changed during the take.
+            with atomic_path(self.path, force=self.force, what="the OSC log", inputs=self.inputs) as tmp, \
+                    open(tmp, "wb") as score:
+                score.write(b"[")
+                for n, i in enumerate(order):
+                    lines.seek(offsets[i])
+                    score.write((b"\n" if n == 0 else b",\n") + lines.readline().rstrip(b"\r\n"))
+                score.write(b"\n]\n")
 
     def discard(self) -> None:
         """Drop the log (a start that failed before anything played)."""

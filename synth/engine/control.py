@@ -149,9 +149,11 @@ class ControlState:
         return True
 
     def _apply_latent_value(self, command: SetLatentValue) -> bool:
-        base = self.base.copy()
-        base[command.index] = command.value
-        self._set_base(base, "latent", None)
+        # In place: the base is this state's own array (every other effect makes a new one, and readers get
+        # copies: latent(), coordinates()). A copy of the whole latent per message was most of what a flood of
+        # /synth/latent/set cost the synthesis thread besides its decodes.
+        self.base[command.index] = command.value
+        self._set_base(self.base, "latent", None)
         return True
 
     def _apply_preset(self, command: SetPreset) -> bool:

@@ -43,6 +43,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
+from synth.engine.pacing import LATENT_SHARE
 from synth.engine.timbre import KeyedTimbre, Timbre, make_timbre
 from synth.spectrogram import SpectrogramParams
 
@@ -579,10 +580,14 @@ class DecodingFactory(Protocol):
     threads : int | None  onnxruntime intra-op threads for the decoder sessions the engine builds (None:
         onnxruntime's default)
     tiles : bool  decode the frames the voices read next first, with a bundle that has a tile decoder
+    latent_share : float | None  the share of the audio time the engine's synthesis thread may spend turning
+        latent changes into timbres (:class:`~synth.engine.pacing.LatentPacer`); None: every change at its
+        frame (offline: exact and deterministic)
     """
 
     threads: int | None
     tiles: bool
+    latent_share: float | None
 
     def start(self, decoder, *, params: SpectrogramParams, cache: TimbreCache, tile_decoder=None,
               tiles=None) -> Decoding:
@@ -603,6 +608,7 @@ class OfflineDecoding:
 
     threads: int | None = None
     tiles: ClassVar[bool] = False  # whole notes only: each change is exact at its frame
+    latent_share: ClassVar[float | None] = None  # every change at its own frame
 
     def start(self, decoder, *, params: SpectrogramParams, cache: TimbreCache, tile_decoder=None,
               tiles=None) -> InlineDecoding:
@@ -622,11 +628,15 @@ class LiveDecoding:
         :mod:`synth.engine.timbre_pipeline`)
     inline_ms : a decoder measured this fast (median ms) decodes each change in the synthesis thread, exact at
         the frame it was asked for (see the module docstring); 0: always on the worker
+    latent_share : the share of the audio time the synthesis thread may spend turning latent changes into
+        timbres (decoding inline, building, crossfading): a stream of changes is paced to it, the newest asked
+        for when its turn comes (:class:`~synth.engine.pacing.LatentPacer`); None: one each frame
     """
 
     threads: int | None = 1
     tiles: bool = True
     inline_ms: float = INLINE_DECODE_MS
+    latent_share: float | None = LATENT_SHARE
 
     def start(self, decoder, *, params: SpectrogramParams, cache: TimbreCache, tile_decoder=None,
               tiles=None) -> DecodeWorker:

@@ -22,6 +22,7 @@ import collections
 import heapq
 import itertools
 import logging
+import time
 
 import numpy as np
 
@@ -32,6 +33,7 @@ from synth.engine.control import ControlSnapshot, ControlState
 from synth.engine.decoding import DecodingFactory, KeyedDecoder, OfflineDecoding
 from synth.engine.limiter import Limiter
 from synth.engine.options import DEFAULT_GAIN, OUTPUT_RATES, EngineOptions
+from synth.engine.pacing import LatentPacer
 from synth.engine.stats import EngineStats
 from synth.engine.timbre_pipeline import TILE_LOOKAHEAD_FRAMES, TIMBRE_XFADE_FRAMES, TimbrePipeline
 from synth.engine.voice import Spill, Voice
@@ -154,6 +156,11 @@ class Engine:
             inverter_factory = _default_inverter_factory(harmonic_f0=base_hz if tune_partials else None)
         self.hop_samples = hop_samples(params=params, output_rate=output_rate)
         self.max_frame_samples = self._frame_start(1) + 2
+        # Live: a stream of latent changes is turned into timbres at the pace of what they cost the synthesis
+        # thread (synth.engine.pacing); offline: each at its own frame.
+        share = decoding.latent_share
+        self._pacer = None if share is None else LatentPacer(share=share, frame_seconds=self.hop_samples / output_rate)
+        self._frames_made = 0  # frames rendered, never going back (a take-back moves ``frame`` back)
         self.method = method
         self.methods = tuple(methods)
         match_loudness = bool(options.match_loudness)
@@ -245,10 +252,10 @@ class Engine:
             log.warning("note %d is outside the keys the model was trained on (%d..%d): played by the nearest "
                         "trained key, %d, moved %+d semitones", command.note, self.keys[0], self.keys[-1],
                         self._nearest_key[command.note], command.note - self._nearest_key[command.note])
-        at = self.position if note_on else self.next_frame_sample
+        next_frame = self.next_frame_sample
+        at = self.position if note_on else next_frame
         if at_sample is not None:
             at = check_sample_time(at_sample)
-        next_frame = self.next_frame_sample
         if note_on and self.position <= at < next_frame:
             if not self._events or self._events[0][0] > next_frame:
                 self._start_inside_frame(command, tag, at)
@@ -349,19 +356,24 @@ class Engine:
         return False
 
     def _apply_latent(self, command: Command) -> bool:
-        # Decoded once per frame, after every event of the frame: a burst of control messages costs one
-        # decode, not one each.
+        # Decoded once per frame at most, after every event of the frame: a burst of control messages costs
+        # one decode, not one each; live, a stream of them is paced further (see _render_frame).
         if self._control.apply(command):
             self._latent_dirty = True
             return True
         return False
 
     def _request_latent(self, sample: int) -> None:
+        """Ask for the timbre of the latent as the changes so far left it (the newest), for all their tags; a
+        live engine tells its pacer what that cost."""
+        c0 = time.thread_time() if self._pacer is not None else 0.0
         tags, self._latent_tags = tuple(self._latent_tags), []
         self._latent_dirty = False
         latent = self.requested_latent = self._control.latent()
         self.timbres.request(latent, self._control.coordinates(latent), tags, sample, self._frames_ahead(),
                              self._sounding_keys())
+        if self._pacer is not None:
+            self._pacer.spent(frame=self._frames_made, seconds=time.thread_time() - c0)
 
     def _sounding_keys(self) -> tuple[int, ...]:
         """A keyboard bundle's trained keys the active voices play (decoded first on a latent change)."""
@@ -387,15 +399,22 @@ class Engine:
         start = self._frame_start(g)
         n = self._frame_start(g + 1) - start
         timbres = self.timbres
-        timbres.begin_frame(start)
+        pacer = self._pacer
+        self._frames_made += 1
+        if pacer is None:
+            timbres.begin_frame(start)
+        else:
+            c0 = time.thread_time()
+            if timbres.begin_frame(start):  # a decode finished on the worker: what taking it cost counts too
+                pacer.spent(frame=self._frames_made, seconds=time.thread_time() - c0)
         events = self._events
         if events and events[0][0] <= start:
             while events and events[0][0] <= start:
                 _, _, command, tag = heapq.heappop(events)
                 self._apply(command, tag, start)
-            if self._latent_dirty:
-                self._request_latent(start)
             self._snapshot = self._control.snapshot(method=self.method, gain=self.gain)
+        if self._latent_dirty and (pacer is None or pacer.ready(frame=self._frames_made)):
+            self._request_latent(start)
         mix = self._mix[:n]
         mix[:] = 0.0
         self._spill.mix_into(mix)

@@ -195,11 +195,14 @@ class TimbrePipeline:
         return (self._xf + 1) / TIMBRE_XFADE_FRAMES if self._prev_timbre is not None else 1.0
 
     # ------------------------------------------------------------------ per frame
-    def begin_frame(self, sample: int) -> None:
-        """Take a finished live decode (whole or tile) so that it sounds from this frame (at ``sample``)."""
+    def begin_frame(self, sample: int) -> bool:
+        """Take a finished live decode (whole or tile) so that it sounds from this frame (at ``sample``);
+        True when there was one."""
         result = self._decoding.collect()
-        if result is not None:
-            self._take(result, sample)
+        if result is None:
+            return False
+        self._take(result, sample)
+        return True
 
     def end_frame(self) -> None:
         """Advance the crossfade by the frame just rendered."""

@@ -7,7 +7,9 @@ disk falls so far behind that the pool (:data:`POOL_SECONDS` of audio) is full, 
 buffer are recorded as silence of their length, so the take keeps its timing, and :attr:`Recorder.gap_frames`
 counts them; memory never grows. A write that fails (disk full) stops the recording: what was written
 before is kept and :attr:`Recorder.error` says where it stopped. :meth:`Recorder.close` drains the pool and
-renames the file into place.
+publishes the file (:func:`synth.atomic.publish_file`, the rule of every output file a user names, checked
+again at the rename: a take lasts hours, and what holds its name may change meanwhile). A take that may not
+be put there is kept under its temporary name, which :attr:`Recorder.error` gives.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from synth.errors import ParameterError
-from synth.outputs import check_take_folder
+from synth.atomic import publish_file
+from synth.errors import OutputError, ParameterError
+from synth.outputs import check_output_file, check_take_folder
 
 __all__ = ["Recorder", "POOL_SECONDS"]
 
@@ -29,18 +32,28 @@ __all__ = ["Recorder", "POOL_SECONDS"]
 POOL_SECONDS = 20.0
 _CHUNK = 1024  # samples a pool buffer holds
 _FULL_BYTES = 1 << 16  # free space under which a failed write is put down to a full disk
+_WHAT = "the recording"  # how messages name it
 
 
 class Recorder:
-    """Write mono float32 blocks to ``path`` (32-bit float WAV at ``rate``)."""
+    """Write mono float32 blocks to ``path`` (32-bit float WAV at ``rate``).
 
-    def __init__(self, path: str | Path, *, rate: int) -> None:
+    ``force``: an existing regular file at ``path`` may be replaced (``serve --force``); never a symbolic
+    link, a device, a FIFO or a folder, nor a file of one of ``inputs`` (the take's bundle, ...), with or
+    without it (:func:`synth.outputs.check_output_file`), checked now and again when the take is published.
+    """
+
+    def __init__(self, path: str | Path, *, rate: int, force: bool = False,
+                 inputs: tuple[str | Path | None, ...] = ()) -> None:
         import soundfile as sf
 
         self.path = Path(path)
+        self.force = bool(force)
+        self.inputs = tuple(inputs)
         if self.path.suffix.lower() != ".wav":
             raise ParameterError(f"recording {self.path}: the file name must end in .wav")
-        check_take_folder(self.path, what="the recording")  # before any audio starts
+        check_take_folder(self.path, what=_WHAT)  # before any audio starts
+        check_output_file(self.path, force=self.force, what=_WHAT, inputs=self.inputs)
         try:
             fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".wav.tmp", dir=self.path.parent)
             os.close(fd)
@@ -69,6 +82,7 @@ class Recorder:
         self.error = ""
         self._closed = False
         self._discarded = False
+        self._published = False
         self._thread = threading.Thread(target=self._run, name="melsynth-record", daemon=True)
         self._thread.start()
 
@@ -132,9 +146,10 @@ class Recorder:
         return f"its disk is full: {exc}" if free < _FULL_BYTES else str(exc)
 
     def close(self) -> Path | None:
-        """Finish the file and move it into place; returns its path (None if nothing could be written)."""
+        """Finish the file and publish it; returns its path (None if nothing could be written, or if it may
+        not be put there: then :attr:`error` says why and where the take is kept)."""
         if self._closed:
-            return None if self._discarded or not self.path.exists() else self.path
+            return None if self._discarded or not self._published else self.path
         self._closed = True
         self._queue.put(None)
         self._thread.join()
@@ -146,7 +161,16 @@ class Recorder:
         if not self.frames:
             self._tmp.unlink(missing_ok=True)
             return None
-        os.replace(self._tmp, self.path)
+        try:
+            publish_file(self._tmp, self.path, force=self.force, what=_WHAT, inputs=self.inputs)
+        except (OutputError, OSError) as exc:
+            # Kept, never lost: what holds the name now is not the recording's to replace (or the rename
+            # failed); the take stays under its temporary name, and the error gives it.
+            why = str(exc).removeprefix(f"{_WHAT} ") if isinstance(exc, OutputError) else (
+                f"{self.path}: cannot be put in place ({exc.strerror or exc})")
+            self.error = "; ".join(filter(None, (self.error, f"{why}; the take is kept in {self._tmp}")))
+            return None
+        self._published = True
         return self.path
 
     def discard(self) -> None:

@@ -110,7 +110,7 @@ def load_mapping(path: str | Path) -> MidiMapping:
     if not isinstance(entries, dict):
         raise ParameterError(f"{path}: cc must be an object of CC number -> target")
     for key, target in entries.items():
-        if not str(key).isdigit():
+        if not (str(key).isascii() and str(key).isdigit()):  # "²" is a digit to str.isdigit, not to int()
             raise ParameterError(f"{path}: cc key {key!r} is not a CC number")
         if target is None:
             cc.pop(int(key), None)

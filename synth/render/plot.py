@@ -66,8 +66,9 @@ def plot_render(
     rate: int,
     params: SpectrogramParams,
     title: str | None = None,
+    force: bool | None = None,
 ) -> Path:
-    """Write the two-panel PNG to ``path`` and return it.
+    """Write the two-panel PNG to ``path`` and return it (``force`` as :func:`synth.render.wav.open_wav`'s).
 
     Parameters
     ----------
@@ -101,7 +102,7 @@ def plot_render(
         fig.suptitle(title)
     path = Path(path)
     try:
-        with atomic_path(path, suffix=".png") as tmp:
+        with atomic_path(path, suffix=".png", force=force) as tmp:
             fig.savefig(tmp, format="png", dpi=110)
     except OSError as exc:
         raise ParameterError(f"cannot write {path}: {exc.strerror or exc}") from None

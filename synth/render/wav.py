@@ -98,7 +98,7 @@ class WavWriter:
 
 
 @contextlib.contextmanager
-def open_wav(path: str | Path, *, rate: int, fmt: str = "pcm24") -> Iterator[WavWriter]:
+def open_wav(path: str | Path, *, rate: int, fmt: str = "pcm24", force: bool | None = None) -> Iterator[WavWriter]:
     """Yield a :class:`WavWriter`; on success the file is renamed onto ``path``, on any error removed.
 
     Parameters
@@ -106,6 +106,8 @@ def open_wav(path: str | Path, *, rate: int, fmt: str = "pcm24") -> Iterator[Wav
     path : the ``.wav`` file to write
     rate : sample rate (Hz)
     fmt : "pcm24" (24-bit PCM) or "float" (32-bit float)
+    force : for a file the user named (``render --out``): whether an existing regular file may be replaced,
+        checked again at the rename (:func:`synth.atomic.publish_file`); None: melsynth's own file
     """
     import soundfile as sf
 
@@ -116,7 +118,7 @@ def open_wav(path: str | Path, *, rate: int, fmt: str = "pcm24") -> Iterator[Wav
     path = Path(path)
     stack = contextlib.ExitStack()
     try:
-        tmp = stack.enter_context(atomic_path(path, suffix=".wav"))
+        tmp = stack.enter_context(atomic_path(path, suffix=".wav", force=force))
         file = stack.enter_context(
             sf.SoundFile(tmp, mode="w", samplerate=rate, channels=1, subtype=FORMATS[fmt], format="WAV")
         )
@@ -128,12 +130,14 @@ def open_wav(path: str | Path, *, rate: int, fmt: str = "pcm24") -> Iterator[Wav
         yield WavWriter(file, fmt=fmt, path=path)
 
 
-def write_wav(path: str | Path, audio: np.ndarray, *, rate: int, fmt: str = "pcm24") -> WavWriter:
-    """Write a whole mono signal [shape=(n,), float] to ``path``; returns the finished writer's figures."""
+def write_wav(path: str | Path, audio: np.ndarray, *, rate: int, fmt: str = "pcm24",
+              force: bool | None = None) -> WavWriter:
+    """Write a whole mono signal [shape=(n,), float] to ``path``; returns the finished writer's figures
+    (``force`` as :func:`open_wav`'s)."""
     audio = np.asarray(audio)
     if audio.ndim != 1 or not np.issubdtype(audio.dtype, np.floating):
         raise ParameterError(f"expected mono float audio of shape (n,), got {audio.dtype} {audio.shape}")
-    with open_wav(path, rate=rate, fmt=fmt) as writer:
+    with open_wav(path, rate=rate, fmt=fmt, force=force) as writer:
         writer.write(audio)
     return writer
 

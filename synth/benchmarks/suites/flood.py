@@ -1,8 +1,9 @@
 """OSC floods beside a 16-voice chord (issue 30, items 6 and 7): valid ``/synth/latent/set`` messages from
 another process at 10,000 and 100,000 a second, and ``/synth/status`` requests at the same rates, at a live
 engine on the null output. Reported: underflows during each flood (target 0), the commands the engine took
-and the ones dropped over the sender's rate, and reply bytes per request byte (target <= 1); beside them, from
-the same run, the underflows with no sender and with each sender aimed at a socket nobody reads.
+and the ones dropped over the sender's rate, the synthesis thread's CPU time per block and the timbres the
+latent changes became, and reply bytes per request byte (target <= 1); beside them, from the same run, the
+underflows (and CPU per block) with no sender and with each sender aimed at a socket nobody reads.
 
 Usage: .venv/bin/python bench/bench_flood.py [--seconds S] [--json] [--bundle DIR]
 """
@@ -32,6 +33,18 @@ def _send(port: int, *, rate: float, seconds: float, kind: str, latent_size: int
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _work(live) -> tuple[float, int, int]:
+    """What the synthesis thread has done so far: (its CPU seconds rendering, samples made, timbres sounded)."""
+    return live.render_cpu_s, live.engine.position, live.engine.timbres.latent_changes
+
+
+def _work_since(live, before: tuple[float, int, int]) -> dict:
+    """The synthesis thread's CPU per block (ms) and the timbres sounded since ``before`` (:func:`_work`): what
+    a flood costs the thread that fills the ring, beside the underflows that cost shows as."""
+    cpu, samples, timbres = (a - b for a, b in zip(_work(live), before, strict=True))
+    return {"synthesis_cpu_ms_per_block": cpu * 1e3 / max(samples / live.blocksize, 1), "timbres": timbres}
+
+
 def run_flood_bench(*, seconds: float = 10.0, bundle: str | None = None, rates: tuple[int, ...] = RATES) -> dict:
     from synth.benchmarks.live import engine_session
     from synth.bundle import load_bundle
@@ -50,9 +63,9 @@ def run_flood_bench(*, seconds: float = 10.0, bundle: str | None = None, rates: 
         # Baselines from the same run: the chord with no sender, and each sender aimed at a socket of this
         # process that nobody reads (the kernel drops what overflows it). On a 2-core machine the sender
         # itself takes a core; what these count is the machine's share, not the engine's handling.
-        before = live.stats().underflows
+        before, work = live.stats().underflows, _work(live)
         time.sleep(seconds)
-        result["quiet"] = {"underflows": live.stats().underflows - before}
+        result["quiet"] = {"underflows": live.stats().underflows - before, **_work_since(live, work)}
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as dead:
             dead.bind(("127.0.0.1", 0))
             for rate in rates:
@@ -65,6 +78,7 @@ def run_flood_bench(*, seconds: float = 10.0, bundle: str | None = None, rates: 
             for kind in ("latent", "status"):
                 before = (live.stats().underflows, router.messages, router.throttled, server.reply_bytes,
                           server.replies_dropped)
+                work = _work(live)
                 sent = _send(server.port, rate=rate, seconds=seconds, kind=kind, latent_size=b.latent_size)
                 time.sleep(0.5)
                 after = (live.stats().underflows, router.messages, router.throttled, server.reply_bytes,
@@ -75,6 +89,7 @@ def run_flood_bench(*, seconds: float = 10.0, bundle: str | None = None, rates: 
                     "underflows": delta[0], "applied": delta[1], "throttled": delta[2],
                     "reply_bytes": delta[3], "replies_dropped": delta[4],
                     "reply_per_request_byte": delta[3] / max(sent["sent_bytes"], 1),
+                    **_work_since(live, work),
                 }
         result["flood_sounding_at_end"] = int(live.engine.sounding_voices)
         result["flood_failure"] = live.failure
