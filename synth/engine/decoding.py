@@ -71,6 +71,8 @@ INLINE_AFTER_DECODES = 8
 # goes to the worker, which answers its sounding keys first. Under half a 256-frame block at 48 kHz (5.3 ms):
 # the synthesis thread renders ahead of the callback, so such a decode delays no output.
 INLINE_KEYS_MS = 3.5
+# A live decode longer than this (ms) is followed by a rest as long as itself (see DecodeWorker._rest).
+REST_AFTER_MS = 5.0
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -584,6 +586,7 @@ class DecodeWorker:
                                                            error=error, ms=ms)
                 self.keys_first_decoded += delivered
                 if skip:
+                    self._rest(ms)
                     continue
             timbre, error, ms = decode_timbre(self._decoder, latent, params=self._params)
             self._measured(ms)
@@ -596,6 +599,18 @@ class DecodeWorker:
                 if self._result is not None:
                     tags = self._result.tags + tags  # an uncollected older result is superseded
                 self._result = DecodeResult(seq, timbre, error, ms, tags)
+            self._rest(ms)
+
+    def _rest(self, ms: float) -> None:
+        """After a long live decode (over :data:`REST_AFTER_MS`), rest as long as it took before the next one.
+
+        This thread runs at real-time priority: a stream of changes to a slow decoder (a keyboard bundle's
+        every key, 20-40 ms on a 2-core CPU) would otherwise hold its core without a break, which the audio
+        server and the performer's other programs need. A single change is not delayed (the rest follows its
+        decode); a stream is coalesced to the newest value at half duty instead."""
+        if ms > REST_AFTER_MS:
+            with self._cond:
+                self._cond.wait_for(lambda: self._stop, timeout=ms / 1e3)
 
     def _answer_ahead(self, seq: int, tags: tuple, part: dict | None, *, error: str, ms: float
                       ) -> tuple[tuple, bool, bool]:
