@@ -38,6 +38,7 @@ def test_info_text(made):
         "melsynth.bundle/1",
         "2x8x128 = 2048",
         "base pitch   60",
+        "keys         one pitch",
         "CPUExecutionProvider",
         "hollow",
         "decoder.onnx",
@@ -45,6 +46,12 @@ def test_info_text(made):
     ):
         assert text in out.stdout
     assert "CUDA" not in out.stderr
+
+
+def test_info_names_a_keyboard_bundles_trained_keys(tmp_path):
+    out = _melsynth("info", "--bundle", str(make_synthetic_bundle(tmp_path / "keys", keys=(48, 60, 72))))
+    assert out.returncode == 0, out.stderr
+    assert "keys         3 trained, 48..72 (48, 60, 72)" in out.stdout
 
 
 def test_info_json(made):

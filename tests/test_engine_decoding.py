@@ -168,6 +168,45 @@ def test_worker_coalesces_queued_requests_to_the_newest(bundle):
         worker.close()
 
 
+class TimedDecoder(CountingDecoder):
+    """Records each decode's (start, end) on the monotonic clock."""
+
+    def __init__(self, decoder, delay: float) -> None:
+        super().__init__(decoder, delay=delay)
+        self.spans: list[tuple[float, float]] = []
+
+    def decode(self, latents):
+        start = time.monotonic()
+        try:
+            return super().decode(latents)
+        finally:
+            self.spans.append((start, time.monotonic()))
+
+
+def test_a_stream_of_changes_to_a_slow_decoder_is_decoded_at_half_duty(bundle):
+    """The worker runs at real-time priority: after each decode longer than REST_AFTER_MS it rests as long as
+    the decode took, so a stream of changes never holds its core without a break (the stream is coalesced to
+    the newest value instead)."""
+    decoder = TimedDecoder(bundle.decoder(threads=1), delay=0.03)
+    worker = DecodeWorker(decoder, params=bundle.params, inline_ms=0)
+    rng = np.random.default_rng(0)
+    try:
+        latent = _latent(bundle, "bright")
+        worker.request(latent, ())  # onnxruntime's first run is slow: not part of the stream
+        wait_until(lambda: worker.idle() and len(decoder.spans) == 1)
+        time.sleep(0.1)
+        for _ in range(300):  # a fader: a new value every millisecond or more (a loaded machine sleeps longer)
+            worker.request(latent + rng.normal(0, 0.01, latent.shape).astype(np.float32), ())
+            time.sleep(0.001)
+        wait_until(lambda: worker.idle(), timeout=30.0)
+        spans = decoder.spans[1:]
+        assert len(spans) >= 3 and worker.coalesced > 100
+        for (start, end), (following, _) in zip(spans, spans[1:]):
+            assert following - end >= 0.9 * (end - start)  # rested at least as long as it worked
+    finally:
+        worker.close()
+
+
 def test_live_engine_prefetches_presets_so_a_preset_switch_lands_at_the_next_frame(bundle):
     engine = Engine(bundle, EngineOptions(output_rate=RATE, methods=("sinusoidal",), max_voices=2),
                     decoding=LiveDecoding())

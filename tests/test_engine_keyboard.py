@@ -123,7 +123,10 @@ def test_live_a_latent_change_reaches_every_key_and_presets_are_not_pinned():
     with Engine(bundle, EngineOptions(output_rate=RATE, methods=("harmonic",), max_voices=2),
                 decoding=LiveDecoding()) as engine:
         before = engine.timbres.current
-        assert isinstance(before, KeyedTimbre) and engine.timbres.presets_decoded
+        assert isinstance(before, KeyedTimbre) and engine.timbres.presets_decoded()
+        # Nothing to wait for at start (no presets decoded ahead, no estimates): a live host's start-up phase,
+        # with its wider margin and its own underflow count, ends at once (it once lasted the whole soak).
+        assert engine.timbres.estimates_ready()
         engine.schedule(NoteOn(72, 100), 0)
         engine.schedule(SetPreset("dark"))
 
@@ -167,8 +170,9 @@ def test_live_a_latent_change_sounds_at_the_playing_keys_first():
     bundle = _keyboard_bundle()
     gated = _GatedDecoder(bundle.decoder(providers=["CPUExecutionProvider"], threads=1), KEYS)
     gated.release.set()  # the start-up decode of every key
+    # (inline_keys_ms=0: on the worker; a fast decoder's playing keys are decoded in the synthesis thread, below)
     with Engine(bundle, EngineOptions(output_rate=RATE, methods=("harmonic",), max_voices=2),
-                decoding=LiveDecoding(), decoder=gated) as engine:
+                decoding=LiveDecoding(inline_keys_ms=0.0), decoder=gated) as engine:
         before = engine.timbres.current
         gated.release.clear()
         engine.schedule(NoteOn(72, 100), 0)
@@ -185,6 +189,44 @@ def test_live_a_latent_change_sounds_at_the_playing_keys_first():
         np.testing.assert_allclose(engine.timbres.current.for_key(72).held[:50], decoded[2][:, :50].T, atol=1e-6)
         assert engine.timbres.current.for_key(48) is before.for_key(48)  # not decoded yet: the previous latent's
         assert engine.stats().timbres.keys_first == 1
+
+        gated.release.set()
+
+        def whole() -> bool:
+            engine.render(engine.hop_samples.__ceil__())
+            return engine.timbres.current.for_key(48) is not before.for_key(48)
+        assert wait_for(whole, timeout=10.0)
+        for i, key in enumerate(KEYS):
+            np.testing.assert_allclose(engine.timbres.current.for_key(key).held[:50], decoded[i][:, :50].T, atol=1e-6)
+
+
+def test_live_a_latent_change_at_a_fast_playing_key_sounds_exactly_at_the_next_frame():
+    """Live, once a keyboard bundle's decode of one key is measured fast, a preset switch while a note plays
+    at 72 is decoded at 72 in the synthesis thread: the very next frame plays it exactly, while the decode of
+    every key is still held on the worker; the whole then takes its place."""
+    from engine_fixtures import wait_for
+
+    from synth.control.messages import SetPreset
+
+    bundle = _keyboard_bundle()
+    gated = _GatedDecoder(bundle.decoder(providers=["CPUExecutionProvider"], threads=1), KEYS)
+    gated.release.set()  # the start-up decode of every key
+    with Engine(bundle, EngineOptions(output_rate=RATE, methods=("harmonic",), max_voices=2),
+                decoding=LiveDecoding(), decoder=gated) as engine:
+        worker = engine.timbres._decoding
+        assert wait_for(lambda: worker.decodes_keys_inline(1), timeout=10.0)  # the start-up measurement
+        before = engine.timbres.current
+        gated.release.clear()
+        engine.schedule(NoteOn(72, 100), 0)
+        engine.render(engine.hop_samples.__ceil__())
+        engine.schedule(SetPreset("dark"))
+        engine.render(engine.hop_samples.__ceil__())  # one frame: no waiting for the worker
+        decoded = bundle.decoder(providers=["CPUExecutionProvider"]).decode(
+            np.repeat(bundle.presets["dark"].latent[None], 3, 0), pitch=list(KEYS))
+        np.testing.assert_allclose(engine.timbres.current.for_key(72).held[:50], decoded[2][:, :50].T, atol=1e-6)
+        assert engine.timbres.current.for_key(48) is before.for_key(48)  # held on the worker: the previous latent's
+        stats = engine.stats().timbres
+        assert stats.keys_first == 1 and stats.inline_decodes == 1
 
         gated.release.set()
 

@@ -106,6 +106,26 @@ def _default_training_instruments(bundle: Any, feats: Any, pitch: np.ndarray) ->
     return {str(rows[i].get("instrument_str")) for i in split["train"]}
 
 
+def _measure_paired(feats: Any, at: np.ndarray, both: dict[str, Any], *, params: Any, progress: bool, desc: str
+                    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Both reconstructors' metrics on the notes ``at``, and keyboard - default per note, paired, with a 95 %
+    bootstrap interval over instruments (:func:`synth.metrics.paired.paired_difference`) for each metric."""
+    from synth.metrics import MetricsAccumulator
+    from synth.metrics.evaluation import batches
+    from synth.metrics.paired import paired_difference
+
+    accs = {name: MetricsAccumulator(params=params) for name in both}
+    for part in batches(len(at), _BATCH, desc=desc, progress=progress):
+        x = np.ascontiguousarray(feats.x[at[part]], dtype=np.float32)
+        for name, reconstruct in both.items():
+            accs[name].add(x, np.clip(np.asarray(reconstruct(x), dtype=np.float32), 0.0, 1.0))
+    notes = {name: acc.per_note() for name, acc in accs.items()}
+    instruments = np.asarray([str(feats.rows[r].get("instrument_str")) for r in at.tolist()])
+    paired = {metric: paired_difference(notes["keyboard"][metric], notes["default"][metric],
+                                        groups=instruments).as_dict() for metric in ("rmse", "ssim", "f1")}
+    return {name: acc.result() for name, acc in accs.items()}, paired
+
+
 def _key_rows(pitch: np.ndarray, rows: np.ndarray, key: int) -> np.ndarray:
     return rows[pitch[rows] == key]
 
@@ -179,11 +199,10 @@ def evaluate_keyboard(
                 fresh = at[[str(feats.rows[r].get("instrument_str")) not in seen for r in at.tolist()]]
                 if fresh.size:
                     both = {name: reconstructors[name] for name in ("keyboard", "default")}
-                    again = measure(lambda part, fresh=fresh: feats.x[fresh[part]], both, len(fresh),
-                                    params=params, batch_size=_BATCH, desc=f"key {key}, unseen by both",
-                                    progress=progress)
+                    again, paired = _measure_paired(feats, fresh, both, params=params, progress=progress,
+                                                    desc=f"key {key}, unseen by both")
                     per_key[str(key)]["unseen_by_default"] = {
-                        **{name: again[name] for name in both},
+                        **{name: again[name] for name in both}, "keyboard_minus_default": paired,
                         "instruments": len({feats.rows[r].get("instrument_str") for r in fresh.tolist()}),
                         "excluded_instruments": sorted({str(feats.rows[r].get("instrument_str"))
                                                         for r in at.tolist()} & seen)}
@@ -243,6 +262,10 @@ def format_keyboard_tables(result: dict[str, Any]) -> str:
             for name in ("keyboard", "default"):
                 r = fair[name]
                 lines.append(f"- {name}: {r['rmse']:.4f} / {r['ssim']:.3f} / {r['f1']:.3f}")
+            for metric, d in (fair.get("keyboard_minus_default") or {}).items():
+                lines.append(f"- keyboard - default, {metric}, paired over {d['notes']} notes: {d['mean']:+.4f} "
+                             f"({d['confidence']:.0%} interval over {d['groups']} instruments {d['low']:+.4f} .. "
+                             f"{d['high']:+.4f})")
     lines += ["", f"Across keys (the key-{result['source']} note encoded, decoded at each key, against the real "
                   "note there):", "",
               "| key | model | RMSE | SSIM | F1 | sustain spectrum error (dB) | pairs |",

@@ -41,6 +41,9 @@ def _text(info: dict[str, Any]) -> str:
         f"{c['frames']} frames, {c['db_min']:g}..{c['db_max']:g} dB",
         f"latent       {'x'.join(map(str, info['latent_shape']))} = {info['latent_size']} values",
         f"base pitch   {info['base_pitch']}",
+        "keys         " + ("one pitch: other keys move its partials" if not info.get("keys") else
+                           f"{len(info['keys'])} trained, {info['keys'][0]}..{info['keys'][-1]} "
+                           f"({', '.join(map(str, info['keys']))}); between them the nearest key's decode is moved"),
         f"provider     {info['provider']}",
         f"bundle hash  {info['bundle_hash']}",
     ]

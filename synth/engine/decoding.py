@@ -20,6 +20,12 @@ sounds, exactly, at the very frame it was requested, as offline. That thread ren
 callback (the callback only copies from the ring), so a decode shorter than half a 256-frame block at 48 kHz
 (5.3 ms) delays no output; the engine requests at most one decode per frame.
 
+A keyboard bundle's decoder (:class:`KeyedDecoder`) costs a decode per key, so it is judged per key: when
+the keys the voices are sounding are measured cheap enough together (:data:`INLINE_KEYS_MS`), the request
+decodes just those keys in the synthesis thread and answers them at once (exact at the next frame); the
+worker then decodes every key under the same sequence number. The worker measures the per-key cost on a few
+decodes of the base key in its first idle time, so the first change after start is already judged.
+
 A decode that fails, or a model output with NaN/Inf, yields a result with ``timbre=None`` and an ``error``:
 the engine keeps the previous sound and counts it.
 
@@ -60,6 +66,14 @@ CACHE_TIMBRES = 32
 INLINE_DECODE_MS = 2.0
 # Decodes measured before the worker judges the decoder's speed (the presets prefetched at start give them).
 INLINE_AFTER_DECODES = 8
+# A keyboard bundle's sounding keys are decoded in the synthesis thread when their measured cost (the median
+# per key times the keys) is at most this (ms): one or two keys of the home-key family (about 1.5 ms a key on
+# one quiet CPU thread), so a melody's latent change sounds exactly at the next frame; a chord over more keys
+# goes to the worker, which answers its sounding keys first. Under half a 256-frame block at 48 kHz (5.3 ms):
+# the synthesis thread renders ahead of the callback, so such a decode delays no output.
+INLINE_KEYS_MS = 3.5
+# A live decode longer than this (ms) is followed by a rest as long as itself (see DecodeWorker._rest).
+REST_AFTER_MS = 5.0
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -103,10 +117,11 @@ class KeyedDecoder:
     (:func:`decode_keys_first`), since each key costs its own decode (about 1.5 ms for the home-key family's
     per-key tables, 26 ms for all 17 of 36..84 step 3)."""
 
-    def __init__(self, decoder, *, keys: tuple[int, ...], base: int) -> None:
+    def __init__(self, decoder, *, keys: tuple[int, ...], base: int, latent_shape: tuple[int, ...]) -> None:
         self._decoder = decoder
         self.keys = tuple(int(k) for k in keys)
         self.base = int(base)
+        self.latent_shape = tuple(int(n) for n in latent_shape)
         self._pitch = np.asarray(self.keys, dtype=np.int32)
         self.provider = getattr(decoder, "provider", "unknown")
 
@@ -364,10 +379,11 @@ class DecodeWorker:
 
     def __init__(
         self, decoder, *, params: SpectrogramParams, cache: TimbreCache | None = None, tile_decoder=None,
-        tiles=None, inline_ms: float = INLINE_DECODE_MS,
+        tiles=None, inline_ms: float = INLINE_DECODE_MS, inline_keys_ms: float = INLINE_KEYS_MS,
     ) -> None:
         self._decoder = decoder
         self.inline_ms = float(inline_ms)
+        self.inline_keys_ms = float(inline_keys_ms)
         self.inline_decodes = 0
         self._inline = False
         self._params = params
@@ -382,6 +398,10 @@ class DecodeWorker:
         # A keyboard bundle's sounding keys are decoded (and answered) first: see decode_keys_first.
         self._keyed = isinstance(decoder, KeyedDecoder)
         self.keys_first_decoded = 0
+        # ms per key of the keyed decodes (whole: ms / keys; sounding keys first: ms / their keys), and the
+        # start-up decodes of the base key still to run to measure it (see decodes_keys_inline).
+        self.key_ms: collections.deque[float] = collections.deque(maxlen=256)
+        self._calibrate = INLINE_AFTER_DECODES if self._keyed else 0
         self._result: DecodeResult | None = None
         self._prefetch: collections.deque[np.ndarray] = collections.deque()
         self._seq = 0
@@ -413,6 +433,14 @@ class DecodeWorker:
             self.inline_decodes += 1
             if timbre is not None:
                 self.cache.put(key, timbre)
+        if timbre is None and not error:
+            first = self._keys_first(keys)
+            if first and self.decodes_keys_inline(len(first)):
+                part, _, ms = decode_keys_first(self._decoder, latent, first, params=self._params)
+                self._measured_keys(ms, len(first))
+                if part is not None:  # (a failure: the worker's whole decode reports it)
+                    self.inline_decodes += 1
+                    return self._answer_keys_inline(latent, tags, part, ms)
         with self._cond:
             self._seq += 1
             if timbre is not None or error:
@@ -433,6 +461,34 @@ class DecodeWorker:
             self._cond.notify()
         return None
 
+    def _answer_keys_inline(self, latent: np.ndarray, tags: tuple, part: dict, ms: float) -> DecodeResult:
+        """Answer a request whose sounding keys were decoded in the requesting thread, and queue its whole
+        decode (every key) for the worker under the same seq."""
+        with self._cond:
+            self._seq += 1
+            if self._pending is not None:  # superseded: its tags ride on this answer
+                tags = self._pending[2] + tags
+            if self._result is not None:
+                tags = self._result.tags + tags
+                self._result = None
+            self._answered = self._seq - 1  # anything older still decoding is stale; this seq's whole is not
+            self._pending = (self._seq, latent, (), None, ())
+            self.keys_first_decoded += 1
+            self._cond.notify()
+            return DecodeResult(self._seq, None, "", ms, tags, keys_first=part)
+
+    def decodes_keys_inline(self, keys: int) -> bool:
+        """True when a keyboard bundle's ``keys`` sounding keys are decoded in the requesting thread: the
+        median per-key cost, over at least :data:`INLINE_AFTER_DECODES` measured decodes, times ``keys`` is at
+        most ``inline_keys_ms``."""
+        with self._cond:
+            times = list(self.key_ms)
+        return len(times) >= INLINE_AFTER_DECODES and statistics.median(times) * keys <= self.inline_keys_ms
+
+    def _measured_keys(self, ms: float, keys: int) -> None:
+        with self._cond:
+            self.key_ms.append(ms / max(keys, 1))
+
     def decodes_inline(self) -> bool:
         """True when requests are decoded in the requesting thread: the decoder's median decode, over at least
         :data:`INLINE_AFTER_DECODES` measured ones, is at most ``inline_ms``."""
@@ -443,6 +499,8 @@ class DecodeWorker:
         with self._cond:
             self.decode_ms.append(ms)
             times = list(self.decode_ms)
+            if self._keyed:
+                self.key_ms.append(ms / len(self._decoder.keys))
         self._inline = len(times) >= INLINE_AFTER_DECODES and statistics.median(times) <= self.inline_ms
 
     def collect(self) -> DecodeResult | None:
@@ -476,17 +534,28 @@ class DecodeWorker:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while self._pending is None and not self._prefetch and not self._stop:
+                while self._pending is None and not self._prefetch and not self._calibrate and not self._stop:
                     self._cond.wait()
                 if self._stop:
                     return
-                if self._pending is None:  # idle: warm the cache, one latent at a time
-                    latent = self._prefetch.popleft()
-                    seq = -1
-                else:
+                calibrate = False
+                if self._pending is not None:
                     seq, latent, tags, frames, keys = self._pending
                     self._pending = None
                     self.busy = True
+                elif self._prefetch:  # idle: warm the cache, one latent at a time
+                    latent = self._prefetch.popleft()
+                    seq = -1
+                else:  # idle, a keyboard bundle: measure what one key costs (the base key, a zero latent)
+                    self._calibrate -= 1
+                    calibrate = True
+            if calibrate:
+                _, _, ms = decode_keys_first(self._decoder, np.zeros(self._decoder.latent_shape, np.float32),
+                                             (self._decoder.base,), params=self._params)
+                self._measured_keys(ms, 1)
+                with self._cond:  # half duty, as the prefetch below
+                    self._cond.wait_for(lambda: self._pending is not None or self._stop, timeout=ms / 1e3)
+                continue
             key = self.cache.key(latent)
             if seq < 0:
                 if not self.cache.is_pinned(key):
@@ -518,6 +587,7 @@ class DecodeWorker:
                                                            error=error, ms=ms)
                 self.keys_first_decoded += delivered
                 if skip:
+                    self._rest(ms)
                     continue
             timbre, error, ms = decode_timbre(self._decoder, latent, params=self._params)
             self._measured(ms)
@@ -530,6 +600,18 @@ class DecodeWorker:
                 if self._result is not None:
                     tags = self._result.tags + tags  # an uncollected older result is superseded
                 self._result = DecodeResult(seq, timbre, error, ms, tags)
+            self._rest(ms)
+
+    def _rest(self, ms: float) -> None:
+        """After a long live decode (over :data:`REST_AFTER_MS`), rest as long as it took before the next one.
+
+        This thread runs at real-time priority: a stream of changes to a slow decoder (a keyboard bundle's
+        every key, 20-40 ms on a 2-core CPU) would otherwise hold its core without a break, which the audio
+        server and the performer's other programs need. A single change is not delayed (the rest follows its
+        decode); a stream is coalesced to the newest value at half duty instead."""
+        if ms > REST_AFTER_MS:
+            with self._cond:
+                self._cond.wait_for(lambda: self._stop, timeout=ms / 1e3)
 
     def _answer_ahead(self, seq: int, tags: tuple, part: dict | None, *, error: str, ms: float
                       ) -> tuple[tuple, bool, bool]:
@@ -631,14 +713,17 @@ class LiveDecoding:
     latent_share : the share of the audio time the synthesis thread may spend turning latent changes into
         timbres (decoding inline, building, crossfading): a stream of changes is paced to it, the newest asked
         for when its turn comes (:class:`~synth.engine.pacing.LatentPacer`); None: one each frame
+    inline_keys_ms : a keyboard bundle's sounding keys measured this fast together (the median ms a key times
+        the keys) are decoded in the synthesis thread (see the module docstring); 0: always on the worker
     """
 
     threads: int | None = 1
     tiles: bool = True
     inline_ms: float = INLINE_DECODE_MS
     latent_share: float | None = LATENT_SHARE
+    inline_keys_ms: float = INLINE_KEYS_MS
 
     def start(self, decoder, *, params: SpectrogramParams, cache: TimbreCache, tile_decoder=None,
               tiles=None) -> DecodeWorker:
         return DecodeWorker(decoder, params=params, cache=cache, tile_decoder=tile_decoder, tiles=tiles,
-                            inline_ms=self.inline_ms)
+                            inline_ms=self.inline_ms, inline_keys_ms=self.inline_keys_ms)

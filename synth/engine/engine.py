@@ -128,7 +128,8 @@ class Engine:
         estimate_timbres = options.estimate_timbres
         tiles = getattr(bundle, "tiles", None) if decoding.tiles else None
         if self.keys is not None:
-            decoder = KeyedDecoder(decoder, keys=self.keys, base=self.base_pitch)
+            decoder = KeyedDecoder(decoder, keys=self.keys, base=self.base_pitch,
+                                   latent_shape=tuple(bundle.latent_shape))
             # Not yet for keyboard bundles: a tile decode per key, and estimates built of keyed timbres.
             tiles, estimate_timbres = None, False
         if tiles is None:

@@ -358,7 +358,10 @@ class TimbrePipeline:
 
     # ------------------------------------------------------------------ state
     def estimates_ready(self) -> bool:
-        """True once every timbre the estimates need (presets, macro slopes) is decoded (live engines)."""
+        """True once every timbre the estimates need (presets, macro slopes) is decoded (live engines); True at
+        once when there are no estimates (a keyboard bundle's, or switched off): nothing is waited for."""
+        if not self.estimate_timbres:
+            return True
         cache = self._decoding.cache
         return all(cache.is_pinned(key) for key in (*self._preset_keys, *self._macro_keys))
 
