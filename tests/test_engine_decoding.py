@@ -494,7 +494,7 @@ def test_the_pacer_lets_a_change_go_once_the_last_ones_cost_is_paid_back_at_its_
     from synth.engine.pacing import LatentPacer
     from synth.errors import ParameterError
 
-    pacer = LatentPacer(share=0.1, frame_seconds=0.01, max_wait_seconds=0.1)
+    pacer = LatentPacer(share=0.1, frame_seconds=0.01, max_wait_seconds=0.1, burst_seconds=0.0)
     assert pacer.ready(frame=0)  # the first change after a pause goes at once
     pacer.spent(frame=0, seconds=0.002)  # 2 ms at a tenth of 10 ms frames: two frames
     assert [pacer.ready(frame=f) for f in (1, 2)] == [False, True] and pacer.waited == 1
@@ -507,9 +507,27 @@ def test_the_pacer_lets_a_change_go_once_the_last_ones_cost_is_paid_back_at_its_
     assert pacer.ready(frame=40)
     for bad in ({"share": 0.0, "frame_seconds": 0.01}, {"share": 1.5, "frame_seconds": 0.01},
                 {"share": True, "frame_seconds": 0.01}, {"share": 0.1, "frame_seconds": -1.0},
-                {"share": 0.1, "frame_seconds": 0.01, "max_wait_seconds": float("nan")}):
+                {"share": 0.1, "frame_seconds": 0.01, "max_wait_seconds": float("nan")},
+                {"share": 0.1, "frame_seconds": 0.01, "burst_seconds": -1.0}):
         with pytest.raises(ParameterError):
             LatentPacer(**bad)
+
+
+def test_a_pause_saves_up_a_burst_and_a_stream_is_still_paced_to_its_share():
+    """A performer's few quick moves after a pause go at once (the share of burst_seconds of audio saved up);
+    a stream that outlasts the credit is paced to the share, as without it."""
+    from synth.engine.pacing import LatentPacer
+
+    pacer = LatentPacer(share=0.1, frame_seconds=0.01, max_wait_seconds=1.0, burst_seconds=0.1)  # 1 ms credit
+    frame, went = 100, []
+    for _ in range(40):  # a change asked for every frame, each costing 5 ms (five frames of the share)
+        if pacer.ready(frame=frame):
+            went.append(frame)
+            pacer.spent(frame=frame, seconds=0.005)
+        frame += 1
+    assert went[:3] == [100, 101, 102]  # the credit (10 frames' share) pays for the first ones at once
+    gaps = np.diff(went[5:])
+    assert len(gaps) and np.all(gaps == 5)  # then one every 5 frames: 5 ms paid back at 1 ms a frame
 
 
 def test_a_stream_of_latent_changes_is_paced_to_its_cost_and_ends_on_the_newest(bundle):
