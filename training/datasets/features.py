@@ -28,7 +28,7 @@ from synth.json_files import read_json_file
 from synth.numpy_files import numpy_file_problem
 from synth.spectrogram import SpectrogramParams
 
-__all__ = ["Features", "load_features", "sha256_file", "SPLIT_NAMES"]
+__all__ = ["Features", "NoteRows", "load_features", "sha256_file", "SPLIT_NAMES"]
 
 SPLIT_NAMES = ("train", "valid", "test")
 
@@ -40,6 +40,25 @@ def sha256_file(path: str | Path, *, chunk: int = 1 << 22) -> str:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+class NoteRows:
+    """Rows ``rows`` of a features array ``x`` as a (len(rows), n_mels, frames) array-like read a slice at a
+    time: ``view[a:b]`` reads rows ``rows[a:b]`` (as float32) and nothing else, so a step that streams a
+    split through it never holds the split."""
+
+    def __init__(self, x: Any, rows: np.ndarray) -> None:
+        self.x = x
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.shape = (len(self.rows), *tuple(x.shape[1:]))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, part: slice) -> np.ndarray:
+        if not isinstance(part, slice):
+            raise TypeError("note rows are read by slices")
+        return np.asarray(self.x[self.rows[part]], dtype=np.float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +89,10 @@ class Features:
                            "make the features again with --split random, or record more instruments)")
             raise DataError(f"{self.path}: the {split!r} split is empty{why}")
         return idx
+
+    def notes(self, rows: np.ndarray) -> NoteRows:
+        """Rows ``rows`` of the features, read a slice at a time (:class:`NoteRows`)."""
+        return NoteRows(self.x, rows)
 
     def differences(self, recorded: dict[str, Any]) -> list[str]:
         """How this folder's :meth:`description` differs from a ``recorded`` one, as "key recorded -> now"
