@@ -23,6 +23,7 @@ from synth.errors import DataError
 from synth.outputs import FEATURES, check_output_folder
 from synth.spectrogram import SpectrogramParams, log_mel
 from training.datasets.features import sha256_file
+from training.datasets.shards import features_checksums
 
 __all__ = ["compute_features", "SILENT_PEAK_DB", "PARTIAL_SUFFIX"]
 
@@ -99,7 +100,9 @@ def compute_features(
         params.save(tmp / "spectrogram.json")
         atomic_write_text(tmp / "index.json", json.dumps({"source": str(src.resolve()), "rows": rows}, indent=1) + "\n")
         atomic_write_text(tmp / "splits.json", json.dumps({"rule": split, "seed": seed, **splits}) + "\n")
-        atomic_write_text(tmp / "checksums.json", json.dumps({"features.npy": sha256_file(npy)}, indent=1) + "\n")
+        offset = int(np.load(npy, mmap_mode="r").offset)
+        atomic_write_text(tmp / "checksums.json", json.dumps(features_checksums(
+            npy, rows=len(rows), row_bytes=params.n_mels * params.frames * 4, offset=offset), indent=1) + "\n")
     return out
 
 
