@@ -8,7 +8,7 @@ same number of steps at every N, reading rows from every shard), validation and 
 Each stage runs in a process of its own, so its peak resident memory (``ru_maxrss``) is its own: the
 process's, and the largest of its workers'.
 
-On the 2-core machine the log-mels cost ~0.1-0.3 s a note under the other agents' load, so 100,000 notes would
+On the 2-core machine the log-mels cost ~0.25-0.5 s a note a worker under the other agents' load, so 100,000 notes would
 take hours: the features stage computes at most ``--features-limit`` notes (10,240) of the stream, and a
 larger set is completed by copying those shards under new names (each keeps its recorded hash; its notes get
 new names), so that training reads a real N-note folder: N rows in the index, N / 512 shard files on disk.
