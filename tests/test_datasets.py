@@ -42,7 +42,7 @@ def test_features_folder_layout_and_loader(features, nsynth_folder):
     f = load_features(features)
     examples = json.loads((nsynth_folder / "examples.json").read_text())
     assert f.x.shape == (30, 64, 128) and f.x.dtype == np.float32
-    assert isinstance(f.x, np.memmap)
+    assert isinstance(f.x[0:30], np.memmap)  # rows read from the memory map, each block checked first
     assert [r["note_str"] for r in f.rows] == sorted(examples)
     assert f.params == SMALL
     assert sorted(np.concatenate(list(f.splits.values())).tolist()) == list(range(30))
@@ -88,8 +88,9 @@ def test_corrupt_features_are_detected(features, tmp_path):
     with open(copy / "features.npy", "r+b") as fh:
         fh.seek(-4, 2)
         fh.write(b"\x00\x00\xc0\x7f")  # a NaN in the last value
-    with pytest.raises(DataError, match="checksum mismatch"):
-        load_features(copy)
+    feats = load_features(copy)  # opening reads no row: each block is checked when first read
+    with pytest.raises(DataError, match=r"features.npy: checksum mismatch \(rows 0..29\)"):
+        feats.x[3]
 
 
 def test_tfrecord_selection(tmp_path):
@@ -114,6 +115,78 @@ def test_tfrecord_selection(tmp_path):
     assert list(ex) == ["guitar_acoustic_001-060-100"]
     y, sr = sf.read(tmp_path / "sel" / "audio" / "guitar_acoustic_001-060-100.wav")
     assert sr == 16000 and y.shape == (64000,)
+
+
+def _write_tfrecord(tf, path, notes):
+    """An NSynth-format TFRecord of ``notes``: (instrument index, family, pitch, velocity, audio)."""
+    from synth.data.nsynth_format import FAMILIES
+
+    with tf.io.TFRecordWriter(str(path)) as w:
+        for i, family, pitch, vel, audio in notes:
+            instrument = f"{family}_acoustic_{i:03d}"
+            ints = {"note": i, "instrument": i, "pitch": pitch, "velocity": vel, "sample_rate": 16000,
+                    "instrument_family": FAMILIES.index(family), "instrument_source": 0}
+            strs = {"note_str": f"{instrument}-{pitch:03d}-{vel:03d}", "instrument_str": instrument,
+                    "instrument_family_str": family, "instrument_source_str": "acoustic"}
+            feat = {k: tf.train.Feature(int64_list=tf.train.Int64List(value=[v])) for k, v in ints.items()}
+            feat |= {k: tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode()])) for k, v in strs.items()}
+            feat["qualities"] = tf.train.Feature(int64_list=tf.train.Int64List(value=[0, 1] + [0] * 8))
+            feat["audio"] = tf.train.Feature(float_list=tf.train.FloatList(value=audio.tolist()))
+            w.write(tf.train.Example(features=tf.train.Features(feature=feat)).SerializeToString())
+
+
+def test_nsynth_tfrecords_become_features_directly_in_their_official_splits(tmp_path):
+    """dataset nsynth --features: the notes of NSynth's three TFRecord files, every pitch, straight into
+    float16 shards (no WAV written), each note in the split of its file, a silent note skipped and named;
+    the features are the log-mels of the records' own audio."""
+    tf = pytest.importorskip("tensorflow")
+    from synth.cli import main
+    from synth.spectrogram import log_mel
+    from training.datasets.nsynth import nsynth_features
+    from training.datasets.synthetic import synth_note
+
+    audio = {}
+    files = {}
+    for split, instruments in (("train", (0, 1, 2)), ("valid", (3,)), ("test", (4,))):
+        notes = []
+        for i in instruments:
+            for pitch in (48, 60, 67):
+                y = synth_note(pitch=pitch, velocity=100, rng=np.random.default_rng([i, pitch]))
+                notes.append((i, "guitar" if i % 2 else "brass", pitch, 100, y))
+        if split == "train":
+            notes.append((9, "organ", 60, 100, np.zeros(64000, np.float32)))  # silent
+        files[split] = tmp_path / f"nsynth-{split}.tfrecord"
+        _write_tfrecord(tf, files[split], notes)
+        audio |= {f"{'guitar' if i % 2 else 'brass'}_acoustic_{i:03d}-{p:03d}-100": y for i, _, p, _, y in notes}
+    out = nsynth_features(list(files.values()), out=tmp_path / "f", params=SMALL, pitch=None, shard_notes=4,
+                          workers=1, progress=False)
+    feats = load_features(out)
+    names = [r["note_str"] for r in feats.rows]
+    assert len(names) == 15 and "organ_acoustic_009-060-100" not in names
+    assert {r["pitch"] for r in feats.rows} == {48, 60, 67}
+    skipped = json.loads((out / "skipped.json").read_text())
+    assert [s["note_str"] for s in skipped] == ["organ_acoustic_009-060-100"] and "silent" in skipped[0]["reason"]
+    for split, file_instruments in (("train", {0, 1, 2}), ("valid", {3}), ("test", {4})):
+        assert {feats.rows[r]["instrument"] for r in feats.subset(split)} == file_instruments
+    assert json.loads((out / "splits.json").read_text())["rule"] == "official"
+    assert not list(tmp_path.rglob("*.wav"))
+    for row in (0, 7, 14):
+        expected = log_mel(audio[names[row]], params=SMALL)
+        np.testing.assert_allclose(feats.x[row], expected, atol=1e-3)  # float16 on disk
+    assert feats.rows[0]["qualities"] == [0, 1] + [0] * 8
+
+    # The command line: one pitch, a new instrument split, the paper's contract.
+    code = main(["dataset", "nsynth", *map(str, files.values()), "--features", "--out", str(tmp_path / "g"),
+                 "--pitch", "60,67", "--split", "random", "--shards", "5", "--workers", "1"])
+    again = load_features(tmp_path / "g")
+    assert code == 0 and {r["pitch"] for r in again.rows} == {60, 67} and len(again.rows) == 10
+    assert again.split_rule == "random" and again.x.shape[1:] == (128, 512)
+    with pytest.raises(DataError, match="no note matches"):
+        nsynth_features(list(files.values()), out=tmp_path / "none", params=SMALL, pitch=99, workers=1,
+                        progress=False)
+    assert not list(tmp_path.glob("none*"))
+    with pytest.raises(DataError, match="names none"):
+        nsynth_features([files["train"].rename(tmp_path / "mine.tfrecord")], out=tmp_path / "h", params=SMALL)
 
 
 def test_folder_selection_by_family_and_velocity(nsynth_folder, tmp_path):

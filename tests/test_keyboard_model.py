@@ -86,7 +86,7 @@ def test_the_start_is_the_pca_of_each_keys_centred_patches():
     np.testing.assert_allclose(np.asarray(decoder([z[:1], keys[2:3]])), x[2:3], atol=1e-4)
 
 
-def test_a_keyboard_model_trains_across_keys_exports_with_parity_and_loads(tmp_path):
+def test_a_keyboard_model_trains_across_keys_exports_with_parity_and_loads(tmp_path, monkeypatch):
     features, x, _ = _write_keyboard_features(tmp_path / "features")
     config = small_config("keyboard", max_epochs=3, learning_rate=1e-3)
     run = fit(features=features, config=config, out=tmp_path / "run",
@@ -138,6 +138,45 @@ def test_a_keyboard_model_trains_across_keys_exports_with_parity_and_loads(tmp_p
     assert result["cross_key_aligned_patch_pca"]["72"]["notes"] == 2
     table = format_keyboard_tables(result)
     assert "| keyboard |" in table and "| 72 |" in table
+
+    # The tables stream the notes: read two at a time (every batch size set to 2), no read asks for more, and
+    # the figures are those of the reads of up to 16 above.
+    import dataclasses
+
+    import synth.metrics.pca
+    import training.datasets.features
+    import training.keyboard_evaluation
+    import training.model.patch
+
+    reads = []
+
+    class Counted:
+        def __init__(self, x):
+            self.x, self.shape, self.dtype, self.ndim, self.nbytes = x, x.shape, x.dtype, x.ndim, x.nbytes
+
+        def __len__(self):
+            return len(self.x)
+
+        def __getitem__(self, key):
+            reads.append(len(np.arange(len(self.x))[key].reshape(-1)))
+            return self.x[key]
+
+    load = training.datasets.features.load_features
+    monkeypatch.setattr(training.datasets.features, "load_features",
+                        lambda path, **kw: dataclasses.replace(load(path, **kw), x=Counted(load(path, **kw).x)))
+    for module, name in ((synth.metrics.pca, "BATCH_NOTES"), (training.keyboard_evaluation, "_BATCH"),
+                         (training.model.patch, "START_BATCH_NOTES")):
+        monkeypatch.setattr(module, name, 2)
+    again = evaluate_keyboard(features=features, bundle=tmp_path / "bundle", keys=KEYS, progress=False)
+    assert reads and max(reads) <= 2
+    for key in ("48", "60", "72"):
+        for name in ("keyboard", "pca_per_key", "patch_pca_per_key"):
+            for metric in ("rmse", "ssim", "f1"):
+                assert again["per_key"][key][name][metric] == pytest.approx(result["per_key"][key][name][metric],
+                                                                            abs=1e-4)
+    for metric in ("rmse", "ssim", "f1"):
+        assert again["cross_key_aligned_patch_pca"]["72"][metric] == pytest.approx(
+            result["cross_key_aligned_patch_pca"]["72"][metric], abs=1e-4)
     with pytest.raises(ParameterError, match="not among the bundle's trained keys"):
         evaluate_keyboard(features=features, bundle=tmp_path / "bundle", keys=(36,), progress=False)
 

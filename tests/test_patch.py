@@ -129,3 +129,43 @@ def test_a_run_with_too_few_patches_stops_before_writing_anything(tmp_path):
         fit(features=features, config=small_config("patch", filters=(32,), max_epochs=1), out=tmp_path / "run",
             options=FitOptions(verbose=0, run_eagerly=True))
     assert not (tmp_path / "run").exists()
+
+
+class _CountingNotes:
+    """Notes read by slices like an array, remembering the most notes one read asked for."""
+
+    def __init__(self, x: np.ndarray) -> None:
+        self.x, self.shape, self.largest = x, x.shape, 0
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, part: slice) -> np.ndarray:
+        self.largest = max(self.largest, len(range(*part.indices(len(self.x)))))
+        return self.x[part]
+
+
+@pytest.mark.parametrize("notes", [30, 1100])  # 120 patches: the exact Gram path; 4400: the range finder
+def test_the_pca_start_streams_its_notes_and_is_as_good_as_the_in_memory_svd(notes):
+    """The start reads a batch of notes at a time, never the split, and its directions hold as much of the
+    patches' variance as scikit-learn's randomized SVD of all of them in memory (the start before it streamed)."""
+    from sklearn.utils.extmath import randomized_svd
+
+    from training.model.patch import patch_pca
+
+    rng = np.random.default_rng(3)
+    x = np.clip(synthetic_notes(notes, seed=3) + 0.05 * rng.standard_normal((notes, 64, 64)), 0, 1).astype(np.float32)
+    reader = _CountingNotes(x)
+    mean, vt, explained = patch_pca(reader, patch_frames=P, k=8, what="'t'", batch_notes=7)
+    assert reader.largest <= 7
+    patches = note_patches(x, patch_frames=P).astype(np.float64)
+    np.testing.assert_allclose(mean, patches.mean(axis=0), atol=1e-5)
+    centred = patches - patches.mean(axis=0)
+    _, singular, ref = randomized_svd(centred, 8, n_iter=6, random_state=0)
+    np.testing.assert_allclose(vt @ vt.T, np.eye(8), atol=1e-4)
+
+    def held(v: np.ndarray) -> float:
+        return float(np.sum((centred @ v.T) ** 2))
+
+    assert held(vt) >= held(ref) * (1 - 1e-4)
+    assert explained == pytest.approx(held(ref) / float(np.sum(centred**2)), rel=1e-3)

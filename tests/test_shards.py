@@ -130,3 +130,93 @@ def test_reading_every_row_keeps_memory_flat(tmp_path):
     for m in maps:
         float(np.asarray(m, dtype=np.float32).sum())
     assert resident_mb() - before > 40
+
+
+def test_a_features_npy_is_checked_block_by_block_when_first_read(one_file, tmp_path, monkeypatch):
+    """No command reads a one-file features.npy whole before it starts: each block of rows is checked (its
+    recorded SHA-256, finite values) the first time a row of it is read; a folder that records only the whole
+    file's hash (written before blocks) is checked whole once and given its block hashes."""
+    from training.datasets import shards
+    from training.datasets.features import sha256_file
+
+    calls = {"blocks": 0, "whole": 0}
+    verify, whole = shards._verify_bytes, shards.features_checksums
+
+    def counted_verify(*a, **kw):
+        calls["blocks"] += 1
+        return verify(*a, **kw)
+
+    def counted_whole(*a, **kw):
+        calls["whole"] += 1
+        return whole(*a, **kw)
+
+    monkeypatch.setattr(shards, "_verify_bytes", counted_verify)
+    monkeypatch.setattr(shards, "features_checksums", counted_whole)
+    folder = tmp_path / "blocks"
+    shutil.copytree(one_file.path, folder)
+    npy = folder / "features.npy"
+    offset = int(np.load(npy, mmap_mode="r").offset)
+    row_bytes = SMALL.n_mels * SMALL.frames * 4
+    (folder / "checksums.json").write_text(json.dumps(
+        whole(npy, rows=30, row_bytes=row_bytes, offset=offset, block_rows=8)))  # blocks 0-7, 8-15, 16-23, 24-29
+    with open(npy, "r+b") as fh:  # one value of row 18
+        fh.seek(offset + 18 * row_bytes + 100)
+        fh.write(b"\x00\x00\xc0\x7f")
+    feats = load_features(folder)
+    assert calls == {"blocks": 0, "whole": 0}  # opening reads nothing
+    np.testing.assert_array_equal(feats.x[0:8], one_file.x[0:8])
+    np.testing.assert_array_equal(feats.x[np.array([9, 2])], one_file.x[np.array([9, 2])])
+    feats.x[1]
+    assert calls == {"blocks": 2, "whole": 0}  # blocks 0 and 1, once each
+    with pytest.raises(DataError, match=r"features.npy: checksum mismatch \(rows 16..23\)"):
+        feats.x[np.array([20, 2])]
+    assert "rows 16..23" in str(feats.x.failure)
+    np.testing.assert_array_equal(feats.x[24:30], one_file.x[24:30])  # the other blocks still read
+
+    # A folder from before block hashes: checked whole at its first opening, then never again.
+    legacy = tmp_path / "legacy"
+    shutil.copytree(one_file.path, legacy)
+    (legacy / "checksums.json").write_text(json.dumps({"features.npy": sha256_file(legacy / "features.npy")}))
+    bad = tmp_path / "bad"
+    shutil.copytree(legacy, bad)
+    load_features(legacy)
+    assert calls["whole"] == 1 and len(json.loads((legacy / "checksums.json").read_text())["blocks"]["sha256"]) == 1
+    load_features(legacy)
+    assert calls["whole"] == 1
+    with open(bad / "features.npy", "r+b") as fh:
+        fh.seek(-4, 2)
+        fh.write(b"\x00\x00\xc0\x7f")
+    recorded = (bad / "checksums.json").read_text()
+    with pytest.raises(DataError, match="features.npy: checksum mismatch"):
+        load_features(bad)
+    assert (bad / "checksums.json").read_text() == recorded
+
+
+@pytest.mark.parametrize("through", ["memory", "tf.data"])
+def test_training_that_meets_a_corrupt_shard_names_it_and_keeps_nothing_or_its_checkpoint(nsynth, tmp_path,
+                                                                                          monkeypatch, through):
+    """A shard that fails its check when training first reads it stops the run with the shard's name (not
+    TensorFlow's wrapping of it): a new run leaves no folder; a resumed one keeps its checkpoint."""
+    pytest.importorskip("tensorflow")
+    from training_fixtures import small_config
+
+    from training.fit import FitOptions, fit
+    from training.fit import notes as notes_module
+
+    if through == "tf.data":  # rows read by the parallel numpy_function, not gathered from memory
+        monkeypatch.setattr(notes_module, "IN_MEMORY_BYTES", 0)
+    params = SpectrogramParams(n_mels=64, frames=64)
+    out = compute_features(nsynth, out=tmp_path / "f", params=params, workers=1, progress=False, shard_notes=7)
+    config = small_config("no_dense", max_epochs=1)
+    run = fit(features=out, config=config, out=tmp_path / "kept", options=FitOptions(verbose=0))
+    shard = out / "shards" / "shard-00003.npy"
+    data = bytearray(shard.read_bytes())
+    data[-10] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    with pytest.raises(DataError) as err:
+        fit(features=out, config=config, out=tmp_path / "new", options=FitOptions(verbose=0))
+    assert str(err.value) == f"{shard}: checksum mismatch (the file is corrupt or was changed after it was written)"
+    assert not (tmp_path / "new").exists()
+    with pytest.raises(DataError, match=r"shard-00003.npy: checksum mismatch .*keeps its last checkpoint.*--resume"):
+        fit(features=out, config=None, out=run, options=FitOptions(verbose=0, resume=True, max_epochs=2))
+    assert (run / "history.csv").read_text().count("\n") == 2  # header and epoch 1: as it was

@@ -37,15 +37,16 @@ _BATCH = 16
 
 
 class _PatchBasis:
-    """The patch code's PCA start fitted on the notes of one key: ``coefficients`` of notes [shape=(N * C, k)]
-    and notes ``from_coefficients``, each half-second patch on the first ``k`` directions."""
+    """The patch code's PCA start fitted on the notes of one key (read by slices, a batch at a time):
+    ``coefficients`` of notes [shape=(N * C, k)] and notes ``from_coefficients``, each half-second patch on the
+    first ``k`` directions."""
 
-    def __init__(self, x_train: np.ndarray, *, patch_frames: int, k: int, what: str) -> None:
-        from training.model.patch import note_patches, patch_pca
+    def __init__(self, x_train: Any, *, patch_frames: int, k: int, what: str) -> None:
+        from training.model.patch import patch_pca
 
         self.patch_frames = patch_frames
-        self.shape = x_train.shape[1:]
-        self.mean, self.vt, _ = patch_pca(note_patches(x_train, patch_frames=patch_frames), k=k, what=what)
+        self.shape = tuple(x_train.shape[1:])
+        self.mean, self.vt, _ = patch_pca(x_train, patch_frames=patch_frames, k=k, what=what)
 
     def coefficients(self, x: np.ndarray) -> np.ndarray:
         from training.model.patch import note_patches
@@ -59,6 +60,11 @@ class _PatchBasis:
 
     def reconstruct(self, x: np.ndarray) -> np.ndarray:
         return self.from_coefficients(self.coefficients(x))
+
+
+def _coefficients(basis: _PatchBasis, notes: Any) -> np.ndarray:
+    """``basis.coefficients`` of ``notes`` (read by slices), :data:`_BATCH` notes at a time."""
+    return np.concatenate([basis.coefficients(notes[i : i + _BATCH]) for i in range(0, len(notes), _BATCH)])
 
 
 def _pairs(notes: list[dict[str, Any]], pitch: np.ndarray, rows: np.ndarray, a: int, b: int) -> np.ndarray:
@@ -173,7 +179,8 @@ def evaluate_keyboard(
             raise DataError(f"{feats.path}: no {split} notes or too few training notes at key {key}")
         if progress:
             print(f"key {key}: fitting the per-key baselines on {fit_at.size} training notes", file=sys.stderr)
-        x_train = np.asarray(feats.x[fit_at], dtype=np.float32)
+        # Both baselines stream the key's training notes (NoteRows): a batch of them in memory, not the split.
+        x_train = feats.notes(fit_at)
         pca = fit_pca(x_train, components=min(latent_size, len(x_train) - 1), name=f"training notes at {key}")
         bases[key] = _PatchBasis(x_train, patch_frames=patch_frames, k=per_column, what=f"patch PCA at {key}")
         reconstructors = {
@@ -181,7 +188,6 @@ def evaluate_keyboard(
             "pca_per_key": pca.reconstruct,
             "patch_pca_per_key": bases[key].reconstruct,
         }
-        del x_train
         if one_pitch is not None and key == one_pitch.base_pitch and one_pitch.keys is None:
             enc1, dec1 = one_pitch.encoder(), one_pitch.decoder()
             reconstructors["default"] = lambda x, e=enc1, d=dec1: d.decode(e.encode(x))
@@ -219,8 +225,8 @@ def evaluate_keyboard(
         # The linear baseline across keys: the key-60 note's patch coefficients mapped to the key's by least
         # squares over the training pairs (column by column), decoded by the key's patch PCA.
         fit_pairs = _pairs(feats.rows, pitch, train, source, key)
-        c_src = bases[source].coefficients(np.asarray(feats.x[fit_pairs[:, 0]], dtype=np.float32))
-        c_dst = bases[key].coefficients(np.asarray(feats.x[fit_pairs[:, 1]], dtype=np.float32))
+        c_src = _coefficients(bases[source], feats.notes(fit_pairs[:, 0]))
+        c_dst = _coefficients(bases[key], feats.notes(fit_pairs[:, 1]))
         mapping = np.linalg.lstsq(c_src, c_dst, rcond=None)[0]
         ways = {
             "keyboard": lambda x, k=key: decoder.decode(encoder.encode(x, pitch=source), pitch=k),

@@ -45,22 +45,38 @@ class PCABaseline:
     components : np.ndarray [shape=(k, n_mels * frames), float32], orthonormal rows, in order of variance
     shape : (n_mels, frames) of one note
     notes : how many training notes it was fitted on
+    variances : np.ndarray [shape=(k,), float64] or None: the training notes' summed squared deviation along
+        each direction (None when not measured)
+    total_variance : their summed squared deviation from the mean, over every direction (None: not measured)
     """
 
     mean: np.ndarray
     components: np.ndarray
     shape: tuple[int, int]
     notes: int
+    variances: np.ndarray | None = None
+    total_variance: float | None = None
 
     @property
     def k(self) -> int:
         return int(self.components.shape[0])
 
+    @property
+    def explained_variance(self) -> float:
+        """The fraction of the training notes' variance the ``k`` directions hold (1.0 for notes that do not
+        vary; NaN when the fit did not measure it)."""
+        if self.variances is None or self.total_variance is None:
+            return float("nan")
+        if self.total_variance <= 0:
+            return 1.0
+        return float(min(np.sum(self.variances) / self.total_variance, 1.0))
+
     def truncate(self, k: int) -> PCABaseline:
         """The same fit with only the first ``k`` directions (0: the mean note alone, whatever the input)."""
         if not 0 <= k <= self.k:
             raise ParameterError(f"PCA: cannot keep {k} components of {self.k}")
-        return dataclasses.replace(self, components=self.components[:k])
+        variances = None if self.variances is None else self.variances[:k]
+        return dataclasses.replace(self, components=self.components[:k], variances=variances)
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         """Coefficients [shape=(B, k)] of notes ``x`` [shape=(B, n_mels, frames)]."""
@@ -80,7 +96,7 @@ class PCABaseline:
 
 
 def fit_pca(x: Any, *, components: int, name: str = "training notes", batch_notes: int | None = None,
-            gram_notes: int | None = None, seed: int = 0) -> PCABaseline:
+            gram_notes: int | None = None, seed: int = 0, power_iterations: int | None = None) -> PCABaseline:
     """Fit a PCA with ``components`` directions to notes ``x``, reading them a batch at a time.
 
     Parameters
@@ -90,7 +106,7 @@ def fit_pca(x: Any, *, components: int, name: str = "training notes", batch_note
     components : k, at most N (the rank of N centred notes is at most N - 1, so the N-th direction, if kept,
         carries no variance of the training notes)
     name : what ``x`` is, for error messages
-    batch_notes, gram_notes, seed : see :func:`fit_pca_streamed`
+    batch_notes, gram_notes, seed, power_iterations : see :func:`fit_pca_streamed`
 
     Raises
     ------
@@ -101,12 +117,13 @@ def fit_pca(x: Any, *, components: int, name: str = "training notes", batch_note
     if len(x.shape) != 3:
         raise ParameterError(f"PCA of {name}: expected (N, n_mels, frames), got shape {tuple(x.shape)}")
     return fit_pca_streamed(lambda part: x[part], int(x.shape[0]), shape=tuple(x.shape[1:]), components=components,
-                            name=name, batch_notes=batch_notes, gram_notes=gram_notes, seed=seed)
+                            name=name, batch_notes=batch_notes, gram_notes=gram_notes, seed=seed,
+                            power_iterations=power_iterations)
 
 
 def fit_pca_streamed(notes: Callable[[slice], np.ndarray], n: int, *, shape: tuple[int, int], components: int,
                      name: str = "training notes", batch_notes: int | None = None, gram_notes: int | None = None,
-                     seed: int = 0) -> PCABaseline:
+                     seed: int = 0, power_iterations: int | None = None) -> PCABaseline:
     """Fit a PCA with ``components`` directions to the ``n`` notes that ``notes(slice)`` reads, a batch at a time.
 
     The notes are never held together: a first pass takes their mean; then, for ``n`` up to ``gram_notes``
@@ -125,6 +142,7 @@ def fit_pca_streamed(notes: Callable[[slice], np.ndarray], n: int, *, shape: tup
     shape : (n_mels, frames) of one note
     components, name : as in :func:`fit_pca`
     seed : of the random directions (the range finder's, and those completing a basis the notes do not span)
+    power_iterations : of the range finder (default :data:`POWER_ITERATIONS`); each is two more passes
 
     Raises
     ------
@@ -139,6 +157,9 @@ def fit_pca_streamed(notes: Callable[[slice], np.ndarray], n: int, *, shape: tup
                              f"values of a note), got {components!r}")
     batch_notes = BATCH_NOTES if batch_notes is None else batch_notes
     gram_notes = GRAM_NOTES if gram_notes is None else gram_notes
+    power_iterations = POWER_ITERATIONS if power_iterations is None else power_iterations
+    if not isinstance(power_iterations, int) or isinstance(power_iterations, bool) or power_iterations < 0:
+        raise ParameterError(f"PCA of {name}: power_iterations must be an int >= 0, got {power_iterations!r}")
     if not isinstance(batch_notes, int) or batch_notes < 1:
         raise ParameterError(f"PCA of {name}: batch_notes must be a positive int, got {batch_notes!r}")
     parts = [slice(start, min(start + batch_notes, n)) for start in range(0, n, batch_notes)]
@@ -165,16 +186,19 @@ def fit_pca_streamed(notes: Callable[[slice], np.ndarray], n: int, *, shape: tup
         return flat
 
     if n <= gram_notes:
-        vt = _gram_directions(centred, parts, n=n, dims=dims, k=components, seed=seed)
+        vt, variances, total = _gram_directions(centred, parts, n=n, dims=dims, k=components, seed=seed)
     else:
-        vt = _range_finder_directions(centred, parts, n=n, dims=dims, k=components, seed=seed)
-    return PCABaseline(mean=mean.astype(np.float32), components=vt, shape=shape, notes=n)
+        vt, variances, total = _range_finder_directions(centred, parts, n=n, dims=dims, k=components, seed=seed,
+                                                        power_iterations=power_iterations)
+    return PCABaseline(mean=mean.astype(np.float32), components=vt, shape=shape, notes=n, variances=variances,
+                       total_variance=total)
 
 
 def _gram_directions(centred: Callable[[slice], np.ndarray], parts: list[slice], *, n: int, dims: int, k: int,
-                     seed: int) -> np.ndarray:
+                     seed: int) -> tuple[np.ndarray, np.ndarray, float]:
     """The first ``k`` principal directions [shape=(k, D), float32] from the n x n Gram matrix of the centred
-    notes: ``X X^T = U S^2 U^T`` gives ``V^T = S^-1 U^T X``, the thin SVD's right singular vectors."""
+    notes: ``X X^T = U S^2 U^T`` gives ``V^T = S^-1 U^T X``, the thin SVD's right singular vectors; with the
+    variance along each (S^2) and the total (the Gram matrix's trace)."""
     gram = np.empty((n, n), np.float64)
     for i, a in enumerate(parts):
         xa = centred(a)
@@ -186,6 +210,7 @@ def _gram_directions(centred: Callable[[slice], np.ndarray], parts: list[slice],
             gram[a, b] = block
             gram[b, a] = block.T
         del xa
+    total = float(np.trace(gram))
     values, vectors = np.linalg.eigh(gram)
     del gram
     values, vectors = values[::-1][:k], np.ascontiguousarray(vectors[:, ::-1][:, :k])
@@ -197,22 +222,27 @@ def _gram_directions(centred: Callable[[slice], np.ndarray], parts: list[slice],
     vt = np.zeros((kept, dims), np.float64)
     for part in parts:
         vt += scale[part].T @ centred(part)
-    return _completed(vt, k, seed=seed)
+    variances = np.concatenate([values[:kept], np.zeros(k - kept)])
+    return _completed(vt, k, seed=seed), variances, total
 
 
 def _range_finder_directions(centred: Callable[[slice], np.ndarray], parts: list[slice], *, n: int, dims: int,
-                             k: int, seed: int) -> np.ndarray:
+                             k: int, seed: int, power_iterations: int) -> tuple[np.ndarray, np.ndarray, float]:
     """The first ``k`` principal directions [shape=(k, D), float32] by a randomized range finder with power
     iterations over streamed batches: each pass adds ``X_b^T (X_b Q)`` batch by batch, so nothing of size n is
-    held."""
+    held; with the variance along each and the total."""
     width = min(k + _OVERSAMPLE, n, dims)
     rng = np.random.default_rng(seed)
     # float32 bases: the range finder is an approximation to a subspace, not a sum where rounding piles up;
     # the small (width x width) problem at the end is float64.
     y = np.zeros((dims, width), np.float32)
+    total = 0.0
     for part in parts:
-        y += centred(part).T.astype(np.float32) @ rng.standard_normal((part.stop - part.start, width), np.float32)
-    for _ in range(POWER_ITERATIONS):
+        xb = centred(part)
+        total += float(np.einsum("ij,ij->", xb, xb))
+        y += xb.T.astype(np.float32) @ rng.standard_normal((part.stop - part.start, width), np.float32)
+    del xb
+    for _ in range(power_iterations):
         q = np.linalg.qr(y)[0]
         y[...] = 0.0
         for part in parts:
@@ -225,9 +255,10 @@ def _range_finder_directions(centred: Callable[[slice], np.ndarray], parts: list
     for part in parts:
         z = (centred(part).astype(np.float32) @ q).astype(np.float64)
         small += z.T @ z
-    _, w = np.linalg.eigh(small)
+    values, w = np.linalg.eigh(small)
     # Q W: orthonormal columns (Q's are, W is orthogonal), in order of the variance along them.
-    return np.ascontiguousarray((q @ w[:, ::-1][:, :k].astype(np.float32)).T)
+    vt = np.ascontiguousarray((q @ w[:, ::-1][:, :k].astype(np.float32)).T)
+    return vt, np.maximum(values[::-1][:k], 0.0), total
 
 
 def _completed(vt: np.ndarray, k: int, *, seed: int) -> np.ndarray:

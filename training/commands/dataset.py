@@ -23,6 +23,16 @@ def _workers(text: str) -> int:
     return value
 
 
+def _pitches(text: str) -> int | list[int] | None:
+    """A pitch, comma-separated pitches, or every pitch ("all", or -1): None."""
+    if text.strip().lower() == "all" or text.strip() == "-1":
+        return None
+    values = _ints(text)
+    if not values or any(not 0 <= v <= 127 for v in values):
+        raise argparse.ArgumentTypeError(f"expected MIDI pitches 0..127 or 'all', got {text!r}")
+    return values[0] if len(values) == 1 else values
+
+
 def _strs(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
@@ -30,13 +40,29 @@ def _strs(text: str) -> list[str]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="dataset_command", metavar="KIND", required=True)
 
-    p = sub.add_parser("nsynth", help="select notes of a real NSynth split (folder or .tfrecord)")
-    p.add_argument("src", type=Path, help="nsynth-{split} folder or nsynth-{split}.tfrecord")
+    p = sub.add_parser("nsynth", help="select notes of real NSynth splits (folders or .tfrecord files), as an "
+                                      "NSynth-format folder or, with --features, straight into features")
+    p.add_argument("src", type=Path, nargs="+", help="nsynth-{split} folders or nsynth-{split}.tfrecord files "
+                                                     "(several only with --features)")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--pitch", type=int, default=60, help="MIDI pitch to keep (default 60; -1 keeps all)")
+    p.add_argument("--pitch", type=_pitches, default=60,
+                   help="MIDI pitch or comma-separated pitches to keep, or 'all' (default 60; -1 is 'all')")
     p.add_argument("--family", type=_strs, default=None, help="comma-separated families, e.g. guitar,brass")
     p.add_argument("--source", type=_strs, default=None, help="comma-separated sources, e.g. acoustic")
     p.add_argument("--velocity", type=_ints, default=None, help="comma-separated velocities")
+    p.add_argument("--features", action="store_true",
+                   help="write a features folder (float16 shards) of the selected notes directly: no WAV copy, "
+                        "TFRecords read in parallel by tf.data")
+    p.add_argument("--split", choices=["official", "instrument", "random"], default="official",
+                   help="with --features: official keeps NSynth's own split of each source (default); instrument "
+                        "or random split the selected notes anew")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--shards", type=int, default=512, metavar="NOTES", help="with --features: notes a shard (512)")
+    p.add_argument("--spectrogram", type=Path, default=None, help="a spectrogram.json contract (default: the paper's)")
+    p.add_argument("--parallel", type=_workers, default=None,
+                   help="TFRecord parsers run at once (default: tf.data's autotuning)")
+    p.add_argument("--resume", action="store_true", help="with --features: continue a run that stopped part-way")
+    p.add_argument("--workers", type=_workers, default=None, help="processes computing the log-mels")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
 
     p = sub.add_parser("soundfont", help="render an NSynth-format folder from General MIDI SoundFonts")
@@ -88,11 +114,26 @@ def run(args: argparse.Namespace) -> int:
 
     kind = args.dataset_command
     start = time.perf_counter()
-    if kind == "nsynth":
+    if kind == "nsynth" and args.features:
+        from synth.spectrogram import SpectrogramParams
+        from training.datasets.nsynth import nsynth_features
+
+        params = SpectrogramParams.load(args.spectrogram) if args.spectrogram else SpectrogramParams()
+        nsynth_features(args.src, out=args.out, params=params, pitch=args.pitch, families=args.family,
+                        sources=args.source, velocities=args.velocity, split=args.split, seed=args.seed,
+                        shard_notes=args.shards, workers=args.workers, parallel=args.parallel, resume=args.resume,
+                        force=args.force)
+        print(f"wrote features of {', '.join(map(str, args.src))} into {args.out} in "
+              f"{time.perf_counter() - start:.1f} s")
+    elif kind == "nsynth":
+        from synth.errors import ParameterError
         from training.datasets.nsynth import select_nsynth
 
-        n = select_nsynth(args.src, out=args.out, pitch=None if args.pitch < 0 else args.pitch,
-                          families=args.family, sources=args.source, velocities=args.velocity, force=args.force)
+        if len(args.src) != 1 or args.resume:
+            raise ParameterError("dataset nsynth copies one split without --features (several sources and --resume "
+                                 "need --features)")
+        n = select_nsynth(args.src[0], out=args.out, pitch=args.pitch, families=args.family, sources=args.source,
+                          velocities=args.velocity, force=args.force)
         print(f"selected {n} notes into {args.out} in {time.perf_counter() - start:.1f} s")
     elif kind == "soundfont":
         from training.datasets.soundfont import DEFAULT_FONTS, render_soundfont_dataset

@@ -7,7 +7,9 @@ Layout of ``DIR``:
 - ``spectrogram.json``: the contract the rows were computed with (:mod:`synth.spectrogram`);
 - ``splits.json``: ``{"rule": "instrument"|"random", "seed": int, "train": [rows], "valid": [rows],
   "test": [rows]}``;
-- ``checksums.json``: SHA-256 of ``features.npy``, checked on load so a corrupt file is caught.
+- ``checksums.json``: SHA-256 of ``features.npy`` and of each block of 256 rows (``"blocks"``), each block
+  checked the first time one of its rows is read, so a corrupt file is caught without reading it whole before
+  every command.
 
 Or, for sets too large to hold, ``shards/`` in place of ``features.npy``: float16 shards and their
 ``shards.json`` (:mod:`training.datasets.shards`), ``checksums.json`` then holding the SHA-256 of
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +31,7 @@ from synth.json_files import read_json_file
 from synth.numpy_files import numpy_file_problem
 from synth.spectrogram import SpectrogramParams
 
-__all__ = ["Features", "load_features", "sha256_file", "SPLIT_NAMES"]
+__all__ = ["Features", "NoteRows", "load_features", "sha256_file", "SPLIT_NAMES"]
 
 SPLIT_NAMES = ("train", "valid", "test")
 
@@ -40,6 +43,25 @@ def sha256_file(path: str | Path, *, chunk: int = 1 << 22) -> str:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+class NoteRows:
+    """Rows ``rows`` of a features array ``x`` as a (len(rows), n_mels, frames) array-like read a slice at a
+    time: ``view[a:b]`` reads rows ``rows[a:b]`` (as float32) and nothing else, so a step that streams a
+    split through it never holds the split."""
+
+    def __init__(self, x: Any, rows: np.ndarray) -> None:
+        self.x = x
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.shape = (len(self.rows), *tuple(x.shape[1:]))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, part: slice) -> np.ndarray:
+        if not isinstance(part, slice):
+            raise TypeError("note rows are read by slices")
+        return np.asarray(self.x[self.rows[part]], dtype=np.float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +93,10 @@ class Features:
             raise DataError(f"{self.path}: the {split!r} split is empty{why}")
         return idx
 
+    def notes(self, rows: np.ndarray) -> NoteRows:
+        """Rows ``rows`` of the features, read a slice at a time (:class:`NoteRows`)."""
+        return NoteRows(self.x, rows)
+
     def differences(self, recorded: dict[str, Any]) -> list[str]:
         """How this folder's :meth:`description` differs from a ``recorded`` one, as "key recorded -> now"
         strings, over the keys ``recorded`` has; not the path (a folder may move: what it holds counts)."""
@@ -99,7 +125,9 @@ def load_features(path: str | Path, *, verify: bool = True) -> Features:
     Parameters
     ----------
     path : folder holding features.npy, index.json, spectrogram.json, splits.json, checksums.json
-    verify : check the SHA-256 of features.npy (reads the whole file once) and scan for NaN/Inf
+    verify : check the recorded SHA-256 and that values are finite: of each shard, or of each block of rows of
+        features.npy, the first time a row of it is read (opening reads none; a features.npy written before
+        block hashes were recorded is checked whole once and given them)
 
     Raises
     ------
@@ -120,12 +148,7 @@ def load_features(path: str | Path, *, verify: bool = True) -> Features:
     npy = path / "features.npy"
     if not npy.is_file():
         raise DataError(f"{npy}: missing")
-    if verify:
-        sums = read_json_file(path / "checksums.json", what="features checksums", error=DataError)
-        expected = sums.get("features.npy") if isinstance(sums, dict) else None
-        actual = sha256_file(npy)
-        if expected != actual:
-            raise DataError(f"{npy}: checksum mismatch (file is corrupt or was changed after it was written)")
+    sums = read_json_file(path / "checksums.json", what="features checksums", error=DataError) if verify else None
     try:
         problem = numpy_file_problem(npy, archive=False)
         if problem:
@@ -137,10 +160,38 @@ def load_features(path: str | Path, *, verify: bool = True) -> Features:
     if x.shape != want or x.dtype != np.float32:
         raise DataError(f"{npy}: expected float32 array of shape {want}, got {x.dtype} {x.shape}")
     if verify:
-        for start in range(0, len(x), 256):
-            if not np.all(np.isfinite(x[start : start + 256])):
-                raise DataError(f"{npy}: contains NaN or Inf (rows {start}..{start + 255})")
+        x = _checked(npy, x, sums)
     return _finish(path, x, rows, params)
+
+
+def _checked(npy: Path, x: np.ndarray, sums: Any):
+    """The memory map ``x`` of ``npy`` checked by blocks as they are read (:class:`CheckedRows`) when
+    ``checksums.json`` (``sums``) records them; a folder written before that is checked whole once, as it
+    always was, and its block hashes (from the same pass) added to its checksums.json, so that the next
+    command reads nothing before it starts (a folder it cannot write is checked whole each time)."""
+    from synth.atomic import atomic_write_text
+    from training.datasets.shards import CheckedRows, features_checksums
+
+    expected = sums.get("features.npy") if isinstance(sums, dict) else None
+    if not isinstance(expected, str):
+        raise DataError(f"{npy.parent / 'checksums.json'}: records no SHA-256 of features.npy")
+    offset = int(x.offset)
+    blocks = sums.get("blocks")
+    row_bytes = int(np.prod(x.shape[1:])) * 4
+    if isinstance(blocks, dict) and blocks.get("file") == "features.npy":
+        block_rows, hashes = blocks.get("rows"), blocks.get("sha256")
+        if (not isinstance(block_rows, int) or isinstance(block_rows, bool) or block_rows < 1
+                or not isinstance(hashes, list) or len(hashes) != -(-len(x) // block_rows)
+                or not all(isinstance(h, str) for h in hashes)):
+            raise DataError(f"{npy.parent / 'checksums.json'}: its blocks do not cover the {len(x)} rows of "
+                            "features.npy")
+        return CheckedRows(x, npy, offset=offset, block_rows=block_rows, sha256=hashes)
+    record = features_checksums(npy, rows=len(x), row_bytes=row_bytes, offset=offset, expected=expected)
+    try:
+        atomic_write_text(npy.parent / "checksums.json", json.dumps(record, indent=1) + "\n")
+    except OSError:
+        pass  # a read-only folder: checked whole again next time
+    return x
 
 
 def _load_sharded(path: Path, *, params: SpectrogramParams, rows: int, verify: bool):

@@ -11,6 +11,12 @@ shard's file, first row, row count and SHA-256. :class:`ShardedArray` presents t
   speeds up a second epoch, outside the process);
 - a shard's recorded SHA-256, and that it holds only finite values, are checked the first time a row of it
   is read (once per process), not the whole set before every command.
+
+The one-file layout (a float32 ``features.npy``) is checked the same way by :class:`CheckedRows`: its
+``checksums.json`` records, beside the whole file's SHA-256, one per block of :data:`BLOCK_ROWS` rows
+(:func:`features_checksums`), each checked the first time a row of the block is read. Either array keeps the
+first :class:`~synth.errors.DataError` its checks raised as ``failure``, so a caller that sees it only through
+TensorFlow (a check failing inside a tf.data ``numpy_function``) can raise it as it was.
 """
 
 from __future__ import annotations
@@ -27,11 +33,94 @@ import numpy as np
 
 from synth.errors import DataError
 
-__all__ = ["SHARDS_FILE", "SHARDS_FORMAT", "Shard", "ShardedArray", "write_shard", "read_shard_table"]
+__all__ = ["BLOCK_ROWS", "SHARDS_FILE", "SHARDS_FORMAT", "CheckedRows", "Shard", "ShardedArray", "features_checksums",
+           "write_shard", "read_shard_table", "row_indices"]
 
 SHARDS_FILE = "shards.json"
 SHARDS_FORMAT = "melsynth.shards/1"
 _DTYPE = np.dtype("<f2")
+#: Rows of a one-file features.npy hashed together: 256 notes of 128 x 512 float32 values are 64 MB.
+BLOCK_ROWS = 256
+#: Bytes read at once while a shard or block is checked.
+_CHUNK_BYTES = 4 << 20
+
+
+def _verify_bytes(path: Path, *, hash_from: int, data_from: int, stop: int, dtype: np.dtype, expected: str,
+                  what: str) -> None:
+    """Check that bytes ``[hash_from, stop)`` of ``path`` hash to ``expected`` (SHA-256) and that the values in
+    ``[data_from, stop)`` are finite, streamed in chunks (never mapped); ``what`` names them in the error.
+    A file that fails both reports the checksum: the values of a changed file say nothing."""
+    digest = hashlib.sha256()
+    finite = True
+    chunk = max(dtype.itemsize, _CHUNK_BYTES // dtype.itemsize * dtype.itemsize)
+    with open(path, "rb") as fh:
+        fh.seek(hash_from)
+        if data_from > hash_from:
+            digest.update(fh.read(data_from - hash_from))
+        at = data_from
+        while at < stop:
+            block = fh.read(min(chunk, stop - at))
+            if not block:
+                break
+            digest.update(block)
+            finite = finite and bool(np.all(np.isfinite(np.frombuffer(block, dtype=dtype))))
+            at += len(block)
+    if digest.hexdigest() != expected:
+        raise DataError(f"{path}: checksum mismatch{what} (the file is corrupt or was changed after it was written)")
+    if not finite:
+        raise DataError(f"{path}: contains NaN or Inf{what}")
+
+
+def row_indices(key: Any, n: int) -> np.ndarray | int:
+    """The rows an index of a features array names: an int (negative counts from the end) or an int64 array
+    for a slice or a 1-D integer array; TypeError for anything else, IndexError for a row outside 0..n-1."""
+    if isinstance(key, (int, np.integer)):
+        row = int(key) + (n if key < 0 else 0)
+        if not 0 <= row < n:
+            raise IndexError(f"row {int(key)} outside 0..{n - 1}")
+        return row
+    if isinstance(key, slice):
+        return np.arange(*key.indices(n))
+    rows = np.asarray(key)
+    if rows.dtype == bool or rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer):
+        raise TypeError("a features array takes an int, a slice or a 1-D array of row indices")
+    if rows.size and (rows.min() < 0 or rows.max() >= n):
+        raise IndexError(f"rows outside 0..{n - 1}")
+    return rows.astype(np.int64)
+
+
+def features_checksums(npy: Path, *, rows: int, row_bytes: int, offset: int, block_rows: int = BLOCK_ROWS,
+                       expected: str | None = None) -> dict[str, Any]:
+    """``checksums.json`` of a one-file features folder: the SHA-256 of ``features.npy`` and of each block of
+    ``block_rows`` rows (data starting at byte ``offset``), in one streamed pass. With ``expected`` (the
+    whole file's recorded hash) the pass is also its check: DataError for another hash, or for values that
+    are not finite."""
+    whole = hashlib.sha256()
+    blocks: list[str] = []
+    bad_rows = None
+    with open(npy, "rb") as fh:
+        whole.update(fh.read(offset))
+        for first in range(0, rows, block_rows):
+            count = min(block_rows, rows - first)
+            digest = hashlib.sha256()
+            left = count * row_bytes
+            while left:
+                chunk = fh.read(min(left, _CHUNK_BYTES))
+                if not chunk:
+                    raise DataError(f"{npy}: truncated at row {first + count - left // row_bytes}")
+                whole.update(chunk)
+                digest.update(chunk)
+                left -= len(chunk)
+                if bad_rows is None and not np.all(np.isfinite(np.frombuffer(chunk, dtype="<f4"))):
+                    bad_rows = f"rows {first}..{first + count - 1}"
+            blocks.append(digest.hexdigest())
+        whole.update(fh.read())
+    if expected is not None and whole.hexdigest() != expected:
+        raise DataError(f"{npy}: checksum mismatch (file is corrupt or was changed after it was written)")
+    if expected is not None and bad_rows is not None:
+        raise DataError(f"{npy}: contains NaN or Inf ({bad_rows})")
+    return {"features.npy": whole.hexdigest(),
+            "blocks": {"file": "features.npy", "rows": block_rows, "sha256": blocks}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,6 +206,7 @@ class ShardedArray:
         self._verify = verify
         self._checked: set[int] = set()
         self._lock = threading.Lock()
+        self.failure: DataError | None = None
         self._offsets: dict[int, int] = {}
         for k, shard in enumerate(self.shards):
             path = self.folder / shard.file
@@ -141,16 +231,13 @@ class ShardedArray:
                 return
             shard = self.shards[k]
             path = self.folder / shard.file
-            digest = hashlib.sha256()
-            with open(path, "rb") as fh:
-                head = fh.read(self._offsets[k])
-                digest.update(head)
-                while block := fh.read(self._row_bytes * 64):
-                    digest.update(block)
-                    if not np.all(np.isfinite(np.frombuffer(block, dtype=_DTYPE))):
-                        raise DataError(f"{path}: contains NaN or Inf")
-            if digest.hexdigest() != shard.sha256:
-                raise DataError(f"{path}: checksum mismatch (the shard is corrupt or was changed after it was written)")
+            try:
+                _verify_bytes(path, hash_from=0, data_from=self._offsets[k],
+                              stop=self._offsets[k] + shard.rows * self._row_bytes, dtype=_DTYPE,
+                              expected=shard.sha256, what="")
+            except DataError as exc:
+                self.failure = self.failure or exc
+                raise
             self._checked.add(k)
 
     def _read_rows(self, rows: np.ndarray) -> np.ndarray:
@@ -173,16 +260,72 @@ class ShardedArray:
         return out
 
     def __getitem__(self, key: Any) -> np.ndarray:
-        if isinstance(key, (int, np.integer)):
-            row = int(key) + (self.shape[0] if key < 0 else 0)
-            return self._read_rows(np.array([row]))[0]
-        if isinstance(key, slice):
-            return self._read_rows(np.arange(*key.indices(self.shape[0])))
-        rows = np.asarray(key)
-        if rows.dtype == bool or rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer):
-            raise TypeError("a sharded features array takes an int, a slice or a 1-D array of row indices")
+        rows = row_indices(key, self.shape[0])
+        if isinstance(rows, int):
+            return self._read_rows(np.array([rows]))[0]
         return self._read_rows(rows)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         whole = self._read_rows(np.arange(self.shape[0]))
         return whole if dtype is None else whole.astype(dtype, copy=False)
+
+
+class CheckedRows:
+    """A float32 ``features.npy`` memory map whose blocks of ``block_rows`` rows are each checked (recorded
+    SHA-256, finite values) the first time a row of them is read, once per process (module docstring).
+
+    Indexing takes what :class:`ShardedArray` takes and returns the memory map's rows; ``np.asarray`` of the
+    whole checks every block first.
+    """
+
+    ndim = 3
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, x: np.ndarray, path: Path, *, offset: int, block_rows: int, sha256: list[str]) -> None:
+        self._x = x
+        self.path = Path(path)
+        self.shape = tuple(x.shape)
+        self._offset = offset
+        self._row_bytes = int(np.prod(self.shape[1:])) * 4
+        self._block_rows = block_rows
+        self._sha256 = list(sha256)
+        self._checked: set[int] = set()
+        self._lock = threading.Lock()
+        self.failure: DataError | None = None
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def nbytes(self) -> int:
+        return int(self._x.nbytes)
+
+    def _check(self, blocks: Any) -> None:
+        for k in sorted(set(blocks) - self._checked):
+            with self._lock:
+                if k in self._checked:
+                    continue
+                first = k * self._block_rows
+                last = min(first + self._block_rows, self.shape[0]) - 1
+                start = self._offset + first * self._row_bytes
+                try:
+                    _verify_bytes(self.path, hash_from=start, data_from=start,
+                                  stop=self._offset + (last + 1) * self._row_bytes, dtype=np.dtype("<f4"),
+                                  expected=self._sha256[k], what=f" (rows {first}..{last})")
+                except DataError as exc:
+                    self.failure = self.failure or exc
+                    raise
+                self._checked.add(k)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        rows = row_indices(key, self.shape[0])
+        if isinstance(rows, int):
+            self._check([rows // self._block_rows])
+            return self._x[rows]
+        self._check(np.unique(rows // self._block_rows).tolist())
+        # A slice stays a view of the map (read when used), as it was before the map was wrapped.
+        return self._x[key] if isinstance(key, slice) else self._x[rows]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        self._check(range(len(self._sha256)))
+        return np.asarray(self._x, dtype=dtype)

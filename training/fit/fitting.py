@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from synth.errors import ClusterError, ParameterError
+from synth.errors import ClusterError, DataError, ParameterError
 from synth.outputs import RUN, check_output_folder
 from training.cluster.tf_config import ClusterSpec, read_tf_config
 from training.datasets.features import Features
-from training.fit.checkpoints import TrainingState
+from training.fit.checkpoints import TrainingState, latest_checkpoint
 from training.fit.devices import Placement, place
 from training.fit.loop import train_epochs
 from training.fit.models import compiled_models, start_from_data
@@ -135,13 +135,37 @@ def _fit(
         placement=placement, deterministic=options.deterministic, init_from=started_from,
         input_parallelism=options.input_parallelism,
     ))
-    _build_and_train(
-        out=writes, feats=feats, config=config, rows=rows, ckpt=ckpt, ckpt_state=ckpt_state, placement=placement,
-        run_eagerly=options.run_eagerly, init_from=init_from, verbose=options.verbose if chief else 0,
-        set_learning_rate="learning_rate" in options.schedule, new_run=not options.resume,
-        input_parallelism=options.input_parallelism,
-    )
+    try:
+        _build_and_train(
+            out=writes, feats=feats, config=config, rows=rows, ckpt=ckpt, ckpt_state=ckpt_state,
+            placement=placement, run_eagerly=options.run_eagerly, init_from=init_from,
+            verbose=options.verbose if chief else 0, set_learning_rate="learning_rate" in options.schedule,
+            new_run=not options.resume, input_parallelism=options.input_parallelism,
+        )
+    except Exception as exc:
+        failure = _data_failure(feats, exc)
+        if failure is None:
+            raise
+        # A shard or block of the features failed its check when training first read it.
+        if chief and not options.resume and latest_checkpoint(out) is None:
+            shutil.rmtree(out, ignore_errors=True)  # a new run with nothing to resume: nothing of it is kept
+            raise failure from None
+        raise DataError(f"{failure}; {out} keeps its last checkpoint: once the features are repaired, go on with "
+                        "--resume") from None
     return out
+
+
+def _data_failure(feats: Features, exc: BaseException) -> DataError | None:
+    """The features' own check failure behind ``exc``: the DataError a shard or block raised when first read,
+    whether it reached here as itself or wrapped by TensorFlow (raised inside a tf.data ``numpy_function``)."""
+    failure = getattr(feats.x, "failure", None)
+    if failure is None:
+        return None
+    if isinstance(exc, DataError):
+        return failure
+    import tensorflow as tf
+
+    return failure if isinstance(exc, tf.errors.OpError) else None
 
 
 def _build_and_train(

@@ -19,7 +19,8 @@ from training.model.config import ModelConfig
 __all__ = ["START_NOTES", "compiled_models", "start_from_data"]
 
 #: A family that starts from its training notes (a PCA) reads at most this many of them, a seeded sample: the
-#: 1275-note sets whole, the keyboard set's 17,375 training notes (4.6 GB as float32) not.
+#: 1275-note sets whole, the keyboard set's 17,375 training notes not. They are streamed a batch at a time
+#: (training.model.patch.patch_pca), so the bound is one of time (the PCA reads them 9 times), not memory.
 START_NOTES = 2048
 
 
@@ -64,7 +65,7 @@ def start_from_data(models: tuple[Any, Any, Any], feats: Features, train_rows: n
         if config.family.starts_from_features:
             config.family.start(models, feats, train_rows, pitch=pitch, config=config, log=log)
         else:
-            config.family.initialise(models, np.asarray(feats.x[rows], dtype=np.float32),
+            config.family.initialise(models, feats.notes(rows),
                                      pitch=np.zeros(len(rows), np.int32) if pitch is None else pitch[rows],
                                      config=config, log=log)
     except DataError:

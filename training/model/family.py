@@ -91,10 +91,12 @@ class ModelFamily:
         decoder takes a window of that many latent columns and the trainer is None."""
         raise NotImplementedError
 
-    def initialise(self, models: tuple[Any, Any, Any], x: np.ndarray, *, pitch: np.ndarray, config: FamilyConfig,
+    def initialise(self, models: tuple[Any, Any, Any], x: Any, *, pitch: np.ndarray, config: FamilyConfig,
                    log: Any = None) -> None:
         """Set a new run's starting weights from its training notes ``x`` [shape=(N, n_mels, frames)] and their
-        MIDI keys ``pitch`` [shape=(N,)], in place; the default keeps Keras's random initialisation."""
+        MIDI keys ``pitch`` [shape=(N,)], in place; the default keeps Keras's random initialisation. ``x`` is
+        read by slices like an array (fit hands it :class:`~training.datasets.features.NoteRows`): read it a
+        batch at a time, never whole."""
 
     #: Whether :meth:`initialise` reads the training notes (so fit hands it a sample of them).
     fitted_start: bool = False

@@ -280,8 +280,8 @@ class HomeKeyFamily(PitchedPatchFamily):
         at_home = rows[pitch[rows] == home]
         if log:
             log(f"  home key {home}: the patch PCA of its {len(at_home)} training notes")
-        mean, vt, _ = patch_pca(note_patches(np.asarray(feats.x[at_home], np.float32), patch_frames=p), k=k,
-                                what=repr(config.name), seed=config.schedule.seed, log=log)
+        mean, vt, _ = patch_pca(feats.notes(at_home), patch_frames=p, k=k, what=repr(config.name),
+                                seed=config.schedule.seed, log=log)
         encoder.get_layer(_HOME_ENCODE).set_weights([vt.T.copy(), (-mean @ vt.T).astype(np.float32)])
         decoder.get_layer(_HOME_DECODE).set_weights([vt.copy(), mean])
         maps = KeyMaps(keys=tuple(arch.keys), home=home, latent=k, width=vt.shape[1], rank=arch.key_rank)

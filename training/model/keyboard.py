@@ -36,7 +36,7 @@ import numpy as np
 from synth.errors import ParameterError
 from synth.spectrogram import SpectrogramParams
 from training.model.family import FamilyConfig
-from training.model.patch import PatchSettings, columns_to_mel, note_patches, patch_pca
+from training.model.patch import START_BATCH_NOTES, PatchSettings, columns_to_mel, note_patches, patch_pca
 from training.model.pitched import PitchedPatchFamily
 from training.model.settings import check_choice
 
@@ -157,23 +157,31 @@ class KeyboardFamily(PitchedPatchFamily):
                       columns: int | None) -> Any:
         return _decoder_graph(keras, config, params=params, columns=columns)
 
-    def initialise(self, models: tuple[Any, Any, Any], x: np.ndarray, *, pitch: np.ndarray, config: FamilyConfig,
+    def initialise(self, models: tuple[Any, Any, Any], x: Any, *, pitch: np.ndarray, config: FamilyConfig,
                    log: Any = None) -> None:
+        """The start (module docstring) from training notes ``x`` [shape=(N, n_mels, frames)], read by slices
+        a batch at a time (an array or :class:`~training.datasets.features.NoteRows`), and their keys."""
         arch = config.architecture
         _, encoder, decoder = models
-        patches = note_patches(x, patch_frames=arch.patch_frames)
-        columns = patches.shape[0] // max(len(x), 1)
-        patch_keys = np.repeat(np.asarray(pitch, dtype=np.int64), columns)
-        known = np.unique(patch_keys)
-        means = np.zeros((MIDI_KEYS, patches.shape[1]), dtype=np.float32)
-        for key in known:
-            means[key] = patches[patch_keys == key].mean(axis=0)
+        p = arch.patch_frames
+        columns = x.shape[2] // p
+        note_keys = np.asarray(pitch, dtype=np.int64)
+        known = np.unique(note_keys)
+        sums = np.zeros((MIDI_KEYS, p * x.shape[1]), dtype=np.float64)
+        for first in range(0, len(x), START_BATCH_NOTES):
+            part = slice(first, min(first + START_BATCH_NOTES, len(x)))
+            patches = note_patches(x[part], patch_frames=p).reshape(-1, columns, sums.shape[1])
+            np.add.at(sums, note_keys[part], patches.sum(axis=1, dtype=np.float64))
+        counts = np.bincount(note_keys, minlength=MIDI_KEYS) * columns
+        means = np.zeros(sums.shape, dtype=np.float32)
+        means[known] = (sums[known] / counts[known, None]).astype(np.float32)
+        del sums
         means = _nearest_filled(means, known)
-        patches -= means[patch_keys]
         if log:
             log(f"  mean patches of keys {', '.join(str(int(k)) for k in known)}")
-        residual_mean, vt, _ = patch_pca(patches, k=arch.filters[-1], what=repr(config.name),
-                                         seed=config.schedule.seed, log=log)
+        residual_mean, vt, _ = patch_pca(x, patch_frames=p, k=arch.filters[-1], what=repr(config.name),
+                                         seed=config.schedule.seed, log=log,
+                                         offsets=lambda part: np.repeat(means[note_keys[part]], columns, axis=0))
         encoder.get_layer(_ENCODER_MEAN).set_weights([means])
         encoder.get_layer(_ENCODER).set_weights([vt.T.copy(), (-residual_mean @ vt.T).astype(np.float32)])
         decoder.get_layer(_DECODER_MEAN).set_weights([means])

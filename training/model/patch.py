@@ -13,8 +13,8 @@ their bias is then per (frame in the patch, mel row), where the mean patch lives
 frames ``[c P, (c + 1) P)`` and nothing else, so a window of columns decodes exactly what the whole note
 does there.
 
-:func:`initialise_from_pca` sets both layers to the PCA of the training patches (scikit-learn's randomized
-SVD of the centred patches): the encoder projects a patch onto the first K principal directions and the
+:func:`initialise_from_pca` sets both layers to the PCA of the training patches (streamed a batch of notes at
+a time: :func:`patch_pca`): the encoder projects a patch onto the first K principal directions and the
 decoder adds them back to the mean patch, the best linear code of K values for those patches.
 
 Why this layout (our variant, not the paper's): a convolutional autoencoder whose one stage is as wide as a
@@ -32,6 +32,7 @@ exact with no reach at all. Its output is always the straight-through clip to th
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -80,36 +81,69 @@ def note_patches(x: np.ndarray, *, patch_frames: int) -> np.ndarray:
     return x.transpose(0, 2, 1).copy(order="C").reshape(n * (frames // patch_frames), patch_frames * n_mels)
 
 
-def patch_pca(patches: np.ndarray, *, k: int, what: str, seed: int = 0, log=None) -> tuple[np.ndarray, np.ndarray, float]:
+#: Notes read at once by the PCA start: 64 notes of 128 x 512 values are 32 MB as float64 patches.
+START_BATCH_NOTES = 64
+#: Power iterations of the PCA start's range finder (scikit-learn's randomized_svd was called with 6).
+START_POWER_ITERATIONS = 6
+
+
+def patch_pca(notes: Any, *, patch_frames: int, k: int, what: str, seed: int = 0, log=None,
+              offsets: Callable[[slice], np.ndarray] | None = None,
+              batch_notes: int | None = None) -> tuple[np.ndarray, np.ndarray, float]:
     """(mean [shape=(D,)], the first ``k`` principal directions [shape=(k, D)], the fraction of the variance
-    they explain) of ``patches`` [shape=(M, D)], by scikit-learn's randomized SVD of the centred patches.
+    they explain) of the patches of ``notes`` (D = ``patch_frames`` x n_mels), streamed.
+
+    ``notes`` [shape=(N, n_mels, frames)] is anything read by slices like an array (an array, a memory map,
+    :class:`~training.datasets.features.NoteRows`): ``batch_notes`` (default :data:`START_BATCH_NOTES`) of them
+    are read at a time, several times
+    (:func:`synth.metrics.pca.fit_pca_streamed`: exact from the Gram matrix up to 4096 patches, else a
+    randomized range finder with :data:`START_POWER_ITERATIONS` power iterations), so memory holds a batch,
+    not the notes. ``offsets(slice of notes)``, when given, is subtracted from those notes' patches
+    [shape=(patches of the slice, D)] before the PCA (the keyboard family's per-key mean patches).
 
     Raises
     ------
     DataError
         for fewer patches than ``k``, or values that are not finite; ``what`` names the model in the message.
     """
-    from sklearn.utils.extmath import randomized_svd
+    from synth.metrics.pca import fit_pca_streamed
 
-    if len(patches) <= k or patches.shape[1] < k:
-        raise DataError(f"PCA start of model {what}: {len(patches)} patches of {patches.shape[1]} values "
+    shape = tuple(notes.shape)
+    if len(shape) != 3 or shape[2] % patch_frames:
+        raise ParameterError(f"patches: expected notes (N, n_mels, frames) with frames a multiple of "
+                             f"{patch_frames}, got shape {shape}")
+    n, n_mels, frames = (int(v) for v in shape)
+    batch_notes = START_BATCH_NOTES if batch_notes is None else batch_notes
+    columns, dims = frames // patch_frames, patch_frames * n_mels
+    count = n * columns
+    if count <= k or dims < k:
+        raise DataError(f"PCA start of model {what}: {count} patches of {dims} values "
                         f"cannot give {k} principal directions; train on more notes or use fewer latent values")
-    if not np.all(np.isfinite(patches)):
-        raise DataError(f"PCA start of model {what}: the training notes hold NaN or infinite values")
     if log:
-        log(f"  starting from the PCA of {len(patches)} training patches ({k} of {patches.shape[1]} dimensions)")
-    mean = patches.mean(axis=0)
-    centred = patches - mean
-    _, singular, vt = randomized_svd(centred, k, n_iter=6, random_state=seed)
-    total = float(np.sum(centred.astype(np.float64) ** 2))
-    explained = float(np.sum(singular.astype(np.float64) ** 2) / total) if total > 0 else 1.0
-    return mean.astype(np.float32), vt.astype(np.float32), explained
+        log(f"  starting from the PCA of {count} training patches ({k} of {dims} dimensions)")
+
+    def patches(part: slice) -> np.ndarray:
+        # fit_pca_streamed reads whole batches of batch_notes * columns patches: whole notes.
+        first, stop = part.start // columns, -(-part.stop // columns)
+        out = note_patches(notes[first:stop], patch_frames=patch_frames)
+        if not np.all(np.isfinite(out)):
+            raise DataError(f"PCA start of model {what}: the training notes hold NaN or infinite values "
+                            f"(notes {first}..{stop - 1})")
+        if offsets is not None:
+            out -= offsets(slice(first, stop))
+        return out.reshape(len(out), patch_frames, n_mels)
+
+    base = fit_pca_streamed(patches, count, shape=(patch_frames, n_mels), components=k,
+                            name=f"the training patches of model {what}", batch_notes=max(1, batch_notes) * columns,
+                            seed=seed, power_iterations=START_POWER_ITERATIONS)
+    return base.mean, base.components, base.explained_variance
 
 
-def initialise_from_pca(encoder: Any, decoder: Any, x: np.ndarray, *, config: FamilyConfig, seed: int = 0,
+def initialise_from_pca(encoder: Any, decoder: Any, x: Any, *, config: FamilyConfig, seed: int = 0,
                         log=None) -> dict[str, float]:
     """Set the patch encoder and decoder of ``config`` to the PCA of the patches of training notes ``x``
-    [shape=(N, n_mels, frames)], in place; returns ``{"patches": .., "explained_variance": ..}``.
+    [shape=(N, n_mels, frames)], read a batch at a time (see :func:`patch_pca`), in place; returns
+    ``{"patches": .., "explained_variance": ..}``.
 
     Raises
     ------
@@ -117,11 +151,11 @@ def initialise_from_pca(encoder: Any, decoder: Any, x: np.ndarray, *, config: Fa
         for fewer patches than the latent values per column, or values that are not finite.
     """
     arch = config.architecture
-    patches = note_patches(x, patch_frames=arch.patch_frames)
-    mean, vt, explained = patch_pca(patches, k=arch.filters[-1], what=repr(config.name), seed=seed, log=log)
+    mean, vt, explained = patch_pca(x, patch_frames=arch.patch_frames, k=arch.filters[-1],
+                                    what=repr(config.name), seed=seed, log=log)
     encoder.get_layer(ENCODER_LAYER).set_weights([vt.T.copy(), (-mean @ vt.T).astype(np.float32)])
     decoder.get_layer(DECODER_LAYER).set_weights([vt.copy(), mean])
-    return {"patches": int(len(patches)), "explained_variance": explained}
+    return {"patches": int(len(x) * (x.shape[2] // arch.patch_frames)), "explained_variance": explained}
 
 
 def _decoder_graph(keras: Any, config: FamilyConfig, *, params: SpectrogramParams, columns: int | None) -> tuple[Any, Any]:
@@ -216,7 +250,7 @@ class PatchFamily(ModelFamily):
         self.check_input_shape(config, params=params)
         return _build(config, params=params, decoder_columns=decoder_columns)
 
-    def initialise(self, models: tuple[Any, Any, Any], x: np.ndarray, *, pitch: np.ndarray, config: FamilyConfig,
+    def initialise(self, models: tuple[Any, Any, Any], x: Any, *, pitch: np.ndarray, config: FamilyConfig,
                    log: Any = None) -> None:
         _, encoder, decoder = models
         initialise_from_pca(encoder, decoder, x, config=config, seed=config.schedule.seed, log=log)
