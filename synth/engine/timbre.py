@@ -179,7 +179,7 @@ def _loop_drift(held: np.ndarray, span: tuple[int, int], edge: int) -> np.ndarra
     loop's two ends would read the phase it happens to end on as a decay. Band by band, because the bands
     of a decaying note do not fall alike (a piano's upper partials die first, the loud low ones set the
     level): one mean slope over the audible bands, most of them quiet, moves the loud bands at the quiet
-    ones' rate. The loop is steady (no drift) when the audible bands' mean falls less than :data:`LOOP_STEADY_DB`; no
+    ones' rate. No band falls slower than the level, so a held pluck fades to silence as a whole. The loop is steady (no drift) when the audible bands' mean falls less than :data:`LOOP_STEADY_DB`; no
     band rises from one time round to the next.
     """
     start, end = span
@@ -194,7 +194,13 @@ def _loop_drift(held: np.ndarray, span: tuple[int, int], edge: int) -> np.ndarra
     slope = t @ (part - part.mean(axis=0)) / (t @ t)  # least squares per band, without polyfit's overhead
     if float(slope[bands].mean()) * (end - start) >= -LOOP_STEADY_DB / 130.0:
         return drift
-    drift[:] = np.minimum(slope * (end - start), 0.0)
+    # No band falls slower than the note's level (its summed power, set by its loudest bands): what the
+    # decoder leaves near its floor does not fall at all, and would be all that is left of a held pluck.
+    db = part.astype(np.float64) * 130.0
+    peak = db.max(axis=1, keepdims=True)
+    level = (peak[:, 0] + 10.0 * np.log10(np.sum(10.0 ** ((db - peak) / 10.0), axis=1))) / 130.0
+    level_slope = float(t @ (level - level.mean()) / (t @ t))
+    drift[:] = np.minimum(np.minimum(slope, level_slope) * (end - start), 0.0)
     return drift
 
 
