@@ -188,6 +188,18 @@ def test_bands_that_decay_at_their_own_rates_keep_them_while_held():
     assert slope == pytest.approx(-4.0, abs=1.0)
 
 
+def test_a_held_pluck_fades_as_a_whole_over_a_steady_floor():
+    """A pluck falling 10 dB a second over a few bands the decoder leaves near its floor, steady at -78 dB (what a
+    model's "silence" looks like): held 8 s, the floor falls with the note instead of being all that is left of
+    it (at full gain, the release from it would rise and fall with its noise)."""
+    mel = note(lambda t: -5.0 - 10.0 * t)
+    floor_u = (-78.0 - PARAMS.db_min) / (PARAMS.db_max - PARAMS.db_min)
+    mel[100:111] = np.float32(floor_u)
+    frames, _ = play(mel, hold_s=8.0, after_s=0.0)
+    floor_alone = levels_db(np.where(np.arange(PARAMS.n_mels)[None, :] >= 100, mel.T[:1], 0.0))[0]
+    assert np.mean(levels_db(frames)[span(7.0, 7.9)]) < floor_alone - 5.0  # (the contract's floor is -79 dB)
+
+
 def test_the_loop_frame_allocates_nothing():
     timbre = make_timbre(note(lambda t: -10.0 + 3.0 * np.sin(2 * np.pi * 5.0 * t)), params=PARAMS)
     mix = np.zeros(125, dtype=np.float32)
