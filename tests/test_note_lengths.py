@@ -40,21 +40,32 @@ class FrameRecorder:
         out[:] = 0.0
 
 
-def note(level_db) -> np.ndarray:
-    """A (n_mels, frames) unit-scale note: a few partial bands at ``level_db(t)`` dB (t in seconds, an array),
-    their neighbours 20 dB lower, the rest silent; the key is released at 3 s where the level falls 60 dB/s."""
+PARTIALS = (10, 21, 33, 44, 60, 80)
+
+
+def note(level_db=None, *, band_db=None, release_db_s: float = 60.0, keyup_s: float = 3.0) -> np.ndarray:
+    """A (n_mels, frames) unit-scale note: a few partial bands at ``level_db(t)`` dB (t in seconds, an array;
+    or ``band_db(t, band)``, bands that change each at their own rate), their neighbours 20 dB lower, the
+    rest silent; the key is released at ``keyup_s`` (the model's note: 3 s; past the note's 4 s: never),
+    from where every band falls ``release_db_s`` dB a second: a SoundFont release, a straight line in dB
+    from wherever the note was."""
     t = np.arange(PARAMS.frames) / FRAME_RATE
-    db = np.asarray(level_db(t), dtype=np.float64)
-    db = np.where(t < 3.0, db, db[PARAMS.frame_of(3.0) - 1] - 60.0 * (t - 3.0))
+    k = min(int(round(keyup_s * FRAME_RATE)), PARAMS.frames)
     mel = np.full((PARAMS.n_mels, PARAMS.frames), PARAMS.db_min)
-    for band in (10, 21, 33, 44, 60, 80):
-        mel[band] = db - 2.0 * band / 10
+    for band in PARTIALS:
+        if band_db is not None:
+            db = np.asarray(band_db(t, band), dtype=np.float64)
+        else:
+            db = np.asarray(level_db(t), dtype=np.float64) - 2.0 * band / 10
+        db = np.where(np.arange(t.size) < k, db, db[k - 1] - release_db_s * (t - t[k - 1]))
+        mel[band] = db
         mel[band - 1] = mel[band + 1] = db - 20.0
     return np.clip((mel - PARAMS.db_min) / (PARAMS.db_max - PARAMS.db_min), 0.0, 1.0).astype(np.float32)
 
 
-def play(mel: np.ndarray, *, hold_s: float, after_s: float = 0.5) -> tuple[np.ndarray, int]:
-    """The frames a voice plays of ``mel`` held ``hold_s`` seconds then released; and the key-up frame."""
+def play(mel: np.ndarray, *, hold_s: float, after_s: float = 0.5, pad: bool = False) -> tuple[np.ndarray, int]:
+    """The frames a voice plays of ``mel`` held ``hold_s`` seconds then released; and the key-up frame.
+    ``pad``: silent frames after the voice has ended, up to ``after_s`` after key-up."""
     timbre = make_timbre(mel, params=PARAMS)
     rec = FrameRecorder()
     v = Voice({"r": rec}, n_mels=PARAMS.n_mels, max_frame_samples=126, hop_samples=125.0)
@@ -67,7 +78,11 @@ def play(mel: np.ndarray, *, hold_s: float, after_s: float = 0.5) -> tuple[np.nd
         if not v.active:
             break
         v.render_frame(mix, current=timbre, previous=None, weight=1.0)
-    return np.array(rec.frames), keyup
+    frames = np.array(rec.frames)
+    if pad:
+        frames = np.concatenate([frames, np.zeros((keyup + int(after_s * FRAME_RATE) - len(frames), PARAMS.n_mels),
+                                                  dtype=np.float32)])
+    return frames, keyup
 
 
 def levels_db(frames: np.ndarray) -> np.ndarray:
@@ -129,6 +144,60 @@ def test_a_plucked_note_released_early_falls_from_its_own_level(hold_s):
     levels = levels_db(frames)
     assert levels[keyup] >= levels[keyup - 1] - 3.0
     assert levels[keyup + int(0.2 * FRAME_RATE)] < levels[keyup - 1] - 8.0  # and falls as its release does (60 dB/s)
+
+
+def keyup_step_db(levels: np.ndarray, keyup: int) -> float:
+    """The benchmark's key-up step: the level over 30-80 ms after key-up minus the 50 ms before."""
+    return float(np.mean(levels[keyup + int(0.03 * FRAME_RATE) : keyup + int(0.08 * FRAME_RATE)])
+                 - np.mean(levels[keyup - int(0.05 * FRAME_RATE) : keyup]))
+
+
+@pytest.mark.parametrize("release_db_s", [40.0, 400.0], ids=["slow", "fast"])
+@pytest.mark.parametrize("hold_s", [0.12, 0.5, 3.0])
+def test_the_key_up_step_and_the_release_are_the_notes_own(release_db_s, hold_s):
+    """A pluck decaying 20 dB a second with a known release (slow: 40 dB a second, a guitar let ring; fast:
+    400 dB a second, a damped clavinet): held any time and released, the voice steps down at key-up as the
+    note itself does (within 2 dB, the benchmark's measure) and goes on falling at the release's rate
+    (within 3 dB) until it is silent, where the model's 3 s note runs into the floor 35 dB down and stops."""
+    pluck = lambda t: -5.0 - 20.0 * t  # noqa: E731  (-65 dB at the model's note-off: 35 dB above the floor)
+    frames, keyup = play(note(pluck, release_db_s=release_db_s), hold_s=hold_s, after_s=0.95, pad=True)
+    truth = note(pluck, release_db_s=release_db_s, keyup_s=hold_s).T[: len(frames)]
+    got, want = levels_db(frames), levels_db(truth)
+    assert keyup_step_db(got, keyup) == pytest.approx(keyup_step_db(want, keyup), abs=2.0)
+    floor = levels_db(np.zeros((1, PARAMS.n_mels)))[0]
+    after = np.arange(keyup + int(0.1 * FRAME_RATE), len(frames))
+    sounding = after[want[after] > floor + 10.0]
+    np.testing.assert_allclose(got[sounding], want[sounding], atol=3.0)
+    silent = after[want[after] <= floor + 0.5]
+    assert np.all(got[silent] <= floor + 3.0)
+
+
+def test_bands_that_decay_at_their_own_rates_keep_them_while_held():
+    """A loud partial falling 4 dB a second over quieter ones falling 16 (a piano's low partial over its
+    upper ones): held 8 s, the level follows the note's own decay, set by the loud partial, and at 3 s it
+    is where the note itself is at its note-off."""
+    def piano(t, band):
+        return -5.0 - 4.0 * t if band == PARTIALS[0] else -25.0 - 16.0 * t - band / 10
+    frames, _ = play(note(band_db=piano), hold_s=8.0, after_s=0.0)
+    want = levels_db(note(band_db=piano, keyup_s=8.0).T)  # the same note held on (to its 4 s)
+    got = levels_db(frames)
+    at = np.arange(int(2.7 * FRAME_RATE), int(3.9 * FRAME_RATE))
+    np.testing.assert_allclose(got[at], want[at], atol=1.5)
+    slope = np.polyfit(np.arange(int(3.5 * FRAME_RATE), int(7.5 * FRAME_RATE)) / FRAME_RATE,
+                       got[int(3.5 * FRAME_RATE) : int(7.5 * FRAME_RATE)], 1)[0]
+    assert slope == pytest.approx(-4.0, abs=1.0)
+
+
+def test_a_held_pluck_fades_as_a_whole_over_a_steady_floor():
+    """A pluck falling 10 dB a second over a few bands the decoder leaves near its floor, steady at -78 dB (what a
+    model's "silence" looks like): held 8 s, the floor falls with the note instead of being all that is left of
+    it (at full gain, the release from it would rise and fall with its noise)."""
+    mel = note(lambda t: -5.0 - 10.0 * t)
+    floor_u = (-78.0 - PARAMS.db_min) / (PARAMS.db_max - PARAMS.db_min)
+    mel[100:111] = np.float32(floor_u)
+    frames, _ = play(mel, hold_s=8.0, after_s=0.0)
+    floor_alone = levels_db(np.where(np.arange(PARAMS.n_mels)[None, :] >= 100, mel.T[:1], 0.0))[0]
+    assert np.mean(levels_db(frames)[span(7.0, 7.9)]) < floor_alone - 5.0  # (the contract's floor is -79 dB)
 
 
 def test_the_loop_frame_allocates_nothing():

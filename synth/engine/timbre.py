@@ -3,18 +3,22 @@
 A note of the model is 4 s: held for ``hold_frames`` (3 s = frame 384) then released. A voice plays the hold
 part from frame 0 up to the end of its sustain loop; while the key stays down it loops the frames
 ``loop_span`` the way samplers loop a recording: the loop's last frames are crossfaded (in dB) towards the
-frames before its start, so every wrap is seamless, and a note that decays over the loop keeps decaying by
-the same amount each time round (``loop_drift``), so a held piano fades while a held organ or pad keeps its
-own movement for as long as the key is down. The loop ends before the frames whose analysis window already
-sees the note-off.
+frames before its start, so every wrap is seamless (the hold part's pass over the loop frames too), and a
+note that decays over the loop keeps decaying, each band by its own amount each time round
+(``loop_drift``), so a held piano fades as it did, its upper partials first, while a held organ or pad
+keeps its own movement for as long as the key is down. The loop ends before the frames whose analysis
+window already sees the note-off.
 
 Key-up gives the release from where the voice is: each release frame is the voice's frame at key-up moved,
 band by band, by how far the note's own release has fallen below its state at note-off (``release_delta``),
-so a note released early decays from its own level instead of jumping to the 3 s note's release. Release
-frames are faded out in dB at the end, so every note ends in silence.
+so a note released early decays from its own level instead of jumping to the 3 s note's release. Where the
+note's own release runs into the floor (a note that had decayed by 3 s has little left to fall), each band
+falls on at the rate it fell until then: a note released louder falls as far, as fast. Release frames are
+faded out in dB at the end, so every note ends in silence.
 
-``sustain`` (the mean of the frames before the note-off edge) is that note-off state; the last hold frames
-are still blended towards it for the tiles and estimates that read them.
+That note-off state is ``sustain`` (the mean of the frames before the note-off edge) moved by the loop's
+drift to where a decaying note is at its note-off. The last hold frames are still blended towards
+``sustain`` for the tiles and estimates that read them.
 """
 
 from __future__ import annotations
@@ -79,16 +83,25 @@ class Timbre:
     loudness: LoudnessBasis | None = None
     audible_release_frames: int = dataclasses.field(init=False, repr=False)
     gain: float = dataclasses.field(init=False, repr=False)
-    loop_drift: float = dataclasses.field(init=False, repr=False)
+    loop_drift: np.ndarray = dataclasses.field(init=False, repr=False)
+    loop_decays: bool = dataclasses.field(init=False, repr=False)
     release_delta: np.ndarray = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         loud = np.flatnonzero(self.release.max(axis=1, initial=0.0) > RELEASE_SILENT_U)
         object.__setattr__(self, "audible_release_frames", int(loud[-1]) + 1 if loud.size else 0)
-        object.__setattr__(self, "loop_drift", _loop_drift(self.held, self.loop_span, self.loop_xfade))
+        drift = _readonly(_loop_drift(self.held, self.loop_span, self.loop_xfade))
+        object.__setattr__(self, "loop_drift", drift)
+        object.__setattr__(self, "loop_decays", bool(drift.any()))
         # How far below the note-off state each release frame is, band by band (never above: a release
-        # does not swell).
-        object.__setattr__(self, "release_delta", _readonly(_release_delta(self.release, self.sustain)))
+        # does not swell). That state is the sustain frame where the note had decayed to by its note-off:
+        # ``sustain`` is the mean of frames centred window/2 + guard frames earlier (28 at the default), and
+        # a decaying note is quieter at its note-off (4 dB for one falling 20 dB a second), as is the frame
+        # a voice held that long plays at key-up.
+        start, end = self.loop_span
+        ahead = self.window / 2 + min(SUSTAIN_GUARD_FRAMES, self.release_frames)
+        note_off = self.sustain + drift * np.float32(ahead / (end - start))
+        object.__setattr__(self, "release_delta", _readonly(_release_delta(self.release, self.sustain, note_off=note_off)))
         # The gain that brings the held note to the engine's one loudness (1 without a loudness basis), from
         # every other frame: a timbre can be made on the synthesis thread (estimates, crossfades, tiles); on
         # the default's 44 presets that halves the cost (0.1 ms) and moves the loudness by 0.08 dB at most.
@@ -119,20 +132,24 @@ class Timbre:
         return self
 
     def loop_frame(self, pos: int, wraps: int, out: np.ndarray, scratch: np.ndarray) -> None:
-        """Frame ``pos`` (0 .. loop length - 1) of the loop on its ``wraps``-th time round, into ``out``
-        (both ``(n_mels,)`` float32 buffers of the caller; nothing allocated)."""
+        """Frame ``pos`` (0 .. loop length - 1; taken modulo the length) of the loop ``wraps`` drifts down
+        from the note's own frames (0: the hold part's pass over them, whose end already crossfades into the
+        loop; 1: the first time round), into ``out`` (both ``(n_mels,)`` float32 buffers of the caller;
+        nothing allocated)."""
         start, end = self.loop_span
+        pos %= end - start
         x = self.loop_xfade
         out[:] = self.held[start + pos]
         k = pos - (end - start - x)
         if k >= 0:  # the crossfade into the next time round: towards the frames before the loop's start
             r = np.float32((k + 1) / (x + 1))
             out *= 1 - r
-            np.subtract(self.held[start - x + k], np.float32(-self.loop_drift), out=scratch)
+            np.add(self.held[start - x + k], self.loop_drift, out=scratch)
             scratch *= r
             out += scratch
-        if wraps and self.loop_drift:
-            out += np.float32(wraps * self.loop_drift)
+        if wraps and self.loop_decays:
+            np.multiply(self.loop_drift, np.float32(wraps), out=scratch)
+            out += scratch
         np.maximum(out, 0.0, out=out)
 
     @property
@@ -153,43 +170,85 @@ class Timbre:
         return frames - self.release_frames
 
 
-def _loop_drift(held: np.ndarray, span: tuple[int, int], edge: int) -> float:
-    """Unit-scale level change over one time round the loop (<= 0; 0 for a steady loop).
+def _loop_drift(held: np.ndarray, span: tuple[int, int], edge: int) -> np.ndarray:
+    """Unit-scale change of each band over one time round the loop (``(n_mels,)``, <= 0; all 0 for a
+    steady loop).
 
-    The slope of a straight line fitted to the mean level of the audible bands over the loop and as much
-    again before it, times the loop's length: a tremolo or a vibrato averages out over several of its
-    cycles, where comparing the loop's two ends would read the phase it happens to end on as a decay.
+    The slopes of straight lines fitted to each band over the loop and as much again before it, times the
+    loop's length: a tremolo or a vibrato averages out over several of its cycles, where comparing the
+    loop's two ends would read the phase it happens to end on as a decay. Band by band, because the bands
+    of a decaying note do not fall alike (a piano's upper partials die first, the loud low ones set the
+    level): one mean slope over the audible bands, most of them quiet, moves the loud bands at the quiet
+    ones' rate. No band falls slower than the level, so a held pluck fades to silence as a whole. The loop is steady (no drift) when the audible bands' mean falls less than :data:`LOOP_STEADY_DB`; no
+    band rises from one time round to the next.
     """
     start, end = span
     first = max(0, start - (end - start) - edge)
     part = held[first:end]
+    drift = np.zeros(held.shape[1], dtype=np.float32)
     bands = part.mean(axis=0) > RELEASE_SILENT_U
     if not bands.any() or part.shape[0] < 2:
-        return 0.0
-    level = part[:, bands].mean(axis=1, dtype=np.float64)
-    t = np.arange(level.size, dtype=np.float64)
+        return drift
+    t = np.arange(part.shape[0], dtype=np.float64)
     t -= t.mean()
-    slope = float(t @ (level - level.mean()) / (t @ t))  # least squares, without polyfit's overhead
-    drift = slope * (end - start)
-    return drift if drift < -LOOP_STEADY_DB / 130.0 else 0.0
+    slope = t @ (part - part.mean(axis=0)) / (t @ t)  # least squares per band, without polyfit's overhead
+    if float(slope[bands].mean()) * (end - start) >= -LOOP_STEADY_DB / 130.0:
+        return drift
+    # No band falls slower than the note's level (its summed power, set by its loudest bands): what the
+    # decoder leaves near its floor does not fall at all, and would be all that is left of a held pluck.
+    db = part.astype(np.float64) * 130.0
+    peak = db.max(axis=1, keepdims=True)
+    level = (peak[:, 0] + 10.0 * np.log10(np.sum(10.0 ** ((db - peak) / 10.0), axis=1))) / 130.0
+    level_slope = float(t @ (level - level.mean()) / (t @ t))
+    drift[:] = np.minimum(np.minimum(slope, level_slope) * (end - start), 0.0)
+    return drift
 
 
-def _release_delta(release: np.ndarray, sustain: np.ndarray) -> np.ndarray:
-    """How far each release frame falls below the note-off state, band by band (never above it: a release
-    does not swell), as the voice applies it to its own key-up frame.
+def _release_delta(release: np.ndarray, sustain: np.ndarray, *, note_off: np.ndarray | None = None) -> np.ndarray:
+    """How far each release frame falls below the note-off state ``note_off`` (default ``sustain``), band
+    by band (never above it: a release does not swell), as the voice applies it to its own key-up frame.
 
     A band that is near silence at note-off says nothing about how that band would fall from a louder
     state (a plucked note has decayed by 3 s; released at 0.2 s it is still loud): such bands fall as the
     audible bands do on average, and a note with no audible band at note-off falls to silence over
     :data:`DEFAULT_RELEASE_FRAMES`.
     """
-    delta = np.minimum(release - sustain, 0.0)
+    state = sustain if note_off is None else note_off
+    delta = _fall_past_the_floor(np.minimum(release - state, 0.0), release)
     audible = sustain > 2.0 * RELEASE_SILENT_U
     if audible.sum() >= 3:
         typical = delta[:, audible].mean(axis=1, keepdims=True)
     else:
         typical = -np.arange(release.shape[0], dtype=np.float32)[:, None] / DEFAULT_RELEASE_FRAMES
     return np.where(audible[None, :], delta, np.minimum(typical, 0.0)).astype(np.float32)
+
+
+def _fall_past_the_floor(delta: np.ndarray, release: np.ndarray) -> np.ndarray:
+    """``delta`` (release frames x bands, <= 0) with each band's fall carried on past the frame where the
+    note's own release reached silence, at the rate the band fell until then.
+
+    The decoded release stops at the floor: a band 30 dB above it at note-off falls 30 dB and no further.
+    Applied to a louder key-up frame (a note released early, before it had decayed), that fall would leave
+    the band hanging 30 dB below where it was for the rest of the release, where the instrument goes on
+    falling at its release rate (a SoundFont release is a straight line in dB, whatever the level it starts
+    from) and a damped one is silent within a few frames. From the first release frame at or below
+    :data:`RELEASE_SILENT_U`, the band falls on at its mean rate since note-off (the release part's faded
+    end still ends it).
+    """
+    frames, bands = delta.shape
+    if frames < 2:
+        return delta
+    silent = release <= RELEASE_SILENT_U
+    reached = silent.any(axis=0)
+    first = np.where(reached, silent.argmax(axis=0), frames)  # first silent frame of each band
+    k = np.arange(frames, dtype=np.float32)[:, None]
+    at = delta[np.minimum(first, frames - 1), np.arange(bands)]
+    # Release frame j is j + 1 frames after the note-off state. The rate: over the frames down to the first
+    # silent one or to the frame before it, whichever is steeper (a damped note falls off a cliff at the end).
+    last = delta[np.maximum(first - 1, 0), np.arange(bands)]
+    rate = np.minimum(np.minimum(at / (first + 1), last / np.maximum(first, 1)), 0.0)  # unit scale a frame
+    beyond = at + rate * (k - first)
+    return np.where(k >= first[None, :], np.minimum(delta, beyond), delta).astype(np.float32)
 
 
 def _readonly(x: np.ndarray) -> np.ndarray:

@@ -3,8 +3,8 @@
 A voice is a reusable slot. Its stage (its place in the note's envelope; ``phase`` is kept for the inverters'
 oscillators) moves through::
 
-    IDLE -> HOLD (frames 0.. up to the end of the sustain loop) -> SUSTAIN (the loop, round and round,
-            while the key is down) -> RELEASE (from the voice's frame at key-up, moved by the note's own
+    IDLE -> HOLD (frames 0.. up to the end of the sustain loop, its last ones crossfading into the loop)
+            -> SUSTAIN (the loop, round and round, one drift further down each time, while the key is down) -> RELEASE (from the voice's frame at key-up, moved by the note's own
             release, wherever the voice was; up to its last audible frame) -> TAIL -> IDLE
 
 TAIL feeds silent frames until the inverter has flushed what it still holds (``tail_frames``). A stolen or
@@ -89,7 +89,7 @@ class Voice:
         self._xf_wait = 0
         self._xf_pos = 0
         self._pos = 0  # frame index in the hold part, or in the release part
-        self._wraps = 0  # times round the sustain loop
+        self._wraps = 0  # passes over the sustain loop's frames before this one (the hold part's is the first)
         self._tail_left = 0
         self._fade_left = 0  # frames left of a steal fade (0: not fading)
         self._fade_total = 0
@@ -201,7 +201,7 @@ class Voice:
         loop_end = timbre.loop_span[1]
         if self.stage == HOLD:
             spans.append((self._pos, min(self._pos + lookahead, loop_end)))
-            if self._pos + lookahead >= loop_end:
+            if self._pos + lookahead >= loop_end - timbre.loop_xfade:
                 spans.append(timbre.loop_read_span)
         if self.stage == SUSTAIN:
             spans.append(timbre.loop_read_span)
@@ -216,7 +216,11 @@ class Voice:
         if self.stage == TAIL:
             out[:] = 0.0
         elif self.stage == HOLD:
-            out[:] = timbre.held[self._pos]
+            start, end = timbre.loop_span
+            if self._pos >= end - timbre.loop_xfade:  # the first pass's end crossfades into the loop too
+                timbre.loop_frame(self._pos - start, 0, out, self._mel_scratch)
+            else:
+                out[:] = timbre.held[self._pos]
         elif self.stage == SUSTAIN:
             timbre.loop_frame(self._pos, self._wraps, out, self._mel_scratch)
         else:  # RELEASE: the key-up frame, moved as far as the note's own release has fallen
@@ -310,8 +314,10 @@ class Voice:
             self._pos += 1
             loop_start, loop_end = timbre.loop_span
             if self._pos >= loop_end:
+                # The hold part has played the loop's frames once already: the first time round the loop is
+                # its second pass, one drift further down (a decaying note carries on from where it was).
                 self.stage = SUSTAIN
-                self._pos, self._wraps = 0, 0
+                self._pos, self._wraps = 0, 1
         elif self.stage == SUSTAIN:
             self._pos += 1
             loop_start, loop_end = timbre.loop_span
