@@ -16,6 +16,12 @@ A note may start inside an engine frame (``start(..., offset=k)``): the voice th
 samples behind the engine's, so each engine frame gets the last ``k`` samples of the voice's previous frame
 (its *carry*) and the first ``n - k`` of its current one. A voice that goes idle with a carry left hands it
 to the pool's :class:`Spill`, which the engine mixes into the next frame, so nothing it played is cut.
+
+Levels: a level that changes with the frames goes into the inverter with its frame (the timbre's loudness
+gain, crossfaded in dB as the frames are; the release, in the frames themselves), because the inverter's
+audio is the frames of its latency ago: scaling that audio by the newest frame's gain played the old sound
+at the new gain (+16 dB for 20 ms on a preset switch). Only what holds from a note's first sample to its
+last (the velocity) and the steal fade, which fades whatever is sounding, scale the audio coming out.
 """
 
 from __future__ import annotations
