@@ -42,10 +42,10 @@ class ToneInverter:
         self._phase = 0.0
         self.frames = 0
 
-    def process_frame(self, mel_frame, *, pitch_ratio: float, out) -> None:
+    def process_frame(self, mel_frame, *, pitch_ratio: float, out, gain: float = 1.0) -> None:
         k = int(np.argmax(mel_frame))
         level = float(mel_frame[k])
-        amp = 0.0 if level <= 0.0 else 10 ** ((level - 1.0) * 130.0 / 40.0)  # unit -> dB/2 -> amplitude
+        amp = 0.0 if level <= 0.0 else gain * 10 ** ((level - 1.0) * 130.0 / 40.0)  # unit -> dB/2 -> amplitude
         w = 2 * math.pi * self._freqs[k] * pitch_ratio / self.output_rate
         n = np.arange(len(out))
         out[:] = (amp * np.sin(self._phase + w * n)).astype(np.float32)

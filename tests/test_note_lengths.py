@@ -35,7 +35,7 @@ class FrameRecorder:
     def reset(self) -> None:
         self.frames = []
 
-    def process_frame(self, mel_frame, *, pitch_ratio: float, out) -> None:
+    def process_frame(self, mel_frame, *, pitch_ratio: float, out, gain: float = 1.0) -> None:
         self.frames.append(np.array(mel_frame))
         out[:] = 0.0
 
@@ -206,7 +206,7 @@ def test_the_loop_frame_allocates_nothing():
 
     def setup():
         v = Voice({"r": FrameRecorder()}, n_mels=PARAMS.n_mels, max_frame_samples=126, hop_samples=125.0)
-        v.inverters["r"].process_frame = lambda mel_frame, *, pitch_ratio, out: None
+        v.inverters["r"].process_frame = lambda mel_frame, *, pitch_ratio, out, gain=1.0: None
         v.start(note=60, velocity=100, pitch_ratio=1.0, method="r", order=1)
         for _ in range(timbre.loop_span[1] + 70):  # into the loop's crossfade, second time round
             v.render_frame(mix, current=timbre, previous=None, weight=1.0)

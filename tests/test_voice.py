@@ -208,8 +208,8 @@ class _LevelInverter:
     def reset(self) -> None:
         pass
 
-    def process_frame(self, mel_frame, *, pitch_ratio: float, out) -> None:
-        out.fill(mel_frame[0])
+    def process_frame(self, mel_frame, *, pitch_ratio: float, out, gain: float = 1.0) -> None:
+        out.fill(mel_frame[0] * gain)
 
 
 def test_a_voice_frame_allocates_no_array_through_every_crossfade():

@@ -16,6 +16,12 @@ A note may start inside an engine frame (``start(..., offset=k)``): the voice th
 samples behind the engine's, so each engine frame gets the last ``k`` samples of the voice's previous frame
 (its *carry*) and the first ``n - k`` of its current one. A voice that goes idle with a carry left hands it
 to the pool's :class:`Spill`, which the engine mixes into the next frame, so nothing it played is cut.
+
+Levels: a level that changes with the frames goes into the inverter with its frame (the timbre's loudness
+gain, crossfaded in dB as the frames are; the release, in the frames themselves), because the inverter's
+audio is the frames of its latency ago: scaling that audio by the newest frame's gain played the old sound
+at the new gain (+16 dB for 20 ms on a preset switch). Only what holds from a note's first sample to its
+last (the velocity) and the steal fade, which fades whatever is sounding, scale the audio coming out.
 """
 
 from __future__ import annotations
@@ -108,7 +114,6 @@ class Voice:
         self.spill = Spill(max_frame_samples) if spill is None else spill
         # Each timbre brought to one loudness (Timbre.gain); False plays the decoded levels as they are.
         self.match_loudness = True
-        self._last_gain: float | None = None  # the gain of the last frame mixed (None: a new note)
 
     # ------------------------------------------------------------------ control
     @property
@@ -149,7 +154,6 @@ class Voice:
         self._wraps = 0
         self._fade_left = 0
         self._key_up.fill(0.0)
-        self._last_gain = None
 
     def release(self) -> None:
         """Key up: the release starts from the frame the voice sounded last, wherever it was."""
@@ -253,15 +257,15 @@ class Voice:
             w = np.float32(weight)
             mel *= w
             mel += np.multiply(self._mel_b, 1 - w, out=self._mel_scratch)
-        buf = self._buf[:n]
-        self._inv.process_frame(mel, pitch_ratio=ratio, out=buf)
         gain = 1.0
-        if self.match_loudness:  # each timbre's own gain, crossfaded with the timbres
+        if self.match_loudness:  # each timbre's own gain, crossfaded in dB as the frame is
             gain = current.gain if previous is None or weight >= 1.0 else (
-                weight * current.gain + (1.0 - weight) * previous.gain)
+                current.gain ** weight * previous.gain ** (1.0 - weight))
+        buf = self._buf[:n]
+        self._inv.process_frame(mel, pitch_ratio=ratio, out=buf, gain=gain)
         if self._old_inv is not None:
             old = self._buf_old[:n]
-            self._old_inv.process_frame(mel, pitch_ratio=ratio, out=old)
+            self._old_inv.process_frame(mel, pitch_ratio=ratio, out=old, gain=gain)
             if self._xf_wait > 0:
                 self._xf_wait -= 1
                 buf[:] = old
@@ -281,23 +285,18 @@ class Voice:
             buf *= self._gain_ramp(n, a, b)
             self._fade_left -= 1
             if self._fade_left == 0:
-                self._mix(mix, buf, gain)
+                self._mix(mix, buf)
                 self.kill()
                 return
-        self._mix(mix, buf, gain)
+        self._mix(mix, buf)
         self._advance(current)
 
-    def _mix(self, mix: np.ndarray, buf: np.ndarray, gain: float = 1.0) -> None:
-        """Add this voice frame ``buf`` times the velocity and ``gain`` to the engine frame ``mix`` (same
-        length), ``offset`` samples late: the carry of the previous voice frame first, the rest of ``buf``
-        kept as the next carry. A gain that changed since the last frame is ramped across this one (a step
-        at a frame boundary would click)."""
-        last = gain if self._last_gain is None else self._last_gain
-        self._last_gain = gain
-        if last == gain:
-            buf *= np.float32(self.amp * gain)  # (buf is this voice's scratch: scaled in place, nothing allocated)
-        else:
-            buf *= self._gain_ramp(len(buf), self.amp * last, self.amp * gain)
+    def _mix(self, mix: np.ndarray, buf: np.ndarray) -> None:
+        """Add this voice frame ``buf`` times the velocity to the engine frame ``mix`` (same length),
+        ``offset`` samples late: the carry of the previous voice frame first, the rest of ``buf`` kept as
+        the next carry. (The velocity is the note's from its first sample to its last, so it may scale the
+        audio as it comes out; a level that changes with the frames goes into the inverter with them.)"""
+        buf *= np.float32(self.amp)  # (buf is this voice's scratch: scaled in place, nothing allocated)
         k, n = self.offset, len(mix)
         if not k:
             mix += buf

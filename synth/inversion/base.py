@@ -50,8 +50,14 @@ class StreamingInverter(Protocol):
         """Tune to notes of another fundamental (Hz, before the pitch ratio), as if built for it; a no-op for
         an inverter built without a fundamental. :meth:`reset` follows before the next frame."""
 
-    def process_frame(self, mel_frame: np.ndarray, *, pitch_ratio: float, out: np.ndarray) -> None:
-        """Write exactly ``len(out)`` float32 samples for one ``(n_mels,)`` unit-scale mel frame."""
+    def process_frame(self, mel_frame: np.ndarray, *, pitch_ratio: float, out: np.ndarray, gain: float = 1.0) -> None:
+        """Write exactly ``len(out)`` float32 samples for one ``(n_mels,)`` unit-scale mel frame.
+
+        ``gain`` (positive, finite) scales this frame's audio linearly, where the method turns the frame's
+        levels into amplitudes (after any threshold on the levels, so it changes which partials or bins are
+        kept in no way): the gain travels with the frame through the method's latency and is crossfaded
+        from the frame before's exactly as the frame's content is. A voice's loudness gain belongs here, not
+        on the audio that comes out: that audio is still the frames of ``latency_samples`` ago."""
 
 
 def make_inverter(method: str, *, params: SpectrogramParams, output_rate: int, **kw) -> StreamingInverter:

@@ -23,15 +23,19 @@ def check_output_rate(output_rate, *, who: str) -> None:
         raise ParameterError(f"{who}: output_rate must be a positive int, got {output_rate!r}")
 
 
-def check_frame_arguments(mel_frame: np.ndarray, *, pitch_ratio: float, out: np.ndarray, n_mels: int) -> None:
+def check_frame_arguments(
+    mel_frame: np.ndarray, *, pitch_ratio: float, out: np.ndarray, n_mels: int, gain: float = 1.0
+) -> None:
     """The checks of every inverter's ``process_frame``: a (n_mels,) frame, a 1-D float32 ``out``, a positive
-    finite pitch ratio (:class:`ParameterError` naming the argument)."""
+    finite pitch ratio and gain (:class:`ParameterError` naming the argument)."""
     if mel_frame.shape != (n_mels,):
         raise ParameterError(f"process_frame: mel_frame must have shape ({n_mels},), got {mel_frame.shape}")
     if out.ndim != 1 or out.dtype != np.float32:
         raise ParameterError(f"process_frame: out must be 1-D float32, got {out.dtype} {out.shape}")
     if not pitch_ratio > 0 or not math.isfinite(pitch_ratio):
         raise ParameterError(f"process_frame: pitch_ratio must be positive and finite, got {pitch_ratio!r}")
+    if not gain > 0 or not math.isfinite(gain):
+        raise ParameterError(f"process_frame: gain must be positive and finite, got {gain!r}")
 
 
 def hop_samples(*, params: SpectrogramParams, output_rate: int) -> float:

@@ -427,6 +427,7 @@ class GriffinLimInverter:
         self.latency_samples = self._ola.latency_samples
         self.tail_frames = self._ola.tail_frames
         self._gain_ratio, self._gain = 1.0, 1.0
+        self._frame_gain = 1.0  # with look-ahead: the gain of the frame held back, emitted at the next call
         self.reset()
 
     # ------------------------------------------------------------------ construction
@@ -516,10 +517,11 @@ class GriffinLimInverter:
             arr.fill(0.0)
         self._logs.fill(_LOG_FLOOR)
         self._grid[_G_LOG_PREV : _G_LOG_CUR + 1].fill(_LOG_FLOOR)  # adjacent rows: one view, one fill
+        self._frame_gain = 1.0
         self._ola.reset()
 
     # ------------------------------------------------------------------ per frame
-    def process_frame(self, mel_frame: np.ndarray, *, pitch_ratio: float, out: np.ndarray) -> None:
+    def process_frame(self, mel_frame: np.ndarray, *, pitch_ratio: float, out: np.ndarray, gain: float = 1.0) -> None:
         """Push one unit-scale mel frame and write exactly ``len(out)`` output samples.
 
         Parameters
@@ -527,8 +529,13 @@ class GriffinLimInverter:
         mel_frame : np.ndarray [shape=(n_mels,), float, unit scale]
         pitch_ratio : float > 0, the linear magnitude is warped along frequency by it
         out : np.ndarray [shape=(n,), float32, writable]
+        gain : float > 0, multiplies this frame's spectrum as it is overlap-added (its phases, and the
+            thresholds of their integration, come from the magnitude without it); with look-ahead it goes
+            with the frame, one call later
         """
-        check_frame_arguments(mel_frame, pitch_ratio=pitch_ratio, out=out, n_mels=self.params.n_mels)
+        check_frame_arguments(mel_frame, pitch_ratio=pitch_ratio, out=out, n_mels=self.params.n_mels, gain=gain)
+        if self.look_ahead:
+            gain, self._frame_gain = self._frame_gain, gain
         u = self._u
         sanitize_unit(mel_frame, out=u)
         unit_to_mel_power(u, params=self.params, out=u)
@@ -536,19 +543,20 @@ class GriffinLimInverter:
         np.maximum(self._lin, 0.0, out=self._lin)
         np.sqrt(self._lin, out=self._lin)
         if self.harmonic_f0 is None:
-            self._push_magnitude(self._lin, float(pitch_ratio), out)
+            self._push_magnitude(self._lin, float(pitch_ratio), out, gain)
             return
         _harmonic_lobes(self._lin, self._f0_bins, self._tune_tol, self._half_width, 1e-3, self._lobe,
                         self._lobe_step, self._tuned)
-        self._push_magnitude(self._tuned, float(pitch_ratio), out)
+        self._push_magnitude(self._tuned, float(pitch_ratio), out, gain)
 
-    def _push_magnitude(self, lin: np.ndarray, ratio: float, out: np.ndarray) -> None:
-        """The rest of a frame once its linear magnitude ``lin`` (n_bins, float32) is known."""
+    def _push_magnitude(self, lin: np.ndarray, ratio: float, out: np.ndarray, gain: float) -> None:
+        """The rest of a frame once its linear magnitude ``lin`` (n_bins, float32) is known; ``gain``: that of
+        the frame whose spectrum is emitted now."""
         _phase_frame(
             lin,
             self.look_ahead,
             ratio,
-            self._warp_gain(ratio),
+            self._warp_gain(ratio) * gain,
             self._consts,
             self._logs,
             self._lins,

@@ -586,10 +586,13 @@ class HarmonicNoiseInverter:
         return self._ola.underflows
 
     # ------------------------------------------------------------------ per frame
-    def process_frame(self, mel_frame: np.ndarray, *, pitch_ratio: float, out: np.ndarray) -> None:
+    def process_frame(self, mel_frame: np.ndarray, *, pitch_ratio: float, out: np.ndarray, gain: float = 1.0) -> None:
         """Render the block of one unit-scale ``(n_mels,)`` mel frame into ``out`` (float32, any length up
-        to a frame's samples plus 4096)."""
-        check_frame_arguments(mel_frame, pitch_ratio=pitch_ratio, out=out, n_mels=self.params.n_mels)
+        to a frame's samples plus 4096). ``gain`` (> 0) scales the frame's power, partials, upper harmonics
+        and noise alike, after every threshold on its levels: the audio of this frame, wherever the paths'
+        latency and crossfades put it, is ``gain`` times what it would have been."""
+        check_frame_arguments(mel_frame, pitch_ratio=pitch_ratio, out=out, n_mels=self.params.n_mels, gain=gain)
+        self._settings[_DB_MIN] = self._partials.set_gain(gain)  # the power and the partials alike
         n = out.shape[0]
         if n > self._max_block:
             raise ParameterError(f"HarmonicNoiseInverter: a block of {n} samples exceeds {self._max_block}")

@@ -358,6 +358,7 @@ class SinusoidalInverter:
         self.max_partials = int(max_partials)
         db_range = params.db_max - params.db_min
         self._db_range = float(db_range)
+        self._db_min = float(params.db_min)
         self._range_u = float(range_db / db_range)
         floor = params.db_min + 10.0 if floor_db is None else float(floor_db)
         self._floor_u = float((floor - params.db_min) / db_range)
@@ -403,6 +404,14 @@ class SinusoidalInverter:
         self.harmonic_f0 = f0
         self._thresholds[5] = f0
 
+    def set_gain(self, gain: float) -> float:
+        """The next frame's gain (see :meth:`process_frame`): the dB level a unit value of 0 stands for when
+        the partials' amplitudes are refined is moved by the gain in dB (the thresholds stay on the unit
+        values). Returns that level."""
+        db = self._db_min + (0.0 if gain == 1.0 else 20.0 * math.log10(gain))
+        self._thresholds[2] = db
+        return db
+
     def reset(self) -> None:
         """Back to the state of a fresh object: no tracks, the birth-phase sequence restarted."""
         self._state[0], self._state[1] = 0, _BIRTH_SEED
@@ -420,7 +429,7 @@ class SinusoidalInverter:
         entries hold them)."""
         return self._tracks[0], self._tracks[1], int(self._state[0])
 
-    def process_frame(self, mel_frame: np.ndarray, *, pitch_ratio: float, out: np.ndarray) -> None:
+    def process_frame(self, mel_frame: np.ndarray, *, pitch_ratio: float, out: np.ndarray, gain: float = 1.0) -> None:
         """Render the block of one mel frame.
 
         Parameters
@@ -428,8 +437,11 @@ class SinusoidalInverter:
         mel_frame : np.ndarray [shape=(n_mels,), float, unit scale]
         pitch_ratio : float > 0, multiplies every partial frequency
         out : np.ndarray [shape=(n,), float32, writable], filled with exactly n samples
+        gain : float > 0, multiplies this frame's partial amplitudes (after peak picking), so the block ramps
+            to it with the partials, as it ramps to the frame's own levels
         """
-        check_frame_arguments(mel_frame, pitch_ratio=pitch_ratio, out=out, n_mels=self.params.n_mels)
+        check_frame_arguments(mel_frame, pitch_ratio=pitch_ratio, out=out, n_mels=self.params.n_mels, gain=gain)
+        self.set_gain(gain)
         # One numba specialisation only (float32, contiguous; a float ratio): a new type or layout would
         # compile on first use, in the synthesis thread. A no-op for the usual float32 row.
         frame = np.ascontiguousarray(mel_frame, dtype=np.float32)
