@@ -330,11 +330,11 @@ def _change_pairs(b, *, count: int = 8, steady_db: float = STEADY_DB) -> list[Ch
             frames = np.maximum(p @ weights, 1e-30)
             meter = np.convolve(frames, np.ones(mean_frames) / mean_frames, mode="valid")
             levels.append(10.0 * np.log10(meter))
-        median = np.array([np.median(lv) if not timbres[k].loop_drift else -np.inf for k, lv in enumerate(levels)])
+        median = np.array([np.median(lv) if not np.any(timbres[k].loop_drift) else -np.inf for k, lv in enumerate(levels)])
         j = int(np.argmax(median))
         for i, lv in enumerate(levels):
             windows = np.lib.stride_tricks.sliding_window_view(lv, gate_frames)
-            if timbres[i].loop_drift or np.max(windows.max(axis=1) - windows.min(axis=1)) > steady_db:
+            if np.any(timbres[i].loop_drift) or np.max(windows.max(axis=1) - windows.min(axis=1)) > steady_db:
                 continue
             apart = float(median[j] - median[i])
             if apart >= MIN_APART_DB and (names[i] not in best or apart > best[names[i]].apart_db):
