@@ -65,7 +65,8 @@ class _Greeted:
 
 
 def _serve(listener: socket.socket, spec: ClusterSpec, greeted: _Greeted, stop: threading.Event) -> None:
-    listener.settimeout(_RETRY_S)
+    # (The listener's timeout is set before this thread starts: the caller may close it before the thread's
+    # first line runs, and a settimeout here then raised EBADF in the thread.)
     while not stop.is_set():
         try:
             conn, _ = listener.accept()
@@ -116,6 +117,7 @@ def rendezvous(spec: ClusterSpec, *, timeout: float = CONNECT_TIMEOUT_S, log=Non
         _bind(spec).close()
         return
     listener = _bind(spec)
+    listener.settimeout(_RETRY_S)
     greeted, stop = _Greeted(), threading.Event()
     thread = threading.Thread(target=_serve, args=(listener, spec, greeted, stop), daemon=True,
                               name="melsynth-rendezvous")
