@@ -201,7 +201,7 @@ def test_a_stream_of_changes_to_a_slow_decoder_is_decoded_at_half_duty(bundle):
         wait_until(lambda: worker.idle(), timeout=30.0)
         spans = decoder.spans[1:]
         assert len(spans) >= 3 and worker.coalesced > 100
-        for (start, end), (following, _) in zip(spans, spans[1:]):
+        for (start, end), (following, _) in zip(spans, spans[1:], strict=False):  # consecutive pairs
             assert following - end >= 0.9 * (end - start)  # rested at least as long as it worked
     finally:
         worker.close()
