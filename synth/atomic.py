@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from synth.errors import OutputError
 from synth.outputs import OutputKind, check_output_file, check_output_folder
 
 __all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_path", "atomic_directory", "publish_file"]
@@ -23,7 +24,7 @@ def _umask() -> int:
 @contextlib.contextmanager
 def atomic_path(
     path: str | Path, *, suffix: str = "", force: bool | None = None, what: str = "output",
-    inputs: Iterable[str | Path | None] = (),
+    inputs: Iterable[str | Path | None] = (), keep: bool = False,
 ) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
 
@@ -35,6 +36,11 @@ def atomic_path(
     device, a FIFO or a folder, nor a file of one of ``inputs`` (:func:`synth.outputs.check_output_file`),
     checked before the work and again at the rename (:func:`publish_file`). None (the default) is for
     melsynth's own files inside a folder it writes.
+
+    ``keep``: when the finished file may not be put at ``path`` (refused at the rename, or the rename
+    fails), leave it under its temporary name and say so: an :class:`~synth.errors.OutputError` ending
+    ``; what was written is kept in TMP`` (``render --out``: nothing lost of a render that took minutes).
+    A failure before the file is finished still removes it.
     """
     path = Path(path)
     inputs = tuple(inputs)
@@ -48,10 +54,20 @@ def atomic_path(
     os.chmod(tmp, 0o666 & ~_umask())
     try:
         yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    try:
         if force is None:
             os.replace(tmp, path)
         else:
             publish_file(tmp, path, force=force, what=what, inputs=inputs)
+    except (OutputError, OSError) as exc:
+        if not keep:
+            tmp.unlink(missing_ok=True)
+            raise
+        why = str(exc) if isinstance(exc, OutputError) else f"{path}: cannot be put in place ({exc.strerror or exc})"
+        raise OutputError(f"{why}; what was written is kept in {tmp}") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

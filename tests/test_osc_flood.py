@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from engine_fixtures import OscClient, live_session, wait_for
 
 from synth.control.rate import SenderLimits, Senders, TokenBucket
@@ -31,6 +32,10 @@ def test_the_token_bucket_refills_at_its_rate_up_to_its_burst():
     assert bucket.take(3.0) and not bucket.take(0.5)
     bucket.credit(100.0)  # never beyond the burst
     assert bucket.take(3.0) and not bucket.take(0.5)
+    bucket.charge(2.0)  # work already done: into debt, paid back at the rate before it may go again
+    assert bucket.wait() == pytest.approx(0.2) and not bucket.take(0.0)
+    clock.now += 0.2
+    assert bucket.wait() == 0.0
 
 
 def test_senders_are_remembered_up_to_a_bound():
@@ -113,3 +118,50 @@ def test_whole_latents_beyond_the_byte_budget_are_dropped_unread_and_said_once()
         assert [address for address, _ in replies] == ["/synth/error"]
         assert "more than 1 bytes a second" in replies[0][1][1]
         client.close()
+
+
+class CpuClock:
+    """A thread's CPU clock on which every look costs ``step`` seconds: each datagram the receive thread
+    handles (looked at before and after) costs it one step."""
+
+    def __init__(self, step: float) -> None:
+        self.step, self.now = step, 0.0
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def test_the_receive_thread_spends_only_its_share_of_the_cpu_and_leaves_the_rest_to_the_kernel():
+    """What the receive thread reads is bounded by what handling it costs, whoever sends: datagrams read back
+    to back held the GIL the synthesis thread needs (a flood's first 1,000 cost a 16-voice chord up to 11
+    underflows at each flood's start; issue 30). Here each datagram costs 1 ms of the thread's CPU, the
+    thread may spend a quarter of the wall clock in stretches of 2.5 ms, and the wall clock stands still
+    until the test moves it: three datagrams are read, the rest wait in the kernel's buffer until the time
+    has paid for them."""
+    from synth.osc.server import OscServer
+
+    with live_session() as (live, _):
+        server = OscServer(live, port=0)
+        clock = FrozenClock()
+        server.intake = TokenBucket(rate=0.25, burst=0.0025, clock=clock)
+        server.cpu_clock = CpuClock(0.001)
+        server.start()
+        try:
+            client = OscClient(server.port)
+            for i in range(10):
+                client.send("/synth/gain", 0.5 + 0.01 * i)
+            assert wait_for(lambda: server.packets == 3)
+            time.sleep(0.3)  # however long: the thread spent its burst and the clock has not moved
+            assert server.packets == 3 and server.router.messages == 3
+            clock.now = 0.004  # 1 ms of CPU paid back (0.5 of debt, 0.5 to spend): one more datagram
+            assert wait_for(lambda: server.packets == 4)
+            time.sleep(0.3)
+            assert server.packets == 4
+            clock.now = 10.0  # a burst's worth again (never more): three more
+            assert wait_for(lambda: server.packets == 7)
+            time.sleep(0.3)
+            assert server.packets == 7 and server.router.messages == 7 and server.router.throttled == 0
+            client.close()
+        finally:
+            server.stop()

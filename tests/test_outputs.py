@@ -335,6 +335,44 @@ def test_the_recording_is_checked_again_when_the_take_ends_and_kept_when_refused
     assert (tmp_path / "late.wav").read_bytes() == b"appeared meanwhile"
 
 
+def test_render_keeps_its_file_when_the_rename_is_refused_and_says_where(tmp_path):
+    """render --out at its rename, as the recording at the end of a take: what holds the name by then is left
+    alone, and the rendered file is kept under its temporary name, which the error gives (it was deleted: a
+    score render of minutes lost, where docs/RELIABILITY.md promises nothing lost)."""
+    import re
+
+    from synth.render.wav import open_wav
+
+    def kept(error: OutputError, why: str) -> Path:
+        m = re.search(rf"{why}[^\n]*; what was written is kept in ([^\n]+)$", str(error))
+        assert m, str(error)
+        return Path(m.group(1))
+
+    block = np.linspace(-0.5, 0.5, 4800, dtype=np.float32)
+    with pytest.raises(OutputError) as refused, \
+            open_wav(tmp_path / "late.wav", rate=48000, fmt="float", force=False) as w:
+        w.write(block)
+        (tmp_path / "late.wav").write_bytes(b"appeared meanwhile")
+    assert (tmp_path / "late.wav").read_bytes() == b"appeared meanwhile"
+    audio, rate = sf.read(kept(refused.value, r"late\.wav already exists \(use --force to replace it\)"),
+                          dtype="float32")
+    assert rate == 48000 and np.array_equal(audio, block)
+    # With --force, a link put at the name meanwhile: still never replaced, and the render still kept.
+    (tmp_path / "target.wav").write_bytes(b"precious")
+    with pytest.raises(OutputError) as refused, \
+            open_wav(tmp_path / "linked.wav", rate=48000, fmt="float", force=True) as w:
+        w.write(block)
+        (tmp_path / "linked.wav").symlink_to(tmp_path / "target.wav")
+    assert np.array_equal(sf.read(kept(refused.value, "symbolic link"), dtype="float32")[0], block)
+    assert (tmp_path / "target.wav").read_bytes() == b"precious"
+    # What fails while rendering leaves nothing behind: there is no finished file to keep.
+    before = set(tmp_path.iterdir())
+    with pytest.raises(RuntimeError), open_wav(tmp_path / "broken.wav", rate=48000, force=False) as w:
+        w.write(block)
+        raise RuntimeError("the score failed halfway")
+    assert set(tmp_path.iterdir()) == before
+
+
 # ----------------------------------------------------------------------------------------- serve (item 3)
 @pytest.fixture(scope="module")
 def bundle_path():

@@ -50,6 +50,17 @@ class TokenBucket:
         self._refill()
         self._tokens = min(self.burst, self._tokens + n)
 
+    def charge(self, n: float) -> None:
+        """Spend ``n`` tokens whether or not there are that many: what work already done cost. Below zero the
+        bucket is in debt, which its rate pays back before :meth:`wait` says go again."""
+        self._refill()
+        self._tokens -= n
+
+    def wait(self) -> float:
+        """Seconds until the bucket is out of debt (0.0 when it is)."""
+        self._refill()
+        return 0.0 if self._tokens >= 0.0 else -self._tokens / self.rate
+
 
 @dataclasses.dataclass(frozen=True)
 class SenderLimits:
@@ -71,9 +82,16 @@ class SenderLimits:
         tenth of what the sender sends)
     reply_credit : reply bytes earned per byte it sends (below 1: the engine never amplifies a flood)
     max_senders : senders remembered at once (the oldest is forgotten first)
-    intake_per_second, intake_burst : datagrams the server reads a second from everyone together; beyond them
-        it pauses and the kernel drops what its buffer cannot hold (a flood from many spoofed sources cannot
-        take the receive thread's share of the GIL past this)
+    intake_share, intake_burst_s : the receive thread's CPU time, whoever sends: a share of the wall clock,
+        spent in stretches of at most ``intake_burst_s`` seconds; beyond them it pauses and the kernel drops
+        what its buffer cannot hold. What reading costs, not how many datagrams are read: while the receive
+        thread works it holds the GIL the synthesis thread needs, and a thread waiting for the GIL may wait
+        out the 5 ms switch interval. A count of datagrams (4,000 a second in bursts of 1,000, before) let a
+        flood's first 1,000 be read and parsed back to back: 1-11 underflows of a 16-voice chord at the
+        start of each 2 s flood of ``/synth/latent/set`` at 10,000 or 100,000 a second (68 in ten floods,
+        2026-12-07 15:33 UTC, quiet), and 2,500 ``/synth/status`` requests a second took 80% of a core.
+        With 0.25 and 2 ms: 2 in ten such floods, and 1 in five such spans with no sender; the 2,000
+        commands a second a sender may send take about 16% of a core
     """
 
     packets_per_second: float = 2500.0
@@ -86,15 +104,15 @@ class SenderLimits:
     reply_burst: float = 32768.0
     reply_credit: float = 0.5
     max_senders: int = 1024
-    intake_per_second: float = 4000.0
-    intake_burst: float = 1000.0
+    intake_share: float = 0.25
+    intake_burst_s: float = 0.002
 
     @classmethod
     def unlimited(cls) -> SenderLimits:
         inf = float("inf")
         return cls(packets_per_second=inf, packet_burst=inf, bytes_per_second=inf, byte_burst=inf,
                    messages_per_second=inf, message_burst=inf,
-                   reply_bytes_per_second=inf, reply_burst=inf, intake_per_second=inf, intake_burst=inf)
+                   reply_bytes_per_second=inf, reply_burst=inf, intake_share=inf, intake_burst_s=inf)
 
 
 class SenderBudget:

@@ -11,7 +11,8 @@ packets from addresses not on the list (when one is given) are dropped and count
 budget (:mod:`synth.control.rate`): commands beyond its rate are dropped before they reach the engine (told
 once per flood, counted as ``throttled``; refused messages never reach the engine and do not count), and its replies may carry at most half the bytes it sent plus a
 small allowance, so the server amplifies nothing onto a spoofed source; error replies are rate limited on
-top of that.
+top of that. Whoever sends, the receive thread spends at most a share of the time reading and handling
+datagrams, in short stretches (``SenderLimits.intake_share``): it holds the GIL while it works.
 """
 
 from __future__ import annotations
@@ -146,6 +147,11 @@ class OscServer:
                 self._sock.close()
                 raise
         self.router = ControlRouter(live, take_log=take_log)
+        # The receive thread's CPU time, whoever sends (SenderLimits.intake_share): CPU seconds in a bucket of
+        # wall-clock seconds. Attributes, so that tests can run both on clocks of their own.
+        limits = self.senders.limits
+        self.intake = TokenBucket(rate=limits.intake_share, burst=limits.intake_burst_s)
+        self.cpu_clock = time.thread_time
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="melsynth-osc", daemon=True)
 
@@ -159,29 +165,32 @@ class OscServer:
             from synth.host.priority import raise_thread_priority
 
             raise_thread_priority(self.live.priorities.control)
-        intake = TokenBucket(rate=self.senders.limits.intake_per_second, burst=self.senders.limits.intake_burst)
         while not self._stop.is_set():
-            if not intake.take():
-                # More datagrams than the engine can afford to read: leave them to the kernel, which drops what
+            pause = self.intake.wait()
+            if pause > 0.0:
+                # The receive thread has spent its share: leave the datagrams to the kernel, which drops what
                 # its buffer cannot hold, at no cost to the GIL the synthesis thread needs.
-                time.sleep(INTAKE_PAUSE_S)
+                time.sleep(max(pause, INTAKE_PAUSE_S))
                 continue
-            try:
-                data, addr = self._sock.recvfrom(MAX_DATAGRAM)
-            except TimeoutError:
-                continue
-            except OSError:
-                if self._stop.is_set():
-                    return
-                continue
-            self.packets += 1
-            if self.allow and _sender(addr[0]) not in self.allow:
-                self.router.dropped += 1
-                continue
-            try:
-                self.handle_datagram(data, addr)
-            except Exception as exc:  # the engine never dies from a packet
-                self._reply_error(addr, self.router.refuse("", f"malformed packet ({type(exc).__name__})"))
+            c0 = self.cpu_clock()
+            if self._receive_once():
+                self.intake.charge(self.cpu_clock() - c0)
+
+    def _receive_once(self) -> bool:
+        """Read one datagram and act on it; False when none came (a timeout) or the socket closed."""
+        try:
+            data, addr = self._sock.recvfrom(MAX_DATAGRAM)
+        except OSError:  # TimeoutError among them
+            return False
+        self.packets += 1
+        if self.allow and _sender(addr[0]) not in self.allow:
+            self.router.dropped += 1
+            return True
+        try:
+            self.handle_datagram(data, addr)
+        except Exception as exc:  # the engine never dies from a packet
+            self._reply_error(addr, self.router.refuse("", f"malformed packet ({type(exc).__name__})"))
+        return True
 
     def handle_datagram(self, data: bytes, addr) -> None:
         """Parse one datagram and act on each message in it (public so tests can feed raw bytes)."""

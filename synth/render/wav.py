@@ -99,7 +99,9 @@ class WavWriter:
 
 @contextlib.contextmanager
 def open_wav(path: str | Path, *, rate: int, fmt: str = "pcm24", force: bool | None = None) -> Iterator[WavWriter]:
-    """Yield a :class:`WavWriter`; on success the file is renamed onto ``path``, on any error removed.
+    """Yield a :class:`WavWriter`; on success the file is renamed onto ``path``, on any error removed, except
+    that a user-named file (``force`` not None) whose rename is refused is kept under its temporary name and
+    the :class:`~synth.errors.OutputError` says where.
 
     Parameters
     ----------
@@ -118,7 +120,8 @@ def open_wav(path: str | Path, *, rate: int, fmt: str = "pcm24", force: bool | N
     path = Path(path)
     stack = contextlib.ExitStack()
     try:
-        tmp = stack.enter_context(atomic_path(path, suffix=".wav", force=force))
+        # A user-named file (force not None) refused at its rename is kept, the error saying where.
+        tmp = stack.enter_context(atomic_path(path, suffix=".wav", force=force, keep=force is not None))
         file = stack.enter_context(
             sf.SoundFile(tmp, mode="w", samplerate=rate, channels=1, subtype=FORMATS[fmt], format="WAV")
         )
