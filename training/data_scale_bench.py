@@ -30,6 +30,7 @@ The folders under ``--root`` are removed at the end unless ``--keep``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -93,12 +94,10 @@ def stage_features(n: int, out: Path, *, limit: int) -> dict[str, Any]:
 
     computed = min(n, limit)
     where = _splits_of(n)
-    names: dict[str, str] = {}
 
     def notes():
         for i, (row, audio) in enumerate(_notes(n)):
-            names[row["note_str"]] = str(where[i])
-            yield row, audio
+            yield row, audio, str(where[i])
 
     def limited():
         for i, note in enumerate(notes()):
@@ -109,7 +108,7 @@ def stage_features(n: int, out: Path, *, limit: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     write_sharded(limited(), out=out, params=SpectrogramParams(), split="official", seed=0, workers=2, force=True,
                   progress=False, shard_notes=SHARD_NOTES, resume=False, plan={"source": f"bench {n}"}, inputs=[],
-                  total=computed, splits_of=names)
+                  total=computed)
     seconds = time.perf_counter() - t0
     rss = _rss_mb()
     copy_s = None
@@ -129,7 +128,8 @@ def _complete_by_copies(out: Path, n: int) -> None:
     all ``n``), shard table and checksums written again."""
     from synth.atomic import atomic_write_text
     from training.datasets.features import sha256_file
-    from training.datasets.shards import SHARDS_FILE, SHARDS_FORMAT, Shard, read_shard_table, write_shard
+    from training.datasets.shards import (SHARDS_FILE, SHARDS_FORMAT, Shard, read_shard_table, row_hash_file,
+                                          write_shard)
 
     base = read_shard_table(out / "shards")
     index = json.loads((out / "index.json").read_text())
@@ -142,11 +142,11 @@ def _complete_by_copies(out: Path, n: int) -> None:
         name = f"shard-{k:05d}.npy"
         if take == src.rows:
             shutil.copyfile(out / "shards" / src.file, out / "shards" / name)
-            shard = Shard(file=name, start=have, rows=take, sha256=src.sha256)
+            shutil.copyfile(out / "shards" / row_hash_file(src.file), out / "shards" / row_hash_file(name))
+            shard = Shard(file=name, start=have, rows=take, sha256=src.sha256, rows_sha256=src.rows_sha256)
         else:
             part = np.load(out / "shards" / src.file, mmap_mode="r")[:take]
-            shard = Shard(file=name, start=have, rows=take,
-                          sha256=write_shard(out / "shards" / name, np.asarray(part, np.float32)).sha256)
+            shard = dataclasses.replace(write_shard(out / "shards" / name, np.asarray(part, np.float32)), start=have)
         table.append(shard)
         for j in range(take):
             row = dict(rows[src.start + j])
