@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import resource
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
