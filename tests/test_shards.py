@@ -342,3 +342,35 @@ def test_a_stop_while_the_index_is_written_leaves_nothing_and_resumes(nsynth, on
     feats = load_features(sharded(nsynth, out, resume=True))
     np.testing.assert_allclose(np.asarray(feats.x), one_file.x, atol=1e-3)
     assert [r["note_str"] for r in feats.rows] == [r["note_str"] for r in one_file.rows]
+
+
+def test_a_disk_that_fills_while_shards_are_written_says_so_and_resumes(nsynth, one_file, tmp_path, monkeypatch):
+    """The third shard's write runs out of space half-way: an OutputError saying so and what to do; no file
+    half-written (the shard's temporary file is gone), no OUT; --resume then finishes the same features."""
+    import errno
+
+    from synth.errors import OutputError
+
+    out = tmp_path / "full"
+    real = np.lib.format.write_array
+    calls = {"n": 0}
+
+    def fills(fh, array, *a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            fh.write(b"\x93NUMPY half a shard")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fh, array, *a, **kw)
+
+    monkeypatch.setattr(np.lib.format, "write_array", fills)
+    with pytest.raises(OutputError, match=r"full.partial: the disk is full while writing shard 00002 .*"
+                                          r"No space left.*run again with --resume"):
+        sharded(nsynth, out)
+    monkeypatch.setattr(np.lib.format, "write_array", real)
+    work = tmp_path / f"full{PARTIAL_SUFFIX}"
+    assert not out.exists()
+    assert sorted(p.name for p in (work / "shards").iterdir() if p.suffix == ".npy") == ["shard-00000.npy",
+                                                                                        "shard-00001.npy"]
+    assert not [p for p in (work / "shards").iterdir() if "tmp" in p.name]
+    feats = load_features(sharded(nsynth, out, resume=True))
+    np.testing.assert_allclose(np.asarray(feats.x), one_file.x, atol=1e-3)

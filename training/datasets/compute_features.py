@@ -10,6 +10,7 @@ the job, and the folder renamed to ``OUT`` once every shard is there. Memory hol
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json
 import os
 from collections.abc import Iterable
@@ -21,7 +22,7 @@ import numpy as np
 from synth.atomic import atomic_directory, atomic_write_text
 from synth.data.nsynth_format import read_examples, read_note_audio
 from synth.data.splits import SPLIT_RULES, make_splits, split_rows
-from synth.errors import DataError
+from synth.errors import DataError, OutputError
 from synth.outputs import FEATURES, check_output_folder
 from synth.spectrogram import SpectrogramParams, log_mel
 from training.datasets.features import SPLIT_NAMES, sha256_file
@@ -234,19 +235,21 @@ def write_sharded(
                 bar.update(1)
             del jobs
             file = f"shard-{key}.npy"
-            shard = write_shard(work / "shards" / file, np.stack(feats)).to_dict() if kept else None
-            del feats
-            doc = {"file": file, "shard": shard, "names": names, "rows": [rows[name] for name in kept],
-                   "skipped": skipped}
-            if split == "official":
-                doc["splits"] = [where[name] for name in kept]
-            atomic_write_text(records / f"{key}.json", json.dumps(doc) + "\n")  # this shard survives a stop now
+            with _disk_full_is_said(work, f"shard {key}"):
+                shard = write_shard(work / "shards" / file, np.stack(feats)).to_dict() if kept else None
+                del feats
+                doc = {"file": file, "shard": shard, "names": names, "rows": [rows[name] for name in kept],
+                       "skipped": skipped}
+                if split == "official":
+                    doc["splits"] = [where[name] for name in kept]
+                atomic_write_text(records / f"{key}.json", json.dumps(doc) + "\n")  # this shard survives a stop now
     bar.close()
     if not groups:
         shutil.rmtree(work, ignore_errors=True)
         raise DataError(nothing)
-    finished = _finish_sharded(work, groups=groups, params=params, split=split, seed=seed,
-                               source=plan.get("source", plan.get("sources")))
+    with _disk_full_is_said(work, "the index"):
+        finished = _finish_sharded(work, groups=groups, params=params, split=split, seed=seed,
+                                   source=plan.get("source", plan.get("sources")))
     if finished is None:
         raise DataError(f"{plan.get('source', 'the source')}: no note could be read ({_count_skipped(work)} "
                         f"skipped; {records} names them)")
@@ -262,6 +265,21 @@ def write_sharded(
         print(f"skipped {count} notes (listed in {out / 'skipped.json'}): "
               + "; ".join(f"{s['note_str']}: {s['reason']}" for s in head), flush=True)
     return out
+
+
+@contextlib.contextmanager
+def _disk_full_is_said(work: Path, what: str):
+    """A full disk while ``what`` is written becomes an OutputError that says what is kept and how to go on
+    (every file is written atomically: nothing is half-written)."""
+    import errno
+
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise OutputError(f"{work}: the disk is full while writing {what} ({exc}); the shards written before are "
+                          "kept: free some space and run again with --resume") from None
 
 
 def _official(note: tuple) -> str:
