@@ -5,7 +5,9 @@ fails), and the checks around it: TF_CONFIG, the rendezvous, the run folder's lo
 Worker processes run tests/distributed_worker.py (fit() of a tiny dropout-free model, eager: tracing would cost
 each process ~10 s on the loaded 2-core machine; the traced path under the same strategy was checked by hand,
 see docs/BENCHMARKS.md). Tolerance of two workers against one: 1e-6 absolute on weights of magnitude ~0.3
-(measured 3e-8: only the order of the all-reduce's sums differs) and 1e-6 relative on the losses.
+(measured 3e-8: only the order of the all-reduce's sums differs) and 1e-6 relative on the losses. A worker
+that cannot reach the others and a port in use are checked on fit() in this process: the rendezvous fails
+before TensorFlow is asked for anything, so a worker process (and its TensorFlow import) adds nothing there.
 """
 
 from __future__ import annotations
@@ -82,15 +84,6 @@ class Workers:
             proc.wait()
 
 
-@pytest.fixture
-def workers(tmp_path):
-    w = Workers(tmp_path)
-    try:
-        yield w
-    finally:
-        w.kill_all()
-
-
 def _wait(proc: subprocess.Popen, log: Path, *, code: int | None = 0, timeout: float = PROCESS_TIMEOUT_S) -> str:
     try:
         proc.wait(timeout=timeout)
@@ -131,93 +124,108 @@ def one_worker(features, tmp_path_factory) -> tuple[Path, list[np.ndarray]]:
 
 
 @pytest.fixture(scope="module")
-def two_workers(features, tmp_path_factory) -> tuple[Path, list[Path], Path]:
-    """(run folder, each worker's final weights, the scratch folder) of the same training on two workers."""
+def killed_and_resumed(features, tmp_path_factory) -> dict:
+    """Two workers train; worker 1 dies (SIGKILL) right after epoch 1's checkpoint, the chief is stopped as the
+    launcher would stop it, and both are started again with --resume to the end. What each worker held after
+    epoch 1 and at the end, the run folder, the checkpoints left by the kill and the scratch folder.
+
+    One cluster killed and resumed (not also one run uninterrupted beside it) keeps the file well under a
+    minute: each cluster costs each worker a TensorFlow import (~6 s of CPU on the 2-core machine)."""
     tmp = tmp_path_factory.mktemp("two")
+    out = tmp / "run"
     w = Workers(tmp)
+    (tmp / "resumed").mkdir()
+    again = Workers(tmp / "resumed")  # its own scratch: the killed workers leave theirs behind
     try:
-        started = w.cluster(features, tmp / "run", name="w")
-        for proc, _, log in started:
+        started = w.cluster(features, out, name="k", args={1: ("--kill-after-epoch", "1")})
+        (chief, chief_dump, chief_log), (other, other_dump, other_log) = started
+        _wait(other, other_log, code=-signal.SIGKILL)
+        # The chief would stop by itself once the lost worker's heartbeats are missed (30 s); the launcher, or a
+        # cluster's scheduler, stops it at once, as here, after its checkpoint of epoch 1 is on disk.
+        deadline = time.monotonic() + 60
+        while not (chief_dump.is_file() and (out / "checkpoints" / "epoch-0001").is_dir()) and chief.poll() is None:
+            assert time.monotonic() < deadline, chief_log.read_text()[-3000:]
+            time.sleep(0.1)
+        chief.kill()
+        chief.wait()
+        epoch_1 = [_weights(chief_dump), _weights(other_dump)]
+        after_kill = sorted(p.name for p in (out / "checkpoints").glob("epoch-*"))
+        resumed = again.cluster(features, out, name="r", args={0: ("--resume",), 1: ("--resume",)})
+        for proc, _, log in resumed:
             _wait(proc, log)
     finally:
         w.kill_all()
-    return tmp / "run", [dump for _, dump, _ in started], w.scratch
+        again.kill_all()
+    return {"run": out, "epoch_1": epoch_1, "final": [_weights(dump) for _, dump, _ in resumed],
+            "after_kill": after_kill, "scratch": again.scratch}
 
 
 # ------------------------------------------------------------------------------------------- two real workers
-def test_two_workers_end_with_identical_weights_and_one_run_folder(two_workers):
-    run, dumps, scratch = two_workers
-    first, second = (_weights(d) for d in dumps)
-    for a, b in zip(first, second, strict=True):
-        np.testing.assert_array_equal(a, b)
+def test_two_workers_hold_identical_weights_and_write_one_run_folder(killed_and_resumed):
+    run = killed_and_resumed["run"]
+    for held in (killed_and_resumed["epoch_1"], killed_and_resumed["final"]):
+        for a, b in zip(*held, strict=True):
+            np.testing.assert_array_equal(a, b)
     doc = json.loads((run / "config.json").read_text())
     assert doc["fit"]["workers"] == 2 and doc["fit"]["replicas"] == 2 and doc["fit"]["global_batch"] == 8
-    assert json.loads((run / "status.json").read_text())["epochs_done"] == EPOCHS
     assert (run / "metrics.json").is_file()
     # The other worker wrote only its own scratch folder, and removed it; nothing is left beside the run.
-    assert list(scratch.iterdir()) == []
+    assert list(killed_and_resumed["scratch"].iterdir()) == []
     assert not lock_path(run).exists()
 
 
-def test_two_workers_equal_one_worker_of_the_same_global_batch(two_workers, one_worker):
-    run2, dumps, _ = two_workers
+def test_a_run_resumes_after_one_worker_is_killed(killed_and_resumed):
+    run = killed_and_resumed["run"]
+    assert killed_and_resumed["after_kill"] == ["epoch-0001"]
+    assert json.loads((run / "status.json").read_text())["epochs_done"] == EPOCHS
+    assert len(_history(run)) == EPOCHS
+
+
+def test_two_workers_killed_and_resumed_equal_one_worker_of_the_same_global_batch(killed_and_resumed, one_worker):
+    """Epoch 1 (before the kill) and the end (after the resume) against one machine's uninterrupted run: the
+    losses of both epochs, the weights at the end."""
     run1, single = one_worker
-    for a, b in zip(_weights(dumps[0]), single, strict=True):
+    for a, b in zip(killed_and_resumed["final"][0], single, strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
-    np.testing.assert_allclose(_history(run2), _history(run1), rtol=1e-6)
-
-
-def test_a_run_resumes_after_one_worker_is_killed(features, two_workers, workers, tmp_path):
-    out = tmp_path / "run"
-    started = workers.cluster(features, out, name="k", args={1: ("--kill-after-epoch", "1")})
-    (chief, _, chief_log), (other, _, other_log) = started
-    _wait(other, other_log, code=-signal.SIGKILL)
-    # The chief would stop by itself once the lost worker's heartbeats are missed (30 s); the launcher, or a
-    # cluster's scheduler, stops it at once, as here, after its checkpoint of epoch 1 is on disk.
-    deadline = time.monotonic() + 60
-    while not (out / "checkpoints" / "epoch-0001").is_dir() and chief.poll() is None:
-        assert time.monotonic() < deadline, chief_log.read_text()[-3000:]
-        time.sleep(0.1)
-    chief.kill()
-    chief.wait()
-    assert sorted(p.name for p in (out / "checkpoints").glob("epoch-*")) == ["epoch-0001"]
-
-    resumed = workers.cluster(features, out, name="r", args={0: ("--resume",), 1: ("--resume",)})
-    for proc, _, log in resumed:
-        _wait(proc, log)
-    assert json.loads((out / "status.json").read_text())["epochs_done"] == EPOCHS
-    uninterrupted = _weights(two_workers[1][0])
-    for rank in (0, 1):
-        for a, b in zip(_weights(resumed[rank][1]), uninterrupted, strict=True):
-            np.testing.assert_allclose(a, b, rtol=0, atol=1e-7)
-    np.testing.assert_allclose(_history(out), _history(two_workers[0]), rtol=1e-6)
+    np.testing.assert_allclose(_history(killed_and_resumed["run"]), _history(run1), rtol=1e-6)
 
 
 # -------------------------------------------------------------------------------------------------- bad input
-def test_a_worker_that_cannot_reach_the_other_names_its_address(features, workers, tmp_path):
+def _fit_as_worker(features: Path, out: Path, addresses: list[str], monkeypatch, **options) -> Exception:
+    """fit() in this process as worker 0 of ``addresses`` (the rendezvous runs before TensorFlow is asked for
+    the strategy, so a failing one leaves TensorFlow as it was); the error it raises."""
+    from distributed_worker import CONFIG
+    from training_fixtures import small_config
+
+    from training.fit import FitOptions, fit
+
+    monkeypatch.setenv("TF_CONFIG", tf_config_text(addresses, rank=0))
+    with pytest.raises(ClusterError) as err:
+        fit(features=features, config=small_config(**CONFIG, max_epochs=1), out=out,
+            options=FitOptions(verbose=0, run_eagerly=True, **options))
+    return err.value
+
+
+def test_a_worker_that_cannot_reach_the_other_names_its_address(features, tmp_path, monkeypatch):
     mine, nobody = free_ports(2)
     addresses = [f"127.0.0.1:{mine}", f"127.0.0.1:{nobody}"]  # nothing will listen at the second
     out = tmp_path / "run"
     t0 = time.monotonic()
-    proc = workers.start(features, out, tmp_path / "w.npz", tf_config=tf_config_text(addresses, rank=0),
-                         args=("--connect-timeout", "3"), log=tmp_path / "log")
-    text = _wait(proc, tmp_path / "log", code=2, timeout=90)
-    assert time.monotonic() - t0 < 90
-    assert "ClusterError" in text and f"127.0.0.1:{nobody}" in text and "worker 1" in text, text[-2000:]
+    error = str(_fit_as_worker(features, out, addresses, monkeypatch, connect_timeout=3))
+    assert time.monotonic() - t0 < 30
+    assert f"127.0.0.1:{nobody}" in error and "worker 1" in error, error
     assert not out.exists() and not lock_path(out).exists()
 
 
-def test_tf_config_naming_a_port_in_use_is_refused_with_the_address(features, workers, tmp_path):
+def test_tf_config_naming_a_port_in_use_is_refused_with_the_address(features, tmp_path, monkeypatch):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         addresses = [f"127.0.0.1:{port}", f"127.0.0.1:{free_ports(1)[0]}"]
         out = tmp_path / "run"
-        proc = workers.start(features, out, tmp_path / "w.npz", tf_config=tf_config_text(addresses, rank=0),
-                             log=tmp_path / "log")
-        text = _wait(proc, tmp_path / "log", code=2, timeout=90)
-    assert "ClusterError" in text and f"127.0.0.1:{port}" in text and "cannot be bound" in text, text[-2000:]
+        error = str(_fit_as_worker(features, out, addresses, monkeypatch))
+    assert f"127.0.0.1:{port}" in error and "cannot be bound" in error, error
     assert not out.exists() and not lock_path(out).exists()
 
 

@@ -109,3 +109,41 @@ def test_corrupt_features_file_stops_training_with_a_clear_error(features, tmp_p
     assert code == 1
     assert "features.npy: checksum mismatch" in err, err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_disk_that_fills_under_training_says_so_and_the_run_resumes(features, tmp_path, monkeypatch):
+    """A checkpoint that runs out of space: an OutputError naming the full disk and the checkpoint kept; no
+    half-written checkpoint; --resume goes on. A new run that fills the disk before its first checkpoint
+    leaves nothing."""
+    import errno
+
+    from synth.errors import OutputError
+    from training.fit import FitOptions, fit
+    from training.fit import checkpoints as checkpoints_module
+
+    real = checkpoints_module.np.savez
+    calls = {"n": 0, "fail_at": 2}
+
+    def fills(path, **arrays):
+        calls["n"] += 1
+        if calls["n"] == calls["fail_at"]:
+            Path(path).write_bytes(b"PK half")
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, **arrays)
+
+    monkeypatch.setattr(checkpoints_module.np, "savez", fills)
+    config = small_config("no_dense", max_epochs=3, patience=50)
+    run = tmp_path / "run"
+    with pytest.raises(OutputError, match=r"run: the disk is full .*No space left.* keeps its last checkpoint "
+                                          r"\(epoch-0001\): free some space and go on with --resume"):
+        fit(features=features, config=config, out=run, options=FitOptions(verbose=0))
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch-0001"]
+    monkeypatch.setattr(checkpoints_module.np, "savez", real)
+    fit(features=features, config=None, out=run, options=FitOptions(verbose=0, resume=True))
+    assert json.loads((run / "status.json").read_text())["epochs_done"] == 3
+
+    calls.update(n=0, fail_at=1)
+    monkeypatch.setattr(checkpoints_module.np, "savez", fills)
+    with pytest.raises(OutputError, match="new: the disk is full .*nothing of the run is kept"):
+        fit(features=features, config=config, out=tmp_path / "new", options=FitOptions(verbose=0))
+    assert not (tmp_path / "new").exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import resource
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -76,8 +77,9 @@ def test_a_stopped_run_resumes_where_it_stopped(nsynth, one_file, tmp_path, monk
         sharded(nsynth, out)
     monkeypatch.setattr(compute_module.np, "stack", real)
     work = tmp_path / f"resumed{PARTIAL_SUFFIX}"
-    written = sorted(p.name for p in (work / "shards").iterdir())
+    written = sorted(p.name for p in (work / "shards").glob("*.npy"))
     assert written == ["shard-00000.npy", "shard-00001.npy"] and not out.exists()
+    assert sorted(p.name for p in (work / "progress").iterdir()) == ["00000.json", "00001.json"]
     stamps = {p: (work / "shards" / p).stat().st_mtime_ns for p in written}
     with pytest.raises(DataError, match="--resume continues it, --force starts again"):
         sharded(nsynth, out)
@@ -86,19 +88,70 @@ def test_a_stopped_run_resumes_where_it_stopped(nsynth, one_file, tmp_path, monk
     assert {p: (out / "shards" / p).stat().st_mtime_ns for p in written} == stamps  # kept, not made again
 
 
-def test_each_shard_is_checked_when_first_read(nsynth, tmp_path):
+def test_each_row_is_checked_when_first_read_and_nothing_else_is_read(nsynth, tmp_path, monkeypatch):
+    """A row is checked against its recorded hash (and for finite values) when it is first read, from the
+    bytes read anyway: no shard is read whole, a corrupt row is named, the shard's other rows stay usable."""
+    import os as os_module
+
+    from training.datasets import shards as shards_module
+
     out = sharded(nsynth, tmp_path / "checked")
-    shard = out / "shards" / "shard-00002.npy"
+    clean = np.asarray(load_features(out).x)
+    shard = out / "shards" / "shard-00002.npy"  # rows 14..20
     data = bytearray(shard.read_bytes())
-    data[-10] ^= 0xFF
+    data[-10] ^= 0xFF  # in its last row, 20
     shard.write_bytes(bytes(data))
-    feats = load_features(out)  # opening reads no shard
-    feats.x[0:7]  # shard 0 is fine
-    with pytest.raises(DataError, match="shard-00002.npy: checksum mismatch"):
-        feats.x[15]
+    read = {"bytes": 0}
+    pread = os_module.pread
+
+    def counted(fd, n, offset):
+        read["bytes"] += n
+        return pread(fd, n, offset)
+
+    monkeypatch.setattr(shards_module.os, "pread", counted)
+    monkeypatch.setattr(shards_module, "_verify_bytes", None)  # the whole-shard check: never called
+    feats = load_features(out)  # opening reads no row
+    row_bytes = SMALL.n_mels * SMALL.frames * 2
+    assert read["bytes"] == 0
+    np.testing.assert_array_equal(feats.x[np.array([15, 3])], clean[[15, 3]])  # shard 2's good rows: usable
+    assert read["bytes"] == 2 * row_bytes  # the two rows read, and nothing else
+    with pytest.raises(DataError, match=r"shard-00002.npy: checksum mismatch at row 20 \(note 6 of the shard"):
+        feats.x[np.array([14, 20])]
+    assert "row 20" in str(feats.x.failure)
+    np.testing.assert_array_equal(feats.x[14:20], clean[14:20])
+    # Row hashes that were changed are named as such; missing ones too; a missing shard at opening.
+    hashes = out / "shards" / "shard-00001.sha256"
+    hashes.write_bytes(hashes.read_bytes()[:-1] + b"\0")
+    with pytest.raises(DataError, match="shard-00001.sha256: checksum mismatch .the row hashes of shard-00001.npy"):
+        load_features(out).x[8]
+    hashes.unlink()
+    with pytest.raises(DataError, match="shard-00001.sha256: missing or unreadable row hashes of shard-00001.npy"):
+        load_features(out).x[8]
     shard.unlink()
     with pytest.raises(DataError, match="shard-00002.npy: missing shard"):
         load_features(out)
+
+
+def test_a_shard_written_before_row_hashes_is_checked_whole_when_first_read(nsynth, tmp_path):
+    from training.datasets.features import sha256_file
+    from training.datasets.shards import SHARDS_FILE
+
+    out = sharded(nsynth, tmp_path / "legacy")
+    table = json.loads((out / "shards" / SHARDS_FILE).read_text())
+    for record in table["shards"]:
+        del record["rows_sha256"]
+    (out / "shards" / SHARDS_FILE).write_text(json.dumps(table))
+    (out / "checksums.json").write_text(json.dumps({f"shards/{SHARDS_FILE}": sha256_file(out / "shards" / SHARDS_FILE)}))
+    for hashes in (out / "shards").glob("*.sha256"):
+        hashes.unlink()
+    shard = out / "shards" / "shard-00002.npy"
+    data = bytearray(shard.read_bytes())
+    data[-10] ^= 0xFF  # row 20
+    shard.write_bytes(bytes(data))
+    feats = load_features(out)
+    feats.x[0:7]  # shard 0 is fine
+    with pytest.raises(DataError, match="shard-00002.npy: checksum mismatch .the file"):
+        feats.x[15]  # another row of the shard: the whole shard is checked
 
 
 def test_reading_every_row_keeps_memory_flat(tmp_path):
@@ -215,8 +268,109 @@ def test_training_that_meets_a_corrupt_shard_names_it_and_keeps_nothing_or_its_c
     shard.write_bytes(bytes(data))
     with pytest.raises(DataError) as err:
         fit(features=out, config=config, out=tmp_path / "new", options=FitOptions(verbose=0))
-    assert str(err.value) == f"{shard}: checksum mismatch (the file is corrupt or was changed after it was written)"
+    assert str(err.value).startswith(f"{shard}: checksum mismatch at row 27 ")
+    assert str(err.value).endswith("(note 6 of the shard; the file is corrupt or was changed after it was written)")
     assert not (tmp_path / "new").exists()
     with pytest.raises(DataError, match=r"shard-00003.npy: checksum mismatch .*keeps its last checkpoint.*--resume"):
         fit(features=out, config=None, out=run, options=FitOptions(verbose=0, resume=True, max_epochs=2))
     assert (run / "history.csv").read_text().count("\n") == 2  # header and epoch 1: as it was
+
+
+def _fat_notes(n: int, *, payload: int):
+    """(index row, audio) of ``n`` short noise notes whose rows each carry ``payload`` bytes of metadata."""
+    rng = np.random.default_rng(0)
+    audio = (0.1 * rng.standard_normal(4000)).astype(np.float32)
+    for i in range(n):
+        yield {"note_str": f"fat_synthetic_{i // 10:03d}-{i:05d}", "instrument_str": f"fat_synthetic_{i // 10:03d}",
+               "sample_rate": SMALL.sample_rate, "pitch": 60, "comment": f"{i:05d}" + "x" * payload}, audio * (1 + i % 7)
+
+
+def test_the_writer_holds_no_note_of_earlier_shards(tmp_path):
+    """write_sharded keeps each shard's index rows on disk with the shard and writes index.json from there:
+    the writer's own peak memory (its process, not the log-mel workers) is the same for 24 notes and 240 of
+    20 kB rows each, shards of 8 (holding every row would add 4.3 MB)."""
+    import tracemalloc
+
+    from synth.data.splits import make_splits
+    from training.datasets.compute_features import write_sharded
+
+    payload = 20_000
+
+    def peak_of(n: int, name: str) -> tuple[int, Path]:
+        tracemalloc.start()
+        try:
+            out = write_sharded(_fat_notes(n, payload=payload), out=tmp_path / name, params=SMALL, split="instrument",
+                                seed=0, workers=1, force=False, progress=False, shard_notes=8, resume=False,
+                                plan={"source": name}, inputs=[])
+            return tracemalloc.get_traced_memory()[1], out
+        finally:
+            tracemalloc.stop()
+
+    peak_of(8, "warm")  # the imports a first run makes
+    small, _ = peak_of(24, "small")
+    large, out = peak_of(240, "large")
+    assert large - small < 1_000_000, f"peak {small / 1e6:.1f} MB at 24 notes, {large / 1e6:.1f} MB at 240"
+    feats = load_features(out)
+    assert [r["note_str"] for r in feats.rows] == [r["note_str"] for r, _ in _fat_notes(240, payload=10)]
+    assert all(len(r["comment"]) == 5 + payload for r in feats.rows)
+    expected = make_splits(feats.rows, rule="instrument", seed=0)
+    assert {k: v.tolist() for k, v in feats.splits.items()} == expected
+    assert sorted(p.name for p in out.iterdir()) == ["checksums.json", "index.json", "shards", "skipped.json",
+                                                      "spectrogram.json", "splits.json"]
+
+
+def test_a_stop_while_the_index_is_written_leaves_nothing_and_resumes(nsynth, one_file, tmp_path, monkeypatch):
+    from training.datasets import compute_features as module
+
+    out = tmp_path / "stopped"
+    real = module._JsonList.add
+    calls = {"n": 0}
+
+    def stop_at_row_12(self, item):
+        calls["n"] += 1
+        if calls["n"] == 12:
+            raise KeyboardInterrupt
+        return real(self, item)
+
+    monkeypatch.setattr(module._JsonList, "add", stop_at_row_12)
+    with pytest.raises(KeyboardInterrupt):
+        sharded(nsynth, out)
+    monkeypatch.setattr(module._JsonList, "add", real)
+    work = tmp_path / f"stopped{PARTIAL_SUFFIX}"
+    assert not out.exists() and sorted(p.name for p in work.iterdir()) == ["progress", "progress.json", "shards"]
+    assert len(list((work / "shards").glob("*.npy"))) == 5  # every shard kept
+    feats = load_features(sharded(nsynth, out, resume=True))
+    np.testing.assert_allclose(np.asarray(feats.x), one_file.x, atol=1e-3)
+    assert [r["note_str"] for r in feats.rows] == [r["note_str"] for r in one_file.rows]
+
+
+def test_a_disk_that_fills_while_shards_are_written_says_so_and_resumes(nsynth, one_file, tmp_path, monkeypatch):
+    """The third shard's write runs out of space half-way: an OutputError saying so and what to do; no file
+    half-written (the shard's temporary file is gone), no OUT; --resume then finishes the same features."""
+    import errno
+
+    from synth.errors import OutputError
+
+    out = tmp_path / "full"
+    real = np.lib.format.write_array
+    calls = {"n": 0}
+
+    def fills(fh, array, *a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            fh.write(b"\x93NUMPY half a shard")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fh, array, *a, **kw)
+
+    monkeypatch.setattr(np.lib.format, "write_array", fills)
+    with pytest.raises(OutputError, match=r"full.partial: the disk is full while writing shard 00002 .*"
+                                          r"No space left.*run again with --resume"):
+        sharded(nsynth, out)
+    monkeypatch.setattr(np.lib.format, "write_array", real)
+    work = tmp_path / f"full{PARTIAL_SUFFIX}"
+    assert not out.exists()
+    assert sorted(p.name for p in (work / "shards").iterdir() if p.suffix == ".npy") == ["shard-00000.npy",
+                                                                                        "shard-00001.npy"]
+    assert not [p for p in (work / "shards").iterdir() if "tmp" in p.name]
+    feats = load_features(sharded(nsynth, out, resume=True))
+    np.testing.assert_allclose(np.asarray(feats.x), one_file.x, atol=1e-3)

@@ -9,10 +9,13 @@ Each stage runs in a process of its own, so its peak resident memory (``ru_maxrs
 process's, and the largest of its workers'.
 
 On the 2-core machine the log-mels cost ~0.25-0.5 s a note a worker under the other agents' load, so 100,000 notes would
-take hours: the features stage computes at most ``--features-limit`` notes (10,240) of the stream, and a
-larger set is completed by copying those shards under new names (each keeps its recorded hash; its notes get
-new names), so that training reads a real N-note folder: N rows in the index, N / 512 shard files on disk.
-The features figures at such an N are those of the notes computed, and say so (``computed``).
+take hours: the features stage computes at most ``--features-limit`` notes (10,240) of the stream; for a
+larger set those shards are copied, round and round, into the partial folder a stopped run of the whole
+stream would leave (each copy recorded with the stream's own rows for its notes), and a second stage
+(``index``) resumes the writer on the whole N-note stream: it reads every note, keeps every shard and writes
+the N-row index from the shards' records, so the writer's memory is measured over N notes. Training then
+reads a real N-note folder: N rows in the index, N / 512 shard files on disk. The features throughput at
+such an N is that of the notes computed, and says so (``computed``).
 
 The notes are a bank of 64 rendered synthetic notes (:func:`training.datasets.synthetic.synth_note`, eight
 instruments at eight keys), each note of the set one of them at its own gain with its own low noise: rendering
@@ -30,6 +33,7 @@ The folders under ``--root`` are removed at the end unless ``--keep``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -58,23 +62,31 @@ def _rss_mb() -> dict[str, float]:
     return {"peak_rss_mb": round(own, 1), "peak_worker_rss_mb": round(workers, 1)}
 
 
-def _notes(n: int, *, seed: int = 0):
-    """(index row, audio) of ``n`` synthetic notes, made as they are asked for."""
+def _notes(n: int, *, seed: int = 0, audio: bool = True):
+    """(index row, audio, split) of ``n`` synthetic notes, made as they are asked for; without ``audio`` the
+    same rows with an empty array in place of the audio (which the writer then never needs: every shard of
+    the stream is already written)."""
     from synth.data.nsynth_format import FAMILIES, make_example
     from training.datasets.synthetic import synth_note
 
     keys = (36, 43, 50, 57, 64, 71, 78, 85)
-    bank = [synth_note(pitch=keys[b % 8], velocity=100, rng=np.random.default_rng([seed, b])) for b in range(BANK)]
-    rng = np.random.default_rng(seed)
+    bank = ([synth_note(pitch=keys[b % 8], velocity=100, rng=np.random.default_rng([seed, b])) for b in range(BANK)]
+            if audio else [])
+    rows_rng, rng = np.random.default_rng([seed, 1]), np.random.default_rng(seed)
+    where = _splits_of(n)
+    empty = np.zeros(0, np.float32)
     for i in range(n):
         b = i % BANK
         family = FAMILIES[(i // BANK) % len(FAMILIES)]
         row = make_example(family=family, source="synthetic", instrument_index=i // BANK, instrument_id=i // BANK,
-                           note_id=i, pitch=keys[b % 8], velocity=1 + int(rng.integers(0, 127)),
+                           note_id=i, pitch=keys[b % 8], velocity=1 + int(rows_rng.integers(0, 127)),
                            dataset_source="synthetic")
         row["note_str"] = f"{row['instrument_str']}-{i:06d}"  # unique however many instruments share a name
-        audio = bank[b] * rng.uniform(0.3, 1.0) + rng.normal(0.0, 1e-4, bank[b].size).astype(np.float32)
-        yield row, audio.astype(np.float32)
+        if not audio:
+            yield row, empty, str(where[i])
+            continue
+        y = bank[b] * rng.uniform(0.3, 1.0) + rng.normal(0.0, 1e-4, bank[b].size).astype(np.float32)
+        yield row, y.astype(np.float32), str(where[i])
 
 
 def _splits_of(n: int) -> np.ndarray:
@@ -87,81 +99,88 @@ def _splits_of(n: int) -> np.ndarray:
     return split
 
 
-def stage_features(n: int, out: Path, *, limit: int) -> dict[str, Any]:
+def _write(notes, n: int, out: Path, *, total: int, resume: bool) -> None:
     from synth.spectrogram import SpectrogramParams
     from training.datasets.compute_features import write_sharded
 
-    computed = min(n, limit)
-    where = _splits_of(n)
-    names: dict[str, str] = {}
+    write_sharded(notes, out=out, params=SpectrogramParams(), split="official", seed=0, workers=2, force=not resume,
+                  progress=False, shard_notes=SHARD_NOTES, resume=resume, plan={"source": f"bench {n}"}, inputs=[],
+                  total=total)
 
-    def notes():
-        for i, (row, audio) in enumerate(_notes(n)):
-            names[row["note_str"]] = str(where[i])
-            yield row, audio
+
+def stage_features(n: int, out: Path, *, limit: int) -> dict[str, Any]:
+    """Write the first ``min(n, limit)`` notes of the ``n``-note stream; a larger ``n`` is then prepared for
+    :func:`stage_index` (:func:`_prepare_copies`)."""
+    computed = min(n, limit)
+    target = out if n == computed else out.with_name(out.name + "-computed")
 
     def limited():
-        for i, note in enumerate(notes()):
+        for i, note in enumerate(_notes(n)):
             if i == computed:
                 return
             yield note
 
     t0 = time.perf_counter()
-    write_sharded(limited(), out=out, params=SpectrogramParams(), split="official", seed=0, workers=2, force=True,
-                  progress=False, shard_notes=SHARD_NOTES, resume=False, plan={"source": f"bench {n}"}, inputs=[],
-                  total=computed, splits_of=names)
+    _write(limited(), n, target, total=computed, resume=False)
     seconds = time.perf_counter() - t0
     rss = _rss_mb()
     copy_s = None
     if n > computed:
         t1 = time.perf_counter()
-        _complete_by_copies(out, n)
+        _prepare_copies(target, out, n)
         copy_s = round(time.perf_counter() - t1, 1)
-    size = sum(p.stat().st_size for p in (out / "shards").iterdir())
     return {"notes": n, "computed": computed, "seconds": round(seconds, 1), "notes_per_s": round(computed / seconds, 1),
-            "copies_s": copy_s, "shards": len(list((out / "shards").glob("shard-*.npy"))),
-            "disk_gb": round(size / 1e9, 2), **rss}
+            "copies_s": copy_s, **rss}
 
 
-def _complete_by_copies(out: Path, n: int) -> None:
-    """Make the features folder ``out`` hold ``n`` notes: its shards copied under new names, round and round
-    (the last one cut to what is left), each copy's notes renamed; then its index, splits (50 + 50 drawn from
-    all ``n``), shard table and checksums written again."""
+def stage_index(n: int, out: Path) -> dict[str, Any]:
+    """The writer over the whole ``n``-note stream, resumed on the partial folder :func:`_prepare_copies`
+    made: it reads every note of the stream, finds every shard written and writes the ``n``-row index."""
+    t0 = time.perf_counter()
+    _write(_notes(n, audio=False), n, out, total=n, resume=True)
+    seconds = time.perf_counter() - t0
+    return {"notes": n, "seconds": round(seconds, 1), **_rss_mb()}
+
+
+def _disk(out: Path) -> dict[str, Any]:
+    size = sum(p.stat().st_size for p in (out / "shards").iterdir())
+    return {"shards": len(list((out / "shards").glob("shard-*.npy"))), "disk_gb": round(size / 1e9, 2)}
+
+
+def _prepare_copies(computed: Path, out: Path, n: int) -> None:
+    """Make ``out``'s partial folder (``OUT.partial``, as a stopped :func:`write_sharded` run leaves it) hold
+    every shard of the ``n``-note stream: copies of the shards of ``computed`` (its first notes), round and
+    round, the last cut to what is left, each recorded with the stream's own rows and splits for its notes.
+    A resumed run (:func:`stage_index`) then keeps them all and only writes the index."""
     from synth.atomic import atomic_write_text
-    from training.datasets.features import sha256_file
-    from training.datasets.shards import SHARDS_FILE, SHARDS_FORMAT, Shard, read_shard_table, write_shard
+    from synth.spectrogram import SpectrogramParams
+    from training.datasets.compute_features import PARTIAL_SUFFIX
+    from training.datasets.shards import read_shard_table, row_hash_file, write_shard
 
-    base = read_shard_table(out / "shards")
-    index = json.loads((out / "index.json").read_text())
-    rows, have = index["rows"], sum(s.rows for s in base)
-    table = list(base)
-    k = len(table)
-    while have < n:
-        src = base[(k - len(base)) % len(base)]
-        take = min(src.rows, n - have)
+    base = read_shard_table(computed / "shards")
+    work = out.with_name(out.name + PARTIAL_SUFFIX)
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "shards").mkdir(parents=True)
+    (work / "progress").mkdir()
+    plan = {"source": f"bench {n}", "shard_notes": SHARD_NOTES, "contract": SpectrogramParams().to_dict(),
+            "split": "official"}
+    atomic_write_text(work / "progress.json", json.dumps(plan) + "\n")
+    stream = _notes(n, audio=False)
+    for k in range(-(-n // SHARD_NOTES)):
+        group = [next(stream) for _ in range(min(SHARD_NOTES, n - k * SHARD_NOTES))]
+        src = base[k % len(base)]
         name = f"shard-{k:05d}.npy"
-        if take == src.rows:
-            shutil.copyfile(out / "shards" / src.file, out / "shards" / name)
-            shard = Shard(file=name, start=have, rows=take, sha256=src.sha256)
+        if len(group) == src.rows:
+            shutil.copyfile(computed / "shards" / src.file, work / "shards" / name)
+            shutil.copyfile(computed / "shards" / row_hash_file(src.file), work / "shards" / row_hash_file(name))
+            shard = dataclasses.replace(src, file=name)
         else:
-            part = np.load(out / "shards" / src.file, mmap_mode="r")[:take]
-            shard = Shard(file=name, start=have, rows=take,
-                          sha256=write_shard(out / "shards" / name, np.asarray(part, np.float32)).sha256)
-        table.append(shard)
-        for j in range(take):
-            row = dict(rows[src.start + j])
-            row["note_str"] = f"{row['note_str']}-copy{k:05d}"
-            rows.append(row)
-        have += take
-        k += 1
-    where = _splits_of(n)
-    splits = {name: [i for i in range(n) if where[i] == name] for name in ("train", "valid", "test")}
-    atomic_write_text(out / "index.json", json.dumps({"source": index.get("source"), "rows": rows}) + "\n")
-    atomic_write_text(out / "splits.json", json.dumps({"rule": "official", "seed": 0, **splits}) + "\n")
-    doc = {"format": SHARDS_FORMAT, "dtype": "float16", "shards": [s.to_dict() for s in table]}
-    atomic_write_text(out / "shards" / SHARDS_FILE, json.dumps(doc, indent=1) + "\n")
-    atomic_write_text(out / "checksums.json",
-                      json.dumps({f"shards/{SHARDS_FILE}": sha256_file(out / "shards" / SHARDS_FILE)}) + "\n")
+            part = np.load(computed / "shards" / src.file, mmap_mode="r")[: len(group)]
+            shard = write_shard(work / "shards" / name, np.asarray(part, np.float32))
+        record = {"file": name, "shard": shard.to_dict(), "names": [row["note_str"] for row, _, _ in group],
+                  "rows": [row for row, _, _ in group], "skipped": [], "splits": [split for _, _, split in group]}
+        atomic_write_text(work / "progress" / f"{k:05d}.json", json.dumps(record) + "\n")
+    shutil.rmtree(computed)
 
 
 def stage_training(features: Path, run: Path) -> dict[str, Any]:
@@ -202,11 +221,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--features-limit", type=int, default=FEATURES_LIMIT,
                         help="notes whose features are computed; more are copies (module docstring)")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--stage", choices=["features", "training"], help=argparse.SUPPRESS)
+    parser.add_argument("--stage", choices=["features", "index", "training"], help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.stage == "features":
         print(json.dumps(stage_features(args.n, args.root / f"features-{args.n}", limit=args.features_limit)))
+        return 0
+    if args.stage == "index":
+        print(json.dumps(stage_index(args.n, args.root / f"features-{args.n}")))
         return 0
     if args.stage == "training":
         print(json.dumps(stage_training(args.root / f"features-{args.n}", args.root / f"run-{args.n}")))
@@ -217,10 +239,13 @@ def main(argv: list[str] | None = None) -> int:
         for n in args.notes:
             start = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
             load = os.getloadavg()
-            row = {"notes": n, "started": start, "load_at_start": [round(v, 2) for v in load],
-                   "features": _stage(["--stage", "features", "--n", str(n), "--root", str(args.root),
-                                       "--features-limit", str(args.features_limit)]),
-                   "training": _stage(["--stage", "training", "--n", str(n), "--root", str(args.root)])}
+            row: dict[str, Any] = {"notes": n, "started": start, "load_at_start": [round(v, 2) for v in load]}
+            row["features"] = _stage(["--stage", "features", "--n", str(n), "--root", str(args.root),
+                                      "--features-limit", str(args.features_limit)])
+            if n > args.features_limit:
+                row["index"] = _stage(["--stage", "index", "--n", str(n), "--root", str(args.root)])
+            row["features"].update(_disk(args.root / f"features-{n}"))
+            row["training"] = _stage(["--stage", "training", "--n", str(n), "--root", str(args.root)])
             row["load_at_end"] = [round(v, 2) for v in os.getloadavg()]
             results.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
@@ -233,14 +258,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(results, indent=1))
     else:
-        print("| notes | computed | features notes/s | features peak RSS (process / worker) MB | shards, GB | "
-              "training notes/s (epoch, validation included) | training peak RSS MB | test RMSE |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("| notes | computed | features notes/s | features peak RSS (process / worker) MB | the writer over "
+              "every note: s, peak RSS MB | shards, GB | training notes/s (epoch, validation included) | "
+              "training peak RSS MB | test RMSE |")
+        print("|---|---|---|---|---|---|---|---|---|")
         for r in results:
-            f, t = r["features"], r["training"]
+            f, t, x = r["features"], r["training"], r.get("index")
+            whole = f"{x['seconds']} s, {x['peak_rss_mb']}" if x else "(the same run)"
             print(f"| {r['notes']} | {f['computed']} | {f['notes_per_s']} | {f['peak_rss_mb']} / {f['peak_worker_rss_mb']} | "
-                  f"{f['shards']}, {f['disk_gb']} | {t['train_notes_per_s']} ({t['epoch_s']} s) | {t['peak_rss_mb']} | "
-                  f"{t['test_rmse']} |")
+                  f"{whole} | {f['shards']}, {f['disk_gb']} | {t['train_notes_per_s']} ({t['epoch_s']} s) | "
+                  f"{t['peak_rss_mb']} | {t['test_rmse']} |")
     return 0
 
 

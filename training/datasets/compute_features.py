@@ -10,6 +10,7 @@ the job, and the folder renamed to ``OUT`` once every shard is there. Memory hol
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json
 import os
 from collections.abc import Iterable
@@ -20,11 +21,11 @@ import numpy as np
 
 from synth.atomic import atomic_directory, atomic_write_text
 from synth.data.nsynth_format import read_examples, read_note_audio
-from synth.data.splits import make_splits
-from synth.errors import DataError
+from synth.data.splits import SPLIT_RULES, make_splits, split_rows
+from synth.errors import DataError, OutputError
 from synth.outputs import FEATURES, check_output_folder
 from synth.spectrogram import SpectrogramParams, log_mel
-from training.datasets.features import sha256_file
+from training.datasets.features import SPLIT_NAMES, sha256_file
 from training.datasets.shards import features_checksums
 
 __all__ = ["compute_features", "write_sharded", "SILENT_PEAK_DB", "PARTIAL_SUFFIX"]
@@ -149,20 +150,23 @@ def _features_or_reason(job: tuple[str, Path | np.ndarray, int, SpectrogramParam
 
 
 def write_sharded(
-    notes: Iterable[tuple[dict[str, Any], Path | np.ndarray]], *, out: Path, params: SpectrogramParams,
-    split: str, seed: int, workers: int | None, force: bool, progress: bool, shard_notes: int, resume: bool,
-    plan: dict[str, Any], inputs: list[Path], total: int | None = None, splits_of: dict[str, str] | None = None,
-    nothing: str = "no notes to write",
+    notes: Iterable[tuple], *, out: Path, params: SpectrogramParams, split: str, seed: int, workers: int | None,
+    force: bool, progress: bool, shard_notes: int, resume: bool, plan: dict[str, Any], inputs: list[Path],
+    total: int | None = None, nothing: str = "no notes to write",
 ) -> Path:
     """Write the sharded features folder ``out`` (module docstring) from ``notes``: (index row with its
     ``note_str``, the note's WAV file or its audio [shape=(n,)] at the row's ``sample_rate``), in row order,
-    read as they come (a generator holds one shard's notes at a time).
+    read as they come (a generator holds one shard's notes at a time); with ``split`` "official" each note is
+    a triple whose third item is its split ("train", "valid" or "test").
 
     ``plan`` says what the notes are (sources and selection): a run resumes only the same plan, and checks
     that the notes of each shard it keeps are the ones the stream gives again. ``split`` is "instrument",
-    "random" (:func:`synth.data.splits.make_splits`) or "official" with ``splits_of`` (note -> its split).
-    Memory holds one shard's notes, audio and features at a time, whatever the number of notes. A stream
-    with no note at all is a DataError saying ``nothing``, and leaves nothing behind.
+    "random" (:func:`synth.data.splits.make_splits`) or "official". What the run holds does not grow with
+    the number of notes: one shard's notes, audio and features at a time; each shard's index rows, skipped
+    notes and splits go to disk with it (``OUT.partial/progress/NNNNN.json``, which is also what a resumed
+    run keeps) and ``index.json`` is written from those files one shard at a time; what stays in memory is
+    a few bytes a note for the splits (:func:`synth.data.splits.split_rows`). A stream with no note at all
+    is a DataError saying ``nothing``, and leaves nothing behind.
     """
     import itertools
     import multiprocessing
@@ -170,33 +174,34 @@ def write_sharded(
 
     from tqdm import tqdm
 
-    from training.datasets.shards import SHARDS_FILE, SHARDS_FORMAT, Shard, write_shard
+    from training.datasets.shards import write_shard
 
     if isinstance(shard_notes, bool) or not isinstance(shard_notes, int) or shard_notes < 1:
         raise DataError(f"--shards must be a positive number of notes, got {shard_notes!r}")
-    if split == "official" and splits_of is None:
-        raise DataError("--split official keeps NSynth's own train/valid/test: give its split files or folders")
+    if split not in ("official", *SPLIT_RULES):
+        raise DataError(f"split {split!r}: expected official or one of {SPLIT_RULES}")
     check_output_folder(out, kind=FEATURES, force=force, inputs=inputs)
     work = out.with_name(out.name + PARTIAL_SUFFIX)
-    done_file = work / "progress.json"
-    plan = {**plan, "shard_notes": shard_notes, "contract": params.to_dict()}
+    plan_file, records = work / "progress.json", work / "progress"
+    plan = {**plan, "shard_notes": shard_notes, "contract": params.to_dict(), "split": split}
     if work.exists():
-        if resume and done_file.is_file():
-            recorded = json.loads(done_file.read_text())
+        if resume and plan_file.is_file():
+            recorded = json.loads(plan_file.read_text())
             if {k: recorded.get(k) for k in plan} != plan:
-                raise DataError(f"{work}: a partial run of other notes, shard size or contract; --force starts again")
+                raise DataError(f"{work}: a partial run of other notes, shard size, split or contract; "
+                                "--force starts again")
         elif force or resume:
             shutil.rmtree(work)
         else:
             raise DataError(f"{work}: a partial run is there: --resume continues it, --force starts again")
     (work / "shards").mkdir(parents=True, exist_ok=True)
-    if not done_file.is_file():
-        atomic_write_text(done_file, json.dumps({**plan, "done": {}}) + "\n")
-    state = json.loads(done_file.read_text())
+    records.mkdir(exist_ok=True)
+    if not plan_file.is_file():
+        atomic_write_text(plan_file, json.dumps(plan) + "\n")
     workers = workers or os.cpu_count() or 1
     bar = tqdm(total=total, desc="features", unit="note", disable=not progress)
-    rows_by_name: dict[str, dict[str, Any]] = {}
     stream = iter(notes)
+    groups = 0
     # Spawned, not forked: the notes may come from TensorFlow's threads (a TFRecord read by tf.data).
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers,
                                                 mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -204,19 +209,21 @@ def write_sharded(
             group = list(itertools.islice(stream, shard_notes))
             if not group:
                 break
+            groups = k + 1
             key = f"{k:05d}"
-            names = [row["note_str"] for row, _ in group]
-            for row, _ in group:
-                rows_by_name[row["note_str"]] = row
-            record = state["done"].get(key)
-            if record is not None and (work / "shards" / record["file"]).is_file():
+            names = [note[0]["note_str"] for note in group]
+            record = _shard_record(records / f"{key}.json", work / "shards")
+            if record is not None:
                 if record["names"] != names:
                     raise DataError(f"{work}: shard {key} was made from other notes than the source gives now; "
                                     "--force starts again")
                 bar.update(len(group))  # written by an earlier run
                 continue
+            if split == "official":
+                where = {note[0]["note_str"]: _official(note) for note in group}
             jobs = [(row["note_str"], audio, int(row.get("sample_rate", params.sample_rate)), params)
-                    for row, audio in group]
+                    for row, audio, *_ in group]
+            rows = {note[0]["note_str"]: note[0] for note in group}
             del group
             kept, feats, skipped = [], [], []
             for name, x, why in pool.map(_features_or_reason, jobs, chunksize=4):
@@ -228,53 +235,169 @@ def write_sharded(
                 bar.update(1)
             del jobs
             file = f"shard-{key}.npy"
-            sha = ""
-            if kept:
-                sha = write_shard(work / "shards" / file, np.stack(feats)).sha256
-            else:
-                (work / "shards" / file).touch()  # nothing to write: an empty marker
-            del feats
-            state["done"][key] = {"file": file, "sha256": sha, "names": names, "notes": kept, "skipped": skipped}
-            atomic_write_text(done_file, json.dumps(state) + "\n")  # this shard survives a stop from here on
+            with _disk_full_is_said(work, f"shard {key}"):
+                shard = write_shard(work / "shards" / file, np.stack(feats)).to_dict() if kept else None
+                del feats
+                doc = {"file": file, "shard": shard, "names": names, "rows": [rows[name] for name in kept],
+                       "skipped": skipped}
+                if split == "official":
+                    doc["splits"] = [where[name] for name in kept]
+                atomic_write_text(records / f"{key}.json", json.dumps(doc) + "\n")  # this shard survives a stop now
     bar.close()
-    groups = len(state["done"])
     if not groups:
         shutil.rmtree(work, ignore_errors=True)
         raise DataError(nothing)
-    rows, shards, skipped, start = [], [], [], 0
-    for k in range(groups):
-        record = state["done"][f"{k:05d}"]
-        skipped += record["skipped"]
-        if not record["notes"]:
-            (work / "shards" / record["file"]).unlink(missing_ok=True)
-            continue
-        shards.append(Shard(file=record["file"], start=start, rows=len(record["notes"]), sha256=record["sha256"]))
-        start += len(record["notes"])
-        rows += [rows_by_name[name] for name in record["notes"]]
-    if not rows:
-        raise DataError(f"{plan.get('source', 'the source')}: no note could be read ({len(skipped)} skipped; "
-                        f"{done_file} names them)")
-    if split == "official":
-        where = [splits_of[row["note_str"]] for row in rows]
-        splits = {name: [i for i, s in enumerate(where) if s == name] for name in ("train", "valid", "test")}
-    else:
-        splits = make_splits(rows, rule=split, seed=seed)
-    params.save(work / "spectrogram.json")
-    source = plan.get("source", plan.get("sources"))
-    atomic_write_text(work / "index.json", json.dumps({"source": source, "rows": rows}, indent=1) + "\n")
-    atomic_write_text(work / "splits.json", json.dumps({"rule": split, "seed": seed, **splits}) + "\n")
-    atomic_write_text(work / "skipped.json", json.dumps(skipped, indent=1) + "\n")
-    shards_doc = {"format": SHARDS_FORMAT, "dtype": "float16", "shards": [s.to_dict() for s in shards]}
-    atomic_write_text(work / "shards" / SHARDS_FILE, json.dumps(shards_doc, indent=1) + "\n")
-    atomic_write_text(work / "checksums.json", json.dumps({f"shards/{SHARDS_FILE}": sha256_file(work / "shards" / SHARDS_FILE)},
-                                                          indent=1) + "\n")
-    done_file.unlink()
+    with _disk_full_is_said(work, "the index"):
+        finished = _finish_sharded(work, groups=groups, params=params, split=split, seed=seed,
+                                   source=plan.get("source", plan.get("sources")))
+    if finished is None:
+        raise DataError(f"{plan.get('source', 'the source')}: no note could be read ({_count_skipped(work)} "
+                        f"skipped; {records} names them)")
+    shutil.rmtree(records)
+    plan_file.unlink()
     # The rule again at the rename: what holds OUT may have changed during a long run.
     check_output_folder(out, kind=FEATURES, force=force, inputs=inputs)
     if out.exists():
         shutil.rmtree(out)
     os.replace(work, out)
-    if skipped:
-        print(f"skipped {len(skipped)} notes (listed in {out / 'skipped.json'}): "
-              + "; ".join(f"{s['note_str']}: {s['reason']}" for s in skipped[:3]), flush=True)
+    count, head = finished
+    if count:
+        print(f"skipped {count} notes (listed in {out / 'skipped.json'}): "
+              + "; ".join(f"{s['note_str']}: {s['reason']}" for s in head), flush=True)
     return out
+
+
+@contextlib.contextmanager
+def _disk_full_is_said(work: Path, what: str):
+    """A full disk while ``what`` is written becomes an OutputError that says what is kept and how to go on
+    (every file is written atomically: nothing is half-written)."""
+    import errno
+
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise OutputError(f"{work}: the disk is full while writing {what} ({exc}); the shards written before are "
+                          "kept: free some space and run again with --resume") from None
+
+
+def _official(note: tuple) -> str:
+    """The split a note of an official-split stream carries: (row, audio, split)."""
+    if len(note) != 3 or note[2] not in SPLIT_NAMES:
+        raise DataError(f"note {note[0]['note_str']}: an official split needs its split (train, valid or test)")
+    return note[2]
+
+
+def _shard_record(path: Path, shards: Path) -> dict[str, Any] | None:
+    """The record of a shard an earlier run finished (its progress file, and its shard and row-hash files
+    when it kept a note), or None."""
+    from training.datasets.shards import row_hash_file
+
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    if record["shard"] is not None and not all((shards / f).is_file()
+                                               for f in (record["file"], row_hash_file(record["file"]))):
+        return None
+    return record
+
+
+def _count_skipped(work: Path) -> int:
+    return sum(len(json.loads(p.read_text())["skipped"]) for p in sorted((work / "progress").glob("*.json")))
+
+
+class _JsonList:
+    """A JSON list written item by item into an open file: ``[`` item ``,`` ... ``]``."""
+
+    def __init__(self, fh: Any) -> None:
+        self.fh, self.count, self.head = fh, 0, []
+
+    def add(self, item: Any) -> None:
+        self.fh.write(("[\n" if not self.count else ",\n") + json.dumps(item))
+        self.count += 1
+        if len(self.head) < 3:
+            self.head.append(item)
+
+    def close(self) -> None:
+        self.fh.write("[]" if not self.count else "\n]")
+
+
+class _NoNote(Exception):
+    """No shard kept a note: the index being written is dropped."""
+
+
+def _finish_sharded(work: Path, *, groups: int, params: SpectrogramParams, split: str, seed: int,
+                    source: Any) -> tuple[int, list[dict[str, str]]] | None:
+    """Write ``work``'s index.json, splits.json, skipped.json, spectrogram.json, shard table and checksums
+    from the progress records of shards 0..groups-1, one record at a time (an empty shard's files are
+    removed). Returns the number of notes skipped and the first three of them; None, with none of the files
+    written, when no shard kept a note."""
+    import array
+
+    from training.datasets.shards import SHARDS_FILE, SHARDS_FORMAT, Shard
+
+    shards: list[Shard] = []
+    instruments: list[str] = []  # one reference a note to a name shared by its instrument's notes
+    where = array.array("b") if split == "official" else None
+    try:
+        skipped = _write_index(work, groups=groups, source=source, split=split, shards=shards,
+                               instruments=instruments, where=where)
+    except _NoNote:
+        return None
+    start = sum(s.rows for s in shards)
+    if where is not None:
+        codes = np.frombuffer(where, dtype=np.int8)
+        splits = {name: np.flatnonzero(codes == i) for i, name in enumerate(SPLIT_NAMES)}
+    else:
+        splits = split_rows(start, instruments=instruments if split == "instrument" else None, rule=split, seed=seed)
+    del instruments
+    params.save(work / "spectrogram.json")
+    atomic_write_text(work / "splits.json", json.dumps({"rule": split, "seed": seed,
+                                                          **{k: v.tolist() for k, v in splits.items()}}) + "\n")
+    shards_doc = {"format": SHARDS_FORMAT, "dtype": "float16", "shards": [s.to_dict() for s in shards]}
+    atomic_write_text(work / "shards" / SHARDS_FILE, json.dumps(shards_doc, indent=1) + "\n")
+    atomic_write_text(work / "checksums.json", json.dumps({f"shards/{SHARDS_FILE}": sha256_file(work / "shards" / SHARDS_FILE)},
+                                                          indent=1) + "\n")
+    return skipped
+
+
+def _write_index(work: Path, *, groups: int, source: Any, split: str, shards: list, instruments: list[str],
+                 where: Any) -> tuple[int, list[dict[str, str]]]:
+    """index.json and skipped.json of ``work`` from its progress records, streamed; fills ``shards`` (the
+    shard table), ``instruments`` (each note's, for an instrument split) and ``where`` (each note's official
+    split, as its place in SPLIT_NAMES). Returns the number of notes skipped and the first three. Raises
+    _NoNote, writing neither file, when no shard kept a note."""
+    from synth.atomic import atomic_path
+    from training.datasets.shards import Shard, row_hash_file
+
+    names: dict[str, str] = {}
+    start = 0
+    with atomic_path(work / "index.json") as index_tmp, atomic_path(work / "skipped.json") as skipped_tmp, \
+            open(index_tmp, "w") as index_fh, open(skipped_tmp, "w") as skipped_fh:
+        index_fh.write("{\"source\": " + json.dumps(source) + ", \"rows\": ")
+        rows, skipped = _JsonList(index_fh), _JsonList(skipped_fh)
+        for k in range(groups):
+            record = json.loads((work / "progress" / f"{k:05d}.json").read_text())
+            for item in record["skipped"]:
+                skipped.add(item)
+            if record["shard"] is None:
+                for name in (record["file"], row_hash_file(record["file"])):
+                    (work / "shards" / name).unlink(missing_ok=True)
+                continue
+            shards.append(Shard(**{**record["shard"], "start": start}))
+            start += len(record["rows"])
+            for row in record["rows"]:
+                rows.add(row)
+                if split == "instrument":
+                    name = str(row.get("instrument_str"))
+                    instruments.append(names.setdefault(name, name))
+            if where is not None:
+                where.extend(SPLIT_NAMES.index(s) for s in record["splits"])
+        rows.close()
+        index_fh.write("}\n")
+        skipped.close()
+        skipped_fh.write("\n")
+        if not start:
+            raise _NoNote
+    return skipped.count, skipped.head

@@ -157,9 +157,8 @@ def nsynth_features(
     where = [official_split(p) for p in paths] if split == "official" else None
     wanted = None if pitch is None else ((pitch,) if isinstance(pitch, int) else tuple(pitch))
     filt = {"pitch": wanted, "families": families, "sources": sources, "velocities": velocities}
-    splits_of: dict[str, str] = {}
 
-    def selected() -> Iterator[tuple[dict[str, Any], Any]]:
+    def selected() -> Iterator[tuple]:
         seen: set[str] = set()
         if all(tfrecords):
             notes = ((i, rec, audio) for i, rec, audio in read_tfrecords(paths, parallel=parallel))
@@ -172,16 +171,14 @@ def nsynth_features(
             if name in seen:
                 raise DataError(f"{paths[i]}: note {name} is in two of the sources")
             seen.add(name)
-            if where is not None:
-                splits_of[name] = where[i]
-            yield dict(rec, dataset_source=rec.get("dataset_source", "nsynth")), audio
+            row = dict(rec, dataset_source=rec.get("dataset_source", "nsynth"))
+            yield (row, audio) if where is None else (row, audio, where[i])
 
     plan = {"sources": [str(p.resolve()) for p in paths],
             "selection": {k: (list(v) if isinstance(v, (tuple, list)) else v) for k, v in filt.items()}}
     return write_sharded(selected(), out=Path(out), params=params, split=split, seed=seed, workers=workers,
                          force=force, progress=progress, shard_notes=shard_notes, resume=resume, plan=plan,
-                         inputs=paths, splits_of=splits_of if where is not None else None,
-                         nothing=f"{', '.join(map(str, paths))}: no note matches the selection {filt}")
+                         inputs=paths, nothing=f"{', '.join(map(str, paths))}: no note matches the selection {filt}")
 
 
 def _folder_notes(paths: list[Path]) -> Iterator[tuple[int, dict[str, Any], Path]]:

@@ -9,8 +9,12 @@ shard's file, first row, row count and SHA-256. :class:`ShardedArray` presents t
 - rows are read with ``os.pread`` into a fresh array, not through a memory map, so what a process has read
   does not stay mapped in it: its resident memory stays flat however large the set (the page cache still
   speeds up a second epoch, outside the process);
-- a shard's recorded SHA-256, and that it holds only finite values, are checked the first time a row of it
-  is read (once per process), not the whole set before every command.
+- each row is checked the first time it is read (once per process), against the SHA-256 of that row that
+  the writer recorded in the shard's row-hash file (``shard-00000.sha256``: 32 bytes a row, its own SHA-256
+  in ``shards.json``), and for finite values: the check hashes the bytes the read fetched anyway, so a
+  command that uses a few notes of a many-shard set reads those notes and nothing else (a corrupt row is
+  named when it is read, the shard's other rows stay usable). A shard written before row hashes (no
+  ``rows_sha256`` in its record) is checked whole, SHA-256 and values, the first time a row of it is read.
 
 The one-file layout (a float32 ``features.npy``) is checked the same way by :class:`CheckedRows`: its
 ``checksums.json`` records, beside the whole file's SHA-256, one per block of :data:`BLOCK_ROWS` rows
@@ -34,7 +38,7 @@ import numpy as np
 from synth.errors import DataError
 
 __all__ = ["BLOCK_ROWS", "SHARDS_FILE", "SHARDS_FORMAT", "CheckedRows", "Shard", "ShardedArray", "features_checksums",
-           "write_shard", "read_shard_table", "row_indices"]
+           "write_shard", "read_shard_table", "row_hash_file", "row_indices"]
 
 SHARDS_FILE = "shards.json"
 SHARDS_FORMAT = "melsynth.shards/1"
@@ -125,15 +129,25 @@ def features_checksums(npy: Path, *, rows: int, row_bytes: int, offset: int, blo
 
 @dataclasses.dataclass(frozen=True)
 class Shard:
-    """One shard file: rows ``[start, start + rows)`` of the set."""
+    """One shard file: rows ``[start, start + rows)`` of the set; ``sha256`` the file's, ``rows_sha256`` that of
+    its row-hash file (:func:`row_hash_file`; "" for a shard written before them)."""
 
     file: str
     start: int
     rows: int
     sha256: str
+    rows_sha256: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        doc = dataclasses.asdict(self)
+        if not self.rows_sha256:
+            del doc["rows_sha256"]
+        return doc
+
+
+def row_hash_file(file: str) -> str:
+    """The name of the row-hash file of shard file ``file`` (``shard-00000.npy`` -> ``shard-00000.sha256``)."""
+    return file[: -len(".npy")] + ".sha256" if file.endswith(".npy") else file + ".sha256"
 
 
 def _header_bytes(path: Path, *, shape: tuple[int, ...]) -> int:
@@ -153,15 +167,18 @@ def _header_bytes(path: Path, *, shape: tuple[int, ...]) -> int:
 
 
 def write_shard(path: Path, x: np.ndarray) -> Shard:
-    """Write ``x`` ((rows, n_mels, frames), unit scale) as a float16 shard at ``path`` (atomically); returns
-    its record with ``start`` 0 (the caller sets it)."""
-    from synth.atomic import atomic_path
+    """Write ``x`` ((rows, n_mels, frames), unit scale) as a float16 shard at ``path`` and its row hashes beside
+    it (:func:`row_hash_file`), each atomically; returns its record with ``start`` 0 (the caller sets it)."""
+    from synth.atomic import atomic_path, atomic_write_bytes
 
     data = np.ascontiguousarray(x, dtype=_DTYPE)
+    rows = b"".join(hashlib.sha256(row).digest() for row in data)  # a row's bytes are the file's, in order
+    atomic_write_bytes(path.with_name(row_hash_file(path.name)), rows)
     with atomic_path(path, suffix=".npy") as tmp, open(tmp, "wb") as fh:
         np.lib.format.write_array(fh, data, allow_pickle=False)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return Shard(file=path.name, start=0, rows=int(data.shape[0]), sha256=digest)
+    return Shard(file=path.name, start=0, rows=int(data.shape[0]), sha256=digest,
+                 rows_sha256=hashlib.sha256(rows).hexdigest())
 
 
 def read_shard_table(path: Path) -> list[Shard]:
@@ -176,7 +193,7 @@ def read_shard_table(path: Path) -> list[Shard]:
     for i, item in enumerate(doc["shards"]):
         try:
             shard = Shard(file=str(item["file"]), start=int(item["start"]), rows=int(item["rows"]),
-                          sha256=str(item["sha256"]))
+                          sha256=str(item["sha256"]), rows_sha256=str(item.get("rows_sha256", "")))
         except (KeyError, TypeError, ValueError):
             raise DataError(f"{path / SHARDS_FILE}: shard {i} is malformed") from None
         if shard.start != expected or shard.rows < 1 or "/" in shard.file or shard.file.startswith("."):
@@ -204,7 +221,9 @@ class ShardedArray:
         self._row_bytes = n_mels * frames * _DTYPE.itemsize
         self.shape = (sum(s.rows for s in self.shards), n_mels, frames)
         self._verify = verify
-        self._checked: set[int] = set()
+        self._checked: set[int] = set()  # shards checked whole (those without row hashes)
+        self._row_checked = np.zeros(self.shape[0], dtype=bool)
+        self._row_hashes: dict[int, bytes] = {}
         self._lock = threading.Lock()
         self.failure: DataError | None = None
         self._offsets: dict[int, int] = {}
@@ -222,8 +241,44 @@ class ShardedArray:
         """Bytes of the whole set as float32 (what holding it in memory would take)."""
         return int(np.prod(self.shape)) * 4
 
+    def _fail(self, exc: DataError) -> DataError:
+        self.failure = self.failure or exc
+        return exc
+
+    def _hashes(self, k: int) -> bytes:
+        """The row hashes of shard ``k``, read and checked against its record the first time they are needed."""
+        hashes = self._row_hashes.get(k)
+        if hashes is not None:
+            return hashes
+        with self._lock:
+            if k not in self._row_hashes:
+                shard = self.shards[k]
+                path = self.folder / row_hash_file(shard.file)
+                try:
+                    data = path.read_bytes()
+                except OSError as exc:
+                    raise self._fail(DataError(f"{path}: missing or unreadable row hashes of {shard.file} "
+                                               f"({exc.strerror})")) from None
+                if len(data) != 32 * shard.rows or hashlib.sha256(data).hexdigest() != shard.rows_sha256:
+                    raise self._fail(DataError(f"{path}: checksum mismatch (the row hashes of {shard.file} are "
+                                               "corrupt or were changed after they were written)"))
+                self._row_hashes[k] = data
+            return self._row_hashes[k]
+
+    def _check_row(self, k: int, row: int, data: bytes) -> None:
+        """The first read of ``row`` (of shard ``k``, which has row hashes): the bytes read hash to the
+        recorded ones, and hold finite values."""
+        shard = self.shards[k]
+        j = row - shard.start
+        if hashlib.sha256(data).digest() != self._hashes(k)[32 * j : 32 * (j + 1)]:
+            raise self._fail(DataError(f"{self.folder / shard.file}: checksum mismatch at row {row} (note {j} of "
+                                       "the shard; the file is corrupt or was changed after it was written)"))
+        if not np.all(np.isfinite(np.frombuffer(data, dtype=_DTYPE))):
+            raise self._fail(DataError(f"{self.folder / shard.file}: contains NaN or Inf at row {row}"))
+        self._row_checked[row] = True  # idempotent: two threads checking one row both find it good
+
     def _check(self, k: int) -> None:
-        """The first read of shard ``k``: its SHA-256 and finite values (streamed, not mapped)."""
+        """The first read of shard ``k`` without row hashes: its SHA-256 and finite values, whole (streamed)."""
         if not self._verify or k in self._checked:
             return
         with self._lock:
@@ -246,8 +301,10 @@ class ShardedArray:
             if not 0 <= row < self.shape[0]:
                 raise IndexError(f"row {row} outside 0..{self.shape[0] - 1}")
             k = bisect.bisect_right(self._starts, row) - 1
-            self._check(k)
             shard = self.shards[k]
+            by_row = self._verify and bool(shard.rows_sha256)
+            if not by_row:
+                self._check(k)
             offset = self._offsets[k] + (row - shard.start) * self._row_bytes
             fd = os.open(self.folder / shard.file, os.O_RDONLY)
             try:
@@ -255,7 +312,9 @@ class ShardedArray:
             finally:
                 os.close(fd)
             if len(data) != self._row_bytes:
-                raise DataError(f"{self.folder / shard.file}: truncated at row {row}")
+                raise self._fail(DataError(f"{self.folder / shard.file}: truncated at row {row}"))
+            if by_row and not self._row_checked[row]:
+                self._check_row(k, row, data)
             out[i] = np.frombuffer(data, dtype=_DTYPE).reshape(self._row_shape)
         return out
 

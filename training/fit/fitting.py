@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from synth.errors import ClusterError, DataError, ParameterError
+from synth.errors import ClusterError, DataError, OutputError, ParameterError
 from synth.outputs import RUN, check_output_folder
 from training.cluster.tf_config import ClusterSpec, read_tf_config
 from training.datasets.features import Features
@@ -143,6 +143,13 @@ def _fit(
             new_run=not options.resume, input_parallelism=options.input_parallelism,
         )
     except Exception as exc:
+        if _disk_full(exc):
+            kept = latest_checkpoint(out) if chief else None
+            if chief and not options.resume and kept is None:
+                shutil.rmtree(out, ignore_errors=True)  # nothing to resume: nothing of the run is kept
+                raise OutputError(f"{out}: the disk is full ({exc}); nothing of the run is kept") from None
+            raise OutputError(f"{writes}: the disk is full ({exc}); {out} keeps its last checkpoint"
+                              f"{f' ({kept.name})' if kept else ''}: free some space and go on with --resume") from None
         failure = _data_failure(feats, exc)
         if failure is None:
             raise
@@ -153,6 +160,15 @@ def _fit(
         raise DataError(f"{failure}; {out} keeps its last checkpoint: once the features are repaired, go on with "
                         "--resume") from None
     return out
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the file system is out of space (or quota); h5py's OSError (the weights) carries
+    the errno only in its message."""
+    import errno
+
+    return isinstance(exc, OSError) and (exc.errno in (errno.ENOSPC, errno.EDQUOT)
+                                         or os.strerror(errno.ENOSPC) in str(exc))
 
 
 def _data_failure(feats: Features, exc: BaseException) -> DataError | None:
