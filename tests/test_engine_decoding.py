@@ -530,30 +530,6 @@ def test_a_pause_saves_up_a_burst_and_a_stream_is_still_paced_to_its_share():
     assert len(gaps) and np.all(gaps == 5)  # then one every 5 frames: 5 ms paid back at 1 ms a frame
 
 
-def test_a_performers_stream_of_changes_goes_unpaced_and_a_flood_does_not():
-    """The default share lets the soak's stream through as it comes (88 timbres a second at 2.5 ms each in the
-    synthesis thread, 200 messages a second: BENCHMARKS' soak) and still paces a change every frame at
-    3 ms (a flood)."""
-    from synth.engine.pacing import LATENT_SHARE, LatentPacer
-
-    frame_seconds = 128 / 16000  # the default bundle's frame
-    pacer = LatentPacer(share=LATENT_SHARE, frame_seconds=frame_seconds)
-    rng = np.random.default_rng(0)
-    frame, waited, asked = 1000, 0, 0
-    for _ in range(20000):  # a change due at 88 of the 125 frames a second, in random frames
-        if rng.random() < 88 * frame_seconds:
-            asked += 1
-            while not pacer.ready(frame=frame):
-                waited += 1
-                frame += 1
-            pacer.spent(frame=frame, seconds=0.0025)
-        frame += 1
-    assert asked > 10000 and waited == 0
-    flood = LatentPacer(share=LATENT_SHARE, frame_seconds=frame_seconds)
-    went = [f for f in range(1000, 3000) if flood.ready(frame=f) and flood.spent(frame=f, seconds=0.003) is None]
-    assert len(went) < 0.9 * 2000  # paced: fewer timbres than frames once the burst's credit is spent
-
-
 def test_a_stream_of_latent_changes_is_paced_to_its_cost_and_ends_on_the_newest(bundle):
     """A change every frame (a fader sent at 1 kHz, a flood of /synth/latent/set) once made a decode, a timbre
     and a crossfade in the synthesis thread at every frame; live, they are paced to what they cost, and none is

@@ -26,16 +26,13 @@ from synth.errors import ParameterError
 
 __all__ = ["LatentPacer", "LATENT_SHARE", "MAX_WAIT_SECONDS", "BURST_SECONDS"]
 
-# The share of the audio time a live engine's synthesis thread may spend turning latent changes into timbres.
-# A performer's stream must go unpaced: the soak's 200 messages a second (two thirds of them morphs, latent
-# values, macros and XY) asked for 88 timbres a second at 2.3-2.5 ms each (decoded in the synthesis thread),
-# about 0.2 of the thread; at 0.05 each waited for the last one's cost, 40-100 ms, and the soak's control
-# latency went from p50 27 / p99 33 ms (2026-12-02) to 46 / 91 ms (hsoak, 2026-12-07, /tmp/hsoak/isoak.py,
-# 26 / 32 ms unpaced, the same minute). A flood still stops at the share: every frame a change at 2.5-3 ms is
-# 0.35-0.4 of the thread (3.3 ms a block under bench_flood's sender unpaced), 0.3 of it here. The 0.05 of
-# 2026-12-07 13:34 (0.1 left 0-22 underflows in four 8 s floods) was set while the inverters let go of the GIL
-# for every voice frame: the OSC thread parsing a flood then held up each voice (synth/inversion/__init__.py).
-LATENT_SHARE = 0.3
+# The share of the audio time a live engine's synthesis thread may spend turning latent changes into timbres:
+# at 2 ms a change that is one change every 40 ms (every fifth frame of the 16 kHz contract), which a 47 ms
+# crossfade (TIMBRE_XFADE_FRAMES) makes one continuous sweep of. Changes that cost less (a preset from the
+# cache, an estimated morph or macro move) wait less: each waits for what the one before cost. 0.1 left 0-22 underflows in four 8 s
+# floods of bench_flood's sender (100,000/s three times, 10,000/s) beside a 16-voice chord, 0.05 none
+# (2026-12-07 13:34 UTC, load average 2.4).
+LATENT_SHARE = 0.05
 # The longest a change waits however much the last one cost (one slow change, a garbage collection counted in
 # it, must not hold the next for seconds): 0.1 s, two crossfades.
 MAX_WAIT_SECONDS = 0.1
@@ -43,8 +40,8 @@ MAX_WAIT_SECONDS = 0.1
 # moves come in bursts (a preset switch, a few fader steps, a morph), well within the share over a second, and
 # the pacing without it held each change for what the one before cost: on 2026-12-07 (14:21, bench --only
 # engine) latent jumps 20 a second sounded at p50 56 ms, preset switches from the cache at 62 ms, against
-# 22 ms unpaced. With 0.5 s at a share of 0.3, 150 ms of the synthesis thread's work goes at once, about
-# fifty changes; a stream longer than that is paced to the share as before.
+# 22 ms unpaced. With 0.5 s at a share of 0.05, 25 ms of the synthesis thread's work goes at once, about
+# ten changes; a stream longer than that is paced to the share as before.
 BURST_SECONDS = 0.5
 
 
