@@ -72,7 +72,7 @@ def irfft_plan(n: int) -> IrfftPlan:
     return IrfftPlan(n)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _radix4_first(length, offset, twiddles, x, y):
     """The first radix-4 pass (stride 1), the butterflies innermost: its reads are contiguous, so it
     vectorises where the strided form's inner loop would be one long."""
@@ -87,7 +87,7 @@ def _radix4_first(length, offset, twiddles, x, y):
         y[4 * p + 3] = (d0 - j) * complex(twiddles[4, offset + p], twiddles[5, offset + p])
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _radix4(length, stride, offset, twiddles, x, y):
     """A radix-4 pass of stride > 1: the ``stride`` interleaved transforms innermost (contiguous)."""
     n1 = length // 4
@@ -108,7 +108,7 @@ def _radix4(length, stride, offset, twiddles, x, y):
             y[io + 3 * s + q] = (d0 - j) * w3
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def irfft(spec, twiddles, stages, work, out):
     """out = the length-n real signal whose spectrum is ``spec`` (n/2 + 1 bins), as ``np.fft.irfft(spec, n)``:
     the imaginary parts of the DC and Nyquist bins are ignored, the result is scaled by 1/n. ``twiddles``

@@ -72,7 +72,7 @@ _G_FGRAD = 5  # grid: phase step per bin of frame n
 _PHASE_PREV, _PHASE_CUR = 0, 1  # phases: of frames n-1, n
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _log_magnitude(lin, logmag):
     """logmag = log(max(lin, 1e-10))."""
     for b in range(lin.shape[0]):
@@ -80,7 +80,7 @@ def _log_magnitude(lin, logmag):
         logmag[b] = math.log(v) if v > 1e-10 else _LOG_FLOOR
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _gradients(s_prev, s_cur, s_next, use_centred, a_m, t_scale, f_scale, tgrad, fgrad):
     """Phase gradients of the current frame from log-magnitudes (source grid): per hop and per bin."""
     n = s_cur.shape[0]
@@ -99,7 +99,7 @@ def _gradients(s_prev, s_cur, s_next, use_centred, a_m, t_scale, f_scale, tgrad,
         fgrad[m] = -f_scale * dsdn - math.pi
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _warp(ratio, a_m, lin, s_src, tg_src, fg_src, mag, s_out, tg_out, fg_out):
     """Move everything to bin b from source position b / ratio (linear interpolation).
 
@@ -134,7 +134,7 @@ _IDX_BITS = 11
 _IDX_MASK = (1 << _IDX_BITS) - 1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _heap_push(heap, size, val, idx):
     key = (np.int64((val - _LOG_FLOOR) * _KEY_SCALE) << _IDX_BITS) | idx
     i = size
@@ -148,7 +148,7 @@ def _heap_push(heap, size, val, idx):
     return size + 1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _heap_pop(heap, size):
     """Remove the largest entry; returns (new size, its index)."""
     top = heap[0] & _IDX_MASK
@@ -169,7 +169,7 @@ def _heap_pop(heap, size):
     return size, top
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _integrate(s_prev, s_cur, tgrad_prev, tgrad, fgrad, phase_prev, phase, log_tol, log_floor, done, heap):
     """Heap integration: phase of the current frame from the previous frame's phase and the gradients.
 
@@ -232,14 +232,14 @@ def _integrate(s_prev, s_cur, tgrad_prev, tgrad, fgrad, phase_prev, phase, log_t
         phase[m] = phase[m] % two_pi
 
 
-@njit(cache=True, nogil=True, fastmath=True)
+@njit(cache=True, fastmath=True)
 def _spectrum(mag, phase, gain, stft_frame):
     for m in range(mag.shape[0]):
         v = gain * mag[m]
         stft_frame[m] = complex(v * math.cos(phase[m]), v * math.sin(phase[m]))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _harmonic_lobes(lin, f0_bins, tol_bins, half_width, floor_ratio, lobe, lobe_step, out):
     """Redraw each partial of ``lin`` that peaks within ``tol_bins`` of a harmonic ``h * f0_bins`` as the
     window's own lobe centred on that harmonic, with the energy the region had.
@@ -298,7 +298,7 @@ def _harmonic_lobes(lin, f0_bins, tol_bins, half_width, floor_ratio, lobe, lobe_
             out[k] = scale * v
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _phase_frame(lin_new, look_ahead, ratio, gain, consts, logs, lins, src, grid, phases, done, heap, stft_frame):
     """One frame of RTPGHI in a single call (numba's dispatch costs about a microsecond per argument).
 

@@ -77,7 +77,7 @@ def _response_table(params: SpectrogramParams) -> tuple[np.ndarray, np.ndarray]:
     return first, values
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _residual(power, freqs, amps, count, first, values, step, explained, predicted, residual):
     """residual = max(power - (1 + explained) * predicted, 0) band by band, where ``predicted`` is the mel
     power the partials make (each amplitude squared times the response of a unit sinusoid at its frequency).
@@ -106,7 +106,7 @@ def _residual(power, freqs, amps, count, first, values, step, explained, predict
         residual[m] = r if r > 0.0 else 0.0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _split(power, residual, resolved_top, tonal_lo, fill_band, fill_gain, fill_amp, noise):
     """Split the residual above the resolved region between harmonics and noise.
 
@@ -134,7 +134,7 @@ def _split(power, residual, resolved_top, tonal_lo, fill_band, fill_gain, fill_a
     return tonal
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _noise_spectrum(noise, bin_band, bin_weight, band_density, ratio, scale, state, phasors, density, spec):
     """A random-phase spectrum whose expected analysed power is the band powers ``noise`` spread over the
     bins, warped along frequency by ``ratio``. Returns the generator's next state. ``density`` is scratch
@@ -163,7 +163,7 @@ def _noise_spectrum(noise, bin_band, bin_weight, band_density, ratio, scale, sta
     return state
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _analyse(mel_frame, db_min, db_range, freqs, amps, count, first, values, explained, resolved_top, tonal_lo,
              fill_band, fill_gain, fill_amp, use_noise, bin_band, bin_weight, band_density, ratio, scale, state,
              power, predicted, residual, noise, density, spec):  # ratio: the noise's (1 when the envelope stays)
@@ -183,7 +183,7 @@ def _analyse(mel_frame, db_min, db_range, freqs, amps, count, first, values, exp
     return tonal, state
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _add_fill(f0, ratio_prev, ratio, nyquist, rate, amp_prev, amp, phase, osc, scratch, block):
     """The upper harmonics' block (ramped from the previous frame's amplitudes) added into ``block``."""
     n = block.shape[0]
@@ -197,7 +197,7 @@ def _add_fill(f0, ratio_prev, ratio, nyquist, rate, amp_prev, amp, phase, osc, s
         block[i] += out[i]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _source_harmonics(freqs, amps, count, f0, tonal_power, band_of_h, comb0, out):
     """The amplitude of each harmonic h+1 of the base note in this frame: a tracked partial's where one lies
     within half a harmonic spacing of it, else what the band's tonal power gives an equal comb there."""
@@ -212,7 +212,7 @@ def _source_harmonics(freqs, amps, count, f0, tonal_power, band_of_h, comb0, out
             out[h] = amps[i]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _upper(source, h):
     """The envelope at source harmonic h: a harmonic weaker than both its neighbours is raised to the weaker
     of them (a note whose even harmonics are weak, a clarinet's, has its formants where its odd ones are),
@@ -225,7 +225,7 @@ def _upper(source, h):
     return a
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _envelope_bank(source, f0, ratio_prev, ratio, top_hz, nyquist, rate, amp_prev, amp, phase, osc, block):
     """Harmonics of ``f0 * ratio`` with the levels the base note's harmonic envelope (``source``, log-linear
     between its harmonics) has at their frequencies, at the base note's total power, rendered into ``block``
@@ -265,7 +265,7 @@ def _envelope_bank(source, f0, ratio_prev, ratio, top_hz, nyquist, rate, amp_pre
     _oscillators(block, count, osc[0], osc[1], osc[2], osc[3], osc[4], osc[5])
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _delay_line(ring, write, delay, block, out):
     """out = the ``len(block)`` samples written ``delay`` samples before ``block``; returns the next write
     position (``ring`` is a circular buffer longer than delay plus any block, so no sample read here is
@@ -283,7 +283,7 @@ def _delay_line(ring, write, delay, block, out):
     return (write + n) % size
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _fill_oscillators(f0, ratio_prev, ratio, nyquist, rate, amp_prev, amp, phase, zr, zi, cr, ci, a, da, n_samples):
     """Set up the fill harmonics' oscillators for one block (ramped from the previous block's amplitude);
     advance their phases. Returns how many were set up."""
@@ -323,7 +323,7 @@ _FILL_BAND, _HARMONIC_BAND = range(2)
 _WEIGHT, _DENSITY = range(2)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _frame(mel_frame, ratio, envelope_mode, out,
            u, thresholds, lut_d, lut_freq, lut_gain, ints, floats, tracks, state, ratios, osc,
            settings, dims, bands, bins, bin_band, spec, first, values, harmonics, harmonic_bands, fill_osc, env,

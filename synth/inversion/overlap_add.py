@@ -31,7 +31,7 @@ __all__ = ["OverlapAddStream", "RESAMPLERS", "emit_frame"]
 RESAMPLERS = ("sinc", "soxr")
 
 
-@njit(cache=True, nogil=True, fastmath=True)
+@njit(cache=True, fastmath=True)
 def _overlap_add(frame, dual, win_lo, acc, offset):
     for j in range(dual.shape[0]):
         acc[offset + j] += frame[win_lo + j] * dual[j]
@@ -44,7 +44,7 @@ _WIN_LO, _OLA_OFFSET, _HOP, _FIFO_START, _FIFO_SIZE, _OWN_FFT = range(6)
 _OVERFLOW = "overlap-add output: FIFO overflow (frames pushed without reading)"
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _move_down(buf, start, count):
     """buf[:count] = buf[start:start + count], sample by sample: numba copies a slice assigned from an
     overlapping one of the same array into a temporary first, an allocation per frame."""
@@ -52,7 +52,7 @@ def _move_down(buf, start, count):
         buf[i] = buf[start + i]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _fifo_push(buf, ints, x):
     """Append ``x`` to the FIFO held in ``buf`` from ``ints[_FIFO_START]``, ``ints[_FIFO_SIZE]`` long; False
     (nothing pushed) where it does not fit."""
@@ -68,7 +68,7 @@ def _fifo_push(buf, ints, x):
     return True
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _fifo_pop(buf, ints, out):
     """Fill ``out`` from the FIFO; returns how many samples were missing (zero-filled)."""
     n = out.shape[0]
@@ -80,7 +80,7 @@ def _fifo_pop(buf, ints, out):
     return n - take
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _advance(acc, hop):
     """Drop the accumulator's first hop (final and handed on) and open a silent one at its end."""
     n = acc.shape[0]
@@ -88,7 +88,7 @@ def _advance(acc, hop):
     acc[n - hop :] = 0.0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def emit_frame(spectrum, out, ints, twiddles, stages, work, frame, dual, acc, hist, res_state, table, res_out, fifo):
     """One frame of the sinc-resampled output stage in one call: ``frame`` = the inverse FFT of
     ``spectrum`` (unless ``ints[_OWN_FFT]`` is 0: the caller filled ``frame``), overlap-added, the final hop

@@ -22,7 +22,7 @@ from synth.errors import ParameterError
 __all__ = ["SincResampler", "resample_chunk"]
 
 
-@njit(cache=True, nogil=True, fastmath=True)
+@njit(cache=True, fastmath=True)
 def _resample_block(hist, n_hist, table, up, down, state, base, out):
     """Compute the output samples whose input support lies in hist; returns how many.
 
@@ -54,7 +54,7 @@ def _resample_block(hist, n_hist, table, up, down, state, base, out):
     return count
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def resample_chunk(x, hist, state, table, out):
     """Append input ``x`` to the history, write the output it completes into ``out``, drop the input no
     later output needs; returns how many were written. One call per chunk: the bookkeeping in Python cost

@@ -33,7 +33,7 @@ __all__ = ["SinusoidalInverter"]
 _TWO_PI = 2.0 * math.pi
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _pick_peaks(u, floor_u, range_u, max_partials, pk_band, pk_value):
     """Local maxima of ``u`` above both thresholds; at most ``max_partials``, the loudest kept. Returns count."""
     n = u.shape[0]
@@ -67,7 +67,7 @@ def _pick_peaks(u, floor_u, range_u, max_partials, pk_band, pk_value):
     return count
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _refine(
     u, db_min, db_range, pk_band, count, d_start, d_step, snap_tol, snap_f0, lut_freq, lut_gain_db, new_f, new_a
 ):
@@ -98,7 +98,7 @@ def _refine(
         new_a[i] = 10.0 ** ((level_db - g) / 20.0)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _match(tr_f, n_tr, new_f, new_a, count, tolerance, match_of_new, taken):
     """Greedy nearest-neighbour tracking, loudest new peak first. match_of_new[i] = old track or -1."""
     for j in range(n_tr):
@@ -129,7 +129,7 @@ def _match(tr_f, n_tr, new_f, new_a, count, tolerance, match_of_new, taken):
             match_of_new[i] = -1
 
 
-@njit(cache=True, nogil=True, fastmath=True)
+@njit(cache=True, fastmath=True)
 def _oscillators(out, n_osc, zr, zi, cr, ci, amp, damp):
     """Sum of ramped recursive oscillators into out; partials innermost so the loop vectorises."""
     for n in range(out.shape[0]):
@@ -143,7 +143,7 @@ def _oscillators(out, n_osc, zr, zi, cr, ci, amp, damp):
         out[n] = s
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _render(
     tr_f,
     tr_a,
@@ -228,7 +228,7 @@ def _render(
     return n_next, birth_state
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _process(mel_frame, ratio, u, thresholds, lut_d, lut_freq, lut_gain, ints, floats, tracks, state, ratios, osc,
                   out):
     """One frame at pitch ``ratio`` in a single numba call (dispatch costs about a microsecond per array
