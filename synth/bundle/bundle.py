@@ -143,6 +143,21 @@ class Bundle:
             probe_pitch=self._probe_pitch,
         )
 
+    def keyed_decoder(self, *, providers: Sequence[str] | None = None, threads: int | None = None):
+        """A keyboard bundle's decoder for the engine: its per-key tables run in numpy
+        (:func:`~synth.bundle.key_tables.key_tables`, 0.2-0.3 ms a key where the graph takes 1.5-2.7) when the
+        graph is a home-key one, they decode what it does and the session would run on the CPU; else the
+        onnxruntime session (:meth:`decoder`). Either has ``decode_at_keys``; the session checked against is
+        dropped when the tables are kept."""
+        session = self.decoder(providers=providers, threads=threads)
+        if self.keys is None or session.provider != "CPUExecutionProvider":
+            return session
+        from synth.bundle.key_tables import key_tables
+
+        tables = key_tables(self._models["decoder"], session=session, keys=self.keys,
+                            latent_shape=tuple(self.latent_shape), n_mels=self.params.n_mels)
+        return session if tables is None else tables
+
     def tile_decoder(self, *, providers: Sequence[str] | None = None, threads: int | None = None) -> Decoder | None:
         """A new onnxruntime session of the tile decoder (a window of ``tiles.columns`` latent columns ->
         ``columns * frames_per_column`` frames), or None for a bundle without one."""

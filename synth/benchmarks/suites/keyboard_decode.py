@@ -31,7 +31,13 @@ def measure_keyboard_decode(keyboard, *, one_pitch=None, runs: int = 30) -> dict
     for n in sorted({1, min(6, len(keys)), len(keys)}):
         out[f"decode_{n}_keys_ms"] = time_calls(lambda k=keys[:n]: decoder.decode_at_keys(z, k), runs=runs)
     out["latent_fed_once"] = bool(decoder.broadcasts_keys)
-    keyed = KeyedDecoder(decoder, keys=keyboard.keys, base=keyboard.base_pitch,
+    tables = keyboard.keyed_decoder(providers=["CPUExecutionProvider"], threads=1)
+    out["engine_decoder"] = type(tables).__name__
+    if tables is not decoder:  # the per-key tables in numpy (synth.bundle.key_tables), beside the graph
+        for n in sorted({1, min(6, len(keys)), len(keys)}):
+            out[f"tables_decode_{n}_keys_ms"] = time_calls(lambda k=keys[:n]: tables.decode_at_keys(z, k), runs=runs)
+            out[f"decode_{n}_keys_again_ms"] = time_calls(lambda k=keys[:n]: decoder.decode_at_keys(z, k), runs=runs)
+    keyed = KeyedDecoder(tables, keys=keyboard.keys, base=keyboard.base_pitch,
                          latent_shape=tuple(keyboard.latent_shape))
     out["decode_and_timbres_ms"] = time_calls(lambda: decode_timbre(keyed, z[0], params=keyboard.params), runs=runs)
     if one_pitch is not None:
