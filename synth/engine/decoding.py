@@ -71,9 +71,9 @@ INLINE_DECODE_MS = 2.0
 # Decodes measured before the worker judges the decoder's speed (the presets prefetched at start give them).
 INLINE_AFTER_DECODES = 8
 # A keyboard bundle's sounding keys are decoded in the synthesis thread when their measured cost (the median
-# per key times the keys) is at most this (ms): one or two keys of the home-key family (about 1.5 ms a key on
-# one quiet CPU thread), so a melody's latent change sounds exactly at the next frame; a chord over more keys
-# goes to the worker, which answers its sounding keys first. Under half a 256-frame block at 48 kHz (5.3 ms):
+# per key, decode and timbre, times the keys) is at most this (ms): two or three keys of the home-key family
+# (its per-key tables in numpy, 0.4-1 ms a key, and the timbre 0.6 ms, on one CPU thread), so a melody's
+# latent change sounds exactly at the next frame; a chord over more keys goes to the worker, first thing. Under half a 256-frame block at 48 kHz (5.3 ms):
 # the synthesis thread renders ahead of the callback, so such a decode delays no output.
 INLINE_KEYS_MS = 3.5
 # A live decode longer than this (ms) is followed by a rest as long as itself (see DecodeWorker._rest).
