@@ -585,3 +585,17 @@ def test_a_network_failing_while_it_runs_is_a_bundle_error(bundle):
     decoder._input_name = "no_such_input"  # what a graph that fails at run time looks like to the caller
     with pytest.raises(BundleError, match="the model failed to run"):
         decoder.decode(np.zeros((1, *bundle.latent_shape), np.float32))
+
+
+def test_a_network_changed_after_loading_is_refused_when_its_session_is_made(tmp_path):
+    """The loader keeps no graph bytes (a keyboard bundle's are 56 MB): each session reads its file again and
+    checks it against the SHA-256 verified at load."""
+    from synth.benchmarks.synthetic_bundle import make_synthetic_bundle
+
+    path = make_synthetic_bundle(tmp_path / "bundle")
+    bundle = load_bundle(path)
+    bundle.decoder(providers=["CPUExecutionProvider"])
+    file = path / bundle.metadata["decoder"]
+    file.write_bytes(file.read_bytes() + b"\0")
+    with pytest.raises(BundleError, match="changed after the bundle was loaded"):
+        bundle.decoder(providers=["CPUExecutionProvider"])

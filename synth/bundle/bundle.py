@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ from synth.bundle.presets import (
     preset_from_dict,
     validate_preset_name,
 )
-from synth.bundle.runtime import PITCH_INPUT, Decoder, Encoder
+from synth.bundle.runtime import PITCH_INPUT, Decoder, Encoder, release_free_memory
 from synth.bundle.tiles import TILES_KEY, TileLayout, tile_layout_from_metadata
 from synth.errors import BundleError, PresetError
 from synth.json_files import read_json_file
@@ -78,7 +78,7 @@ class Bundle:
         *,
         path: Path,
         manifest: BundleManifest,
-        models: dict[str, bytes],
+        models: Mapping[str, bytes],
         sha256: dict[str, str],
         macros: Macros,
         tiles: TileLayout | None = None,
@@ -96,7 +96,8 @@ class Bundle:
         #: The MIDI keys a keyboard bundle's decoder was trained on (its networks then take the pitch as a
         #: second input); None for a bundle that knows one pitch, ``base_pitch``, and transposes it.
         self.keys = manifest.keys
-        # The hash-checked bytes are kept so a session is built from exactly what was verified.
+        # Each network's bytes by role, hash-checked when read (load_bundle's: read again from the file for each
+        # session, so a session is built from exactly what was verified, without keeping 28-56 MB of graphs).
         self._models = models
         self.presets: dict[str, Preset] = {}
         # Preset files that could not be loaded, by file name, with the reason: the bundle plays without them.
@@ -129,8 +130,10 @@ class Bundle:
         return None if self.keys is None else self.base_pitch
 
     # ------------------------------------------------------------------ networks
-    def decoder(self, *, providers: Sequence[str] | None = None, threads: int | None = None) -> Decoder:
-        """A new onnxruntime decoder session (CUDA when available, else CPU; see ``.provider``)."""
+    def decoder(self, *, providers: Sequence[str] | None = None, threads: int | None = None,
+                memory_arena: bool = True) -> Decoder:
+        """A new onnxruntime decoder session (CUDA when available, else CPU; see ``.provider``;
+        ``memory_arena``: see :func:`~synth.bundle.runtime.make_session`)."""
         return Decoder(
             self._models["decoder"],
             name=f"{self.path.name}/{self.metadata['decoder']}",
@@ -141,7 +144,30 @@ class Bundle:
             providers=providers,
             threads=threads,
             probe_pitch=self._probe_pitch,
+            memory_arena=memory_arena,
         )
+
+    def keyed_decoder(self, *, providers: Sequence[str] | None = None, threads: int | None = None):
+        """A keyboard bundle's decoder for the engine: its per-key tables run in numpy
+        (:func:`~synth.bundle.key_tables.key_tables`, 0.2-0.3 ms a key where the graph takes 1.5-2.7) when the
+        graph is a home-key one, they decode what it does and the session would run on the CPU; else the
+        onnxruntime session (:meth:`decoder`). Either has ``decode_at_keys``. The session checked against runs
+        without onnxruntime's memory arena, a key at a time, and is dropped when the tables are kept: its
+        memory goes back (with the arena and the 17 keys at once, 120 MB of it stayed resident)."""
+        if self.keys is None:
+            return self.decoder(providers=providers, threads=threads)
+        from synth.bundle.key_tables import key_tables
+
+        check = self.decoder(providers=providers, threads=threads, memory_arena=False)
+        if check.provider != "CPUExecutionProvider":
+            return self.decoder(providers=providers, threads=threads)
+        tables = key_tables(self._models["decoder"], session=check, keys=self.keys,
+                            latent_shape=tuple(self.latent_shape), n_mels=self.params.n_mels)
+        del check
+        if tables is None:
+            return self.decoder(providers=providers, threads=threads)
+        release_free_memory()  # what the checked session and the parsed graph left in the heap (about 90 MB)
+        return tables
 
     def tile_decoder(self, *, providers: Sequence[str] | None = None, threads: int | None = None) -> Decoder | None:
         """A new onnxruntime session of the tile decoder (a window of ``tiles.columns`` latent columns ->
@@ -409,7 +435,7 @@ def load_bundle(path: str | Path) -> Bundle:
     manifest = BundleManifest.from_dict(_read_bundle_json(path), source=str(source))
     params, latent_shape, keys = manifest.params, manifest.latent_shape, manifest.keys
 
-    models: dict[str, bytes] = {}
+    models: dict[str, tuple[Path, str]] = {}
     digests: dict[str, str] = {}
     mel_shape = (params.n_mels, params.frames)
     graphs = [
@@ -450,12 +476,40 @@ def load_bundle(path: str | Path) -> Bundle:
             output_shape=out_shape,
             keyed=keys is not None,
         )
-        models[role] = data
+        models[role] = (file, actual)
         digests[name] = actual
+        del data
 
     if os.path.lexists(path / manifest.macros):
         _regular_file(path / manifest.macros, what="the macros")
     macros = load_macros(path / manifest.macros, latent_shape=latent_shape)
-    bundle = Bundle(path=path, manifest=manifest, models=models, sha256=digests, macros=macros, tiles=tiles)
+    bundle = Bundle(path=path, manifest=manifest, models=_CheckedFiles(models), sha256=digests, macros=macros,
+                    tiles=tiles)
     bundle.reload_presets()
+    release_free_memory()  # (what parsing the graphs left in the heap)
     return bundle
+
+
+class _CheckedFiles(Mapping):
+    """A bundle's network files by role, read when asked for and checked against the SHA-256 the loader
+    verified (a file changed since is a :class:`BundleError`): the bytes are not kept between sessions."""
+
+    def __init__(self, files: dict[str, tuple[Path, str]]) -> None:
+        self._files = dict(files)
+
+    def __getitem__(self, role: str) -> bytes:
+        file, digest = self._files[role]
+        try:
+            data = file.read_bytes()
+        except OSError as exc:
+            raise BundleError(f"{file}: cannot read the {role} again ({exc})") from None
+        if sha256_bytes(data) != digest:
+            raise BundleError(f"{file}: the {role} changed after the bundle was loaded (SHA-256 no longer "
+                              f"{digest[:12]}...): load the bundle again")
+        return data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._files)
+
+    def __len__(self) -> int:
+        return len(self._files)

@@ -19,7 +19,7 @@ import numpy as np
 
 from synth.errors import BundleError, ParameterError
 
-__all__ = ["Decoder", "Encoder", "PITCH_INPUT", "pitch_column", "cuda_status", "cuda_usable", "default_providers", "make_session", "nvidia_driver"]
+__all__ = ["Decoder", "Encoder", "release_free_memory", "PITCH_INPUT", "pitch_column", "cuda_status", "cuda_usable", "default_providers", "make_session", "nvidia_driver"]
 
 log = logging.getLogger("melsynth.bundle")
 
@@ -96,11 +96,14 @@ def default_providers() -> list[str]:
 
 
 def make_session(
-    model: bytes, *, name: str, providers: Sequence[str] | None = None, threads: int | None = None
+    model: bytes, *, name: str, providers: Sequence[str] | None = None, threads: int | None = None,
+    memory_arena: bool = True,
 ):
     """An ``onnxruntime.InferenceSession`` over the model bytes (already hash-checked by the loader).
 
-    ``threads`` sets intra-op threads (None: onnxruntime's default, one per core).
+    ``threads`` sets intra-op threads (None: onnxruntime's default, one per core). ``memory_arena`` False:
+    each run's tensors are allocated and freed as they go, not kept in onnxruntime's arena for the next run
+    (a session run a few times and dropped, whose memory the process should get back).
     """
     import onnxruntime as ort
 
@@ -114,6 +117,7 @@ def make_session(
     # resident memory for the default decoder (serve: 407 -> 374 MiB after a minute of playing), for a
     # decode about 8 % faster (measured interleaved on a loaded 2-core machine).
     options.enable_mem_pattern = False
+    options.enable_cpu_mem_arena = bool(memory_arena)
     if threads is not None:
         options.intra_op_num_threads = threads
     try:
@@ -121,6 +125,22 @@ def make_session(
     except Exception as exc:  # onnxruntime raises its own non-exported exception types
         raise BundleError(f"{name}: onnxruntime cannot open the model ({exc})") from None
     return session
+
+
+def release_free_memory() -> None:
+    """Give the C heap's free memory back to the system (glibc's ``malloc_trim``; elsewhere nothing).
+
+    An onnxruntime session and a parsed ONNX graph leave their memory in the heap when they are dropped,
+    in pieces too scattered for the allocator to return on its own: after a keyboard bundle's decoder is
+    checked and dropped (:meth:`~synth.bundle.Bundle.keyed_decoder`), 90 MB of it stayed resident."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+        pass
 
 
 #: The name of the second input of a keyboard bundle's networks: one MIDI key per batch row, int32 (batch, 1).
@@ -160,6 +180,7 @@ class _Network:
         providers: Sequence[str] | None,
         threads: int | None,
         probe_pitch: int | None = None,
+        memory_arena: bool = True,
     ) -> None:
         self.name = name
         self.input_shape = input_shape
@@ -168,7 +189,8 @@ class _Network:
         self.keyed = probe_pitch is not None
         self._input_name = input_name
         self._output_name = output_name
-        self._session = make_session(model, name=name, providers=providers, threads=threads)
+        self._session = make_session(model, name=name, providers=providers, threads=threads,
+                                     memory_arena=memory_arena)
         self.provider: str = self._session.get_providers()[0]
         log.info("%s runs on %s", name, self.provider)
         # One probe run: proves the graph really maps input_shape to output_shape (an ONNX file may leave

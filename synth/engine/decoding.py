@@ -20,11 +20,15 @@ sounds, exactly, at the very frame it was requested, as offline. That thread ren
 callback (the callback only copies from the ring), so a decode shorter than half a 256-frame block at 48 kHz
 (5.3 ms) delays no output; the engine requests at most one decode per frame.
 
-A keyboard bundle's decoder (:class:`KeyedDecoder`) costs a decode per key, so it is judged per key: when
-the keys the voices are sounding are measured cheap enough together (:data:`INLINE_KEYS_MS`), the request
-decodes just those keys in the synthesis thread and answers them at once (exact at the next frame); the
-worker then decodes every key under the same sequence number. The worker measures the per-key cost on a few
-decodes of the base key in its first idle time, so the first change after start is already judged.
+A keyboard bundle's decoder (:class:`KeyedDecoder`) costs a decode per key, and a latent change needs only
+the keys the voices are sounding: :class:`KeyedDecodeWorker` decodes those (in the synthesis thread when
+they are measured cheap enough together, :data:`INLINE_KEYS_MS`, so the change sounds exactly at the next
+frame; else first thing on the worker), and the other trained keys only once the changes have stopped for
+:data:`REST_KEYS_AFTER_MS`, one key at a time, never under a stream of changes. A note started at a key not
+decoded yet asks for it (:meth:`KeyedDecodeWorker.request_keys`, first in the queue) and plays the nearest
+decoded key moved by semitones until it is there (see :class:`~synth.engine.timbre.KeyedTimbre`). Each
+answer names its keys (``DecodeResult.keys``); more keys of the same latent follow under the same sequence
+number. Offline (:class:`InlineDecoding`) every change is decoded at every key, exact and deterministic.
 
 A decode that fails, or a model output with NaN/Inf, yields a result with ``timbre=None`` and an ``error``:
 the engine keeps the previous sound and counts it.
@@ -55,7 +59,7 @@ from synth.spectrogram import SpectrogramParams
 
 __all__ = [
     "Decoding", "DecodingFactory", "OfflineDecoding", "LiveDecoding", "InlineDecoding", "DecodeWorker",
-    "KeyedDecoder", "DecodeResult", "Tile", "TimbreCache", "decode_timbre", "decode_tile",
+    "KeyedDecoder", "KeyedDecodeWorker", "DecodeResult", "Tile", "TimbreCache", "decode_timbre", "decode_tile",
 ]
 
 # Recent decoded timbres kept besides the pinned ones (each ~260 KB for a 128 x 512 model: 32 is ~8 MB; the
@@ -67,13 +71,17 @@ INLINE_DECODE_MS = 2.0
 # Decodes measured before the worker judges the decoder's speed (the presets prefetched at start give them).
 INLINE_AFTER_DECODES = 8
 # A keyboard bundle's sounding keys are decoded in the synthesis thread when their measured cost (the median
-# per key times the keys) is at most this (ms): one or two keys of the home-key family (about 1.5 ms a key on
-# one quiet CPU thread), so a melody's latent change sounds exactly at the next frame; a chord over more keys
-# goes to the worker, which answers its sounding keys first. Under half a 256-frame block at 48 kHz (5.3 ms):
+# per key, decode and timbre, times the keys) is at most this (ms): two or three keys of the home-key family
+# (its per-key tables in numpy, 0.4-1 ms a key, and the timbre 0.6 ms, on one CPU thread), so a melody's
+# latent change sounds exactly at the next frame; a chord over more keys goes to the worker, first thing. Under half a 256-frame block at 48 kHz (5.3 ms):
 # the synthesis thread renders ahead of the callback, so such a decode delays no output.
 INLINE_KEYS_MS = 3.5
 # A live decode longer than this (ms) is followed by a rest as long as itself (see DecodeWorker._rest).
 REST_AFTER_MS = 5.0
+# A keyboard bundle's keys that no voice sounds are decoded once no latent change has come for this long (ms):
+# a knob being turned sends a change every 10-50 ms, so a stream never triggers it; a performer who stops
+# gets every key within a few tens of ms more (KeyedDecodeWorker).
+REST_KEYS_AFTER_MS = 150.0
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -94,11 +102,11 @@ class Tile:
 @dataclasses.dataclass(frozen=True)
 class DecodeResult:
     """One answered request. ``timbre`` None with an ``error``: the decode failed; None with no error and no
-    ``tile`` or ``keys_first``: it was superseded by a newer request answered from the cache (only its
-    ``tags`` still count as applied). ``tile`` set: the frames the voices were about to read, exact;
-    ``keys_first`` set (a keyboard bundle): the timbres of the keys sounding when it was asked for, exact.
-    With either, the whole follows in a later result of the same ``seq`` (unless a newer request supersedes
-    it)."""
+    ``tile`` or ``keys``: it was superseded by a newer request answered from the cache (only its ``tags``
+    still count as applied). ``tile`` set: the frames the voices were about to read, exact; the whole follows
+    in a later result of the same ``seq`` (unless a newer request supersedes it). ``keys`` set (a keyboard
+    bundle, live): the timbres of these keys of request ``seq``'s latent, exact; more keys of it may follow
+    under the same ``seq``."""
 
     seq: int
     timbre: Timbre | None
@@ -106,16 +114,16 @@ class DecodeResult:
     decode_ms: float
     tags: tuple
     tile: Tile | None = None
-    keys_first: Mapping[int, Timbre] | None = None
+    keys: Mapping[int, Timbre] | None = None
 
 
 class KeyedDecoder:
-    """A keyboard bundle's decoder asked for every trained key at once: ``decode`` of one latent gives
-    [shape=(len(keys), n_mels, frames)], row ``i`` at ``keys[i]``; :func:`decode_timbre` makes that a
-    :class:`KeyedTimbre`. (Every key, not only the sounding ones: a note played later needs no decode.)
-    ``decode_keys`` decodes some of them: the live worker sounds the keys that are playing first
-    (:func:`decode_keys_first`), since each key costs its own decode (about 1.5 ms for the home-key family's
-    per-key tables, 26 ms for all 17 of 36..84 step 3)."""
+    """A keyboard bundle's decoder: ``decode`` of one latent decodes every trained key, [shape=(len(keys),
+    n_mels, frames)], row ``i`` at ``keys[i]`` (:func:`decode_timbre` makes that a :class:`KeyedTimbre`: the
+    start and offline renders); ``decode_keys`` decodes some of them (the live worker's, see
+    :class:`KeyedDecodeWorker`), since each key costs its own decode. ``decoder``: anything with
+    ``decode_at_keys`` (the bundle's onnxruntime session, or its per-key tables in numpy,
+    :mod:`synth.bundle.key_tables`)."""
 
     def __init__(self, decoder, *, keys: tuple[int, ...], base: int, latent_shape: tuple[int, ...]) -> None:
         self._decoder = decoder
@@ -136,18 +144,20 @@ class KeyedDecoder:
 def decode_keys_first(decoder: KeyedDecoder, latent: np.ndarray, keys: Sequence[int], *,
                       params: SpectrogramParams) -> tuple[dict[int, Timbre] | None, str, float]:
     """The timbres of ``latent`` at ``keys`` only (the sounding ones); ``(timbres or None, error or "",
-    ms)`` as :func:`decode_timbre`."""
+    ms)`` as :func:`decode_timbre`, the milliseconds those of the timbres too (what the keys cost the thread
+    that asks)."""
     t0 = time.perf_counter()
     try:
         mel = np.asarray(decoder.decode_keys(np.asarray(latent, dtype=np.float32)[None], keys))
     except Exception as exc:  # as in decode_timbre: the engine keeps playing
         return None, f"decoder failed: {type(exc).__name__}: {exc}", (time.perf_counter() - t0) * 1e3
-    ms = (time.perf_counter() - t0) * 1e3
     if mel.shape != (len(keys), params.n_mels, params.frames):
+        ms = (time.perf_counter() - t0) * 1e3
         return None, f"decoder returned shape {mel.shape}, expected {(len(keys), params.n_mels, params.frames)}", ms
     if not np.all(np.isfinite(mel)):
-        return None, "decoder output contains NaN or Inf", ms
-    return {int(k): make_timbre(m, params=params) for k, m in zip(keys, mel, strict=True)}, "", ms
+        return None, "decoder output contains NaN or Inf", (time.perf_counter() - t0) * 1e3
+    timbres = {int(k): make_timbre(m, params=params) for k, m in zip(keys, mel, strict=True)}
+    return timbres, "", (time.perf_counter() - t0) * 1e3
 
 
 def decode_timbre(decoder, latent: np.ndarray, *, params: SpectrogramParams
@@ -252,6 +262,22 @@ class TimbreCache:
             while len(self._items) > self.capacity:
                 self._items.popitem(last=False)
 
+    def merge(self, key: bytes, timbres: Mapping[int, Timbre]) -> dict[int, Timbre]:
+        """A keyboard bundle's cache: add the timbres of some keys (key -> Timbre) to those of latent ``key``
+        (entries are dicts of the keys decoded so far) and return them all (a new dict: entries are never
+        changed in place, so a reader holds a consistent one)."""
+        with self._lock:
+            entry = self._pinned.get(key) if key in self._pinned else self._items.get(key)
+            merged = {**(entry or {}), **timbres}
+            if key in self._pinned:
+                self._pinned[key] = merged
+            elif self.capacity > 0:
+                self._items[key] = merged
+                self._items.move_to_end(key)
+                while len(self._items) > self.capacity:
+                    self._items.popitem(last=False)
+            return merged
+
     def __len__(self) -> int:
         return len(self._items) + len(self._pinned)
 
@@ -292,6 +318,10 @@ class Decoding(Protocol):
 
     def collect(self) -> DecodeResult | None:
         """The result finished since the last call (the newest: older ones' tags ride on it), or None."""
+
+    def request_keys(self, keys: tuple[int, ...]) -> None:
+        """A keyboard bundle's: decode the newest latent at these trained keys next (a note started at a key
+        not decoded yet); answered by :meth:`collect`. A strategy that decodes every key already ignores it."""
 
     @property
     def requested(self) -> int:
@@ -353,6 +383,9 @@ class InlineDecoding:
     def collect(self) -> DecodeResult | None:
         return None
 
+    def request_keys(self, keys: tuple[int, ...]) -> None:
+        """Nothing to do: every change is decoded at every key."""
+
     @property
     def requested(self) -> int:
         """The sequence number of the latest request."""
@@ -379,11 +412,10 @@ class DecodeWorker:
 
     def __init__(
         self, decoder, *, params: SpectrogramParams, cache: TimbreCache | None = None, tile_decoder=None,
-        tiles=None, inline_ms: float = INLINE_DECODE_MS, inline_keys_ms: float = INLINE_KEYS_MS,
+        tiles=None, inline_ms: float = INLINE_DECODE_MS,
     ) -> None:
         self._decoder = decoder
         self.inline_ms = float(inline_ms)
-        self.inline_keys_ms = float(inline_keys_ms)
         self.inline_decodes = 0
         self._inline = False
         self._params = params
@@ -394,14 +426,7 @@ class DecodeWorker:
         self.tiles_decoded = 0
         self.tile_ms: collections.deque[float] = collections.deque(maxlen=256)
         self._cond = threading.Condition()
-        self._pending: tuple[int, np.ndarray, tuple, tuple[int, int] | None, tuple[int, ...]] | None = None
-        # A keyboard bundle's sounding keys are decoded (and answered) first: see decode_keys_first.
-        self._keyed = isinstance(decoder, KeyedDecoder)
-        self.keys_first_decoded = 0
-        # ms per key of the keyed decodes (whole: ms / keys; sounding keys first: ms / their keys), and the
-        # start-up decodes of the base key still to run to measure it (see decodes_keys_inline).
-        self.key_ms: collections.deque[float] = collections.deque(maxlen=256)
-        self._calibrate = INLINE_AFTER_DECODES if self._keyed else 0
+        self._pending: tuple[int, np.ndarray, tuple, tuple[int, int] | None] | None = None
         self._result: DecodeResult | None = None
         self._prefetch: collections.deque[np.ndarray] = collections.deque()
         self._seq = 0
@@ -420,9 +445,8 @@ class DecodeWorker:
         """Ask for ``latent``: answered at once from the cache (returns the result), else queued (None).
 
         ``frames``: the note frames ``[first, end)`` the voices read next; with a tile decoder whose window
-        holds them, they are decoded (and answered) first. ``keys``: a keyboard bundle's trained keys the
-        voices are sounding; when they are fewer than all, they are decoded (and answered) first. A fast
-        decoder (see the module docstring) decodes here and now: the result is returned, exact, whatever is
+        holds them, they are decoded (and answered) first (``keys``: ignored, see :class:`KeyedDecodeWorker`).
+        A fast decoder (see the module docstring) decodes here and now: the result is returned, exact, whatever is
         queued."""
         key = self.cache.key(latent)
         timbre = self.cache.get(key)
@@ -433,14 +457,6 @@ class DecodeWorker:
             self.inline_decodes += 1
             if timbre is not None:
                 self.cache.put(key, timbre)
-        if timbre is None and not error:
-            first = self._keys_first(keys)
-            if first and self.decodes_keys_inline(len(first)):
-                part, _, ms = decode_keys_first(self._decoder, latent, first, params=self._params)
-                self._measured_keys(ms, len(first))
-                if part is not None:  # (a failure: the worker's whole decode reports it)
-                    self.inline_decodes += 1
-                    return self._answer_keys_inline(latent, tags, part, ms)
         with self._cond:
             self._seq += 1
             if timbre is not None or error:
@@ -457,37 +473,12 @@ class DecodeWorker:
             if self._pending is not None:
                 self.coalesced += 1
                 tags = self._pending[2] + tags
-            self._pending = (self._seq, latent, tags, frames, tuple(keys))
+            self._pending = (self._seq, latent, tags, frames)
             self._cond.notify()
         return None
 
-    def _answer_keys_inline(self, latent: np.ndarray, tags: tuple, part: dict, ms: float) -> DecodeResult:
-        """Answer a request whose sounding keys were decoded in the requesting thread, and queue its whole
-        decode (every key) for the worker under the same seq."""
-        with self._cond:
-            self._seq += 1
-            if self._pending is not None:  # superseded: its tags ride on this answer
-                tags = self._pending[2] + tags
-            if self._result is not None:
-                tags = self._result.tags + tags
-                self._result = None
-            self._answered = self._seq - 1  # anything older still decoding is stale; this seq's whole is not
-            self._pending = (self._seq, latent, (), None, ())
-            self.keys_first_decoded += 1
-            self._cond.notify()
-            return DecodeResult(self._seq, None, "", ms, tags, keys_first=part)
-
-    def decodes_keys_inline(self, keys: int) -> bool:
-        """True when a keyboard bundle's ``keys`` sounding keys are decoded in the requesting thread: the
-        median per-key cost, over at least :data:`INLINE_AFTER_DECODES` measured decodes, times ``keys`` is at
-        most ``inline_keys_ms``."""
-        with self._cond:
-            times = list(self.key_ms)
-        return len(times) >= INLINE_AFTER_DECODES and statistics.median(times) * keys <= self.inline_keys_ms
-
-    def _measured_keys(self, ms: float, keys: int) -> None:
-        with self._cond:
-            self.key_ms.append(ms / max(keys, 1))
+    def request_keys(self, keys: tuple[int, ...]) -> None:
+        """A one-pitch decoder has no keys to ask for."""
 
     def decodes_inline(self) -> bool:
         """True when requests are decoded in the requesting thread: the decoder's median decode, over at least
@@ -499,8 +490,6 @@ class DecodeWorker:
         with self._cond:
             self.decode_ms.append(ms)
             times = list(self.decode_ms)
-            if self._keyed:
-                self.key_ms.append(ms / len(self._decoder.keys))
         self._inline = len(times) >= INLINE_AFTER_DECODES and statistics.median(times) <= self.inline_ms
 
     def collect(self) -> DecodeResult | None:
@@ -534,28 +523,17 @@ class DecodeWorker:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while self._pending is None and not self._prefetch and not self._calibrate and not self._stop:
+                while self._pending is None and not self._prefetch and not self._stop:
                     self._cond.wait()
                 if self._stop:
                     return
-                calibrate = False
                 if self._pending is not None:
-                    seq, latent, tags, frames, keys = self._pending
+                    seq, latent, tags, frames = self._pending
                     self._pending = None
                     self.busy = True
-                elif self._prefetch:  # idle: warm the cache, one latent at a time
+                else:  # idle: warm the cache, one latent at a time
                     latent = self._prefetch.popleft()
                     seq = -1
-                else:  # idle, a keyboard bundle: measure what one key costs (the base key, a zero latent)
-                    self._calibrate -= 1
-                    calibrate = True
-            if calibrate:
-                _, _, ms = decode_keys_first(self._decoder, np.zeros(self._decoder.latent_shape, np.float32),
-                                             (self._decoder.base,), params=self._params)
-                self._measured_keys(ms, 1)
-                with self._cond:  # half duty, as the prefetch below
-                    self._cond.wait_for(lambda: self._pending is not None or self._stop, timeout=ms / 1e3)
-                continue
             key = self.cache.key(latent)
             if seq < 0:
                 if not self.cache.is_pinned(key):
@@ -580,15 +558,6 @@ class DecodeWorker:
                 self.tiles_decoded += delivered
                 if skip:
                     continue
-            first = self._keys_first(keys) if start is None else ()
-            if first:
-                part, error, ms = decode_keys_first(self._decoder, latent, first, params=self._params)
-                tags, delivered, skip = self._answer_ahead(seq, tags, None if part is None else {"keys_first": part},
-                                                           error=error, ms=ms)
-                self.keys_first_decoded += delivered
-                if skip:
-                    self._rest(ms)
-                    continue
             timbre, error, ms = decode_timbre(self._decoder, latent, params=self._params)
             self._measured(ms)
             if timbre is not None:
@@ -605,8 +574,8 @@ class DecodeWorker:
     def _rest(self, ms: float) -> None:
         """After a long live decode (over :data:`REST_AFTER_MS`), rest as long as it took before the next one.
 
-        This thread runs at real-time priority: a stream of changes to a slow decoder (a keyboard bundle's
-        every key, 20-40 ms on a 2-core CPU) would otherwise hold its core without a break, which the audio
+        This thread runs at real-time priority: a stream of changes to a slow decoder (the paper's dense
+        decoders, 10-14 ms; a keyboard bundle's many keys) would otherwise hold its core without a break, which the audio
         server and the performer's other programs need. A single change is not delayed (the rest follows its
         decode); a stream is coalesced to the newest value at half duty instead."""
         if ms > REST_AFTER_MS:
@@ -616,7 +585,7 @@ class DecodeWorker:
     def _answer_ahead(self, seq: int, tags: tuple, part: dict | None, *, error: str, ms: float
                       ) -> tuple[tuple, bool, bool]:
         """Hand over what was decoded ahead of request ``seq``'s whole timbre (``part``: the DecodeResult field
-        holding it, a tile or the playing keys' timbres; None: it failed with ``error``). Returns (the tags
+        holding it, a tile; None: it failed with ``error``). Returns (the tags
         the whole's result still carries, whether the part was handed over, whether to skip the whole)."""
         delivered = False
         with self._cond:
@@ -635,14 +604,241 @@ class DecodeWorker:
                 self.busy = False
         return tags, delivered, skip
 
-    def _keys_first(self, keys: tuple[int, ...]) -> tuple[int, ...]:
-        """The sounding ``keys`` to decode ahead of the rest: none unless the decoder is a keyboard bundle's
-        and they are fewer than its trained keys (all of them is the whole decode anyway)."""
-        if not self._keyed or not keys:
-            return ()
-        trained = self._decoder.keys
-        first = tuple(sorted({int(k) for k in keys if k in trained}))
-        return first if 0 < len(first) < len(trained) else ()
+    def close(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        self._thread.join(timeout=5.0)
+
+class KeyedDecodeWorker:
+    """A keyboard bundle's live decoding (see the module docstring): a latent change decodes the keys the
+    voices sound, a note at a key not decoded yet asks for that key first, and the other keys wait until the
+    changes stop.
+
+    Requests are answered with the keys decoded so far (``DecodeResult.keys``, all exact for the latent of
+    its ``seq``): at once from the cache, or from the synthesis thread when the sounding keys missing are
+    measured cheap enough (:data:`INLINE_KEYS_MS` for them together), else by the worker, first thing. The
+    worker's queue, in order: the newest latent's wanted keys (a change's sounding ones, coalesced to the
+    newest change; the keys new notes ask for, put first); a few decodes of one key at start, which measure
+    what a key costs; then, once no change has come for ``rest_keys_after_ms``, the newest latent's other
+    trained keys one at a time, at half duty, each answered as it is done (a new change stops them). After a
+    decode over :data:`REST_AFTER_MS` the worker rests as long as it took, as :class:`DecodeWorker` does.
+
+    The cache holds, for a few latents, the timbres of the keys decoded so far (:meth:`TimbreCache.merge`).
+    """
+
+    live = True
+    tiles_decoded = 0
+    tile_ms: Sequence[float] = ()
+
+    def __init__(self, decoder: KeyedDecoder, *, params: SpectrogramParams, cache: TimbreCache | None = None,
+                 inline_keys_ms: float = INLINE_KEYS_MS, rest_keys_after_ms: float = REST_KEYS_AFTER_MS) -> None:
+        self._decoder = decoder
+        self._params = params
+        self._trained = frozenset(decoder.keys)
+        self.cache = TimbreCache() if cache is None else cache
+        self.inline_keys_ms = float(inline_keys_ms)
+        self.rest_keys_after_s = float(rest_keys_after_ms) / 1e3
+        self._cond = threading.Condition()
+        self._seq = 0
+        self._latest: tuple[int, np.ndarray, bytes] | None = None  # (seq, latent, cache key) asked for last
+        self._changed_at = time.monotonic()  # when the newest latent change came
+        self._pending: tuple[int, tuple] | None = None  # (seq, tags) of the newest change still to answer
+        self._wanted: list[int] = []  # keys of the newest latent to decode next, in order
+        self._result: DecodeResult | None = None
+        self._calibrate = INLINE_AFTER_DECODES
+        self._stop = False
+        self.busy = False
+        self.coalesced = 0
+        self.inline_decodes = 0
+        self.keys_rested = 0  # keys decoded in idle time (no voice sounded them)
+        self.decode_ms: collections.deque[float] = collections.deque(maxlen=256)
+        # ms per key of the decodes (timbres included): what the inline judgement reads.
+        self.key_ms: collections.deque[float] = collections.deque(maxlen=256)
+        self._thread = threading.Thread(target=self._run, name="melsynth-decode", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ the requesting (synthesis) thread
+    def request(self, latent: np.ndarray, tags: tuple = (), frames: tuple[int, int] | None = None,
+                keys: tuple[int, ...] = ()) -> DecodeResult | None:
+        """Ask for ``latent`` at the sounding ``keys`` (trained keys; none sounding: the base key), answered
+        now when they are cached or cheap enough to decode here, else by :meth:`collect` later (``frames``:
+        unused, a keyboard bundle has no tiles)."""
+        latent = np.array(latent, dtype=np.float32)
+        key = self.cache.key(latent)
+        sounding = tuple(sorted({int(k) for k in keys if k in self._trained})) or (self._decoder.base,)
+        have = self.cache.peek(key) or {}
+        missing = tuple(k for k in sounding if k not in have)
+        ms = 0.0
+        if not missing:
+            self.cache.hits += 1
+        elif self.decodes_keys_inline(len(missing)):
+            part, _, ms = decode_keys_first(self._decoder, latent, missing, params=self._params)
+            if part is not None:  # (a failure: the worker decodes again and reports it)
+                self._measured(ms, len(missing))
+                self.inline_decodes += 1
+                have, missing = self.cache.merge(key, part), ()
+        with self._cond:
+            self._seq += 1
+            self._latest = (self._seq, latent, key)
+            self._changed_at = time.monotonic()
+            if self._pending is not None:  # superseded: its tags ride on this request
+                self.coalesced += 1
+                tags = self._pending[1] + tags
+                self._pending = None
+            if not missing:
+                if self._result is not None:  # an uncollected older answer is superseded too
+                    tags = self._result.tags + tags
+                    self._result = None
+                self._wanted = []
+                self._cond.notify()  # (the worker's idle-time clock starts again)
+                return DecodeResult(self._seq, None, "", ms, tags, keys=have)
+            self._pending = (self._seq, tags)
+            self._wanted = list(missing)
+            self._cond.notify()
+        return None
+
+    def request_keys(self, keys: tuple[int, ...]) -> None:
+        """Decode the newest latent at these trained ``keys`` first (notes started where it is not decoded)."""
+        with self._cond:
+            if self._latest is None:
+                return
+            seq, _, key = self._latest
+            have = self.cache.peek(key) or {}
+            asked = [int(k) for k in keys if k in self._trained]
+            cached = {k: have[k] for k in asked if k in have}
+            if cached:  # decoded since the engine last collected: handed over again
+                self._post_locked(seq, cached, (), "", 0.0)
+            new = [k for k in asked if k not in have and k not in self._wanted]
+            if new:
+                self._wanted[:0] = new
+                self._cond.notify()
+
+    def decodes_keys_inline(self, keys: int) -> bool:
+        """True when ``keys`` keys are decoded in the requesting thread: the median cost of a key (decode and
+        timbre), over at least :data:`INLINE_AFTER_DECODES` measured ones, times ``keys`` is at most
+        ``inline_keys_ms``."""
+        with self._cond:
+            times = list(self.key_ms)
+        return len(times) >= INLINE_AFTER_DECODES and statistics.median(times) * keys <= self.inline_keys_ms
+
+    def _measured(self, ms: float, keys: int) -> None:
+        with self._cond:
+            self.decode_ms.append(ms)
+            self.key_ms.append(ms / max(keys, 1))
+
+    def collect(self) -> DecodeResult | None:
+        with self._cond:
+            result, self._result = self._result, None
+        return result
+
+    @property
+    def requested(self) -> int:
+        with self._cond:
+            return self._seq
+
+    @property
+    def thread_id(self) -> int:
+        return int(self._thread.native_id or 0)
+
+    def prefetch(self, latents: Iterable[np.ndarray]) -> None:
+        """Nothing ahead of time: each latent would hold a timbre per key (the presets are decoded when asked
+        for)."""
+
+    def idle(self) -> bool:
+        """True when no change or wanted key waits or is being decoded (the keys no voice sounds may still be
+        decoded later, in idle time)."""
+        with self._cond:
+            return self._pending is None and not self._wanted and not self.busy
+
+    def decodes_inline(self) -> bool:
+        """False: a keyboard bundle's whole decode never runs in the requesting thread (its sounding keys may,
+        see :meth:`decodes_keys_inline`)."""
+        return False
+
+    # ------------------------------------------------------------------ the worker thread
+    def _post_locked(self, seq: int, keys: Mapping[int, Timbre] | None, tags: tuple, error: str, ms: float) -> None:
+        """Hand over ``keys`` of request ``seq`` (None: failed with ``error``), merged with an uncollected answer:
+        the same seq's keys join, an older one's are superseded, a newer one's stay (its tags ride along)."""
+        old = self._result
+        if old is not None:
+            tags = old.tags + tags
+            if old.seq > seq:
+                seq, keys, error = old.seq, old.keys, old.error
+            elif old.seq == seq and old.keys is not None:
+                keys = old.keys if keys is None else {**old.keys, **keys}
+                error = ""
+        self._result = DecodeResult(seq, None, "" if keys is not None else error, ms, tags, keys=keys)
+
+    def _next_rest_key(self) -> int | None:
+        """The newest latent's first trained key not decoded yet, nearest the base key first (under the lock)."""
+        _, _, key = self._latest
+        have = self.cache.peek(key) or {}
+        base = self._decoder.base
+        missing = [k for k in self._decoder.keys if k not in have]
+        return min(missing, key=lambda k: (abs(k - base), k)) if missing else None
+
+    def _run(self) -> None:
+        rest_done = -1  # the seq whose every key is decoded (nothing left to do in idle time)
+        while True:
+            with self._cond:
+                while True:
+                    if self._stop:
+                        return
+                    if self._wanted:
+                        seq, latent, key = self._latest
+                        wanted, self._wanted = tuple(self._wanted), []
+                        tags = ()
+                        if self._pending is not None and self._pending[0] == seq:
+                            tags, self._pending = self._pending[1], None
+                        mode = "wanted"
+                        break
+                    if self._calibrate:
+                        self._calibrate -= 1
+                        mode = "calibrate"
+                        break
+                    if self._latest is not None and self._latest[0] != rest_done:
+                        waited = time.monotonic() - self._changed_at
+                        if waited < self.rest_keys_after_s:
+                            self._cond.wait(timeout=self.rest_keys_after_s - waited)
+                            continue
+                        rest_key = self._next_rest_key()
+                        if rest_key is None:
+                            rest_done = self._latest[0]
+                            continue
+                        seq, latent, key = self._latest
+                        wanted, tags, mode = (rest_key,), (), "rest"
+                        break
+                    self._cond.wait()
+                self.busy = True
+            if mode == "calibrate":  # what one key costs: a key other than the base (no home map), a zero latent
+                probe = next((k for k in self._decoder.keys if k != self._decoder.base), self._decoder.base)
+                _, _, ms = decode_keys_first(self._decoder, np.zeros(self._decoder.latent_shape, np.float32),
+                                             (probe,), params=self._params)
+                self._measured(ms, 1)
+                with self._cond:
+                    self.busy = False
+                    self._cond.wait_for(lambda: bool(self._wanted) or self._stop, timeout=ms / 1e3)
+                continue
+            part, error, ms = decode_keys_first(self._decoder, latent, wanted, params=self._params)
+            self._measured(ms, len(wanted))
+            if part is not None:
+                self.cache.merge(key, part)
+                self.keys_rested += len(part) if mode == "rest" else 0
+            with self._cond:
+                self.busy = False
+                self._post_locked(seq, part, tags, error, ms)
+                if mode == "rest":  # idle time at half duty; a change or a wanted key cuts it short
+                    self._cond.wait_for(lambda done=seq: bool(self._wanted) or self._stop or self._latest[0] != done,
+                                        timeout=ms / 1e3)
+            if mode == "wanted":
+                self._rest(ms)
+
+    def _rest(self, ms: float) -> None:
+        """After a decode over :data:`REST_AFTER_MS`, rest as long as it took (see :meth:`DecodeWorker._rest`)."""
+        if ms > REST_AFTER_MS:
+            with self._cond:
+                self._cond.wait_for(lambda: self._stop, timeout=ms / 1e3)
 
     def close(self) -> None:
         with self._cond:
@@ -715,6 +911,8 @@ class LiveDecoding:
         for when its turn comes (:class:`~synth.engine.pacing.LatentPacer`); None: one each frame
     inline_keys_ms : a keyboard bundle's sounding keys measured this fast together (the median ms a key times
         the keys) are decoded in the synthesis thread (see the module docstring); 0: always on the worker
+    rest_keys_after_ms : a keyboard bundle's keys no voice sounds are decoded once no latent change has come
+        for this long (see :class:`KeyedDecodeWorker`)
     """
 
     threads: int | None = 1
@@ -722,8 +920,12 @@ class LiveDecoding:
     inline_ms: float = INLINE_DECODE_MS
     latent_share: float | None = LATENT_SHARE
     inline_keys_ms: float = INLINE_KEYS_MS
+    rest_keys_after_ms: float = REST_KEYS_AFTER_MS
 
     def start(self, decoder, *, params: SpectrogramParams, cache: TimbreCache, tile_decoder=None,
-              tiles=None) -> DecodeWorker:
+              tiles=None) -> DecodeWorker | KeyedDecodeWorker:
+        if isinstance(decoder, KeyedDecoder):
+            return KeyedDecodeWorker(decoder, params=params, cache=cache, inline_keys_ms=self.inline_keys_ms,
+                                     rest_keys_after_ms=self.rest_keys_after_ms)
         return DecodeWorker(decoder, params=params, cache=cache, tile_decoder=tile_decoder, tiles=tiles,
-                            inline_ms=self.inline_ms, inline_keys_ms=self.inline_keys_ms)
+                            inline_ms=self.inline_ms)

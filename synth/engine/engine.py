@@ -121,10 +121,12 @@ class Engine:
         vocabulary.check_message(SetGain(float(gain)), spec=self.control_spec)
         self._control = ControlState.for_bundle(bundle, initial=options.initial_preset)
 
-        if decoder is None:
-            decoder = bundle.decoder(threads=decoding.threads)
         #: A keyboard bundle's trained keys (each voice sounds the decode of the one nearest its note), or None.
         self.keys: tuple[int, ...] | None = getattr(bundle, "keys", None)
+        if decoder is None and self.keys is not None and hasattr(bundle, "keyed_decoder"):
+            decoder = bundle.keyed_decoder(threads=decoding.threads)  # its per-key tables where it can
+        elif decoder is None:
+            decoder = bundle.decoder(threads=decoding.threads)
         estimate_timbres = options.estimate_timbres
         tiles = getattr(bundle, "tiles", None) if decoding.tiles else None
         if self.keys is not None:
@@ -152,6 +154,7 @@ class Engine:
         # Each MIDI note's trained key, looked up at note-on without a search (a keyboard bundle).
         self._nearest_key = tuple(bundle.nearest_key(n) for n in range(128)) if self.keys is not None else ()
         self._said_outside_keys = False
+        self._rekeys = False  # a voice waits for its own key's decode (see _note_on)
         if inverter_factory is None:
             base_hz = 440.0 * 2.0 ** ((self.base_pitch - 69) / 12.0)
             inverter_factory = _default_inverter_factory(harmonic_f0=base_hz if tune_partials else None)
@@ -171,9 +174,12 @@ class Engine:
             inverters = {
                 m: inverter_factory(m, params=params, output_rate=output_rate) for m in self.methods
             }
+            # A keyboard bundle's voice has a second inverter of each method, to move to its own key mid-note.
+            twins = None if self.keys is None else {
+                m: inverter_factory(m, params=params, output_rate=output_rate) for m in self.methods}
             voice = Voice(
                 inverters, n_mels=params.n_mels, max_frame_samples=self.max_frame_samples,
-                hop_samples=self.hop_samples, spill=self._spill,
+                hop_samples=self.hop_samples, spill=self._spill, twins=twins,
             )
             voice.match_loudness = match_loudness
             return voice
@@ -280,15 +286,40 @@ class Engine:
     def _note_on(self, command: NoteOn, *, offset: int = 0) -> Voice:
         """A voice for ``command`` at its pitch, ``offset`` samples into the current frame: the base pitch's
         decode moved to the note, or (a keyboard bundle) the nearest trained key's decode moved the rest of
-        the way, its inverters tuned to that key's fundamental."""
-        key, f0 = self.base_pitch, None
+        the way, its inverters tuned to that key's fundamental. Live, when the current latent is not decoded
+        at that key yet (its keys no voice sounded wait until the changes stop), the note starts at once
+        from the nearest key that is, moved the rest of the way, asks for its own key first, and moves to
+        it when it is there (:meth:`_rekey_voices`)."""
+        key, want = self.base_pitch, None
         if self.keys is not None:
             key = self._nearest_key[command.note]
-            f0 = 440.0 * 2.0 ** ((key - 69) / 12.0) if self.tune_partials else None
-        ratio = 2.0 ** ((command.note - key) / 12.0)
-        return self.pool.note_on(note=command.note, velocity=command.velocity, pitch_ratio=ratio,
-                                 method=self.method, offset=offset, key=None if self.keys is None else key,
-                                 harmonic_f0=f0)
+            if not self.timbres.has_key(key):
+                want, key = key, self.timbres.nearest_key(command.note)
+                self.timbres.want_keys((want,))
+                self._rekeys = True
+        voice = self.pool.note_on(note=command.note, velocity=command.velocity,
+                                  pitch_ratio=2.0 ** ((command.note - key) / 12.0), method=self.method,
+                                  offset=offset, key=None if self.keys is None else key,
+                                  harmonic_f0=self._key_f0(key))
+        voice.wants_key = want
+        return voice
+
+    def _key_f0(self, key: int) -> float | None:
+        """The fundamental a keyboard bundle's voice at trained ``key`` tunes its inverters to (None: as built)."""
+        return 440.0 * 2.0 ** ((key - 69) / 12.0) if self.keys is not None and self.tune_partials else None
+
+    def _rekey_voices(self) -> None:
+        """Voices started at the nearest decoded key move to their own key once the current latent is decoded
+        there (a crossfade between two inverters, :meth:`Voice.rekey`); one still waiting keeps this pending."""
+        waiting = False
+        for voice in self.pool.slots:
+            want = voice.wants_key if voice.active else None
+            if want is None:
+                continue
+            if not self.timbres.has_key(want) or not voice.rekey(
+                    want, pitch_ratio=2.0 ** ((voice.note - want) / 12.0), harmonic_f0=self._key_f0(want)):
+                waiting = True
+        self._rekeys = waiting
 
     @property
     def pending_events(self) -> int:
@@ -377,10 +408,12 @@ class Engine:
             self._pacer.spent(frame=self._frames_made, seconds=time.thread_time() - c0)
 
     def _sounding_keys(self) -> tuple[int, ...]:
-        """A keyboard bundle's trained keys the active voices play (decoded first on a latent change)."""
+        """A keyboard bundle's trained keys the active voices play, or will once decoded (a note started at the
+        nearest decoded key): what a latent change is decoded at."""
         if self.keys is None:
             return ()
-        return tuple({voice.key for voice in self.pool.slots if voice.active and voice.key is not None})
+        return tuple({voice.key if voice.wants_key is None else voice.wants_key
+                      for voice in self.pool.slots if voice.active and voice.key is not None})
 
     def _frames_ahead(self) -> tuple[int, int] | None:
         """Note frames the sounding voices read next (one span holding all of them), None when none sounds."""
@@ -408,6 +441,8 @@ class Engine:
             c0 = time.thread_time()
             if timbres.begin_frame(start):  # a decode finished on the worker: what taking it cost counts too
                 pacer.spent(frame=self._frames_made, seconds=time.thread_time() - c0)
+        if self._rekeys:
+            self._rekey_voices()
         events = self._events
         if events and events[0][0] <= start:
             while events and events[0][0] <= start:

@@ -305,25 +305,44 @@ def _lay_out(part: np.ndarray, first: int, *, base: Timbre | None, params: Spect
 
 
 class KeyedTimbre:
-    """One latent decoded at every trained key of a keyboard bundle: each voice reads the timbre of its key
+    """One latent decoded at trained keys of a keyboard bundle: each voice reads the timbre of its key
     (:meth:`for_key`), so a chord's notes each sound their own key's spectrum.
 
-    ``by_key`` : trained MIDI key -> :class:`Timbre`; ``base`` : the key whose timbre stands for the whole
+    ``by_key`` : trained MIDI key -> :class:`Timbre`, every trained key a voice may read; ``exact`` : the keys
+    whose timbre is this latent's decode (all of ``by_key`` by default). The live engine decodes a new latent
+    at the keys its voices sound and the rest only once the changes stop, so the other keys hold an earlier
+    latent's decode until then; a note started at such a key plays the nearest exact key moved by semitones
+    (:meth:`nearest_exact`) until its own key is decoded. ``base`` : the key whose timbre stands for the whole
     where one is asked for without a key (warm-up, a status reply, a voice of a one-pitch bundle). Attributes
     of :class:`Timbre` read on a KeyedTimbre are the base key's.
     """
 
-    __slots__ = ("by_key", "base")
+    __slots__ = ("by_key", "base", "exact")
 
-    def __init__(self, by_key: dict[int, Timbre], *, base: int) -> None:
+    def __init__(self, by_key: dict[int, Timbre], *, base: int, exact=None) -> None:
         self.by_key = types.MappingProxyType(dict(by_key))
         self.base = base
+        self.exact = frozenset(self.by_key) if exact is None else frozenset(int(k) for k in exact)
         if base not in self.by_key:
             raise ValueError(f"KeyedTimbre: base key {base} is not one of {sorted(self.by_key)}")
+        if not self.exact <= self.by_key.keys():
+            raise ValueError(f"KeyedTimbre: exact keys {sorted(self.exact)} are not all among {sorted(self.by_key)}")
 
     def for_key(self, key: int | None) -> Timbre:
         """The timbre of ``key`` (None: the base key's)."""
         return self.by_key[self.base if key is None else key]
+
+    def nearest_exact(self, note: float) -> int:
+        """The key nearest ``note`` among :attr:`exact` (the lower of two as near; the base key when none is)."""
+        if not self.exact:
+            return self.base
+        return min(self.exact, key=lambda k: (abs(k - note), k))
+
+    def with_keys(self, timbres, *, new_latent: bool) -> KeyedTimbre:
+        """These exact ``timbres`` (key -> Timbre) laid over this one: of a new latent (``new_latent``: they are
+        its only exact keys, the others keep what they held) or of this one (its exact keys grow)."""
+        exact = set(timbres) if new_latent else self.exact | set(timbres)
+        return KeyedTimbre({**self.by_key, **timbres}, base=self.base, exact=exact)
 
     def __getattr__(self, name: str):
         # Only reached for names not in __slots__: the Timbre attributes, read off the base key's timbre.
@@ -365,7 +384,9 @@ def blend_timbres(a: Timbre | KeyedTimbre, b: Timbre | KeyedTimbre, w: float) ->
     """(1 - w) * a + w * b, part by part (used to freeze a crossfade that a newer latent interrupts); key by
     key for two :class:`KeyedTimbre`."""
     if isinstance(b, KeyedTimbre):
-        return KeyedTimbre({key: blend_timbres(a.for_key(key), t, w) for key, t in b.by_key.items()}, base=b.base)
+        # Key by key; a key both hold the same timbre of (one not decoded again since) is not blended.
+        return KeyedTimbre({key: t if a.for_key(key) is t else blend_timbres(a.for_key(key), t, w)
+                            for key, t in b.by_key.items()}, base=b.base, exact=b.exact)
     w32 = np.float32(w)
     return Timbre(
         held=_readonly((1 - w32) * a.held + w32 * b.held),

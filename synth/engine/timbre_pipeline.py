@@ -55,7 +55,7 @@ MAX_ESTIMATE_TERMS = 20
 # Exact decodes remembered for estimates along them (see _estimate_along_recent): three differences
 # from the newest span a fader, an XY pad or a 3-D control mapped onto latent coordinates.
 RECENT_EXACT = 4
-# Decoded latents a keyboard bundle's cache keeps (each one timbre per trained key).
+# Decoded latents a keyboard bundle's cache keeps (each a timbre per key decoded so far, up to every trained key).
 KEYED_CACHE_TIMBRES = 6
 # A latent counts as on the line (plane...) through the recent decodes when it is off it by at most this
 # fraction of its distance from the newest: float32 rounding of a value on the line stays far below.
@@ -126,11 +126,15 @@ class TimbrePipeline:
         self._prev_timbre: Timbre | None = None
         self._xf = 0
         self._tile_seq = -1  # seq of the tile being faded in, if any
+        self._exact_seq = 0  # seq of the latent whose decode the current timbre is (a keyboard bundle's: at its exact keys)
         # A keyboard bundle's timbre holds every trained key's (17 x ~0.3 MB at 36..84 step 3): fewer are kept,
         # and the presets are not decoded ahead (44 of them would pin ~230 MB).
         self._keyed = keyed = isinstance(timbre, KeyedTimbre)
         cache = TimbreCache(KEYED_CACHE_TIMBRES if keyed else CACHE_TIMBRES)
-        cache.put(cache.key(initial), timbre)
+        if keyed:  # (a keyboard bundle's cache holds the keys decoded so far of each latent)
+            cache.merge(cache.key(initial), timbre.by_key)
+        else:
+            cache.put(cache.key(initial), timbre)
         if tile_decoder is None or tiles is None:
             tile_decoder = tiles = None
         else:  # onnxruntime's first run of a session is slow: not on a performer's first move
@@ -165,6 +169,7 @@ class TimbrePipeline:
         self.timbre_estimates = 0
         self.tiles_sounded = 0
         self.keys_first_sounded = 0  # keyboard bundles: latent changes sounded at the playing keys first
+        self.keys_added = 0  # keyboard bundles: answers that decoded more keys of the sounding latent
         self.latent_changes = 0
         self.decode_errors = 0
         self.last_decode_error = ""
@@ -313,13 +318,8 @@ class TimbrePipeline:
             self._applied_exact.append((tag, sample))
 
     def _take(self, result: DecodeResult, sample: int) -> None:
-        if result.keys_first is not None and isinstance(self._timbre, KeyedTimbre):
-            # The sounding keys of the new latent, exact; the other keys keep the previous latent's until
-            # the whole decode (same seq) takes this one's place, mid-fade like a tile's whole note.
-            self._sound(KeyedTimbre({**self._timbre.by_key, **result.keys_first}, base=self._timbre.base))
-            self._tile_seq = result.seq
-            self.keys_first_sounded += 1
-            self._resolve_tags(result.tags, sample)
+        if result.keys is not None and isinstance(self._timbre, KeyedTimbre):
+            self._take_keys(result, sample)
             return
         if result.tile is not None:
             tile = result.tile
@@ -347,6 +347,8 @@ class TimbrePipeline:
                 if estimate is not None:
                     self.timbre_estimates += 1
                     timbre, estimated = estimate, True
+            if not estimated:
+                self._exact_seq = result.seq
             if not estimated and result.seq == self._tile_seq and self._prev_timbre is not None:
                 # The whole note of the tile fading in: the same frames where the voices read, so it takes
                 # the tile's place mid-fade.
@@ -355,6 +357,38 @@ class TimbrePipeline:
             else:
                 self._sound(timbre)
         self._resolve_tags(result.tags, sample)
+
+    def _take_keys(self, result: DecodeResult, sample: int) -> None:
+        """A keyboard bundle's answer: exact timbres of some keys of request ``result.seq``'s latent. A newer
+        latent's sound at once at its keys (crossfaded in; the other keys keep what they held); more keys of
+        the sounding latent join it as they are (no voice plays them yet: a note at such a key plays the
+        nearest exact key until its own is there, see :meth:`has_key`); an older latent's are dropped."""
+        for seq in [k for k in self._coords_by_seq if k <= result.seq]:
+            del self._coords_by_seq[seq]
+        timbre = self._timbre
+        if result.seq > self._exact_seq:
+            self._sound(timbre.with_keys(result.keys, new_latent=True))
+            self._exact_seq = result.seq
+            self.keys_first_sounded += 1
+        elif result.seq == self._exact_seq:
+            self._timbre = timbre.with_keys(result.keys, new_latent=False)
+            self.keys_added += 1
+        self._resolve_tags(result.tags, sample)
+
+    # ------------------------------------------------------------------ keys (a keyboard bundle's)
+    def has_key(self, key: int) -> bool:
+        """Whether the voices' timbre holds trained ``key`` decoded from its own latent (always, for a
+        one-pitch bundle)."""
+        timbre = self._timbre
+        return not isinstance(timbre, KeyedTimbre) or key in timbre.exact
+
+    def nearest_key(self, note: float) -> int:
+        """The exact key of the voices' timbre nearest ``note`` (see :meth:`KeyedTimbre.nearest_exact`)."""
+        return self._timbre.nearest_exact(note)
+
+    def want_keys(self, keys: tuple[int, ...]) -> None:
+        """Ask for the current latent at ``keys`` first (notes started where it is not decoded yet)."""
+        self._decoding.request_keys(keys)
 
     # ------------------------------------------------------------------ state
     def estimates_ready(self) -> bool:

@@ -74,12 +74,20 @@ class Voice:
     max_frame_samples : int  the longest frame at the output rate (``ceil(H)``)
     hop_samples : float  H, output samples per frame
     spill : Spill | None  where a carry goes when the voice goes idle (None: a private one, for tests)
+    twins : dict method name -> a second StreamingInverter of that method, or None: what :meth:`rekey` moves
+        to (a keyboard bundle's voice)
     """
 
     def __init__(
-        self, inverters: dict, *, n_mels: int, max_frame_samples: int, hop_samples: float, spill: Spill | None = None
+        self, inverters: dict, *, n_mels: int, max_frame_samples: int, hop_samples: float, spill: Spill | None = None,
+        twins: dict | None = None,
     ) -> None:
         self.inverters = inverters
+        self.twins = {} if twins is None else twins
+        #: The trained key this voice moves to once it is decoded (see :meth:`rekey`), or None.
+        self.wants_key: int | None = None
+        self._old_key: int | None = None  # the key the old inverter still plays during a rekey
+        self._old_ratio = 1.0
         self.hop_samples = hop_samples
         self.stage = IDLE
         self.note = -1
@@ -101,6 +109,7 @@ class Voice:
         self._fade_total = 0
         self._mel = np.zeros(n_mels, dtype=np.float32)
         self._mel_b = np.zeros(n_mels, dtype=np.float32)
+        self._mel_old = np.zeros(n_mels, dtype=np.float32)  # the old key's frame during a rekey
         self._buf = np.zeros(max_frame_samples, dtype=np.float32)
         self._buf_old = np.zeros(max_frame_samples, dtype=np.float32)
         self._ramp = np.arange(max_frame_samples + 1, dtype=np.float32)
@@ -136,6 +145,8 @@ class Voice:
         they keep the one they were built with)."""
         self.key = key
         self.harmonic_f0 = harmonic_f0
+        self.wants_key = None
+        self._old_key = None
         self.offset = int(offset)
         self._started = False
         self.stage = HOLD
@@ -170,10 +181,37 @@ class Voice:
         self.held = False
         self._fade_left = self._fade_total = max(1, frames)
 
+    def rekey(self, key: int, *, pitch_ratio: float, harmonic_f0: float | None) -> bool:
+        """Play trained ``key``'s decode from now on, at ``pitch_ratio`` (a keyboard bundle's note started at
+        the nearest key decoded, its own key's decode now there): this method's twin inverter, tuned to the
+        key's fundamental, starts on the new key's frames beside the one playing, which goes on with the old
+        key's, and their audio is crossfaded once the twin has filled its latency, as a method switch does.
+        The note's pitch does not move (the ratio takes the key's place). False, and nothing done, while a
+        switch or another rekey is in progress (ask again later) or without a twin."""
+        twin = self.twins.get(self.method)
+        if twin is None or self._old_inv is not None or self.stage == IDLE:
+            return False
+        self.wants_key = None
+        if self.stage == TAIL:  # nothing left to hear of the old key
+            self.key, self.pitch_ratio, self.harmonic_f0 = key, pitch_ratio, harmonic_f0
+            return True
+        self._old_key, self._old_ratio = self.key, self.pitch_ratio
+        self.key, self.pitch_ratio, self.harmonic_f0 = key, pitch_ratio, harmonic_f0
+        if harmonic_f0 is not None:
+            twin.retune(harmonic_f0)
+        twin.reset()
+        # The twin takes the method's place; the inverter it replaces is the twin once the crossfade is over.
+        self._old_inv, self._inv = self._inv, twin
+        self.inverters[self.method], self.twins[self.method] = twin, self._old_inv
+        self._xf_wait = int(math.ceil(twin.latency_samples / self.hop_samples))
+        self._xf_pos = 0
+        return True
+
     def switch_method(self, method: str) -> None:
         """Crossfade to ``method``'s inverter once it has produced its first samples."""
         if method == self.method or self.stage == IDLE:
             return
+        self._old_key = None  # (a rekey in progress: its old inverter is left, the new key goes on)
         new = self.inverters[method]
         if self.harmonic_f0 is not None:
             new.retune(self.harmonic_f0)
@@ -191,6 +229,7 @@ class Voice:
         self.stage = IDLE
         self.held = False
         self._old_inv = None
+        self._old_key = None
         self._fade_left = 0
 
     def frames_ahead(self, timbre: Timbre, *, frames: int, lookahead: int) -> tuple[int, int] | None:
@@ -231,6 +270,21 @@ class Voice:
             np.add(self._key_up, timbre.release_delta[min(self._pos, timbre.release_frames - 1)], out=out)
             np.maximum(out, 0.0, out=out)
 
+    def _frame_at(self, key: int | None, out: np.ndarray, *, current, previous, weight: float) -> float:
+        """This voice's next frame of ``key``'s timbre into ``out``: ``current``'s, or crossfaded from
+        ``previous``'s with ``weight`` (in the unit dB scale); returns the loudness gain that goes with it."""
+        now = current.for_key(key)
+        self._mel_for(now, out)
+        if previous is None or weight >= 1.0:
+            return now.gain if self.match_loudness else 1.0
+        before = previous.for_key(key)
+        self._mel_for(before, self._mel_b)
+        w = np.float32(weight)
+        out *= w
+        out += np.multiply(self._mel_b, 1 - w, out=self._mel_scratch)
+        # Each timbre's own gain, crossfaded in dB as the frame is.
+        return now.gain ** weight * before.gain ** (1.0 - weight) if self.match_loudness else 1.0
+
     def _gain_ramp(self, n: int, a: float, b: float) -> np.ndarray:
         """Gains from ``a`` towards ``b`` over ``n`` samples (a view of scratch, valid until the next call)."""
         ramp = np.multiply(self._ramp[:n], np.float32((b - a) / n), out=self._gains[:n])
@@ -245,27 +299,22 @@ class Voice:
         ``previous``/``weight``: a latent crossfade in progress, the frame is ``(1-weight)*previous +
         weight*current`` in the unit (dB) scale. ``bend``: the pitch-bend ratio on top of the note's own.
         """
+        current_all = current
         ratio = self.pitch_ratio * bend
         n = len(mix)
         mel = self._mel
+        gain = self._frame_at(self.key, mel, current=current, previous=previous, weight=weight)
         current = current.for_key(self.key)
-        if previous is not None:
-            previous = previous.for_key(self.key)
-        self._mel_for(current, mel)
-        if previous is not None and weight < 1.0:
-            self._mel_for(previous, self._mel_b)
-            w = np.float32(weight)
-            mel *= w
-            mel += np.multiply(self._mel_b, 1 - w, out=self._mel_scratch)
-        gain = 1.0
-        if self.match_loudness:  # each timbre's own gain, crossfaded in dB as the frame is
-            gain = current.gain if previous is None or weight >= 1.0 else (
-                current.gain ** weight * previous.gain ** (1.0 - weight))
         buf = self._buf[:n]
         self._inv.process_frame(mel, pitch_ratio=ratio, out=buf, gain=gain)
         if self._old_inv is not None:
             old = self._buf_old[:n]
-            self._old_inv.process_frame(mel, pitch_ratio=ratio, out=old, gain=gain)
+            if self._old_key is None:  # a method switch: both play the same frames
+                self._old_inv.process_frame(mel, pitch_ratio=ratio, out=old, gain=gain)
+            else:  # a rekey: the old inverter goes on with the old key's frames
+                old_gain = self._frame_at(self._old_key, self._mel_old, current=current_all, previous=previous,
+                                          weight=weight)
+                self._old_inv.process_frame(self._mel_old, pitch_ratio=self._old_ratio * bend, out=old, gain=old_gain)
             if self._xf_wait > 0:
                 self._xf_wait -= 1
                 buf[:] = old
@@ -279,6 +328,7 @@ class Voice:
                 self._xf_pos += 1
                 if self._xf_pos >= METHOD_XFADE_FRAMES:
                     self._old_inv = None
+                    self._old_key = None
         if self._fade_left:
             a = self._fade_left / self._fade_total
             b = (self._fade_left - 1) / self._fade_total

@@ -1,9 +1,10 @@
 """What a latent change costs a keyboard bundle: decoding it at its trained keys, and the timbres of them.
 
-The engine decodes a keyboard bundle's latent at every trained key in one run (:class:`KeyedDecoder`, the
-latent fed once where the graph broadcasts it over the keys), so a chord of any size needs that one decode; this measures it beside decodes of fewer keys (what decoding only
-the sounding keys would cost) and beside the one-pitch bundle's single decode, on one onnxruntime thread as
-the live engine runs it, and the time to make the timbres voices read.
+The live engine decodes a change at the keys its voices sound (``KeyedDecodeWorker``), each key its own
+decode; this measures decodes of 1, 6 and every key by the bundle's onnxruntime graph and, in the same run,
+by its per-key tables in numpy where the engine uses them (:mod:`synth.bundle.key_tables`), beside the
+one-pitch bundle's single decode, on one thread as the live engine runs them, the time to make the timbres
+voices read, and from a preset switch to the frame a playing voice sounds it.
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ def measure_keyboard_decode(keyboard, *, one_pitch=None, runs: int = 30) -> dict
     for n in sorted({1, min(6, len(keys)), len(keys)}):
         out[f"decode_{n}_keys_ms"] = time_calls(lambda k=keys[:n]: decoder.decode_at_keys(z, k), runs=runs)
     out["latent_fed_once"] = bool(decoder.broadcasts_keys)
-    keyed = KeyedDecoder(decoder, keys=keyboard.keys, base=keyboard.base_pitch,
+    tables = keyboard.keyed_decoder(providers=["CPUExecutionProvider"], threads=1)
+    out["engine_decoder"] = type(tables).__name__
+    if tables is not decoder:  # the per-key tables in numpy (synth.bundle.key_tables), beside the graph
+        for n in sorted({1, min(6, len(keys)), len(keys)}):
+            out[f"tables_decode_{n}_keys_ms"] = time_calls(lambda k=keys[:n]: tables.decode_at_keys(z, k), runs=runs)
+            out[f"decode_{n}_keys_again_ms"] = time_calls(lambda k=keys[:n]: decoder.decode_at_keys(z, k), runs=runs)
+    keyed = KeyedDecoder(tables, keys=keyboard.keys, base=keyboard.base_pitch,
                          latent_shape=tuple(keyboard.latent_shape))
     out["decode_and_timbres_ms"] = time_calls(lambda: decode_timbre(keyed, z[0], params=keyboard.params), runs=runs)
     if one_pitch is not None:
@@ -43,8 +50,9 @@ def measure_keyboard_decode(keyboard, *, one_pitch=None, runs: int = 30) -> dict
 
 def measure_latent_change(keyboard, *, notes=(72,), runs: int = 10, keys_first: bool = True) -> dict:
     """p50/p99 ms from a preset switch to the frame where the live engine's voices at ``notes`` read the new
-    preset's timbre, the keys decoded first (``keys_first``) or all at once; rendered as fast as the engine
-    can (the null output's pace would only add the frame it waits for)."""
+    preset's timbre, the sounding keys decoded (``keys_first``) or every trained key at each change (the
+    engine before it decoded only the sounding ones); rendered as fast as the engine can (the null output's
+    pace would only add the frame it waits for)."""
     import time
 
     from synth.control.messages import NoteOn, SetPreset
@@ -52,9 +60,9 @@ def measure_latent_change(keyboard, *, notes=(72,), runs: int = 10, keys_first: 
 
     names = list(keyboard.presets)
     waits = []
-    with Engine(keyboard, EngineOptions(max_voices=8), decoding=LiveDecoding()) as engine:
-        if not keys_first:
-            engine._sounding_keys = lambda: ()  # noqa: SLF001 - the baseline: every key decoded at once
+    with Engine(keyboard, EngineOptions(max_voices=max(8, len(notes))), decoding=LiveDecoding()) as engine:
+        if not keys_first:  # the baseline: every trained key decoded at each change
+            engine._sounding_keys = lambda: tuple(keyboard.keys)  # noqa: SLF001
         for note in notes:
             engine.schedule(NoteOn(note, 100), 0)
         hop = int(np.ceil(engine.hop_samples))
@@ -88,5 +96,7 @@ def main(argv=None) -> int:
     out = measure_keyboard_decode(keyboard, one_pitch=one, runs=args.runs)
     out["latent_change_one_playing_key_ms"] = measure_latent_change(keyboard)
     out["latent_change_all_keys_at_once_ms"] = measure_latent_change(keyboard, keys_first=False)
+    chord = tuple(range(36, 85, 4))  # 13 notes, 13 different trained keys of 36..84 step 3
+    out["latent_change_13_key_chord_ms"] = measure_latent_change(keyboard, notes=chord)
     print(json.dumps(out, indent=1))
     return 0
