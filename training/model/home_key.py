@@ -29,9 +29,12 @@ the bundle); the home map stays float32, so the home key decodes as the patch co
 latent column at a time, so a window of columns decodes exactly what the whole note does there (the exported
 decoder is its own tile decoder).
 
-Its start is the whole fit (:meth:`HomeKeyFamily.start`): the home key's patch PCA, then the key maps, one
-key at a time from the training notes (pairs streamed from the features, nothing held beyond two keys'
-notes). Training afterwards moves only the per-key offsets (m and the encoder's): Adam's steps are about the
+Its start is the whole fit (:meth:`HomeKeyFamily.start`): the home key's patch PCA, or the trained maps of a
+one-pitch patch bundle (``melsynth train --start-from BUNDLE``, training/model/home_map.py: the home key then
+encodes and decodes exactly as that bundle, so its presets keep their latents and their sound there), then
+the key maps, one key at a time from the training notes (pairs streamed from the features, nothing held
+beyond two keys' notes). The home key's row of the trainable offsets is gated off, so training never moves
+the home key away from the map it started with. Training afterwards moves only the per-key offsets (m and the encoder's): Adam's steps are about the
 learning rate whatever the gradient's scale, and one epoch of them (543 steps at 1e-4) on the maps, whose
 entries are ~1e-3, took the cross-key error at key 48 from 4.6 to 12.3 dB and key 60's SSIM from 0.89 to
 0.75 (runs/home-key, first try). The least-squares maps are the model.
