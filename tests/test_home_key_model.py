@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from test_keyboard_model import KEYS, _write_keyboard_features
@@ -117,3 +119,67 @@ def test_keys_must_be_rising_midi_keys():
         small_config("home-key", keys=(48, 60, 200))
     with pytest.raises(ParameterError, match=r"the patch layout does not take keys=\(60, 72\)"):
         small_config("patch", keys=(60, 72))
+
+
+def _patch_bundle(tmp_path, features, *, base_pitch=60):
+    """A one-pitch patch bundle trained (two epochs) on the keyboard set's notes (one run, one bundle per
+    base pitch)."""
+    from export.bundle_writer import export_run
+
+    run = tmp_path / "patch-run"
+    if not run.exists():
+        fit(features=features, config=small_config("patch", max_epochs=2, learning_rate=1e-3), out=run,
+            options=FitOptions(verbose=0, run_eagerly=True))
+    return export_run(run, tmp_path / f"patch-bundle-{base_pitch}", presets_per_family=1, base_pitch=base_pitch,
+                      log=lambda _: None)
+
+
+def test_a_home_key_model_started_from_a_one_pitch_bundle_plays_its_home_key_as_that_bundle(tmp_path):
+    """--start-from: the home key decodes and encodes exactly as the one-pitch bundle (its trained maps, not the
+    PCA), after training too (the home key's offset row is gated off), and the other keys still decode their
+    own spectra; the run records where it started from."""
+    from export.bundle_writer import export_run
+    from synth.bundle import load_bundle
+
+    features, x, _ = _write_keyboard_features(tmp_path / "features")
+    one_pitch = load_bundle(_patch_bundle(tmp_path, features))
+    config = small_config("home-key", max_epochs=2, learning_rate=1e-2)
+    run = fit(features=features, config=config, out=tmp_path / "run",
+              options=FitOptions(verbose=0, run_eagerly=True, start_from=one_pitch.path))
+    assert json.loads((run / "config.json").read_text())["fit"]["start_from"] == str(one_pitch.path)
+    keyed = load_bundle(export_run(run, tmp_path / "bundle", presets_per_family=1, log=lambda _: None))
+    notes = x[24:27]                                   # test instrument 8 at 48, 60, 72
+    expected_z = one_pitch.encoder(providers=["CPUExecutionProvider"]).encode(notes[1:2])
+    z = keyed.encoder(providers=["CPUExecutionProvider"]).encode(notes[1:2], pitch=60)
+    np.testing.assert_allclose(z, expected_z, atol=1e-4)
+    decoder = keyed.decoder(providers=["CPUExecutionProvider"])
+    expected = one_pitch.decoder(providers=["CPUExecutionProvider"]).decode(expected_z)[0]
+    np.testing.assert_allclose(decoder.decode(z, pitch=60)[0], expected, atol=1e-4)
+    # The PCA start would not: the trained maps moved away from it.
+    pca_run = fit(features=features, config=config, out=tmp_path / "pca-run",
+                  options=FitOptions(verbose=0, run_eagerly=True))
+    pca = load_bundle(export_run(pca_run, tmp_path / "pca-bundle", presets_per_family=1, log=lambda _: None))
+    assert np.max(np.abs(pca.decoder(providers=["CPUExecutionProvider"]).decode(z, pitch=60)[0] - expected)) > 1e-3
+    for row, key in enumerate(KEYS):
+        errors = {other: float(np.mean((decoder.decode(z, pitch=other)[0] - notes[row]) ** 2)) for other in KEYS}
+        assert min(errors, key=errors.get) == key, (key, errors)
+
+
+def test_a_start_from_a_bundle_that_does_not_fit_is_refused_before_anything_is_written(tmp_path):
+    features, _, _ = _write_keyboard_features(tmp_path / "features")
+    config = small_config("home-key", max_epochs=1)
+    wrong_pitch = _patch_bundle(tmp_path, features, base_pitch=48)
+    with pytest.raises(DataError, match=r"base pitch is 48, the model's home key 60"):
+        fit(features=features, config=config, out=tmp_path / "run",
+            options=FitOptions(verbose=0, run_eagerly=True, start_from=wrong_pitch))
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(DataError, match=r"latent is \[1, 4, 8\], the model's \[1, 4, 16\]"):
+        fit(features=features, config=small_config("home-key", filters=(16,), key_rank=4), out=tmp_path / "run",
+            options=FitOptions(verbose=0, run_eagerly=True, start_from=_patch_bundle(tmp_path, features)))
+    with pytest.raises(DataError, match="no such bundle folder"):
+        fit(features=features, config=config, out=tmp_path / "run",
+            options=FitOptions(verbose=0, start_from=tmp_path / "nowhere"))
+    with pytest.raises(ParameterError, match="patch layout's start takes no trained model"):
+        fit(features=features, config=small_config("patch"), out=tmp_path / "run",
+            options=FitOptions(verbose=0, start_from=wrong_pitch))
+    assert not (tmp_path / "run").exists()

@@ -130,6 +130,13 @@ class Bundle:
         return None if self.keys is None else self.base_pitch
 
     # ------------------------------------------------------------------ networks
+    def graph_bytes(self, role: str) -> bytes:
+        """The ONNX bytes of ``role`` ("decoder", "encoder" or "tile_decoder"), read again and hash-checked:
+        what a session of this bundle runs, for a reader of its weights (a new model keeping this one's map)."""
+        if role not in self._models:
+            raise BundleError(f"{self.path}: no {role} graph (it holds {sorted(self._models)})")
+        return self._models[role]
+
     def decoder(self, *, providers: Sequence[str] | None = None, threads: int | None = None,
                 memory_arena: bool = True) -> Decoder:
         """A new onnxruntime decoder session (CUDA when available, else CPU; see ``.provider``;

@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init-from", metavar="RUN_DIR",
                         help="start a new run from this run's best weights (same architecture): fine-tuning, or "
                              "restarting a run that diverged")
+    parser.add_argument("--start-from", metavar="BUNDLE",
+                        help="a home-key model keeps this one-pitch patch bundle's trained maps at its home key "
+                             "(its presets then sound there as in that bundle) and fits its key maps to them")
     parser.add_argument("--limit", type=int, metavar="N", help="train on at most N notes (a seeded subset)")
     parser.add_argument("--mixed-precision", action="store_true", help="mixed precision: float16 on a GPU, bfloat16 on a CPU with AMX or AVX512-BF16 (refused on other CPUs)")
     parser.add_argument("--seed", type=int, metavar="N", help="override the config's seed")
@@ -118,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     options = FitOptions(
         resume=args.resume, force=args.force, schedule=schedule, limit=args.limit,
         mixed_precision=args.mixed_precision, verbose=2 if args.quiet else 1, deterministic=args.deterministic,
-        xla=args.xla, init_from=args.init_from, global_batch=args.global_batch,
+        xla=args.xla, init_from=args.init_from, start_from=args.start_from, global_batch=args.global_batch,
         **({} if args.input_parallelism is None else {"input_parallelism": args.input_parallelism}),
         **({} if args.connect_timeout is None else {"connect_timeout": args.connect_timeout}),
     )

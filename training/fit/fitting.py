@@ -107,7 +107,7 @@ def _fit(
     if init_from is not None and out.resolve() in (Path(init_from).resolve(), *Path(init_from).resolve().parents):
         # force would delete the very weights the new run is to start from.
         raise ParameterError(f"init_from {init_from} is the run folder {out} (or inside it): name another --out")
-    inputs = (features.path if isinstance(features, Features) else features, init_from)
+    inputs = (features.path if isinstance(features, Features) else features, init_from, options.start_from)
     existing, config, limit = resolve_run(out, config=config, options=options, inputs=inputs, check_folder=chief)
     feats, rows = load_data(features, out=out, existing=existing, config=config, limit=limit)
     placement = place(mixed_precision=options.mixed_precision, strategy=strategy,
@@ -121,6 +121,12 @@ def _fit(
     if options.resume and ckpt is None and started_from:
         initial_weights(Path(started_from))
         init_from = started_from
+    # The trained part a fitted start keeps, read and checked now (a resumed run killed before its first
+    # checkpoint starts again from the one it recorded).
+    start_from = existing["fit"].get("start_from") if existing else options.start_from
+    start_map = None
+    if start_from is not None and ckpt is None and init_from is None:
+        start_map = config.family.load_start(start_from, config, params=feats.params)
 
     # ------------------------------------------------------------------ all checks passed: touch the run folder
     if chief and not options.resume:
@@ -133,14 +139,14 @@ def _fit(
     json_dump(writes / "config.json", run_doc(
         config=config, feats=feats, limit=limit, rows=rows, mixed_precision=options.mixed_precision,
         placement=placement, deterministic=options.deterministic, init_from=started_from,
-        input_parallelism=options.input_parallelism,
+        input_parallelism=options.input_parallelism, start_from=start_from,
     ))
     try:
         _build_and_train(
             out=writes, feats=feats, config=config, rows=rows, ckpt=ckpt, ckpt_state=ckpt_state,
             placement=placement, run_eagerly=options.run_eagerly, init_from=init_from,
             verbose=options.verbose if chief else 0, set_learning_rate="learning_rate" in options.schedule,
-            new_run=not options.resume, input_parallelism=options.input_parallelism,
+            new_run=not options.resume, input_parallelism=options.input_parallelism, start_map=start_map,
         )
     except Exception as exc:
         if _disk_full(exc):
@@ -188,6 +194,7 @@ def _build_and_train(
     *, out: Path, feats: Features, config: ModelConfig, rows: tuple[np.ndarray, np.ndarray, np.ndarray],
     ckpt: Path | None, ckpt_state: TrainingState | None, placement: Placement, run_eagerly: bool,
     init_from: str | Path | None, verbose: int, set_learning_rate: bool, new_run: bool, input_parallelism: int,
+    start_map: Any = None,
 ) -> Path:
     """Build the models under the run's precision policy and seed, then train; the process-wide Keras policy
     is restored whatever happens."""
@@ -203,7 +210,7 @@ def _build_and_train(
                                                 new_run=new_run)
             if config.family.fitted_start and ckpt is None and init_from is None:
                 start_from_data(models, feats, rows[0], config=config, out=out if new_run else None,
-                                verbose=verbose)
+                                verbose=verbose, start_map=start_map)
         # stacklevel 2: the training's warnings point at fit()'s call of this function.
         return train_epochs(
             out=out, feats=feats, config=config, models=models, optimizer=optimizer, rows=rows, ckpt=ckpt,

@@ -51,7 +51,7 @@ def compiled_models(
 
 
 def start_from_data(models: tuple[Any, Any, Any], feats: Features, train_rows: np.ndarray, *, config: ModelConfig,
-                    out: Path | None, verbose: int) -> None:
+                    out: Path | None, verbose: int, start_map: Any = None) -> None:
     """A new run of a family with a fitted start (the PCA of its training patches) starts from up to
     :data:`START_NOTES` training notes; ``out``, a new run's folder, is removed when that fails (None: a
     resumed run's, which stays)."""
@@ -63,7 +63,7 @@ def start_from_data(models: tuple[Any, Any, Any], feats: Features, train_rows: n
     log = print if verbose else None
     try:
         if config.family.starts_from_features:
-            config.family.start(models, feats, train_rows, pitch=pitch, config=config, log=log)
+            config.family.start(models, feats, train_rows, pitch=pitch, config=config, log=log, start_map=start_map)
         else:
             config.family.initialise(models, feats.notes(rows),
                                      pitch=np.zeros(len(rows), np.int32) if pitch is None else pitch[rows],

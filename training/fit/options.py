@@ -50,6 +50,9 @@ class FitOptions:
     init_from : a new run starts from the best weights of this run folder (same architecture) instead of a
         random initialisation: fine-tuning, or restarting a run that diverged from its best epoch with a new
         schedule; recorded in config.json
+    start_from : a trained model whose part a family's fitted start keeps (the home-key layout: a one-pitch
+        patch bundle, whose maps it keeps at its home key; see :meth:`ModelFamily.load_start`); checked
+        before anything is written, recorded in config.json
     global_batch : notes per step over every replica of every worker (overrides
         ``config.schedule.batch_size``, which records it; a resumed run keeps its own); each replica computes an even share
     input_parallelism : batches each worker's input pipeline reads at once and prefetches (default 2; more
@@ -70,6 +73,7 @@ class FitOptions:
     run_eagerly: bool = False
     xla: str = "auto"
     init_from: str | Path | None = None
+    start_from: str | Path | None = None
     global_batch: int | None = None
     input_parallelism: int = INPUT_PARALLELISM
     connect_timeout: float = CONNECT_TIMEOUT_S
@@ -92,6 +96,11 @@ class FitOptions:
                                  f"{list(RESUMABLE_FIELDS)}")
         if self.init_from is not None and self.resume:
             raise ParameterError("init_from starts a new run; a resumed run continues from its own checkpoint")
+        if self.start_from is not None and self.resume:
+            raise ParameterError("start_from starts a new run; a resumed run continues from its own checkpoint")
+        if self.start_from is not None and self.init_from is not None:
+            raise ParameterError("start_from and init_from exclude each other (init_from's weights replace the "
+                                 "whole start)")
         if self.resume and self.force:
             raise ParameterError("resume and force exclude each other (resume continues a run, force replaces it)")
 

@@ -80,7 +80,7 @@ def data_signature(description: dict[str, Any]) -> dict[str, Any]:
 def run_doc(
     *, config: Any, feats: Features, limit: int | None, rows: tuple[np.ndarray, np.ndarray, np.ndarray],
     mixed_precision: bool, placement: Placement, deterministic: bool, init_from: str | Path | None,
-    input_parallelism: int = 2,
+    input_parallelism: int = 2, start_from: str | Path | None = None,
 ) -> dict[str, Any]:
     """The run's config.json: the config, the contract and data it fits, and how (budget, devices, versions)."""
     import keras
@@ -108,6 +108,7 @@ def run_doc(
             "deterministic": bool(deterministic),
             "xla": bool(placement.jit),
             "init_from": None if init_from is None else str(init_from),
+            "start_from": None if start_from is None else str(start_from),
             "tensorflow": tf.__version__,
             "keras": keras.__version__,
             "keep_checkpoints": KEEP_CHECKPOINTS,

@@ -105,11 +105,17 @@ class ModelFamily:
     starts_from_features: bool = False
 
     def start(self, models: tuple[Any, Any, Any], feats: Any, train_rows: np.ndarray, *, pitch: np.ndarray,
-              config: FamilyConfig, log: Any = None) -> None:
+              config: FamilyConfig, log: Any = None, start_map: Any = None) -> None:
         """Set a new run's starting weights from the training rows ``train_rows`` of the features folder
         ``feats`` (notes of MIDI keys ``pitch`` [shape=(N,)], every row's), in place: the families with
-        :attr:`starts_from_features` implement it."""
+        :attr:`starts_from_features` implement it. ``start_map``: what :meth:`load_start` read, to keep."""
         raise NotImplementedError
+
+    def load_start(self, source: Any, config: FamilyConfig, *, params: SpectrogramParams) -> Any:
+        """A trained model's part that a new run's :meth:`start` keeps (``melsynth train --start-from``), read
+        and checked before anything is written; a family whose start takes none refuses it."""
+        raise ParameterError(f"--start-from {source}: the {config.architecture.layout} layout's start takes no "
+                             "trained model (only the home_key layout's does: a one-pitch patch bundle)")
 
     def export_decoder(self, decoder: Any, config: FamilyConfig, *, params: SpectrogramParams,
                        columns: int | None = None) -> tuple[Any, tuple[int | None, ...]]:

@@ -29,9 +29,12 @@ the bundle); the home map stays float32, so the home key decodes as the patch co
 latent column at a time, so a window of columns decodes exactly what the whole note does there (the exported
 decoder is its own tile decoder).
 
-Its start is the whole fit (:meth:`HomeKeyFamily.start`): the home key's patch PCA, then the key maps, one
-key at a time from the training notes (pairs streamed from the features, nothing held beyond two keys'
-notes). Training afterwards moves only the per-key offsets (m and the encoder's): Adam's steps are about the
+Its start is the whole fit (:meth:`HomeKeyFamily.start`): the home key's patch PCA, or the trained maps of a
+one-pitch patch bundle (``melsynth train --start-from BUNDLE``, training/model/home_map.py: the home key then
+encodes and decodes exactly as that bundle, so its presets keep their latents and their sound there), then
+the key maps, one key at a time from the training notes (pairs streamed from the features, nothing held
+beyond two keys' notes). The home key's row of the trainable offsets is gated off, so training never moves
+the home key away from the map it started with. Training afterwards moves only the per-key offsets (m and the encoder's): Adam's steps are about the
 learning rate whatever the gradient's scale, and one epoch of them (543 steps at 1e-4) on the maps, whose
 entries are ~1e-3, took the cross-key error at key 48 from 4.6 to 12.3 dB and key 60's SSIM from 0.89 to
 0.75 (runs/home-key, first try). The least-squares maps are the model.
@@ -41,6 +44,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -48,6 +52,7 @@ import numpy as np
 from synth.errors import DataError, ParameterError
 from synth.spectrogram import SpectrogramParams
 from training.model.family import FamilyConfig
+from training.model.home_map import HomeMap, home_map_from_bundle
 from training.model.patch import PatchSettings, columns_to_mel, note_patches, patch_pca
 from training.model.pitched import PitchedPatchFamily
 from training.model.settings import int_tuple, is_int
@@ -158,6 +163,13 @@ def _lookup(keys: tuple[int, ...]) -> np.ndarray:
     return np.asarray([int(np.argmin(np.abs(known - k))) for k in range(_MIDI_KEYS)], np.int32)
 
 
+def _gated(ops: Any, gate: Any, home: Any, out: Any) -> Any:
+    """The home map where the gate is 1 (the home key: its trainable offset row does not reach it, so the home
+    key stays exactly the patch code it was started with) and the key's own map where it is 0."""
+    gate = ops.reshape(gate, (-1, 1, 1))
+    return gate * home + (1.0 - gate) * out
+
+
 def _layers(keras: Any) -> tuple[Any, Any]:
     """(AtKey, FromKey): Keras layers holding the decoder's and the encoder's per-key tables (see
     :class:`KeyMaps`), indexed by slot through a MIDI key -> slot lookup."""
@@ -199,7 +211,7 @@ def _layers(keras: Any) -> tuple[Any, Any]:
             s = self.slots(pitch)
             low = ops.matmul(z, self.rows("a", s))                                   # (batch, C, r)
             out = ops.matmul(low, self.rows("b", s)) + ops.expand_dims(self.rows("mean", s), 1)
-            return ops.reshape(self.rows("gate", s), (-1, 1, 1)) * home + out
+            return _gated(ops, self.rows("gate", s), home, out)
 
     class FromKey(_Tables):
         """(home code of the patches (batch, C, K), patches (batch, C, D), pitch (batch, 1)) -> the latent
@@ -212,7 +224,7 @@ def _layers(keras: Any) -> tuple[Any, Any]:
             s = self.slots(pitch)
             coords = ops.matmul(patches - ops.expand_dims(self.rows("centre", s), 1), self.rows("q", s))
             out = ops.matmul(coords, self.rows("r", s)) + ops.expand_dims(self.rows("offset", s), 1)
-            return ops.reshape(self.rows("gate", s), (-1, 1, 1)) * home + out
+            return _gated(ops, self.rows("gate", s), home, out)
 
     return AtKey, FromKey
 
@@ -264,10 +276,19 @@ class HomeKeyFamily(PitchedPatchFamily):
                       columns: int | None) -> Any:
         return _decoder_graph(keras, config, params=params, columns=columns)
 
+    def load_start(self, source: str | Path, config: FamilyConfig, *, params: SpectrogramParams) -> HomeMap:
+        """The home map of the one-pitch patch bundle ``source`` (:func:`home_map_from_bundle`), checked to
+        fit ``config``: what :meth:`start` keeps instead of the PCA of the home key's notes."""
+        arch = config.architecture
+        return home_map_from_bundle(source, params=params, patch_frames=arch.patch_frames, latent=arch.filters[-1],
+                                    home_key=arch.home_key)
+
     def start(self, models: tuple[Any, Any, Any], feats: Any, train_rows: np.ndarray, *, pitch: np.ndarray,
-              config: FamilyConfig, log: Any = None) -> None:
+              config: FamilyConfig, log: Any = None, start_map: HomeMap | None = None) -> None:
         """The whole fit (module docstring), from every training note at the home key and, key by key, the
-        training pairs of one instrument and velocity at the home key and that key."""
+        training pairs of one instrument and velocity at the home key and that key. With ``start_map`` (from
+        :meth:`load_start`) the home key keeps that trained map and only the key maps are fitted, to its
+        codes."""
         arch = config.architecture
         _, encoder, decoder = models
         rows = np.sort(np.asarray(train_rows, dtype=np.int64))
@@ -277,14 +298,20 @@ class HomeKeyFamily(PitchedPatchFamily):
         if missing:
             raise DataError(f"{feats.path}: model {config.name!r} is asked for keys {list(arch.keys)}, and its "
                             f"training notes have none at {missing}")
-        at_home = rows[pitch[rows] == home]
-        if log:
-            log(f"  home key {home}: the patch PCA of its {len(at_home)} training notes")
-        mean, vt, _ = patch_pca(feats.notes(at_home), patch_frames=p, k=k, what=repr(config.name),
-                                seed=config.schedule.seed, log=log)
-        encoder.get_layer(_HOME_ENCODE).set_weights([vt.T.copy(), (-mean @ vt.T).astype(np.float32)])
-        decoder.get_layer(_HOME_DECODE).set_weights([vt.copy(), mean])
-        maps = KeyMaps(keys=tuple(arch.keys), home=home, latent=k, width=vt.shape[1], rank=arch.key_rank)
+        if start_map is None:
+            at_home = rows[pitch[rows] == home]
+            if log:
+                log(f"  home key {home}: the patch PCA of its {len(at_home)} training notes")
+            mean, vt, _ = patch_pca(feats.notes(at_home), patch_frames=p, k=k, what=repr(config.name),
+                                    seed=config.schedule.seed, log=log)
+            start_map = HomeMap(encoder_w=vt.T.copy(), encoder_b=(-mean @ vt.T).astype(np.float32),
+                                decoder_w=vt.copy(), decoder_b=mean, source="PCA")
+        elif log:
+            log(f"  home key {home}: the trained maps of {start_map.source}")
+        encoder.get_layer(_HOME_ENCODE).set_weights([start_map.encoder_w, start_map.encoder_b])
+        decoder.get_layer(_HOME_DECODE).set_weights([start_map.decoder_w, start_map.decoder_b])
+        width = start_map.decoder_w.shape[1]
+        maps = KeyMaps(keys=tuple(arch.keys), home=home, latent=k, width=width, rank=arch.key_rank)
         for slot, key in enumerate(arch.keys):
             if key == home:
                 continue
@@ -294,7 +321,7 @@ class HomeKeyFamily(PitchedPatchFamily):
                                 f"and {key}: too few to fit key {key}'s map")
             if log:
                 log(f"  key {key}: a map of rank {arch.key_rank} fitted on {len(pairs)} pairs with key {home}")
-            z = (note_patches(np.asarray(feats.x[pairs[:, 0]], np.float32), patch_frames=p) - mean) @ vt.T
+            z = start_map.encode_patches(note_patches(np.asarray(feats.x[pairs[:, 0]], np.float32), patch_frames=p))
             at_key = note_patches(np.asarray(feats.x[pairs[:, 1]], np.float32), patch_frames=p)
             fit_key_maps(maps, slot, z=z, patches=at_key, rank=arch.key_rank)
         _set_tables(decoder.get_layer(_AT_KEY), maps)
