@@ -90,6 +90,20 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, what a shell reports for a program ended by a closed pipe
+    except OSError as exc:
+        # What the system refused (a folder that cannot be written, a file that is a folder, a full disk)
+        # where no command names it more precisely: the file and the reason, not a traceback.
+        print(f"melsynth: error: {_os_error(exc)}", file=sys.stderr)
+        return 1
+
+
+def _os_error(exc: OSError) -> str:
+    """``FILE: reason`` (``FILE -> FILE2`` for a rename) of an OSError, or its text when it names no file."""
+    reason = exc.strerror or str(exc)
+    if exc.filename is None:
+        return reason
+    where = f"{exc.filename} -> {exc.filename2}" if exc.filename2 is not None else str(exc.filename)
+    return f"{where}: {reason}"
 
 
 if __name__ == "__main__":

@@ -118,3 +118,20 @@ def test_a_closed_pipe_ends_a_command_quietly(copy):
     proc.stdout.close()  # the reader is gone before the first line
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 141 and b"Traceback" not in err and b"BrokenPipe" not in err, err
+
+
+def test_what_the_system_refuses_is_named_not_a_traceback(copy, tmp_path):
+    """A preset the system will not write (a folder stands where its file goes, and --force asks to replace
+    it) ends in one line naming the paths and the reason, exit 1, and leaves no temporary file."""
+    import numpy as np
+    import soundfile as sf
+
+    audio = tmp_path / "note.wav"
+    sf.write(audio, (0.3 * np.sin(2 * np.pi * 261.6 * np.arange(64000) / 16000)).astype(np.float32), 16000)
+    blocker = copy / "presets" / "mine.json"
+    blocker.mkdir()
+    out = _melsynth("encode", "--bundle", str(copy), "--name", "mine", "--force", str(audio))
+    assert out.returncode == 1, out.stderr
+    assert "Traceback" not in out.stderr
+    assert f"-> {blocker}: Is a directory" in out.stderr, out.stderr
+    assert blocker.is_dir() and not [p for p in (copy / "presets").iterdir() if p.name.endswith(".tmp")]
