@@ -333,7 +333,15 @@ def _transient_gain(power, levels, frame, sharpen, knee, floor):
         d = (before - 2.0 * p + total) / p
         d = d - knee if d > knee else (d + knee if d < -knee else 0.0)
         g = 1.0 - sharpen * d
-        g = floor if g < floor else (4.0 if g > 4.0 else g)
+        # Never below the quieter neighbour (the step lies between the frames, not beyond them), except in
+        # a frame more than 60 dB under the loudest of the four before it and the one after: silence, where
+        # what sounds is the tails of the frames around it.
+        loudest = total
+        for j in range(1, 5):
+            if k - j >= 0:
+                loudest = max(loudest, levels[_LEVEL, (k - j) % _RING])
+        low = floor if p < floor * loudest else max(min(before, total) / p, floor)
+        g = low if g < low else (4.0 if g > 4.0 else g)
     levels[_ENV_GAIN, k % _RING] = math.sqrt(g)
 
 
