@@ -322,7 +322,7 @@ def _fill_oscillators(f0, ratio_prev, ratio, nyquist, rate, amp_prev, amp, phase
     return k
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _transient_gain(power, levels, frame, sharpen, knee, floor):
     """Store frame ``frame``'s total power and make the envelope's amplitude gain of the frame before it,
     whose neighbours are now both known: its power sharpened by the second difference,
@@ -355,7 +355,7 @@ def _transient_gain(power, levels, frame, sharpen, knee, floor):
     levels[_ENV_GAIN, k % _RING] = math.sqrt(g)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _envelope_gain(levels, k, known, floor):
     """The amplitude gain at frame ``k`` (before the first frame: the first frame's; not yet known: 1)."""
     if k < 0:
@@ -365,7 +365,7 @@ def _envelope_gain(levels, k, known, floor):
     return levels[_ENV_GAIN, k % _RING]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _apply_envelope(out, levels, frames, written, latency, hop_out, floor):
     """Multiply ``out`` (the samples from ``written`` on, latency ``latency``) by the transient envelope,
     interpolated linearly between frame centres. ``frames``: frames seen so far (gains known up to the
@@ -468,7 +468,7 @@ def _frame(mel_frame, ratio, envelope_mode, out,
     return missing
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _finish_block(out, settings, dims, levels):
     """The transient envelope over the block (partials and noise alike), and the block counted."""
     if settings[_SHARPEN] > 0.0:
