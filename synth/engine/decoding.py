@@ -405,7 +405,34 @@ class InlineDecoding:
         pass
 
 
-class DecodeWorker:
+class _LiveWorker:
+    """What both live workers (:class:`DecodeWorker`, :class:`KeyedDecodeWorker`) answer alike, from their
+    ``_cond``, ``_result``, ``_seq`` and ``_thread``."""
+
+    _cond: threading.Condition
+    _result: DecodeResult | None
+    _seq: int
+    _thread: threading.Thread
+
+    def collect(self) -> DecodeResult | None:
+        """The newest finished result, once (None when there is none)."""
+        with self._cond:
+            result, self._result = self._result, None
+        return result
+
+    @property
+    def requested(self) -> int:
+        """The sequence number of the latest request (its result, if decoded, carries it as ``seq``)."""
+        with self._cond:
+            return self._seq
+
+    @property
+    def thread_id(self) -> int:
+        """The worker thread's native id (for its scheduling priority)."""
+        return int(self._thread.native_id or 0)
+
+
+class DecodeWorker(_LiveWorker):
     """A thread that decodes the newest requested latent; see the module docstring."""
 
     live = True
@@ -491,22 +518,6 @@ class DecodeWorker:
             self.decode_ms.append(ms)
             times = list(self.decode_ms)
         self._inline = len(times) >= INLINE_AFTER_DECODES and statistics.median(times) <= self.inline_ms
-
-    def collect(self) -> DecodeResult | None:
-        with self._cond:
-            result, self._result = self._result, None
-        return result
-
-    @property
-    def requested(self) -> int:
-        """The sequence number of the latest request (its result, if decoded, carries it as ``seq``)."""
-        with self._cond:
-            return self._seq
-
-    @property
-    def thread_id(self) -> int:
-        """The worker thread's native id (for its scheduling priority)."""
-        return int(self._thread.native_id or 0)
 
     def prefetch(self, latents: Iterable[np.ndarray]) -> None:
         """Decode these latents into the cache, pinned, when no request is waiting (presets, at start)."""
@@ -610,7 +621,7 @@ class DecodeWorker:
             self._cond.notify()
         self._thread.join(timeout=5.0)
 
-class KeyedDecodeWorker:
+class KeyedDecodeWorker(_LiveWorker):
     """A keyboard bundle's live decoding (see the module docstring): a latent change decodes the keys the
     voices sound, a note at a key not decoded yet asks for that key first, and the other keys wait until the
     changes stop.
@@ -726,20 +737,6 @@ class KeyedDecodeWorker:
         with self._cond:
             self.decode_ms.append(ms)
             self.key_ms.append(ms / max(keys, 1))
-
-    def collect(self) -> DecodeResult | None:
-        with self._cond:
-            result, self._result = self._result, None
-        return result
-
-    @property
-    def requested(self) -> int:
-        with self._cond:
-            return self._seq
-
-    @property
-    def thread_id(self) -> int:
-        return int(self._thread.native_id or 0)
 
     def prefetch(self, latents: Iterable[np.ndarray]) -> None:
         """Nothing ahead of time: each latent would hold a timbre per key (the presets are decoded when asked
