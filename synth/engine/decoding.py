@@ -76,7 +76,7 @@ INLINE_AFTER_DECODES = 8
 # latent change sounds exactly at the next frame; a chord over more keys goes to the worker, first thing. Under half a 256-frame block at 48 kHz (5.3 ms):
 # the synthesis thread renders ahead of the callback, so such a decode delays no output.
 INLINE_KEYS_MS = 3.5
-# A live decode longer than this (ms) is followed by a rest as long as itself (see DecodeWorker._rest).
+# A live decode longer than this (ms) is followed by a rest as long as itself (see _LiveWorker._rest).
 REST_AFTER_MS = 5.0
 # A keyboard bundle's keys that no voice sounds are decoded once no latent change has come for this long (ms):
 # a knob being turned sends a change every 10-50 ms, so a stream never triggers it; a performer who stops
@@ -413,6 +413,7 @@ class _LiveWorker:
     _result: DecodeResult | None
     _seq: int
     _thread: threading.Thread
+    _stop: bool
 
     def collect(self) -> DecodeResult | None:
         """The newest finished result, once (None when there is none)."""
@@ -430,6 +431,24 @@ class _LiveWorker:
     def thread_id(self) -> int:
         """The worker thread's native id (for its scheduling priority)."""
         return int(self._thread.native_id or 0)
+
+    def _rest(self, ms: float) -> None:
+        """After a long live decode (over :data:`REST_AFTER_MS`), rest as long as it took before the next one.
+
+        This thread runs at real-time priority: a stream of changes to a slow decoder (the paper's dense
+        decoders, 10-14 ms; a keyboard bundle's many keys) would otherwise hold its core without a break, which the audio
+        server and the performer's other programs need. A single change is not delayed (the rest follows its
+        decode); a stream is coalesced to the newest value at half duty instead."""
+        if ms > REST_AFTER_MS:
+            with self._cond:
+                self._cond.wait_for(lambda: self._stop, timeout=ms / 1e3)
+
+    def close(self) -> None:
+        """Stop the thread (after the decode it is in; waits at most 5 s)."""
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        self._thread.join(timeout=5.0)
 
 
 class DecodeWorker(_LiveWorker):
@@ -582,16 +601,6 @@ class DecodeWorker(_LiveWorker):
                 self._result = DecodeResult(seq, timbre, error, ms, tags)
             self._rest(ms)
 
-    def _rest(self, ms: float) -> None:
-        """After a long live decode (over :data:`REST_AFTER_MS`), rest as long as it took before the next one.
-
-        This thread runs at real-time priority: a stream of changes to a slow decoder (the paper's dense
-        decoders, 10-14 ms; a keyboard bundle's many keys) would otherwise hold its core without a break, which the audio
-        server and the performer's other programs need. A single change is not delayed (the rest follows its
-        decode); a stream is coalesced to the newest value at half duty instead."""
-        if ms > REST_AFTER_MS:
-            with self._cond:
-                self._cond.wait_for(lambda: self._stop, timeout=ms / 1e3)
 
     def _answer_ahead(self, seq: int, tags: tuple, part: dict | None, *, error: str, ms: float
                       ) -> tuple[tuple, bool, bool]:
@@ -615,11 +624,6 @@ class DecodeWorker(_LiveWorker):
                 self.busy = False
         return tags, delivered, skip
 
-    def close(self) -> None:
-        with self._cond:
-            self._stop = True
-            self._cond.notify()
-        self._thread.join(timeout=5.0)
 
 class KeyedDecodeWorker(_LiveWorker):
     """A keyboard bundle's live decoding (see the module docstring): a latent change decodes the keys the
@@ -830,18 +834,6 @@ class KeyedDecodeWorker(_LiveWorker):
                                         timeout=ms / 1e3)
             if mode == "wanted":
                 self._rest(ms)
-
-    def _rest(self, ms: float) -> None:
-        """After a decode over :data:`REST_AFTER_MS`, rest as long as it took (see :meth:`DecodeWorker._rest`)."""
-        if ms > REST_AFTER_MS:
-            with self._cond:
-                self._cond.wait_for(lambda: self._stop, timeout=ms / 1e3)
-
-    def close(self) -> None:
-        with self._cond:
-            self._stop = True
-            self._cond.notify()
-        self._thread.join(timeout=5.0)
 
 
 class DecodingFactory(Protocol):
