@@ -49,12 +49,11 @@ class HomeMap:
         return np.asarray(patches, np.float32) @ self.encoder_w + self.encoder_b
 
 
-def _initializer(graph_bytes: bytes, *, layer: str, shape: tuple[int, ...], what: str) -> np.ndarray:
-    """The one float32 initializer of ``shape`` whose name holds ``layer`` in an ONNX graph."""
+def _initializer(model, *, layer: str, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """The one float32 initializer of ``shape`` whose name holds ``layer`` in a parsed ONNX ``model``."""
     import onnx
     from onnx import numpy_helper
 
-    model = onnx.load_from_string(graph_bytes)
     found = [numpy_helper.to_array(t) for t in model.graph.initializer
              if f"/{layer}" in t.name and tuple(t.dims) == shape and t.data_type == onnx.TensorProto.FLOAT]
     if len(found) != 1:
@@ -89,7 +88,10 @@ def home_map_from_bundle(path: str | Path, *, params: SpectrogramParams, patch_f
     columns, width = params.frames // patch_frames, patch_frames * params.n_mels
     if tuple(bundle.latent_shape) != (1, columns, latent):
         raise DataError(f"{what}: its latent is {list(bundle.latent_shape)}, the model's [1, {columns}, {latent}]")
-    encoder, decoder = bundle.graph_bytes("encoder"), bundle.graph_bytes("decoder")
+    import onnx
+
+    # Each graph parsed once, both of its weights read from it.
+    encoder, decoder = (onnx.load_from_string(bundle.graph_bytes(role)) for role in ("encoder", "decoder"))
     encoder_w = _initializer(encoder, layer=ENCODER_LAYER, shape=(width, latent), what=what)
     encoder_b = _initializer(encoder, layer=ENCODER_LAYER, shape=(latent,), what=what)
     decoder_w = _initializer(decoder, layer=DECODER_LAYER, shape=(latent, width), what=what)
