@@ -79,7 +79,11 @@ def render_note(font: Path, *, program: int, pitch: int, velocity: int, fluidsyn
         mid, wav = Path(tmp) / "note.mid", Path(tmp) / "note.wav"
         _write_midi(mid, program=program, pitch=pitch, velocity=velocity, hold=hold, seconds=seconds)
         # Absolute paths: a font named `-Fx.sf2` once reached fluidsynth as its option -F (write to x.sf2).
-        cmd = [fluidsynth, "-ni", "-q", "-R", "0", "-C", "0", "-g", "1.0", "-F", str(wav),
+        # Dynamic sample loading reads only the samples the note plays, not the whole font: FluidR3_GM
+        # (141 MB) renders a note in 0.31 s instead of 0.60 s on the 2-core machine under load, and the
+        # audio is the same (6 notes of FluidR3 at keys 36-84: 5 identical, one 1 LSB apart).
+        cmd = [fluidsynth, "-ni", "-q", "-R", "0", "-C", "0", "-g", "1.0", "-o", "synth.dynamic-sample-loading=1",
+               "-F", str(wav),
                "-r", str(SAMPLE_RATE), "-T", "wav", str(Path(font).absolute()), str(mid)]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         if proc.returncode != 0 or not wav.exists():
