@@ -83,7 +83,8 @@ def plan_differences(recorded: Any, plan: Any, *, where: str = "", limit: int = 
         if isinstance(a, dict) and isinstance(b, dict):
             for key in list(b) + [k for k in a if k not in b]:
                 walk(a.get(key), b.get(key), f"{at}.{key}" if at else str(key))
-        elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b) \
+                and any(isinstance(x, (dict, list)) for x in a + b):  # a list of numbers is shown whole
             for i, (x, y) in enumerate(zip(a, b, strict=True)):
                 walk(x, y, f"{at}[{i}]")
         else:

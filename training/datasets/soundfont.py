@@ -10,6 +10,7 @@ stopped part-way resumes (:func:`render_soundfont_dataset`, ``resume``).
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import hashlib
 import io
@@ -294,19 +295,32 @@ def render_soundfont_dataset(
     try:
         with disk_full_is_said(work, "a note", kept="the notes rendered before"), \
                 open(work / JOURNAL, "a", encoding="utf-8") as journal:
+
+            def finished(entry: dict) -> None:
+                # One line a note, flushed: a stop loses at most the notes being rendered.
+                journal.write(json.dumps(entry) + "\n")
+                journal.flush()
+                done[entry["note_str"]] = entry
+                bar.update(1)
+
             pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers)
+            futures = []
             try:
                 futures = [pool.submit(_render_job, job, audio=audio, exe=exe) for job in todo]
                 for future in concurrent.futures.as_completed(futures):
-                    entry = future.result()
-                    # One line a note, flushed: a stop loses at most the notes being rendered.
-                    journal.write(json.dumps(entry) + "\n")
-                    journal.flush()
-                    done[entry["note_str"]] = entry
-                    bar.update(1)
+                    finished(future.result())
+            except BaseException:
+                # A stop or an error: the notes not begun are dropped and the few being rendered finish
+                # (each fluidsynth ends within its timeout), so no process outlives the command; every note
+                # that did finish is journaled, whatever order the stop met them in.
+                pool.shutdown(wait=True, cancel_futures=True)
+                with contextlib.suppress(OSError):
+                    for future in futures:
+                        if future.done() and not future.cancelled() and future.exception() is None \
+                                and future.result()["note_str"] not in done:
+                            finished(future.result())
+                raise
             finally:
-                # On a stop or an error the notes not begun are dropped and the few being rendered finish
-                # (each fluidsynth ends within its timeout): no process outlives the command.
                 pool.shutdown(wait=True, cancel_futures=True)
     except ExternalToolError as exc:
         raise ExternalToolError(f"{exc}; the notes rendered before are kept in {work}: run again with --resume "
