@@ -207,6 +207,21 @@ def test_a_disk_that_fills_while_notes_are_written_says_so_and_resumes(tmp_path,
     assert report.kept == 1 and report.rendered == 2
 
 
+def test_a_stuck_fluidsynth_is_a_typed_error_and_the_render_resumes(tmp_path, monkeypatch):
+    """fluidsynth past its timeout (seen when the machine stopped it for a minute) once ended the command in
+    a traceback and threw the render away: now an ExternalToolError saying where the notes are kept."""
+    plan = dict(fonts=[TIM], programs=[0, 56], velocities=[100], workers=1, progress=False)
+    out = tmp_path / "stuck"
+    monkeypatch.setattr(sf_module, "FLUIDSYNTH_TIMEOUT", 1e-4)
+    with pytest.raises(ExternalToolError, match=r"fluidsynth took more than 0.0001 s on TimGM6mb.sf2 program 0 "
+                                                r"pitch 60 velocity 100; the notes rendered before are kept in "
+                                                r".*stuck.partial: run again with --resume to continue"):
+        render_soundfont_dataset(out=out, **plan)
+    assert not out.exists() and (tmp_path / f"stuck{PARTIAL_SUFFIX}").is_dir()
+    monkeypatch.undo()
+    assert render_soundfont_dataset(out=out, resume=True, **plan).rendered == 2
+
+
 def test_sigterm_leaves_the_partial_render_and_no_process_and_resume_finishes_it(tmp_path):
     """`melsynth dataset soundfont` ended by SIGTERM (kill, timeout, systemd): 'interrupted', exit 130, its
     fluidsynth processes gone, OUT.partial kept with the notes finished; --resume renders the rest."""
