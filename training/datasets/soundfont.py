@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import os
+import queue
 import shutil
 import subprocess
 import tempfile
@@ -98,12 +99,18 @@ def render_note(font: Path, *, program: int, pitch: int, velocity: int, fluidsyn
         # Absolute paths: a font named `-Fx.sf2` once reached fluidsynth as its option -F (write to x.sf2).
         cmd = [fluidsynth, *FLUIDSYNTH_OPTIONS, "-F", str(wav),
                "-r", str(SAMPLE_RATE), "-T", "wav", str(Path(font).absolute()), str(mid)]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=FLUIDSYNTH_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            # A typed error, not a traceback (seen when the machine stopped fluidsynth for a minute).
-            raise ExternalToolError(f"fluidsynth took more than {FLUIDSYNTH_TIMEOUT} s on {Path(font).name} "
-                                    f"program {program} pitch {pitch} velocity {velocity}") from None
+        # Tried twice: on the 2-core machine another job's quiet window SIGSTOPs every python and fluidsynth
+        # for up to 10 minutes, and a note caught in one times out though nothing is wrong with it. A
+        # fluidsynth that times out twice is stuck: a typed error (it was a TimeoutExpired traceback).
+        for attempt in (1, 2):
+            try:
+                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=FLUIDSYNTH_TIMEOUT)
+                break
+            except subprocess.TimeoutExpired:
+                if attempt == 2:
+                    raise ExternalToolError(
+                        f"fluidsynth took more than {FLUIDSYNTH_TIMEOUT} s on {Path(font).name} program {program} "
+                        f"pitch {pitch} velocity {velocity}, twice") from None
         if proc.returncode != 0 or not wav.exists():
             raise ExternalToolError(
                 f"fluidsynth failed on {font.name} program {program} velocity {velocity}: "
@@ -306,29 +313,51 @@ def render_soundfont_dataset(
         with disk_full_is_said(work, "a note", kept="the notes rendered before"), \
                 open(work / JOURNAL, "a", encoding="utf-8") as journal:
 
-            def finished(entry: dict) -> None:
-                # One line a note, flushed: a stop loses at most the notes being rendered.
-                journal.write(json.dumps(entry) + "\n")
-                journal.flush()
-                done[entry["note_str"]] = entry
-                bar.update(1)
+            # Workers append what they finish to `rendered` (one append, atomic) and wake the main thread
+            # through a SimpleQueue, which journals rendered[journaled:]: a stop that lands anywhere in the
+            # main thread leaves every finished note in the list, for the journal before it raises. The main
+            # thread waits in the queue's C lock, which a signal interrupts cleanly; as_completed's pure-Python
+            # Condition.wait, hit by `timeout`'s second SIGTERM (it signals the command, then its process
+            # group), once ended in "RuntimeError: release unlocked lock" and a traceback.
+            rendered: list[dict] = []
+            failed: list[BaseException] = []
+            wake: queue.SimpleQueue = queue.SimpleQueue()
+            journaled = [0]
+
+            def render(job: _Job) -> None:
+                try:
+                    rendered.append(_render_job(job, audio=audio, exe=exe))
+                except BaseException as exc:  # any failure goes to the main thread, which raises it
+                    failed.append(exc)
+                finally:
+                    wake.put(None)
+
+            def journal_new() -> None:
+                while journaled[0] < len(rendered):
+                    entry = rendered[journaled[0]]
+                    # One line a note, flushed: a stop loses at most the notes being rendered.
+                    journal.write(json.dumps(entry) + "\n")
+                    journal.flush()
+                    done[entry["note_str"]] = entry
+                    journaled[0] += 1
+                    bar.update(1)
 
             pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers)
-            futures = []
             try:
-                futures = [pool.submit(_render_job, job, audio=audio, exe=exe) for job in todo]
-                for future in concurrent.futures.as_completed(futures):
-                    finished(future.result())
+                for job in todo:
+                    pool.submit(render, job)
+                for _ in todo:
+                    wake.get()
+                    journal_new()
+                    if failed:
+                        raise failed[0]
             except BaseException:
                 # A stop or an error: the notes not begun are dropped and the few being rendered finish
                 # (each fluidsynth ends within its timeout), so no process outlives the command; every note
-                # that did finish is journaled, whatever order the stop met them in.
+                # that did finish is journaled.
                 pool.shutdown(wait=True, cancel_futures=True)
                 with contextlib.suppress(OSError):
-                    for future in futures:
-                        if future.done() and not future.cancelled() and future.exception() is None \
-                                and future.result()["note_str"] not in done:
-                            finished(future.result())
+                    journal_new()
                 raise
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
