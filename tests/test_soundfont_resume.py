@@ -174,6 +174,25 @@ def test_another_plan_is_refused_naming_what_differs_and_force_starts_again(tmp_
     assert json.loads((out / "render_report.json").read_text())["rendered"] == 1
 
 
+def test_a_partial_name_that_melsynth_did_not_make_is_never_removed(tmp_path):
+    """--force and --resume remove an unusable partial folder: never one of the user's that bears the name,
+    nor a link or a file there."""
+    plan = dict(fonts=[TIM], programs=[0], velocities=[100], workers=1, progress=False)
+    mine = tmp_path / f"sf{PARTIAL_SUFFIX}"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    for flags in ({"force": True}, {"resume": True}, {}):
+        with pytest.raises(OutputError, match=r"sf.partial: exists and is not a partial run melsynth made \(it "
+                                              r"has no progress.json\); melsynth does not replace it"):
+            render_soundfont_dataset(out=tmp_path / "sf", **plan, **flags)
+    assert (mine / "notes.txt").read_text() == "mine"
+    shutil.rmtree(mine)
+    mine.symlink_to(tmp_path)
+    with pytest.raises(OutputError, match=r"sf.partial: is a symbolic link, not a partial run melsynth made"):
+        render_soundfont_dataset(out=tmp_path / "sf", force=True, **plan)
+    assert mine.is_symlink() and not (tmp_path / "sf").exists()
+
+
 def test_plan_differences_names_each_difference():
     then = {"fonts": [{"name": "a", "sha256": "x"}], "programs": [0, 1], "hold": 3.0}
     assert plan_differences(then, then) == []

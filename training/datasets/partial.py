@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,13 +45,15 @@ def open_partial(out: str | Path, *, plan: dict[str, Any], resume: bool, force: 
 
     An existing folder is continued with ``resume`` when its plan file records ``plan`` (keys the file has
     beyond ``plan`` are not compared); a different plan is a DataError naming the first differences. It is
-    removed with ``force`` (or with ``resume`` when it has no plan file: nothing in it can be trusted), and
-    refused without either. The caller checks ``out`` itself (:func:`synth.outputs.check_output_folder`).
+    removed with ``force`` (or with ``resume`` when it has no plan file yet: a run killed as it began), and
+    refused without either. A link, a file or a folder melsynth did not make there is an OutputError and is
+    never removed. The caller checks ``out`` itself (:func:`synth.outputs.check_output_folder`).
     """
     work = partial_folder(out)
     plan = json.loads(json.dumps(plan))  # tuples become lists, as the recorded plan has them
     plan_file = work / PLAN_FILE
-    if work.exists():
+    if os.path.lexists(work):
+        _check_ours(work)
         if resume and plan_file.is_file():
             try:
                 recorded = json.loads(plan_file.read_text())
@@ -70,6 +73,22 @@ def open_partial(out: str | Path, *, plan: dict[str, Any], resume: bool, force: 
     if not plan_file.is_file():
         atomic_write_text(plan_file, json.dumps(plan) + "\n")
     return work
+
+
+def _check_ours(work: Path) -> None:
+    """Refuse a ``work`` that melsynth did not make: --force and --resume remove an unusable partial folder,
+    and must never remove a link, a file or a user's folder that happens to bear the name."""
+    if work.is_symlink() or not work.is_dir():
+        raise OutputError(f"{work}: is {'a symbolic link' if work.is_symlink() else 'not a folder'}, not a partial "
+                          "run melsynth made; melsynth does not replace it: remove it yourself or name another output")
+    if (work / PLAN_FILE).is_file():
+        return
+    # A run killed between making the folder and writing its plan leaves it empty (or with the plan's
+    # temporary file): that is ours too.
+    strangers = [p.name for p in work.iterdir() if not (p.name.startswith(".") and p.name.endswith(".tmp"))]
+    if strangers:
+        raise OutputError(f"{work}: exists and is not a partial run melsynth made (it has no {PLAN_FILE}); "
+                          "melsynth does not replace it: remove it yourself or name another output")
 
 
 def plan_differences(recorded: Any, plan: Any, *, where: str = "", limit: int = 3) -> list[str]:

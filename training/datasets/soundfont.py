@@ -353,7 +353,7 @@ def render_soundfont_dataset(
                         raise failed[0]
             except BaseException:
                 # A stop or an error: the notes not begun are dropped and the few being rendered finish
-                # (each fluidsynth ends within its timeout), so no process outlives the command; every note
+                # (each fluidsynth ends within its timeouts), so no process outlives the command; every note
                 # that did finish is journaled.
                 pool.shutdown(wait=True, cancel_futures=True)
                 with contextlib.suppress(OSError):
