@@ -12,7 +12,8 @@ from pathlib import Path
 from synth.errors import OutputError
 from synth.outputs import OutputKind, check_output_file, check_output_folder
 
-__all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_path", "atomic_directory", "publish_file"]
+__all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_path", "atomic_directory", "publish_file",
+           "replace_directory"]
 
 
 def _umask() -> int:
@@ -133,14 +134,28 @@ def atomic_directory(
     os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
-        check_output_folder(path, kind=kind, force=force, inputs=inputs)
-        if os.path.lexists(path):
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-            os.replace(path, old / path.name)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        replace_directory(tmp, path, kind=kind, force=force, inputs=inputs)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def replace_directory(
+    tmp: str | Path, path: str | Path, *, kind: OutputKind, force: bool, inputs: Iterable[str | Path | None] = (),
+) -> Path:
+    """Rename the finished folder ``tmp`` onto ``path`` under :func:`synth.outputs.check_output_folder`'s rule
+    (``kind``, ``force`` and ``inputs`` as there), checked again now. An earlier output at ``path`` is moved
+    aside first and removed after, so ``path`` holds the old folder or the new one at every moment. Returns
+    ``path``; a refusal (:class:`~synth.errors.OutputError`) or a failed rename leaves ``tmp`` as it is, for
+    the caller to remove or keep (a resumable run keeps it).
+    """
+    tmp, path = Path(tmp), Path(path)
+    check_output_folder(path, kind=kind, force=force, inputs=inputs)
+    if os.path.lexists(path):
+        old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+        os.replace(path, old / path.name)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, path)
+    return path

@@ -83,6 +83,9 @@ def test_a_stopped_run_resumes_where_it_stopped(nsynth, one_file, tmp_path, monk
     stamps = {p: (work / "shards" / p).stat().st_mtime_ns for p in written}
     with pytest.raises(DataError, match="--resume continues it, --force starts again"):
         sharded(nsynth, out)
+    with pytest.raises(DataError, match=r"resumed.partial: a partial run of another plan is there \(shard_notes: 7 "
+                                        r"then, 5 now\); --resume continues only the same plan"):
+        compute_features(nsynth, out=out, params=SMALL, workers=1, progress=False, shard_notes=5, resume=True)
     feats = load_features(sharded(nsynth, out, resume=True))
     np.testing.assert_allclose(np.asarray(feats.x), one_file.x, atol=1e-3)
     assert {p: (out / "shards" / p).stat().st_mtime_ns for p in written} == stamps  # kept, not made again

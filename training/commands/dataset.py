@@ -75,7 +75,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--velocities", type=_ints, default=[25, 50, 75, 100, 127])
     p.add_argument("--programs", type=_ints, default=None, help="GM programs 0..127 (default all)")
     p.add_argument("--workers", type=_workers, default=None)
-    p.add_argument("--force", action="store_true")
+    p.add_argument("--resume", action="store_true",
+                   help="continue a render that stopped part-way (OUT.partial), keeping the notes it finished")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists; start a partial render again")
 
     p = sub.add_parser("audio", help="make an NSynth-format folder from a folder of your own single-note recordings")
     p.add_argument("src", type=Path, help="folder of recordings (searched recursively; family/instrument/file)")
@@ -140,9 +142,11 @@ def run(args: argparse.Namespace) -> int:
 
         report = render_soundfont_dataset(
             fonts=args.font or DEFAULT_FONTS, out=args.out, pitch=args.pitch, velocities=args.velocities,
-            programs=args.programs, workers=args.workers, force=args.force,
+            programs=args.programs, workers=args.workers, force=args.force, resume=args.resume,
         )
-        print(f"rendered {report.rendered} notes into {args.out} in {report.seconds:.1f} s; "
+        total = report.rendered + len(report.skipped)
+        earlier = f" ({report.kept} of the {total} notes finished by the run it resumed)" if report.kept else ""
+        print(f"rendered {report.rendered} notes into {args.out} in {report.seconds:.1f} s{earlier}; "
               f"skipped {len(report.skipped)} silent notes (listed in {args.out / 'render_report.json'})")
     elif kind == "audio":
 

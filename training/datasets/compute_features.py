@@ -10,7 +10,6 @@ the job, and the folder renamed to ``OUT`` once every shard is there. Memory hol
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import json
 import os
 from collections.abc import Iterable
@@ -22,16 +21,14 @@ import numpy as np
 from synth.atomic import atomic_directory, atomic_write_text
 from synth.data.nsynth_format import read_examples, read_note_audio
 from synth.data.splits import SPLIT_RULES, make_splits, split_rows
-from synth.errors import DataError, OutputError
+from synth.errors import DataError
 from synth.outputs import FEATURES, check_output_folder
 from synth.spectrogram import SpectrogramParams, log_mel
 from training.datasets.features import SPLIT_NAMES, sha256_file
+from training.datasets.partial import PARTIAL_SUFFIX, disk_full_is_said, open_partial, publish_partial
 from training.datasets.shards import features_checksums
 
 __all__ = ["compute_features", "write_sharded", "SILENT_PEAK_DB", "PARTIAL_SUFFIX"]
-
-# A sharded run is built in OUT + this suffix, so that a run stopped part-way can resume there.
-PARTIAL_SUFFIX = ".partial"
 
 # A note whose loudest mel bin is below this is silent for our purposes (16-bit dither sits near -90 dB).
 SILENT_PEAK_DB = -80.0
@@ -181,23 +178,11 @@ def write_sharded(
     if split not in ("official", *SPLIT_RULES):
         raise DataError(f"split {split!r}: expected official or one of {SPLIT_RULES}")
     check_output_folder(out, kind=FEATURES, force=force, inputs=inputs)
-    work = out.with_name(out.name + PARTIAL_SUFFIX)
-    plan_file, records = work / "progress.json", work / "progress"
     plan = {**plan, "shard_notes": shard_notes, "contract": params.to_dict(), "split": split}
-    if work.exists():
-        if resume and plan_file.is_file():
-            recorded = json.loads(plan_file.read_text())
-            if {k: recorded.get(k) for k in plan} != plan:
-                raise DataError(f"{work}: a partial run of other notes, shard size, split or contract; "
-                                "--force starts again")
-        elif force or resume:
-            shutil.rmtree(work)
-        else:
-            raise DataError(f"{work}: a partial run is there: --resume continues it, --force starts again")
-    (work / "shards").mkdir(parents=True, exist_ok=True)
+    work = open_partial(out, plan=plan, resume=resume, force=force)
+    records = work / "progress"
+    (work / "shards").mkdir(exist_ok=True)
     records.mkdir(exist_ok=True)
-    if not plan_file.is_file():
-        atomic_write_text(plan_file, json.dumps(plan) + "\n")
     workers = workers or os.cpu_count() or 1
     bar = tqdm(total=total, desc="features", unit="note", disable=not progress)
     stream = iter(notes)
@@ -235,7 +220,7 @@ def write_sharded(
                 bar.update(1)
             del jobs
             file = f"shard-{key}.npy"
-            with _disk_full_is_said(work, f"shard {key}"):
+            with disk_full_is_said(work, f"shard {key}"):
                 shard = write_shard(work / "shards" / file, np.stack(feats)).to_dict() if kept else None
                 del feats
                 doc = {"file": file, "shard": shard, "names": names, "rows": [rows[name] for name in kept],
@@ -247,39 +232,19 @@ def write_sharded(
     if not groups:
         shutil.rmtree(work, ignore_errors=True)
         raise DataError(nothing)
-    with _disk_full_is_said(work, "the index"):
+    with disk_full_is_said(work, "the index"):
         finished = _finish_sharded(work, groups=groups, params=params, split=split, seed=seed,
                                    source=plan.get("source", plan.get("sources")))
     if finished is None:
         raise DataError(f"{plan.get('source', 'the source')}: no note could be read ({_count_skipped(work)} "
                         f"skipped; {records} names them)")
     shutil.rmtree(records)
-    plan_file.unlink()
-    # The rule again at the rename: what holds OUT may have changed during a long run.
-    check_output_folder(out, kind=FEATURES, force=force, inputs=inputs)
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(work, out)
+    publish_partial(work, out, kind=FEATURES, force=force, inputs=inputs)
     count, head = finished
     if count:
         print(f"skipped {count} notes (listed in {out / 'skipped.json'}): "
               + "; ".join(f"{s['note_str']}: {s['reason']}" for s in head), flush=True)
     return out
-
-
-@contextlib.contextmanager
-def _disk_full_is_said(work: Path, what: str):
-    """A full disk while ``what`` is written becomes an OutputError that says what is kept and how to go on
-    (every file is written atomically: nothing is half-written)."""
-    import errno
-
-    try:
-        yield
-    except OSError as exc:
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-            raise
-        raise OutputError(f"{work}: the disk is full while writing {what} ({exc}); the shards written before are "
-                          "kept: free some space and run again with --resume") from None
 
 
 def _official(note: tuple) -> str:
