@@ -20,6 +20,7 @@ from synth.benchmarks.synthetic_bundle import make_synthetic_bundle
 from synth.bundle import load_bundle
 from synth.control.messages import NoteOff, NoteOn
 from synth.engine import Engine, EngineOptions, LiveDecoding
+from synth.engine.decoding import INLINE_AFTER_DECODES
 from synth.errors import ParameterError
 from synth.spectrogram import SpectrogramParams, log_mel
 
@@ -275,3 +276,118 @@ def test_live_a_latent_change_at_a_fast_playing_key_sounds_exactly_at_the_next_f
         assert engine.timbres.current.for_key(48) is before.for_key(48)
         stats = engine.stats().timbres
         assert stats.keys_first == 1 and stats.inline_decodes == 1
+
+
+def _one_key_fits(worker) -> None:
+    """Make the worker judge that one key, not two, fits its budget in the synthesis thread: its measured cost
+    of a key pinned at 1 ms (a budget of 1.5 ms), whatever this machine's speed."""
+    worker.inline_keys_ms = 1.5
+    worker.key_ms.extend([1.0] * worker.key_ms.maxlen)
+
+
+def test_cover_keys_picks_the_middle_of_even_runs():
+    from synth.engine.decoding import cover_keys
+
+    assert cover_keys([48, 60, 72], 1) == (60,)
+    assert cover_keys([72, 48], 1) == (48,)
+    assert cover_keys([36, 39, 42, 45, 48, 51, 54, 57, 60, 63, 66, 69], 3) == (39, 51, 63)
+    assert cover_keys([48, 60], 5) == (48, 60)
+    assert cover_keys([48, 60], 0) == ()
+
+
+def test_live_a_chord_change_sounds_at_once_moved_from_the_keys_decoded_first_then_at_each_key():
+    """Live, when a chord's keys do not all fit the synthesis thread's budget, a preset switch is decoded at the
+    key nearest them all (60 of 48, 60, 72) there and sounds at the next frame: the voices at 48 and 72 play
+    60's decode of the new preset moved an octave (their pitch unchanged), and the change counts as sounded
+    but not yet exact; once the worker has decoded 48 and 72 each voice moves back to its own key's decode,
+    and the change is exact."""
+    from engine_fixtures import wait_for
+
+    from synth.control.messages import SetPreset
+
+    bundle = _keyboard_bundle()
+    gated = _KeyDecoder(bundle.decoder(providers=["CPUExecutionProvider"], threads=1), held=(48, 72))
+    gated.release.set()  # the start's decode of every key
+    with _live(bundle, gated, rest_keys_after_ms=60_000.0) as engine:
+        worker = engine.timbres._decoding
+        assert wait_for(lambda: len(worker.key_ms) >= INLINE_AFTER_DECODES, timeout=10.0)  # measured at start
+        _one_key_fits(worker)
+        for note in KEYS:
+            engine.schedule(NoteOn(note, 100), 0)
+        engine.render(RATE // 4)
+        gated.release.clear()
+        gated.counts.clear()
+        engine.schedule(SetPreset("dark"), tag="switch")
+        _frame(engine)  # one frame: no waiting for the worker
+        timbre = engine.timbres.current
+        assert timbre.exact == {60}
+        np.testing.assert_allclose(timbre.for_key(60).held[:50], _decoded(bundle, "dark")[1][:, :50].T, atol=1e-6)
+        assert [tag for tag, _ in engine.applied] == ["switch"] and not engine.applied_exact
+        voices = {v.note: v for v in engine.pool.slots if v.active}
+        for note in (48, 72):
+            assert (voices[note].key, voices[note].wants_key) == (60, note)
+            assert voices[note].pitch_ratio == pytest.approx(2 ** ((note - 60) / 12))
+            assert voices[note].harmonic_f0 == pytest.approx(midi_hz(60))
+        assert (voices[60].key, voices[60].wants_key) == (60, None)
+        assert engine.stats().timbres.keys_estimated == 1
+
+        engine.render(RATE // 8)
+        gated.release.set()
+        assert wait_for(lambda: (_frame(engine), engine.timbres.current.exact == set(KEYS))[1], timeout=10.0)
+        assert [tag for tag, _ in engine.applied_exact] == ["switch"]
+        engine.render(RATE // 8)  # the crossfades between the two inverters
+        for note in KEYS:
+            assert (voices[note].key, voices[note].wants_key, voices[note].pitch_ratio) == (note, None, 1.0)
+            assert voices[note].harmonic_f0 == pytest.approx(midi_hz(note))
+        for i, key in enumerate(KEYS):
+            np.testing.assert_allclose(engine.timbres.current.for_key(key).held[:50],
+                                       _decoded(bundle, "dark")[i][:, :50].T, atol=1e-6)
+        assert gated.counts[60] == 1 and gated.counts[48] == gated.counts[72] == 1  # each key once
+
+
+def _clicks(audio: np.ndarray, *, block: int = 16, around: int = 8) -> float:
+    """The largest step between samples in a block over the median of the blocks around it, at the block where
+    that stands out most: a click (a jump the signal's own partials do not make) is a block far above its
+    neighbours, where a change of timbre (fewer high partials, smaller steps) moves them all alike."""
+    step = np.abs(np.diff(audio))
+    n = len(step) // block
+    peaks = step[: n * block].reshape(n, block).max(axis=1)
+    return float(max(peaks[i] / np.median(peaks[max(0, i - around): i + around + 1]) for i in range(n)))
+
+
+def test_live_voices_moved_to_a_key_decoded_first_and_back_play_on_without_a_click():
+    """The audio of a three-key chord through a preset switch sounded first at 60 (48 and 72 moved from it) and
+    then at each key: analysed again, its steps between samples are no larger around the two moves than
+    while the chord held still; the same chord and switch with the rest of the keys waiting for the worker
+    (no estimate) is the reference the moves may not exceed by more than a little."""
+    from engine_fixtures import wait_for
+
+    from synth.control.messages import SetPreset
+
+    def run(estimate: bool) -> tuple[np.ndarray, int]:
+        bundle = _keyboard_bundle()
+        gated = _KeyDecoder(bundle.decoder(providers=["CPUExecutionProvider"], threads=1), held=(48, 72))
+        gated.release.set()
+        with _live(bundle, gated, rest_keys_after_ms=60_000.0, estimate_keys=estimate) as engine:
+            worker = engine.timbres._decoding
+            assert wait_for(lambda: len(worker.key_ms) >= INLINE_AFTER_DECODES, timeout=10.0)
+            _one_key_fits(worker)
+            for note in KEYS:
+                engine.schedule(NoteOn(note, 100), 0)
+            parts = [engine.render(RATE // 2)]
+            gated.release.clear()
+            engine.schedule(SetPreset("dark"))
+            parts.append(engine.render(RATE // 4))  # on 60's decode (estimate) or the previous preset's
+            at = sum(len(p) for p in parts)
+            gated.release.set()
+            assert wait_for(lambda: (parts.append(engine.render(engine.hop_samples.__ceil__())),
+                                     engine.timbres.current.exact == set(KEYS))[1], timeout=10.0)
+            parts.append(engine.render(RATE // 2))
+        return np.concatenate(parts), at
+
+    moved, at = run(True)
+    still, _ = run(False)
+    steady = max(_clicks(moved[RATE // 8 : RATE // 2]), _clicks(still[RATE // 8 :]))
+    assert _clicks(moved[RATE // 2 - RATE // 16 : RATE // 2 + RATE // 8]) < 1.3 * steady  # moved to 60
+    assert _clicks(moved[at - RATE // 16 :]) < 1.3 * steady  # and back, once 48 and 72 are decoded
+    assert np.sqrt(np.mean(moved[RATE // 2 : at] ** 2)) > 1e-3  # it sounds while moved

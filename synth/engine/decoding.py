@@ -60,6 +60,7 @@ from synth.spectrogram import SpectrogramParams
 __all__ = [
     "Decoding", "DecodingFactory", "OfflineDecoding", "LiveDecoding", "InlineDecoding", "DecodeWorker",
     "KeyedDecoder", "KeyedDecodeWorker", "DecodeResult", "Tile", "TimbreCache", "decode_timbre", "decode_tile",
+    "cover_keys",
 ]
 
 # Recent decoded timbres kept besides the pinned ones (each ~260 KB for a 128 x 512 model: 32 is ~8 MB; the
@@ -106,7 +107,9 @@ class DecodeResult:
     still count as applied). ``tile`` set: the frames the voices were about to read, exact; the whole follows
     in a later result of the same ``seq`` (unless a newer request supersedes it). ``keys`` set (a keyboard
     bundle, live): the timbres of these keys of request ``seq``'s latent, exact; more keys of it may follow
-    under the same ``seq``."""
+    under the same ``seq``. ``estimate`` (with ``keys``): some sounding keys are not among them yet; the voices
+    there play the nearest of these moved by semitones, the change's ``tags`` sound now as an estimate, and
+    the rest of the sounding keys follow under the same ``seq`` with the same tags (then exact)."""
 
     seq: int
     timbre: Timbre | None
@@ -115,6 +118,7 @@ class DecodeResult:
     tags: tuple
     tile: Tile | None = None
     keys: Mapping[int, Timbre] | None = None
+    estimate: bool = False
 
 
 class KeyedDecoder:
@@ -158,6 +162,20 @@ def decode_keys_first(decoder: KeyedDecoder, latent: np.ndarray, keys: Sequence[
         return None, "decoder output contains NaN or Inf", (time.perf_counter() - t0) * 1e3
     timbres = {int(k): make_timbre(m, params=params) for k, m in zip(keys, mel, strict=True)}
     return timbres, "", (time.perf_counter() - t0) * 1e3
+
+
+def cover_keys(keys: Iterable[int], n: int) -> tuple[int, ...]:
+    """``n`` of ``keys`` that stand nearest to all of them: the keys sorted, cut into ``n`` runs of
+    consecutive ones as even as can be, the middle key of each (the lower of two). A chord's voices then
+    play a decoded key at most half a run away; the same keys give the same choice, so a stream of latent
+    changes over one chord decodes the same keys first each time and its voices stay where they are."""
+    ordered = sorted(set(int(k) for k in keys))
+    n = max(0, min(int(n), len(ordered)))
+    chosen = []
+    for i in range(n):
+        run = ordered[len(ordered) * i // n : len(ordered) * (i + 1) // n]
+        chosen.append(run[(len(run) - 1) // 2])
+    return tuple(chosen)
 
 
 def decode_timbre(decoder, latent: np.ndarray, *, params: SpectrogramParams
@@ -647,8 +665,11 @@ class KeyedDecodeWorker(_LiveWorker):
     tile_ms: Sequence[float] = ()
 
     def __init__(self, decoder: KeyedDecoder, *, params: SpectrogramParams, cache: TimbreCache | None = None,
-                 inline_keys_ms: float = INLINE_KEYS_MS, rest_keys_after_ms: float = REST_KEYS_AFTER_MS) -> None:
+                 inline_keys_ms: float = INLINE_KEYS_MS, rest_keys_after_ms: float = REST_KEYS_AFTER_MS,
+                 estimate_keys: bool = True) -> None:
         self._decoder = decoder
+        self.estimate_keys = bool(estimate_keys)
+        self.keys_estimated = 0  # changes answered at some sounding keys first, the rest on the worker
         self._params = params
         self._trained = frozenset(decoder.keys)
         self.cache = TimbreCache() if cache is None else cache
@@ -687,12 +708,19 @@ class KeyedDecodeWorker(_LiveWorker):
         ms = 0.0
         if not missing:
             self.cache.hits += 1
-        elif self.decodes_keys_inline(len(missing)):
-            part, _, ms = decode_keys_first(self._decoder, latent, missing, params=self._params)
-            if part is not None:  # (a failure: the worker decodes again and reports it)
-                self._measured(ms, len(missing))
-                self.inline_decodes += 1
-                have, missing = self.cache.merge(key, part), ()
+        else:
+            fit = self.keys_inline_fit()
+            # Too many to decode here: the keys that stand nearest to all the sounding ones first, the rest
+            # on the worker (the voices play the nearest of these moved by semitones until then).
+            first = missing if fit >= len(missing) else cover_keys(missing, fit) if self.estimate_keys else ()
+            if first:
+                part, _, ms = decode_keys_first(self._decoder, latent, first, params=self._params)
+                if part is not None:  # (a failure: the worker decodes again and reports it)
+                    self._measured(ms, len(first))
+                    self.inline_decodes += 1
+                    have = self.cache.merge(key, part)
+                    missing = tuple(k for k in missing if k not in part)
+                    self.keys_estimated += bool(missing)
         with self._cond:
             self._seq += 1
             self._latest = (self._seq, latent, key)
@@ -701,13 +729,15 @@ class KeyedDecodeWorker(_LiveWorker):
                 self.coalesced += 1
                 tags = self._pending[1] + tags
                 self._pending = None
-            if not missing:
+            if not missing or have:
                 if self._result is not None:  # an uncollected older answer is superseded too
                     tags = self._result.tags + tags
                     self._result = None
-                self._wanted = []
+                self._wanted = list(missing)
+                if missing:  # the rest follows under this seq, with the same tags (then exact)
+                    self._pending = (self._seq, tags)
                 self._cond.notify()  # (the worker's idle-time clock starts again)
-                return DecodeResult(self._seq, None, "", ms, tags, keys=have)
+                return DecodeResult(self._seq, None, "", ms, tags, keys=have, estimate=bool(missing))
             self._pending = (self._seq, tags)
             self._wanted = list(missing)
             self._cond.notify()
@@ -733,9 +763,17 @@ class KeyedDecodeWorker(_LiveWorker):
         """True when ``keys`` keys are decoded in the requesting thread: the median cost of a key (decode and
         timbre), over at least :data:`INLINE_AFTER_DECODES` measured ones, times ``keys`` is at most
         ``inline_keys_ms``."""
+        return self.keys_inline_fit() >= keys
+
+    def keys_inline_fit(self) -> int:
+        """How many keys fit the requesting thread's budget: ``inline_keys_ms`` over the median cost of a key
+        (decode and timbre, over at least :data:`INLINE_AFTER_DECODES` measured ones); 0 before that."""
         with self._cond:
             times = list(self.key_ms)
-        return len(times) >= INLINE_AFTER_DECODES and statistics.median(times) * keys <= self.inline_keys_ms
+        if len(times) < INLINE_AFTER_DECODES:
+            return 0
+        per_key = statistics.median(times)
+        return len(self._trained) if per_key <= 0.0 else int(self.inline_keys_ms // per_key)
 
     def _measured(self, ms: float, keys: int) -> None:
         with self._cond:
@@ -902,6 +940,10 @@ class LiveDecoding:
         the keys) are decoded in the synthesis thread (see the module docstring); 0: always on the worker
     rest_keys_after_ms : a keyboard bundle's keys no voice sounds are decoded once no latent change has come
         for this long (see :class:`KeyedDecodeWorker`)
+    estimate_keys : a keyboard bundle's change whose sounding keys do not all fit ``inline_keys_ms`` is decoded
+        at as many of them as fit, chosen to stand nearest to all (:func:`cover_keys`), and sounds at once, the
+        voices at the other keys playing the nearest of those moved by semitones until the worker has their
+        own; False: such a change waits for the worker
     """
 
     threads: int | None = 1
@@ -910,11 +952,12 @@ class LiveDecoding:
     latent_share: float | None = LATENT_SHARE
     inline_keys_ms: float = INLINE_KEYS_MS
     rest_keys_after_ms: float = REST_KEYS_AFTER_MS
+    estimate_keys: bool = True
 
     def start(self, decoder, *, params: SpectrogramParams, cache: TimbreCache, tile_decoder=None,
               tiles=None) -> DecodeWorker | KeyedDecodeWorker:
         if isinstance(decoder, KeyedDecoder):
             return KeyedDecodeWorker(decoder, params=params, cache=cache, inline_keys_ms=self.inline_keys_ms,
-                                     rest_keys_after_ms=self.rest_keys_after_ms)
+                                     rest_keys_after_ms=self.rest_keys_after_ms, estimate_keys=self.estimate_keys)
         return DecodeWorker(decoder, params=params, cache=cache, tile_decoder=tile_decoder, tiles=tiles,
                             inline_ms=self.inline_ms)
