@@ -391,3 +391,49 @@ def test_live_voices_moved_to_a_key_decoded_first_and_back_play_on_without_a_cli
     assert _clicks(moved[RATE // 2 - RATE // 16 : RATE // 2 + RATE // 8]) < 1.3 * steady  # moved to 60
     assert _clicks(moved[at - RATE // 16 :]) < 1.3 * steady  # and back, once 48 and 72 are decoded
     assert np.sqrt(np.mean(moved[RATE // 2 : at] ** 2)) > 1e-3  # it sounds while moved
+
+
+def test_live_under_a_stream_of_changes_the_moved_voices_stay_until_the_changes_pause():
+    """A stream of latent changes over a 48/60/72 chord, each sounded at once from 60: the voices at 48 and 72 move
+    to 60 once and stay there while the changes come (each is exact there at once), 48 and 72 are not decoded
+    for changes that the next one supersedes; once the changes pause, 48 and 72 are decoded once, for the last
+    change, and the voices go back to them."""
+    from engine_fixtures import wait_for
+
+    from synth.control.messages import SetLatentValue
+
+    bundle = _keyboard_bundle()
+    counting = _KeyDecoder(bundle.decoder(providers=["CPUExecutionProvider"], threads=1))
+    with _live(bundle, counting, rest_keys_after_ms=60_000.0) as engine:
+        worker = engine.timbres._decoding
+        assert wait_for(lambda: len(worker.key_ms) >= INLINE_AFTER_DECODES, timeout=10.0)
+        _one_key_fits(worker)
+        for note in KEYS:
+            engine.schedule(NoteOn(note, 100), 0)
+        engine.render(RATE // 4)
+        voices = {v.note: v for v in engine.pool.slots if v.active}
+        # A change after a pause: its other keys decoded at once.
+        engine.schedule(SetLatentValue(7, 0.5))
+        assert wait_for(lambda: (_frame(engine), engine.timbres.current.exact == set(KEYS))[1], timeout=10.0)
+        engine.render(RATE // 8)
+        assert all(voices[n].key == n for n in KEYS)
+        worker.settle_keys_after_s = 5.0  # (changes within 5 s of each other are a stream: however loaded this is)
+        counting.counts.clear()
+        first = engine.timbres.requested
+        moves = {48: 0, 72: 0}
+        for i in range(12):
+            engine.schedule(SetLatentValue(i % 4, 0.1 * (i + 1)))
+            before = {n: voices[n].key for n in moves}
+            _frame(engine)
+            for n in moves:
+                moves[n] += voices[n].key != before[n]
+                assert voices[n].key == 60, (i, n)
+            assert engine.timbres.current.exact == {60}
+        changes = engine.timbres.requested - first
+        assert changes >= 3 and counting.counts[60] == changes
+        assert counting.counts[48] == counting.counts[72] == 0, counting.asked  # nothing decoded for superseded changes
+        assert moves == {48: 1, 72: 1}
+        assert wait_for(lambda: (_frame(engine), engine.timbres.current.exact == set(KEYS))[1], timeout=20.0)
+        engine.render(RATE // 8)
+        assert counting.counts[48] == counting.counts[72] == 1
+        assert all(voices[n].key == n and voices[n].wants_key is None for n in KEYS)

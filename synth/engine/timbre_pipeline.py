@@ -55,8 +55,11 @@ MAX_ESTIMATE_TERMS = 20
 # Exact decodes remembered for estimates along them (see _estimate_along_recent): three differences
 # from the newest span a fader, an XY pad or a 3-D control mapped onto latent coordinates.
 RECENT_EXACT = 4
-# Decoded latents a keyboard bundle's cache keeps (each a timbre per key decoded so far, up to every trained key).
-KEYED_CACHE_TIMBRES = 6
+# Decoded latents a keyboard bundle's cache keeps (each a timbre per key decoded so far, up to every trained key:
+# 17 x 0.33 MB at 36..84 step 3). 3: the current latent, the one before (a morph's or a switch's other end)
+# and one more; a stream of changes rarely returns to an earlier latent exactly, and serve's memory target is
+# 500 MB.
+KEYED_CACHE_TIMBRES = 3
 # A latent counts as on the line (plane...) through the recent decodes when it is off it by at most this
 # fraction of its distance from the newest: float32 rounding of a value on the line stays far below.
 SPAN_TOLERANCE = 1e-3
