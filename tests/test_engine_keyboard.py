@@ -417,7 +417,8 @@ def test_live_under_a_stream_of_changes_the_moved_voices_stay_until_the_changes_
         assert wait_for(lambda: (_frame(engine), engine.timbres.current.exact == set(KEYS))[1], timeout=10.0)
         engine.render(RATE // 8)
         assert all(voices[n].key == n for n in KEYS)
-        worker.settle_keys_after_s = 5.0  # (changes within 5 s of each other are a stream: however loaded this is)
+        # (changes within 5 s of each other are a stream, held back for up to a minute: however loaded this is)
+        worker.settle_keys_after_s, worker.settle_keys_at_most_s = 5.0, 60.0
         counting.counts.clear()
         first = engine.timbres.requested
         moves = {48: 0, 72: 0}
@@ -437,3 +438,48 @@ def test_live_under_a_stream_of_changes_the_moved_voices_stay_until_the_changes_
         engine.render(RATE // 8)
         assert counting.counts[48] == counting.counts[72] == 1
         assert all(voices[n].key == n and voices[n].wants_key is None for n in KEYS)
+
+
+def test_live_a_stream_that_never_pauses_is_made_exact_at_most_so_long_after():
+    """The same stream with the keys held back at most 0.3 s: changes every 50 ms for 1.2 s, never pausing, still
+    have 48 and 72 decoded (and their tags exact) every 0.3 s or so, not only once the stream ends."""
+    import time
+
+    from engine_fixtures import wait_for
+
+    from synth.control.messages import SetLatentValue
+
+    bundle = _keyboard_bundle()
+    counting = _KeyDecoder(bundle.decoder(providers=["CPUExecutionProvider"], threads=1))
+    with _live(bundle, counting, rest_keys_after_ms=60_000.0) as engine:
+        worker = engine.timbres._decoding
+        assert wait_for(lambda: len(worker.key_ms) >= INLINE_AFTER_DECODES, timeout=10.0)
+        _one_key_fits(worker)
+        worker.settle_keys_after_s, worker.settle_keys_at_most_s = 5.0, 0.3
+        for note in KEYS:
+            engine.schedule(NoteOn(note, 100), 0)
+        engine.render(RATE // 4)
+        counting.counts.clear()
+        end = time.monotonic() + 1.2
+        i = 0
+        while time.monotonic() < end:
+            engine.schedule(SetLatentValue(i % 4, 0.01 * (i + 1)), tag=i)
+            _frame(engine)
+            time.sleep(0.05)
+            i += 1
+        assert counting.counts[48] >= 2 and engine.applied_exact
+
+
+def test_each_keys_tuning_tables_are_built_before_the_first_note():
+    """The harmonic method's tables for each trained key's fundamental (tens of ms each to build) are built with
+    the engine, not by the synthesis thread at the first note there."""
+    from synth.inversion.harmonic_noise import fundamental_tables
+
+    fundamental_tables.cache_clear()
+    engine = Engine(_keyboard_bundle(), EngineOptions(output_rate=RATE, methods=("harmonic",), max_voices=4))
+    built = fundamental_tables.cache_info().misses
+    assert built >= len(KEYS)
+    for note in (47, 60, 73):
+        engine.schedule(NoteOn(note, 100), engine.position)
+        engine.render(RATE // 16)
+    assert fundamental_tables.cache_info().misses == built

@@ -23,8 +23,13 @@ callback (the callback only copies from the ring), so a decode shorter than half
 A keyboard bundle's decoder (:class:`KeyedDecoder`) costs a decode per key, and a latent change needs only
 the keys the voices are sounding: :class:`KeyedDecodeWorker` decodes those (in the synthesis thread when
 they are measured cheap enough together, :data:`INLINE_KEYS_MS`, so the change sounds exactly at the next
-frame; else first thing on the worker), and the other trained keys only once the changes have stopped for
-:data:`REST_KEYS_AFTER_MS`, one key at a time, never under a stream of changes. A note started at a key not
+frame), and the other trained keys only once the changes have stopped for :data:`REST_KEYS_AFTER_MS`, one key
+at a time, never under a stream of changes. A chord's keys too many for that budget: the change is decoded
+in the synthesis thread at the key (or the few, :data:`ESTIMATE_KEYS_MS`) that stands nearest to them all
+(:func:`cover_keys`) and sounds at the next frame, the voices at the other keys playing that decode moved by
+semitones (the engine moves them, :meth:`~synth.engine.voice.Voice.rekey`), and the worker decodes their own
+keys, after which each voice crossfades back to its own: at once for a lone change, once the changes pause
+(:data:`SETTLE_KEYS_AFTER_MS`) under a stream, whose every change then sounds at once where the voices are. A note started at a key not
 decoded yet asks for it (:meth:`KeyedDecodeWorker.request_keys`, first in the queue) and plays the nearest
 decoded key moved by semitones until it is there (see :class:`~synth.engine.timbre.KeyedTimbre`). Each
 answer names its keys (``DecodeResult.keys``); more keys of the same latent follow under the same sequence
@@ -90,6 +95,9 @@ ESTIMATE_KEYS_MS = 1.5
 # voice twice a change (110 moves a second for a 16-note chord under the soak's stream, each running a second
 # inverter for 7 frames); when the stream stops, they go back within this and a decode.
 SETTLE_KEYS_AFTER_MS = 80.0
+# ... but not for longer than this (ms) after the first change it held back: the changes of a stream that never
+# pauses become exact (their tags resolved, no longer carried from change to change) once a second.
+SETTLE_KEYS_AT_MOST_MS = 1000.0
 # A live decode longer than this (ms) is followed by a rest as long as itself (see _LiveWorker._rest).
 REST_AFTER_MS = 5.0
 # A keyboard bundle's keys that no voice sounds are decoded once no latent change has come for this long (ms):
@@ -685,7 +693,9 @@ class KeyedDecodeWorker(_LiveWorker):
         self.estimate_keys = bool(estimate_keys)
         self.estimate_keys_ms = float(estimate_keys_ms)
         self.settle_keys_after_s = float(settle_keys_after_ms) / 1e3
+        self.settle_keys_at_most_s = SETTLE_KEYS_AT_MOST_MS / 1e3
         self._settle_at = 0.0  # (monotonic s) the wanted keys of a stream's change wait until then; 0: at once
+        self._held_since = 0.0  # (monotonic s) when the first change whose keys wait came; 0: none waits
         self.keys_estimated = 0  # changes answered at some sounding keys first, the rest on the worker
         self._params = params
         self._trained = frozenset(decoder.keys)
@@ -760,8 +770,10 @@ class KeyedDecodeWorker(_LiveWorker):
                 self._wanted = list(missing)
                 if missing:  # the rest follows under this seq, with the same tags (then exact)
                     self._pending = (self._seq, tags)
-                    if stream:  # ... once the changes pause (SETTLE_KEYS_AFTER_MS)
-                        self._settle_at = now + self.settle_keys_after_s
+                    if stream:  # ... once the changes pause (SETTLE_KEYS_AFTER_MS), or at most so long after
+                        self._held_since = self._held_since or now
+                        self._settle_at = min(now + self.settle_keys_after_s,
+                                              self._held_since + self.settle_keys_at_most_s)
                 self._cond.notify()  # (the worker's idle-time clock starts again)
                 return DecodeResult(self._seq, None, "", ms, tags, keys=have, estimate=bool(missing))
             self._pending = (self._seq, tags)
@@ -864,6 +876,7 @@ class KeyedDecodeWorker(_LiveWorker):
                             continue
                         self._settle_at = 0.0
                     if self._wanted:
+                        self._held_since = 0.0
                         seq, latent, key = self._latest
                         wanted, self._wanted = tuple(self._wanted), []
                         tags = ()

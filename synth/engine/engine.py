@@ -222,6 +222,14 @@ class Engine:
                 frame[:] = self.timbres.current.held[min(k, self.timbres.current.sustain_start - 1)]
                 inverter.process_frame(frame, pitch_ratio=1.5, out=out[:n])
             inverter.reset()
+            # A keyboard bundle's voice tunes its inverters to its key's fundamental at each note and move; the
+            # harmonic method's tables for a fundamental take 17-64 ms to build the first time (cached after),
+            # which in the synthesis thread was every keyboard soak's underflows in its first 20 s.
+            if self.keys is not None and self.tune_partials:
+                for key in self.keys:
+                    inverter.retune(self._key_f0(key))
+                inverter.retune(self._key_f0(self.base_pitch))
+                inverter.reset()
 
     # ------------------------------------------------------------------ clock
     def _frame_start(self, g: int) -> int:
