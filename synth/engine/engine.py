@@ -44,6 +44,11 @@ from synth.inversion.frames import frame_start, hop_samples
 from synth.spectrogram import SpectrogramParams
 
 log = logging.getLogger("melsynth.engine")
+# Voices a keyboard bundle's engine moves to another key's decode in one frame (each move runs a second inverter
+# for about 7 frames, Voice.rekey): a 16-note chord's change sounded first from one key moved 13 voices in one
+# frame, a burst of 13 more inverters, and window D's soak (19:18) had 34 underflows against main's 14; the rest
+# move in the next frames.
+REKEYS_PER_FRAME = 3
 
 __all__ = ["Engine", "EngineOptions", "TIMBRE_XFADE_FRAMES", "DEFAULT_GAIN", "OUTPUT_RATES", "check_sample_time"]
 
@@ -327,6 +332,7 @@ class Engine:
         progress) keeps this pending for the next frame."""
         waiting = False
         timbres = self.timbres
+        budget = REKEYS_PER_FRAME
         for voice in self.pool.slots:
             if not voice.active or voice.key is None:
                 continue
@@ -340,9 +346,11 @@ class Engine:
             if target == voice.key:
                 voice.wants_key = None if target == own else own
                 continue
-            if not voice.rekey(target, pitch_ratio=2.0 ** ((voice.note - target) / 12.0),
-                               harmonic_f0=self._key_f0(target), wants=None if target == own else own):
+            if budget <= 0 or not voice.rekey(target, pitch_ratio=2.0 ** ((voice.note - target) / 12.0),
+                                              harmonic_f0=self._key_f0(target), wants=None if target == own else own):
                 waiting = True
+            else:
+                budget -= 1
         self._rekeys = waiting
 
     @property
