@@ -483,3 +483,35 @@ def test_each_keys_tuning_tables_are_built_before_the_first_note():
         engine.schedule(NoteOn(note, 100), engine.position)
         engine.render(RATE // 16)
     assert fundamental_tables.cache_info().misses == built
+
+
+def test_live_at_most_a_few_voices_move_to_another_key_in_one_frame():
+    """Eight voices at 48 and 72 when a change is sounded first from 60: REKEYS_PER_FRAME of them move in the
+    first frame, the rest in the frames after, and then all play 60's decode moved."""
+    from engine_fixtures import wait_for
+
+    from synth.control.messages import SetPreset
+    from synth.engine.engine import REKEYS_PER_FRAME
+
+    bundle = _keyboard_bundle()
+    gated = _KeyDecoder(bundle.decoder(providers=["CPUExecutionProvider"], threads=1), held=(48, 72))
+    gated.release.set()
+    engine = Engine(bundle, EngineOptions(output_rate=RATE, methods=("harmonic",), max_voices=12),
+                    decoding=LiveDecoding(rest_keys_after_ms=60_000.0), decoder=gated)
+    with engine:
+        worker = engine.timbres._decoding
+        assert wait_for(lambda: len(worker.key_ms) >= INLINE_AFTER_DECODES, timeout=10.0)
+        _one_key_fits(worker)
+        notes = (46, 47, 48, 49, 70, 71, 72, 73, 60)
+        for note in notes:
+            engine.schedule(NoteOn(note, 100), 0)
+        engine.render(RATE // 4)
+        gated.release.clear()
+        engine.schedule(SetPreset("dark"))
+        _frame(engine)
+        moving = [v for v in engine.pool.slots if v.active and v.note != 60]
+        assert sum(v.key == 60 for v in moving) == REKEYS_PER_FRAME
+        for _ in range(8):
+            _frame(engine)
+        assert all(v.key == 60 for v in moving)
+        gated.release.set()
