@@ -185,8 +185,8 @@ def _preset_latent(name: str, index: int, *, envelope: np.ndarray, seed: int) ->
 def make_home_key_bundle(path: str | Path, *, keys: tuple[int, ...] = HOME_KEY_KEYS, home: int = 60,
                          n_presets: int = 44, seed: int = 0, params: SpectrogramParams | None = None) -> Path:
     """Write the stand-in home-key bundle at ``path`` (created; must not exist or be empty); returns the path."""
-    from synth.bundle import BundleManifest, PresetSeed, write_bundle
     from synth.benchmarks.synthetic_bundle import PRESET_RECIPES, synthetic_base
+    from synth.bundle import BundleManifest, PresetSeed, write_bundle
 
     params = SpectrogramParams() if params is None else params
     keys = tuple(int(k) for k in keys)
