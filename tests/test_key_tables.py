@@ -133,3 +133,24 @@ def test_keys_outside_midi_are_refused(keys):
     tables = key_tables(model, session=_Session(model), keys=KEYS, latent_shape=(1, C, K), n_mels=N_MELS)
     with pytest.raises(ParameterError):
         tables.decode_at_keys(np.zeros((1, 1, C, K), np.float32), np.array(keys, dtype=np.int64))
+
+
+def test_float16_is_widened_exactly():
+    """Every float16 value (normal, subnormal, zeros, infinities, nan) as numpy's own cast gives it, to the bit."""
+    from synth.bundle.key_tables import widen_float16
+
+    bits = np.arange(65536, dtype=np.uint16)
+    out = np.empty(65536, np.float32)
+    widen_float16(bits, out)
+    np.testing.assert_array_equal(out.view(np.uint32), bits.view(np.float16).astype(np.float32).view(np.uint32))
+
+
+def test_the_float16_tables_stay_float16_and_decode_as_the_float32_ones():
+    t = _tables()
+    model = _graph(t)
+    tables = key_tables(model, session=_Session(model), keys=KEYS, latent_shape=(1, C, K), n_mels=N_MELS)
+    assert tables.b.dtype == np.float16
+    wide = KeyTables(**{**t, "b": t["b"].astype(np.float32)}, n_mels=N_MELS, latent_shape=(1, C, K))
+    z = np.random.default_rng(3).standard_normal((1, 1, C, K)).astype(np.float32)
+    for keys in ([48], [72, 60, 48]):
+        np.testing.assert_array_equal(tables.decode_at_keys(z, np.array(keys)), wide.decode_at_keys(z, np.array(keys)))

@@ -108,7 +108,8 @@ def _print_figures(stats: LiveStats, server, recorded, log_path, midi=None) -> N
         f"({stats.underflows_startup} at start-up, {stats.underflows_idle} idle, "
         f"{stats.underflows_playing} playing), {stats.device_xruns} device xruns; control latency p50 {stats.latency_ms:.1f} ms, "
         f"p99 {stats.latency_ms_p99:.1f} ms beyond the {stats.device_latency_ms:.1f} ms device buffer "
-        f"({stats.latency_count} events); decode {stats.engine.timbres.decode_ms:.1f} ms; "
+        f"({stats.latency_count} events; exact p99 {stats.exact_latency_ms_p99:.1f} ms); "
+        f"decode {stats.engine.timbres.decode_ms:.1f} ms; "
         f"{server.router.messages} messages, {server.router.errors} errors, {server.router.dropped} dropped"
     )
     if stats.near_misses:
@@ -135,8 +136,11 @@ def run(args: argparse.Namespace) -> int:
     from synth.host.recorder import Recorder
     from synth.host.session import LiveSession
 
+    from synth.bundle.runtime import map_large_blocks
+
     _check_ranges(args)
     _check_web(args)
+    map_large_blocks()  # before the bundle and the engine take their memory: see its docstring
     bundle = load_bundle(args.bundle)
     mapping = _midi_mapping(args)
     output, device, record = _resolve_output(args)

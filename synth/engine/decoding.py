@@ -23,8 +23,13 @@ callback (the callback only copies from the ring), so a decode shorter than half
 A keyboard bundle's decoder (:class:`KeyedDecoder`) costs a decode per key, and a latent change needs only
 the keys the voices are sounding: :class:`KeyedDecodeWorker` decodes those (in the synthesis thread when
 they are measured cheap enough together, :data:`INLINE_KEYS_MS`, so the change sounds exactly at the next
-frame; else first thing on the worker), and the other trained keys only once the changes have stopped for
-:data:`REST_KEYS_AFTER_MS`, one key at a time, never under a stream of changes. A note started at a key not
+frame), and the other trained keys only once the changes have stopped for :data:`REST_KEYS_AFTER_MS`, one key
+at a time, never under a stream of changes. A chord's keys too many for that budget: the change is decoded
+in the synthesis thread at the key (or the few, :data:`ESTIMATE_KEYS_MS`) that stands nearest to them all
+(:func:`cover_keys`) and sounds at the next frame, the voices at the other keys playing that decode moved by
+semitones (the engine moves them, :meth:`~synth.engine.voice.Voice.rekey`), and the worker decodes their own
+keys, after which each voice crossfades back to its own: at once for a lone change, once the changes pause
+(:data:`SETTLE_KEYS_AFTER_MS`) under a stream, whose every change then sounds at once where the voices are. A note started at a key not
 decoded yet asks for it (:meth:`KeyedDecodeWorker.request_keys`, first in the queue) and plays the nearest
 decoded key moved by semitones until it is there (see :class:`~synth.engine.timbre.KeyedTimbre`). Each
 answer names its keys (``DecodeResult.keys``); more keys of the same latent follow under the same sequence
@@ -60,6 +65,7 @@ from synth.spectrogram import SpectrogramParams
 __all__ = [
     "Decoding", "DecodingFactory", "OfflineDecoding", "LiveDecoding", "InlineDecoding", "DecodeWorker",
     "KeyedDecoder", "KeyedDecodeWorker", "DecodeResult", "Tile", "TimbreCache", "decode_timbre", "decode_tile",
+    "cover_keys", "ESTIMATE_KEYS_MS", "SETTLE_KEYS_AFTER_MS",
 ]
 
 # Recent decoded timbres kept besides the pinned ones (each ~260 KB for a 128 x 512 model: 32 is ~8 MB; the
@@ -76,6 +82,22 @@ INLINE_AFTER_DECODES = 8
 # latent change sounds exactly at the next frame; a chord over more keys goes to the worker, first thing. Under half a 256-frame block at 48 kHz (5.3 ms):
 # the synthesis thread renders ahead of the callback, so such a decode delays no output.
 INLINE_KEYS_MS = 3.5
+# A keyboard bundle's change whose sounding keys do not all fit INLINE_KEYS_MS is decoded in the synthesis thread
+# at as many of them as fit this (ms; at least one key), the rest on the worker: one key of the home-key family
+# (1.2 ms with its timbre). Every ms here is paced (synth.engine.pacing: a change costing 4 ms holds the next
+# for 80 ms at the 5 % share), so under a stream of changes a smaller estimate sounds sooner; the worker's
+# exact keys follow.
+ESTIMATE_KEYS_MS = 1.5
+# A change sounded first at ESTIMATE_KEYS_MS's keys has the rest of its sounding keys decoded on the worker at
+# once, unless it came within this long (ms) of the change before: then only once the changes pause this long.
+# Under a stream (a morph, a fader: a change every 25-40 ms once paced) the voices moved to the keys decoded first
+# stay there and each change sounds at once, where going back to their own keys between changes moved every
+# voice twice a change (110 moves a second for a 16-note chord under the soak's stream, each running a second
+# inverter for 7 frames); when the stream stops, they go back within this and a decode.
+SETTLE_KEYS_AFTER_MS = 80.0
+# ... but not for longer than this (ms) after the first change it held back: the changes of a stream that never
+# pauses become exact (their tags resolved, no longer carried from change to change) once a second.
+SETTLE_KEYS_AT_MOST_MS = 1000.0
 # A live decode longer than this (ms) is followed by a rest as long as itself (see _LiveWorker._rest).
 REST_AFTER_MS = 5.0
 # A keyboard bundle's keys that no voice sounds are decoded once no latent change has come for this long (ms):
@@ -106,7 +128,9 @@ class DecodeResult:
     still count as applied). ``tile`` set: the frames the voices were about to read, exact; the whole follows
     in a later result of the same ``seq`` (unless a newer request supersedes it). ``keys`` set (a keyboard
     bundle, live): the timbres of these keys of request ``seq``'s latent, exact; more keys of it may follow
-    under the same ``seq``."""
+    under the same ``seq``. ``estimate`` (with ``keys``): some sounding keys are not among them yet; the voices
+    there play the nearest of these moved by semitones, the change's ``tags`` sound now as an estimate, and
+    the rest of the sounding keys follow under the same ``seq`` with the same tags (then exact)."""
 
     seq: int
     timbre: Timbre | None
@@ -115,6 +139,7 @@ class DecodeResult:
     tags: tuple
     tile: Tile | None = None
     keys: Mapping[int, Timbre] | None = None
+    estimate: bool = False
 
 
 class KeyedDecoder:
@@ -158,6 +183,20 @@ def decode_keys_first(decoder: KeyedDecoder, latent: np.ndarray, keys: Sequence[
         return None, "decoder output contains NaN or Inf", (time.perf_counter() - t0) * 1e3
     timbres = {int(k): make_timbre(m, params=params) for k, m in zip(keys, mel, strict=True)}
     return timbres, "", (time.perf_counter() - t0) * 1e3
+
+
+def cover_keys(keys: Iterable[int], n: int) -> tuple[int, ...]:
+    """``n`` of ``keys`` that stand nearest to all of them: the keys sorted, cut into ``n`` runs of
+    consecutive ones as even as can be, the middle key of each (the lower of two). A chord's voices then
+    play a decoded key at most half a run away; the same keys give the same choice, so a stream of latent
+    changes over one chord decodes the same keys first each time and its voices stay where they are."""
+    ordered = sorted(set(int(k) for k in keys))
+    n = max(0, min(int(n), len(ordered)))
+    chosen = []
+    for i in range(n):
+        run = ordered[len(ordered) * i // n : len(ordered) * (i + 1) // n]
+        chosen.append(run[(len(run) - 1) // 2])
+    return tuple(chosen)
 
 
 def decode_timbre(decoder, latent: np.ndarray, *, params: SpectrogramParams
@@ -647,8 +686,17 @@ class KeyedDecodeWorker(_LiveWorker):
     tile_ms: Sequence[float] = ()
 
     def __init__(self, decoder: KeyedDecoder, *, params: SpectrogramParams, cache: TimbreCache | None = None,
-                 inline_keys_ms: float = INLINE_KEYS_MS, rest_keys_after_ms: float = REST_KEYS_AFTER_MS) -> None:
+                 inline_keys_ms: float = INLINE_KEYS_MS, rest_keys_after_ms: float = REST_KEYS_AFTER_MS,
+                 estimate_keys: bool = True, estimate_keys_ms: float = ESTIMATE_KEYS_MS,
+                 settle_keys_after_ms: float = SETTLE_KEYS_AFTER_MS) -> None:
         self._decoder = decoder
+        self.estimate_keys = bool(estimate_keys)
+        self.estimate_keys_ms = float(estimate_keys_ms)
+        self.settle_keys_after_s = float(settle_keys_after_ms) / 1e3
+        self.settle_keys_at_most_s = SETTLE_KEYS_AT_MOST_MS / 1e3
+        self._settle_at = 0.0  # (monotonic s) the wanted keys of a stream's change wait until then; 0: at once
+        self._held_since = 0.0  # (monotonic s) when the first change whose keys wait came; 0: none waits
+        self.keys_estimated = 0  # changes answered at some sounding keys first, the rest on the worker
         self._params = params
         self._trained = frozenset(decoder.keys)
         self.cache = TimbreCache() if cache is None else cache
@@ -668,7 +716,7 @@ class KeyedDecodeWorker(_LiveWorker):
         self.inline_decodes = 0
         self.keys_rested = 0  # keys decoded in idle time (no voice sounded them)
         self.decode_ms: collections.deque[float] = collections.deque(maxlen=256)
-        # ms per key of the decodes (timbres included): what the inline judgement reads.
+        # CPU ms per key of the decodes (timbres included): what the inline judgement reads.
         self.key_ms: collections.deque[float] = collections.deque(maxlen=256)
         self._thread = threading.Thread(target=self._run, name="melsynth-decode", daemon=True)
         self._thread.start()
@@ -687,27 +735,47 @@ class KeyedDecodeWorker(_LiveWorker):
         ms = 0.0
         if not missing:
             self.cache.hits += 1
-        elif self.decodes_keys_inline(len(missing)):
-            part, _, ms = decode_keys_first(self._decoder, latent, missing, params=self._params)
-            if part is not None:  # (a failure: the worker decodes again and reports it)
-                self._measured(ms, len(missing))
-                self.inline_decodes += 1
-                have, missing = self.cache.merge(key, part), ()
+        else:
+            fit = self.keys_inline_fit()
+            # Too many to decode here: the keys that stand nearest to all the sounding ones first (as many as
+            # fit estimate_keys_ms, at least one), the rest on the worker (the voices play the nearest of these
+            # moved by semitones until then).
+            first = missing if fit >= len(missing) else ()
+            if not first and fit and self.estimate_keys:
+                first = cover_keys(missing, max(1, self.keys_inline_fit(self.estimate_keys_ms)))
+            if first:
+                c0 = time.thread_time()
+                part, _, ms = decode_keys_first(self._decoder, latent, first, params=self._params)
+                if part is not None:  # (a failure: the worker decodes again and reports it)
+                    self._measured(ms, len(first), cpu_ms=(time.thread_time() - c0) * 1e3)
+                    self.inline_decodes += 1
+                    have = self.cache.merge(key, part)
+                    missing = tuple(k for k in missing if k not in part)
+                    self.keys_estimated += bool(missing)
         with self._cond:
             self._seq += 1
             self._latest = (self._seq, latent, key)
-            self._changed_at = time.monotonic()
+            now = time.monotonic()
+            stream = now - self._changed_at < self.settle_keys_after_s
+            self._changed_at = now
+            self._settle_at = 0.0
             if self._pending is not None:  # superseded: its tags ride on this request
                 self.coalesced += 1
                 tags = self._pending[1] + tags
                 self._pending = None
-            if not missing:
+            if not missing or have:
                 if self._result is not None:  # an uncollected older answer is superseded too
                     tags = self._result.tags + tags
                     self._result = None
-                self._wanted = []
+                self._wanted = list(missing)
+                if missing:  # the rest follows under this seq, with the same tags (then exact)
+                    self._pending = (self._seq, tags)
+                    if stream:  # ... once the changes pause (SETTLE_KEYS_AFTER_MS), or at most so long after
+                        self._held_since = self._held_since or now
+                        self._settle_at = min(now + self.settle_keys_after_s,
+                                              self._held_since + self.settle_keys_at_most_s)
                 self._cond.notify()  # (the worker's idle-time clock starts again)
-                return DecodeResult(self._seq, None, "", ms, tags, keys=have)
+                return DecodeResult(self._seq, None, "", ms, tags, keys=have, estimate=bool(missing))
             self._pending = (self._seq, tags)
             self._wanted = list(missing)
             self._cond.notify()
@@ -727,20 +795,35 @@ class KeyedDecodeWorker(_LiveWorker):
             new = [k for k in asked if k not in have and k not in self._wanted]
             if new:
                 self._wanted[:0] = new
+                self._settle_at = 0.0  # a note waits for its key: no waiting for the changes to pause
                 self._cond.notify()
 
     def decodes_keys_inline(self, keys: int) -> bool:
         """True when ``keys`` keys are decoded in the requesting thread: the median cost of a key (decode and
         timbre), over at least :data:`INLINE_AFTER_DECODES` measured ones, times ``keys`` is at most
         ``inline_keys_ms``."""
+        return self.keys_inline_fit() >= keys
+
+    def keys_inline_fit(self, budget_ms: float | None = None) -> int:
+        """How many keys fit the requesting thread's budget (``inline_keys_ms`` unless ``budget_ms``) over the
+        median cost of a key (decode and timbre, over at least :data:`INLINE_AFTER_DECODES` measured ones); 0
+        before that."""
         with self._cond:
             times = list(self.key_ms)
-        return len(times) >= INLINE_AFTER_DECODES and statistics.median(times) * keys <= self.inline_keys_ms
+        if len(times) < INLINE_AFTER_DECODES:
+            return 0
+        per_key = statistics.median(times)
+        budget = self.inline_keys_ms if budget_ms is None else budget_ms
+        return len(self._trained) if per_key <= 0.0 else int(budget // per_key)
 
-    def _measured(self, ms: float, keys: int) -> None:
+    def _measured(self, ms: float, keys: int, *, cpu_ms: float) -> None:
+        """Record a decode of ``keys`` keys: ``ms`` of wall time (the figures) and ``cpu_ms`` of its thread's CPU
+        time, what a key costs the thread that decodes it (the inline judgement): the worker's wall time also
+        counts the waits for the interpreter lock, which the synthesis thread holds while it renders, and on
+        a loaded machine had a key judged at 5-6 ms and never decoded inline again."""
         with self._cond:
             self.decode_ms.append(ms)
-            self.key_ms.append(ms / max(keys, 1))
+            self.key_ms.append(cpu_ms / max(keys, 1))
 
     def prefetch(self, latents: Iterable[np.ndarray]) -> None:
         """Nothing ahead of time: each latent would hold a timbre per key (the presets are decoded when asked
@@ -786,7 +869,14 @@ class KeyedDecodeWorker(_LiveWorker):
                 while True:
                     if self._stop:
                         return
+                    if self._wanted and self._settle_at:
+                        wait = self._settle_at - time.monotonic()
+                        if wait > 0.0:  # a stream's sounding keys: once the changes pause
+                            self._cond.wait(timeout=wait)
+                            continue
+                        self._settle_at = 0.0
                     if self._wanted:
+                        self._held_since = 0.0
                         seq, latent, key = self._latest
                         wanted, self._wanted = tuple(self._wanted), []
                         tags = ()
@@ -814,15 +904,17 @@ class KeyedDecodeWorker(_LiveWorker):
                 self.busy = True
             if mode == "calibrate":  # what one key costs: a key other than the base (no home map), a zero latent
                 probe = next((k for k in self._decoder.keys if k != self._decoder.base), self._decoder.base)
+                c0 = time.thread_time()
                 _, _, ms = decode_keys_first(self._decoder, np.zeros(self._decoder.latent_shape, np.float32),
                                              (probe,), params=self._params)
-                self._measured(ms, 1)
+                self._measured(ms, 1, cpu_ms=(time.thread_time() - c0) * 1e3)
                 with self._cond:
                     self.busy = False
                     self._cond.wait_for(lambda: bool(self._wanted) or self._stop, timeout=ms / 1e3)
                 continue
+            c0 = time.thread_time()
             part, error, ms = decode_keys_first(self._decoder, latent, wanted, params=self._params)
-            self._measured(ms, len(wanted))
+            self._measured(ms, len(wanted), cpu_ms=(time.thread_time() - c0) * 1e3)
             if part is not None:
                 self.cache.merge(key, part)
                 self.keys_rested += len(part) if mode == "rest" else 0
@@ -902,6 +994,12 @@ class LiveDecoding:
         the keys) are decoded in the synthesis thread (see the module docstring); 0: always on the worker
     rest_keys_after_ms : a keyboard bundle's keys no voice sounds are decoded once no latent change has come
         for this long (see :class:`KeyedDecodeWorker`)
+    estimate_keys : a keyboard bundle's change whose sounding keys do not all fit ``inline_keys_ms`` is decoded
+        at as many of them as fit, chosen to stand nearest to all (:func:`cover_keys`), and sounds at once, the
+        voices at the other keys playing the nearest of those moved by semitones until the worker has their
+        own; False: such a change waits for the worker
+    settle_keys_after_ms : such a change within this long of the one before (a stream) has the rest of its
+        sounding keys decoded only once the changes pause this long (see :data:`SETTLE_KEYS_AFTER_MS`)
     """
 
     threads: int | None = 1
@@ -910,11 +1008,14 @@ class LiveDecoding:
     latent_share: float | None = LATENT_SHARE
     inline_keys_ms: float = INLINE_KEYS_MS
     rest_keys_after_ms: float = REST_KEYS_AFTER_MS
+    estimate_keys: bool = True
+    settle_keys_after_ms: float = SETTLE_KEYS_AFTER_MS
 
     def start(self, decoder, *, params: SpectrogramParams, cache: TimbreCache, tile_decoder=None,
               tiles=None) -> DecodeWorker | KeyedDecodeWorker:
         if isinstance(decoder, KeyedDecoder):
             return KeyedDecodeWorker(decoder, params=params, cache=cache, inline_keys_ms=self.inline_keys_ms,
-                                     rest_keys_after_ms=self.rest_keys_after_ms)
+                                     rest_keys_after_ms=self.rest_keys_after_ms, estimate_keys=self.estimate_keys,
+                                     settle_keys_after_ms=self.settle_keys_after_ms)
         return DecodeWorker(decoder, params=params, cache=cache, tile_decoder=tile_decoder, tiles=tiles,
                             inline_ms=self.inline_ms)

@@ -44,6 +44,11 @@ from synth.inversion.frames import frame_start, hop_samples
 from synth.spectrogram import SpectrogramParams
 
 log = logging.getLogger("melsynth.engine")
+# Voices a keyboard bundle's engine moves to another key's decode in one frame (each move runs a second inverter
+# for about 7 frames, Voice.rekey): a 16-note chord's change sounded first from one key moved 13 voices in one
+# frame, a burst of 13 more inverters, and window D's soak (19:18) had 34 underflows against main's 14; the rest
+# move in the next frames.
+REKEYS_PER_FRAME = 3
 
 __all__ = ["Engine", "EngineOptions", "TIMBRE_XFADE_FRAMES", "DEFAULT_GAIN", "OUTPUT_RATES", "check_sample_time"]
 
@@ -222,6 +227,14 @@ class Engine:
                 frame[:] = self.timbres.current.held[min(k, self.timbres.current.sustain_start - 1)]
                 inverter.process_frame(frame, pitch_ratio=1.5, out=out[:n])
             inverter.reset()
+            # A keyboard bundle's voice tunes its inverters to its key's fundamental at each note and move; the
+            # harmonic method's tables for a fundamental take 17-64 ms to build the first time (cached after),
+            # which in the synthesis thread was every keyboard soak's underflows in its first 20 s.
+            if self.keys is not None and self.tune_partials:
+                for key in self.keys:
+                    inverter.retune(self._key_f0(key))
+                inverter.retune(self._key_f0(self.base_pitch))
+                inverter.reset()
 
     # ------------------------------------------------------------------ clock
     def _frame_start(self, g: int) -> int:
@@ -309,16 +322,35 @@ class Engine:
         return 440.0 * 2.0 ** ((key - 69) / 12.0) if self.keys is not None and self.tune_partials else None
 
     def _rekey_voices(self) -> None:
-        """Voices started at the nearest decoded key move to their own key once the current latent is decoded
-        there (a crossfade between two inverters, :meth:`Voice.rekey`); one still waiting keeps this pending."""
+        """Each held voice of a keyboard bundle plays its own key's decode of the current latent where that is
+        decoded, else the nearest key's that is, moved the rest of the way (a crossfade between two
+        inverters, :meth:`Voice.rekey`): a voice started at the nearest decoded key moves to its own once it is
+        there, and a latent change decoded first at only some of the sounding keys (see
+        :class:`~synth.engine.decoding.KeyedDecodeWorker`) moves the voices at the others to the nearest of
+        those at once, and back to their own as the worker decodes them. A released voice stays where it is
+        (its release follows the frame it sounded at key-up). One that cannot move yet (a crossfade in
+        progress) keeps this pending for the next frame."""
         waiting = False
+        timbres = self.timbres
+        budget = REKEYS_PER_FRAME
         for voice in self.pool.slots:
-            want = voice.wants_key if voice.active else None
-            if want is None:
+            if not voice.active or voice.key is None:
                 continue
-            if not self.timbres.has_key(want) or not voice.rekey(
-                    want, pitch_ratio=2.0 ** ((voice.note - want) / 12.0), harmonic_f0=self._key_f0(want)):
+            own = voice.key if voice.wants_key is None else voice.wants_key
+            if timbres.has_key(own):
+                target = own
+            elif voice.held and not timbres.has_key(voice.key):
+                target = timbres.nearest_key(voice.note)
+            else:
+                continue  # at a decoded key already, or released: it waits there for its own
+            if target == voice.key:
+                voice.wants_key = None if target == own else own
+                continue
+            if budget <= 0 or not voice.rekey(target, pitch_ratio=2.0 ** ((voice.note - target) / 12.0),
+                                              harmonic_f0=self._key_f0(target), wants=None if target == own else own):
                 waiting = True
+            else:
+                budget -= 1
         self._rekeys = waiting
 
     @property
@@ -441,8 +473,6 @@ class Engine:
             c0 = time.thread_time()
             if timbres.begin_frame(start):  # a decode finished on the worker: what taking it cost counts too
                 pacer.spent(frame=self._frames_made, seconds=time.thread_time() - c0)
-        if self._rekeys:
-            self._rekey_voices()
         events = self._events
         if events and events[0][0] <= start:
             while events and events[0][0] <= start:
@@ -451,6 +481,9 @@ class Engine:
             self._snapshot = self._control.snapshot(method=self.method, gain=self.gain)
         if self._latent_dirty and (pacer is None or pacer.ready(frame=self._frames_made)):
             self._request_latent(start)
+        if self._rekeys or timbres.keys_changed:  # (after this frame's decodes and notes: it plays them)
+            timbres.keys_changed = False
+            self._rekey_voices()
         mix = self._mix[:n]
         mix[:] = 0.0
         self._spill.mix_into(mix)

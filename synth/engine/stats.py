@@ -35,6 +35,8 @@ class TimbreStats:
         (False offline)
     cache_hits : int  timbres found in the cache (presets, recent latents) instead of decoded
     timbre_estimates : int  timbres estimated from decoded ones while the exact decode ran
+    keys_estimated : int  latent changes of a keyboard bundle sounded at some of the sounding keys first, the
+        voices at the others moved from the nearest of them until their own keys were decoded
     """
 
     latent_changes: int
@@ -49,6 +51,7 @@ class TimbreStats:
     decodes_inline: bool
     cache_hits: int
     timbre_estimates: int
+    keys_estimated: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

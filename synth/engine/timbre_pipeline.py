@@ -55,8 +55,11 @@ MAX_ESTIMATE_TERMS = 20
 # Exact decodes remembered for estimates along them (see _estimate_along_recent): three differences
 # from the newest span a fader, an XY pad or a 3-D control mapped onto latent coordinates.
 RECENT_EXACT = 4
-# Decoded latents a keyboard bundle's cache keeps (each a timbre per key decoded so far, up to every trained key).
-KEYED_CACHE_TIMBRES = 6
+# Decoded latents a keyboard bundle's cache keeps (each a timbre per key decoded so far, up to every trained key:
+# 17 x 0.33 MB at 36..84 step 3). 3: the current latent, the one before (a morph's or a switch's other end)
+# and one more; a stream of changes rarely returns to an earlier latent exactly, and serve's memory target is
+# 500 MB.
+KEYED_CACHE_TIMBRES = 3
 # A latent counts as on the line (plane...) through the recent decodes when it is off it by at most this
 # fraction of its distance from the newest: float32 rounding of a value on the line stays far below.
 SPAN_TOLERANCE = 1e-3
@@ -170,6 +173,10 @@ class TimbrePipeline:
         self.tiles_sounded = 0
         self.keys_first_sounded = 0  # keyboard bundles: latent changes sounded at the playing keys first
         self.keys_added = 0  # keyboard bundles: answers that decoded more keys of the sounding latent
+        self.keys_estimated = 0  # keyboard bundles: changes sounded at some keys, the others moved from them
+        # Keyboard bundles: the exact keys of the voices' timbre changed since the engine last placed its voices
+        # (a voice whose key is not exact moves to the nearest that is; one whose own key is, back to it).
+        self.keys_changed = False
         self.latent_changes = 0
         self.decode_errors = 0
         self.last_decode_error = ""
@@ -370,9 +377,20 @@ class TimbrePipeline:
             self._sound(timbre.with_keys(result.keys, new_latent=True))
             self._exact_seq = result.seq
             self.keys_first_sounded += 1
+            self.keys_changed = True
         elif result.seq == self._exact_seq:
             self._timbre = timbre.with_keys(result.keys, new_latent=False)
             self.keys_added += 1
+            self.keys_changed = True
+        if result.estimate:
+            # Sounding now at every key, the voices at keys not decoded yet moved from the nearest that is (the
+            # engine moves them, see keys_changed): exact once the rest of the keys follow with these tags.
+            self.keys_estimated += 1
+            for tag in result.tags:
+                if tag not in self._estimated_tags:
+                    self._applied.append((tag, sample))
+                    self._estimated_tags.add(tag)
+            return
         self._resolve_tags(result.tags, sample)
 
     # ------------------------------------------------------------------ keys (a keyboard bundle's)
@@ -451,6 +469,7 @@ class TimbrePipeline:
             decodes_inline=bool(decoding.decodes_inline()),
             cache_hits=int(decoding.cache.hits),
             timbre_estimates=int(self.timbre_estimates),
+            keys_estimated=int(self.keys_estimated),
         )
 
     def close(self) -> None:

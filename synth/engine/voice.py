@@ -181,17 +181,19 @@ class Voice:
         self.held = False
         self._fade_left = self._fade_total = max(1, frames)
 
-    def rekey(self, key: int, *, pitch_ratio: float, harmonic_f0: float | None) -> bool:
+    def rekey(self, key: int, *, pitch_ratio: float, harmonic_f0: float | None, wants: int | None = None) -> bool:
         """Play trained ``key``'s decode from now on, at ``pitch_ratio`` (a keyboard bundle's note started at
         the nearest key decoded, its own key's decode now there): this method's twin inverter, tuned to the
         key's fundamental, starts on the new key's frames beside the one playing, which goes on with the old
         key's, and their audio is crossfaded once the twin has filled its latency, as a method switch does.
-        The note's pitch does not move (the ratio takes the key's place). False, and nothing done, while a
-        switch or another rekey is in progress (ask again later) or without a twin."""
+        The note's pitch does not move (the ratio takes the key's place). ``wants``: the key this voice moves
+        on to later (its own, when ``key`` is only the nearest decoded one), None when ``key`` is its own. False,
+        and nothing done, while a switch or another rekey is in progress (ask again later) or without a
+        twin."""
         twin = self.twins.get(self.method)
         if twin is None or self._old_inv is not None or self.stage == IDLE:
             return False
-        self.wants_key = None
+        self.wants_key = wants
         if self.stage == TAIL:  # nothing left to hear of the old key
             self.key, self.pitch_ratio, self.harmonic_f0 = key, pitch_ratio, harmonic_f0
             return True
