@@ -4,6 +4,8 @@ note)."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -41,6 +43,24 @@ def test_start_up_work_widens_the_margin_within_its_bound():
     assert [c.reason for c in m.changes] == ["start-up", "near-miss", "start-up done"]
 
 
+def test_pressure_holds_the_margin_at_its_widest_until_it_passes():
+    """A flood (see synth.host.margin): the widest margin at once, whatever near-misses and start-up say,
+    extended by each new sign of it, and back to the adapted margin once it has passed."""
+    m = MarginPolicy(blocks=3, max_blocks=8, relax_seconds=10.0, startup_blocks=2)
+    assert m.observe(fill_blocks=2.5, underflows=0, now=0.0) == 3
+    m.set_pressure(until=2.0, now=0.5)
+    assert m.pressured and m.blocks == 8 and m.widest == 8
+    m.set_pressure(until=1.0, now=0.6)  # an earlier end never shortens it
+    assert m.observe(fill_blocks=0.5, underflows=0, now=1.5) == 8  # a near-miss meanwhile still counts
+    m.set_pressure(until=3.0, now=1.9)
+    assert m.observe(fill_blocks=6.0, underflows=0, now=2.5) == 8
+    assert m.observe(fill_blocks=6.0, underflows=0, now=3.0) == 4  # over: the near-miss's block until calm
+    assert not m.pressured
+    m.set_pressure(until=3.5, now=4.0)  # a sign that has already passed widens nothing
+    assert not m.pressured and m.blocks == 4
+    assert [c.reason for c in m.changes] == ["pressure", "near-miss", "pressure over"]
+
+
 def test_a_fixed_margin_never_moves():
     m = MarginPolicy(blocks=4, max_blocks=4, startup_blocks=0)
     for t in range(5):
@@ -75,6 +95,21 @@ def test_the_live_engine_files_each_underflow_by_phase_and_widens_after_it():
         stats = live.stats()
     assert stats.buffer_ms_widest > stats.buffer_ms_base
     assert stats.underflows == stats.underflows_startup + stats.underflows_idle + stats.underflows_playing
+
+
+def test_a_stream_of_paced_latent_changes_puts_the_live_engine_under_pressure():
+    """The pacer holding a latent change back (a stream faster than the synthesis thread's share) is a flood's
+    sign as well: the live engine renders at its widest margin; without one it keeps the calm margin."""
+    with live_session(max_voices=4) as (live, _):
+        assert wait_for(lambda: not live.margin.startup, timeout=60.0)
+        live.submit(NoteOn(60, 100))
+        assert wait_for(lambda: live.engine.sounding_voices > 0)
+        time.sleep(0.2)
+        assert not live.margin.pressured and live.margin.blocks < live.margin.max_blocks
+        live.engine._pacer.waited += 1  # what LatentPacer.ready counts when it holds a change back
+        assert wait_for(lambda: live.margin.pressured)
+        assert live.margin.blocks == live.margin.max_blocks
+        assert wait_for(lambda: live.ring.available() >= live.margin.max_blocks * live.blocksize - live.blocksize)
 
 
 @pytest.mark.parametrize("onset, keep", [(None, 2), (1, 1), (3, 3)])
