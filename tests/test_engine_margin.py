@@ -4,8 +4,6 @@ note)."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 import soundfile as sf
@@ -95,21 +93,6 @@ def test_the_live_engine_files_each_underflow_by_phase_and_widens_after_it():
         stats = live.stats()
     assert stats.buffer_ms_widest > stats.buffer_ms_base
     assert stats.underflows == stats.underflows_startup + stats.underflows_idle + stats.underflows_playing
-
-
-def test_a_stream_of_paced_latent_changes_puts_the_live_engine_under_pressure():
-    """The pacer holding a latent change back (a stream faster than the synthesis thread's share) is a flood's
-    sign as well: the live engine renders at its widest margin; without one it keeps the calm margin."""
-    with live_session(max_voices=4) as (live, _):
-        assert wait_for(lambda: not live.margin.startup, timeout=60.0)
-        live.submit(NoteOn(60, 100))
-        assert wait_for(lambda: live.engine.sounding_voices > 0)
-        time.sleep(0.2)
-        assert not live.margin.pressured and live.margin.blocks < live.margin.max_blocks
-        live.engine._pacer.waited += 1  # what LatentPacer.ready counts when it holds a change back
-        assert wait_for(lambda: live.margin.pressured)
-        assert live.margin.blocks == live.margin.max_blocks
-        assert wait_for(lambda: live.ring.available() >= live.margin.max_blocks * live.blocksize - live.blocksize)
 
 
 @pytest.mark.parametrize("onset, keep", [(None, 2), (1, 1), (3, 3)])

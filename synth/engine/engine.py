@@ -533,12 +533,6 @@ class Engine:
 
     # ------------------------------------------------------------------ state
     @property
-    def latent_waits(self) -> int:
-        """Frames at which a latent change was due and the pacer held it back (0 without a pacer): it grows while
-        a stream of changes comes faster than the synthesis thread's share pays for."""
-        return 0 if self._pacer is None else self._pacer.waited
-
-    @property
     def sounding_voices(self) -> int:
         """Voices producing sound (including ones fading out or ringing in their release)."""
         return sum(1 for v in self.pool.slots if v.active)

@@ -166,7 +166,6 @@ class LiveEngine:
         # Until when (time.perf_counter()) control floods in: a float that any thread may raise (under_pressure)
         # and the synthesis thread hands to the margin (see synth.host.margin).
         self._pressure_until = 0.0
-        self._latent_waits = 0  # the engine's paced latent changes, last seen by the synthesis thread
 
     # ------------------------------------------------------------------ control (any thread)
     def submit(
@@ -372,10 +371,6 @@ class LiveEngine:
                 self._drain_inbox()
                 now = time.perf_counter()
                 self._count_underflows(startup)
-                waits = self.engine.latent_waits
-                if waits != self._latent_waits:  # a stream of latent changes is being paced: a flood too
-                    self._latent_waits = waits
-                    self.under_pressure()
                 if self._pressure_until > now:
                     self.margin.set_pressure(until=self._pressure_until, now=now)
                 fill = self.ring.available() / self.blocksize
