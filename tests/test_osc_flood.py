@@ -63,8 +63,11 @@ def test_a_flood_of_valid_commands_is_dropped_before_the_engine_and_said_once():
         client.send_bundle(0, flood[200:])
         assert wait_for(lambda: server.router.throttled == 350)
         assert server.router.messages == 50 and server.router.errors == 0
-        # The engine renders at its widest margin while a sender floods (see synth.host.margin).
-        assert wait_for(lambda: live.margin.pressured and live.margin.blocks == live.margin.max_blocks)
+        # The engine renders at its widest margin while a sender floods (see synth.host.margin). Asked of the
+        # margin's record, not of its state now: the pressure ends 2 s after the flood, and a loaded machine may
+        # hold this process off for longer than that.
+        assert wait_for(lambda: "pressure" in [c.reason for c in list(live.margin.changes)])
+        assert live.margin.widest == live.margin.max_blocks
         replies = client.drain()
         assert [address for address, _ in replies] == ["/synth/error"]
         assert "more than 2000 commands a second" in replies[0][1][1]
@@ -157,7 +160,7 @@ def test_the_receive_thread_spends_only_its_share_of_the_cpu_and_leaves_the_rest
                 client.send("/synth/gain", 0.5 + 0.01 * i)
             assert wait_for(lambda: server.packets == 3)
             # Its share spent, the receive thread tells the engine to render at its widest margin.
-            assert wait_for(lambda: live.margin.pressured)
+            assert wait_for(lambda: "pressure" in [c.reason for c in list(live.margin.changes)])
             time.sleep(0.3)  # however long: the thread spent its burst and the clock has not moved
             assert server.packets == 3 and server.router.messages == 3
             clock.now = 0.004  # 1 ms of CPU paid back (0.5 of debt, 0.5 to spend): one more datagram
