@@ -15,7 +15,7 @@ not forgive. So the margin adapts, as jitter buffers in pro audio and VoIP softw
   spent), and for a while after, the margin is the widest. A flood makes
   the synthesis thread's frames costlier and slower (each paced latent change is a decode and a new timbre
   in that thread, 8-13 ms a frame of 5.3 ms under a flood against 1.3 ms quiet; the sender's core and the
-  network work beside it), and the whole process then stalls now and then for 25-50 ms with no thread of
+  network work beside it), and the whole process then stalls now and then for 14-50 ms with no thread of
   ours waiting for a CPU (traced, see results/reliability/flakes-and-dropouts.md): a 3-block margin lost
   those bets at a flood's start, before any near-miss had widened it. A flood's own commands are dropped
   or paced anyway, so the latency the wider margin costs is not heard; the notes and moves of a performer
