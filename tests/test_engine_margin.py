@@ -41,6 +41,24 @@ def test_start_up_work_widens_the_margin_within_its_bound():
     assert [c.reason for c in m.changes] == ["start-up", "near-miss", "start-up done"]
 
 
+def test_pressure_holds_the_margin_at_its_widest_until_it_passes():
+    """A flood (see synth.host.margin): the widest margin at once, whatever near-misses and start-up say,
+    extended by each new sign of it, and back to the adapted margin once it has passed."""
+    m = MarginPolicy(blocks=3, max_blocks=8, relax_seconds=10.0, startup_blocks=2)
+    assert m.observe(fill_blocks=2.5, underflows=0, now=0.0) == 3
+    m.set_pressure(until=2.0, now=0.5)
+    assert m.pressured and m.blocks == 8 and m.widest == 8
+    m.set_pressure(until=1.0, now=0.6)  # an earlier end never shortens it
+    assert m.observe(fill_blocks=0.5, underflows=0, now=1.5) == 8  # a near-miss meanwhile still counts
+    m.set_pressure(until=3.0, now=1.9)
+    assert m.observe(fill_blocks=6.0, underflows=0, now=2.5) == 8
+    assert m.observe(fill_blocks=6.0, underflows=0, now=3.0) == 4  # over: the near-miss's block until calm
+    assert not m.pressured
+    m.set_pressure(until=3.5, now=4.0)  # a sign that has already passed widens nothing
+    assert not m.pressured and m.blocks == 4
+    assert [c.reason for c in m.changes] == ["pressure", "near-miss", "pressure over"]
+
+
 def test_a_fixed_margin_never_moves():
     m = MarginPolicy(blocks=4, max_blocks=4, startup_blocks=0)
     for t in range(5):

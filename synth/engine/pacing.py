@@ -40,9 +40,14 @@ MAX_WAIT_SECONDS = 0.1
 # moves come in bursts (a preset switch, a few fader steps, a morph), well within the share over a second, and
 # the pacing without it held each change for what the one before cost: on 2026-12-07 (14:21, bench --only
 # engine) latent jumps 20 a second sounded at p50 56 ms, preset switches from the cache at 62 ms, against
-# 22 ms unpaced. With 0.5 s at a share of 0.05, 25 ms of the synthesis thread's work goes at once, about
-# ten changes; a stream longer than that is paced to the share as before.
-BURST_SECONDS = 0.5
+# 22 ms unpaced. With 0.5 s at a share of 0.05, 25 ms of the synthesis thread's work went at once: more than
+# the 16 ms the calm margin holds, and under a flood a change costs that thread 8-13 ms, not 1.3 (traced in
+# quiet windows, 2026-12-07: the first changes of bench_flood's latent floods were 4-9 ms each, back to back,
+# and the flood's underflows came there; see results/reliability/flakes-and-dropouts.md). 0.2 s saves 10 ms:
+# several cheap changes of a performer at once (a preset from the cache, an estimated move: under 1.5 ms
+# each), one costly one under a flood, after which the pacer's wait puts the live engine under pressure
+# (its widest margin, synth.host.margin) before the next.
+BURST_SECONDS = 0.2
 
 
 class LatentPacer:

@@ -35,12 +35,15 @@ from synth.host.priority import plan_priorities, raise_thread_priority
 from synth.host.recorder import Recorder
 from synth.host.stats import LiveStats
 
-__all__ = ["LiveEngine", "SWITCH_INTERVAL", "raise_thread_priority"]
+__all__ = ["LiveEngine", "SWITCH_INTERVAL", "PRESSURE_SECONDS", "raise_thread_priority"]
 
 SWITCH_INTERVAL = 0.0005  # seconds
 # Silence rendered ahead while nothing sounds (128 ms at 256 / 48 kHz): whole-process stalls of 25-60 ms were
 # traced on the 2-core machines under load, and this much costs no latency (it is taken back for a command).
 IDLE_AHEAD_BLOCKS = 24
+# How long the margin stays at its widest after the last sign of a flood (see synth.host.margin): longer than
+# the gaps between a sender's bursts, so that a flood does not reopen at the narrow margin each time.
+PRESSURE_SECONDS = 2.0
 
 
 class LiveEngine:
@@ -160,6 +163,9 @@ class LiveEngine:
         self.taken_back = 0  # commands that took back silence rendered ahead
         self.taken_back_samples = 0
         self._last_estimate = 0  # what submit() last said an immediate command's sample would be
+        # Until when (time.perf_counter()) control floods in: a float that any thread may raise (under_pressure)
+        # and the synthesis thread hands to the margin (see synth.host.margin).
+        self._pressure_until = 0.0
 
     # ------------------------------------------------------------------ control (any thread)
     def submit(
@@ -202,6 +208,14 @@ class LiveEngine:
         # Never earlier than the previous immediate command's: they apply in the order they came.
         self._last_estimate = max(self._last_estimate, estimate)
         return self._last_estimate
+
+    def under_pressure(self, seconds: float = PRESSURE_SECONDS) -> None:
+        """Control floods in (from any thread: the OSC server when a sender goes over its budget or its receive
+        thread has spent its share): render at the widest margin for the next ``seconds``. A plain float store:
+        no lock, no allocation, so a receive thread under a flood can call it for every datagram."""
+        until = time.perf_counter() + seconds
+        if until > self._pressure_until:
+            self._pressure_until = until
 
     def sample_now(self) -> int:
         """The sample being handed to the output now."""
@@ -357,6 +371,8 @@ class LiveEngine:
                 self._drain_inbox()
                 now = time.perf_counter()
                 self._count_underflows(startup)
+                if self._pressure_until > now:
+                    self.margin.set_pressure(until=self._pressure_until, now=now)
                 fill = self.ring.available() / self.blocksize
                 if self._onset_refill:  # one block left by choice: only running dry counts (see _onset_refill)
                     self._onset_refill = fill < self.margin.blocks

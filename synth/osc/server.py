@@ -121,6 +121,9 @@ class OscServer:
         allowed = allowed_peers(host, allow)
         self.live = live
         self.engine = live.engine
+        # Told when control floods in (a sender over its budget, the receive thread's share spent): the live
+        # engine then renders at its widest margin for a while (see synth.host.margin).
+        self._pressure = getattr(live, "under_pressure", None)
         self.host = host
         self.allow = allowed
         self.packets = 0
@@ -170,6 +173,8 @@ class OscServer:
             if pause > 0.0:
                 # The receive thread has spent its share: leave the datagrams to the kernel, which drops what
                 # its buffer cannot hold, at no cost to the GIL the synthesis thread needs.
+                if self._pressure is not None:
+                    self._pressure()
                 time.sleep(max(pause, INTAKE_PAUSE_S))
                 continue
             c0 = self.cpu_clock()
@@ -204,6 +209,8 @@ class OscServer:
             # Dropped unread: under a flood the receive thread's work must stay next to nothing (it holds the
             # GIL the synthesis thread needs).
             self.router.throttled += 1
+            if self._pressure is not None:
+                self._pressure()
             if budget.notice.take():
                 self._reply_error(addr, Reply(ERROR_ADDRESS, ("", f"more than {over} a second: the excess is "
                                                                   "dropped")))
