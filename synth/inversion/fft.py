@@ -18,7 +18,7 @@ import functools
 import numpy as np
 from numba import njit
 
-__all__ = ["IrfftPlan", "irfft", "irfft_plan", "is_power_of_two"]
+__all__ = ["IrfftPlan", "irfft", "irfft_plan", "is_power_of_two", "rfft"]
 
 
 def is_power_of_two(n: int) -> bool:
@@ -147,3 +147,48 @@ def irfft(spec, twiddles, stages, work, out):
     for k in range(m):
         out[2 * k] = z[k].real * scale
         out[2 * k + 1] = z[k].imag * scale
+
+
+@njit(cache=True)
+def _inverse_passes(stages, twiddles, a, b):
+    """The unscaled complex inverse DFT of ``a`` (length n/2) by the plan's passes; returns the buffer
+    that holds the result (``a`` or ``b``)."""
+    swapped = False
+    for st in range(stages.shape[0]):
+        radix, length, stride, offset = stages[st, 0], stages[st, 1], stages[st, 2], stages[st, 3]
+        x, y = (b, a) if swapped else (a, b)
+        if radix == 2:
+            for q in range(stride):
+                y[q] = x[q] + x[stride + q]
+                y[stride + q] = x[q] - x[stride + q]
+        elif stride == 1:
+            _radix4_first(length, offset, twiddles, x, y)
+        else:
+            _radix4(length, stride, offset, twiddles, x, y)
+        swapped = not swapped
+    return b if swapped else a
+
+
+@njit(cache=True)
+def rfft(x, twiddles, stages, work, spec):
+    """spec = the n/2 + 1 bins of the real length-n signal ``x``, as ``np.fft.rfft(x)`` (unscaled), with the
+    tables of :func:`irfft_plan` (n) and its scratch: the forward DFT of the packed even and odd samples is
+    the conjugate of the inverse DFT of their conjugate, then the textbook split."""
+    m = work.shape[1]
+    a, b = work[0], work[1]
+    for k in range(m):
+        a[k] = complex(x[2 * k], -x[2 * k + 1])  # conj(z)
+    z = _inverse_passes(stages, twiddles, a, b)
+    # Z = conj(z) now holds the forward DFT of the packed signal; E[k] = (Z[k] + conj(Z[m-k])) / 2,
+    # O[k] = (Z[k] - conj(Z[m-k])) / 2i, X[k] = E[k] + e^{-2 pi i k / n} O[k].
+    for k in range(m + 1):
+        zk = z[k % m].conjugate()
+        zc = z[(m - k) % m]  # conj(Z[m - k]) = z[m - k]
+        er, ei = 0.5 * (zk.real + zc.real), 0.5 * (zk.imag + zc.imag)
+        dr, di = 0.5 * (zk.real - zc.real), 0.5 * (zk.imag - zc.imag)
+        orr, oi = di, -dr  # (d) / i
+        if k < m:
+            cr, ci = twiddles[6, k], -twiddles[7, k]
+        else:
+            cr, ci = -1.0, 0.0
+        spec[k] = complex(er + orr * cr - oi * ci, ei + orr * ci + oi * cr)
