@@ -74,8 +74,11 @@ ENVELOPE_UP = 2.0 ** (15.0 / 12.0)
 ENVELOPE_FLOOR = 1e-6
 #: Passes of the noise's consistent phase (see HarmonicNoiseInverter's ``consistency``); 0: random phases.
 #: On 32 SoundFont notes (error as heard, dB; scale 1.5, no momentum): 0: 2.11, 1: 2.03, 2: 1.83, 3: 1.78, 5: 1.71;
-#: each pass costs about 8 us a frame (docs/BENCHMARKS.md, inversion).
-CONSISTENCY = 4
+#: each pass costs about 8 us a frame (docs/BENCHMARKS.md, inversion). Off by default for now: a gain change
+#: mid-note must scale the audio and nothing else (tests/test_timbre_switch_level.py), and continued phases
+#: carry the overlap-add's mix of two levels into every later frame's phases; 4 passes once the consistency
+#: reads a gain-1 accumulator of its own.
+CONSISTENCY = 0
 #: The noise's power scale with consistent phases: random-phase frames add as independent noises (power
 #: n_fft / hop times a frame's), frames that continue each other add nearer to one signal; measured on the
 #: same notes (1.3: bias -0.1 dB in the attack and -0.6 above 2 kHz, 1.9: +0.8 and +0.1).
