@@ -205,6 +205,9 @@ class Engine:
         self._frame_len = 0
         self._frame_read = 0
         self._events: list = []
+        # Samples from the event being applied to the frame start applying it (a key-up inside a frame sounds
+        # from where it came: Voice.release).
+        self._late = 0
         self._seq = itertools.count()
         self._latent_dirty = False
         self._latent_tags: list = []
@@ -388,13 +391,13 @@ class Engine:
     # Each effect returns True when the latent changed and a decode is due.
     def _apply_note_on(self, command: NoteOn) -> bool:
         if command.velocity <= 0:
-            self.pool.note_off(command.note)
+            self.pool.note_off(command.note, late=self._late)
         else:
             self._note_on(command)
         return False
 
     def _apply_note_off(self, command: NoteOff) -> bool:
-        self.pool.note_off(command.note)
+        self.pool.note_off(command.note, late=self._late)
         return False
 
     def _apply_panic(self, command: Panic) -> bool:
@@ -476,8 +479,10 @@ class Engine:
         events = self._events
         if events and events[0][0] <= start:
             while events and events[0][0] <= start:
-                _, _, command, tag = heapq.heappop(events)
+                at, _, command, tag = heapq.heappop(events)
+                self._late = start - at
                 self._apply(command, tag, start)
+            self._late = 0
             self._snapshot = self._control.snapshot(method=self.method, gain=self.gain)
         if self._latent_dirty and (pacer is None or pacer.ready(frame=self._frames_made)):
             self._request_latent(start)
