@@ -60,7 +60,9 @@ def check_sample_time(at_sample) -> int:
     return int(at_sample)
 
 
-def _default_inverter_factory(*, harmonic_f0: float | None):
+def default_inverter_factory(*, harmonic_f0: float | None):
+    """The engine's own ``inverter_factory`` for a model whose notes have fundamental ``harmonic_f0`` (Hz; None:
+    the inverters are not tuned), for a caller that wraps it (a benchmark recording the frames a voice plays)."""
     from synth.inversion import make_inverter
 
     def factory(method: str, *, params: SpectrogramParams, output_rate: int):
@@ -162,7 +164,7 @@ class Engine:
         self._rekeys = False  # a voice waits for its own key's decode (see _note_on)
         if inverter_factory is None:
             base_hz = 440.0 * 2.0 ** ((self.base_pitch - 69) / 12.0)
-            inverter_factory = _default_inverter_factory(harmonic_f0=base_hz if tune_partials else None)
+            inverter_factory = default_inverter_factory(harmonic_f0=base_hz if tune_partials else None)
         self.hop_samples = hop_samples(params=params, output_rate=output_rate)
         self.max_frame_samples = self._frame_start(1) + 2
         # Live: a stream of latent changes is turned into timbres at the pace of what they cost the synthesis

@@ -233,10 +233,13 @@ def _release_delta(release: np.ndarray, sustain: np.ndarray, *, note_off: np.nda
     delta = (release - state).astype(np.float64)
     audible = sustain > 2.0 * RELEASE_SILENT_U
     if audible.any():
+        # Weighted by each band's power in the state: a partial's band keeps its own fall over the quiet
+        # bands beside it (noise between partials, which falls otherwise), bands of one loudness share theirs.
         kernel = np.ones(2 * RELEASE_SMOOTH_BANDS + 1)
-        weight = np.convolve(audible.astype(np.float64), kernel, mode="same")
-        summed = np.apply_along_axis(np.convolve, 1, np.where(audible[None, :], delta, 0.0), kernel, mode="same")
-        delta = np.where(audible[None, :], summed / np.maximum(weight, 1.0)[None, :], delta)
+        power = np.where(audible, 10.0 ** (13.0 * (state.astype(np.float64) - float(state[audible].max()))), 0.0)
+        weight = np.convolve(power, kernel, mode="same")
+        summed = np.apply_along_axis(np.convolve, 1, delta * power[None, :], kernel, mode="same")
+        delta = np.where(audible[None, :], summed / np.maximum(weight, 1e-300)[None, :], delta)
         # Each frame's level over the audible bands against the state's (unit scale): where it is above, the
         # whole frame comes down by the difference.
         swell = np.maximum(_level_u(state[None, audible] + delta[:, audible]) - _level_u(state[None, audible]), 0.0)
