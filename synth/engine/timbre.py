@@ -60,7 +60,7 @@ LOOP_XFADE_FRAMES = 20
 LOOP_STEADY_DB = 1.0
 # How far one band of a release frame may rise above the note-off state (unit scale: 6 dB), its frame's level
 # staying at or under the state's: a band's flicker is the note's, a band that swells is not.
-RELEASE_BAND_RISE_U = 6.0 / 130.0
+RELEASE_BAND_RISE_U = 0.0
 # Bands either side whose fall a release band's is averaged with (see _release_delta).
 RELEASE_SMOOTH_BANDS = 3
 
