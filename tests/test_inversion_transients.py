@@ -98,16 +98,35 @@ def test_an_onset_has_no_pre_echo_and_keeps_its_level(gated):
     assert abs(diff.mean()) <= 1.5 and np.abs(diff).max() <= 3.0, np.round(diff, 1)
 
 
-def test_a_decay_is_left_alone():
-    """An exponential release (60 dB in 0.5 s, 0.9 dB a frame) is no step: its samples are exactly those
-    of the inverter without the envelope."""
+@pytest.mark.parametrize("rate", [120.0, 240.0, 400.0])
+def test_a_decay_falls_as_fast_as_its_frames(rate):
+    """An exponential release (120, 240, 400 dB a second: up to an organ's 3.1 dB a frame) analysed again
+    falls over 30-80 ms after its start as its frames do, within 0.15 dB. The window averages a frame's power
+    over about a frame, which lifts a decay in the frames; rendering those frames and analysing them again
+    lifted it once more: 0.06, 0.23 and 0.59 dB short before the envelope's ``decay``."""
+    y = breathy(3.0)
+    t = np.arange(y.size) / SR
+    y = (y * np.minimum(1.0, t / 0.005) * np.where(t < 1.0, 1.0, 10.0 ** (-(t - 1.0) * rate / 20.0))).astype(np.float32)
+    mel = log_mel(y, params=PARAMS)
+    k = SR // HOP  # the release starts on frame 128's centre
+
+    def fall(levels):
+        return levels[k + 3 : k + 10].mean() - levels[k - 6 : k].mean()
+
+    assert fall(frame_levels(analysed(render(mel)))) == pytest.approx(fall(frame_levels(mel)), abs=0.15)
+
+
+def test_a_slow_decay_is_nearly_left_alone():
+    """A release of 120 dB a second (0.9 dB a frame) is moved by the envelope by under 0.1 dB anywhere."""
     y = breathy(4.0)
     t = np.arange(y.size) / SR
     y = (y * np.minimum(1.0, t / 0.005) * np.where(t < 1.0, 1.0, 10.0 ** (-(t - 1.0) * 120.0 / 20.0))).astype(np.float32)
     mel = log_mel(y, params=PARAMS)
     with_envelope, without = render(mel), render(mel, sharpen=0.0)
     span = slice(int(1.05 * RATE), int(1.45 * RATE))
-    assert np.array_equal(with_envelope[span], without[span])
+    ratio = short_levels(with_envelope[span], 0, span.stop - span.start, size=375) - short_levels(
+        without[span], 0, span.stop - span.start, size=375)
+    assert np.abs(ratio).max() < 0.1, np.round(ratio, 2)
 
 
 def test_a_step_the_frames_show_is_not_dug_below_them():

@@ -63,9 +63,11 @@ def note(level_db=None, *, band_db=None, release_db_s: float = 60.0, keyup_s: fl
     return np.clip((mel - PARAMS.db_min) / (PARAMS.db_max - PARAMS.db_min), 0.0, 1.0).astype(np.float32)
 
 
-def play(mel: np.ndarray, *, hold_s: float, after_s: float = 0.5, pad: bool = False) -> tuple[np.ndarray, int]:
+def play(mel: np.ndarray, *, hold_s: float, after_s: float = 0.5, pad: bool = False,
+         late: int = 0) -> tuple[np.ndarray, int]:
     """The frames a voice plays of ``mel`` held ``hold_s`` seconds then released; and the key-up frame.
-    ``pad``: silent frames after the voice has ended, up to ``after_s`` after key-up."""
+    ``pad``: silent frames after the voice has ended, up to ``after_s`` after key-up. ``late``: samples (of
+    the voice's 125 a frame) the key went up before the key-up frame's start."""
     timbre = make_timbre(mel, params=PARAMS)
     rec = FrameRecorder()
     v = Voice({"r": rec}, n_mels=PARAMS.n_mels, max_frame_samples=126, hop_samples=125.0)
@@ -74,7 +76,7 @@ def play(mel: np.ndarray, *, hold_s: float, after_s: float = 0.5, pad: bool = Fa
     keyup = int(round(hold_s * FRAME_RATE))
     for k in range(keyup + int(after_s * FRAME_RATE)):
         if k == keyup:
-            v.release()
+            v.release(late=late)
         if not v.active:
             break
         v.render_frame(mix, current=timbre, previous=None, weight=1.0)
@@ -172,6 +174,40 @@ def test_the_key_up_step_and_the_release_are_the_notes_own(release_db_s, hold_s)
     assert np.all(got[silent] <= floor + 3.0)
 
 
+@pytest.mark.parametrize("late", [0, 40, 100])
+def test_a_key_up_inside_a_frame_releases_from_where_it_came(late):
+    """A steady note with a fast release (400 dB a second, 3.1 dB a frame: an organ's) released ``late``
+    samples before the frame that applies the key-up: every release frame is where the note's own release
+    is at that time since the key-up (within 0.3 dB), not where it was a fraction of a frame earlier (up to
+    2.5 dB louder, before the voice read the release that far in)."""
+    rate = 400.0
+    frames, keyup = play(note(lambda t: -10.0 + 0.0 * t, release_db_s=rate), hold_s=3.0, after_s=0.2, late=late)
+    got = levels_db(frames)
+    held = got[keyup - 1]
+    since = np.arange(12) + 1 + late / 125.0  # the note's own frame k is one frame into its release
+    np.testing.assert_allclose(got[keyup : keyup + 12], held - rate * since / FRAME_RATE, atol=0.3)
+
+
+def test_a_flickering_note_steps_down_at_key_up_as_it_does_itself():
+    """A steady note of 80 bands, each flickering by up to 8 dB from frame to frame (reeds beating), held and
+    released (100 dB a second) still flickering: released where the note itself was (3 s), the voice's key-up
+    step is the note's own within 1.5 dB (1.0 off). Moving the key-up frame, which flickers already, by each
+    release band's own difference from the note-off state adds the model's flicker to the voice's, and a
+    frame's level rises with its bands' spread: the step 2.7 dB short of the note's unclipped, 2.0 with each
+    band clipped at the state (as the release was made before)."""
+    rng = np.random.default_rng(1)
+    t = np.arange(PARAMS.frames) / FRAME_RATE
+    k = int(3 * FRAME_RATE)
+    fall = np.where(np.arange(PARAMS.frames) < k, 0.0, 100.0 * (t - t[k - 1]))
+    db = np.full((PARAMS.n_mels, PARAMS.frames), PARAMS.db_min)
+    bands = np.arange(10, 90)
+    db[bands] = -10.0 - bands[:, None] / 5 - fall[None, :] + rng.uniform(-8.0, 8.0, size=(bands.size, PARAMS.frames))
+    mel = np.clip((db - PARAMS.db_min) / (PARAMS.db_max - PARAMS.db_min), 0.0, 1.0).astype(np.float32)
+    frames, keyup = play(mel, hold_s=3.0, after_s=0.2)
+    got, want = levels_db(frames), levels_db(mel.T)
+    assert keyup_step_db(got, keyup) == pytest.approx(keyup_step_db(want, keyup), abs=1.5)
+
+
 def test_bands_that_decay_at_their_own_rates_keep_them_while_held():
     """A loud partial falling 4 dB a second over quieter ones falling 16 (a piano's low partial over its
     upper ones): held 8 s, the level follows the note's own decay, set by the loud partial, and at 3 s it
@@ -216,7 +252,7 @@ def test_the_loop_frame_allocates_nothing():
     def work(v):
         for _ in range(30):
             v.render_frame(mix, current=timbre, previous=None, weight=1.0)
-        v.release()
+        v.release(late=40)  # between two release frames: the interpolated path
         for _ in range(3):
             v.render_frame(mix, current=timbre, previous=None, weight=1.0)
         assert v.stage == RELEASE

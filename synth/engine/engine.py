@@ -60,7 +60,9 @@ def check_sample_time(at_sample) -> int:
     return int(at_sample)
 
 
-def _default_inverter_factory(*, harmonic_f0: float | None):
+def default_inverter_factory(*, harmonic_f0: float | None):
+    """The engine's own ``inverter_factory`` for a model whose notes have fundamental ``harmonic_f0`` (Hz; None:
+    the inverters are not tuned), for a caller that wraps it (a benchmark recording the frames a voice plays)."""
     from synth.inversion import make_inverter
 
     def factory(method: str, *, params: SpectrogramParams, output_rate: int):
@@ -162,7 +164,7 @@ class Engine:
         self._rekeys = False  # a voice waits for its own key's decode (see _note_on)
         if inverter_factory is None:
             base_hz = 440.0 * 2.0 ** ((self.base_pitch - 69) / 12.0)
-            inverter_factory = _default_inverter_factory(harmonic_f0=base_hz if tune_partials else None)
+            inverter_factory = default_inverter_factory(harmonic_f0=base_hz if tune_partials else None)
         self.hop_samples = hop_samples(params=params, output_rate=output_rate)
         self.max_frame_samples = self._frame_start(1) + 2
         # Live: a stream of latent changes is turned into timbres at the pace of what they cost the synthesis
@@ -205,6 +207,9 @@ class Engine:
         self._frame_len = 0
         self._frame_read = 0
         self._events: list = []
+        # Samples from the event being applied to the frame start applying it (a key-up inside a frame sounds
+        # from where it came: Voice.release).
+        self._late = 0
         self._seq = itertools.count()
         self._latent_dirty = False
         self._latent_tags: list = []
@@ -388,13 +393,13 @@ class Engine:
     # Each effect returns True when the latent changed and a decode is due.
     def _apply_note_on(self, command: NoteOn) -> bool:
         if command.velocity <= 0:
-            self.pool.note_off(command.note)
+            self.pool.note_off(command.note, late=self._late)
         else:
             self._note_on(command)
         return False
 
     def _apply_note_off(self, command: NoteOff) -> bool:
-        self.pool.note_off(command.note)
+        self.pool.note_off(command.note, late=self._late)
         return False
 
     def _apply_panic(self, command: Panic) -> bool:
@@ -476,8 +481,10 @@ class Engine:
         events = self._events
         if events and events[0][0] <= start:
             while events and events[0][0] <= start:
-                _, _, command, tag = heapq.heappop(events)
+                at, _, command, tag = heapq.heappop(events)
+                self._late = start - at
                 self._apply(command, tag, start)
+            self._late = 0
             self._snapshot = self._control.snapshot(method=self.method, gain=self.gain)
         if self._latent_dirty and (pacer is None or pacer.ready(frame=self._frames_made)):
             self._request_latent(start)

@@ -103,6 +103,9 @@ class Voice:
         self._xf_wait = 0
         self._xf_pos = 0
         self._pos = 0  # frame index in the hold part, or in the release part
+        # Frames the release is ahead of _pos: how long before this frame the key went up (a key-up inside a
+        # frame is applied at the next frame start, and the note's own release had begun at the key-up).
+        self._lead = 0.0
         self._wraps = 0  # passes over the sustain loop's frames before this one (the hold part's is the first)
         self._tail_left = 0
         self._fade_left = 0  # frames left of a steal fade (0: not fading)
@@ -162,16 +165,24 @@ class Voice:
         self._inv.reset()
         self._old_inv = None
         self._pos = 0
+        self._lead = 0.0
         self._wraps = 0
         self._fade_left = 0
         self._key_up.fill(0.0)
 
-    def release(self) -> None:
-        """Key up: the release starts from the frame the voice sounded last, wherever it was."""
+    def release(self, *, late: int = 0) -> None:
+        """Key up: the release starts from the frame the voice sounded last, wherever it was.
+
+        ``late``: output samples from the key-up to the start of the engine frame that applies it (events
+        apply at frame starts; 0 .. a frame). The release frames are read that far (plus this voice's
+        ``offset``) into the note's own release, interpolated between its frames, so a key-up sounds when it
+        came, not up to a frame later: 5 ms late at 0.12 s, where the release of an organ falls 5 dB a frame.
+        """
         if self.stage in (HOLD, SUSTAIN):
             self._key_up[:] = self._mel
             self.stage = RELEASE
             self._pos = 0
+            self._lead = max(0.0, (late + self.offset) / self.hop_samples)
         self.held = False
 
     def fade_out(self, frames: int) -> None:
@@ -252,7 +263,8 @@ class Voice:
             spans.append(timbre.loop_read_span)
         if self.stage == RELEASE:
             hold = timbre.hold_frame(frames)
-            spans.append((hold + self._pos, hold + min(self._pos + lookahead, timbre.release_frames)))
+            first = self._pos + int(self._lead)  # (a frame between two release frames reads both)
+            spans.append((hold + first, hold + min(first + 1 + lookahead, timbre.release_frames)))
             spans.append(timbre.sustain_span)
         return min(a for a, _ in spans), max(b for _, b in spans)
 
@@ -269,7 +281,19 @@ class Voice:
         elif self.stage == SUSTAIN:
             timbre.loop_frame(self._pos, self._wraps, out, self._mel_scratch)
         else:  # RELEASE: the key-up frame, moved as far as the note's own release has fallen
-            np.add(self._key_up, timbre.release_delta[min(self._pos, timbre.release_frames - 1)], out=out)
+            delta = timbre.release_delta
+            last = timbre.release_frames - 1
+            at = self._pos + self._lead
+            i = min(int(at), last)
+            frac = at - i if i < last else 0.0
+            if frac > 0.0:  # between two release frames (in the unit dB scale, as every blend here)
+                scratch = self._mel_scratch
+                np.subtract(delta[i + 1], delta[i], out=scratch)
+                scratch *= np.float32(frac)
+                scratch += delta[i]
+                np.add(self._key_up, scratch, out=out)
+            else:
+                np.add(self._key_up, delta[i], out=out)
             np.maximum(out, 0.0, out=out)
 
     def _frame_at(self, key: int | None, out: np.ndarray, *, current, previous, weight: float) -> float:

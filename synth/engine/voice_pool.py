@@ -57,10 +57,11 @@ class VoicePool:
         self.notes_started += 1
         return free
 
-    def note_off(self, note: int) -> None:
+    def note_off(self, note: int, *, late: int = 0) -> None:
+        """Release ``note``'s held voices; ``late``: samples since the key went up (see :meth:`Voice.release`)."""
         for v in self.slots:
             if v.active and v.held and v.note == note:
-                v.release()
+                v.release(late=late)
 
     def panic(self) -> None:
         for v in self.slots:

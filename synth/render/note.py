@@ -90,16 +90,18 @@ def make_engine(
     decoder=None,
     match_loudness: bool = True,
     decoding=None,
+    inverter_factory=None,
 ):
     """An :class:`~synth.engine.Engine` for rendering: offline (inline-decoding, deterministic) unless
-    ``decoding`` (a :class:`~synth.engine.decoding.DecodingFactory`) says otherwise."""
+    ``decoding`` (a :class:`~synth.engine.decoding.DecodingFactory`) says otherwise; ``inverter_factory``: the
+    Engine's (None: its own)."""
     from synth.engine import Engine, EngineOptions
 
     options = EngineOptions(
         output_rate=output_rate, method=method, methods=methods if methods is not None else (method,),
         max_voices=max_voices, gain=gain, initial_preset=initial_preset, match_loudness=match_loudness,
     )
-    return Engine(bundle, options, decoding=decoding, decoder=decoder)
+    return Engine(bundle, options, decoding=decoding, decoder=decoder, inverter_factory=inverter_factory)
 
 
 def _check_note_args(*, note, velocity, hold, method, output_rate) -> None:
@@ -145,6 +147,7 @@ def render_note(
     decoder=None,
     block: int = 8192,
     match_loudness: bool = True,
+    inverter_factory=None,
 ) -> NoteRender:
     """Render one note of ``preset``: held ``hold`` seconds, then released until it has rung out.
 
@@ -160,6 +163,7 @@ def render_note(
     gain : output gain before the limiter (the live engine's default)
     decoder : an already built decoder session to reuse (rendering many presets); None: a new one
     match_loudness : the preset at the engine's one loudness (as live); False: at the decoder's own level
+    inverter_factory : the engine's (:class:`~synth.engine.Engine`); None: its own
 
     Raises :class:`~synth.errors.PresetError` for an unknown preset, :class:`ParameterError` for the rest.
     """
@@ -171,7 +175,7 @@ def render_note(
     # One voice is all a single note needs (a smaller pool builds faster; the voice itself is the same).
     engine = make_engine(
         bundle, method=method, output_rate=output_rate, gain=gain, max_voices=1, initial_preset=preset,
-        decoder=decoder, match_loudness=match_loudness,
+        decoder=decoder, match_loudness=match_loudness, inverter_factory=inverter_factory,
     )
     events = [(0, NoteOn(int(note), float(velocity))), (sample_of(hold, rate=output_rate), NoteOff(int(note)))]
     audio, figures = render_timeline(engine, events, block=block)
