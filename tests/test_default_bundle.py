@@ -68,14 +68,14 @@ def test_info_describes_it():
 
 
 def test_at_its_home_key_it_decodes_and_encodes_exactly_as_the_one_pitch_model_it_started_from(bundle):
-    """`train --start-from` kept the one-pitch model's maps at key 60: the same presets, the same latents, the
-    same decodes (within 1e-4 on the unit scale) and the same codes of a note, so a preset sounds at key 60
+    """`train --start-from` kept the one-pitch model's maps at key 60: the same presets, the same latents (within
+    1e-3 of values up to 25), the same decodes (within 1e-4 on the unit scale) and the same codes of a note, so a preset sounds at key 60
     as it did before the keyboard model became the default."""
     one = load_bundle(ONE_PITCH)
     assert one.keys is None and one.base_pitch == 60
     assert set(one.presets) == set(bundle.presets)
-    for name, preset in one.presets.items():
-        np.testing.assert_array_equal(bundle.presets[name].latent, preset.latent)
+    for name, preset in one.presets.items():  # re-encoded by the export (its keras model, not ONNX): ~1e-5 off
+        np.testing.assert_allclose(bundle.presets[name].latent, preset.latent, atol=1e-3)
     latents = np.stack([p.latent for p in one.presets.values()])
     np.testing.assert_allclose(bundle.decoder(threads=1).decode(latents, pitch=60),
                                one.decoder(threads=1).decode(latents), atol=1e-4)
