@@ -22,6 +22,24 @@ def time_calls(fn, *, runs: int, warmup: int = 3) -> dict:
             "min": float(ms.min()), "runs": runs}
 
 
+class AtHomeKey:
+    """A keyboard bundle's decoder (it takes the key of each row) decoding at the bundle's home key: what one
+    sounding key of a latent change costs, and the key whose decode the one-pitch figures compare with."""
+
+    def __init__(self, decoder, *, key: int) -> None:
+        self._decoder = decoder
+        self.key = int(key)
+        self.provider = getattr(decoder, "provider", "?")
+
+    def decode(self, latents: np.ndarray) -> np.ndarray:
+        return self._decoder.decode(latents, pitch=self.key)
+
+
+def at_home_key(bundle, decoder):
+    """``decoder`` itself for a one-pitch bundle; for a keyboard bundle, it decoding at the home key."""
+    return decoder if bundle.keys is None else AtHomeKey(decoder, key=bundle.base_pitch)
+
+
 def decode_timing(decoder, *, latent_shape, runs: int = 100, seed: int = 0) -> dict:
     """Time ``decoder.decode(z)`` (batch 1, a new random latent each call) -> :func:`time_calls` dict."""
     rng = np.random.default_rng(seed)
@@ -51,7 +69,7 @@ def estimate_error(bundle, *, pairs: int = 8, steps: int = 8, seed: int = 0) -> 
     if len(names) < 2:
         raise ValueError("the morph estimate needs a bundle with at least two presets")
     params = bundle.params
-    decoder = bundle.decoder(providers=["CPUExecutionProvider"])
+    decoder = at_home_key(bundle, bundle.decoder(providers=["CPUExecutionProvider"]))
     db = params.db_max - params.db_min
     rng = np.random.default_rng(seed)
 

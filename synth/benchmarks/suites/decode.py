@@ -26,30 +26,31 @@ __all__ = ["run_decode_bench", "bundle_decode"]
 
 def bundle_decode(*, quick: bool, bundle: str | None = None) -> dict:
     """onnxruntime decode timing of the bundle's decoder (no TensorFlow)."""
-    from synth.benchmarks.decode import decode_timing, estimate_error
+    from synth.benchmarks.decode import at_home_key, decode_timing, estimate_error
     from synth.bundle import load_bundle
     from synth.bundle.runtime import cuda_usable
 
     path, which = resolve_bundle(bundle)
     b = load_bundle(path)
     runs = 30 if quick else 200
-    out = {"decode_bundle": which}
-    cpu = b.decoder(providers=["CPUExecutionProvider"])
+    out = {"decode_bundle": which if b.keys is None else f"{which}, decoding at its home key {b.base_pitch}"}
+    cpu = at_home_key(b, b.decoder(providers=["CPUExecutionProvider"]))
     t = decode_timing(cpu, latent_shape=b.latent_shape, runs=runs)
     out.update({"decode_ms_p50": t["p50"], "decode_ms_p99": t["p99"], "decode_provider": getattr(cpu, "provider", "?")})
     # One thread, as the live engine decodes (the figure a latent change waits for), whole and tile.
-    t = decode_timing(b.decoder(providers=["CPUExecutionProvider"], threads=1), latent_shape=b.latent_shape, runs=runs)
+    t = decode_timing(at_home_key(b, b.decoder(providers=["CPUExecutionProvider"], threads=1)),
+                      latent_shape=b.latent_shape, runs=runs)
     out.update({"decode_1thread_ms_p50": t["p50"], "decode_1thread_ms_p99": t["p99"]})
     if b.tiles is not None:
         rows, _, channels = b.latent_shape
-        tile = b.tile_decoder(providers=["CPUExecutionProvider"], threads=1)
+        tile = at_home_key(b, b.tile_decoder(providers=["CPUExecutionProvider"], threads=1))
         t = decode_timing(tile, latent_shape=(rows, b.tiles.columns, channels), runs=runs)
         out.update({"tile_1thread_ms_p50": t["p50"], "tile_1thread_ms_p99": t["p99"], "tile_columns": b.tiles.columns,
                     "tile_total_columns": b.tiles.total_columns})
     # The live engine's estimates against the exact decode (and against the stale sound they replace).
     out.update(estimate_error(b, pairs=4 if quick else 8, steps=4 if quick else 8))
     if cuda_usable():
-        gpu = b.decoder()
+        gpu = at_home_key(b, b.decoder())
         t = decode_timing(gpu, latent_shape=b.latent_shape, runs=runs)
         out.update({"decode_cuda_ms_p50": t["p50"], "decode_cuda_ms_p99": t["p99"]})
     return out

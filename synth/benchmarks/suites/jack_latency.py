@@ -307,8 +307,12 @@ def _change_pairs(b, *, count: int = 8, steady_db: float = STEADY_DB) -> list[Ch
     from synth.engine.timbre import make_timbre
     from synth.spectrogram import mel_basis
 
+    from synth.benchmarks.decode import at_home_key
+
     names = list(b.presets)
-    mels = b.decoder(providers=["CPUExecutionProvider"]).decode(np.stack([b.presets[n].latent for n in names]))
+    # The trial plays key 60, the home key of every bundle here: a keyboard bundle's decode there.
+    mels = at_home_key(b, b.decoder(providers=["CPUExecutionProvider"])).decode(
+        np.stack([b.presets[n].latent for n in names]))
     params = b.params
     timbres = [make_timbre(m, params=params) for m in mels]
     power = []  # (frames of the loop, n_mels) mel power of each preset, times its loudness gain squared
