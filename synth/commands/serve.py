@@ -132,11 +132,10 @@ def _print_figures(stats: LiveStats, server, recorded, log_path, midi=None) -> N
 
 
 def run(args: argparse.Namespace) -> int:
+    from synth.bundle.runtime import map_large_blocks
     from synth.commands.bundle_loading import load_bundle_for_command as load_bundle
     from synth.host.recorder import Recorder
     from synth.host.session import LiveSession
-
-    from synth.bundle.runtime import map_large_blocks
 
     _check_ranges(args)
     _check_web(args)

@@ -304,10 +304,9 @@ def _change_pairs(b, *, count: int = 8, steady_db: float = STEADY_DB) -> list[Ch
     decoded loops (16 ms means, as the meter's), each band's power the sum over its FFT bins (least-squares
     weights on the mel bands, as :func:`~synth.engine.loudness.loudness_basis` weighs them). One pair per
     first preset."""
+    from synth.benchmarks.decode import at_home_key
     from synth.engine.timbre import make_timbre
     from synth.spectrogram import mel_basis
-
-    from synth.benchmarks.decode import at_home_key
 
     names = list(b.presets)
     # The trial plays key 60, the home key of every bundle here: a keyboard bundle's decode there.
