@@ -109,6 +109,26 @@ def _radix4(length, stride, offset, twiddles, x, y):
 
 
 @njit(cache=True)
+def _inverse_passes(stages, twiddles, a, b):
+    """The unscaled complex inverse DFT of ``a`` (length n/2) by the plan's passes; returns the buffer
+    that holds the result (``a`` or ``b``)."""
+    swapped = False
+    for st in range(stages.shape[0]):
+        radix, length, stride, offset = stages[st, 0], stages[st, 1], stages[st, 2], stages[st, 3]
+        x, y = (b, a) if swapped else (a, b)
+        if radix == 2:  # the last pass, length 2: no twiddles
+            for q in range(stride):
+                y[q] = x[q] + x[stride + q]
+                y[stride + q] = x[q] - x[stride + q]
+        elif stride == 1:
+            _radix4_first(length, offset, twiddles, x, y)
+        else:
+            _radix4(length, stride, offset, twiddles, x, y)
+        swapped = not swapped
+    return b if swapped else a
+
+
+@njit(cache=True)
 def irfft(spec, twiddles, stages, work, out):
     """out = the length-n real signal whose spectrum is ``spec`` (n/2 + 1 bins), as ``np.fft.irfft(spec, n)``:
     the imaginary parts of the DC and Nyquist bins are ignored, the result is scaled by 1/n. ``twiddles``
@@ -129,44 +149,11 @@ def irfft(spec, twiddles, stages, work, out):
         cr, ci = twiddles[6, k], twiddles[7, k]
         tr, ti = dr * cr - di * ci, dr * ci + di * cr  # e^{2 pi i k / n} (X[k] - conj(X[m - k]))
         a[k] = complex(sr - ti, si + tr)
-    swapped = False  # whether the data is in b
-    for st in range(stages.shape[0]):
-        radix, length, stride, offset = stages[st, 0], stages[st, 1], stages[st, 2], stages[st, 3]
-        x, y = (b, a) if swapped else (a, b)
-        if radix == 2:  # the last pass, length 2: no twiddles
-            for q in range(stride):
-                y[q] = x[q] + x[stride + q]
-                y[stride + q] = x[q] - x[stride + q]
-        elif stride == 1:
-            _radix4_first(length, offset, twiddles, x, y)
-        else:
-            _radix4(length, stride, offset, twiddles, x, y)
-        swapped = not swapped
-    z = b if swapped else a
+    z = _inverse_passes(stages, twiddles, a, b)
     scale = 0.5 / m
     for k in range(m):
         out[2 * k] = z[k].real * scale
         out[2 * k + 1] = z[k].imag * scale
-
-
-@njit(cache=True)
-def _inverse_passes(stages, twiddles, a, b):
-    """The unscaled complex inverse DFT of ``a`` (length n/2) by the plan's passes; returns the buffer
-    that holds the result (``a`` or ``b``)."""
-    swapped = False
-    for st in range(stages.shape[0]):
-        radix, length, stride, offset = stages[st, 0], stages[st, 1], stages[st, 2], stages[st, 3]
-        x, y = (b, a) if swapped else (a, b)
-        if radix == 2:
-            for q in range(stride):
-                y[q] = x[q] + x[stride + q]
-                y[stride + q] = x[q] - x[stride + q]
-        elif stride == 1:
-            _radix4_first(length, offset, twiddles, x, y)
-        else:
-            _radix4(length, stride, offset, twiddles, x, y)
-        swapped = not swapped
-    return b if swapped else a
 
 
 @njit(cache=True)
