@@ -31,51 +31,11 @@ def _tables(seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def _graph(t: dict[str, np.ndarray], *, clip: bool = True) -> bytes:
-    """The home-key decoder's arithmetic as an ONNX graph (the exporter's structure: gather the key's rows,
-    cast the float16 table, home map gated, patches frame after frame, bands first, clipped)."""
-    from onnx import TensorProto, helper, numpy_helper
+    """The home-key decoder's arithmetic as an ONNX graph at this test's small sizes (the exporter's
+    structure, as the benches' stand-in bundle builds it)."""
+    from synth.benchmarks.home_key_bundle import home_key_decoder_graph
 
-    inits = [numpy_helper.from_array(v, name) for name, v in t.items()] + [
-        numpy_helper.from_array(np.array([-1], np.int64), "flat"),
-        numpy_helper.from_array(np.array([-1, C, K], np.int64), "cols_shape"),
-        numpy_helper.from_array(np.array([-1, 1, 1], np.int64), "gate_shape"),
-        numpy_helper.from_array(np.array([1], np.int64), "axis1"),
-        numpy_helper.from_array(np.array([-1, C * P, N_MELS], np.int64), "frames_shape"),
-        numpy_helper.from_array(np.array(0.0, np.float32), "lo"),
-        numpy_helper.from_array(np.array(1.0, np.float32), "hi"),
-    ]
-    n = helper.make_node
-    nodes = [
-        n("Reshape", ["pitch", "flat"], ["p"]),
-        n("Gather", ["slot_of", "p"], ["s"], axis=0),
-        n("Gather", ["a", "s"], ["a_s"], axis=0),
-        n("Gather", ["b", "s"], ["b16"], axis=0),
-        n("Cast", ["b16"], ["b_s"], to=TensorProto.FLOAT),
-        n("Gather", ["mean", "s"], ["m0"], axis=0),
-        n("Unsqueeze", ["m0", "axis1"], ["m_s"]),
-        n("Gather", ["gate", "s"], ["g0"], axis=0),
-        n("Reshape", ["g0", "gate_shape"], ["g_s"]),
-        n("Reshape", ["latent", "cols_shape"], ["cols"]),
-        n("MatMul", ["cols", "home"], ["h0"]),
-        n("Add", ["h0", "home_bias"], ["h"]),
-        n("Mul", ["g_s", "h"], ["gh"]),
-        n("MatMul", ["cols", "a_s"], ["low"]),
-        n("MatMul", ["low", "b_s"], ["o0"]),
-        n("Add", ["o0", "m_s"], ["o1"]),
-        n("Add", ["gh", "o1"], ["patches"]),
-        n("Reshape", ["patches", "frames_shape"], ["frames"]),
-        n("Transpose", ["frames"], ["mel0" if clip else "mel"], perm=[0, 2, 1]),
-    ]
-    if clip:
-        nodes.append(n("Clip", ["mel0", "lo", "hi"], ["mel"]))
-    graph = helper.make_graph(
-        nodes, "home_key_like",
-        [helper.make_tensor_value_info("latent", TensorProto.FLOAT, ["batch", 1, C, K]),
-         helper.make_tensor_value_info("pitch", TensorProto.INT32, ["batch", 1])],
-        [helper.make_tensor_value_info("mel", TensorProto.FLOAT, ["batch", N_MELS, C * P])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    return model.SerializeToString()
+    return home_key_decoder_graph(t, n_mels=N_MELS, frames=C * P, columns=C, clip=clip, name="home_key_like")
 
 
 class _Session:

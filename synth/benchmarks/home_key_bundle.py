@@ -28,7 +28,7 @@ from synth.benchmarks.synthetic_bundle import SHAPES, _keyed_base, _macros, _sha
 from synth.outputs import BUNDLE
 from synth.spectrogram import SpectrogramParams
 
-__all__ = ["make_home_key_bundle", "HOME_KEY_KEYS"]
+__all__ = ["make_home_key_bundle", "home_key_decoder_graph", "HOME_KEY_KEYS"]
 
 HOME_KEY_KEYS = tuple(range(36, 85, 3))
 _COLUMNS, _K, _RANK = 8, 256, 64
@@ -72,12 +72,18 @@ def _tables(params: SpectrogramParams, keys: tuple[int, ...], home: int, seed: i
     }
 
 
-def _decoder_bytes(t: dict[str, np.ndarray], *, n_mels: int, frames: int) -> bytes:
+def home_key_decoder_graph(t: dict[str, np.ndarray], *, n_mels: int, frames: int, columns: int = _COLUMNS,
+                           clip: bool = True, name: str = "home_key_standin_decoder") -> bytes:
+    """The home-key decoder's arithmetic as an ONNX graph over the tables ``t`` (the exporter's structure:
+    gather the key's rows, cast the float16 table, home map gated, patches frame after frame, bands first,
+    clipped unless ``clip`` is False); the latent is ``columns`` columns of ``t["home"].shape[0]`` values.
+    tests/test_key_tables.py builds its small graphs with it too."""
     from onnx import TensorProto, helper, numpy_helper
 
-    inits = [numpy_helper.from_array(v, name) for name, v in t.items()] + [
+    k = t["home"].shape[0]
+    inits = [numpy_helper.from_array(v, table) for table, v in t.items()] + [
         numpy_helper.from_array(np.array([-1], np.int64), "flat"),
-        numpy_helper.from_array(np.array([-1, _COLUMNS, _K], np.int64), "cols_shape"),
+        numpy_helper.from_array(np.array([-1, columns, k], np.int64), "cols_shape"),
         numpy_helper.from_array(np.array([-1, 1, 1], np.int64), "gate_shape"),
         numpy_helper.from_array(np.array([1], np.int64), "axis1"),
         numpy_helper.from_array(np.array([-1, frames, n_mels], np.int64), "frames_shape"),
@@ -104,12 +110,13 @@ def _decoder_bytes(t: dict[str, np.ndarray], *, n_mels: int, frames: int) -> byt
         n("Add", ["o0", "m_s"], ["o1"]),
         n("Add", ["gh", "o1"], ["patches"]),
         n("Reshape", ["patches", "frames_shape"], ["frames"]),
-        n("Transpose", ["frames"], ["mel0"], perm=[0, 2, 1]),
-        n("Clip", ["mel0", "lo", "hi"], ["mel"]),
+        n("Transpose", ["frames"], ["mel0" if clip else "mel"], perm=[0, 2, 1]),
     ]
+    if clip:
+        nodes.append(n("Clip", ["mel0", "lo", "hi"], ["mel"]))
     graph = helper.make_graph(
-        nodes, "home_key_standin_decoder",
-        [helper.make_tensor_value_info("latent", TensorProto.FLOAT, ["batch", 1, _COLUMNS, _K]),
+        nodes, name,
+        [helper.make_tensor_value_info("latent", TensorProto.FLOAT, ["batch", 1, columns, k]),
          helper.make_tensor_value_info("pitch", TensorProto.INT32, ["batch", 1])],
         [helper.make_tensor_value_info("mel", TensorProto.FLOAT, ["batch", n_mels, frames])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)])
@@ -212,7 +219,7 @@ def make_home_key_bundle(path: str | Path, *, keys: tuple[int, ...] = HOME_KEY_K
     )
     with atomic_directory(path, kind=BUNDLE, force=True) as out:
         write_bundle(out, manifest=manifest,
-                     onnx={"decoder.onnx": _decoder_bytes(tables, n_mels=params.n_mels, frames=params.frames),
+                     onnx={"decoder.onnx": home_key_decoder_graph(tables, n_mels=params.n_mels, frames=params.frames),
                            "encoder.onnx": _encoder_bytes(tables, n_mels=params.n_mels, frames=params.frames)},
                      macros=_macros(latent_shape, seed=seed), presets=presets)
     return path
