@@ -55,11 +55,13 @@ from synth.errors import ParameterError
 from synth.inversion.fft import irfft, rfft
 from synth.inversion.frames import check_frame_arguments, check_output_rate, hop_samples
 from synth.inversion.overlap_add import (
+    _HOP,
     _OLA_OFFSET,
     _OVERFLOW,
     _OWN_FFT,
     _WIN_LO,
     OverlapAddStream,
+    _advance,
     emit_frame,
 )
 from synth.inversion.partial_table import unit_sinusoid_mel_power
@@ -77,11 +79,11 @@ ENVELOPE_UP = 2.0 ** (15.0 / 12.0)
 ENVELOPE_FLOOR = 1e-6
 #: Passes of the noise's consistent phase (see HarmonicNoiseInverter's ``consistency``); 0: random phases.
 #: On 32 SoundFont notes (error as heard, dB; scale 1.5, no momentum): 0: 2.11, 1: 2.03, 2: 1.83, 3: 1.78, 5: 1.71;
-#: each pass costs about 8 us a frame (docs/BENCHMARKS.md, inversion). Off by default for now: a gain change
-#: mid-note must scale the audio and nothing else (tests/test_timbre_switch_level.py), and continued phases
-#: carry the overlap-add's mix of two levels into every later frame's phases; 4 passes once the consistency
-#: reads a gain-1 accumulator of its own.
-CONSISTENCY = 0
+#: each pass costs about 8 us a frame (docs/BENCHMARKS.md, inversion). The passes read an overlap-add of the
+#: noise at gain 1 of their own, so a gain change mid-note still scales the audio and nothing else
+#: (tests/test_timbre_switch_level.py): phases found in the sounding mix of two gains would carry the change
+#: into every later frame.
+CONSISTENCY = 4
 #: The noise's power scale with consistent phases: random-phase frames add as independent noises (power
 #: n_fft / hop times a frame's), frames that continue each other add nearer to one signal; measured on the
 #: same notes (1.3: bias -0.1 dB in the attack and -0.6 above 2 kHz, 1.9: +0.8 and +0.1).
@@ -237,12 +239,13 @@ def _analyse(mel_frame, db_min, db_range, freqs, amps, count, first, values, exp
 
 
 @njit(cache=True, fastmath=True)
-def _consistent_phase(spec, iters, acc, offset, win_lo, window, dual, twiddles, stages, work, tbuf, xspec, mag, abuf,
-                      prev, jitter, state, phasors):
+def _consistent_phase(spec, iters, acc, inv_gain, offset, win_lo, window, dual, twiddles, stages, work, tbuf, xspec,
+                      mag, abuf, prev, jitter, state, phasors):
     """Give the noise spectrum ``spec`` the phases that continue what the frames before it left in the
     overlap-add accumulator (RTISI without look-ahead: Zhu, Beauregard and Wyse, 2007), keeping its
     magnitudes: ``iters`` times, analyse the window's stretch of the accumulator (the past frames' overlap,
-    plus this frame's own synthesis after the first pass) with the contract's window and give each bin the
+    plus this frame's own synthesis, scaled by ``inv_gain``, after the first pass) with the contract's window
+    and give each bin the
     phase found there, where that bin holds more than 1e-3 of its own magnitude (else it keeps its phase).
     Overlapping frames then add as one signal does rather than as independent noises, and the analysis of
     the result follows the frames' magnitudes instead of scattering around them.
@@ -250,6 +253,10 @@ def _consistent_phase(spec, iters, acc, offset, win_lo, window, dual, twiddles, 
     Then every bin's phase moves by a random angle of up to ``jitter`` / 2 steps of 4096 either way (the
     generator's ``state`` in and out, ``phasors`` its table): without it a steady noise settles into steady
     sines at the bins' centres.
+
+    ``acc`` is the noise's overlap-add at gain 1 (every frame's spectrum over its own gain, ``inv_gain`` this
+    frame's), not the one that sounds: phases found in a mix of two gains would carry a gain change into
+    every later frame, where the gain must scale its frames' audio and nothing else.
 
     Scratch: ``tbuf`` (n_fft, float64) the inverse FFT's output, ``abuf`` (n_fft, float64, zero outside the
     window's stretch, which alone is written here) the analysed frame, ``xspec`` (bins, complex) its
@@ -264,7 +271,7 @@ def _consistent_phase(spec, iters, acc, offset, win_lo, window, dual, twiddles, 
         else:
             irfft(spec, twiddles, stages, work, tbuf)  # this frame's own synthesis joins the past's
             for k in range(w):
-                abuf[win_lo + k] = window[k] * (acc[offset + k] + tbuf[win_lo + k] * dual[k])
+                abuf[win_lo + k] = window[k] * (acc[offset + k] + tbuf[win_lo + k] * dual[k] * inv_gain)
         rfft(abuf, twiddles, stages, work, xspec)
         last = it == iters - 1
         for b in range(spec.shape[0]):
@@ -490,7 +497,7 @@ def _apply_envelope(out, levels, frames, written, latency, hop_out, floor):
 # its amplitude from (-1: resolved), the band each harmonic peaks in. bins (float64, one per FFT bin): the
 # noise tables' weight of the lower band, the noise's density scratch.
 _DB_MIN, _DB_RANGE, _EXPLAINED, _NOISE_SCALE, _F0, _FMAX, _NYQUIST, _RATE, _RATIO_PREV, _TONAL, _SHARPEN, \
-    _HOP_OUT, _LATENCY, _KNEE, _DECAY = range(15)
+    _HOP_OUT, _LATENCY, _KNEE, _DECAY, _INV_GAIN = range(16)
 _RESOLVED_TOP, _TONAL_LO, _USE_NOISE, _N_FILL, _DELAY, _WRITE, _NOISE_STATE, _FRAMES, _WRITTEN, _PHASE_ITERS = \
     range(10)
 # levels: the ring of the last frames' power (row _LEVEL) and the gains the transient envelope made of them
@@ -508,7 +515,8 @@ def _frame(mel_frame, ratio, envelope_mode, out,
            u, thresholds, lut_d, lut_freq, lut_gain, ints, floats, tracks, state, ratios, osc,
            settings, dims, bands, bins, bin_band, spec, first, values, harmonics, harmonic_bands, fill_osc, env,
            env_osc, blocks, line, levels,
-           stage_ints, twiddles, stages, work, frame, dual, acc, hist, res_state, table, res_out, fifo, window, phase_spec, phase_bufs):
+           stage_ints, twiddles, stages, work, frame, dual, acc, hist, res_state, table, res_out, fifo, window, phase_spec, phase_bufs,
+           unit_acc):
     """One frame of :class:`HarmonicNoiseInverter` in one numba call: each call from Python costs its
     dispatch and its glue, which added up to more than the work (issue 27). Returns the samples the noise
     path zero-filled for want of output, or -1 where its FIFO overflowed.
@@ -535,7 +543,7 @@ def _frame(mel_frame, ratio, envelope_mode, out,
         bins[_DENSITY], spec)
     if dims[_PHASE_ITERS] > 0 and stage_ints[_OWN_FFT] and dims[_USE_NOISE] != 0:
         dims[_NOISE_STATE] = _consistent_phase(
-            spec, dims[_PHASE_ITERS], acc, stage_ints[_OLA_OFFSET], stage_ints[_WIN_LO], window, dual, twiddles,
+            spec, dims[_PHASE_ITERS], unit_acc, settings[_INV_GAIN], stage_ints[_OLA_OFFSET], stage_ints[_WIN_LO], window, dual, twiddles,
             stages, work, frame, phase_spec[0], phase_bufs[0], phase_bufs[1], phase_spec[1], JITTER, dims[_NOISE_STATE],
             _PHASORS)
     if settings[_SHARPEN] > 0.0:
@@ -562,11 +570,22 @@ def _frame(mel_frame, ratio, envelope_mode, out,
     noise_out = scratch[:n]
     missing = emit_frame(spec, noise_out, stage_ints, twiddles, stages, work, frame, dual, acc, hist, res_state,
                          table, res_out, fifo)
+    if dims[_PHASE_ITERS] > 0:
+        # The consistent phase's own overlap-add, at gain 1 (``frame`` holds this frame's inverse FFT).
+        _overlap_add_scaled(frame, dual, stage_ints[_WIN_LO], unit_acc, stage_ints[_OLA_OFFSET], settings[_INV_GAIN])
+        if missing >= 0:
+            _advance(unit_acc, stage_ints[_HOP])
     if missing >= 0:
         for i in range(n):
             out[i] += noise_out[i]
         _finish_block(out, settings, dims, levels)
     return missing
+
+
+@njit(cache=True, fastmath=True)
+def _overlap_add_scaled(frame, dual, win_lo, acc, offset, scale):
+    for j in range(dual.shape[0]):
+        acc[offset + j] += frame[win_lo + j] * dual[j] * scale
 
 
 @njit(cache=True)
@@ -725,7 +744,9 @@ class HarmonicNoiseInverter:
         # outside the window's stretch: numba's dispatch costs about 0.1 us an argument, so one array).
         self._xspec = np.zeros((2, params.n_bins), dtype=np.complex128)
         self._phase_bufs = np.zeros((2, params.n_fft))
-        self._settings = np.zeros(15, dtype=np.float64)  # indexed by _DB_MIN ... _DECAY
+        self._settings = np.zeros(16, dtype=np.float64)  # indexed by _DB_MIN ... _INV_GAIN
+        # The noise's overlap-add at gain 1, which the consistent phase reads (see _consistent_phase).
+        self._unit_acc = np.zeros_like(self._ola._acc)
         self._dims = np.zeros(10, dtype=np.int64)  # indexed by _RESOLVED_TOP ... _WRITTEN
         self._levels = np.zeros((2, _RING))  # rows _LEVEL, _ENV_GAIN
         self._hop_out = hop_out
@@ -804,16 +825,17 @@ class HarmonicNoiseInverter:
         self._env_osc = np.zeros((6, m), dtype=np.float32)
         self._settings[:] = (self._db_min, self._db_range, self._explained, self._noise_scale,
                              self.harmonic_f0 or 0.0, self.params.fmax, self._nyquist, self.output_rate, 1.0, 0.0,
-                             self.sharpen, self._hop_out, self.latency_samples, self.knee, self.decay)
+                             self.sharpen, self._hop_out, self.latency_samples, self.knee, self.decay, 1.0)
         self._dims[:] = (self._resolved_top, self._tonal_lo, self._use_noise, self._n_fill, self._delay, 0,
                          _NOISE_SEED, 0, 0, self.consistency if self._own_fft else 0)
         self._levels.fill(0.0)
+        self._unit_acc.fill(0.0)
         # _frame's arguments after ``out``, in one tuple (every array here lives until the next reset).
         self._args = self._partials._kernel + (
             self._settings, self._dims, self._bands, self._bins, self._bin_band, self._spec, self._first,
             self._values, self._harmonics, self._harmonic_bands, self._fill_osc, self._env, self._env_osc,
             self._blocks, self._line, self._levels, *self._ola._stage, self._ola.window, self._xspec,
-            self._phase_bufs)
+            self._phase_bufs, self._unit_acc)
 
     @property
     def tonal(self) -> float:
@@ -832,6 +854,7 @@ class HarmonicNoiseInverter:
         latency and crossfades put it, is ``gain`` times what it would have been."""
         check_frame_arguments(mel_frame, pitch_ratio=pitch_ratio, out=out, n_mels=self.params.n_mels, gain=gain)
         self._settings[_DB_MIN] = self._partials.set_gain(gain)  # the power and the partials alike
+        self._settings[_INV_GAIN] = 1.0 / gain
         n = out.shape[0]
         if n > self._max_block:
             raise ParameterError(f"HarmonicNoiseInverter: a block of {n} samples exceeds {self._max_block}")
