@@ -168,14 +168,15 @@ def rfft(x, twiddles, stages, work, spec):
     z = _inverse_passes(stages, twiddles, a, b)
     # Z = conj(z) now holds the forward DFT of the packed signal; E[k] = (Z[k] + conj(Z[m-k])) / 2,
     # O[k] = (Z[k] - conj(Z[m-k])) / 2i, X[k] = E[k] + e^{-2 pi i k / n} O[k].
-    for k in range(m + 1):
-        zk = z[k % m].conjugate()
-        zc = z[(m - k) % m]  # conj(Z[m - k]) = z[m - k]
-        er, ei = 0.5 * (zk.real + zc.real), 0.5 * (zk.imag + zc.imag)
-        dr, di = 0.5 * (zk.real - zc.real), 0.5 * (zk.imag - zc.imag)
+    # DC and Nyquist: Z[0] = E[0] + i O[0] with both real.
+    z0r, z0i = z[0].real, -z[0].imag
+    spec[0] = complex(z0r + z0i, 0.0)
+    spec[m] = complex(z0r - z0i, 0.0)
+    for k in range(1, m):  # no modulo and no branch, so the loop vectorises
+        zr, zi = z[k].real, -z[k].imag  # Z[k] = conj(z[k])
+        cr_, ci_ = z[m - k].real, z[m - k].imag  # conj(Z[m - k]) = z[m - k]
+        er, ei = 0.5 * (zr + cr_), 0.5 * (zi + ci_)
+        dr, di = 0.5 * (zr - cr_), 0.5 * (zi - ci_)
         orr, oi = di, -dr  # (d) / i
-        if k < m:
-            cr, ci = twiddles[6, k], -twiddles[7, k]
-        else:
-            cr, ci = -1.0, 0.0
+        cr, ci = twiddles[6, k], -twiddles[7, k]
         spec[k] = complex(er + orr * cr - oi * ci, ei + orr * ci + oi * cr)
