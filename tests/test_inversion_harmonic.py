@@ -98,14 +98,15 @@ def valley_error(mel: np.ndarray, again: np.ndarray) -> float:
 def test_the_noise_follows_the_notes_own_fluctuation(mel):
     """With random phases the overlapping noise frames add as independent noises: the analysis of the result
     scatters around the noise's level and smooths over the note's own frame-to-frame fluctuation (3.41 dB off
-    between the partials here). Phases that continue the noise already rendered follow it (3.06 dB; 2.68
+    between the partials here). Phases that continue the noise already rendered follow it (2.75 dB; 2.68
     without the jitter that keeps a steady noise from buzzing), and the note as heard and its attack come
-    nearer (1.43 and 1.74 dB against 1.57 and 2.00)."""
+    nearer (1.29 and 1.63 dB against 1.57 and 2.00). A jitter of twice its width, as the generator's
+    miscompiled step once gave it (synth/inversion/random_bits.py), left 3.06 / 1.43 / 1.74."""
     consistent, random = again_mel(mel, consistency=4), again_mel(mel, consistency=0)
-    assert valley_error(mel, consistent) <= min(3.2, valley_error(mel, random) - 0.25)
+    assert valley_error(mel, consistent) <= min(2.95, valley_error(mel, random) - 0.5)
     ours, theirs = region_errors(mel, consistent, params=PARAMS), region_errors(mel, random, params=PARAMS)
-    assert ours.heard <= min(1.5, theirs.heard - 0.1), (ours, theirs)
-    assert ours.abs["attack"] <= min(1.85, theirs.abs["attack"] - 0.15), (ours, theirs)
+    assert ours.heard <= min(1.4, theirs.heard - 0.2), (ours, theirs)
+    assert ours.abs["attack"] <= min(1.75, theirs.abs["attack"] - 0.3), (ours, theirs)
 
 def fine_flatness(x: np.ndarray) -> float:
     """Median over 64 Hz blocks from 200 Hz to 6 kHz of 1 s's fine spectrum (1 Hz bins) of the geometric over
@@ -130,8 +131,8 @@ def largest_repeat(x: np.ndarray) -> float:
 def test_consistent_noise_stays_noise():
     """Phases continued from frame to frame must not turn a noise into a comb of steady sines at the FFT's bin
     centres (15.6 Hz apart: a buzz). White noise's render keeps white noise's fine-spectrum flatness (the
-    original 0.575, random phases 0.571, consistent 0.567) and never repeats itself; a steady noise (its mean
-    mel frame held, as a decoder's smooth mel is) keeps most of it (random phases 0.50, consistent 0.40,
+    original 0.575, random phases 0.571, consistent 0.563) and never repeats itself; a steady noise (its mean
+    mel frame held, as a decoder's smooth mel is) keeps most of it (random phases 0.50, consistent 0.34,
     consistent without the phase jitter 0.08)."""
     rng = np.random.default_rng(3)
     y = (0.05 * rng.standard_normal(PARAMS.n_samples)).astype(np.float32)

@@ -65,6 +65,7 @@ from synth.inversion.overlap_add import (
     emit_frame,
 )
 from synth.inversion.partial_table import unit_sinusoid_mel_power
+from synth.inversion.random_bits import next_state
 from synth.inversion.sinusoidal import SinusoidalInverter, _oscillators, _process
 from synth.spectrogram import SpectrogramParams, mel_band_frequencies, mel_basis
 
@@ -95,7 +96,9 @@ MOMENTUM = 2.0
 #: After the passes each noise bin's phase moves by a random angle, uniform over this many of 4096 steps of a
 #: turn (1024: +-45 degrees). Without it a steady noise (a decoder's smooth mel held) settles into steady sines
 #: at the FFT's bin centres, 15.6 Hz apart: a buzz. Fine-spectrum flatness of a steady white noise's render
-#: (tests/test_inversion_harmonic.py's measure; random phases 0.50): 0: 0.08, 1024: 0.40, 2048: 0.47.
+#: (tests/test_inversion_harmonic.py's measure; random phases 0.50): 0: 0.08, 1024: 0.34, 1536: 0.43, 2048:
+#: 0.47; error as heard on 32 SoundFont notes (the harmonic row of bench/bench_inversion.py --regions
+#: data/sf60v100 --limit 32, 2026-12-07 21:40 UTC): 1.66, 1.70, 1.75, 1.86.
 JITTER = 1024
 #: The transient envelope's default sharpening (see HarmonicNoiseInverter's ``sharpen``).
 SHARPEN = 0.5
@@ -213,7 +216,7 @@ def _noise_spectrum(noise, bin_band, bin_weight, band_density, ratio, scale, sta
         if d <= 0.0:
             spec[b] = 0.0
             continue
-        state = (state * 6364136223846793005 + 1442695040888963407) & 0x7FFFFFFFFFFFFFFF
+        state = next_state(state)
         spec[b] = math.sqrt(d * scale) * phasors[state >> 51]  # a random one of 4096 unit phasors
     return state
 
@@ -277,7 +280,7 @@ def _consistent_phase(spec, iters, acc, inv_gain, offset, win_lo, window, dual, 
         _project(xspec, mag, spec, prev, MOMENTUM if 0 < it < iters - 1 else 0.0)
     if jitter > 0:
         for b in range(spec.shape[0]):
-            state = (state * 6364136223846793005 + 1442695040888963407) & 0x7FFFFFFFFFFFFFFF
+            state = next_state(state)
             spec[b] *= phasors[((state >> 51) * jitter >> 12) - (jitter >> 1) & 4095]
     return state
 

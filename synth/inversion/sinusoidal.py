@@ -25,6 +25,7 @@ from numba import njit
 from synth.errors import ParameterError
 from synth.inversion.frames import check_frame_arguments, check_output_rate, hop_samples
 from synth.inversion.partial_table import partial_table
+from synth.inversion.random_bits import next_state
 from synth.inversion.tuning import harmonic_tuning
 from synth.spectrogram import SpectrogramParams, mel_band_frequencies
 
@@ -190,7 +191,7 @@ def _render(
             a0 = 0.0
             # Births start at a deterministic pseudo-random phase (a sum of harmonics all starting at phase
             # 0 is needlessly peaky); the sequence restarts on reset().
-            birth_state = (birth_state * 6364136223846793005 + 1442695040888963407) & 0x7FFFFFFFFFFFFFFF
+            birth_state = next_state(birth_state)
             phase = _TWO_PI * ((birth_state >> 11) / 4503599627370496.0)
         if f0 >= nyquist or f0 < lowest:
             a0 = 0.0
