@@ -19,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="AUDIO", help="audio files (several: their mean latent)")
     parser.add_argument("--name", required=True, help="preset name (A-Z a-z 0-9 _ . -, up to 100 characters)")
     parser.add_argument("--force", action="store_true", help="replace an existing preset of that name")
+    parser.add_argument("--note", type=float, default=None, metavar="MIDI",
+                        help="a keyboard model's: the recordings' pitch (MIDI number; default: found in each)")
     parser.add_argument("--keep-leading-silence", action="store_true",
                         help="do not skip what comes before the sound's onset (-60 dB below its peak)")
 
@@ -32,12 +34,14 @@ def run(args: argparse.Namespace) -> int:
     name = validate_preset_name(args.name)
     bundle = load_bundle(args.bundle)
     refuse_existing_preset(bundle, name, force=args.force)
-    encoding = encode_audio_files(bundle, args.inputs, trim_onset=not args.keep_leading_silence)
+    encoding = encode_audio_files(bundle, args.inputs, trim_onset=not args.keep_leading_silence, note=args.note)
     preset = bundle.make_preset(name, encoding.latent, source=encoding.source())
     path = save_preset(bundle, preset, overwrite=args.force)
     for f, rmse in zip(encoding.files, encoding.rmse, strict=True):
         channels = {1: "mono", 2: "stereo"}.get(f.channels, f"{f.channels} channels")
         onset = f", onset at {f.onset_seconds:.3f} s" if f.onset_seconds >= 0.0005 else ""
+        if f.key is not None:
+            onset += f", pitch {f.pitch:.2f} encoded at key {f.key}"
         print(f"read {f.path}: {f.sample_rate} Hz {channels}, {f.seconds:.2f} s{onset}; "
               f"reconstruction RMSE {rmse:.4f} (unit scale)")
     how = f"the mean latent of {len(encoding.files)} files" if len(encoding.files) > 1 else "its latent"

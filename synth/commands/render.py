@@ -110,11 +110,11 @@ def _note_renders(args, bundle, names, outs, plots) -> int:
     from tqdm import tqdm
 
     from synth.engine.engine import DEFAULT_GAIN
-    from synth.render.note import render_note
+    from synth.render.note import note_decoder, render_note
     from synth.render.plot import plot_render
     from synth.render.wav import write_wav
 
-    decoder = bundle.decoder()
+    decoder = note_decoder(bundle)
     gain = DEFAULT_GAIN if args.gain is None else args.gain
     items = list(zip(names, outs, plots, strict=True))
     bar = tqdm(items, desc="rendering", unit="preset", disable=not args.all)

@@ -411,11 +411,16 @@ class InlineDecoding:
         self._seq += 1
         key = self.cache.key(latent)
         timbre = self.cache.get(key)
+        if isinstance(timbre, Mapping):  # a keyboard bundle's cache entry: the keys decoded so far
+            every = getattr(self._decoder, "keys", ())
+            timbre = KeyedTimbre(timbre, base=self._decoder.base) if set(every) <= timbre.keys() else None
         if timbre is not None:  # the same decoder gives the same timbre: offline output is unchanged
             return DecodeResult(self._seq, timbre, "", 0.0, tags)
         timbre, error, ms = decode_timbre(self._decoder, latent, params=self._params)
         self.decode_ms.append(ms)
-        if timbre is not None:
+        if isinstance(timbre, KeyedTimbre):  # kept as the keyed cache keeps its entries (see TimbreCache.merge)
+            self.cache.merge(key, timbre.by_key)
+        elif timbre is not None:
             self.cache.put(key, timbre)
         return DecodeResult(self._seq, timbre, error, ms, tags)
 

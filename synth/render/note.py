@@ -20,7 +20,7 @@ from synth.errors import ParameterError
 from synth.inversion.base import DEFAULT_METHOD, METHODS
 from synth.render.timeline import TimelineResult, render_timeline, sample_of
 
-__all__ = ["NoteRender", "BundleView", "render_note", "make_engine", "MAX_HOLD_SECONDS"]
+__all__ = ["NoteRender", "BundleView", "render_note", "make_engine", "note_decoder", "MAX_HOLD_SECONDS"]
 
 MAX_HOLD_SECONDS = 600.0
 
@@ -28,24 +28,19 @@ MAX_HOLD_SECONDS = 600.0
 class BundleView:
     """A bundle with extra presets (e.g. one read from a file outside it), for building an engine.
 
-    Exposes what :class:`~synth.engine.Engine` reads: ``params``, ``latent_shape``, ``base_pitch``,
-    ``presets``, ``macros``, ``bundle_hash``, ``path`` and ``decoder()``.
+    ``presets`` and :meth:`preset` are the view's; everything else (``params``, ``decoder()``, a keyboard
+    bundle's ``keys`` and ``keyed_decoder()``, ...) is the bundle's, so an engine built on the view plays as
+    one built on the bundle.
     """
 
     def __init__(self, bundle, *, extra_presets=()) -> None:
         self._bundle = bundle
-        self.params = bundle.params
-        self.latent_shape = bundle.latent_shape
-        self.base_pitch = bundle.base_pitch
-        self.macros = bundle.macros
-        self.bundle_hash = bundle.bundle_hash
-        self.path = bundle.path
         self.presets = dict(bundle.presets)
         for preset in extra_presets:
             self.presets[preset.name] = preset
 
-    def decoder(self, **kw):
-        return self._bundle.decoder(**kw)
+    def __getattr__(self, name: str):
+        return getattr(self._bundle, name)
 
     def preset(self, name: str):
         """The named preset (one of this view's, or one saved in the bundle's folder after loading)."""
@@ -119,16 +114,31 @@ def _check_note_args(*, note, velocity, hold, method, output_rate) -> None:
         raise ParameterError(f"sample rate must be an integer 8000..384000 Hz, got {output_rate!r}")
 
 
+def note_decoder(bundle):
+    """The decoder session :func:`render_note` builds when given none (to reuse over many notes): a keyboard
+    bundle's per-key tables where it has them, as the live engine's, else the bundle's decoder."""
+    if getattr(bundle, "keys", None) is not None and hasattr(bundle, "keyed_decoder"):
+        return bundle.keyed_decoder()
+    return bundle.decoder()
+
+
 class _KeepLast:
-    """A decoder that keeps its last output (and passes everything else through)."""
+    """A decoder that keeps its last output, and a keyboard bundle's last decode of each key (and passes
+    everything else through)."""
 
     def __init__(self, inner) -> None:
         self._inner = inner
         self.last: np.ndarray | None = None
+        self.by_key: dict[int, np.ndarray] = {}
 
     def decode(self, latents: np.ndarray) -> np.ndarray:
         self.last = self._inner.decode(latents)
         return self.last
+
+    def decode_at_keys(self, latents: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        out = self._inner.decode_at_keys(latents, keys)
+        self.by_key.update(zip((int(k) for k in keys), out, strict=True))
+        return out
 
     def __getattr__(self, name: str):
         return getattr(self._inner, name)
@@ -171,7 +181,8 @@ def render_note(
     _check_note_args(note=note, velocity=velocity, hold=hold, method=method, output_rate=output_rate)
     if preset not in bundle.presets:
         bundle.preset(preset)  # a preset saved after loading, or PresetError naming the known ones
-    decoder = _KeepLast(decoder if decoder is not None else bundle.decoder())
+    keys = getattr(bundle, "keys", None)
+    decoder = _KeepLast(decoder if decoder is not None else note_decoder(bundle))
     # One voice is all a single note needs (a smaller pool builds faster; the voice itself is the same).
     engine = make_engine(
         bundle, method=method, output_rate=output_rate, gain=gain, max_voices=1, initial_preset=preset,
@@ -180,8 +191,9 @@ def render_note(
     events = [(0, NoteOn(int(note), float(velocity))), (sample_of(hold, rate=output_rate), NoteOff(int(note)))]
     audio, figures = render_timeline(engine, events, block=block)
     # The engine decoded the preset once when it was built (nothing else changes the latent here); reusing
-    # that output instead of decoding again halves the cost of a one-note render.
-    decoded = decoder.last[0]
+    # that output instead of decoding again halves the cost of a one-note render. A keyboard bundle's note
+    # sounds the decode of the trained key nearest it.
+    decoded = decoder.by_key[bundle.nearest_key(int(note))] if keys is not None else decoder.last[0]
     return NoteRender(
         audio=audio, rate=output_rate, preset=preset, note=int(note), velocity=float(velocity), hold=float(hold),
         method=method, decoded=np.asarray(decoded, dtype=np.float32), figures=figures,

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from synth.atomic import atomic_directory, atomic_write_text
+from synth.data.note_pitch import note_pitch
 from synth.errors import DataError, ParameterError
 from synth.outputs import NSYNTH_DATASET, check_output_folder
 
@@ -47,8 +48,6 @@ NOTE_SECONDS = 4.0
 FADE_SECONDS = 1.0
 SILENT_PEAK = 10 ** (-60 / 20)  # -60 dBFS
 MIN_SECONDS = 0.25  # after the onset
-VOICED_SHARE = 0.3  # of the analysed frames
-STABLE_CENTS = 50.0  # interquartile spread of the voiced f0
 
 
 @dataclasses.dataclass
@@ -85,27 +84,6 @@ def _fit_length(y: np.ndarray, rate: int) -> np.ndarray:
     fade = int(FADE_SECONDS * rate)
     out[-fade:] *= 0.5 * (1 + np.cos(np.linspace(0.0, math.pi, fade)))
     return out
-
-
-def _pitch(y: np.ndarray, rate: int, *, around: float, spread: float) -> tuple[float | None, str]:
-    """(MIDI pitch as a float, "") or (None, why there is no stable pitch). The search spans C1..C7 and
-    always ``around`` +- ``spread`` + 1 semitones, within what ``rate`` and the frame length can resolve."""
-    import librosa
-
-    low = min(librosa.note_to_midi("C1"), around - spread - 1)
-    high = max(librosa.note_to_midi("C7"), around + spread + 1)
-    fmin = max(float(librosa.midi_to_hz(low)), 2.5 * rate / 2048)  # a few periods in a 2048-sample frame
-    fmax = min(float(librosa.midi_to_hz(high)), 0.45 * rate)
-    part = y[int(0.05 * rate) : int(2.05 * rate)]  # past the attack; two seconds are plenty for one pitch
-    f0, voiced, _ = librosa.pyin(part, fmin=fmin, fmax=fmax, sr=rate, frame_length=2048, hop_length=512)
-    good = f0[voiced & np.isfinite(f0)]
-    if len(good) < max(3, VOICED_SHARE * len(f0)):
-        return None, f"no stable pitch (voiced in {len(good)} of {len(f0)} frames)"
-    midi = librosa.hz_to_midi(good)
-    q1, q3 = np.percentile(midi, [25, 75])
-    if (q3 - q1) * 100 > STABLE_CENTS:
-        return None, f"no stable pitch (it wanders over {(q3 - q1) * 100:.0f} cents)"
-    return float(np.median(midi)), ""
 
 
 # What is read of a file: the span from a little before its first audible sample to the 4 s note after the
@@ -203,7 +181,7 @@ def prepare_note(path: Path, *, pitch: int, tolerance: float, transpose: float,
     if len(note) < MIN_SECONDS * rate:
         return None, {"reason": f"too short ({len(note) / rate:.2f} s after the onset)"}
     note = _fit_length(note, rate)
-    found, why = _pitch(note, rate, around=pitch, spread=transpose)
+    found, why = note_pitch(note, rate=rate, around=pitch, spread=transpose)
     if found is None:
         return None, {"reason": why}
     off = found - pitch
