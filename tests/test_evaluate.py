@@ -209,3 +209,31 @@ def test_the_pca_baseline_is_fitted_on_the_training_notes_read_back_a_batch_at_a
     want = summary(x_test, base.reconstruct(x_test), params=SMALL)
     for key in ("rmse", "ssim", "f1"):
         assert row[key] == pytest.approx(want[key], abs=1e-6)
+
+
+def test_a_keyboard_bundle_is_measured_at_each_notes_own_key(tmp_path):
+    """A keyboard model's encoder and decoder take each note's key: with --all-pitches every note at a trained
+    key, each reconstructed at its own (the hand-computed figures), and the notes at other keys left out, said."""
+    import soundfile as sf
+
+    from synth.bundle import load_bundle
+
+    path = synthetic_bundle.make_synthetic_bundle(tmp_path / "keys", params=SMALL, keys=(48, 60, 72))
+    folder = write_nsynth(tmp_path / "nsynth", {
+        "keyboard_synthetic_000-048-100": (48, 1.0),
+        "keyboard_synthetic_001-060-100": (60, 1.0),
+        "keyboard_synthetic_002-072-100": (72, 0.5),
+        "keyboard_synthetic_003-064-100": (64, 1.0),
+    }, params=SMALL)
+    result, what = evaluate_bundle(path, data=folder, all_pitches=True, progress=False)
+    assert result["notes"] == 3 and "1 notes at other keys skipped" in what, what
+    b = load_bundle(path)
+    names = ["keyboard_synthetic_000-048-100", "keyboard_synthetic_001-060-100", "keyboard_synthetic_002-072-100"]
+    x = np.stack([log_mel(sf.read(folder / "audio" / f"{n}.wav")[0], params=b.params) for n in names])
+    keys = np.array([48, 60, 72])
+    want = summary(x, np.clip(b.decoder().decode(b.encoder().encode(x, pitch=keys), pitch=keys), 0, 1),
+                   params=b.params)
+    for key in ("rmse", "ssim", "f1"):
+        assert result[key] == pytest.approx(want[key], abs=1e-6)
+    # At the base key only by default.
+    assert evaluate_bundle(path, data=folder, progress=False)[0]["notes"] == 1

@@ -174,13 +174,25 @@ def evaluate_bundle(
         if len(kept) < len(notes):
             what += f", pitch {bundle.base_pitch} only ({len(notes) - len(kept)} other notes skipped)"
         notes = kept
+    keys = getattr(bundle, "keys", None)
+    if keys is not None:  # a keyboard model encodes and decodes each note at its own key: a trained one
+        kept = [n for n in notes if n[1].get("pitch") in keys]
+        if not kept:
+            raise DataError(f"no note of the {what} is at one of the bundle's trained keys {list(keys)}")
+        if len(kept) < len(notes):
+            what += f", trained keys only ({len(notes) - len(kept)} notes at other keys skipped)"
+        notes = kept
     encoder, decoder = bundle.encoder(), bundle.decoder()
+    batch_keys: list[np.ndarray | None] = [None]  # the keys of the batch ``originals`` read last
 
     def originals(part: slice) -> np.ndarray:
+        if keys is not None:
+            batch_keys[0] = np.asarray([int(ex["pitch"]) for _, ex in notes[part]], dtype=np.int32)
         return np.stack([_note_features(path, params) for path, _ in notes[part]])
 
     def reconstruct(x: np.ndarray) -> np.ndarray:
-        return decoder.decode(encoder.encode(x))
+        # measure() reads each batch's originals, then reconstructs that batch
+        return decoder.decode(encoder.encode(x, pitch=batch_keys[0]), pitch=batch_keys[0])
 
     reconstructors: dict[str, Reconstruct] = {"model": reconstruct}
     pca_info: dict[str, int] = {}
