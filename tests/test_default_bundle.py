@@ -7,6 +7,7 @@ set, which is not committed.)"""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -98,3 +99,23 @@ def test_the_one_pitch_models_tiles_decode_every_window_exactly_like_the_whole_n
         first, end = layout.exact_span(start)
         offset = start * layout.frames_per_column
         np.testing.assert_allclose(out[:, :, first - offset : end - offset], whole[:, :, first:end], atol=1e-5)
+
+
+def test_the_offline_commands_play_and_encode_it(tmp_path):
+    """What a musician runs first, on the default itself: `melsynth render` of a preset off its trained keys and
+    `melsynth encode` of that render (its pitch found, encoded at the nearest key), in fresh processes."""
+    import soundfile as sf
+
+    out = tmp_path / "note.wav"
+    run = subprocess.run([sys.executable, "-m", "synth.cli", "render", "--bundle", str(DEFAULT), "--preset",
+                          "violin_fluidr3_v127", "--note", "62", "--hold", "1.0", "--samplerate", "16000",
+                          "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    audio, rate = sf.read(out)
+    assert rate == 16000 and np.isfinite(audio).all() and np.max(np.abs(audio)) > 0.01
+    copy = tmp_path / "bundle"
+    shutil.copytree(DEFAULT, copy)  # encode writes a preset into the bundle: never into the committed one
+    run = subprocess.run([sys.executable, "-m", "synth.cli", "encode", "--bundle", str(copy), str(out), "--name",
+                          "violin_again"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "encoded at key 63" in run.stdout, run.stdout  # 62: the trained 63 is nearer than 60
