@@ -235,7 +235,7 @@ def _release_delta(release: np.ndarray, sustain: np.ndarray, *, note_off: np.nda
 
     It is made with every timbre (a keyboard bundle's decode makes one a key, on the worker thread beside
     the synthesis thread): one compiled call that lets go of the GIL, where two dozen numpy calls each waited
-    for it (the soak's control latency p50 went from 48 to 115-160 ms with them, decode 5 to 41-68 ms).
+    for it (the soak's control latency p50 went from 48-58 to 115-160 ms with them, decode 5 to 41-68 ms).
     """
     state = sustain if note_off is None else note_off
     out = np.empty(release.shape, dtype=np.float32)
