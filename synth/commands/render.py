@@ -109,12 +109,13 @@ def _report(path, writer, *, rate: int, fmt: str, seconds: float, wall: float, w
 def _note_renders(args, bundle, names, outs, plots) -> int:
     from tqdm import tqdm
 
+    from synth.engine.decoding import bundle_decoder
     from synth.engine.engine import DEFAULT_GAIN
-    from synth.render.note import note_decoder, render_note
+    from synth.render.note import render_note
     from synth.render.plot import plot_render
     from synth.render.wav import write_wav
 
-    decoder = note_decoder(bundle)
+    decoder = bundle_decoder(bundle)
     gain = DEFAULT_GAIN if args.gain is None else args.gain
     items = list(zip(names, outs, plots, strict=True))
     bar = tqdm(items, desc="rendering", unit="preset", disable=not args.all)

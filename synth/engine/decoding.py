@@ -64,7 +64,7 @@ from synth.spectrogram import SpectrogramParams
 
 __all__ = [
     "Decoding", "DecodingFactory", "OfflineDecoding", "LiveDecoding", "InlineDecoding", "DecodeWorker",
-    "KeyedDecoder", "KeyedDecodeWorker", "DecodeResult", "Tile", "TimbreCache", "decode_timbre", "decode_tile",
+    "KeyedDecoder", "KeyedDecodeWorker", "bundle_decoder", "DecodeResult", "Tile", "TimbreCache", "decode_timbre", "decode_tile",
     "cover_keys", "ESTIMATE_KEYS_MS", "SETTLE_KEYS_AFTER_MS",
 ]
 
@@ -140,6 +140,15 @@ class DecodeResult:
     tile: Tile | None = None
     keys: Mapping[int, Timbre] | None = None
     estimate: bool = False
+
+
+def bundle_decoder(bundle, *, threads: int | None = None):
+    """The decoder session an engine builds for ``bundle`` when given none (and an offline render reuses over
+    many notes): a keyboard bundle's per-key tables where it has them, else the bundle's onnxruntime session;
+    ``threads``: its intra-op threads (None: onnxruntime's default)."""
+    if getattr(bundle, "keys", None) is not None and hasattr(bundle, "keyed_decoder"):
+        return bundle.keyed_decoder(threads=threads)
+    return bundle.decoder(threads=threads)
 
 
 class KeyedDecoder:

@@ -30,7 +30,7 @@ from synth.control import vocabulary
 from synth.control.messages import Command, NoteOff, NoteOn, Panic, SetBend, SetGain, SetMethod
 from synth.control.spec import ControlSpec
 from synth.engine.control import ControlSnapshot, ControlState
-from synth.engine.decoding import DecodingFactory, KeyedDecoder, OfflineDecoding
+from synth.engine.decoding import DecodingFactory, KeyedDecoder, OfflineDecoding, bundle_decoder
 from synth.engine.limiter import Limiter
 from synth.engine.options import DEFAULT_GAIN, OUTPUT_RATES, EngineOptions
 from synth.engine.pacing import LatentPacer
@@ -130,10 +130,8 @@ class Engine:
 
         #: A keyboard bundle's trained keys (each voice sounds the decode of the one nearest its note), or None.
         self.keys: tuple[int, ...] | None = getattr(bundle, "keys", None)
-        if decoder is None and self.keys is not None and hasattr(bundle, "keyed_decoder"):
-            decoder = bundle.keyed_decoder(threads=decoding.threads)  # its per-key tables where it can
-        elif decoder is None:
-            decoder = bundle.decoder(threads=decoding.threads)
+        if decoder is None:
+            decoder = bundle_decoder(bundle, threads=decoding.threads)
         estimate_timbres = options.estimate_timbres
         tiles = getattr(bundle, "tiles", None) if decoding.tiles else None
         if self.keys is not None:

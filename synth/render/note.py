@@ -15,12 +15,13 @@ import math
 import numpy as np
 
 from synth.control.messages import NoteOff, NoteOn
+from synth.engine.decoding import bundle_decoder
 from synth.engine.engine import DEFAULT_GAIN
 from synth.errors import ParameterError
 from synth.inversion.base import DEFAULT_METHOD, METHODS
 from synth.render.timeline import TimelineResult, render_timeline, sample_of
 
-__all__ = ["NoteRender", "BundleView", "render_note", "make_engine", "note_decoder", "MAX_HOLD_SECONDS"]
+__all__ = ["NoteRender", "BundleView", "render_note", "make_engine", "MAX_HOLD_SECONDS"]
 
 MAX_HOLD_SECONDS = 600.0
 
@@ -114,14 +115,6 @@ def _check_note_args(*, note, velocity, hold, method, output_rate) -> None:
         raise ParameterError(f"sample rate must be an integer 8000..384000 Hz, got {output_rate!r}")
 
 
-def note_decoder(bundle):
-    """The decoder session :func:`render_note` builds when given none (to reuse over many notes): a keyboard
-    bundle's per-key tables where it has them, as the live engine's, else the bundle's decoder."""
-    if getattr(bundle, "keys", None) is not None and hasattr(bundle, "keyed_decoder"):
-        return bundle.keyed_decoder()
-    return bundle.decoder()
-
-
 class _KeepLast:
     """A decoder that keeps its last output, and a keyboard bundle's last decode of each key (and passes
     everything else through)."""
@@ -182,7 +175,7 @@ def render_note(
     if preset not in bundle.presets:
         bundle.preset(preset)  # a preset saved after loading, or PresetError naming the known ones
     keys = getattr(bundle, "keys", None)
-    decoder = _KeepLast(decoder if decoder is not None else note_decoder(bundle))
+    decoder = _KeepLast(decoder if decoder is not None else bundle_decoder(bundle))
     # One voice is all a single note needs (a smaller pool builds faster; the voice itself is the same).
     engine = make_engine(
         bundle, method=method, output_rate=output_rate, gain=gain, max_voices=1, initial_preset=preset,
