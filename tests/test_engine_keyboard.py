@@ -278,11 +278,17 @@ def test_live_a_latent_change_at_a_fast_playing_key_sounds_exactly_at_the_next_f
         assert stats.keys_first == 1 and stats.inline_decodes == 1
 
 
-def _one_key_fits(worker) -> None:
-    """Make the worker judge that one key, not two, fits its budget in the synthesis thread: its measured cost
-    of a key pinned at 1 ms (a budget of 1.5 ms), whatever this machine's speed."""
+def _one_key_fits(engine):
+    """The engine's decode worker, once it has measured its keys at start, made to judge that one key, not two,
+    fits its budget in the synthesis thread: its measured cost of a key pinned at 1 ms (a budget of 1.5 ms),
+    whatever this machine's speed."""
+    from engine_fixtures import wait_for
+
+    worker = engine.timbres._decoding
+    assert wait_for(lambda: len(worker.key_ms) >= INLINE_AFTER_DECODES, timeout=10.0)  # measured at start
     worker.inline_keys_ms = 1.5
     worker.key_ms.extend([1.0] * worker.key_ms.maxlen)
+    return worker
 
 
 def test_cover_keys_picks_the_middle_of_even_runs():
@@ -309,9 +315,7 @@ def test_live_a_chord_change_sounds_at_once_moved_from_the_keys_decoded_first_th
     gated = _KeyDecoder(bundle.decoder(providers=["CPUExecutionProvider"], threads=1), held=(48, 72))
     gated.release.set()  # the start's decode of every key
     with _live(bundle, gated, rest_keys_after_ms=60_000.0) as engine:
-        worker = engine.timbres._decoding
-        assert wait_for(lambda: len(worker.key_ms) >= INLINE_AFTER_DECODES, timeout=10.0)  # measured at start
-        _one_key_fits(worker)
+        _one_key_fits(engine)
         for note in KEYS:
             engine.schedule(NoteOn(note, 100), 0)
         engine.render(RATE // 4)
@@ -369,9 +373,7 @@ def test_live_voices_moved_to_a_key_decoded_first_and_back_play_on_without_a_cli
         gated = _KeyDecoder(bundle.decoder(providers=["CPUExecutionProvider"], threads=1), held=(48, 72))
         gated.release.set()
         with _live(bundle, gated, rest_keys_after_ms=60_000.0, estimate_keys=estimate) as engine:
-            worker = engine.timbres._decoding
-            assert wait_for(lambda: len(worker.key_ms) >= INLINE_AFTER_DECODES, timeout=10.0)
-            _one_key_fits(worker)
+            _one_key_fits(engine)
             for note in KEYS:
                 engine.schedule(NoteOn(note, 100), 0)
             parts = [engine.render(RATE // 2)]
@@ -405,9 +407,7 @@ def test_live_under_a_stream_of_changes_the_moved_voices_stay_until_the_changes_
     bundle = _keyboard_bundle()
     counting = _KeyDecoder(bundle.decoder(providers=["CPUExecutionProvider"], threads=1))
     with _live(bundle, counting, rest_keys_after_ms=60_000.0) as engine:
-        worker = engine.timbres._decoding
-        assert wait_for(lambda: len(worker.key_ms) >= INLINE_AFTER_DECODES, timeout=10.0)
-        _one_key_fits(worker)
+        worker = _one_key_fits(engine)
         for note in KEYS:
             engine.schedule(NoteOn(note, 100), 0)
         engine.render(RATE // 4)
@@ -445,16 +445,12 @@ def test_live_a_stream_that_never_pauses_is_made_exact_at_most_so_long_after():
     have 48 and 72 decoded (and their tags exact) every 0.3 s or so, not only once the stream ends."""
     import time
 
-    from engine_fixtures import wait_for
-
     from synth.control.messages import SetLatentValue
 
     bundle = _keyboard_bundle()
     counting = _KeyDecoder(bundle.decoder(providers=["CPUExecutionProvider"], threads=1))
     with _live(bundle, counting, rest_keys_after_ms=60_000.0) as engine:
-        worker = engine.timbres._decoding
-        assert wait_for(lambda: len(worker.key_ms) >= INLINE_AFTER_DECODES, timeout=10.0)
-        _one_key_fits(worker)
+        worker = _one_key_fits(engine)
         worker.settle_keys_after_s, worker.settle_keys_at_most_s = 5.0, 0.3
         for note in KEYS:
             engine.schedule(NoteOn(note, 100), 0)
@@ -488,7 +484,6 @@ def test_each_keys_tuning_tables_are_built_before_the_first_note():
 def test_live_at_most_a_few_voices_move_to_another_key_in_one_frame():
     """Eight voices at 48 and 72 when a change is sounded first from 60: REKEYS_PER_FRAME of them move in the
     first frame, the rest in the frames after, and then all play 60's decode moved."""
-    from engine_fixtures import wait_for
 
     from synth.control.messages import SetPreset
     from synth.engine.engine import REKEYS_PER_FRAME
@@ -499,9 +494,7 @@ def test_live_at_most_a_few_voices_move_to_another_key_in_one_frame():
     engine = Engine(bundle, EngineOptions(output_rate=RATE, methods=("harmonic",), max_voices=12),
                     decoding=LiveDecoding(rest_keys_after_ms=60_000.0), decoder=gated)
     with engine:
-        worker = engine.timbres._decoding
-        assert wait_for(lambda: len(worker.key_ms) >= INLINE_AFTER_DECODES, timeout=10.0)
-        _one_key_fits(worker)
+        _one_key_fits(engine)
         notes = (46, 47, 48, 49, 70, 71, 72, 73, 60)
         for note in notes:
             engine.schedule(NoteOn(note, 100), 0)
