@@ -62,6 +62,7 @@ from synth.inversion.overlap_add import (
     _WIN_LO,
     OverlapAddStream,
     _advance,
+    _overlap_add,
     emit_frame,
 )
 from synth.inversion.partial_table import unit_sinusoid_mel_power
@@ -596,7 +597,7 @@ def _frame(mel_frame, ratio, envelope_mode, out,
                          table, res_out, fifo)
     if dims[_PHASE_ITERS] > 0:
         # The consistent phase's own overlap-add, at gain 1 (``frame`` holds this frame's inverse FFT).
-        _overlap_add_scaled(frame, dual, stage_ints[_WIN_LO], unit_acc, stage_ints[_OLA_OFFSET], settings[_INV_GAIN])
+        _overlap_add(frame, dual, stage_ints[_WIN_LO], unit_acc, stage_ints[_OLA_OFFSET], settings[_INV_GAIN])
         if missing >= 0:
             _advance(unit_acc, stage_ints[_HOP])
     if missing >= 0:
@@ -604,12 +605,6 @@ def _frame(mel_frame, ratio, envelope_mode, out,
             out[i] += noise_out[i]
         _finish_block(out, settings, dims, levels)
     return missing
-
-
-@njit(cache=True, fastmath=True)
-def _overlap_add_scaled(frame, dual, win_lo, acc, offset, scale):
-    for j in range(dual.shape[0]):
-        acc[offset + j] += frame[win_lo + j] * dual[j] * scale
 
 
 @njit(cache=True)

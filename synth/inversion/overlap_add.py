@@ -32,9 +32,10 @@ RESAMPLERS = ("sinc", "soxr")
 
 
 @njit(cache=True, fastmath=True)
-def _overlap_add(frame, dual, win_lo, acc, offset):
+def _overlap_add(frame, dual, win_lo, acc, offset, scale=1.0):
+    """acc[offset:] += the window's stretch of ``frame`` times the synthesis window, times ``scale``."""
     for j in range(dual.shape[0]):
-        acc[offset + j] += frame[win_lo + j] * dual[j]
+        acc[offset + j] += frame[win_lo + j] * dual[j] * scale
 
 
 # The integers of an output stage (OverlapAddStream._ints): where the window's samples start in a frame,
