@@ -27,18 +27,18 @@ FIXTURE = pathlib.Path(__file__).parent / "data" / "inversion_pinned.npz"
 TOLERANCE = 1e-5
 
 # name: (method, output rate, constructor keywords, pitch ratio per frame: a function of the frame index).
-# The harmonic cases leave the transient envelope (sharpen=0) and the noise's consistent phase (consistency=0)
-# out, which came after the fixture: everything else must still render as it did (their own tests:
+# The harmonic cases leave the transient envelope (sharpen=0), the noise's consistent phase (consistency=0) and
+# its deconvolution from the bands' spread (deconvolve=0) out, which came after the fixture: everything else must still render as it did (their own tests:
 # tests/test_inversion_transients.py, tests/test_inversion_harmonic.py).
 CASES = {
     # The fill harmonics, the noise and a bend up and back while the note sounds.
-    "harmonic_48k_bend": ("harmonic", 48000, {"harmonic_f0": C4, "sharpen": 0.0, "consistency": 0},
+    "harmonic_48k_bend": ("harmonic", 48000, {"harmonic_f0": C4, "sharpen": 0.0, "consistency": 0, "deconvolve": 0},
                           lambda k: 1.0 if k < 12 else 1.0 + 0.004 * min(k - 12, 24 - k if k < 24 else 0)),
     # No fundamental (no fill), the fractional frame clock (344/345 samples), a transposition.
-    "harmonic_44k_plain": ("harmonic", 44100, {"sharpen": 0.0, "consistency": 0}, lambda k: 2.0 ** (3 / 12)),
+    "harmonic_44k_plain": ("harmonic", 44100, {"sharpen": 0.0, "consistency": 0, "deconvolve": 0}, lambda k: 2.0 ** (3 / 12)),
     # The envelope bank: an octave down.
     "harmonic_48k_envelope": ("harmonic", 48000, {"harmonic_f0": C4, "keep_envelope": True, "sharpen": 0.0,
-                                                  "consistency": 0},
+                                                  "consistency": 0, "deconvolve": 0},
                               lambda k: 0.5),
     # The other user of the shared overlap-add output stage.
     "griffinlim_48k": ("griffinlim", 48000, {"harmonic_f0": C4}, lambda k: 1.0),
