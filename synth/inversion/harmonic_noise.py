@@ -121,7 +121,8 @@ SHARPEN = 0.5
 DECAY = 0.22
 
 _TWO_PI = 2.0 * math.pi
-# Frequency grid of the shared unit-sinusoid response table (Hz) and the bands kept per row.
+# Frequency grid of the shared unit-sinusoid response table (Hz) and the bands kept per row (fewer where the
+# contract has fewer bands).
 _RESPONSE_HZ = 1.0
 _RESPONSE_WIDTH = 24
 # Harmonics are resolved by the mel bands where two neighbouring harmonics lie at least this many local
@@ -140,13 +141,14 @@ def _response_table(params: SpectrogramParams) -> tuple[np.ndarray, np.ndarray]:
     writeable because numba's dispatcher takes a slower path for a read-only array, one that allocates)."""
     grid = np.arange(0.0, params.fmax + _RESPONSE_HZ, _RESPONSE_HZ)
     full = unit_sinusoid_mel_power(grid, params=params)
+    width = min(_RESPONSE_WIDTH, params.n_mels)
     first = np.zeros(grid.size, dtype=np.int64)
-    values = np.zeros((grid.size, _RESPONSE_WIDTH), dtype=np.float64)
+    values = np.zeros((grid.size, width), dtype=np.float64)
     for i, row in enumerate(full):
         peak = int(np.argmax(row))
-        lo = max(0, min(peak - _RESPONSE_WIDTH // 2, params.n_mels - _RESPONSE_WIDTH))
+        lo = max(0, min(peak - width // 2, params.n_mels - width))
         first[i] = lo
-        values[i] = row[lo : lo + _RESPONSE_WIDTH]
+        values[i] = row[lo : lo + width]
     return first, values
 
 
@@ -209,14 +211,14 @@ def _split(power, residual, resolved_top, tonal_lo, fill_band, fill_gain, fill_a
 
 @njit(cache=True)
 def _deconvolve(noise, band_density, spread_first, spread_values, passes, x, ratio):
-    """Band-centre densities whose noise, analysed again, has the band powers ``noise`` (in place: ``noise``
-    becomes those densities over ``band_density``, the form _noise_spectrum reads): ``passes`` of Gold's ratio
-    method, each scaling every density by its band's target over the power the spread table predicts from
-    all of them. A band between louder ones gives up the power its neighbours already put there; silent
-    bands stay silent. The table spreads an arithmetic interpolation and _noise_spectrum renders a geometric
+    """Band-centre densities whose noise, analysed again, has the band powers ``noise``, written into ``x``
+    over ``band_density`` (band powers, the form _noise_spectrum reads; ``noise`` itself is left as it is,
+    for the envelope bank's tonal part): ``passes`` of Gold's ratio method, each scaling every density by its
+    band's target over the power the spread table predicts from all of them. A band between louder ones
+    gives up the power its neighbours already put there; silent bands stay silent. The table spreads an arithmetic interpolation and _noise_spectrum renders a geometric
     one, so the steps sharpen more than the table alone says: on 128 SoundFont notes two of Gold's steps
     (1.493 dB as heard) beat two and five of Richardson-Lucy's, which descend the table's own divergence
-    (1.513, 1.513). ``x``, ``ratio``: scratch."""
+    (1.513, 1.513). ``ratio``: scratch."""
     n = noise.shape[0]
     width = spread_values.shape[1]
     for m in range(n):
@@ -234,7 +236,7 @@ def _deconvolve(noise, band_density, spread_first, spread_values, passes, x, rat
         for m in range(n):
             x[m] *= ratio[m]
     for m in range(n):
-        noise[m] = x[m] / band_density[m]
+        x[m] /= band_density[m]
 
 
 @njit(cache=True)
@@ -293,9 +295,11 @@ def _analyse(mel_frame, db_min, db_range, freqs, amps, count, first, values, exp
     tonal = _split(power, residual, resolved_top, tonal_lo, fill_band, fill_gain, fill_amp, noise)
     if not use_noise:
         noise[:] = 0.0
-    elif passes > 0:
+    shaped = noise
+    if use_noise and passes > 0:
         _deconvolve(noise, band_density, spread_first, spread_values, passes, x, x_ratio)
-    state = _noise_spectrum(noise, bin_band, bin_weight, band_density, ratio, scale, state, _PHASORS, density, spec)
+        shaped = x
+    state = _noise_spectrum(shaped, bin_band, bin_weight, band_density, ratio, scale, state, _PHASORS, density, spec)
     return tonal, state
 
 
@@ -561,7 +565,9 @@ def _apply_envelope(out, levels, frames, written, latency, hop_out, floor):
 # The rows and entries of HarmonicNoiseInverter's per-frame arrays, grouped by size and type (each array
 # argument costs _frame's dispatch about 0.1 us and 64 bytes held during the call). settings (float64) and
 # dims (int64): what _frame reads besides its arrays. bands (float64, one value per mel band): scratch,
-# then the noise tables' density of each band and the comb of the fundamental's harmonics. harmonics
+# then the noise tables' density of each band and the comb of the fundamental's harmonics, then the noise's
+# band powers deconvolved from their spread (what is rendered) and the deconvolution's scratch; spread_first
+# and spread_values: the shared spread table (synth/inversion/noise_spread.py). harmonics
 # (float64, one per harmonic of the fundamental up to fmax): the fill's amplitude, previous amplitude,
 # phase and gain, the envelope's source amplitude; harmonic_bands (int64): the band a fill harmonic takes
 # its amplitude from (-1: resolved), the band each harmonic peaks in. bins (float64, one per FFT bin): the
@@ -594,7 +600,7 @@ def _frame(mel_frame, ratio, envelope_mode, out,
 
     The arguments after ``out`` are :class:`HarmonicNoiseInverter`'s ``_args``: the partials'
     :class:`SinusoidalInverter` ``_kernel``; ``settings``, ``dims``, ``bands``, ``bins`` (their rows and
-    entries above); the bins' lower band, the noise spectrum; the shared response table; ``harmonics``
+    entries above); the bins' lower band, the noise spectrum; the shared response and spread tables; ``harmonics``
     and ``harmonic_bands`` (above), the fill's oscillators; the envelope bank's amplitude, previous
     amplitude and phase (``env``, rows _AMP, _PREV, _PHASE) and oscillators; the two float32 blocks
     (partials, scratch), the delay line; the noise's :class:`OverlapAddStream` ``_stage``.

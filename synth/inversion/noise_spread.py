@@ -5,7 +5,7 @@ The harmonic inverter's noise spectrum is a power density at every FFT bin, inte
 densities it gives the mel band centres (each bin between two centres takes a weighted share of both: the
 *hats* of :func:`noise_bin_hats`). Analysed again, that noise reaches each band through the band's own
 filter and through the analysis window, whose main lobe spreads every bin's power over about nine bins
-(the Blackman window of 690 samples in a 1024-point FFT); below 1 kHz the bands lie two bins apart, so a
+(the Blackman window of 690 samples in a 1024-point FFT); below 1 kHz the bands lie 1.5 bins apart, so a
 band between two louder ones (the valley between two partials) is filled from both sides. Given the
 densities, :func:`noise_band_spread`'s table predicts the mel power of every band (of an arithmetic
 interpolation between the centres), and the inverter deconvolves its band densities with it before
@@ -23,8 +23,8 @@ from synth.spectrogram import SpectrogramParams, analysis_window, mel_band_frequ
 
 __all__ = ["NoiseSpread", "noise_bin_hats", "noise_band_spread", "SPREAD_WIDTH"]
 
-#: Bands kept per row of the spread table: on the default contract no band takes more than 1e-4 of its own
-#: share from a band further than 3 away.
+#: Bands kept per row of the spread table (fewer where the contract has fewer bands): on the default contract
+#: the bands further than 4 away hold under 1e-6 of a row's sum (7 bands would leave 2.2e-6 out).
 SPREAD_WIDTH = 9
 # Bins of the window's power spectrum kept either side (its main lobe is about 4.5 bins wide each way).
 _KERNEL_BINS = 24
@@ -55,7 +55,7 @@ class NoiseSpread:
     Attributes
     ----------
     first : np.ndarray [shape=(n_mels,), int64]
-    values : np.ndarray [shape=(n_mels, SPREAD_WIDTH), float64]
+    values : np.ndarray [shape=(n_mels, min(SPREAD_WIDTH, n_mels)), float64]
     """
 
     first: np.ndarray
@@ -68,6 +68,7 @@ def noise_band_spread(params: SpectrogramParams) -> NoiseSpread:
     window's power spread times the hats, ``basis @ K @ H``, whose row ``m`` sums to about the filter's own
     sum (a flat density comes back as it went in)."""
     n_bins, n_mels = params.n_bins, params.n_mels
+    width = min(SPREAD_WIDTH, n_mels)
     band, weight = noise_bin_hats(params=params)
     hats = np.zeros((n_bins, n_mels))
     hats[np.arange(n_bins), band] = weight
@@ -79,17 +80,18 @@ def noise_band_spread(params: SpectrogramParams) -> NoiseSpread:
     kernel /= kernel.sum()
     spread = np.zeros((n_bins, n_bins))
     rows = np.arange(n_bins)
-    for offset in range(-_KERNEL_BINS, _KERNEL_BINS + 1):
+    reach = min(_KERNEL_BINS, n_bins - 1)  # mirrored once at most
+    for offset in range(-reach, reach + 1):
         cols = rows + offset
         cols = np.where(cols < 0, -cols, cols)  # mirrored at 0 Hz and at Nyquist, as a real signal's spectrum
         cols = np.where(cols >= n_bins, 2 * (n_bins - 1) - cols, cols)
         np.add.at(spread, (rows, cols), kernel[offset % params.n_fft])
     full = mel_basis(params=params).astype(np.float64) @ spread @ hats
     first = np.zeros(n_mels, dtype=np.int64)
-    values = np.zeros((n_mels, SPREAD_WIDTH))
+    values = np.zeros((n_mels, width))
     for m in range(n_mels):
-        lo = min(max(m - SPREAD_WIDTH // 2, 0), n_mels - SPREAD_WIDTH)
+        lo = min(max(m - width // 2, 0), n_mels - width)
         first[m] = lo
-        values[m] = full[m, lo : lo + SPREAD_WIDTH]
+        values[m] = full[m, lo : lo + width]
     # Left writeable: numba's dispatcher takes a slower path for a read-only array (see _response_table).
     return NoiseSpread(first=first, values=values)
