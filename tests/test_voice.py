@@ -212,9 +212,11 @@ class _LevelInverter:
         out.fill(mel_frame[0] * gain)
 
 
-def test_a_voice_frame_allocates_no_array_through_every_crossfade():
+@pytest.mark.parametrize("held", [3, 40], ids=["in_its_attack", "following_its_level"])
+def test_a_voice_frame_allocates_no_array_through_every_crossfade(held):
     # Release crossfade, timbre crossfade, method switch and steal fade, all at once: with 8192-sample frames
-    # any temporary of samples would be 32 KiB; what may be left is numpy's views and scalars.
+    # any temporary of samples would be 32 KiB; what may be left is numpy's views and scalars. Released 40
+    # frames in, the release follows the note's own level (RELEASE_FOLLOW_FROM).
     n = 8192
     b = synthetic_bundle()
     old, new = timbre(), make_timbre(b.decoder().decode(b.presets["dark"].latent[None])[0], params=b.params)
@@ -224,7 +226,7 @@ def test_a_voice_frame_allocates_no_array_through_every_crossfade():
         v = Voice({"a": _LevelInverter(), "b": _LevelInverter()}, n_mels=b.params.n_mels, max_frame_samples=n,
                   hop_samples=float(n))
         v.start(note=60, velocity=127, pitch_ratio=1.0, method="a", order=1)
-        for _ in range(3):
+        for _ in range(held):
             v.render_frame(mix, current=new, previous=old, weight=0.5)
         v.release()
         v.switch_method("b")

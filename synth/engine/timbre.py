@@ -16,6 +16,14 @@ note's own release runs into the floor (a note that had decayed by 3 s has littl
 falls on at the rate it fell until then: a note released louder falls as far, as fast. Release frames are
 faded out in dB at the end, so every note ends in silence.
 
+The bands' delta gives the shape of the fall, not its level: a voice released past its attack
+(:data:`RELEASE_FOLLOW_FROM`) moves each release frame, all bands alike, to the level that lies as far under
+its own level before key-up (the mean power of its last :data:`RELEASE_LEVEL_FRAMES` frames) as the note's
+own release lies under the note's level before its note-off (``edge``; ``release_level``), never above it,
+until the note's release nears the floor. On the default bundle's 44 presets, the key-up step within 2 dB of
+FluidSynth's own note went from 26 to 38 at a 3 s hold (the model's own decode: 40) and from 21 to 26 and 24
+at 0.5 and 8 s (bench/bench_note_lengths.py, docs/BENCHMARKS.md).
+
 That note-off state is ``sustain`` (the mean of the frames before the note-off edge) moved by the loop's
 drift to where a decaying note is at its note-off. The last hold frames are still blended towards
 ``sustain`` for the tiles and estimates that read them.
@@ -35,7 +43,7 @@ from synth.spectrogram import SpectrogramParams
 
 __all__ = [
     "Timbre", "KeyedTimbre", "make_timbre", "splice_timbre", "blend_timbres", "estimate_timbre", "SUSTAIN_GUARD_FRAMES", "SUSTAIN_WINDOW_FRAMES",
-    "RELEASE_SILENT_U",
+    "RELEASE_SILENT_U", "RELEASE_LEVEL_FRAMES", "RELEASE_FOLLOW_FROM",
 ]
 
 # The analysis window (690 samples at hop 125) spans ~6 frames: stay clear of the note-off edge.
@@ -66,6 +74,18 @@ LOOP_STEADY_DB = 1.0
 RELEASE_BAND_RISE_U = 0.0
 # Bands either side whose fall a release band's is averaged with (see _release_delta).
 RELEASE_SMOOTH_BANDS = 3
+# The level a release falls from: the mean power of the frames just before the key goes up (0.05 s), the
+# voice's and, in the note, those before its note-off (see Timbre.release_level).
+RELEASE_LEVEL_FRAMES = 6
+# A voice released this many frames or more into its note (0.25 s: past the attacks of all but the slowest
+# instruments) follows the note's own release level; one released earlier, while it may still rise, falls by
+# the bands' delta alone (the note's release, measured from its steady 3 s state, says nothing of a note let go
+# while it rises: following it there took the 0.12 s key-up of 8 of the default's 44 presets out of 2 dB).
+RELEASE_FOLLOW_FROM = 32
+# ... and as long as the note's own release frame has a band this far over RELEASE_SILENT_U (unit scale: 30 dB);
+# nearer the floor a frame's level is the floor's (128 bands at -100 dB sum to -79 dB), and the voice keeps the
+# last shift its frames were given (see Timbre.release_level).
+RELEASE_FOLLOW_ABOVE = 30.0 / 130.0
 _LN10_10 = math.log(10.0) / 10.0
 
 
@@ -79,6 +99,8 @@ class Timbre:
         ``sustain_start - window .. sustain_start - 1`` of the note
     release : [shape=(frames - hold_frames, n_mels)] frames hold_frames..frames-1, end faded out
     window : frames averaged into ``sustain`` (and blended towards it at the end of ``held``)
+    edge : [shape=(n_mels,)] the note's level just before its note-off: the mean power of its
+        :data:`RELEASE_LEVEL_FRAMES` frames before ``hold_frames``, in the unit scale (None: ``sustain``)
     loudness : the contract's :class:`~synth.engine.loudness.LoudnessBasis`, or None (gain 1)
 
     ``audible_release_frames`` (derived): release frames up to and including the last one with a value above
@@ -90,11 +112,13 @@ class Timbre:
     release: np.ndarray
     window: int = SUSTAIN_WINDOW_FRAMES
     loudness: LoudnessBasis | None = None
+    edge: np.ndarray | None = None
     audible_release_frames: int = dataclasses.field(init=False, repr=False)
     gain: float = dataclasses.field(init=False, repr=False)
     loop_drift: np.ndarray = dataclasses.field(init=False, repr=False)
     loop_decays: bool = dataclasses.field(init=False, repr=False)
     release_delta: np.ndarray = dataclasses.field(init=False, repr=False)
+    release_level: np.ndarray = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         loud = np.flatnonzero(self.release.max(axis=1, initial=0.0) > RELEASE_SILENT_U)
@@ -111,6 +135,16 @@ class Timbre:
         ahead = self.window / 2 + min(SUSTAIN_GUARD_FRAMES, self.release_frames)
         note_off = self.sustain + drift * np.float32(ahead / (end - start))
         object.__setattr__(self, "release_delta", _readonly(_release_delta(self.release, self.sustain, note_off=note_off)))
+        # How far each release frame's level lies under the note's level before its note-off (never above
+        # it; NaN once the note's release nears the floor): the level a voice's release follows, where the delta gives each band's fall but not the level
+        # (averaged over bands and clipped at the state, it fell 3-5 dB further than the note in its first
+        # frames: the accordion, the synth brass; and the state, a mean over 0.3 s ending 0.06 s before the
+        # note-off, lay 1-2 dB under the note's level there).
+        level = np.zeros(self.release_frames, dtype=np.float32)
+        edge = self.sustain if self.edge is None else self.edge
+        _release_level_kernel(np.ascontiguousarray(self.release, dtype=np.float32),
+                              np.ascontiguousarray(edge, dtype=np.float32), RELEASE_SILENT_U, RELEASE_FOLLOW_ABOVE, level)
+        object.__setattr__(self, "release_level", _readonly(level))
         # The gain that brings the held note to the engine's one loudness (1 without a loudness basis), from
         # every other frame: a timbre can be made on the synthesis thread (estimates, crossfades, tiles); on
         # the default's 44 presets that halves the cost (0.1 ms) and moves the loudness by 0.08 dB at most.
@@ -258,6 +292,37 @@ def _level_of(values, count):
     return (peak + 10.0 * math.log10(total)) / 130.0
 
 
+@njit(cache=True)
+def frame_level(frame):
+    """The level of one unit-scale frame (``(n_mels,)`` float32), as :func:`_level_of` gives it, for the
+    synthesis thread: compiled without ``nogil``, so that a voice's call keeps the GIL (tests/test_engine_gil.py:
+    letting go of it once a voice a frame made the soak's underflows)."""
+    return _level_of(frame, frame.shape[0])
+
+
+@njit(cache=True, nogil=True)
+def _release_level_kernel(release, edge, silent_u, above_u, out):
+    """``out[t]`` = how far the level of ``release[t]`` lies under the level of ``edge`` (unit scale, never
+    above: 0 at most), or NaN from the first frame whose loudest band is less than ``above_u`` over
+    ``silent_u`` on (all NaN where ``edge`` is no louder): near the floor a frame's level is the floor's, not
+    the note's, and a note released louder falls on past it (the bands' delta does)."""
+    n_mels = edge.shape[0]
+    loud = 0.0
+    for m in range(n_mels):
+        loud = max(loud, edge[m])
+    if loud < silent_u + above_u:
+        out[:] = np.nan
+        return
+    ref = _level_of(edge, n_mels)
+    near_floor = False
+    for t in range(release.shape[0]):
+        top = 0.0
+        for m in range(n_mels):
+            top = max(top, release[t, m])
+        near_floor = near_floor or top < silent_u + above_u
+        out[t] = np.nan if near_floor else min(_level_of(release[t], n_mels) - ref, 0.0)
+
+
 @njit(cache=True, nogil=True)
 def _release_delta_kernel(release, sustain, state, silent_u, rise_u, r, default_frames, out):
     """:func:`_release_delta` into ``out`` (release frames x bands, float32), in one call: each audible band's
@@ -399,6 +464,9 @@ def _lay_out(part: np.ndarray, first: int, *, base: Timbre | None, params: Spect
         held, release, sustain = base.held.copy(), base.release.copy(), base.sustain
     if lo <= start - window and start <= hi:
         sustain = part[start - window - lo : start - lo].mean(axis=0)
+    edge = None if base is None else base.edge
+    if lo <= hold - RELEASE_LEVEL_FRAMES and hold <= hi:
+        edge = _mean_power(part[hold - RELEASE_LEVEL_FRAMES - lo : hold - lo])
     # Held frames: as decoded, then the last ``window`` ones blended towards the sustain frame.
     a, b = max(lo, 0), min(hi, start)
     if a < b:
@@ -419,7 +487,14 @@ def _lay_out(part: np.ndarray, first: int, *, base: Timbre | None, params: Spect
                      * END_FADE_DEPTH)[:, None]
             release[c : b - hold] = np.maximum(release[c : b - hold] - depth, 0.0)
     return Timbre(held=_readonly(held), sustain=_readonly(sustain), release=_readonly(release), window=window,
-                  loudness=loudness_basis(params))
+                  loudness=loudness_basis(params), edge=None if edge is None else _readonly(edge))
+
+
+def _mean_power(frames: np.ndarray) -> np.ndarray:
+    """The mean power of ``frames`` ((k, n_mels), unit scale) band by band, in the unit scale."""
+    db = frames.astype(np.float64) * 130.0
+    peak = db.max(axis=0)
+    return ((peak + 10.0 * np.log10(np.mean(10.0 ** ((db - peak) / 10.0), axis=0))) / 130.0).astype(np.float32)
 
 
 class KeyedTimbre:
@@ -512,6 +587,7 @@ def blend_timbres(a: Timbre | KeyedTimbre, b: Timbre | KeyedTimbre, w: float) ->
         release=_readonly((1 - w32) * a.release + w32 * b.release),
         window=b.window,
         loudness=b.loudness,
+        edge=None if a.edge is None or b.edge is None else _readonly((1 - w32) * a.edge + w32 * b.edge),
     )
 
 
@@ -522,10 +598,13 @@ def estimate_timbre(known: Timbre, steps: list[tuple[float, Timbre]]) -> Timbre:
     preset weights ``u`` to ``v`` the steps are ``(v_i - u_i, timbre of preset i)``. Used by the live engine
     to sound a morph or XY move at the next frame while the decoder works on the exact timbre.
     """
-    parts = []
-    for name in ("held", "sustain", "release"):
+    names = ["held", "sustain", "release"]
+    if known.edge is not None and all(timbre.edge is not None for _, timbre in steps):
+        names.append("edge")
+    parts = {}
+    for name in names:
         acc = np.array(getattr(known, name), dtype=np.float32)
         for w, timbre in steps:
             acc += np.float32(w) * getattr(timbre, name)
-        parts.append(_readonly(np.clip(acc, 0.0, 1.0, out=acc)))
-    return Timbre(held=parts[0], sustain=parts[1], release=parts[2], window=known.window, loudness=known.loudness)
+        parts[name] = _readonly(np.clip(acc, 0.0, 1.0, out=acc))
+    return Timbre(**parts, window=known.window, loudness=known.loudness)

@@ -30,7 +30,13 @@ import math
 
 import numpy as np
 
-from synth.engine.timbre import RELEASE_SILENT_U, Timbre
+from synth.engine.timbre import (
+    RELEASE_FOLLOW_FROM,
+    RELEASE_LEVEL_FRAMES,
+    RELEASE_SILENT_U,
+    Timbre,
+    frame_level,
+)
 
 __all__ = ["Voice", "Spill", "IDLE", "HOLD", "SUSTAIN", "RELEASE", "TAIL", "RELEASE_FRAMES_MIN"]
 
@@ -120,6 +126,14 @@ class Voice:
         self._gains = np.zeros(max_frame_samples, dtype=np.float32)
         self._mel_scratch = np.zeros(n_mels, dtype=np.float32)
         self._key_up = np.zeros(n_mels, dtype=np.float32)  # the frame the voice sounded at key-up
+        # The levels (unit scale) of the last frames sounded while the key was down, a ring; at key-up, whether
+        # the release follows the note's own release level and the level the voice falls from (see release);
+        # the last shift a release frame was given (unit scale).
+        self._levels = np.zeros(RELEASE_LEVEL_FRAMES, dtype=np.float64)
+        self._n_levels = 0
+        self._follow = False
+        self._shift = 0.0
+        self._moved = 0.0
         self._carry = np.zeros(max_frame_samples, dtype=np.float32)
         self._started = False
         self.offset = 0  # samples this voice's frames run behind the engine's (a note started inside a frame)
@@ -169,6 +183,10 @@ class Voice:
         self._wraps = 0
         self._fade_left = 0
         self._key_up.fill(0.0)
+        self._n_levels = 0
+        self._follow = False
+        self._shift = 0.0
+        self._moved = 0.0
 
     def release(self, *, late: int = 0) -> None:
         """Key up: the release starts from the frame the voice sounded last, wherever it was.
@@ -180,6 +198,16 @@ class Voice:
         """
         if self.stage in (HOLD, SUSTAIN):
             self._key_up[:] = self._mel
+            # Past its attack, the voice falls from its level over the last frames (a tremolo's or a beating
+            # reed's key-up frame may lie a few dB either side of it) as far as the note's own release falls
+            # under the note's level before its note-off (Timbre.release_level).
+            self._follow = self.stage == SUSTAIN or self._pos >= RELEASE_FOLLOW_FROM
+            n = min(self._n_levels, RELEASE_LEVEL_FRAMES)
+            self._follow = self._follow and n > 0
+            if self._follow:
+                top = max(self._levels[:n])
+                mean = sum(10.0 ** ((x - top) * 13.0) for x in self._levels[:n]) / n
+                self._shift = top + math.log10(mean) / 13.0  # the level the release falls from
             self.stage = RELEASE
             self._pos = 0
             self._lead = max(0.0, (late + self.offset) / self.hop_samples)
@@ -295,6 +323,13 @@ class Voice:
             else:
                 np.add(self._key_up, delta[i], out=out)
             np.maximum(out, 0.0, out=out)
+            if self._follow:  # the whole frame moved to the level the note's own release has here
+                level = timbre.release_level
+                at_level = level[i] + (level[i + 1] - level[i]) * frac if frac > 0.0 else level[i]
+                if at_level == at_level:  # (NaN once the note's own release nears the floor: keep the shift)
+                    self._moved = self._shift + at_level - frame_level(out)
+                out += np.float32(self._moved)
+                np.maximum(out, 0.0, out=out)
 
     def _frame_at(self, key: int | None, out: np.ndarray, *, current, previous, weight: float) -> float:
         """This voice's next frame of ``key``'s timbre into ``out``: ``current``'s, or crossfaded from
@@ -330,6 +365,9 @@ class Voice:
         n = len(mix)
         mel = self._mel
         gain = self._frame_at(self.key, mel, current=current, previous=previous, weight=weight)
+        if self.stage in (HOLD, SUSTAIN):
+            self._levels[self._n_levels % RELEASE_LEVEL_FRAMES] = frame_level(mel)
+            self._n_levels += 1
         current = current.for_key(self.key)
         buf = self._buf[:n]
         self._inv.process_frame(mel, pitch_ratio=ratio, out=buf, gain=gain)
