@@ -136,10 +136,10 @@ class Timbre:
         note_off = self.sustain + drift * np.float32(ahead / (end - start))
         object.__setattr__(self, "release_delta", _readonly(_release_delta(self.release, self.sustain, note_off=note_off)))
         # How far each release frame's level lies under the note's level before its note-off (never above
-        # it; NaN once the note's release nears the floor): the level a voice's release follows, where the delta gives each band's fall but not the level
-        # (averaged over bands and clipped at the state, it fell 3-5 dB further than the note in its first
-        # frames: the accordion, the synth brass; and the state, a mean over 0.3 s ending 0.06 s before the
-        # note-off, lay 1-2 dB under the note's level there).
+        # it; NaN once the note's release nears the floor): the level a voice's release follows, where the
+        # delta gives each band's fall but not the level (averaged over bands and clipped at the state, it
+        # fell 3-5 dB further than the note in its first frames: the accordion, the synth brass; and the
+        # state, a mean over 0.3 s ending 0.06 s before the note-off, lay 1-2 dB under the note's level there).
         level = np.zeros(self.release_frames, dtype=np.float32)
         edge = self.sustain if self.edge is None else self.edge
         _release_level_kernel(np.ascontiguousarray(self.release, dtype=np.float32),

@@ -201,9 +201,8 @@ class Voice:
             # Past its attack, the voice falls from its level over the last frames (a tremolo's or a beating
             # reed's key-up frame may lie a few dB either side of it) as far as the note's own release falls
             # under the note's level before its note-off (Timbre.release_level).
-            self._follow = self.stage == SUSTAIN or self._pos >= RELEASE_FOLLOW_FROM
             n = min(self._n_levels, RELEASE_LEVEL_FRAMES)
-            self._follow = self._follow and n > 0
+            self._follow = n > 0 and (self.stage == SUSTAIN or self._pos >= RELEASE_FOLLOW_FROM)
             if self._follow:
                 top = max(self._levels[:n])
                 mean = sum(10.0 ** ((x - top) * 13.0) for x in self._levels[:n]) / n
